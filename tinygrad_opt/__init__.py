@@ -1,0 +1,29 @@
+"""tinygrad_opt: a from-scratch reverse-mode autodiff engine with a model-optimisation toolbox."""
+from ._kernels_import import load_kernels
+
+kernels = load_kernels()
+
+from .autograd import enable_grad, is_grad_enabled, no_grad  # noqa: E402
+from .backend import cuda_is_available, get_rng_state, manual_seed, set_rng_state  # noqa: E402
+from .errors import DeviceError, GraphFreedError, ShapeError  # noqa: E402
+from .factories import arange, eye, ones, ones_like, rand, randn, zeros, zeros_like  # noqa: E402
+from .functional import (  # noqa: E402
+    abs, clip, exp, log, log_softmax, matmul, max, mean, relu, reshape, sigmoid, softmax, sqrt, sum,
+    tanh, transpose,
+)
+from .gradcheck import GradcheckError, gradcheck  # noqa: E402
+from .tensor import Tensor, tensor  # noqa: E402
+from .trace import to_dot, trace  # noqa: E402
+
+set_kernels = kernels.set_kernels
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "tensor", "zeros", "ones", "randn", "rand", "arange", "eye", "zeros_like", "ones_like",
+    "manual_seed", "get_rng_state", "set_rng_state", "no_grad", "enable_grad", "is_grad_enabled",
+    "gradcheck", "GradcheckError", "trace", "to_dot", "set_kernels", "cuda_is_available",
+    "ShapeError", "DeviceError", "GraphFreedError", "kernels",
+    "abs", "clip", "exp", "log", "log_softmax", "matmul", "max", "mean", "relu", "reshape", "sigmoid",
+    "softmax", "sqrt", "sum", "tanh", "transpose",
+]

@@ -1,0 +1,260 @@
+"""The autograd core: Function nodes, the backward traversal and no_grad.
+
+An op is a Function subclass with two static methods that see backend arrays
+(numpy or cupy), never Tensors:
+
+    forward(ctx, *arrays, **options) -> array
+    backward(ctx, grad) -> one gradient per input (or None where not needed)
+
+`Function.apply` runs forward and, when some input requires grad, records the
+node: the node *is* the ctx, holding the inputs and whatever forward saved.
+`backward` walks the nodes in reverse topological order, iteratively (no
+recursion limit), reduces each gradient to its input's shape (un-broadcasting
+happens here, once, not in every op) and accumulates into the leaves' `.grad`.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from .backend import array_module, device_of
+from .errors import DeviceError, GraphFreedError, ShapeError
+
+Tensor: Any = None  # tensor.py sets this; autograd must not import it (it imports us)
+
+_grad_enabled = True
+_tracers: list = []  # active tg.trace() recorders; empty in normal runs
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+class _GradMode(contextlib.ContextDecorator):
+    """Base of no_grad / enable_grad: a context manager that is also a decorator."""
+
+    mode = True
+
+    def __enter__(self):
+        global _grad_enabled
+        self._previous = _grad_enabled
+        _grad_enabled = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._previous
+        return False
+
+    def _recreate_cm(self):  # a fresh object per decorated call, so nesting/recursion is safe
+        return type(self)()
+
+
+class no_grad(_GradMode):
+    """Nothing computed inside records a graph (`with tg.no_grad():` or `@tg.no_grad()`)."""
+
+    mode = False
+
+
+class enable_grad(_GradMode):
+    """Turn graph recording back on inside a no_grad region."""
+
+    mode = True
+
+
+class Function:
+    """Base of every differentiable op; subclasses define forward and backward."""
+
+    _freed = False
+
+    @staticmethod
+    def forward(ctx, *arrays, **options):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, grad):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs, **options):
+        """Run forward on the inputs' arrays; record the node when a gradient is needed."""
+        ctx = object.__new__(cls)
+        if len(inputs) == 1:
+            arrays = (inputs[0].data,)
+        else:
+            arrays = tuple(t.data for t in inputs)
+            first = type(arrays[0])
+            for a in arrays:
+                if type(a) is not first:
+                    _check_same_device(cls, inputs)
+                    break
+        try:
+            out = cls.forward(ctx, *arrays, **options)
+        except ShapeError:
+            raise
+        except ValueError as err:  # NumPy's broadcast errors and friends: say which op and shapes
+            raise ShapeError(f"{cls.__name__}: {err} (input {_describe(inputs)})") from err
+        requires_grad = False
+        if _grad_enabled:
+            for t in inputs:
+                if t.requires_grad:
+                    requires_grad = True
+                    break
+        result = Tensor._make(out, requires_grad)
+        if requires_grad:
+            ctx.inputs = inputs
+            ctx.needs_input_grad = tuple(t.requires_grad for t in inputs)
+            result._ctx = ctx
+        if _tracers:
+            for tracer in _tracers:
+                tracer.on_forward(ctx, inputs, result)
+        return result
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+
+def _describe(inputs) -> str:
+    return ", ".join(f"shape {tuple(t.shape)} {t.dtype}" for t in inputs)
+
+
+def _check_same_device(cls, inputs) -> None:
+    devices = [device_of(t.data) for t in inputs]
+    if len(set(devices)) > 1:
+        raise DeviceError(
+            f"{cls.__name__}: inputs are on different devices ({', '.join(devices)}); "
+            "move them to one device first with .to(device), .cpu() or .cuda()"
+        )
+
+
+def unbroadcast(grad, shape: tuple):
+    """Sum `grad` down to `shape`, undoing NumPy broadcasting (the chain rule for a copy)."""
+    if grad.shape == shape:
+        return grad
+    if grad.ndim < len(shape):  # an op handed back a smaller gradient: it broadcasts up
+        return array_module(grad).broadcast_to(grad, shape)
+    extra = grad.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1
+    )
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+def _topological_order(root_node) -> list:
+    """Nodes reachable from root_node, each after every node that consumes it (iterative DFS)."""
+    order = []
+    visited = set()
+    stack = [(root_node, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if node in visited:
+            continue
+        if node._freed:
+            raise GraphFreedError(
+                f"backward through the graph a second time (at op {type(node).__name__}): its saved "
+                "values were freed by the first backward. Pass retain_graph=True to the first "
+                "backward() if you need to backpropagate through it again."
+            )
+        visited.add(node)
+        stack.append((node, True))
+        for t in node.inputs:
+            parent = t._ctx
+            if parent is not None and parent not in visited:
+                stack.append((parent, False))
+    order.reverse()
+    return order
+
+
+def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = None) -> None:
+    """Propagate `grad` (an array shaped like root) from `root` to the leaves.
+
+    Leaves accumulate into `.grad`, unless `capture` (id(leaf) -> slot) is given: then
+    their gradients are stored in capture[id(leaf)] and `.grad` is left alone.
+    """
+    if root._ctx is None:  # backward on a leaf itself
+        _deliver_leaf(root, grad, capture, {id(grad)})
+        return
+    grads = {root._ctx: grad}
+    owned_ids = {id(grad)}  # arrays already handed out: a leaf storing one of these copies it
+    for node in _topological_order(root._ctx):
+        g = grads.pop(node, None)
+        if g is None:  # nothing flowed into this node (e.g. only through non-grad inputs)
+            if not retain_graph:
+                _free(node)
+            continue
+        input_grads = node.backward(node, g)
+        if len(node.inputs) == 1 and not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        if _tracers:
+            for tracer in _tracers:
+                tracer.on_backward(node, g, input_grads)
+        for t, gi in zip(node.inputs, input_grads):
+            if gi is None or not t.requires_grad:
+                continue
+            if gi.shape != t.shape:
+                gi = unbroadcast(gi, t.shape)
+            if gi.dtype != t.dtype:
+                gi = gi.astype(t.dtype)
+            parent = t._ctx
+            if parent is None:
+                _deliver_leaf(t, gi, capture, owned_ids)
+            else:
+                previous = grads.get(parent)
+                grads[parent] = gi if previous is None else previous + gi
+        if not retain_graph:
+            _free(node)
+
+
+def _deliver_leaf(leaf, g, capture, owned_ids: set) -> None:
+    if capture is not None:
+        if id(leaf) in capture:
+            previous = capture[id(leaf)]
+            capture[id(leaf)] = g if previous is None else previous + g
+        return
+    if leaf.grad is None:
+        # Own the stored array: optimizers and clipping update .grad in place, so it must
+        # not alias the upstream gradient or another leaf's gradient.
+        if g.base is not None or id(g) in owned_ids:
+            g = g.copy()
+        owned_ids.add(id(g))
+        leaf.grad = Tensor._make(g, False)
+    else:
+        leaf.grad = Tensor._make(leaf.grad.data + g, False)
+
+
+def _free(node) -> None:
+    """Drop the node's inputs and saved arrays so intermediates can be garbage-collected."""
+    node.__dict__.clear()
+    node._freed = True
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph: bool = False) -> list:
+    """Gradients of `outputs` w.r.t. `inputs` as arrays, without touching any `.grad`.
+
+    Like torch.autograd.grad for one output; `inputs` must be leaves.
+    """
+    for t in inputs:
+        if t._ctx is not None:
+            raise ValueError("grad(): inputs must be leaf tensors")
+    seed = outputs._seed_gradient(grad_outputs)
+    capture = {id(t): None for t in inputs}
+    run_backward(outputs, seed, retain_graph=retain_graph, capture=capture)
+    xp = array_module(outputs.data)
+    return [capture[id(t)] if capture[id(t)] is not None else xp.zeros(t.shape, t.dtype) for t in inputs]
+
+
+def register_tracer(tracer) -> None:
+    _tracers.append(tracer)
+
+
+def unregister_tracer(tracer) -> None:
+    _tracers.remove(tracer)
+
+
+__all__ = ["Function", "no_grad", "enable_grad", "is_grad_enabled", "run_backward", "grad", "unbroadcast"]

@@ -1,0 +1,162 @@
+"""Devices, array modules, dtype policy and the engine's random generators.
+
+A Tensor's device is wherever its array lives: numpy.ndarray means "cpu",
+cupy.ndarray means "cuda". Nothing here keeps a global "current device".
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+_cupy: Any = None  # the cupy module once it has been imported successfully
+_cupy_checked = False
+
+GPU_INSTALL_HINT = (
+    'install the GPU extra with `pip install "tinygrad_opt[gpu]"` (CuPy for CUDA 12) '
+    "on a machine with an NVIDIA GPU and driver"
+)
+
+
+def cupy_module():
+    """Return cupy if it imports and sees a CUDA device, else None (checked once)."""
+    global _cupy, _cupy_checked
+    if not _cupy_checked:
+        _cupy_checked = True
+        try:
+            import cupy  # noqa: PLC0415 - optional dependency, imported on demand
+
+            if cupy.cuda.runtime.getDeviceCount() > 0:
+                _cupy = cupy
+        except Exception:  # ImportError, or a CUDA runtime error without a driver
+            _cupy = None
+    return _cupy
+
+
+def cuda_is_available() -> bool:
+    """True when CuPy is installed and a CUDA device is visible."""
+    return cupy_module() is not None
+
+
+def normalize_device(device: Any) -> str:
+    """Map "cpu" / "cuda" / "cuda:0" to "cpu" or "cuda"; anything else is an error."""
+    name = str(device).lower()
+    if name == "cpu":
+        return "cpu"
+    if name == "cuda" or name.startswith("cuda:"):
+        return "cuda"
+    raise ValueError(f"unknown device {device!r}: use 'cpu' or 'cuda'")
+
+
+def require_cuda() -> Any:
+    cp = cupy_module()
+    if cp is None:
+        raise RuntimeError(f"device 'cuda' was requested but CUDA is not available: {GPU_INSTALL_HINT}")
+    return cp
+
+
+def device_of(array: Any) -> str:
+    """The device an array lives on."""
+    if isinstance(array, (np.ndarray, np.generic)):
+        return "cpu"
+    return "cuda" if _cupy is not None and isinstance(array, _cupy.ndarray) else "cpu"
+
+
+def array_module(array: Any):
+    """numpy for host arrays, cupy for device arrays (Chainer's get_array_module)."""
+    if type(array) is np.ndarray or _cupy is None:
+        return np
+    return _cupy if isinstance(array, _cupy.ndarray) else np
+
+
+def module_for_device(device: str):
+    return np if device == "cpu" else require_cuda()
+
+
+def to_device(array: Any, device: str) -> Any:
+    """Copy an array to `device` ("cpu" or "cuda"); returns it unchanged if already there."""
+    if device == "cpu":
+        if isinstance(array, np.ndarray):
+            return array
+        return array.get() if hasattr(array, "get") else np.asarray(array)
+    cp = require_cuda()
+    return array if isinstance(array, cp.ndarray) else cp.asarray(array)
+
+
+# ---- dtypes -------------------------------------------------------------
+
+_DTYPE_NAMES = {
+    "float32": np.float32, "float": np.float32, "float64": np.float64, "double": np.float64,
+    "float16": np.float16, "half": np.float16, "int64": np.int64, "long": np.int64,
+    "int32": np.int32, "int": np.int32, "int8": np.int8, "uint8": np.uint8, "bool": np.bool_,
+}
+
+DEFAULT_FLOAT = np.dtype(np.float32)
+
+
+def resolve_dtype(dtype: Any) -> np.dtype:
+    """Accept "float32", "float64", a NumPy dtype or type; return a numpy.dtype."""
+    if isinstance(dtype, str):
+        key = dtype.lower().replace("torch.", "").replace("np.", "").replace("numpy.", "")
+        if key not in _DTYPE_NAMES:
+            raise TypeError(f"unknown dtype {dtype!r}: use one of {sorted(_DTYPE_NAMES)} or a NumPy dtype")
+        return np.dtype(_DTYPE_NAMES[key])
+    try:
+        return np.dtype(dtype)
+    except TypeError as err:
+        raise TypeError(f"unknown dtype {dtype!r}: use 'float32', 'float64' or a NumPy dtype") from err
+
+
+def is_float_dtype(dtype: Any) -> bool:
+    return np.dtype(dtype).kind == "f"
+
+
+# ---- random generators ----------------------------------------------------
+
+_host_rng = np.random.default_rng()
+_seed: int | None = None
+
+
+def manual_seed(seed: int) -> None:
+    """Seed every random source of the engine: init, dropout, shuffling, on every device."""
+    global _host_rng, _seed
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise TypeError(f"manual_seed expects an int, got {type(seed).__name__}")
+    _seed = int(seed)
+    _host_rng = np.random.default_rng(_seed)
+    np.random.seed(_seed % 2**32)  # legacy global state, used by Numba-jitted kernels
+    cp = cupy_module()
+    if cp is not None:
+        cp.random.seed(_seed % 2**32)
+    for hook in _seed_hooks:
+        hook(_seed)
+
+
+_seed_hooks: list = []  # kernels that keep their own random state register a reseed here
+
+
+def host_rng() -> np.random.Generator:
+    """The engine's host generator (init, dropout masks on CPU, shuffling)."""
+    return _host_rng
+
+
+def random_module(device: str):
+    """Something with `.random(shape)`/`.standard_normal(shape)` for `device`."""
+    if device == "cpu":
+        return _host_rng
+    return require_cuda().random
+
+
+def get_rng_state() -> dict:
+    """Snapshot of the random state, for checkpoints that must resume bit-for-bit."""
+    state = {"host": _host_rng.bit_generator.state, "numpy_legacy": np.random.get_state()}
+    cp = cupy_module()
+    if cp is not None:
+        state["cuda"] = None  # CuPy exposes no portable generator state; resuming reseeds it
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    _host_rng.bit_generator.state = state["host"]
+    if "numpy_legacy" in state:
+        np.random.set_state(state["numpy_legacy"])

@@ -1,0 +1,93 @@
+"""Activations and the softmax family, each in its numerically stable form."""
+from ..autograd import Function
+from ..backend import array_module
+
+
+class Relu(Function):
+    """y = max(a, 0).   dL/da = g * [a > 0]   (0 at a == 0, as in PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        y = array_module(a).maximum(a, 0)
+        ctx.y = y
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * (ctx.y > 0)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + exp(-a)).   dL/da = g * y * (1 - y).
+
+    Forward never evaluates exp of a large positive number: with e = exp(-|a|),
+    y = 1 / (1 + e) for a >= 0 and e / (1 + e) for a < 0.
+    """
+
+    @staticmethod
+    def forward(ctx, a):
+        xp = array_module(a)
+        e = xp.exp(-xp.abs(a))
+        y = xp.where(a >= 0, 1, e) / (1 + e)
+        y = y.astype(a.dtype, copy=False)
+        ctx.y = y
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        y = ctx.y
+        return g * y * (1 - y)
+
+
+class Tanh(Function):
+    """y = tanh(a).   dL/da = g * (1 - y**2)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        y = array_module(a).tanh(a)
+        ctx.y = y
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * (1 - ctx.y * ctx.y)
+
+
+class Softmax(Function):
+    """y_i = exp(a_i - m) / sum_j exp(a_j - m), m = max_j a_j (stable for any logits).
+
+    dL/da = y * (g - sum(g * y, axis))
+    """
+
+    @staticmethod
+    def forward(ctx, a, axis=-1):
+        xp = array_module(a)
+        e = xp.exp(a - a.max(axis=axis, keepdims=True))
+        y = e / e.sum(axis=axis, keepdims=True)
+        ctx.y, ctx.axis = y, axis
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        y = ctx.y
+        return y * (g - (g * y).sum(axis=ctx.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """y = a - m - log(sum_j exp(a_j - m)), m = max_j a_j.
+
+    dL/da = g - softmax(a) * sum(g, axis) = g - exp(y) * sum(g, axis)
+    """
+
+    @staticmethod
+    def forward(ctx, a, axis=-1):
+        xp = array_module(a)
+        shifted = a - a.max(axis=axis, keepdims=True)
+        y = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+        ctx.y, ctx.axis = y, axis
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        return g - xp.exp(ctx.y) * g.sum(axis=ctx.axis, keepdims=True)

@@ -1,0 +1,196 @@
+"""Element-wise arithmetic. Inputs may broadcast; the traversal un-broadcasts gradients.
+
+Notation in the docstrings: g is the upstream gradient dL/dy, y the output.
+"""
+from ..autograd import Function
+from ..backend import array_module
+
+
+class Add(Function):
+    """y = a + b.   dL/da = g,  dL/db = g."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, g
+
+
+class Sub(Function):
+    """y = a - b.   dL/da = g,  dL/db = -g."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a - b
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, (-g if ctx.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    """y = a * b.   dL/da = g * b,  dL/db = g * a."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.a, ctx.b = a, b
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        need_a, need_b = ctx.needs_input_grad
+        return (g * ctx.b if need_a else None), (g * ctx.a if need_b else None)
+
+
+class Div(Function):
+    """y = a / b.   dL/da = g / b,  dL/db = -g * a / b**2 = -g * y / b."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        y = a / b
+        ctx.b, ctx.y = b, y
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        need_a, need_b = ctx.needs_input_grad
+        ga = g / ctx.b
+        return (ga if need_a else None), (-ga * ctx.y if need_b else None)
+
+
+class Pow(Function):
+    """y = a ** b.
+
+    dL/da = g * b * a**(b-1)   (0 where b == 0, as in PyTorch)
+    dL/db = g * y * log(a)     (0 where a == 0 and b >= 0, as in PyTorch)
+    """
+
+    @staticmethod
+    def forward(ctx, a, b):
+        y = a ** b
+        ctx.a, ctx.b, ctx.y = a, b, y
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        a, b, y = ctx.a, ctx.b, ctx.y
+        need_a, need_b = ctx.needs_input_grad
+        ga = gb = None
+        if need_a:
+            with _quiet(xp):
+                local = b * a ** (b - 1)
+            ga = g * xp.where(b == 0, 0, local)
+        if need_b:
+            with _quiet(xp):
+                local = y * xp.log(a)
+            gb = g * xp.where((a == 0) & (b >= 0), 0, local)
+        return ga, gb
+
+
+class Neg(Function):
+    """y = -a.   dL/da = -g."""
+
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+
+class Exp(Function):
+    """y = exp(a).   dL/da = g * y."""
+
+    @staticmethod
+    def forward(ctx, a):
+        y = array_module(a).exp(a)
+        ctx.y = y
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.y
+
+
+class Log(Function):
+    """y = log(a) (natural log; log(0) = -inf as in NumPy).   dL/da = g / a."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.a = a
+        return array_module(a).log(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g / ctx.a
+
+
+class Sqrt(Function):
+    """y = sqrt(a).   dL/da = g / (2 * y)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        y = array_module(a).sqrt(a)
+        ctx.y = y
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        return g / (2 * ctx.y)
+
+
+class Abs(Function):
+    """y = |a|.   dL/da = g * sign(a)   (sign(0) = 0, as in PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.a = a
+        return array_module(a).abs(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * array_module(g).sign(ctx.a)
+
+
+class Clip(Function):
+    """y = min(max(a, lo), hi).   dL/da = g where lo <= a <= hi, else 0 (PyTorch's clamp)."""
+
+    @staticmethod
+    def forward(ctx, a, lo=None, hi=None):
+        xp = array_module(a)
+        ctx.a, ctx.lo, ctx.hi = a, lo, hi
+        if lo is not None and hi is not None and lo > hi:
+            # NumPy and PyTorch both return hi everywhere in this case; keep that meaning.
+            return xp.full_like(a, hi)
+        return xp.clip(a, lo, hi)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, lo, hi = ctx.a, ctx.lo, ctx.hi
+        inside = None
+        if lo is not None:
+            inside = a >= lo
+        if hi is not None:
+            inside = (a <= hi) if inside is None else inside & (a <= hi)
+        return g if inside is None else g * inside
+
+
+class _quiet:
+    """Silence NumPy's divide/invalid warnings for values that are masked out right after."""
+
+    def __init__(self, xp):
+        self.xp = xp
+
+    def __enter__(self):
+        if hasattr(self.xp, "errstate"):
+            self.state = self.xp.errstate(divide="ignore", invalid="ignore")
+            self.state.__enter__()
+
+    def __exit__(self, *exc):
+        if hasattr(self, "state"):
+            self.state.__exit__(*exc)
+        return False
