@@ -1,0 +1,28 @@
+"""Shared fixtures: the device list (CUDA joins when CuPy and a GPU are present)."""
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+import tinygrad_opt as tg
+
+settings.register_profile(
+    "default", deadline=None, max_examples=20, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+settings.register_profile("ci", deadline=None, max_examples=20, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.load_profile("ci" if os.environ.get("CI") else "default")
+
+CUDA_SKIP = pytest.mark.skipif(not tg.cuda_is_available(), reason="needs CuPy and a CUDA device")
+DEVICES = ["cpu", pytest.param("cuda", marks=[CUDA_SKIP, pytest.mark.cuda])]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    tg.manual_seed(0)
+    yield

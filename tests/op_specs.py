@@ -1,0 +1,155 @@
+"""One table of every Tensor op, used by the gradcheck, PyTorch and CUDA test files.
+
+Each spec says how to call the op on engine Tensors and on torch tensors, how many
+inputs it takes, and which values keep it away from kinks and poles, so the same
+hypothesis-generated cases drive every check.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
+
+
+@dataclass
+class OpSpec:
+    name: str
+    engine: Callable  # (*tensors, **params) -> Tensor
+    torch: Callable  # (*torch_tensors, **params) -> torch tensor
+    arity: int = 1
+    domain: str = "any"  # any | positive | nonzero (away from 0) | clipband
+    shapes: str = "broadcast"  # broadcast | matmul | single
+    params: Callable = field(default=lambda shape, draw: {})  # extra keyword arguments
+    min_dims: int = 0
+
+
+def _axis_params(shape, draw):
+    ndim = len(shape)
+    choices = [None] + list(range(-ndim, ndim)) if ndim else [None]
+    return {"axis": draw(st.sampled_from(choices)), "keepdims": draw(st.booleans())}
+
+
+def _softmax_axis(shape, draw):
+    ndim = max(len(shape), 1)
+    return {"axis": draw(st.sampled_from(list(range(-ndim, ndim))))}
+
+
+def _perm(shape, draw):
+    return {"axes": tuple(draw(st.permutations(list(range(len(shape))))))}
+
+
+def _reshape(shape, draw):
+    size = int(np.prod(shape))
+    target = draw(st.sampled_from([(size,), (1, size), (size, 1), (-1,)] + ([(2, size // 2)] if size % 2 == 0 else [])))
+    return {"shape": target}
+
+
+def _index(shape, draw):
+    if len(shape) == 0:
+        return {"index": ()}
+    n = shape[0]
+    kind = draw(st.sampled_from(["int", "slice", "array", "array2d"]))
+    if kind == "int":
+        return {"index": draw(st.integers(-n, n - 1))}
+    if kind == "slice":
+        return {"index": slice(draw(st.integers(0, n)), None, draw(st.integers(1, 2)))}
+    picks = draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=5))  # repeats allowed
+    if kind == "array":
+        return {"index": np.array(picks)}
+    return {"index": (np.array(picks), Ellipsis)}
+
+
+def _torch_index(index):
+    import torch
+
+    def conv(p):
+        return torch.from_numpy(p) if isinstance(p, np.ndarray) else p
+
+    return tuple(conv(p) for p in index) if isinstance(index, tuple) else conv(index)
+
+
+def _torch_reduce(fn_name):
+    def run(t, axis=None, keepdims=False):
+        import torch
+
+        if axis is None:
+            dims = tuple(range(t.ndim))
+        else:
+            dims = (axis,)
+        if fn_name == "max":
+            return torch.amax(t, dim=dims, keepdim=keepdims) if t.ndim else t.clone()
+        fn = getattr(torch, fn_name)
+        return fn(t, dim=dims, keepdim=keepdims) if t.ndim else fn(t)
+
+    return run
+
+
+OPS = [
+    OpSpec("add", lambda a, b: a + b, lambda a, b: a + b, arity=2),
+    OpSpec("sub", lambda a, b: a - b, lambda a, b: a - b, arity=2),
+    OpSpec("mul", lambda a, b: a * b, lambda a, b: a * b, arity=2),
+    OpSpec("div", lambda a, b: a / b, lambda a, b: a / b, arity=2, domain="nonzero"),
+    OpSpec("pow", lambda a, b: a ** b, lambda a, b: a ** b, arity=2, domain="positive"),
+    OpSpec("pow_scalar", lambda a: a ** 3.0, lambda a: a ** 3.0),
+    OpSpec("rsub_scalar", lambda a: 2.0 - a, lambda a: 2.0 - a),
+    OpSpec("rdiv_scalar", lambda a: 2.0 / a, lambda a: 2.0 / a, domain="nonzero"),
+    OpSpec("neg", lambda a: -a, lambda a: -a),
+    OpSpec("matmul", lambda a, b: a @ b, lambda a, b: a @ b, arity=2, shapes="matmul"),
+    OpSpec("exp", lambda a: a.exp(), lambda a: a.exp()),
+    OpSpec("log", lambda a: a.log(), lambda a: a.log(), domain="positive"),
+    OpSpec("sqrt", lambda a: a.sqrt(), lambda a: a.sqrt(), domain="positive"),
+    OpSpec("abs", lambda a: a.abs(), lambda a: a.abs(), domain="nonzero"),
+    OpSpec("relu", lambda a: a.relu(), lambda a: a.relu(), domain="nonzero"),
+    OpSpec("sigmoid", lambda a: a.sigmoid(), lambda a: a.sigmoid()),
+    OpSpec("tanh", lambda a: a.tanh(), lambda a: a.tanh()),
+    OpSpec("clip", lambda a: a.clip(-0.5, 0.5), lambda a: a.clamp(-0.5, 0.5), domain="clipband"),
+    OpSpec("softmax", lambda a, axis: a.softmax(axis), lambda a, axis: a.softmax(axis) if a.ndim else a.reshape(1).softmax(0).reshape(()),
+           params=_softmax_axis),
+    OpSpec("log_softmax", lambda a, axis: a.log_softmax(axis),
+           lambda a, axis: a.log_softmax(axis) if a.ndim else a.reshape(1).log_softmax(0).reshape(()), params=_softmax_axis),
+    OpSpec("sum", lambda a, **p: a.sum(**p), _torch_reduce("sum"), params=_axis_params),
+    OpSpec("mean", lambda a, **p: a.mean(**p), _torch_reduce("mean"), params=_axis_params),
+    OpSpec("max", lambda a, **p: a.max(**p), _torch_reduce("max"), params=_axis_params, domain="distinct"),
+    OpSpec("reshape", lambda a, shape: a.reshape(shape), lambda a, shape: a.reshape(shape), params=_reshape),
+    OpSpec("transpose", lambda a, axes: a.transpose(*axes), lambda a, axes: a.permute(axes), params=_perm),
+    OpSpec("T", lambda a: a.T, lambda a: a.permute(tuple(reversed(range(a.ndim))))),
+    OpSpec("getitem", lambda a, index: a[index], lambda a, index: a[_torch_index(index)], params=_index, min_dims=1),
+]
+OPS_BY_NAME = {spec.name: spec for spec in OPS}
+
+
+def values(rng: np.random.Generator, shape: tuple, domain: str) -> np.ndarray:
+    """float64 values suited to the op's domain (kept away from kinks, poles and ties)."""
+    x = rng.uniform(-2, 2, size=shape)
+    if domain == "positive":
+        x = rng.uniform(0.3, 2, size=shape)
+    elif domain == "nonzero":
+        x = np.sign(x + (x == 0)) * rng.uniform(0.2, 2, size=shape)
+    elif domain == "clipband":  # stay clear of the clip edges at +-0.5
+        x = np.where(np.abs(np.abs(x) - 0.5) < 0.05, x + 0.2, x)
+    elif domain == "distinct":  # no ties, well separated, so max has one winner per slice
+        x = (rng.permutation(x.size).reshape(shape) * 0.1 + rng.uniform(0, 0.01, size=shape))
+    return np.asarray(x, dtype=np.float64)
+
+
+@st.composite
+def op_cases(draw, spec: OpSpec, max_side: int = 4):
+    """(list of input shapes, params, seed) for one op."""
+    if spec.shapes == "matmul":
+        k = draw(st.integers(1, 3))
+        a_kind = draw(st.sampled_from(["1d", "2d", "batched"]))
+        b_kind = draw(st.sampled_from(["1d", "2d", "batched"]))
+        n, m, batch = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+        a = {"1d": (k,), "2d": (n, k), "batched": (batch, n, k)}[a_kind]
+        b = {"1d": (k,), "2d": (k, m), "batched": (batch, k, m)}[b_kind]
+        shapes = [a, b]
+    elif spec.arity == 2:
+        shapes = list(draw(mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=max_side)).input_shapes)
+    else:
+        shapes = [draw(array_shapes(min_dims=spec.min_dims, max_dims=3, min_side=1, max_side=max_side))]
+    params = spec.params(shapes[0], draw)
+    seed = draw(st.integers(0, 2**31 - 1))
+    return shapes, params, seed
