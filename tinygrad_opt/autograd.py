@@ -17,12 +17,15 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import numpy as np
+
 from .backend import array_module, device_of
 from .errors import DeviceError, GraphFreedError, ShapeError
 
 Tensor: Any = None  # tensor.py sets this; autograd must not import it (it imports us)
 
 _grad_enabled = True
+_ndarray = np.ndarray
 _tracers: list = []  # active tg.trace() recorders; empty in normal runs
 
 
@@ -81,12 +84,18 @@ class Function:
         ctx = object.__new__(cls)
         if len(inputs) == 1:
             arrays = (inputs[0].data,)
+            requires_grad = inputs[0]._requires_grad
         else:
-            arrays = tuple(t.data for t in inputs)
+            arrays = [t.data for t in inputs]
             first = type(arrays[0])
             for a in arrays:
                 if type(a) is not first:
                     _check_same_device(cls, inputs)
+                    break
+            requires_grad = False
+            for t in inputs:
+                if t._requires_grad:
+                    requires_grad = True
                     break
         try:
             out = cls.forward(ctx, *arrays, **options)
@@ -94,17 +103,20 @@ class Function:
             raise
         except ValueError as err:  # NumPy's broadcast errors and friends: say which op and shapes
             raise ShapeError(f"{cls.__name__}: {err} (input {_describe(inputs)})") from err
-        requires_grad = False
-        if _grad_enabled:
-            for t in inputs:
-                if t.requires_grad:
-                    requires_grad = True
-                    break
-        result = Tensor._make(out, requires_grad)
-        if requires_grad:
-            ctx.inputs = inputs
-            ctx.needs_input_grad = tuple(t.requires_grad for t in inputs)
+        if type(out) is not _ndarray:
+            out = _as_array(out)
+        result = object.__new__(Tensor)  # Tensor._make, inlined: this is the hottest line of the engine
+        result.data = out
+        result.grad = None
+        result.name = None
+        if requires_grad and _grad_enabled:
+            result._requires_grad = True
             result._ctx = ctx
+            ctx.inputs = inputs
+            ctx.needs_input_grad = tuple([t._requires_grad for t in inputs])
+        else:
+            result._requires_grad = False
+            result._ctx = None
         if _tracers:
             for tracer in _tracers:
                 tracer.on_forward(ctx, inputs, result)
@@ -113,6 +125,13 @@ class Function:
     @property
     def name(self) -> str:
         return type(self).__name__
+
+
+def _as_array(out):
+    """NumPy returns scalars for 0-d results; keep every tensor's data an ndarray."""
+    if isinstance(out, np.generic) or not hasattr(out, "ndim"):
+        return np.asarray(out)
+    return out  # a cupy array
 
 
 def _describe(inputs) -> str:
@@ -177,55 +196,67 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
     Leaves accumulate into `.grad`, unless `capture` (id(leaf) -> slot) is given: then
     their gradients are stored in capture[id(leaf)] and `.grad` is left alone.
     """
+    leaf_grads: dict = {}  # id(leaf) -> [leaf, summed gradient of this pass]
     if root._ctx is None:  # backward on a leaf itself
-        _deliver_leaf(root, grad, capture, {id(grad)})
-        return
-    grads = {root._ctx: grad}
-    owned_ids = {id(grad)}  # arrays already handed out: a leaf storing one of these copies it
-    for node in _topological_order(root._ctx):
-        g = grads.pop(node, None)
-        if g is None:  # nothing flowed into this node (e.g. only through non-grad inputs)
+        leaf_grads[id(root)] = [root, grad]
+    else:
+        grads = {root._ctx: grad}
+        for node in _topological_order(root._ctx):
+            g = grads.pop(node, None)
+            if g is None:  # nothing flowed into this node (only through inputs without grad)
+                if not retain_graph:
+                    _free(node)
+                continue
+            input_grads = node.backward(node, g)
+            inputs = node.inputs
+            if len(inputs) == 1 and type(input_grads) is not tuple:
+                input_grads = (input_grads,)
+            if _tracers:
+                for tracer in _tracers:
+                    tracer.on_backward(node, g, input_grads)
+            for t, gi in zip(inputs, input_grads):
+                if gi is None or not t._requires_grad:
+                    continue
+                data = t.data
+                if gi.shape != data.shape:
+                    gi = unbroadcast(gi, data.shape)
+                if gi.dtype != data.dtype:
+                    gi = gi.astype(data.dtype)
+                parent = t._ctx
+                if parent is None:
+                    slot = leaf_grads.get(id(t))
+                    if slot is None:
+                        leaf_grads[id(t)] = [t, gi]
+                    else:
+                        slot[1] = slot[1] + gi
+                else:
+                    previous = grads.get(parent)
+                    grads[parent] = gi if previous is None else previous + gi
             if not retain_graph:
                 _free(node)
-            continue
-        input_grads = node.backward(node, g)
-        if len(node.inputs) == 1 and not isinstance(input_grads, tuple):
-            input_grads = (input_grads,)
-        if _tracers:
-            for tracer in _tracers:
-                tracer.on_backward(node, g, input_grads)
-        for t, gi in zip(node.inputs, input_grads):
-            if gi is None or not t.requires_grad:
-                continue
-            if gi.shape != t.shape:
-                gi = unbroadcast(gi, t.shape)
-            if gi.dtype != t.dtype:
-                gi = gi.astype(t.dtype)
-            parent = t._ctx
-            if parent is None:
-                _deliver_leaf(t, gi, capture, owned_ids)
-            else:
-                previous = grads.get(parent)
-                grads[parent] = gi if previous is None else previous + gi
-        if not retain_graph:
-            _free(node)
-
-
-def _deliver_leaf(leaf, g, capture, owned_ids: set) -> None:
     if capture is not None:
-        if id(leaf) in capture:
-            previous = capture[id(leaf)]
-            capture[id(leaf)] = g if previous is None else previous + g
+        for key, (leaf, g) in leaf_grads.items():
+            if key in capture:
+                capture[key] = g
         return
-    if leaf.grad is None:
-        # Own the stored array: optimizers and clipping update .grad in place, so it must
-        # not alias the upstream gradient or another leaf's gradient.
-        if g.base is not None or id(g) in owned_ids:
-            g = g.copy()
-        owned_ids.add(id(g))
-        leaf.grad = Tensor._make(g, False)
-    else:
-        leaf.grad = Tensor._make(leaf.grad.data + g, False)
+    _deliver_to_leaves(leaf_grads.values(), seed=grad)
+
+
+def _deliver_to_leaves(leaf_grads, seed) -> None:
+    """Add each leaf's gradient of this pass into its .grad.
+
+    The stored array must be owned by that leaf: optimizers and clipping update .grad
+    in place, so it may not alias the seed, a view of another array or another leaf's grad.
+    """
+    handed_out = {id(seed)}
+    for leaf, g in leaf_grads:
+        if leaf.grad is None:
+            if g.base is not None or id(g) in handed_out:
+                g = g.copy()
+            handed_out.add(id(g))
+            leaf.grad = Tensor._make(g, False)
+        else:
+            leaf.grad = Tensor._make(leaf.grad.data + g, False)
 
 
 def _free(node) -> None:

@@ -56,8 +56,8 @@ class Tensor:
     def _make(cls, array, requires_grad: bool) -> "Tensor":
         """Wrap an array produced by an op, skipping the user-facing conversions."""
         t = object.__new__(cls)
-        if not hasattr(array, "ndim") or isinstance(array, np.generic):  # NumPy returns scalars for 0-d results
-            array = np.asarray(array)
+        if type(array) is not np.ndarray and (isinstance(array, np.generic) or not hasattr(array, "ndim")):
+            array = np.asarray(array)  # NumPy returns scalars for 0-d results
         t.data = array
         t.grad = None
         t._ctx = None

@@ -8,6 +8,8 @@ def normalize_axes(axis, ndim: int, op: str) -> tuple:
     """axis (None, int or tuple) -> tuple of non-negative axes; errors name the op."""
     if axis is None:
         return tuple(range(ndim))
+    if type(axis) is int and -ndim <= axis < ndim:  # the common case, kept cheap
+        return (axis % ndim,)
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     out = []
     for ax in axes:
