@@ -10,3 +10,6 @@ __all__ = [
     "Mul", "Neg", "Pow", "Relu", "Reshape", "Sigmoid", "Softmax", "Sqrt", "Sub", "Sum", "Tanh",
     "ToDevice", "Transpose",
 ]
+from .linear import Linear  # noqa: E402
+from .loss import BCEWithLogits, CrossEntropy, MSE  # noqa: E402
+from .normalization import BatchNorm  # noqa: E402

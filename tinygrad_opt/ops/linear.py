@@ -1,0 +1,46 @@
+"""The affine map of a fully connected layer as one graph node."""
+from ..autograd import Function
+from ..errors import ShapeError
+
+
+class Linear(Function):
+    """y = x @ W^T + b, with W of shape (out, in) and b of shape (out,) (PyTorch's layout).
+
+    x has shape (..., in); leading axes are batch axes. With g = dL/dy of shape (..., out):
+        dL/dx = g @ W
+        dL/dW = g^T @ x      (batch axes flattened, so the sum runs over every row)
+        dL/db = sum of g over every axis but the last
+    One node instead of MatMul + Transpose + Add: the hot path of an MLP.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b=None):
+        if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
+            raise ShapeError(
+                f"linear: input of shape {tuple(x.shape)} does not fit a weight of shape {tuple(w.shape)}; "
+                f"the weight must be (out_features, in_features) and the input's last axis in_features"
+            )
+        if b is not None and b.shape != (w.shape[0],):
+            raise ShapeError(f"linear: bias of shape {tuple(b.shape)} must be ({w.shape[0]},) for a weight of shape {tuple(w.shape)}")
+        ctx.x, ctx.w, ctx.has_bias = x, w, b is not None
+        y = x @ w.T
+        if b is not None:
+            y += b  # in place: y is a fresh array, so this saves one temporary
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.x, ctx.w
+        needs = ctx.needs_input_grad
+        gx = g @ w if needs[0] else None
+        gw = gb = None
+        if needs[1] or (ctx.has_bias and needs[2]):
+            g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
+            if needs[1]:
+                x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+                gw = g2.T @ x2
+            if ctx.has_bias and needs[2]:
+                gb = g2.sum(axis=0)
+        if ctx.has_bias:
+            return gx, gw, gb
+        return gx, gw

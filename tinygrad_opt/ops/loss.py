@@ -1,0 +1,169 @@
+"""Fused, numerically stable losses: one graph node each, forward and backward in one step.
+
+Notation: g is the upstream gradient (0-d for "mean"/"sum", shaped like the
+per-element loss for "none"), n the number of terms averaged by "mean".
+"""
+from ..autograd import Function
+from ..backend import array_module
+from ..errors import ShapeError
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def check_reduction(reduction: str, op: str) -> None:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{op}: reduction={reduction!r} is not one of {', '.join(map(repr, REDUCTIONS))}")
+
+
+def _reduce(loss, reduction: str):
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def _upstream_scale(g, reduction: str, n: int, ndim: int):
+    """dL/d(loss element): g / n for mean, g for sum, g itself (per element) for none."""
+    if reduction == "mean":
+        return g / n
+    if reduction == "none" and g.ndim < ndim:
+        return g.reshape(g.shape + (1,) * (ndim - g.ndim))
+    return g
+
+
+class CrossEntropy(Function):
+    """Softmax cross-entropy on logits z (N, C) with class indices t (N,) or class probabilities (N, C).
+
+    Forward (stable): logp = z - max(z) - log(sum(exp(z - max(z)))), row by row;
+        loss_i = -sum_j q_ij logp_ij,  q = (1 - eps) * target + eps / C   (label smoothing eps;
+        target is the one-hot of t_i or the given probabilities); then mean over N, sum or none.
+    Backward, with p = softmax(z):
+        dL/dz_ij = (p_ij * sum_k q_ik - q_ij) * g_i / n     (sum_k q_ik = 1 for class indices)
+        dL/dtarget_ij = -(1 - eps) * logp_ij * g_i / n       (probability targets only)
+    """
+
+    @staticmethod
+    def forward(ctx, z, target, reduction="mean", label_smoothing=0.0):
+        xp = array_module(z)
+        n, c = z.shape
+        eps = label_smoothing
+        shifted = z - z.max(axis=1, keepdims=True)
+        if target.ndim == 1:  # class indices: the training hot path
+            picked = shifted[xp.arange(n), target]
+            if eps:
+                picked = picked * (1.0 - eps) + shifted.sum(axis=1) * (eps / c)
+            e = xp.exp(shifted, out=shifted)  # shifted is ours and no longer needed: reuse its memory
+            s = e.sum(axis=1, keepdims=True)
+            loss = xp.log(s)[:, 0] - picked
+        else:
+            q = target * (1.0 - eps) + eps / c if eps else target
+            e = xp.exp(shifted)
+            s = e.sum(axis=1, keepdims=True)
+            logp = shifted - xp.log(s)
+            loss = -(q * logp).sum(axis=1)
+            ctx.logp, ctx.q = logp, q
+        ctx.e, ctx.s, ctx.target = e, s, target
+        ctx.reduction, ctx.eps = reduction, eps
+        return _reduce(loss, reduction).astype(z.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        e, s, target, eps = ctx.e, ctx.s, ctx.target, ctx.eps
+        n, c = e.shape
+        scale = _upstream_scale(g, ctx.reduction, n, 2)  # 0-d, or (N, 1) for "none"
+        gz = gt = None
+        if target.ndim == 1:
+            if ctx.needs_input_grad[0]:
+                gz = e * (scale / s)  # p * scale in one allocation
+                rows = array_module(e).arange(n)
+                hit = scale if scale.ndim == 0 else scale[:, 0]
+                if eps:
+                    gz -= scale * (eps / c)
+                    gz[rows, target] -= hit * (1.0 - eps)
+                else:
+                    gz[rows, target] -= hit
+            return gz, None
+        q = ctx.q
+        if ctx.needs_input_grad[0]:
+            gz = (e * (q.sum(axis=1, keepdims=True) / s) - q) * scale
+        if ctx.needs_input_grad[1]:
+            gt = ctx.logp * (-(1.0 - eps) * scale)
+        return gz, gt
+
+
+def check_class_targets(target, num_classes: int, op: str) -> None:
+    """Class-index targets must be integers in [0, num_classes) (-1 too is refused: no ignore_index)."""
+    if target.dtype.kind not in "iu":
+        raise TypeError(
+            f"{op}: class-index targets must have an integer dtype, got {target.dtype}; "
+            "convert them with .astype('int64') (or pass class probabilities of shape (N, C))"
+        )
+    if target.size:
+        lo, hi = int(target.min()), int(target.max())
+        if lo < 0 or hi >= num_classes:
+            bad = lo if lo < 0 else hi
+            raise ValueError(
+                f"{op}: target {bad} is out of range for {num_classes} classes; "
+                f"class indices must lie in [0, {num_classes - 1}] (there is no ignore_index)"
+            )
+
+
+class MSE(Function):
+    """loss = reduce((x - y)**2).   dL/dx = 2 (x - y) g / n,  dL/dy = -dL/dx."""
+
+    @staticmethod
+    def forward(ctx, x, y, reduction="mean"):
+        d = x - y
+        ctx.d, ctx.reduction = d, reduction
+        return _reduce(d * d, reduction)
+
+    @staticmethod
+    def backward(ctx, g):
+        d = ctx.d
+        gx = d * (2 * _upstream_scale(g, ctx.reduction, d.size, d.ndim))
+        need_x, need_y = ctx.needs_input_grad
+        return (gx if need_x else None), (-gx if need_y else None)
+
+
+class BCEWithLogits(Function):
+    """Binary cross-entropy on logits x with targets y (and optional pos_weight w, broadcasting).
+
+    With softplus(v) = log(1 + exp(v)) = max(v, 0) + log1p(exp(-|v|)) (stable for any v):
+        loss = w * y * softplus(-x) + (1 - y) * softplus(x)
+             = (1 - y) * x + (1 + (w - 1) * y) * softplus(-x)      (w = 1: max(x,0) - x y + log1p(exp(-|x|)))
+    Backward, with s = sigmoid(x):
+        dL/dx = (s * (1 + (w - 1) * y) - w * y) * g / n            (w = 1: (s - y) g / n)
+        dL/dy = (w * softplus(-x) - softplus(x)) * g / n           (w = 1: -x g / n)
+        dL/dw = y * softplus(-x) * g / n
+    """
+
+    @staticmethod
+    def forward(ctx, x, y, w=None, reduction="mean"):
+        xp = array_module(x)
+        tail = xp.log1p(xp.exp(-xp.abs(x)))  # log1p(exp(-|x|)), never overflows
+        sp_neg = xp.maximum(-x, 0) + tail  # softplus(-x)
+        if w is None:
+            loss = (1 - y) * x + sp_neg
+        else:
+            loss = (1 - y) * x + (1 + (w - 1) * y) * sp_neg
+        ctx.x, ctx.y, ctx.w, ctx.sp_neg, ctx.reduction = x, y, w, sp_neg, reduction
+        ctx.n = loss.size
+        return _reduce(loss, reduction)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        x, y, w, sp_neg = ctx.x, ctx.y, ctx.w, ctx.sp_neg
+        scale = _upstream_scale(g, ctx.reduction, ctx.n, g.ndim)
+        needs = ctx.needs_input_grad
+        gx = gy = gw = None
+        if needs[0]:
+            s = xp.exp(-sp_neg)  # sigmoid(x) = exp(-softplus(-x)), stable
+            gx = (s - y) * scale if w is None else (s * (1 + (w - 1) * y) - w * y) * scale
+        if needs[1]:
+            # softplus(x) = x + softplus(-x)
+            gy = -x * scale if w is None else (w * sp_neg - (x + sp_neg)) * scale
+        if w is not None and needs[2]:
+            gw = y * sp_neg * scale
+        return (gx, gy) if w is None else (gx, gy, gw)
