@@ -1,0 +1,23 @@
+"""Optimizers, gradient clipping and learning-rate schedules, with torch.optim's names and formulas.
+
+    from tinygrad_opt import optim
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)
+    loss.backward(); optim.clip_grad_norm_(model.parameters(), 1.0); opt.step(); opt.zero_grad()
+
+Each optimizer's file holds its update rule as one array-level function, `update`,
+whose docstring is the formula; the Optimizer classes only manage groups and state.
+"""
+from . import lr_scheduler
+from .adagrad import Adagrad
+from .adam import Adam
+from .adamw import AdamW
+from .clip_grad import clip_grad_norm_, clip_grad_value_
+from .optimizer import Optimizer
+from .rmsprop import RMSprop
+from .sgd import SGD
+
+__all__ = [
+    "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad",
+    "clip_grad_norm_", "clip_grad_value_", "lr_scheduler",
+]

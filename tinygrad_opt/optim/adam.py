@@ -1,0 +1,79 @@
+"""Adam (and AMSGrad), with L2 or decoupled weight decay (torch.optim.Adam)."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..backend import array_module
+from .optimizer import Optimizer, ParamsT, check_betas, check_option
+
+
+def update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step: int, lr: float, beta1: float,
+           beta2: float, eps: float, weight_decay: float, amsgrad: bool, maximize: bool,
+           decoupled_weight_decay: bool = False) -> None:
+    """One Adam step on arrays, in place on `param` and the moment arrays (`step` counts from 1):
+
+        g = -grad if maximize else grad
+        param = param * (1 - lr * weight_decay)    (decoupled decay, AdamW)  or
+        g = g + weight_decay * param               (L2 penalty, Adam)
+        m = beta1 * m + (1 - beta1) * g            (written m += (1 - beta1) * (g - m), as torch's lerp)
+        v = beta2 * v + (1 - beta2) * g * g
+        v_max = max(v_max, v)                      (AMSGrad; v_max replaces v below)
+        param = param - lr / (1 - beta1**step) * m / (sqrt(v) / sqrt(1 - beta2**step) + eps)
+
+    `max_exp_avg_sq` is None unless amsgrad. The caller's `grad` is never modified.
+    """
+    xp = array_module(param)
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        if decoupled_weight_decay:
+            param *= 1 - lr * weight_decay
+        else:
+            g = g + weight_decay * param
+    exp_avg += (1 - beta1) * (g - exp_avg)
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * g * g
+
+    step_size = lr / (1 - beta1**step)
+    bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+    if amsgrad:
+        xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+    denom = xp.sqrt(max_exp_avg_sq if amsgrad else exp_avg_sq)
+    denom /= bias_correction2_sqrt
+    denom += eps
+    xp.divide(exp_avg, denom, out=denom)  # reuse denom's memory for the step direction m / denom
+    denom *= step_size
+    param -= denom
+
+
+class Adam(Optimizer):
+    """Adam, torch.optim.Adam's arguments, defaults and formula (see `update`)."""
+
+    def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *,
+                 maximize: bool = False, decoupled_weight_decay: bool = False):
+        defaults = dict(lr=lr, betas=tuple(betas) if isinstance(betas, list) else betas, eps=eps,
+                        weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
+                        decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
+
+    def _validate(self, options: dict[str, Any], where: str) -> None:
+        for name in ("lr", "eps", "weight_decay"):
+            check_option(self._name, options, name, where)
+        check_betas(self._name, options, where)
+
+    def _init_state(self, p, group: dict[str, Any]) -> dict[str, Any]:
+        xp = array_module(p.data)
+        state = {"step": 0, "exp_avg": xp.zeros_like(p.data), "exp_avg_sq": xp.zeros_like(p.data)}
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = xp.zeros_like(p.data)
+        return state
+
+    def _update(self, p, grad, state: dict[str, Any], group: dict[str, Any]) -> None:
+        if group["amsgrad"] and "max_exp_avg_sq" not in state:  # amsgrad switched on after the start
+            state["max_exp_avg_sq"] = array_module(p.data).zeros_like(p.data)
+        state["step"] += 1
+        beta1, beta2 = group["betas"]
+        update(p.data, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
+               step=state["step"], lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+               weight_decay=group["weight_decay"], amsgrad=group["amsgrad"], maximize=group["maximize"],
+               decoupled_weight_decay=group["decoupled_weight_decay"])

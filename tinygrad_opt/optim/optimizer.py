@@ -1,0 +1,296 @@
+"""Optimizer: parameter groups, per-parameter state, step / zero_grad, state_dict.
+
+Follows torch.optim.Optimizer so that code, checkpoints and schedulers written for
+PyTorch carry over:
+- `param_groups` is a list of dicts, each with "params" (a list of Tensors) and
+  every hyperparameter of the optimizer (the defaults fill in what a group does not
+  set), so a scheduler changes a learning rate by writing `group["lr"]`;
+- `state[p]` is a dict per parameter ("step" as an int, the rest arrays on the
+  parameter's device), created lazily at the parameter's first update;
+- `state_dict()` has torch's layout: {"state": {index: {...}}, "param_groups":
+  [{..., "params": [index, ...]}]}, indices counted across groups in order, and
+  every array a NumPy copy (picklable, device independent).
+
+Subclasses implement `_validate(options, where)` (hyperparameter checks),
+`_init_state(p, group)` and `_update(p, grad, state, group)`; the latter calls
+the array-level `update` function in the optimizer's own file.
+"""
+from __future__ import annotations
+
+import copy
+import numbers
+from collections import defaultdict
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from ..autograd import enable_grad
+from ..backend import device_of, is_float_dtype, to_device
+from ..errors import ShapeError
+from ..tensor import Tensor
+
+ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
+
+
+class Optimizer:
+    """Base class of all optimizers (see the module docstring for the layout)."""
+
+    def __init__(self, params: ParamsT, defaults: dict[str, Any]):
+        self.defaults = dict(defaults)
+        self._validate(self.defaults, "")
+        # Tensors hash by identity, so a dict keyed by the parameter is safe (as in PyTorch).
+        self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
+        self.param_groups: list[dict[str, Any]] = []
+
+        if isinstance(params, Tensor):
+            raise TypeError(
+                f"{self._name}: params must be an iterable of Tensors or of dicts, but got a single "
+                f"Tensor of shape {tuple(params.shape)}; wrap it in a list: [tensor]"
+            )
+        if isinstance(params, (set, frozenset)):
+            raise TypeError(f"{self._name}: params must be an ordered collection (a list), not a set: "
+                            "a set's order changes between runs, which breaks state_dict")
+        groups = list(params)
+        if not groups:
+            raise ValueError(f"{self._name} got an empty parameter list: pass the tensors to optimize, "
+                             "e.g. model.parameters() (did a generator get used up earlier?)")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    # ---- to be provided by each optimizer --------------------------------------
+    def _validate(self, options: dict[str, Any], where: str) -> None:
+        """Raise a clear error for an invalid hyperparameter in `options`."""
+
+    def _init_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _update(self, p: Tensor, grad, state: dict[str, Any], group: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    # ---- parameter groups -----------------------------------------------------
+    @property
+    def _name(self) -> str:
+        return type(self).__name__
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group of parameters with its own options; missing options take the defaults."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"{self._name}.add_param_group: a param group must be a dict with a "
+                            f"'params' key, but got {type(param_group).__name__}")
+        if "params" not in param_group:
+            raise ValueError(f"{self._name}.add_param_group: the group has no 'params' key "
+                             f"(keys: {sorted(param_group)})")
+        index = len(self.param_groups)
+        group = dict(param_group)  # never mutate the caller's dict
+        params, names = self._collect_params(group["params"], index)
+        group["params"] = params
+        if names is not None:
+            group["param_names"] = names
+        for key, value in self.defaults.items():
+            group.setdefault(key, value)
+        self._validate(group, f" in param group {index}")
+
+        seen: set[int] = set()
+        for i, p in enumerate(params):
+            if id(p) in seen:
+                raise ValueError(f"{self._name}: parameter {i} of param group {index} (shape "
+                                 f"{tuple(p.shape)}) appears twice in that group; list each parameter once")
+            seen.add(id(p))
+        for other_index, other in enumerate(self.param_groups):
+            for p in other["params"]:
+                if id(p) in seen:
+                    raise ValueError(f"{self._name}: a parameter of shape {tuple(p.shape)} appears in "
+                                     f"param group {other_index} and again in param group {index}; "
+                                     "some parameters appear in more than one parameter group")
+        self.param_groups.append(group)
+
+    def _collect_params(self, params: Any, index: int) -> tuple[list[Tensor], list[str] | None]:
+        """The group's parameters as a list (and their names if given as (name, tensor) pairs)."""
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, (set, frozenset)):
+            raise TypeError(f"{self._name}: the params of param group {index} must be an ordered "
+                            "collection (a list), not a set")
+        items = list(params)
+        named = [isinstance(item, tuple) for item in items]
+        names = None
+        if any(named):
+            if not all(named):
+                raise ValueError(f"{self._name}: param group {index} mixes (name, tensor) pairs with "
+                                 "bare tensors; use one form for all of them")
+            names = [name for name, _ in items]
+            items = [tensor for _, tensor in items]
+        for i, p in enumerate(items):
+            where = f"parameter {i} of param group {index}"
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{self._name} can only optimize Tensors, but {where} is a "
+                                f"{type(p).__name__}")
+            if not is_float_dtype(p.dtype):
+                raise TypeError(f"{self._name} can only optimize floating-point tensors, but {where} "
+                                f"has dtype {p.dtype}; create it with dtype='float32'")
+            if not p.is_leaf:
+                raise ValueError(f"{self._name} can't optimize a non-leaf Tensor: {where} (shape "
+                                 f"{tuple(p.shape)}) was computed by {type(p._ctx).__name__}; pass the "
+                                 "leaf parameters, or use t.detach() with requires_grad=True")
+        return items, names
+
+    # ---- the training-loop API ------------------------------------------------
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the gradients: set every parameter's .grad to None (or zero it in place)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad.data[...] = 0
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient; returns closure() if one is given, else None.
+
+        `closure` re-evaluates the model and returns the loss (with gradients enabled),
+        as in torch.optim. Parameters whose .grad is None are skipped entirely: their
+        state, including the step count, is left alone.
+        """
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = p.grad.data
+                if grad.shape != p.data.shape:
+                    raise ShapeError(f"{self._name}.step: a parameter of shape {tuple(p.shape)} has a "
+                                     f"gradient of shape {tuple(grad.shape)}; they must match")
+                state = self.state[p]
+                if not state:
+                    state.update(self._init_state(p, group))
+                self._update(p, grad, state, group)
+        return loss
+
+    # ---- checkpoints ------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """{"state": {index: {name: numpy copy or number}}, "param_groups": [...]}, torch's layout."""
+        index: dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
+            packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
+            groups.append(packed)
+        state = {}
+        for p, values in self.state.items():
+            if id(p) in index and values:
+                state[index[id(p)]] = {k: _to_host(v) for k, v in values.items()}
+        return {"state": dict(sorted(state.items())), "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore hyperparameters and state saved by state_dict() (from any device)."""
+        if not isinstance(state_dict, dict) or "state" not in state_dict or "param_groups" not in state_dict:
+            raise ValueError(f"{self._name}.load_state_dict expects a dict with 'state' and 'param_groups' "
+                             "keys, as returned by optimizer.state_dict()")
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"{self._name}.load_state_dict: the saved state has {len(saved_groups)} param "
+                             f"groups but this optimizer has {len(self.param_groups)}")
+        for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(f"{self._name}.load_state_dict: saved param group {i} has "
+                                 f"{len(saved['params'])} parameters but this optimizer's group {i} has "
+                                 f"{len(group['params'])}")
+        by_index = {}
+        for saved, group in zip(saved_groups, self.param_groups):
+            for saved_index, p in zip(saved["params"], group["params"]):
+                by_index[saved_index] = p
+
+        new_state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
+        for saved_index, values in state_dict["state"].items():
+            p = by_index.get(int(saved_index))
+            if p is None:
+                raise ValueError(f"{self._name}.load_state_dict: state for parameter index {saved_index}, "
+                                 "which no saved param group lists")
+            new_state[p] = {k: _to_param(v, p, k, saved_index, self._name) for k, v in values.items()}
+
+        new_groups = []
+        for saved, group in zip(saved_groups, self.param_groups):
+            merged = dict(group)
+            merged.update({k: copy.deepcopy(v) for k, v in saved.items() if k != "params"})
+            merged["params"] = group["params"]
+            new_groups.append(merged)
+        self.state = new_state
+        self.param_groups = new_groups
+
+    def __repr__(self) -> str:
+        lines = [f"{self._name} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for key in sorted(k for k in group if k not in ("params", "param_names")):
+                lines.append(f"    {key}: {group[key]}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+# ---- hyperparameter checks shared by the optimizers ------------------------------
+
+def check_option(opt: str, options: dict[str, Any], name: str, where: str, *,
+                 low: float = 0.0, high: float | None = None, low_open: bool = False) -> None:
+    """A real-number option must lie in [low, high) (or (low, high) with low_open)."""
+    value = options[name]
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{opt}: {name} must be a number, got {value!r}{where}")
+    below = value <= low if low_open else value < low
+    above = high is not None and value >= high
+    if below or above or value != value:  # value != value catches NaN
+        low_text = f"> {low}" if low_open else f">= {low}"
+        bound = f"in [{low}, {high})" if high is not None else low_text
+        raise ValueError(f"{opt}: invalid {name}={value!r}{where}; {name} must be {bound}")
+
+
+def check_betas(opt: str, options: dict[str, Any], where: str) -> None:
+    betas = options["betas"]
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"{opt}: betas must be a pair (beta1, beta2), got {betas!r}{where}")
+    for i, beta in enumerate(betas):
+        check_option(opt, {f"betas[{i}]": beta}, f"betas[{i}]", where, low=0.0, high=1.0)
+
+
+# ---- moving state between devices and checkpoints --------------------------------
+
+def _to_host(value: Any) -> Any:
+    """A NumPy copy of an array (numpy or cupy); other values are copied as they are."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if hasattr(value, "get") and hasattr(value, "shape"):  # a cupy array
+        return value.get()
+    return copy.deepcopy(value)
+
+
+def _to_param(value: Any, p: Tensor, key: str, index: Any, opt: str) -> Any:
+    """A saved state value made ready for parameter `p`: its device, its float dtype, a copy."""
+    if key == "step":  # a count; PyTorch saves it as a float tensor
+        return int(np.asarray(_as_numpy(value)).item())
+    if value is None or isinstance(value, (numbers.Number, str)):
+        return value
+    array = _as_numpy(value) if not hasattr(value, "get") else value
+    if not hasattr(array, "shape"):
+        return copy.deepcopy(value)
+    if array.ndim > 0 and tuple(array.shape) != tuple(p.shape):
+        raise ValueError(f"{opt}.load_state_dict: state {key!r} of parameter {index} has shape "
+                         f"{tuple(array.shape)} but the parameter has shape {tuple(p.shape)}; was the "
+                         "checkpoint saved from a different model?")
+    array = to_device(array, device_of(p.data))
+    dtype = p.dtype if is_float_dtype(array.dtype) else array.dtype
+    return array.astype(dtype, copy=True)
+
+
+def _as_numpy(value: Any) -> Any:
+    """Host arrays stay, torch tensors (what a converted PyTorch checkpoint may hold) become NumPy."""
+    if hasattr(value, "detach") and hasattr(value, "numpy") and not isinstance(value, Tensor):
+        return value.detach().cpu().numpy()
+    if isinstance(value, Tensor):
+        return value.numpy()
+    return np.asarray(value) if not hasattr(value, "shape") or isinstance(value, np.generic) else value

@@ -1,0 +1,68 @@
+"""SGD with momentum, dampening, Nesterov momentum and L2 weight decay (torch.optim.SGD)."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..backend import array_module
+from .optimizer import Optimizer, ParamsT, check_option
+
+
+def update(param, grad, momentum_buffer, *, lr: float, momentum: float, dampening: float,
+           weight_decay: float, nesterov: bool, maximize: bool, first_step: bool) -> None:
+    """One SGD step on arrays, in place on `param` and `momentum_buffer`:
+
+        g = -grad if maximize else grad
+        g = g + weight_decay * param               (L2 penalty folded into the gradient)
+        b = g                                      on the buffer's first step,
+        b = momentum * b + (1 - dampening) * g     afterwards
+        g = g + momentum * b  (Nesterov)   or   g = b
+        param = param - lr * g
+
+    `momentum_buffer` is None when momentum is 0. The caller's `grad` is never modified.
+    """
+    d_p = -grad if maximize else grad
+    if weight_decay != 0:
+        d_p = d_p + weight_decay * param
+    if momentum != 0:
+        if first_step:
+            momentum_buffer[...] = d_p
+        else:
+            momentum_buffer *= momentum
+            momentum_buffer += (1 - dampening) * d_p
+        d_p = d_p + momentum * momentum_buffer if nesterov else momentum_buffer
+    param -= lr * d_p
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, torch.optim.SGD's arguments, defaults and formula (see `update`)."""
+
+    def __init__(self, params: ParamsT, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
+                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False):
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                        nesterov=nesterov, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _validate(self, options: dict[str, Any], where: str) -> None:
+        for name in ("lr", "momentum", "weight_decay"):
+            check_option("SGD", options, name, where)
+        check_option("SGD", options, "dampening", where, low=float("-inf"))
+        if options["nesterov"] and (options["momentum"] <= 0 or options["dampening"] != 0):
+            raise ValueError(
+                f"SGD: nesterov=True needs momentum > 0 and dampening = 0, got momentum="
+                f"{options['momentum']!r} and dampening={options['dampening']!r}{where}"
+            )
+
+    def _init_state(self, p, group: dict[str, Any]) -> dict[str, Any]:
+        return {}  # the momentum buffer is made at the first step that uses momentum
+
+    def _update(self, p, grad, state: dict[str, Any], group: dict[str, Any]) -> None:
+        buffer, first_step = None, False
+        if group["momentum"] != 0:
+            buffer = state.get("momentum_buffer")
+            if buffer is None:
+                buffer = array_module(p.data).empty_like(p.data)
+                state["momentum_buffer"] = buffer
+                first_step = True
+        update(p.data, grad, buffer, lr=group["lr"], momentum=group["momentum"],
+               dampening=group["dampening"], weight_decay=group["weight_decay"],
+               nesterov=group["nesterov"], maximize=group["maximize"], first_step=first_step)
