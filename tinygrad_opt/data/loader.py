@@ -40,9 +40,10 @@ def _check_positive_int(batch_size: Any) -> None:
 class DataLoader:
     """Iterate a dataset in mini-batches of NumPy arrays (CuPy if the dataset lives on the GPU).
 
-    dataset_or_arrays: an ArrayDataset, a tuple/list of equal-length arrays (yields a
-    tuple of batches), a single array (yields batches of it), or any object with
-    __len__ and __getitem__ returning a sample or a tuple of fields (stacked per batch).
+    dataset_or_arrays: an ArrayDataset, a tuple of equal-length arrays or Tensors (yields
+    a tuple of batches), a single array (yields batches of it), or any object with
+    __len__ and __getitem__ returning a sample or a tuple of fields, stacked per batch
+    (a list is such a dataset of samples, as in PyTorch).
     shuffle: a new permutation every epoch, drawn from the engine's generator
     (`tinygrad_opt.backend.host_rng()`, seeded by `tg.manual_seed`) or, when `seed` is
     given, from this loader's own generator, so other random draws do not shift it.
@@ -61,7 +62,7 @@ class DataLoader:
         self._single = False
         if isinstance(dataset_or_arrays, ArrayDataset):
             self.dataset = dataset_or_arrays
-        elif isinstance(dataset_or_arrays, (tuple, list)):
+        elif isinstance(dataset_or_arrays, tuple) and all(hasattr(a, "shape") for a in dataset_or_arrays):
             self.dataset = ArrayDataset(*dataset_or_arrays)
         elif hasattr(dataset_or_arrays, "shape") and hasattr(dataset_or_arrays, "dtype"):
             self.dataset, self._single = ArrayDataset(dataset_or_arrays), True
