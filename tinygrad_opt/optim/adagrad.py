@@ -23,7 +23,7 @@ def update(param, grad, state_sum, *, step: int, lr: float, lr_decay: float, wei
         g = g + weight_decay * param
     clr = lr / (1 + (step - 1) * lr_decay)
     state_sum += g * g
-    std = xp.sqrt(state_sum)
+    std = xp.sqrt(state_sum, out=xp.empty_like(param))  # scratch for the step (out= keeps 0-d arrays)
     std += eps
     xp.divide(g, std, out=std)
     std *= clr

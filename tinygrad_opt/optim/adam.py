@@ -37,7 +37,8 @@ def update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step: int, lr: f
     bias_correction2_sqrt = (1 - beta2**step) ** 0.5
     if amsgrad:
         xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
-    denom = xp.sqrt(max_exp_avg_sq if amsgrad else exp_avg_sq)
+    # one scratch array for the denominator and then the step (out= keeps 0-d results arrays)
+    denom = xp.sqrt(max_exp_avg_sq if amsgrad else exp_avg_sq, out=xp.empty_like(param))
     denom /= bias_correction2_sqrt
     denom += eps
     xp.divide(exp_avg, denom, out=denom)  # reuse denom's memory for the step direction m / denom

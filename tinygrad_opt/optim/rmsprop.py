@@ -28,12 +28,14 @@ def update(param, grad, square_avg, grad_avg, momentum_buffer, *, lr: float, alp
         g = g + weight_decay * param
     square_avg *= alpha
     square_avg += (1 - alpha) * g * g
+    avg = xp.empty_like(param)  # scratch for the denominator and then the step (out= keeps 0-d arrays)
     if centered:
         grad_avg += (1 - alpha) * (g - grad_avg)  # torch's lerp form of the running mean
-        avg = square_avg - grad_avg * grad_avg
+        xp.multiply(grad_avg, grad_avg, out=avg)
+        xp.subtract(square_avg, avg, out=avg)
         xp.sqrt(avg, out=avg)
     else:
-        avg = xp.sqrt(square_avg)
+        xp.sqrt(square_avg, out=avg)
     avg += eps
     if momentum > 0:
         momentum_buffer *= momentum
