@@ -105,6 +105,10 @@ class LRScheduler:
 
     def step(self, epoch: int | None = None) -> None:
         """Advance one epoch (or step) and write the new rates into the optimizer."""
+        if self._step_count == 1 and not getattr(self.optimizer, "_opt_called", False):
+            warnings.warn("lr_scheduler.step() was called before optimizer.step(): call optimizer.step() first, "
+                          "or the first learning rate of the schedule is skipped (as PyTorch warns)",
+                          UserWarning, stacklevel=2)
         self._step_count += 1
         if epoch is not None:
             warnings.warn("scheduler.step(epoch) is deprecated as in PyTorch: call step() without an "

@@ -155,6 +155,7 @@ class Optimizer:
         as in torch.optim. Parameters whose .grad is None are skipped entirely: their
         state, including the step count, is left alone.
         """
+        self._opt_called = True  # lets a scheduler warn when it is stepped before the optimizer
         loss = None
         if closure is not None:
             with enable_grad():
