@@ -77,6 +77,8 @@ def test_state_dict_resumes_the_shuffle():
     fresh.load_state_dict(state)
     np.testing.assert_array_equal(np.concatenate([yb for _, yb in fresh]), expected)
     assert DataLoader((x, y)).state_dict() == {}  # the engine's generator lives in tg.get_rng_state()
+    with pytest.raises(ValueError, match="construct it with the same seed="):
+        DataLoader((x, y), shuffle=True).load_state_dict(state)
 
 
 def test_unshuffled_batches_are_read_only_views():

@@ -22,10 +22,11 @@ def as_array(value: Any):
     return np.asarray(value)
 
 
-def check_labels(labels: np.ndarray, num_classes: int, source: str = "labels") -> np.ndarray:
+def check_labels(labels: np.ndarray, num_classes: int, source: str = "labels", hint: str = "") -> np.ndarray:
     """Return `labels` as int64 after checking every value lies in [0, num_classes).
 
-    A bad value raises LabelRangeError naming `source`, the first bad value and its index.
+    A bad value raises LabelRangeError naming `source`, the first bad value and its index,
+    followed by `hint` (what the caller should do).
     """
     labels = np.asarray(labels)
     if labels.dtype.kind == "f":
@@ -40,7 +41,7 @@ def check_labels(labels: np.ndarray, num_classes: int, source: str = "labels") -
         i = int(bad[0])
         raise LabelRangeError(
             f"{source}: label {labels[i].item()} at index {i} is outside [0, {num_classes}) "
-            f"({bad.size} bad labels in all); the file is corrupt or belongs to another dataset"
+            f"({bad.size} bad labels in all)" + (f"; {hint}" if hint else "")
         )
     return labels.astype(np.int64, copy=False)
 

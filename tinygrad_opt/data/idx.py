@@ -73,7 +73,9 @@ def parse_idx(payload: bytes, name: str = "<bytes>") -> np.ndarray:
         raise _fail(name, f"magic number 0x{magic:08x} declares 0 dimensions")
     header = 4 + 4 * ndim
     if len(payload) < header:
-        raise _fail(name, f"truncated header: {ndim} dimensions need {header} header bytes, the file has {len(payload)}")
+        raise _fail(
+            name, f"truncated header: {ndim} dimensions need {header} header bytes, the file has {len(payload)}"
+        )
     dims = struct.unpack(f">{ndim}I", payload[4:header])
     dtype = IDX_DTYPES[code]
     expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize

@@ -141,7 +141,10 @@ class DataLoader:
     def load_state_dict(self, state: dict) -> None:
         if "rng" in state:
             if self._rng is None:
-                raise ValueError("DataLoader.load_state_dict: this loader uses the engine's generator, not its own seed")
+                raise ValueError(
+                    "DataLoader.load_state_dict: the state holds a generator, but this loader has no seed of its own "
+                    "(it shuffles with the engine's generator); construct it with the same seed= as the saved one"
+                )
             self._rng.bit_generator.state = state["rng"]
 
     def __repr__(self) -> str:

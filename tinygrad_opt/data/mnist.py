@@ -21,7 +21,8 @@ def read_split(info: IDXDataset, images_path, labels_path) -> tuple[np.ndarray, 
             f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels; "
             "the files belong to different downloads or one is damaged: delete them and download again"
         )
-    return images, check_labels(labels, info.num_classes, source=f"label file {labels_path}")
+    hint = f"the file is corrupt or not {info.name}: delete it and download it again"
+    return images, check_labels(labels, info.num_classes, source=f"label file {labels_path}", hint=hint)
 
 
 def load_idx_raw(

@@ -38,7 +38,9 @@ def to_labels(values: Any, name: str = "predictions") -> np.ndarray:
     if values.ndim != 1:
         raise ValueError(f"{name}: expected class indices (N,) or scores (N, C), got shape {values.shape}")
     if values.dtype.kind == "f" and (not np.all(np.isfinite(values)) or np.any(values != np.round(values))):
-        raise ValueError(f"{name}: 1-D values must be class indices, got non-integer floats; pass (N, C) scores for argmax")
+        raise ValueError(
+            f"{name}: 1-D values must be class indices, got non-integer floats; pass (N, C) scores for argmax"
+        )
     if values.dtype.kind not in "iuf" and values.size:
         raise ValueError(f"{name}: class indices must be integers, got dtype {values.dtype}")
     return values.astype(np.int64)
@@ -54,8 +56,9 @@ def _pair(y_true: Any, y_pred: Any, num_classes: int | None) -> tuple[np.ndarray
             raise ValueError("cannot infer the number of classes from empty labels; pass num_classes")
     elif isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
-    check_labels(t, num_classes, "y_true")
-    check_labels(p, num_classes, "y_pred")
+    hint = f"labels must be class indices 0..{num_classes - 1}; pass num_classes if there are more classes"
+    check_labels(t, num_classes, "y_true", hint)
+    check_labels(p, num_classes, "y_pred", hint)
     return t, p, int(num_classes)
 
 
