@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..backend import array_module
 from ..errors import ShapeError
 from ..tensor import Tensor
 from .module import Module
@@ -18,21 +17,25 @@ class BatchNorm1d(Module):
     (over N, or N and L), and running_mean / running_var move towards the batch mean and
     the *unbiased* batch var: r = (1 - momentum) * r + momentum * batch
     (momentum=None: a cumulative average). Evaluation uses the running estimates.
-    Buffers running_mean, running_var and num_batches_tracked (int64) match PyTorch's names.
+    Buffers running_mean, running_var and num_batches_tracked (int64) match PyTorch's names;
+    bias=False (keyword, as in PyTorch 2.13) keeps the scale but drops the shift.
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, device=None, dtype=None) -> None:
+                 track_running_stats: bool = True, device=None, dtype=None, *, bias: bool = True) -> None:
         super().__init__()
         if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) or num_features <= 0:
             raise ValueError(f"BatchNorm1d: num_features must be a positive int, got {num_features!r}")
         self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
-        self.affine, self.track_running_stats = affine, track_running_stats
+        self.affine, self.track_running_stats, self.use_bias = affine, track_running_stats, affine and bias
         dtype = np.float32 if dtype is None else dtype
         c = self.num_features
         if affine:
             self.weight = Parameter(Tensor(np.ones(c), dtype=dtype))
-            self.bias = Parameter(Tensor(np.zeros(c), dtype=dtype))
+            if bias:
+                self.bias = Parameter(Tensor(np.zeros(c), dtype=dtype))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -78,7 +81,8 @@ class BatchNorm1d(Module):
             shape = (1, -1) if input.ndim == 2 else (1, -1, 1)
             mean = self.running_mean.data.reshape(shape)
             var = self.running_var.data.reshape(shape)
-        tensors = (input,) if self.weight is None else (input, self.weight, self.bias)
+        weight, bias = self.weight, self.bias
+        tensors = (input,) if weight is None else (input, weight) if bias is None else (input, weight, bias)
         return ops.BatchNorm.apply(*tensors, mean=mean, var=var, axes=axes, eps=self.eps, training=use_batch_stats)
 
     def _update_running_stats(self, mean, var, count: int) -> None:
@@ -95,4 +99,4 @@ class BatchNorm1d(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self.use_bias}, track_running_stats={self.track_running_stats}")

@@ -12,7 +12,7 @@ class BatchNorm(Function):
     training=False: mean and var are constants (running estimates):
         dL/dx = g * w * invstd
     Either way dL/dw = sum(g * xhat), dL/db = sum(g)  (sums over `axes`).
-    w and b may be left out (affine=False): then w = 1 and b = 0.
+    w and b may be left out (affine=False, or bias=False): then w = 1 and b = 0.
     """
 
     @staticmethod
@@ -24,7 +24,8 @@ class BatchNorm(Function):
             y = xhat
         else:
             y = xhat * w.reshape(shape)
-            y += b.reshape(shape)
+            if b is not None:
+                y += b.reshape(shape)
         ctx.xhat, ctx.invstd, ctx.w, ctx.axes, ctx.training = xhat, invstd, w, axes, training
         return y
 
@@ -46,6 +47,8 @@ class BatchNorm(Function):
             return (gx,)
         if needs[1]:
             gw = (g * xhat).sum(axis=axes)
+        if len(needs) == 2:
+            return gx, gw
         if needs[2]:
             gb = g.sum(axis=axes)
         return gx, gw, gb
