@@ -155,3 +155,23 @@ def test_dataset_errors():
         DataLoader((np.zeros((0, 3)), np.zeros(0)))
     with pytest.raises(TypeError, match="expected an ArrayDataset"):
         DataLoader(42)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not tg.cuda_is_available(), reason="needs CuPy and a CUDA device")
+def test_gpu_resident_dataset_batches_on_the_gpu():
+    import cupy as cp
+
+    from tinygrad_opt.data import train_val_split
+
+    x, y = _data(50)
+    loader = DataLoader((cp.asarray(x), cp.asarray(y)), batch_size=8, shuffle=True)
+    batches = list(loader)
+    assert all(isinstance(xb, cp.ndarray) and isinstance(yb, cp.ndarray) for xb, yb in batches)
+    seen = np.concatenate([cp.asnumpy(yb) for _, yb in batches])
+    assert sorted(seen.tolist()) == list(range(50))
+    for xb, yb in batches:
+        np.testing.assert_array_equal(cp.asnumpy(xb), x[cp.asnumpy(yb)])
+    xt, yt, xv, yv = train_val_split(cp.asarray(x), cp.asarray(y), 0.2, seed=0)
+    assert isinstance(xv, cp.ndarray) and len(xv) == 10 and len(xt) == 40
+    np.testing.assert_array_equal(cp.asnumpy(xv), x[cp.asnumpy(yv)])

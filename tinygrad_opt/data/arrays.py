@@ -5,7 +5,6 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import array_module
 from ..tensor import Tensor
 from .errors import LabelRangeError
 
@@ -17,7 +16,7 @@ def as_array(value: Any):
     """
     if isinstance(value, Tensor):
         return value.data
-    if isinstance(value, np.ndarray) or array_module(value) is not np:
+    if isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__"):  # NumPy or CuPy
         return value
     return np.asarray(value)
 
