@@ -162,7 +162,7 @@ class LambdaLR(LRScheduler):
         saved_lambdas = state.pop("lr_lambdas", [None] * len(self.lr_lambdas))
         super().load_state_dict(state)
         for fn, attrs in zip(self.lr_lambdas, saved_lambdas):
-            if attrs is not None:
+            if attrs:
                 fn.__dict__.update(attrs)
 
 
