@@ -1,5 +1,4 @@
 """Bad input to nn raises early, with a message that names the problem and the values involved."""
-import numpy as np
 import pytest
 
 import tinygrad_opt as tg

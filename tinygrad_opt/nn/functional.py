@@ -94,6 +94,12 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
 
 
 # ---- losses -------------------------------------------------------------------------
+def check_label_smoothing(value: Any, op: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
 def cross_entropy(input: Tensor, target: Any, reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy of logits (N, C) against class indices (N,) or class probabilities (N, C).
 
@@ -102,8 +108,7 @@ def cross_entropy(input: Tensor, target: Any, reduction: str = "mean", label_smo
     A class index outside [0, C) (including -1) raises a ValueError naming it.
     """
     check_reduction(reduction, "cross_entropy")
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real) or not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be a number in [0, 1], got {label_smoothing!r}")
+    label_smoothing = check_label_smoothing(label_smoothing, "cross_entropy")
     input = _tensor(input)
     target = _target(target, input, keep_integer=True)
     if input.ndim != 2:
@@ -124,7 +129,7 @@ def cross_entropy(input: Tensor, target: Any, reduction: str = "mean", label_smo
             f"cross_entropy: target of shape {tuple(target.shape)} fits neither class indices ({n},) "
             f"nor class probabilities {tuple(input.shape)}"
         )
-    return ops.CrossEntropy.apply(input, target, reduction=reduction, label_smoothing=float(label_smoothing))
+    return ops.CrossEntropy.apply(input, target, reduction=reduction, label_smoothing=label_smoothing)
 
 
 def nll_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:

@@ -1,7 +1,6 @@
 """Loss modules: thin wrappers that hold the options of the fused functional losses."""
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 from ..ops.loss import check_reduction
@@ -25,9 +24,7 @@ class CrossEntropyLoss(_Loss):
 
     def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
         super().__init__(reduction)
-        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real) or not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(f"CrossEntropyLoss: label_smoothing must be a number in [0, 1], got {label_smoothing!r}")
-        self.label_smoothing = float(label_smoothing)
+        self.label_smoothing = F.check_label_smoothing(label_smoothing, "CrossEntropyLoss")
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return F.cross_entropy(input, target, self.reduction, self.label_smoothing)

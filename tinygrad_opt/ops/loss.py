@@ -5,7 +5,6 @@ per-element loss for "none"), n the number of terms averaged by "mean".
 """
 from ..autograd import Function
 from ..backend import array_module
-from ..errors import ShapeError
 
 REDUCTIONS = ("mean", "sum", "none")
 

@@ -34,21 +34,22 @@ class BatchNorm(Function):
         xhat, invstd, w, axes = ctx.xhat, ctx.invstd, ctx.w, ctx.axes
         needs = ctx.needs_input_grad
         gx = gw = gb = None
+        # the two per-channel sums are shared by dL/dx (training) and dL/dw, dL/db
+        gxhat_sum = (g * xhat).sum(axis=axes, keepdims=True) if (needs[0] and ctx.training) or (w is not None and needs[1]) else None
+        g_sum = g.sum(axis=axes, keepdims=True) if (needs[0] and ctx.training) or (len(needs) == 3 and needs[2]) else None
         if needs[0]:
             scale = invstd if w is None else w.reshape(invstd.shape) * invstd
             if ctx.training:
                 m = g.size // invstd.size
-                g_sum = g.sum(axis=axes, keepdims=True)
-                gxhat_sum = (g * xhat).sum(axis=axes, keepdims=True)
                 gx = (g - g_sum / m - xhat * (gxhat_sum / m)) * scale
             else:
                 gx = g * scale
         if w is None:
             return (gx,)
         if needs[1]:
-            gw = (g * xhat).sum(axis=axes)
+            gw = gxhat_sum.reshape(w.shape)
         if len(needs) == 2:
             return gx, gw
         if needs[2]:
-            gb = g.sum(axis=axes)
+            gb = g_sum.reshape(w.shape)
         return gx, gw, gb
