@@ -239,3 +239,27 @@ def test_functional_forms_match_torch():
         close(F.softmax(x, axis=axis), torch.softmax(tx, axis))
         close(F.log_softmax(x, axis=axis), torch.log_softmax(tx, axis))
     close(F.softmax(x, dim=0), torch.softmax(tx, 0))
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_float32_stays_float32_everywhere(reduction):
+    """No float64 constant or integer array may promote the training path to float64."""
+    model = nn.Sequential(nn.Linear(5, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Dropout(0.3), nn.Linear(6, 4), nn.Sigmoid())
+    x = tg.randn(8, 5, requires_grad=True)
+    out = model(x)
+    labels = np.arange(8, dtype=np.uint8) % 4  # MNIST labels come as uint8
+    losses = [
+        F.cross_entropy(out, labels, reduction, 0.1),
+        F.cross_entropy(out, tg.softmax(tg.randn(8, 4)), reduction, 0.1),
+        F.mse_loss(out, np.ones((8, 4))),  # a float64 NumPy target takes the input's dtype
+        F.binary_cross_entropy_with_logits(out, np.zeros((8, 4)), reduction, pos_weight=np.full(4, 2.0)),
+    ]
+    for loss in losses:
+        assert loss.dtype == np.float32
+        with tg.trace() as t:  # raw gradients, before the traversal would cast them back
+            (loss if loss.ndim == 0 else loss.sum()).backward(retain_graph=True)
+        for step in t.steps:
+            assert all(g is None or g.dtype == np.float32 for g in step.input_grads), step.op
+    assert all(p.grad.dtype == np.float32 for p in model.parameters())
+    assert x.grad.dtype == np.float32
+    assert all(b.dtype == np.float32 for name, b in model.named_buffers() if "num_batches" not in name)
