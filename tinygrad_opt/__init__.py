@@ -27,3 +27,14 @@ __all__ = [
     "abs", "clip", "exp", "log", "log_softmax", "matmul", "max", "mean", "relu", "reshape", "sigmoid",
     "softmax", "sqrt", "sum", "tanh", "transpose",
 ]
+
+_SUBPACKAGES = ("nn", "optim", "regularizers", "data", "train")
+
+
+def __getattr__(name: str):
+    """`tg.nn`, `tg.optim`, ... import on first use, so `import tinygrad_opt` stays fast."""
+    if name in _SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'tinygrad_opt' has no attribute {name!r}")
