@@ -74,10 +74,10 @@ class GetItem(Function):
         grad = xp.zeros(ctx.shape, dtype=g.dtype)
         if _is_basic_index(ctx.index):
             grad[ctx.index] = g
-        elif xp is np:
-            np.add.at(grad, ctx.index, g)
+        elif hasattr(xp.add, "at"):  # NumPy, and CuPy >= 12.1
+            xp.add.at(grad, ctx.index, g)
         else:
-            import cupyx  # noqa: PLC0415 - only on the CUDA path
+            import cupyx  # noqa: PLC0415 - older CuPy spells ufunc.at this way
 
             cupyx.scatter_add(grad, ctx.index, g)
         return grad
