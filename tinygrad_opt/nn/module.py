@@ -349,6 +349,12 @@ class Module:
                 problems.insert(0, "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ".")
             if missing:
                 problems.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
+        if strict and any(k.endswith("_mask") and k[: -len("_mask")] + "_orig" in unexpected for k in unexpected):
+            problems.append(
+                "The state_dict comes from a pruned model (<name>_orig / <name>_mask keys): load it with "
+                "nn.utils.prune.load_state_dict(model, state_dict), which re-applies the masks, or save it "
+                "after nn.utils.prune.remove_all(model) for plain keys."
+            )
         if problems:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(problems))
         for target, value in pending:
