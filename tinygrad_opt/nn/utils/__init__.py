@@ -1,4 +1,4 @@
-"""nn.utils: gradient clipping (re-exported from tinygrad_opt.optim) and, later, pruning.
+"""nn.utils: gradient clipping (re-exported from tinygrad_opt.optim) and pruning (`nn.utils.prune`).
 
 The clipping functions are looked up lazily (module-level __getattr__), so importing
 nn never imports optim: optim depends on nn's Parameter, not the other way round.
@@ -18,7 +18,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list:
-    return sorted(list(globals()) + list(_FROM_OPTIM))
+    return sorted(list(globals()) + list(_FROM_OPTIM) + ["prune"])
 
 
-__all__ = list(_FROM_OPTIM)
+__all__ = list(_FROM_OPTIM) + ["prune"]
