@@ -1,70 +1,134 @@
-"""Watching backprop: tg.trace() records each forward op and each backward step."""
+"""Watching backprop: `tg.trace()` records each forward op and each backward step.
+
+    with tg.trace(model=model) as t:
+        loss = loss_fn(model(x), y)
+        loss.backward()
+    print(t)                  # the forward pass, then the backward pass step by step
+    t.steps[0].upstream       # every number is there as a NumPy array
+
+The engine calls `on_forward` / `on_backward` only while a trace is active
+(autograd keeps a list of active tracers and checks it with one `if`), so the
+cost of finding where each op was created is paid inside a trace and nowhere else.
+"""
 from __future__ import annotations
 
-import traceback
+import sys
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
 from . import autograd
+from .autograd import unbroadcast
+from .teach.dot import render, to_dot
+from .teach.format import SMALL, format_array, format_table
+from .teach.names import lookup, module_paths, parameter_names
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent)
+_KERNELS_DIR = str(Path(__file__).resolve().parent.parent / "kernels")
+# Code in these folders uses the engine the way a user would (demonstrations, the CLI):
+# a creation site there is the interesting one, so it is not skipped as engine code.
+_USER_CODE_DIRS = tuple(str(Path(_PACKAGE_DIR) / d) for d in ("teach", "commands"))
 
 
-def _host(array) -> np.ndarray | None:
+def _host_copy(array) -> np.ndarray | None:
+    """A NumPy copy (cupy arrays come to the host): later in-place updates must not change the record."""
     if array is None:
         return None
-    return array.get() if hasattr(array, "get") and not isinstance(array, np.ndarray) else np.asarray(array)
+    if hasattr(array, "get") and not isinstance(array, np.ndarray):
+        return array.get()
+    return np.array(array, copy=True)
 
 
-def _user_frame() -> str:
-    """file:line of the innermost caller outside the package: where the user created the op."""
-    for frame in reversed(traceback.extract_stack()):
-        if not frame.filename.startswith(_PACKAGE_DIR):
-            return f"{Path(frame.filename).name}:{frame.lineno}"
-    return "?"
+def _is_engine_file(filename: str) -> bool:
+    if filename.startswith(_USER_CODE_DIRS):
+        return False
+    return filename.startswith(_PACKAGE_DIR) or filename.startswith(_KERNELS_DIR)
+
+
+def _site(filename: str, lineno: int) -> str:
+    if "ipykernel_" in filename or filename.startswith("<ipython-input"):
+        return f"cell line {lineno}"  # a Jupyter cell: its temporary file name means nothing to a reader
+    return f"{Path(filename).name}:{lineno}"
+
+
+def creation_site(modules: dict | None = None) -> tuple[str, str | None]:
+    """("file:line" of the innermost caller outside the engine, innermost known module path or None).
+
+    Walks the interpreter's frames (cheap: no source lines are read). Called only
+    inside an active trace.
+    """
+    frame = sys._getframe(1)
+    module = None
+    while frame is not None:
+        code = frame.f_code
+        if _is_engine_file(code.co_filename):
+            if modules and module is None and code.co_name in ("forward", "__call__"):
+                owner = frame.f_locals.get("self")
+                module = lookup(modules, owner) if owner is not None else None
+            frame = frame.f_back
+            continue
+        if modules and module is None and code.co_name == "forward":  # a user-defined Module's forward
+            owner = frame.f_locals.get("self")
+            module = lookup(modules, owner) if owner is not None else None
+        return _site(code.co_filename, frame.f_lineno), module
+    return "?", module
 
 
 @dataclass
 class ForwardStep:
+    """One op of the forward pass, as it ran."""
+
+    index: int  # 1-based position in the forward pass; other steps refer to its output as "#index"
     op: str
     input_shapes: list
+    input_labels: list  # parameter name, tensor name, "#k" (output of forward step k), "leaf" or "const"
     output_shape: tuple
     output: np.ndarray
-    created_at: str
+    requires_grad: bool  # whether the output is part of the graph backward will walk
+    created_at: str  # "file.py:line" of the user's code that ran the op
+    module: str | None = None  # module path of the innermost nn.Module running it, when a model was given
 
 
 @dataclass
 class BackwardStep:
+    """One node of the backward pass: what came in (upstream) and what each input received."""
+
+    index: int  # 1-based, in the order the engine ran them
     op: str
     input_shapes: list
-    upstream: np.ndarray
-    input_grads: list  # one array (or None) per input, before un-broadcasting
-    created_at: str = "?"
+    input_labels: list
+    upstream: np.ndarray  # dL/d(output of this op)
+    input_grads: list  # dL/d(input k), shaped like input k (un-broadcast); None where no gradient flows
+    created_at: str = "(before the trace)"
+    module: str | None = None
+    forward_index: int | None = None  # the forward step that created this node, when it ran in the trace
 
 
-def format_array(a: np.ndarray | None, max_elements: int = 8) -> str:
-    """Small arrays in full, big ones abbreviated with shape and a few statistics."""
-    if a is None:
-        return "-"
-    a = np.asarray(a)
-    if a.size <= max_elements:
-        return np.array2string(a, precision=4, separator=", ", suppress_small=True).replace("\n", "")
-    flat = a.ravel()
-    head = ", ".join(f"{v:.4g}" for v in flat[:3])
-    return f"[{head}, ...] shape {a.shape} mean {flat.mean():.4g} max|.| {np.abs(flat).max():.4g}"
-
-
-@dataclass
 class Trace:
-    """Collects steps while active: `with tg.trace() as t: loss.backward(); print(t)`."""
+    """Collects steps while active: `with tg.trace() as t: ...; print(t)`.
 
-    steps: list = field(default_factory=list)
-    forward_steps: list = field(default_factory=list)
-    _origins: dict = field(default_factory=dict, repr=False)
+    `t.forward_steps` and `t.steps` (the backward pass) are lists of ForwardStep and
+    BackwardStep with the values as NumPy arrays. `print(t)` shows both as tables;
+    arrays with at most `max_elements` entries are printed in full, bigger ones as
+    their first values plus shape and statistics.
+    """
 
+    def __init__(self, model: Any = None, params: Mapping[str, Any] | Iterable | None = None,
+                 max_elements: int = SMALL) -> None:
+        self.steps: list[BackwardStep] = []
+        self.forward_steps: list[ForwardStep] = []
+        self.max_elements = max_elements
+        self._names = parameter_names(model, params)
+        self._modules = module_paths(model)
+        # id -> (weakref, step index): which forward step made a node / a tensor. Weak, so a
+        # trace around a training loop does not keep old graphs alive; the ref guards against reused ids.
+        self._node_step: dict = {}
+        self._tensor_step: dict = {}
+
+    # ---- context manager --------------------------------------------------------
     def __enter__(self) -> "Trace":
         autograd.register_tracer(self)
         return self
@@ -73,78 +137,113 @@ class Trace:
         autograd.unregister_tracer(self)
         return False
 
+    # ---- naming -------------------------------------------------------------
+    @staticmethod
+    def _find(table: dict, obj) -> int | None:
+        entry = table.get(id(obj))
+        return entry[1] if entry is not None and entry[0]() is obj else None
+
+    def label(self, t) -> str:
+        """How the tables name a tensor: parameter path, .name, "#k" for forward step k's output, leaf/const."""
+        name = lookup(self._names, t) or t.name
+        if name:
+            return name
+        k = self._find(self._tensor_step, t)
+        if k is not None:
+            return f"#{k}"
+        if t._ctx is not None:
+            return f"{type(t._ctx).__name__} output"
+        return "leaf" if t.requires_grad else "const"
+
+    # ---- hooks called by autograd ---------------------------------------------
     def on_forward(self, node, inputs, result) -> None:
-        origin = _user_frame()
-        self._origins[id(node)] = origin
-        self.forward_steps.append(
-            ForwardStep(type(node).__name__, [tuple(t.shape) for t in inputs], tuple(result.shape),
-                        _host(result.data), origin)
-        )
+        site, module = creation_site(self._modules)
+        index = len(self.forward_steps) + 1
+        self.forward_steps.append(ForwardStep(
+            index=index,
+            op=type(node).__name__,
+            input_shapes=[tuple(t.shape) for t in inputs],
+            input_labels=[self.label(t) for t in inputs],
+            output_shape=tuple(result.shape),
+            output=_host_copy(result.data),
+            requires_grad=result.requires_grad,
+            created_at=site,
+            module=module,
+        ))
+        self._node_step[id(node)] = (weakref.ref(node), index)
+        self._tensor_step[id(result)] = (weakref.ref(result), index)
 
     def on_backward(self, node, upstream, input_grads: Any) -> None:
-        self.steps.append(
-            BackwardStep(
-                op=type(node).__name__,
-                input_shapes=[tuple(t.shape) for t in node.inputs],
-                upstream=_host(upstream),
-                input_grads=[_host(g) for g in input_grads],
-                created_at=self._origins.get(id(node), "?"),
-            )
-        )
+        k = self._find(self._node_step, node)
+        made = self.forward_steps[k - 1] if k is not None else None
+        grads = []
+        for t, g in zip(node.inputs, input_grads):
+            if g is None or not t.requires_grad:
+                grads.append(None)  # the traversal sends nothing to an input that needs no gradient
+                continue
+            grads.append(_host_copy(unbroadcast(g, t.shape) if g.shape != t.shape else g))
+        self.steps.append(BackwardStep(
+            index=len(self.steps) + 1,
+            op=type(node).__name__,
+            input_shapes=[tuple(t.shape) for t in node.inputs],
+            input_labels=made.input_labels if made else [self.label(t) for t in node.inputs],
+            upstream=_host_copy(upstream),
+            input_grads=grads,
+            created_at=made.created_at if made else "(before the trace)",
+            module=made.module if made else None,
+            forward_index=k,
+        ))
+
+    # ---- printing -------------------------------------------------------------
+    def _where(self, step) -> str:
+        return f"{step.created_at} in {step.module}" if step.module else step.created_at
+
+    def forward_table(self) -> str:
+        n = self.max_elements
+        rows = []
+        for s in self.forward_steps:
+            inputs = ", ".join(f"{lab} {sh}" for lab, sh in zip(s.input_labels, s.input_shapes))
+            rows.append([f"#{s.index}", s.op, self._where(s), inputs, str(s.output_shape), format_array(s.output, n)])
+        title = f"forward pass: {len(rows)} op{'s' if len(rows) != 1 else ''}, in the order they ran"
+        return title + "\n" + format_table(["step", "op", "created at", "inputs", "output", "value"], rows)
+
+    def backward_table(self) -> str:
+        n = self.max_elements
+        rows = []
+        for s in self.steps:
+            op = s.op + (f" (of #{s.forward_index})" if s.forward_index else "")
+            shape = str(tuple(s.upstream.shape)) if s.upstream is not None else "?"
+            rows.append([str(s.index), op, self._where(s), "upstream", shape, format_array(s.upstream, n)])
+            for lab, sh, g in zip(s.input_labels, s.input_shapes, s.input_grads):
+                value = format_array(g, n) if g is not None else "- (needs no gradient)"
+                rows.append(["", "", "", f"-> {lab}", str(sh), value])
+        title = f"backward pass: {len(self.steps)} step{'s' if len(self.steps) != 1 else ''}, in the order they ran"
+        return title + "\n" + format_table(["step", "op", "created at", "gradient of", "shape", "value"], rows)
 
     def __str__(self) -> str:
-        lines = []
+        parts = []
         if self.forward_steps:
-            lines.append("forward pass")
-            for i, s in enumerate(self.forward_steps, 1):
-                shapes = ", ".join(str(sh) for sh in s.input_shapes)
-                lines.append(f"  {i:>3}  {s.op:<12} in {shapes:<24} -> out {s.output_shape}  {format_array(s.output)}  [{s.created_at}]")
-        lines.append("backward pass" if self.steps else "backward pass: no steps recorded")
-        for i, s in enumerate(self.steps, 1):
-            shapes = ", ".join(str(sh) for sh in s.input_shapes)
-            lines.append(f"  {i:>3}  {s.op:<12} inputs {shapes}  [{s.created_at}]")
-            lines.append(f"         upstream grad    {format_array(s.upstream)}")
-            for k, g in enumerate(s.input_grads):
-                lines.append(f"         grad to input {k}  {format_array(g)}")
-        return "\n".join(lines)
+            parts.append(self.forward_table())
+        if self.steps:
+            parts.append(self.backward_table())
+        if not parts:
+            return "trace: nothing recorded (run the forward pass and/or backward() inside the with block)"
+        return "\n\n".join(parts)
+
+    def __repr__(self) -> str:
+        return f"<Trace: {len(self.forward_steps)} forward ops, {len(self.steps)} backward steps>"
 
 
-def trace() -> Trace:
-    """A context manager that records the forward ops and backward steps run inside it."""
-    return Trace()
+def trace(model: Any = None, params: Mapping[str, Any] | Iterable | None = None, max_elements: int = SMALL) -> Trace:
+    """A context manager that records the forward ops and backward steps run inside it.
 
-
-def to_dot(tensor, names: dict | None = None) -> str:
-    """The graph that produced `tensor` as Graphviz DOT text (ops as boxes, tensors as ovals).
-
-    `names` maps id(tensor) -> label, e.g. {id(p): n for n, p in model.named_parameters()}.
+    `model` (an nn.Module) or `params` (name -> tensor, e.g. dict(model.named_parameters()))
+    names the leaf parameters in the tables by their module path, and with a model
+    each op also says which module ran it. Run the forward pass inside the block to see
+    it and where each op was created; ops created before the block still show up in the
+    backward pass, without a creation site.
     """
-    names = names or {}
-    lines = ["digraph tinygrad_opt {", "  rankdir=BT;", '  node [fontname="Helvetica"];']
-    seen: set = set()
-    stack = [tensor]
+    return Trace(model=model, params=params, max_elements=max_elements)
 
-    def tensor_node(t) -> str:
-        label = names.get(id(t)) or t.name or ""
-        grad = " requires_grad" if t.requires_grad else ""
-        text = f"{label}\\n{tuple(t.shape)} {t.dtype}{grad}".strip("\\n")
-        style = ', style=filled, fillcolor="#cfe8ff"' if t.is_leaf and t.requires_grad else ""
-        lines.append(f'  t{id(t)} [shape=ellipse, label="{text}"{style}];')
-        return f"t{id(t)}"
 
-    while stack:
-        t = stack.pop()
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        tid = tensor_node(t)
-        node = t._ctx
-        if node is None or node._freed:
-            continue
-        lines.append(f'  op{id(node)} [shape=box, label="{type(node).__name__}"];')
-        lines.append(f"  op{id(node)} -> {tid};")
-        for parent in node.inputs:
-            lines.append(f"  t{id(parent)} -> op{id(node)};")
-            stack.append(parent)
-    lines.append("}")
-    return "\n".join(lines)
+__all__ = ["trace", "Trace", "ForwardStep", "BackwardStep", "to_dot", "render", "format_array", "creation_site"]
