@@ -14,6 +14,7 @@ import numpy as np
 from .. import ops
 from ..backend import array_module, random_module
 from ..errors import ShapeError
+from ..ops.divergence import KL_REDUCTIONS
 from ..ops.loss import check_class_targets, check_reduction
 from ..tensor import Tensor
 
@@ -147,6 +148,35 @@ def nll_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     return picked.sum() if reduction == "sum" else picked
 
 
+def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """KL divergence loss of log-probabilities `input` against probabilities `target` (torch's kl_div).
+
+    Pointwise target * (log(target) - input), with 0 where target is 0; with log_target=True
+    the target holds log-probabilities: exp(target) * (target - input). Reduction "batchmean"
+    (sum / batch size) is the KL divergence per sample; "mean" (torch's default, kept for
+    compatibility) divides by every element and warns, as torch does. One fused node.
+    """
+    if reduction not in KL_REDUCTIONS:
+        raise ValueError(f"kl_div: reduction={reduction!r} is not one of {', '.join(map(repr, KL_REDUCTIONS))}")
+    if not isinstance(log_target, bool):
+        raise TypeError(f"kl_div: log_target must be a bool, got {log_target!r}")
+    input = _tensor(input)
+    target = _target(target, input)
+    if input.dtype.kind != "f" or target.dtype.kind != "f":
+        raise TypeError(f"kl_div: input and target must be floating point, got {input.dtype} and {target.dtype}")
+    try:
+        np.broadcast_shapes(input.shape, target.shape)
+    except ValueError:
+        raise ShapeError(f"kl_div: input of shape {tuple(input.shape)} and target of shape {tuple(target.shape)} do not broadcast") from None
+    if reduction == "mean":
+        warnings.warn(
+            "kl_div: reduction='mean' divides the total loss by both the batch size and the number of classes; "
+            "'batchmean' divides by the batch size only and is the KL divergence per sample",
+            stacklevel=2,
+        )
+    return ops.KLDiv.apply(input, target, reduction=reduction, log_target=log_target)
+
+
 def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """Mean (or sum, or element-wise) squared error; one fused node."""
     check_reduction(reduction, "mse_loss")
@@ -184,5 +214,5 @@ def binary_cross_entropy_with_logits(
 
 __all__ = [
     "linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "dropout",
-    "cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy_with_logits",
+    "cross_entropy", "nll_loss", "kl_div", "mse_loss", "binary_cross_entropy_with_logits",
 ]

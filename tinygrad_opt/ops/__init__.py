@@ -13,3 +13,4 @@ __all__ = [
 from .linear import Linear  # noqa: E402
 from .loss import BCEWithLogits, CrossEntropy, MSE  # noqa: E402
 from .normalization import BatchNorm  # noqa: E402
+from .divergence import KLDiv  # noqa: E402
