@@ -198,16 +198,18 @@ class Trace:
     def _where(self, step) -> str:
         return f"{step.created_at} in {step.module}" if step.module else step.created_at
 
-    def forward_table(self) -> str:
+    def forward_table(self, title: bool = True) -> str:
         n = self.max_elements
         rows = []
         for s in self.forward_steps:
             inputs = ", ".join(f"{lab} {sh}" for lab, sh in zip(s.input_labels, s.input_shapes))
             rows.append([f"#{s.index}", s.op, self._where(s), inputs, str(s.output_shape), format_array(s.output, n)])
-        title = f"forward pass: {len(rows)} op{'s' if len(rows) != 1 else ''}, in the order they ran"
-        return title + "\n" + format_table(["step", "op", "created at", "inputs", "output", "value"], rows)
+        table = format_table(["step", "op", "created at", "inputs", "output", "value"], rows)
+        if not title:
+            return table
+        return f"forward pass: {len(rows)} op{'s' if len(rows) != 1 else ''}, in the order they ran\n{table}"
 
-    def backward_table(self) -> str:
+    def backward_table(self, title: bool = True) -> str:
         n = self.max_elements
         rows = []
         for s in self.steps:
@@ -217,8 +219,11 @@ class Trace:
             for lab, sh, g in zip(s.input_labels, s.input_shapes, s.input_grads):
                 value = format_array(g, n) if g is not None else "- (needs no gradient)"
                 rows.append(["", "", "", f"-> {lab}", str(sh), value])
-        title = f"backward pass: {len(self.steps)} step{'s' if len(self.steps) != 1 else ''}, in the order they ran"
-        return title + "\n" + format_table(["step", "op", "created at", "gradient of", "shape", "value"], rows)
+        table = format_table(["step", "op", "created at", "gradient of", "shape", "value"], rows)
+        if not title:
+            return table
+        n = len(self.steps)
+        return f"backward pass: {n} step{'s' if n != 1 else ''}, in the order they ran\n{table}"
 
     def __str__(self) -> str:
         parts = []
