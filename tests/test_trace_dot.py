@@ -58,7 +58,7 @@ def test_ops_tensors_and_edges_follow_the_data():
     assert into_mul == ["0", "1"]  # operands numbered in argument order
     out = by_label(nodes, "() float32  requires_grad")
     assert "#fff2b3" in nodes[out][2]  # the output is highlighted
-    const = by_label(nodes, "() float32")  # the 2.0, a leaf without grad
+    const = by_label(nodes, "() float32\\n= 2.0")  # a small leaf without grad shows its value
     assert "#eeeeee" in nodes[const][2]
 
 
@@ -110,6 +110,15 @@ def test_a_freed_graph_is_a_clear_error():
 def test_a_leaf_is_a_graph_of_one_node():
     nodes, edges = parse(tg.to_dot(tg.Tensor([1.0, 2.0])))
     assert len(nodes) == 1 and edges == []
+
+
+def test_only_small_constants_show_their_values():
+    w = tg.Tensor(np.ones((2, 5), dtype=np.float32), requires_grad=True)
+    w.name = "w"
+    dot = tg.to_dot((w * tg.Tensor(np.arange(5.0))).sum() * tg.Tensor([[1.0], [2.0]]))
+    assert "(2, 1) float32\\n= [[1.0], [2.0]]" in dot
+    assert "(5,) float64\"" in dot  # five numbers: shape only
+    assert 'w\\n(2, 5) float32  requires_grad"' in dot  # parameters never show values
 
 
 def test_render_without_graphviz_writes_the_text_and_says_so(tmp_path, monkeypatch):

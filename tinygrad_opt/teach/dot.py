@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..errors import GraphFreedError
+from .format import format_array
 from .names import lookup, parameter_names
 
 # fill colours: parameters (leaves that require grad), data (leaves without grad), the output
@@ -23,6 +24,10 @@ def _dtype(t) -> str:
     return str(t.dtype)
 
 
+def _host(array):
+    return array.get() if hasattr(array, "get") and not hasattr(array, "__array_interface__") else array
+
+
 def to_dot(tensor, model: Any = None, params: Mapping[str, Any] | Iterable | None = None,
            title: str | None = None) -> str:
     """The graph that produced `tensor` as Graphviz DOT text.
@@ -30,7 +35,8 @@ def to_dot(tensor, model: Any = None, params: Mapping[str, Any] | Iterable | Non
     Ops are boxes, tensors ovals labelled with name, shape and dtype. Leaves that
     require grad (parameters) are blue and named by their module path when `model`
     (an nn.Module) or `params` (e.g. dict(model.named_parameters())) is given; leaves
-    without grad (data, targets) are grey; the output is yellow. Arrows follow the
+    without grad (data, targets) are grey, with their value when they hold at most 4
+    numbers; the output is yellow. Arrows follow the
     data (forward direction); an op with several inputs numbers its arrows 0, 1, ...
     in argument order. Call it before backward(), which frees the graph.
     """
@@ -52,6 +58,8 @@ def to_dot(tensor, model: Any = None, params: Mapping[str, Any] | Iterable | Non
         name = lookup(names, t) or t.name or ""
         grad = "  requires_grad" if t.requires_grad else ""
         label = (f"{name}\n" if name else "") + f"{tuple(t.shape)} {_dtype(t)}{grad}"
+        if t._ctx is None and not t.requires_grad and t.size <= 4:  # a small constant: show its value
+            label += "\n= " + format_array(_host(t.data))
         if t is tensor:
             style = f', style=filled, fillcolor="{_OUTPUT}", penwidth=2'
         elif t._ctx is None:
