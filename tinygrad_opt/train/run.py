@@ -1,0 +1,193 @@
+"""A whole training run from a TrainConfig: data, model, optimizer, schedule, loop, outputs, test report.
+
+This is what `tinygrad-opt train` calls, and what a tuner or a script calls to train
+"like the CLI" (pass callbacks to watch each epoch):
+
+    from tinygrad_opt.config import TrainConfig
+    from tinygrad_opt.train import run_training
+    result = run_training(TrainConfig(hidden=[64], epochs=5, out="runs/try"))
+    result.test.accuracy, result.history[-1]["val_loss"], result.out_dir
+
+The output folder gets config.toml (the effective config), last.ckpt, best.ckpt,
+history.json, history.csv, curves.png (with matplotlib) and test_report.json.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from ..backend import cuda_is_available, manual_seed, to_device, GPU_INSTALL_HINT
+from ..config import ConfigError, TrainConfig, save_config
+from ..data import DataLoader, check_batch_size, load_dataset, train_val_split
+from ..nn import Module
+from .callbacks import Callback
+from .checkpoint import load_checkpoint, resolve_checkpoint_path
+from .early_stopping import EarlyStopping
+from .errors import CheckpointError
+from .evaluation import EvalResult
+from .factories import make_optimizer, make_scheduler
+from .models import build_model, describe_model, mlp_config
+from .serialization import atomic_write_text
+from .trainer import Trainer
+
+# Settings that may differ when a run is resumed. Architecture settings (hidden, batchnorm,
+# dataset) reach the weight loading, which names any key/shape that does not fit; the rest
+# must match, or the resumed run would not be the run that was saved.
+RESUME_OVERRIDABLE = ("epochs", "patience", "out", "quiet", "device", "data_dir", "hidden", "batchnorm", "dataset")
+EVAL_BATCH_SIZE = 1024
+
+
+@dataclass
+class RunResult:
+    """What run_training produced."""
+
+    config: TrainConfig  # the effective config
+    out_dir: Path
+    history: list[dict[str, Any]]
+    test: EvalResult  # on the test split, with the final (or early-stopping best) weights
+    model: Module
+    trainer: Trainer
+    seconds: float
+
+
+def default_out_dir(dataset: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path("runs") / f"{dataset}-{stamp}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def resume_config(config: TrainConfig, checkpoint: dict[str, Any], explicit: Iterable[str]) -> TrainConfig:
+    """The saved run's config with the explicitly given settings applied; conflicting ones are a ConfigError."""
+    saved = TrainConfig.from_dict(checkpoint.get("config") or {}, source=f"checkpoint {checkpoint.get('path')}")
+    changes = {}
+    conflicts = []
+    for key in explicit:
+        new, old = getattr(config, key), getattr(saved, key)
+        if new == old:
+            continue
+        if key in RESUME_OVERRIDABLE:
+            changes[key] = new
+        else:
+            conflicts.append(f"{key} ({old!r} in the checkpoint, {new!r} given)")
+    if conflicts:
+        raise ConfigError(
+            "--resume continues the saved run, but these settings differ from it: " + ", ".join(conflicts)
+            + f". Drop them, or start a new run in another --out folder (only {', '.join(RESUME_OVERRIDABLE)} may change)"
+        )
+    merged = dataclasses.replace(saved, **changes)
+    if merged.schedule == "onecycle" and merged.epochs != saved.epochs:
+        raise ConfigError(f"--epochs cannot change when resuming a onecycle schedule (its cycle spans the saved "
+                          f"{saved.epochs} epochs); start a new run to train longer")
+    return merged
+
+
+def _check_device(device: str) -> None:
+    if device == "cuda" and not cuda_is_available():
+        raise ConfigError(f"--device cuda was requested but CUDA is not available: {GPU_INSTALL_HINT}")
+
+
+def prepare_data(config: TrainConfig):
+    """(dataset splits, (x_train, y_train), (x_val, y_val) or None), with the batch size checked."""
+    data = load_dataset(config.dataset, data_dir=config.data_dir, normalize=config.normalize)
+    x_train, y_train = data.x_train, data.y_train
+    val = None
+    if config.val_fraction > 0:
+        x_train, y_train, x_val, y_val = train_val_split(x_train, y_train, config.val_fraction, seed=config.seed)
+        val = (x_val, y_val)
+    try:
+        check_batch_size(config.batch_size, len(y_train), f"the {config.dataset} training set")
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"--batch-size: {err}") from None
+    return data, (x_train, y_train), val
+
+
+def run_training(config: TrainConfig, *, resume: str | os.PathLike | dict | None = None,
+                 explicit: Iterable[str] | None = None, callbacks: Iterable[Callback] = (),
+                 progress: bool | None = None, log: Callable[[str], None] | None = None) -> RunResult:
+    """Train as `config` says, write the outputs, evaluate on the test split; see the module docstring.
+
+    resume: a checkpoint path, run folder or loaded checkpoint to continue (its config is
+    used; `explicit` names the settings of `config` that were given on purpose and override
+    it, see RESUME_OVERRIDABLE). log: where progress lines go (default print; quiet: none).
+    """
+    started = time.perf_counter()
+    checkpoint = None
+    if resume is not None:
+        checkpoint = resume if isinstance(resume, dict) else load_checkpoint(resume)
+        config = resume_config(config, checkpoint, explicit if explicit is not None else ())
+        if config.out is None or "out" not in (explicit or ()):
+            config = dataclasses.replace(config, out=str(Path(checkpoint["path"]).parent))
+    config = config.resolved()
+    if log is None:
+        log = (lambda line: None) if config.quiet else (lambda line: print(line, flush=True))
+    _check_device(config.device)
+    out_dir = Path(config.out) if config.out else default_out_dir(config.dataset)
+    if checkpoint is None and (out_dir / "last.ckpt").exists():
+        raise ConfigError(f"{out_dir} already holds a run (last.ckpt): continue it with --resume {out_dir}, "
+                          "or choose another --out folder")
+    config = dataclasses.replace(config, out=str(out_dir))
+
+    data, (x_train, y_train), val = prepare_data(config)
+    if config.device == "cuda":  # the data goes to the GPU once; batches are sliced there
+        x_train, y_train = to_device(x_train, "cuda"), to_device(y_train, "cuda")
+        val = None if val is None else (to_device(val[0], "cuda"), to_device(val[1], "cuda"))
+    manual_seed(config.seed)
+    model_config = mlp_config(config, data.num_features, data.num_classes)
+    model = build_model(model_config).to(config.device)
+    train_loader = DataLoader((x_train, y_train), batch_size=config.batch_size, shuffle=True)
+    val_loader = None if val is None else DataLoader(val, batch_size=EVAL_BATCH_SIZE)
+    optimizer = make_optimizer(config, model.parameters())
+    scheduler = make_scheduler(config, optimizer, len(train_loader))
+    early = EarlyStopping(config.patience, monitor=config.monitor) if config.patience else None
+    trainer = Trainer(
+        model, optimizer, scheduler=scheduler, l1=config.l1, l2=config.l2, clip_grad=config.clip_grad,
+        early_stopping=early, monitor=config.monitor, callbacks=callbacks, out_dir=out_dir,
+        progress=(not config.quiet and sys.stderr.isatty()) if progress is None else progress,
+        verbose=not config.quiet, device=config.device, class_names=data.class_names,
+        checkpoint_extra={
+            "model_config": model_config, "config": config.to_dict(),
+            "data": {"dataset": data.name, "num_features": data.num_features,
+                     "class_names": list(data.class_names), "normalize": config.normalize},
+        },
+    )
+    if checkpoint is not None:
+        trainer.load_state_dict(checkpoint, f"checkpoint {checkpoint['path']}")
+        trainer.last_checkpoint = Path(checkpoint["path"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, out_dir / "config.toml")
+
+    n_val = 0 if val is None else len(val[1])
+    action = f"resuming from {checkpoint['path']} (epoch {trainer.epoch})" if checkpoint else "training"
+    log(f"{action}: {describe_model(model_config)} on {data.name} ({len(y_train)} train / {n_val} val / "
+        f"{len(data.y_test)} test samples), {config.optimizer} lr {config.lr:g}, batch {config.batch_size}, "
+        f"{config.epochs} epochs, schedule {config.schedule}, device {config.device} -> {out_dir}")
+    history = trainer.fit(train_loader, val_loader, epochs=config.epochs)
+
+    test = trainer.evaluate((data.x_test, data.y_test), batch_size=EVAL_BATCH_SIZE)
+    atomic_write_text(out_dir / "test_report.json", json.dumps(test.to_dict(), indent=1) + "\n")
+    seconds = time.perf_counter() - started
+    return RunResult(config=config, out_dir=out_dir, history=history, test=test, model=model, trainer=trainer,
+                     seconds=seconds)
+
+
+def checkpoint_for_resume(value: str | os.PathLike | bool, out: str | None) -> Path:
+    """The checkpoint --resume means: a file, a run folder's last.ckpt, or (bare --resume) --out's last.ckpt."""
+    if value is True:
+        if not out:
+            raise ConfigError("--resume without a path needs --out DIR (the run folder to continue)")
+        value = out
+    try:
+        return resolve_checkpoint_path(value)
+    except CheckpointError as err:
+        raise ConfigError(str(err)) from None

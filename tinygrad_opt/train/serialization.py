@@ -1,0 +1,175 @@
+"""A pickle-free file format for nested training state, and atomic file writes.
+
+A state tree (dicts, lists, tuples, numbers, strings, None, NumPy arrays and scalars,
+Counters) is stored as one `.npz` archive (a zip of `.npy` files): every array becomes
+its own entry, and the rest of the tree is JSON in the entry `__tree__`, where an array
+appears as {"__array__": "a0"}. Loading uses `np.load(allow_pickle=False)`, so opening
+a checkpoint can never run code, and the file can be inspected with NumPy alone.
+
+JSON cannot say "tuple", "dict with integer keys" or "NumPy scalar", which the
+optimizer and scheduler states contain, so those get small markers too; every value
+comes back with its exact type and bits (floats go through repr, NaN/inf included).
+
+Writes are atomic: the bytes go to a temporary file in the destination's folder, are
+flushed and fsync'ed, and only then renamed over the destination (os.replace), so a
+crash or Ctrl-C mid-write leaves the previous file intact.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TREE_KEY = "__tree__"
+_MARKERS = ("__array__", "__scalar__", "__tuple__", "__dict__", "__counter__")
+
+
+class StateFormatError(ValueError):
+    """A file is not a state archive of this format (or is damaged); the message names the file."""
+
+
+def _host(value: Any) -> Any:
+    """CuPy arrays come to the host; everything else is returned as is."""
+    if not isinstance(value, np.ndarray) and hasattr(value, "__cuda_array_interface__") and hasattr(value, "get"):
+        return value.get()
+    return value
+
+
+class _Encoder:
+    def __init__(self) -> None:
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def _store(self, array: np.ndarray, path: str) -> str:
+        if array.dtype.hasobject:
+            raise TypeError(f"cannot store an object array at {path}: only numeric/bool/string arrays are supported")
+        key = f"a{len(self.arrays)}"
+        self.arrays[key] = array
+        return key
+
+    def encode(self, value: Any, path: str = "state") -> Any:
+        value = _host(value)
+        if value is None or isinstance(value, (bool, str)):
+            return value
+        if isinstance(value, np.ndarray):
+            return {"__array__": self._store(value, path)}
+        if isinstance(value, np.generic):
+            return {"__scalar__": self._store(np.asarray(value), path)}
+        if isinstance(value, (int, float)):
+            return value
+        if isinstance(value, tuple):
+            return {"__tuple__": [self.encode(v, f"{path}[{i}]") for i, v in enumerate(value)]}
+        if isinstance(value, list):
+            return [self.encode(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        if isinstance(value, Counter):
+            return {"__counter__": [[self.encode(k, path), self.encode(v, f"{path}[{k!r}]")] for k, v in value.items()]}
+        if isinstance(value, dict):
+            if all(isinstance(k, str) and k not in _MARKERS for k in value):
+                return {k: self.encode(v, f"{path}.{k}") for k, v in value.items()}
+            return {"__dict__": [[self.encode(k, path), self.encode(v, f"{path}[{k!r}]")] for k, v in value.items()]}
+        raise TypeError(
+            f"cannot store a {type(value).__name__} at {path}: checkpoints hold only numbers, strings, None, "
+            "lists, tuples, dicts and arrays (keep other objects out of state_dict())"
+        )
+
+
+def _decode(value: Any, arrays: Any, name: str) -> Any:
+    if isinstance(value, list):
+        return [_decode(v, arrays, name) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        (marker, inner), = value.items()
+        if marker == "__array__":
+            return _array(arrays, inner, name)
+        if marker == "__scalar__":
+            return _array(arrays, inner, name)[()]
+        if marker == "__tuple__":
+            return tuple(_decode(v, arrays, name) for v in inner)
+        if marker == "__dict__":
+            return {_decode(k, arrays, name): _decode(v, arrays, name) for k, v in inner}
+        if marker == "__counter__":
+            return Counter({_decode(k, arrays, name): _decode(v, arrays, name) for k, v in inner})
+    return {k: _decode(v, arrays, name) for k, v in value.items()}
+
+
+def _array(arrays: Any, key: str, name: str) -> np.ndarray:
+    try:
+        return arrays[key]
+    except KeyError:
+        raise StateFormatError(f"{name}: the archive lacks array entry {key!r}; the file is damaged") from None
+
+
+def dumps_state(tree: Any) -> bytes:
+    """The bytes of a state archive holding `tree`."""
+    encoder = _Encoder()
+    meta = json.dumps(encoder.encode(tree), allow_nan=True, separators=(",", ":"))
+    buffer = io.BytesIO()
+    arrays = dict(encoder.arrays)
+    arrays[TREE_KEY] = np.frombuffer(meta.encode("utf-8"), dtype=np.uint8)
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def loads_state(data: bytes | str | os.PathLike, name: str | None = None) -> Any:
+    """The tree stored by dumps_state (from bytes or a file path)."""
+    source = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
+    name = name or (str(data) if not isinstance(data, (bytes, bytearray)) else "<bytes>")
+    try:
+        with np.load(source, allow_pickle=False) as archive:
+            if TREE_KEY not in archive.files:
+                raise StateFormatError(f"{name} is an .npz archive but not a tinygrad_opt state file (no {TREE_KEY} entry)")
+            tree = json.loads(bytes(archive[TREE_KEY]).decode("utf-8"))
+            arrays = {k: archive[k] for k in archive.files if k != TREE_KEY}
+    except StateFormatError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, UnicodeDecodeError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise StateFormatError(f"{name} is not a readable tinygrad_opt state file (truncated or corrupt?): {err}") from None
+    return _decode(tree, arrays, name)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` so that readers see the old file or the new one, never a partial one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:  # KeyboardInterrupt included: never leave the temporary file behind
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); silently skipped where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

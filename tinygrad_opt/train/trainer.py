@@ -1,0 +1,369 @@
+"""The training loop: epochs of mini-batch steps, validation, schedules, checkpoints, resume.
+
+    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(), scheduler=sched, out_dir="runs/x",
+                      early_stopping=EarlyStopping(patience=5))
+    history = trainer.fit(train_loader, val_loader, epochs=20)   # a list of per-epoch dicts
+
+One step: forward, loss (+ l1/l2 penalties), zero_grad, backward, clip_grad_norm_,
+optimizer.step, and for per-batch schedules (OneCycleLR) scheduler.step. After each
+epoch: validation, the per-epoch schedule step (ReduceLROnPlateau gets the validation
+loss), early stopping, the history record, the callbacks' on_epoch_end, then (with an
+out_dir) last.ckpt, best.ckpt when the monitored metric improved, and history.json/.csv.
+
+Resuming is exact: a checkpoint holds the RNG state along with everything else, so
+`trainer.load_checkpoint(path)` then `fit(...)` gives the same per-epoch losses and
+weights as a run that was never stopped. Ctrl-C saves last.ckpt first, including the
+position inside the epoch, and raises TrainingInterrupted; a NaN/inf loss raises
+NonFiniteLossError before anything is written, so the last good checkpoint survives.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from .. import regularizers
+from ..backend import array_module, get_rng_state, set_rng_state, to_device
+from ..nn import CrossEntropyLoss, Module
+from ..optim import Optimizer, clip_grad_norm_
+from ..optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
+from ..tensor import Tensor
+from .callbacks import Callback, EpochLogger, ProgressBar
+from .checkpoint import checkpoint_bytes, load_checkpoint, load_model_state
+from .early_stopping import EarlyStopping, Monitor
+from .errors import CheckpointError, NonFiniteLossError, TrainingInterrupted
+from .evaluation import evaluate
+from .history import plot_history, write_history
+from .serialization import atomic_write_bytes
+
+SCHEDULER_INTERVALS = ("auto", "epoch", "batch")
+
+
+class Trainer:
+    """Trains a classifier; see the module docstring. All options are keywords after loss_fn.
+
+    scheduler_interval: "auto" steps OneCycleLR per batch and everything else per epoch
+    (ReduceLROnPlateau with the validation loss, or the training loss without validation).
+    monitor: the metric ("val_loss", "val_acc", or "train_loss"/"train_acc") that decides
+    best.ckpt; without validation data "val_*" falls back to "train_*".
+    progress: tqdm bars (None: only when stderr is a terminal); verbose: a line per epoch.
+    checkpoint_extra: entries stored in every checkpoint as they are (model_config, config, data).
+    """
+
+    def __init__(self, model: Module, optimizer: Optimizer, loss_fn: Module | None = None, *,
+                 scheduler: Any = None, scheduler_interval: str = "auto", l1: float = 0.0, l2: float = 0.0,
+                 clip_grad: float | None = None, early_stopping: EarlyStopping | None = None,
+                 monitor: str = "val_loss", callbacks: Iterable[Callback] = (), out_dir: str | os.PathLike | None = None,
+                 progress: bool | None = None, verbose: bool = True, device: str | None = None,
+                 class_names: Sequence[str] | None = None, checkpoint_extra: dict[str, Any] | None = None) -> None:
+        if scheduler_interval not in SCHEDULER_INTERVALS:
+            raise ValueError(f"Trainer: scheduler_interval must be one of {SCHEDULER_INTERVALS}, got {scheduler_interval!r}")
+        for name, value in (("l1", l1), ("l2", l2)):
+            if not value >= 0:
+                raise ValueError(f"Trainer: {name} must be >= 0, got {value!r}")
+        if clip_grad is not None and not clip_grad > 0:
+            raise ValueError(f"Trainer: clip_grad must be > 0 (or None), got {clip_grad!r}")
+        self.model, self.optimizer = model, optimizer
+        self.loss_fn = loss_fn if loss_fn is not None else CrossEntropyLoss()
+        self.scheduler = scheduler
+        if scheduler_interval == "auto":
+            scheduler_interval = "batch" if isinstance(scheduler, OneCycleLR) else "epoch"
+        self.scheduler_interval = scheduler_interval
+        self.l1, self.l2, self.clip_grad = float(l1), float(l2), clip_grad
+        self.early_stopping = early_stopping
+        self.best = Monitor(early_stopping.monitor.name if early_stopping else monitor)
+        self.callbacks = list(callbacks)
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.progress = sys.stderr.isatty() if progress is None else bool(progress)
+        self.verbose = verbose
+        first = next(iter(model.parameters()), None)
+        self.device = device or (first.device if first is not None else "cpu")
+        self.class_names = list(class_names) if class_names is not None else None
+        self.checkpoint_extra = dict(checkpoint_extra or {})
+        # progress of the run
+        self.epoch = 0  # completed epochs
+        self.step = 0  # optimizer steps taken
+        self.history: list[dict[str, Any]] = []
+        self.stop_training = False
+        self.epochs = 0
+        self.batches_per_epoch = 0
+        self.batches_done = 0  # in the current epoch
+        self.last_checkpoint: Path | None = None
+        self._partial: dict[str, Any] | None = None  # where an interrupted epoch stopped (from a checkpoint)
+        self._in_epoch = False
+        self._sums = [0.0, 0, 0]  # loss * n, correct, n over the current epoch's batches
+        self._epoch_rng: dict | None = None
+        self._rng_after_batch: dict | None = None
+        self._epoch_lr = 0.0
+
+    # ---- small accessors --------------------------------------------------------------
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def running_metrics(self) -> tuple[float, float]:
+        """Mean loss and accuracy over the current epoch's batches so far."""
+        total, correct, n = self._sums
+        return (total / n, correct / n) if n else (float("nan"), float("nan"))
+
+    def _callbacks(self) -> list[Callback]:
+        built_in: list[Callback] = []
+        if self.progress:
+            built_in.append(ProgressBar())
+        if self.verbose:
+            built_in.append(EpochLogger())
+        return built_in + self.callbacks
+
+    # ---- the loop -------------------------------------------------------------------------
+    def fit(self, train_loader: Any, val_loader: Any = None, epochs: int = 1) -> list[dict[str, Any]]:
+        """Train until `epochs` epochs are complete (counting epochs done before a resume) or early stopping.
+
+        Returns the history: one dict per epoch with epoch, step, lr, train_loss, train_acc,
+        val_loss, val_acc, val_f1 (with validation data) and time (seconds).
+        """
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+            raise ValueError(f"Trainer.fit: epochs must be a non-negative integer, got {epochs!r}")
+        if self.early_stopping is not None and val_loader is None and self.best.name.startswith("val_"):
+            raise ValueError(f"Trainer.fit: early stopping on {self.best.name} needs validation data (val_loader)")
+        self.train_loader, self.val_loader, self.epochs = train_loader, val_loader, epochs
+        self.batches_per_epoch = len(train_loader)
+        if self._partial is not None and self._partial["batches_per_epoch"] != self.batches_per_epoch:
+            raise CheckpointError(
+                f"the checkpoint stopped inside an epoch of {self._partial['batches_per_epoch']} batches, but this "
+                f"loader has {self.batches_per_epoch} per epoch; resume with the same data and batch size"
+            )
+        self.stop_training = self.early_stopping is not None and self.early_stopping.stopped
+        callbacks = self._callbacks()
+        self._active_callbacks = callbacks
+        try:
+            for cb in callbacks:
+                cb.on_train_start(self)
+            while self.epoch < epochs and not self.stop_training:
+                self._run_epoch(callbacks)
+        except KeyboardInterrupt as interrupt:
+            if isinstance(interrupt, TrainingInterrupted):
+                raise
+            raise self._interrupted() from None
+        finally:
+            for cb in callbacks:
+                cb.close(self)
+            self._plot()
+        if self.early_stopping is not None:
+            self.early_stopping.restore(self.model)
+        for cb in callbacks:
+            cb.on_train_end(self)
+        return self.history
+
+    def _run_epoch(self, callbacks: list[Callback]) -> None:
+        epoch = self.epoch + 1
+        started = time.perf_counter()
+        partial, self._partial = self._partial, None
+        if partial is None:
+            self._epoch_rng = get_rng_state()
+            self._rng_after_batch = self._epoch_rng
+            self._sums, self.batches_done, self._epoch_lr = [0.0, 0, 0], 0, self.lr
+        else:  # continue an interrupted epoch: same permutation, then the RNG where it was
+            self._epoch_rng, self._rng_after_batch = partial["epoch_rng"], partial["rng"]
+            self._sums, self.batches_done = list(partial["sums"]), partial["batches_done"]
+            self._epoch_lr = partial["lr"]
+            set_rng_state(self._epoch_rng)
+        self._in_epoch = True
+        for cb in callbacks:
+            cb.on_epoch_start(self, epoch)
+        self.model.train()
+        batches = iter(self.train_loader)
+        for _ in range(self.batches_done):
+            next(batches)
+        if partial is not None:
+            set_rng_state(partial["rng"])
+        for batch, (xb, yb) in enumerate(batches, start=self.batches_done + 1):
+            self._train_step(epoch, batch, xb, yb, callbacks)
+        self._end_epoch(epoch, started, callbacks)
+
+    def _train_step(self, epoch: int, batch: int, xb: Any, yb: Any, callbacks: list[Callback]) -> None:
+        for cb in callbacks:
+            cb.on_batch_start(self, batch)
+        x = Tensor._make(to_device(xb, self.device), False)
+        y = to_device(yb, self.device)
+        out = self.model(x)
+        loss = self.loss_fn(out, y)
+        value = float(loss.item())
+        if not math.isfinite(value):
+            raise self._non_finite(epoch, batch, value)
+        total = loss
+        if self.l1:
+            total = total + regularizers.l1(self.model.parameters(), self.l1)
+        if self.l2:
+            total = total + regularizers.l2(self.model.parameters(), self.l2)
+        self.optimizer.zero_grad()
+        total.backward()
+        if self.clip_grad:
+            clip_grad_norm_(self.model.parameters(), self.clip_grad)
+        self.optimizer.step()
+        if self.scheduler is not None and self.scheduler_interval == "batch":
+            self.scheduler.step()
+        n = int(y.shape[0])
+        correct = int((array_module(out.data).argmax(out.data, axis=1) == y).sum())
+        self.step += 1
+        sums = self._sums
+        sums[0] += value * n
+        sums[1] += correct
+        sums[2] += n
+        self.batches_done = batch
+        self._rng_after_batch = get_rng_state()
+        logs = {"loss": value, "batch_size": n, "lr": self.lr}
+        for cb in callbacks:
+            cb.on_batch_end(self, batch, logs)
+
+    def _end_epoch(self, epoch: int, started: float, callbacks: list[Callback]) -> None:
+        total, correct, n = self._sums
+        if n == 0:
+            raise ValueError("Trainer.fit: the training loader produced no batches")
+        record: dict[str, Any] = {"epoch": epoch, "step": self.step, "lr": self._epoch_lr,
+                                  "train_loss": total / n, "train_acc": correct / n}
+        if self.val_loader is not None:
+            result = evaluate(self.model, self.val_loader, self.loss_fn, class_names=self.class_names,
+                              device=self.device)
+            if not math.isfinite(result.loss):
+                raise self._non_finite(epoch, None, result.loss)
+            record.update(val_loss=result.loss, val_acc=result.accuracy, val_f1=result.f1)
+        record["time"] = time.perf_counter() - started
+        # commit the epoch: these updates are quick and belong together
+        watched = self._watched(record)
+        if self.scheduler is not None and self.scheduler_interval == "epoch":
+            if isinstance(self.scheduler, ReduceLROnPlateau):
+                self.scheduler.step(record.get("val_loss", record["train_loss"]))
+            else:
+                self.scheduler.step()
+        improved = self.best.update(watched, epoch)
+        if self.early_stopping is not None and self.early_stopping.step(watched, epoch, self.model):
+            self.stop_training = True
+        self.history.append(record)
+        self.epoch = epoch
+        self._in_epoch = False
+        for cb in callbacks:
+            cb.on_epoch_end(self, epoch, record)
+        self._save(improved)
+
+    def _watched(self, record: dict[str, Any]) -> float:
+        name = self.best.name
+        if name not in record and name.startswith("val_"):
+            name = "train_" + name[4:]
+        if name not in record:
+            raise ValueError(f"Trainer: monitored metric {self.best.name!r} is not in the epoch record {sorted(record)}")
+        return record[name]
+
+    # ---- errors and interruption ----------------------------------------------------
+    def _non_finite(self, epoch: int, batch: int | None, value: float) -> NonFiniteLossError:
+        if batch is None:
+            where = f"step {self.step}, on the validation set"
+        else:
+            where = f"step {self.step + 1} (batch {batch} of {self.batches_per_epoch})"
+        if self.last_checkpoint is not None:
+            kept = f"the last good checkpoint {self.last_checkpoint} (epoch {self.epoch}) was kept unchanged"
+        else:
+            kept = "no checkpoint had been written yet"
+        message = (f"the loss became {value} at epoch {epoch}, {where}; training stopped and {kept}. "
+                   "Try a lower learning rate (--lr), gradient clipping (--clip-grad) or another schedule")
+        return NonFiniteLossError(message, epoch, self.step + (batch is not None), batch, value, self.last_checkpoint)
+
+    def _interrupted(self) -> TrainingInterrupted:
+        epoch = self.epoch + (1 if self._in_epoch else 0)
+        where = (f"epoch {epoch}, after batch {self.batches_done} of {self.batches_per_epoch}" if self._in_epoch
+                 else f"the end of epoch {self.epoch}")
+        path = None
+        if self.out_dir is not None:
+            path = self.out_dir / "last.ckpt"
+            atomic_write_bytes(path, checkpoint_bytes(self.state_dict()))
+            self.last_checkpoint = path
+            message = f"training interrupted at {where}; checkpoint saved to {path}"
+        else:
+            message = f"training interrupted at {where} (no out_dir, so no checkpoint was saved)"
+        return TrainingInterrupted(message, path, epoch, self.batches_done if self._in_epoch else 0)
+
+    # ---- files ------------------------------------------------------------------------
+    def _save(self, improved: bool) -> None:
+        if self.out_dir is None:
+            return
+        data = checkpoint_bytes(self.state_dict())
+        self.last_checkpoint = atomic_write_bytes(self.out_dir / "last.ckpt", data)
+        if improved:
+            atomic_write_bytes(self.out_dir / "best.ckpt", data)
+        write_history(self.out_dir, self.history)
+
+    def _plot(self) -> None:
+        if self.out_dir is None or not self.history:
+            return
+        self.curves_path = plot_history(self.history, self.out_dir / "curves.png")
+        if self.curves_path is None and self.verbose:
+            print("note: matplotlib is not installed, so curves.png was skipped "
+                  "(pip install 'tinygrad_opt[plot]')", file=sys.stderr)
+
+    # ---- checkpoints --------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a checkpoint holds (see train.checkpoint), including the mid-epoch position if any."""
+        partial = None
+        if self._in_epoch:
+            partial = {"batches_done": self.batches_done, "batches_per_epoch": self.batches_per_epoch,
+                       "sums": tuple(self._sums), "epoch_rng": self._epoch_rng, "rng": self._rng_after_batch,
+                       "lr": self._epoch_lr}
+        states = {}
+        for cb in self.callbacks:
+            if cb.state_key:
+                states[cb.state_key] = cb.state_dict()
+        return {
+            **self.checkpoint_extra,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "epoch": self.epoch, "step": self.step, "history": [dict(r) for r in self.history],
+            "best": self.best.state_dict(),
+            "early_stopping": None if self.early_stopping is None else self.early_stopping.state_dict(),
+            "partial": partial,
+            "rng_state": self._rng_after_batch if partial is not None else get_rng_state(),
+            "callbacks": states,
+        }
+
+    def load_state_dict(self, state: dict[str, Any], source: str = "the checkpoint") -> None:
+        """Restore a state_dict() (or a loaded checkpoint): weights, optimizer, schedule, progress, RNG."""
+        load_model_state(self.model, state["model"], source)
+        self.optimizer.load_state_dict(state["optimizer"])
+        if (state.get("scheduler") is None) != (self.scheduler is None):
+            raise CheckpointError(f"{source} was saved {'with' if self.scheduler is None else 'without'} a "
+                                  "learning-rate schedule; resume with the same --schedule")
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.history = [dict(r) for r in state["history"]]
+        self.best.load_state_dict(state["best"])
+        if self.early_stopping is not None and state.get("early_stopping"):
+            self.early_stopping.load_state_dict(state["early_stopping"])
+        for cb in self.callbacks:
+            if cb.state_key and cb.state_key in (state.get("callbacks") or {}):
+                cb.load_state_dict(state["callbacks"][cb.state_key])
+        self._partial = state.get("partial")
+        set_rng_state(state["rng_state"])
+
+    def save_checkpoint(self, path: str | os.PathLike) -> Path:
+        return atomic_write_bytes(path, checkpoint_bytes(self.state_dict()))
+
+    def load_checkpoint(self, path: str | os.PathLike) -> dict[str, Any]:
+        """Load a checkpoint file (or a run folder's last.ckpt) into this trainer; returns the checkpoint."""
+        ckpt = load_checkpoint(path)
+        self.load_state_dict(ckpt, f"checkpoint {ckpt['path']}")
+        self.last_checkpoint = Path(ckpt["path"])
+        return ckpt
+
+    def evaluate(self, data: Any, batch_size: int = 1024):
+        """evaluate() on this trainer's model, loss and class names."""
+        return evaluate(self.model, data, self.loss_fn, class_names=self.class_names, batch_size=batch_size,
+                        device=self.device)
+
+
+def fit(model: Module, optimizer: Optimizer, train_loader: Any, val_loader: Any = None, epochs: int = 1,
+        loss_fn: Module | None = None, **options: Any) -> list[dict[str, Any]]:
+    """Functional form: Trainer(model, optimizer, loss_fn, **options).fit(train_loader, val_loader, epochs)."""
+    return Trainer(model, optimizer, loss_fn, **options).fit(train_loader, val_loader, epochs)
