@@ -1,0 +1,86 @@
+"""`tinygrad-opt COMMAND ...` (also `python -m tinygrad_opt COMMAND ...`).
+
+Each command is a module in tinygrad_opt/commands/ with add_arguments(parser) and
+run(args) -> int (see tinygrad_opt/commands/__init__.py). To add one, create the module
+and add its name to COMMANDS: "my_command" becomes `tinygrad-opt my-command`.
+
+Exit codes: 0 success; 2 a usage or input error (the message is one line, no
+traceback; set TINYGRAD_OPT_DEBUG=1 to see the traceback); 130 interrupted by Ctrl-C
+(after saving a checkpoint when training).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Sequence
+
+COMMANDS = ["train", "evaluate"]
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions whose message tells the user what to fix: reported in one line with exit code 2."""
+    from .config import ConfigError  # noqa: PLC0415 - imported when a command runs, not for --help
+    from .data.errors import ChecksumError, DatasetNotFoundError, DownloadError, IDXFormatError, LabelRangeError  # noqa: PLC0415
+    from .train.errors import CheckpointError, NonFiniteLossError  # noqa: PLC0415
+
+    return (ConfigError, CheckpointError, NonFiniteLossError, DatasetNotFoundError, IDXFormatError,
+            LabelRangeError, ChecksumError, DownloadError)
+
+
+def _first_line(doc: str | None) -> str:
+    return (doc or "").strip().splitlines()[0] if doc and doc.strip() else ""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tinygrad-opt",
+        description="Train, evaluate and optimise small networks with the tinygrad_opt autodiff engine.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        module = importlib.import_module(f"tinygrad_opt.commands.{name}")
+        sub = subparsers.add_parser(name.replace("_", "-"), help=_first_line(module.__doc__),
+                                    description=module.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(sub)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code (argparse's own exits are returned, not raised)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help (0) or a usage error argparse already printed (2)
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    from .train.errors import TrainingInterrupted  # noqa: PLC0415
+
+    prog = f"{parser.prog} {args.command}"
+    try:
+        return int(args._run(args) or 0)
+    except TrainingInterrupted as interrupt:
+        print(f"\n{prog}: {interrupt}", file=sys.stderr)
+        if interrupt.checkpoint is not None:
+            print(f"resume with: tinygrad-opt train --resume {interrupt.checkpoint}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except _user_errors() as error:
+        if os.environ.get("TINYGRAD_OPT_DEBUG"):
+            raise
+        print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

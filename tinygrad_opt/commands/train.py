@@ -1,0 +1,55 @@
+"""Train an MLP classifier on the embedded digits, MNIST or Fashion-MNIST.
+
+With no options it trains on the embedded 8x8 digits (offline) and reports the test
+accuracy. Settings come from the defaults, then --config FILE (TOML, or YAML with
+pyyaml; the keys are the option names, e.g. batch_size = 64), then the options given.
+Outputs go to --out (default runs/<dataset>-<time>): config.toml, last.ckpt, best.ckpt,
+history.json, history.csv, curves.png and test_report.json.
+"""
+from __future__ import annotations
+
+import argparse
+
+from ..config import TrainConfig, load_config, read_config_file, save_config
+from .options import add_config_arguments, explicit_settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="read settings from a TOML (or YAML) file; options given override it")
+    parser.add_argument("--save-config", metavar="FILE",
+                        help="write the effective config to FILE (TOML, or YAML for .yaml/.yml) and exit without training")
+    parser.add_argument("--resume", nargs="?", const=True, metavar="CHECKPOINT",
+                        help="continue a run from a checkpoint file or run folder (bare --resume: --out's last.ckpt); "
+                             "its per-epoch losses equal those of an uninterrupted run")
+    add_config_arguments(parser)
+
+
+def build_config(args: argparse.Namespace) -> tuple[TrainConfig, set[str]]:
+    """(config, names of the settings chosen on purpose: in the file or on the command line)."""
+    given = explicit_settings(args)
+    config, chosen = TrainConfig(), set(given)
+    if args.config:
+        config = load_config(args.config)
+        chosen |= {str(k).replace("-", "_") for k in read_config_file(args.config)}
+    return config.updated(given, source="command line"), chosen
+
+
+def run(args: argparse.Namespace) -> int:
+    config, chosen = build_config(args)
+    if args.save_config:
+        path = save_config(config.resolved(), args.save_config)
+        print(f"wrote the effective config to {path}")
+        return 0
+    from ..train.run import checkpoint_for_resume, run_training  # noqa: PLC0415 - keeps `--help` fast
+
+    resume = checkpoint_for_resume(args.resume, config.out) if args.resume else None
+    result = run_training(config, resume=resume, explicit=chosen)
+    test, out = result.test, result.out_dir
+    print(f"test accuracy {test.accuracy:.4f}  loss {test.loss:.4f}  macro F1 {test.f1:.4f}  "
+          f"({test.num_samples} samples; {result.trainer.epoch} epochs in {result.seconds:.1f} s)")
+    files = [p.name for p in sorted(out.iterdir()) if p.is_file() and not p.name.startswith(".")]
+    print(f"outputs in {out}: {', '.join(files)}")
+    if not config.quiet:
+        final = "best.ckpt" if result.trainer.early_stopping is not None else "last.ckpt"
+        print(f"full report: tinygrad-opt evaluate {out / final}")
+    return 0
