@@ -268,6 +268,9 @@ def test_pruned_checkpoint_into_unpruned_model():
     with pytest.raises(RuntimeError, match=r"pruned model.*prune\.load_state_dict"):
         dst.load_state_dict(state)
     prune.load_state_dict(dst, state)  # re-applies the masks, then loads strictly
+    fresh = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 2))
+    assert prune.reparametrize_like(fresh, state) == ["0.weight", "2.weight"]
+    assert prune.reparametrize_like(fresh, state) == []  # already reparametrised
     assert prune.is_pruned(dst)
     x = tg.randn(3, 6)
     np.testing.assert_array_equal(dst(x).numpy(), src(x).numpy())

@@ -517,27 +517,40 @@ def remove_all(module: Module) -> Module:
     return module
 
 
-def load_state_dict(module: Module, state_dict: Any, strict: bool = True):
-    """Load a state_dict saved from a pruned model (`<name>_orig`, `<name>_mask`) into `module`.
+def reparametrize_like(module: Module, state_dict: Any) -> list[str]:
+    """Give `module` the pruning reparametrisation a state_dict was saved with; returns the dotted names reparametrised.
 
-    Parameters of `module` that are not pruned yet but have a mask in the state_dict
-    are pruned first with that mask (custom_from_mask), so the reparametrisation,
-    and fine-tuning with the masks kept, carry over. Other keys load as usual.
+    For each `<prefix>.<name>_mask` / `<prefix>.<name>_orig` pair in the state_dict whose
+    parameter is not pruned in `module` yet, apply prune.identity (a mask of ones), so the
+    keys match and load_state_dict then copies the saved masks in. Unknown modules or
+    parameters are left to load_state_dict to report.
     """
     if not hasattr(state_dict, "keys"):
-        raise TypeError(f"prune.load_state_dict expects a mapping of name -> array, got {type(state_dict).__name__}")
+        raise TypeError(f"prune: expected a state_dict (a mapping of name -> array), got {type(state_dict).__name__}")
     modules = dict(module.named_modules())
-    for key in state_dict.keys():
+    done = []
+    for key in list(state_dict.keys()):
         if not key.endswith("_mask"):
             continue
         owner, _, buffer = key.rpartition(".")
         name = buffer[: -len("_mask")]
         m = modules.get(owner)
-        if m is None or _find_hook(m, name) is not None or (owner + "." if owner else "") + name + "_orig" not in state_dict:
+        orig_key = (owner + "." if owner else "") + name + "_orig"
+        if m is None or orig_key not in state_dict or _find_hook(m, name) is not None or m._parameters.get(name) is None:
             continue
-        if m._parameters.get(name) is None:
-            raise KeyError(f"prune.load_state_dict: {key!r} is a pruning mask for {name!r}, which {type(m).__name__} {owner!r} does not have")
         identity(m, name)
+        done.append((owner + "." if owner else "") + name)
+    return done
+
+
+def load_state_dict(module: Module, state_dict: Any, strict: bool = True):
+    """Load a state_dict saved from a pruned model (`<name>_orig`, `<name>_mask`) into `module`.
+
+    Parameters of `module` that are not pruned yet but have a mask in the state_dict
+    are reparametrised first (reparametrize_like), so the masks, and fine-tuning with
+    the masks kept, carry over. Other keys load as usual.
+    """
+    reparametrize_like(module, state_dict)
     return module.load_state_dict(state_dict, strict=strict)
 
 
@@ -545,5 +558,6 @@ __all__ = [
     "BasePruningMethod", "PruningContainer", "Identity", "RandomUnstructured", "L1Unstructured", "LnStructured",
     "CustomFromMask", "identity", "random_unstructured", "l1_unstructured", "ln_structured", "custom_from_mask",
     "global_unstructured", "remove", "remove_all", "is_pruned", "pruned_parameters", "load_state_dict",
+    "reparametrize_like",
     "sparsity", "SparsityReport",
 ]
