@@ -72,7 +72,14 @@ def _shape(value: Any) -> tuple:
 
 
 def load_model_state(model: Module, state_dict: dict[str, Any], source: str = "the checkpoint") -> None:
-    """Load weights into `model`, or raise ArchitectureMismatchError naming every key and shape that differs."""
+    """Load weights into `model`, or raise ArchitectureMismatchError naming every key and shape that differs.
+
+    A pruned run's weights (`<name>_orig`, `<name>_mask`) load into a fresh model: its
+    parameters get the pruning reparametrisation first (nn.utils.prune.reparametrize_like).
+    """
+    from ..nn.utils.prune import reparametrize_like  # noqa: PLC0415
+
+    reparametrize_like(model, state_dict)
     local = {k: _shape(v) for k, v in model.state_dict(keep_vars=True).items()}
     saved = {k: _shape(v) for k, v in state_dict.items()}
     problems = [f"{k} has shape {saved[k]} in {source} but {local[k]} in the model"
