@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Sequence
 
-COMMANDS = ["train", "evaluate"]
+COMMANDS = ["train", "evaluate", "trace"]
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
