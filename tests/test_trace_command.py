@@ -128,13 +128,20 @@ def test_dot_file_as_svg_with_graphviz(capsys, tmp_path):
     (["--model", "4-3-1"], "at least 2 classes"),
     (["--lr", "0"], "--lr must be positive"),
     (["--target", "7"], "--target 7 is not a class of a 2-class model"),
-    (["--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
-    (["--activation", "gelu"], "invalid choice: 'gelu'"),
 ])
-def test_bad_options_are_one_line_errors(capsys, argv, message):
+def test_bad_values_are_one_line_errors(capsys, argv, message):
     code, out, err = run_cli(capsys, *argv)
     assert code == 2 and out == ""
+    assert err.strip() == f"tinygrad-opt trace: error: {err.split('error: ', 1)[1].strip()}"
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"), (["--activation", "gelu"], "invalid choice: 'gelu'"),
+])
+def test_unknown_choices_are_usage_errors(capsys, argv, message):
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2 and out == "" and message in err
 
 
 def test_help_and_the_module_entry_point(capsys):
