@@ -36,8 +36,15 @@ def _first_line(doc: str | None) -> str:
     return (doc or "").strip().splitlines()[0] if doc and doc.strip() else ""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (the message and where to find help) instead of the whole usage."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tinygrad-opt",
         description="Train, evaluate and optimise small networks with the tinygrad_opt autodiff engine.",
     )

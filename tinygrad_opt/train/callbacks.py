@@ -67,9 +67,10 @@ class LambdaCallback(Callback):
 class ProgressBar(Callback):
     """A tqdm bar per epoch over the batches, showing the running mean loss and accuracy."""
 
-    def __init__(self, file: TextIO | None = None, update_every: int = 10) -> None:
+    def __init__(self, file: TextIO | None = None, update_every: int = 10, mininterval: float = 0.2) -> None:
         self.file = file
         self.update_every = max(1, int(update_every))
+        self.mininterval = mininterval
         self.bar = None
 
     def on_epoch_start(self, trainer: Any, epoch: int) -> None:
@@ -77,7 +78,7 @@ class ProgressBar(Callback):
 
         self.bar = tqdm(total=trainer.batches_per_epoch, initial=trainer.batches_done, leave=False,
                         desc=f"epoch {epoch}/{trainer.epochs}", unit="batch", dynamic_ncols=True,
-                        file=self.file or sys.stderr, mininterval=0.2)
+                        file=self.file or sys.stderr, mininterval=self.mininterval)
 
     def on_batch_end(self, trainer: Any, batch: int, logs: dict[str, Any]) -> None:
         if self.bar is None:
@@ -85,7 +86,7 @@ class ProgressBar(Callback):
         self.bar.update(1)
         if batch % self.update_every == 0 or batch == trainer.batches_per_epoch:
             loss, acc = trainer.running_metrics()
-            self.bar.set_postfix_str(f"loss {loss:.4f} acc {acc:.4f}", refresh=False)
+            self.bar.set_postfix_str(f"loss {loss:.4f} acc {acc:.4f}", refresh=self.mininterval == 0)
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> None:
         self.close(trainer)

@@ -82,18 +82,20 @@ def load_model_state(model: Module, state_dict: dict[str, Any], source: str = "t
     reparametrize_like(model, state_dict)
     local = {k: _shape(v) for k, v in model.state_dict(keep_vars=True).items()}
     saved = {k: _shape(v) for k, v in state_dict.items()}
-    problems = [f"{k} has shape {saved[k]} in {source} but {local[k]} in the model"
-                for k in local if k in saved and saved[k] != local[k]]
+    problems = []
+    differing = [f"{k} {saved[k]} vs {local[k]}" for k in local if k in saved and saved[k] != local[k]]
+    if differing:
+        problems.append("shapes differ (checkpoint vs model): " + ", ".join(differing))
     missing = [f"{k} {local[k]}" for k in local if k not in saved]
     unexpected = [f"{k} {saved[k]}" for k in saved if k not in local]
     if missing:
-        problems.append("missing from " + source + ": " + ", ".join(missing))
+        problems.append("missing from the checkpoint: " + ", ".join(missing))
     if unexpected:
-        problems.append("in " + source + " but not in the model: " + ", ".join(unexpected))
+        problems.append("in the checkpoint but not in the model: " + ", ".join(unexpected))
     if problems:
         raise ArchitectureMismatchError(
             f"{source} was saved from a different architecture: " + "; ".join(problems)
-            + ". Use the checkpoint's own settings (or start a new run in another --out folder)"
+            + ". Build the model with the checkpoint's own settings (or start a new run in another --out folder)"
         )
     model.load_state_dict(state_dict)
 

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 TREE_KEY = "__tree__"
+ZIP_MAGIC = b"PK\x03\x04"  # every .npz is a zip archive
 _MARKERS = ("__array__", "__scalar__", "__tuple__", "__dict__", "__counter__")
 
 
@@ -121,6 +122,14 @@ def loads_state(data: bytes | str | os.PathLike, name: str | None = None) -> Any
     """The tree stored by dumps_state (from bytes or a file path)."""
     source = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
     name = name or (str(data) if not isinstance(data, (bytes, bytearray)) else "<bytes>")
+    if isinstance(source, io.BytesIO):
+        head = bytes(data[:4])
+    else:
+        with open(source, "rb") as f:  # FileNotFoundError propagates as is
+            head = f.read(4)
+    if head != ZIP_MAGIC:
+        raise StateFormatError(f"{name} is not a tinygrad_opt checkpoint/state file (not an .npz archive; "
+                               f"{'empty' if not head else 'it starts with ' + repr(head)})")
     try:
         with np.load(source, allow_pickle=False) as archive:
             if TREE_KEY not in archive.files:
@@ -130,8 +139,6 @@ def loads_state(data: bytes | str | os.PathLike, name: str | None = None) -> Any
     except StateFormatError:
         raise
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, UnicodeDecodeError) as err:
-        if isinstance(err, FileNotFoundError):
-            raise
         raise StateFormatError(f"{name} is not a readable tinygrad_opt state file (truncated or corrupt?): {err}") from None
     return _decode(tree, arrays, name)
 

@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+import numpy as np
+
 from .. import regularizers
 from ..backend import array_module, get_rng_state, set_rng_state, to_device
 from ..nn import CrossEntropyLoss, Module
@@ -139,10 +141,12 @@ class Trainer:
         callbacks = self._callbacks()
         self._active_callbacks = callbacks
         try:
-            for cb in callbacks:
-                cb.on_train_start(self)
-            while self.epoch < epochs and not self.stop_training:
-                self._run_epoch(callbacks)
+            # overflow/NaN warnings are redundant here: a non-finite loss stops training with its own error
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                for cb in callbacks:
+                    cb.on_train_start(self)
+                while self.epoch < epochs and not self.stop_training:
+                    self._run_epoch(callbacks)
         except KeyboardInterrupt as interrupt:
             if isinstance(interrupt, TrainingInterrupted):
                 raise
