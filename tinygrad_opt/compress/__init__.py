@@ -3,10 +3,10 @@
 - schedule: gradual magnitude pruning (Zhu and Gupta, 2017): `polynomial_sparsity`,
   `GradualPruner` (call `step()` after each optimizer step), `prune_to_sparsity`;
   callback: `GradualPruningCallback` for train.Trainer (`tinygrad-opt train --prune`);
-- shrink: structured shrinking: `prune_hidden_units`, then `shrink` removes the pruned
+- structured: structured shrinking: `prune_hidden_units`, then `shrink` removes the pruned
   units physically (smaller Linear pairs, BatchNorm1d features too); `fold_batchnorm`;
 - quantize: post-training dynamic int8 quantization: `QuantizedLinear`,
-  `quantize_dynamic(model)`, `model_size`; int8_matmul: the int32-accumulating products;
+  `quantize_dynamic(model)`, `model_size`; int8: `int8_matmul`, the int32-accumulating products;
 - distill: knowledge distillation (Hinton et al., 2015): `distillation_loss`.
 
 Names resolve lazily (on first use), so `tinygrad-opt --help` does not import the engine.
@@ -16,11 +16,11 @@ from typing import Any
 
 _EXPORTS = {
     "distill": ("distillation_loss", "soft_targets"),
-    "int8_matmul": ("int8_matmul",),
+    "int8": ("int8_matmul",),
     "quantize": ("QuantizedLinear", "quantize_dynamic", "quantize_per_channel", "quantize_activation", "model_size"),
     "schedule": ("GradualPruner", "polynomial_sparsity", "prunable_weights", "prune_to_sparsity"),
     "callback": ("GradualPruningCallback",),
-    "shrink": ("prune_hidden_units", "shrink", "dead_units", "fold_batchnorm", "hidden_sizes"),
+    "structured": ("prune_hidden_units", "shrink", "dead_units", "fold_batchnorm", "hidden_sizes"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 

@@ -19,8 +19,8 @@ from ..backend import array_module
 from ..nn import Linear
 from ..nn.module import Module
 from ..tensor import Tensor
-from .int8_matmul import BACKENDS, int8_matmul
-from .shrink import effective
+from .int8 import BACKENDS, int8_matmul
+from .structured import effective
 
 QMAX = 127
 
