@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Sequence
 
-COMMANDS = ["train", "evaluate", "trace"]
+COMMANDS = ["train", "evaluate", "trace", "tune", "prune"]
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130

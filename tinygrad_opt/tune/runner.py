@@ -1,0 +1,211 @@
+"""`run_tune(settings)`: the whole search as `tinygrad-opt tune` runs it.
+
+1. open the storage and create the study with its trial slots, or join it (resume);
+2. run workers: this process alone (--workers 1) or K spawned processes, each with its
+   own seeded sampler, all claiming slots from the same storage;
+3. wait for trials still running elsewhere (another machine, a killed worker whose
+   heartbeat has yet to expire), failing the dead ones;
+4. write the reports: the results table, trials.csv, plots and best_config.toml.
+"""
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .heartbeat import fail_stale_trials
+from .report import results_table, write_best_config, write_plots, write_trials_csv
+from .settings import TuneSettings
+from .storage import default_grace, default_storage_url, describe, open_storage
+from .study import BASE_ATTR, METRIC_ATTR, SPACE_ATTR, StudyHandle, count_states, open_study
+from .worker import make_pruner, make_sampler, worker_loop
+
+
+@dataclass
+class TuneResult:
+    """What run_tune produced. `files` maps report names to paths (or why a plot was skipped)."""
+
+    study: Any
+    storage_url: str
+    counts: dict[str, int]
+    seconds: float
+    best_value: float | None
+    best_number: int | None
+    best_config: dict[str, Any] | None
+    files: dict[str, str] = field(default_factory=dict)
+    exit_codes: list[int] = field(default_factory=list)
+
+
+def _storage_url(settings: TuneSettings) -> str:
+    return settings.storage or default_storage_url(settings.out_dir)
+
+
+def _open(settings: TuneSettings, worker_index: int) -> StudyHandle:
+    """Open the storage and create-or-join the study, with this worker's sampler."""
+    storage = open_storage(_storage_url(settings), settings.heartbeat, settings.grace)
+    meta = {SPACE_ATTR: settings.space.to_dict(), METRIC_ATTR: settings.metric, BASE_ATTR: dict(settings.base)}
+    enqueue = [settings.space.optuna_params(p) for p in settings.space.enqueue]
+    return open_study(storage, settings.study, settings.direction, settings.trials,
+                      sampler=make_sampler(settings, worker_index), pruner=make_pruner(settings),
+                      enqueue=enqueue, meta=meta)
+
+
+def _objective(settings: TuneSettings):
+    from .objective import run_trial
+
+    return functools.partial(run_trial, base=settings.base, space=settings.space, metric=settings.metric)
+
+
+def _quiet_optuna() -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own line per trial replaces Optuna's
+
+
+def worker_main(settings: TuneSettings, worker_index: int, deadline_in: float | None) -> int:
+    """Entry point of a spawned worker process: join the study, run trials, exit 0."""
+    _quiet_optuna()
+    deadline = None if deadline_in is None else time.monotonic() + deadline_in
+    handle = _open(settings, worker_index)
+    worker_loop(settings, handle, _objective(settings), deadline, worker=f"w{worker_index}")
+    return 0
+
+
+def _spawned_worker(settings: TuneSettings, worker_index: int, deadline_in: float | None) -> None:
+    try:
+        code = worker_main(settings, worker_index, deadline_in)
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
+def _run_local_workers(settings: TuneSettings, started: float) -> list[int]:
+    """K worker processes (spawn: a fresh interpreter each, safe with threads and BLAS pools)."""
+    ctx = multiprocessing.get_context("spawn")
+    remaining = None if settings.timeout is None else max(0.0, settings.timeout - (time.monotonic() - started))
+    procs = [ctx.Process(target=_spawned_worker, args=(settings, k, remaining), name=f"tune-worker-{k}")
+             for k in range(settings.workers)]
+    for p in procs:
+        p.start()
+    try:
+        for p in procs:
+            p.join()
+    except KeyboardInterrupt:  # Ctrl-C reached the children too; let them record their trials as failed
+        for p in procs:
+            p.join(timeout=30)
+        raise
+    return [p.exitcode if p.exitcode is not None else -1 for p in procs]
+
+
+def _wait_for_running(settings: TuneSettings, handle: StudyHandle, deadline: float | None) -> None:
+    """Trials still RUNNING belong to other commands or to dead workers: wait until each ends or is failed."""
+    from optuna.trial import TrialState
+
+    announced = False
+    while True:
+        running = handle.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if not running:
+            return
+        if deadline is not None and time.monotonic() > deadline:
+            _say(settings, f"timeout: {len(running)} trial(s) still running elsewhere are left to their workers")
+            return
+        if not announced:
+            _say(settings, f"waiting for {len(running)} trial(s) running in other workers "
+                           f"(a dead worker's trial is failed {settings.grace or default_grace(settings.heartbeat):.0f} s "
+                           f"after its last heartbeat)")
+            announced = True
+        for number in fail_stale_trials(handle.study, handle.storage, settings.heartbeat, settings.grace):
+            _say(settings, f"trial {number + 1} failed: its worker stopped sending heartbeats (killed?)")
+        time.sleep(min(2.0, settings.heartbeat))
+
+
+def _say(settings: TuneSettings, line: str) -> None:
+    if settings.verbose:
+        print(line, flush=True)
+
+
+def _counts_line(counts: dict[str, int], budget: int) -> str:
+    done = counts["COMPLETE"] + counts["PRUNED"] + counts["FAIL"]
+    parts = [f"{done}/{budget} trials done: {counts['COMPLETE']} complete, {counts['PRUNED']} pruned, "
+             f"{counts['FAIL']} failed"]
+    if counts["RUNNING"]:
+        parts.append(f"{counts['RUNNING']} running")
+    if counts["WAITING"]:
+        parts.append(f"{counts['WAITING']} waiting")
+    return ", ".join(parts)
+
+
+def run_tune(settings: TuneSettings) -> TuneResult:
+    """Run (or resume, or join) the search `settings` describes; see the module docstring."""
+    from ..config import TrainConfig
+
+    _quiet_optuna()
+    started = time.monotonic()
+    deadline = None if settings.timeout is None else started + settings.timeout
+    _check_keys(settings)
+    TrainConfig.from_dict(settings.base, source="tune settings").resolved()  # bad shared settings fail now
+    settings.out_dir.mkdir(parents=True, exist_ok=True)
+    url = _storage_url(settings)
+    handle = _open(settings, 0)
+    counts = count_states(handle.study)
+    done = counts["COMPLETE"] + counts["PRUNED"] + counts["FAIL"]
+    verb = "created" if handle.created else ("resuming" if done else "joined")
+    _say(settings, f"study {settings.study!r} {verb} in {describe(url)}: {handle.budget} trials in all"
+                   + (f", {done} already done" if done else "")
+                   + f"; {settings.workers} worker(s) here, metric {settings.metric} ({settings.direction}), "
+                     f"pruner {settings.pruner}, {settings.epochs} epoch(s) per trial")
+    exit_codes: list[int] = []
+    if settings.workers == 1:
+        worker_loop(settings, handle, _objective(settings), deadline)
+    else:
+        exit_codes = _run_local_workers(settings, started)
+        lost = [k for k, code in enumerate(exit_codes) if code != 0]
+        if lost:
+            _say(settings, f"worker(s) {', '.join(f'w{k}' for k in lost)} ended abnormally "
+                           f"(exit codes {[exit_codes[k] for k in lost]}); their running trials are failed "
+                           f"by heartbeat and the others completed the rest")
+    _wait_for_running(settings, handle, deadline)
+    result = write_reports(settings, handle.study, url, time.monotonic() - started)
+    result.exit_codes = exit_codes
+    return result
+
+
+def _check_keys(settings: TuneSettings) -> None:
+    from ..config import ConfigError, TrainConfig
+
+    keys = set(TrainConfig.keys())
+    names = [p.name for p in settings.space.params if not p.name.startswith("_")] + list(settings.space.fixed)
+    unknown = sorted(n for n in names if n not in keys)
+    if unknown:
+        raise ConfigError(f"search space: {', '.join(map(repr, unknown))} are not training settings; "
+                          f"valid names: {', '.join(sorted(keys))} (a name starting with '_' is a switch)")
+
+
+def write_reports(settings: TuneSettings, study: Any, url: str, seconds: float) -> TuneResult:
+    """Print the results table and write trials.csv, the plots and best_config.toml to the output folder."""
+    out = settings.out_dir
+    counts = count_states(study)
+    files: dict[str, str] = {"trials_csv": str(write_trials_csv(study, out / "trials.csv"))}
+    best_value = best_number = best_cfg = None
+    from .report import best_config, ranked_trials
+
+    if ranked_trials(study):
+        values, best = best_config(study, settings.base)
+        best_value, best_number, best_cfg = best.value, best.number, values
+        files["best_config"] = str(write_best_config(study, settings.base, settings.metric, out / "best_config.toml"))
+    if settings.plots:
+        files.update(write_plots(study, out, settings.metric))
+    budget = int(study.user_attrs.get("tune_budget", settings.trials))
+    _say(settings, "")
+    _say(settings, _counts_line(counts, budget) + f" in {seconds:.1f} s")
+    _say(settings, results_table(study, settings.metric, settings.top))
+    if best_cfg is not None:
+        _say(settings, f"best: trial {best_number + 1}, {settings.metric} {best_value:.4f}; "
+                       f"retrain with: tinygrad-opt train --config {files['best_config']}")
+    for name, where in files.items():
+        if name != "best_config":
+            _say(settings, f"{name}: {where}")
+    return TuneResult(study, url, counts, seconds, best_value, best_number, best_cfg, files)

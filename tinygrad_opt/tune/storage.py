@@ -1,0 +1,137 @@
+"""Where a study lives: SQLite (default), PostgreSQL/MySQL, or an append-only journal file.
+
+Every worker, on this machine or another, opens the same storage from the same URL and
+joins the same study; the storage is the only thing they share.
+
+    (none)                  sqlite:///OUT/study.db, nothing to start
+    sqlite:///PATH          one machine (or a shared disk with working locks)
+    postgresql://USER@HOST:PORT/DB   any number of machines (psycopg2 needed)
+    journal:PATH            Optuna's JournalStorage on a file: one line per change, locked
+                            appends; fine on a local disk or NFS, no database server
+
+Heartbeats: a worker that is killed cannot mark its trial finished. RDB storages record a
+heartbeat per running trial (Optuna's heartbeat_interval / grace_period); the journal
+has no heartbeat table, so workers write the time into a trial system attribute instead
+(see heartbeat.py). Either way a trial whose heartbeat is older than the grace period is
+failed by the next worker that looks, and the study goes on.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+STORAGE_FORMS = "sqlite:///PATH, postgresql://USER[:PASSWORD]@HOST[:PORT]/DB, mysql://..., journal:PATH"
+DEFAULT_DB_NAME = "study.db"
+
+
+def default_storage_url(out_dir: str | os.PathLike) -> str:
+    """The local SQLite file used when --storage is not given."""
+    return f"sqlite:///{Path(out_dir).resolve() / DEFAULT_DB_NAME}"
+
+
+def is_journal(url: str) -> bool:
+    return url.startswith("journal:")
+
+
+def _journal_path(url: str) -> Path:
+    path = url[len("journal:"):]
+    if path.startswith("//"):  # journal:///abs/path and journal://rel both read as a path
+        path = path[2:]
+    if not path:
+        raise ValueError(f"storage {url!r}: give a file after 'journal:', e.g. journal:runs/study.log")
+    return Path(path)
+
+
+def _sqlite_immediate(engine: Any) -> None:
+    """Make every SQLite transaction BEGIN IMMEDIATE (SQLAlchemy's documented pysqlite recipe).
+
+    Optuna claims a waiting trial by reading its state and then updating it. pysqlite runs
+    the read outside a transaction, so two processes can both see WAITING and both claim
+    the trial. Taking the write lock at BEGIN serialises read-then-write, making the claim
+    atomic, as row locks (SELECT ... FOR UPDATE) do on PostgreSQL.
+    """
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_connection, connection_record):  # noqa: ARG001
+        dbapi_connection.isolation_level = None  # let the "begin" hook below issue BEGIN itself
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections opened while Optuna set up its tables predate the hooks
+
+
+def open_storage(url: str, heartbeat_interval: float = 10.0, grace_period: float | None = None) -> Any:
+    """An Optuna storage for `url` (see the module docstring for the forms).
+
+    heartbeat_interval: seconds between heartbeats of a running trial (RDB storages record
+    them in Optuna's heartbeat table; journal workers write them as trial attributes).
+    grace_period: how long a heartbeat may be missing before the trial counts as dead
+    (default: 3 intervals + 5 s, so a worker busy in a long step is not failed by mistake).
+    """
+    import optuna
+
+    grace = grace_period if grace_period is not None else default_grace(heartbeat_interval)
+    if is_journal(url):
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        path = _journal_path(url)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    scheme = url.split(":", 1)[0].split("+", 1)[0] if ":" in url else ""
+    if scheme not in ("sqlite", "postgresql", "postgres", "mysql"):
+        raise ValueError(f"storage {url!r}: unsupported form; use one of {STORAGE_FORMS}")
+    if scheme == "postgres":  # SQLAlchemy only knows the long name
+        url = "postgresql" + url[len("postgres"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+" + _postgres_driver() + url[len("postgresql"):]
+    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if scheme == "sqlite":
+        db_path = url.split(":///", 1)[-1]
+        if db_path and db_path != ":memory:":
+            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        engine_kwargs = {"connect_args": {"timeout": 120}}  # wait for the write lock rather than fail
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        try:
+            storage = optuna.storages.RDBStorage(
+                url, engine_kwargs=engine_kwargs, heartbeat_interval=max(1, int(round(heartbeat_interval))),
+                grace_period=max(2, int(round(grace))),
+            )
+        except ImportError as err:
+            raise RuntimeError(
+                f"storage {url!r} needs a database driver that is not installed ({err}); "
+                f"for PostgreSQL: pip install psycopg2-binary"
+            ) from err
+    if scheme == "sqlite":
+        _sqlite_immediate(storage.engine)
+    return storage
+
+
+def _postgres_driver() -> str:
+    """psycopg2 (the dev extra's) when installed, else psycopg 3: SQLAlchemy 2.1 assumes psycopg 3 for a bare URL."""
+    import importlib.util
+
+    for module, driver in (("psycopg2", "psycopg2"), ("psycopg", "psycopg")):
+        if importlib.util.find_spec(module) is not None:
+            return driver
+    raise RuntimeError("a postgresql:// storage needs a PostgreSQL driver: pip install psycopg2-binary")
+
+
+def default_grace(heartbeat_interval: float) -> float:
+    return 3 * heartbeat_interval + 5
+
+
+def describe(url: str) -> str:
+    """The URL with any password hidden, for progress lines and reports."""
+    if "://" in url and "@" in url.split("://", 1)[1]:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        if ":" in creds:
+            creds = creds.split(":", 1)[0] + ":***"
+        return f"{scheme}://{creds}@{host}"
+    return url
