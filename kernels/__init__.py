@@ -2,11 +2,35 @@
 
 Every fused kernel has three versions with one signature:
   reference.py  plain NumPy/CuPy array expressions: the ground truth, and the teaching copy
-  cpu.py        Numba @njit loops for NumPy arrays (compiled lazily, cached on disk)
-  gpu.py        CuPy kernels for CUDA arrays
+  cpu.py        Numba loops for NumPy arrays (imported and compiled lazily, cached on disk)
+  gpu.py        CuPy kernels for CUDA arrays (compiled lazily by CuPy, cached on disk)
 `get(name, array)` returns the version to run for the array's device under the
-current mode, set by `set_kernels("auto" | "numba" | "reference")`.
-"""
-from .registry import available, get, get_mode, register, set_kernels
+current mode, set by `set_kernels("auto" | "numba" | "reference")` or, at import,
+by the environment variable TINYGRAD_OPT_KERNELS. Matrix products are not here:
+they stay on BLAS / cuBLAS.
 
-__all__ = ["available", "get", "get_mode", "register", "set_kernels"]
+    relu = kernels.get("relu", a)      # once per call site and device: a dict lookup
+    y = relu(a)
+"""
+from . import reference
+from .registry import ENV_VAR, MODES, available, get, get_mode, register, set_kernels, which
+
+# name: (cpu version, gpu version); None = the reference is already one pass / one launch there
+_FAST = {
+    "softmax_cross_entropy": ("cpu:softmax_cross_entropy", "gpu:softmax_cross_entropy"),
+    "relu": ("cpu:relu", None),  # cupy.maximum is one kernel launch already
+    "relu_backward": ("cpu:relu_backward", "gpu:relu_backward"),
+    "bias_grad": ("cpu:bias_grad", None),  # cupy's sum over axis 0 is one launch already
+    "sgd_update": ("cpu:sgd_update", "gpu:sgd_update"),
+    "adam_update": ("cpu:adam_update", "gpu:adam_update"),
+    "rmsprop_update": ("cpu:rmsprop_update", "gpu:rmsprop_update"),
+    "adagrad_update": ("cpu:adagrad_update", "gpu:adagrad_update"),
+    "apply_mask": ("cpu:apply_mask", None),  # one cupy multiply
+    "dropout": ("cpu:dropout", "gpu:dropout"),
+    "grad_norm": ("cpu:grad_norm", "gpu:grad_norm"),
+}
+
+for _name, (_cpu, _gpu) in _FAST.items():
+    register(_name, reference=getattr(reference, _name), cpu=_cpu, gpu=_gpu)
+
+__all__ = ["ENV_VAR", "MODES", "available", "get", "get_mode", "register", "set_kernels", "which", "reference"]

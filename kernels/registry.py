@@ -1,22 +1,47 @@
-"""The kernel registry: name -> {"reference", "cpu", "gpu"} implementations."""
+"""The kernel registry: name -> {"reference", "cpu", "gpu"} implementations, picked per device.
+
+A fast version may be registered as a callable or lazily as "module:function" (a
+module of this package): then its module, and with it Numba or CuPy, is imported
+only when the kernel is first asked for on that device. That keeps
+`import tinygrad_opt` free of Numba's import time.
+
+The mode starts from the environment variable TINYGRAD_OPT_KERNELS ("auto",
+"numba" or "reference"; "auto" when unset), so a whole test run can use the
+reference kernels: `TINYGRAD_OPT_KERNELS=reference python -m pytest`.
+"""
 from __future__ import annotations
 
-from typing import Callable
+import importlib
+import os
+import warnings
+from typing import Callable, Union
 
 import numpy as np
 
 MODES = ("auto", "numba", "reference")
-_mode = "auto"
-_table: dict[str, dict[str, Callable]] = {}
+ENV_VAR = "TINYGRAD_OPT_KERNELS"
+
+Impl = Union[Callable, str, None]
+_table: dict[str, dict[str, Impl]] = {}
 _resolved: dict[tuple, Callable] = {}  # (name, is_host, mode) -> function: keeps `get` cheap
+_unavailable: dict[str, str] = {}  # module name -> why it could not be imported
+
+
+def _check_mode(mode: str, where: str) -> str:
+    if mode not in MODES:
+        raise ValueError(f"{where}: unknown kernel mode {mode!r}; choose one of {', '.join(map(repr, MODES))}")
+    return mode
+
+
+_mode = _check_mode(os.environ.get(ENV_VAR, "auto").strip().lower() or "auto", f"environment variable {ENV_VAR}")
 
 
 def set_kernels(mode: str) -> None:
-    """"auto" (Numba on CPU, CuPy on GPU), "numba" (same, but an error if Numba is missing)
-    or "reference" (the plain array expressions everywhere)."""
+    """"auto" (Numba on CPU, CuPy on GPU, the reference where a fast version is missing),
+    "numba" (the same, but an error if Numba is not installed) or "reference" (the plain
+    array expressions everywhere, for checking and teaching)."""
     global _mode
-    if mode not in MODES:
-        raise ValueError(f"set_kernels: unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    _check_mode(mode, "set_kernels")
     if mode == "numba":
         try:
             import numba  # noqa: F401,PLC0415
@@ -30,13 +55,33 @@ def get_mode() -> str:
     return _mode
 
 
-def register(name: str, *, reference: Callable, cpu: Callable | None = None, gpu: Callable | None = None) -> None:
+def register(name: str, *, reference: Callable, cpu: Impl = None, gpu: Impl = None) -> None:
+    """Add kernel `name`; `cpu`/`gpu` are callables or "module:function" strings (imported on first use)."""
     _table[name] = {"reference": reference, "cpu": cpu, "gpu": gpu}
     _resolved.clear()
 
 
 def available() -> list[str]:
     return sorted(_table)
+
+
+def _load(spec: Impl, name: str) -> Callable | None:
+    """The callable for a registered fast version (importing its module if given as a string)."""
+    if spec is None or callable(spec):
+        return spec
+    module_name, _, attr = spec.partition(":")
+    if module_name in _unavailable:
+        return None
+    try:
+        module = importlib.import_module(f"{__package__}.{module_name}")
+    except ImportError as err:  # Numba or CuPy missing: "auto" falls back to the reference
+        _unavailable[module_name] = str(err)
+        if _mode == "numba" and module_name == "cpu":
+            raise RuntimeError(f"kernel {name!r}: the Numba kernels cannot be imported ({err})") from err
+        warnings.warn(f"tinygrad_opt.kernels: {module_name}.py is unavailable ({err}); "
+                      "using the reference kernels there", RuntimeWarning, stacklevel=3)
+        return None
+    return getattr(module, attr)
 
 
 def get(name: str, array) -> Callable:
@@ -49,7 +94,16 @@ def get(name: str, array) -> Callable:
             raise KeyError(f"no kernel named {name!r}; known kernels: {', '.join(available())}")
         fn = versions["reference"]
         if _mode != "reference":
-            fast = versions["cpu"] if key[1] else versions["gpu"]
+            fast = _load(versions["cpu"] if key[1] else versions["gpu"], name)
             fn = fast or fn
         _resolved[key] = fn
     return fn
+
+
+def which(name: str, array) -> str:
+    """"reference", "cpu" or "gpu": the version `get(name, array)` runs (for tests and benchmarks)."""
+    fn = get(name, array)
+    versions = _table[name]
+    if fn is versions["reference"]:
+        return "reference"
+    return "cpu" if type(array) is np.ndarray else "gpu"

@@ -1,0 +1,421 @@
+"""Numba versions of the fused kernels, for NumPy arrays (one pass over memory each).
+
+Imported only when a kernel is first needed on the CPU, so `import tinygrad_opt`
+never pays for importing Numba. Each loop is compiled at its first call for the
+argument types it sees (float32 and float64 get separate machine code) and cached
+on disk (`cache=True`): a new process loads it instead of compiling again (see
+`_jit` for where the cache lives).
+
+Rules that keep these loops bitwise equal to reference.py where the math allows:
+- the same operations in the same order and precision as the array expressions;
+- every constant enters as an argument already cast to the array's dtype (a bare
+  literal such as `1 - x` would turn float32 arithmetic into float64 in Numba);
+- no fastmath except in the norm reductions, whose summation order differs anyway.
+Softmax cross-entropy (exp, row sums) and the norms agree to rounding, not bitwise.
+
+Each public function checks what its loop assumes (C-contiguous arrays of one float
+dtype) and otherwise hands the call to the reference version, which accepts anything.
+"""
+from __future__ import annotations
+
+import math
+import os
+import warnings
+
+import numba
+import numpy as np
+
+from . import reference
+
+CACHE = True  # False when no cache directory is writable: kernels then compile in every process
+
+
+def _jit(**options):
+    """numba.njit(cache=True, error_model="numpy"), without the cache when no cache location is usable.
+
+    error_model="numpy" makes x / 0 give inf or NaN as in NumPy instead of raising; it also
+    removes the zero check before every division, without which LLVM cannot vectorise the
+    loops (the optimizer updates run 8x faster with it).
+
+    Numba writes the cache next to this file (kernels/__pycache__) when that folder is
+    writable, else to the user-wide cache dir (~/.cache/numba or NUMBA_CACHE_DIR). An
+    installed package in a read-only site-packages therefore still caches; when nothing
+    is writable Numba refuses cache=True at decoration, and the kernels compile per process.
+    """
+    options.setdefault("error_model", "numpy")
+
+    def decorate(fn):
+        global CACHE
+        if CACHE:
+            try:
+                return numba.njit(cache=True, **options)(fn)
+            except RuntimeError as err:  # "cannot cache function ...: no locator available"
+                CACHE = False
+                if not os.environ.get("TINYGRAD_OPT_QUIET"):
+                    warnings.warn(f"tinygrad_opt.kernels: Numba's on-disk cache is unavailable ({err}); "
+                                  "kernels compile in every process. Set NUMBA_CACHE_DIR to a writable "
+                                  "folder to cache them.", RuntimeWarning, stacklevel=2)
+        return numba.njit(**options)(fn)
+
+    return decorate
+
+
+def _flat_ok(*arrays) -> bool:
+    """True when every array is C-contiguous and of the first one's dtype (what the loops assume)."""
+    dtype = arrays[0].dtype
+    for a in arrays:
+        if a is not None and (a.dtype != dtype or not a.flags.c_contiguous):
+            return False
+    return dtype.kind == "f"
+
+
+# ---- softmax cross-entropy ------------------------------------------------------------
+
+@_jit()
+def _softmax_cross_entropy(z, target, keep, share, smooth, loss, dz):
+    n, c = z.shape
+    for r in range(n):
+        m = z[r, 0]
+        for j in range(1, c):
+            v = z[r, j]
+            if v > m or v != v:  # NaN wins, as in NumPy's max
+                m = v
+        s = 0.0  # float64 accumulators: the row sums lose nothing even for float32 logits
+        total = 0.0
+        for j in range(c):
+            shifted = z[r, j] - m
+            e = np.exp(shifted)
+            dz[r, j] = e
+            s += e
+            total += shifted
+        t = target[r]
+        if t < 0 or t >= c:  # F.cross_entropy checks targets first; never read out of bounds anyway
+            raise IndexError("softmax_cross_entropy: a class index lies outside [0, C)")
+        picked = z[r, t] - m
+        if smooth:
+            picked = picked * keep + total * share
+        loss[r] = math.log(s) - picked
+        for j in range(c):  # divided in float64, rounded once when stored
+            dz[r, j] = dz[r, j] / s - share
+        dz[r, t] -= keep
+
+
+def softmax_cross_entropy(z, target, label_smoothing: float):
+    if z.ndim != 2 or z.shape[1] == 0 or z.dtype.kind != "f" or target.dtype.kind not in "iu":
+        return reference.softmax_cross_entropy(z, target, label_smoothing)
+    z = np.ascontiguousarray(z)
+    n, c = z.shape
+    dtype = z.dtype.type
+    eps = label_smoothing
+    loss = np.empty(n, z.dtype)
+    dz = np.empty_like(z)
+    _softmax_cross_entropy(z, target, dtype(1.0 - eps), dtype(eps / c), bool(eps), loss, dz)
+    return loss, dz
+
+
+# ---- ReLU and the bias gradient ----------------------------------------------------
+
+@_jit()
+def _relu(a, y, zero):
+    for i in range(a.size):
+        v = a[i]
+        y[i] = v if (v > zero or v != v) else zero
+
+
+def relu(a):
+    if not _flat_ok(a):
+        return reference.relu(a)
+    y = np.empty_like(a)
+    _relu(a.reshape(-1), y.reshape(-1), a.dtype.type(0))
+    return y
+
+
+@_jit()
+def _relu_backward(g, y, out, zero):
+    for i in range(g.size):
+        # g * [y > 0]: g * 1 is g itself, g * 0 keeps the sign of zero and NaN as NumPy does
+        out[i] = g[i] if y[i] > zero else g[i] * zero
+
+
+def relu_backward(g, y):
+    if g.shape != y.shape or not _flat_ok(g, y):
+        return reference.relu_backward(g, y)
+    out = np.empty_like(g)
+    _relu_backward(g.reshape(-1), y.reshape(-1), out.reshape(-1), g.dtype.type(0))
+    return out
+
+
+@_jit()
+def _bias_grad(g, out):
+    rows, cols = g.shape
+    for j in range(cols):
+        out[j] = 0
+    for r in range(rows):  # row after row, as NumPy reduces axis 0 of wide rows (bitwise equal there)
+        for j in range(cols):
+            out[j] += g[r, j]
+
+
+def bias_grad(g):
+    if g.ndim != 2 or not _flat_ok(g):
+        return reference.bias_grad(g)
+    out = np.empty(g.shape[1], g.dtype)
+    _bias_grad(g, out)
+    return out
+
+
+# ---- optimizer updates (in place) ----------------------------------------------------
+
+@_jit()
+def _sgd(param, grad, buf, lr, wd, momentum, damp_keep, neg, has_wd, has_momentum, first, nesterov):
+    for i in range(param.size):
+        p = param[i]
+        d = -grad[i] if neg else grad[i]
+        if has_wd:
+            d = d + wd * p
+        if has_momentum:
+            if first:
+                b = d
+            else:
+                b = buf[i] * momentum
+                b = b + damp_keep * d
+            buf[i] = b
+            d = d + momentum * b if nesterov else b
+        param[i] = p - lr * d
+
+
+def sgd_update(param, grad, momentum_buffer, *, lr: float, momentum: float, dampening: float,
+               weight_decay: float, nesterov: bool, maximize: bool, first_step: bool) -> None:
+    has_momentum = momentum != 0
+    if not _flat_ok(param, grad, momentum_buffer if has_momentum else None) or grad.shape != param.shape:
+        return reference.sgd_update(param, grad, momentum_buffer, lr=lr, momentum=momentum, dampening=dampening,
+                                    weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
+                                    first_step=first_step)
+    t = param.dtype.type
+    flat = param.reshape(-1)
+    buf = momentum_buffer.reshape(-1) if has_momentum else flat  # unused without momentum
+    _sgd(flat, grad.reshape(-1), buf, t(lr), t(weight_decay), t(momentum), t(1 - dampening), bool(maximize),
+         weight_decay != 0, has_momentum, bool(first_step), bool(nesterov))
+
+
+@_jit()
+def _adam(param, grad, m_arr, v_arr, vmax_arr, c1, c2, beta2, wd, decay, step_size, bc2, eps,
+          neg, decay_mode, amsgrad):
+    for i in range(param.size):
+        p = param[i]
+        g = -grad[i] if neg else grad[i]
+        if decay_mode == 1:  # AdamW: decay the weight itself
+            p = p * decay
+        elif decay_mode == 2:  # Adam: L2 penalty in the gradient
+            g = g + wd * p
+        m = m_arr[i]
+        m = m + c1 * (g - m)
+        m_arr[i] = m
+        v = v_arr[i] * beta2
+        v = v + c2 * g * g
+        v_arr[i] = v
+        if amsgrad:
+            vm = vmax_arr[i]
+            if not (vm >= v or vm != vm):  # NumPy's maximum: NaN wins
+                vm = v
+            vmax_arr[i] = vm
+            v = vm
+        d = np.sqrt(v)
+        d = d / bc2
+        d = d + eps
+        d = m / d
+        d = d * step_size
+        param[i] = p - d
+
+
+def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step: int, lr: float, beta1: float,
+                beta2: float, eps: float, weight_decay: float, amsgrad: bool, maximize: bool,
+                decoupled_weight_decay: bool = False) -> None:
+    if (not _flat_ok(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else None)
+            or grad.shape != param.shape):
+        return reference.adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step=step, lr=lr,
+                                     beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+                                     amsgrad=amsgrad, maximize=maximize,
+                                     decoupled_weight_decay=decoupled_weight_decay)
+    t = param.dtype.type
+    decay_mode = 0 if weight_decay == 0 else (1 if decoupled_weight_decay else 2)
+    m = exp_avg.reshape(-1)
+    _adam(param.reshape(-1), grad.reshape(-1), m, exp_avg_sq.reshape(-1),
+          max_exp_avg_sq.reshape(-1) if amsgrad else m,
+          t(1 - beta1), t(1 - beta2), t(beta2), t(weight_decay), t(1 - lr * weight_decay),
+          t(lr / (1 - beta1**step)), t((1 - beta2**step) ** 0.5), t(eps),
+          bool(maximize), decay_mode, bool(amsgrad))
+
+
+@_jit()
+def _rmsprop(param, grad, sq_arr, ga_arr, buf_arr, alpha, c1, wd, eps, lr, momentum,
+             neg, has_wd, centered, has_momentum):
+    for i in range(param.size):
+        p = param[i]
+        g = -grad[i] if neg else grad[i]
+        if has_wd:
+            g = g + wd * p
+        s = sq_arr[i] * alpha
+        s = s + c1 * g * g
+        sq_arr[i] = s
+        if centered:
+            a = ga_arr[i]
+            a = a + c1 * (g - a)
+            ga_arr[i] = a
+            avg = a * a
+            avg = s - avg
+            avg = np.sqrt(avg)
+        else:
+            avg = np.sqrt(s)
+        avg = avg + eps
+        if has_momentum:
+            b = buf_arr[i] * momentum
+            b = b + g / avg
+            buf_arr[i] = b
+            param[i] = p - lr * b
+        else:
+            d = g / avg
+            d = d * lr
+            param[i] = p - d
+
+
+def rmsprop_update(param, grad, square_avg, grad_avg, momentum_buffer, *, lr: float, alpha: float, eps: float,
+                   weight_decay: float, momentum: float, centered: bool, maximize: bool) -> None:
+    has_momentum = momentum > 0
+    if (not _flat_ok(param, grad, square_avg, grad_avg if centered else None,
+                     momentum_buffer if has_momentum else None) or grad.shape != param.shape):
+        return reference.rmsprop_update(param, grad, square_avg, grad_avg, momentum_buffer, lr=lr, alpha=alpha,
+                                        eps=eps, weight_decay=weight_decay, momentum=momentum,
+                                        centered=centered, maximize=maximize)
+    t = param.dtype.type
+    sq = square_avg.reshape(-1)
+    _rmsprop(param.reshape(-1), grad.reshape(-1), sq, grad_avg.reshape(-1) if centered else sq,
+             momentum_buffer.reshape(-1) if has_momentum else sq, t(alpha), t(1 - alpha), t(weight_decay),
+             t(eps), t(lr), t(momentum), bool(maximize), weight_decay != 0, bool(centered), has_momentum)
+
+
+@_jit()
+def _adagrad(param, grad, sum_arr, wd, clr, eps, neg, has_wd):
+    for i in range(param.size):
+        p = param[i]
+        g = -grad[i] if neg else grad[i]
+        if has_wd:
+            g = g + wd * p
+        s = sum_arr[i] + g * g
+        sum_arr[i] = s
+        d = np.sqrt(s)
+        d = d + eps
+        d = g / d
+        d = d * clr
+        param[i] = p - d
+
+
+def adagrad_update(param, grad, state_sum, *, step: int, lr: float, lr_decay: float, weight_decay: float,
+                   eps: float, maximize: bool) -> None:
+    if not _flat_ok(param, grad, state_sum) or grad.shape != param.shape:
+        return reference.adagrad_update(param, grad, state_sum, step=step, lr=lr, lr_decay=lr_decay,
+                                        weight_decay=weight_decay, eps=eps, maximize=maximize)
+    t = param.dtype.type
+    _adagrad(param.reshape(-1), grad.reshape(-1), state_sum.reshape(-1), t(weight_decay),
+             t(lr / (1 + (step - 1) * lr_decay)), t(eps), bool(maximize), weight_decay != 0)
+
+
+# ---- pruning masks -------------------------------------------------------------------
+
+@_jit()
+def _apply_mask(w, mask, out):
+    for i in range(w.size):
+        out[i] = w[i] * mask[i]
+
+
+@_jit()
+def _apply_bool_mask(w, mask, out, zero):
+    for i in range(w.size):
+        out[i] = w[i] if mask[i] else w[i] * zero
+
+
+def apply_mask(w, mask):
+    if w.shape != mask.shape or not _flat_ok(w) or not mask.flags.c_contiguous:
+        return reference.apply_mask(w, mask)
+    out = np.empty_like(w)
+    if mask.dtype == w.dtype:
+        _apply_mask(w.reshape(-1), mask.reshape(-1), out.reshape(-1))
+    elif mask.dtype == np.bool_:
+        _apply_bool_mask(w.reshape(-1), mask.reshape(-1), out.reshape(-1), w.dtype.type(0))
+    else:
+        return reference.apply_mask(w, mask)
+    return out
+
+
+# ---- dropout -------------------------------------------------------------------------
+
+_GOLDEN = np.uint64(reference.GOLDEN)
+_MIX1 = np.uint64(reference.MIX1)
+_MIX2 = np.uint64(reference.MIX2)
+_S27, _S30, _S31, _S32 = np.uint64(27), np.uint64(30), np.uint64(31), np.uint64(32)
+
+
+@_jit()
+def _dropout(x, out, seed, threshold, scale, zero):
+    for i in range(x.size):
+        z = np.uint64(i + 1) * _GOLDEN + seed  # splitmix64 of the element's counter
+        z = (z ^ (z >> _S30)) * _MIX1
+        z = (z ^ (z >> _S27)) * _MIX2
+        z = z ^ (z >> _S31)
+        out[i] = x[i] * scale if (z >> _S32) >= threshold else x[i] * zero
+
+
+def dropout(x, seed: int, p: float):
+    if x.dtype.kind != "f":
+        return reference.dropout(x, seed, p)
+    if not x.flags.c_contiguous:
+        x = x.copy(order="C")  # the loop walks the logical (C-order) element index
+    out = np.empty_like(x)
+    t = x.dtype.type
+    _dropout(x.reshape(-1), out.reshape(-1), np.uint64(seed), np.uint64(reference.dropout_threshold(p)),
+             t(1.0 / (1.0 - p)), t(0))
+    return out
+
+
+# ---- gradient norm for clipping ------------------------------------------------------
+
+@_jit(fastmath={"reassoc"})  # reassociation lets LLVM vectorise the sum; NaN and inf still propagate
+def _sum_squares(x):
+    s = 0.0
+    for i in range(x.size):
+        v = np.float64(x[i])
+        s += v * v
+    return s
+
+
+@_jit(fastmath={"reassoc"})
+def _sum_abs(x):
+    s = 0.0
+    for i in range(x.size):
+        s += abs(np.float64(x[i]))
+    return s
+
+
+@_jit()
+def _max_abs(x):
+    m = 0.0
+    for i in range(x.size):
+        a = abs(np.float64(x[i]))
+        if a > m or a != a:
+            m = a
+            if a != a:
+                return a
+    return m
+
+
+def grad_norm(grads: list, norm_type: float):
+    """The total 2-, 1- or inf-norm in float64 accumulators, one pass per array; other norms: reference."""
+    if norm_type not in (2.0, 1.0, math.inf) or not all(g.dtype.kind == "f" for g in grads):
+        return reference.grad_norm(grads, norm_type)
+    flats = [g.reshape(-1) if g.flags.c_contiguous else np.ravel(g) for g in grads]
+    if norm_type == 2.0:
+        total = math.sqrt(sum(_sum_squares(f) for f in flats))
+    elif norm_type == 1.0:
+        total = sum(_sum_abs(f) for f in flats)
+    else:
+        total = np.max([_max_abs(f) for f in flats])  # NumPy's max: a NaN anywhere wins
+    return np.asarray(total, dtype=grads[0].dtype)

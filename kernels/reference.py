@@ -1,0 +1,244 @@
+"""Every fused kernel as plain array expressions: the ground truth and the teaching copy.
+
+Each function works on NumPy and CuPy arrays alike (`xp = array_module(x)`) and
+computes exactly what the engine computed before the fused kernels existed, so
+`tg.set_kernels("reference")` gives the original numbers. The Numba (cpu.py) and
+CuPy (gpu.py) twins have the same signatures and are tested against these.
+
+Conventions shared by all three versions:
+- optimizer updates change `param` and their state arrays in place and return None;
+  the caller's `grad` is never modified;
+- Python-float hyperparameters enter the arithmetic in the array's dtype (NumPy's
+  rule for a Python scalar next to an array), so float32 training stays float32;
+- dropout draws no random numbers of its own: a 64-bit `seed` (drawn by the caller
+  from the engine's generator) and each element's flat index go through a
+  counter-based hash, so the mask can be regenerated in backward instead of stored,
+  and every version (reference, Numba, CuPy) makes the same mask.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _xp(array):
+    """numpy or cupy for `array`, without importing cupy when it is a NumPy array."""
+    if isinstance(array, (np.ndarray, np.generic)):
+        return np
+    import cupy  # noqa: PLC0415 - only reached for CuPy arrays
+
+    return cupy
+
+
+# ---- softmax cross-entropy ------------------------------------------------------------
+
+def softmax_cross_entropy(z, target, label_smoothing: float):
+    """Per-row loss and its gradient for logits z (N, C) and class indices target (N,).
+
+    With eps = label_smoothing, q = (1 - eps) * one_hot(target) + eps / C and
+    logp = z - max(z) - log(sum(exp(z - max(z)))) row by row:
+        loss_i = -sum_j q_ij logp_ij
+               = log(s_i) - ((1 - eps) * shifted_i,t + eps / C * sum_j shifted_ij)
+        dz_ij  = d loss_i / d z_ij = softmax(z)_ij - q_ij
+    Returns (loss of shape (N,), dz of shape (N, C)), both in z's dtype; the loss
+    node multiplies dz by the upstream gradient (/ N for "mean") in backward.
+    """
+    xp = _xp(z)
+    n, c = z.shape
+    eps = label_smoothing
+    rows = xp.arange(n)
+    shifted = z - z.max(axis=1, keepdims=True)
+    picked = shifted[rows, target]
+    if eps:
+        picked = picked * (1.0 - eps) + shifted.sum(axis=1) * (eps / c)
+    e = xp.exp(shifted, out=shifted)  # shifted is ours and no longer needed: reuse its memory
+    s = e.sum(axis=1, keepdims=True)
+    loss = xp.log(s)[:, 0] - picked
+    e /= s  # softmax, in place
+    if eps:
+        e -= eps / c
+    e[rows, target] -= 1.0 - eps
+    return loss.astype(z.dtype, copy=False), e
+
+
+# ---- ReLU and the bias gradient ----------------------------------------------------
+
+def relu(a):
+    """y = max(a, 0) (NaN stays NaN)."""
+    return _xp(a).maximum(a, 0)
+
+
+def relu_backward(g, y):
+    """dL/da = g * [y > 0], with y the forward output (the mask is 0 at a == 0, as in PyTorch)."""
+    return g * (y > 0)
+
+
+def bias_grad(g):
+    """dL/db for y = x W^T + b: the column sums of the 2-D upstream gradient g (rows, out)."""
+    return g.sum(axis=0)
+
+
+# ---- optimizer updates (in place) ----------------------------------------------------
+
+def sgd_update(param, grad, momentum_buffer, *, lr: float, momentum: float, dampening: float,
+               weight_decay: float, nesterov: bool, maximize: bool, first_step: bool) -> None:
+    """SGD (see tinygrad_opt.optim.sgd.update for the formula)."""
+    d_p = -grad if maximize else grad
+    if weight_decay != 0:
+        d_p = d_p + weight_decay * param
+    if momentum != 0:
+        if first_step:
+            momentum_buffer[...] = d_p
+        else:
+            momentum_buffer *= momentum
+            momentum_buffer += (1 - dampening) * d_p
+        d_p = d_p + momentum * momentum_buffer if nesterov else momentum_buffer
+    param -= lr * d_p
+
+
+def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step: int, lr: float, beta1: float,
+                beta2: float, eps: float, weight_decay: float, amsgrad: bool, maximize: bool,
+                decoupled_weight_decay: bool = False) -> None:
+    """Adam / AdamW / AMSGrad (see tinygrad_opt.optim.adam.update for the formula)."""
+    xp = _xp(param)
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        if decoupled_weight_decay:
+            param *= 1 - lr * weight_decay
+        else:
+            g = g + weight_decay * param
+    exp_avg += (1 - beta1) * (g - exp_avg)
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * g * g
+
+    step_size = lr / (1 - beta1**step)
+    bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+    if amsgrad:
+        xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+    # one scratch array for the denominator and then the step (out= keeps 0-d results arrays)
+    denom = xp.sqrt(max_exp_avg_sq if amsgrad else exp_avg_sq, out=xp.empty_like(param))
+    denom /= bias_correction2_sqrt
+    denom += eps
+    xp.divide(exp_avg, denom, out=denom)  # reuse denom's memory for the step direction m / denom
+    denom *= step_size
+    param -= denom
+
+
+def rmsprop_update(param, grad, square_avg, grad_avg, momentum_buffer, *, lr: float, alpha: float, eps: float,
+                   weight_decay: float, momentum: float, centered: bool, maximize: bool) -> None:
+    """RMSprop, plain or centered, with optional momentum (see tinygrad_opt.optim.rmsprop.update)."""
+    xp = _xp(param)
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g + weight_decay * param
+    square_avg *= alpha
+    square_avg += (1 - alpha) * g * g
+    avg = xp.empty_like(param)  # scratch for the denominator and then the step (out= keeps 0-d arrays)
+    if centered:
+        grad_avg += (1 - alpha) * (g - grad_avg)  # torch's lerp form of the running mean
+        xp.multiply(grad_avg, grad_avg, out=avg)
+        xp.subtract(square_avg, avg, out=avg)
+        xp.sqrt(avg, out=avg)
+    else:
+        xp.sqrt(square_avg, out=avg)
+    avg += eps
+    if momentum > 0:
+        momentum_buffer *= momentum
+        momentum_buffer += g / avg
+        param -= lr * momentum_buffer
+    else:
+        xp.divide(g, avg, out=avg)
+        avg *= lr
+        param -= avg
+
+
+def adagrad_update(param, grad, state_sum, *, step: int, lr: float, lr_decay: float, weight_decay: float,
+                   eps: float, maximize: bool) -> None:
+    """Adagrad with learning-rate decay (see tinygrad_opt.optim.adagrad.update)."""
+    xp = _xp(param)
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g + weight_decay * param
+    clr = lr / (1 + (step - 1) * lr_decay)
+    state_sum += g * g
+    std = xp.sqrt(state_sum, out=xp.empty_like(param))  # scratch for the step (out= keeps 0-d arrays)
+    std += eps
+    xp.divide(g, std, out=std)
+    std *= clr
+    param -= std
+
+
+# ---- pruning masks -------------------------------------------------------------------
+
+def apply_mask(w, mask):
+    """w * mask: a pruned weight from its original and its 0/1 mask (and, on g, its backward)."""
+    return w * mask
+
+
+# ---- dropout -------------------------------------------------------------------------
+
+# splitmix64 (Steele, Lea & Flood 2014): a 64-bit counter-based generator; element i of a
+# dropout call hashes seed + (i + 1) * GOLDEN. The top 32 bits are a uniform integer.
+GOLDEN = 0x9E3779B97F4A7C15
+MIX1 = 0xBF58476D1CE4E5B9
+MIX2 = 0x94D049BB133111EB
+
+
+def dropout_threshold(p: float) -> int:
+    """Drop element i when its 32-bit uniform u_i < threshold, so P(drop) = threshold / 2**32 ~= p."""
+    return min(2**32, int(round(p * 2**32)))
+
+
+def dropout_hash(seed: int, n: int, xp=np):
+    """The 64-bit hashes of elements 0..n-1 for `seed` (uint64 arithmetic wraps modulo 2**64)."""
+    z = xp.arange(1, n + 1, dtype=xp.uint64)
+    z *= xp.uint64(GOLDEN)
+    z += xp.uint64(seed)
+    z ^= z >> xp.uint64(30)
+    z *= xp.uint64(MIX1)
+    z ^= z >> xp.uint64(27)
+    z *= xp.uint64(MIX2)
+    z ^= z >> xp.uint64(31)
+    return z
+
+
+def dropout(x, seed: int, p: float):
+    """Inverted dropout: x * keep / (1 - p), keep_i = (u_i >= threshold(p)) from the hash of (seed, i).
+
+    The same call on the upstream gradient g is the backward: dL/dx = g * keep / (1 - p).
+    0 < p < 1; the flat index i runs over x in C order.
+    """
+    xp = _xp(x)
+    u = dropout_hash(seed, x.size, xp) >> xp.uint64(32)
+    keep = (u >= xp.uint64(dropout_threshold(p))).reshape(x.shape)
+    mask = keep * x.dtype.type(1.0 / (1.0 - p))  # stays in x's float dtype
+    return x * mask
+
+
+# ---- gradient norm for clipping ------------------------------------------------------
+
+def vector_norm(x, norm_type: float):
+    """The `norm_type`-norm of all entries of x, as a 0-d array on x's device."""
+    xp = _xp(x)
+    if x.size == 0:
+        return xp.zeros((), dtype=x.dtype)
+    if norm_type == math.inf:
+        return xp.abs(x).max()
+    if norm_type == -math.inf:
+        return xp.abs(x).min()
+    if norm_type == 0:
+        return xp.asarray(xp.count_nonzero(x), dtype=x.dtype)
+    if norm_type == 1:
+        return xp.abs(x).sum()
+    if norm_type == 2:
+        flat = x.reshape(-1)
+        return xp.sqrt(xp.dot(flat, flat))
+    return (xp.abs(x) ** norm_type).sum() ** (1.0 / norm_type)
+
+
+def grad_norm(grads: list, norm_type: float):
+    """The total `norm_type`-norm of several arrays on one device (the norm of their norms), 0-d."""
+    norms = [vector_norm(g, norm_type) for g in grads]
+    xp = _xp(norms[0])
+    return vector_norm(xp.stack([n.astype(norms[0].dtype) for n in norms]), norm_type)
