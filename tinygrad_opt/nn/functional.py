@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..backend import array_module, random_module
+from ..backend import array_module, host_rng
 from ..errors import ShapeError
 from ..ops.divergence import KL_REDUCTIONS
 from ..ops.loss import check_class_targets, check_reduction
@@ -79,9 +79,10 @@ def _check_probability(p: Any, op: str) -> float:
 def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     """Inverted dropout: zero each element with probability p and scale the rest by 1 / (1 - p).
 
-    Identity when not training (or p == 0); all zeros when p == 1. The mask comes from
-    the engine's seeded generator, so `tg.manual_seed` makes it reproducible.
-    dL/dx = g * mask / (1 - p).
+    Identity when not training (or p == 0); all zeros when p == 1. One fused node
+    (ops.Dropout): the mask comes from a hash of a seed drawn from the engine's host
+    generator, so `tg.manual_seed` makes it reproducible, every device draws the same
+    mask, and backward regenerates it instead of storing it. dL/dx = g * mask / (1 - p).
     """
     p = _check_probability(p, "dropout")
     input = _tensor(input)
@@ -89,9 +90,8 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
         return input
     if p == 1.0:
         return input * 0.0
-    keep = random_module(input.device).random(input.shape, dtype=np.float32) >= p
-    mask = keep * input.dtype.type(1.0 / (1.0 - p))  # stays in the input's float dtype
-    return input * Tensor._make(mask, False)
+    seed = int(host_rng().integers(0, 2**63))
+    return ops.Dropout.apply(input, p=p, seed=seed)
 
 
 # ---- losses -------------------------------------------------------------------------

@@ -14,3 +14,5 @@ from .linear import Linear  # noqa: E402
 from .loss import BCEWithLogits, CrossEntropy, MSE  # noqa: E402
 from .normalization import BatchNorm  # noqa: E402
 from .divergence import KLDiv  # noqa: E402
+from .dropout import Dropout  # noqa: E402
+from .mask import ApplyMask, apply_mask  # noqa: E402

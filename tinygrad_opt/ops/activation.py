@@ -1,20 +1,25 @@
 """Activations and the softmax family, each in its numerically stable form."""
 from ..autograd import Function
 from ..backend import array_module
+from ..kernels import get as kernel
 
 
 class Relu(Function):
-    """y = max(a, 0).   dL/da = g * [a > 0]   (0 at a == 0, as in PyTorch)."""
+    """y = max(a, 0).   dL/da = g * [a > 0] = g * [y > 0]   (0 at a == 0, as in PyTorch).
+
+    Both directions are fused kernels (kernels.reference.relu / relu_backward): the
+    backward reads g and y once and writes the gradient, with no boolean temporary.
+    """
 
     @staticmethod
     def forward(ctx, a):
-        y = array_module(a).maximum(a, 0)
+        y = kernel("relu", a)(a)
         ctx.y = y
         return y
 
     @staticmethod
     def backward(ctx, g):
-        return g * (ctx.y > 0)
+        return kernel("relu_backward", g)(g, ctx.y)
 
 
 class Sigmoid(Function):

@@ -1,6 +1,7 @@
 """The affine map of a fully connected layer as one graph node."""
 from ..autograd import Function
 from ..errors import ShapeError
+from ..kernels import get as kernel
 
 
 class Linear(Function):
@@ -9,8 +10,9 @@ class Linear(Function):
     x has shape (..., in); leading axes are batch axes. With g = dL/dy of shape (..., out):
         dL/dx = g @ W
         dL/dW = g^T @ x      (batch axes flattened, so the sum runs over every row)
-        dL/db = sum of g over every axis but the last
-    One node instead of MatMul + Transpose + Add: the hot path of an MLP.
+        dL/db = sum of g over every axis but the last   (the fused column-sum kernel bias_grad)
+    One node instead of MatMul + Transpose + Add: the hot path of an MLP. The products
+    stay on BLAS (cuBLAS on the GPU).
     """
 
     @staticmethod
@@ -40,7 +42,7 @@ class Linear(Function):
                 x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
                 gw = g2.T @ x2
             if ctx.has_bias and needs[2]:
-                gb = g2.sum(axis=0)
+                gb = kernel("bias_grad", g2)(g2)
         if ctx.has_bias:
             return gx, gw, gb
         return gx, gw

@@ -5,6 +5,7 @@ per-element loss for "none"), n the number of terms averaged by "mean".
 """
 from ..autograd import Function
 from ..backend import array_module
+from ..kernels import get as kernel
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -40,50 +41,40 @@ class CrossEntropy(Function):
     Backward, with p = softmax(z):
         dL/dz_ij = (p_ij * sum_k q_ik - q_ij) * g_i / n     (sum_k q_ik = 1 for class indices)
         dL/dtarget_ij = -(1 - eps) * logp_ij * g_i / n       (probability targets only)
+    With class indices, forward is one fused kernel pass over the logits that also writes
+    p - q (kernels.reference.softmax_cross_entropy), so backward is a single multiply.
     """
 
     @staticmethod
     def forward(ctx, z, target, reduction="mean", label_smoothing=0.0):
+        eps = label_smoothing
+        ctx.target, ctx.reduction, ctx.eps = target, reduction, eps
+        if target.ndim == 1:  # class indices: the training hot path, one fused kernel pass
+            # loss per row and dz = softmax(z) - q together (kernels.reference.softmax_cross_entropy)
+            loss, ctx.dz = kernel("softmax_cross_entropy", z)(z, target, eps)
+            return _reduce(loss, reduction)
         xp = array_module(z)
         n, c = z.shape
-        eps = label_smoothing
         shifted = z - z.max(axis=1, keepdims=True)
-        if target.ndim == 1:  # class indices: the training hot path
-            picked = shifted[xp.arange(n), target]
-            if eps:
-                picked = picked * (1.0 - eps) + shifted.sum(axis=1) * (eps / c)
-            e = xp.exp(shifted, out=shifted)  # shifted is ours and no longer needed: reuse its memory
-            s = e.sum(axis=1, keepdims=True)
-            loss = xp.log(s)[:, 0] - picked
-        else:
-            q = target * (1.0 - eps) + eps / c if eps else target
-            e = xp.exp(shifted)
-            s = e.sum(axis=1, keepdims=True)
-            logp = shifted - xp.log(s)
-            loss = -(q * logp).sum(axis=1)
-            ctx.logp, ctx.q = logp, q
-        ctx.e, ctx.s, ctx.target = e, s, target
-        ctx.reduction, ctx.eps = reduction, eps
+        q = target * (1.0 - eps) + eps / c if eps else target
+        e = xp.exp(shifted)
+        s = e.sum(axis=1, keepdims=True)
+        logp = shifted - xp.log(s)
+        loss = -(q * logp).sum(axis=1)
+        ctx.logp, ctx.q, ctx.e, ctx.s = logp, q, e, s
         return _reduce(loss, reduction).astype(z.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):
-        e, s, target, eps = ctx.e, ctx.s, ctx.target, ctx.eps
-        n, c = e.shape
-        scale = _upstream_scale(g, ctx.reduction, n, 2)  # 0-d, or (N, 1) for "none"
+        target, eps = ctx.target, ctx.eps
         gz = gt = None
         if target.ndim == 1:
             if ctx.needs_input_grad[0]:
-                gz = e * (scale / s)  # p * scale in one allocation
-                rows = array_module(e).arange(n)
-                hit = scale if scale.ndim == 0 else scale[:, 0]
-                if eps:
-                    gz -= scale * (eps / c)
-                    gz[rows, target] -= hit * (1.0 - eps)
-                else:
-                    gz[rows, target] -= hit
+                dz = ctx.dz
+                gz = dz * _upstream_scale(g, ctx.reduction, dz.shape[0], 2)  # 0-d, or (N, 1) for "none"
             return gz, None
-        q = ctx.q
+        e, s, q = ctx.e, ctx.s, ctx.q
+        scale = _upstream_scale(g, ctx.reduction, e.shape[0], 2)
         if ctx.needs_input_grad[0]:
             gz = (e * (q.sum(axis=1, keepdims=True) / s) - q) * scale
         if ctx.needs_input_grad[1]:

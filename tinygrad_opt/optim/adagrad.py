@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..backend import array_module
+from ..kernels import get as kernel
 from .optimizer import Optimizer, ParamsT, check_option
 
 
@@ -16,18 +17,13 @@ def update(param, grad, state_sum, *, step: int, lr: float, lr_decay: float, wei
         clr = lr / (1 + (step - 1) * lr_decay)
         sum = sum + g * g                          (every squared gradient so far)
         param = param - clr * g / (sqrt(sum) + eps)
+
+    Runs the fused kernel "adagrad_update": one pass over the arrays (Numba on the CPU, CuPy on
+    the GPU); its plain array-expression twin is tinygrad_opt.kernels.reference.adagrad_update.
     """
-    xp = array_module(param)
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        g = g + weight_decay * param
-    clr = lr / (1 + (step - 1) * lr_decay)
-    state_sum += g * g
-    std = xp.sqrt(state_sum, out=xp.empty_like(param))  # scratch for the step (out= keeps 0-d arrays)
-    std += eps
-    xp.divide(g, std, out=std)
-    std *= clr
-    param -= std
+    kernel("adagrad_update", param)(
+        param, grad, state_sum, step=step, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps,
+        maximize=maximize)
 
 
 class Adagrad(Optimizer):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..backend import array_module
+from ..kernels import get as kernel
 from .optimizer import Optimizer, ParamsT, check_betas, check_option
 
 
@@ -21,29 +22,13 @@ def update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step: int, lr: f
         param = param - lr / (1 - beta1**step) * m / (sqrt(v) / sqrt(1 - beta2**step) + eps)
 
     `max_exp_avg_sq` is None unless amsgrad. The caller's `grad` is never modified.
-    """
-    xp = array_module(param)
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        if decoupled_weight_decay:
-            param *= 1 - lr * weight_decay
-        else:
-            g = g + weight_decay * param
-    exp_avg += (1 - beta1) * (g - exp_avg)
-    exp_avg_sq *= beta2
-    exp_avg_sq += (1 - beta2) * g * g
 
-    step_size = lr / (1 - beta1**step)
-    bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-    if amsgrad:
-        xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
-    # one scratch array for the denominator and then the step (out= keeps 0-d results arrays)
-    denom = xp.sqrt(max_exp_avg_sq if amsgrad else exp_avg_sq, out=xp.empty_like(param))
-    denom /= bias_correction2_sqrt
-    denom += eps
-    xp.divide(exp_avg, denom, out=denom)  # reuse denom's memory for the step direction m / denom
-    denom *= step_size
-    param -= denom
+    Runs the fused kernel "adam_update": one pass over the arrays (Numba on the CPU, CuPy on
+    the GPU); its plain array-expression twin is tinygrad_opt.kernels.reference.adam_update.
+    """
+    kernel("adam_update", param)(
+        param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+        weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=decoupled_weight_decay)
 
 
 class Adam(Optimizer):

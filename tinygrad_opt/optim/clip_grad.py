@@ -5,7 +5,11 @@ import math
 import numbers
 from typing import Iterable
 
+import numpy as np
+
 from ..backend import array_module, device_of, to_device
+from ..kernels import get as kernel
+from ..kernels import reference
 from ..tensor import Tensor
 
 
@@ -20,25 +24,6 @@ def _grads(parameters: Tensor | Iterable[Tensor], fn: str) -> list:
         if p.grad is not None:
             grads.append(p.grad.data)
     return grads
-
-
-def _vector_norm(x, norm_type: float):
-    """The `norm_type`-norm of all entries of x, as a 0-d array on x's device."""
-    xp = array_module(x)
-    if x.size == 0:
-        return xp.zeros((), dtype=x.dtype)
-    if norm_type == math.inf:
-        return xp.abs(x).max()
-    if norm_type == -math.inf:
-        return xp.abs(x).min()
-    if norm_type == 0:
-        return xp.asarray(xp.count_nonzero(x), dtype=x.dtype)
-    if norm_type == 1:
-        return xp.abs(x).sum()
-    if norm_type == 2:
-        flat = x.reshape(-1)
-        return xp.sqrt(xp.dot(flat, flat))
-    return (xp.abs(x) ** norm_type).sum() ** (1.0 / norm_type)
 
 
 def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0,
@@ -59,12 +44,15 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm
     grads = _grads(parameters, "clip_grad_norm_")
     if not grads:
         return 0.0
-    norms = [_vector_norm(g, norm_type) for g in grads]
-    devices = {device_of(n) for n in norms}
-    if len(devices) > 1:  # gradients on several devices: combine their norms on the host
-        norms = [to_device(n, "cpu") for n in norms]
-    xp = array_module(norms[0])
-    total = float(_vector_norm(xp.stack([n.astype(norms[0].dtype) for n in norms]), norm_type))
+    by_device: dict[str, list] = {}
+    for g in grads:
+        by_device.setdefault(device_of(g), []).append(g)
+    # one fused reduction per device (kernels "grad_norm"); several devices meet on the host
+    totals = [kernel("grad_norm", gs[0])(gs, norm_type) for gs in by_device.values()]
+    if len(totals) > 1:
+        totals = [to_device(t, "cpu").astype(totals[0].dtype) for t in totals]
+        totals = [reference.vector_norm(np.stack(totals), norm_type)]
+    total = float(totals[0])
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(
             f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {total}, so they "

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..backend import array_module
+from ..kernels import get as kernel
 from .optimizer import Optimizer, ParamsT, check_option
 
 
@@ -21,30 +22,13 @@ def update(param, grad, square_avg, grad_avg, momentum_buffer, *, lr: float, alp
         param = param - lr * g / avg                         (otherwise)
 
     `grad_avg` is None unless centered, `momentum_buffer` None unless momentum > 0.
+
+    Runs the fused kernel "rmsprop_update": one pass over the arrays (Numba on the CPU, CuPy on
+    the GPU); its plain array-expression twin is tinygrad_opt.kernels.reference.rmsprop_update.
     """
-    xp = array_module(param)
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        g = g + weight_decay * param
-    square_avg *= alpha
-    square_avg += (1 - alpha) * g * g
-    avg = xp.empty_like(param)  # scratch for the denominator and then the step (out= keeps 0-d arrays)
-    if centered:
-        grad_avg += (1 - alpha) * (g - grad_avg)  # torch's lerp form of the running mean
-        xp.multiply(grad_avg, grad_avg, out=avg)
-        xp.subtract(square_avg, avg, out=avg)
-        xp.sqrt(avg, out=avg)
-    else:
-        xp.sqrt(square_avg, out=avg)
-    avg += eps
-    if momentum > 0:
-        momentum_buffer *= momentum
-        momentum_buffer += g / avg
-        param -= lr * momentum_buffer
-    else:
-        xp.divide(g, avg, out=avg)
-        avg *= lr
-        param -= avg
+    kernel("rmsprop_update", param)(
+        param, grad, square_avg, grad_avg, momentum_buffer, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+        momentum=momentum, centered=centered, maximize=maximize)
 
 
 class RMSprop(Optimizer):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..backend import array_module
+from ..kernels import get as kernel
 from .optimizer import Optimizer, ParamsT, check_option
 
 
@@ -19,18 +20,13 @@ def update(param, grad, momentum_buffer, *, lr: float, momentum: float, dampenin
         param = param - lr * g
 
     `momentum_buffer` is None when momentum is 0. The caller's `grad` is never modified.
+
+    Runs the fused kernel "sgd_update": one pass over the arrays (Numba on the CPU, CuPy on
+    the GPU); its plain array-expression twin is tinygrad_opt.kernels.reference.sgd_update.
     """
-    d_p = -grad if maximize else grad
-    if weight_decay != 0:
-        d_p = d_p + weight_decay * param
-    if momentum != 0:
-        if first_step:
-            momentum_buffer[...] = d_p
-        else:
-            momentum_buffer *= momentum
-            momentum_buffer += (1 - dampening) * d_p
-        d_p = d_p + momentum * momentum_buffer if nesterov else momentum_buffer
-    param -= lr * d_p
+    kernel("sgd_update", param)(
+        param, grad, momentum_buffer, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+        nesterov=nesterov, maximize=maximize, first_step=first_step)
 
 
 class SGD(Optimizer):
