@@ -1,0 +1,240 @@
+"""Every Numba kernel against its reference twin over hypothesis-generated shapes, float32 and float64.
+
+Bitwise equality where the kernel performs the reference's operations in the same
+order and precision (ReLU, masks, dropout, every optimizer update); a tight
+tolerance where a sum is accumulated in another order (softmax cross-entropy,
+gradient norms, the bias gradient of narrow rows).
+"""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import tinygrad_opt as tg  # noqa: F401 - loads tinygrad_opt.kernels
+from tinygrad_opt.kernels import reference
+
+cpu = pytest.importorskip("tinygrad_opt.kernels.cpu", reason="Numba is not installed")
+
+DTYPES = st.sampled_from([np.float32, np.float64])
+SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=6)
+SEEDS = st.integers(0, 2**32 - 1)
+
+
+def same(a, b):
+    """Bitwise equal up to the sign of zero (NaN equal to NaN), and the same dtype and shape."""
+    a, b = np.asarray(a), np.asarray(b)  # NumPy hands back scalars for 0-d results
+    assert a.dtype == b.dtype and a.shape == b.shape, (a.dtype, b.dtype, a.shape, b.shape)
+    np.testing.assert_array_equal(a, b)
+
+
+def data(seed, shape, dtype, scale=1.0, special=False):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * scale).astype(dtype)
+    if special and x.size >= 3:  # zeros, NaN and inf go through the same branches in both versions
+        flat = x.reshape(-1)
+        flat[0], flat[1], flat[-1] = 0.0, np.nan, -np.inf
+    return x
+
+
+# ---- elementwise kernels --------------------------------------------------------------
+
+@settings(max_examples=25, deadline=None)
+@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, special=st.booleans())
+def test_relu_forward_and_backward_are_bitwise_equal(shape, dtype, seed, special):
+    a = data(seed, shape, dtype, special=special)
+    g = data(seed + 1, shape, dtype, special=special)
+    same(cpu.relu(a), reference.relu(a))
+    y = reference.relu(a)
+    same(cpu.relu_backward(g, y), reference.relu_backward(g, y))
+
+
+@settings(max_examples=25, deadline=None)
+@given(rows=st.integers(1, 40), cols=st.sampled_from([1, 3, 10, 16, 33]), dtype=DTYPES, seed=SEEDS)
+def test_bias_grad_is_the_column_sum(rows, cols, dtype, seed):
+    """Row after row, as NumPy adds wide rows; NumPy regroups the sum of narrow ones, hence a tolerance."""
+    g = data(seed, (rows, cols), dtype, scale=10.0)
+    ours, theirs = cpu.bias_grad(g), reference.bias_grad(g)
+    assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+    bound = np.abs(g).sum(axis=0) * rows * np.finfo(dtype).eps
+    assert np.all(np.abs(ours - theirs) <= bound)
+    if cols >= 16:
+        same(ours, theirs)
+
+
+@settings(max_examples=25, deadline=None)
+@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, as_bool=st.booleans())
+def test_apply_mask_is_bitwise_equal(shape, dtype, seed, as_bool):
+    w = data(seed, shape, dtype, special=True)
+    mask = np.random.default_rng(seed).random(shape) < 0.5
+    mask = np.asarray(mask if as_bool else mask.astype(dtype))
+    same(cpu.apply_mask(w, mask), reference.apply_mask(w, mask))
+
+
+@settings(max_examples=25, deadline=None)
+@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, key=st.integers(0, 2**63 - 1),
+       p=st.sampled_from([0.1, 0.5, 0.9, 1e-9, 1 - 1e-9]))
+def test_dropout_makes_the_reference_mask_bitwise(shape, dtype, seed, key, p):
+    x = data(seed, shape, dtype, special=True)
+    same(cpu.dropout(x, key, p), reference.dropout(x, key, p))
+
+
+def test_dropout_hash_is_splitmix64():
+    """The vectorised hash equals a plain-Python splitmix64 of the element counter."""
+    mask64 = 2**64 - 1
+
+    def splitmix(seed, i):
+        z = (seed + (i + 1) * reference.GOLDEN) & mask64
+        z = ((z ^ (z >> 30)) * reference.MIX1) & mask64
+        z = ((z ^ (z >> 27)) * reference.MIX2) & mask64
+        return z ^ (z >> 31)
+
+    seed = 0x1234_5678_9ABC_DEF0
+    hashed = reference.dropout_hash(seed, 50)
+    assert [int(h) for h in hashed] == [splitmix(seed, i) for i in range(50)]
+
+
+def test_dropout_statistics_seeds_and_layout():
+    x = np.ones((300, 400), np.float32)
+    for p in (0.1, 0.5, 0.8):
+        y = cpu.dropout(x, 7, p)
+        assert set(np.unique(y)) <= {0.0, np.float32(1 / (1 - p))}
+        assert abs((y == 0).mean() - p) < 0.01
+    assert not np.array_equal(cpu.dropout(x, 1, 0.5), cpu.dropout(x, 2, 0.5))
+    # a non-contiguous input is masked by its logical (C-order) element index
+    t = np.arange(12, dtype=np.float64).reshape(3, 4)
+    same(cpu.dropout(t.T, 99, 0.5), reference.dropout(np.ascontiguousarray(t.T), 99, 0.5))
+
+
+# ---- softmax cross-entropy --------------------------------------------------------------
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(0, 20), c=st.integers(1, 12), dtype=DTYPES, seed=SEEDS,
+       eps=st.sampled_from([0.0, 0.1, 0.5, 1.0]), scale=st.sampled_from([1.0, 30.0, 1e4]))
+def test_softmax_cross_entropy_matches_reference(n, c, dtype, seed, eps, scale):
+    z = data(seed, (n, c), dtype, scale=scale)
+    target = np.random.default_rng(seed).integers(0, c, n)
+    loss, dz = cpu.softmax_cross_entropy(z, target, eps)
+    ref_loss, ref_dz = reference.softmax_cross_entropy(z.copy(), target, eps)
+    assert loss.dtype == dtype and dz.dtype == dtype and loss.shape == (n,) and dz.shape == (n, c)
+    tol = dict(rtol=2e-6, atol=2e-6 * scale) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12 * scale)
+    np.testing.assert_allclose(loss, ref_loss, **tol)
+    np.testing.assert_allclose(dz, ref_dz, rtol=tol["rtol"], atol=2e-6 if dtype == np.float32 else 1e-13)
+    # the gradient of each row sums to 0 (softmax and q both sum to 1)
+    np.testing.assert_allclose(dz.sum(axis=1), 0.0, atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_softmax_cross_entropy_propagates_nan_and_refuses_bad_targets():
+    z = np.array([[0.0, np.nan, 1.0], [1.0, 2.0, 3.0]], np.float32)
+    loss, dz = cpu.softmax_cross_entropy(z, np.array([0, 2]), 0.0)
+    ref_loss, ref_dz = reference.softmax_cross_entropy(z.copy(), np.array([0, 2]), 0.0)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-6)  # NaN in the same row, the other row finite
+    assert np.isnan(loss[0]) and np.isfinite(loss[1])
+    with pytest.raises(IndexError, match="outside"):
+        cpu.softmax_cross_entropy(z, np.array([0, 3]), 0.0)
+    with pytest.raises(IndexError):
+        reference.softmax_cross_entropy(z.copy(), np.array([0, 3]), 0.0)
+
+
+# ---- optimizer updates --------------------------------------------------------------------
+
+def run_update(name, shape, dtype, seed, options, n_state, steps=3, state_init=None):
+    """Run `steps` updates through both versions from the same start; both must agree bitwise."""
+    rng = np.random.default_rng(seed)
+    param = (rng.standard_normal(shape) * 2).astype(dtype)
+    states = [np.zeros(shape, dtype) if state_init is None else state_init(rng, shape, dtype) for _ in range(n_state)]
+    ours = [param.copy()] + [s.copy() for s in states]
+    theirs = [param.copy()] + [s.copy() for s in states]
+    for step in range(1, steps + 1):
+        grad = rng.standard_normal(shape).astype(dtype)
+        keep = grad.copy()
+        extra = options(step) if callable(options) else options
+        getattr(cpu, name)(ours[0], grad, *ours[1:], **extra)
+        getattr(reference, name)(theirs[0], grad, *theirs[1:], **extra)
+        same(grad, keep)  # the caller's gradient is never modified
+        for a, b in zip(ours, theirs):
+            same(a, b)
+
+
+@settings(max_examples=30, deadline=None)
+@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, momentum=st.sampled_from([0.0, 0.9]),
+       dampening=st.sampled_from([0.0, 0.3]), weight_decay=st.sampled_from([0.0, 0.05]),
+       nesterov=st.booleans(), maximize=st.booleans(), lr=st.sampled_from([0.1, 1e-3]))
+def test_sgd_update_is_bitwise_equal(shape, dtype, seed, momentum, dampening, weight_decay, nesterov, maximize, lr):
+    nesterov = nesterov and momentum > 0 and dampening == 0
+
+    def options(step):
+        return dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                    nesterov=nesterov, maximize=maximize, first_step=step == 1)
+
+    run_update("sgd_update", shape, dtype, seed, options, 1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, weight_decay=st.sampled_from([0.0, 0.1]),
+       decoupled=st.booleans(), amsgrad=st.booleans(), maximize=st.booleans(),
+       betas=st.sampled_from([(0.9, 0.999), (0.5, 0.9)]), eps=st.sampled_from([1e-8, 1e-3]))
+def test_adam_update_is_bitwise_equal(shape, dtype, seed, weight_decay, decoupled, amsgrad, maximize, betas, eps):
+    def options(step):
+        return dict(step=step, lr=0.01, beta1=betas[0], beta2=betas[1], eps=eps, weight_decay=weight_decay,
+                    amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=decoupled)
+
+    run_update("adam_update", shape, dtype, seed, options, 3)
+
+
+@settings(max_examples=30, deadline=None)
+@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, weight_decay=st.sampled_from([0.0, 0.1]),
+       momentum=st.sampled_from([0.0, 0.5]), centered=st.booleans(), maximize=st.booleans(),
+       alpha=st.sampled_from([0.99, 0.9]))
+def test_rmsprop_update_is_bitwise_equal(shape, dtype, seed, weight_decay, momentum, centered, maximize, alpha):
+    options = dict(lr=0.01, alpha=alpha, eps=1e-8, weight_decay=weight_decay, momentum=momentum,
+                   centered=centered, maximize=maximize)
+    run_update("rmsprop_update", shape, dtype, seed, options, 3)
+
+
+@settings(max_examples=30, deadline=None)
+@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, weight_decay=st.sampled_from([0.0, 0.1]),
+       lr_decay=st.sampled_from([0.0, 0.05]), maximize=st.booleans(), initial=st.sampled_from([0.0, 0.5]))
+def test_adagrad_update_is_bitwise_equal(shape, dtype, seed, weight_decay, lr_decay, maximize, initial):
+    def options(step):
+        return dict(step=step, lr=0.1, lr_decay=lr_decay, weight_decay=weight_decay, eps=1e-10, maximize=maximize)
+
+    run_update("adagrad_update", shape, dtype, seed, options, 1,
+               state_init=lambda rng, shape, dtype: np.full(shape, initial, dtype))
+
+
+def test_updates_fall_back_to_the_reference_on_unusual_layouts():
+    """A transposed (non-contiguous) parameter or a gradient of another dtype: same result as the reference."""
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((4, 3))
+    param, ref = np.asfortranarray(base.T), base.T.copy()  # param is not C-contiguous
+    assert not param.flags.c_contiguous
+    grad = rng.standard_normal(param.shape).astype(np.float32)  # float32 gradient of a float64 parameter
+    m, v = np.zeros(param.shape), np.zeros(param.shape)
+    m2, v2 = m.copy(), v.copy()
+    options = dict(step=1, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False)
+    cpu.adam_update(param, grad, m, v, None, **options)
+    reference.adam_update(ref, grad, m2, v2, None, **options)
+    np.testing.assert_array_equal(param, ref)
+
+
+# ---- gradient norm --------------------------------------------------------------------
+
+@settings(max_examples=30, deadline=None)
+@given(shapes=st.lists(SHAPES, min_size=1, max_size=4), dtype=DTYPES, seed=SEEDS,
+       norm_type=st.sampled_from([2.0, 1.0, math.inf, 3.0, 0.5]))
+def test_grad_norm_matches_reference(shapes, dtype, seed, norm_type):
+    grads = [data(seed + i, s, dtype, scale=3.0) for i, s in enumerate(shapes)]
+    ours, theirs = cpu.grad_norm(grads, norm_type), reference.grad_norm(grads, norm_type)
+    assert ours.shape == () and ours.dtype == dtype
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, math.inf])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_grad_norm_propagates_nan_and_inf(norm_type, bad):
+    grads = [np.ones(5, np.float32), np.array([1.0, bad, 2.0], np.float32)]
+    ours, theirs = cpu.grad_norm(grads, norm_type), reference.grad_norm(grads, norm_type)
+    np.testing.assert_array_equal(ours, theirs)
