@@ -1,0 +1,135 @@
+"""Prune a trained checkpoint once (magnitude, random or whole hidden units), optionally fine-tune, and report.
+
+Methods (weight matrices only; biases are kept):
+  global-l1      the smallest-magnitude weights over all layers together (layers end up unevenly sparse)
+  l1             the smallest-magnitude weights of each layer, --amount of each
+  random         --amount of each layer's weights chosen at random (a baseline for the others)
+  ln-structured  whole hidden units: the --amount of each hidden layer's units whose incoming
+                 weights have the smallest L--n norm; with --shrink the units are removed
+                 physically, giving a smaller, faster model
+Prints test accuracy and sparsity before pruning, right after it and after --finetune-epochs
+epochs of training with the masks fixed (the checkpoint's optimizer settings). Writes
+DIR/pruned.ckpt, with the masks (weight_orig / weight_mask, as torch saves a pruned model:
+`tinygrad-opt evaluate`, `quantize` and further `prune` runs read it, and later training
+keeps the pruned weights at zero), and DIR/prune_report.json.
+--amount counts what is still unpruned, as torch.nn.utils.prune does: 0.5 on a checkpoint
+that is already 80% sparse prunes half of the remaining 20%, giving 90%.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..config import ConfigError
+from ..compress.cli_common import add_checkpoint_data_arguments
+
+METHODS = ("global-l1", "l1", "random", "ln-structured")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", metavar="CHECKPOINT", help="a .ckpt file or a run folder")
+    parser.add_argument("--method", choices=METHODS, default="global-l1", help="how to choose what to prune (default global-l1)")
+    parser.add_argument("--amount", type=float, required=True, metavar="A",
+                        help="fraction to prune, in [0, 1], of the weights (hidden units for ln-structured) not pruned yet")
+    parser.add_argument("--n", type=float, default=2.0, help="norm order for ln-structured (default 2)")
+    parser.add_argument("--shrink", action="store_true",
+                        help="ln-structured: remove the pruned units physically (a smaller Linear pair)")
+    parser.add_argument("--finetune-epochs", type=int, default=0, metavar="N", help="epochs of fine-tuning after pruning (default 0)")
+    parser.add_argument("--lr", type=float, default=None, help="fine-tuning learning rate (default: the checkpoint's)")
+    parser.add_argument("--batch-size", type=int, default=None, help="fine-tuning batch size (default: the checkpoint's)")
+    parser.add_argument("--out", metavar="DIR", default=None,
+                        help="output folder (default: pruned-<method>-<amount> next to the checkpoint)")
+    parser.add_argument("--quiet", action="store_true", help="no per-epoch lines while fine-tuning")
+    add_checkpoint_data_arguments(parser)
+
+
+def _check(args: argparse.Namespace) -> None:
+    if not 0.0 <= args.amount <= 1.0:
+        raise ConfigError(f"--amount must be a fraction in [0, 1], got {args.amount}")
+    if args.finetune_epochs < 0:
+        raise ConfigError(f"--finetune-epochs must be >= 0, got {args.finetune_epochs}")
+    if args.shrink and args.method != "ln-structured":
+        raise ConfigError("--shrink removes whole hidden units, so it needs --method ln-structured")
+    if args.lr is not None and not args.lr > 0:
+        raise ConfigError(f"--lr must be > 0, got {args.lr}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be a positive integer, got {args.batch_size}")
+
+
+def apply_method(model, method: str, amount: float, n: float = 2.0) -> None:
+    """Prune `model`'s weight matrices in place with one of METHODS."""
+    from ..compress.schedule import prunable_weights  # noqa: PLC0415
+    from ..compress.structured import prune_hidden_units  # noqa: PLC0415
+    from ..nn.utils import prune  # noqa: PLC0415
+
+    pairs = prunable_weights(model)
+    if method == "global-l1":
+        prune.global_unstructured(pairs, pruning_method=prune.L1Unstructured, amount=amount)
+    elif method == "l1":
+        for m, name in pairs:
+            prune.l1_unstructured(m, name, amount)
+    elif method == "random":
+        for m, name in pairs:
+            prune.random_unstructured(m, name, amount)
+    else:
+        prune_hidden_units(model, amount, n=n)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..compress.cli_common import finetune, load_checkpoint_and_data, test_accuracy  # noqa: PLC0415
+    from ..compress.structured import hidden_sizes, shrink  # noqa: PLC0415
+    from ..nn.utils import prune  # noqa: PLC0415
+    from ..train.checkpoint import describe_checkpoint, save_checkpoint  # noqa: PLC0415
+    from ..train.serialization import atomic_write_text  # noqa: PLC0415
+
+    _check(args)
+    loaded = load_checkpoint_and_data(args.checkpoint, args.data_dir, args.device)
+    model, ckpt, data = loaded.model, loaded.checkpoint, loaded.data
+    print(f"checkpoint {ckpt['path']}: {describe_checkpoint(ckpt)}")
+    report = {"checkpoint": ckpt["path"], "method": args.method, "amount": args.amount}
+    stages = []
+
+    def record(stage: str, m) -> None:
+        acc = test_accuracy(m, data, args.device)
+        sp = prune.sparsity(m, include="weights")
+        stages.append({"stage": stage, "accuracy": acc, "sparsity": sp.overall, "layers": sp.as_dict()})
+        print(f"{stage:<24} test accuracy {100 * acc:6.2f}%   weight sparsity {100 * sp.overall:6.2f}%")
+
+    record("before pruning", model)
+    try:
+        apply_method(model, args.method, args.amount, args.n)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    record("after pruning", model)
+    epochs_done = 0
+    if args.finetune_epochs:
+        print(f"fine-tuning {args.finetune_epochs} epochs with the masks fixed ...")
+        finetune(model, loaded, args.finetune_epochs, lr=args.lr, batch_size=args.batch_size,
+                 verbose=not args.quiet, device=args.device)
+        epochs_done = args.finetune_epochs
+        record(f"after {args.finetune_epochs} fine-tuning epochs", model)
+    model_config = dict(ckpt["model_config"])
+    if args.shrink:
+        before = hidden_sizes(model)
+        model = shrink(model)
+        model_config["hidden"] = hidden_sizes(model)
+        print(f"shrunk the hidden layers from {before} to {model_config['hidden']} units")
+        record("shrunk", model)
+    print(prune.sparsity(model, include="weights").table())
+
+    out = Path(args.out) if args.out else Path(ckpt["path"]).parent / f"pruned-{args.method}-{args.amount:g}"
+    out.mkdir(parents=True, exist_ok=True)
+    state = {key: ckpt[key] for key in ("config", "data") if key in ckpt}
+    state.update(model_config=model_config, model=model.state_dict(), epoch=int(ckpt.get("epoch", 0)) + epochs_done,
+                 step=ckpt.get("step", 0), history=list(ckpt.get("history") or []),
+                 pruning={"method": args.method, "amount": args.amount, "n": args.n, "shrink": args.shrink,
+                          "finetune_epochs": args.finetune_epochs, "source": ckpt["path"]})
+    path = save_checkpoint(out / "pruned.ckpt", state)
+    report["stages"] = stages
+    report["hidden"] = model_config.get("hidden")
+    atomic_write_text(out / "prune_report.json", json.dumps(report, indent=1) + "\n")
+    if args.json:
+        atomic_write_text(args.json, json.dumps(report, indent=1) + "\n")
+    print(f"wrote {path} and {out / 'prune_report.json'}; evaluate with: tinygrad-opt evaluate {path}")
+    return 0
