@@ -22,7 +22,8 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 KERNEL = "tinygrad-opt-tests"
 CELL_TIMEOUT = 300  # seconds per cell; each whole notebook is meant to take well under 2 minutes
 MAX_IMAGE_KB = 120
-EXPECTED = ["01_backprop_by_hand", "02_gradient_checking", "03_optimizers"]
+EXPECTED = ["01_backprop_by_hand", "02_gradient_checking", "03_optimizers",
+            "04_regularization_schedules_batch_size"]
 
 
 def _read(path: Path) -> dict:
