@@ -33,6 +33,7 @@ from typing import Any, Iterable, Sequence
 
 from ...autograd import no_grad
 from ...backend import array_module, random_module
+from ...ops.mask import apply_mask
 from ...tensor import Tensor
 from ..module import Module
 from ._sparsity import SparsityReport, sparsity
@@ -98,12 +99,12 @@ class BasePruningMethod:
         raise NotImplementedError
 
     def apply_mask(self, module: Module) -> Tensor:
-        """The pruned tensor `<name>_orig * <name>_mask`, recorded in the graph when gradients are on."""
+        """The pruned tensor `<name>_orig * <name>_mask`: one graph node (ops.ApplyMask) when gradients are on."""
         if self._tensor_name is None:
             raise RuntimeError(f"{type(self).__name__}.apply_mask: this method has not been applied to a module yet")
         orig = getattr(module, self._tensor_name + "_orig")
         mask = getattr(module, self._tensor_name + "_mask")
-        return orig * mask
+        return apply_mask(orig, mask)
 
     @classmethod
     def apply(cls, module: Module, name: str, *args: Any, importance_scores: Any = None, **kwargs: Any) -> BasePruningMethod:
@@ -123,7 +124,7 @@ class BasePruningMethod:
             container.add_pruning_method(method)
             method = container
             default_mask = getattr(module, name + "_mask").data.copy()
-            scores = (orig * getattr(module, name + "_mask")).data  # the current effective tensor
+            scores = orig.data * getattr(module, name + "_mask").data  # the current effective tensor
         if importance_scores is not None:
             scores = _as_array(importance_scores)
             if tuple(scores.shape) != tuple(orig.shape):
