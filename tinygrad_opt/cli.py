@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Sequence
 
-COMMANDS = ["train", "evaluate", "trace", "tune", "prune"]
+COMMANDS = ["train", "evaluate", "trace", "tune", "prune", "quantize", "distill"]
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130

@@ -15,7 +15,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "distill": ("distillation_loss", "soft_targets"),
+    "distill": ("distillation_loss", "soft_targets", "DistillationLoss"),
     "int8": ("int8_matmul",),
     "quantize": ("QuantizedLinear", "quantize_dynamic", "quantize_per_channel", "quantize_activation", "model_size"),
     "schedule": ("GradualPruner", "polynomial_sparsity", "prunable_weights", "prune_to_sparsity"),

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..autograd import no_grad
 from ..nn import functional as F
+from ..nn.module import Module
 from ..tensor import Tensor
 
 
@@ -52,3 +53,40 @@ def distillation_loss(student_logits: Tensor, teacher_logits: Any, targets: Any 
         hard = F.cross_entropy(student_logits, targets) * (1.0 - alpha)
         loss = hard if loss is None else loss + hard
     return loss
+
+
+class DistillationLoss(Module):
+    """A Trainer loss that distils `teacher` into `student`: loss_fn(student(x), y) = distillation_loss(...).
+
+    The teacher's logits for each training batch are taken by a forward hook on the
+    student (the hook sees the batch x), so it fits any loop that calls
+    `loss_fn(model(x), y)`, train.Trainer included. In evaluation mode (student.eval())
+    the loss is the plain cross-entropy, so validation losses compare with other runs.
+    The teacher is put in eval mode and never trained. `remove()` detaches the hook.
+    """
+
+    def __init__(self, student: Module, teacher: Module, T: float = 4.0, alpha: float = 0.9) -> None:
+        super().__init__()
+        self.T, self.alpha = check_temperature_alpha(T, alpha, "DistillationLoss")
+        # plain attributes, not sub-modules: the loss holds no parameters of its own
+        object.__setattr__(self, "student", student)
+        object.__setattr__(self, "teacher", teacher.eval())
+        self._teacher_logits = None
+        self._handle = student.register_forward_hook(self._take_teacher_logits)
+
+    def _take_teacher_logits(self, module: Module, args: tuple, output: Any) -> None:
+        if module.training:
+            with no_grad():
+                self._teacher_logits = self.teacher(args[0]).data
+
+    def forward(self, student_logits: Tensor, targets: Any) -> Tensor:
+        if not self.student.training or self._teacher_logits is None:
+            return F.cross_entropy(student_logits, targets)
+        teacher_logits, self._teacher_logits = self._teacher_logits, None  # one batch, used once
+        return distillation_loss(student_logits, teacher_logits, targets, T=self.T, alpha=self.alpha)
+
+    def remove(self) -> None:
+        self._handle.remove()
+
+    def extra_repr(self) -> str:
+        return f"T={self.T:g}, alpha={self.alpha:g}"
