@@ -305,3 +305,20 @@ def test_bad_trainer_options_are_clear_errors():
     with pytest.raises(ValueError, match="early stopping on val_loss needs validation data"):
         Trainer(model, opt, early_stopping=EarlyStopping(2), progress=False).fit([(np.zeros((2, 4), np.float32),
                                                                                   np.zeros(2, np.int64))], None, 1)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not tg.cuda_is_available(), reason="needs CuPy and a CUDA device")
+def test_training_on_cuda_learns_and_its_checkpoint_loads_on_the_cpu(tmp_path):
+    from tinygrad_opt.train import model_from_checkpoint
+
+    gpu = tiny_run(tmp_path, "gpu", epochs=2, lr=3e-3, device="cuda")
+    cpu = tiny_run(tmp_path, "cpu", epochs=2, lr=3e-3)
+    assert next(gpu.model.parameters()).device == "cuda"
+    assert gpu.test.accuracy > 0.8
+    for a, b in zip(gpu.history, cpu.history):  # same batches and init; float32 sums differ slightly
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-3)
+    model, _ = model_from_checkpoint(tmp_path / "gpu" / "last.ckpt", device="cpu")
+    x = tg.Tensor(load_dataset("digits", normalize="standard").x_test[:50])
+    gpu.model.eval()
+    assert np.allclose(model(x).numpy(), gpu.model(x.cuda()).numpy(), atol=1e-4)
