@@ -31,7 +31,11 @@ def add_checkpoint_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_checkpoint_and_data(path: str, data_dir: str | None = None, device: str = "cpu", what: str = "CHECKPOINT") -> Loaded:
-    """Rebuild the model of a checkpoint (pruned ones included) and load the data set it was trained on."""
+    """Rebuild the model of a checkpoint (pruned ones included) and load the data set it was trained on.
+
+    `path` is a .ckpt file, a run folder (last.ckpt, or best.ckpt after early stopping) or a
+    `tinygrad-opt prune` output folder (pruned.ckpt).
+    """
     from ..backend import GPU_INSTALL_HINT, cuda_is_available  # noqa: PLC0415
     from ..commands.evaluate import final_checkpoint  # noqa: PLC0415
     from ..data import load_dataset  # noqa: PLC0415
@@ -39,7 +43,10 @@ def load_checkpoint_and_data(path: str, data_dir: str | None = None, device: str
 
     if device == "cuda" and not cuda_is_available():
         raise ConfigError(f"--device cuda was requested but CUDA is not available: {GPU_INSTALL_HINT}")
-    ckpt = load_checkpoint(final_checkpoint(Path(path)))
+    folder = Path(path)
+    if folder.is_dir() and not (folder / "last.ckpt").exists() and (folder / "pruned.ckpt").is_file():
+        folder = folder / "pruned.ckpt"  # a `tinygrad-opt prune` output folder
+    ckpt = load_checkpoint(final_checkpoint(folder))
     if not ckpt.get("config"):
         raise ConfigError(f"{what} {ckpt['path']} holds no training config; give a checkpoint written by tinygrad-opt train")
     config = TrainConfig.from_dict(ckpt["config"], source=f"checkpoint {ckpt['path']}")
