@@ -97,7 +97,7 @@ def test_chain_of_ten_thousand_ops_needs_no_recursion():
 def test_intermediates_are_freed_after_backward():
     x = tg.Tensor(np.ones((100, 100)), requires_grad=True)
     hidden = (x * 2.0).exp()
-    probe = weakref.ref(hidden)
+    probe = weakref.ref(hidden.data)  # the array: Mul's backward needs it, so the graph saves it
     loss = (hidden * 3.0).sum()
     del hidden
     gc.collect()
@@ -110,12 +110,25 @@ def test_intermediates_are_freed_after_backward():
 def test_retained_graph_keeps_intermediates():
     x = tg.Tensor(np.ones(3), requires_grad=True)
     hidden = x * 2.0
-    probe = weakref.ref(hidden)
+    probe = weakref.ref(hidden.data)
     loss = (hidden * 3.0).sum()
     del hidden
     loss.backward(retain_graph=True)
     gc.collect()
     assert probe() is not None
+
+
+def test_graph_does_not_keep_intermediates_no_backward_needs():
+    """ReLU saves its output, not its input: the pre-activation's array dies with its Tensor, as in PyTorch."""
+    x = tg.Tensor(np.ones((50, 50)), requires_grad=True)
+    pre = x * 2.0
+    probe = weakref.ref(pre.data)
+    y = pre.relu()
+    del pre
+    gc.collect()
+    assert probe() is None, "the graph kept an array that no backward formula reads"
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((50, 50), 2.0))
 
 
 def test_leaf_grads_do_not_alias_each_other():

@@ -112,8 +112,13 @@ class Function:
         if requires_grad and _grad_enabled:
             result._requires_grad = True
             result._ctx = ctx
-            ctx.inputs = inputs
             ctx.needs_input_grad = tuple([t._requires_grad for t in inputs])
+            for t in inputs:
+                if t._ctx is not None:  # keep an intermediate's place in the graph, not its array
+                    ctx.inputs = tuple([t if t._ctx is None else _edge(t) for t in inputs])
+                    break
+            else:
+                ctx.inputs = inputs
         else:
             result._requires_grad = False
             result._ctx = None
@@ -125,6 +130,73 @@ class Function:
     @property
     def name(self) -> str:
         return type(self).__name__
+
+
+class _Layout:
+    """The shape and dtype of an array that is no longer kept (what unbroadcasting needs)."""
+
+    __slots__ = ("shape", "dtype", "device")
+
+    def __init__(self, array):
+        self.shape, self.dtype, self.device = array.shape, array.dtype, device_of(array)
+
+
+class _Edge:
+    """What a node keeps of an input computed by another node: that node, the shape and dtype.
+
+    Keeping the input Tensor itself would keep its array alive until backward even when
+    no backward formula needs it (an MLP's pre-activations: ReLU saves its output, not
+    its input), which costs one activation-sized array per layer; PyTorch's graph keeps
+    only such edges too. Every op saves on ctx what its backward reads, so the traversal
+    needs nothing else. `.data` holds the layout, not values. Leaves stay Tensors (their
+    .grad is filled).
+    """
+
+    __slots__ = ("_ctx", "_requires_grad", "data", "name")
+    grad = None
+    is_leaf = False
+
+    def __init__(self, t):
+        self._ctx, self._requires_grad, self.data, self.name = t._ctx, t._requires_grad, _Layout(t.data), t.name
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.data.shape)
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for d in self.data.shape:
+            n *= d
+        return n
+
+    @property
+    def device(self) -> str:
+        return self.data.device
+
+    def __repr__(self) -> str:
+        return f"<graph edge: output of {type(self._ctx).__name__}, shape {self.shape} {self.dtype}>"
+
+
+def _edge(t) -> _Edge:
+    """The edge for non-leaf t: one per producing node, so every consumer shares it."""
+    node = t._ctx
+    edge = node.__dict__.get("_edge")
+    if edge is None:
+        edge = node._edge = _Edge(t)
+    return edge
 
 
 def _as_array(out):
