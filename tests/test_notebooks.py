@@ -23,7 +23,7 @@ KERNEL = "tinygrad-opt-tests"
 CELL_TIMEOUT = 300  # seconds per cell; each whole notebook is meant to take well under 2 minutes
 MAX_IMAGE_KB = 120
 EXPECTED = ["01_backprop_by_hand", "02_gradient_checking", "03_optimizers",
-            "04_regularization_schedules_batch_size"]
+            "04_regularization_schedules_batch_size", "05_pruning_and_compression", "06_cpu_vs_gpu"]
 
 
 def _read(path: Path) -> dict:
