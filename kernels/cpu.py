@@ -15,6 +15,11 @@ Softmax cross-entropy (exp, row sums) and the norms agree to rounding, not bitwi
 
 Each public function checks what its loop assumes (C-contiguous arrays of one float
 dtype) and otherwise hands the call to the reference version, which accepts anything.
+
+Elementwise loops are written with numba.prange, which is plain range here: they are
+compiled serially. benchmarks/kernels.py --parallel compiles parallel=True twins of
+them; on the 2-core development machine they did not pay (see benchmarks/README.md),
+so none is used.
 """
 from __future__ import annotations
 
@@ -117,7 +122,7 @@ def softmax_cross_entropy(z, target, label_smoothing: float):
 
 @_jit()
 def _relu(a, y, zero):
-    for i in range(a.size):
+    for i in numba.prange(a.size):
         v = a[i]
         y[i] = v if (v > zero or v != v) else zero
 
@@ -132,7 +137,7 @@ def relu(a):
 
 @_jit()
 def _relu_backward(g, y, out, zero):
-    for i in range(g.size):
+    for i in numba.prange(g.size):
         # g * [y > 0]: g * 1 is g itself, g * 0 keeps the sign of zero and NaN as NumPy does
         out[i] = g[i] if y[i] > zero else g[i] * zero
 
@@ -167,7 +172,7 @@ def bias_grad(g):
 
 @_jit()
 def _sgd(param, grad, buf, lr, wd, momentum, damp_keep, neg, has_wd, has_momentum, first, nesterov):
-    for i in range(param.size):
+    for i in numba.prange(param.size):
         p = param[i]
         d = -grad[i] if neg else grad[i]
         if has_wd:
@@ -200,7 +205,7 @@ def sgd_update(param, grad, momentum_buffer, *, lr: float, momentum: float, damp
 @_jit()
 def _adam(param, grad, m_arr, v_arr, vmax_arr, c1, c2, beta2, wd, decay, step_size, bc2, eps,
           neg, decay_mode, amsgrad):
-    for i in range(param.size):
+    for i in numba.prange(param.size):
         p = param[i]
         g = -grad[i] if neg else grad[i]
         if decay_mode == 1:  # AdamW: decay the weight itself
@@ -249,7 +254,7 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step: int, 
 @_jit()
 def _rmsprop(param, grad, sq_arr, ga_arr, buf_arr, alpha, c1, wd, eps, lr, momentum,
              neg, has_wd, centered, has_momentum):
-    for i in range(param.size):
+    for i in numba.prange(param.size):
         p = param[i]
         g = -grad[i] if neg else grad[i]
         if has_wd:
@@ -295,7 +300,7 @@ def rmsprop_update(param, grad, square_avg, grad_avg, momentum_buffer, *, lr: fl
 
 @_jit()
 def _adagrad(param, grad, sum_arr, wd, clr, eps, neg, has_wd):
-    for i in range(param.size):
+    for i in numba.prange(param.size):
         p = param[i]
         g = -grad[i] if neg else grad[i]
         if has_wd:
@@ -323,13 +328,13 @@ def adagrad_update(param, grad, state_sum, *, step: int, lr: float, lr_decay: fl
 
 @_jit()
 def _apply_mask(w, mask, out):
-    for i in range(w.size):
+    for i in numba.prange(w.size):
         out[i] = w[i] * mask[i]
 
 
 @_jit()
 def _apply_bool_mask(w, mask, out, zero):
-    for i in range(w.size):
+    for i in numba.prange(w.size):
         out[i] = w[i] if mask[i] else w[i] * zero
 
 
@@ -356,7 +361,7 @@ _S27, _S30, _S31, _S32 = np.uint64(27), np.uint64(30), np.uint64(31), np.uint64(
 
 @_jit()
 def _dropout(x, out, seed, threshold, scale, zero):
-    for i in range(x.size):
+    for i in numba.prange(x.size):
         z = np.uint64(i + 1) * _GOLDEN + seed  # splitmix64 of the element's counter
         z = (z ^ (z >> _S30)) * _MIX1
         z = (z ^ (z >> _S27)) * _MIX2

@@ -1,0 +1,173 @@
+"""Each fused kernel against its reference twin, with the effective memory bandwidth.
+
+For every kernel and size (elements of float32), the fused version (Numba on the
+CPU, CuPy with --device cuda) and the reference (the plain NumPy/CuPy expressions)
+run interleaved in blocks; the median block gives the time per call. GB/s is the
+least traffic the operation needs (each input read once, each output written once)
+divided by the time: a fused one-pass kernel can reach the memory bandwidth, the
+reference pays for its temporaries.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/kernels.py
+    python benchmarks/kernels.py --parallel     (also time parallel=True twins of the CPU loops)
+    python benchmarks/kernels.py --device cuda --quick
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+import tinygrad_opt as tg  # noqa: E402,F401 - loads tinygrad_opt.kernels
+from tinygrad_opt.kernels import reference  # noqa: E402
+
+F32 = 4
+
+
+def cases(n: int, xp, rng):
+    """name -> (make arguments, bytes moved, loop name in cpu.py for --parallel or None)."""
+    def arr(*shape):
+        return xp.asarray(rng.standard_normal(shape).astype(np.float32))
+
+    def pos(*shape):
+        return xp.asarray(np.abs(rng.standard_normal(shape)).astype(np.float32))
+
+    cols = 256
+    rows = max(1, n // cols)
+    classes = 10
+    sgd = dict(lr=1e-6, momentum=0.9, dampening=0.0, weight_decay=1e-4, nesterov=True, maximize=False, first_step=False)
+    adam = dict(step=10, lr=1e-6, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False)
+    adamw = dict(adam, weight_decay=1e-2, amsgrad=True, decoupled_weight_decay=True)
+    rms = dict(lr=1e-6, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.9, centered=True, maximize=False)
+    ada = dict(step=10, lr=1e-6, lr_decay=0.0, weight_decay=0.0, eps=1e-10, maximize=False)
+    grads = [arr(n // 2), arr(n - n // 2)]
+    return {
+        "relu": (lambda: ((arr(n),), {}), 2 * n * F32, "_relu"),
+        "relu_backward": (lambda: ((arr(n), xp.maximum(arr(n), 0)), {}), 3 * n * F32, "_relu_backward"),
+        "bias_grad": (lambda: ((arr(rows, cols),), {}), (rows + 1) * cols * F32, None),
+        "softmax_cross_entropy": (lambda: ((arr(n // classes, classes), xp.asarray(rng.integers(0, classes, n // classes)), 0.1), {}),
+                                  2 * n * F32 + (n // classes) * (8 + F32), None),
+        "sgd_update (momentum, nesterov)": (lambda: ((arr(n), arr(n), arr(n)), sgd), 5 * n * F32, "_sgd"),
+        "adam_update": (lambda: ((arr(n), arr(n), arr(n), pos(n), None), adam), 7 * n * F32, "_adam"),
+        "adam_update (AdamW, amsgrad)": (lambda: ((arr(n), arr(n), arr(n), pos(n), pos(n)), adamw), 9 * n * F32, "_adam"),
+        "rmsprop_update (centered, momentum)": (lambda: ((arr(n), arr(n), pos(n) + 1, arr(n) * 0, arr(n)), rms),
+                                                9 * n * F32, "_rmsprop"),
+        "adagrad_update": (lambda: ((arr(n), arr(n), pos(n)), ada), 5 * n * F32, "_adagrad"),
+        "apply_mask": (lambda: ((arr(n), (arr(n) > 0).astype(np.float32)), {}), 3 * n * F32, "_apply_mask"),
+        "dropout": (lambda: ((arr(n), 12345, 0.5), {}), 2 * n * F32, "_dropout"),
+        "grad_norm": (lambda: ((grads, 2.0), {}), n * F32, None),
+    }
+
+
+def kernel_name(label: str) -> str:
+    return label.split(" ")[0]
+
+
+def timed(fn, args, kwargs, sync, inner: int) -> float:
+    sync()
+    start = time.perf_counter()
+    for _ in range(inner):
+        fn(*args, **kwargs)
+    sync()
+    return (time.perf_counter() - start) / inner
+
+
+def parallel_twin(loop_name: str):
+    """A parallel=True compilation of cpu.py's loop (prange becomes a parallel loop); not cached."""
+    import numba  # noqa: PLC0415
+    from tinygrad_opt.kernels import cpu  # noqa: PLC0415
+
+    return numba.njit(parallel=True, error_model="numpy")(getattr(cpu, loop_name).py_func)
+
+
+def run_parallel_variant(label, fast, args, kwargs, loop_name):
+    """Call the public CPU wrapper with its serial loop swapped for the parallel twin."""
+    from tinygrad_opt.kernels import cpu  # noqa: PLC0415
+
+    serial = getattr(cpu, loop_name)
+    twin = _twins.setdefault(loop_name, parallel_twin(loop_name))
+
+    def call(*a, **k):
+        setattr(cpu, loop_name, twin)
+        try:
+            return fast(*a, **k)
+        finally:
+            setattr(cpu, loop_name, serial)
+
+    return call
+
+
+_twins: dict = {}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10**4, 10**5, 10**6, 10**7])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--budget", type=float, default=0.05, help="target seconds per timing block")
+    parser.add_argument("--kernels", nargs="+", default=None, help="only kernels whose name starts with these")
+    parser.add_argument("--parallel", action="store_true", help="also time parallel=True twins of the CPU loops")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="Numba threads for --parallel")
+    parser.add_argument("--quick", action="store_true", help="sizes 1e4 and 1e6, 3 repeats (for gpu_check.sh)")
+    args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.repeats, args.budget = [10**4, 10**6], 3, 0.02
+
+    from tinygrad_opt import kernels  # noqa: PLC0415
+
+    if args.device == "cuda":
+        if not tg.cuda_is_available():
+            raise SystemExit("--device cuda: CuPy with a CUDA device is not available here")
+        import cupy as xp  # noqa: PLC0415
+
+        sync = xp.cuda.get_current_stream().synchronize
+    else:
+        xp = np
+        sync = lambda: None  # noqa: E731
+    if args.parallel:
+        import numba  # noqa: PLC0415
+
+        numba.set_num_threads(args.threads)
+    tg.set_kernels("auto")
+    rng = np.random.default_rng(0)
+    print(f"fused kernels vs reference on {args.device}, float32, median of {args.repeats} interleaved blocks; "
+          f"load average {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    extra = f"{'parallel us':>12}{'par/serial':>11}" if args.parallel else ""
+    header = f"{'kernel':<36}{'elements':>10}{'reference us':>14}{'fused us':>11}{'speedup':>9}{'ref GB/s':>10}{'fused GB/s':>11}{extra}"
+    print(header)
+    print("-" * len(header))
+    for n in args.sizes:
+        for label, (make, nbytes, loop_name) in cases(n, xp, rng).items():
+            if args.kernels and not any(label.startswith(k) for k in args.kernels):
+                continue
+            name = kernel_name(label)
+            call_args, kwargs = make()
+            fast = kernels.get(name, call_args[0][0] if name == "grad_norm" else call_args[0])
+            versions = {"reference": getattr(reference, name), "fused": fast}
+            if args.parallel and args.device == "cpu" and loop_name:
+                versions["parallel"] = run_parallel_variant(label, fast, call_args, kwargs, loop_name)
+            for fn in versions.values():  # warm up: compile, load caches
+                fn(*call_args, **kwargs)
+            inner = {k: max(1, int(args.budget / max(timed(fn, call_args, kwargs, sync, 1), 1e-7)))
+                     for k, fn in versions.items()}
+            samples = {k: [] for k in versions}
+            for _ in range(args.repeats):
+                for k, fn in versions.items():
+                    samples[k].append(timed(fn, call_args, kwargs, sync, inner[k]))
+            med = {k: statistics.median(v) for k, v in samples.items()}
+            line = (f"{label:<36}{n:>10.0e}{med['reference'] * 1e6:>14.1f}{med['fused'] * 1e6:>11.1f}"
+                    f"{med['reference'] / med['fused']:>8.2f}x{nbytes / med['reference'] / 1e9:>10.2f}"
+                    f"{nbytes / med['fused'] / 1e9:>11.2f}")
+            if "parallel" in med:
+                line += f"{med['parallel'] * 1e6:>12.1f}{med['fused'] / med['parallel']:>10.2f}x"
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
