@@ -184,3 +184,18 @@ def test_gradient_dtype_follows_the_leaf():
     x = tg.Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
     (x * np.float64(2.0)).sum().backward()
     assert x.grad.dtype == np.float32
+
+
+def test_graph_dropped_without_backward_is_freed_by_refcount_alone():
+    """No reference cycles in the graph: an unused forward frees its saved arrays at once."""
+    gc.disable()
+    try:
+        x = tg.Tensor(np.ones((4, 3), np.float32), requires_grad=True)
+        w = tg.Tensor(np.ones((3, 3), np.float32), requires_grad=True)
+        y = (x @ w).relu() * 2.0
+        saved = y._ctx.inputs[0]._ctx.y  # the array ReLU keeps for its backward
+        probe = weakref.ref(saved)
+        del saved, y
+        assert probe() is None, "the graph kept its saved arrays alive after the last reference went"
+    finally:
+        gc.enable()

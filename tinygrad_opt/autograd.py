@@ -15,6 +15,7 @@ happens here, once, not in every op) and accumulates into the leaves' `.grad`.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from typing import Any
 
 import numpy as np
@@ -152,7 +153,7 @@ class _Edge:
     .grad is filled).
     """
 
-    __slots__ = ("_ctx", "_requires_grad", "data", "name")
+    __slots__ = ("_ctx", "_requires_grad", "data", "name", "__weakref__")
     grad = None
     is_leaf = False
 
@@ -191,11 +192,19 @@ class _Edge:
 
 
 def _edge(t) -> _Edge:
-    """The edge for non-leaf t: one per producing node, so every consumer shares it."""
+    """The edge for non-leaf t: one per producing node, so every consumer shares it.
+
+    The node remembers its edge only weakly: edge -> node is the graph's direction, and a
+    strong node -> edge link would make a cycle that only the cyclic GC could free, so a
+    graph dropped without backward (an eval pass with grad enabled) would hold its saved
+    arrays until a collection ran.
+    """
     node = t._ctx
-    edge = node.__dict__.get("_edge")
+    ref = node.__dict__.get("_edge_ref")
+    edge = ref() if ref is not None else None
     if edge is None:
-        edge = node._edge = _Edge(t)
+        edge = _Edge(t)
+        node._edge_ref = weakref.ref(edge)
     return edge
 
 
