@@ -17,6 +17,8 @@ def check_reduction(reduction: str, op: str) -> None:
 
 def _reduce(loss, reduction: str):
     if reduction == "mean":
+        if loss.size and loss.dtype.itemsize >= 4:  # float32/64: sum / n is NumPy's mean, bitwise,
+            return loss.sum() / loss.size              # without its ~10 us of Python overhead
         return loss.mean()
     if reduction == "sum":
         return loss.sum()
