@@ -74,6 +74,11 @@ def _flat_ok(*arrays) -> bool:
     return dtype.kind == "f"
 
 
+def _flat(a):
+    """A 1-D view of a C-contiguous array (the loops index flat)."""
+    return a if a.ndim == 1 else a.reshape(-1)
+
+
 # ---- softmax cross-entropy ------------------------------------------------------------
 
 @_jit()
@@ -131,7 +136,7 @@ def relu(a):
     if not _flat_ok(a):
         return reference.relu(a)
     y = np.empty_like(a)
-    _relu(a.reshape(-1), y.reshape(-1), a.dtype.type(0))
+    _relu(_flat(a), _flat(y), a.dtype.type(0))
     return y
 
 
@@ -146,7 +151,7 @@ def relu_backward(g, y):
     if g.shape != y.shape or not _flat_ok(g, y):
         return reference.relu_backward(g, y)
     out = np.empty_like(g)
-    _relu_backward(g.reshape(-1), y.reshape(-1), out.reshape(-1), g.dtype.type(0))
+    _relu_backward(_flat(g), _flat(y), _flat(out), g.dtype.type(0))
     return out
 
 
@@ -169,9 +174,13 @@ def bias_grad(g):
 
 
 # ---- optimizer updates (in place) ----------------------------------------------------
+# The hyperparameters travel as one small array `k` of the parameter's dtype: that casts
+# each to the dtype exactly as t(value) would, at a third of the per-call cost (these
+# wrappers run once per parameter per step, so their overhead shows at small batches).
 
 @_jit()
-def _sgd(param, grad, buf, lr, wd, momentum, damp_keep, neg, has_wd, has_momentum, first, nesterov):
+def _sgd(param, grad, buf, k, neg, has_wd, has_momentum, first, nesterov):
+    lr, wd, momentum, damp_keep = k[0], k[1], k[2], k[3]
     for i in numba.prange(param.size):
         p = param[i]
         d = -grad[i] if neg else grad[i]
@@ -195,16 +204,15 @@ def sgd_update(param, grad, momentum_buffer, *, lr: float, momentum: float, damp
         return reference.sgd_update(param, grad, momentum_buffer, lr=lr, momentum=momentum, dampening=dampening,
                                     weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
                                     first_step=first_step)
-    t = param.dtype.type
-    flat = param.reshape(-1)
-    buf = momentum_buffer.reshape(-1) if has_momentum else flat  # unused without momentum
-    _sgd(flat, grad.reshape(-1), buf, t(lr), t(weight_decay), t(momentum), t(1 - dampening), bool(maximize),
+    flat = _flat(param)
+    k = np.array([lr, weight_decay, momentum, 1 - dampening], param.dtype)
+    _sgd(flat, _flat(grad), _flat(momentum_buffer) if has_momentum else flat, k, bool(maximize),
          weight_decay != 0, has_momentum, bool(first_step), bool(nesterov))
 
 
 @_jit()
-def _adam(param, grad, m_arr, v_arr, vmax_arr, c1, c2, beta2, wd, decay, step_size, bc2, eps,
-          neg, decay_mode, amsgrad):
+def _adam(param, grad, m_arr, v_arr, vmax_arr, k, neg, decay_mode, amsgrad):
+    c1, c2, beta2, wd, decay, step_size, bc2, eps = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]
     for i in numba.prange(param.size):
         p = param[i]
         g = -grad[i] if neg else grad[i]
@@ -241,19 +249,17 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step: int, 
                                      beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
                                      amsgrad=amsgrad, maximize=maximize,
                                      decoupled_weight_decay=decoupled_weight_decay)
-    t = param.dtype.type
     decay_mode = 0 if weight_decay == 0 else (1 if decoupled_weight_decay else 2)
-    m = exp_avg.reshape(-1)
-    _adam(param.reshape(-1), grad.reshape(-1), m, exp_avg_sq.reshape(-1),
-          max_exp_avg_sq.reshape(-1) if amsgrad else m,
-          t(1 - beta1), t(1 - beta2), t(beta2), t(weight_decay), t(1 - lr * weight_decay),
-          t(lr / (1 - beta1**step)), t((1 - beta2**step) ** 0.5), t(eps),
+    k = np.array([1 - beta1, 1 - beta2, beta2, weight_decay, 1 - lr * weight_decay, lr / (1 - beta1**step),
+                  (1 - beta2**step) ** 0.5, eps], param.dtype)
+    m = _flat(exp_avg)
+    _adam(_flat(param), _flat(grad), m, _flat(exp_avg_sq), _flat(max_exp_avg_sq) if amsgrad else m, k,
           bool(maximize), decay_mode, bool(amsgrad))
 
 
 @_jit()
-def _rmsprop(param, grad, sq_arr, ga_arr, buf_arr, alpha, c1, wd, eps, lr, momentum,
-             neg, has_wd, centered, has_momentum):
+def _rmsprop(param, grad, sq_arr, ga_arr, buf_arr, k, neg, has_wd, centered, has_momentum):
+    alpha, c1, wd, eps, lr, momentum = k[0], k[1], k[2], k[3], k[4], k[5]
     for i in numba.prange(param.size):
         p = param[i]
         g = -grad[i] if neg else grad[i]
@@ -291,15 +297,16 @@ def rmsprop_update(param, grad, square_avg, grad_avg, momentum_buffer, *, lr: fl
         return reference.rmsprop_update(param, grad, square_avg, grad_avg, momentum_buffer, lr=lr, alpha=alpha,
                                         eps=eps, weight_decay=weight_decay, momentum=momentum,
                                         centered=centered, maximize=maximize)
-    t = param.dtype.type
-    sq = square_avg.reshape(-1)
-    _rmsprop(param.reshape(-1), grad.reshape(-1), sq, grad_avg.reshape(-1) if centered else sq,
-             momentum_buffer.reshape(-1) if has_momentum else sq, t(alpha), t(1 - alpha), t(weight_decay),
-             t(eps), t(lr), t(momentum), bool(maximize), weight_decay != 0, bool(centered), has_momentum)
+    k = np.array([alpha, 1 - alpha, weight_decay, eps, lr, momentum], param.dtype)
+    sq = _flat(square_avg)
+    _rmsprop(_flat(param), _flat(grad), sq, _flat(grad_avg) if centered else sq,
+             _flat(momentum_buffer) if has_momentum else sq, k, bool(maximize), weight_decay != 0,
+             bool(centered), has_momentum)
 
 
 @_jit()
-def _adagrad(param, grad, sum_arr, wd, clr, eps, neg, has_wd):
+def _adagrad(param, grad, sum_arr, k, neg, has_wd):
+    wd, clr, eps = k[0], k[1], k[2]
     for i in numba.prange(param.size):
         p = param[i]
         g = -grad[i] if neg else grad[i]
@@ -319,9 +326,8 @@ def adagrad_update(param, grad, state_sum, *, step: int, lr: float, lr_decay: fl
     if not _flat_ok(param, grad, state_sum) or grad.shape != param.shape:
         return reference.adagrad_update(param, grad, state_sum, step=step, lr=lr, lr_decay=lr_decay,
                                         weight_decay=weight_decay, eps=eps, maximize=maximize)
-    t = param.dtype.type
-    _adagrad(param.reshape(-1), grad.reshape(-1), state_sum.reshape(-1), t(weight_decay),
-             t(lr / (1 + (step - 1) * lr_decay)), t(eps), bool(maximize), weight_decay != 0)
+    k = np.array([weight_decay, lr / (1 + (step - 1) * lr_decay), eps], param.dtype)
+    _adagrad(_flat(param), _flat(grad), _flat(state_sum), k, bool(maximize), weight_decay != 0)
 
 
 # ---- pruning masks -------------------------------------------------------------------
