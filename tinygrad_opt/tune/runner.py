@@ -1,8 +1,8 @@
 """`run_tune(settings)`: the whole search as `tinygrad-opt tune` runs it.
 
 1. open the storage and create the study with its trial slots, or join it (resume);
-2. run workers: this process alone (--workers 1) or K spawned processes, each with its
-   own seeded sampler, all claiming slots from the same storage;
+2. run workers: this process alone (--workers 1) or K worker processes (worker_process.py),
+   each with its own seeded sampler, all claiming slots from the same storage;
 3. wait for trials still running elsewhere (another machine, a killed worker whose
    heartbeat has yet to expire), failing the dead ones;
 4. write the reports: the results table, trials.csv, plots and best_config.toml.
@@ -10,10 +10,13 @@
 from __future__ import annotations
 
 import functools
-import multiprocessing
+import os
+import pickle
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .heartbeat import fail_stale_trials
@@ -66,7 +69,7 @@ def _quiet_optuna() -> None:
 
 
 def worker_main(settings: TuneSettings, worker_index: int, deadline_in: float | None) -> int:
-    """Entry point of a spawned worker process: join the study, run trials, exit 0."""
+    """Body of a worker process: join the study, run trials until none is left, return 0."""
     _quiet_optuna()
     deadline = None if deadline_in is None else time.monotonic() + deadline_in
     handle = _open(settings, worker_index)
@@ -74,30 +77,35 @@ def worker_main(settings: TuneSettings, worker_index: int, deadline_in: float | 
     return 0
 
 
-def _spawned_worker(settings: TuneSettings, worker_index: int, deadline_in: float | None) -> None:
-    try:
-        code = worker_main(settings, worker_index, deadline_in)
-    except KeyboardInterrupt:
-        code = 130
-    sys.exit(code)
-
-
 def _run_local_workers(settings: TuneSettings, started: float) -> list[int]:
-    """K worker processes (spawn: a fresh interpreter each, safe with threads and BLAS pools)."""
-    ctx = multiprocessing.get_context("spawn")
+    """K worker processes, each `python -m tinygrad_opt.tune.worker_process SETTINGS K DEADLINE`.
+
+    Fresh interpreters (not fork: safe with threads and BLAS pools), started as modules,
+    so the caller's script needs no `if __name__ == "__main__"` guard as multiprocessing's
+    spawn would. The settings travel as a pickle file in the output folder.
+    """
     remaining = None if settings.timeout is None else max(0.0, settings.timeout - (time.monotonic() - started))
-    procs = [ctx.Process(target=_spawned_worker, args=(settings, k, remaining), name=f"tune-worker-{k}")
+    settings_file = settings.out_dir / f".worker-settings-{os.getpid()}.pickle"
+    settings_file.write_bytes(pickle.dumps(settings))
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parents[2])  # so the children import this same package
+    env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    procs = [subprocess.Popen([sys.executable, "-m", "tinygrad_opt.tune.worker_process", str(settings_file), str(k),
+                               "none" if remaining is None else repr(remaining)], env=env)
              for k in range(settings.workers)]
-    for p in procs:
-        p.start()
     try:
         for p in procs:
-            p.join()
+            p.wait()
     except KeyboardInterrupt:  # Ctrl-C reached the children too; let them record their trials as failed
         for p in procs:
-            p.join(timeout=30)
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
         raise
-    return [p.exitcode if p.exitcode is not None else -1 for p in procs]
+    finally:
+        settings_file.unlink(missing_ok=True)
+    return [p.returncode for p in procs]
 
 
 def _wait_for_running(settings: TuneSettings, handle: StudyHandle, deadline: float | None) -> None:

@@ -5,8 +5,8 @@ but each worker checks only after its own trial ends, so K workers overshoot N b
 to K - 1. Here the budget is made of slots instead: whoever creates the study enqueues
 N waiting trials (the starting points first, then empty ones that the sampler fills
 in), and a worker runs only trials it claims from that queue. A claim is a WAITING ->
-RUNNING change that the storage makes atomic (a row lock on PostgreSQL, BEGIN
-IMMEDIATE on SQLite, log order in the journal), so every slot runs exactly once and
+RUNNING change made atomic (a row lock on PostgreSQL, log order in the journal, a
+lock file beside the database on SQLite), so every slot runs exactly once and
 the study ends with exactly N trials, however many workers on however many machines.
 
 Creating the study is atomic too (study names are unique), so of several commands
@@ -16,10 +16,11 @@ same command joins the study and runs the slots still waiting: a resume.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 BUDGET_ATTR = "tune_budget"
 SPACE_ATTR = "tune_space"
@@ -132,14 +133,41 @@ def claim_trial(handle: StudyHandle) -> tuple[Any, int] | None:
     from optuna.trial import TrialState
 
     storage, study_id = handle.storage, handle.study_id
-    for frozen in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
-        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
-        try:
-            if storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
-                return optuna.trial.Trial(handle.study, trial_id), trial_id
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue  # finished by someone else between our read and our claim
+    with _claim_lock(storage):
+        for frozen in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
+            try:
+                if storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+                    return optuna.trial.Trial(handle.study, trial_id), trial_id
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # finished by someone else between our read and our claim
     return None
+
+
+@contextlib.contextmanager
+def _claim_lock(storage: Any) -> Iterator[None]:
+    """On SQLite, hold an exclusive file lock while claiming.
+
+    Optuna's claim reads the state, then writes RUNNING. PostgreSQL locks the row for
+    that (SELECT ... FOR UPDATE) and the journal orders both in its log, but SQLite
+    (pysqlite) runs the read outside any transaction, so two processes could both see
+    WAITING and both claim the slot. SQLite serves one machine, so a lock file beside
+    the database serialises claims without slowing any other query.
+    """
+    from .storage import sqlite_path
+
+    path = sqlite_path(storage)
+    if path is None:
+        yield
+        return
+    import fcntl
+
+    with open(path.with_name(path.name + ".claim-lock"), "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def count_states(study: Any) -> dict[str, int]:

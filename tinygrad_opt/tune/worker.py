@@ -7,6 +7,8 @@ dead worker costs only the trial it was running.
 """
 from __future__ import annotations
 
+import os
+import socket
 import sys
 import time
 import traceback
@@ -16,6 +18,9 @@ from typing import Any, Callable
 from .heartbeat import FAIL_REASON_ATTR, Heartbeat, fail_stale_trials
 from .settings import TuneSettings
 from .study import StudyHandle, claim_trial
+
+
+WORKER_ATTR = "worker"  # host:pid of the process that ran the trial
 
 
 @dataclass
@@ -127,6 +132,7 @@ def worker_loop(settings: TuneSettings, handle: StudyHandle, objective: Callable
         if claimed is None:
             break
         trial, trial_id = claimed
+        trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}" + (f" {worker}" if worker else ""))
         with Heartbeat(handle.storage, trial_id, settings.heartbeat):
             outcome = run_one(handle, trial, objective)
         outcomes.append(outcome)
