@@ -105,6 +105,52 @@ def run_parallel_variant(label, fast, args, kwargs, loop_name):
 _twins: dict = {}
 
 
+FIRST_CALL = r"""
+import sys, time
+t0 = time.perf_counter()
+import numpy as np
+import tinygrad_opt as tg
+t1 = time.perf_counter()
+from tinygrad_opt.kernels import cpu
+t2 = time.perf_counter()
+print(f"import tinygrad_opt {(t1 - t0) * 1e3:.0f} ms; import numba + kernels/cpu.py {(t2 - t1) * 1e3:.0f} ms")
+x = np.ones((64, 10), np.float32)
+calls = {  # the first call of the process also pays Numba's one-time start-up (LLVM initialisation)
+    "relu (first: + Numba start-up)": lambda: cpu.relu(x),
+    "softmax_cross_entropy": lambda: cpu.softmax_cross_entropy(x, np.zeros(64, np.int64), 0.1),
+    "relu_backward": lambda: cpu.relu_backward(x, x), "bias_grad": lambda: cpu.bias_grad(x),
+    "sgd_update": lambda: cpu.sgd_update(x, x, x.copy(), lr=0.1, momentum=0.9, dampening=0.0, weight_decay=0.0,
+                                         nesterov=False, maximize=False, first_step=False),
+    "adam_update": lambda: cpu.adam_update(x.copy(), x, x.copy(), x.copy(), None, step=1, lr=0.1, beta1=0.9, beta2=0.99,
+                                           eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False),
+    "rmsprop_update": lambda: cpu.rmsprop_update(x.copy(), x, x.copy(), None, None, lr=0.1, alpha=0.9, eps=1e-8,
+                                                 weight_decay=0.0, momentum=0.0, centered=False, maximize=False),
+    "adagrad_update": lambda: cpu.adagrad_update(x.copy(), x, x.copy(), step=1, lr=0.1, lr_decay=0.0,
+                                                 weight_decay=0.0, eps=1e-10, maximize=False),
+    "apply_mask": lambda: cpu.apply_mask(x, x), "dropout": lambda: cpu.dropout(x, 1, 0.5),
+    "grad_norm": lambda: cpu.grad_norm([x], 2.0),
+}
+for name, call in calls.items():
+    start = time.perf_counter()
+    call()
+    print(f"  {name:<32}{(time.perf_counter() - start) * 1e3:8.1f} ms")
+"""
+
+
+def first_calls() -> None:
+    """Time import and each kernel's first call (float32) in fresh processes: cold cache, then warm."""
+    import subprocess  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache, PYTHONPATH=str(root))
+        for label in ("cold: empty Numba cache, every kernel compiles", "warm: loaded from the cache written above"):
+            print(label)
+            done = subprocess.run([sys.executable, "-c", FIRST_CALL], env=env, capture_output=True, text=True)
+            print(done.stdout.rstrip() or done.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -115,7 +161,12 @@ def main() -> None:
     parser.add_argument("--parallel", action="store_true", help="also time parallel=True twins of the CPU loops")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="Numba threads for --parallel")
     parser.add_argument("--quick", action="store_true", help="sizes 1e4 and 1e6, 3 repeats (for gpu_check.sh)")
+    parser.add_argument("--first-call", action="store_true",
+                        help="only time import and each Numba kernel's first call, cold and with the cache warm")
     args = parser.parse_args()
+    if args.first_call:
+        first_calls()
+        return
     if args.quick:
         args.sizes, args.repeats, args.budget = [10**4, 10**6], 3, 0.02
 
