@@ -36,6 +36,13 @@ def test_the_notebooks_are_there():
         assert name in stems, f"notebooks/{name}.ipynb is missing"
 
 
+def test_the_readme_lists_every_notebook():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Notebooks", 1)[-1].split("\n## ", 1)[0]
+    for path in NOTEBOOKS:
+        assert f"(notebooks/{path.name})" in section, f"README's Notebooks section does not list {path.name}"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_committed_with_outputs_small_and_portable(path):
     nb = _read(path)
