@@ -208,3 +208,20 @@ def test_format_array_and_table():
 def test_jupyter_cells_are_named_as_cells():
     assert trace_module._site("/tmp/ipykernel_1234/987654.py", 7) == "cell line 7"
     assert trace_module._site("/home/me/train.py", 12) == "train.py:12"
+
+
+def test_trace_and_to_dot_on_every_device(device):
+    """On the GPU the recorded values come back to the host as NumPy arrays, as on the CPU."""
+    tg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).to(device)
+    x = tg.Tensor(np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3), device=device)
+    y = tg.Tensor(np.array([0, 1]), device=device)
+    with tg.trace(model=model) as t:
+        loss = F.cross_entropy(model(x), y)
+        dot = tg.to_dot(loss, model=model)
+        loss.backward()
+    assert all(type(s.output) is np.ndarray for s in t.forward_steps)
+    assert all(type(g) is np.ndarray for s in t.steps for g in [s.upstream, *s.input_grads] if g is not None)
+    np.testing.assert_allclose(t.steps[-1].input_grads[1], model[0].weight.grad.numpy(), rtol=1e-6)
+    assert "0.weight\\n(4, 3) float32  requires_grad" in dot
+    assert "in 2 (Linear)" in str(t)
