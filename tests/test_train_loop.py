@@ -188,6 +188,21 @@ def test_early_stopping_on_accuracy_uses_max_mode():
     assert early.step(0.6, 3, model) and early.stopped_epoch == 3 and early.monitor.best_epoch == 2
 
 
+def test_early_stopping_state_round_trip_and_more_patience_on_resume():
+    model = build_mlp(4, 2, hidden=[3])
+    early = EarlyStopping(patience=2)
+    for epoch, loss in enumerate([1.0, 0.9, 0.95, 0.97], start=1):
+        early.step(loss, epoch, model)
+    assert early.stopped_epoch == 4 and early.wait == 2
+    same = EarlyStopping(patience=2)
+    same.load_state_dict(early.state_dict())
+    assert same.stopped and same.monitor.best == 0.9 and same.monitor.best_epoch == 2
+    assert all(np.array_equal(same.best_state[k], early.best_state[k]) for k in early.best_state)
+    patient = EarlyStopping(patience=5)
+    patient.load_state_dict(early.state_dict())
+    assert not patient.stopped and patient.wait == 2
+
+
 def _lrs(history):
     return [r["lr"] for r in history]
 

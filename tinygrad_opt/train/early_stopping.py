@@ -101,5 +101,7 @@ class EarlyStopping:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.monitor.load_state_dict(state["monitor"])
-        self.wait, self.stopped_epoch = state["wait"], state["stopped_epoch"]
+        self.wait = state["wait"]
+        # this object's patience wins: a resumed run given more patience trains on
+        self.stopped_epoch = state["stopped_epoch"] if self.wait >= self.patience else None
         self.best_state = state.get("best_state")
