@@ -12,9 +12,10 @@ cost of finding where each op was created is paid inside a trace and nowhere els
 """
 from __future__ import annotations
 
+import os
 import sys
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -26,11 +27,12 @@ from .teach.dot import render, to_dot
 from .teach.format import SMALL, format_array, format_table
 from .teach.names import lookup, module_paths, parameter_names
 
-_PACKAGE_DIR = str(Path(__file__).resolve().parent)
-_KERNELS_DIR = str(Path(__file__).resolve().parent.parent / "kernels")
+_HERE = Path(__file__).parent
+# the engine's own folders, as imported and with symlinks resolved; creation sites skip them
+_ENGINE_DIRS = tuple({str(p) + os.sep for d in (_HERE, _HERE.parent / "kernels") for p in (d, d.resolve())})
 # Code in these folders uses the engine the way a user would (demonstrations, the CLI):
 # a creation site there is the interesting one, so it is not skipped as engine code.
-_USER_CODE_DIRS = tuple(str(Path(_PACKAGE_DIR) / d) for d in ("teach", "commands"))
+_USER_CODE_DIRS = tuple({str(p / d) + os.sep for p in (_HERE, _HERE.resolve()) for d in ("teach", "commands")})
 
 
 def _host_copy(array) -> np.ndarray | None:
@@ -43,9 +45,7 @@ def _host_copy(array) -> np.ndarray | None:
 
 
 def _is_engine_file(filename: str) -> bool:
-    if filename.startswith(_USER_CODE_DIRS):
-        return False
-    return filename.startswith(_PACKAGE_DIR) or filename.startswith(_KERNELS_DIR)
+    return filename.startswith(_ENGINE_DIRS) and not filename.startswith(_USER_CODE_DIRS)
 
 
 def _site(filename: str, lineno: int) -> str:
