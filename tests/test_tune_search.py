@@ -147,3 +147,12 @@ def test_cli_tune_end_to_end_with_enqueue_and_exit_codes(tmp_path, capsys):
     bad_space.write_text('[params.colour]\nchoices = ["red"]\n')
     assert cli.main(["tune", "--trials", "1", "--space", str(bad_space), "--out", str(tmp_path / "e")]) == 2
     assert "'colour' are not training settings" in capsys.readouterr().err
+
+
+def test_timeout_stops_starting_trials_and_a_rerun_finishes_the_waiting_slots(tmp_path):
+    cut = run_tune(_settings(tmp_path, trials=40, timeout=1.0, base={"epochs": 1}))
+    counts = cut.counts
+    assert counts["WAITING"] > 0 and counts["RUNNING"] == 0
+    assert counts["COMPLETE"] + counts["PRUNED"] + counts["FAIL"] + counts["WAITING"] == 40
+    rest = run_tune(_settings(tmp_path, trials=40, base={"epochs": 1}))
+    assert rest.counts["WAITING"] == 0 and len(rest.study.trials) == 40
