@@ -25,7 +25,8 @@ def restore_mode():
 
 
 def run_python(code: str, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
-    full_env = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
+    full_env = dict(os.environ, PYTHONPATH=str(ROOT), TINYGRAD_OPT_KERNELS="auto")  # whatever mode this run uses
+    full_env.update(env or {})
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
                           env=full_env, cwd=cwd, timeout=240)
 
