@@ -226,6 +226,8 @@ def main(argv=None) -> int:
     parser.add_argument("--temperature", type=float, default=4.0)
     parser.add_argument("--alpha", type=float, default=0.9)
     parser.add_argument("--only", default="pruning,structured,int8,distill")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="BLAS and Numba threads (default: all cores); 1 gives steadier timings on a busy machine")
     parser.add_argument("--json", default=None, help="write the results here")
     parser.add_argument("--plot", default=None, help="accuracy-against-sparsity PNG")
     args = parser.parse_args(argv)
@@ -236,7 +238,7 @@ def main(argv=None) -> int:
     dense = train(mlp(256, 0), data.x_train, data.y_train, args.epochs)
     dense_acc = accuracy(dense, data.x_test, data.y_test)
     print(f"  dense accuracy {100 * dense_acc:.2f}%", flush=True)
-    results = {"epochs": args.epochs, "dense_acc": dense_acc}
+    results = {"epochs": args.epochs, "dense_acc": dense_acc, "threads": args.threads or os.cpu_count()}
     if "pruning" in parts:
         run_pruning(data, dense_acc, args, results)
     if "structured" in parts:

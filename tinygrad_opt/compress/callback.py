@@ -67,6 +67,12 @@ class GradualPruningCallback(Callback):
         logs["sparsity"] = self.pruner.sparsity()
 
     def on_train_end(self, trainer: Any) -> None:
+        reached = self.pruner.sparsity()
+        if self.pruner.done and reached < self.final_sparsity - 1e-3:
+            # early stopping restored the weights (and masks) of an epoch before pruning finished
+            print(f"warning: the final weights are {100 * reached:.1f}% sparse, not {100 * self.final_sparsity:.1f}%: "
+                  "early stopping restored an epoch from before pruning finished; let --prune-end-epoch come "
+                  "earlier or raise --patience", file=sys.stderr, flush=True)
         if self.verbose:
             print(prune.sparsity(trainer.model, include="weights").table(), file=sys.stdout, flush=True)
 
