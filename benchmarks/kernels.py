@@ -58,7 +58,7 @@ def cases(n: int, xp, rng):
         "rmsprop_update (centered, momentum)": (lambda: ((arr(n), arr(n), pos(n) + 1, arr(n) * 0, arr(n)), rms),
                                                 9 * n * F32, "_rmsprop"),
         "adagrad_update": (lambda: ((arr(n), arr(n), pos(n)), ada), 5 * n * F32, "_adagrad"),
-        "apply_mask": (lambda: ((arr(n), (arr(n) > 0).astype(np.float32)), {}), 3 * n * F32, "_apply_mask"),
+        "apply_mask (bool mask)": (lambda: ((arr(n), arr(n) > 0), {}), 2 * n * F32 + n, "_apply_bool_mask"),
         "dropout": (lambda: ((arr(n), 12345, 0.5), {}), 2 * n * F32, "_dropout"),
         "grad_norm": (lambda: ((grads, 2.0), {}), n * F32, None),
     }
@@ -127,7 +127,7 @@ calls = {  # the first call of the process also pays Numba's one-time start-up (
                                                  weight_decay=0.0, momentum=0.0, centered=False, maximize=False),
     "adagrad_update": lambda: cpu.adagrad_update(x.copy(), x, x.copy(), step=1, lr=0.1, lr_decay=0.0,
                                                  weight_decay=0.0, eps=1e-10, maximize=False),
-    "apply_mask": lambda: cpu.apply_mask(x, x), "dropout": lambda: cpu.dropout(x, 1, 0.5),
+    "apply_mask": lambda: cpu.apply_mask(x, x > 0), "dropout": lambda: cpu.dropout(x, 1, 0.5),
     "grad_norm": lambda: cpu.grad_norm([x], 2.0),
 }
 for name, call in calls.items():
