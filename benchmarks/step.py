@@ -423,7 +423,7 @@ def main() -> None:
 
     if not args.no_memory:
         batch = 4096 if 4096 in batches_ or not args.quick else max(batches_)
-        print(f"\npeak extra memory of one training step at batch {batch} (MB above the memory held before it)")
+        print(f"\npeak extra memory of one training step at batch {batch} (MiB above the memory held before it)")
         peaks = {}
         for name in engines:
             peaks[name] = peak_step_memory(name, batch)
