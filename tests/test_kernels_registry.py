@@ -127,7 +127,8 @@ def test_numba_cache_goes_to_numba_cache_dir(tmp_path):
     done = run_python("""
         import numpy as np, tinygrad_opt as tg
         from tinygrad_opt.kernels import cpu
-        print(cpu.CACHE, cpu.relu(np.array([-1.0, 2.0], np.float32)).tolist())
+        x = np.tile(np.array([-1.0, 2.0], np.float32), 2048)  # large enough for the Numba loop
+        print(cpu.CACHE, cpu.relu(x)[:2].tolist())
     """, {"NUMBA_CACHE_DIR": str(cache)})
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "[0.0,", "2.0]"]
@@ -147,7 +148,7 @@ def test_kernels_work_without_any_cache_location():
         with warnings.catch_warnings(record=True) as caught:
             from tinygrad_opt.kernels import cpu
         print(cpu.CACHE, len([w for w in caught if "cache" in str(w.message)]))
-        print(cpu.relu(np.array([-1.0, 2.0])).tolist())
+        print(cpu.relu(np.tile(np.array([-1.0, 2.0]), 2048))[:2].tolist())
     """)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["False 1", "[0.0, 2.0]"]
@@ -166,7 +167,7 @@ def test_cache_next_to_an_installed_package(tmp_path):
         import numpy as np, tinygrad_opt as tg
         from tinygrad_opt.kernels import cpu
         print(tg.kernels.__file__)
-        print(cpu.relu(np.array([-1.0, 2.0], np.float32)).tolist())
+        print(cpu.relu(np.tile(np.array([-1.0, 2.0], np.float32), 2048))[:2].tolist())
     """
     done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
                           env=env, cwd=tmp_path, timeout=240)
