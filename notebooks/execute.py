@@ -36,6 +36,8 @@ def execute(path: Path, timeout: int = 300) -> float:
             "display_name": "Python 3 (ipykernel)", "language": "python"}))
         os.environ["JUPYTER_PATH"] = folder + os.pathsep + os.environ.get("JUPYTER_PATH", "")
         os.environ["PYTHONPATH"] = str(HERE.parent) + os.pathsep + os.environ.get("PYTHONPATH", "")
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(var, "1")  # as tests/test_notebooks.py: steady on a shared machine
         start = time.perf_counter()
         NotebookClient(nb, timeout=timeout, kernel_name=KERNEL, record_timing=False,
                        resources={"metadata": {"path": str(path.parent)}}).execute()

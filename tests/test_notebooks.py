@@ -86,6 +86,10 @@ def test_notebook_runs_top_to_bottom(path, kernel_path, monkeypatch, record_prop
     monkeypatch.setenv("JUPYTER_PATH", kernel_path + os.pathsep + os.environ.get("JUPYTER_PATH", ""))
     monkeypatch.setenv("PYTHONPATH", str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # quiets a debugger warning on stderr
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        # one BLAS thread: the notebooks' matrices are small, and on a busy CI machine BLAS threads
+        # waiting for cores held by other jobs make them many times slower
+        monkeypatch.setenv(var, os.environ.get(var, "1"))
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name=KERNEL, record_timing=False,
                             resources={"metadata": {"path": str(path.parent)}})
