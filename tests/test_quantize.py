@@ -17,7 +17,7 @@ BACKENDS = ["numpy", "numba", "blas", "auto"]
 
 
 @settings(max_examples=20, deadline=None)
-@given(n=st.integers(0, 40), k=st.sampled_from([0, 1, 3, 64, 1041, 1500]), m=st.integers(1, 12),
+@given(n=st.one_of(st.integers(0, 40), st.integers(64, 130)), k=st.sampled_from([0, 1, 3, 64, 1041, 1500]), m=st.integers(1, 12),
        extreme=st.booleans(), seed=st.integers(0, 2**16))
 def test_int8_matmul_is_exact_on_every_backend(n, k, m, extreme, seed):
     rng = np.random.default_rng(seed)

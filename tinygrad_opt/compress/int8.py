@@ -3,8 +3,8 @@
 Three ways to compute exactly the same integers (w is (out, in), as a Linear weight):
 - "numpy":  x.astype(int32) @ w.T.astype(int32). NumPy has no integer BLAS, so this runs
             its generic loop; it is the reference.
-- "numba":  a Numba kernel, int32 accumulators, rows in parallel (prange), the inner
-            product over contiguous int8 rows of x and w.
+- "numba":  a Numba kernel, int32 accumulators, rows in parallel (prange; serial below
+            PARALLEL_MIN_ROWS rows), the inner product over contiguous int8 rows of x and w.
 - "blas":   a float GEMM on the int8 values. Every partial sum is an integer of magnitude
             at most K * 127 * 127, exactly representable in float32 while that is below
             2**24 (K <= 1040) and in float64 up to K ~ 5.6e11, so casting the result to
@@ -25,17 +25,17 @@ BACKENDS = ("auto", "numpy", "numba", "blas")
 AUTO_BLAS_ROWS = 256
 _FLOAT32_EXACT = 2 ** 24  # float32 represents every integer up to this exactly
 
-_numba_kernel = None
+PARALLEL_MIN_ROWS = 64  # below this a thread pool costs more than it saves
+_numba_kernels: dict = {}
 
 
-def _get_numba_kernel():
-    """Compile (once, lazily, cached on disk) the parallel int8 -> int32 kernel."""
-    global _numba_kernel
-    if _numba_kernel is None:
+def _get_numba_kernel(parallel: bool):
+    """Compile (once, lazily, cached on disk) the int8 -> int32 kernel, rows in parallel or serial."""
+    kernel = _numba_kernels.get(parallel)
+    if kernel is None:
         import numba
 
-        @numba.njit(parallel=True, cache=True, fastmath=False)
-        def kernel(x, w, out):  # pragma: no cover - compiled
+        def body(x, w, out):  # pragma: no cover - compiled
             n, k = x.shape
             m = w.shape[0]
             for i in numba.prange(n):
@@ -45,8 +45,9 @@ def _get_numba_kernel():
                         acc += np.int32(x[i, t]) * np.int32(w[j, t])
                     out[i, j] = acc
 
-        _numba_kernel = kernel
-    return _numba_kernel
+        kernel = numba.njit(parallel=parallel, cache=True)(body)
+        _numba_kernels[parallel] = kernel
+    return kernel
 
 
 def int8_matmul(x, w, backend: str = "auto"):
@@ -69,5 +70,5 @@ def int8_matmul(x, w, backend: str = "auto"):
     if backend == "numpy":
         return x.astype(xp.int32) @ w.astype(xp.int32).T
     out = np.empty((x.shape[0], w.shape[0]), dtype=np.int32)
-    _get_numba_kernel()(np.ascontiguousarray(x), np.ascontiguousarray(w), out)
+    _get_numba_kernel(x.shape[0] >= PARALLEL_MIN_ROWS)(np.ascontiguousarray(x), np.ascontiguousarray(w), out)
     return out
