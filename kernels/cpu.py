@@ -71,7 +71,7 @@ def _flat_ok(*arrays) -> bool:
     for a in arrays:
         if a is not None and (a.dtype != dtype or not a.flags.c_contiguous):
             return False
-    return dtype.kind == "f"
+    return dtype.char in "fd"  # float32 / float64 (float16 goes to the reference)
 
 
 def _flat(a):
@@ -111,7 +111,7 @@ def _softmax_cross_entropy(z, target, keep, share, smooth, loss, dz):
 
 
 def softmax_cross_entropy(z, target, label_smoothing: float):
-    if z.ndim != 2 or z.shape[1] == 0 or z.dtype.kind != "f" or target.dtype.kind not in "iu":
+    if z.ndim != 2 or z.shape[1] == 0 or z.dtype.char not in "fd" or target.dtype.kind not in "iu":
         return reference.softmax_cross_entropy(z, target, label_smoothing)
     z = np.ascontiguousarray(z)
     n, c = z.shape
@@ -372,7 +372,7 @@ def _dropout(x, out, seed, threshold, scale, zero):
 
 
 def dropout(x, seed: int, p: float):
-    if x.dtype.kind != "f":
+    if x.dtype.char not in "fd":
         return reference.dropout(x, seed, p)
     if not x.flags.c_contiguous:
         x = x.copy(order="C")  # the loop walks the logical (C-order) element index
@@ -416,7 +416,7 @@ def _max_abs(x):
 
 def grad_norm(grads: list, norm_type: float):
     """The total 2-, 1- or inf-norm in float64 accumulators, one pass per array; other norms: reference."""
-    if norm_type not in (2.0, 1.0, math.inf) or not all(g.dtype.kind == "f" for g in grads):
+    if norm_type not in (2.0, 1.0, math.inf) or not all(g.dtype.char in "fd" for g in grads):
         return reference.grad_norm(grads, norm_type)
     flats = [g.reshape(-1) if g.flags.c_contiguous else np.ravel(g) for g in grads]
     if norm_type == 2.0:

@@ -41,7 +41,7 @@ def _elementwise(name: str, in_params: str, out_params: str, body: str, preamble
 def _same_float(*arrays) -> bool:
     """Every given array is a CuPy array of the first one's float dtype (what the kernels assume)."""
     dtype = arrays[0].dtype
-    return dtype.kind == "f" and all(a is None or (isinstance(a, cp.ndarray) and a.dtype == dtype) for a in arrays)
+    return dtype.char in "fd" and all(a is None or (isinstance(a, cp.ndarray) and a.dtype == dtype) for a in arrays)
 
 
 # ---- softmax cross-entropy: one warp per row ---------------------------------------------
@@ -277,7 +277,7 @@ _DROPOUT = f"""
 
 
 def dropout(x, seed: int, p: float):
-    if x.dtype.kind != "f":
+    if x.dtype.char not in "fd":
         return reference.dropout(x, seed, p)
     kernel = _elementwise("tg_dropout", "T x, uint64 seed, uint64 threshold, T scale", "T y", _DROPOUT)
     # i, the element's index, runs over the output in C order, as the reference's flat index does
@@ -300,7 +300,7 @@ def _reduction(name: str, map_expr: str, reduce_expr: str, preamble: str = ""):
 
 def grad_norm(grads: list, norm_type: float):
     """One reduction kernel per array (double accumulators), combined on the device; 0-d result."""
-    if norm_type not in (2.0, 1.0, math.inf) or not all(g.dtype.kind == "f" for g in grads):
+    if norm_type not in (2.0, 1.0, math.inf) or not all(g.dtype.char in "fd" for g in grads):
         return reference.grad_norm(grads, norm_type)
     if norm_type == 2.0:
         kernel = _reduction("tg_sum_squares", "(double)x * (double)x", "a + b")

@@ -239,3 +239,16 @@ def test_grad_norm_propagates_nan_and_inf(norm_type, bad):
     grads = [np.ones(5, np.float32), np.array([1.0, bad, 2.0], np.float32)]
     ours, theirs = cpu.grad_norm(grads, norm_type), reference.grad_norm(grads, norm_type)
     np.testing.assert_array_equal(ours, theirs)
+
+
+def test_float16_goes_to_the_reference():
+    """Numba's float16 support is partial: half-precision arrays take the reference versions."""
+    x = np.linspace(-2, 2, 4096).astype(np.float16)
+    same(cpu.relu(x), reference.relu(x))
+    same(cpu.dropout(x, 3, 0.5), reference.dropout(x, 3, 0.5))
+    p, p2 = x.copy(), x.copy()
+    options = dict(lr=0.1, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False,
+                   first_step=True)
+    cpu.sgd_update(p, x, None, **options)
+    reference.sgd_update(p2, x, None, **options)
+    same(p, p2)
