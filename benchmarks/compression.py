@@ -24,7 +24,23 @@ import os
 import sys
 import time
 
-import numpy as np
+
+def _threads_from_argv(argv) -> None:
+    """--threads N must act before NumPy (BLAS) and Numba start their thread pools."""
+    for i, arg in enumerate(argv):
+        value = None
+        if arg.startswith("--threads="):
+            value = arg.split("=", 1)[1]
+        elif arg == "--threads" and i + 1 < len(argv):
+            value = argv[i + 1]
+        if value:
+            for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+                os.environ[var] = value
+
+
+_threads_from_argv(sys.argv[1:])
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -240,6 +256,24 @@ def run_distill(data, dense, dense_acc, args, results):
           f"({100 * (r['distilled_mean'] - r['scratch_mean']):+.2f} points; teacher {100 * dense_acc:.2f}%)", flush=True)
 
 
+def run_timing_only(args) -> dict:
+    """Inference times only (untrained weights: the cost does not depend on the values), batch 1000 and 1."""
+    x = np.random.default_rng(0).random((1000, 784), dtype=np.float32)
+    dense = mlp(256, 0).eval()
+    pruned = mlp(256, 0)
+    pruned.load_state_dict(dense.state_dict())
+    small = shrink(prune_hidden_units(pruned, 0.5)).eval()
+    models = {"float32": dense, "shrunk 784-128-10": small}
+    models.update({f"int8 {b}": quantize_dynamic(dense, backend=b) for b in BACKENDS if b != "numpy"})
+    out = {}
+    for batch in (1000, 1):
+        best = time_blocks(models, x[:batch], repeats=200 if batch == 1 else 40, rounds=3)
+        out[batch] = {name: 1000 * t for name, t in best.items()}
+        print(f"  batch {batch}: " + ", ".join(f"{name} {1000 * t:.3f} ms ({best['float32'] / t:.2f}x)" for name, t in best.items()),
+              flush=True)
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files (else TINYGRAD_OPT_DATA / cache)")
@@ -251,10 +285,19 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default="pruning,structured,int8,distill")
     parser.add_argument("--threads", type=int, default=None,
                         help="BLAS and Numba threads (default: all cores); 1 gives steadier timings on a busy machine")
+    parser.add_argument("--timing-only", action="store_true",
+                        help="only inference times of dense, shrunk and int8 models (untrained weights, no data needed)")
     parser.add_argument("--json", default=None, help="write the results here")
     parser.add_argument("--plot", default=None, help="accuracy-against-sparsity PNG")
     args = parser.parse_args(argv)
     parts = set(args.only.split(","))
+    if args.timing_only:
+        print(f"inference times, best of blocks of passes, {args.threads or os.cpu_count()} thread(s):")
+        timing = run_timing_only(args)
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump({"threads": args.threads or os.cpu_count(), "ms": timing}, fh, indent=2)
+        return 0
     data = load_dataset("mnist", data_dir=args.data_dir, download=False)
     started = time.perf_counter()
     print(f"dense 784-256-10, {args.epochs} epochs (Adam lr 1e-3, batch 128, seed 0) ...", flush=True)

@@ -3,15 +3,16 @@
 Three ways to compute exactly the same integers (w is (out, in), as a Linear weight):
 - "numpy":  x.astype(int32) @ w.T.astype(int32). NumPy has no integer BLAS, so this runs
             its generic loop; it is the reference.
-- "numba":  a Numba kernel, int32 accumulators, rows in parallel (prange; serial below
-            PARALLEL_MIN_ROWS rows), the inner product over contiguous int8 rows of x and w.
+- "numba":  a serial Numba kernel, int32 accumulators, the inner product over contiguous
+            int8 rows of x and w.
 - "blas":   a float GEMM on the int8 values. Every partial sum is an integer of magnitude
             at most K * 127 * 127, exactly representable in float32 while that is below
             2**24 (K <= 1040) and in float64 up to K ~ 5.6e11, so casting the result to
             int32 gives the same integers as int32 accumulation, with BLAS's speed.
-All three give identical integers. Measured on the project's 2-core machine (batch x 784 x 256):
-"numpy" is 12-30x slower than the others; "numba" is fastest for small batches (0.3 ms vs
-0.7 ms at batch 64), "blas" for large ones (2.8 ms vs 4.2 ms at batch 1000, casts included).
+All three give identical integers. Measured on the project's 2-core machine with one thread
+(784-256-10 MLP, whole quantized forward): "numpy" is 15-20x slower than the others; "numba"
+is fastest for a single sample (44 us vs 75 us), "blas" for large batches (7.4 ms vs 10.5 ms
+at batch 1000).
 "auto" therefore picks "numba" below AUTO_BLAS_ROWS rows on the CPU and "blas" otherwise
 (always "blas" on the GPU); benchmarks/compression.py re-measures all three.
 """
@@ -25,29 +26,33 @@ BACKENDS = ("auto", "numpy", "numba", "blas")
 AUTO_BLAS_ROWS = 256
 _FLOAT32_EXACT = 2 ** 24  # float32 represents every integer up to this exactly
 
-PARALLEL_MIN_ROWS = 64  # below this a thread pool costs more than it saves
-_numba_kernels: dict = {}
+_numba_kernel = None
 
 
-def _get_numba_kernel(parallel: bool):
-    """Compile (once, lazily, cached on disk) the int8 -> int32 kernel, rows in parallel or serial."""
-    kernel = _numba_kernels.get(parallel)
-    if kernel is None:
+def _get_numba_kernel():
+    """Compile (once, lazily, cached on disk) the serial int8 -> int32 kernel.
+
+    Serial, as every Numba loop of the project: on the shared 2-core machines a
+    parallel=True version waits for its worker threads to be scheduled and measured no
+    faster (10.5 ms at batch 1000 with one thread or two, milliseconds for one row).
+    """
+    global _numba_kernel
+    if _numba_kernel is None:
         import numba
 
-        def body(x, w, out):  # pragma: no cover - compiled
+        @numba.njit(cache=True)
+        def kernel(x, w, out):  # pragma: no cover - compiled
             n, k = x.shape
             m = w.shape[0]
-            for i in numba.prange(n):
+            for i in range(n):
                 for j in range(m):
                     acc = np.int32(0)
                     for t in range(k):
                         acc += np.int32(x[i, t]) * np.int32(w[j, t])
                     out[i, j] = acc
 
-        kernel = numba.njit(parallel=parallel, cache=True)(body)
-        _numba_kernels[parallel] = kernel
-    return kernel
+        _numba_kernel = kernel
+    return _numba_kernel
 
 
 def int8_matmul(x, w, backend: str = "auto"):
@@ -70,5 +75,5 @@ def int8_matmul(x, w, backend: str = "auto"):
     if backend == "numpy":
         return x.astype(xp.int32) @ w.astype(xp.int32).T
     out = np.empty((x.shape[0], w.shape[0]), dtype=np.int32)
-    _get_numba_kernel(x.shape[0] >= PARALLEL_MIN_ROWS)(np.ascontiguousarray(x), np.ascontiguousarray(w), out)
+    _get_numba_kernel()(np.ascontiguousarray(x), np.ascontiguousarray(w), out)
     return out
