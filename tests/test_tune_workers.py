@@ -166,7 +166,7 @@ def test_killing_one_of_two_workers_mid_trial_leaves_the_other_to_finish(tmp_pat
     out = tmp_path / "run"
     _write_space(out)
     url = f"sqlite:///{out / 'study.db'}"
-    cmd = _tune_cmd(out, url, trials=3, epochs=60, workers=2)
+    cmd = _tune_cmd(out, url, trials=3, epochs=100, workers=2)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -77,6 +77,23 @@ def worker_main(settings: TuneSettings, worker_index: int, deadline_in: float | 
     return 0
 
 
+BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def _worker_env(workers: int) -> dict[str, str]:
+    """The children's environment: the cores shared out among them, unless the user set the thread counts.
+
+    Each BLAS library otherwise starts a thread per core in every worker; K workers then
+    oversubscribe the machine K-fold, and OpenBLAS's spinning threads made a 2-worker
+    search on 2 cores several times slower than 1 worker (measured on MNIST).
+    """
+    env = dict(os.environ)
+    share = str(max(1, (os.cpu_count() or 1) // max(1, workers)))
+    for var in BLAS_THREAD_VARS:
+        env.setdefault(var, share)
+    return env
+
+
 def _run_local_workers(settings: TuneSettings, started: float) -> list[int]:
     """K worker processes, each `python -m tinygrad_opt.tune.worker_process SETTINGS K DEADLINE`.
 
@@ -87,7 +104,7 @@ def _run_local_workers(settings: TuneSettings, started: float) -> list[int]:
     remaining = None if settings.timeout is None else max(0.0, settings.timeout - (time.monotonic() - started))
     settings_file = settings.out_dir / f".worker-settings-{os.getpid()}.pickle"
     settings_file.write_bytes(pickle.dumps(settings))
-    env = dict(os.environ)
+    env = _worker_env(settings.workers)
     package_root = str(Path(__file__).resolve().parents[2])  # so the children import this same package
     env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     procs = [subprocess.Popen([sys.executable, "-m", "tinygrad_opt.tune.worker_process", str(settings_file), str(k),
