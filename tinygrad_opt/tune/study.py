@@ -162,7 +162,7 @@ def _claim_lock(storage: Any) -> Iterator[None]:
         return
     import fcntl
 
-    with open(path.with_name(path.name + ".claim-lock"), "a+b") as lock:
+    with open(path.with_name(f".{path.name}.claim-lock"), "a+b") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
