@@ -48,9 +48,9 @@ def test_two_worker_processes_share_one_study_and_run_exactly_n_trials(tmp_path,
     url = {"sqlite": None, "journal": f"journal:{tmp_path / 'study.log'}"}.get(backend)
     if backend == "postgresql":
         url = request.getfixturevalue("postgres_url")
-    n = 10
+    n = 12
     settings = TuneSettings(trials=n, workers=2, storage=url, study=f"shared-{backend}", out=str(tmp_path / "out"),
-                            space=space_from_dict(TINY), base={"dataset": "digits", "epochs": 2},
+                            space=space_from_dict(TINY), base={"dataset": "digits", "epochs": 3},
                             pruner="none", heartbeat=1.0, verbose=False, plots=False)
     result = run_tune(settings)
     assert result.exit_codes == [0, 0]
@@ -68,7 +68,7 @@ def test_two_worker_processes_share_one_study_and_run_exactly_n_trials(tmp_path,
 
 
 CLAIMER = r"""
-import os, sys
+import os, sys, time
 from tinygrad_opt.tune.storage import open_storage
 from tinygrad_opt.tune.study import claim_trial, open_study
 url, name, budget = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -77,6 +77,7 @@ ran = 0
 while (claimed := claim_trial(handle)) is not None:
     trial, _ = claimed
     trial.set_user_attr("claimer", os.getpid())
+    time.sleep(0.02)  # a little work, so that no process drains the queue before the others have started
     handle.study.tell(trial, float(trial.number))  # raises if another process had finished this trial
     ran += 1
 print(ran)
