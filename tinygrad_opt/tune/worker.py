@@ -115,9 +115,8 @@ def run_one(handle: StudyHandle, trial: Any, objective: Callable[[Any], float]) 
 
 
 def _is_user_error(err: BaseException) -> bool:
-    from ..config import ConfigError
-
-    return isinstance(err, (ConfigError, ValueError))
+    """Errors whose message says it all (ConfigError and the data errors are ValueErrors): no traceback."""
+    return isinstance(err, ValueError)
 
 
 def worker_loop(settings: TuneSettings, handle: StudyHandle, objective: Callable[[Any], float],
@@ -132,8 +131,8 @@ def worker_loop(settings: TuneSettings, handle: StudyHandle, objective: Callable
         if claimed is None:
             break
         trial, trial_id = claimed
-        trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}" + (f" {worker}" if worker else ""))
-        with Heartbeat(handle.storage, trial_id, settings.heartbeat):
+        with Heartbeat(handle.storage, trial_id, settings.heartbeat):  # first: a trial with no beat is never failed
+            trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}" + (f" {worker}" if worker else ""))
             outcome = run_one(handle, trial, objective)
         outcomes.append(outcome)
         _say(settings, out, format_outcome(settings, outcome, handle.study, outcome.config, worker))
