@@ -23,7 +23,10 @@ ENV_VAR = "TINYGRAD_OPT_KERNELS"
 
 Impl = Union[Callable, str, None]
 _table: dict[str, dict[str, Impl]] = {}
-_resolved: dict[tuple, Callable] = {}  # (name, is_host, mode) -> function: keeps `get` cheap
+# name -> function for host (NumPy) and device (CuPy) arrays under the current mode; cleared
+# whenever the mode or the table changes, so `get` is one type check and one dict lookup.
+_resolved_host: dict[str, Callable] = {}
+_resolved_device: dict[str, Callable] = {}
 _unavailable: dict[str, str] = {}  # module name -> why it could not be imported
 
 
@@ -48,7 +51,8 @@ def set_kernels(mode: str) -> None:
         except ImportError as err:
             raise RuntimeError("set_kernels('numba'): Numba is not installed; `pip install numba`") from err
     _mode = mode
-    _resolved.clear()
+    _resolved_host.clear()
+    _resolved_device.clear()
 
 
 def get_mode() -> str:
@@ -58,7 +62,8 @@ def get_mode() -> str:
 def register(name: str, *, reference: Callable, cpu: Impl = None, gpu: Impl = None) -> None:
     """Add kernel `name`; `cpu`/`gpu` are callables or "module:function" strings (imported on first use)."""
     _table[name] = {"reference": reference, "cpu": cpu, "gpu": gpu}
-    _resolved.clear()
+    _resolved_host.clear()
+    _resolved_device.clear()
 
 
 def available() -> list[str]:
@@ -86,17 +91,22 @@ def _load(spec: Impl, name: str) -> Callable | None:
 
 def get(name: str, array) -> Callable:
     """The implementation of kernel `name` to run on `array`'s device in the current mode."""
-    key = (name, type(array) is np.ndarray, _mode)
-    fn = _resolved.get(key)
+    host = type(array) is np.ndarray
+    fn = (_resolved_host if host else _resolved_device).get(name)
     if fn is None:
-        versions = _table.get(name)
-        if versions is None:
-            raise KeyError(f"no kernel named {name!r}; known kernels: {', '.join(available())}")
-        fn = versions["reference"]
-        if _mode != "reference":
-            fast = _load(versions["cpu"] if key[1] else versions["gpu"], name)
-            fn = fast or fn
-        _resolved[key] = fn
+        fn = _resolve(name, host)
+    return fn
+
+
+def _resolve(name: str, host: bool) -> Callable:
+    versions = _table.get(name)
+    if versions is None:
+        raise KeyError(f"no kernel named {name!r}; known kernels: {', '.join(available())}")
+    fn = versions["reference"]
+    if _mode != "reference":
+        fast = _load(versions["cpu"] if host else versions["gpu"], name)
+        fn = fast or fn
+    (_resolved_host if host else _resolved_device)[name] = fn
     return fn
 
 

@@ -15,7 +15,6 @@ happens here, once, not in every op) and accumulates into the leaves' `.grad`.
 from __future__ import annotations
 
 import contextlib
-import weakref
 from typing import Any
 
 import numpy as np
@@ -110,6 +109,7 @@ class Function:
         result.data = out
         result.grad = None
         result.name = None
+        result._edge = None
         if requires_grad and _grad_enabled:
             result._requires_grad = True
             result._ctx = ctx
@@ -153,7 +153,7 @@ class _Edge:
     .grad is filled).
     """
 
-    __slots__ = ("_ctx", "_requires_grad", "data", "name", "__weakref__")
+    __slots__ = ("_ctx", "_requires_grad", "data", "name")
     grad = None
     is_leaf = False
 
@@ -192,19 +192,15 @@ class _Edge:
 
 
 def _edge(t) -> _Edge:
-    """The edge for non-leaf t: one per producing node, so every consumer shares it.
+    """The edge for non-leaf t, made once and cached on t, so every consumer shares it.
 
-    The node remembers its edge only weakly: edge -> node is the graph's direction, and a
-    strong node -> edge link would make a cycle that only the cyclic GC could free, so a
-    graph dropped without backward (an eval pass with grad enabled) would hold its saved
-    arrays until a collection ran.
+    The cache lives on the tensor, not on its node: edge -> node is the graph's
+    direction, and a node -> edge link would make a reference cycle that only the
+    cyclic GC could free (a graph dropped without backward would keep its saved arrays).
     """
-    node = t._ctx
-    ref = node.__dict__.get("_edge_ref")
-    edge = ref() if ref is not None else None
+    edge = t._edge
     if edge is None:
-        edge = _Edge(t)
-        node._edge_ref = weakref.ref(edge)
+        edge = t._edge = _Edge(t)
     return edge
 
 

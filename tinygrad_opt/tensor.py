@@ -39,7 +39,7 @@ def _to_array(data: Any, dtype: Any, device: str):
 class Tensor:
     """An n-dimensional array that records the ops applied to it for reverse-mode autodiff."""
 
-    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "name", "__weakref__")
+    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "name", "_edge", "__weakref__")
     __array_priority__ = 1000  # numpy scalars/arrays on the left defer to our reflected ops
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, device: str | None = None):
@@ -48,6 +48,7 @@ class Tensor:
         self.data = _to_array(data, dtype, normalize_device(device))
         self.grad: Tensor | None = None
         self._ctx = None
+        self._edge = None  # autograd's cached graph edge for this tensor (non-leaves only)
         self.name: str | None = None
         self._requires_grad = False
         self.requires_grad = requires_grad
@@ -61,6 +62,7 @@ class Tensor:
         t.data = array
         t.grad = None
         t._ctx = None
+        t._edge = None
         t.name = None
         t._requires_grad = requires_grad
         return t
