@@ -112,6 +112,40 @@ def prepare_data(config: TrainConfig):
     return data, (x_train, y_train), val
 
 
+def build_trainer(config: TrainConfig, data, train: tuple, val: tuple | None, *,
+                  callbacks: Iterable[Callback] = (), out_dir: Path | None = None,
+                  progress: bool = False, verbose: bool = False):
+    """The seeded model, loaders, optimizer, schedule, early stopping and Trainer for `config`.
+
+    Everything is built in one fixed order after `manual_seed(config.seed)`, since that
+    order fixes the random draws: a CLI run and a tuning trial of the same config train
+    identically. Returns (trainer, train_loader, val_loader, model_config). With an
+    `out_dir`, checkpoints carry what `evaluate` and `--resume` need to rebuild the run.
+    """
+    manual_seed(config.seed)
+    model_config = mlp_config(config, data.num_features, data.num_classes)
+    model = build_model(model_config).to(config.device)
+    train_loader = DataLoader(train, batch_size=config.batch_size, shuffle=True)
+    val_loader = None if val is None else DataLoader(val, batch_size=EVAL_BATCH_SIZE)
+    optimizer = make_optimizer(config, model.parameters())
+    scheduler = make_scheduler(config, optimizer, len(train_loader))
+    early = EarlyStopping(config.patience, monitor=config.monitor) if config.patience else None
+    extra = None
+    if out_dir is not None:
+        extra = {
+            "model_config": model_config, "config": config.to_dict(),
+            "data": {"dataset": data.name, "num_features": data.num_features,
+                     "class_names": list(data.class_names), "normalize": config.normalize},
+        }
+    trainer = Trainer(
+        model, optimizer, scheduler=scheduler, l1=config.l1, l2=config.l2, clip_grad=config.clip_grad,
+        early_stopping=early, monitor=config.monitor, callbacks=list(callbacks), out_dir=out_dir,
+        progress=progress, verbose=verbose, device=config.device, class_names=data.class_names,
+        checkpoint_extra=extra,
+    )
+    return trainer, train_loader, val_loader, model_config
+
+
 def run_training(config: TrainConfig, *, resume: str | os.PathLike | dict | None = None,
                  explicit: Iterable[str] | None = None, callbacks: Iterable[Callback] = (),
                  progress: bool | None = None, log: Callable[[str], None] | None = None) -> RunResult:
@@ -142,25 +176,12 @@ def run_training(config: TrainConfig, *, resume: str | os.PathLike | dict | None
     if config.device == "cuda":  # the data goes to the GPU once; batches are sliced there
         x_train, y_train = to_device(x_train, "cuda"), to_device(y_train, "cuda")
         val = None if val is None else (to_device(val[0], "cuda"), to_device(val[1], "cuda"))
-    manual_seed(config.seed)
-    model_config = mlp_config(config, data.num_features, data.num_classes)
-    model = build_model(model_config).to(config.device)
-    train_loader = DataLoader((x_train, y_train), batch_size=config.batch_size, shuffle=True)
-    val_loader = None if val is None else DataLoader(val, batch_size=EVAL_BATCH_SIZE)
-    optimizer = make_optimizer(config, model.parameters())
-    scheduler = make_scheduler(config, optimizer, len(train_loader))
-    early = EarlyStopping(config.patience, monitor=config.monitor) if config.patience else None
-    trainer = Trainer(
-        model, optimizer, scheduler=scheduler, l1=config.l1, l2=config.l2, clip_grad=config.clip_grad,
-        early_stopping=early, monitor=config.monitor, callbacks=callbacks, out_dir=out_dir,
+    trainer, train_loader, val_loader, model_config = build_trainer(
+        config, data, (x_train, y_train), val, callbacks=callbacks, out_dir=out_dir,
         progress=(not config.quiet and sys.stderr.isatty()) if progress is None else progress,
-        verbose=not config.quiet, device=config.device, class_names=data.class_names,
-        checkpoint_extra={
-            "model_config": model_config, "config": config.to_dict(),
-            "data": {"dataset": data.name, "num_features": data.num_features,
-                     "class_names": list(data.class_names), "normalize": config.normalize},
-        },
+        verbose=not config.quiet,
     )
+    model = trainer.model
     if checkpoint is not None:
         trainer.load_state_dict(checkpoint, f"checkpoint {checkpoint['path']}")
         trainer.last_checkpoint = Path(checkpoint["path"])

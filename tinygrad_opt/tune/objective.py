@@ -26,7 +26,6 @@ PRUNED_ATTR = "pruned_reason"
 DIVERGED_ATTR = "diverged"
 FAIL_ATTR = "fail_reason"
 CONFIG_ATTR = "config"
-EVAL_BATCH_SIZE = 1024
 
 
 def trial_config(base: Mapping[str, Any], sampled: Mapping[str, Any]) -> TrainConfig:
@@ -85,12 +84,8 @@ def _pruning_callback(trial: Any, metric: str):
 
 def train_trial(config: TrainConfig, callbacks: list = ()) -> tuple[Any, list[dict[str, Any]]]:
     """Train one config as run_training does, without output files; return (trainer, history)."""
-    from ..backend import manual_seed
-    from ..data import DataLoader, check_batch_size
-    from ..train.early_stopping import EarlyStopping
-    from ..train.factories import make_optimizer, make_scheduler
-    from ..train.models import build_model, mlp_config
-    from ..train.trainer import Trainer
+    from ..data import check_batch_size
+    from ..train.run import build_trainer
 
     config = config.resolved()
     data, (x_train, y_train), val = _CACHE.get(config)
@@ -98,16 +93,7 @@ def train_trial(config: TrainConfig, callbacks: list = ()) -> tuple[Any, list[di
         check_batch_size(config.batch_size, len(y_train), f"the {config.dataset} training set")
     except (TypeError, ValueError) as err:
         raise ConfigError(f"--batch-size: {err}") from None
-    manual_seed(config.seed)
-    model = build_model(mlp_config(config, data.num_features, data.num_classes)).to(config.device)
-    train_loader = DataLoader((x_train, y_train), batch_size=config.batch_size, shuffle=True)
-    val_loader = None if val is None else DataLoader(val, batch_size=EVAL_BATCH_SIZE)
-    optimizer = make_optimizer(config, model.parameters())
-    scheduler = make_scheduler(config, optimizer, len(train_loader))
-    early = EarlyStopping(config.patience, monitor=config.monitor) if config.patience else None
-    trainer = Trainer(model, optimizer, scheduler=scheduler, l1=config.l1, l2=config.l2, clip_grad=config.clip_grad,
-                      early_stopping=early, monitor=config.monitor, callbacks=list(callbacks), out_dir=None,
-                      progress=False, verbose=False, device=config.device, class_names=data.class_names)
+    trainer, train_loader, val_loader, _ = build_trainer(config, data, (x_train, y_train), val, callbacks=callbacks)
     history = trainer.fit(train_loader, val_loader, epochs=config.epochs)
     return trainer, history
 
