@@ -3,6 +3,8 @@
 Notation: g is the upstream gradient (0-d for "mean"/"sum", shaped like the
 per-element loss for "none"), n the number of terms averaged by "mean".
 """
+import numpy as np
+
 from ..autograd import Function
 from ..backend import array_module
 from ..kernels import get as kernel
@@ -92,7 +94,11 @@ def check_class_targets(target, num_classes: int, op: str) -> None:
             "convert them with .astype('int64') (or pass class probabilities of shape (N, C))"
         )
     if target.size:
-        lo, hi = int(target.min()), int(target.max())
+        if isinstance(target, np.ndarray):
+            lo, hi = int(target.min()), int(target.max())
+        else:  # on the GPU: one device-to-host copy per step instead of two
+            xp = array_module(target)
+            lo, hi = (int(v) for v in xp.stack([target.min(), target.max()]).tolist())
         if lo < 0 or hi >= num_classes:
             bad = lo if lo < 0 else hi
             raise ValueError(
