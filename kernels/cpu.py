@@ -138,7 +138,9 @@ SMALL = 2048
 
 
 def relu(a):
-    if a.size < SMALL or not _flat_ok(a):
+    if a.size < SMALL:
+        return np.maximum(a, 0)  # reference.relu's expression, without its dispatch: per-op cost matters here
+    if not _flat_ok(a):
         return reference.relu(a)
     y = np.empty_like(a)
     _relu(_flat(a), _flat(y), a.dtype.type(0))
@@ -153,7 +155,9 @@ def _relu_backward(g, y, out, zero):
 
 
 def relu_backward(g, y):
-    if g.size < SMALL or g.shape != y.shape or not _flat_ok(g, y):
+    if g.size < SMALL:
+        return g * (y > 0)  # reference.relu_backward's expression, without its dispatch
+    if g.shape != y.shape or not _flat_ok(g, y):
         return reference.relu_backward(g, y)
     out = np.empty_like(g)
     _relu_backward(_flat(g), _flat(y), _flat(out), g.dtype.type(0))

@@ -136,10 +136,16 @@ class Function:
 class _Layout:
     """The shape and dtype of an array that is no longer kept (what unbroadcasting needs)."""
 
-    __slots__ = ("shape", "dtype", "device")
+    __slots__ = ("shape", "dtype", "_on_host")
 
     def __init__(self, array):
-        self.shape, self.dtype, self.device = array.shape, array.dtype, device_of(array)
+        self.shape = array.shape
+        self.dtype = array.dtype
+        self._on_host = type(array) is _ndarray  # data is always numpy.ndarray or cupy.ndarray
+
+    @property
+    def device(self) -> str:
+        return "cpu" if self._on_host else "cuda"
 
 
 class _Edge:
@@ -158,7 +164,10 @@ class _Edge:
     is_leaf = False
 
     def __init__(self, t):
-        self._ctx, self._requires_grad, self.data, self.name = t._ctx, t._requires_grad, _Layout(t.data), t.name
+        self._ctx = t._ctx
+        self._requires_grad = t._requires_grad
+        self.data = _Layout(t.data)
+        self.name = t.name
 
     @property
     def requires_grad(self) -> bool:
