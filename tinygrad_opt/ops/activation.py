@@ -79,20 +79,22 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
-    """y = a - m - log(sum_j exp(a_j - m)), m = max_j a_j.
+    """y = a - m - log(s), m = max_j a_j, s = sum_j e_j with e = exp(a - m).
 
-    dL/da = g - softmax(a) * sum(g, axis) = g - exp(y) * sum(g, axis)
+    dL/da = g - softmax(a) * sum(g, axis) = g - e * (sum(g, axis) / s)
+    Forward keeps e and s, so backward needs no second exp over the whole array.
     """
 
     @staticmethod
     def forward(ctx, a, axis=-1):
         xp = array_module(a)
-        shifted = a - a.max(axis=axis, keepdims=True)
-        y = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
-        ctx.y, ctx.axis = y, axis
+        y = a - a.max(axis=axis, keepdims=True)
+        e = xp.exp(y)
+        s = e.sum(axis=axis, keepdims=True)
+        y -= xp.log(s)  # y is ours: shift it in place
+        ctx.e, ctx.s, ctx.axis = e, s, axis
         return y
 
     @staticmethod
     def backward(ctx, g):
-        xp = array_module(g)
-        return g - xp.exp(ctx.y) * g.sum(axis=ctx.axis, keepdims=True)
+        return g - ctx.e * (g.sum(axis=ctx.axis, keepdims=True) / ctx.s)
