@@ -114,29 +114,21 @@ def is_float_dtype(dtype: Any) -> bool:
 # ---- random generators ----------------------------------------------------
 
 _host_rng = np.random.default_rng()
-_seed: int | None = None
 
 
 def manual_seed(seed: int) -> None:
     """Seed every random source of the engine: init, dropout, shuffling, on every device."""
-    global _host_rng, _seed
+    global _host_rng
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise TypeError(f"manual_seed expects an int, got {type(seed).__name__}")
-    _seed = int(seed)
-    _host_rng = np.random.default_rng(_seed)
-    np.random.seed(_seed % 2**32)  # legacy global state, used by Numba-jitted kernels
+    _host_rng = np.random.default_rng(int(seed))
     cp = cupy_module()
     if cp is not None:
-        cp.random.seed(_seed % 2**32)
-    for hook in _seed_hooks:
-        hook(_seed)
-
-
-_seed_hooks: list = []  # kernels that keep their own random state register a reseed here
+        cp.random.seed(int(seed) % 2**32)
 
 
 def host_rng() -> np.random.Generator:
-    """The engine's host generator (init, dropout masks on CPU, shuffling)."""
+    """The engine's host generator (init, dropout seeds, shuffling)."""
     return _host_rng
 
 
@@ -148,15 +140,15 @@ def random_module(device: str):
 
 
 def get_rng_state() -> dict:
-    """Snapshot of the random state, for checkpoints that must resume bit-for-bit."""
-    state = {"host": _host_rng.bit_generator.state, "numpy_legacy": np.random.get_state()}
-    cp = cupy_module()
-    if cp is not None:
-        state["cuda"] = None  # CuPy exposes no portable generator state; resuming reseeds it
-    return state
+    """Snapshot of the engine's host generator, for checkpoints that must resume bit-for-bit.
+
+    Every host-side draw (init, shuffling, the seeds of dropout masks) comes from this one
+    generator, so its state is all a resume needs on the CPU. CuPy exposes no portable
+    generator state: a resumed GPU run draws GPU-side numbers afresh.
+    """
+    return {"host": _host_rng.bit_generator.state}
 
 
 def set_rng_state(state: dict) -> None:
+    """Restore a get_rng_state() snapshot (keys written by older versions are ignored)."""
     _host_rng.bit_generator.state = state["host"]
-    if "numpy_legacy" in state:
-        np.random.set_state(state["numpy_legacy"])
