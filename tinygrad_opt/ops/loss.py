@@ -3,6 +3,10 @@
 Notation: g is the upstream gradient (0-d for "mean"/"sum", shaped like the
 per-element loss for "none"), n the number of terms averaged by "mean".
 """
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Iterator
+
 import numpy as np
 
 from ..autograd import Function
@@ -86,17 +90,55 @@ class CrossEntropy(Function):
         return gz, gt
 
 
+# (target array, low, high) set by known_target_range; None: every target is checked where it lives
+_KNOWN_RANGE: ContextVar[tuple[Any, int, int] | None] = ContextVar("tinygrad_opt_known_target_range", default=None)
+
+
+@contextmanager
+def known_target_range(target: Any, low: int, high: int) -> Iterator[None]:
+    """Internal: inside the block, class-index checks take [low, high] as the range of `target`.
+
+    For a caller that has proved the range on the host already: the Trainer checks its
+    loader's whole label array once per fit() and enters this around each loss call, so a
+    CUDA step does not copy the targets' min and max back to the host. The promise holds
+    for this one array (the same object, or a view of the same memory) and only inside the
+    block; any other target is checked as usual, and the comparison with the number of
+    classes, and its error, still happens at every call.
+    """
+    token = _KNOWN_RANGE.set((target, int(low), int(high)))
+    try:
+        yield
+    finally:
+        _KNOWN_RANGE.reset(token)
+
+
+def _same_array(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    if type(a) is not type(b) or a.shape != b.shape or a.dtype != b.dtype or a.strides != b.strides:
+        return False
+    address = (lambda v: v.ctypes.data) if isinstance(a, np.ndarray) else (lambda v: v.data.ptr)
+    return address(a) == address(b)
+
+
 def check_class_targets(target, num_classes: int, op: str) -> None:
-    """Class-index targets must be integers in [0, num_classes) (-1 too is refused: no ignore_index)."""
+    """Class-index targets must be integers in [0, num_classes) (-1 too is refused: no ignore_index).
+
+    The range comes from known_target_range when the caller has proved it, else from the
+    array itself (on the GPU that is one two-number device-to-host copy).
+    """
     if target.dtype.kind not in "iu":
         raise TypeError(
             f"{op}: class-index targets must have an integer dtype, got {target.dtype}; "
             "convert them with .astype('int64') (or pass class probabilities of shape (N, C))"
         )
     if target.size:
-        if isinstance(target, np.ndarray):
+        known = _KNOWN_RANGE.get()
+        if known is not None and _same_array(known[0], target):
+            lo, hi = known[1], known[2]
+        elif isinstance(target, np.ndarray):
             lo, hi = int(target.min()), int(target.max())
-        else:  # on the GPU: one device-to-host copy per step instead of two
+        else:  # on the GPU: one device-to-host copy instead of two
             xp = array_module(target)
             lo, hi = (int(v) for v in xp.stack([target.min(), target.max()]).tolist())
         if lo < 0 or hi >= num_classes:
