@@ -32,7 +32,10 @@ class Callback:
         """`batch` is 1-based within the epoch."""
 
     def on_batch_end(self, trainer: Any, batch: int, logs: dict[str, Any]) -> None:
-        """logs: "loss" (this batch's loss before the penalties), "batch_size", "lr"."""
+        """logs: "batch_size", "lr", and on the steps where the trainer read the loss back to the
+        host (every `trainer.log_every` batches, the epoch's last, every batch by default on the
+        CPU) "loss": this batch's loss before the penalties. A callback that wants a number on
+        other steps reads it itself (`trainer.running_metrics()` covers the batches read so far)."""
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> None:
         """logs: the epoch's history record (train_loss, train_acc, val_loss, val_acc, val_f1, lr, time, ...)."""
@@ -65,13 +68,18 @@ class LambdaCallback(Callback):
 
 
 class ProgressBar(Callback):
-    """A tqdm bar per epoch over the batches, showing the running mean loss and accuracy."""
+    """A tqdm bar per epoch over the batches, showing the running mean loss and accuracy.
+
+    The numbers change at most every `update_every` batches and only on the steps where the
+    trainer read the loss back (see Trainer's log_every), so the bar never forces a GPU sync.
+    """
 
     def __init__(self, file: TextIO | None = None, update_every: int = 10, mininterval: float = 0.2) -> None:
         self.file = file
         self.update_every = max(1, int(update_every))
         self.mininterval = mininterval
         self.bar = None
+        self._shown = 0  # the batch whose running numbers the bar shows
 
     def on_epoch_start(self, trainer: Any, epoch: int) -> None:
         from tqdm.auto import tqdm  # noqa: PLC0415 - tqdm only when bars are shown
@@ -79,12 +87,14 @@ class ProgressBar(Callback):
         self.bar = tqdm(total=trainer.batches_per_epoch, initial=trainer.batches_done, leave=False,
                         desc=f"epoch {epoch}/{trainer.epochs}", unit="batch", dynamic_ncols=True,
                         file=self.file or sys.stderr, mininterval=self.mininterval)
+        self._shown = trainer.batches_done
 
     def on_batch_end(self, trainer: Any, batch: int, logs: dict[str, Any]) -> None:
         if self.bar is None:
             return
         self.bar.update(1)
-        if batch % self.update_every == 0 or batch == trainer.batches_per_epoch:
+        if "loss" in logs and (batch - self._shown >= self.update_every or batch == trainer.batches_per_epoch):
+            self._shown = batch
             loss, acc = trainer.running_metrics()
             self.bar.set_postfix_str(f"loss {loss:.4f} acc {acc:.4f}", refresh=self.mininterval == 0)
 

@@ -15,6 +15,13 @@ Resuming is exact: a checkpoint holds the RNG state along with everything else, 
 weights as a run that was never stopped. Ctrl-C saves last.ckpt first, including the
 position inside the epoch, and raises TrainingInterrupted; a NaN/inf loss raises
 NonFiniteLossError before anything is written, so the last good checkpoint survives.
+
+Host reads: a step keeps its loss and correct count on the device; they are read back
+every `log_every` steps (default: every step on the CPU, 50 on CUDA), at the epoch's
+end and before any checkpoint (see train.readback). That is also where a NaN/inf loss is
+found: the error names the batch whose loss first went bad, and with log_every > 1 the
+batches read together and the later steps the weights took. The history does not
+depend on log_every: the host adds the read values in the same order either way.
 """
 from __future__ import annotations
 
@@ -30,6 +37,7 @@ import numpy as np
 from .. import regularizers
 from ..backend import array_module, get_rng_state, set_rng_state, to_device
 from ..nn import CrossEntropyLoss, Module
+from ..ops.loss import known_target_range
 from ..optim import Optimizer, clip_grad_norm_
 from ..optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
 from ..tensor import Tensor
@@ -39,6 +47,7 @@ from .early_stopping import EarlyStopping, Monitor
 from .errors import CheckpointError, NonFiniteLossError, TrainingInterrupted
 from .evaluation import evaluate
 from .history import plot_history, write_history
+from .readback import StepResult, batch_label_range, check_log_every, default_log_every, label_range, read_to_host
 from .serialization import atomic_write_bytes
 
 SCHEDULER_INTERVALS = ("auto", "epoch", "batch")
@@ -52,6 +61,9 @@ class Trainer:
     monitor: the metric ("val_loss", "val_acc", or "train_loss"/"train_acc") that decides
     best.ckpt; without validation data "val_*" falls back to "train_*".
     progress: tqdm bars (None: only when stderr is a terminal); verbose: a line per epoch.
+    log_every: steps between host reads of the running loss and accuracy (None: every step
+    on the CPU, 50 on CUDA, where each read waits for the GPU); on_batch_end's logs carry
+    "loss" only on those steps, and a NaN/inf loss is found at the next read.
     checkpoint_extra: entries stored in every checkpoint as they are (model_config, config, data).
     """
 
@@ -60,7 +72,8 @@ class Trainer:
                  clip_grad: float | None = None, early_stopping: EarlyStopping | None = None,
                  monitor: str = "val_loss", callbacks: Iterable[Callback] = (), out_dir: str | os.PathLike | None = None,
                  progress: bool | None = None, verbose: bool = True, device: str | None = None,
-                 class_names: Sequence[str] | None = None, checkpoint_extra: dict[str, Any] | None = None) -> None:
+                 class_names: Sequence[str] | None = None, checkpoint_extra: dict[str, Any] | None = None,
+                 log_every: int | None = None) -> None:
         if scheduler_interval not in SCHEDULER_INTERVALS:
             raise ValueError(f"Trainer: scheduler_interval must be one of {SCHEDULER_INTERVALS}, got {scheduler_interval!r}")
         for name, value in (("l1", l1), ("l2", l2)):
@@ -68,6 +81,7 @@ class Trainer:
                 raise ValueError(f"Trainer: {name} must be >= 0, got {value!r}")
         if clip_grad is not None and not clip_grad > 0:
             raise ValueError(f"Trainer: clip_grad must be > 0 (or None), got {clip_grad!r}")
+        log_every = check_log_every(log_every)
         self.model, self.optimizer = model, optimizer
         self.loss_fn = loss_fn if loss_fn is not None else CrossEntropyLoss()
         self.scheduler = scheduler
@@ -83,6 +97,7 @@ class Trainer:
         self.verbose = verbose
         first = next(iter(model.parameters()), None)
         self.device = device or (first.device if first is not None else "cpu")
+        self.log_every = log_every if log_every is not None else default_log_every(self.device)
         self.class_names = list(class_names) if class_names is not None else None
         self.checkpoint_extra = dict(checkpoint_extra or {})
         # progress of the run
@@ -96,7 +111,9 @@ class Trainer:
         self.last_checkpoint: Path | None = None
         self._partial: dict[str, Any] | None = None  # where an interrupted epoch stopped (from a checkpoint)
         self._in_epoch = False
-        self._sums = [0.0, 0, 0]  # loss * n, correct, n over the current epoch's batches
+        self._sums = [0.0, 0, 0]  # loss * n, correct, n over the current epoch's batches read so far
+        self._pending: list[StepResult] = []  # the steps since the last read, their numbers still on the device
+        self._label_range: tuple[int, int] | None = None  # the training labels' (min, max), proved once per fit()
         self._epoch_rng: dict | None = None
         self._rng_after_batch: dict | None = None
         self._epoch_lr = 0.0
@@ -107,7 +124,7 @@ class Trainer:
         return float(self.optimizer.param_groups[0]["lr"])
 
     def running_metrics(self) -> tuple[float, float]:
-        """Mean loss and accuracy over the current epoch's batches so far."""
+        """Mean loss and accuracy over the current epoch's batches up to the last host read (see log_every)."""
         total, correct, n = self._sums
         return (total / n, correct / n) if n else (float("nan"), float("nan"))
 
@@ -132,6 +149,7 @@ class Trainer:
             raise ValueError(f"Trainer.fit: early stopping on {self.best.name} needs validation data (val_loader)")
         self.train_loader, self.val_loader, self.epochs = train_loader, val_loader, epochs
         self.batches_per_epoch = len(train_loader)
+        self._label_range = label_range(train_loader)
         if self._partial is not None and self._partial["batches_per_epoch"] != self.batches_per_epoch:
             raise CheckpointError(
                 f"the checkpoint stopped inside an epoch of {self._partial['batches_per_epoch']} batches, but this "
@@ -165,6 +183,7 @@ class Trainer:
         epoch = self.epoch + 1
         started = time.perf_counter()
         partial, self._partial = self._partial, None
+        self._pending = []
         if partial is None:
             self._epoch_rng = get_rng_state()
             self._rng_after_batch = self._epoch_rng
@@ -193,10 +212,21 @@ class Trainer:
         x = Tensor._make(to_device(xb, self.device), False)
         y = to_device(yb, self.device)
         out = self.model(x)
-        loss = self.loss_fn(out, y)
-        value = float(loss.item())
-        if not math.isfinite(value):
-            raise self._non_finite(epoch, batch, value)
+        known = self._label_range or (batch_label_range(yb) if self.device != "cpu" else None)
+        if known is None:
+            loss = self.loss_fn(out, y)
+        else:  # the labels are proved in range on the host: no per-step device check in the loss
+            with known_target_range(y, *known):
+                loss = self.loss_fn(out, y)
+        if loss.data.size != 1:
+            raise ValueError(f"Trainer: the loss function must return a single number (reduction 'mean' or 'sum'), "
+                             f"got a loss of shape {tuple(loss.shape)}")
+        n = int(y.shape[0])
+        correct = (array_module(out.data).argmax(out.data, axis=1) == y).sum()  # stays on the device
+        result = StepResult(batch, self.step + 1, loss.data, correct, n)
+        # a read step reads before the update, so with log_every=1 a bad loss stops the run before it steps
+        read = batch % self.log_every == 0 or batch >= self.batches_per_epoch
+        values = self._read(epoch, self._pending + [result], last_stepped=False) if read else None
         total = loss
         if self.l1:
             total = total + regularizers.l1(self.model.parameters(), self.l1)
@@ -209,20 +239,48 @@ class Trainer:
         self.optimizer.step()
         if self.scheduler is not None and self.scheduler_interval == "batch":
             self.scheduler.step()
-        n = int(y.shape[0])
-        correct = int((array_module(out.data).argmax(out.data, axis=1) == y).sum())
         self.step += 1
-        sums = self._sums
-        sums[0] += value * n
-        sums[1] += correct
-        sums[2] += n
         self.batches_done = batch
         self._rng_after_batch = get_rng_state()
-        logs = {"loss": value, "batch_size": n, "lr": self.lr}
+        if values is None:
+            self._pending.append(result)
+            logs = {"batch_size": n, "lr": self.lr}
+        else:
+            self._commit(values)
+            logs = {"loss": values[-1][0], "batch_size": n, "lr": self.lr}
         for cb in callbacks:
             cb.on_batch_end(self, batch, logs)
 
+    # ---- host reads ---------------------------------------------------------------------
+    def _read(self, epoch: int, results: list[StepResult], last_stepped: bool) -> list[tuple[float, int, int]]:
+        """(loss, correct, n) of each result, read back in one copy; a non-finite loss raises here.
+
+        last_stepped: whether the optimizer has already stepped on the last result's batch.
+        """
+        values = read_to_host(results)
+        for result, (loss, _) in zip(results, values):
+            if not math.isfinite(loss):
+                last = results[-1].batch
+                raise self._non_finite(epoch, result.batch, loss, step=result.step, read=(results[0].batch, last),
+                                       updates_after=last - result.batch + last_stepped)
+        return [(loss, correct, r.n) for r, (loss, correct) in zip(results, values)]
+
+    def _commit(self, values: list[tuple[float, int, int]]) -> None:
+        """Add read values to the epoch's sums in batch order (the order a per-step read adds them in)."""
+        sums = self._sums
+        for loss, correct, n in values:
+            sums[0] += loss * n
+            sums[1] += correct
+            sums[2] += n
+        self._pending = []
+
+    def _flush(self) -> None:
+        """Read the steps not read yet, so the sums cover every completed batch (epoch end, checkpoints)."""
+        if self._pending:
+            self._commit(self._read(self.epoch + 1, self._pending, last_stepped=True))
+
     def _end_epoch(self, epoch: int, started: float, callbacks: list[Callback]) -> None:
+        self._flush()
         total, correct, n = self._sums
         if n == 0:
             raise ValueError("Trainer.fit: the training loader produced no batches")
@@ -261,18 +319,30 @@ class Trainer:
         return record[name]
 
     # ---- errors and interruption ----------------------------------------------------
-    def _non_finite(self, epoch: int, batch: int | None, value: float) -> NonFiniteLossError:
+    def _non_finite(self, epoch: int, batch: int | None, value: float, step: int | None = None,
+                    read: tuple[int, int] | None = None, updates_after: int = 0) -> NonFiniteLossError:
+        """The error for a NaN/inf loss of `batch` (None: validation) at optimizer step `step`.
+
+        read: the batches read back together when it was found (log_every > 1); updates_after:
+        how many optimizer steps the weights in memory took from that batch on before the read.
+        """
+        if step is None:
+            step = self.step + (batch is not None)
         if batch is None:
             where = f"step {self.step}, on the validation set"
         else:
-            where = f"step {self.step + 1} (batch {batch} of {self.batches_per_epoch})"
+            where = f"step {step} (batch {batch} of {self.batches_per_epoch})"
+            if read is not None and read[0] != read[1]:
+                where += f", found when batches {read[0]}-{read[1]} were read back together (log_every={self.log_every})"
+            if updates_after:
+                where += f"; the weights in memory took {updates_after} optimizer step(s) from that batch on"
         if self.last_checkpoint is not None:
             kept = f"the last good checkpoint {self.last_checkpoint} (epoch {self.epoch}) was kept unchanged"
         else:
             kept = "no checkpoint had been written yet"
         message = (f"the loss became {value} at epoch {epoch}, {where}; training stopped and {kept}. "
                    "Try a lower learning rate (--lr), gradient clipping (--clip-grad) or another schedule")
-        return NonFiniteLossError(message, epoch, self.step + (batch is not None), batch, value, self.last_checkpoint)
+        return NonFiniteLossError(message, epoch, step, batch, value, self.last_checkpoint)
 
     def _interrupted(self) -> TrainingInterrupted:
         epoch = self.epoch + (1 if self._in_epoch else 0)
@@ -311,6 +381,7 @@ class Trainer:
         """Everything a checkpoint holds (see train.checkpoint), including the mid-epoch position if any."""
         partial = None
         if self._in_epoch:
+            self._flush()  # the sums must cover every completed batch, or a resumed run would not be exact
             partial = {"batches_done": self.batches_done, "batches_per_epoch": self.batches_per_epoch,
                        "sums": tuple(self._sums), "epoch_rng": self._epoch_rng, "rng": self._rng_after_batch,
                        "lr": self._epoch_lr}
