@@ -40,7 +40,8 @@ from .trainer import Trainer
 # Settings that may differ when a run is resumed. Architecture settings (hidden, batchnorm,
 # dataset) reach the weight loading, which names any key/shape that does not fit; the rest
 # must match, or the resumed run would not be the run that was saved.
-RESUME_OVERRIDABLE = ("epochs", "patience", "out", "quiet", "device", "data_dir", "hidden", "batchnorm", "dataset")
+RESUME_OVERRIDABLE = ("epochs", "patience", "out", "quiet", "device", "data_dir", "hidden", "batchnorm", "dataset",
+                      "log_every")
 EVAL_BATCH_SIZE = 1024
 
 
@@ -141,7 +142,7 @@ def build_trainer(config: TrainConfig, data, train: tuple, val: tuple | None, *,
         model, optimizer, scheduler=scheduler, l1=config.l1, l2=config.l2, clip_grad=config.clip_grad,
         early_stopping=early, monitor=config.monitor, callbacks=list(callbacks), out_dir=out_dir,
         progress=progress, verbose=verbose, device=config.device, class_names=data.class_names,
-        checkpoint_extra=extra,
+        checkpoint_extra=extra, log_every=config.log_every,
     )
     return trainer, train_loader, val_loader, model_config
 
