@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import array_module, device_of
+from .backend import array_module, broadcast_to, device_of
 from .errors import DeviceError, GraphFreedError, ShapeError
 
 Tensor: Any = None  # tensor.py sets this; autograd must not import it (it imports us)
@@ -80,23 +80,32 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **options):
-        """Run forward on the inputs' arrays; record the node when a gradient is needed."""
+        """Run forward on the inputs' arrays; record the node when a gradient is needed.
+
+        This is the engine's hottest function (every op of every step passes here once),
+        so one- and two-input ops, nearly all of them, take straight-line paths without
+        loops or comprehensions; the general path handles the rest.
+        """
         ctx = object.__new__(cls)
-        if len(inputs) == 1:
-            arrays = (inputs[0].data,)
-            requires_grad = inputs[0]._requires_grad
+        count = len(inputs)
+        if count == 1:
+            a = inputs[0]
+            arrays = (a.data,)
+            requires_grad = a._requires_grad
+        elif count == 2:
+            a, b = inputs
+            arrays = (a.data, b.data)
+            if type(arrays[0]) is not type(arrays[1]):
+                _check_same_device(cls, inputs)
+            requires_grad = a._requires_grad or b._requires_grad
         else:
-            arrays = [t.data for t in inputs]
+            arrays = tuple([t.data for t in inputs])
             first = type(arrays[0])
-            for a in arrays:
-                if type(a) is not first:
+            for array in arrays:
+                if type(array) is not first:
                     _check_same_device(cls, inputs)
                     break
-            requires_grad = False
-            for t in inputs:
-                if t._requires_grad:
-                    requires_grad = True
-                    break
+            requires_grad = any([t._requires_grad for t in inputs])
         try:
             out = cls.forward(ctx, *arrays, **options)
         except ShapeError:
@@ -105,7 +114,7 @@ class Function:
             raise ShapeError(f"{cls.__name__}: {err} (input {_describe(inputs)})") from err
         if type(out) is not _ndarray:
             out = _as_array(out)
-        result = object.__new__(Tensor)  # Tensor._make, inlined: this is the hottest line of the engine
+        result = object.__new__(Tensor)  # Tensor._make, inlined
         result.data = out
         result.grad = None
         result.name = None
@@ -113,13 +122,20 @@ class Function:
         if requires_grad and _grad_enabled:
             result._requires_grad = True
             result._ctx = ctx
-            ctx.needs_input_grad = tuple([t._requires_grad for t in inputs])
-            for t in inputs:
-                if t._ctx is not None:  # keep an intermediate's place in the graph, not its array
-                    ctx.inputs = tuple([t if t._ctx is None else _edge(t) for t in inputs])
-                    break
+            # keep an intermediate input's place in the graph (its edge), not its array
+            if count == 1:
+                ctx.needs_input_grad = (True,)
+                ctx.inputs = inputs if a._ctx is None else (a._edge or _edge(a),)
+            elif count == 2:
+                ctx.needs_input_grad = (a._requires_grad, b._requires_grad)
+                if a._ctx is None and b._ctx is None:
+                    ctx.inputs = inputs
+                else:
+                    ctx.inputs = (a if a._ctx is None else a._edge or _edge(a),
+                                  b if b._ctx is None else b._edge or _edge(b))
             else:
-                ctx.inputs = inputs
+                ctx.needs_input_grad = tuple([t._requires_grad for t in inputs])
+                ctx.inputs = tuple([t if t._ctx is None else _edge(t) for t in inputs])
         else:
             result._requires_grad = False
             result._ctx = None
@@ -133,21 +149,6 @@ class Function:
         return type(self).__name__
 
 
-class _Layout:
-    """The shape and dtype of an array that is no longer kept (what unbroadcasting needs)."""
-
-    __slots__ = ("shape", "dtype", "_on_host")
-
-    def __init__(self, array):
-        self.shape = array.shape
-        self.dtype = array.dtype
-        self._on_host = type(array) is _ndarray  # data is always numpy.ndarray or cupy.ndarray
-
-    @property
-    def device(self) -> str:
-        return "cpu" if self._on_host else "cuda"
-
-
 class _Edge:
     """What a node keeps of an input computed by another node: that node, the shape and dtype.
 
@@ -155,46 +156,47 @@ class _Edge:
     no backward formula needs it (an MLP's pre-activations: ReLU saves its output, not
     its input), which costs one activation-sized array per layer; PyTorch's graph keeps
     only such edges too. Every op saves on ctx what its backward reads, so the traversal
-    needs nothing else. `.data` holds the layout, not values. Leaves stay Tensors (their
-    .grad is filled).
+    needs nothing else. Leaves stay Tensors (their .grad is filled).
+
+    The traversal reads `t.data.shape` and `t.data.dtype` of every input; for an edge,
+    `.data` is the edge itself (a property, so no reference cycle), which has both.
     """
 
-    __slots__ = ("_ctx", "_requires_grad", "data", "name")
+    __slots__ = ("_ctx", "_requires_grad", "shape", "dtype", "_on_host", "name")
     grad = None
     is_leaf = False
 
     def __init__(self, t):
+        data = t.data
         self._ctx = t._ctx
         self._requires_grad = t._requires_grad
-        self.data = _Layout(t.data)
+        self.shape = data.shape
+        self.dtype = data.dtype
+        self._on_host = type(data) is _ndarray  # data is always numpy.ndarray or cupy.ndarray
         self.name = t.name
+
+    @property
+    def data(self) -> "_Edge":
+        return self  # the layout stands in for the array that is no longer kept
 
     @property
     def requires_grad(self) -> bool:
         return self._requires_grad
 
     @property
-    def shape(self) -> tuple:
-        return self.data.shape
-
-    @property
-    def dtype(self):
-        return self.data.dtype
-
-    @property
     def ndim(self) -> int:
-        return len(self.data.shape)
+        return len(self.shape)
 
     @property
     def size(self) -> int:
         n = 1
-        for d in self.data.shape:
+        for d in self.shape:
             n *= d
         return n
 
     @property
     def device(self) -> str:
-        return self.data.device
+        return "cpu" if self._on_host else "cuda"
 
     def __repr__(self) -> str:
         return f"<graph edge: output of {type(self._ctx).__name__}, shape {self.shape} {self.dtype}>"
@@ -238,7 +240,7 @@ def unbroadcast(grad, shape: tuple):
     if grad.shape == shape:
         return grad
     if grad.ndim < len(shape):  # an op handed back a smaller gradient: it broadcasts up
-        return array_module(grad).broadcast_to(grad, shape)
+        return broadcast_to(grad, shape)
     extra = grad.ndim - len(shape)
     axes = tuple(range(extra)) + tuple(
         extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1
@@ -294,19 +296,18 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
                     _free(node)
                 continue
             input_grads = node.backward(node, g)
-            inputs = node.inputs
-            if len(inputs) == 1 and type(input_grads) is not tuple:
+            if type(input_grads) is not tuple:  # a one-input op returns its gradient bare
                 input_grads = (input_grads,)
             if _tracers:
                 for tracer in _tracers:
                     tracer.on_backward(node, g, input_grads)
-            for t, gi in zip(inputs, input_grads):
+            for t, gi in zip(node.inputs, input_grads):
                 if gi is None or not t._requires_grad:
                     continue
                 data = t.data
                 if gi.shape != data.shape:
                     gi = unbroadcast(gi, data.shape)
-                if gi.dtype != data.dtype:
+                if gi.dtype is not data.dtype and gi.dtype != data.dtype:
                     gi = gi.astype(data.dtype)
                 parent = t._ctx
                 if parent is None:
@@ -318,8 +319,9 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
                 else:
                     previous = grads.get(parent)
                     grads[parent] = gi if previous is None else previous + gi
-            if not retain_graph:
-                _free(node)
+            if not retain_graph:  # _free(node), inlined: once per node of every backward
+                node.__dict__.clear()
+                node._freed = True
     if capture is not None:
         for key, (leaf, g) in leaf_grads.items():
             if key in capture:

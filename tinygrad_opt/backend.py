@@ -69,6 +69,34 @@ def array_module(array: Any):
     return _cupy if isinstance(array, _cupy.ndarray) else np
 
 
+def broadcast_to(array: Any, shape: tuple) -> Any:
+    """A read-only view of `array` broadcast to `shape`, like xp.broadcast_to.
+
+    Backward passes broadcast a reduced gradient back to the input's shape once per
+    sum/mean; for small NumPy arrays np.broadcast_to's argument handling costs several
+    times the view itself, so the view is built directly: stride 0 along every
+    broadcast axis, the array's own stride elsewhere. Anything unusual (CuPy arrays,
+    non-contiguous or empty arrays, shapes that do not broadcast) goes to xp.broadcast_to,
+    which also raises its own error for a bad shape.
+    """
+    if type(array) is not np.ndarray or not array.flags.c_contiguous or not array.size:
+        return array_module(array).broadcast_to(array, shape)
+    extra = len(shape) - array.ndim
+    if extra < 0:
+        return np.broadcast_to(array, shape)
+    strides = [0] * extra
+    for want, have, stride in zip(shape[extra:], array.shape, array.strides):
+        if want == have:
+            strides.append(stride)
+        elif have == 1:
+            strides.append(0)
+        else:
+            return np.broadcast_to(array, shape)
+    view = np.ndarray(shape, array.dtype, array, 0, strides)
+    view.setflags(write=False)  # as np.broadcast_to: elements share memory, a write would hit many
+    return view
+
+
 def module_for_device(device: str):
     return np if device == "cpu" else require_cuda()
 

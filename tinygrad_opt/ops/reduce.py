@@ -1,6 +1,6 @@
 """Reductions over axes (NumPy's `axis=` / `keepdims=` conventions)."""
 from ..autograd import Function
-from ..backend import array_module
+from ..backend import broadcast_to
 from ..errors import ShapeError
 
 
@@ -39,8 +39,7 @@ class Sum(Function):
 
     @staticmethod
     def backward(ctx, g):
-        g = expand_to_input(g, ctx.shape, ctx.axes, ctx.keepdims)
-        return array_module(g).broadcast_to(g, ctx.shape)
+        return broadcast_to(expand_to_input(g, ctx.shape, ctx.axes, ctx.keepdims), ctx.shape)
 
 
 class Mean(Function):
@@ -63,7 +62,7 @@ class Mean(Function):
     @staticmethod
     def backward(ctx, g):
         g = expand_to_input(g, ctx.shape, ctx.axes, ctx.keepdims)
-        return array_module(g).broadcast_to(g / ctx.count, ctx.shape)
+        return broadcast_to(g / ctx.count, ctx.shape)
 
 
 class Max(Function):
