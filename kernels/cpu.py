@@ -125,42 +125,51 @@ def softmax_cross_entropy(z, target, label_smoothing: float):
 
 # ---- ReLU and the bias gradient ----------------------------------------------------
 
+_ZERO = {np.dtype(np.float32): np.float32(0), np.dtype(np.float64): np.float64(0)}  # the dtypes the loops take
+
+
 @_jit()
 def _relu(a, y, zero):
+    a, y = a.reshape(-1), y.reshape(-1)  # C-contiguous (checked by the caller): flat views, no copies
     for i in numba.prange(a.size):
         v = a[i]
         y[i] = v if (v > zero or v != v) else zero
 
 
-# Below this many elements NumPy's ufunc call costs less than a Numba dispatch (about 1 us
-# against 2-3 us); both give bitwise the same ReLU, so small arrays take the reference.
-SMALL = 2048
+# ReLU's forward is one SIMD ufunc in NumPy: below this many elements it is as fast as the loop
+# (both give bitwise the same result). The backward's NumPy form takes two calls and a bool->float
+# multiply, so the loop wins at every size.
+SMALL = 4096
 
 
 def relu(a):
-    if a.size < SMALL:
-        return np.maximum(a, 0)  # reference.relu's expression, without its dispatch: per-op cost matters here
-    if not _flat_ok(a):
+    # These wrappers run once per ReLU of every step: the checks are written out, not delegated
+    # to _flat_ok, because on small arrays their cost is the kernel's cost.
+    zero = _ZERO.get(a.dtype)
+    if zero is None or not a.flags.c_contiguous or not a.ndim:  # (Numba cannot reshape 0-d arrays)
         return reference.relu(a)
+    if a.size < SMALL:
+        return np.maximum(a, zero)  # reference.relu's expression, without its dispatch
     y = np.empty_like(a)
-    _relu(_flat(a), _flat(y), a.dtype.type(0))
+    _relu(a, y, zero)
     return y
 
 
 @_jit()
 def _relu_backward(g, y, out, zero):
+    g, y, out = g.reshape(-1), y.reshape(-1), out.reshape(-1)
     for i in numba.prange(g.size):
         # g * [y > 0]: g * 1 is g itself, g * 0 keeps the sign of zero and NaN as NumPy does
         out[i] = g[i] if y[i] > zero else g[i] * zero
 
 
 def relu_backward(g, y):
-    if g.size < SMALL:
-        return g * (y > 0)  # reference.relu_backward's expression, without its dispatch
-    if g.shape != y.shape or not _flat_ok(g, y):
+    zero = _ZERO.get(g.dtype)
+    if (zero is None or y.dtype != g.dtype or g.shape != y.shape or not g.ndim
+            or not (g.flags.c_contiguous and y.flags.c_contiguous)):
         return reference.relu_backward(g, y)
     out = np.empty_like(g)
-    _relu_backward(_flat(g), _flat(y), _flat(out), g.dtype.type(0))
+    _relu_backward(g, y, out, zero)
     return out
 
 

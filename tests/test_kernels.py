@@ -50,6 +50,12 @@ def test_relu_forward_and_backward_are_bitwise_equal(shape, dtype, seed, special
     same(cpu.relu(a), reference.relu(a))
     y = reference.relu(a)
     same(cpu.relu_backward(g, y), reference.relu_backward(g, y))
+    # and through NumPy's path for small arrays, and the reference for strided views
+    monkeypatch.setattr(cpu, "SMALL", 10**9)
+    same(cpu.relu(a), reference.relu(a))
+    if a.ndim >= 2:
+        same(cpu.relu(a.T), reference.relu(a.T))
+        same(cpu.relu_backward(g.T, y.T), reference.relu_backward(g.T, y.T))
 
 
 @settings(max_examples=25, deadline=None)
