@@ -13,7 +13,9 @@ from tinygrad_opt.config import TrainConfig, load_config
 from tinygrad_opt.data import DataLoader, load_dataset
 from tinygrad_opt.ops import loss as loss_ops
 from tinygrad_opt.tensor import Tensor
-from tinygrad_opt.train import LambdaCallback, NonFiniteLossError, Trainer, TrainingInterrupted, build_mlp, load_checkpoint
+from tinygrad_opt.train import (
+    LambdaCallback, NonFiniteLossError, Trainer, TrainingInterrupted, build_mlp, load_checkpoint, run_training,
+)
 from tinygrad_opt.train import readback
 from tinygrad_opt.train import trainer as trainer_module
 
@@ -98,7 +100,8 @@ def test_no_host_read_between_the_log_steps(monkeypatch):
     assert all(set(logs) == {"batch_size", "lr"} for b, logs in seen if b not in (3, 6, 8))
     sizes.clear()
     per_step = []
-    _fit(1, epochs=2, validate=False, callbacks=[LambdaCallback(on_batch_end=lambda t, b, logs: per_step.append(logs["loss"]))])
+    record = LambdaCallback(on_batch_end=lambda t, b, logs: per_step.append(logs["loss"]))
+    _fit(1, epochs=2, validate=False, callbacks=[record])
     assert sizes == [1] * 16
     # the loss a read step reports is that batch's loss, as with a read every step
     assert [logs["loss"] for b, logs in seen if "loss" in logs] == [per_step[i] for i in (2, 5, 7, 10, 13, 15)]
@@ -155,12 +158,11 @@ def test_nan_among_unread_steps_stops_ctrl_c_from_overwriting_the_checkpoint(tmp
 
 # ---- exact resume with unread steps ---------------------------------------------------------------------------
 def _loss_columns(history):
-    return [(r["epoch"], r["step"], r["lr"], r["train_loss"], r["train_acc"], r["val_loss"], r["val_acc"]) for r in history]
+    keys = ("epoch", "step", "lr", "train_loss", "train_acc", "val_loss", "val_acc")
+    return [tuple(r[k] for k in keys) for r in history]
 
 
 def test_ctrl_c_between_reads_saves_exact_sums_and_resumes_exactly(tmp_path):
-    from tinygrad_opt.train import run_training
-
     options = dict(epochs=3, dropout=0.3, schedule="onecycle")
     straight = run_training(TrainConfig(**TINY, **options, out=str(tmp_path / "straight")), progress=False)
 
@@ -216,8 +218,8 @@ def test_known_target_range_skips_reading_only_that_array():
     with pytest.raises(AssertionError, match="range was read"):  # only inside the block
         loss_ops.check_class_targets(target, 10, "cross_entropy")
     # the known range is still compared with the number of classes, with the usual error
-    with loss_ops.known_target_range(target, 0, 10), pytest.raises(
-            ValueError, match=r"cross_entropy: target 10 is out of range for 10 classes; class indices must lie in \[0, 9\]"):
+    message = r"cross_entropy: target 10 is out of range for 10 classes; class indices must lie in \[0, 9\]"
+    with loss_ops.known_target_range(target, 0, 10), pytest.raises(ValueError, match=message):
         loss_ops.check_class_targets(target, 10, "cross_entropy")
 
 

@@ -41,12 +41,12 @@ def check_log_every(value: Any, what: str = "Trainer: log_every") -> int | None:
     """None (the device's default) or a positive integer; anything else is a clear error."""
     if value is None:
         return None
+    expected = (f"{what} must be a positive integer (steps between reads of the loss) or None "
+                f"(every step on the CPU, every {LOG_EVERY_CUDA} on CUDA)")
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{what} must be a positive integer (steps between reads of the loss) or None "
-                        f"(every step on the CPU, every {LOG_EVERY_CUDA} on CUDA), got {value!r} ({type(value).__name__})")
+        raise TypeError(f"{expected}, got {value!r} ({type(value).__name__})")
     if value < 1:
-        raise ValueError(f"{what} must be a positive integer (steps between reads of the loss) or None "
-                         f"(every step on the CPU, every {LOG_EVERY_CUDA} on CUDA), got {value!r}")
+        raise ValueError(f"{expected}, got {value!r}")
     return int(value)
 
 

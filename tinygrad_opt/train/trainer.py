@@ -333,7 +333,8 @@ class Trainer:
         else:
             where = f"step {step} (batch {batch} of {self.batches_per_epoch})"
             if read is not None and read[0] != read[1]:
-                where += f", found when batches {read[0]}-{read[1]} were read back together (log_every={self.log_every})"
+                where += (f", found when batches {read[0]}-{read[1]} were read back together "
+                          f"(log_every={self.log_every})")
             if updates_after:
                 where += f"; the weights in memory took {updates_after} optimizer step(s) from that batch on"
         if self.last_checkpoint is not None:
@@ -378,7 +379,11 @@ class Trainer:
 
     # ---- checkpoints --------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Everything a checkpoint holds (see train.checkpoint), including the mid-epoch position if any."""
+        """Everything a checkpoint holds (see train.checkpoint), including the mid-epoch position if any.
+
+        Mid-epoch it first reads back the steps not read yet (see log_every), so the saved sums
+        are exact; a NaN/inf loss among them raises NonFiniteLossError instead.
+        """
         partial = None
         if self._in_epoch:
             self._flush()  # the sums must cover every completed batch, or a resumed run would not be exact
