@@ -4,7 +4,8 @@
                       early_stopping=EarlyStopping(patience=5))
     history = trainer.fit(train_loader, val_loader, epochs=20)   # a list of per-epoch dicts
 
-One step: forward, loss (+ l1/l2 penalties), zero_grad, backward, clip_grad_norm_,
+One step: forward, loss (+ l1/l2 penalties), zero_grad, backward, clipping of the
+gradients' total norm (clip_grad; clip_grad_norm_'s clipping, without reading the norm),
 optimizer.step, and for per-batch schedules (OneCycleLR) scheduler.step. After each
 epoch: validation, the per-epoch schedule step (ReduceLROnPlateau gets the validation
 loss), early stopping, the history record, the callbacks' on_epoch_end, then (with an
@@ -22,6 +23,7 @@ end and before any checkpoint (see train.readback). That is also where a NaN/inf
 found: the error names the batch whose loss first went bad, and with log_every > 1 the
 batches read together and the later steps the weights took. The history does not
 depend on log_every: the host adds the read values in the same order either way.
+Gradient clipping reads nothing: its factor is computed and applied on the device.
 """
 from __future__ import annotations
 
@@ -38,7 +40,8 @@ from .. import regularizers
 from ..backend import array_module, get_rng_state, set_rng_state, to_device
 from ..nn import CrossEntropyLoss, Module
 from ..ops.loss import known_target_range
-from ..optim import Optimizer, clip_grad_norm_
+from ..optim import Optimizer
+from ..optim.clip_grad import clip_grads_by_total_norm
 from ..optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
 from ..tensor import Tensor
 from .callbacks import Callback, EpochLogger, ProgressBar
@@ -234,8 +237,8 @@ class Trainer:
             total = total + regularizers.l2(self.model.parameters(), self.l2)
         self.optimizer.zero_grad()
         total.backward()
-        if self.clip_grad:
-            clip_grad_norm_(self.model.parameters(), self.clip_grad)
+        if self.clip_grad:  # the norm stays on the device: no host read per step
+            clip_grads_by_total_norm(self.model.parameters(), self.clip_grad)
         self.optimizer.step()
         if self.scheduler is not None and self.scheduler_interval == "batch":
             self.scheduler.step()
