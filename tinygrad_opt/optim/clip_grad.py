@@ -54,7 +54,7 @@ def _total_norm(grads: list, norm_type: float):
     if len(totals) > 1:
         totals = [to_device(t, "cpu").astype(totals[0].dtype) for t in totals]
         totals = [reference.vector_norm(np.stack(totals), norm_type)]
-    return totals[0]
+    return array_module(totals[0]).asarray(totals[0])  # NumPy reductions may hand back a scalar, not a 0-d array
 
 
 def _scale_host_(grads: list, total: float, max_norm: float) -> None:
