@@ -47,6 +47,7 @@ def test_distill_command_with_scratch_baseline(teacher_run, tmp_path, capsys):
     (["--alpha", "2"], "--alpha (the weight of the soft-target term) must be in [0, 1], got 2.0"),
     (["--hidden", "8,x"], "--hidden must be comma-separated positive integers"),
     (["--epochs", "0"], "--epochs must be a positive integer"),
+    (["--log-every", "0"], "--log-every must be a positive integer"),
 ])
 def test_distill_bad_input(teacher_run, tmp_path, capsys, argv, message):
     code, stdout, err = run_cli(capsys, "distill", "--teacher", teacher_run, *argv, "--out", tmp_path / "s")
@@ -78,3 +79,18 @@ def test_distillation_loss_in_the_trainer():
     assert loss_fn(out, yt[:5]).item() == pytest.approx(tg.nn.functional.cross_entropy(out, yt[:5]).item())
     loss_fn.remove()
     assert not student._forward_hooks
+
+
+def test_distill_log_every_sets_the_students_reads(teacher_run, tmp_path, capsys, monkeypatch):
+    from tinygrad_opt.train import readback
+    from tinygrad_opt.train import trainer as trainer_module
+
+    sizes = []
+    real = readback.read_to_host
+    monkeypatch.setattr(trainer_module, "read_to_host", lambda results: sizes.append(len(results)) or real(results))
+    out = tmp_path / "student"
+    code, stdout, err = run_cli(capsys, "distill", "--teacher", teacher_run, "--hidden", "8", "--epochs", "1",
+                                "--log-every", "3", "--quiet", "--out", out)
+    assert code == 0, err
+    assert len(sizes) > 2 and set(sizes[:-1]) == {3} and 1 <= sizes[-1] <= 3  # one epoch, read every 3 steps
+    assert load_checkpoint(out / "last.ckpt")["config"]["log_every"] == 3

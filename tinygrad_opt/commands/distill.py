@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default: the teacher's)")
     parser.add_argument("--batch-size", type=int, default=None, help="batch size (default: the teacher's)")
     parser.add_argument("--seed", type=int, default=None, help="seed for the student's init and batches (default: the teacher's)")
+    parser.add_argument("--log-every", type=int, default=None, metavar="N",
+                        help="steps between reads of the running loss from the device (default: the teacher's, "
+                             "else every step on cpu, 50 on cuda); the results do not depend on it")
     parser.add_argument("--compare-scratch", action="store_true",
                         help="also train the same student on the labels alone and report both")
     parser.add_argument("--out", metavar="DIR", default=None, help="the student's run folder (default runs/<dataset>-student-<time>)")
@@ -46,13 +49,13 @@ def _hidden(text: str) -> list[int]:
 
 def _student_config(teacher_config, args: argparse.Namespace):
     changes = {"hidden": _hidden(args.hidden)}
-    for key in ("epochs", "lr", "batch_size", "seed"):
+    for key in ("epochs", "lr", "batch_size", "seed", "log_every"):
         value = getattr(args, key)
         if value is not None:
             changes[key] = value
     if args.out is not None:
         changes["out"] = args.out
-    for key in ("epochs", "batch_size"):
+    for key in ("epochs", "batch_size", "log_every"):
         if key in changes and changes[key] < 1:
             raise ConfigError(f"--{key.replace('_', '-')} must be a positive integer, got {changes[key]}")
     if "lr" in changes and not changes["lr"] > 0:
@@ -80,7 +83,7 @@ def train_student(config, data, split, teacher=None, T=4.0, alpha=0.9, out_dir=N
     trainer = Trainer(
         student, optimizer, loss_fn, scheduler=make_scheduler(config, optimizer, len(loader)), l1=config.l1,
         l2=config.l2, clip_grad=config.clip_grad, out_dir=out_dir, progress=False, verbose=verbose,
-        device=config.device, class_names=data.class_names,
+        device=config.device, class_names=data.class_names, log_every=config.log_every,
         checkpoint_extra={"model_config": model_config, "config": config.to_dict(),
                           "data": {"dataset": data.name, "num_features": data.num_features,
                                    "class_names": list(data.class_names), "normalize": config.normalize},
