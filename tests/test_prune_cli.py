@@ -142,3 +142,14 @@ def test_pruned_weights_stay_zero_when_a_pruned_checkpoint_is_fine_tuned(dense_r
     effective = tuned[0].weight_orig.numpy() * mask
     assert np.all(effective[mask == 0] == 0)
     assert not np.allclose(effective, first[0].weight_orig.numpy() * mask)  # it did train
+
+
+def test_finetune_reads_the_loss_as_often_as_the_checkpoints_run(dense_run, monkeypatch):
+    import dataclasses
+
+    from tinygrad_opt.compress.cli_common import finetune, load_checkpoint_and_data
+
+    loaded = load_checkpoint_and_data(str(dense_run))
+    assert loaded.config.log_every is None and finetune(loaded.model, loaded, 1, verbose=False).log_every == 1
+    loaded.config = dataclasses.replace(loaded.config, log_every=5)  # as if trained with --log-every 5
+    assert finetune(loaded.model, loaded, 1, verbose=False).log_every == 5

@@ -92,6 +92,8 @@ def finetune(model: Module, loaded: Loaded, epochs: int, lr: float | None = None
              loss_fn: Module | None = None, verbose: bool = True, device: str = "cpu"):
     """Train `model` for `epochs` more epochs with the checkpoint's optimizer settings (lr / batch size overridable).
 
+    The loss is read back from the device as often as the checkpoint's run did (its --log-every).
+
     Returns the Trainer (its history holds the epochs' metrics). Pruning masks stay as they are.
     """
     from ..data import DataLoader  # noqa: PLC0415
@@ -107,7 +109,7 @@ def finetune(model: Module, loaded: Loaded, epochs: int, lr: float | None = None
     loader = DataLoader((x_train, y_train), batch_size=config.batch_size, shuffle=True)
     val_loader = None if val is None else DataLoader(val, batch_size=1024)
     trainer = Trainer(model, make_optimizer(config, model.parameters()), loss_fn, verbose=verbose, progress=False,
-                      device=device, monitor="val_loss")
+                      device=device, monitor="val_loss", log_every=config.log_every)
     trainer.fit(loader, val_loader, epochs=epochs)
     model.eval()
     return trainer
