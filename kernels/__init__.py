@@ -18,6 +18,8 @@ from .registry import ENV_VAR, MODES, available, get, get_mode, register, set_ke
 # name: (cpu version, gpu version); None = the reference is already one pass / one launch there
 _FAST = {
     "softmax_cross_entropy": ("cpu:softmax_cross_entropy", "gpu:softmax_cross_entropy"),
+    "log_softmax": ("cpu:log_softmax", None),  # cupy reduces rows in one launch each already
+    "log_softmax_backward": ("cpu:log_softmax_backward", None),
     "relu": ("cpu:relu", None),  # cupy.maximum is one kernel launch already
     "relu_backward": ("cpu:relu_backward", "gpu:relu_backward"),
     "bias_grad": ("cpu:bias_grad", None),  # cupy's sum over axis 0 is one launch already

@@ -123,6 +123,96 @@ def softmax_cross_entropy(z, target, label_smoothing: float):
     return loss, dz
 
 
+# ---- log-softmax along the last axis ------------------------------------------------
+# NumPy reduces each row with a separate inner loop (~40 ns of set-up per row), so the row
+# max and row sums of a (64, 10) batch of logits cost far more than the arithmetic. These
+# loops do the per-row work; exp itself stays NumPy's (SIMD) exp, which Numba's scalar exp
+# cannot match without Intel's SVML. Row sums accumulate in float64 and may be reordered
+# (fastmath "reassoc", so LLVM can vectorise them): they agree with NumPy to rounding.
+
+@_jit()
+def _shift_by_row_max(a, y):
+    rows, cols = a.shape
+    for r in range(rows):
+        # max() skips a NaN after the first element (NumPy's max would return NaN), but a
+        # NaN in the row still reaches y - m, then the row sum, then every y via log(s):
+        # y and the gradient come out NaN exactly as the reference's (only e differs there).
+        m = a[r, 0]
+        for j in range(1, cols):
+            m = max(m, a[r, j])
+        for j in range(cols):
+            y[r, j] = a[r, j] - m
+
+
+@_jit(fastmath={"reassoc"})
+def _normalize_rows(e, y, s):
+    rows, cols = e.shape
+    for r in range(rows):
+        total = 0.0
+        for j in range(cols):
+            total += e[r, j]
+        s[r, 0] = total
+        log_s = np.log(s[r, 0])  # in the array's dtype, as the reference's xp.log(s)
+        for j in range(cols):
+            y[r, j] -= log_s
+
+
+@_jit(fastmath={"reassoc"})
+def _log_softmax_backward(g, e, s, out):
+    rows, cols = g.shape
+    for r in range(rows):
+        total = 0.0
+        for j in range(cols):
+            total += g[r, j]
+        k = s.dtype.type(total) / s[r, 0]  # sum(g) / s, rounded to the dtype as the reference does
+        for j in range(cols):
+            out[r, j] = g[r, j] - e[r, j] * k
+
+
+def _as_rows(a, axis: int):
+    """`a` as a 2-D C-contiguous (rows, last axis) array when the loops can take it, else None.
+
+    The loops reduce the last axis of float32/float64 arrays. A (batch, classes) array,
+    the usual case, passes through untouched: these wrappers run for every log_softmax
+    of every step, and on small arrays their checks cost as much as the loops.
+    """
+    if a.dtype not in _ZERO or not a.flags.c_contiguous or not a.size:
+        return None
+    ndim = a.ndim
+    if ndim == 2:
+        return a if axis == -1 or axis == 1 else None
+    if ndim == 0 or (axis != -1 and axis != ndim - 1):
+        return None
+    return a.reshape(-1, a.shape[-1])  # a view, since a is C-contiguous
+
+
+def log_softmax(a, axis: int = -1):
+    rows = _as_rows(a, axis)
+    if rows is None:
+        return reference.log_softmax(a, axis)
+    y = np.empty_like(rows)
+    s = np.empty((rows.shape[0], 1), a.dtype)
+    _shift_by_row_max(rows, y)
+    e = np.exp(y)  # NumPy's SIMD exp: Numba's scalar one costs ~5 ns an element
+    _normalize_rows(e, y, s)
+    if rows is not a:
+        y, e, s = y.reshape(a.shape), e.reshape(a.shape), s.reshape(a.shape[:-1] + (1,))
+    return y, e, s
+
+
+def log_softmax_backward(g, e, s, axis: int = -1):
+    rows = _as_rows(g, axis)
+    if rows is None or g.dtype != e.dtype or g.shape != e.shape:
+        return reference.log_softmax_backward(g, e, s, axis)
+    out = np.empty_like(g)
+    if rows is g:  # e and s may have any layout: Numba indexes 2-D arrays through their strides
+        _log_softmax_backward(g, e, s, out)
+    else:
+        cols = g.shape[-1]
+        _log_softmax_backward(rows, e.reshape(-1, cols), s.reshape(-1, 1), out.reshape(-1, cols))
+    return out
+
+
 # ---- ReLU and the bias gradient ----------------------------------------------------
 
 _ZERO = {np.dtype(np.float32): np.float32(0), np.dtype(np.float64): np.float64(0)}  # the dtypes the loops take

@@ -145,6 +145,56 @@ def test_softmax_cross_entropy_propagates_nan_and_refuses_bad_targets():
         reference.softmax_cross_entropy(z.copy(), np.array([0, 3]), 0.0)
 
 
+# ---- log-softmax --------------------------------------------------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(shape=hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=9), dtype=DTYPES, seed=SEEDS,
+       scale=st.sampled_from([1.0, 30.0, 1e4]), special=st.booleans(), last=st.booleans())
+def test_log_softmax_matches_reference(shape, dtype, seed, scale, special, last):
+    """Row sums run in another order (float64, vectorised), so the two agree to rounding, not bitwise."""
+    a = data(seed, shape, dtype, scale=scale, special=special)
+    g = data(seed + 1, shape, dtype)
+    axis = -1 if last else 0  # axis 0 of a 2-D+ array is not the last one: the reference must take it
+    with np.errstate(all="ignore"):
+        y, e, s = cpu.log_softmax(a, axis)
+        ry, re, rs = reference.log_softmax(a, axis)
+        dy = cpu.log_softmax_backward(g, e, s, axis)
+        rdy = reference.log_softmax_backward(g, re, rs, axis)
+    assert y.shape == a.shape and y.dtype == dtype and dy.shape == a.shape and dy.dtype == dtype
+    assert s.shape == rs.shape
+    eps = np.finfo(dtype).eps
+    cols = a.shape[axis]
+    # y is a - m - log(s): rounding of the shifted value plus a few ulp of log(s) <= log(cols)
+    np.testing.assert_allclose(y, ry, rtol=8 * eps, atol=8 * eps * (1 + np.log(cols)))
+    np.testing.assert_allclose(dy, rdy, rtol=8 * eps * cols, atol=8 * eps * cols * (1 + np.abs(g).max()))
+
+
+def test_log_softmax_takes_the_loops_where_it_should():
+    """The Numba path serves the last axis of contiguous float arrays; the rest goes to the reference."""
+    calls = []
+    real = cpu._shift_by_row_max
+    try:
+        cpu._shift_by_row_max = lambda *args: (calls.append(args[0].shape), real(*args))[1]
+        a = np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32)
+        cpu.log_softmax(a)          # N-D, last axis: flattened to rows
+        cpu.log_softmax(a[0], 1)    # 2-D, last axis
+        cpu.log_softmax(a, 1)       # not the last axis
+        cpu.log_softmax(a[0].T, 1)  # not contiguous
+        cpu.log_softmax(a.astype(np.float16))
+    finally:
+        cpu._shift_by_row_max = real
+    assert calls == [(6, 4), (3, 4)]
+
+
+def test_log_softmax_is_finite_and_exact_for_huge_logits():
+    a = np.array([[1e4, 0.0, -1e4], [3.0, 3.0, 3.0]], np.float32)
+    y, e, s = cpu.log_softmax(a)
+    np.testing.assert_array_equal(y[0], [0.0, -1e4, -2e4])
+    np.testing.assert_allclose(y[1], -np.log(3.0), rtol=1e-7)
+    dy = cpu.log_softmax_backward(np.ones_like(a), e, s)
+    np.testing.assert_allclose(dy, 1 - 3 * np.exp(y), atol=1e-6)
+
+
 # ---- optimizer updates --------------------------------------------------------------------
 
 def run_update(name, shape, dtype, seed, options, n_state, steps=3, state_init=None):

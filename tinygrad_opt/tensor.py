@@ -371,7 +371,8 @@ def _shape_args(args: tuple, op: str) -> tuple:
 
 
 def _check_axis(axis: int, t: Tensor, op: str) -> None:
-    if not -max(t.ndim, 1) <= axis < max(t.ndim, 1):
+    n = t.data.ndim or 1  # a 0-d tensor takes axis 0 / -1, as in PyTorch
+    if not -n <= axis < n:
         raise ShapeError(f"{op}: axis {axis} is out of range for a tensor of shape {tuple(t.shape)}")
 
 

@@ -83,18 +83,16 @@ class LogSoftmax(Function):
 
     dL/da = g - softmax(a) * sum(g, axis) = g - e * (sum(g, axis) / s)
     Forward keeps e and s, so backward needs no second exp over the whole array.
+    Both directions are kernels (kernels.reference.log_softmax / log_softmax_backward
+    hold the array expressions); on the CPU the row reductions run in Numba loops.
     """
 
     @staticmethod
     def forward(ctx, a, axis=-1):
-        xp = array_module(a)
-        y = a - a.max(axis=axis, keepdims=True)
-        e = xp.exp(y)
-        s = e.sum(axis=axis, keepdims=True)
-        y -= xp.log(s)  # y is ours: shift it in place
-        ctx.e, ctx.s, ctx.axis = e, s, axis
+        y, ctx.e, ctx.s = kernel("log_softmax", a)(a, axis)
+        ctx.axis = axis
         return y
 
     @staticmethod
     def backward(ctx, g):
-        return g - ctx.e * (g.sum(axis=ctx.axis, keepdims=True) / ctx.s)
+        return kernel("log_softmax_backward", g)(g, ctx.e, ctx.s, ctx.axis)
