@@ -22,7 +22,8 @@ _FAST = {
     "log_softmax_backward": ("cpu:log_softmax_backward", None),
     "relu": ("cpu:relu", None),  # cupy.maximum is one kernel launch already
     "relu_backward": ("cpu:relu_backward", "gpu:relu_backward"),
-    "bias_grad": ("cpu:bias_grad", None),  # cupy's sum over axis 0 is one launch already
+    "bias_grad": ("cpu:bias_grad", None),
+    "sum_rows": ("cpu:sum_rows", None),  # cupy reduces in one launch already  # cupy's sum over axis 0 is one launch already
     "sgd_update": ("cpu:sgd_update", "gpu:sgd_update"),
     "adam_update": ("cpu:adam_update", "gpu:adam_update"),
     "rmsprop_update": ("cpu:rmsprop_update", "gpu:rmsprop_update"),

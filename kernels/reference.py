@@ -96,6 +96,11 @@ def relu_backward(g, y):
     return g * (y > 0)
 
 
+def sum_rows(a):
+    """The sum of each row of a 2-D array: a.sum(axis=1)."""
+    return a.sum(axis=1)
+
+
 def bias_grad(g):
     """dL/db for y = x W^T + b: the column sums of the 2-D upstream gradient g (rows, out)."""
     return g.sum(axis=0)

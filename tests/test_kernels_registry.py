@@ -14,7 +14,8 @@ from tinygrad_opt import kernels
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = ["adagrad_update", "adam_update", "apply_mask", "bias_grad", "dropout", "grad_norm", "log_softmax",
-         "log_softmax_backward", "relu", "relu_backward", "rmsprop_update", "sgd_update", "softmax_cross_entropy"]
+         "log_softmax_backward", "relu", "relu_backward", "rmsprop_update", "sgd_update", "softmax_cross_entropy",
+         "sum_rows"]
 
 
 @pytest.fixture

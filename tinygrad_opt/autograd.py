@@ -21,6 +21,7 @@ import numpy as np
 
 from .backend import array_module, broadcast_to, device_of
 from .errors import DeviceError, GraphFreedError, ShapeError
+from .summation import sum_axes
 
 Tensor: Any = None  # tensor.py sets this; autograd must not import it (it imports us)
 
@@ -242,12 +243,14 @@ def unbroadcast(grad, shape: tuple):
     if grad.ndim < len(shape):  # an op handed back a smaller gradient: it broadcasts up
         return broadcast_to(grad, shape)
     extra = grad.ndim - len(shape)
-    axes = tuple(range(extra)) + tuple(
-        extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1
-    )
+    grad_shape = grad.shape
+    axes = list(range(extra))  # the leading axes broadcasting added, then the size-1 axes it stretched
+    for i, n in enumerate(shape):
+        if n == 1 and grad_shape[extra + i] != 1:
+            axes.append(extra + i)
     if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
-    return grad.reshape(shape)
+        grad = sum_axes(grad, tuple(axes), keepdims=True)
+    return grad if grad.shape == shape else grad.reshape(shape)
 
 
 def _topological_order(root_node) -> list:

@@ -2,6 +2,7 @@
 from ..autograd import Function
 from ..backend import broadcast_to
 from ..errors import ShapeError
+from ..summation import sum_axes
 
 
 def normalize_axes(axis, ndim: int, op: str) -> tuple:
@@ -35,7 +36,7 @@ class Sum(Function):
     def forward(ctx, a, axis=None, keepdims=False):
         axes = normalize_axes(axis, a.ndim, "sum")
         ctx.shape, ctx.axes, ctx.keepdims = a.shape, axes, keepdims
-        return a.sum(axis=axes, keepdims=keepdims)
+        return sum_axes(a, axes, keepdims)
 
     @staticmethod
     def backward(ctx, g):
@@ -56,7 +57,7 @@ class Mean(Function):
             # NumPy's mean is this same sum and division (it divides float32 in float64, so the
             # two can differ in the last bit) at a fraction of its call overhead; float16 and
             # integers keep mean()'s promotion.
-            return a.sum(axis=axes, keepdims=keepdims) / count
+            return sum_axes(a, axes, keepdims) / count
         return a.mean(axis=axes, keepdims=keepdims)
 
     @staticmethod
