@@ -50,6 +50,7 @@ def cases(n: int, xp, rng):
         "relu": (lambda: ((arr(n),), {}), 2 * n * F32, "_relu"),
         "relu_backward": (lambda: ((arr(n), xp.maximum(arr(n), 0)), {}), 3 * n * F32, "_relu_backward"),
         "bias_grad": (lambda: ((arr(rows, cols),), {}), (rows + 1) * cols * F32, None),
+        "sum_rows": (lambda: ((arr(n // 64, 64),), {}), (n + n // 64) * F32, None),
         # MNIST-shaped logits (rows of 10): the per-row work is what the loops are for
         "log_softmax": (lambda: ((arr(n // classes, classes),), {}), 3 * n * F32, None),
         "log_softmax_backward": (lambda: ((arr(n // classes, classes), pos(n // classes, classes),
@@ -123,6 +124,7 @@ calls = {  # the first call of the process also pays Numba's one-time start-up (
     "relu (first: + Numba start-up)": lambda: cpu.relu(x),
     "softmax_cross_entropy": lambda: cpu.softmax_cross_entropy(x, np.zeros(256, np.int64), 0.1),
     "relu_backward": lambda: cpu.relu_backward(x, x), "bias_grad": lambda: cpu.bias_grad(x),
+    "sum_rows": lambda: cpu.sum_rows(x),
     "log_softmax": lambda: cpu.log_softmax(x),
     "log_softmax_backward": lambda: cpu.log_softmax_backward(x, x, x[:, :1].copy()),
     "sgd_update": lambda: cpu.sgd_update(x, x, x.copy(), lr=0.1, momentum=0.9, dampening=0.0, weight_decay=0.0,
