@@ -80,6 +80,30 @@ def test_dropout_mask_is_the_cpu_mask(cp, gpu, shape, dtype, seed, key, p):
     close(gpu.dropout(cp.asarray(x), key, p), reference.dropout(x, key, p), dtype, exact=True)
 
 
+def test_dropout_of_non_contiguous_arrays_uses_c_order_indices(cp, gpu):
+    """Backward hands dropout transposed or broadcast gradients: the mask must still be the host's C-order mask."""
+    x = host(0, (6, 5), np.float32)
+    close(gpu.dropout(cp.asarray(x).T, 99, 0.5), reference.dropout(np.ascontiguousarray(x.T), 99, 0.5), np.float32, exact=True)
+    g = host(1, (5,), np.float64)
+    close(gpu.dropout(cp.broadcast_to(cp.asarray(g), (4, 5)), 7, 0.3),
+          reference.dropout(np.ascontiguousarray(np.broadcast_to(g, (4, 5))), 7, 0.3), np.float64, exact=True)
+
+
+def test_numpy_scalars_on_the_device_path_take_the_reference(cp):
+    """The registry sends every non-numpy.ndarray to the GPU versions, NumPy scalars included (the upstream
+    gradient of a 0-d CPU tensor can be one); CuPy kernels cannot size a loop from scalars alone."""
+    mode = kernels.get_mode()
+    try:
+        tg.set_kernels("auto")
+        x = np.float32(1.5)
+        assert kernels.which("dropout", x) == "gpu"
+        assert kernels.get("dropout", x)(x, 3, 0.5) == reference.dropout(x, 3, 0.5)
+        grads = [np.float32(3.0), np.float32(-4.0)]
+        assert float(kernels.get("grad_norm", grads[0])(grads, 2.0)) == 5.0
+    finally:
+        tg.set_kernels(mode)
+
+
 @settings(max_examples=20, deadline=None)
 @given(n=st.integers(1, 40), c=st.sampled_from([1, 3, 10, 33, 100]), dtype=DTYPES, seed=SEEDS,
        eps=st.sampled_from([0.0, 0.1]), scale=st.sampled_from([1.0, 1e3]))
