@@ -208,7 +208,8 @@ class _Elementwise:
         body = "\n    ".join(refs) + "\n" + self.operation
         kernel_name = f"{self.name}_{'_'.join(CTYPES[d].replace(' ', '') for _, d in sorted(placeholders.items()))}"
         self._emulator.add_cuda(kernel_name, (
-            f"{typedefs}{self.preamble}\nextern \"C\" __global__ void {kernel_name}({', '.join(params)}, ptrdiff_t _n) {{\n"
+            f"{typedefs}{self.preamble}\n"
+            f"extern \"C\" __global__ void {kernel_name}({', '.join(params)}, ptrdiff_t _n) {{\n"
             "  for (ptrdiff_t i = (ptrdiff_t)blockIdx.x * blockDim.x + threadIdx.x; i < _n;"
             " i += (ptrdiff_t)blockDim.x * gridDim.x) {\n    " + body + ";\n  }\n}\n"))
         source = (f"{HOST_PRELUDE}{typedefs}{self.preamble}\n"
@@ -247,7 +248,8 @@ class _Reduction:
         typedefs = "".join(f"typedef {CTYPES[d]} {t};\n" for t, d in placeholders.items())
         code = (f"{typedefs}{self.preamble}\n#define REDUCE(a, b) ({self.reduce_expr})\n"
                 f"#define POST_MAP(a) ({self.post_map_expr})\n"
-                f"extern \"C\" __global__ void {kernel_name}(const {ctype}* _raw_{xname}, {otype}* _raw_{yname}, ptrdiff_t _n) {{\n"
+                f"extern \"C\" __global__ void {kernel_name}(const {ctype}* _raw_{xname}, {otype}* _raw_{yname},"
+                f" ptrdiff_t _n) {{\n"
                 f"  typedef {self.reduce_type} _type_reduce;\n"
                 f"  _type_reduce _s = _type_reduce({self.identity});\n"
                 f"  for (ptrdiff_t _j = threadIdx.x; _j < _n; _j += blockDim.x) {{\n"

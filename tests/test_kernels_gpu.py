@@ -48,7 +48,8 @@ def close(a, b, dtype, exact=False):
     if exact:
         np.testing.assert_array_equal(a, b)
     else:
-        np.testing.assert_allclose(a, b, rtol=1e-6 if dtype == np.float32 else 1e-14, atol=1e-7 if dtype == np.float32 else 1e-15)
+        single = dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-6 if single else 1e-14, atol=1e-7 if single else 1e-15)
 
 
 def test_registry_picks_the_cupy_versions(cp):
@@ -83,7 +84,8 @@ def test_dropout_mask_is_the_cpu_mask(cp, gpu, shape, dtype, seed, key, p):
 def test_dropout_of_non_contiguous_arrays_uses_c_order_indices(cp, gpu):
     """Backward hands dropout transposed or broadcast gradients: the mask must still be the host's C-order mask."""
     x = host(0, (6, 5), np.float32)
-    close(gpu.dropout(cp.asarray(x).T, 99, 0.5), reference.dropout(np.ascontiguousarray(x.T), 99, 0.5), np.float32, exact=True)
+    close(gpu.dropout(cp.asarray(x).T, 99, 0.5), reference.dropout(np.ascontiguousarray(x.T), 99, 0.5), np.float32,
+          exact=True)
     g = host(1, (5,), np.float64)
     close(gpu.dropout(cp.broadcast_to(cp.asarray(g), (4, 5)), 7, 0.3),
           reference.dropout(np.ascontiguousarray(np.broadcast_to(g, (4, 5))), 7, 0.3), np.float64, exact=True)
@@ -187,7 +189,8 @@ def test_grad_norm(cp, gpu, norm_type, dtype):
     grads = [host(i, s, dtype, 3.0) for i, s in enumerate([(7, 5), (5,), (), (300, 11)])]
     ours = gpu.grad_norm([cp.asarray(g) for g in grads], norm_type)
     assert isinstance(ours, cp.ndarray) and ours.shape == () and ours.dtype == dtype
-    np.testing.assert_allclose(ours.get(), reference.grad_norm(grads, norm_type), rtol=1e-5 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(ours.get(), reference.grad_norm(grads, norm_type),
+                               rtol=1e-5 if dtype == np.float32 else 1e-12)
     with_nan = [cp.asarray(grads[0]), cp.asarray([1.0, np.nan], dtype)]
     assert np.isnan(float(gpu.grad_norm(with_nan, norm_type)))
 
