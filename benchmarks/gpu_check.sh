@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One script for a GPU machine (CuPy, numba, torch preinstalled, no network), 5.5 minutes at most:
+# One script for a GPU machine (CuPy, numba, torch preinstalled, no network), 5 minutes at most:
 #   1. machine and versions            2. smoke: every CuPy kernel once, a CUDA training step
 #   3. the CuPy kernel tests           4. every other cuda-marked test (the op suite on "cuda", ...)
 #   5. CPU tests that route NumPy scalars to the device path (they only matter where CuPy imports)
@@ -17,7 +17,7 @@ LOG="${OUT:-/tmp}/gpu_check"
 mkdir -p "$LOG"
 declare -a NAMES=() CODES=() SECS=()
 
-BUDGET=${GPU_CHECK_BUDGET:-330}  # seconds for the whole script: later steps get what is left, or are skipped
+BUDGET=${GPU_CHECK_BUDGET:-300}  # seconds for the whole script: later steps get what is left, or are skipped
 
 step() {  # step NAME TIMEOUT_S COMMAND...: run with a SIGINT timeout (pytest then still prints its summary)
   local name=$1 limit=$2; shift 2
