@@ -91,7 +91,9 @@ def _load(spec: Impl, name: str) -> Callable | None:
 
 def get(name: str, array) -> Callable:
     """The implementation of kernel `name` to run on `array`'s device in the current mode."""
-    host = type(array) is np.ndarray
+    # NumPy scalars (the gradient of a 0-d result, say) are host data too: only CuPy arrays
+    # may reach the device versions, which would also import CuPy on a CPU-only machine
+    host = type(array) is np.ndarray or isinstance(array, np.generic)
     fn = (_resolved_host if host else _resolved_device).get(name)
     if fn is None:
         fn = _resolve(name, host)
@@ -116,4 +118,4 @@ def which(name: str, array) -> str:
     versions = _table[name]
     if fn is versions["reference"]:
         return "reference"
-    return "cpu" if type(array) is np.ndarray else "gpu"
+    return "cpu" if type(array) is np.ndarray or isinstance(array, np.generic) else "gpu"

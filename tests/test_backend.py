@@ -39,3 +39,32 @@ def test_shapes_that_do_not_broadcast_raise_numpy_error(shape, target):
     with pytest.raises(ValueError) as numpy_error:
         np.broadcast_to(np.zeros(shape), target)
     assert str(ours.value) == str(numpy_error.value)
+
+
+def test_a_cupy_array_seen_before_any_cuda_check_is_on_cuda(monkeypatch):
+    """CuPy is detected lazily: a CuPy array made before the engine ever asked for CUDA must
+    still count as a device array (a stand-in module plays CuPy here, there is no GPU)."""
+    import sys
+    import types
+
+    from tinygrad_opt import backend
+
+    fake = types.ModuleType("cupy")
+    array_type = type("ndarray", (), {"__module__": "cupy._core.core"})
+    fake.ndarray = array_type
+    fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setattr(backend, "_cupy", None)
+    monkeypatch.setattr(backend, "_cupy_checked", False)
+    device_array = array_type()
+    assert backend.device_of(np.zeros(2)) == "cpu" and not backend._cupy_checked  # host arrays never import CuPy
+    assert backend.device_of(device_array) == "cuda"
+    assert backend.array_module(device_array) is fake
+    assert backend.array_module(np.zeros(2)) is np
+
+
+def test_numpy_scalars_take_the_host_kernels():
+    from tinygrad_opt import kernels
+
+    assert kernels.which("dropout", np.float32(1.0)) in ("cpu", "reference")
+    assert kernels.get("dropout", np.float32(1.0)) is kernels.get("dropout", np.zeros(1, np.float32))

@@ -55,18 +55,29 @@ def require_cuda() -> Any:
     return cp
 
 
+def _cupy_if_device_array(array: Any):
+    """cupy when `array` is a CuPy array, else None.
+
+    CuPy is detected lazily (cupy_module), so an array made by CuPy before anything in
+    the engine asked for CUDA must trigger that check here: otherwise a
+    `Tensor(cupy_array)` built first would be taken for a host array.
+    """
+    cp = _cupy if _cupy_checked else (cupy_module() if type(array).__module__.startswith("cupy") else None)
+    return cp if cp is not None and isinstance(array, cp.ndarray) else None
+
+
 def device_of(array: Any) -> str:
     """The device an array lives on."""
     if isinstance(array, (np.ndarray, np.generic)):
         return "cpu"
-    return "cuda" if _cupy is not None and isinstance(array, _cupy.ndarray) else "cpu"
+    return "cpu" if _cupy_if_device_array(array) is None else "cuda"
 
 
 def array_module(array: Any):
     """numpy for host arrays, cupy for device arrays (Chainer's get_array_module)."""
-    if type(array) is np.ndarray or _cupy is None:
+    if type(array) is np.ndarray or (_cupy_checked and _cupy is None):
         return np
-    return _cupy if isinstance(array, _cupy.ndarray) else np
+    return _cupy_if_device_array(array) or np
 
 
 def broadcast_to(array: Any, shape: tuple) -> Any:

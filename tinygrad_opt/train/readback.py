@@ -56,8 +56,8 @@ def read_to_host(results: Sequence[StepResult]) -> list[tuple[float, int]]:
     float32 -> float64 and int64 counts -> float64 are exact, so the values equal what
     `float(loss.item())` and `int(correct)` would give step by step.
     """
-    losses = [r.loss for r in results]
-    corrects = [r.correct for r in results]
+    losses = [r.loss.reshape(()) for r in results]  # a (1,)-shaped loss passes the size check too
+    corrects = [r.correct.reshape(()) for r in results]
     xp = array_module(losses[0])
     if xp is np:
         return [(float(loss), int(correct)) for loss, correct in zip(losses, corrects)]
