@@ -278,9 +278,7 @@ _DROPOUT = f"""
 
 
 def dropout(x, seed: int, p: float):
-    # the registry sends every non-numpy.ndarray here, NumPy scalars included (an upstream gradient of a
-    # 0-d tensor is one); an ElementwiseKernel given no CuPy array cannot size its loop, so those go to the reference
-    if not isinstance(x, cp.ndarray) or x.dtype.char not in "fd":
+    if x.dtype.char not in "fd":  # (NumPy scalars never get here: the registry keeps them on the host kernels)
         return reference.dropout(x, seed, p)
     kernel = _elementwise("tg_dropout", "T x, uint64 seed, uint64 threshold, T scale", "T y", _DROPOUT)
     # i, the element's index, runs over the output in C order, as the reference's flat index does
@@ -303,9 +301,8 @@ def _reduction(name: str, map_expr: str, reduce_expr: str, preamble: str = ""):
 
 def grad_norm(grads: list, norm_type: float):
     """One reduction kernel per array (double accumulators), combined on the device; 0-d result."""
-    if norm_type not in (2.0, 1.0, math.inf) or not all(isinstance(g, cp.ndarray) and g.dtype.char in "fd"
-                                                         for g in grads):
-        return reference.grad_norm(grads, norm_type)  # NumPy scalars too: a ReductionKernel needs CuPy arrays
+    if norm_type not in (2.0, 1.0, math.inf) or not all(g.dtype.char in "fd" for g in grads):
+        return reference.grad_norm(grads, norm_type)
     if norm_type == 2.0:
         kernel = _reduction("tg_sum_squares", "(double)x * (double)x", "a + b")
         total = cp.sqrt(cp.stack([kernel(g) for g in grads]).sum())

@@ -91,16 +91,17 @@ def test_dropout_of_non_contiguous_arrays_uses_c_order_indices(cp, gpu):
           reference.dropout(np.ascontiguousarray(np.broadcast_to(g, (4, 5))), 7, 0.3), np.float64, exact=True)
 
 
-def test_numpy_scalars_on_the_device_path_take_the_reference(cp):
-    """The registry sends every non-numpy.ndarray to the GPU versions, NumPy scalars included (the upstream
-    gradient of a 0-d CPU tensor can be one); CuPy kernels cannot size a loop from scalars alone."""
+def test_numpy_scalars_never_reach_the_gpu_kernels(cp):
+    """A NumPy scalar (the upstream gradient of a 0-d CPU tensor can be one) is host data: with CuPy
+    present the registry must still hand it the host version (CuPy's kernels cannot size a loop from it)."""
     mode = kernels.get_mode()
     try:
         tg.set_kernels("auto")
         x = np.float32(1.5)
-        assert kernels.which("dropout", x) == "gpu"
+        assert kernels.which("dropout", x) != "gpu"
         assert kernels.get("dropout", x)(x, 3, 0.5) == reference.dropout(x, 3, 0.5)
         grads = [np.float32(3.0), np.float32(-4.0)]
+        assert kernels.which("grad_norm", grads[0]) != "gpu"
         assert float(kernels.get("grad_norm", grads[0])(grads, 2.0)) == 5.0
     finally:
         tg.set_kernels(mode)

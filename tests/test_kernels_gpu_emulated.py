@@ -76,17 +76,6 @@ def test_dropout_indexes_non_contiguous_and_broadcast_inputs_in_c_order(gpu):
     assert_bitwise(gpu.dropout(g, 7, 0.3), reference.dropout(np.ascontiguousarray(g), 7, 0.3))
 
 
-def test_numpy_scalars_on_the_device_path_take_the_reference(gpu):
-    """The registry sends everything that is not a numpy.ndarray to the GPU version, NumPy scalars included
-    (the upstream gradient of a 0-d tensor can be one); CuPy's kernels cannot size a loop from scalars."""
-    x = np.float32(1.5)
-    assert_bitwise(gpu.dropout(x, 3, 0.5), reference.dropout(x, 3, 0.5))
-    grads = [np.float32(3.0), np.float32(-4.0)]
-    assert float(gpu.grad_norm(grads, 2.0)) == float(reference.grad_norm(grads, 2.0)) == 5.0
-    g, y = np.float64(2.0), np.float64(1.0)
-    assert gpu.relu_backward(g, y) == 2.0
-
-
 def _run_update(gpu, name, n_state, options, shape, dtype, seed):
     rng = np.random.default_rng(seed)
     param = np.asarray(rng.standard_normal(shape)).astype(dtype)

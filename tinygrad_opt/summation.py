@@ -15,6 +15,7 @@ from .kernels import get as kernel
 from .kernels import reference
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_numpy_sum_rows = reference.sum_rows  # what the "reference" kernel mode resolves to
 
 
 def sum_axes(a, axes: tuple, keepdims: bool):
@@ -40,5 +41,3 @@ def sum_axes(a, axes: tuple, keepdims: bool):
             return out.reshape(kept_shape + (1,) * count if keepdims else kept_shape)
     return a.sum(axis=axes, keepdims=keepdims)
 
-
-_numpy_sum_rows = reference.sum_rows
