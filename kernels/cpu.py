@@ -11,7 +11,8 @@ Rules that keep these loops bitwise equal to reference.py where the math allows:
 - every constant enters as an argument already cast to the array's dtype (a bare
   literal such as `1 - x` would turn float32 arithmetic into float64 in Numba);
 - no fastmath except in the norm reductions, whose summation order differs anyway.
-Softmax cross-entropy (exp, row sums) and the norms agree to rounding, not bitwise.
+Softmax cross-entropy (exp, row sums), log-softmax (row sums, and float32's exp from
+vector_exp.py) and the norms agree to rounding, not bitwise.
 
 Each public function checks what its loop assumes (C-contiguous arrays of one float
 dtype) and otherwise hands the call to the reference version, which accepts anything.
@@ -31,6 +32,7 @@ import numba
 import numpy as np
 
 from . import reference
+from .vector_exp import exp_nonpositive_float32
 
 CACHE = True  # False when no cache directory is writable: kernels then compile in every process
 
@@ -126,90 +128,157 @@ def softmax_cross_entropy(z, target, label_smoothing: float):
 # ---- log-softmax along the last axis ------------------------------------------------
 # NumPy reduces each row with a separate inner loop (~40 ns of set-up per row), so the row
 # max and row sums of a (64, 10) batch of logits cost far more than the arithmetic. These
-# loops do the per-row work; exp itself stays NumPy's (SIMD) exp, which Numba's scalar exp
-# cannot match without Intel's SVML. Row sums accumulate in float64 and may be reordered
-# (fastmath "reassoc", so LLVM can vectorise them): they agree with NumPy to rounding.
+# loops do the per-row work. Row sums accumulate in float64 and may be reordered (fastmath
+# "reassoc", so LLVM can vectorise them): they agree with NumPy to rounding.
+# exp: float32 runs the whole forward in one call, with vector_exp's exp inside the loop;
+# float64 keeps NumPy's SIMD exp between two calls (Numba's scalar exp costs ~5 ns an element).
+
+_FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+@_jit(inline="always")
+def _row_max(a, r, cols):
+    """max(a[r, :]) through eight independent running maxima, so LLVM can put them in SIMD lanes.
+
+    One running maximum is a chain of dependent compares that LLVM will not vectorise
+    (that needs fast-math on the select). A NaN is skipped here (NumPy's max would return
+    it), but it still reaches a[r, j] - m, then the row sum, then every y via log(s): y and
+    the gradient come out NaN exactly as the reference's (only e differs there).
+    """
+    m = a[r, 0]
+    j = 0
+    if cols >= 16:
+        m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = m
+        while j + 8 <= cols:
+            v = a[r, j]; m0 = v if v > m0 else m0
+            v = a[r, j + 1]; m1 = v if v > m1 else m1
+            v = a[r, j + 2]; m2 = v if v > m2 else m2
+            v = a[r, j + 3]; m3 = v if v > m3 else m3
+            v = a[r, j + 4]; m4 = v if v > m4 else m4
+            v = a[r, j + 5]; m5 = v if v > m5 else m5
+            v = a[r, j + 6]; m6 = v if v > m6 else m6
+            v = a[r, j + 7]; m7 = v if v > m7 else m7
+            j += 8
+        m0 = m1 if m1 > m0 else m0
+        m2 = m3 if m3 > m2 else m2
+        m4 = m5 if m5 > m4 else m4
+        m6 = m7 if m7 > m6 else m6
+        m0 = m2 if m2 > m0 else m0
+        m4 = m6 if m6 > m4 else m4
+        m = m4 if m4 > m0 else m0
+    for k in range(j, cols):
+        v = a[r, k]
+        m = v if v > m else m
+    return m
+
 
 @_jit()
 def _shift_by_row_max(a, y):
     rows, cols = a.shape
     for r in range(rows):
-        # max() skips a NaN after the first element (NumPy's max would return NaN), but a
-        # NaN in the row still reaches y - m, then the row sum, then every y via log(s):
-        # y and the gradient come out NaN exactly as the reference's (only e differs there).
-        m = a[r, 0]
-        for j in range(1, cols):
-            m = max(m, a[r, j])
+        m = _row_max(a, r, cols)
         for j in range(cols):
             y[r, j] = a[r, j] - m
 
 
 @_jit(fastmath={"reassoc"})
-def _normalize_rows(e, y, s):
+def _normalize_rows(e, y):
+    """y -= log(s) and e /= s, row by row, with s the row sums of e = exp(y)."""
     rows, cols = e.shape
     for r in range(rows):
         total = 0.0
         for j in range(cols):
             total += e[r, j]
-        s[r, 0] = total
-        log_s = np.log(s[r, 0])  # in the array's dtype, as the reference's xp.log(s)
+        s = e.dtype.type(total)  # rounded to the dtype, as the reference's e.sum
+        log_s = np.log(s)        # in the array's dtype, as the reference's xp.log(s)
         for j in range(cols):
             y[r, j] -= log_s
+            e[r, j] /= s
+
+
+@_jit()
+def _exp_nonpositive_rows(t, e):
+    """e = exp(t) for the shifted float32 logits (all <= 0), flat: rows of 10 vectorise too."""
+    t, e = t.reshape(-1), e.reshape(-1)
+    for i in range(t.size):
+        e[i] = exp_nonpositive_float32(t[i])
+
+
+@_jit()
+def _log_softmax_float32(a, y, p):
+    _shift_by_row_max(a, y)
+    _exp_nonpositive_rows(y, p)
+    _normalize_rows(p, y)
 
 
 @_jit(fastmath={"reassoc"})
-def _log_softmax_backward(g, e, s, out):
+def _log_softmax_backward(g, p, out):
     rows, cols = g.shape
     for r in range(rows):
         total = 0.0
         for j in range(cols):
             total += g[r, j]
-        k = s.dtype.type(total) / s[r, 0]  # sum(g) / s, rounded to the dtype as the reference does
+        k = g.dtype.type(total)  # sum(g), rounded to the dtype as the reference's g.sum
         for j in range(cols):
-            out[r, j] = g[r, j] - e[r, j] * k
+            out[r, j] = g[r, j] - p[r, j] * k
 
 
 def _as_rows(a, axis: int):
-    """`a` as a 2-D C-contiguous (rows, last axis) array when the loops can take it, else None.
+    """`a` as a 2-D (rows, last axis) array when the loops can take it, else None.
 
-    The loops reduce the last axis of float32/float64 arrays. A (batch, classes) array,
-    the usual case, passes through untouched: these wrappers run for every log_softmax
-    of every step, and on small arrays their checks cost as much as the loops.
+    The loops reduce the last axis of float32/float64 arrays and index through strides,
+    so a 2-D array of any layout passes through untouched; an N-D one must be
+    C-contiguous to be viewed as rows. Empty rows go to the reference (its error).
+    The callers test the usual case, a 2-D (batch, classes) array, inline first: these
+    wrappers run for every log_softmax of every step, and on small arrays their checks
+    cost as much as the loops.
     """
-    if a.dtype not in _ZERO or not a.flags.c_contiguous or not a.size:
+    dtype = a.dtype
+    if (dtype is not _FLOAT32 and dtype is not _FLOAT64) or not a.size:
         return None
     ndim = a.ndim
     if ndim == 2:
         return a if axis == -1 or axis == 1 else None
-    if ndim == 0 or (axis != -1 and axis != ndim - 1):
+    if ndim == 0 or (axis != -1 and axis != ndim - 1) or not a.flags.c_contiguous:
         return None
     return a.reshape(-1, a.shape[-1])  # a view, since a is C-contiguous
 
 
 def log_softmax(a, axis: int = -1):
-    rows = _as_rows(a, axis)
-    if rows is None:
-        return reference.log_softmax(a, axis)
-    y = np.empty_like(rows)
-    s = np.empty((rows.shape[0], 1), a.dtype)
-    _shift_by_row_max(rows, y)
-    e = np.exp(y)  # NumPy's SIMD exp: Numba's scalar one costs ~5 ns an element
-    _normalize_rows(e, y, s)
+    dtype = a.dtype
+    if a.ndim == 2 and (axis == -1 or axis == 1) and a.shape[1] and (dtype is _FLOAT32 or dtype is _FLOAT64):
+        rows = a
+    else:
+        rows = _as_rows(a, axis)
+        if rows is None:
+            return reference.log_softmax(a, axis)
+    y = np.empty(rows.shape, dtype)
+    p = np.empty(rows.shape, dtype)
+    if dtype is _FLOAT32:
+        _log_softmax_float32(rows, y, p)
+    else:
+        _shift_by_row_max(rows, y)
+        np.exp(y, out=p)  # NumPy's SIMD exp
+        _normalize_rows(p, y)
     if rows is not a:
-        y, e, s = y.reshape(a.shape), e.reshape(a.shape), s.reshape(a.shape[:-1] + (1,))
-    return y, e, s
+        y, p = y.reshape(a.shape), p.reshape(a.shape)
+    return y, p
 
 
-def log_softmax_backward(g, e, s, axis: int = -1):
-    rows = _as_rows(g, axis)
-    if rows is None or g.dtype != e.dtype or g.shape != e.shape:
-        return reference.log_softmax_backward(g, e, s, axis)
-    out = np.empty_like(g)
-    if rows is g:  # e and s may have any layout: Numba indexes 2-D arrays through their strides
-        _log_softmax_backward(g, e, s, out)
+def log_softmax_backward(g, p, axis: int = -1):
+    dtype = g.dtype
+    if g.ndim == 2 and (axis == -1 or axis == 1) and g.shape == p.shape and p.dtype is dtype:
+        rows = g if g.shape[1] and (dtype is _FLOAT32 or dtype is _FLOAT64) else None
+    else:
+        rows = _as_rows(g, axis) if g.shape == p.shape and g.dtype == p.dtype else None
+    if rows is None:
+        return reference.log_softmax_backward(g, p, axis)
+    out = np.empty(g.shape, dtype)
+    if rows is g:  # p may have any layout: Numba indexes 2-D arrays through their strides
+        _log_softmax_backward(g, p, out)
     else:
         cols = g.shape[-1]
-        _log_softmax_backward(rows, e.reshape(-1, cols), s.reshape(-1, 1), out.reshape(-1, cols))
+        _log_softmax_backward(rows, p.reshape(-1, cols), out.reshape(-1, cols))
     return out
 
 

@@ -68,20 +68,21 @@ def log_softmax(a, axis: int = -1):
     """y = a - m - log(s) along `axis`, with m = max(a), e = exp(a - m), s = sum(e).
 
     Subtracting the maximum first keeps exp from overflowing for any logits (the
-    largest shifted value is 0, so s lies in [1, n]). Returns (y, e, s), s with the
-    reduced axis kept: log_softmax_backward reuses e and s instead of a second exp.
+    largest shifted value is 0, so s lies in [1, n]). Returns (y, p) with p = e / s,
+    the softmax: log_softmax_backward reuses it instead of a second exp.
     """
     xp = _xp(a)
     y = a - a.max(axis=axis, keepdims=True)
     e = xp.exp(y)
     s = e.sum(axis=axis, keepdims=True)
     y -= xp.log(s)  # y is ours: shift it in place
-    return y, e, s
+    e /= s  # and e becomes the softmax p
+    return y, e
 
 
-def log_softmax_backward(g, e, s, axis: int = -1):
-    """dL/da = g - softmax(a) * sum(g, axis) = g - e * (sum(g, axis) / s)."""
-    return g - e * (g.sum(axis=axis, keepdims=True) / s)
+def log_softmax_backward(g, p, axis: int = -1):
+    """dL/da = g - softmax(a) * sum(g, axis) = g - p * sum(g, axis)."""
+    return g - p * g.sum(axis=axis, keepdims=True)
 
 
 # ---- ReLU and the bias gradient ----------------------------------------------------

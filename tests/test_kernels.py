@@ -156,42 +156,47 @@ def test_log_softmax_matches_reference(shape, dtype, seed, scale, special, last)
     g = data(seed + 1, shape, dtype)
     axis = -1 if last else 0  # axis 0 of a 2-D+ array is not the last one: the reference must take it
     with np.errstate(all="ignore"):
-        y, e, s = cpu.log_softmax(a, axis)
-        ry, re, rs = reference.log_softmax(a, axis)
-        dy = cpu.log_softmax_backward(g, e, s, axis)
-        rdy = reference.log_softmax_backward(g, re, rs, axis)
+        y, p = cpu.log_softmax(a, axis)
+        ry, rp = reference.log_softmax(a, axis)
+        dy = cpu.log_softmax_backward(g, p, axis)
+        rdy = reference.log_softmax_backward(g, rp, axis)
     assert y.shape == a.shape and y.dtype == dtype and dy.shape == a.shape and dy.dtype == dtype
-    assert s.shape == rs.shape
+    assert p.shape == a.shape and p.dtype == dtype
     eps = np.finfo(dtype).eps
     cols = a.shape[axis]
     # y is a - m - log(s): rounding of the shifted value plus a few ulp of log(s) <= log(cols)
     np.testing.assert_allclose(y, ry, rtol=8 * eps, atol=8 * eps * (1 + np.log(cols)))
+    # p = exp(a - m) / s: float32's exp here is vector_exp's (within 1.5 ulp, NumPy's within 2.6)
+    np.testing.assert_allclose(p, rp, rtol=8 * eps, atol=8 * eps)
     np.testing.assert_allclose(dy, rdy, rtol=8 * eps * cols, atol=8 * eps * cols * (1 + np.abs(g).max()))
 
 
-def test_log_softmax_takes_the_loops_where_it_should():
-    """The Numba path serves the last axis of contiguous float arrays; the rest goes to the reference."""
-    calls = []
-    real = cpu._shift_by_row_max
-    try:
-        cpu._shift_by_row_max = lambda *args: (calls.append(args[0].shape), real(*args))[1]
-        a = np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32)
-        cpu.log_softmax(a)          # N-D, last axis: flattened to rows
-        cpu.log_softmax(a[0], 1)    # 2-D, last axis
-        cpu.log_softmax(a, 1)       # not the last axis
-        cpu.log_softmax(a[0].T, 1)  # not contiguous
-        cpu.log_softmax(a.astype(np.float16))
-    finally:
-        cpu._shift_by_row_max = real
-    assert calls == [(6, 4), (3, 4)]
+def test_log_softmax_takes_the_loops_where_it_should(monkeypatch):
+    """The Numba path serves the last axis of float arrays (2-D of any layout, N-D contiguous);
+    the rest goes to the reference."""
+    to_reference = []
+    real = reference.log_softmax
+    monkeypatch.setattr(reference, "log_softmax", lambda a, axis=-1: (to_reference.append(a.shape), real(a, axis))[1])
+    a = np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32)
+    for array, axis in [(a, -1), (a[0], 1), (a[0].T, 1), (a[0, :, ::2], -1), (a.astype(np.float64), 2)]:
+        y, p = cpu.log_softmax(array, axis)  # N-D last axis, 2-D, transposed, strided, float64
+        np.testing.assert_allclose(y, real(array, axis)[0], rtol=1e-6, atol=1e-6)
+    assert to_reference == []
+    cpu.log_softmax(a, 1)                         # not the last axis
+    cpu.log_softmax(a.transpose(1, 0, 2))         # N-D and not contiguous
+    cpu.log_softmax(a.astype(np.float16))
+    with pytest.raises(ValueError, match="zero-size"):  # empty rows: the reference says what is wrong
+        cpu.log_softmax(np.zeros((3, 0), np.float32))
+    assert to_reference == [(2, 3, 4), (3, 2, 4), (2, 3, 4), (3, 0)]
 
 
 def test_log_softmax_is_finite_and_exact_for_huge_logits():
     a = np.array([[1e4, 0.0, -1e4], [3.0, 3.0, 3.0]], np.float32)
-    y, e, s = cpu.log_softmax(a)
+    y, p = cpu.log_softmax(a)
     np.testing.assert_array_equal(y[0], [0.0, -1e4, -2e4])
     np.testing.assert_allclose(y[1], -np.log(3.0), rtol=1e-7)
-    dy = cpu.log_softmax_backward(np.ones_like(a), e, s)
+    np.testing.assert_array_equal(p[0], [1.0, 0.0, 0.0])
+    dy = cpu.log_softmax_backward(np.ones_like(a), p)
     np.testing.assert_allclose(dy, 1 - 3 * np.exp(y), atol=1e-6)
 
 

@@ -81,18 +81,18 @@ class Softmax(Function):
 class LogSoftmax(Function):
     """y = a - m - log(s), m = max_j a_j, s = sum_j e_j with e = exp(a - m).
 
-    dL/da = g - softmax(a) * sum(g, axis) = g - e * (sum(g, axis) / s)
-    Forward keeps e and s, so backward needs no second exp over the whole array.
+    dL/da = g - softmax(a) * sum(g, axis) = g - p * sum(g, axis),  p = e / s
+    Forward keeps p, so backward needs no second exp over the whole array.
     Both directions are kernels (kernels.reference.log_softmax / log_softmax_backward
     hold the array expressions); on the CPU the row reductions run in Numba loops.
     """
 
     @staticmethod
     def forward(ctx, a, axis=-1):
-        y, ctx.e, ctx.s = kernel("log_softmax", a)(a, axis)
+        y, ctx.p = kernel("log_softmax", a)(a, axis)
         ctx.axis = axis
         return y
 
     @staticmethod
     def backward(ctx, g):
-        return kernel("log_softmax_backward", g)(g, ctx.e, ctx.s, ctx.axis)
+        return kernel("log_softmax_backward", g)(g, ctx.p, ctx.axis)
