@@ -345,10 +345,14 @@ class Tensor:
         return ops.Tanh.apply(self)
 
     def softmax(self, axis: int = -1) -> "Tensor":
+        if _is_last_axis(axis, self):  # the ops' default: no keyword to pass (it costs ~0.1 us)
+            return ops.Softmax.apply(self)
         _check_axis(axis, self, "softmax")
         return ops.Softmax.apply(self, axis=axis)
 
     def log_softmax(self, axis: int = -1) -> "Tensor":
+        if _is_last_axis(axis, self):
+            return ops.LogSoftmax.apply(self)
         _check_axis(axis, self, "log_softmax")
         return ops.LogSoftmax.apply(self, axis=axis)
 
@@ -368,6 +372,11 @@ def _shape_args(args: tuple, op: str) -> tuple:
         if not isinstance(n, (int, np.integer)):
             raise TypeError(f"{op}: expected ints, got {args!r}")
     return tuple(int(n) for n in args)
+
+
+def _is_last_axis(axis: int, t: Tensor) -> bool:
+    """axis is -1, or names the last axis of a tensor with at least one."""
+    return axis == -1 or (axis == t.data.ndim - 1 and axis >= 0)
 
 
 def _check_axis(axis: int, t: Tensor, op: str) -> None:
