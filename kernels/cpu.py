@@ -183,7 +183,7 @@ def _shift_by_row_max(a, y):
 
 @_jit(fastmath={"reassoc"})
 def _normalize_rows(e, y):
-    """y -= log(s) and e /= s, row by row, with s the row sums of e = exp(y)."""
+    """y -= log(s) and e *= 1 / s, row by row, with s the row sums of e = exp(y)."""
     rows, cols = e.shape
     for r in range(rows):
         total = 0.0
@@ -191,9 +191,10 @@ def _normalize_rows(e, y):
             total += e[r, j]
         s = e.dtype.type(total)  # rounded to the dtype, as the reference's e.sum
         log_s = np.log(s)        # in the array's dtype, as the reference's xp.log(s)
+        inv_s = e.dtype.type(1.0) / s
         for j in range(cols):
             y[r, j] -= log_s
-            e[r, j] /= s
+            e[r, j] *= inv_s
 
 
 @_jit()

@@ -76,7 +76,7 @@ def log_softmax(a, axis: int = -1):
     e = xp.exp(y)
     s = e.sum(axis=axis, keepdims=True)
     y -= xp.log(s)  # y is ours: shift it in place
-    e /= s  # and e becomes the softmax p
+    e *= 1 / s  # and e becomes the softmax p (a division per row, not per element)
     return y, e
 
 
