@@ -119,6 +119,7 @@ def test_prune_command_structured_shrink(dense_run, tmp_path, capsys):
     (["--amount", "1.5"], "--amount must be a fraction in [0, 1], got 1.5"),
     (["--amount", "0.5", "--shrink"], "--shrink removes whole hidden units, so it needs --method ln-structured"),
     (["--amount", "0.5", "--finetune-epochs", "-1"], "--finetune-epochs must be >= 0"),
+    (["--amount", "0.5", "--finetune-epochs", "1", "--log-every", "0"], "--log-every must be a positive integer"),
 ])
 def test_prune_command_bad_input(dense_run, tmp_path, capsys, argv, message):
     code, stdout, err = run_cli(capsys, "prune", dense_run, *argv, "--out", tmp_path / "x")
@@ -153,3 +154,27 @@ def test_finetune_reads_the_loss_as_often_as_the_checkpoints_run(dense_run, monk
     assert loaded.config.log_every is None and finetune(loaded.model, loaded, 1, verbose=False).log_every == 1
     loaded.config = dataclasses.replace(loaded.config, log_every=5)  # as if trained with --log-every 5
     assert finetune(loaded.model, loaded, 1, verbose=False).log_every == 5
+
+
+def test_prune_log_every_changes_the_reads_not_the_result(dense_run, tmp_path, capsys, monkeypatch):
+    """--log-every N: the fine-tuning Trainer reads the loss every N steps; the pruned weights are the same."""
+    from tinygrad_opt.train import trainer as trainer_module
+
+    seen = []
+    real_init = trainer_module.Trainer.__init__
+
+    def spy(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        seen.append(self.log_every)
+
+    monkeypatch.setattr(trainer_module.Trainer, "__init__", spy)
+    for name, extra in (("every", []), ("seventh", ["--log-every", "7"])):
+        assert cli.main(["prune", str(dense_run), "--amount", "0.5", "--finetune-epochs", "1", "--quiet",
+                         "--out", str(tmp_path / name), *extra]) == 0
+    capsys.readouterr()
+    assert seen == [1, 7]
+    a = load_checkpoint(tmp_path / "every" / "pruned.ckpt")["model"]
+    b = load_checkpoint(tmp_path / "seventh" / "pruned.ckpt")["model"]
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])

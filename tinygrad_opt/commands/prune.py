@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--finetune-epochs", type=int, default=0, metavar="N", help="epochs of fine-tuning after pruning (default 0)")
     parser.add_argument("--lr", type=float, default=None, help="fine-tuning learning rate (default: the checkpoint's)")
     parser.add_argument("--batch-size", type=int, default=None, help="fine-tuning batch size (default: the checkpoint's)")
+    parser.add_argument("--log-every", type=int, default=None, metavar="N",
+                        help="fine-tuning: steps between reads of the running loss from the device (default: the "
+                             "checkpoint's, else every step on cpu, 50 on cuda); the results do not depend on it")
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="output folder (default: pruned-<method>-<amount> next to the checkpoint)")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch lines while fine-tuning")
@@ -55,6 +58,8 @@ def _check(args: argparse.Namespace) -> None:
         raise ConfigError(f"--lr must be > 0, got {args.lr}")
     if args.batch_size is not None and args.batch_size < 1:
         raise ConfigError(f"--batch-size must be a positive integer, got {args.batch_size}")
+    if args.log_every is not None and args.log_every < 1:
+        raise ConfigError(f"--log-every must be a positive integer (steps between reads of the loss), got {args.log_every}")
 
 
 def apply_method(model, method: str, amount: float, n: float = 2.0) -> None:
@@ -106,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     if args.finetune_epochs:
         print(f"fine-tuning {args.finetune_epochs} epochs with the masks fixed ...")
         finetune(model, loaded, args.finetune_epochs, lr=args.lr, batch_size=args.batch_size,
-                 verbose=not args.quiet, device=args.device)
+                 log_every=args.log_every, verbose=not args.quiet, device=args.device)
         epochs_done = args.finetune_epochs
         record(f"after {args.finetune_epochs} fine-tuning epochs", model)
     model_config = dict(ckpt["model_config"])

@@ -89,23 +89,27 @@ def time_models(models: dict[str, Module], x: Any, repeats: int = 30) -> dict[st
 
 
 def finetune(model: Module, loaded: Loaded, epochs: int, lr: float | None = None, batch_size: int | None = None,
-             loss_fn: Module | None = None, verbose: bool = True, device: str = "cpu"):
+             loss_fn: Module | None = None, verbose: bool = True, device: str = "cpu", log_every: int | None = None):
     """Train `model` for `epochs` more epochs with the checkpoint's optimizer settings (lr / batch size overridable).
 
-    The loss is read back from the device as often as the checkpoint's run did (its --log-every).
+    The loss is read back from the device as often as the checkpoint's run did (its --log-every),
+    unless `log_every` says otherwise. The global generator is seeded with the checkpoint's
+    seed first, so the same call fine-tunes the same way on every run.
 
     Returns the Trainer (its history holds the epochs' metrics). Pruning masks stay as they are.
     """
+    from ..backend import manual_seed  # noqa: PLC0415
     from ..data import DataLoader  # noqa: PLC0415
     from ..train.factories import make_optimizer  # noqa: PLC0415
     from ..train.run import prepare_data  # noqa: PLC0415
     from ..train.trainer import Trainer  # noqa: PLC0415
 
     config = loaded.config
-    changes = {k: v for k, v in (("lr", lr), ("batch_size", batch_size)) if v is not None}
+    changes = {k: v for k, v in (("lr", lr), ("batch_size", batch_size), ("log_every", log_every)) if v is not None}
     if changes:
         config = dataclasses.replace(config, **changes)
     _, (x_train, y_train), val = prepare_data(config)
+    manual_seed(config.seed)  # the batch order (and dropout): the same fine-tuning on every run
     loader = DataLoader((x_train, y_train), batch_size=config.batch_size, shuffle=True)
     val_loader = None if val is None else DataLoader(val, batch_size=1024)
     trainer = Trainer(model, make_optimizer(config, model.parameters()), loss_fn, verbose=verbose, progress=False,
