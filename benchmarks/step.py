@@ -387,7 +387,7 @@ def main() -> None:
         batches_ = [512, 8192] if cuda else [64, 512]
     engines = args.engines or ["engine", "engine-ref", "torch", "torch-fused", "numpy"]
     try:
-        import torch  # noqa: F401,PLC0415
+        import torch  # noqa: PLC0415
     except ImportError:
         engines = [e for e in engines if not e.startswith("torch")]
         print("torch is not installed: its columns are skipped")
@@ -395,6 +395,9 @@ def main() -> None:
         engines = ["engine", "torch", "engine-cuda", "torch-cuda"] if args.quick else engines + ["engine-cuda", "torch-cuda"]
         if "torch" not in engines:
             engines.remove("torch-cuda")
+    if "torch-cuda" in engines and not torch.cuda.is_available():  # a CPU-only torch beside CuPy
+        engines.remove("torch-cuda")
+        print(f"torch {torch.__version__} has no CUDA here: the torch-cuda column is skipped")
 
     print(f"machine: {machine()}")
     print(f"threads: {set_threads(args.threads)}")
