@@ -14,8 +14,9 @@ Rules that keep these loops bitwise equal to reference.py where the math allows:
 Softmax cross-entropy (exp, row sums), log-softmax (row sums, and float32's exp from
 vector_exp.py) and the norms agree to rounding, not bitwise.
 
-Each public function checks what its loop assumes (C-contiguous arrays of one float
-dtype) and otherwise hands the call to the reference version, which accepts anything.
+Each public function checks what its loop assumes (arrays of one float dtype, and
+C-contiguous unless the loop indexes 2-D through strides, as log-softmax's do) and
+otherwise hands the call to the reference version, which accepts anything.
 
 Elementwise loops are written with numba.prange, which is plain range here: they are
 compiled serially. benchmarks/kernels.py --parallel compiles parallel=True twins of
@@ -142,8 +143,8 @@ def _row_max(a, r, cols):
 
     One running maximum is a chain of dependent compares that LLVM will not vectorise
     (that needs fast-math on the select). A NaN is skipped here (NumPy's max would return
-    it), but it still reaches a[r, j] - m, then the row sum, then every y via log(s): y and
-    the gradient come out NaN exactly as the reference's (only e differs there).
+    it), but it still reaches a[r, j] - m, then the row sum s, then every y via log(s) and
+    every p via 1 / s: the row comes out NaN exactly as the reference's.
     """
     m = a[r, 0]
     j = 0
