@@ -23,6 +23,12 @@ steps so they round once, and results below half the smallest subnormal are 0.
 Domain: t <= 0, -inf and NaN (what `x - max(x)` gives). exp(-inf) = 0, and NaN stays
 NaN. Positive t is outside the domain: 2**k would overflow the exponent field for
 t > 88.
+
+Editing this file: the function is inlined into cpu.py's loops, and Numba's on-disk cache
+checks only cpu.py's own timestamp, so those loops keep the old machine code until
+cpu.py changes too. Touch kernels/cpu.py (or delete kernels/__pycache__) after an edit
+here. tests/test_vector_exp.py compiles its own uncached loop, so it always tests this
+file as it is. A reinstall rewrites both files, so users never see this.
 """
 from __future__ import annotations
 
