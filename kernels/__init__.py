@@ -7,8 +7,7 @@ Every fused kernel has three versions with one signature:
 `get(name, array)` returns the version to run for the array's device under the
 current mode, set by `set_kernels("auto" | "numba" | "reference")` or, at import,
 by the environment variable TINYGRAD_OPT_KERNELS. Matrix products are not here:
-they stay on BLAS / cuBLAS. vector_exp.py holds a float32 exp written as plain
-arithmetic, so the Numba loops that call it vectorise.
+they stay on BLAS / cuBLAS.
 
     relu = kernels.get("relu", a)      # once per call site and device: a dict lookup
     y = relu(a)

@@ -1,4 +1,4 @@
-"""kernels/vector_exp.py: the vectorisable float32 exp on its domain t <= 0, against float64's exp."""
+"""kernels/cpu.py's exp_nonpositive_float32: the vectorisable float32 exp on t <= 0, against float64's exp."""
 import platform
 
 import numpy as np
@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 numba = pytest.importorskip("numba")
 
-from tinygrad_opt.kernels.vector_exp import exp_nonpositive_float32  # noqa: E402
+from tinygrad_opt.kernels.cpu import exp_nonpositive_float32  # noqa: E402
 
 SMALLEST_NORMAL = np.finfo(np.float32).tiny
 SMALLEST_SUBNORMAL = np.float32(2.0**-149)
