@@ -145,8 +145,9 @@ def softmax_cross_entropy(z, target, label_smoothing: float):
 #   into place.
 #
 # Measured against exp computed in float64 and rounded (tests/test_kernels_exp.py), the
-# results lie within 1.5 ulp, and about 9 in 10 are the correctly rounded float32. NumPy's
-# own SIMD float32 exp is within 2.6 ulp. Results that are subnormal are scaled in two
+# results lie within 1.2 ulp, and about 9 in 10 are the correctly rounded float32; compiled
+# with fused multiply-adds (fastmath "contract", as the log-softmax loop is), within 0.92
+# ulp and 94% correctly rounded. NumPy's own SIMD float32 exp is within 2.6 ulp. Results that are subnormal are scaled in two
 # steps so they round once, and results below half the smallest subnormal are 0.
 #
 # Domain: t <= 0, -inf and NaN (what `x - max(x)` gives). exp(-inf) = 0, and NaN stays
@@ -208,8 +209,8 @@ _TWO_POW_MINUS_64 = _F(2.0**-64)
 
 @numba.njit(inline="always", error_model="numpy")  # inlined into cached callers: no cache of its own
 def exp_nonpositive_float32(t):
-    """exp(t) for a float32 t <= 0 (or -inf, or NaN), within 1.5 ulp; vectorisable."""
-    t = t if (t > _FLOOR or t != t) else _FLOOR  # -inf and very negative t: exp is 0 anyway
+    """exp(t) for a float32 t <= 0 (or -inf, or NaN), within 1.2 ulp; vectorisable."""
+    t = _FLOOR if _FLOOR > t else t  # -inf and very negative t: exp is 0 anyway (NaN stays: the compare is false)
     shifted = t * _LOG2E + _ROUNDER
     k = shifted - _ROUNDER  # round(t / ln 2), as a float
     r = (t - k * _LN2_HI) - k * _LN2_LO
@@ -293,7 +294,7 @@ def _normalize_rows(e, y):
             e[r, j] *= inv_s
 
 
-@_jit()
+@_jit(fastmath={"contract"})  # fused multiply-adds where the CPU has them: faster, and closer
 def _exp_nonpositive_rows(t, e):
     """e = exp(t) for the shifted float32 logits (all <= 0), flat: rows of 10 vectorise too."""
     t, e = t.reshape(-1), e.reshape(-1)
