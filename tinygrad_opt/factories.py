@@ -4,7 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 from .backend import DEFAULT_FLOAT, module_for_device, normalize_device, random_module, resolve_dtype
-from .tensor import Tensor, _shape_args
+from .methods.shape import shape_args as _shape_args
+from .tensor import Tensor
 
 
 def _finish(array, requires_grad: bool) -> Tensor:

@@ -13,6 +13,7 @@ from .backend import (
     resolve_dtype, to_device,
 )
 from .errors import ShapeError
+from .methods import MathMethods, ReductionMethods, ShapeMethods
 
 
 def _to_array(data: Any, dtype: Any, device: str):
@@ -36,7 +37,7 @@ def _to_array(data: Any, dtype: Any, device: str):
     return to_device(array, device)
 
 
-class Tensor:
+class Tensor(ShapeMethods, ReductionMethods, MathMethods):
     """An n-dimensional array that records the ops applied to it for reverse-mode autodiff."""
 
     __slots__ = ("data", "grad", "_requires_grad", "_ctx", "name", "_edge", "__weakref__")
@@ -96,10 +97,6 @@ class Tensor:
         return self.data.dtype
 
     @property
-    def size(self) -> int:
-        return self.data.size
-
-    @property
     def device(self) -> str:
         return device_of(self.data)
 
@@ -134,7 +131,7 @@ class Tensor:
         return data.get() if hasattr(data, "get") and not isinstance(data, np.ndarray) else np.array(data, copy=True)
 
     def item(self) -> float | int | bool:
-        if self.size != 1:
+        if self.data.size != 1:
             raise ValueError(f"item(): only one-element tensors convert to a Python number, this one has shape {self.shape}")
         return self.data.item()
 
@@ -182,7 +179,7 @@ class Tensor:
     def _seed_gradient(self, gradient=None):
         """The array that starts backward: ones for a scalar, else the given gradient."""
         if gradient is None:
-            if self.size != 1:
+            if self.data.size != 1:
                 raise RuntimeError(
                     f"backward() on a tensor of shape {tuple(self.shape)} needs a gradient: pass "
                     "gradient= with that shape, or reduce it to a scalar first (e.g. .sum() or .mean())"
@@ -291,98 +288,6 @@ class Tensor:
 
     def __getitem__(self, index):
         return ops.GetItem.apply(self, index=_index_arrays(index, self))
-
-    # ---- methods ------------------------------------------------------------
-    def sum(self, axis=None, keepdims: bool = False) -> "Tensor":
-        return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims: bool = False) -> "Tensor":
-        return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
-
-    def max(self, axis=None, keepdims: bool = False) -> "Tensor":
-        return ops.Max.apply(self, axis=axis, keepdims=keepdims)
-
-    def argmax(self, axis=None) -> "Tensor":
-        """Indices of the maxima (an integer tensor, no gradient)."""
-        return Tensor._make(self.data.argmax(axis=axis), False)
-
-    def reshape(self, *shape) -> "Tensor":
-        shape = _shape_args(shape, "reshape")
-        if shape == self.shape:
-            return self
-        return ops.Reshape.apply(self, shape=shape)
-
-    def flatten(self, start_axis: int = 0) -> "Tensor":
-        return self.reshape(*self.shape[:start_axis], -1)
-
-    def transpose(self, *axes) -> "Tensor":
-        axes = _shape_args(axes, "transpose") if axes else None
-        return ops.Transpose.apply(self, axes=axes)
-
-    @property
-    def T(self) -> "Tensor":
-        return ops.Transpose.apply(self, axes=None)
-
-    def exp(self) -> "Tensor":
-        return ops.Exp.apply(self)
-
-    def log(self) -> "Tensor":
-        return ops.Log.apply(self)
-
-    def sqrt(self) -> "Tensor":
-        return ops.Sqrt.apply(self)
-
-    def abs(self) -> "Tensor":
-        return ops.Abs.apply(self)
-
-    def relu(self) -> "Tensor":
-        return ops.Relu.apply(self)
-
-    def sigmoid(self) -> "Tensor":
-        return ops.Sigmoid.apply(self)
-
-    def tanh(self) -> "Tensor":
-        return ops.Tanh.apply(self)
-
-    def softmax(self, axis: int = -1) -> "Tensor":
-        if _is_last_axis(axis, self):  # the ops' default: no keyword to pass (it costs ~0.1 us)
-            return ops.Softmax.apply(self)
-        _check_axis(axis, self, "softmax")
-        return ops.Softmax.apply(self, axis=axis)
-
-    def log_softmax(self, axis: int = -1) -> "Tensor":
-        if _is_last_axis(axis, self):
-            return ops.LogSoftmax.apply(self)
-        _check_axis(axis, self, "log_softmax")
-        return ops.LogSoftmax.apply(self, axis=axis)
-
-    def clip(self, lo=None, hi=None) -> "Tensor":
-        if lo is None and hi is None:
-            raise ValueError("clip: give at least one of lo and hi")
-        return ops.Clip.apply(self, lo=lo, hi=hi)
-
-    clamp = clip
-
-
-def _shape_args(args: tuple, op: str) -> tuple:
-    """Accept f(2, 3) and f((2, 3)) alike."""
-    if len(args) == 1 and isinstance(args[0], (tuple, list)):
-        args = tuple(args[0])
-    for n in args:
-        if not isinstance(n, (int, np.integer)):
-            raise TypeError(f"{op}: expected ints, got {args!r}")
-    return tuple(int(n) for n in args)
-
-
-def _is_last_axis(axis: int, t: Tensor) -> bool:
-    """axis is -1, or names the last axis of a tensor with at least one."""
-    return axis == -1 or (axis == t.data.ndim - 1 and axis >= 0)
-
-
-def _check_axis(axis: int, t: Tensor, op: str) -> None:
-    n = t.data.ndim or 1  # a 0-d tensor takes axis 0 / -1, as in PyTorch
-    if not -n <= axis < n:
-        raise ShapeError(f"{op}: axis {axis} is out of range for a tensor of shape {tuple(t.shape)}")
 
 
 def _index_arrays(index, like: Tensor):
