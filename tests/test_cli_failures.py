@@ -59,3 +59,30 @@ def test_resume_with_fewer_epochs_than_done_is_refused_and_writes_nothing(run_on
     code, _, err = run_cli(capsys, "train", "--resume", run, "--epochs", "1")
     one_line_error(code, err, "--epochs 1 is fewer than the 2 epochs", "--epochs 3 or more")
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_every_output_respects_the_umask(tmp_path, capsys, umask):
+    import os
+
+    old = os.umask(umask)
+    try:
+        code, _, err = run_cli(capsys, "train", *FAST, "--out", tmp_path / "run")
+    finally:
+        os.umask(old)
+    assert code == 0, err
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "run").iterdir()}
+    assert modes and set(modes.values()) == {0o666 & ~umask}, modes
+
+
+def test_temporary_files_of_killed_writes_are_removed(run_one_epoch, tmp_path, capsys):
+    import subprocess
+    import sys
+
+    run = copy_run(run_one_epoch, tmp_path)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    left = run / f".last.ckpt.{int(dead.stdout)}-0badf00d.tmp"  # what a write killed mid-way leaves
+    left.write_bytes(b"PK\x03\x04 half a checkpoint")
+    code, _, err = run_cli(capsys, "train", "--resume", run, "--epochs", "2", "--quiet")
+    assert code == 0, err
+    assert not left.exists() and not [p for p in run.iterdir() if p.name.endswith(".tmp")]
