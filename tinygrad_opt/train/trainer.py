@@ -150,6 +150,9 @@ class Trainer:
             raise ValueError(f"Trainer.fit: epochs must be a non-negative integer, got {epochs!r}")
         if self.early_stopping is not None and val_loader is None and self.best.name.startswith("val_"):
             raise ValueError(f"Trainer.fit: early stopping on {self.best.name} needs validation data (val_loader)")
+        if self.out_dir is not None and self.last_checkpoint is None and (self.out_dir / "last.ckpt").exists():
+            raise ValueError(f"Trainer.fit: out_dir {self.out_dir} already holds a run (last.ckpt); continue it with "
+                             f"trainer.load_checkpoint({str(self.out_dir)!r}) before fit(), or choose another out_dir")
         self.train_loader, self.val_loader, self.epochs = train_loader, val_loader, epochs
         self.batches_per_epoch = len(train_loader)
         self._label_range = label_range(train_loader)
