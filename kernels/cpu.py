@@ -727,10 +727,9 @@ def _erf(x, out):
         out[i] = math.erf(x[i])
 
 
+@takes(lambda x: _flat_ok(x))
 def erf(x):
     """reference.erf in one compiled loop (math.erf in Numba is libm's erf / erff)."""
-    if not _flat_ok(x):
-        return reference.erf(x)
     out = np.empty_like(x)
     _erf(_flat(x), _flat(out))
     return out

@@ -266,3 +266,21 @@ def test_unflatten_and_identity_like_torch():
         nn.Unflatten(1, (5, 2))(x)
     ident = nn.Identity(54, unused="argument")
     assert ident(x) is x and list(ident.parameters()) == []
+
+
+# ---- the erf kernel behind GELU ------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_erf_kernel_matches_math_erf_and_torch(dtype):
+    from tinygrad_opt.kernels import get, reference
+
+    x = np.concatenate([np.linspace(-6, 6, 1001), [0.0, -0.0, 1e-300, 30.0, -30.0, np.inf, -np.inf, np.nan]])
+    x = x.astype(dtype)
+    fast = get("erf", x)(x)
+    exact = reference.erf(x)
+    assert fast.dtype == exact.dtype == dtype and fast.shape == x.shape
+    rtol = 4e-7 if dtype == np.float32 else 1e-15
+    np.testing.assert_allclose(fast, exact, rtol=rtol, atol=0)
+    np.testing.assert_allclose(exact, torch.erf(torch.from_numpy(x)).numpy(), rtol=rtol)
+    strided = x[::3]  # not contiguous: the registry runs the reference
+    np.testing.assert_array_equal(get("erf", strided)(strided), reference.erf(strided))
+    assert get("erf", np.ones((), dtype))(np.ones((), dtype)).shape == ()
