@@ -41,6 +41,9 @@ OPTIMIZER_DEFAULTS = {
 }
 # schedule -> gamma when unset (the factor per decay step; plateau: the factor per reduction)
 GAMMA_DEFAULTS = {"step": 0.1, "multistep": 0.1, "exponential": 0.9, "plateau": 0.1}
+MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
+# input features of each dataset (for the memory estimate of a model before it is built)
+DATASET_FEATURES = {"digits": 64, "mnist": 784, "fashion-mnist": 784}
 # how `tinygrad-opt train --help` groups the options (keys in no group are listed under "other")
 GROUPS = {
     "data": ("dataset", "data_dir", "normalize", "val_fraction"),
@@ -151,6 +154,8 @@ class TrainConfig:
         c.eps = eps if c.eps is None else c.eps
         if c.normalize == "auto":
             c.normalize = "standard" if c.dataset == "digits" else "unit"
+        if c.data_dir is not None:  # stored absolute, so a checkpoint's data is found from any folder
+            c.data_dir = str(Path(c.data_dir).expanduser().absolute())
         if c.gamma is None and c.schedule in GAMMA_DEFAULTS:
             c.gamma = GAMMA_DEFAULTS[c.schedule]
         if c.schedule == "step" and c.step_size is None:
@@ -196,6 +201,8 @@ def _number(value: Any, integer: bool, what: str) -> int | float:
         raise ConfigError(f"{what}: expected an integer, got {value!r}")
     if not isinstance(value, numbers.Real):
         raise ConfigError(f"{what}: expected a number, got {value!r}")
+    if not math.isfinite(value):  # no setting means anything by nan or inf, selected or not
+        raise ConfigError(f"{what}: expected a finite number, got {value!r}")
     return float(value)
 
 
@@ -295,6 +302,12 @@ def check(c: TrainConfig) -> None:
         raise ConfigError("--nesterov needs --optimizer sgd and --momentum > 0 (e.g. --momentum 0.9)")
     if c.momentum >= 1.0:
         raise ConfigError(f"--momentum must be in [0, 1), got {c.momentum!r}")
+    if c.momentum and c.optimizer not in MOMENTUM_OPTIMIZERS:
+        raise ConfigError(f"--momentum applies to {' and '.join(MOMENTUM_OPTIMIZERS)}, not {c.optimizer}"
+                          + (" (its momentum is --betas)" if c.optimizer in ("adam", "adamw") else ""))
+    if c.seed < 0:
+        raise ConfigError(f"--seed must be a non-negative integer, got {c.seed!r}")
+    check_model_memory(c.hidden, c.dataset)
     if c.log_every is not None and c.log_every < 1:
         raise ConfigError(f"--log-every must be a positive integer (steps between reads of the loss), got {c.log_every!r}")
     if c.patience is not None and c.patience < 1:
@@ -303,6 +316,25 @@ def check(c: TrainConfig) -> None:
     if needs_val and c.val_fraction == 0:
         raise ConfigError(f"{' and '.join(needs_val)} watch the validation set: use --val-fraction > 0")
     _check_schedule(c)
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX
+        return None
+
+
+def check_model_memory(hidden: list[int], dataset: str, flag: str = "--hidden") -> None:
+    """Refuse layer sizes whose weights, gradients and optimizer state could not fit in this machine's memory."""
+    sizes = [DATASET_FEATURES.get(dataset, 784), *hidden, 10]
+    parameters = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+    needed = 4 * parameters * 4  # float32 weights, gradients and up to two optimizer states each
+    memory = _physical_memory()
+    if memory and needed > memory:
+        raise ConfigError(f"{flag} {','.join(map(str, hidden))} makes a model of {parameters:.3g} parameters, which "
+                          f"needs about {needed / 2**30:.3g} GiB to train, more than this machine's "
+                          f"{memory / 2**30:.3g} GiB of memory; choose smaller layers")
 
 
 def _check_schedule(c: TrainConfig) -> None:

@@ -14,19 +14,20 @@ import argparse
 import dataclasses
 import json
 
-from .config import ConfigError
+from .config import ConfigError, check_model_memory
+from .options import finite_float, seed_value
 from .outputs import check_output_folder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teacher", required=True, metavar="CHECKPOINT", help="the teacher: a .ckpt file or a run folder")
     parser.add_argument("--hidden", default="32", metavar="SIZES", help="the student's hidden sizes, e.g. 32 or 64,32 (default 32)")
-    parser.add_argument("--temperature", "-T", type=float, default=4.0, metavar="T", help="softmax temperature T > 0 (default 4)")
-    parser.add_argument("--alpha", type=float, default=0.9, help="weight of the soft-target term in [0, 1] (default 0.9)")
+    parser.add_argument("--temperature", "-T", type=finite_float, default=4.0, metavar="T", help="softmax temperature T > 0 (default 4)")
+    parser.add_argument("--alpha", type=finite_float, default=0.9, help="weight of the soft-target term in [0, 1] (default 0.9)")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the teacher's)")
-    parser.add_argument("--lr", type=float, default=None, help="learning rate (default: the teacher's)")
+    parser.add_argument("--lr", type=finite_float, default=None, help="learning rate (default: the teacher's)")
     parser.add_argument("--batch-size", type=int, default=None, help="batch size (default: the teacher's)")
-    parser.add_argument("--seed", type=int, default=None, help="seed for the student's init and batches (default: the teacher's)")
+    parser.add_argument("--seed", type=seed_value, default=None, help="seed for the student's init and batches (default: the teacher's)")
     parser.add_argument("--log-every", type=int, default=None, metavar="N",
                         help="steps between reads of the running loss from the device (default: the teacher's, "
                              "else every step on cpu, 50 on cuda); the results do not depend on it")
@@ -50,6 +51,7 @@ def _hidden(text: str) -> list[int]:
 
 def _student_config(teacher_config, args: argparse.Namespace):
     changes = {"hidden": _hidden(args.hidden)}
+    check_model_memory(changes["hidden"], teacher_config.dataset)
     for key in ("epochs", "lr", "batch_size", "seed", "log_every"):
         value = getattr(args, key)
         if value is not None:

@@ -43,11 +43,18 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _version() -> str:
+    from .. import __version__  # noqa: PLC0415
+
+    return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tinygrad-opt",
         description="Train, evaluate and optimise small networks with the tinygrad_opt autodiff engine.",
     )
+    parser.add_argument("--version", action="version", version=f"tinygrad-opt {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         module = importlib.import_module(f"tinygrad_opt.cli.{name}")
@@ -102,6 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("TINYGRAD_OPT_DEBUG"):
             raise
         print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError as error:  # a size no setting check foresaw: still one line, and what to do
+        if os.environ.get("TINYGRAD_OPT_DEBUG"):
+            raise
+        print(f"{prog}: error: not enough memory ({_one_line(error) or 'MemoryError'}); choose smaller sizes",
+              file=sys.stderr)
         return EXIT_USAGE
     except OSError as error:  # a file that cannot be read or written (disk full, permissions): the user can fix it
         if error.filename is None or os.environ.get("TINYGRAD_OPT_DEBUG"):

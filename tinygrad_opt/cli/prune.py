@@ -22,6 +22,7 @@ import json
 from pathlib import Path
 
 from .config import ConfigError
+from .options import finite_float
 from .compress_common import add_checkpoint_data_arguments
 from .outputs import check_output_folder
 
@@ -31,13 +32,13 @@ METHODS = ("global-l1", "l1", "random", "ln-structured")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="a .ckpt file or a run folder")
     parser.add_argument("--method", choices=METHODS, default="global-l1", help="how to choose what to prune (default global-l1)")
-    parser.add_argument("--amount", type=float, required=True, metavar="A",
+    parser.add_argument("--amount", type=finite_float, required=True, metavar="A",
                         help="fraction to prune, in [0, 1], of the weights (hidden units for ln-structured) not pruned yet")
-    parser.add_argument("--n", type=float, default=2.0, help="norm order for ln-structured (default 2)")
+    parser.add_argument("--n", type=finite_float, default=2.0, help="norm order for ln-structured (default 2)")
     parser.add_argument("--shrink", action="store_true",
                         help="ln-structured: remove the pruned units physically (a smaller Linear pair)")
     parser.add_argument("--finetune-epochs", type=int, default=0, metavar="N", help="epochs of fine-tuning after pruning (default 0)")
-    parser.add_argument("--lr", type=float, default=None, help="fine-tuning learning rate (default: the checkpoint's)")
+    parser.add_argument("--lr", type=finite_float, default=None, help="fine-tuning learning rate (default: the checkpoint's)")
     parser.add_argument("--batch-size", type=int, default=None, help="fine-tuning batch size (default: the checkpoint's)")
     parser.add_argument("--log-every", type=int, default=None, metavar="N",
                         help="fine-tuning: steps between reads of the running loss from the device (default: the "

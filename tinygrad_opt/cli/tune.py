@@ -18,13 +18,14 @@ import json
 from typing import Any
 
 from .config import DATASETS, DEVICES, ConfigError
+from .options import finite_float, seed_value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("search")
     g.add_argument("--trials", type=int, default=20, metavar="N",
                    help="trials in the study, over all workers and machines (default 20)")
-    g.add_argument("--timeout", type=float, default=None, metavar="S", help="start no new trial after S seconds")
+    g.add_argument("--timeout", type=finite_float, default=None, metavar="S", help="start no new trial after S seconds")
     g.add_argument("--space", metavar="FILE", help="search-space file (TOML/YAML) on top of the built-in space")
     g.add_argument("--metric", default="val_acc", choices=("val_acc", "val_loss"),
                    help="validation accuracy (maximised, default) or loss (minimised)")
@@ -32,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="how bad trials are stopped early (default median)")
     g.add_argument("--enqueue", action="append", default=[], metavar="K=V,...",
                    help="a starting point tried first, e.g. 'lr=1e-5,optimizer=sgd' or JSON (repeatable)")
-    g.add_argument("--seed", type=int, default=None,
+    g.add_argument("--seed", type=seed_value, default=None,
                    help="seed of the sampler (worker k: seed + k) and of every trial's training "
                         "(default: --config's seed, else 0)")
     g.add_argument("--top", type=int, default=10, metavar="K", help="rows in the results table (default 10)")
@@ -44,16 +45,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="sqlite:///PATH, postgresql://USER@HOST:PORT/DB or journal:PATH (default sqlite in --out)")
     s.add_argument("--workers", type=int, default=1, metavar="K", help="worker processes on this machine (default 1)")
     s.add_argument("--out", metavar="DIR", help="output folder (default runs/tune-<study>)")
-    s.add_argument("--heartbeat", type=float, default=10.0, metavar="S",
+    s.add_argument("--heartbeat", type=finite_float, default=10.0, metavar="S",
                    help="seconds between heartbeats of a running trial (default 10)")
-    s.add_argument("--grace", type=float, default=None, metavar="S",
+    s.add_argument("--grace", type=finite_float, default=None, metavar="S",
                    help="a trial silent this long is failed as dead (default 3 heartbeats + 5 s)")
     t = parser.add_argument_group("training (shared by every trial)")
     t.add_argument("--config", metavar="FILE", help="a train config file (TOML/YAML) with the shared settings")
     t.add_argument("--dataset", choices=DATASETS, help="dataset (default digits, embedded)")
     t.add_argument("--data-dir", metavar="DIR", help="folder of the MNIST / Fashion-MNIST IDX files")
     t.add_argument("--epochs", type=int, metavar="N", help="epochs per trial (default 3)")
-    t.add_argument("--val-fraction", type=float, metavar="F", help="validation share of the training set (default 0.1)")
+    t.add_argument("--val-fraction", type=finite_float, metavar="F", help="validation share of the training set (default 0.1)")
     t.add_argument("--device", choices=DEVICES, help="device (default cpu)")
 
 

@@ -81,10 +81,33 @@ def download_idx_dataset(
     DownloadError listing each failed attempt.
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     mirrors = tuple(info.mirrors if mirrors is None else mirrors)
     if not mirrors:
         raise DownloadError(f"no mirrors to download {info.name} from")
+    created = _missing_folders(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        _download_parts(info, folder, mirrors, timeout, verbose)
+    except BaseException:
+        for path in created:  # innermost first: a failed download leaves no empty cache folders behind
+            try:
+                path.rmdir()
+            except OSError:  # not empty: an earlier part arrived, or someone else's files
+                break
+        raise
+    return folder
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """`folder` and those of its parents that do not exist yet, innermost first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _download_parts(info: IDXDataset, folder: Path, mirrors: tuple[str, ...], timeout: float, verbose: bool) -> None:
     for part in PARTS:
         dest = folder / f"{info.files[part]}.gz"
         if dest.exists():
@@ -104,7 +127,6 @@ def download_idx_dataset(
             except (OSError, ValueError) as err:  # URLError, HTTPError, timeouts are OSErrors
                 attempts.append(f"{url}: {type(err).__name__}: {err}")
         else:
-            detail = "\n  ".join(attempts)
+            detail = "; ".join(a.rstrip(".") for a in attempts)  # one sentence per attempt, even on one line
             kind = ChecksumError if mismatches == len(mirrors) else DownloadError
-            raise kind(f"could not download {dest.name} of {info.name}; tried:\n  {detail}")
-    return folder
+            raise kind(f"could not download {dest.name} of {info.name}; tried {len(attempts)} mirror(s): {detail}.")
