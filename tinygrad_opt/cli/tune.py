@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import sys
 from typing import Any
 
 from .config import DATASETS, DEVICES, ConfigError
+from .main import EXIT_INTERRUPTED
 from .options import finite_float, seed_value
 
 
@@ -104,18 +107,30 @@ def build_settings(args: argparse.Namespace):
     base.pop("quiet", None)
     TrainConfig.from_dict(base, source=f"config file {args.config}" if args.config else "tune options")
     study = args.study or str(base.get("dataset", "digits"))
+    shared = TrainConfig.from_dict(base, source="tune options")
     try:
         space = load_space(args.space)
         for text in args.enqueue:
-            space.enqueue.append(parse_point(text))
+            point = parse_point(text)
+            # each value parsed as its setting now, not when its trial runs (a wasted slot)
+            shared.updated({k: v for k, v in point.items() if not str(k).startswith("_")}, source="--enqueue")
+            space.enqueue.append(point)
         space = type(space)(space.params, space.fixed, space.enqueue)  # re-validate the added points
         return TuneSettings(
             trials=args.trials, timeout=args.timeout, storage=args.storage, study=study, workers=args.workers,
             out=args.out or "", metric=args.metric, pruner=args.pruner, seed=seed, heartbeat=args.heartbeat,
             grace=args.grace, space=space, base=base, top=args.top, plots=not args.no_plots, verbose=not args.quiet,
         )
+    except ConfigError:
+        raise
     except (SpaceError, ValueError) as err:
-        raise ConfigError(str(err)) from None
+        raise ConfigError(_as_flags(str(err))) from None
+
+
+def _as_flags(message: str) -> str:
+    """TuneSettings names its parameters as `name=value`; the command line knows them as `--name value`."""
+    message = message.replace("TuneSettings: ", "")
+    return re.sub(r"\b([a-z][a-z_]*)=(?=\S)", lambda m: f"--{m.group(1).replace('_', '-')} ", message)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -124,9 +139,14 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = run_tune(settings)
+    except KeyboardInterrupt:
+        print(f"\ntinygrad-opt tune: interrupted; the study {settings.study!r} keeps every finished trial. Resume it "
+              "by running the same command again (same --study, and --storage or --out): it runs the remaining "
+              "trials without repeating the configurations already scored", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (ValueError, RuntimeError) as err:
         if isinstance(err, ConfigError):
             raise
-        raise ConfigError(str(err)) from err
+        raise ConfigError(_as_flags(str(err))) from err
     done = result.counts["COMPLETE"] + result.counts["PRUNED"] + result.counts["FAIL"]
     return 0 if done and result.best_value is not None else 1
