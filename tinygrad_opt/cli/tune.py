@@ -113,7 +113,8 @@ def build_settings(args: argparse.Namespace):
         for text in args.enqueue:
             point = parse_point(text)
             # each value parsed as its setting now, not when its trial runs (a wasted slot)
-            shared.updated({k: v for k, v in point.items() if not str(k).startswith("_")}, source="--enqueue")
+            # (a name that is no setting is left to the space, whose message lists the searched ones)
+            shared.updated({k: v for k, v in point.items() if k in TrainConfig.keys()}, source="--enqueue")
             space.enqueue.append(point)
         space = type(space)(space.params, space.fixed, space.enqueue)  # re-validate the added points
         return TuneSettings(
