@@ -371,15 +371,27 @@ class Trace:
     def _where(self, step) -> str:
         return f"{step.created_at} in {step.module}" if step.module else step.created_at
 
+    def _has_modules(self) -> bool:
+        return any(s.module for s in self.forward_steps)
+
+    def _where_headers(self, created_at: bool) -> list[str]:
+        return ["created at"] if created_at else (["module"] if self._has_modules() else [])
+
+    def _where_cells(self, step, created_at: bool) -> list[str]:
+        if created_at:
+            return [self._where(step)]
+        return [step.module or ""] if self._has_modules() else []
+
     def forward_table(self, title: bool = True, created_at: bool = True) -> str:
-        """The forward pass as a table; `created_at=False` drops the column saying which line ran each op."""
+        """The forward pass as a table; `created_at=False` shows only the module (with model=) instead of
+        the line of code that ran each op (which is library code when the caller is a library)."""
         n = self.max_elements
         rows = []
         for s in self.forward_steps:
             inputs = ", ".join(f"{lab} {sh}" for lab, sh in zip(s.input_labels, s.input_shapes))
-            rows.append([f"#{s.index}", s.op] + ([self._where(s)] if created_at else [])
+            rows.append([f"#{s.index}", s.op] + self._where_cells(s, created_at)
                         + [inputs, str(s.output_shape), format_array(s.output, n)])
-        headers = ["step", "op"] + (["created at"] if created_at else []) + ["inputs", "output", "value"]
+        headers = ["step", "op"] + self._where_headers(created_at) + ["inputs", "output", "value"]
         table = format_table(headers, rows)
         if not title:
             return table
@@ -387,19 +399,19 @@ class Trace:
 
     def backward_table(self, title: bool = True, created_at: bool = True) -> str:
         """The backward pass as a table: each step's upstream gradient g, then what it sent to each input
-        with the formula that computed it ("g @ W", "x^T g", ...). `created_at=False` drops that column."""
+        with the formula that computed it ("g @ W", "x^T g", ...). `created_at` as in forward_table."""
         n = self.max_elements
         rows = []
         for s in self.steps:
             op = s.op + (f" (of #{s.forward_index})" if s.forward_index else "")
             shape = str(tuple(s.upstream.shape)) if s.upstream is not None else "?"
-            where = [self._where(s)] if created_at else []
+            where = self._where_cells(s, created_at)
             rows.append([str(s.index), op] + where + ["upstream", shape, "g", format_array(s.upstream, n)])
             for i, (lab, sh, g) in enumerate(zip(s.input_labels, s.input_shapes, s.input_grads)):
                 value = format_array(g, n) if g is not None else "- (needs no gradient)"
                 formula = backward_formula(s.op, i, self.formula_names(s)) if g is not None else ""
                 rows.append(["", ""] + [""] * len(where) + [f"-> {lab}", str(sh), formula, value])
-        headers = ["step", "op"] + (["created at"] if created_at else []) + ["gradient of", "shape", "formula", "value"]
+        headers = ["step", "op"] + self._where_headers(created_at) + ["gradient of", "shape", "formula", "value"]
         table = format_table(headers, rows)
         sums = self.sums_table()
         if sums:
