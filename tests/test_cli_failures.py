@@ -248,3 +248,29 @@ def test_idx_files_with_zero_images_are_one_line_errors(tmp_path, capsys):
     write_idx(data / "train-labels-idx1-ubyte.gz", np.zeros(0, np.uint8))
     code, _, err = run_cli(capsys, "train", "--dataset", "mnist", "--data-dir", data, *FAST, "--out", tmp_path / "r")
     one_line_error(code, err, "holds 0 images")
+
+
+# ---- every setting is a config key ------------------------------------------------------
+
+def test_a_pruned_runs_config_toml_reproduces_the_pruned_run(tmp_path, capsys):
+    prune_options = ["--prune", "global-l1", "--sparsity", "0.6", "--epochs", "2"]
+    code, _, err = run_cli(capsys, "train", *FAST, *prune_options, "--out", tmp_path / "a")
+    assert code == 0, err
+    text = (tmp_path / "a" / "config.toml").read_text()
+    assert 'prune = "global-l1"' in text and "sparsity = 0.6" in text
+    code, _, err = run_cli(capsys, "train", "--config", tmp_path / "a" / "config.toml", "--out", tmp_path / "b")
+    assert code == 0, err
+    a, b = load_checkpoint(tmp_path / "a" / "last.ckpt"), load_checkpoint(tmp_path / "b" / "last.ckpt")
+    assert a["history"][-1]["sparsity"] == pytest.approx(0.6, abs=1e-3)
+    assert [h["train_loss"] for h in a["history"]] == [h["train_loss"] for h in b["history"]]
+    assert a["model"].keys() == b["model"].keys() and "0.weight_mask" in b["model"]
+
+
+def test_save_config_keeps_the_pruning_settings(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "train", "--prune", "l1", "--sparsity", "0.5", "--prune-frequency", "7",
+                           "--save-config", tmp_path / "c.toml")
+    assert code == 0, err
+    from tinygrad_opt.cli.config import load_config
+
+    config = load_config(tmp_path / "c.toml")
+    assert (config.prune, config.sparsity, config.prune_frequency) == ("l1", 0.5, 7)

@@ -28,6 +28,7 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("none", "step", "multistep", "exponential", "cosine", "linear", "onecycle", "plateau", "warmup-cosine")
 MONITORS = ("val_loss", "val_acc")
+PRUNING = ("none", "global-l1", "l1")  # "none" and compress.schedule.PRUNE_METHODS
 DEVICES = ("cpu", "cuda")
 
 # optimizer -> (learning rate, weight decay, eps) used when the config leaves them unset:
@@ -51,6 +52,7 @@ GROUPS = {
     "optimizer": ("optimizer", "lr", "momentum", "nesterov", "betas", "weight_decay", "eps"),
     "learning-rate schedule": ("schedule", "step_size", "gamma", "milestones", "warmup_epochs", "max_lr",
                                "pct_start", "min_lr", "end_factor", "plateau_patience"),
+    "pruning": ("prune", "sparsity", "prune_start_epoch", "prune_end_epoch", "prune_frequency"),
     "training loop": ("batch_size", "epochs", "l1", "l2", "clip_grad", "patience", "monitor", "seed", "device",
                       "out", "quiet", "log_every"),
 }
@@ -102,6 +104,18 @@ class TrainConfig:
     min_lr: float = field(default=0.0, metadata=_opt("cosine / warmup-cosine: final rate; plateau: lower bound", "float"))
     end_factor: float = field(default=0.0, metadata=_opt("linear: the rate falls from lr to lr * end_factor", "float"))
     plateau_patience: int = field(default=2, metadata=_opt("plateau: epochs without improvement before a reduction", "int"))
+    # gradual magnitude pruning (Zhu & Gupta 2017) while training
+    prune: str = field(default="none", metadata=_opt(
+        "prune the weight matrices while training: global-l1 = smallest magnitudes over all layers together, "
+        "l1 = each layer on its own; the epochs after --prune-end-epoch fine-tune with the masks fixed", "str", PRUNING))
+    sparsity: float | None = field(default=None, metadata=_opt(
+        "final fraction of weights pruned, e.g. 0.9 (needs --prune)", "float", metavar="S"))
+    prune_start_epoch: float = field(default=0.0, metadata=_opt(
+        "start pruning after this many epochs (fractions allowed)", "float", metavar="E"))
+    prune_end_epoch: float | None = field(default=None, metadata=_opt(
+        "reach --sparsity after this many epochs (default: 3/4 of --epochs)", "float", metavar="E"))
+    prune_frequency: int | None = field(default=None, metadata=_opt(
+        "optimizer steps between pruning steps (default: 20 pruning steps over the span)", "int", metavar="STEPS"))
     # loop
     batch_size: int = field(default=32, metadata=_opt("mini-batch size", "int"))
     epochs: int = field(default=30, metadata=_opt("number of epochs", "int"))
@@ -316,6 +330,27 @@ def check(c: TrainConfig) -> None:
     if needs_val and c.val_fraction == 0:
         raise ConfigError(f"{' and '.join(needs_val)} watch the validation set: use --val-fraction > 0")
     _check_schedule(c)
+    _check_pruning(c)
+
+
+def _check_pruning(c: TrainConfig) -> None:
+    if c.prune == "none":
+        if c.sparsity is not None:
+            raise ConfigError("--sparsity needs --prune (global-l1 or l1) to say how to prune")
+        return
+    if c.sparsity is None:
+        raise ConfigError(f"--prune {c.prune} needs --sparsity, the final fraction of weights to prune (e.g. 0.9)")
+    if not 0.0 <= c.sparsity <= 1.0:
+        raise ConfigError(f"--sparsity must be a fraction in [0, 1], got {c.sparsity!r}")
+    end = c.prune_end_epoch
+    if c.prune_start_epoch < 0 or (end is not None and end < c.prune_start_epoch):
+        raise ConfigError(f"pruning epochs: need 0 <= --prune-start-epoch ({c.prune_start_epoch}) <= "
+                          f"--prune-end-epoch ({end})" if end is not None else
+                          f"--prune-start-epoch must be >= 0, got {c.prune_start_epoch!r}")
+    if end is not None and end > c.epochs:
+        raise ConfigError(f"--prune-end-epoch {end:g} is past the last epoch ({c.epochs}); pruning would not finish")
+    if c.prune_frequency is not None and c.prune_frequency < 1:
+        raise ConfigError(f"--prune-frequency must be a positive number of optimizer steps, got {c.prune_frequency!r}")
 
 
 def _physical_memory() -> int | None:

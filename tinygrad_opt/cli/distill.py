@@ -63,8 +63,8 @@ def _student_config(teacher_config, args: argparse.Namespace):
             raise ConfigError(f"--{key.replace('_', '-')} must be a positive integer, got {changes[key]}")
     if "lr" in changes and not changes["lr"] > 0:
         raise ConfigError(f"--lr must be > 0, got {changes['lr']}")
-    # no early stopping: both students get exactly the same budget
-    return dataclasses.replace(teacher_config, patience=0, quiet=args.quiet, **changes)
+    # no early stopping: both students get exactly the same budget; a pruned teacher's student is dense
+    return dataclasses.replace(teacher_config, patience=0, quiet=args.quiet, prune="none", sparsity=None, **changes)
 
 
 def train_student(config, data, split, teacher=None, T=4.0, alpha=0.9, out_dir=None, verbose=True):
