@@ -17,6 +17,7 @@ NAMES = ["adagrad_update", "adam_update", "apply_mask", "bias_grad", "dropout", 
          "log_softmax_backward", "relu", "relu_backward", "rmsprop_update", "sgd_update", "softmax_cross_entropy",
          "sum_rows"]
 NAMES = sorted(NAMES + ["erf"])  # nnlayers: GELU's error function
+NAMES = sorted(NAMES + ["int8_matmul"])  # cli: the quantized Linear's product
 
 
 @pytest.fixture
