@@ -56,12 +56,6 @@ def _check(args: argparse.Namespace) -> None:
         raise ConfigError(f"--finetune-epochs must be >= 0, got {args.finetune_epochs}")
     if args.shrink and args.method != "ln-structured":
         raise ConfigError("--shrink removes whole hidden units, so it needs --method ln-structured")
-    if args.lr is not None and not args.lr > 0:
-        raise ConfigError(f"--lr must be > 0, got {args.lr}")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be a positive integer, got {args.batch_size}")
-    if args.log_every is not None and args.log_every < 1:
-        raise ConfigError(f"--log-every must be a positive integer (steps between reads of the loss), got {args.log_every}")
 
 
 def apply_method(model, method: str, amount: float, n: float = 2.0) -> None:
@@ -93,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
     _check(args)
     loaded = load_checkpoint_and_data(args.checkpoint, args.data_dir, args.device)
     model, ckpt, data = loaded.model, loaded.checkpoint, loaded.data
+    # the fine-tuning settings go through the one resolve path, before any work
+    given = {key: getattr(args, key) for key in ("lr", "batch_size", "log_every") if getattr(args, key) is not None}
+    loaded.config = loaded.config.updated(given, source="command line").resolved()
     out = Path(args.out) if args.out else Path(ckpt["path"]).parent / f"pruned-{args.method}-{args.amount:g}"
     if (out / "pruned.ckpt").exists():
         raise ConfigError(f"{out} already holds a pruned checkpoint (pruned.ckpt); choose another --out folder")
@@ -116,8 +113,7 @@ def run(args: argparse.Namespace) -> int:
     epochs_done = steps_done = 0
     if args.finetune_epochs:
         print(f"fine-tuning {args.finetune_epochs} epochs with the masks fixed ...")
-        trainer = finetune(model, loaded, args.finetune_epochs, lr=args.lr, batch_size=args.batch_size,
-                           log_every=args.log_every, verbose=not args.quiet, device=args.device)
+        trainer = finetune(model, loaded, args.finetune_epochs, verbose=not args.quiet, device=args.device)
         epochs_done, steps_done = trainer.epoch, trainer.step
         record(f"after {args.finetune_epochs} fine-tuning epochs", model)
     model_config = dict(ckpt["model_config"])
