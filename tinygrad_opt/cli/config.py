@@ -166,8 +166,7 @@ class TrainConfig:
         c.lr = lr if c.lr is None else c.lr
         c.weight_decay = weight_decay if c.weight_decay is None else c.weight_decay
         c.eps = eps if c.eps is None else c.eps
-        if c.normalize == "auto":
-            c.normalize = "standard" if c.dataset == "digits" else "unit"
+        c.normalize = resolve_normalize(c.normalize, c.dataset)
         if c.data_dir is not None:  # stored absolute, so a checkpoint's data is found from any folder
             c.data_dir = str(Path(c.data_dir).expanduser().absolute())
         if c.gamma is None and c.schedule in GAMMA_DEFAULTS:
@@ -189,6 +188,13 @@ class TrainConfig:
             choices = f.metadata.get("choices")
             if choices and getattr(c, f.name) not in choices:
                 raise ConfigError(f"{_flag(f.name)}: invalid choice {getattr(c, f.name)!r} (choose from {', '.join(choices)})")
+
+
+def resolve_normalize(normalize: str | None, dataset: str) -> str:
+    """The input scaling "auto" stands for: standard for the embedded digits, unit ([0, 1]) otherwise."""
+    if normalize in (None, "auto"):
+        return "standard" if dataset == "digits" else "unit"
+    return normalize
 
 
 def _flag(key: str) -> str:

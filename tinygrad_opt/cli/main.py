@@ -80,6 +80,17 @@ def _check_outputs(args: argparse.Namespace) -> None:
         check_output_folder(getattr(args, dest, None), flag)
 
 
+def _check_device(device: str | None) -> None:
+    """--device cuda needs a GPU: said once here for every command (train also for a config file's device)."""
+    if device != "cuda":
+        return
+    from ..backend import GPU_INSTALL_HINT, cuda_is_available  # noqa: PLC0415
+    from .config import ConfigError  # noqa: PLC0415
+
+    if not cuda_is_available():
+        raise ConfigError(f"--device cuda was requested but CUDA is not available: {GPU_INSTALL_HINT}")
+
+
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split())
 
@@ -96,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     prog = f"{parser.prog} {args.command}"
     try:
         _check_outputs(args)
+        _check_device(getattr(args, "device", None))
         return int(args._run(args) or 0)
     except TrainingInterrupted as interrupt:
         print(f"\n{prog}: {interrupt}", file=sys.stderr)
