@@ -274,3 +274,17 @@ def test_save_config_keeps_the_pruning_settings(tmp_path, capsys):
 
     config = load_config(tmp_path / "c.toml")
     assert (config.prune, config.sparsity, config.prune_frequency) == ("l1", 0.5, 7)
+
+
+def test_unset_optimizer_settings_take_the_optimizers_own_signature_defaults(monkeypatch):
+    from tinygrad_opt import optim
+    from tinygrad_opt.cli.config import TrainConfig
+
+    class Adam(optim.Adam):  # an optimizer whose signature says other defaults
+        def __init__(self, params, lr=0.005, betas=(0.9, 0.999), eps=1e-7, weight_decay=0.25):
+            super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+    monkeypatch.setattr(optim, "Adam", Adam)
+    config = TrainConfig(optimizer="adam").resolved()
+    assert (config.lr, config.weight_decay, config.eps) == (0.005, 0.25, 1e-7)
+    assert TrainConfig(optimizer="sgd").resolved().lr == 0.01  # the CLI's one choice of its own
