@@ -153,3 +153,11 @@ def op_cases(draw, spec: OpSpec, max_side: int = 4):
     params = spec.params(shapes[0], draw)
     seed = draw(st.integers(0, 2**31 - 1))
     return shapes, params, seed
+
+# core: copies and remainder (tensor.py's operators and casts)
+OPS += [
+    OpSpec("clone", lambda a: a.clone(), lambda a: a.clone()),
+    OpSpec("remainder", lambda a, b: a % b, lambda a, b: a % b, arity=2, domain="positive"),
+    OpSpec("remainder_scalar", lambda a: a % 0.7, lambda a: a % 0.7, domain="positive"),
+]
+OPS_BY_NAME.update({spec.name: spec for spec in OPS})

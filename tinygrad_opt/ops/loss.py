@@ -130,7 +130,7 @@ def check_class_targets(target, num_classes: int, op: str) -> None:
     if target.dtype.kind not in "iu":
         raise TypeError(
             f"{op}: class-index targets must have an integer dtype, got {target.dtype}; "
-            "convert them with .astype('int64') (or pass class probabilities of shape (N, C))"
+            "convert them with .long() (or pass class probabilities of shape (N, C))"
         )
     if target.size:
         known = _KNOWN_RANGE.get()
