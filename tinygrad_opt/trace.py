@@ -268,7 +268,7 @@ class Trace:
         ))
 
     def formula_names(self, step) -> list[str]:
-        """The inputs' names to put into an op's formula: names, else the number itself for an unnamed scalar constant."""
+        """The inputs' names for an op's formula: their names, or the number itself for an unnamed scalar constant."""
         if not step.input_keys:
             return list(step.input_labels)
         names = []
@@ -450,4 +450,5 @@ def trace(model: Any = None, params: Mapping[str, Any] | Iterable | None = None,
     return Trace(model=model, params=params, max_elements=max_elements)
 
 
-__all__ = ["trace", "Trace", "ForwardStep", "BackwardStep", "TracedValue", "to_dot", "render", "format_array", "creation_site"]
+__all__ = ["trace", "Trace", "ForwardStep", "BackwardStep", "TracedValue", "to_dot", "render", "format_array",
+           "creation_site"]
