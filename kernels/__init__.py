@@ -36,4 +36,16 @@ _FAST = {
 for _name, (_cpu, _gpu) in _FAST.items():
     register(_name, reference=getattr(reference, _name), cpu=_cpu, gpu=_gpu)
 
+# convolution and max pooling (conv_reference.py, conv_cpu.py, conv_gpu.py)
+from . import conv_reference  # noqa: E402
+
+_CONV_FAST = {
+    "im2col": (None, None),
+    "col2im": (None, None),
+    "max_pool2d_forward": (None, None),
+    "max_pool2d_backward": (None, None),
+}
+for _name, (_cpu, _gpu) in _CONV_FAST.items():
+    register(_name, reference=getattr(conv_reference, _name), cpu=_cpu, gpu=_gpu)
+
 __all__ = ["ENV_VAR", "MODES", "available", "get", "get_mode", "register", "set_kernels", "which", "reference"]

@@ -216,3 +216,10 @@ __all__ = [
     "linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "dropout",
     "cross_entropy", "nll_loss", "kl_div", "mse_loss", "binary_cross_entropy_with_logits",
 ]
+
+# image layers' functional forms (nn/functional_image.py)
+from .functional_image import (  # noqa: E402
+    adaptive_avg_pool2d, avg_pool2d, batch_norm, conv2d, dropout2d, max_pool2d,
+)
+
+__all__ += ["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm", "dropout2d"]
