@@ -5,19 +5,18 @@ or adds in the reference's order), except max-pool backward, whose reference sum
 float64 (np.bincount), so the two agree to rounding there.
 The loops index 4-D arrays through their strides, so a non-contiguous input (a transposed
 view coming out of the previous convolution) needs no copy first. Anything the loops do
-not handle (float16, integers in im2col) goes to the reference.
+not handle (float16, integers in im2col) the registry hands to the reference (@takes).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import conv_reference
 from .cpu import _jit
+from .registry import takes
 
 
-def _float(*arrays) -> bool:
-    dtype = arrays[0].dtype
-    return dtype.char in "fd" and all(a.dtype == dtype for a in arrays)
+def _float(a) -> bool:
+    return a.dtype.char in "fd"
 
 
 @_jit()
@@ -35,9 +34,8 @@ def _im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow, cols):
                             cols[row, base + x] = src[x * sw + j * dw]
 
 
+@takes(lambda xpad, *geometry: _float(xpad))
 def im2col(xpad, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, oh: int, ow: int):
-    if not _float(xpad):
-        return conv_reference.im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow)
     n, c = xpad.shape[:2]
     cols = np.empty((c * kh * kw, n * oh * ow), dtype=xpad.dtype)
     _im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow, cols)
@@ -59,10 +57,9 @@ def _col2im(cols, kh, kw, sh, sw, dh, dw, oh, ow, gx):
                             dst[x * sw + j * dw] += cols[row, base + x]
 
 
+@takes(lambda cols, *geometry: _float(cols))
 def col2im(cols, n: int, c: int, hp: int, wp: int, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int,
            oh: int, ow: int):
-    if not _float(cols) or not cols.flags.c_contiguous:
-        return conv_reference.col2im(cols, n, c, hp, wp, kh, kw, sh, sw, dh, dw, oh, ow)
     gx = np.zeros((n, c, hp, wp), dtype=cols.dtype)
     _col2im(cols, kh, kw, sh, sw, dh, dw, oh, ow, gx)
     return gx
@@ -90,9 +87,8 @@ def _max_pool2d_forward(xpad, kh, kw, sh, sw, dh, dw, out, argmax):
                     argmax[b, ch, y, x] = where
 
 
+@takes(lambda xpad, *geometry: xpad.dtype.char in "fdbhilqBHILQ")  # not float16 or bool
 def max_pool2d_forward(xpad, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, oh: int, ow: int):
-    if xpad.dtype.char not in "fdbhilqBHILQ":  # float16, bool: the reference
-        return conv_reference.max_pool2d_forward(xpad, kh, kw, sh, sw, dh, dw, oh, ow)
     n, c = xpad.shape[:2]
     out = np.empty((n, c, oh, ow), dtype=xpad.dtype)
     argmax = np.empty((n, c, oh, ow), dtype=np.int64)
@@ -112,9 +108,8 @@ def _max_pool2d_backward(g, argmax, gx):
                     gx[b, ch, a // wp, a % wp] += g[b, ch, y, x]
 
 
+@takes(lambda g, argmax, hp, wp: _float(g))
 def max_pool2d_backward(g, argmax, hp: int, wp: int):
-    if not _float(g):
-        return conv_reference.max_pool2d_backward(g, argmax, hp, wp)
     gx = np.zeros(g.shape[:2] + (hp, wp), dtype=g.dtype)
     _max_pool2d_backward(g, argmax, gx)
     return gx

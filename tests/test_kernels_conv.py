@@ -89,7 +89,8 @@ def test_registry_picks_numba_on_the_cpu_and_the_reference_in_reference_mode():
 
 def test_integer_and_half_inputs_fall_back_to_the_reference():
     x = np.arange(16, dtype=np.float16).reshape(1, 1, 4, 4)
-    out, argmax = cpu.max_pool2d_forward(x, 2, 2, 2, 2, 1, 1, 2, 2)
+    assert not cpu.max_pool2d_forward.takes(x, 2, 2, 2, 2, 1, 1, 2, 2)
+    out, argmax = kernels.get("max_pool2d_forward", x)(x, 2, 2, 2, 2, 1, 1, 2, 2)
     assert out.dtype == np.float16 and out.tolist() == [[[[5, 7], [13, 15]]]]
     ints = tg.nn.functional.max_pool2d(tg.Tensor(np.arange(16).reshape(1, 1, 4, 4)), 2, padding=1)
     assert ints.data.tolist() == [[[[0, 2, 3], [8, 10, 11], [12, 14, 15]]]]
