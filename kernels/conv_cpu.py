@@ -108,8 +108,8 @@ def _max_pool2d_backward(g, argmax, gx):
                     gx[b, ch, a // wp, a % wp] += g[b, ch, y, x]
 
 
-@takes(lambda g, argmax, hp, wp: _float(g))
-def max_pool2d_backward(g, argmax, hp: int, wp: int):
+@takes(lambda g, argmax, hp, wp, *window: _float(g))
+def max_pool2d_backward(g, argmax, hp: int, wp: int, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int):
     gx = np.zeros(g.shape[:2] + (hp, wp), dtype=g.dtype)
     _max_pool2d_backward(g, argmax, gx)
     return gx

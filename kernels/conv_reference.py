@@ -66,8 +66,12 @@ def max_pool2d_forward(xpad, kh: int, kw: int, sh: int, sw: int, dh: int, dw: in
     return out, (y * wp + x).astype(xp.int64)
 
 
-def max_pool2d_backward(g, argmax, hp: int, wp: int):
-    """gx (N, C, hp, wp): each output gradient added at its window's arg-max (overlaps add up)."""
+def max_pool2d_backward(g, argmax, hp: int, wp: int, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int):
+    """gx (N, C, hp, wp): each output gradient added at its window's arg-max (overlaps add up).
+
+    The window (kh, kw, sh, sw, dh, dw) is not needed here (argmax says where); the GPU version
+    gathers over the windows that contain each element, and all versions share one signature.
+    """
     xp = _xp(g)
     n, c = g.shape[:2]
     plane = xp.arange(n * c, dtype=xp.int64).reshape(n, c, 1, 1) * (hp * wp)

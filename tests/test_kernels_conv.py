@@ -71,8 +71,10 @@ def test_max_pool_forward_and_backward_equal_the_reference(case, special):
     np.testing.assert_array_equal(argmax, ref_argmax)
     g = np.random.default_rng(case["seed"] + 2).standard_normal(out.shape).astype(case["dtype"])
     tol = 1e-5 if case["dtype"] == np.float32 else 1e-12
-    np.testing.assert_allclose(cpu.max_pool2d_backward(g, argmax, case["hp"], case["wp"]),
-                               reference.max_pool2d_backward(g, argmax, case["hp"], case["wp"]), rtol=tol, atol=tol)
+    window = geometry[:6]
+    np.testing.assert_allclose(cpu.max_pool2d_backward(g, argmax, case["hp"], case["wp"], *window),
+                               reference.max_pool2d_backward(g, argmax, case["hp"], case["wp"], *window),
+                               rtol=tol, atol=tol)
 
 
 def test_registry_picks_numba_on_the_cpu_and_the_reference_in_reference_mode():

@@ -49,13 +49,14 @@ class MaxPool2d(Function):
     def forward(ctx, x, kernel_size=(1, 1), stride=(1, 1), padding=(0, 0), dilation=(1, 1), output_size=(1, 1)):
         out, argmax, padded = max_pool2d_with_argmax(x, kernel_size, stride, padding, dilation, output_size)
         ctx.argmax, ctx.padded, ctx.crop = argmax, padded, (padding[0], padding[1], x.shape[2], x.shape[3])
+        ctx.window = (*kernel_size, *stride, *dilation)
         return out
 
     @staticmethod
     def backward(ctx, g):
         hp, wp = ctx.padded
         ph, pw, h, w = ctx.crop
-        gpad = kernel("max_pool2d_backward", g)(g, ctx.argmax, hp, wp)
+        gpad = kernel("max_pool2d_backward", g)(g, ctx.argmax, hp, wp, *ctx.window)
         return (gpad[:, :, ph:ph + h, pw:pw + w],)
 
 
