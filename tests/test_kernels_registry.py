@@ -18,6 +18,7 @@ NAMES = ["adagrad_update", "adam_update", "apply_mask", "bias_grad", "dropout", 
          "sum_rows"]
 NAMES = sorted(NAMES + ["erf"])  # nnlayers: GELU's error function
 NAMES = sorted(NAMES + ["int8_matmul"])  # cli: the quantized Linear's product
+NAMES = sorted(NAMES + ["col2im", "im2col", "max_pool2d_backward", "max_pool2d_forward"])  # kernels/conv_*.py
 
 
 @pytest.fixture
@@ -211,7 +212,7 @@ def test_no_fast_kernel_makes_the_fallback_decision_itself():
     """Every registered fast version declares `@takes(...)` and never calls its reference twin."""
     import ast
 
-    for source in ("cpu.py", "gpu.py"):
+    for source in ("cpu.py", "gpu.py", "conv_cpu.py"):
         tree = ast.parse((ROOT / "kernels" / source).read_text())
         functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
         for name in set(NAMES) & set(functions):
