@@ -288,3 +288,13 @@ def test_official_checksums_accept_the_known_good_files(tmp_path, real_urlopen):
     assert sorted(os.listdir(target)) == sorted(f"{MNIST.files[p]}.gz" for p in PARTS)
     # a Fashion-MNIST checksum never accepts MNIST bytes
     assert not checksum_matches(SHARED_MNIST / "train-labels-idx1-ubyte.gz", FASHION_MNIST, "train_labels")
+
+
+def test_downloaded_files_get_the_umask_permissions(tmp_path, real_urlopen):
+    mirror = write_fake_set(tmp_path / "mirror", 8)
+    old = os.umask(0o022)
+    try:
+        target = download_idx_dataset(fake_info(mirror, mirrors=[_file_url(mirror)]), tmp_path / "t", verbose=False)
+    finally:
+        os.umask(old)
+    assert {p.stat().st_mode & 0o777 for p in target.iterdir()} == {0o644}

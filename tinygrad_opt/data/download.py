@@ -9,8 +9,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import secrets
 import sys
-import tempfile
 import urllib.request
 from pathlib import Path
 from typing import Callable
@@ -50,8 +50,8 @@ def checksum_matches(path: str | os.PathLike, info: IDXDataset, part: str) -> bo
 
 def _fetch(url: str, dest: Path, info: IDXDataset, part: str, timeout: float) -> None:
     """Stream `url` into a temp file beside `dest`, verify it, then move it into place."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent)
-    tmp = Path(tmp_name)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any new file
     try:
         with os.fdopen(fd, "wb") as out, urlopen(url, timeout=timeout) as response:
             for chunk in iter(lambda: response.read(_CHUNK), b""):
