@@ -36,4 +36,10 @@ _FAST = {
 for _name, (_cpu, _gpu) in _FAST.items():
     register(_name, reference=getattr(reference, _name), cpu=_cpu, gpu=_gpu)
 
+# Linear followed by ReLU (ops.LinearReLU): bias + ReLU forward in place, mask + bias gradient in one pass
+from . import linear_reference  # noqa: E402
+
+for _name in ("bias_relu", "relu_backward_bias_grad"):
+    register(_name, reference=getattr(linear_reference, _name), cpu=f"linear_cpu:{_name}")
+
 __all__ = ["ENV_VAR", "MODES", "available", "get", "get_mode", "register", "set_kernels", "which", "reference"]

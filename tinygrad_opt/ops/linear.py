@@ -46,3 +46,47 @@ class Linear(Function):
         if ctx.has_bias:
             return gx, gw, gb
         return gx, gw
+
+
+class LinearReLU(Function):
+    """y = relu(x @ W^T + b): a Linear layer and the ReLU after it as one graph node.
+
+    With g = dL/dy and gz = g * [y > 0] (the ReLU mask; 0 where y == 0, as PyTorch):
+        dL/dx = gz @ W,   dL/dW = gz^T @ x,   dL/db = sum of gz over every axis but the last
+    Forward adds the bias and clamps in one in-place pass over the product (kernel
+    "bias_relu"); backward masks g and sums the bias gradient in one pass (kernel
+    "relu_backward_bias_grad"). Same numbers as Linear then Relu; nn.Sequential uses it
+    for a Linear directly followed by a ReLU.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b):
+        if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
+            raise ShapeError(
+                f"linear_relu: input of shape {tuple(x.shape)} does not fit a weight of shape {tuple(w.shape)}; "
+                f"the weight must be (out_features, in_features) and the input's last axis in_features"
+            )
+        if b.shape != (w.shape[0],):
+            raise ShapeError(f"linear_relu: bias of shape {tuple(b.shape)} must be ({w.shape[0]},) for a weight "
+                             f"of shape {tuple(w.shape)}")
+        y = x @ w.T  # a fresh array: the fused pass may overwrite it
+        y2 = y.reshape(-1, y.shape[-1]) if y.ndim != 2 else y
+        kernel("bias_relu", y2)(y2, b)
+        ctx.x, ctx.w, ctx.y = x, w, y
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w, y = ctx.x, ctx.w, ctx.y
+        needs = ctx.needs_input_grad
+        g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
+        y2 = y.reshape(-1, y.shape[-1]) if y.ndim != 2 else y
+        gz, gb = kernel("relu_backward_bias_grad", g2)(g2, y2)
+        gx = gw = None
+        if needs[0]:
+            gx = gz @ w
+            if x.ndim != 2:
+                gx = gx.reshape(x.shape)
+        if needs[1]:
+            gw = gz.T @ (x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x)
+        return gx, gw, (gb if needs[2] else None)
