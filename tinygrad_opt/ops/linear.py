@@ -2,6 +2,7 @@
 from ..autograd import Function
 from ..errors import ShapeError
 from ..kernels import get as kernel
+from ..kernels.blas_threads import before_gemm
 
 
 class Linear(Function):
@@ -23,8 +24,10 @@ class Linear(Function):
                 f"the weight must be (out_features, in_features) and the input's last axis in_features"
             )
         if b is not None and b.shape != (w.shape[0],):
-            raise ShapeError(f"linear: bias of shape {tuple(b.shape)} must be ({w.shape[0]},) for a weight of shape {tuple(w.shape)}")
+            raise ShapeError(f"linear: bias of shape {tuple(b.shape)} must be ({w.shape[0]},) for a weight of shape "
+                             f"{tuple(w.shape)}")
         ctx.x, ctx.w, ctx.has_bias = x, w, b is not None
+        before_gemm()
         y = x @ w.T
         if b is not None:
             y += b  # in place: y is a fresh array, so this saves one temporary
@@ -34,6 +37,7 @@ class Linear(Function):
     def backward(ctx, g):
         x, w = ctx.x, ctx.w
         needs = ctx.needs_input_grad
+        before_gemm()
         gx = g @ w if needs[0] else None
         gw = gb = None
         if needs[1] or (ctx.has_bias and needs[2]):
@@ -69,6 +73,7 @@ class LinearReLU(Function):
         if b.shape != (w.shape[0],):
             raise ShapeError(f"linear_relu: bias of shape {tuple(b.shape)} must be ({w.shape[0]},) for a weight "
                              f"of shape {tuple(w.shape)}")
+        before_gemm()
         y = x @ w.T  # a fresh array: the fused pass may overwrite it
         y2 = y.reshape(-1, y.shape[-1]) if y.ndim != 2 else y
         kernel("bias_relu", y2)(y2, b)
@@ -82,6 +87,7 @@ class LinearReLU(Function):
         g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
         y2 = y.reshape(-1, y.shape[-1]) if y.ndim != 2 else y
         gz, gb = kernel("relu_backward_bias_grad", g2)(g2, y2)
+        before_gemm()
         gx = gw = None
         if needs[0]:
             gx = gz @ w
