@@ -9,9 +9,13 @@ two BLAS threads than with one (benchmarks/README.md). One thread only loses its
 Policies, set with `set_blas_threads(policy)` or the environment variable
 TINYGRAD_OPT_BLAS_THREADS:
   "auto"  (default) BLAS keeps its own thread count while the machine has room and drops
-          to one thread while the 1-minute load average exceeds the core count + 1 (the
-          engine's own threads count too); it goes back below the core count + 0.5, so it
-          does not flip on every small change. The load is read at most once a second.
+          to one thread while the 1-minute load average exceeds the core count + 0.5. The
+          engine's own threads are part of the load: alone with two BLAS threads on two
+          cores it stays near 2, and one other busy process already makes it 3, where the
+          collapse starts. It returns to its own count once the load falls below the core
+          count - 0.25 (with one BLAS thread the engine adds about 1: the machine must be
+          otherwise idle), so it does not flip on every small change. The load is read at
+          most once a second.
   "off"   never touch BLAS's threads.
   N       always N threads (an int >= 1).
 The engine applies the policy before its matrix products (ops.Linear, ops.LinearReLU,
@@ -26,8 +30,8 @@ from typing import Any, Union
 
 ENV_VAR = "TINYGRAD_OPT_BLAS_THREADS"
 CHECK_EVERY = 1.0  # seconds between two looks at the load average
-OVERLOADED_ABOVE = 1.0  # load average - cores above which BLAS gets one thread
-ROOMY_BELOW = 0.5  # ... and below which it gets its own count back
+OVERLOADED_ABOVE = 0.5  # load average - cores above which BLAS gets one thread
+ROOMY_BELOW = -0.25  # ... and below which it gets its own count back
 
 Policy = Union[str, int]
 

@@ -34,11 +34,13 @@ def fake(monkeypatch):
 def test_auto_drops_to_one_thread_when_oversubscribed_and_returns_with_hysteresis(fake):
     blas, state = fake
     assert blas_threads.apply_policy() == 2 and blas.calls == []  # room: BLAS keeps its own count
-    state["load"] = 1.5  # more than one runnable task beyond the cores
+    state["load"] = 0.4  # busy, but below the mark: stays
+    assert blas_threads.apply_policy() == 2 and blas.calls == []
+    state["load"] = 1.0  # another process beside the engine's own threads
     assert blas_threads.apply_policy() == 1 and blas.calls == [1]
-    state["load"] = 0.7  # calmer, but not below the return mark: stays at one
+    state["load"] = 0.0  # calmer, but not below the return mark: stays at one
     assert blas_threads.apply_policy() == 1
-    state["load"] = 0.2
+    state["load"] = -0.5
     assert blas_threads.apply_policy() == 2 and blas.calls == [1, 2]
 
 
