@@ -73,7 +73,8 @@ def batches(batch: int, seed: int = 1) -> list:
 
 # ---- one step function per framework: step() -> loss (lazy; read with to_float) -----
 
-def tinygrad_opt_case(batch: int):
+def tinygrad_opt_case(batch: int, fused: bool = True):
+    """fused=False calls the layers one by one (Linear, then ReLU), as before ops.LinearReLU (profile_step.py)."""
     sys.path.insert(0, str(ROOT))  # a checkout without installing
     import tinygrad_opt as tg  # noqa: PLC0415
     import tinygrad_opt.nn.functional as F  # noqa: PLC0415
@@ -86,10 +87,17 @@ def tinygrad_opt_case(batch: int):
     data = [(tg.Tensor(x), tg.Tensor(y)) for x, y in batches(batch)]
     state = {"i": 0}
 
+    def forward(x):
+        if fused:
+            return model(x)
+        for layer in model:
+            x = layer(x)
+        return x
+
     def step():
         x, y = data[state["i"] % POOL]
         state["i"] += 1
-        loss = F.cross_entropy(model(x), y)
+        loss = F.cross_entropy(forward(x), y)
         loss.backward()
         opt.step()
         opt.zero_grad()

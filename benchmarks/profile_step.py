@@ -11,8 +11,8 @@ kernels from the registry), and timed in interleaved blocks (median per call):
     GEMM           each product with its shape and how each operand reaches BLAS (N: as
                    stored, T: a transposed view, passed with BLAS's transpose flag);
                    bound = the roofline: the larger of its flops / the SGEMM rate and its
-                   least traffic (operands and result once) / the bandwidth; "extra bytes"
-                   is what NumPy allocated beyond the result (an operand copied: > 0)
+                   least traffic (operands and result once) / the bandwidth; "no copy" says
+                   NumPy allocated nothing beyond the result (a copied operand would show)
     pass           each element-wise pass (bias, ReLU, masks, loss, Adam);
                    bound = its least memory traffic / the copy bandwidth measured here
     allocation     fresh arrays of the step's activation shapes, allocated and first
@@ -99,8 +99,11 @@ def gemm(m: int, k: int, n: int) -> tuple[float, float]:
     return 2.0 * m * k * n, float(F32 * (m * k + k * n + m * n))
 
 
-def phases(batch: int) -> list[tuple[str, str, str, float, float, object]]:
-    """(name, detail, kind, flops, bytes, fn) for every phase of the engine's step, in its order."""
+def phases(batch: int, fused: bool = True) -> list[tuple[str, str, str, float, float, object]]:
+    """(name, detail, kind, flops, bytes, fn) for every phase of the engine's step, in its order.
+
+    fused: the hidden layer as nn.Sequential runs it (ops.LinearReLU: bias + ReLU in one pass,
+    mask + bias gradient in one pass); otherwise as Linear then ReLU called one by one."""
     rng = np.random.default_rng(2)
     w1, b1, w2, b2 = initial_weights()
     x, y = batches(batch)[0]
@@ -114,6 +117,7 @@ def phases(batch: int) -> list[tuple[str, str, str, float, float, object]]:
     ga = g2 @ w2
     g1 = kernel("relu_backward", ga)(ga, a)
     relu, relu_bw, bias_grad = kernel("relu", h), kernel("relu_backward", ga), kernel("bias_grad", g2)
+    bias_relu, mask_and_db = kernel("bias_relu", h), kernel("relu_backward_bias_grad", ga)
     adam = kernel("adam_update", w1)
     params = [p.copy() for p in (w1, b1, w2, b2)]
     grads = [rng.standard_normal(p.shape).astype(np.float32) * 1e-3 for p in params]
@@ -133,8 +137,10 @@ def phases(batch: int) -> list[tuple[str, str, str, float, float, object]]:
     bh, bz = batch * HIDDEN * F32, batch * OUT * F32
     return [
         ("x @ W1^T", f"({batch},{IN}) x ({IN},{HIDDEN}) N,T", "gemm", *gemm(batch, IN, HIDDEN), lambda: x @ w1.T),
-        ("h += b1", f"({batch},{HIDDEN}) in place", "pass", 0, 2 * bh, add_bias(h, b1)),
-        ("relu(h)", f"({batch},{HIDDEN}) -> new", "pass", 0, 2 * bh, lambda: relu(h)),
+        *([("h = relu(h + b1)", f"({batch},{HIDDEN}) in place, fused", "pass", 0, 2 * bh,
+            lambda: bias_relu(h, b1))] if fused else
+          [("h += b1", f"({batch},{HIDDEN}) in place", "pass", 0, 2 * bh, add_bias(h, b1)),
+           ("relu(h)", f"({batch},{HIDDEN}) -> new", "pass", 0, 2 * bh, lambda: relu(h))]),
         ("a @ W2^T", f"({batch},{HIDDEN}) x ({HIDDEN},{OUT}) N,T", "gemm", *gemm(batch, HIDDEN, OUT),
          lambda: a @ w2.T),
         ("z += b2", f"({batch},{OUT}) in place", "pass", 0, 2 * bz, add_bias(z, b2)),
@@ -145,10 +151,13 @@ def phases(batch: int) -> list[tuple[str, str, str, float, float, object]]:
         ("colsum g (db2)", f"({batch},{OUT}) -> ({OUT},)", "pass", 0, bz, lambda: bias_grad(g2)),
         ("g @ W2  (da)", f"({batch},{OUT}) x ({OUT},{HIDDEN}) N,N", "gemm", *gemm(batch, OUT, HIDDEN),
          lambda: g2 @ w2),
-        ("relu mask", f"({batch},{HIDDEN}) x2 -> new", "pass", 0, 3 * bh, lambda: relu_bw(ga, a)),
+        *([("relu mask + db1", f"({batch},{HIDDEN}) x2 -> new, fused", "pass", 0, 3 * bh,
+            lambda: mask_and_db(ga, a))] if fused else
+          [("relu mask", f"({batch},{HIDDEN}) x2 -> new", "pass", 0, 3 * bh, lambda: relu_bw(ga, a))]),
         ("g1^T @ x  (dW1)", f"({HIDDEN},{batch}) x ({batch},{IN}) T,N", "gemm", *gemm(HIDDEN, batch, IN),
          lambda: g1.T @ x),
-        ("colsum g1 (db1)", f"({batch},{HIDDEN}) -> ({HIDDEN},)", "pass", 0, bh, lambda: bias_grad(g1)),
+        *([] if fused else
+          [("colsum g1 (db1)", f"({batch},{HIDDEN}) -> ({HIDDEN},)", "pass", 0, bh, lambda: bias_grad(g1))]),
         ("Adam x4", f"{n_params} parameters", "pass", 0, 7 * n_params * F32, adam_all),
     ]
 
@@ -163,16 +172,17 @@ def extra_bytes(fn) -> int:
     return max(0, peak - getattr(result, "nbytes", 0))
 
 
-def allocation_cost(batch: int, repeats: int, budget: float) -> float:
-    """Seconds per step spent allocating and first touching the step's fresh (batch, HIDDEN) arrays.
+def allocation_cost(batch: int, repeats: int, budget: float, count: int) -> float:
+    """Seconds per step spent allocating and first touching the step's `count` fresh (batch, HIDDEN) arrays.
 
-    The step creates four: h, relu(h), the hidden gradient and its masked copy, alive together.
+    Fused, the step creates three, alive together: h (ReLU'd in place), the hidden gradient and its
+    masked copy; unfused four (relu(h) is a new array).
     """
     shape = (batch, HIDDEN)
-    warm = [np.empty(shape, np.float32) for _ in range(4)]
+    warm = [np.empty(shape, np.float32) for _ in range(count)]
 
     def fresh():
-        arrays = [np.empty(shape, np.float32) for _ in range(4)]
+        arrays = [np.empty(shape, np.float32) for _ in range(count)]
         for arr in arrays:
             arr.fill(1)
 
@@ -184,24 +194,26 @@ def allocation_cost(batch: int, repeats: int, budget: float) -> float:
     return max(0.0, t["fresh"] - t["reuse"])
 
 
-def engine_step_time(batch: int, repeats: int, budget: float) -> float:
-    step = tinygrad_opt_case(batch)[0]
+def engine_step_time(batch: int, repeats: int, budget: float, fused: bool = True) -> float:
+    step = tinygrad_opt_case(batch, fused=fused)[0]
     return time_calls({"step": step}, repeats, budget)["step"]
 
 
-def profile(batch: int, gemm_rate: float, bandwidth: float, repeats: int, budget: float) -> dict:
-    rows = phases(batch)
+def profile(batch: int, gemm_rate: float, bandwidth: float, repeats: int, budget: float,
+            fused: bool = True) -> dict:
+    rows = phases(batch, fused)
     times = time_calls({name: fn for name, _, _, _, _, fn in rows}, repeats, budget)
-    alloc = allocation_cost(batch, repeats, budget)
-    step = engine_step_time(batch, repeats, budget)
+    count = 3 if fused else 4
+    alloc = allocation_cost(batch, repeats, budget, count)
+    step = engine_step_time(batch, repeats, budget, fused)
     table = []
     for name, detail, kind, flops, nbytes, fn in rows:
         bound = max(flops / gemm_rate, nbytes / bandwidth)
         if kind == "gemm":
-            extra = extra_bytes(fn)
-            detail += f", extra bytes {extra}" if extra else ", no copy"
+            extra = extra_bytes(fn)  # a few hundred bytes are the result's Python object itself
+            detail += f", copies {extra} bytes" if extra > 4096 else ", no copy"
         table.append((name, detail, kind, times[name], bound))
-    table.append(("allocation", f"4 fresh ({batch},{HIDDEN}) arrays", "alloc", alloc, 0.0))
+    table.append(("allocation", f"{count} fresh ({batch},{HIDDEN}) arrays", "alloc", alloc, 0.0))
     rest = step - sum(r[3] for r in table)
     table.append(("Python + rest", "graph, dispatch, bookkeeping", "python", rest, 0.0))
     gemm_flops = sum(flops for _, _, kind, flops, _, _ in rows if kind == "gemm")
@@ -233,6 +245,8 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="BLAS threads (default: all cores)")
     parser.add_argument("--repeats", type=int, default=7, help="interleaved timing blocks")
     parser.add_argument("--budget", type=float, default=0.05, help="seconds per timing block")
+    parser.add_argument("--unfused", action="store_true",
+                        help="the hidden layer as Linear then ReLU (the step before ops.LinearReLU)")
     parser.add_argument("--stat", choices=sorted(STAT), default="median", help="over the blocks (default median)")
     args = parser.parse_args(argv)
     global stat
@@ -243,7 +257,8 @@ def main(argv=None) -> None:
     print(f"bounds measured now: SGEMM {gemm_rate / 1e9:.1f} GFLOP/s (2048^3, {args.threads} threads), "
           f"copy bandwidth {bandwidth / 1e9:.1f} GB/s (64 MiB, read + write, one thread)")
     for batch in args.batches:
-        print(report(profile(batch, gemm_rate, bandwidth, args.repeats, args.budget)), flush=True)
+        result = profile(batch, gemm_rate, bandwidth, args.repeats, args.budget, not args.unfused)
+        print(report(result), flush=True)
     print(f"\nload average at end {' / '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
