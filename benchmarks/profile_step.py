@@ -44,6 +44,7 @@ from peers import HIDDEN, IN, OUT, batches, initial_weights, tinygrad_opt_case  
 
 import tinygrad_opt as tg  # noqa: E402
 from tinygrad_opt.kernels import get as kernel  # noqa: E402
+from tinygrad_opt.kernels.blas_threads import apply_policy, before_gemm  # noqa: E402
 
 F32 = 4  # bytes per float32
 
@@ -162,6 +163,14 @@ def phases(batch: int, fused: bool = True) -> list[tuple[str, str, str, float, f
     ]
 
 
+def as_the_engine_calls(product):
+    """A GEMM phase with the engine's BLAS thread policy applied first, as ops.Linear does."""
+    def fn():
+        before_gemm()
+        return product()
+    return fn
+
+
 def extra_bytes(fn) -> int:
     """Bytes a call allocates beyond its result at its peak (a copied operand shows here)."""
     tracemalloc.start()
@@ -202,6 +211,7 @@ def engine_step_time(batch: int, repeats: int, budget: float, fused: bool = True
 def profile(batch: int, gemm_rate: float, bandwidth: float, repeats: int, budget: float,
             fused: bool = True) -> dict:
     rows = phases(batch, fused)
+    rows = [(n, d, k, f, b, as_the_engine_calls(fn) if k == "gemm" else fn) for n, d, k, f, b, fn in rows]
     times = time_calls({name: fn for name, _, _, _, _, fn in rows}, repeats, budget)
     count = 3 if fused else 4
     alloc = allocation_cost(batch, repeats, budget, count)
@@ -254,6 +264,8 @@ def main(argv=None) -> None:
     print(f"BLAS: {set_threads(args.threads)}; kernels {tg.kernels.get_mode()}; "
           f"load average {' / '.join(f'{v:.2f}' for v in os.getloadavg())}")
     gemm_rate, bandwidth = machine_bounds(args.repeats, args.budget * 4)
+    print(f"the engine's BLAS thread policy ({tg.kernels.get_blas_threads()}) gives {apply_policy()} threads now "
+          "(one while the machine is oversubscribed: kernels/blas_threads.py)")
     print(f"bounds measured now: SGEMM {gemm_rate / 1e9:.1f} GFLOP/s (2048^3, {args.threads} threads), "
           f"copy bandwidth {bandwidth / 1e9:.1f} GB/s (64 MiB, read + write, one thread)")
     for batch in args.batches:

@@ -28,6 +28,7 @@ def fake(monkeypatch):
     monkeypatch.setattr(blas_threads, "_overloaded", False)
     monkeypatch.setattr(blas_threads, "_policy", "auto")
     monkeypatch.setattr(blas_threads, "_load_above_cores", lambda: state["load"])
+    monkeypatch.setattr(blas_threads, "_cpu_pressure", lambda: state.get("pressure", 0.0))
     return blas, state
 
 
@@ -42,6 +43,27 @@ def test_auto_drops_to_one_thread_when_oversubscribed_and_returns_with_hysteresi
     assert blas_threads.apply_policy() == 1
     state["load"] = -0.5
     assert blas_threads.apply_policy() == 2 and blas.calls == [1, 2]
+
+
+def test_cpu_pressure_drops_to_one_thread_before_the_load_average_notices(fake):
+    blas, state = fake
+    state["load"] = -1.0  # the 1-minute load average has not risen yet
+    state["pressure"] = 45.0  # a new competitor: tasks waited 45% of the last 10 s
+    assert blas_threads.apply_policy() == 1
+    state["pressure"] = 8.0  # still some waiting: stays at one thread
+    assert blas_threads.apply_policy() == 1
+    state["pressure"] = 1.0
+    assert blas_threads.apply_policy() == 2
+
+
+def test_cpu_pressure_is_read_from_linux_psi(monkeypatch, tmp_path):
+    psi = tmp_path / "cpu"
+    psi.write_text("some avg10=51.26 avg60=36.23 avg300=58.78 total=2025384029\n"
+                   "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
+    monkeypatch.setattr(blas_threads, "PRESSURE_FILE", str(psi))
+    assert blas_threads._cpu_pressure() == 51.26
+    monkeypatch.setattr(blas_threads, "PRESSURE_FILE", str(tmp_path / "missing"))
+    assert blas_threads._cpu_pressure() == 0.0
 
 
 def test_a_count_set_by_someone_else_becomes_the_one_to_return_to(fake):
