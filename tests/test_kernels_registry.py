@@ -17,6 +17,8 @@ NAMES = ["adagrad_update", "adam_update", "apply_mask", "bias_grad", "dropout", 
          "log_softmax_backward", "relu", "relu_backward", "rmsprop_update", "sgd_update", "softmax_cross_entropy",
          "sum_rows"]
 NAMES = sorted(NAMES + ["erf"])  # nnlayers: GELU's error function
+NAMES = sorted(NAMES + ["col2im", "im2col", "max_pool2d_backward", "max_pool2d_forward"])  # kernels/conv_*.py
+NAMES = sorted(NAMES + ["bias_relu", "relu_backward_bias_grad"])  # kernels/linear_*.py (ops.LinearReLU)
 
 
 @pytest.fixture
@@ -210,7 +212,7 @@ def test_no_fast_kernel_makes_the_fallback_decision_itself():
     """Every registered fast version declares `@takes(...)` and never calls its reference twin."""
     import ast
 
-    for source in ("cpu.py", "gpu.py"):
+    for source in ("cpu.py", "gpu.py", "conv_cpu.py"):
         tree = ast.parse((ROOT / "kernels" / source).read_text())
         functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
         for name in set(NAMES) & set(functions):
@@ -220,7 +222,3 @@ def test_no_fast_kernel_makes_the_fallback_decision_itself():
             called = {c.func.attr for c in ast.walk(node) if isinstance(c, ast.Call)
                       and isinstance(c.func, ast.Attribute) and getattr(c.func.value, "id", None) == "reference"}
             assert not called & set(NAMES), f"{source}: {name} calls the reference itself ({called})"
-
-
-# Linear + ReLU's kernels (kernels/linear_cpu.py), appended here so each file's owner adds its own line
-NAMES[:] = sorted(NAMES + ["bias_relu", "relu_backward_bias_grad"])

@@ -31,6 +31,14 @@ __all__ += [
     "Mish", "NLLLoss", "Silu", "SmoothL1", "Softplus",
 ]
 
+# image ops (convolution, padding, pooling, channel dropout)
+from .conv import Conv2d  # noqa: E402
+from .feature_dropout import FeatureDropout  # noqa: E402
+from .pad import Pad2d  # noqa: E402
+from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: E402
+
+__all__ += ["AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "FeatureDropout", "MaxPool2d", "Pad2d"]
+
 from .linear import LinearReLU  # noqa: E402  (Linear + ReLU as one node: nn.Sequential's fused pair)
 
 __all__ += ["LinearReLU"]
