@@ -19,9 +19,6 @@ class _Loss(Module):
         super().__init__()
         self.reduction = reduction_of(size_average, reduce, reduction, type(self).__name__)
 
-    def extra_repr(self) -> str:
-        return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
-
 
 class _WeightedLoss(_Loss):
     def __init__(self, weight: Any = None, size_average: Any = None, reduce: Any = None,
