@@ -8,12 +8,25 @@ from .loss import MSE, BCEWithLogits, CrossEntropy
 from .mask import ApplyMask, apply_mask
 from .matmul import MatMul
 from .normalization import BatchNorm
-from .reduce import Max, Mean, Sum
+from .reduce import Max, Mean, Min, Sum
 from .shape import GetItem, Reshape, ToDevice, Transpose
+
+# the PyTorch-parity op surface (shape, element-wise, reduction and selection ops)
+from .binary import ClampTensor, MaskedFill, Maximum, Minimum, Remainder, Where  # noqa: E402
+from .layout import Cat, Expand, Flip, Repeat, Roll, Slice, Stack, Triangle  # noqa: E402
+from .scan import CumProd, CumSum  # noqa: E402
+from .select import Gather, IndexSelect, ScatterAdd  # noqa: E402
+from .statistics import LogSumExp, Norm, Prod, Std, Var  # noqa: E402
+from .unary import Cos, Expm1, Log1p, RoundDecimals, Rsqrt, Sin, Step  # noqa: E402
 
 __all__ = [
     "Abs", "Add", "ApplyMask", "BCEWithLogits", "BatchNorm", "Clip", "CrossEntropy", "Div", "Dropout",
     "Exp", "GetItem", "KLDiv", "Linear", "Log", "LogSoftmax", "MSE", "MatMul", "Max", "Mean", "Mul",
     "Neg", "Pow", "Relu", "Reshape", "Sigmoid", "Softmax", "Sqrt", "Sub", "Sum", "Tanh", "ToDevice",
     "Transpose", "apply_mask",
+]
+__all__ += [
+    "Min", "ClampTensor", "MaskedFill", "Maximum", "Minimum", "Remainder", "Where", "Cat", "Expand", "Flip",
+    "Repeat", "Roll", "Slice", "Stack", "Triangle", "CumProd", "CumSum", "Gather", "IndexSelect", "ScatterAdd",
+    "LogSumExp", "Norm", "Prod", "Std", "Var", "Cos", "Expm1", "Log1p", "RoundDecimals", "Rsqrt", "Sin", "Step",
 ]
