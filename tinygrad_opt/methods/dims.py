@@ -39,7 +39,7 @@ def shape_args(args: tuple, op: str) -> tuple:
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         args = tuple(args[0])
     for n in args:
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        if not isinstance(n, (int, np.integer)):
             raise TypeError(f"{op}: expected ints, got {args!r}")
     return tuple(int(n) for n in args)
 

@@ -12,7 +12,7 @@ from ..ops.reduce import normalize_axes
 from . import return_types
 from .dims import pick
 from .math import maximum, minimum
-from .statistics import StatisticsMethods, refuse_integer
+from .statistics import StatisticsMethods
 
 
 class ReductionMethods(StatisticsMethods):
@@ -20,16 +20,24 @@ class ReductionMethods(StatisticsMethods):
 
     __slots__ = ()
 
+    # sum and mean sit on every training step: the spellings are merged inline, not through pick()
     def sum(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
-        if axis is not None or keepdims is not None:
-            dim, keepdim = pick(dim, axis, keepdim, keepdims, "sum")
+        if axis is not None:
+            if dim is not None:
+                raise TypeError("sum: got both dim= and axis= (they are the same argument); pass one")
+            dim = axis
+        if keepdims is not None:
+            keepdim = keepdims
         return ops.Sum.apply(self, axis=dim, keepdims=keepdim)
 
     def mean(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
-        if axis is not None or keepdims is not None:
-            dim, keepdim = pick(dim, axis, keepdim, keepdims, "mean")
-        if self.data.dtype.kind != "f":
-            refuse_integer(self, "mean")
+        """Refuses integer and bool tensors as torch does (the op raises the TypeError)."""
+        if axis is not None:
+            if dim is not None:
+                raise TypeError("mean: got both dim= and axis= (they are the same argument); pass one")
+            dim = axis
+        if keepdims is not None:
+            keepdim = keepdims
         return ops.Mean.apply(self, axis=dim, keepdims=keepdim)
 
     def amax(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):

@@ -33,8 +33,8 @@ class ShapeMethods(SelectionMethods):
         return int(self.data.size)
 
     def reshape(self, *shape):
-        shape = infer_shape(shape_args(shape, "reshape"), self.data.size, self.shape, "reshape")
-        if shape == self.shape:
+        shape = shape_args(shape, "reshape")  # a -1 is left to NumPy's reshape inside the op
+        if shape == self.data.shape:
             return self
         return ops.Reshape.apply(self, shape=shape)
 

@@ -77,6 +77,10 @@ class Mean(Function):
             # two can differ in the last bit) at a fraction of its call overhead; float16 keeps
             # mean()'s own accumulation.
             return sum_axes(a, axes, keepdims) / count
+        if a.dtype.kind not in "fc":
+            raise TypeError(
+                f"mean(): input dtype must be floating point, got {a.dtype}; convert first with .float() or .double()"
+            )
         return a.mean(axis=axes, keepdims=keepdims)
 
     @staticmethod
