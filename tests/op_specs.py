@@ -244,6 +244,34 @@ def _as_torch(index):
     return _torch_module().from_numpy(np.asarray(index))
 
 
+def _pad_params(mode):
+    """Widths for the last one or two dims, within what the mode allows (reflect: below the size)."""
+    def params(shape, draw):
+        m = draw(st.integers(1, min(2, len(shape))))
+        pad = []
+        for n in reversed(shape[-m:]):
+            limit = n - 1 if mode == "reflect" else (n if mode != "constant" else 3)
+            low = -min(n // 2, 1) if mode == "constant" else 0
+            pad += [draw(st.integers(low, limit)), draw(st.integers(low, limit))]
+        return {"pad": tuple(pad), "mode": mode}
+    return params
+
+
+def _engine_pad(a, pad, mode):
+    import tinygrad_opt.nn.functional as F
+
+    return F.pad(a, pad, mode=mode)
+
+
+def _torch_pad(a, pad, mode):
+    """torch pads with a non-constant mode only with one or two leading batch/channel dims: add one if missing."""
+    import torch.nn.functional as F
+
+    if mode != "constant" and a.ndim == len(pad) // 2:
+        return F.pad(a.unsqueeze(0), pad, mode=mode).squeeze(0)
+    return F.pad(a, pad, mode=mode)
+
+
 BREADTH_OPS = [
     # reductions
     OpSpec("sum_dim", lambda a, **p: a.sum(**p), lambda a, **p: a.sum(**p), params=_reduce()),
@@ -325,6 +353,10 @@ BREADTH_OPS = [
            lambda a, dim, index: a.scatter_add(dim, _as_torch(index), a * a), params=_scatter_params, min_dims=1),
     OpSpec("index_select", lambda a, dim, index: a.index_select(dim, _tg().tensor(index)),
            lambda a, dim, index: a.index_select(dim, _as_torch(index)), params=_index_select_params, min_dims=1),
+    OpSpec("pad_constant", _engine_pad, _torch_pad, params=_pad_params("constant"), min_dims=1),
+    OpSpec("pad_reflect", _engine_pad, _torch_pad, params=_pad_params("reflect"), min_dims=1),
+    OpSpec("pad_replicate", _engine_pad, _torch_pad, params=_pad_params("replicate"), min_dims=1),
+    OpSpec("pad_circular", _engine_pad, _torch_pad, params=_pad_params("circular"), min_dims=1),
     OpSpec("sort", lambda a, **p: a.sort(**p).values, lambda a, **p: a.sort(**p).values, params=_sort_params,
            domain="distinct"),
     OpSpec("topk", lambda a, **p: a.topk(**p).values, lambda a, **p: a.topk(**p).values, params=_topk_params,

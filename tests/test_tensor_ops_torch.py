@@ -418,3 +418,21 @@ def test_softmax_takes_dim_and_axis():
     np.testing.assert_allclose(x.softmax(dim=0).numpy(), t.softmax(dim=0).numpy())
     np.testing.assert_allclose(tg.log_softmax(x, 0).numpy(), torch.log_softmax(t, 0).numpy())
     np.testing.assert_allclose(x.softmax(axis=1).numpy(), t.softmax(1).numpy())
+
+
+def test_pad_modes_and_errors():
+    import tinygrad_opt.nn.functional as F
+    import torch.nn.functional as TF
+
+    data = np.arange(12.0).reshape(1, 3, 4)
+    x, t = tg.Tensor(data), torch.tensor(data)
+    for mode in ("constant", "reflect", "replicate", "circular"):
+        same(F.pad(x, (2, 1), mode=mode), TF.pad(t, (2, 1), mode=mode))
+    same(F.pad(x, (1, 1, 1, 0), value=-1.0), TF.pad(t, (1, 1, 1, 0), value=-1.0))
+    same(F.pad(x, (-1, 2)), TF.pad(t, (-1, 2)))  # a negative width crops
+    with pytest.raises(ValueError, match=r"pad: reflect padding of \(4, 0\) on dim 2 of size 4 is out of range"):
+        F.pad(x, (4, 0), mode="reflect")
+    with pytest.raises(ValueError, match="padding length must be even"):
+        F.pad(x, (1,))
+    with pytest.raises(ValueError, match="mode must be"):
+        F.pad(x, (1, 1), mode="mirror")

@@ -30,3 +30,6 @@ __all__ += [
     "Repeat", "Roll", "Slice", "Stack", "Triangle", "CumProd", "CumSum", "Gather", "IndexSelect", "ScatterAdd",
     "LogSumExp", "Norm", "Prod", "Std", "Var", "Cos", "Expm1", "Log1p", "RoundDecimals", "Rsqrt", "Sin", "Step",
 ]
+from .pad import ConstantPad, IndexPad  # noqa: E402
+
+__all__ += ["ConstantPad", "IndexPad"]
