@@ -11,6 +11,15 @@ from .normalization import BatchNorm
 from .reduce import Max, Mean, Min, Sum
 from .shape import GetItem, Reshape, ToDevice, Transpose
 
+# nn layers and losses (nnlayers)
+from .embedding import Embedding
+from .loss import BCE
+from .nll import NLLLoss
+from .normalization import LayerNorm
+from .rectifier import Elu, Hardtanh, LeakyRelu
+from .regression_loss import L1, Huber, SmoothL1
+from .smooth_activation import Gelu, LogSigmoid, Mish, Silu, Softplus
+
 # the PyTorch-parity op surface (shape, element-wise, reduction and selection ops)
 from .binary import ClampTensor, MaskedFill, Maximum, Minimum, Remainder, Where  # noqa: E402
 from .layout import Cat, Expand, Flip, Repeat, Roll, Slice, Stack, Triangle  # noqa: E402
@@ -24,6 +33,10 @@ __all__ = [
     "Exp", "GetItem", "KLDiv", "Linear", "Log", "LogSoftmax", "MSE", "MatMul", "Max", "Mean", "Mul",
     "Neg", "Pow", "Relu", "Reshape", "Sigmoid", "Softmax", "Sqrt", "Sub", "Sum", "Tanh", "ToDevice",
     "Transpose", "apply_mask",
+]
+__all__ += [
+    "BCE", "Elu", "Embedding", "Gelu", "Hardtanh", "Huber", "L1", "LayerNorm", "LeakyRelu", "LogSigmoid",
+    "Mish", "NLLLoss", "Silu", "SmoothL1", "Softplus",
 ]
 __all__ += [
     "Min", "ClampTensor", "MaskedFill", "Maximum", "Minimum", "Remainder", "Where", "Cat", "Expand", "Flip",
