@@ -38,11 +38,20 @@ __all__ += [
     "BCE", "Elu", "Embedding", "Gelu", "Hardtanh", "Huber", "L1", "LayerNorm", "LeakyRelu", "LogSigmoid",
     "Mish", "NLLLoss", "Silu", "SmoothL1", "Softplus",
 ]
+
+# image ops (convolution, padding, pooling, channel dropout)
+from .conv import Conv2d  # noqa: E402
+from .feature_dropout import FeatureDropout  # noqa: E402
+from .pad import Pad2d  # noqa: E402
+from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: E402
+
+__all__ += ["AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "FeatureDropout", "MaxPool2d", "Pad2d"]
+
 __all__ += [
     "Min", "ClampTensor", "MaskedFill", "Maximum", "Minimum", "Remainder", "Where", "Cat", "Expand", "Flip",
     "Repeat", "Roll", "Slice", "Stack", "Triangle", "CumProd", "CumSum", "Gather", "IndexSelect", "ScatterAdd",
     "LogSumExp", "Norm", "Prod", "Std", "Var", "Cos", "Expm1", "Log1p", "RoundDecimals", "Rsqrt", "Sin", "Step",
 ]
-from .pad import ConstantPad, IndexPad  # noqa: E402
+from .pad_dims import ConstantPad, IndexPad  # noqa: E402
 
 __all__ += ["ConstantPad", "IndexPad"]
