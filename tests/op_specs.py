@@ -344,8 +344,6 @@ BREADTH_OPS = [
     OpSpec("clamp_min_tensor", lambda a, b: a.clamp(min=b), lambda a, b: a.clamp(min=b), arity=2),
     OpSpec("clamp_max_tensor", lambda a, b: a.clamp(max=b), lambda a, b: a.clamp(max=b), arity=2),
     OpSpec("masked_fill", lambda a: a.masked_fill(a > 0, 0.5), lambda a: a.masked_fill(a > 0, 0.5), domain="nonzero"),
-    OpSpec("remainder", lambda a, b: a % b, lambda a, b: a % b, arity=2, domain="nonzero"),
-    OpSpec("remainder_scalar", lambda a: a % 1.5, lambda a: a % 1.5),
     # selection
     OpSpec("gather", lambda a, dim, index: a.gather(dim, _tg().tensor(index)),
            lambda a, dim, index: a.gather(dim, _as_torch(index)), params=_gather_params, min_dims=1),
@@ -627,3 +625,12 @@ def torch_broadcast(a, b):
     import torch  # noqa: PLC0415
 
     return torch.broadcast_tensors(a, b)
+
+
+# core: copies and remainder (tensor.py's operators and casts)
+OPS += [
+    OpSpec("clone", lambda a: a.clone(), lambda a: a.clone()),
+    OpSpec("remainder", lambda a, b: a % b, lambda a, b: a % b, arity=2, domain="positive"),
+    OpSpec("remainder_scalar", lambda a: a % 0.7, lambda a: a % 0.7, domain="positive"),
+]
+OPS_BY_NAME.update({spec.name: spec for spec in OPS})

@@ -1,4 +1,4 @@
-"""Element-wise Tensor methods: exp, log, trig, rounding, activations, softmax, clamp, maximum, %, //."""
+"""Element-wise Tensor methods: exp, log, trig, rounding, activations, softmax, clamp, maximum."""
 from __future__ import annotations
 
 import numbers
@@ -8,8 +8,6 @@ import numpy as np
 from .. import ops
 from ..backend import array_module
 from ..errors import ShapeError
-from ..ops.elementwise import _quiet as quiet
-from ..promotion import floating_dtype
 
 
 class MathMethods:
@@ -18,13 +16,13 @@ class MathMethods:
     __slots__ = ()
 
     def exp(self):
-        return ops.Exp.apply(self)
+        return ops.Exp.apply(self._floating())
 
     def log(self):
-        return ops.Log.apply(self)
+        return ops.Log.apply(self._floating())
 
     def sqrt(self):
-        return ops.Sqrt.apply(self)
+        return ops.Sqrt.apply(self._floating())
 
     def abs(self):
         return ops.Abs.apply(self)
@@ -33,25 +31,25 @@ class MathMethods:
         return ops.Relu.apply(self)
 
     def sigmoid(self):
-        return ops.Sigmoid.apply(self)
+        return ops.Sigmoid.apply(self._floating())
 
     def tanh(self):
-        return ops.Tanh.apply(self)
+        return ops.Tanh.apply(self._floating())
 
     def log1p(self):
-        return ops.Log1p.apply(as_floating(self))
+        return ops.Log1p.apply(self._floating())
 
     def expm1(self):
-        return ops.Expm1.apply(as_floating(self))
+        return ops.Expm1.apply(self._floating())
 
     def rsqrt(self):
-        return ops.Rsqrt.apply(as_floating(self))
+        return ops.Rsqrt.apply(self._floating())
 
     def sin(self):
-        return ops.Sin.apply(as_floating(self))
+        return ops.Sin.apply(self._floating())
 
     def cos(self):
-        return ops.Cos.apply(as_floating(self))
+        return ops.Cos.apply(self._floating())
 
     def sign(self):
         return ops.Step.apply(self, fn="sign")
@@ -99,7 +97,7 @@ class MathMethods:
             return _clamp_tensors(self, min, max)
         x = self
         if x.data.dtype.kind != "f" and any(isinstance(b, float) for b in (min, max)):
-            x = as_floating(x)  # an integer tensor with float bounds computes in the default float, as torch
+            x = x._floating()  # an integer tensor with float bounds computes in the default float, as torch
         return ops.Clip.apply(x, lo=min, hi=max)
 
     clip = clamp
@@ -127,7 +125,9 @@ class MathMethods:
             )
         if isinstance(value, type(self)) and value.ndim:
             raise ShapeError(f"masked_fill: value must be a number or a 0-d tensor, got shape {tuple(value.shape)}")
-        return ops.MaskedFill.apply(self, self._lift(value), mask=mask_data)
+        if not isinstance(value, type(self)):
+            value = type(self)._make(array_module(self.data).asarray(value, dtype=self.data.dtype), False)
+        return ops.MaskedFill.apply(self, value, mask=mask_data)
 
     def where(self, condition, other):
         """self where condition, else other (torch.Tensor.where)."""
@@ -140,18 +140,6 @@ class MathMethods:
 
     def floor_divide(self, other):
         return self // other
-
-    def __mod__(self, other):
-        return _remainder(self, self._lift(other))
-
-    def __rmod__(self, other):
-        return _remainder(self._lift(other), self)
-
-    def __floordiv__(self, other):
-        return _floor_divide(self, self._lift(other))
-
-    def __rfloordiv__(self, other):
-        return _floor_divide(self._lift(other), self)
 
 
 def maximum(a, b):
@@ -167,49 +155,24 @@ def minimum(a, b):
 
 
 def _pair(a, b):
-    from ..tensor import Tensor  # noqa: PLC0415 - methods are mixed into Tensor, which imports us
+    """Both as tensors of torch's result dtype (a number takes the tensor's side)."""
+    from ..tensor import Tensor, _promoted  # noqa: PLC0415 - tensor.py imports the methods at its top
 
     if not isinstance(a, Tensor):
-        a = b._lift(a)
-    return a, a._lift(b)
+        b, a = _promoted(b, a)
+        return a, b
+    return _promoted(a, b)
 
 
 def _clamp_tensors(t, lo, hi):
     if lo is not None and hi is not None:
-        return ops.ClampTensor.apply(t, t._lift(lo), t._lift(hi), kind="both")
+        t, lo = _pair(t, lo)
+        t, hi = _pair(t, hi)
+        t, lo = _pair(t, lo)  # hi may have raised t's dtype: bring lo along
+        return ops.ClampTensor.apply(t, lo, hi, kind="both")
     if lo is not None:
-        return ops.ClampTensor.apply(t, t._lift(lo), kind="min")
-    return ops.ClampTensor.apply(t, t._lift(hi), kind="max")
-
-
-def _check_zero_divisor(a, b, op: str) -> None:
-    if a.data.dtype.kind in "iub" and b.data.dtype.kind in "iub" and (b.data == 0).any():
-        raise ZeroDivisionError(f"{op}: integer division by zero (the divisor has zeros); divide floats for inf/nan")
-
-
-def _remainder(a, b):
-    _check_zero_divisor(a, b, "remainder (%)")
-    return ops.Remainder.apply(a, b)
-
-
-def _floor_divide(a, b):
-    """floor(a / b), Python's //; no gradient flows through it, as in torch (whose backward refuses)."""
-    _check_zero_divisor(a, b, "floor_divide (//)")
-    xp = array_module(a.data)
-    try:
-        with quiet(xp):
-            out = xp.floor_divide(a.data, b.data)
-    except ValueError as err:
-        raise ShapeError(f"floor_divide (//): shapes {tuple(a.shape)} and {tuple(b.shape)} do not broadcast") from err
-    return type(a)._make(out, False)
-
-
-def as_floating(t):
-    """t itself if floating, else t converted to the default float dtype (as torch's floating ops do)."""
-    kind = t.data.dtype.kind
-    if kind == "f":
-        return t
-    return type(t)._make(t.data.astype(floating_dtype(t.data.dtype)), False)
+        return ops.ClampTensor.apply(*_pair(t, lo), kind="min")
+    return ops.ClampTensor.apply(*_pair(t, hi), kind="max")
 
 
 def _refuse_integer(t, op: str) -> None:

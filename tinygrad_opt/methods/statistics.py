@@ -4,7 +4,6 @@ from __future__ import annotations
 from .. import ops
 from ..ops.reduce import normalize_axes
 from .dims import pick
-from .math import as_floating
 
 
 def refuse_integer(t, op: str) -> None:
@@ -41,7 +40,7 @@ class StatisticsMethods:
     def logsumexp(self, dim, keepdim: bool = False, *, axis=None, keepdims=None):
         """log(sum(exp(x))) over dim, without overflow."""
         dim, keepdim = pick(dim, axis, keepdim, keepdims, "logsumexp")
-        x = as_floating(self)
+        x = self._floating()
         return ops.LogSumExp.apply(x, axis=normalize_axes(dim, x.ndim, "logsumexp"), keepdims=keepdim)
 
     def norm(self, p="fro", dim=None, keepdim: bool = False):

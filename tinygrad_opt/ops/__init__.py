@@ -1,8 +1,9 @@
 """One small Function per op, grouped by kind. Each backward states its formula."""
 from .activation import LogSoftmax, Relu, Sigmoid, Softmax, Tanh
+from .cast import Cast, Clone
 from .divergence import KLDiv
 from .dropout import Dropout
-from .elementwise import Abs, Add, Clip, Div, Exp, Log, Mul, Neg, Pow, Sqrt, Sub
+from .elementwise import Abs, Add, Clip, Div, Exp, Log, Mul, Neg, Pow, Remainder, Sqrt, Sub
 from .linear import Linear
 from .loss import MSE, BCEWithLogits, CrossEntropy
 from .mask import ApplyMask, apply_mask
@@ -21,7 +22,7 @@ from .regression_loss import L1, Huber, SmoothL1
 from .smooth_activation import Gelu, LogSigmoid, Mish, Silu, Softplus
 
 # the PyTorch-parity op surface (shape, element-wise, reduction and selection ops)
-from .binary import ClampTensor, MaskedFill, Maximum, Minimum, Remainder, Where  # noqa: E402
+from .binary import ClampTensor, MaskedFill, Maximum, Minimum, Where  # noqa: E402
 from .layout import Cat, Expand, Flip, Repeat, Roll, Slice, Stack, Triangle  # noqa: E402
 from .scan import CumProd, CumSum  # noqa: E402
 from .select import Gather, IndexSelect, ScatterAdd  # noqa: E402
@@ -29,7 +30,8 @@ from .statistics import LogSumExp, Norm, Prod, Std, Var  # noqa: E402
 from .unary import Cos, Expm1, Log1p, RoundDecimals, Rsqrt, Sin, Step  # noqa: E402
 
 __all__ = [
-    "Abs", "Add", "ApplyMask", "BCEWithLogits", "BatchNorm", "Clip", "CrossEntropy", "Div", "Dropout",
+    "Abs", "Add", "Cast", "Clone", "Remainder",
+    "ApplyMask", "BCEWithLogits", "BatchNorm", "Clip", "CrossEntropy", "Div", "Dropout",
     "Exp", "GetItem", "KLDiv", "Linear", "Log", "LogSoftmax", "MSE", "MatMul", "Max", "Mean", "Mul",
     "Neg", "Pow", "Relu", "Reshape", "Sigmoid", "Softmax", "Sqrt", "Sub", "Sum", "Tanh", "ToDevice",
     "Transpose", "apply_mask",
@@ -47,8 +49,12 @@ from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: E402
 
 __all__ += ["AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "FeatureDropout", "MaxPool2d", "Pad2d"]
 
+from .linear import LinearReLU  # noqa: E402  (Linear + ReLU as one node: nn.Sequential's fused pair)
+
+__all__ += ["LinearReLU"]
+
 __all__ += [
-    "Min", "ClampTensor", "MaskedFill", "Maximum", "Minimum", "Remainder", "Where", "Cat", "Expand", "Flip",
+    "Min", "ClampTensor", "MaskedFill", "Maximum", "Minimum", "Where", "Cat", "Expand", "Flip",
     "Repeat", "Roll", "Slice", "Stack", "Triangle", "CumProd", "CumSum", "Gather", "IndexSelect", "ScatterAdd",
     "LogSumExp", "Norm", "Prod", "Std", "Var", "Cos", "Expm1", "Log1p", "RoundDecimals", "Rsqrt", "Sin", "Step",
 ]

@@ -1,11 +1,10 @@
 """Element-wise ops of two or three inputs beyond arithmetic: maximum/minimum, clamp with tensor
-bounds, where, masked_fill, remainder. Inputs broadcast; the traversal un-broadcasts gradients.
+bounds, where, masked_fill. Inputs broadcast; the traversal un-broadcasts gradients.
 
 Notation: g is the upstream gradient dL/dy.
 """
 from ..autograd import Function
 from ..backend import array_module
-from .elementwise import _quiet
 
 
 class Maximum(Function):
@@ -117,26 +116,3 @@ class MaskedFill(Function):
         need_a, need_value = ctx.needs_input_grad
         mask = xp.broadcast_to(ctx.mask, g.shape)
         return (xp.where(mask, zero, g) if need_a else None), (xp.where(mask, g, zero) if need_value else None)
-
-
-class Remainder(Function):
-    """y = a - floor(a / b) * b: Python's %, the sign of b (torch.remainder).
-
-    dL/da = g;  dL/db = -g * floor(a / b).
-    """
-
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.a, ctx.b = a, b
-        return array_module(a).mod(a, b)
-
-    @staticmethod
-    def backward(ctx, g):
-        need_a, need_b = ctx.needs_input_grad
-        gb = None
-        if need_b:
-            with _quiet(array_module(g)):
-                gb = -g * array_module(g).floor(ctx.a / ctx.b)
-        return (g if need_a else None), gb
-
-
