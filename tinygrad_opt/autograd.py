@@ -155,6 +155,7 @@ class Function:
         result.grad = None
         result.name = None
         result._edge = None
+        result._version_counter = None
         if requires_grad and _grad_state.enabled:
             result._requires_grad = True
             result._ctx = ctx
@@ -255,11 +256,10 @@ def _edge(t) -> _Edge:
 
 def version_counter(t) -> list:
     """t's version counter: a one-item list shared by every alias of t's memory (made on first use)."""
-    try:
-        return t._version_counter
-    except AttributeError:
+    counter = getattr(t, "_version_counter", None)  # getattr: a tensor unpickled from an older version lacks it
+    if counter is None:
         counter = t._version_counter = [0]
-        return counter
+    return counter
 
 
 def _note_saved_versions(ctx, inputs, out, result) -> None:
@@ -267,36 +267,52 @@ def _note_saved_versions(ctx, inputs, out, result) -> None:
 
     Only the arrays backward will read matter (an in-place change of an input that Add
     never saved is harmless, as in torch); a saved view of an input counts as the input.
+    Runs for every recorded op that saves something, so the common case (the very
+    input or output array) is tested first, by identity.
     """
     notes = []
     for value in ctx.__dict__.values():
-        if not hasattr(value, "ndim"):
-            continue
-        base = value.base
-        if value is out or (base is not None and base is out):
-            counter = version_counter(result)
-            notes.append((counter, counter[0], "output 0"))
-            continue
-        for i, t in enumerate(inputs):
-            data = t.data
-            if value is data or (base is not None and base is data):
-                counter = version_counter(t)
-                notes.append((counter, counter[0], f"input {i}"))
-                break
+        which = _which(value, inputs, out)
+        if which is None:
+            base = getattr(value, "base", None)  # a view of an input or of the output (a transpose, ...)
+            if base is None:
+                continue
+            which = _which(base, inputs, out)
+            if which is None:
+                continue
+        owner = result if which < 0 else inputs[which]
+        counter = owner._version_counter
+        if counter is None:
+            counter = owner._version_counter = [0]
+        notes.append((counter, counter[0], which))
     if notes:
-        ctx._saved_versions = tuple(notes)
+        ctx._saved_versions = notes
 
 
-def _check_saved_versions(node) -> None:
+def _which(array, inputs, out):
+    """-1 when array is the output, i when it is input i's array, else None."""
+    if array is out:
+        return -1
+    i = 0
+    for t in inputs:
+        if array is t.data:
+            return i
+        i += 1
+    return None
+
+
+_MISSING = object()
+
+
+def _modified_error(node, counter, version: int, which: int) -> RuntimeError:
     """torch's error when a value saved for this node's backward was changed in place since."""
-    for counter, version, which in node._saved_versions:
-        if counter[0] != version:
-            raise RuntimeError(
-                "one of the variables needed for gradient computation has been modified by an inplace "
-                f"operation: {which} of {type(node).__name__} is at version {counter[0]}; expected version "
-                f"{version} instead. Hint: the tensor was changed in place (an in-place op, x[idx] = v or an "
-                "optimizer step) after the forward pass used it; use an out-of-place op or .clone() it first"
-            )
+    what = "output 0" if which < 0 else f"input {which}"
+    return RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation: {what} of {type(node).__name__} is at version {counter[0]}; expected version "
+        f"{version} instead. Hint: the tensor was changed in place (an in-place op, x[idx] = v or an "
+        "optimizer step) after the forward pass used it; use an out-of-place op or .clone() it first"
+    )
 
 
 def _run_hooks(hooks, g):
@@ -414,8 +430,11 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
                 g = _run_hooks(node._hooks, g)
             if capture_nodes and node in capture_nodes:
                 capture[capture_nodes[node]] = g
-            if node._saved_versions is not None:
-                _check_saved_versions(node)
+            saved = node._saved_versions
+            if saved is not None:
+                for counter, version, which in saved:
+                    if counter[0] != version:
+                        raise _modified_error(node, counter, version, which)
             input_grads = node.backward(node, g)
             if type(input_grads) is not tuple:  # a one-input op returns its gradient bare
                 input_grads = (input_grads,)

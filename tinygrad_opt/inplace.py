@@ -196,10 +196,7 @@ class InPlaceMethods:
 
     def _bump_version(self) -> None:
         """Count an in-place change made straight on `.data` (optimizer steps)."""
-        try:
-            self._version_counter[0] += 1
-        except AttributeError:
-            self._version_counter = [1]
+        version_counter(self)[0] += 1
 
     def register_hook(self, hook: Callable):
         """Call hook(grad) when this tensor's gradient is computed; a returned Tensor replaces the gradient."""

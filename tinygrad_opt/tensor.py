@@ -45,8 +45,8 @@ def _to_array(data: Any, dtype: Any, device: str):
 class Tensor(ShapeMethods, ReductionMethods, MathMethods, InPlaceMethods):
     """An n-dimensional array that records the ops applied to it for reverse-mode autodiff."""
 
-    # the last four are set only when used (read with getattr): version counter shared by aliases,
-    # the tensor a basic-indexing view was taken from, register_hook functions of a leaf, retain_grad
+    # _version_counter: shared by aliases of the same memory (None until first needed); the last three
+    # are set only when used (read with getattr): the base of a basic-indexing view, a leaf's hooks, retain_grad
     __slots__ = ("data", "grad", "_requires_grad", "_ctx", "name", "_edge", "__weakref__",
                  "_version_counter", "_base", "_hooks", "_retains_grad")
     __array_priority__ = 1000  # numpy scalars/arrays on the left defer to our reflected ops
@@ -58,6 +58,7 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods, InPlaceMethods):
         self.grad: Tensor | None = None
         self._ctx = None
         self._edge = None  # autograd's cached graph edge for this tensor (non-leaves only)
+        self._version_counter = None  # made on first use (autograd.version_counter)
         self.name: str | None = None
         self._requires_grad = False
         self.requires_grad = requires_grad
@@ -74,6 +75,7 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods, InPlaceMethods):
         t._edge = None
         t.name = None
         t._requires_grad = requires_grad
+        t._version_counter = None
         return t
 
     # ---- attributes ---------------------------------------------------------
@@ -417,20 +419,17 @@ def _promoted(a: Tensor, other: Any, floating: bool = False) -> tuple:
             dtype = result_type(a, b)
             if floating:
                 dtype = floating_dtype(dtype)
-    elif isinstance(other, numbers.Number):
+    elif type(other) in _PYTHON_SCALARS or isinstance(other, numbers.Number):
         # a Python scalar takes the tensor's dtype unless its category (bool < int < float) is higher
         dtype = a.data.dtype
         kind = dtype.kind
-        if isinstance(other, (bool, np.bool_)):
-            pass
-        elif isinstance(other, numbers.Integral):
-            if kind == "b":
-                dtype = np.dtype(np.int64)
-        elif isinstance(other, numbers.Real):
+        scalar = type(other)
+        if scalar is float or (scalar is not int and scalar is not bool and _is_real(other)):
             if kind != "f":
                 dtype = get_default_dtype()
-        else:
-            raise TypeError(f"complex numbers are not supported (got {other!r})")
+        elif scalar is int or (scalar is not bool and isinstance(other, numbers.Integral)):
+            if kind == "b":
+                dtype = np.dtype(np.int64)
         if floating and dtype.kind != "f":
             dtype = get_default_dtype()
         b = Tensor._make(array_module(a.data).asarray(other, dtype=dtype), False)
@@ -444,6 +443,18 @@ def _promoted(a: Tensor, other: Any, floating: bool = False) -> tuple:
     if b.data.dtype != dtype:
         b = _cast(b, dtype)
     return a, b
+
+
+_PYTHON_SCALARS = (float, int, bool)  # checked by type first: isinstance against numbers' ABCs is slow
+
+
+def _is_real(value: Any) -> bool:
+    """A real non-integer scalar (a NumPy float, ...); complex numbers are refused here."""
+    if isinstance(value, (bool, np.bool_, numbers.Integral)):
+        return False
+    if isinstance(value, numbers.Real):
+        return True
+    raise TypeError(f"complex numbers are not supported (got {value!r})")
 
 
 def _matmul_operands(a: Tensor, other: Any) -> tuple:
