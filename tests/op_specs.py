@@ -634,3 +634,19 @@ OPS += [
     OpSpec("remainder_scalar", lambda a: a % 0.7, lambda a: a % 0.7, domain="positive"),
 ]
 OPS_BY_NAME.update({spec.name: spec for spec in OPS})
+
+
+# core: in-place ops and x[idx] = v recorded on a non-leaf (the same code runs on both engines)
+def _setitem_region(a):
+    h = a * 1
+    h[..., :1] = a[..., -1:] * 2
+    return h
+
+
+OPS += [
+    OpSpec("setitem", _setitem_region, _setitem_region, min_dims=1),
+    OpSpec("copy_", lambda a: (a * 1).copy_(a * 3), lambda a: (a * 1).copy_(a * 3)),
+    OpSpec("mul_", lambda a: (a * 1).mul_(a), lambda a: (a * 1).mul_(a)),
+    OpSpec("add_alpha", lambda a: (a * 2).add_(a, alpha=-0.5), lambda a: (a * 2).add_(a, alpha=-0.5)),
+]
+OPS_BY_NAME.update({spec.name: spec for spec in OPS})

@@ -35,7 +35,7 @@ def _analytical_jacobian(out: Tensor, checked: list) -> list:
     for row in range(out.numel()):
         seed = xp.zeros(out.numel(), dtype=out.dtype)
         seed[row] = 1
-        grads = autograd.grad(out, checked, seed.reshape(out.shape), retain_graph=True)
+        grads = autograd.grad_arrays(out, checked, seed.reshape(out.shape), retain_graph=True)
         for jac, g in zip(jacobians, grads):
             jac[row] = np.asarray(g.get() if hasattr(g, "get") else g).ravel()
     return jacobians

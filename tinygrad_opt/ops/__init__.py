@@ -1,6 +1,6 @@
 """One small Function per op, grouped by kind. Each backward states its formula."""
 from .activation import LogSoftmax, Relu, Sigmoid, Softmax, Tanh
-from .cast import Cast, Clone
+from .cast import Cast, Clone, CopyInto
 from .divergence import KLDiv
 from .dropout import Dropout
 from .elementwise import Abs, Add, Clip, Div, Exp, Log, Mul, Neg, Pow, Remainder, Sqrt, Sub
@@ -10,7 +10,7 @@ from .mask import ApplyMask, apply_mask
 from .matmul import MatMul
 from .normalization import BatchNorm
 from .reduce import Max, Mean, Min, Sum
-from .shape import GetItem, Reshape, ToDevice, Transpose
+from .shape import GetItem, Reshape, SetItem, ToDevice, Transpose, assign
 
 # nn layers and losses (nnlayers)
 from .embedding import Embedding
@@ -30,7 +30,7 @@ from .statistics import LogSumExp, Norm, Prod, Std, Var  # noqa: E402
 from .unary import Cos, Expm1, Log1p, RoundDecimals, Rsqrt, Sin, Step  # noqa: E402
 
 __all__ = [
-    "Abs", "Add", "Cast", "Clone", "Remainder",
+    "Abs", "Add", "Cast", "Clone", "CopyInto", "Remainder", "SetItem", "assign",
     "ApplyMask", "BCEWithLogits", "BatchNorm", "Clip", "CrossEntropy", "Div", "Dropout",
     "Exp", "GetItem", "KLDiv", "Linear", "Log", "LogSoftmax", "MSE", "MatMul", "Max", "Mean", "Mul",
     "Neg", "Pow", "Relu", "Reshape", "Sigmoid", "Softmax", "Sqrt", "Sub", "Sum", "Tanh", "ToDevice",
