@@ -33,7 +33,8 @@ from .early_stopping import EarlyStopping
 from .errors import CheckpointError
 from .evaluation import EvalResult
 from .factories import make_optimizer, make_scheduler
-from .models import build_model, describe_model, mlp_config
+from ..data.augment import RandomShiftLoader
+from .models import build_model, describe_model, model_config_for
 from .serialization import atomic_write_text
 from .trainer import Trainer
 
@@ -124,9 +125,18 @@ def build_trainer(config: TrainConfig, data, train: tuple, val: tuple | None, *,
     `out_dir`, checkpoints carry what `evaluate` and `--resume` need to rebuild the run.
     """
     manual_seed(config.seed)
-    model_config = mlp_config(config, data.num_features, data.num_classes)
+    try:
+        model_config = model_config_for(config, data.num_features, data.num_classes)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     model = build_model(model_config).to(config.device)
     train_loader = DataLoader(train, batch_size=config.batch_size, shuffle=True)
+    if config.augment:
+        side = int(round(data.num_features ** 0.5))
+        if side * side != data.num_features:
+            raise ConfigError(f"--augment shifts square one-channel images, but {data.name} has {data.num_features} "
+                              "features per sample")
+        train_loader = RandomShiftLoader(train_loader, (1, side, side), max_shift=2)
     val_loader = None if val is None else DataLoader(val, batch_size=EVAL_BATCH_SIZE)
     optimizer = make_optimizer(config, model.parameters())
     scheduler = make_scheduler(config, optimizer, len(train_loader))
@@ -140,11 +150,23 @@ def build_trainer(config: TrainConfig, data, train: tuple, val: tuple | None, *,
         }
     trainer = Trainer(
         model, optimizer, scheduler=scheduler, l1=config.l1, l2=config.l2, clip_grad=config.clip_grad,
-        early_stopping=early, monitor=config.monitor, callbacks=list(callbacks), out_dir=out_dir,
+        early_stopping=early, monitor=config.monitor, callbacks=[*pruning_callbacks(config, verbose), *callbacks],
+        out_dir=out_dir,
         progress=progress, verbose=verbose, device=config.device, class_names=data.class_names,
         checkpoint_extra=extra, log_every=config.log_every,
     )
     return trainer, train_loader, val_loader, model_config
+
+
+def pruning_callbacks(config: TrainConfig, verbose: bool = False) -> list[Callback]:
+    """[GradualPruningCallback] when the config prunes (`prune` other than "none"), else []."""
+    if config.prune == "none":
+        return []
+    from ..compress.callback import GradualPruningCallback  # noqa: PLC0415 - only runs that prune need it
+
+    return [GradualPruningCallback(config.sparsity, method=config.prune, start_epoch=config.prune_start_epoch,
+                                   end_epoch=config.prune_end_epoch, frequency=config.prune_frequency,
+                                   verbose=verbose)]
 
 
 def run_training(config: TrainConfig, *, resume: str | os.PathLike | dict | None = None,
