@@ -301,9 +301,6 @@ def _which(array, inputs, out):
     return None
 
 
-_MISSING = object()
-
-
 def _modified_error(node, counter, version: int, which: int) -> RuntimeError:
     """torch's error when a value saved for this node's backward was changed in place since."""
     what = "output 0" if which < 0 else f"input {which}"
