@@ -28,6 +28,9 @@ _FAST = {
     "adam_update": ("cpu:adam_update", "gpu:adam_update"),
     "rmsprop_update": ("cpu:rmsprop_update", "gpu:rmsprop_update"),
     "adagrad_update": ("cpu:adagrad_update", "gpu:adagrad_update"),
+    "adamax_update": (None, None),
+    "nadam_update": (None, None),
+    "radam_update": (None, None),
     "apply_mask": ("cpu:apply_mask", None),  # one cupy multiply
     "dropout": ("cpu:dropout", "gpu:dropout"),
     "grad_norm": ("cpu:grad_norm", "gpu:grad_norm"),
