@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tinygrad_opt import cli
-from tinygrad_opt.config import TrainConfig, load_config
+from tinygrad_opt.cli.config import TrainConfig, load_config
 from tinygrad_opt.data import write_idx
 from tinygrad_opt.train import load_checkpoint, read_history
 from tinygrad_opt.train.trainer import Trainer
@@ -211,7 +211,7 @@ def test_every_registered_command_module_has_the_interface():
     import importlib
 
     for name in cli.COMMANDS:
-        module = importlib.import_module(f"tinygrad_opt.commands.{name}")
+        module = importlib.import_module(f"tinygrad_opt.cli.{name}")
         assert callable(module.add_arguments) and callable(module.run) and module.__doc__
 
 

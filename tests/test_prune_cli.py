@@ -148,7 +148,7 @@ def test_pruned_weights_stay_zero_when_a_pruned_checkpoint_is_fine_tuned(dense_r
 def test_finetune_reads_the_loss_as_often_as_the_checkpoints_run(dense_run, monkeypatch):
     import dataclasses
 
-    from tinygrad_opt.compress.cli_common import finetune, load_checkpoint_and_data
+    from tinygrad_opt.cli.compress_common import finetune, load_checkpoint_and_data
 
     loaded = load_checkpoint_and_data(str(dense_run))
     assert loaded.config.log_every is None and finetune(loaded.model, loaded, 1, verbose=False).log_every == 1

@@ -32,7 +32,7 @@ _HERE = Path(__file__).parent
 _ENGINE_DIRS = tuple({str(p) + os.sep for d in (_HERE, _HERE.parent / "kernels") for p in (d, d.resolve())})
 # Code in these folders uses the engine the way a user would (demonstrations, the CLI):
 # a creation site there is the interesting one, so it is not skipped as engine code.
-_USER_CODE_DIRS = tuple({str(p / d) + os.sep for p in (_HERE, _HERE.resolve()) for d in ("teach", "commands")})
+_USER_CODE_DIRS = tuple({str(p / d) + os.sep for p in (_HERE, _HERE.resolve()) for d in ("teach", "cli")})
 
 
 def _host_copy(array) -> np.ndarray | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ..config import ConfigError
+from ..cli.config import ConfigError
 from ..nn.utils import prune
 from ..train.callbacks import Callback
 from .schedule import PRUNE_METHODS, GradualPruner, prunable_weights

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from .. import nn
-from ..config import ACTIVATIONS, TrainConfig
+from ..cli.config import ACTIVATIONS, TrainConfig
 
 _ACTIVATION_LAYERS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 

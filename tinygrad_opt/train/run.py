@@ -3,7 +3,7 @@
 This is what `tinygrad-opt train` calls, and what a tuner or a script calls to train
 "like the CLI" (pass callbacks to watch each epoch):
 
-    from tinygrad_opt.config import TrainConfig
+    from tinygrad_opt.cli.config import TrainConfig
     from tinygrad_opt.train import run_training
     result = run_training(TrainConfig(hidden=[64], epochs=5, out="runs/try"))
     result.test.accuracy, result.history[-1]["val_loss"], result.out_dir
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from ..backend import cuda_is_available, manual_seed, to_device, GPU_INSTALL_HINT
-from ..config import ConfigError, TrainConfig, save_config
+from ..cli.config import ConfigError, TrainConfig, save_config
 from ..data import DataLoader, check_batch_size, load_dataset, train_val_split
 from ..nn import Module
 from .callbacks import Callback

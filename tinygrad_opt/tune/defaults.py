@@ -48,7 +48,7 @@ def load_space(path: str | os.PathLike | None = None) -> SearchSpace:
     base = default_space()
     if path is None:
         return base
-    from ..config import ConfigError, read_config_file
+    from ..cli.config import ConfigError, read_config_file
 
     try:
         data = read_config_file(path)

@@ -20,7 +20,7 @@ import time
 import warnings
 from typing import Any, Mapping
 
-from ..config import ConfigError, TrainConfig
+from ..cli.config import ConfigError, TrainConfig
 
 PRUNED_ATTR = "pruned_reason"
 DIVERGED_ATTR = "diverged"

@@ -103,7 +103,7 @@ def best_config(study: Any, base: Mapping[str, Any]) -> tuple[dict[str, Any], An
 
 def write_best_config(study: Any, base: Mapping[str, Any], metric: str, path: str | os.PathLike) -> Path:
     """The best trial's settings as a TOML (or YAML) file that `tinygrad-opt train --config` reads."""
-    from ..config import TrainConfig, dumps_toml, save_config
+    from ..cli.config import TrainConfig, dumps_toml, save_config
 
     values, best = best_config(study, base)
     TrainConfig.from_dict(values, source="best config").resolved()  # refuse to write a file train would reject

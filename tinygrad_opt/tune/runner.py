@@ -165,7 +165,7 @@ def _counts_line(counts: dict[str, int], budget: int) -> str:
 
 def run_tune(settings: TuneSettings) -> TuneResult:
     """Run (or resume, or join) the search `settings` describes; see the module docstring."""
-    from ..config import TrainConfig
+    from ..cli.config import TrainConfig
 
     _quiet_optuna()
     started = time.monotonic()
@@ -199,7 +199,7 @@ def run_tune(settings: TuneSettings) -> TuneResult:
 
 
 def _check_keys(settings: TuneSettings) -> None:
-    from ..config import ConfigError, TrainConfig
+    from ..cli.config import ConfigError, TrainConfig
 
     keys = set(TrainConfig.keys())
     names = [p.name for p in settings.space.params if not p.name.startswith("_")] + list(settings.space.fixed)

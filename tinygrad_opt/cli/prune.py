@@ -21,8 +21,8 @@ import argparse
 import json
 from pathlib import Path
 
-from ..config import ConfigError
-from ..compress.cli_common import add_checkpoint_data_arguments
+from .config import ConfigError
+from .compress_common import add_checkpoint_data_arguments
 
 METHODS = ("global-l1", "l1", "random", "ln-structured")
 
@@ -82,7 +82,7 @@ def apply_method(model, method: str, amount: float, n: float = 2.0) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..compress.cli_common import finetune, load_checkpoint_and_data, test_accuracy  # noqa: PLC0415
+    from .compress_common import finetune, load_checkpoint_and_data, test_accuracy  # noqa: PLC0415
     from ..compress.structured import hidden_sizes, shrink  # noqa: PLC0415
     from ..nn.utils import prune  # noqa: PLC0415
     from ..train.checkpoint import describe_checkpoint, save_checkpoint  # noqa: PLC0415

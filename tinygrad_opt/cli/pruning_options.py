@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .schedule import PRUNE_METHODS
+from ..compress.schedule import PRUNE_METHODS
 
 
 def add_pruning_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +28,7 @@ def add_pruning_arguments(parser: argparse.ArgumentParser) -> None:
 
 def pruning_callbacks(args: argparse.Namespace) -> list[Any]:
     """[GradualPruningCallback] when --prune was given, else []; bad combinations raise ConfigError."""
-    from ..config import ConfigError  # noqa: PLC0415
+    from .config import ConfigError  # noqa: PLC0415
 
     method = getattr(args, "prune", None)
     sparsity = getattr(args, "sparsity", None)
@@ -38,7 +38,7 @@ def pruning_callbacks(args: argparse.Namespace) -> list[Any]:
         return []
     if sparsity is None:
         raise ConfigError(f"--prune {method} needs --sparsity, the final fraction of weights to prune (e.g. 0.9)")
-    from .callback import GradualPruningCallback  # noqa: PLC0415 - imports the training loop
+    from ..compress.callback import GradualPruningCallback  # noqa: PLC0415 - imports the training loop
 
     try:
         return [GradualPruningCallback(sparsity, method=method, start_epoch=args.prune_start_epoch,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..autograd import no_grad
-from ..config import ConfigError, TrainConfig
+from .config import ConfigError, TrainConfig
 from ..nn.module import Module
 from ..tensor import Tensor
 
@@ -37,7 +37,7 @@ def load_checkpoint_and_data(path: str, data_dir: str | None = None, device: str
     `tinygrad-opt prune` output folder (pruned.ckpt).
     """
     from ..backend import GPU_INSTALL_HINT, cuda_is_available  # noqa: PLC0415
-    from ..commands.evaluate import final_checkpoint  # noqa: PLC0415
+    from .evaluate import final_checkpoint  # noqa: PLC0415
     from ..data import load_dataset  # noqa: PLC0415
     from ..train.checkpoint import load_checkpoint, model_from_checkpoint  # noqa: PLC0415
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..compress.cli_options import add_pruning_arguments, pruning_callbacks
-from ..config import TrainConfig, load_config, read_config_file, save_config
+from .pruning_options import add_pruning_arguments, pruning_callbacks
+from .config import TrainConfig, load_config, read_config_file, save_config
 from .options import add_config_arguments, explicit_settings
 
 

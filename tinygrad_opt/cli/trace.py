@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from ..config import ConfigError
+from .config import ConfigError
 from ..teach.mlp_by_hand import ACTIVATIONS
 from ..teach.optimizer_by_hand import FIRST_STEPS
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..config import ConfigError
-from ..compress.cli_common import add_checkpoint_data_arguments
+from .config import ConfigError
+from .compress_common import add_checkpoint_data_arguments
 
 BACKEND_CHOICES = ("auto", "numpy", "numba", "blas")
 
@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..compress.cli_common import load_checkpoint_and_data, test_accuracy, time_models  # noqa: PLC0415
+    from .compress_common import load_checkpoint_and_data, test_accuracy, time_models  # noqa: PLC0415
     from ..compress.quantize import model_size, quantize_dynamic  # noqa: PLC0415
     from ..compress.structured import fold_batchnorm  # noqa: PLC0415
     from ..nn import BatchNorm1d  # noqa: PLC0415

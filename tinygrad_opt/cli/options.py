@@ -10,7 +10,7 @@ import argparse
 import dataclasses
 from typing import Any, Callable, Iterable
 
-from ..config import GROUPS, ConfigError, TrainConfig, parse_value
+from .config import GROUPS, ConfigError, TrainConfig, parse_value
 
 
 def _parser_for(f: dataclasses.Field) -> Callable[[str], Any]:

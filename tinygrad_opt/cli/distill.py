@@ -14,7 +14,7 @@ import argparse
 import dataclasses
 import json
 
-from ..config import ConfigError
+from .config import ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -99,7 +99,7 @@ def train_student(config, data, split, teacher=None, T=4.0, alpha=0.9, out_dir=N
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path  # noqa: PLC0415
 
-    from ..compress.cli_common import load_checkpoint_and_data, test_accuracy  # noqa: PLC0415
+    from .compress_common import load_checkpoint_and_data, test_accuracy  # noqa: PLC0415
     from ..compress.distill import check_temperature_alpha  # noqa: PLC0415
     from ..train.checkpoint import describe_checkpoint  # noqa: PLC0415
     from ..train.run import default_out_dir, prepare_data  # noqa: PLC0415

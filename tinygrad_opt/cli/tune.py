@@ -17,7 +17,7 @@ import argparse
 import json
 from typing import Any
 
-from ..config import DATASETS, DEVICES, ConfigError
+from .config import DATASETS, DEVICES, ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,7 +86,7 @@ def build_settings(args: argparse.Namespace):
         import optuna  # noqa: F401
     except ImportError:
         raise ConfigError("tinygrad-opt tune needs Optuna: pip install 'tinygrad_opt[tune]'") from None
-    from ..config import TrainConfig, read_config_file
+    from .config import TrainConfig, read_config_file
     from ..tune import SpaceError, TuneSettings, load_space
 
     base: dict[str, Any] = {}

@@ -1,7 +1,7 @@
 """`tinygrad-opt COMMAND ...` (also `python -m tinygrad_opt COMMAND ...`).
 
-Each command is a module in tinygrad_opt/commands/ with add_arguments(parser) and
-run(args) -> int (see tinygrad_opt/commands/__init__.py). To add one, create the module
+Each command is a module in this package (tinygrad_opt/cli/) with add_arguments(parser) and
+run(args) -> int (see tinygrad_opt/cli/__init__.py). To add one, create the module
 and add its name to COMMANDS: "my_command" becomes `tinygrad-opt my-command`.
 
 Exit codes: 0 success; 2 a usage or input error (the message is one line, no
@@ -25,8 +25,8 @@ EXIT_INTERRUPTED = 130
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions whose message tells the user what to fix: reported in one line with exit code 2."""
     from .config import ConfigError  # noqa: PLC0415 - imported when a command runs, not for --help
-    from .data.errors import ChecksumError, DatasetNotFoundError, DownloadError, IDXFormatError, LabelRangeError  # noqa: PLC0415
-    from .train.errors import CheckpointError, NonFiniteLossError  # noqa: PLC0415
+    from ..data.errors import ChecksumError, DatasetNotFoundError, DownloadError, IDXFormatError, LabelRangeError  # noqa: PLC0415
+    from ..train.errors import CheckpointError, NonFiniteLossError  # noqa: PLC0415
 
     return (ConfigError, CheckpointError, NonFiniteLossError, DatasetNotFoundError, IDXFormatError,
             LabelRangeError, ChecksumError, DownloadError)
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        module = importlib.import_module(f"tinygrad_opt.commands.{name}")
+        module = importlib.import_module(f"tinygrad_opt.cli.{name}")
         sub = subparsers.add_parser(name.replace("_", "-"), help=_first_line(module.__doc__),
                                     description=module.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(sub)
@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help (0) or a usage error argparse already printed (2)
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
-    from .train.errors import TrainingInterrupted  # noqa: PLC0415
+    from ..train.errors import TrainingInterrupted  # noqa: PLC0415
 
     prog = f"{parser.prog} {args.command}"
     try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..config import DATASETS, DEVICES, ConfigError
+from .config import DATASETS, DEVICES, ConfigError
 from .options import _choice_normalizer
 
 
