@@ -31,6 +31,8 @@ _FAST = {
     "adamax_update": (None, None),
     "nadam_update": (None, None),
     "radam_update": (None, None),
+    "lion_update": (None, None),
+    "schedule_free_adamw_update": (None, None),
     "apply_mask": ("cpu:apply_mask", None),  # one cupy multiply
     "dropout": ("cpu:dropout", "gpu:dropout"),
     "grad_norm": ("cpu:grad_norm", "gpu:grad_norm"),

@@ -276,6 +276,34 @@ def radam_update(param, grad, exp_avg, exp_avg_sq, *, step: int, lr: float, beta
         param -= corrected * lr * adaptive * rect
 
 
+def lion_update(param, grad, exp_avg, *, lr: float, beta1: float, beta2: float, weight_decay: float,
+                maximize: bool) -> None:
+    """Lion (see tinygrad_opt.optim.lion.update for the formula)."""
+    xp = _xp(param)
+    g = -grad if maximize else grad
+    param *= 1 - lr * weight_decay
+    direction = xp.sign(exp_avg * beta1 + (1 - beta1) * g)
+    param += -lr * direction
+    exp_avg *= beta2
+    exp_avg += (1 - beta2) * g
+
+
+def schedule_free_adamw_update(param, grad, z, exp_avg_sq, *, lr: float, beta1: float, beta2: float, eps: float,
+                               weight_decay: float, ckp1: float, bias_correction2: float) -> None:
+    """Schedule-free AdamW (see tinygrad_opt.optim.schedule_free.adamw_update for the formula)."""
+    xp = _xp(param)
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * grad * grad
+    denom = xp.sqrt(exp_avg_sq / bias_correction2)
+    denom += eps
+    normalized = grad / denom
+    if weight_decay != 0:
+        normalized += weight_decay * param
+    lerp_(param, z, ckp1)
+    param += lr * (beta1 * (1 - ckp1) - 1) * normalized
+    z -= lr * normalized
+
+
 # ---- pruning masks -------------------------------------------------------------------
 
 def apply_mask(w, mask):
