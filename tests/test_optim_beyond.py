@@ -313,3 +313,62 @@ def test_bad_input_names_optimizer_option_and_value(make, error, pattern):
 
 def _p_list():
     return [_p()]
+
+
+# ---- the Trainer -----------------------------------------------------------------------
+
+def _trainer_setup(seed=0):
+    from tinygrad_opt import nn
+    from tinygrad_opt.data import DataLoader
+
+    tg.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((96, 4)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.int64) + (x[:, 2] > 1).astype(np.int64)
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+    return model, DataLoader((x, y), batch_size=16, shuffle=True), DataLoader((x, y), batch_size=96)
+
+
+def test_trainer_swaps_schedule_free_weights_for_evaluation():
+    from tinygrad_opt.train import Trainer
+
+    model, train, val = _trainer_setup()
+    opt = optim.ScheduleFreeAdamW(model.parameters(), lr=0.01)
+    seen = []
+    original_eval = opt.eval
+
+    def eval_spy():
+        original_eval()
+        seen.append([p.numpy().copy() for p in model.parameters()])
+
+    opt.eval = eval_spy
+    history = Trainer(model, opt, progress=False, verbose=False).fit(train, val, epochs=2)
+    assert len(seen) == 2 and opt.param_groups[0]["train_mode"] is False  # evaluated (and left) on x
+    x = [p.numpy().copy() for p in model.parameters()]
+    opt.train()
+    y = [p.numpy() for p in model.parameters()]
+    for xi, yi, p in zip(x, y, model.parameters()):
+        np.testing.assert_allclose(xi, (yi - 0.1 * opt.state[p]["z"]) / 0.9, rtol=1e-4, atol=1e-6)
+    assert history[-1]["train_loss"] < history[0]["train_loss"] * 1.5
+
+
+@pytest.mark.parametrize("make", [
+    lambda params: optim.SAM(params, optim.SGD, lr=0.1, momentum=0.9),
+    lambda params: optim.LBFGS(params, lr=0.5, max_iter=3),
+], ids=["SAM", "LBFGS"])
+def test_trainer_passes_a_closure_to_optimizers_that_need_one(make):
+    from tinygrad_opt.train import Trainer
+
+    model, train, val = _trainer_setup(seed=1)
+    opt = make(model.parameters())
+    closures = []
+    original_step = opt.step
+
+    def step_spy(closure=None):
+        closures.append(closure)
+        return original_step(closure)
+
+    opt.step = step_spy
+    history = Trainer(model, opt, progress=False, verbose=False).fit(train, val, epochs=2)
+    assert len(closures) == 12 and all(callable(c) for c in closures)
+    assert history[-1]["val_loss"] < history[0]["val_loss"] or history[-1]["val_acc"] > 0.6

@@ -35,6 +35,8 @@ ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
 class Optimizer:
     """Base class of all optimizers (see the module docstring for the layout)."""
 
+    requires_closure = False  # True where step() needs a closure (SAM, LBFGS)
+
     def __init__(self, params: ParamsT, defaults: dict[str, Any]):
         self.defaults = dict(defaults)
         self._validate(self.defaults, "")

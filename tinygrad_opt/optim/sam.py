@@ -22,6 +22,8 @@ class SAM(Optimizer):
     `step` is called, the closure computes the first one too. Returns the closure's loss.
     """
 
+    requires_closure = True  # the Trainer passes a closure that re-runs the batch
+
     def __init__(self, params: ParamsT, base_optimizer: type[Optimizer], rho: float = 0.05, adaptive: bool = False,
                  **kwargs: Any):
         if not (isinstance(base_optimizer, type) and issubclass(base_optimizer, Optimizer)):

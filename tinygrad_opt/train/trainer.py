@@ -200,6 +200,8 @@ class Trainer:
         for cb in callbacks:
             cb.on_epoch_start(self, epoch)
         self.model.train()
+        if hasattr(self.optimizer, "train"):  # schedule-free: the parameters go back to the training point y
+            self.optimizer.train()
         batches = iter(self.train_loader)
         for _ in range(self.batches_done):
             next(batches)
@@ -239,7 +241,10 @@ class Trainer:
         total.backward()
         if self.clip_grad:  # the norm stays on the device: no host read per step
             clip_grads_by_total_norm(self.model.parameters(), self.clip_grad)
-        self.optimizer.step()
+        if getattr(self.optimizer, "requires_closure", False):  # SAM, LBFGS: more passes on this batch
+            self.optimizer.step(lambda: self._closure(x, y))
+        else:
+            self.optimizer.step()
         if self.scheduler is not None and self.scheduler_interval == "batch":
             self.scheduler.step()
         self.step += 1
@@ -253,6 +258,19 @@ class Trainer:
             logs = {"loss": values[-1][0], "batch_size": n, "lr": self.lr}
         for cb in callbacks:
             cb.on_batch_end(self, batch, logs)
+
+    def _closure(self, x: Tensor, y: Any) -> Tensor:
+        """Forward and backward again on the same batch (at whatever weights the optimizer set)."""
+        self.optimizer.zero_grad()
+        loss = self.loss_fn(self.model(x), y)
+        if self.l1:
+            loss = loss + regularizers.l1(self.model.parameters(), self.l1)
+        if self.l2:
+            loss = loss + regularizers.l2(self.model.parameters(), self.l2)
+        loss.backward()
+        if self.clip_grad:
+            clip_grads_by_total_norm(self.model.parameters(), self.clip_grad)
+        return loss
 
     # ---- host reads ---------------------------------------------------------------------
     def _read(self, epoch: int, results: list[StepResult], last_stepped: bool) -> list[tuple[float, int, int]]:
@@ -284,6 +302,8 @@ class Trainer:
 
     def _end_epoch(self, epoch: int, started: float, callbacks: list[Callback]) -> None:
         self._flush()
+        if hasattr(self.optimizer, "eval"):  # schedule-free: evaluate, save and return the averaged weights x
+            self.optimizer.eval()
         total, correct, n = self._sums
         if n == 0:
             raise ValueError("Trainer.fit: the training loader produced no batches")
