@@ -4,6 +4,8 @@ Every fused kernel has three versions with one signature:
   reference.py  plain NumPy/CuPy array expressions: the ground truth, and the teaching copy
   cpu.py        Numba loops for NumPy arrays (imported and compiled lazily, cached on disk)
   gpu.py        CuPy kernels for CUDA arrays (compiled lazily by CuPy, cached on disk)
+A fast version declares the inputs it handles (`@takes(predicate)`); the registry runs the
+reference for the others, so no kernel repeats that decision.
 `get(name, array)` returns the version to run for the array's device under the
 current mode, set by `set_kernels("auto" | "numba" | "reference")` or, at import,
 by the environment variable TINYGRAD_OPT_KERNELS. Matrix products are not here:
@@ -13,7 +15,7 @@ they stay on BLAS / cuBLAS.
     y = relu(a)
 """
 from . import reference
-from .registry import ENV_VAR, MODES, available, get, get_mode, register, set_kernels, which
+from .registry import ENV_VAR, MODES, available, get, get_mode, register, set_kernels, takes, which, with_fallback
 
 # name: (cpu version, gpu version); None = the reference is already one pass / one launch there
 _FAST = {
@@ -41,4 +43,5 @@ _FAST = {
 for _name, (_cpu, _gpu) in _FAST.items():
     register(_name, reference=getattr(reference, _name), cpu=_cpu, gpu=_gpu)
 
-__all__ = ["ENV_VAR", "MODES", "available", "get", "get_mode", "register", "set_kernels", "which", "reference"]
+__all__ = ["ENV_VAR", "MODES", "available", "get", "get_mode", "register", "set_kernels", "which", "reference",
+           "takes", "with_fallback"]

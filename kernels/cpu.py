@@ -36,6 +36,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from . import reference
+from .registry import takes
 
 CACHE = True  # False when no cache directory is writable: kernels then compile in every process
 
@@ -115,9 +116,9 @@ def _softmax_cross_entropy(z, target, keep, share, smooth, loss, dz):
         dz[r, t] -= keep
 
 
+@takes(lambda z, target, label_smoothing: z.ndim == 2 and z.shape[1] > 0 and z.dtype.char in "fd"
+       and target.dtype.kind in "iu")
 def softmax_cross_entropy(z, target, label_smoothing: float):
-    if z.ndim != 2 or z.shape[1] == 0 or z.dtype.char not in "fd" or target.dtype.kind not in "iu":
-        return reference.softmax_cross_entropy(z, target, label_smoothing)
     z = np.ascontiguousarray(z)
     n, c = z.shape
     dtype = z.dtype.type
@@ -342,14 +343,16 @@ def _as_rows(a, axis: int):
     return a.reshape(-1, a.shape[-1])  # a view, since a is C-contiguous
 
 
+def _log_softmax_takes(a, axis: int = -1) -> bool:
+    if a.ndim == 2 and (axis == -1 or axis == 1) and a.shape[1] and (a.dtype is _FLOAT32 or a.dtype is _FLOAT64):
+        return True
+    return _as_rows(a, axis) is not None
+
+
+@takes(_log_softmax_takes)
 def log_softmax(a, axis: int = -1):
     dtype = a.dtype
-    if a.ndim == 2 and (axis == -1 or axis == 1) and a.shape[1] and (dtype is _FLOAT32 or dtype is _FLOAT64):
-        rows = a
-    else:
-        rows = _as_rows(a, axis)
-        if rows is None:
-            return reference.log_softmax(a, axis)
+    rows = a if a.ndim == 2 else _as_rows(a, axis)
     y = np.empty(rows.shape, dtype)
     p = np.empty(rows.shape, dtype)
     if dtype is _FLOAT32:
@@ -363,14 +366,18 @@ def log_softmax(a, axis: int = -1):
     return y, p
 
 
+def _log_softmax_backward_takes(g, p, axis: int = -1) -> bool:
+    if g.shape != p.shape or g.dtype != p.dtype:
+        return False
+    if g.ndim == 2 and (axis == -1 or axis == 1):
+        return bool(g.shape[1]) and (g.dtype is _FLOAT32 or g.dtype is _FLOAT64)
+    return _as_rows(g, axis) is not None
+
+
+@takes(_log_softmax_backward_takes)
 def log_softmax_backward(g, p, axis: int = -1):
     dtype = g.dtype
-    if g.ndim == 2 and (axis == -1 or axis == 1) and g.shape == p.shape and p.dtype is dtype:
-        rows = g if g.shape[1] and (dtype is _FLOAT32 or dtype is _FLOAT64) else None
-    else:
-        rows = _as_rows(g, axis) if g.shape == p.shape and g.dtype == p.dtype else None
-    if rows is None:
-        return reference.log_softmax_backward(g, p, axis)
+    rows = g if g.ndim == 2 else _as_rows(g, axis)
     out = np.empty(g.shape, dtype)
     if rows is g:  # p may have any layout: Numba indexes 2-D arrays through their strides
         _log_softmax_backward(g, p, out)
@@ -399,12 +406,11 @@ def _relu(a, y, zero):
 SMALL = 4096
 
 
+# ReLU runs once per layer of every step: its checks are written out, not delegated to _flat_ok,
+# because on small arrays their cost is the kernel's cost. (Numba cannot reshape 0-d arrays.)
+@takes(lambda a: a.dtype in _ZERO and a.flags.c_contiguous and a.ndim > 0)
 def relu(a):
-    # These wrappers run once per ReLU of every step: the checks are written out, not delegated
-    # to _flat_ok, because on small arrays their cost is the kernel's cost.
-    zero = _ZERO.get(a.dtype)
-    if zero is None or not a.flags.c_contiguous or not a.ndim:  # (Numba cannot reshape 0-d arrays)
-        return reference.relu(a)
+    zero = _ZERO[a.dtype]
     if a.size < SMALL:
         return np.maximum(a, zero)  # reference.relu's expression, without its dispatch
     y = np.empty_like(a)
@@ -420,11 +426,10 @@ def _relu_backward(g, y, out, zero):
         out[i] = g[i] if y[i] > zero else g[i] * zero
 
 
+@takes(lambda g, y: g.dtype in _ZERO and y.dtype == g.dtype and g.shape == y.shape and g.ndim > 0
+       and g.flags.c_contiguous and y.flags.c_contiguous)
 def relu_backward(g, y):
-    zero = _ZERO.get(g.dtype)
-    if (zero is None or y.dtype != g.dtype or g.shape != y.shape or not g.ndim
-            or not (g.flags.c_contiguous and y.flags.c_contiguous)):
-        return reference.relu_backward(g, y)
+    zero = _ZERO[g.dtype]
     out = np.empty_like(g)
     _relu_backward(g, y, out, zero)
     return out
@@ -440,11 +445,10 @@ def _sum_rows(a, out):
         out[r] = total
 
 
+# NumPy starts a separate inner loop for every row (~40 ns each): on rows shorter than a
+# few thousand elements this loop is 2-3x faster at every size measured (benchmarks/kernels.py)
+@takes(lambda a: a.ndim == 2 and a.dtype in _ZERO)  # any strides will do: Numba indexes through them
 def sum_rows(a):
-    # NumPy starts a separate inner loop for every row (~40 ns each): on rows shorter than a
-    # few thousand elements this loop is 2-3x faster at every size measured (benchmarks/kernels.py)
-    if a.ndim != 2 or a.dtype not in _ZERO:  # any strides will do: Numba indexes through them
-        return reference.sum_rows(a)
     out = np.empty(a.shape[0], a.dtype)
     _sum_rows(a, out)
     return out
@@ -460,9 +464,8 @@ def _bias_grad(g, out):
             out[j] += g[r, j]
 
 
+@takes(lambda g: g.ndim == 2 and _flat_ok(g))
 def bias_grad(g):
-    if g.ndim != 2 or not _flat_ok(g):
-        return reference.bias_grad(g)
     out = np.empty(g.shape[1], g.dtype)
     _bias_grad(g, out)
     return out
@@ -492,13 +495,14 @@ def _sgd(param, grad, buf, k, neg, has_wd, has_momentum, first, nesterov):
         param[i] = p - lr * d
 
 
+def _sgd_takes(param, grad, momentum_buffer, *, momentum: float, **_) -> bool:
+    return _flat_ok(param, grad, momentum_buffer if momentum != 0 else None) and grad.shape == param.shape
+
+
+@takes(_sgd_takes)
 def sgd_update(param, grad, momentum_buffer, *, lr: float, momentum: float, dampening: float,
                weight_decay: float, nesterov: bool, maximize: bool, first_step: bool) -> None:
     has_momentum = momentum != 0
-    if not _flat_ok(param, grad, momentum_buffer if has_momentum else None) or grad.shape != param.shape:
-        return reference.sgd_update(param, grad, momentum_buffer, lr=lr, momentum=momentum, dampening=dampening,
-                                    weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
-                                    first_step=first_step)
     flat = _flat(param)
     k = np.array([lr, weight_decay, momentum, 1 - dampening], param.dtype)
     _sgd(flat, _flat(grad), _flat(momentum_buffer) if has_momentum else flat, k, bool(maximize),
@@ -535,15 +539,15 @@ def _adam(param, grad, m_arr, v_arr, vmax_arr, k, neg, decay_mode, amsgrad):
         param[i] = p - d
 
 
+def _adam_takes(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, amsgrad: bool, **_) -> bool:
+    return (_flat_ok(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else None)
+            and grad.shape == param.shape)
+
+
+@takes(_adam_takes)
 def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step: int, lr: float, beta1: float,
                 beta2: float, eps: float, weight_decay: float, amsgrad: bool, maximize: bool,
                 decoupled_weight_decay: bool = False) -> None:
-    if (not _flat_ok(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else None)
-            or grad.shape != param.shape):
-        return reference.adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step=step, lr=lr,
-                                     beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
-                                     amsgrad=amsgrad, maximize=maximize,
-                                     decoupled_weight_decay=decoupled_weight_decay)
     decay_mode = 0 if weight_decay == 0 else (1 if decoupled_weight_decay else 2)
     k = np.array([1 - beta1, 1 - beta2, beta2, weight_decay, 1 - lr * weight_decay, lr / (1 - beta1**step),
                   (1 - beta2**step) ** 0.5, eps], param.dtype)
@@ -584,14 +588,16 @@ def _rmsprop(param, grad, sq_arr, ga_arr, buf_arr, k, neg, has_wd, centered, has
             param[i] = p - d
 
 
+def _rmsprop_takes(param, grad, square_avg, grad_avg, momentum_buffer, *, momentum: float, centered: bool,
+                   **_) -> bool:
+    return (_flat_ok(param, grad, square_avg, grad_avg if centered else None,
+                     momentum_buffer if momentum > 0 else None) and grad.shape == param.shape)
+
+
+@takes(_rmsprop_takes)
 def rmsprop_update(param, grad, square_avg, grad_avg, momentum_buffer, *, lr: float, alpha: float, eps: float,
                    weight_decay: float, momentum: float, centered: bool, maximize: bool) -> None:
     has_momentum = momentum > 0
-    if (not _flat_ok(param, grad, square_avg, grad_avg if centered else None,
-                     momentum_buffer if has_momentum else None) or grad.shape != param.shape):
-        return reference.rmsprop_update(param, grad, square_avg, grad_avg, momentum_buffer, lr=lr, alpha=alpha,
-                                        eps=eps, weight_decay=weight_decay, momentum=momentum,
-                                        centered=centered, maximize=maximize)
     k = np.array([alpha, 1 - alpha, weight_decay, eps, lr, momentum], param.dtype)
     sq = _flat(square_avg)
     _rmsprop(_flat(param), _flat(grad), sq, _flat(grad_avg) if centered else sq,
@@ -616,11 +622,9 @@ def _adagrad(param, grad, sum_arr, k, neg, has_wd):
         param[i] = p - d
 
 
+@takes(lambda param, grad, state_sum, **_: _flat_ok(param, grad, state_sum) and grad.shape == param.shape)
 def adagrad_update(param, grad, state_sum, *, step: int, lr: float, lr_decay: float, weight_decay: float,
                    eps: float, maximize: bool) -> None:
-    if not _flat_ok(param, grad, state_sum) or grad.shape != param.shape:
-        return reference.adagrad_update(param, grad, state_sum, step=step, lr=lr, lr_decay=lr_decay,
-                                        weight_decay=weight_decay, eps=eps, maximize=maximize)
     k = np.array([weight_decay, lr / (1 + (step - 1) * lr_decay), eps], param.dtype)
     _adagrad(_flat(param), _flat(grad), _flat(state_sum), k, bool(maximize), weight_decay != 0)
 
@@ -633,11 +637,10 @@ def _apply_bool_mask(w, mask, out, zero):
         out[i] = w[i] if mask[i] else w[i] * zero
 
 
+# A boolean mask selects in one pass; a mask of w's dtype is NumPy's multiply, already one pass
+# (a Numba loop measured no faster: benchmarks/kernels.py), so it goes to the reference.
+@takes(lambda w, mask: mask.dtype == np.bool_ and w.shape == mask.shape and _flat_ok(w) and mask.flags.c_contiguous)
 def apply_mask(w, mask):
-    """A boolean mask selects in one pass; a mask of w's dtype is NumPy's multiply, already one pass
-    (a Numba loop measured no faster: benchmarks/kernels.py)."""
-    if mask.dtype != np.bool_ or w.shape != mask.shape or not _flat_ok(w) or not mask.flags.c_contiguous:
-        return reference.apply_mask(w, mask)
     out = np.empty_like(w)
     _apply_bool_mask(_flat(w), _flat(mask), _flat(out), w.dtype.type(0))
     return out
@@ -661,9 +664,8 @@ def _dropout(x, out, seed, threshold, scale, zero):
         out[i] = x[i] * scale if (z >> _S32) >= threshold else x[i] * zero
 
 
+@takes(lambda x, seed, p: x.dtype.char in "fd")
 def dropout(x, seed: int, p: float):
-    if x.dtype.char not in "fd":
-        return reference.dropout(x, seed, p)
     if not x.flags.c_contiguous:
         x = x.copy(order="C")  # the loop walks the logical (C-order) element index
     out = np.empty_like(x)
@@ -704,10 +706,9 @@ def _max_abs(x):
     return m
 
 
+@takes(lambda grads, norm_type: norm_type in (2.0, 1.0, math.inf) and all(g.dtype.char in "fd" for g in grads))
 def grad_norm(grads: list, norm_type: float):
     """The total 2-, 1- or inf-norm in float64 accumulators, one pass per array; other norms: reference."""
-    if norm_type not in (2.0, 1.0, math.inf) or not all(g.dtype.char in "fd" for g in grads):
-        return reference.grad_norm(grads, norm_type)
     flats = [g.reshape(-1) if g.flags.c_contiguous else np.ravel(g) for g in grads]
     if norm_type == 2.0:
         total = math.sqrt(sum(_sum_squares(f) for f in flats))

@@ -24,6 +24,7 @@ import cupy as cp
 import numpy as np
 
 from . import reference
+from .registry import takes
 
 _OPTIONS = ("--fmad=false",)
 _kernels: dict[str, object] = {}
@@ -100,10 +101,9 @@ def _raw(name: str, source: str, ctype: str):
     return kernel
 
 
+@takes(lambda z, target, label_smoothing: isinstance(z, cp.ndarray) and isinstance(target, cp.ndarray)
+       and z.ndim == 2 and z.shape[1] > 0 and z.dtype in (np.float32, np.float64) and target.dtype.kind in "iu")
 def softmax_cross_entropy(z, target, label_smoothing: float):
-    if (not isinstance(z, cp.ndarray) or not isinstance(target, cp.ndarray) or z.ndim != 2 or z.shape[1] == 0
-            or z.dtype not in (np.float32, np.float64) or target.dtype.kind not in "iu"):
-        return reference.softmax_cross_entropy(z, target, label_smoothing)
     z = cp.ascontiguousarray(z)
     target = cp.ascontiguousarray(target, dtype=cp.int64)
     n, c = z.shape
@@ -123,22 +123,22 @@ def softmax_cross_entropy(z, target, label_smoothing: float):
 
 # ---- ReLU backward -------------------------------------------------------------------
 
+@takes(lambda g, y: g.shape == y.shape and _same_float(g, y))
 def relu_backward(g, y):
-    if g.shape != y.shape or not _same_float(g, y):
-        return reference.relu_backward(g, y)
     kernel = _elementwise("tg_relu_backward", "T g, T y", "T out", "out = y > (T)0 ? g : g * (T)0;")
     return kernel(g, y)
 
 
 # ---- optimizer updates (in place) ----------------------------------------------------
 
+def _sgd_takes(param, grad, momentum_buffer, *, momentum: float, **_) -> bool:
+    return _same_float(param, grad, momentum_buffer if momentum != 0 else None) and grad.shape == param.shape
+
+
+@takes(_sgd_takes)
 def sgd_update(param, grad, momentum_buffer, *, lr: float, momentum: float, dampening: float,
                weight_decay: float, nesterov: bool, maximize: bool, first_step: bool) -> None:
     has_momentum = momentum != 0
-    if not _same_float(param, grad, momentum_buffer if has_momentum else None) or grad.shape != param.shape:
-        return reference.sgd_update(param, grad, momentum_buffer, lr=lr, momentum=momentum, dampening=dampening,
-                                    weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
-                                    first_step=first_step)
     t = param.dtype.type
     head = """
         T d = neg ? -grad : grad;
@@ -181,15 +181,15 @@ _ADAM_BODY = """
 _AMSGRAD = "if (!(vmax >= vv || vmax != vmax)) vmax = vv; vv = vmax;"
 
 
+def _adam_takes(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, amsgrad: bool, **_) -> bool:
+    return (_same_float(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else None)
+            and grad.shape == param.shape)
+
+
+@takes(_adam_takes)
 def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step: int, lr: float, beta1: float,
                 beta2: float, eps: float, weight_decay: float, amsgrad: bool, maximize: bool,
                 decoupled_weight_decay: bool = False) -> None:
-    if (not _same_float(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else None)
-            or grad.shape != param.shape):
-        return reference.adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step=step, lr=lr,
-                                     beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
-                                     amsgrad=amsgrad, maximize=maximize,
-                                     decoupled_weight_decay=decoupled_weight_decay)
     t = param.dtype.type
     decay_mode = 0 if weight_decay == 0 else (1 if decoupled_weight_decay else 2)
     params_in = "T grad, T c1, T c2, T beta2, T wd, T decay, T step_size, T bc2, T eps, int32 neg, int32 decay_mode"
@@ -202,14 +202,16 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step: int, 
         _elementwise("tg_adam", params_in, "T param, T m, T v", _ADAM_BODY % "")(*args, param, exp_avg, exp_avg_sq)
 
 
+def _rmsprop_takes(param, grad, square_avg, grad_avg, momentum_buffer, *, momentum: float, centered: bool,
+                   **_) -> bool:
+    return (_same_float(param, grad, square_avg, grad_avg if centered else None,
+                        momentum_buffer if momentum > 0 else None) and grad.shape == param.shape)
+
+
+@takes(_rmsprop_takes)
 def rmsprop_update(param, grad, square_avg, grad_avg, momentum_buffer, *, lr: float, alpha: float, eps: float,
                    weight_decay: float, momentum: float, centered: bool, maximize: bool) -> None:
     has_momentum = momentum > 0
-    if (not _same_float(param, grad, square_avg, grad_avg if centered else None,
-                        momentum_buffer if has_momentum else None) or grad.shape != param.shape):
-        return reference.rmsprop_update(param, grad, square_avg, grad_avg, momentum_buffer, lr=lr, alpha=alpha,
-                                        eps=eps, weight_decay=weight_decay, momentum=momentum,
-                                        centered=centered, maximize=maximize)
     t = param.dtype.type
     body = """
         T p = param;
@@ -243,11 +245,9 @@ def rmsprop_update(param, grad, square_avg, grad_avg, momentum_buffer, *, lr: fl
            np.int32(weight_decay != 0), *arrays)
 
 
+@takes(lambda param, grad, state_sum, **_: _same_float(param, grad, state_sum) and grad.shape == param.shape)
 def adagrad_update(param, grad, state_sum, *, step: int, lr: float, lr_decay: float, weight_decay: float,
                    eps: float, maximize: bool) -> None:
-    if not _same_float(param, grad, state_sum) or grad.shape != param.shape:
-        return reference.adagrad_update(param, grad, state_sum, step=step, lr=lr, lr_decay=lr_decay,
-                                        weight_decay=weight_decay, eps=eps, maximize=maximize)
     t = param.dtype.type
     body = """
         T p = param;
@@ -277,9 +277,8 @@ _DROPOUT = f"""
 """
 
 
+@takes(lambda x, seed, p: x.dtype.char in "fd")  # (NumPy scalars never get here: they stay on the host kernels)
 def dropout(x, seed: int, p: float):
-    if x.dtype.char not in "fd":  # (NumPy scalars never get here: the registry keeps them on the host kernels)
-        return reference.dropout(x, seed, p)
     kernel = _elementwise("tg_dropout", "T x, uint64 seed, uint64 threshold, T scale", "T y", _DROPOUT)
     # i, the element's index, runs over the output in C order, as the reference's flat index does
     return kernel(x, np.uint64(seed), np.uint64(reference.dropout_threshold(p)), x.dtype.type(1.0 / (1.0 - p)))
@@ -299,10 +298,9 @@ def _reduction(name: str, map_expr: str, reduce_expr: str, preamble: str = ""):
     return kernel
 
 
+@takes(lambda grads, norm_type: norm_type in (2.0, 1.0, math.inf) and all(g.dtype.char in "fd" for g in grads))
 def grad_norm(grads: list, norm_type: float):
     """One reduction kernel per array (double accumulators), combined on the device; 0-d result."""
-    if norm_type not in (2.0, 1.0, math.inf) or not all(g.dtype.char in "fd" for g in grads):
-        return reference.grad_norm(grads, norm_type)
     if norm_type == 2.0:
         kernel = _reduction("tg_sum_squares", "(double)x * (double)x", "a + b")
         total = cp.sqrt(cp.stack([kernel(g) for g in grads]).sum())

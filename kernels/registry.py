@@ -5,6 +5,11 @@ module of this package): then its module, and with it Numba or CuPy, is imported
 only when the kernel is first asked for on that device. That keeps
 `import tinygrad_opt` free of Numba's import time.
 
+A fast version handles only some inputs (a layout, a dtype, a rank): it says which with
+`@takes(predicate)`, the predicate having the kernel's signature. The registry makes that
+decision for every kernel in one place: an input the fast version does not take runs the
+reference, so a fast kernel's body never checks its inputs or calls the reference itself.
+
 The mode starts from the environment variable TINYGRAD_OPT_KERNELS ("auto",
 "numba" or "reference"; "auto" when unset), so a whole test run can use the
 reference kernels: `TINYGRAD_OPT_KERNELS=reference python -m pytest`.
@@ -53,6 +58,29 @@ def set_kernels(mode: str) -> None:
     _mode = mode
     _resolved_host.clear()
     _resolved_device.clear()
+
+
+def takes(predicate: Callable[..., bool]) -> Callable[[Callable], Callable]:
+    """Mark a fast version with the inputs it handles: `predicate(*args, **kwargs)` is True for them."""
+    def mark(fast: Callable) -> Callable:
+        fast.takes = predicate
+        return fast
+    return mark
+
+
+def with_fallback(fast: Callable, reference: Callable) -> Callable:
+    """`fast` where its `takes` predicate accepts the inputs, `reference` elsewhere (what `get` returns)."""
+    accepts = getattr(fast, "takes", None)
+    if accepts is None:
+        return fast
+
+    def kernel(*args, **kwargs):
+        if accepts(*args, **kwargs):
+            return fast(*args, **kwargs)
+        return reference(*args, **kwargs)
+
+    kernel.__name__, kernel.__doc__, kernel.fast = fast.__name__, fast.__doc__, fast
+    return kernel
 
 
 def get_mode() -> str:
@@ -107,7 +135,8 @@ def _resolve(name: str, host: bool) -> Callable:
     fn = versions["reference"]
     if _mode != "reference":
         fast = _load(versions["cpu"] if host else versions["gpu"], name)
-        fn = fast or fn
+        if fast is not None:
+            fn = with_fallback(fast, fn)
     (_resolved_host if host else _resolved_device)[name] = fn
     return fn
 

@@ -16,7 +16,9 @@ from hypothesis.extra import numpy as hnp
 import tinygrad_opt as tg  # noqa: F401 - loads tinygrad_opt.kernels
 from tinygrad_opt.kernels import reference
 
-cpu = pytest.importorskip("tinygrad_opt.kernels.cpu", reason="Numba is not installed")
+from kernel_versions import Guarded
+
+cpu = Guarded(pytest.importorskip("tinygrad_opt.kernels.cpu", reason="Numba is not installed"))
 
 DTYPES = st.sampled_from([np.float32, np.float64])
 SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=6)

@@ -17,6 +17,8 @@ import tinygrad_opt as tg
 from tinygrad_opt import kernels
 from tinygrad_opt.kernels import reference
 
+from kernel_versions import Guarded
+
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not tg.cuda_is_available(), reason="needs CuPy and a CUDA device")]
 
@@ -34,7 +36,7 @@ def cp():
 def gpu():
     from tinygrad_opt.kernels import gpu
 
-    return gpu
+    return Guarded(gpu)
 
 
 def host(seed, shape, dtype, scale=1.0):

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from cuda_emulator import Emulator, nvcc_check
+from kernel_versions import Guarded
 from tinygrad_opt.kernels import reference
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++ to compile the kernels for the host")
@@ -34,7 +35,7 @@ def emulator(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def gpu(emulator):
-    return emulator.load_gpu_module()
+    return Guarded(emulator.load_gpu_module())
 
 
 def values(seed, shape, dtype, scale=1.0):

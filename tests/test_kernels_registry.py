@@ -179,3 +179,45 @@ def test_cache_next_to_an_installed_package(tmp_path):
     assert where.startswith(str(site))
     assert values == "[0.0, 2.0]"
     assert list((site / "tinygrad_opt" / "kernels" / "__pycache__").glob("*relu*.nbi"))
+
+
+def test_the_registry_sends_inputs_a_fast_version_does_not_take_to_the_reference(restore_mode, monkeypatch):
+    from tinygrad_opt.kernels import registry
+
+    calls = []
+
+    @registry.takes(lambda a, scale: a.dtype == np.float32)
+    def fast(a, scale):
+        calls.append("fast")
+        return a * scale
+
+    def slow(a, scale):
+        calls.append("reference")
+        return a * scale
+
+    monkeypatch.setitem(registry._table, "scale_for_test", {"reference": slow, "cpu": fast, "gpu": None})
+    tg.set_kernels("auto")  # forgets the versions resolved so far
+    kernel = kernels.get("scale_for_test", np.ones(2))
+    assert kernel(np.ones(2, np.float32), 2.0).tolist() == [2.0, 2.0]
+    assert kernel(np.ones(2, np.float64), 3.0).tolist() == [3.0, 3.0]
+    assert calls == ["fast", "reference"]
+    tg.set_kernels("reference")
+    assert kernels.get("scale_for_test", np.ones(2)) is slow
+    monkeypatch.undo()
+    tg.set_kernels("auto")
+
+
+def test_no_fast_kernel_makes_the_fallback_decision_itself():
+    """Every registered fast version declares `@takes(...)` and never calls its reference twin."""
+    import ast
+
+    for source in ("cpu.py", "gpu.py"):
+        tree = ast.parse((ROOT / "kernels" / source).read_text())
+        functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+        for name in set(NAMES) & set(functions):
+            node = functions[name]
+            decorators = [d.func.id for d in node.decorator_list if isinstance(d, ast.Call) and isinstance(d.func, ast.Name)]
+            assert "takes" in decorators, f"{source}: {name} does not declare the inputs it takes"
+            called = {c.func.attr for c in ast.walk(node) if isinstance(c, ast.Call)
+                      and isinstance(c.func, ast.Attribute) and getattr(c.func.value, "id", None) == "reference"}
+            assert not called & set(NAMES), f"{source}: {name} calls the reference itself ({called})"

@@ -8,8 +8,13 @@ from hypothesis import strategies as st
 
 import tinygrad_opt as tg
 from tinygrad_opt import kernels
-from tinygrad_opt.kernels import cpu, reference
+from tinygrad_opt.kernels import cpu as cpu_module
+from tinygrad_opt.kernels import reference
 from tinygrad_opt.summation import sum_axes
+
+from kernel_versions import Guarded
+
+cpu = Guarded(cpu_module)
 
 
 def close_to_numpy(ours, a, axes, keepdims):
@@ -45,8 +50,8 @@ def test_integers_and_empty_axes_are_numpys_exactly():
 
 def test_trailing_axes_and_broadcast_rows_take_the_loop(monkeypatch):
     calls = []
-    real = cpu.sum_rows
-    monkeypatch.setattr(cpu, "sum_rows", lambda rows: (calls.append(rows.shape), real(rows))[1])
+    real = cpu_module.sum_rows
+    monkeypatch.setattr(cpu_module, "sum_rows", lambda rows: (calls.append(rows.shape), real(rows))[1])
     kernels.set_kernels("auto")  # clears the registry's resolved table so it sees the patched function
     try:
         kernels.registry._resolved_host.clear()
