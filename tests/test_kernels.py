@@ -207,7 +207,7 @@ def test_log_softmax_is_finite_and_exact_for_huge_logits():
 def run_update(name, shape, dtype, seed, options, n_state, steps=3, state_init=None):
     """Run `steps` updates through both versions from the same start; both must agree bitwise."""
     rng = np.random.default_rng(seed)
-    param = (rng.standard_normal(shape) * 2).astype(dtype)
+    param = np.array(rng.standard_normal(shape) * 2, dtype=dtype)  # a 0-d array too, as a Tensor's data is
     states = [np.zeros(shape, dtype) if state_init is None else state_init(rng, shape, dtype) for _ in range(n_state)]
     ours = [param.copy()] + [s.copy() for s in states]
     theirs = [param.copy()] + [s.copy() for s in states]
@@ -315,3 +315,66 @@ def test_float16_goes_to_the_reference():
     cpu.sgd_update(p, x, None, **options)
     reference.sgd_update(p2, x, None, **options)
     same(p, p2)
+
+
+# ---- the later optimizers' kernels (Adamax, NAdam, RAdam, Lion, schedule-free AdamW) -----------
+
+BETAS = st.sampled_from([(0.9, 0.999), (0.3, 0.9)])  # beta1 < 0.5 takes torch's other lerp branch
+
+
+@settings(max_examples=25, deadline=None)
+@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, betas=BETAS, weight_decay=st.sampled_from([0.0, 0.1]),
+       maximize=st.booleans())
+def test_adamax_update_is_bitwise_equal(shape, dtype, seed, betas, weight_decay, maximize):
+    def options(step):
+        return dict(step=step, lr=0.01, beta1=betas[0], beta2=betas[1], eps=1e-8, weight_decay=weight_decay,
+                    maximize=maximize)
+
+    run_update("adamax_update", shape, dtype, seed, options, 2)
+
+
+@settings(max_examples=25, deadline=None)
+@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, betas=BETAS, weight_decay=st.sampled_from([0.0, 0.1]),
+       decoupled=st.booleans(), maximize=st.booleans())
+def test_nadam_update_is_bitwise_equal(shape, dtype, seed, betas, weight_decay, decoupled, maximize):
+    from tinygrad_opt.optim.nadam import momentum_schedule
+
+    def options(step):
+        product = math.prod(momentum_schedule(s, betas[0], 4e-3) for s in range(1, step + 1))
+        return dict(step=step, lr=0.01, beta1=betas[0], beta2=betas[1], eps=1e-8, weight_decay=weight_decay,
+                    mu=momentum_schedule(step, betas[0], 4e-3), mu_next=momentum_schedule(step + 1, betas[0], 4e-3),
+                    mu_product=product, decoupled_weight_decay=decoupled, maximize=maximize)
+
+    run_update("nadam_update", shape, dtype, seed, options, 2)
+
+
+@settings(max_examples=25, deadline=None)
+@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, betas=st.sampled_from([(0.9, 0.999), (0.3, 0.5)]),
+       weight_decay=st.sampled_from([0.0, 0.1]), decoupled=st.booleans(), maximize=st.booleans())
+def test_radam_update_is_bitwise_equal(shape, dtype, seed, betas, weight_decay, decoupled, maximize):
+    """beta2 = 0.5 rectifies from step 1 on (rho_t > 5); 0.999 not within 8 steps: both branches."""
+    def options(step):
+        return dict(step=step, lr=0.01, beta1=betas[0], beta2=betas[1], eps=1e-8, weight_decay=weight_decay,
+                    decoupled_weight_decay=decoupled, maximize=maximize)
+
+    run_update("radam_update", shape, dtype, seed, options, 2, steps=8)
+
+
+@settings(max_examples=25, deadline=None)
+@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, betas=st.sampled_from([(0.9, 0.99), (0.5, 0.9)]),
+       weight_decay=st.sampled_from([0.0, 0.1]), maximize=st.booleans())
+def test_lion_update_is_bitwise_equal(shape, dtype, seed, betas, weight_decay, maximize):
+    options = dict(lr=1e-3, beta1=betas[0], beta2=betas[1], weight_decay=weight_decay, maximize=maximize)
+    run_update("lion_update", shape, dtype, seed, options, 1)
+
+
+@settings(max_examples=25, deadline=None)
+@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, weight_decay=st.sampled_from([0.0, 0.05]),
+       beta1=st.sampled_from([0.9, 0.5]))
+def test_schedule_free_adamw_update_is_bitwise_equal(shape, dtype, seed, weight_decay, beta1):
+    def options(step):  # ckp1 = 1/step: the first steps take the lerp's second branch, later ones the first
+        return dict(lr=0.01, beta1=beta1, beta2=0.999, eps=1e-8, weight_decay=weight_decay, ckp1=1 / step,
+                    bias_correction2=1 - 0.999**step)
+
+    run_update("schedule_free_adamw_update", shape, dtype, seed, options, 2, steps=4,
+               state_init=lambda rng, shape, dtype: np.array(rng.standard_normal(shape) ** 2, dtype=dtype))

@@ -137,6 +137,40 @@ def test_adagrad(gpu, shape, dtype, seed, lr_decay, weight_decay, maximize):
     _run_update(gpu, "adagrad_update", 1, options, shape, dtype, seed)
 
 
+@settings(max_examples=12, deadline=None)
+@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, beta1=st.sampled_from([0.9, 0.3]),
+       weight_decay=st.sampled_from([0.0, 0.1]), decoupled=st.booleans(), maximize=st.booleans())
+def test_adamax_nadam_radam(gpu, shape, dtype, seed, beta1, weight_decay, decoupled, maximize):
+    from tinygrad_opt.optim.nadam import momentum_schedule
+
+    base = dict(lr=0.01, beta1=beta1, eps=1e-8, weight_decay=weight_decay, maximize=maximize)
+    _run_update(gpu, "adamax_update", 2, lambda step: dict(base, step=step, beta2=0.999), shape, dtype, seed)
+    _run_update(gpu, "radam_update", 2, lambda step: dict(base, step=step, beta2=0.5, decoupled_weight_decay=decoupled),
+                shape, dtype, seed)
+
+    def nadam(step):
+        product = math.prod(momentum_schedule(s, beta1, 4e-3) for s in range(1, step + 1))
+        return dict(base, step=step, beta2=0.999, mu=momentum_schedule(step, beta1, 4e-3),
+                    mu_next=momentum_schedule(step + 1, beta1, 4e-3), mu_product=product,
+                    decoupled_weight_decay=decoupled)
+
+    _run_update(gpu, "nadam_update", 2, nadam, shape, dtype, seed)
+
+
+@settings(max_examples=12, deadline=None)
+@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, weight_decay=st.sampled_from([0.0, 0.1]), maximize=st.booleans())
+def test_lion_and_schedule_free_adamw(gpu, shape, dtype, seed, weight_decay, maximize):
+    _run_update(gpu, "lion_update", 1, lambda step: dict(lr=1e-3, beta1=0.9, beta2=0.99, weight_decay=weight_decay,
+                                                         maximize=maximize), shape, dtype, seed)
+
+    def schedule_free(step):
+        return dict(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=weight_decay, ckp1=1 / step,
+                    bias_correction2=1 - 0.999**step)
+
+    # z starts at zero here (the optimizer starts it at the parameter): the arithmetic is the same
+    _run_update(gpu, "schedule_free_adamw_update", 2, schedule_free, shape, dtype, seed)
+
+
 def test_optional_state_may_be_none(gpu):
     """The optimizers pass None for the buffers an option does not use (no amsgrad, no momentum, not centered)."""
     p, g = values(0, (3,), np.float32), values(1, (3,), np.float32)
