@@ -53,6 +53,20 @@ class Lookahead(Optimizer):
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.base_optimizer.zero_grad(set_to_none)
 
+    @property
+    def requires_closure(self) -> bool:  # type: ignore[override]
+        return self.base_optimizer.requires_closure
+
+    def train(self) -> None:
+        """The base optimizer's train() where it has one (schedule-free); nothing otherwise."""
+        if hasattr(self.base_optimizer, "train"):
+            self.base_optimizer.train()
+
+    def eval(self) -> None:
+        """The base optimizer's eval() where it has one (schedule-free); nothing otherwise."""
+        if hasattr(self.base_optimizer, "eval"):
+            self.base_optimizer.eval()
+
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         self._opt_called = True
         loss = self.base_optimizer.step(closure)

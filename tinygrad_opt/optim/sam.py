@@ -86,6 +86,16 @@ class SAM(Optimizer):
         self.second_step()
         return loss
 
+    def train(self) -> None:
+        """The base optimizer's train() where it has one (schedule-free); nothing otherwise."""
+        if hasattr(self.base_optimizer, "train"):
+            self.base_optimizer.train()
+
+    def eval(self) -> None:
+        """The base optimizer's eval() where it has one (schedule-free); nothing otherwise."""
+        if hasattr(self.base_optimizer, "eval"):
+            self.base_optimizer.eval()
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.base_optimizer.load_state_dict(state_dict)
         self.param_groups = self.base_optimizer.param_groups

@@ -42,7 +42,7 @@ from ..nn import CrossEntropyLoss, Module
 from ..ops.loss import known_target_range
 from ..optim import Optimizer
 from ..optim.clip_grad import clip_grads_by_total_norm
-from ..optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
+from ..optim.lr_scheduler import CyclicLR, OneCycleLR, ReduceLROnPlateau
 from ..tensor import Tensor
 from .callbacks import Callback, EpochLogger, ProgressBar
 from .checkpoint import checkpoint_bytes, load_checkpoint, load_model_state
@@ -59,7 +59,7 @@ SCHEDULER_INTERVALS = ("auto", "epoch", "batch")
 class Trainer:
     """Trains a classifier; see the module docstring. All options are keywords after loss_fn.
 
-    scheduler_interval: "auto" steps OneCycleLR per batch and everything else per epoch
+    scheduler_interval: "auto" steps OneCycleLR and CyclicLR per batch and everything else per epoch
     (ReduceLROnPlateau with the validation loss, or the training loss without validation).
     monitor: the metric ("val_loss", "val_acc", or "train_loss"/"train_acc") that decides
     best.ckpt; without validation data "val_*" falls back to "train_*".
@@ -89,7 +89,7 @@ class Trainer:
         self.loss_fn = loss_fn if loss_fn is not None else CrossEntropyLoss()
         self.scheduler = scheduler
         if scheduler_interval == "auto":
-            scheduler_interval = "batch" if isinstance(scheduler, OneCycleLR) else "epoch"
+            scheduler_interval = "batch" if isinstance(scheduler, (OneCycleLR, CyclicLR)) else "epoch"
         self.scheduler_interval = scheduler_interval
         self.l1, self.l2, self.clip_grad = float(l1), float(l2), clip_grad
         self.early_stopping = early_stopping
