@@ -38,6 +38,7 @@ _FAST = {
     "apply_mask": ("cpu:apply_mask", None),  # one cupy multiply
     "dropout": ("cpu:dropout", "gpu:dropout"),
     "grad_norm": ("cpu:grad_norm", "gpu:grad_norm"),
+    "erf": ("cpu:erf", None),  # cupyx.scipy.special.erf is one launch already
 }
 
 for _name, (_cpu, _gpu) in _FAST.items():

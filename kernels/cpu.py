@@ -876,3 +876,19 @@ def grad_norm(grads: list, norm_type: float):
     else:
         total = np.max([_max_abs(f) for f in flats])  # NumPy's max: a NaN anywhere wins
     return np.asarray(total, dtype=grads[0].dtype)
+
+
+# ---- error function (GELU) -------------------------------------------------------------
+
+@_jit()
+def _erf(x, out):
+    for i in numba.prange(x.size):
+        out[i] = math.erf(x[i])
+
+
+@takes(lambda x: _flat_ok(x))
+def erf(x):
+    """reference.erf in one compiled loop (math.erf in Numba is libm's erf / erff)."""
+    out = np.empty_like(x)
+    _erf(_flat(x), _flat(out))
+    return out

@@ -377,3 +377,23 @@ def grad_norm(grads: list, norm_type: float):
     norms = [vector_norm(g, norm_type) for g in grads]
     xp = _xp(norms[0])
     return vector_norm(xp.stack([n.astype(norms[0].dtype) for n in norms]), norm_type)
+
+
+# ---- error function (GELU) -------------------------------------------------------------
+
+def erf(x):
+    """erf(x) = 2 / sqrt(pi) * integral_0^x exp(-t^2) dt, element-wise, in x's dtype.
+
+    NumPy has no erf, so the host version calls math.erf (correctly rounded to double
+    precision) element by element: exact but slow, the ground truth for cpu.erf.
+    CuPy ships one (cupyx.scipy.special.erf).
+    """
+    if isinstance(x, (np.ndarray, np.generic)):
+        out = np.empty(np.shape(x), dtype=x.dtype)
+        flat = out.reshape(-1)
+        for i, v in enumerate(np.asarray(x).reshape(-1).tolist()):
+            flat[i] = math.erf(v)
+        return out
+    from cupyx.scipy.special import erf as cupy_erf  # noqa: PLC0415 - only reached for CuPy arrays
+
+    return cupy_erf(x)

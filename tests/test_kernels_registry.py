@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NAMES = ["adagrad_update", "adam_update", "apply_mask", "bias_grad", "dropout", "grad_norm", "log_softmax",
          "log_softmax_backward", "relu", "relu_backward", "rmsprop_update", "sgd_update", "softmax_cross_entropy",
          "sum_rows"]
+NAMES = sorted(NAMES + ["erf"])  # nnlayers: GELU's error function
 NAMES = sorted(NAMES + ["adamax_update", "nadam_update", "radam_update", "lion_update",
                        "schedule_free_adamw_update"])  # optimizer kernels added later
 

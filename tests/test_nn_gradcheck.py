@@ -52,7 +52,7 @@ def test_cross_entropy_gradcheck_class_indices(n, c, reduction, smoothing, scale
     rng = np.random.default_rng(seed)
     z = t64(rng.standard_normal((n, c)) * scale)
     target = tg.Tensor(rng.integers(0, c, n))
-    assert tg.gradcheck(lambda z: F.cross_entropy(z, target, reduction, smoothing), (z,))
+    assert tg.gradcheck(lambda z: F.cross_entropy(z, target, reduction=reduction, label_smoothing=smoothing), (z,))
 
 
 @settings(max_examples=20, deadline=None)
@@ -67,7 +67,7 @@ def test_cross_entropy_gradcheck_probability_targets(n, c, reduction, smoothing,
     rng = np.random.default_rng(seed)
     z = t64(rng.standard_normal((n, c)))
     q = t64(rng.random((n, c)))  # not normalised on purpose: the formula must hold for any q
-    assert tg.gradcheck(lambda z, q: F.cross_entropy(z, q, reduction, smoothing), (z, q))
+    assert tg.gradcheck(lambda z, q: F.cross_entropy(z, q, reduction=reduction, label_smoothing=smoothing), (z, q))
 
 
 @settings(max_examples=20, deadline=None)
@@ -80,7 +80,7 @@ def test_mse_gradcheck(shapes, reduction, seed):
     rng = np.random.default_rng(seed)
     x, y = t64(rng.standard_normal(shapes[0])), t64(rng.standard_normal(shapes[1]))
     with pytest.warns(UserWarning) if shapes[0] != shapes[1] else _nothing():
-        assert tg.gradcheck(lambda x, y: weighted(F.mse_loss(x, y, reduction)), (x, y))
+        assert tg.gradcheck(lambda x, y: weighted(F.mse_loss(x, y, reduction=reduction)), (x, y))
 
 
 class _nothing:
@@ -105,9 +105,14 @@ def test_bce_with_logits_gradcheck(shape, reduction, with_pos_weight, scale, see
     y = t64(rng.random(shape))
     if with_pos_weight:
         w = t64(rng.random(shape[-1:] if shape else ()) + 0.5)
-        assert tg.gradcheck(lambda x, y, w: weighted(F.binary_cross_entropy_with_logits(x, y, reduction, w)), (x, y, w))
+
+        def loss(x, y, w):
+            return weighted(F.binary_cross_entropy_with_logits(x, y, reduction=reduction, pos_weight=w))
+
+        assert tg.gradcheck(loss, (x, y, w))
     else:
-        assert tg.gradcheck(lambda x, y: weighted(F.binary_cross_entropy_with_logits(x, y, reduction)), (x, y))
+        assert tg.gradcheck(lambda x, y: weighted(F.binary_cross_entropy_with_logits(x, y, reduction=reduction)),
+                            (x, y))
 
 
 @settings(max_examples=25, deadline=None)

@@ -95,7 +95,7 @@ def test_cross_entropy_probability_targets_match_torch(n, c, reduction, smoothin
     z, tz = pair(rng.standard_normal((n, c)))
     p = rng.random((n, c))
     q, tq = pair(p / p.sum(axis=1, keepdims=True))
-    loss = F.cross_entropy(z, q, reduction, smoothing)
+    loss = F.cross_entropy(z, q, reduction=reduction, label_smoothing=smoothing)
     tloss = torch.nn.functional.cross_entropy(tz, tq, reduction=reduction, label_smoothing=smoothing)
     close(loss, tloss)
     backward_both(loss, tloss, seed)
@@ -137,7 +137,7 @@ def test_mse_matches_torch(shape, reduction, seed):
     rng = np.random.default_rng(seed)
     x, tx = pair(rng.standard_normal(shape))
     y, ty = pair(rng.standard_normal(shape))
-    loss, tloss = nn.MSELoss(reduction)(x, y), torch.nn.MSELoss(reduction=reduction)(tx, ty)
+    loss, tloss = nn.MSELoss(reduction=reduction)(x, y), torch.nn.MSELoss(reduction=reduction)(tx, ty)
     close(loss, tloss)
     backward_both(loss, tloss, seed)
     close(x.grad, tx.grad)
@@ -152,7 +152,7 @@ def test_bce_with_logits_matches_torch(shape, reduction, with_pos_weight, scale,
     x, tx = pair(rng.standard_normal(shape) * scale)
     y, ty = pair(rng.random(shape))
     pw = (rng.random(shape[-1]) + 0.5).astype(np.float32) if with_pos_weight else None
-    loss = nn.BCEWithLogitsLoss(reduction, pos_weight=None if pw is None else tg.Tensor(pw))(x, y)
+    loss = nn.BCEWithLogitsLoss(reduction=reduction, pos_weight=None if pw is None else tg.Tensor(pw))(x, y)
     tloss = torch.nn.BCEWithLogitsLoss(reduction=reduction, pos_weight=None if pw is None else torch.tensor(pw))(tx, ty)
     close(loss, tloss, atol=1e-4)
     backward_both(loss, tloss, seed)
@@ -249,10 +249,10 @@ def test_float32_stays_float32_everywhere(reduction):
     out = model(x)
     labels = np.arange(8, dtype=np.uint8) % 4  # MNIST labels come as uint8
     losses = [
-        F.cross_entropy(out, labels, reduction, 0.1),
-        F.cross_entropy(out, tg.softmax(tg.randn(8, 4)), reduction, 0.1),
+        F.cross_entropy(out, labels, reduction=reduction, label_smoothing=0.1),
+        F.cross_entropy(out, tg.softmax(tg.randn(8, 4)), reduction=reduction, label_smoothing=0.1),
         F.mse_loss(out, np.ones((8, 4))),  # a float64 NumPy target takes the input's dtype
-        F.binary_cross_entropy_with_logits(out, np.zeros((8, 4)), reduction, pos_weight=np.full(4, 2.0)),
+        F.binary_cross_entropy_with_logits(out, np.zeros((8, 4)), reduction=reduction, pos_weight=np.full(4, 2.0)),
     ]
     for loss in losses:
         assert loss.dtype == np.float32

@@ -1,12 +1,19 @@
 """Neural-network building blocks with PyTorch's names: `from tinygrad_opt import nn`."""
 from . import functional, init, utils
-from .activation import ReLU, Sigmoid, Tanh
+from .activation import (
+    ELU, GELU, SELU, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, Mish, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus,
+    Tanh,
+)
 from .batchnorm import BatchNorm1d
-from .container import Sequential
+from .container import Identity, ModuleDict, ModuleList, Sequential
 from .dropout import Dropout
-from .flatten import Flatten
+from .embedding import Embedding
+from .flatten import Flatten, Unflatten
+from .layernorm import LayerNorm
 from .linear import Linear
-from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from .loss import (
+    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss,
+)
 from .module import Module
 from .parameter import Parameter
 
@@ -14,4 +21,9 @@ __all__ = [
     "Module", "Parameter", "Linear", "ReLU", "Sigmoid", "Tanh", "Dropout", "Flatten", "Sequential",
     "BatchNorm1d", "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCEWithLogitsLoss",
     "functional", "init", "utils",
+]
+__all__ += [  # nnlayers
+    "Identity", "ModuleList", "ModuleDict", "Unflatten", "LayerNorm", "Embedding",
+    "LeakyReLU", "ELU", "SELU", "GELU", "SiLU", "Mish", "Softplus", "Hardtanh", "ReLU6", "LogSigmoid",
+    "Softmax", "LogSoftmax", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "KLDivLoss",
 ]

@@ -1,8 +1,8 @@
-"""Sequential: a chain of modules applied in order."""
+"""Containers: Sequential (a chain applied in order), ModuleList, ModuleDict, and Identity."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 from .module import Module
 
@@ -43,3 +43,137 @@ class Sequential(Module):
     def append(self, module: Module) -> Sequential:
         self.add_module(str(len(self)), module)
         return self
+
+
+class Identity(Module):
+    """Returns its input unchanged; any constructor arguments are ignored (as torch)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def forward(self, input: Any) -> Any:
+        return input
+
+
+def _index_in(index: Any, n: int, owner: str) -> int:
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise TypeError(f"{owner} indices must be integers or slices, not {type(index).__name__}")
+    if not -n <= index < n:
+        raise IndexError(f"{owner}: index {index} is out of range for {n} modules")
+    return index % n
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters the parent sees (children named "0", "1", ...)."""
+
+    def __init__(self, modules: Iterable[Module] | None = None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return ModuleList(list(self._modules.values())[index])
+        return self._modules[str(_index_in(index, len(self), "ModuleList"))]
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        self.add_module(str(_index_in(index, len(self), "ModuleList")), module)
+
+    def __delitem__(self, index: int | slice) -> None:
+        modules = list(self._modules.values())
+        if isinstance(index, slice):
+            del modules[index]
+        else:
+            del modules[_index_in(index, len(self), "ModuleList")]
+        self._modules.clear()  # renumber, as torch does, so names stay "0".."n-1"
+        for i, module in enumerate(modules):
+            self.add_module(str(i), module)
+
+    def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
+        return self.extend(modules)
+
+    def __add__(self, other: Iterable[Module]) -> ModuleList:
+        return ModuleList(list(self) + list(other))
+
+    def append(self, module: Module) -> ModuleList:
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        if isinstance(modules, (Module, str)) or not hasattr(modules, "__iter__"):
+            raise TypeError("ModuleList.extend should be called with an iterable of modules, "
+                            f"got {type(modules).__name__}")
+        for module in modules:
+            self.append(module)
+        return self
+
+    def insert(self, index: int, module: Module) -> None:
+        modules = list(self._modules.values())
+        modules.insert(index, module)
+        self._modules.clear()
+        for i, m in enumerate(modules):
+            self.add_module(str(i), m)
+
+    def pop(self, index: int = -1) -> Module:
+        module = self[index]
+        del self[index]
+        return module
+
+
+class ModuleDict(Module):
+    """An ordered dict of named modules whose parameters the parent sees."""
+
+    def __init__(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key: str) -> Module:
+        if key not in self._modules:
+            raise KeyError(f"ModuleDict: no module named {key!r}; it holds {list(self._modules)}")
+        return self._modules[key]
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        self.add_module(key, module)
+
+    def __delitem__(self, key: str) -> None:
+        del self._modules[key]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._modules
+
+    def keys(self):
+        return self._modules.keys()
+
+    def items(self):
+        return self._modules.items()
+
+    def values(self):
+        return self._modules.values()
+
+    def clear(self) -> None:
+        self._modules.clear()
+
+    def pop(self, key: str) -> Module:
+        module = self[key]
+        del self[key]
+        return module
+
+    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
+        pairs = modules.items() if hasattr(modules, "items") else modules
+        for i, pair in enumerate(pairs):
+            if not hasattr(modules, "items") and (not isinstance(pair, (tuple, list)) or len(pair) != 2):
+                raise ValueError(f"ModuleDict.update: element #{i} should be a (name, module) pair, got {pair!r}")
+            self[pair[0]] = pair[1]

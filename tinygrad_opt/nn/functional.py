@@ -6,35 +6,18 @@ Each function checks its arguments and then calls one fused op from tinygrad_opt
 from __future__ import annotations
 
 import numbers
-import warnings
 from typing import Any
 
-import numpy as np
-
 from .. import ops
-from ..backend import array_module, host_rng
-from ..errors import ShapeError
-from ..ops.divergence import KL_REDUCTIONS
-from ..ops.loss import check_class_targets, check_reduction
+from ..backend import host_rng
 from ..tensor import Tensor
-
-
-def _tensor(x: Any, name: str = "input") -> Tensor:
-    if isinstance(x, Tensor):
-        return x
-    if x is None:
-        raise TypeError(f"{name} must be a Tensor, got None")
-    return Tensor(x)
-
-
-def _target(target: Any, like: Tensor, keep_integer: bool = False) -> Tensor:
-    """Targets given as arrays/lists join the input's device; float ones take its dtype."""
-    if isinstance(target, Tensor):
-        return target
-    array = np.asarray(target) if not hasattr(target, "shape") else target
-    if keep_integer and array.dtype.kind in "iub":
-        return Tensor(array, device=like.device)
-    return Tensor(array, dtype=like.dtype, device=like.device)
+from ._arguments import as_tensor as _tensor
+from .functional_activation import elu, gelu, hardtanh, leaky_relu, logsigmoid, mish, relu6, selu, silu, softplus
+from .functional_layers import embedding, layer_norm, one_hot
+from .functional_loss import (
+    binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div, l1_loss, mse_loss,
+    nll_loss, smooth_l1_loss,
+)
 
 
 def _axis(axis: int, dim: int | None) -> int:
@@ -94,125 +77,11 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     return ops.Dropout.apply(input, p=p, seed=seed)
 
 
-# ---- losses -------------------------------------------------------------------------
-def check_label_smoothing(value: Any, op: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= float(value) <= 1.0:
-        raise ValueError(f"{op}: label_smoothing must be a number in [0, 1], got {value!r}")
-    return float(value)
-
-
-def cross_entropy(input: Tensor, target: Any, reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
-    """Softmax cross-entropy of logits (N, C) against class indices (N,) or class probabilities (N, C).
-
-    Fused and stable (log-sum-exp with the row max subtracted), PyTorch's label smoothing:
-    the target becomes (1 - label_smoothing) * one_hot + label_smoothing / C.
-    A class index outside [0, C) (including -1) raises a ValueError naming it.
-    """
-    check_reduction(reduction, "cross_entropy")
-    label_smoothing = check_label_smoothing(label_smoothing, "cross_entropy")
-    input = _tensor(input)
-    target = _target(target, input, keep_integer=True)
-    if input.ndim != 2:
-        raise ShapeError(
-            f"cross_entropy: logits must have shape (N, C), got {tuple(input.shape)}; "
-            "reshape a single sample to (1, C)"
-        )
-    n, c = input.shape
-    if target.ndim == 1:
-        if target.shape[0] != n:
-            raise ShapeError(f"cross_entropy: {target.shape[0]} targets for {n} rows of logits {tuple(input.shape)}")
-        check_class_targets(target.data, c, "cross_entropy")
-    elif target.shape == input.shape:
-        if target.dtype.kind != "f":
-            raise TypeError(f"cross_entropy: class-probability targets of shape {tuple(target.shape)} must be floating point, got {target.dtype}")
-    else:
-        raise ShapeError(
-            f"cross_entropy: target of shape {tuple(target.shape)} fits neither class indices ({n},) "
-            f"nor class probabilities {tuple(input.shape)}"
-        )
-    return ops.CrossEntropy.apply(input, target, reduction=reduction, label_smoothing=label_smoothing)
-
-
-def nll_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood of log-probabilities (N, C) at class indices (N,)."""
-    check_reduction(reduction, "nll_loss")
-    input = _tensor(input)
-    target = _target(target, input, keep_integer=True)
-    if input.ndim != 2 or target.shape != (input.shape[0],):
-        raise ShapeError(f"nll_loss: expected log-probabilities (N, C) and targets (N,), got {tuple(input.shape)} and {tuple(target.shape)}")
-    check_class_targets(target.data, input.shape[1], "nll_loss")
-    rows = Tensor._make(array_module(input.data).arange(input.shape[0]), False)
-    picked = -input[rows, target]
-    if reduction == "mean":
-        return picked.mean()
-    return picked.sum() if reduction == "sum" else picked
-
-
-def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool = False) -> Tensor:
-    """KL divergence loss of log-probabilities `input` against probabilities `target` (torch's kl_div).
-
-    Pointwise target * (log(target) - input), with 0 where target is 0; with log_target=True
-    the target holds log-probabilities: exp(target) * (target - input). Reduction "batchmean"
-    (sum / batch size) is the KL divergence per sample; "mean" (torch's default, kept for
-    compatibility) divides by every element and warns, as torch does. One fused node.
-    """
-    if reduction not in KL_REDUCTIONS:
-        raise ValueError(f"kl_div: reduction={reduction!r} is not one of {', '.join(map(repr, KL_REDUCTIONS))}")
-    if not isinstance(log_target, bool):
-        raise TypeError(f"kl_div: log_target must be a bool, got {log_target!r}")
-    input = _tensor(input)
-    target = _target(target, input)
-    if input.dtype.kind != "f" or target.dtype.kind != "f":
-        raise TypeError(f"kl_div: input and target must be floating point, got {input.dtype} and {target.dtype}")
-    try:
-        np.broadcast_shapes(input.shape, target.shape)
-    except ValueError:
-        raise ShapeError(f"kl_div: input of shape {tuple(input.shape)} and target of shape {tuple(target.shape)} do not broadcast") from None
-    if reduction == "mean":
-        warnings.warn(
-            "kl_div: reduction='mean' divides the total loss by both the batch size and the number of classes; "
-            "'batchmean' divides by the batch size only and is the KL divergence per sample",
-            stacklevel=2,
-        )
-    return ops.KLDiv.apply(input, target, reduction=reduction, log_target=log_target)
-
-
-def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
-    """Mean (or sum, or element-wise) squared error; one fused node."""
-    check_reduction(reduction, "mse_loss")
-    input = _tensor(input)
-    target = _target(target, input)
-    if target.shape != input.shape:
-        warnings.warn(
-            f"mse_loss: target shape {tuple(target.shape)} differs from input shape {tuple(input.shape)}; "
-            "they will broadcast, which is rarely intended",
-            stacklevel=2,
-        )
-    return ops.MSE.apply(input, target, reduction=reduction)
-
-
-def binary_cross_entropy_with_logits(
-    input: Tensor, target: Any, reduction: str = "mean", pos_weight: Tensor | None = None
-) -> Tensor:
-    """Sigmoid + binary cross-entropy in one stable node: max(x, 0) - x*y + log1p(exp(-|x|)).
-
-    pos_weight (broadcast along the last axis, one weight per class) scales the positive term.
-    """
-    check_reduction(reduction, "binary_cross_entropy_with_logits")
-    input = _tensor(input)
-    target = _target(target, input)
-    if target.shape != input.shape:
-        raise ShapeError(
-            f"binary_cross_entropy_with_logits: target size {tuple(target.shape)} must be the same as "
-            f"input size {tuple(input.shape)}"
-        )
-    if pos_weight is None:
-        return ops.BCEWithLogits.apply(input, target, reduction=reduction)
-    pos_weight = _target(pos_weight, input)
-    return ops.BCEWithLogits.apply(input, target, pos_weight, reduction=reduction)
-
-
 __all__ = [
     "linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "dropout",
     "cross_entropy", "nll_loss", "kl_div", "mse_loss", "binary_cross_entropy_with_logits",
+]
+__all__ += [  # nnlayers: activations, layers and losses from their own modules
+    "leaky_relu", "elu", "selu", "gelu", "silu", "mish", "softplus", "hardtanh", "relu6", "logsigmoid",
+    "one_hot", "embedding", "layer_norm", "binary_cross_entropy", "l1_loss", "smooth_l1_loss", "huber_loss",
 ]

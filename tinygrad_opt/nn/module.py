@@ -25,13 +25,21 @@ class RemovableHandle:
 
     _next_id = 0
 
-    def __init__(self, hooks: dict):
-        self.hooks = hooks
+    def __init__(self, hooks: dict, with_kwargs: set | None = None):
+        self.hooks, self.with_kwargs = hooks, with_kwargs
         self.id = RemovableHandle._next_id
         RemovableHandle._next_id += 1
 
     def remove(self) -> None:
         self.hooks.pop(self.id, None)
+        if self.with_kwargs is not None:
+            self.with_kwargs.discard(self.id)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
 
 
 class Module:
@@ -48,36 +56,58 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_hooks_with_kwargs", set())
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self._forward_pre_hooks:
-            for hook in tuple(self._forward_pre_hooks.values()):
-                result = hook(self, args)
-                if result is not None:
-                    args = result if isinstance(result, tuple) else (result,)
+            for hook_id, hook in tuple(self._forward_pre_hooks.items()):
+                if hook_id in self._hooks_with_kwargs:
+                    result = hook(self, args, kwargs)
+                    if result is not None:
+                        if not (isinstance(result, tuple) and len(result) == 2):
+                            raise RuntimeError("forward pre-hook with with_kwargs=True must return None or a tuple "
+                                               f"(new_args, new_kwargs), got {type(result).__name__}")
+                        args, kwargs = result
+                else:
+                    result = hook(self, args)
+                    if result is not None:
+                        args = result if isinstance(result, tuple) else (result,)
         out = self.forward(*args, **kwargs)
         if self._forward_hooks:
-            for hook in tuple(self._forward_hooks.values()):
-                result = hook(self, args, out)
+            for hook_id, hook in tuple(self._forward_hooks.items()):
+                if hook_id in self._hooks_with_kwargs:
+                    result = hook(self, args, kwargs, out)
+                else:
+                    result = hook(self, args, out)
                 if result is not None:
                     out = result
         return out
 
     # ---- hooks ------------------------------------------------------------------
-    def register_forward_pre_hook(self, hook: Callable) -> RemovableHandle:
-        """hook(module, args) runs before forward; it may return replacement args."""
-        handle = RemovableHandle(self._forward_pre_hooks)
-        self._forward_pre_hooks[handle.id] = hook
+    def _add_hook(self, table: OrderedDict, hook: Callable, prepend: bool, with_kwargs: bool) -> RemovableHandle:
+        handle = RemovableHandle(table, self._hooks_with_kwargs)
+        table[handle.id] = hook
+        if prepend:
+            table.move_to_end(handle.id, last=False)
+        if with_kwargs:
+            self._hooks_with_kwargs.add(handle.id)
         return handle
 
-    def register_forward_hook(self, hook: Callable) -> RemovableHandle:
-        """hook(module, args, output) runs after forward; it may return a replacement output."""
-        handle = RemovableHandle(self._forward_hooks)
-        self._forward_hooks[handle.id] = hook
-        return handle
+    def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """hook(module, args) runs before forward and may return replacement args;
+        with_kwargs=True: hook(module, args, kwargs) may return (args, kwargs). prepend=True runs it first."""
+        return self._add_hook(self._forward_pre_hooks, hook, prepend, with_kwargs)
+
+    def register_forward_hook(self, hook: Callable, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
+        """hook(module, args, output) runs after forward and may return a replacement output;
+        with_kwargs=True: hook(module, args, kwargs, output). prepend=True runs it first.
+        always_call is accepted for torch code; a hook does not run when forward raises."""
+        return self._add_hook(self._forward_hooks, hook, prepend, with_kwargs)
 
     # ---- registration ---------------------------------------------------------
     def _check_new_name(self, name: Any, kind: str, allow_existing: dict) -> None:
@@ -232,6 +262,32 @@ class Module:
         fn(self)
         return self
 
+    def get_submodule(self, target: str) -> Module:
+        """The module at dotted path `target` ("" is self), as torch; AttributeError names the missing part."""
+        module = self
+        if target == "":
+            return module
+        for part in target.split("."):
+            child = module._modules.get(part) if isinstance(module, Module) else None
+            if child is None:
+                raise AttributeError(f"{type(module).__name__} has no submodule `{part}` (looking up {target!r})")
+            module = child
+        return module
+
+    def get_parameter(self, target: str) -> Parameter:
+        module_path, _, name = target.rpartition(".")
+        module = self.get_submodule(module_path)
+        if name not in module._parameters or module._parameters[name] is None:
+            raise AttributeError(f"{type(module).__name__} has no parameter `{name}` (looking up {target!r})")
+        return module._parameters[name]
+
+    def get_buffer(self, target: str) -> Tensor:
+        module_path, _, name = target.rpartition(".")
+        module = self.get_submodule(module_path)
+        if name not in module._buffers or module._buffers[name] is None:
+            raise AttributeError(f"{type(module).__name__} has no buffer `{name}` (looking up {target!r})")
+        return module._buffers[name]
+
     # ---- modes and gradients ----------------------------------------------------
     def train(self, mode: bool = True) -> Module:
         """Set training mode (Dropout active, BatchNorm uses batch statistics) here and below."""
@@ -246,6 +302,9 @@ class Module:
         return self.train(False)
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Switch gradient recording of every parameter (freeze with False); returns self."""
+        if not isinstance(requires_grad, bool):
+            raise TypeError(f"requires_grad_: requires_grad must be a bool, got {requires_grad!r}")
         for p in self.parameters():
             p.requires_grad = requires_grad
         return self

@@ -11,9 +11,22 @@ from .normalization import BatchNorm
 from .reduce import Max, Mean, Sum
 from .shape import GetItem, Reshape, ToDevice, Transpose
 
+# nn layers and losses (nnlayers)
+from .embedding import Embedding
+from .loss import BCE
+from .nll import NLLLoss
+from .normalization import LayerNorm
+from .rectifier import Elu, Hardtanh, LeakyRelu
+from .regression_loss import L1, Huber, SmoothL1
+from .smooth_activation import Gelu, LogSigmoid, Mish, Silu, Softplus
+
 __all__ = [
     "Abs", "Add", "ApplyMask", "BCEWithLogits", "BatchNorm", "Clip", "CrossEntropy", "Div", "Dropout",
     "Exp", "GetItem", "KLDiv", "Linear", "Log", "LogSoftmax", "MSE", "MatMul", "Max", "Mean", "Mul",
     "Neg", "Pow", "Relu", "Reshape", "Sigmoid", "Softmax", "Sqrt", "Sub", "Sum", "Tanh", "ToDevice",
     "Transpose", "apply_mask",
+]
+__all__ += [
+    "BCE", "Elu", "Embedding", "Gelu", "Hardtanh", "Huber", "L1", "LayerNorm", "LeakyRelu", "LogSigmoid",
+    "Mish", "NLLLoss", "Silu", "SmoothL1", "Softplus",
 ]

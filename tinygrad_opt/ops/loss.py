@@ -3,6 +3,8 @@
 Notation: g is the upstream gradient (0-d for "mean"/"sum", shaped like the
 per-element loss for "none"), n the number of terms averaged by "mean".
 """
+from __future__ import annotations
+
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Iterator
@@ -121,32 +123,50 @@ def _same_array(a: Any, b: Any) -> bool:
     return address(a) == address(b)
 
 
-def check_class_targets(target, num_classes: int, op: str) -> None:
-    """Class-index targets must be integers in [0, num_classes) (-1 too is refused: no ignore_index).
+class TargetOutOfRangeError(IndexError, ValueError):
+    """A class index outside [0, num_classes) that is not the ignore_index.
 
-    The range comes from known_target_range when the caller has proved it, else from the
-    array itself (on the GPU that is one two-number device-to-host copy).
+    An IndexError, as torch raises, and a ValueError, as the engine raised before.
+    """
+
+
+def check_class_targets(target, num_classes: int, op: str, ignore_index: int | None = None) -> bool:
+    """Class-index targets must be integers in [0, num_classes), or equal ignore_index.
+
+    Returns True when every target lies in [0, num_classes) (so none can be ignored unless
+    ignore_index itself is a class). The range comes from known_target_range when the caller
+    has proved it, else from the array itself (on the GPU that is one two-number
+    device-to-host copy); only targets outside the range are looked at one by one.
     """
     if target.dtype.kind not in "iu":
         raise TypeError(
             f"{op}: class-index targets must have an integer dtype, got {target.dtype}; "
-            "convert them with .astype('int64') (or pass class probabilities of shape (N, C))"
+            "convert them with .astype('int64') (or pass class probabilities of the input's shape)"
         )
-    if target.size:
-        known = _KNOWN_RANGE.get()
-        if known is not None and _same_array(known[0], target):
-            lo, hi = known[1], known[2]
-        elif isinstance(target, np.ndarray):
-            lo, hi = int(target.min()), int(target.max())
-        else:  # on the GPU: one device-to-host copy instead of two
-            xp = array_module(target)
-            lo, hi = (int(v) for v in xp.stack([target.min(), target.max()]).tolist())
-        if lo < 0 or hi >= num_classes:
-            bad = lo if lo < 0 else hi
-            raise ValueError(
-                f"{op}: target {bad} is out of range for {num_classes} classes; "
-                f"class indices must lie in [0, {num_classes - 1}] (there is no ignore_index)"
-            )
+    if not target.size:
+        return True
+    known = _KNOWN_RANGE.get()
+    if known is not None and _same_array(known[0], target):
+        lo, hi = known[1], known[2]
+    elif isinstance(target, np.ndarray):
+        lo, hi = int(target.min()), int(target.max())
+    else:  # on the GPU: one device-to-host copy instead of two
+        xp = array_module(target)
+        lo, hi = (int(v) for v in xp.stack([target.min(), target.max()]).tolist())
+    if lo >= 0 and hi < num_classes:
+        return True
+    bad = [lo] if lo < 0 else []
+    bad += [hi] if hi >= num_classes else []
+    if ignore_index is not None and ignore_index in bad:
+        outside = target[((target < 0) | (target >= num_classes)) & (target != ignore_index)]
+        bad = [int(outside.reshape(-1)[0])] if outside.size else []
+    if bad:
+        hint = f" or equal ignore_index={ignore_index}" if ignore_index is not None else ""
+        raise TargetOutOfRangeError(
+            f"{op}: target {bad[0]} is out of range for {num_classes} classes; "
+            f"class indices must lie in [0, {num_classes - 1}]{hint}"
+        )
+    return False
 
 
 class MSE(Function):
@@ -207,3 +227,43 @@ class BCEWithLogits(Function):
         if w is not None and needs[2]:
             gw = y * sp_neg * scale
         return (gx, gy) if w is None else (gx, gy, gw)
+
+
+# torch's clamp of x (1 - x) in BCE's backward: the float32 constant 1e-12f, also for float64 inputs
+BCE_EPSILON = float(np.float32(1e-12))
+
+
+class BCE(Function):
+    """Binary cross-entropy of probabilities x against targets y, weights w (torch's formulas).
+
+    The weights (broadcasting against x) are an option: they get no gradient, as in torch.
+
+    loss = -w * (y * max(log x, -100) + (1 - y) * max(log1p(-x), -100))   (torch clamps the logs)
+    dL/dx = w * (x - y) / max(x * (1 - x), 1e-12) * g / n        (1e-12 rounded to float32, as torch)
+    dL/dy = -w * logit(x) * g / n = w * log((1 - x) / x) * g / n     (infinite at x = 0 or 1)
+    """
+
+    @staticmethod
+    def forward(ctx, x, y, weight=None, reduction="mean"):
+        xp, w = array_module(x), weight
+        with np.errstate(divide="ignore"):
+            loss = (y - 1) * xp.maximum(xp.log1p(-x), -100) - y * xp.maximum(xp.log(x), -100)
+        if w is not None:
+            loss = loss * w
+        ctx.x, ctx.y, ctx.w, ctx.reduction, ctx.n = x, y, w, reduction, loss.size
+        return _reduce(loss.astype(x.dtype, copy=False), reduction)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        x, y, w = ctx.x, ctx.y, ctx.w
+        scale = _upstream_scale(g, ctx.reduction, ctx.n, g.ndim)
+        if w is not None:
+            scale = scale * w
+        needs = ctx.needs_input_grad
+        gx = (x - y) / xp.maximum(x * (1 - x), BCE_EPSILON) * scale if needs[0] else None
+        gy = None
+        if needs[1]:
+            with np.errstate(divide="ignore"):
+                gy = -xp.log(x / (1 - x)) * scale
+        return gx, gy

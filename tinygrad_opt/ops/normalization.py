@@ -53,3 +53,56 @@ class BatchNorm(Function):
         if needs[2]:
             gb = g_sum.reshape(w.shape)
         return gx, gw, gb
+
+
+class LayerNorm(Function):
+    """Normalise over the last k axes (torch.nn.functional.layer_norm), then scale and shift.
+
+    With m the number of elements in those axes, mean and var their (biased) statistics:
+        xhat = (x - mean) * invstd,  invstd = 1 / sqrt(var + eps),  y = xhat * w + b
+    Backward, with gh = g * w (g itself without w) and means over the last k axes:
+        dL/dx = invstd * (gh - mean(gh) - xhat * mean(gh * xhat))
+        dL/dw = sum over the leading axes of g * xhat,  dL/db = the same sum of g
+    w and b have the normalized shape; either may be left out (b needs w here:
+    the caller passes a ones weight when only a bias is given).
+    Float32 (and float16) inputs are computed in float64 and rounded once at the end: dL/dx
+    is a difference of nearly equal terms, which in float32 loses up to half its digits
+    when the normalized axes are short.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w=None, b=None, k=1, eps=1e-5):
+        axes = tuple(range(x.ndim - k, x.ndim))
+        work = x.astype("float64", copy=False)
+        mean = work.mean(axis=axes, keepdims=True)
+        centred = work - mean
+        var = (centred * centred).mean(axis=axes, keepdims=True)
+        invstd = (var + eps) ** -0.5
+        xhat = centred * invstd
+        y = xhat if w is None else xhat * w
+        if b is not None:
+            y = y + b
+        ctx.xhat, ctx.invstd, ctx.w, ctx.axes, ctx.has_b = xhat, invstd, w, axes, b is not None
+        return y.astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        xhat, invstd, w, axes = ctx.xhat, ctx.invstd, ctx.w, ctx.axes
+        needs = ctx.needs_input_grad
+        dtype = g.dtype
+        g = g.astype("float64", copy=False)
+        gx = gw = gb = None
+        leading = tuple(range(g.ndim - len(axes)))
+        if needs[0]:
+            gh = g if w is None else g * w
+            gx = (gh - gh.mean(axis=axes, keepdims=True) - xhat * (gh * xhat).mean(axis=axes, keepdims=True)) * invstd
+            gx = gx.astype(dtype, copy=False)
+        if w is None:
+            return (gx,)
+        if needs[1]:
+            gw = (g * xhat).sum(axis=leading).astype(dtype, copy=False)
+        if not ctx.has_b:
+            return gx, gw
+        if needs[2]:
+            gb = g.sum(axis=leading).astype(dtype, copy=False)
+        return gx, gw, gb

@@ -1,0 +1,130 @@
+"""Smooth activations (GELU, SiLU, Mish, Softplus, LogSigmoid), each in a form that cannot overflow.
+
+Shared pieces, with e = exp(-|a|) (never above 1):
+    softplus(a) = log(1 + exp(a)) = max(a, 0) + log1p(e)
+    sigmoid(a)  = 1 / (1 + e) for a >= 0,  e / (1 + e) for a < 0
+"""
+import math
+
+from ..autograd import Function
+from ..backend import array_module
+from ..kernels import get as kernel
+
+SQRT_HALF = math.sqrt(0.5)
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+GELU_TANH_KAPPA = 0.044715
+
+
+def _sigmoid_and_softplus(xp, a):
+    e = xp.exp(-xp.abs(a))
+    sigmoid = xp.where(a >= 0, 1, e) / (1 + e)
+    softplus = xp.maximum(a, 0) + xp.log1p(e)
+    return sigmoid.astype(a.dtype, copy=False), softplus.astype(a.dtype, copy=False)
+
+
+class Gelu(Function):
+    """GELU, exact (approximate="none") or with torch's tanh approximation.
+
+    none: y = a * Phi(a),  Phi(a) = (1 + erf(a / sqrt 2)) / 2 (the normal CDF)
+          dL/da = g * (Phi(a) + a * phi(a)),  phi(a) = exp(-a^2 / 2) / sqrt(2 pi)
+    tanh: u = sqrt(2/pi) * (a + 0.044715 a^3),  t = tanh(u),  y = a * (1 + t) / 2
+          dL/da = g * ((1 + t) / 2 + a / 2 * (1 - t^2) * sqrt(2/pi) * (1 + 3 * 0.044715 a^2))
+    erf comes from the "erf" kernel (NumPy has none).
+    """
+
+    @staticmethod
+    def forward(ctx, a, approximate="none"):
+        xp = array_module(a)
+        ctx.a, ctx.approximate = a, approximate
+        if approximate == "tanh":
+            t = xp.tanh((a + a * a * a * GELU_TANH_KAPPA) * SQRT_2_OVER_PI)
+            ctx.t = t
+            return (a * 0.5 * (1 + t)).astype(a.dtype, copy=False)
+        cdf = (kernel("erf", a)(a * SQRT_HALF) + 1) * 0.5
+        ctx.cdf = cdf
+        return (a * cdf).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        a = ctx.a
+        if ctx.approximate == "tanh":
+            t = ctx.t
+            inner_derivative = (1 + a * a * (3 * GELU_TANH_KAPPA)) * SQRT_2_OVER_PI
+            return g * (0.5 * (1 + t) + a * 0.5 * (1 - t * t) * inner_derivative)
+        pdf = xp.exp(a * a * -0.5) * INV_SQRT_2PI
+        return g * (ctx.cdf + a * pdf)
+
+
+class Silu(Function):
+    """y = a * s, s = sigmoid(a).   dL/da = g * s * (1 + a * (1 - s))."""
+
+    @staticmethod
+    def forward(ctx, a):
+        s, _ = _sigmoid_and_softplus(array_module(a), a)
+        ctx.a, ctx.s = a, s
+        return a * s
+
+    @staticmethod
+    def backward(ctx, g):
+        s = ctx.s
+        return g * s * (1 + ctx.a * (1 - s))
+
+
+class Mish(Function):
+    """y = a * t, t = tanh(softplus(a)).   dL/da = g * (t + a * sigmoid(a) * (1 - t^2))."""
+
+    @staticmethod
+    def forward(ctx, a):
+        xp = array_module(a)
+        s, sp = _sigmoid_and_softplus(xp, a)
+        t = xp.tanh(sp)
+        ctx.a, ctx.s, ctx.t = a, s, t
+        return a * t
+
+    @staticmethod
+    def backward(ctx, g):
+        t = ctx.t
+        return g * (t + ctx.a * ctx.s * (1 - t * t))
+
+
+class Softplus(Function):
+    """torch's softplus: y = log1p(exp(beta * a)) / beta, and y = a where beta * a > threshold.
+
+    dL/da = g * z / (z + 1) with z = exp(beta * a) (that is sigmoid(beta * a)), and g where
+    beta * a > threshold. exp is taken of min(beta * a, threshold) only, so it cannot overflow.
+    """
+
+    @staticmethod
+    def forward(ctx, a, beta=1.0, threshold=20.0):
+        xp = array_module(a)
+        scaled = a * beta
+        linear = scaled > threshold
+        z = xp.exp(xp.minimum(scaled, threshold))
+        ctx.linear, ctx.z = linear, z
+        return xp.where(linear, a, xp.log1p(z) / beta).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        z = ctx.z
+        return xp.where(ctx.linear, g, g * z / (z + 1)).astype(g.dtype, copy=False)
+
+
+class LogSigmoid(Function):
+    """y = log(sigmoid(a)) = -softplus(-a) = min(a, 0) - log1p(exp(-|a|)).
+
+    dL/da = g * (1 - sigmoid(a)) = g * sigmoid(-a).
+    """
+
+    @staticmethod
+    def forward(ctx, a):
+        xp = array_module(a)
+        e = xp.exp(-xp.abs(a))
+        ctx.sigmoid_neg = (xp.where(a < 0, 1, e) / (1 + e)).astype(a.dtype, copy=False)
+        return (xp.minimum(a, 0) - xp.log1p(e)).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.sigmoid_neg
