@@ -111,7 +111,7 @@ def test_damaged_and_foreign_files_are_clear_errors(tmp_path):
     good = save_checkpoint(tmp_path / "good.ckpt", {"epoch": 3, "model": {"w": np.zeros(100)}})
     truncated = tmp_path / "truncated.ckpt"
     truncated.write_bytes(good.read_bytes()[:200])
-    with pytest.raises(CheckpointError, match="truncated.ckpt is not a readable"):
+    with pytest.raises(CheckpointError, match="truncated.ckpt is damaged"):
         load_checkpoint(truncated)
     text = tmp_path / "notes.ckpt"
     text.write_text("hello")

@@ -55,7 +55,7 @@ def test_gradients_sent_to_inputs_are_unbroadcast_and_add_up_to_grad():
     np.testing.assert_allclose(mul_ab.input_grads[1], [[3.0], [3.0]])
     # every gradient that reached `a` in the trace, summed, is a.grad
     to_a = [g for s in t.steps for lab, g, sh in zip(s.input_labels, s.input_grads, s.input_shapes)
-            if lab == "leaf" and sh == (2,)]
+            if lab == "a" and sh == (2,)]  # named after the test's variable
     assert len(to_a) == 3  # a in a*b, and both inputs of a*a
     np.testing.assert_allclose(sum(to_a), a.grad.numpy())
 

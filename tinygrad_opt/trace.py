@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -25,6 +25,7 @@ from . import autograd
 from .autograd import unbroadcast
 from .teach.dot import render, to_dot
 from .teach.format import SMALL, format_array, format_table
+from .teach.formulas import backward_formula
 from .teach.names import lookup, module_paths, parameter_names
 
 _HERE = Path(__file__).parent
@@ -90,6 +91,7 @@ class ForwardStep:
     requires_grad: bool  # whether the output is part of the graph backward will walk
     created_at: str  # "file.py:line" of the user's code that ran the op
     module: str | None = None  # module path of the innermost nn.Module running it, when a model was given
+    input_keys: list = field(default_factory=list)  # keys of Trace.values: "#k" for step k's output, "v3" for a leaf
 
 
 @dataclass
@@ -105,6 +107,21 @@ class BackwardStep:
     created_at: str = "(before the trace)"
     module: str | None = None
     forward_index: int | None = None  # the forward step that created this node, when it ran in the trace
+    input_keys: list = field(default_factory=list)  # as in ForwardStep; empty when the node was made before the trace
+
+
+@dataclass
+class TracedValue:
+    """A value in the recorded graph: an op's output ("#k") or an input from outside the trace ("v1", "v2", ...)."""
+
+    key: str
+    kind: str  # "output" (of a forward step), "param" (leaf with requires_grad), "const" (leaf without), "earlier"
+    shape: tuple
+    dtype: str
+    data: np.ndarray  # as it was when the trace first saw it
+    requires_grad: bool
+    name: str | None = None  # parameter path, tensor.name or the user's variable name
+    step: int | None = None  # the forward step that made it, for outputs
 
 
 class Trace:
@@ -127,6 +144,8 @@ class Trace:
         # trace around a training loop does not keep old graphs alive; the ref guards against reused ids.
         self._node_step: dict = {}
         self._tensor_step: dict = {}
+        self._leaf_key: dict = {}  # id(tensor) -> (weakref, key) for inputs that no traced op made
+        self.values: dict[str, TracedValue] = {}  # the recorded graph's values, by key
 
     # ---- context manager --------------------------------------------------------
     def __enter__(self) -> "Trace":
@@ -135,7 +154,9 @@ class Trace:
 
     def __exit__(self, *exc) -> bool:
         autograd.unregister_tracer(self)
+        self.adopt_variable_names(sys._getframe(1))
         return False
+
 
     # ---- naming -------------------------------------------------------------
     @staticmethod
@@ -155,20 +176,71 @@ class Trace:
             return f"{type(t._ctx).__name__} output"
         return "leaf" if t.requires_grad else "const"
 
+    def value_label(self, key: str) -> str:
+        """How tables and pictures name a recorded value: "h=#3" for a named output, "#3", "x", "leaf", "const"."""
+        v = self.values[key]
+        if v.kind == "output":
+            return f"{v.name}={key}" if v.name else key
+        return v.name or {"param": "leaf", "const": "const", "earlier": "earlier value"}[v.kind]
+
+    def adopt_variable_names(self, frame) -> None:
+        """Name recorded values after the variables of `frame` (the user's code) that hold them.
+
+        Called when the with block ends, so `h = x @ w` shows as "h". A parameter path or
+        a tensor's .name wins over a variable name; names starting with "_" (Jupyter's
+        output history) are ignored.
+        """
+        if frame is None:
+            return
+        found = False
+        for var, obj in list(frame.f_locals.items()):
+            if var.startswith("_") or not hasattr(obj, "_ctx"):
+                continue
+            k = self._find(self._tensor_step, obj)
+            key = f"#{k}" if k is not None else self._find(self._leaf_key, obj)
+            if key is not None and self.values[key].name is None:
+                self.values[key].name = var
+                found = True
+        if found:
+            for s in self.forward_steps:  # backward steps share these lists
+                s.input_labels[:] = [self.value_label(k) for k in s.input_keys]
+
+    def _key_of(self, t) -> str:
+        """The key of an op's input, recording it as a new value when no traced op made it."""
+        k = self._find(self._tensor_step, t)
+        if k is not None:
+            return f"#{k}"
+        key = self._find(self._leaf_key, t)
+        if key is not None:
+            return key
+        key = f"v{len(self._leaf_key) + 1}"
+        self._leaf_key[id(t)] = (weakref.ref(t), key)
+        kind = "earlier" if t._ctx is not None else ("param" if t.requires_grad else "const")
+        self.values[key] = TracedValue(key=key, kind=kind, shape=tuple(t.shape), dtype=str(t.dtype),
+                                       data=_host_copy(t.data), requires_grad=t.requires_grad,
+                                       name=lookup(self._names, t) or t.name)
+        return key
+
     # ---- hooks called by autograd ---------------------------------------------
     def on_forward(self, node, inputs, result) -> None:
         site, module = creation_site(self._modules)
         index = len(self.forward_steps) + 1
+        keys = [self._key_of(t) for t in inputs]
+        output = _host_copy(result.data)
+        self.values[f"#{index}"] = TracedValue(key=f"#{index}", kind="output", shape=tuple(result.shape),
+                                               dtype=str(result.dtype), data=output,
+                                               requires_grad=result.requires_grad, name=result.name, step=index)
         self.forward_steps.append(ForwardStep(
             index=index,
             op=type(node).__name__,
             input_shapes=[tuple(t.shape) for t in inputs],
-            input_labels=[self.label(t) for t in inputs],
+            input_labels=[self.value_label(k) for k in keys],
             output_shape=tuple(result.shape),
-            output=_host_copy(result.data),
+            output=output,
             requires_grad=result.requires_grad,
             created_at=site,
             module=module,
+            input_keys=keys,
         ))
         self._node_step[id(node)] = (weakref.ref(node), index)
         self._tensor_step[id(result)] = (weakref.ref(result), index)
@@ -192,34 +264,158 @@ class Trace:
             created_at=made.created_at if made else "(before the trace)",
             module=made.module if made else None,
             forward_index=k,
+            input_keys=made.input_keys if made else [],
         ))
+
+    def formula_names(self, step) -> list[str]:
+        """The inputs' names to put into an op's formula: labels, and the number itself for a scalar constant."""
+        if not step.input_keys:
+            return list(step.input_labels)
+        names = []
+        for key in step.input_keys:
+            v = self.values[key]
+            names.append(format_array(v.data) if v.kind == "const" and v.data.size == 1 else v.name or self.value_label(key))
+        return names
+
+    # ---- gradients of recorded values -------------------------------------------
+    def backward_step_of(self, forward_index: int) -> BackwardStep | None:
+        """The (first) backward step of the node that forward step `forward_index` created."""
+        return next((s for s in self.steps if s.forward_index == forward_index), None)
+
+    def gradient_parts(self, key: str) -> list[tuple[BackwardStep, int, np.ndarray]]:
+        """What each consumer's backward sent to value `key`: (backward step, input position, gradient).
+
+        Their sum is the value's gradient: a value used by several ops gets one part from each
+        (the `+=` of backprop). Only each node's first backward step counts, so a second
+        backward(retain_graph=True) inside the same trace does not double the parts.
+        """
+        parts, seen = [], set()
+        for s in self.steps:
+            if s.forward_index is None or s.forward_index in seen:
+                continue
+            seen.add(s.forward_index)
+            for position, (k, g) in enumerate(zip(s.input_keys, s.input_grads)):
+                if k == key and g is not None:
+                    parts.append((s, position, g))
+        return parts
+
+    def gradient(self, key: str) -> np.ndarray | None:
+        """dL/d(value `key`) in the recorded backward pass; None when no gradient reached it."""
+        v = self.values[key]
+        if v.kind == "output":
+            step = self.backward_step_of(v.step)
+            if step is not None:
+                return step.upstream
+        parts = self.gradient_parts(key)
+        if not parts:
+            return None
+        total = parts[0][2]
+        for _, _, g in parts[1:]:
+            total = total + g
+        return total
+
+    def sum_of_parts(self, key: str, max_elements: int = 4) -> str | None:
+        """"415.4 = 6.0 + 6.0 + 403.4" for a value that several ops used; None for one used once."""
+        parts = self.gradient_parts(key)
+        if len(parts) < 2:
+            return None
+        total = self.gradient(key)
+        if all(np.size(g) <= max_elements for _, _, g in parts):
+            terms = " + ".join(format_array(g, max_elements) for _, _, g in parts)
+        else:
+            terms = " + ".join(f"(from {s.op} #{s.forward_index})" for s, _, _ in parts)
+        return f"{format_array(total, max_elements)} = {terms}"
+
+    def sums_table(self) -> str:
+        """One row per value that several ops used: its gradient as the sum of what each op sent back."""
+        rows = []
+        for key in self.values:
+            text = self.sum_of_parts(key, self.max_elements)
+            if text is not None:
+                sources = ", ".join(f"{s.op} #{s.forward_index}" for s, _, _ in self.gradient_parts(key))
+                rows.append([self.value_label(key), str(self.values[key].shape), sources, text])
+        if not rows:
+            return ""
+        return ("gradients that add up (a value used by several ops gets the sum of what each op sends back):\n"
+                + format_table(["value", "shape", "parts from", "gradient = sum of the parts"], rows))
+
+    # ---- pictures ----------------------------------------------------------------
+    def to_dot(self, title: str | None = None, max_elements: int = 4) -> str:
+        """The recorded graph as Graphviz DOT text, every value with its data and gradient.
+
+        micrograd-style boxes "name | data | grad", abbreviated to shape and a few numbers
+        for tensors with more than `max_elements` entries; a value used by several ops shows
+        its gradient as the sum of the parts. Works after backward (it reads the record,
+        not the freed graph). Render with tg.teach.render(dot, "graph.png").
+        """
+        from .teach.trace_graph import trace_to_dot  # noqa: PLC0415 - only for pictures
+
+        self.adopt_variable_names(sys._getframe(1))
+        return trace_to_dot(self, title=title, max_elements=max_elements)
+
+    def to_html(self, path, title: str | None = None) -> Path:
+        """Write one self-contained HTML page that steps through the forward, then the backward pass.
+
+        The page draws the graph and has Next/Back buttons; each step highlights the op being
+        computed and shows its formula and the numbers going in and out. No network, no server:
+        open the file in any browser. Returns the path written.
+        """
+        from .teach.html_page import trace_to_html  # noqa: PLC0415 - only for pictures
+
+        self.adopt_variable_names(sys._getframe(1))
+        path = Path(path)
+        path.write_text(trace_to_html(self, title=title), encoding="utf-8")
+        return path
 
     # ---- printing -------------------------------------------------------------
     def _where(self, step) -> str:
         return f"{step.created_at} in {step.module}" if step.module else step.created_at
 
-    def forward_table(self, title: bool = True) -> str:
+    def _has_modules(self) -> bool:
+        return any(s.module for s in self.forward_steps)
+
+    def _where_headers(self, created_at: bool) -> list[str]:
+        return ["created at"] if created_at else (["module"] if self._has_modules() else [])
+
+    def _where_cells(self, step, created_at: bool) -> list[str]:
+        if created_at:
+            return [self._where(step)]
+        return [step.module or ""] if self._has_modules() else []
+
+    def forward_table(self, title: bool = True, created_at: bool = True) -> str:
+        """The forward pass as a table; `created_at=False` shows only the module (with model=) instead of
+        the line of code that ran each op (which is library code when the caller is a library)."""
         n = self.max_elements
         rows = []
         for s in self.forward_steps:
             inputs = ", ".join(f"{lab} {sh}" for lab, sh in zip(s.input_labels, s.input_shapes))
-            rows.append([f"#{s.index}", s.op, self._where(s), inputs, str(s.output_shape), format_array(s.output, n)])
-        table = format_table(["step", "op", "created at", "inputs", "output", "value"], rows)
+            rows.append([f"#{s.index}", s.op] + self._where_cells(s, created_at)
+                        + [inputs, str(s.output_shape), format_array(s.output, n)])
+        headers = ["step", "op"] + self._where_headers(created_at) + ["inputs", "output", "value"]
+        table = format_table(headers, rows)
         if not title:
             return table
         return f"forward pass: {len(rows)} op{'s' if len(rows) != 1 else ''}, in the order they ran\n{table}"
 
-    def backward_table(self, title: bool = True) -> str:
+    def backward_table(self, title: bool = True, created_at: bool = True) -> str:
+        """The backward pass as a table: each step's upstream gradient g, then what it sent to each input
+        with the formula that computed it ("g @ W", "x^T g", ...). `created_at` as in forward_table."""
         n = self.max_elements
         rows = []
         for s in self.steps:
             op = s.op + (f" (of #{s.forward_index})" if s.forward_index else "")
             shape = str(tuple(s.upstream.shape)) if s.upstream is not None else "?"
-            rows.append([str(s.index), op, self._where(s), "upstream", shape, format_array(s.upstream, n)])
-            for lab, sh, g in zip(s.input_labels, s.input_shapes, s.input_grads):
+            where = self._where_cells(s, created_at)
+            rows.append([str(s.index), op] + where + ["upstream", shape, "g", format_array(s.upstream, n)])
+            for i, (lab, sh, g) in enumerate(zip(s.input_labels, s.input_shapes, s.input_grads)):
                 value = format_array(g, n) if g is not None else "- (needs no gradient)"
-                rows.append(["", "", "", f"-> {lab}", str(sh), value])
-        table = format_table(["step", "op", "created at", "gradient of", "shape", "value"], rows)
+                formula = backward_formula(s.op, i, self.formula_names(s)) if g is not None else ""
+                rows.append(["", ""] + [""] * len(where) + [f"-> {lab}", str(sh), formula, value])
+        headers = ["step", "op"] + self._where_headers(created_at) + ["gradient of", "shape", "formula", "value"]
+        table = format_table(headers, rows)
+        sums = self.sums_table()
+        if sums:
+            table += "\n" + sums
         if not title:
             return table
         n = len(self.steps)
@@ -251,4 +447,4 @@ def trace(model: Any = None, params: Mapping[str, Any] | Iterable | None = None,
     return Trace(model=model, params=params, max_elements=max_elements)
 
 
-__all__ = ["trace", "Trace", "ForwardStep", "BackwardStep", "to_dot", "render", "format_array", "creation_site"]
+__all__ = ["trace", "Trace", "ForwardStep", "BackwardStep", "TracedValue", "to_dot", "render", "format_array", "creation_site"]

@@ -465,9 +465,6 @@ def save_config(config: TrainConfig | Mapping[str, Any], path: str | os.PathLike
         text = "# tinygrad-opt train config\n" + _yaml().safe_dump(values, sort_keys=False)
     else:
         text = dumps_toml(values, "tinygrad-opt train config (tinygrad-opt train --config FILE)")
-    if path.parent != Path(""):
-        path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    from ..train.serialization import atomic_write_text  # noqa: PLC0415 - the one atomic, umask-respecting write
+
+    return atomic_write_text(path, text)

@@ -15,6 +15,7 @@ import dataclasses
 import json
 
 from .config import ConfigError
+from .outputs import check_output_folder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -115,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(config.out) if args.out else default_out_dir(f"{config.dataset}-student")
     if (out_dir / "last.ckpt").exists():
         raise ConfigError(f"{out_dir} already holds a run (last.ckpt); choose another --out folder")
+    check_output_folder(out_dir, "--out")
     config = dataclasses.replace(config, out=str(out_dir))
     teacher_acc = test_accuracy(teacher, data, config.device)
     print(f"teacher {loaded.checkpoint['path']}: {describe_checkpoint(loaded.checkpoint)}; "

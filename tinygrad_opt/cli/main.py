@@ -58,6 +58,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# the options that name output files / folders, in every command that has them
+_OUTPUT_FILES = {"json": "--json", "save_config": "--save-config", "dot": "--dot"}
+_OUTPUT_FOLDERS = {"out": "--out"}
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every output is writable before the command's work starts (a ConfigError otherwise)."""
+    from .outputs import check_output_file, check_output_folder  # noqa: PLC0415 - imported when a command runs
+
+    for dest, flag in _OUTPUT_FILES.items():
+        check_output_file(getattr(args, dest, None), flag)
+    for dest, flag in _OUTPUT_FOLDERS.items():
+        check_output_folder(getattr(args, dest, None), flag)
+
+
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split())
 
@@ -73,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     prog = f"{parser.prog} {args.command}"
     try:
+        _check_outputs(args)
         return int(args._run(args) or 0)
     except TrainingInterrupted as interrupt:
         print(f"\n{prog}: {interrupt}", file=sys.stderr)
@@ -86,6 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("TINYGRAD_OPT_DEBUG"):
             raise
         print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as error:  # a file that cannot be read or written (disk full, permissions): the user can fix it
+        if error.filename is None or os.environ.get("TINYGRAD_OPT_DEBUG"):
+            raise
+        print(f"{prog}: error: {error.filename}: {error.strerror or _one_line(error)}", file=sys.stderr)
         return EXIT_USAGE
 
 

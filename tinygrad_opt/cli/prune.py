@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .config import ConfigError
 from .compress_common import add_checkpoint_data_arguments
+from .outputs import check_output_folder
 
 METHODS = ("global-l1", "l1", "random", "ln-structured")
 
@@ -91,6 +92,10 @@ def run(args: argparse.Namespace) -> int:
     _check(args)
     loaded = load_checkpoint_and_data(args.checkpoint, args.data_dir, args.device)
     model, ckpt, data = loaded.model, loaded.checkpoint, loaded.data
+    out = Path(args.out) if args.out else Path(ckpt["path"]).parent / f"pruned-{args.method}-{args.amount:g}"
+    if (out / "pruned.ckpt").exists():
+        raise ConfigError(f"{out} already holds a pruned checkpoint (pruned.ckpt); choose another --out folder")
+    check_output_folder(out, "--out")
     print(f"checkpoint {ckpt['path']}: {describe_checkpoint(ckpt)}")
     report = {"checkpoint": ckpt["path"], "method": args.method, "amount": args.amount}
     stages = []
@@ -107,12 +112,12 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise ConfigError(str(err)) from None
     record("after pruning", model)
-    epochs_done = 0
+    epochs_done = steps_done = 0
     if args.finetune_epochs:
         print(f"fine-tuning {args.finetune_epochs} epochs with the masks fixed ...")
-        finetune(model, loaded, args.finetune_epochs, lr=args.lr, batch_size=args.batch_size,
-                 log_every=args.log_every, verbose=not args.quiet, device=args.device)
-        epochs_done = args.finetune_epochs
+        trainer = finetune(model, loaded, args.finetune_epochs, lr=args.lr, batch_size=args.batch_size,
+                           log_every=args.log_every, verbose=not args.quiet, device=args.device)
+        epochs_done, steps_done = trainer.epoch, trainer.step
         record(f"after {args.finetune_epochs} fine-tuning epochs", model)
     model_config = dict(ckpt["model_config"])
     if args.shrink:
@@ -123,11 +128,10 @@ def run(args: argparse.Namespace) -> int:
         record("shrunk", model)
     print(prune.sparsity(model, include="weights").table())
 
-    out = Path(args.out) if args.out else Path(ckpt["path"]).parent / f"pruned-{args.method}-{args.amount:g}"
     out.mkdir(parents=True, exist_ok=True)
     state = {key: ckpt[key] for key in ("config", "data") if key in ckpt}
     state.update(model_config=model_config, model=model.state_dict(), epoch=int(ckpt.get("epoch", 0)) + epochs_done,
-                 step=ckpt.get("step", 0), history=list(ckpt.get("history") or []),
+                 step=int(ckpt.get("step", 0)) + steps_done, history=list(ckpt.get("history") or []),
                  pruning={"method": args.method, "amount": args.amount, "n": args.n, "shrink": args.shrink,
                           "finetune_epochs": args.finetune_epochs, "source": ckpt["path"]})
     path = save_checkpoint(out / "pruned.ckpt", state)

@@ -8,21 +8,27 @@ lr 0.1, in float64. It prints
   3. the gradients derived by hand with the textbook formulas (delta2 = p - y,
      dW2 = delta2 h^T, delta1 = (W2^T delta2) * act'(z1), ...);
   4. each parameter's gradient by hand, by the engine (.grad) and by finite differences;
-  5. the optimizer's update: each value before and after, and the update formula's result.
+  5. the optimizer's update: each value before and after, and the update formula's result;
+  6. the optimizer's state (momentum buffer, m, v, bias-corrected m_hat and v_hat) after each
+     of --steps N steps on the same sample, checked against the recurrences in NumPy.
 Exit code 0 when all of them agree, 1 when they do not.
 
 examples:
   tinygrad-opt trace
   tinygrad-opt trace --model 4-5-3 --activation relu --optimizer adam --lr 0.01
+  tinygrad-opt trace --steps 5 --optimizer adam --lr 0.01   (the optimizer's state over 5 steps)
   tinygrad-opt trace --dot graph.svg       (a picture with Graphviz installed, else graph.dot)
+  tinygrad-opt trace --html backprop.html  (a page that steps through both passes in a browser)
 """
 from __future__ import annotations
 
 import argparse
 import warnings
+from pathlib import Path
 
 from .config import ConfigError
 from ..teach.mlp_by_hand import ACTIVATIONS
+from ..teach.one_step import MAX_STEPS
 from ..teach.optimizer_by_hand import FIRST_STEPS
 
 
@@ -37,7 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seeds the weights and the sample (default 0)")
     parser.add_argument("--target", type=int, metavar="CLASS", help="the sample's class (default: drawn from the seed)")
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64",
-                        help="float64 (default) makes the three gradients agree to ~1e-10; float32 to ~1e-3")
+                        help="float64 (default) makes the three gradients agree to ~1e-10; float32 is checked "
+                             "with relative tolerances set by its roundoff")
+    parser.add_argument("--steps", type=int, default=1, metavar="N",
+                        help="optimizer steps to take and show with the optimizer's state (default 1, at most 100)")
+    parser.add_argument("--html", metavar="FILE",
+                        help="also write one self-contained HTML page that steps through the forward and backward "
+                             "pass on the drawn graph (open it in any browser)")
     parser.add_argument("--dot", metavar="FILE",
                         help="also write the graph: FILE.svg / .png / .pdf when Graphviz's dot program is "
                              "installed, otherwise (and for FILE.dot) the DOT text")
@@ -53,11 +65,21 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(str(err)) from None
     if not args.lr > 0:
         raise ConfigError(f"--lr must be positive, got {args.lr}")
+    if args.html and not Path(args.html).resolve().parent.is_dir():
+        raise ConfigError(f"--html {args.html}: cannot write the page there (no such folder {Path(args.html).parent})")
+    if not 1 <= args.steps <= MAX_STEPS:
+        raise ConfigError(f"--steps must be between 1 and {MAX_STEPS}, got {args.steps}")
     if args.target is not None and not 0 <= args.target < sizes[-1]:
         raise ConfigError(f"--target {args.target} is not a class of a {sizes[-1]}-class model (0..{sizes[-1] - 1})")
     step = run_one_step(sizes, activation=args.activation, optimizer=args.optimizer, lr=args.lr,
-                        seed=args.seed, dtype=args.dtype, target=args.target)
+                        seed=args.seed, dtype=args.dtype, target=args.target, steps=args.steps)
     print(step.text())
+    if args.html:
+        try:
+            path = step.trace.to_html(args.html, title=f"tinygrad-opt trace: {args.model} MLP ({args.activation})")
+        except OSError as err:
+            raise ConfigError(f"--html {args.html}: cannot write the page ({err.strerror})") from None
+        print(f"\npage written to {path}: open it in a browser and press Next")
     if args.dot:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

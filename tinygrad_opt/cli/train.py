@@ -13,6 +13,7 @@ import argparse
 from .pruning_options import add_pruning_arguments, pruning_callbacks
 from .config import TrainConfig, load_config, read_config_file, save_config
 from .options import add_config_arguments, explicit_settings
+from .outputs import check_output_folder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +39,7 @@ def build_config(args: argparse.Namespace) -> tuple[TrainConfig, set[str]]:
 
 def run(args: argparse.Namespace) -> int:
     config, chosen = build_config(args)
+    check_output_folder(config.out, "--out")  # also when it came from a config file
     if args.save_config:
         path = save_config(config.resolved(), args.save_config)
         print(f"wrote the effective config to {path}")

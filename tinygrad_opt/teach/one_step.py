@@ -20,15 +20,19 @@ from ..autograd import no_grad
 from ..backend import manual_seed
 from ..tensor import Tensor
 from . import mlp_by_hand
-from .dot import to_dot
 from .finite_diff import numerical_gradient
 from .format import format_array, format_table
 from .optimizer_by_hand import FIRST_STEPS, make_optimizer
+from .optimizer_steps import StateByHand, observe_step, optimizer_steps_text
 
-# (hand vs engine, finite differences vs hand, optimizer formula vs engine) absolute tolerances
-TOLERANCES = {"float64": (1e-9, 1e-6, 1e-12), "float32": (1e-5, 5e-3, 1e-6)}
+# (relative, absolute) tolerances of (hand vs engine, finite differences vs hand, optimizer formula vs engine):
+# a pair passes where |a - b| <= abs + rel * |b|, element by element. float32's are set by its unit
+# roundoff (6e-8) times the sizes involved; its finite differences (eps 1e-3) carry ~1e-4 of roundoff.
+TOLERANCES = {"float64": ((1e-9, 1e-12), (1e-5, 1e-8), (1e-12, 1e-15)),
+              "float32": ((1e-4, 1e-6), (1e-2, 2e-4), (1e-5, 1e-7))}
 FD_EPS = {"float64": 1e-6, "float32": 1e-3}
 ACTIVATION_MODULES = {"tanh": "Tanh", "relu": "ReLU", "sigmoid": "Sigmoid"}  # nn class of each activation
+MAX_STEPS = 100  # optimizer steps shown; each prints a few rows per parameter
 MAX_ROWS = 32  # element rows printed per parameter; the maxima below a table cover every element
 
 
@@ -63,6 +67,7 @@ class OneStep:
     forward_by_hand: str = ""
     params: list = field(default_factory=list)
     dot: str = ""
+    later_steps: list = field(default_factory=list)  # OptimizerStep for every step, the first included
 
     @property
     def tolerances(self) -> tuple:
@@ -77,11 +82,18 @@ class OneStep:
                 worst((p.hand, p.numeric) for p in self.params),
                 worst((p.after, p.expected) for p in self.params))
 
+    def within_tolerance(self) -> tuple[bool, bool, bool]:
+        """Whether (hand vs engine, hand vs finite differences, engine vs formula) agree element by element."""
+        (r1, a1), (r2, a2), (r3, a3) = self.tolerances
+        return (all(_close(p.hand, p.engine, r1, a1) for p in self.params),
+                all(_close(p.numeric, p.hand, r2, a2) for p in self.params),
+                all(_close(p.after, p.expected, r3, a3) for p in self.params))
+
     @property
     def agree(self) -> bool:
-        errors = self.max_errors()
-        loss_ok = abs(self.loss_engine - self.loss_hand) <= self.tolerances[0] * max(1.0, abs(self.loss_hand))
-        return loss_ok and all(e <= tol for e, tol in zip(errors, self.tolerances))
+        rel, abs_ = self.tolerances[0]
+        loss_ok = abs(self.loss_engine - self.loss_hand) <= abs_ + rel * abs(self.loss_hand)
+        return loss_ok and all(self.within_tolerance()) and all(s.agree for s in self.later_steps)
 
     # ---- text ---------------------------------------------------------------
     def text(self) -> str:
@@ -105,19 +117,20 @@ class OneStep:
             f"  sample    x = {format_array(self.x, 64)}, y = {self.y}",
             "",
             "1. Forward pass, op by op (recorded by tg.trace; #k is the output of step k)",
-            self.trace.forward_table(title=False),
+            self.trace.forward_table(title=False, created_at=False),
             f"  by hand (NumPy): {self.forward_by_hand}",
             f"  loss: engine {self.loss_engine:.10g}, by hand {self.loss_hand:.10g}",
             "",
             "2. Backward pass, step by step (loss.backward(): each op's backward gets the upstream gradient",
             "   dL/d(its output) and sends dL/d(input) to each input)",
-            self.trace.backward_table(title=False),
+            self.trace.backward_table(title=False, created_at=False),
             "",
             "3. The same gradients derived by hand (NumPy, textbook formulas; vectors are columns,",
             "   where the engine holds the one sample as a batch of one row)",
         ]
         out += [f"  {line}" for line in self.derivation]
-        tol_engine, tol_fd, tol_opt = self.tolerances
+        tol_engine, tol_fd, tol_opt = (f"{a:g} + {r:g} x |value|" for r, a in self.tolerances)
+        ok_engine, ok_fd, ok_opt = self.within_tolerance()
         e_engine, e_fd, e_opt = self.max_errors()
         out += ["", f"4. Each parameter's gradient three ways: by hand, by the engine (.grad), and by central "
                     f"finite differences (eps {FD_EPS[self.dtype]:g})"]
@@ -130,9 +143,9 @@ class OneStep:
                 rows.append([_element(p.symbol, idx), _num(p.hand[idx]), _num(p.engine[idx]), _num(p.numeric[idx]),
                              f"{abs(p.hand[idx] - p.engine[idx]):.1e}", f"{abs(p.hand[idx] - p.numeric[idx]):.1e}"])
         out.append(format_table(["param", "hand", "engine", "finite diff", "|hand-engine|", "|hand-fd|"], rows))
-        verdict = "the three agree" if self.agree else "THEY DISAGREE"
-        out.append(f"  max |hand - engine| = {e_engine:.1e} (tolerance {tol_engine:g}), "
-                   f"max |hand - finite diff| = {e_fd:.1e} (tolerance {tol_fd:g}): {verdict}")
+        verdict = "the three agree" if ok_engine and ok_fd else "THEY DISAGREE"
+        out.append(f"  max |hand - engine| = {e_engine:.1e} (tolerance {tol_engine}), "
+                   f"max |hand - finite diff| = {e_fd:.1e} (tolerance {tol_fd}): {verdict}")
         out += ["", f"5. Optimizer step: {first.description} with lr = {self.lr:g}",
                 f"   first update from a fresh state: {first.formula}"]
         rows = []
@@ -144,9 +157,15 @@ class OneStep:
                 rows.append([_element(p.symbol, idx), _num(p.before[idx]), _num(p.engine[idx]),
                              _num(p.after[idx]), _num(p.expected[idx])])
         out.append(format_table(["param", "before", "grad", "after (engine)", "after (formula)"], rows))
-        out.append(f"  max |engine - formula| = {e_opt:.1e} (tolerance {tol_opt:g}): "
-                   + ("the update matches the formula" if e_opt <= tol_opt else "MISMATCH"))
+        out.append(f"  max |engine - formula| = {e_opt:.1e} (tolerance {tol_opt}): "
+                   + ("the update matches the formula" if ok_opt else "MISMATCH"))
+        if self.later_steps:
+            out += ["", *optimizer_steps_text(self.optimizer, self.lr, self.later_steps, self.tolerances[2])]
         return "\n".join(out)
+
+
+def _close(a, b, rel: float, abs_: float) -> bool:
+    return bool(np.all(np.abs(np.asarray(a) - np.asarray(b)) <= abs_ + rel * np.abs(np.asarray(b))))
 
 
 def _element(symbol: str, idx: tuple) -> str:
@@ -187,8 +206,13 @@ def build_model(sizes: tuple, activation: str, dtype: str):
 
 
 def run_one_step(sizes: str | Sequence[int] = (4, 3, 2), activation: str = "tanh", optimizer: str = "sgd",
-                 lr: float = 0.1, seed: int = 0, dtype: str = "float64", target: int | None = None) -> OneStep:
-    """Build the model, run forward + backward inside tg.trace(), check the gradients, take one step."""
+                 lr: float = 0.1, seed: int = 0, dtype: str = "float64", target: int | None = None,
+                 steps: int = 1) -> OneStep:
+    """Build the model, run forward + backward inside tg.trace(), check the gradients, take one step.
+
+    With steps > 1 it goes on training on the same sample and records the optimizer's state
+    after every step (OneStep.later_steps), checked against the recurrences in NumPy.
+    """
     from .. import nn  # imported here, see build_model
     from ..nn import functional as F
     from ..trace import trace
@@ -200,6 +224,8 @@ def run_one_step(sizes: str | Sequence[int] = (4, 3, 2), activation: str = "tanh
         raise ValueError(f"unknown optimizer {optimizer!r}: choose one of {', '.join(FIRST_STEPS)}")
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr}")
+    if not 1 <= steps <= MAX_STEPS:
+        raise ValueError(f"steps must be between 1 and {MAX_STEPS}, got {steps}")
     act = mlp_by_hand.get_activation(activation)
     n_classes = sizes[-1]
     manual_seed(seed)
@@ -219,8 +245,8 @@ def run_one_step(sizes: str | Sequence[int] = (4, 3, 2), activation: str = "tanh
 
     with trace(model=model) as t:
         loss = F.cross_entropy(model(x), t_y)
-        dot = to_dot(loss, model=model, title=f"{'-'.join(map(str, sizes))} MLP ({activation}), one sample")
         loss.backward()
+    dot = t.to_dot(title=f"{'-'.join(map(str, sizes))} MLP ({activation}), one sample")
 
     fwd = mlp_by_hand.forward(weights, biases, x_np, y, act)
     bwd = mlp_by_hand.backward(weights, fwd, y, act)
@@ -246,9 +272,21 @@ def run_one_step(sizes: str | Sequence[int] = (4, 3, 2), activation: str = "tanh
                 before=befores[symbol].astype(np.float64), after=None, expected=None))
     opt.step()
     first = FIRST_STEPS[optimizer]
-    for p, param in zip(step.params, [q for layer in linears for q in (layer.weight, layer.bias)]):
+    named = [(p.symbol, q) for p, q in zip(step.params, [q for layer in linears for q in (layer.weight, layer.bias)])]
+    for p, (_, param) in zip(step.params, named):
         p.after = param.numpy().astype(np.float64)
         p.expected = first.update(p.before, p.engine, lr)
+    by_hand = {symbol: StateByHand(optimizer, lr) for symbol, _ in named}
+    befores = {p.symbol: p.before for p in step.params}
+    tolerance = TOLERANCES[dtype][2]
+    step.later_steps.append(observe_step(1, step.loss_engine, optimizer, opt, named, by_hand, befores, tolerance))
+    for t in range(2, steps + 1):
+        befores = {symbol: param.numpy().astype(np.float64) for symbol, param in named}
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), t_y)
+        loss.backward()
+        opt.step()
+        step.later_steps.append(observe_step(t, loss.item(), optimizer, opt, named, by_hand, befores, tolerance))
     return step
 
 

@@ -22,6 +22,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..nn import Module
 from .errors import ArchitectureMismatchError, CheckpointError
 from .models import build_model, describe_model
@@ -60,11 +62,50 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(str(err)) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a tinygrad_opt checkpoint (no '{FORMAT}' marker)")
-    if state.get("version", 0) > VERSION:
+    version = state.get("version")
+    if not _is_count(version) or version < 1:
+        raise CheckpointError(f"{path} is damaged: its format version is {version!r}, not a positive integer")
+    if version > VERSION:
         raise CheckpointError(f"{path} has checkpoint format version {state['version']}, newer than this "
                               f"tinygrad_opt reads ({VERSION}); upgrade tinygrad_opt")
+    check_schema(state, path)
     state["path"] = str(path)
     return state
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+# key -> (what it must be, the check); keys a checkpoint may lack are checked only when present
+_SCHEMA = {
+    "model_config": ("a mapping", lambda v: isinstance(v, dict) and isinstance(v.get("type", "mlp"), str)),
+    "model": ("a mapping of names to arrays",
+              lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(a, np.ndarray) for k, a in v.items())),
+    "optimizer": ("an optimizer state_dict (state and param_groups) or null", lambda v: v is None or (
+        isinstance(v, dict) and isinstance(v.get("state"), dict) and isinstance(v.get("param_groups"), list)
+        and all(isinstance(g, dict) for g in v["param_groups"]))),
+    "scheduler": ("a mapping or null", lambda v: v is None or isinstance(v, dict)),
+    "epoch": ("a non-negative integer", _is_count),
+    "step": ("a non-negative integer", _is_count),
+    "history": ("a list of per-epoch mappings", lambda v: isinstance(v, list) and all(isinstance(h, dict) for h in v)),
+    "best": ("a mapping or null", lambda v: v is None or isinstance(v, dict)),
+    "early_stopping": ("a mapping or null", lambda v: v is None or isinstance(v, dict)),
+    "partial": ("a mapping or null", lambda v: v is None or isinstance(v, dict)),
+    "rng_state": ("a mapping of device to generator state or null",
+                  lambda v: v is None or (isinstance(v, dict) and all(isinstance(s, dict) for s in v.values()))),
+    "callbacks": ("a mapping or null", lambda v: v is None or isinstance(v, dict)),
+    "config": ("a mapping or null", lambda v: v is None or isinstance(v, dict)),
+    "data": ("a mapping or null", lambda v: v is None or isinstance(v, dict)),
+}
+
+
+def check_schema(state: dict[str, Any], path: str | os.PathLike) -> None:
+    """Raise CheckpointError naming the first entry that is not what save_checkpoint writes."""
+    for key, (what, ok) in _SCHEMA.items():
+        if key in state and not ok(state[key]):
+            raise CheckpointError(f"{path} is damaged: its {key!r} entry is not {what} "
+                                  f"(got {type(state[key]).__name__})")
 
 
 def _shape(value: Any) -> tuple:

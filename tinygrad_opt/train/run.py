@@ -161,6 +161,11 @@ def run_training(config: TrainConfig, *, resume: str | os.PathLike | dict | None
     if resume is not None:
         checkpoint = resume if isinstance(resume, dict) else load_checkpoint(resume)
         config = resume_config(config, checkpoint, explicit if explicit is not None else ())
+        done = checkpoint.get("epoch", 0)
+        if config.epochs < done:
+            raise ConfigError(f"--epochs {config.epochs} is fewer than the {done} epochs {checkpoint['path']} has "
+                              f"already trained: give --epochs {done + 1} or more to train on, or evaluate it with "
+                              f"tinygrad-opt evaluate {checkpoint['path']}")
         if config.out is None or "out" not in (explicit or ()):
             config = dataclasses.replace(config, out=str(Path(checkpoint["path"]).parent))
     config = config.resolved()

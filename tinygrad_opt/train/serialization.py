@@ -16,10 +16,11 @@ crash or Ctrl-C mid-write leaves the previous file intact.
 """
 from __future__ import annotations
 
+import glob
 import io
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -119,7 +120,12 @@ def dumps_state(tree: Any) -> bytes:
 
 
 def loads_state(data: bytes | str | os.PathLike, name: str | None = None) -> Any:
-    """The tree stored by dumps_state (from bytes or a file path)."""
+    """The tree stored by dumps_state (from bytes or a file path); any damage is a StateFormatError.
+
+    Every entry is read in full and its CRC checked before anything is used: NumPy alone reads
+    only as many bytes as an entry's header promises, so a flipped shape digit would otherwise
+    load a silently different array.
+    """
     source = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
     name = name or (str(data) if not isinstance(data, (bytes, bytearray)) else "<bytes>")
     if isinstance(source, io.BytesIO):
@@ -131,23 +137,54 @@ def loads_state(data: bytes | str | os.PathLike, name: str | None = None) -> Any
         raise StateFormatError(f"{name} is not a tinygrad_opt checkpoint/state file (not an .npz archive; "
                                f"{'empty' if not head else 'it starts with ' + repr(head)})")
     try:
-        with np.load(source, allow_pickle=False) as archive:
-            if TREE_KEY not in archive.files:
-                raise StateFormatError(f"{name} is an .npz archive but not a tinygrad_opt state file (no {TREE_KEY} entry)")
-            tree = json.loads(bytes(archive[TREE_KEY]).decode("utf-8"))
-            arrays = {k: archive[k] for k in archive.files if k != TREE_KEY}
+        entries = _read_entries(source, name)
     except StateFormatError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, UnicodeDecodeError) as err:
-        raise StateFormatError(f"{name} is not a readable tinygrad_opt state file (truncated or corrupt?): {err}") from None
-    return _decode(tree, arrays, name)
+    except Exception as err:  # zipfile and NumPy raise many types for damaged bytes (TokenError, RuntimeError, ...)
+        detail = " ".join(str(err).split()) or type(err).__name__
+        raise StateFormatError(f"{name} is damaged (truncated or corrupt; {detail}): "
+                               "use another checkpoint, e.g. best.ckpt or an earlier copy") from None
+    if TREE_KEY not in entries:
+        raise StateFormatError(f"{name} is an .npz archive but not a tinygrad_opt state file (no {TREE_KEY} entry)")
+    try:
+        tree = json.loads(bytes(entries.pop(TREE_KEY)).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise StateFormatError(f"{name} is damaged: its {TREE_KEY} entry is not valid JSON ({err})") from None
+    return _decode(tree, entries, name)
+
+
+_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)  # what np.savez / np.savez_compressed write
+
+
+def _read_entries(source: Any, name: str) -> dict[str, np.ndarray]:
+    """Every `<key>.npy` entry of the archive as an array, each read in full and checked."""
+    arrays = {}
+    with zipfile.ZipFile(source) as archive:
+        for info in archive.infolist():
+            if info.flag_bits & 0x1 or info.compress_type not in _METHODS or not info.filename.endswith(".npy"):
+                raise StateFormatError(f"{name} is damaged: entry {info.filename!r} is not a plain .npy entry "
+                                       f"(method {info.compress_type}, flags {info.flag_bits:#x})")
+            raw = archive.read(info)  # zipfile checks the CRC once the whole entry is read
+            stream = io.BytesIO(raw)
+            array = np.lib.format.read_array(stream, allow_pickle=False)
+            if stream.tell() != len(raw):
+                raise StateFormatError(f"{name} is damaged: entry {info.filename!r} holds "
+                                       f"{len(raw) - stream.tell()} bytes more than its header describes")
+            arrays[info.filename[:-len(".npy")]] = array
+    return arrays
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write `data` to `path` so that readers see the old file or the new one, never a partial one."""
+    """Write `data` to `path` so that readers see the old file or the new one, never a partial one.
+
+    The file gets the permissions any new file gets (0666 less the umask). Temporary files
+    that killed writers left beside `path` are removed first.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path)
+    tmp_name = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for open()
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -162,6 +199,29 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Delete `.NAME.<pid>-<random>.tmp` files of `path` whose writing process no longer runs."""
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*-*.tmp"):
+        pid = tmp.name[len(path.name) + 2:].split("-", 1)[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, but another user's
+        return True
+    return True
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

@@ -150,6 +150,9 @@ class Trainer:
             raise ValueError(f"Trainer.fit: epochs must be a non-negative integer, got {epochs!r}")
         if self.early_stopping is not None and val_loader is None and self.best.name.startswith("val_"):
             raise ValueError(f"Trainer.fit: early stopping on {self.best.name} needs validation data (val_loader)")
+        if self.out_dir is not None and self.last_checkpoint is None and (self.out_dir / "last.ckpt").exists():
+            raise ValueError(f"Trainer.fit: out_dir {self.out_dir} already holds a run (last.ckpt); continue it with "
+                             f"trainer.load_checkpoint({str(self.out_dir)!r}) before fit(), or choose another out_dir")
         self.train_loader, self.val_loader, self.epochs = train_loader, val_loader, epochs
         self.batches_per_epoch = len(train_loader)
         self._label_range = label_range(train_loader)
@@ -158,6 +161,7 @@ class Trainer:
                 f"the checkpoint stopped inside an epoch of {self._partial['batches_per_epoch']} batches, but this "
                 f"loader has {self.batches_per_epoch} per epoch; resume with the same data and batch size"
             )
+        self._repair_best()
         self.stop_training = self.early_stopping is not None and self.early_stopping.stopped
         callbacks = self._callbacks()
         self._active_callbacks = callbacks
@@ -387,10 +391,28 @@ class Trainer:
         if self.out_dir is None:
             return
         data = checkpoint_bytes(self.state_dict())
-        self.last_checkpoint = atomic_write_bytes(self.out_dir / "last.ckpt", data)
+        # best.ckpt first: a run killed between the two writes resumes from the previous last.ckpt and
+        # redoes this epoch, instead of leaving a best.ckpt older than the best epoch last.ckpt records
         if improved:
             atomic_write_bytes(self.out_dir / "best.ckpt", data)
+        self.last_checkpoint = atomic_write_bytes(self.out_dir / "last.ckpt", data)
         write_history(self.out_dir, self.history)
+
+    def _repair_best(self) -> None:
+        """Rewrite best.ckpt when it is missing or older than the best epoch this state records.
+
+        A run killed between writing last.ckpt and best.ckpt (by an older version, or a full
+        disk) resumes here: the best epoch is the last completed one, so these are its weights.
+        """
+        if self.out_dir is None or self._partial is not None or not self.epoch or self.best.best_epoch != self.epoch:
+            return
+        path = self.out_dir / "best.ckpt"
+        try:
+            current = path.is_file() and load_checkpoint(path).get("epoch") == self.epoch
+        except CheckpointError:
+            current = False
+        if not current:
+            atomic_write_bytes(path, checkpoint_bytes(self.state_dict()))
 
     def _plot(self) -> None:
         if self.out_dir is None or not self.history:

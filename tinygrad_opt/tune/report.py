@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..train.serialization import atomic_write_text
 from .objective import CONFIG_ATTR, DIVERGED_ATTR, FAIL_ATTR, PRUNED_ATTR
 
 # settings of the search itself that a retrain should not inherit
@@ -82,12 +83,7 @@ def write_trials_csv(study: Any, path: str | os.PathLike) -> Path:
             *[_fmt(config[k]) if isinstance(config.get(k), (list, tuple)) else config.get(k, "") for k in keys],
             _reason(t), t.datetime_start or "", t.datetime_complete or "",
         ])
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(buf.getvalue(), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, buf.getvalue())
 
 
 def best_config(study: Any, base: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
@@ -113,11 +109,7 @@ def write_best_config(study: Any, base: Mapping[str, Any], metric: str, path: st
     header = (f"best of study {study.study_name!r}: {metric} {best.value:.4f} (trial {best.number + 1}, "
               f"{best.user_attrs.get('epochs_run', '?')} epochs)\n"
               f"retrain: tinygrad-opt train --config {path.name}   (add e.g. --epochs 10 to train longer)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(dumps_toml(values, header), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, dumps_toml(values, header))
 
 
 def write_plots(study: Any, out_dir: str | os.PathLike, metric: str) -> dict[str, str]:
