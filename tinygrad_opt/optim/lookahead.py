@@ -83,23 +83,26 @@ class Lookahead(Optimizer):
         return loss
 
     def state_dict(self) -> dict[str, Any]:
-        """{"base_optimizer": its state_dict, "slow": {index: slow weights}, "k", "alpha"}."""
+        """The base optimizer's state_dict (torch's layout) plus "lookahead": k, alpha and the slow weights."""
         params = [p for group in self.param_groups for p in group["params"]]
-        return {"base_optimizer": self.base_optimizer.state_dict(), "k": self.k, "alpha": self.alpha,
-                "slow": {i: _to_host(self.slow[p]["slow_params"]) for i, p in enumerate(params)}}
+        saved = self.base_optimizer.state_dict()
+        saved["lookahead"] = {"k": self.k, "alpha": self.alpha,
+                              "slow_params": {i: _to_host(self.slow[p]["slow_params"]) for i, p in enumerate(params)}}
+        return saved
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        if not isinstance(state_dict, dict) or "base_optimizer" not in state_dict or "slow" not in state_dict:
-            raise ValueError("Lookahead.load_state_dict expects a dict with 'base_optimizer' and 'slow' keys, as "
-                             "returned by Lookahead.state_dict()")
+        if not isinstance(state_dict, dict) or "lookahead" not in state_dict:
+            raise ValueError("Lookahead.load_state_dict expects a dict with a 'lookahead' entry besides the base "
+                             "optimizer's 'state' and 'param_groups', as returned by Lookahead.state_dict()")
+        saved = state_dict["lookahead"]
         params = [p for group in self.param_groups for p in group["params"]]
-        if len(state_dict["slow"]) != len(params):
+        if len(saved["slow_params"]) != len(params):
             raise ValueError(f"Lookahead.load_state_dict: the saved state has slow weights for "
-                             f"{len(state_dict['slow'])} parameters but this optimizer has {len(params)}")
-        self.base_optimizer.load_state_dict(state_dict["base_optimizer"])
-        self.k, self.alpha = state_dict.get("k", self.k), state_dict.get("alpha", self.alpha)
+                             f"{len(saved['slow_params'])} parameters but this optimizer has {len(params)}")
+        self.base_optimizer.load_state_dict({k: v for k, v in state_dict.items() if k != "lookahead"})
+        self.k, self.alpha = saved["k"], saved["alpha"]
         for i, p in enumerate(params):
-            self.slow[p]["slow_params"] = _to_param(state_dict["slow"][i], p, "slow_params", i, "Lookahead",
+            self.slow[p]["slow_params"] = _to_param(saved["slow_params"][i], p, "slow_params", i, "Lookahead",
                                                     tuple(p.shape))
 
     def __repr__(self) -> str:
