@@ -350,7 +350,8 @@ def _check_optimizer_extras(c: TrainConfig) -> None:
     if not (c.sam_rho > 0 and math.isfinite(c.sam_rho)):
         raise ConfigError(f"--sam-rho must be > 0, got {c.sam_rho!r}")
     if c.lookahead_k is not None and c.lookahead_k < 1:
-        raise ConfigError(f"--lookahead-k must be a positive integer (fast steps per slow update), got {c.lookahead_k!r}")
+        raise ConfigError(f"--lookahead-k must be a positive integer (fast steps per slow update), "
+                          f"got {c.lookahead_k!r}")
     if not 0.0 <= c.lookahead_alpha <= 1.0:
         raise ConfigError(f"--lookahead-alpha must be in [0, 1], got {c.lookahead_alpha!r}")
     if c.optimizer == "sam" and c.sam_base in NO_WEIGHT_DECAY and c.weight_decay:
