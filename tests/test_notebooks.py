@@ -22,8 +22,9 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 KERNEL = "tinygrad-opt-tests"
 CELL_TIMEOUT = 300  # seconds per cell; each whole notebook is meant to take well under 2 minutes
 MAX_IMAGE_KB = 120
-EXPECTED = ["01_backprop_by_hand", "02_gradient_checking", "03_optimizers",
-            "04_regularization_schedules_batch_size", "05_pruning_and_compression", "06_cpu_vs_gpu"]
+EXPECTED = ["00_build_an_engine", "01_backprop_by_hand", "02_gradient_checking", "03_optimizers",
+            "04_regularization_schedules_batch_size", "05_pruning_and_compression", "06_cpu_vs_gpu",
+            "08_gradient_flow"]
 
 
 def _read(path: Path) -> dict:
@@ -60,6 +61,19 @@ def test_committed_with_outputs_small_and_portable(path):
             if png:
                 size = len(base64.b64decode(png)) / 1024
                 assert size <= MAX_IMAGE_KB, f"{path.name}: a {size:.0f} KB plot; keep figures small (dpi 72)"
+
+
+def test_build_an_engine_has_exercises_checked_by_gradcheck_and_collapsed_solutions():
+    nb = _read(ROOT / "notebooks" / "00_build_an_engine.ipynb")
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    source = lambda c: "".join(c["source"])  # noqa: E731
+    exercise = next(c for c in code if "return None  # your code" in source(c))
+    check = code[code.index(exercise) + 1]
+    solution = code[code.index(exercise) + 2]
+    assert "tg.gradcheck" in source(check) and "not done yet" in "".join(check["outputs"][0]["text"])
+    assert solution["metadata"]["jupyter"]["source_hidden"] is True  # collapsed until the learner opens it
+    printed = "".join(solution["outputs"][0]["text"])
+    assert printed.count("correct (gradcheck passes)") == 3, printed
 
 
 @pytest.fixture(scope="module")

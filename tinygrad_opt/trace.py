@@ -268,13 +268,16 @@ class Trace:
         ))
 
     def formula_names(self, step) -> list[str]:
-        """The inputs' names to put into an op's formula: labels, and the number itself for a scalar constant."""
+        """The inputs' names for an op's formula: their names, or the number itself for an unnamed scalar constant."""
         if not step.input_keys:
             return list(step.input_labels)
         names = []
         for key in step.input_keys:
             v = self.values[key]
-            names.append(format_array(v.data) if v.kind == "const" and v.data.size == 1 else v.name or self.value_label(key))
+            if v.name:
+                names.append(v.name)
+            else:
+                names.append(format_array(v.data) if v.kind == "const" and v.data.size == 1 else self.value_label(key))
         return names
 
     # ---- gradients of recorded values -------------------------------------------
@@ -447,4 +450,5 @@ def trace(model: Any = None, params: Mapping[str, Any] | Iterable | None = None,
     return Trace(model=model, params=params, max_elements=max_elements)
 
 
-__all__ = ["trace", "Trace", "ForwardStep", "BackwardStep", "TracedValue", "to_dot", "render", "format_array", "creation_site"]
+__all__ = ["trace", "Trace", "ForwardStep", "BackwardStep", "TracedValue", "to_dot", "render", "format_array",
+           "creation_site"]

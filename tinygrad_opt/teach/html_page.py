@@ -266,7 +266,8 @@ keys step through the forward pass, then the backward pass; the op being compute
 outlined in blue and what it writes in red.</p>
 <div id="controls"><button id="back">Back</button><button id="next">Next</button> <span id="counter"></span></div>
 <div id="panel"><div id="title"></div><div id="formula"></div>
-<table class="nums"><tbody id="ins"></tbody></table><div>&darr;</div><table class="nums"><tbody id="outs"></tbody></table>
+<table class="nums"><tbody id="ins"></tbody></table><div>&darr;</div>
+<table class="nums"><tbody id="outs"></tbody></table>
 </div>
 <div id="graphbox">{svg}</div>
 <script type="application/json" id="steps">{steps}</script>
