@@ -44,5 +44,17 @@ _FAST = {
 for _name, (_cpu, _gpu) in _FAST.items():
     register(_name, reference=getattr(reference, _name), cpu=_cpu, gpu=_gpu)
 
+# convolution and max pooling (conv_reference.py, conv_cpu.py, conv_gpu.py)
+from . import conv_reference  # noqa: E402
+
+_CONV_FAST = {
+    "im2col": ("conv_cpu:im2col", "conv_gpu:im2col"),
+    "col2im": ("conv_cpu:col2im", "conv_gpu:col2im"),
+    "max_pool2d_forward": ("conv_cpu:max_pool2d_forward", "conv_gpu:max_pool2d_forward"),
+    "max_pool2d_backward": ("conv_cpu:max_pool2d_backward", "conv_gpu:max_pool2d_backward"),
+}
+for _name, (_cpu, _gpu) in _CONV_FAST.items():
+    register(_name, reference=getattr(conv_reference, _name), cpu=_cpu, gpu=_gpu)
+
 __all__ = ["ENV_VAR", "MODES", "available", "get", "get_mode", "register", "set_kernels", "which", "reference",
            "takes", "with_fallback"]

@@ -115,12 +115,13 @@ class Emulator:
         m.ElementwiseKernel, m.ReductionKernel, m.RawKernel = ElementwiseKernel, ReductionKernel, RawKernel
         return m
 
-    def load_gpu_module(self):
-        """A private copy of tinygrad_opt.kernels.gpu bound to the stand-in (the real package is untouched)."""
+    def load_gpu_module(self, filename: str = "gpu.py"):
+        """A private copy of tinygrad_opt.kernels.gpu (or another CuPy file of kernels/) bound to the stand-in
+        (the real package is untouched)."""
         from tinygrad_opt import kernels
 
-        path = Path(kernels.__file__).with_name("gpu.py")
-        spec = importlib.util.spec_from_file_location(f"{kernels.__name__}._gpu_emulated", path)
+        path = Path(kernels.__file__).with_name(filename)
+        spec = importlib.util.spec_from_file_location(f"{kernels.__name__}._{path.stem}_emulated", path)
         module = importlib.util.module_from_spec(spec)
         saved = sys.modules.get("cupy")
         sys.modules["cupy"] = self.module()  # only while gpu.py runs `import cupy as cp`

@@ -339,3 +339,12 @@ def torch_broadcast(a, b):
     import torch  # noqa: PLC0415
 
     return torch.broadcast_tensors(a, b)
+
+
+# core: copies and remainder (tensor.py's operators and casts)
+OPS += [
+    OpSpec("clone", lambda a: a.clone(), lambda a: a.clone()),
+    OpSpec("remainder", lambda a, b: a % b, lambda a, b: a % b, arity=2, domain="positive"),
+    OpSpec("remainder_scalar", lambda a: a % 0.7, lambda a: a % 0.7, domain="positive"),
+]
+OPS_BY_NAME.update({spec.name: spec for spec in OPS})

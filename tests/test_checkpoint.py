@@ -179,5 +179,5 @@ def test_model_from_checkpoint_rebuilds_the_model(tmp_path):
     trainer.model.eval()
     x = tg.Tensor(data.x_test[:20])
     assert np.array_equal(model(x).numpy(), trainer.model(x).numpy())
-    with pytest.raises(CheckpointError, match="unknown model type 'cnn'"):
-        model_from_checkpoint({**ckpt, "model_config": {"type": "cnn"}})
+    with pytest.raises(CheckpointError, match="unknown model type 'resnet50'"):
+        model_from_checkpoint({**ckpt, "model_config": {"type": "resnet50"}})

@@ -17,6 +17,7 @@ NAMES = ["adagrad_update", "adam_update", "apply_mask", "bias_grad", "dropout", 
          "log_softmax_backward", "relu", "relu_backward", "rmsprop_update", "sgd_update", "softmax_cross_entropy",
          "sum_rows"]
 NAMES = sorted(NAMES + ["erf"])  # nnlayers: GELU's error function
+NAMES = sorted(NAMES + ["col2im", "im2col", "max_pool2d_backward", "max_pool2d_forward"])  # kernels/conv_*.py
 NAMES = sorted(NAMES + ["adamax_update", "nadam_update", "radam_update", "lion_update",
                        "schedule_free_adamw_update"])  # optimizer kernels added later
 
@@ -212,7 +213,7 @@ def test_no_fast_kernel_makes_the_fallback_decision_itself():
     """Every registered fast version declares `@takes(...)` and never calls its reference twin."""
     import ast
 
-    for source in ("cpu.py", "gpu.py"):
+    for source in ("cpu.py", "gpu.py", "conv_cpu.py"):
         tree = ast.parse((ROOT / "kernels" / source).read_text())
         functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
         for name in set(NAMES) & set(functions):

@@ -114,7 +114,7 @@ def test_rng_state_round_trip():
 
 
 def test_reshape_transpose_arguments():
-    x = tg.arange(6).astype("float32")
+    x = tg.arange(6).float()
     assert x.reshape(2, 3).shape == (2, 3) and x.reshape((3, 2)).shape == (3, 2)
     y = tg.zeros(2, 3, 4)
     assert y.transpose().shape == (4, 3, 2)

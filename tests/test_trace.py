@@ -173,9 +173,10 @@ def test_nested_traces_both_record():
 def test_float32_gradients_keep_their_dtype():
     x = tg.randn(3, 2, requires_grad=True)
     with tg.trace() as t:
-        (x * tg.Tensor(np.ones(2))).sum().backward()  # float64 constant: the raw gradient to x is float64
-    mul = t.steps[-1]
-    assert mul.input_grads[0].dtype == np.float64  # as the op produced it, before the traversal's cast
+        (x * tg.Tensor(np.ones(2))).sum().backward()  # float64 constant: x is cast up, as torch promotes
+    assert [s.op for s in t.steps] == ["Sum", "Mul", "Cast"]
+    assert t.steps[1].input_grads[0].dtype == np.float64  # the product's gradient, in the product's dtype
+    assert t.steps[-1].input_grads[0].dtype == np.float32  # the cast hands it back in x's dtype
     assert x.grad.dtype == np.float32
 
 

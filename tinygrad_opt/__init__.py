@@ -3,7 +3,7 @@ from ._kernels_import import load_kernels
 
 kernels = load_kernels()
 
-from .autograd import enable_grad, is_grad_enabled, no_grad  # noqa: E402
+from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from .backend import cuda_is_available, get_rng_state, manual_seed, set_rng_state  # noqa: E402
 from .errors import DeviceError, GraphFreedError, ShapeError  # noqa: E402
 from .factories import arange, eye, ones, ones_like, rand, randn, zeros, zeros_like  # noqa: E402
@@ -12,6 +12,10 @@ from .functional import (  # noqa: E402
     tanh, transpose,
 )
 from .gradcheck import GradcheckError, gradcheck  # noqa: E402
+from .promotion import get_default_dtype, promote_types, result_type, set_default_dtype  # noqa: E402
+from .dtypes import (  # noqa: E402
+    bool, double, float, float16, float32, float64, half, int, int8, int16, int32, int64, long, short, uint8,
+)
 from .tensor import Tensor, tensor  # noqa: E402
 from .trace import to_dot, trace  # noqa: E402
 
@@ -22,10 +26,14 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "tensor", "zeros", "ones", "randn", "rand", "arange", "eye", "zeros_like", "ones_like",
     "manual_seed", "get_rng_state", "set_rng_state", "no_grad", "enable_grad", "is_grad_enabled",
+    "set_grad_enabled", "inference_mode",
     "gradcheck", "GradcheckError", "trace", "to_dot", "set_kernels", "cuda_is_available",
     "ShapeError", "DeviceError", "GraphFreedError", "kernels",
     "abs", "clip", "exp", "log", "log_softmax", "matmul", "max", "mean", "relu", "reshape", "sigmoid",
     "softmax", "sqrt", "sum", "tanh", "transpose",
+    "get_default_dtype", "set_default_dtype", "result_type", "promote_types",
+    "float16", "half", "float32", "float", "float64", "double", "int8", "uint8", "int16", "short", "int32", "int",
+    "int64", "long", "bool",
 ]
 
 _SUBPACKAGES = ("nn", "optim", "regularizers", "data", "train")

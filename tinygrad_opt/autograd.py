@@ -15,6 +15,7 @@ happens here, once, not in every op) and accumulates into the leaves' `.grad`.
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Any
 
 import numpy as np
@@ -25,29 +26,35 @@ from .summation import sum_axes
 
 Tensor: Any = None  # tensor.py sets this; autograd must not import it (it imports us)
 
-_grad_enabled = True
 _ndarray = np.ndarray
 _tracers: list = []  # active tg.trace() recorders; empty in normal runs
 
 
+class _GradState(threading.local):
+    """Grad mode, one per thread (as torch's): a no_grad block in one thread leaves the others recording."""
+
+    enabled = True  # the class attribute is every new thread's starting value
+
+
+_grad_state = _GradState()
+
+
 def is_grad_enabled() -> bool:
-    return _grad_enabled
+    return _grad_state.enabled
 
 
 class _GradMode(contextlib.ContextDecorator):
-    """Base of no_grad / enable_grad: a context manager that is also a decorator."""
+    """Base of no_grad / enable_grad / inference_mode: a context manager that is also a decorator."""
 
     mode = True
 
     def __enter__(self):
-        global _grad_enabled
-        self._previous = _grad_enabled
-        _grad_enabled = self.mode
+        self._previous = _grad_state.enabled
+        _grad_state.enabled = self.mode
         return self
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._previous
+        _grad_state.enabled = self._previous
         return False
 
     def _recreate_cm(self):  # a fresh object per decorated call, so nesting/recursion is safe
@@ -64,6 +71,31 @@ class enable_grad(_GradMode):
     """Turn graph recording back on inside a no_grad region."""
 
     mode = True
+
+
+class inference_mode(_GradMode):
+    """torch.inference_mode: here the same as no_grad (no graph is recorded; `mode=False` records)."""
+
+    def __init__(self, mode: bool = True):
+        self.mode = not mode
+
+    def _recreate_cm(self):
+        return type(self)(not self.mode)
+
+
+class set_grad_enabled(_GradMode):
+    """torch.set_grad_enabled(mode): sets grad mode at once; as a context manager, restores it on exit."""
+
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+        self._previous = _grad_state.enabled
+        _grad_state.enabled = self.mode
+
+    def __enter__(self):
+        return self
+
+    def _recreate_cm(self):
+        return self
 
 
 class Function:
@@ -109,10 +141,11 @@ class Function:
             requires_grad = any([t._requires_grad for t in inputs])
         try:
             out = cls.forward(ctx, *arrays, **options)
-        except ShapeError:
-            raise
-        except ValueError as err:  # NumPy's broadcast errors and friends: say which op and shapes
-            raise ShapeError(f"{cls.__name__}: {err} (input {_describe(inputs)})") from err
+        except Exception as err:
+            explained = _explained(err, cls, inputs)
+            if explained is err:
+                raise
+            raise explained from err
         if type(out) is not _ndarray:
             out = _as_array(out)
         result = object.__new__(Tensor)  # Tensor._make, inlined
@@ -120,7 +153,7 @@ class Function:
         result.grad = None
         result.name = None
         result._edge = None
-        if requires_grad and _grad_enabled:
+        if requires_grad and _grad_state.enabled:
             result._requires_grad = True
             result._ctx = ctx
             # keep an intermediate input's place in the graph (its edge), not its array
@@ -221,6 +254,24 @@ def _as_array(out):
     if isinstance(out, np.generic) or not hasattr(out, "ndim"):
         return np.asarray(out)
     return out  # a cupy array
+
+
+def _explained(err: Exception, cls, inputs) -> Exception:
+    """The error to raise for a failed forward: NumPy's errors reworded to name the op, shapes and dtypes.
+
+    A broadcast or shape mismatch becomes a ShapeError; NumPy's dtype errors (UFuncTypeError
+    and friends) become a plain TypeError, so no NumPy-internal exception type leaks out.
+    Errors the op raised itself pass unchanged.
+    """
+    from_numpy = type(err).__module__.split(".")[0] == "numpy"
+    if isinstance(err, ShapeError) or not (from_numpy or type(err) is ValueError):
+        return err
+    if isinstance(err, TypeError):
+        return TypeError(f"{cls.__name__}: {err} (input {_describe(inputs)})")
+    text = str(err)
+    if isinstance(err, ValueError) and any(word in text for word in ("broadcast", "shape", "dimension", "size")):
+        return ShapeError(f"{cls.__name__}: {err} (input {_describe(inputs)})")
+    return err
 
 
 def _describe(inputs) -> str:
@@ -379,4 +430,7 @@ def unregister_tracer(tracer) -> None:
     _tracers.remove(tracer)
 
 
-__all__ = ["Function", "no_grad", "enable_grad", "is_grad_enabled", "run_backward", "grad", "unbroadcast"]
+__all__ = [
+    "Function", "no_grad", "enable_grad", "inference_mode", "set_grad_enabled", "is_grad_enabled", "run_backward",
+    "grad", "unbroadcast",
+]

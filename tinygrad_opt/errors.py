@@ -1,8 +1,12 @@
 """Exception types the engine raises, so callers can catch them by meaning."""
 
 
-class ShapeError(ValueError):
-    """Operand shapes do not fit the op; the message names the op and every shape."""
+class ShapeError(ValueError, RuntimeError):
+    """Operand shapes do not fit the op; the message names the op and every shape.
+
+    A ValueError for NumPy-minded callers and a RuntimeError, which is what PyTorch
+    raises for a shape mismatch, so torch code that catches RuntimeError keeps working.
+    """
 
 
 class DeviceError(RuntimeError):

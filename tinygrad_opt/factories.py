@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .backend import DEFAULT_FLOAT, module_for_device, normalize_device, random_module, resolve_dtype
+from .backend import module_for_device, normalize_device, random_module, resolve_dtype
+from .promotion import get_default_dtype
 from .methods.shape import shape_args as _shape_args
 from .tensor import Tensor
 
@@ -15,7 +16,7 @@ def _finish(array, requires_grad: bool) -> Tensor:
 
 
 def _dtype(dtype: Any):
-    return DEFAULT_FLOAT if dtype is None else resolve_dtype(dtype)
+    return get_default_dtype() if dtype is None else resolve_dtype(dtype)
 
 
 def zeros(*shape, requires_grad: bool = False, dtype: Any = None, device: str = "cpu") -> Tensor:
@@ -50,7 +51,7 @@ def arange(start, end=None, step=1, requires_grad: bool = False, dtype: Any = No
         start, end = 0, start
     xp = module_for_device(normalize_device(device))
     if dtype is None:
-        dtype = "int64" if all(isinstance(v, int) for v in (start, end, step)) else DEFAULT_FLOAT
+        dtype = "int64" if all(isinstance(v, int) for v in (start, end, step)) else get_default_dtype()
     return _finish(xp.arange(start, end, step, dtype=resolve_dtype(dtype)), requires_grad)
 
 

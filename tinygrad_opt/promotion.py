@@ -90,5 +90,5 @@ def result_type(*operands: Any) -> np.dtype:
 
 
 def floating_dtype(dtype: np.dtype) -> np.dtype:
-    """The dtype a floating op (exp, sigmoid, /, mean of a float...) computes in: dtype if floating, else the default."""
+    """The dtype a floating op (exp, sigmoid, /, ...) computes in: dtype if floating, else the default."""
     return dtype if category(dtype) == 2 else _default_float

@@ -10,7 +10,8 @@ import math
 import numbers
 from typing import Iterable
 
-from .backend import DEFAULT_FLOAT, module_for_device
+from .backend import module_for_device
+from .promotion import get_default_dtype
 from .tensor import Tensor
 
 
@@ -33,7 +34,7 @@ def _as_list(params: Iterable[Tensor], op: str) -> list:
 def _zero(params: list) -> Tensor:
     """A constant 0 on the parameters' device and dtype (nothing to differentiate)."""
     device = params[0].device if params else "cpu"
-    dtype = params[0].dtype if params else DEFAULT_FLOAT
+    dtype = params[0].dtype if params else get_default_dtype()
     return Tensor._make(module_for_device(device).zeros((), dtype=dtype), False)
 
 

@@ -8,19 +8,21 @@ import numpy as np
 
 from . import autograd
 from . import ops
+from . import dtypes
 from .backend import (
-    DEFAULT_FLOAT, array_module, device_of, is_float_dtype, module_for_device, normalize_device,
-    resolve_dtype, to_device,
+    array_module, device_of, is_float_dtype, module_for_device, normalize_device, resolve_dtype, to_device,
 )
 from .errors import ShapeError
 from .methods import MathMethods, ReductionMethods, ShapeMethods
+from .promotion import floating_dtype, get_default_dtype, result_type
 
 
 def _to_array(data: Any, dtype: Any, device: str):
     """Turn user data into a backend array with the engine's dtype policy.
 
-    Python floats (and lists of them) become float32, NumPy/CuPy arrays keep their
-    dtype, integers stay integer; an explicit dtype overrides all of that.
+    Python floats (and lists of them) take the default dtype (float32 unless
+    tg.set_default_dtype changed it), NumPy/CuPy arrays keep their dtype, integers
+    stay integer; an explicit dtype overrides all of that.
     """
     if isinstance(data, Tensor):
         data = data.data
@@ -30,8 +32,8 @@ def _to_array(data: Any, dtype: Any, device: str):
     if hasattr(data, "dtype") and hasattr(data, "shape"):  # an ndarray (numpy or cupy) or numpy scalar
         return xp.asarray(to_device(np.asarray(data) if isinstance(data, np.generic) else data, device))
     array = np.asarray(data)
-    if array.dtype == np.float64:  # came from Python floats: the training default is float32
-        array = array.astype(DEFAULT_FLOAT)
+    if array.dtype == np.float64:  # came from Python floats: they take the default dtype
+        array = array.astype(get_default_dtype(), copy=False)
     elif array.dtype == object:
         raise TypeError(f"Tensor: cannot build a tensor from {type(data).__name__} data {data!r:.80}")
     return to_device(array, device)
@@ -132,7 +134,9 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods):
 
     def item(self) -> float | int | bool:
         if self.data.size != 1:
-            raise ValueError(f"item(): only one-element tensors convert to a Python number, this one has shape {self.shape}")
+            raise ValueError(
+                f"item(): only one-element tensors convert to a Python number, this one has shape {self.shape}"
+            )
         return self.data.item()
 
     def __float__(self) -> float:
@@ -147,17 +151,30 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods):
     def tolist(self):
         return self.numpy().tolist()
 
+    def clone(self) -> "Tensor":
+        """A copy with its own memory; differentiable (the gradient passes straight through)."""
+        return ops.Clone.apply(self)
+
     def detach(self) -> "Tensor":
         """A tensor sharing the data, cut off from the graph."""
         return Tensor._make(self.data, False)
 
-    def to(self, device: str) -> "Tensor":
-        """This tensor on `device` ("cpu"/"cuda"); differentiable, returns self if already there."""
-        device = normalize_device(device)
-        if device == self.device:
-            return self
-        module_for_device(device)  # a clear error when CUDA is missing
-        return ops.ToDevice.apply(self, device=device)
+    def to(self, *args: Any, **kwargs: Any) -> "Tensor":
+        """As torch's: `.to(device)`, `.to(dtype)`, `.to(device, dtype)`, `.to(other)`; self if nothing changes.
+
+        Moving between devices and floating-to-floating casts are differentiable; a cast
+        to an integer or bool dtype cuts the graph (as in torch). `copy=True` always copies.
+        """
+        device, dtype, copy = _to_arguments(args, kwargs)
+        t = self
+        if device is not None and device != t.device:
+            module_for_device(device)  # a clear error when CUDA is missing
+            t = ops.ToDevice.apply(t, device=device)
+        if dtype is not None and dtype != t.data.dtype:
+            t = _cast(t, dtype)
+        if copy and t is self:
+            t = self.clone()
+        return t
 
     def cpu(self) -> "Tensor":
         return self.to("cpu")
@@ -165,15 +182,37 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods):
     def cuda(self) -> "Tensor":
         return self.to("cuda")
 
-    def astype(self, dtype: Any) -> "Tensor":
-        """A copy with another dtype (no gradient flows through a dtype change)."""
-        return Tensor._make(self.data.astype(resolve_dtype(dtype)), False)
-
     def float(self) -> "Tensor":
-        return self.astype("float32")
+        return self.to(dtypes.float32)
 
     def double(self) -> "Tensor":
-        return self.astype("float64")
+        return self.to(dtypes.float64)
+
+    def half(self) -> "Tensor":
+        return self.to(dtypes.float16)
+
+    def long(self) -> "Tensor":
+        return self.to(dtypes.int64)
+
+    def int(self) -> "Tensor":
+        return self.to(dtypes.int32)
+
+    def bool(self) -> "Tensor":
+        return self.to(dtypes.bool)
+
+    def type(self, dtype: Any = None) -> "Tensor | str":
+        """Without an argument torch's type string ('torch.FloatTensor'); else `.to(dtype)`."""
+        if dtype is None:
+            return dtypes.type_name(self.data.dtype)
+        if isinstance(dtype, str) and dtypes.from_type_name(dtype) is not None:
+            dtype = dtypes.from_type_name(dtype)
+        return self.to(resolve_dtype(dtype))
+
+    def _floating(self) -> "Tensor":
+        """Self if floating, else self cast to the default dtype: the input of a floating op (exp, sigmoid...)."""
+        if self.data.dtype.kind == "f":
+            return self
+        return Tensor._make(self.data.astype(get_default_dtype()), False)  # integer tensors carry no gradient
 
     # ---- autograd -------------------------------------------------------
     def _seed_gradient(self, gradient=None):
@@ -188,7 +227,9 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods):
         g = gradient.data if isinstance(gradient, Tensor) else gradient
         g = array_module(self.data).asarray(to_device(g, self.device) if hasattr(g, "shape") else g, dtype=self.dtype)
         if g.shape != self.shape:
-            raise ShapeError(f"backward(): gradient has shape {tuple(g.shape)} but the tensor has shape {tuple(self.shape)}")
+            raise ShapeError(
+                f"backward(): gradient has shape {tuple(g.shape)} but the tensor has shape {tuple(self.shape)}"
+            )
         return g
 
     def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
@@ -201,56 +242,62 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods):
         autograd.run_backward(self, self._seed_gradient(gradient), retain_graph=retain_graph)
 
     # ---- operators ------------------------------------------------------
-    def _lift(self, other: Any) -> "Tensor":
-        """Turn a Python number or array into a constant Tensor next to self."""
-        if isinstance(other, Tensor):
-            return other
-        if isinstance(other, numbers.Number):
-            if isinstance(other, complex):
-                raise TypeError("complex numbers are not supported")
-            dtype = self.data.dtype  # a Python number takes the tensor's dtype (float32 stays float32)
-            if dtype.kind != "f" and isinstance(other, float):
-                dtype = DEFAULT_FLOAT
-            elif dtype.kind == "b" and not isinstance(other, (bool, np.bool_)):
-                dtype = np.dtype(np.int64)
-            return Tensor._make(array_module(self.data).asarray(other, dtype=dtype), False)
-        return Tensor(other, device=self.device)
-
     def __add__(self, other):
-        return ops.Add.apply(self, self._lift(other))
+        return ops.Add.apply(*_promoted(self, other))
 
     def __radd__(self, other):
-        return ops.Add.apply(self._lift(other), self)
+        b, a = _promoted(self, other)
+        return ops.Add.apply(a, b)
 
     def __sub__(self, other):
-        return ops.Sub.apply(self, self._lift(other))
+        return ops.Sub.apply(*_promoted(self, other))
 
     def __rsub__(self, other):
-        return ops.Sub.apply(self._lift(other), self)
+        b, a = _promoted(self, other)
+        return ops.Sub.apply(a, b)
 
     def __mul__(self, other):
-        return ops.Mul.apply(self, self._lift(other))
+        return ops.Mul.apply(*_promoted(self, other))
 
     def __rmul__(self, other):
-        return ops.Mul.apply(self._lift(other), self)
+        b, a = _promoted(self, other)
+        return ops.Mul.apply(a, b)
 
     def __truediv__(self, other):
-        return ops.Div.apply(self, self._lift(other))
+        return ops.Div.apply(*_promoted(self, other, floating=True))
 
     def __rtruediv__(self, other):
-        return ops.Div.apply(self._lift(other), self)
+        b, a = _promoted(self, other, floating=True)
+        return ops.Div.apply(a, b)
 
     def __pow__(self, other):
-        return ops.Pow.apply(self, self._lift(other))
+        return ops.Pow.apply(*_promoted(self, other))
 
     def __rpow__(self, other):
-        return ops.Pow.apply(self._lift(other), self)
+        b, a = _promoted(self, other)
+        return ops.Pow.apply(a, b)
+
+    def __mod__(self, other):
+        return ops.Remainder.apply(*_promoted(self, other))
+
+    def __rmod__(self, other):
+        b, a = _promoted(self, other)
+        return ops.Remainder.apply(a, b)
+
+    def __floordiv__(self, other):  # no gradient, as in torch (floor_divide has no derivative)
+        a, b = _promoted(self, other)
+        return Tensor._make(_checked(lambda x, y: x // y, a, b, "floor_divide"), False)
+
+    def __rfloordiv__(self, other):
+        b, a = _promoted(self, other)
+        return Tensor._make(_checked(lambda x, y: x // y, a, b, "floor_divide"), False)
 
     def __matmul__(self, other):
-        return ops.MatMul.apply(self, self._lift(other))
+        return ops.MatMul.apply(*_matmul_operands(self, other))
 
     def __rmatmul__(self, other):
-        return ops.MatMul.apply(self._lift(other), self)
+        b, a = _matmul_operands(self, other)
+        return ops.MatMul.apply(a, b)
 
     def __neg__(self):
         return ops.Neg.apply(self)
@@ -258,13 +305,14 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods):
     def __pos__(self):
         return self
 
+    def __abs__(self):
+        return self.abs()
+
     # comparisons: boolean tensors, no gradient
     def _compare(self, other, fn) -> "Tensor":
-        other = other.data if isinstance(other, Tensor) else other
-        try:
-            return Tensor._make(fn(self.data, other), False)
-        except ValueError as err:
-            raise ShapeError(f"comparison: {err} (shapes {tuple(self.shape)} and {tuple(np.shape(other))})") from err
+        if not isinstance(other, (Tensor, numbers.Number)):
+            other = Tensor(other, device=self.device)
+        return Tensor._make(_checked(fn, self, other, "comparison"), False)
 
     def __lt__(self, other):
         return self._compare(other, lambda a, b: a < b)
@@ -306,6 +354,107 @@ def _index_arrays(index, like: Tensor):
     if isinstance(index, tuple):
         return tuple(convert(p) for p in index)
     return convert(index)
+
+
+def _promoted(a: Tensor, other: Any, floating: bool = False) -> tuple:
+    """(a, b): `other` as a Tensor, both in the dtype torch's promotion (torch.result_type) gives the pair.
+
+    `floating` is for ops whose result is always floating (true division): an integer
+    result type becomes the default dtype. Casts of tensors that require grad are recorded.
+    """
+    if isinstance(other, Tensor):
+        b = other
+        dtype = a.data.dtype
+        if dtype is b.data.dtype or dtype == b.data.dtype:  # the common case: nothing to promote
+            if not floating or dtype.kind == "f":
+                return a, b
+            dtype = get_default_dtype()
+        else:
+            dtype = result_type(a, b)
+            if floating:
+                dtype = floating_dtype(dtype)
+    elif isinstance(other, numbers.Number):
+        # a Python scalar takes the tensor's dtype unless its category (bool < int < float) is higher
+        dtype = a.data.dtype
+        kind = dtype.kind
+        if isinstance(other, (bool, np.bool_)):
+            pass
+        elif isinstance(other, numbers.Integral):
+            if kind == "b":
+                dtype = np.dtype(np.int64)
+        elif isinstance(other, numbers.Real):
+            if kind != "f":
+                dtype = get_default_dtype()
+        else:
+            raise TypeError(f"complex numbers are not supported (got {other!r})")
+        if floating and dtype.kind != "f":
+            dtype = get_default_dtype()
+        b = Tensor._make(array_module(a.data).asarray(other, dtype=dtype), False)
+        if dtype is a.data.dtype or dtype == a.data.dtype:
+            return a, b
+        return _cast(a, dtype), b
+    else:
+        return _promoted(a, Tensor(other, device=a.device), floating)
+    if a.data.dtype != dtype:
+        a = _cast(a, dtype)
+    if b.data.dtype != dtype:
+        b = _cast(b, dtype)
+    return a, b
+
+
+def _matmul_operands(a: Tensor, other: Any) -> tuple:
+    """(a, b) for matmul: torch requires one dtype; a non-Tensor operand takes a's dtype."""
+    if not isinstance(other, Tensor):
+        return a, Tensor(other, device=a.device, dtype=a.data.dtype)
+    if a.data.dtype != other.data.dtype:
+        raise TypeError(
+            f"matmul: both operands must have the same dtype (as in torch), got {a.data.dtype} and "
+            f"{other.data.dtype}; convert one with .to(dtype), .float() or .double()"
+        )
+    return a, other
+
+
+def _cast(t: Tensor, dtype: np.dtype) -> Tensor:
+    """t converted to dtype; recorded (differentiable) between floating dtypes, else cut from the graph."""
+    if dtype.kind == "f" and t.data.dtype.kind == "f":
+        return ops.Cast.apply(t, dtype=dtype)
+    return Tensor._make(t.data.astype(dtype), False)
+
+
+def _checked(fn, a: Tensor, b: Any, op: str):
+    """fn(a.data, b.data) for ops without a Function; a broadcast error becomes a ShapeError naming op and shapes."""
+    other = b.data if isinstance(b, Tensor) else b
+    try:
+        return fn(a.data, other)
+    except ValueError as err:
+        raise ShapeError(f"{op}: {err} (shapes {tuple(a.shape)} and {tuple(np.shape(other))})") from err
+
+
+def _to_arguments(args: tuple, kwargs: dict) -> tuple:
+    """Parse Tensor.to's overloads into (device or None, dtype or None, copy)."""
+    unknown = set(kwargs) - {"device", "dtype", "non_blocking", "copy", "memory_format"}
+    if unknown:
+        raise TypeError(f"to(): unexpected keyword argument(s) {sorted(unknown)}")
+    device, dtype = kwargs.get("device"), kwargs.get("dtype")
+    if len(args) > 2:
+        raise TypeError(f"to(): expected at most (device, dtype), got {len(args)} positional arguments")
+    for arg in args:
+        if isinstance(arg, Tensor):
+            device, dtype = arg.device, arg.data.dtype
+        elif isinstance(arg, str) and _is_device_name(arg):
+            device = arg
+        elif isinstance(arg, bool):  # torch's to(dtype, non_blocking) positional flag
+            continue
+        else:
+            dtype = arg
+    device = None if device is None else normalize_device(device)
+    dtype = None if dtype is None else resolve_dtype(dtype)
+    return device, dtype, bool(kwargs.get("copy", False))
+
+
+def _is_device_name(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in ("cpu", "cuda") or lowered.startswith("cuda:")
 
 
 autograd.Tensor = Tensor

@@ -11,13 +11,13 @@ class MathMethods:
     __slots__ = ()
 
     def exp(self):
-        return ops.Exp.apply(self)
+        return ops.Exp.apply(self._floating())
 
     def log(self):
-        return ops.Log.apply(self)
+        return ops.Log.apply(self._floating())
 
     def sqrt(self):
-        return ops.Sqrt.apply(self)
+        return ops.Sqrt.apply(self._floating())
 
     def abs(self):
         return ops.Abs.apply(self)
@@ -26,10 +26,10 @@ class MathMethods:
         return ops.Relu.apply(self)
 
     def sigmoid(self):
-        return ops.Sigmoid.apply(self)
+        return ops.Sigmoid.apply(self._floating())
 
     def tanh(self):
-        return ops.Tanh.apply(self)
+        return ops.Tanh.apply(self._floating())
 
     def softmax(self, axis: int = -1):
         if _is_last_axis(axis, self):  # the ops' default: no keyword to pass (it costs ~0.1 us)

@@ -27,3 +27,11 @@ __all__ += [  # nnlayers
     "LeakyReLU", "ELU", "SELU", "GELU", "SiLU", "Mish", "Softplus", "Hardtanh", "ReLU6", "LogSigmoid",
     "Softmax", "LogSoftmax", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "KLDivLoss",
 ]
+
+# image layers (convolution, pooling, BatchNorm2d, Dropout2d)
+from .batchnorm2d import BatchNorm2d  # noqa: E402
+from .conv import Conv2d  # noqa: E402
+from .dropout2d import Dropout2d  # noqa: E402
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: E402
+
+__all__ += ["AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm2d", "Conv2d", "Dropout2d", "MaxPool2d"]

@@ -85,3 +85,10 @@ __all__ += [  # nnlayers: activations, layers and losses from their own modules
     "leaky_relu", "elu", "selu", "gelu", "silu", "mish", "softplus", "hardtanh", "relu6", "logsigmoid",
     "one_hot", "embedding", "layer_norm", "binary_cross_entropy", "l1_loss", "smooth_l1_loss", "huber_loss",
 ]
+
+# image layers' functional forms (nn/functional_image.py)
+from .functional_image import (  # noqa: E402
+    adaptive_avg_pool2d, avg_pool2d, batch_norm, conv2d, dropout2d, max_pool2d,
+)
+
+__all__ += ["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm", "dropout2d"]

@@ -1,8 +1,9 @@
 """One small Function per op, grouped by kind. Each backward states its formula."""
 from .activation import LogSoftmax, Relu, Sigmoid, Softmax, Tanh
+from .cast import Cast, Clone
 from .divergence import KLDiv
 from .dropout import Dropout
-from .elementwise import Abs, Add, Clip, Div, Exp, Log, Mul, Neg, Pow, Sqrt, Sub
+from .elementwise import Abs, Add, Clip, Div, Exp, Log, Mul, Neg, Pow, Remainder, Sqrt, Sub
 from .linear import Linear
 from .loss import MSE, BCEWithLogits, CrossEntropy
 from .mask import ApplyMask, apply_mask
@@ -21,7 +22,8 @@ from .regression_loss import L1, Huber, SmoothL1
 from .smooth_activation import Gelu, LogSigmoid, Mish, Silu, Softplus
 
 __all__ = [
-    "Abs", "Add", "ApplyMask", "BCEWithLogits", "BatchNorm", "Clip", "CrossEntropy", "Div", "Dropout",
+    "Abs", "Add", "Cast", "Clone", "Remainder",
+    "ApplyMask", "BCEWithLogits", "BatchNorm", "Clip", "CrossEntropy", "Div", "Dropout",
     "Exp", "GetItem", "KLDiv", "Linear", "Log", "LogSoftmax", "MSE", "MatMul", "Max", "Mean", "Mul",
     "Neg", "Pow", "Relu", "Reshape", "Sigmoid", "Softmax", "Sqrt", "Sub", "Sum", "Tanh", "ToDevice",
     "Transpose", "apply_mask",
@@ -30,3 +32,11 @@ __all__ += [
     "BCE", "Elu", "Embedding", "Gelu", "Hardtanh", "Huber", "L1", "LayerNorm", "LeakyRelu", "LogSigmoid",
     "Mish", "NLLLoss", "Silu", "SmoothL1", "Softplus",
 ]
+
+# image ops (convolution, padding, pooling, channel dropout)
+from .conv import Conv2d  # noqa: E402
+from .feature_dropout import FeatureDropout  # noqa: E402
+from .pad import Pad2d  # noqa: E402
+from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: E402
+
+__all__ += ["AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "FeatureDropout", "MaxPool2d", "Pad2d"]

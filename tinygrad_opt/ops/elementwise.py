@@ -70,6 +70,8 @@ class Pow(Function):
     @staticmethod
     def forward(ctx, a, b):
         y = a ** b
+        if y.dtype != a.dtype:  # NumPy raises bools to int8; torch keeps the operands' (promoted) dtype
+            y = y.astype(a.dtype)
         ctx.a, ctx.b, ctx.y = a, b, y
         return y
 
@@ -194,3 +196,23 @@ class _quiet:
         if hasattr(self, "state"):
             self.state.__exit__(*exc)
         return False
+
+
+class Remainder(Function):
+    """y = a - floor(a / b) * b (Python's and torch.remainder's sign: that of b).
+
+    dL/da = g,  dL/db = -g * floor(a / b).
+    """
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.a, ctx.b = a, b
+        return a % b
+
+    @staticmethod
+    def backward(ctx, g):
+        need_a, need_b = ctx.needs_input_grad
+        gb = None
+        if need_b:
+            gb = -g * array_module(g).floor(ctx.a / ctx.b)
+        return (g if need_a else None), gb

@@ -141,7 +141,7 @@ def check_class_targets(target, num_classes: int, op: str, ignore_index: int | N
     if target.dtype.kind not in "iu":
         raise TypeError(
             f"{op}: class-index targets must have an integer dtype, got {target.dtype}; "
-            "convert them with .astype('int64') (or pass class probabilities of the input's shape)"
+            "convert them with .long() (or pass class probabilities of the input's shape)"
         )
     if not target.size:
         return True

@@ -1,0 +1,75 @@
+"""2-D convolution as one graph node: im2col, one GEMM per group, col2im in backward."""
+from ..autograd import Function
+from ..backend import array_module
+from ..kernels import get as kernel
+
+
+def pad_zeros(x, padding):
+    """x (N, C, H, W) with `padding` = (top, bottom, left, right) zeros around each plane."""
+    top, bottom, left, right = padding
+    if not (top or bottom or left or right):
+        return x
+    xp = array_module(x)
+    n, c, h, w = x.shape
+    out = xp.zeros((n, c, h + top + bottom, w + left + right), dtype=x.dtype)
+    out[:, :, top:top + h, left:left + w] = x
+    return out
+
+
+class Conv2d(Function):
+    """y[n, o, p, q] = b[o] + sum_{c, i, j} W[o, c, i, j] * xpad[n, g*Cg + c, p*sh + i*dh, q*sw + j*dw]
+
+    with o in group g, Cg = C / groups input channels per group and xpad the input with
+    zero padding (top, bottom, left, right). With cols = im2col(xpad) (rows (c, i, j),
+    columns (n, p, q)) and W_g the (Og, Cg*kh*kw) matrix of group g, the forward is one
+    GEMM per group: Y_g = W_g @ cols_g (+ b). Backward, with G_g the output gradient as an
+    (Og, N*oh*ow) matrix:
+        dL/dW_g    = G_g @ cols_g^T                       (one GEMM)
+        dL/db      = sum over (n, p, q) of G
+        dL/dcols_g = W_g^T @ G_g, and dL/dx = col2im(dL/dcols), cropped to x: each window
+                     element's gradient is added back where im2col read it (overlaps add up).
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b=None, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
+        xp = array_module(x)
+        n, c, h, wd = x.shape
+        o, cg, kh, kw = w.shape
+        (sh, sw), (dh, dw) = stride, dilation
+        xpad = pad_zeros(x, padding)
+        hp, wp = xpad.shape[2:]
+        oh = (hp - dh * (kh - 1) - 1) // sh + 1
+        ow = (wp - dw * (kw - 1) - 1) // sw + 1
+        cols = kernel("im2col", xpad)(xpad, kh, kw, sh, sw, dh, dw, oh, ow)
+        w_mat = w.reshape(groups, o // groups, cg * kh * kw)
+        y = xp.matmul(w_mat, cols.reshape(groups, cg * kh * kw, n * oh * ow))  # (groups, Og, N*oh*ow)
+        if b is not None:
+            y += b.reshape(groups, o // groups, 1)
+        ctx.cols = cols  # kept for dL/dW; dropped with the node when no gradient is recorded
+        ctx.w, ctx.groups, ctx.has_bias = w, groups, b is not None
+        ctx.geometry = (n, c, h, wd, hp, wp, kh, kw, sh, sw, dh, dw, oh, ow, padding)
+        # (O, N, oh, ow) in memory, seen as (N, O, oh, ow): no transpose copy of the output
+        return y.reshape(o, n, oh, ow).transpose(1, 0, 2, 3)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        n, c, h, wd, hp, wp, kh, kw, sh, sw, dh, dw, oh, ow, (top, _, left, _) = ctx.geometry
+        w, groups = ctx.w, ctx.groups
+        o = w.shape[0]
+        k = w.shape[1] * kh * kw
+        g_mat = xp.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(groups, o // groups, n * oh * ow)
+        needs = ctx.needs_input_grad
+        gx = gw = gb = None
+        if needs[0]:
+            w_mat = w.reshape(groups, o // groups, k)
+            gcols = xp.matmul(w_mat.transpose(0, 2, 1), g_mat).reshape(groups * k, n * oh * ow)
+            gpad = kernel("col2im", gcols)(gcols, n, c, hp, wp, kh, kw, sh, sw, dh, dw, oh, ow)
+            gx = gpad[:, :, top:top + h, left:left + wd]
+        if needs[1]:
+            cols = ctx.cols.reshape(groups, k, n * oh * ow)
+            # as (cols @ G^T)^T: BLAS runs the long inner dimension (N*oh*ow) far faster in this orientation
+            gw = xp.matmul(cols, g_mat.transpose(0, 2, 1)).transpose(0, 2, 1).reshape(w.shape)
+        if ctx.has_bias and needs[2]:
+            gb = g_mat.sum(axis=2).reshape(o)
+        return (gx, gw, gb) if ctx.has_bias else (gx, gw)
