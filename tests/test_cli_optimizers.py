@@ -5,6 +5,7 @@ from tinygrad_opt import cli, optim
 from tinygrad_opt.cli.config import OPTIMIZERS, ConfigError, TrainConfig
 from tinygrad_opt.optim import lr_scheduler
 from tinygrad_opt.train import load_checkpoint, make_optimizer, make_scheduler, read_history
+from tinygrad_opt.train.combined_optimizer import CombinedOptimizer
 from tinygrad_opt.train.models import build_mlp
 
 FAST = ["--hidden", "16", "--epochs", "2", "--batch-size", "128", "--quiet"]
@@ -12,7 +13,8 @@ CLASSES = {"sgd": optim.SGD, "adam": optim.Adam, "adamw": optim.AdamW, "rmsprop"
            "adagrad": optim.Adagrad, "adadelta": optim.Adadelta, "adamax": optim.Adamax, "nadam": optim.NAdam,
            "radam": optim.RAdam, "rprop": optim.Rprop, "asgd": optim.ASGD, "adafactor": optim.Adafactor,
            "lion": optim.Lion, "schedulefree-adamw": optim.ScheduleFreeAdamW,
-           "schedulefree-sgd": optim.ScheduleFreeSGD, "sam": optim.SAM, "lbfgs": optim.LBFGS}
+           "schedulefree-sgd": optim.ScheduleFreeSGD, "sam": optim.SAM, "lbfgs": optim.LBFGS,
+           "muon": CombinedOptimizer}
 
 
 def run_cli(capsys, *argv):
@@ -41,6 +43,19 @@ def test_every_cli_optimizer_builds_its_class_with_torch_defaults():
     assert nadam.defaults["betas"] == (0.8, 0.99) and nadam.defaults["weight_decay"] == 0.1
 
 
+def test_muon_takes_the_matrices_and_adamw_the_rest():
+    model = _model()
+    opt = make_optimizer(TrainConfig(optimizer="muon").resolved(), model.parameters())
+    muon, adamw = opt.optimizers
+    assert isinstance(muon, optim.Muon) and isinstance(adamw, optim.AdamW)
+    assert all(p.ndim == 2 for p in muon.param_groups[0]["params"])
+    assert all(p.ndim == 1 for p in adamw.param_groups[0]["params"])
+    assert muon.defaults["adjust_lr_fn"] == "match_rms_adamw" and muon.defaults["momentum"] == 0.95
+    assert len(opt.param_groups) == 2 and opt.param_groups[0]["lr"] == opt.param_groups[1]["lr"] == 1e-3
+    sched = make_scheduler(TrainConfig(optimizer="muon", schedule="onecycle", epochs=2).resolved(), opt, 5)
+    assert isinstance(sched, lr_scheduler.OneCycleLR) and not sched.cycle_momentum
+
+
 def test_sam_and_lookahead_options():
     config = TrainConfig.from_dict({"optimizer": "sam", "sam-base": "adamw", "sam-rho": 0.1, "lookahead-k": 3,
                                     "lookahead-alpha": 0.8}).resolved()
@@ -51,7 +66,7 @@ def test_sam_and_lookahead_options():
     assert sam.param_groups[0]["rho"] == 0.1 and sam.param_groups[0]["lr"] == 1e-3  # adamw's default lr
 
 
-@pytest.mark.parametrize("name", ["nadam", "lion", "schedulefree-adamw", "sam", "lbfgs", "adadelta"])
+@pytest.mark.parametrize("name", ["nadam", "lion", "schedulefree-adamw", "sam", "lbfgs", "adadelta", "muon"])
 def test_train_runs_and_resumes_with(name, tmp_path, capsys):
     out = tmp_path / "run"
     extra = {"lbfgs": ["--lookahead-k", "2"], "lion": ["--lr", "3e-3"]}.get(name, [])

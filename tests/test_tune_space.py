@@ -26,7 +26,7 @@ def _sample(space, n, seed=0):
 
 def test_default_space_samples_valid_training_configs_with_conditions_respected():
     space = default_space()
-    study, configs = _sample(space, 60)
+    study, configs = _sample(space, 120)  # enough draws to see each of the thirteen optimizers
     seen_optimizers = set()
     for trial, config in zip(study.trials, configs):
         TrainConfig.from_dict(config).resolved()  # every sample is a config `train` accepts

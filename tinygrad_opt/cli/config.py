@@ -26,8 +26,8 @@ DATASETS = ("digits", "mnist", "fashion-mnist")
 NORMALIZE = ("auto", "unit", "standard", "none")
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "adamax", "nadam", "radam", "rprop", "asgd",
-              "adafactor", "lion", "schedulefree-adamw", "schedulefree-sgd", "sam", "lbfgs")
-SAM_BASES = tuple(name for name in OPTIMIZERS if name not in ("sam", "lbfgs"))
+              "adafactor", "lion", "schedulefree-adamw", "schedulefree-sgd", "sam", "lbfgs", "muon")
+SAM_BASES = tuple(name for name in OPTIMIZERS if name not in ("sam", "lbfgs", "muon"))
 SCHEDULES = ("none", "step", "multistep", "exponential", "cosine", "linear", "onecycle", "plateau", "warmup-cosine",
              "polynomial", "warm-restarts", "cyclic")
 MONITORS = ("val_loss", "val_acc")
@@ -52,6 +52,7 @@ OPTIMIZER_DEFAULTS = {
     "schedulefree-adamw": (2.5e-3, 0.0, 1e-8),
     "schedulefree-sgd": (1.0, 0.0, None),
     "lbfgs": (1.0, 0.0, None),
+    "muon": (1e-3, 0.1, 1e-8),  # torch's Muon; eps is the AdamW's that takes the non-matrix parameters
 }
 # optimizers without weight decay (sam: its base optimizer decides)
 NO_WEIGHT_DECAY = ("rprop", "lbfgs")
@@ -99,7 +100,7 @@ class TrainConfig:
     lr: float | None = field(default=None, metadata=_opt(
         "learning rate (default: sgd 0.01, adam/adamw 1e-3, rmsprop/adagrad 1e-2)", "float"))
     momentum: float = field(default=0.0, metadata=_opt(
-        "momentum (sgd, rmsprop; schedulefree-sgd, where 0 means its default 0.9)", "float"))
+        "momentum (sgd, rmsprop; schedulefree-sgd and muon, where 0 means their defaults 0.9 and 0.95)", "float"))
     nesterov: bool = field(default=False, metadata=_opt("Nesterov momentum (sgd; needs --momentum > 0)", "bool"))
     betas: list[float] | None = field(default=None, metadata=_opt(
         "betas of the Adam family, lion and schedulefree-adamw, e.g. 0.9,0.999 (default; lion 0.9,0.99)", "float_pair",
@@ -177,8 +178,8 @@ class TrainConfig:
         lr, weight_decay, eps = OPTIMIZER_DEFAULTS[c.sam_base if c.optimizer == "sam" else c.optimizer]
         if c.betas is None:
             c.betas = [0.9, 0.99] if c.optimizer == "lion" else [0.9, 0.999]
-        if c.optimizer == "schedulefree-sgd" and c.momentum == 0:
-            c.momentum = 0.9
+        if c.optimizer in ("schedulefree-sgd", "muon") and c.momentum == 0:
+            c.momentum = 0.9 if c.optimizer == "schedulefree-sgd" else 0.95
         c.lr = lr if c.lr is None else c.lr
         c.weight_decay = weight_decay if c.weight_decay is None else c.weight_decay
         c.eps = eps if c.eps is None else c.eps

@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterable
 from .. import optim
 from ..cli.config import TrainConfig
 from ..optim import lr_scheduler as sched
+from .combined_optimizer import CombinedOptimizer
 
 
 # name -> (optimizer class, its keyword arguments from a resolved config); SAM builds its base from this table
@@ -46,8 +47,21 @@ def _sam(params: list, c: TrainConfig) -> optim.Optimizer:
     return optim.SAM(params, base, rho=c.sam_rho, **options(c))
 
 
+def _muon(params: list, c: TrainConfig) -> optim.Optimizer:
+    """Muon for the weight matrices, AdamW for the rest; Muon's lr is scaled to match AdamW's update size
+    (adjust_lr_fn="match_rms_adamw"), so one --lr serves both."""
+    matrices = [p for p in params if len(p.shape) == 2]
+    others = [p for p in params if len(p.shape) != 2]
+    muon = optim.Muon(matrices, lr=c.lr, weight_decay=c.weight_decay, momentum=c.momentum,
+                      adjust_lr_fn="match_rms_adamw")
+    rest = None
+    if others:
+        rest = optim.AdamW(others, lr=c.lr, betas=tuple(c.betas), eps=c.eps, weight_decay=c.weight_decay)
+    return CombinedOptimizer([muon, rest])
+
+
 OPTIMIZER_BUILDERS: dict[str, Callable[[list, TrainConfig], optim.Optimizer]] = {
-    **{name: _from_table(name) for name in OPTIMIZER_OPTIONS}, "sam": _sam,
+    **{name: _from_table(name) for name in OPTIMIZER_OPTIONS}, "sam": _sam, "muon": _muon,
 }
 
 
