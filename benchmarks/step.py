@@ -3,9 +3,14 @@
 The model is 784-256-10 with ReLU, softmax cross-entropy on class indices and Adam
 (lr 1e-3), one step = forward, backward, optimizer step, zero_grad. Every engine
 starts from the same weights and trains on the same batches (a check at start-up
-asserts that their losses agree after three steps). Engines are timed interleaved,
-REPEATS blocks each, and the median block gives steps/s, so load from other
-processes hits all of them alike.
+asserts that their losses agree after three steps). Each timing block runs in a fresh
+worker process that builds one engine only (this script with --worker), with the thread
+count set in its environment before NumPy or torch is imported: timed in one process,
+torch's OpenMP threads and OpenBLAS's threads spin on the same cores and slow each other
+(PyTorch ran half as fast there). Engines are timed interleaved, REPEATS workers each,
+and the median gives steps/s, so load from other processes hits all of them alike.
+benchmarks/peers.py compares the frameworks (JAX too) the same way; this script adds
+the engine on its reference kernels, CUDA and the memory table.
 
     engine       tinygrad_opt with the fused kernels (Numba on the CPU)
     engine-ref   tinygrad_opt with set_kernels("reference") (plain NumPy expressions)
@@ -30,6 +35,7 @@ import argparse
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -43,24 +49,8 @@ from tinygrad_opt import nn, optim  # noqa: E402
 import tinygrad_opt.nn.functional as F  # noqa: E402
 from tinygrad_opt.ops.loss import known_target_range  # noqa: E402
 
-IN, HIDDEN, OUT = 784, 256, 10
-LR = 1e-3
-POOL = 4  # distinct batches cycled through, so no engine runs on one cache-hot batch
-
-
-# ---- shared inputs ------------------------------------------------------------------
-
-def initial_weights(seed: int = 0) -> list[np.ndarray]:
-    """PyTorch's default Linear init, drawn once so that every engine starts from the same point."""
-    rng = np.random.default_rng(seed)
-    b1, b2 = 1 / np.sqrt(IN), 1 / np.sqrt(HIDDEN)
-    return [rng.uniform(-b1, b1, (HIDDEN, IN)).astype(np.float32), rng.uniform(-b1, b1, HIDDEN).astype(np.float32),
-            rng.uniform(-b2, b2, (OUT, HIDDEN)).astype(np.float32), rng.uniform(-b2, b2, OUT).astype(np.float32)]
-
-
-def batches(batch: int, seed: int = 1) -> list[tuple[np.ndarray, np.ndarray]]:
-    rng = np.random.default_rng(seed)
-    return [(rng.random((batch, IN), dtype=np.float32), rng.integers(0, OUT, batch)) for _ in range(POOL)]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peers import HIDDEN, IN, LR, OUT, POOL, batches, initial_weights, numpy_case, thread_environment  # noqa: E402
 
 
 # ---- the engines: each returns step() -> loss (a lazy handle; only the check reads it) ---
@@ -119,59 +109,6 @@ def torch_case(batch: int, device: str = "cpu", fused: bool = False):
     return step
 
 
-def numpy_case(batch: int):
-    """Forward, hand-derived backward and Adam in plain NumPy, written to avoid needless temporaries."""
-    params = initial_weights()
-    m = [np.zeros_like(p) for p in params]
-    v = [np.zeros_like(p) for p in params]
-    scratch = [np.empty_like(p) for p in params]
-    data = batches(batch)
-    rows = np.arange(batch)
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
-    state = {"i": 0, "t": 0}
-
-    def step():
-        x, y = data[state["i"] % POOL]
-        state["i"] += 1
-        w1, b1, w2, b2 = params
-        h = x @ w1.T
-        h += b1
-        a = np.maximum(h, 0)
-        z = a @ w2.T
-        z += b2
-        z -= z.max(axis=1, keepdims=True)
-        picked = z[rows, y]
-        e = np.exp(z, out=z)
-        s = e.sum(axis=1, keepdims=True)
-        loss = np.log(s)[:, 0].mean() - picked.mean()
-        e /= s
-        e[rows, y] -= 1
-        e /= batch  # dL/dz for the mean loss
-        grads = [None, None, e.T @ a, e.sum(axis=0)]
-        da = e @ w2
-        da *= h > 0
-        grads[0] = da.T @ x
-        grads[1] = da.sum(axis=0)
-        state["t"] += 1
-        t = state["t"]
-        step_size = LR / (1 - beta1**t)
-        bc2 = (1 - beta2**t) ** 0.5
-        for p, g, mi, vi, d in zip(params, grads, m, v, scratch):
-            mi *= beta1
-            mi += (1 - beta1) * g
-            vi *= beta2
-            vi += (1 - beta2) * g * g
-            np.sqrt(vi, out=d)
-            d /= bc2
-            d += eps
-            np.divide(mi, d, out=d)
-            d *= step_size
-            p -= d
-        return loss
-
-    return step
-
-
 # ---- measurement ------------------------------------------------------------------
 
 def synchronizer(name: str):
@@ -207,7 +144,7 @@ def make_cases(batch: int, engines: list[str]):
         "engine-ref": lambda: engine_case(batch, "cpu", "reference"),
         "torch": lambda: torch_case(batch, "cpu"),
         "torch-fused": lambda: torch_case(batch, "cpu", fused=True),
-        "numpy": lambda: numpy_case(batch),
+        "numpy": lambda: numpy_case(batch)[0],
         "engine-cuda": lambda: engine_case(batch, "cuda", "auto"),
         "torch-cuda": lambda: torch_case(batch, "cuda"),
     }
@@ -238,18 +175,31 @@ def check_agreement(engines: list[str]) -> None:
             raise SystemExit(f"engines disagree after three steps: {losses}")
 
 
-def time_batch(batch: int, engines: list[str], repeats: int, budget: float) -> dict[str, float]:
-    """Median seconds per step of each engine, measured in interleaved blocks."""
-    cases = make_cases(batch, engines)
-    steps = {}
-    for name, step in cases.items():  # warm up (Numba loading, CuPy compiling, allocator pools)
-        per = run_block(name, step, 3)
-        steps[name] = max(3, int(budget / max(per, 1e-6)))
-    samples = {name: [] for name in cases}
-    for _ in range(repeats):
-        for name, step in cases.items():
-            samples[name].append(run_block(name, step, steps[name]))
-    tg.set_kernels("auto")
+def worker_block(name: str, batch: int, budget: float) -> float:
+    """In a worker process: seconds per step of one engine, warmed up, over about `budget` seconds."""
+    step = make_cases(batch, [name])[name]
+    start, warm = time.perf_counter(), 0
+    while warm < 3 or time.perf_counter() - start < budget / 3:  # Numba loading, CuPy compiling, pools
+        run_block(name, step, 1)
+        warm += 1
+    steps = max(3, int(budget / ((time.perf_counter() - start) / warm)))
+    return run_block(name, step, steps)
+
+
+def time_batch(batch: int, engines: list[str], repeats: int, budget: float, threads: int) -> dict[str, float]:
+    """Median seconds per step of each engine: `repeats` rounds, one fresh worker process per engine each."""
+    env = dict(os.environ, **thread_environment(threads))
+    samples = {name: [] for name in engines}
+    for rnd in range(repeats):
+        order = engines[rnd % len(engines):] + engines[:rnd % len(engines)]  # no engine always first
+        for name in order:
+            command = [sys.executable, str(Path(__file__).resolve()), "--worker", name, "--batches", str(batch),
+                       "--budget", str(budget), "--threads", str(threads)]
+            done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+                raise SystemExit(f"step.py: the {name} worker at batch {batch} failed: " + " | ".join(tail))
+            samples[name].append(float(done.stdout.strip().splitlines()[-1]))
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
@@ -376,7 +326,12 @@ def main() -> None:
     parser.add_argument("--engines", nargs="+", default=None, help="a subset of the engines to run")
     parser.add_argument("--quick", action="store_true", help="fewer, shorter repeats (for gpu_check.sh)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory table")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # one engine's timing block, in its own process
     args = parser.parse_args()
+    if args.worker:
+        set_threads(args.threads)
+        print(worker_block(args.worker, args.batches[0], args.budget))
+        return
     if args.quick:
         args.repeats, args.budget = 3, 0.1
     cuda = args.device == "cuda"
@@ -392,7 +347,8 @@ def main() -> None:
         engines = [e for e in engines if not e.startswith("torch")]
         print("torch is not installed: its columns are skipped")
     if cuda and args.engines is None:
-        engines = ["engine", "torch", "engine-cuda", "torch-cuda"] if args.quick else engines + ["engine-cuda", "torch-cuda"]
+        cuda_engines = ["engine-cuda", "torch-cuda"]
+        engines = ["engine", "torch"] + cuda_engines if args.quick else engines + cuda_engines
         if "torch" not in engines:
             engines.remove("torch-cuda")
     if "torch-cuda" in engines and not torch.cuda.is_available():  # a CPU-only torch beside CuPy
@@ -405,7 +361,8 @@ def main() -> None:
     check_agreement([e for e in engines if not e.endswith("cuda")] + [e for e in engines if e.endswith("cuda")])
     print("check: every engine's loss agrees after three steps from the same weights\n")
 
-    print(f"training steps per second, 784-256-10 MLP + Adam (median of {args.repeats} interleaved blocks)")
+    print(f"training steps per second, 784-256-10 MLP + Adam (median of {args.repeats} interleaved worker "
+          "processes)")
     header = f"{'batch':>6}" + "".join(f"{e:>13}" for e in engines)
     ratios = [("engine", "torch"), ("engine", "numpy"), ("engine", "engine-ref"), ("engine", "torch-fused"),
               ("engine-cuda", "torch-cuda"), ("engine-cuda", "engine")]
@@ -415,7 +372,7 @@ def main() -> None:
     print("-" * len(header))
     results = {}
     for batch in batches_:
-        seconds = time_batch(batch, engines, args.repeats, args.budget)
+        seconds = time_batch(batch, engines, args.repeats, args.budget, args.threads)
         results[batch] = seconds
         line = f"{batch:>6}" + "".join(f"{(1 / seconds[e]) if e in seconds else float('nan'):>13.1f}" for e in engines)
         for a, b in ratios:
@@ -425,7 +382,8 @@ def main() -> None:
 
     if cuda:
         print("\nCPU vs GPU: steps/s of the engine and of PyTorch, and the GPU's speedup")
-        print(f"{'batch':>6}{'engine cpu':>12}{'engine gpu':>12}{'speedup':>9}{'torch cpu':>12}{'torch gpu':>12}{'speedup':>9}")
+        print(f"{'batch':>6}{'engine cpu':>12}{'engine gpu':>12}{'speedup':>9}"
+              f"{'torch cpu':>12}{'torch gpu':>12}{'speedup':>9}")
         for batch, s in results.items():
             def rate(name):
                 return 1 / s[name] if name in s else float("nan")

@@ -56,5 +56,14 @@ _CONV_FAST = {
 for _name, (_cpu, _gpu) in _CONV_FAST.items():
     register(_name, reference=getattr(conv_reference, _name), cpu=_cpu, gpu=_gpu)
 
+# Linear followed by ReLU (ops.LinearReLU): bias + ReLU forward in place, mask + bias gradient in one pass
+from . import linear_reference  # noqa: E402
+
+for _name in ("bias_relu", "relu_backward_bias_grad"):
+    register(_name, reference=getattr(linear_reference, _name), cpu=f"linear_cpu:{_name}")
+
+# BLAS's thread count for the engine's matrix products under load (blas_threads.py)
+from .blas_threads import get_blas_threads, set_blas_threads  # noqa: E402
+
 __all__ = ["ENV_VAR", "MODES", "available", "get", "get_mode", "register", "set_kernels", "which", "reference",
-           "takes", "with_fallback"]
+           "takes", "with_fallback", "get_blas_threads", "set_blas_threads"]

@@ -4,6 +4,10 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Iterable, Iterator, Mapping
 
+from .. import autograd, ops
+from ..tensor import Tensor
+from .activation import ReLU
+from .linear import Linear
 from .module import Module
 
 
@@ -22,8 +26,17 @@ class Sequential(Module):
                 self.add_module(str(index), module)
 
     def forward(self, input: Any) -> Any:
-        for module in self._modules.values():
+        modules = tuple(self._modules.values())
+        n, i = len(modules), 0
+        while i < n:
+            module = modules[i]
+            if i + 1 < n and type(module) is Linear and type(modules[i + 1]) is ReLU:
+                fused = _linear_relu(module, modules[i + 1], input)
+                if fused is not None:
+                    input, i = fused, i + 2
+                    continue
             input = module(input)
+            i += 1
         return input
 
     def __len__(self) -> int:
@@ -177,3 +190,15 @@ class ModuleDict(Module):
             if not hasattr(modules, "items") and (not isinstance(pair, (tuple, list)) or len(pair) != 2):
                 raise ValueError(f"ModuleDict.update: element #{i} should be a (name, module) pair, got {pair!r}")
             self[pair[0]] = pair[1]
+
+
+def _linear_relu(linear: Linear, relu: ReLU, input: Any) -> Tensor | None:
+    """Linear then ReLU as one fused node (ops.LinearReLU: the same numbers, two passes over the
+    activations fewer), or None where the pair must run as written: a hook on either module
+    (pruning's reparametrisation is one), no bias, a forward replaced on the instance, or a
+    tracer recording the graph layer by layer."""
+    if (linear.bias is None or linear._forward_pre_hooks or linear._forward_hooks or relu._forward_pre_hooks
+            or relu._forward_hooks or "forward" in linear.__dict__ or "forward" in relu.__dict__
+            or autograd._tracers or not isinstance(input, Tensor)):
+        return None
+    return ops.LinearReLU.apply(input, linear.weight, linear.bias)

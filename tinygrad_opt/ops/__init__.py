@@ -40,3 +40,7 @@ from .pad import Pad2d  # noqa: E402
 from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: E402
 
 __all__ += ["AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "FeatureDropout", "MaxPool2d", "Pad2d"]
+
+from .linear import LinearReLU  # noqa: E402  (Linear + ReLU as one node: nn.Sequential's fused pair)
+
+__all__ += ["LinearReLU"]

@@ -2,6 +2,7 @@
 from ..autograd import Function
 from ..errors import ShapeError
 from ..kernels import get as kernel
+from ..kernels.blas_threads import before_gemm
 
 
 class Linear(Function):
@@ -23,8 +24,10 @@ class Linear(Function):
                 f"the weight must be (out_features, in_features) and the input's last axis in_features"
             )
         if b is not None and b.shape != (w.shape[0],):
-            raise ShapeError(f"linear: bias of shape {tuple(b.shape)} must be ({w.shape[0]},) for a weight of shape {tuple(w.shape)}")
+            raise ShapeError(f"linear: bias of shape {tuple(b.shape)} must be ({w.shape[0]},) for a weight of shape "
+                             f"{tuple(w.shape)}")
         ctx.x, ctx.w, ctx.has_bias = x, w, b is not None
+        before_gemm()
         y = x @ w.T
         if b is not None:
             y += b  # in place: y is a fresh array, so this saves one temporary
@@ -34,6 +37,7 @@ class Linear(Function):
     def backward(ctx, g):
         x, w = ctx.x, ctx.w
         needs = ctx.needs_input_grad
+        before_gemm()
         gx = g @ w if needs[0] else None
         gw = gb = None
         if needs[1] or (ctx.has_bias and needs[2]):
@@ -46,3 +50,49 @@ class Linear(Function):
         if ctx.has_bias:
             return gx, gw, gb
         return gx, gw
+
+
+class LinearReLU(Function):
+    """y = relu(x @ W^T + b): a Linear layer and the ReLU after it as one graph node.
+
+    With g = dL/dy and gz = g * [y > 0] (the ReLU mask; 0 where y == 0, as PyTorch):
+        dL/dx = gz @ W,   dL/dW = gz^T @ x,   dL/db = sum of gz over every axis but the last
+    Forward adds the bias and clamps in one in-place pass over the product (kernel
+    "bias_relu"); backward masks g and sums the bias gradient in one pass (kernel
+    "relu_backward_bias_grad"). Same numbers as Linear then Relu; nn.Sequential uses it
+    for a Linear directly followed by a ReLU.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b):
+        if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
+            raise ShapeError(
+                f"linear_relu: input of shape {tuple(x.shape)} does not fit a weight of shape {tuple(w.shape)}; "
+                f"the weight must be (out_features, in_features) and the input's last axis in_features"
+            )
+        if b.shape != (w.shape[0],):
+            raise ShapeError(f"linear_relu: bias of shape {tuple(b.shape)} must be ({w.shape[0]},) for a weight "
+                             f"of shape {tuple(w.shape)}")
+        before_gemm()
+        y = x @ w.T  # a fresh array: the fused pass may overwrite it
+        y2 = y.reshape(-1, y.shape[-1]) if y.ndim != 2 else y
+        kernel("bias_relu", y2)(y2, b)
+        ctx.x, ctx.w, ctx.y = x, w, y
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w, y = ctx.x, ctx.w, ctx.y
+        needs = ctx.needs_input_grad
+        g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
+        y2 = y.reshape(-1, y.shape[-1]) if y.ndim != 2 else y
+        gz, gb = kernel("relu_backward_bias_grad", g2)(g2, y2)
+        before_gemm()
+        gx = gw = None
+        if needs[0]:
+            gx = gz @ w
+            if x.ndim != 2:
+                gx = gx.reshape(x.shape)
+        if needs[1]:
+            gw = gz.T @ (x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x)
+        return gx, gw, (gb if needs[2] else None)

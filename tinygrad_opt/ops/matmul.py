@@ -1,6 +1,7 @@
 """Matrix product with NumPy's @ semantics (1-D operands, batched stacks)."""
 from ..autograd import Function
 from ..errors import ShapeError
+from ..kernels.blas_threads import before_gemm
 
 
 class MatMul(Function):
@@ -26,12 +27,14 @@ class MatMul(Function):
                 f"({'only' if b.ndim == 1 else 'second-to-last'} axis of the second)"
             )
         ctx.a, ctx.b = a, b
+        before_gemm()
         return a @ b
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.a, ctx.b
         need_a, need_b = ctx.needs_input_grad
+        before_gemm()
         if a.ndim == 2 and b.ndim == 2:  # the common case, kept plain
             return (g @ b.T if need_a else None), (a.T @ g if need_b else None)
         if b.ndim == 1:

@@ -1,0 +1,278 @@
+"""Where one training step of the seed's MLP spends its time, phase by phase, against each phase's bound.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/profile_step.py
+    python benchmarks/profile_step.py --batches 4096 --threads 1 --markdown
+
+The step is benchmarks/peers.py's (784-256-10, ReLU, cross-entropy, Adam, float32).
+Each phase the engine runs is replayed alone on arrays of the step's shapes, with the
+same call the engine makes (NumPy's matmul with the same operand layouts, the same
+kernels from the registry), and timed in interleaved blocks (median per call):
+
+    GEMM           each product with its shape and how each operand reaches BLAS (N: as
+                   stored, T: a transposed view, passed with BLAS's transpose flag);
+                   bound = the roofline: the larger of its flops / the SGEMM rate and its
+                   least traffic (operands and result once) / the bandwidth; "no copy" says
+                   NumPy allocated nothing beyond the result (a copied operand would show)
+    pass           each element-wise pass (bias, ReLU, masks, loss, Adam);
+                   bound = its least memory traffic / the copy bandwidth measured here
+    allocation     fresh arrays of the step's activation shapes, allocated and first
+                   touched (page faults), minus writing the same bytes into a warm array
+    Python + rest  the engine's measured step minus all of the above: graph building,
+                   dispatch, autograd bookkeeping
+
+The SGEMM rate is a square 2048 float32 product with --threads BLAS threads; the
+bandwidth is a copy of 64 MiB (read + write, one thread, as the kernels run). "% of
+bound" is bound / time: 100% runs at the bound; small arrays that live in cache can
+pass 100% of the memory bound. --stat min reports each phase's fastest block instead
+of the median (on a shared machine: what the hardware gives when the others pause).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peers import HIDDEN, IN, OUT, batches, initial_weights, tinygrad_opt_case  # noqa: E402
+
+import tinygrad_opt as tg  # noqa: E402
+from tinygrad_opt.kernels import get as kernel  # noqa: E402
+from tinygrad_opt.kernels.blas_threads import apply_policy, before_gemm  # noqa: E402
+
+F32 = 4  # bytes per float32
+
+
+def set_threads(threads: int) -> str:
+    try:
+        from threadpoolctl import threadpool_info, threadpool_limits  # noqa: PLC0415
+    except ImportError:
+        return "threadpoolctl missing: BLAS threads as found"
+    threadpool_limits(threads)
+    return ", ".join(f"{p['internal_api']} {p.get('version', '')} {p.get('architecture', '')} x{p['num_threads']}"
+                     for p in threadpool_info())
+
+
+STAT = {"median": statistics.median, "min": min}
+stat = statistics.median  # main() sets it from --stat
+
+
+def time_calls(fns: dict, repeats: int, budget: float) -> dict:
+    """Seconds per call of each function (`stat` over interleaved blocks of about `budget` seconds)."""
+    counts = {}
+    for name, fn in fns.items():
+        fn()
+        start, n = time.perf_counter(), 0
+        while n < 2 or time.perf_counter() - start < budget / 4:
+            fn()
+            n += 1
+        counts[name] = max(1, int(n * budget / (time.perf_counter() - start)))
+    samples = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(counts[name]):
+                fn()
+            samples[name].append((time.perf_counter() - start) / counts[name])
+    return {name: stat(v) for name, v in samples.items()}
+
+
+def machine_bounds(repeats: int, budget: float) -> tuple[float, float]:
+    """(SGEMM flop/s, copy bytes/s): the square SGEMM rate and a 64 MiB copy's bandwidth."""
+    rng = np.random.default_rng(0)
+    n = 2048
+    a, b = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
+    c = np.empty((n, n), np.float32)
+    src = rng.random(16 * 2**20, dtype=np.float32)
+    dst = np.empty_like(src)
+    t = time_calls({"gemm": lambda: np.matmul(a, b, out=c), "copy": lambda: np.copyto(dst, src)}, repeats, budget)
+    return 2 * n**3 / t["gemm"], 2 * src.nbytes / t["copy"]
+
+
+def gemm(m: int, k: int, n: int) -> tuple[float, float]:
+    """(flops, least bytes moved) of an (m, k) x (k, n) float32 product."""
+    return 2.0 * m * k * n, float(F32 * (m * k + k * n + m * n))
+
+
+def phases(batch: int, fused: bool = True) -> list[tuple[str, str, str, float, float, object]]:
+    """(name, detail, kind, flops, bytes, fn) for every phase of the engine's step, in its order.
+
+    fused: the hidden layer as nn.Sequential runs it (ops.LinearReLU: bias + ReLU in one pass,
+    mask + bias gradient in one pass); otherwise as Linear then ReLU called one by one."""
+    rng = np.random.default_rng(2)
+    w1, b1, w2, b2 = initial_weights()
+    x, y = batches(batch)[0]
+    h = x @ w1.T
+    a = np.maximum(h, 0)
+    z = a @ w2.T + b2
+    ce = kernel("softmax_cross_entropy", z)
+    dz = ce(z, y, 0.0)[1]
+    scale = np.float32(1 / batch)
+    g2 = dz * scale
+    ga = g2 @ w2
+    g1 = kernel("relu_backward", ga)(ga, a)
+    relu, relu_bw, bias_grad = kernel("relu", h), kernel("relu_backward", ga), kernel("bias_grad", g2)
+    bias_relu, mask_and_db = kernel("bias_relu", h), kernel("relu_backward_bias_grad", ga)
+    adam = kernel("adam_update", w1)
+    params = [p.copy() for p in (w1, b1, w2, b2)]
+    grads = [rng.standard_normal(p.shape).astype(np.float32) * 1e-3 for p in params]
+    moments = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
+    n_params = sum(p.size for p in params)
+    state = {"step": 0}
+
+    def adam_all():
+        state["step"] += 1
+        for p, g, (m, v) in zip(params, grads, moments):
+            adam(p, g, m, v, None, step=state["step"], lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+                 weight_decay=0.0, amsgrad=False, maximize=False)
+
+    def add_bias(out, bias):
+        return lambda: np.add(out, bias, out=out)
+
+    bh, bz = batch * HIDDEN * F32, batch * OUT * F32
+    return [
+        ("x @ W1^T", f"({batch},{IN}) x ({IN},{HIDDEN}) N,T", "gemm", *gemm(batch, IN, HIDDEN), lambda: x @ w1.T),
+        *([("h = relu(h + b1)", f"({batch},{HIDDEN}) in place, fused", "pass", 0, 2 * bh,
+            lambda: bias_relu(h, b1))] if fused else
+          [("h += b1", f"({batch},{HIDDEN}) in place", "pass", 0, 2 * bh, add_bias(h, b1)),
+           ("relu(h)", f"({batch},{HIDDEN}) -> new", "pass", 0, 2 * bh, lambda: relu(h))]),
+        ("a @ W2^T", f"({batch},{HIDDEN}) x ({HIDDEN},{OUT}) N,T", "gemm", *gemm(batch, HIDDEN, OUT),
+         lambda: a @ w2.T),
+        ("z += b2", f"({batch},{OUT}) in place", "pass", 0, 2 * bz, add_bias(z, b2)),
+        ("cross-entropy", f"({batch},{OUT}) -> loss, dz", "pass", 0, 2 * bz, lambda: ce(z, y, 0.0)),
+        ("dz * (1/B)", f"({batch},{OUT}) -> new", "pass", 0, 2 * bz, lambda: dz * scale),
+        ("g^T @ a  (dW2)", f"({OUT},{batch}) x ({batch},{HIDDEN}) T,N", "gemm", *gemm(OUT, batch, HIDDEN),
+         lambda: g2.T @ a),
+        ("colsum g (db2)", f"({batch},{OUT}) -> ({OUT},)", "pass", 0, bz, lambda: bias_grad(g2)),
+        ("g @ W2  (da)", f"({batch},{OUT}) x ({OUT},{HIDDEN}) N,N", "gemm", *gemm(batch, OUT, HIDDEN),
+         lambda: g2 @ w2),
+        *([("relu mask + db1", f"({batch},{HIDDEN}) x2 -> new, fused", "pass", 0, 3 * bh,
+            lambda: mask_and_db(ga, a))] if fused else
+          [("relu mask", f"({batch},{HIDDEN}) x2 -> new", "pass", 0, 3 * bh, lambda: relu_bw(ga, a))]),
+        ("g1^T @ x  (dW1)", f"({HIDDEN},{batch}) x ({batch},{IN}) T,N", "gemm", *gemm(HIDDEN, batch, IN),
+         lambda: g1.T @ x),
+        *([] if fused else
+          [("colsum g1 (db1)", f"({batch},{HIDDEN}) -> ({HIDDEN},)", "pass", 0, bh, lambda: bias_grad(g1))]),
+        ("Adam x4", f"{n_params} parameters", "pass", 0, 7 * n_params * F32, adam_all),
+    ]
+
+
+def as_the_engine_calls(product):
+    """A GEMM phase with the engine's BLAS thread policy applied first, as ops.Linear does."""
+    def fn():
+        before_gemm()
+        return product()
+    return fn
+
+
+def extra_bytes(fn) -> int:
+    """Bytes a call allocates beyond its result at its peak (a copied operand shows here)."""
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    result = fn()
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    return max(0, peak - getattr(result, "nbytes", 0))
+
+
+def allocation_cost(batch: int, repeats: int, budget: float, count: int) -> float:
+    """Seconds per step spent allocating and first touching the step's `count` fresh (batch, HIDDEN) arrays.
+
+    Fused, the step creates three, alive together: h (ReLU'd in place), the hidden gradient and its
+    masked copy; unfused four (relu(h) is a new array).
+    """
+    shape = (batch, HIDDEN)
+    warm = [np.empty(shape, np.float32) for _ in range(count)]
+
+    def fresh():
+        arrays = [np.empty(shape, np.float32) for _ in range(count)]
+        for arr in arrays:
+            arr.fill(1)
+
+    def reuse():
+        for arr in warm:
+            arr.fill(1)
+
+    t = time_calls({"fresh": fresh, "reuse": reuse}, repeats, budget)
+    return max(0.0, t["fresh"] - t["reuse"])
+
+
+def engine_step_time(batch: int, repeats: int, budget: float, fused: bool = True) -> float:
+    step = tinygrad_opt_case(batch, fused=fused)[0]
+    return time_calls({"step": step}, repeats, budget)["step"]
+
+
+def profile(batch: int, gemm_rate: float, bandwidth: float, repeats: int, budget: float,
+            fused: bool = True) -> dict:
+    rows = phases(batch, fused)
+    rows = [(n, d, k, f, b, as_the_engine_calls(fn) if k == "gemm" else fn) for n, d, k, f, b, fn in rows]
+    times = time_calls({name: fn for name, _, _, _, _, fn in rows}, repeats, budget)
+    count = 3 if fused else 4
+    alloc = allocation_cost(batch, repeats, budget, count)
+    step = engine_step_time(batch, repeats, budget, fused)
+    table = []
+    for name, detail, kind, flops, nbytes, fn in rows:
+        bound = max(flops / gemm_rate, nbytes / bandwidth)
+        if kind == "gemm":
+            extra = extra_bytes(fn)  # a few hundred bytes are the result's Python object itself
+            detail += f", copies {extra} bytes" if extra > 4096 else ", no copy"
+        table.append((name, detail, kind, times[name], bound))
+    table.append(("allocation", f"{count} fresh ({batch},{HIDDEN}) arrays", "alloc", alloc, 0.0))
+    rest = step - sum(r[3] for r in table)
+    table.append(("Python + rest", "graph, dispatch, bookkeeping", "python", rest, 0.0))
+    gemm_flops = sum(flops for _, _, kind, flops, _, _ in rows if kind == "gemm")
+    return {"batch": batch, "rows": table, "step": step, "gemm_bound": gemm_flops / gemm_rate,
+            "bound": sum(r[4] for r in table), "gemm_flops": gemm_flops}
+
+
+def report(result: dict) -> str:
+    b, step = result["batch"], result["step"]
+    lines = [f"\nB={b}: engine step {step * 1e3:.3f} ms ({1 / step:.1f} steps/s); GEMM bound "
+             f"{result['gemm_bound'] * 1e3:.3f} ms, so the step runs at {result['gemm_bound'] / step:.0%} of the "
+             f"SGEMM bound; all phases' bounds together {result['bound'] * 1e3:.3f} ms "
+             f"({result['bound'] / step:.0%})",
+             "| phase | shape | kind | time (us) | bound (us) | % of bound | share of step |",
+             "|---|---|---|---:|---:|---:|---:|"]
+    for name, detail, kind, t, bound in result["rows"]:
+        pct = f"{bound / t:.0%}" if bound and t > 0 else "-"
+        lines.append(f"| {name} | {detail} | {kind} | {t * 1e6:.1f} | {bound * 1e6:.1f} | {pct} | {t / step:.1%} |")
+    kinds = {}
+    for _, _, kind, t, _ in result["rows"]:
+        kinds[kind] = kinds.get(kind, 0.0) + t
+    lines.append("totals: " + ", ".join(f"{k} {v * 1e3:.3f} ms ({v / step:.0%})" for k, v in kinds.items()))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, nargs="+", default=[64, 512, 4096])
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="BLAS threads (default: all cores)")
+    parser.add_argument("--repeats", type=int, default=7, help="interleaved timing blocks")
+    parser.add_argument("--budget", type=float, default=0.05, help="seconds per timing block")
+    parser.add_argument("--unfused", action="store_true",
+                        help="the hidden layer as Linear then ReLU (the step before ops.LinearReLU)")
+    parser.add_argument("--stat", choices=sorted(STAT), default="median", help="over the blocks (default median)")
+    args = parser.parse_args(argv)
+    global stat
+    stat = STAT[args.stat]
+    print(f"BLAS: {set_threads(args.threads)}; kernels {tg.kernels.get_mode()}; "
+          f"load average {' / '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    gemm_rate, bandwidth = machine_bounds(args.repeats, args.budget * 4)
+    print(f"the engine's BLAS thread policy ({tg.kernels.get_blas_threads()}) gives {apply_policy()} threads now "
+          "(one while the machine is oversubscribed: kernels/blas_threads.py)")
+    print(f"bounds measured now: SGEMM {gemm_rate / 1e9:.1f} GFLOP/s (2048^3, {args.threads} threads), "
+          f"copy bandwidth {bandwidth / 1e9:.1f} GB/s (64 MiB, read + write, one thread)")
+    for batch in args.batches:
+        result = profile(batch, gemm_rate, bandwidth, args.repeats, args.budget, not args.unfused)
+        print(report(result), flush=True)
+    print(f"\nload average at end {' / '.join(f'{v:.2f}' for v in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""How many threads BLAS may use for the engine's matrix products, so that they do not collapse under load.
+
+OpenBLAS splits a product among its threads and waits for all of them. When other
+processes keep every core busy, a worker thread that the scheduler has put aside stalls
+the whole product until it runs again, once per product: on the 2-core development VM at
+a load average of 6, the seed's training step at batch 64 ran about 100 times slower with
+two BLAS threads than with one (benchmarks/README.md). One thread only loses its share.
+
+Policies, set with `set_blas_threads(policy)` or the environment variable
+TINYGRAD_OPT_BLAS_THREADS:
+  "auto"  (default) BLAS keeps its own thread count while the machine has room and drops
+          to one thread when it is oversubscribed: the 1-minute load average exceeds the
+          core count + 0.5, or (where Linux reports CPU pressure) tasks waited for a CPU
+          more than 10% of the last 10 seconds, which notices a new competitor within
+          seconds where the load average takes a minute. The engine's own threads are part
+          of both: alone with two BLAS threads on two cores the load stays near 2 and
+          nothing waits; one other busy process makes it 3, where the collapse starts. It
+          returns to its own count once the load is below the core count - 0.25 (with one
+          BLAS thread the engine adds about 1, so the machine must be otherwise idle) and
+          the pressure below 3%, so it does not flip on every small change. Both are read
+          at most once a second. (At a load average of 2.0 and 16% pressure on the 2-core
+          VM, one test suite beside it, a two-thread 64x784x256 product took 7 ms instead
+          of 0.18: the collapse starts with the first competitor.)
+  "off"   never touch BLAS's threads.
+  N       always N threads (an int >= 1).
+The engine applies the policy before its matrix products (ops.Linear, ops.LinearReLU,
+ops.MatMul); the setting is process-wide, as BLAS's own is. It needs threadpoolctl to
+reach the BLAS library NumPy loaded; without it every policy leaves BLAS alone.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Union
+
+ENV_VAR = "TINYGRAD_OPT_BLAS_THREADS"
+CHECK_EVERY = 1.0  # seconds between two looks at the load average
+OVERLOADED_ABOVE = 0.5  # load average - cores above which BLAS gets one thread
+ROOMY_BELOW = -0.25  # ... and below which it gets its own count back
+PRESSURE_ABOVE = 10.0  # % of the last 10 s in which some task waited for a CPU: one thread
+PRESSURE_BELOW = 3.0  # ... and below which (with the load) BLAS gets its own count back
+PRESSURE_FILE = "/proc/pressure/cpu"  # Linux's pressure stall information (PSI)
+
+Policy = Union[str, int]
+
+
+def _parse(policy: Any, where: str) -> Policy:
+    if isinstance(policy, str) and policy.strip().lower() in ("auto", "off"):
+        return policy.strip().lower()
+    try:
+        threads = int(policy)
+    except (TypeError, ValueError):
+        threads = 0
+    if isinstance(policy, bool) or threads < 1 or (not isinstance(policy, str) and threads != policy):
+        raise ValueError(f"{where}: BLAS thread policy must be 'auto', 'off' or a thread count >= 1, got {policy!r}")
+    return threads
+
+
+_policy: Policy = _parse(os.environ.get(ENV_VAR, "auto") or "auto", f"environment variable {ENV_VAR}")
+_controller: Any = None  # threadpoolctl's controller of NumPy's BLAS; False when there is none
+_base: int | None = None  # BLAS's own thread count (what "auto" returns to)
+_last_set: int | None = None  # the count this module last left BLAS at
+_overloaded = False
+_next_check = 0.0
+
+
+def set_blas_threads(policy: Policy) -> None:
+    """"auto", "off" or a thread count for the engine's matrix products (see the module docstring)."""
+    global _policy, _next_check
+    _policy = _parse(policy, "set_blas_threads")
+    _next_check = 0.0  # apply at the next product
+
+
+def get_blas_threads() -> Policy:
+    return _policy
+
+
+def _blas() -> Any:
+    """threadpoolctl's controller of the BLAS library NumPy loaded, or None."""
+    global _controller
+    if _controller is None:
+        _controller = False
+        try:
+            from threadpoolctl import ThreadpoolController  # noqa: PLC0415
+        except ImportError:
+            return None
+        libs = ThreadpoolController().select(user_api="blas").lib_controllers
+        numpy_blas = [lib for lib in libs if "numpy" in lib.filepath or "openblas" in lib.filepath.lower()]
+        if numpy_blas or libs:
+            _controller = (numpy_blas or libs)[0]
+    return _controller or None
+
+
+def _load_above_cores() -> float:
+    try:
+        return os.getloadavg()[0] - (os.cpu_count() or 1)
+    except (OSError, AttributeError):  # no load average on this platform: never overloaded
+        return float("-inf")
+
+
+def _cpu_pressure() -> float:
+    """% of the last 10 seconds in which some runnable task waited for a CPU (0 where not reported)."""
+    try:
+        with open(PRESSURE_FILE) as f:
+            return float(f.readline().split()[1].partition("=")[2])  # "some avg10=51.26 avg60=..."
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def before_gemm() -> None:
+    """Apply the policy before a matrix product; between checks this is one clock read."""
+    global _next_check
+    now = time.monotonic()
+    if now < _next_check:
+        return
+    _next_check = now + CHECK_EVERY
+    if _policy != "off":
+        apply_policy()
+
+
+def apply_policy() -> int | None:
+    """Set BLAS's thread count as the policy says now; returns the count (None: BLAS out of reach or "off")."""
+    global _base, _last_set, _overloaded
+    blas = _blas()
+    if blas is None or _policy == "off":
+        return None
+    current = blas.get_num_threads()
+    if _last_set is None or current != _last_set:  # the first look, or someone else changed it since
+        _base = current
+    if isinstance(_policy, int):
+        wanted = _policy
+    else:
+        excess, pressure = _load_above_cores(), _cpu_pressure()
+        if _overloaded:
+            _overloaded = excess >= ROOMY_BELOW or pressure >= PRESSURE_BELOW
+        else:
+            _overloaded = excess > OVERLOADED_ABOVE or pressure > PRESSURE_ABOVE
+        wanted = 1 if _overloaded else _base
+    if wanted != current:
+        blas.set_num_threads(wanted)
+    _last_set = wanted
+    return wanted

@@ -1,0 +1,26 @@
+"""A fully connected layer followed by ReLU, as plain array expressions (the twins of linear_cpu.py).
+
+    forward   y = max(x W^T + b, 0)        bias_relu(h, b) with h = x W^T: y is written into h
+    backward  gz = g * [y > 0]             relu_backward_bias_grad(g, y) -> (gz, db)
+              db = sum of gz over rows     (dL/db; dL/dW = gz^T x and dL/dx = gz W stay on BLAS)
+
+They compute what Linear then ReLU compute one after the other (the same operations in
+the same order), so the fused layer gives the unfused numbers.
+"""
+from __future__ import annotations
+
+from .reference import _xp, bias_grad, relu_backward
+
+
+def bias_relu(h, b):
+    """h = max(h + b, 0) in place over the (rows, out) product h; returns h. NaN stays NaN."""
+    xp = _xp(h)
+    h += b
+    xp.maximum(h, 0, out=h)
+    return h
+
+
+def relu_backward_bias_grad(g, y):
+    """(g * [y > 0], its column sums) for the (rows, out) upstream gradient g and ReLU output y."""
+    gz = relu_backward(g, y)
+    return gz, bias_grad(gz)

@@ -1,0 +1,132 @@
+"""The BLAS thread policy: one thread while the machine is oversubscribed, BLAS's own count otherwise."""
+import numpy as np
+import pytest
+
+import tinygrad_opt as tg
+from tinygrad_opt import kernels
+from tinygrad_opt.kernels import blas_threads
+
+
+class FakeBlas:
+    def __init__(self, threads):
+        self.threads, self.calls = threads, []
+
+    def get_num_threads(self):
+        return self.threads
+
+    def set_num_threads(self, n):
+        self.calls.append(n)
+        self.threads = n
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    blas = FakeBlas(2)
+    state = {"load": 0.0}
+    monkeypatch.setattr(blas_threads, "_controller", blas)
+    monkeypatch.setattr(blas_threads, "_last_set", None)
+    monkeypatch.setattr(blas_threads, "_overloaded", False)
+    monkeypatch.setattr(blas_threads, "_policy", "auto")
+    monkeypatch.setattr(blas_threads, "_load_above_cores", lambda: state["load"])
+    monkeypatch.setattr(blas_threads, "_cpu_pressure", lambda: state.get("pressure", 0.0))
+    return blas, state
+
+
+def test_auto_drops_to_one_thread_when_oversubscribed_and_returns_with_hysteresis(fake):
+    blas, state = fake
+    assert blas_threads.apply_policy() == 2 and blas.calls == []  # room: BLAS keeps its own count
+    state["load"] = 0.4  # busy, but below the mark: stays
+    assert blas_threads.apply_policy() == 2 and blas.calls == []
+    state["load"] = 1.0  # another process beside the engine's own threads
+    assert blas_threads.apply_policy() == 1 and blas.calls == [1]
+    state["load"] = 0.0  # calmer, but not below the return mark: stays at one
+    assert blas_threads.apply_policy() == 1
+    state["load"] = -0.5
+    assert blas_threads.apply_policy() == 2 and blas.calls == [1, 2]
+
+
+def test_cpu_pressure_drops_to_one_thread_before_the_load_average_notices(fake):
+    blas, state = fake
+    state["load"] = -1.0  # the 1-minute load average has not risen yet
+    state["pressure"] = 45.0  # a new competitor: tasks waited 45% of the last 10 s
+    assert blas_threads.apply_policy() == 1
+    state["pressure"] = 8.0  # still some waiting: stays at one thread
+    assert blas_threads.apply_policy() == 1
+    state["pressure"] = 1.0
+    assert blas_threads.apply_policy() == 2
+
+
+def test_cpu_pressure_is_read_from_linux_psi(monkeypatch, tmp_path):
+    psi = tmp_path / "cpu"
+    psi.write_text("some avg10=51.26 avg60=36.23 avg300=58.78 total=2025384029\n"
+                   "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
+    monkeypatch.setattr(blas_threads, "PRESSURE_FILE", str(psi))
+    assert blas_threads._cpu_pressure() == 51.26
+    monkeypatch.setattr(blas_threads, "PRESSURE_FILE", str(tmp_path / "missing"))
+    assert blas_threads._cpu_pressure() == 0.0
+
+
+def test_a_count_set_by_someone_else_becomes_the_one_to_return_to(fake):
+    blas, state = fake
+    blas_threads.apply_policy()
+    blas.threads = 4  # the user called threadpoolctl themselves
+    state["load"] = 3.0
+    assert blas_threads.apply_policy() == 1
+    state["load"] = -1.0
+    assert blas_threads.apply_policy() == 4
+
+
+def test_pinned_count_and_off(fake):
+    blas, state = fake
+    kernels.set_blas_threads(3)
+    try:
+        state["load"] = 9.0
+        assert blas_threads.apply_policy() == 3 and blas.threads == 3
+        kernels.set_blas_threads("off")
+        assert blas_threads.apply_policy() is None
+        blas_threads.before_gemm()
+        assert blas.calls == [3]  # "off" never touches BLAS
+    finally:
+        kernels.set_blas_threads("auto")
+
+
+def test_before_gemm_looks_at_most_once_a_second(fake, monkeypatch):
+    blas, state = fake
+    clock = {"now": 100.0}
+    monkeypatch.setattr(blas_threads.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(blas_threads, "_next_check", 0.0)
+    state["load"] = 5.0
+    blas_threads.before_gemm()
+    assert blas.calls == [1]
+    state["load"] = -5.0
+    clock["now"] += 0.5
+    blas_threads.before_gemm()
+    assert blas.calls == [1]
+    clock["now"] += 0.6
+    blas_threads.before_gemm()
+    assert blas.calls == [1, 2]
+
+
+@pytest.mark.parametrize("bad", ["fast", 0, -1, 1.5, True, None])
+def test_bad_policies_are_clear_errors(bad):
+    with pytest.raises(ValueError, match="set_blas_threads: BLAS thread policy must be 'auto', 'off' or a thread"):
+        kernels.set_blas_threads(bad)
+    assert kernels.get_blas_threads() == "auto"
+
+
+def test_the_policy_reaches_numpys_blas():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    blas = blas_threads._blas()
+    if blas is None:
+        pytest.skip("no BLAS library that threadpoolctl can control")
+    before = blas.get_num_threads()
+    kernels.set_blas_threads(1)
+    try:
+        w = tg.Tensor(np.ones((3, 4), np.float32), requires_grad=True)
+        (tg.Tensor(np.ones((2, 4), np.float32)) @ w.T).sum().backward()  # a product applies the policy
+        counts = [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["filepath"] == blas.filepath]
+        assert counts == [1]
+    finally:
+        kernels.set_blas_threads("auto")
+        blas.set_num_threads(before)
+        blas_threads._last_set = None
