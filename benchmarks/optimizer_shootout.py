@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
-from tinygrad_opt.cli.config import OPTIMIZER_DEFAULTS, OPTIMIZERS, TrainConfig  # noqa: E402
+from tinygrad_opt.cli.config import OPTIMIZERS, TrainConfig, optimizer_defaults  # noqa: E402
 from tinygrad_opt.train import Callback  # noqa: E402
 from tinygrad_opt.train.run import build_trainer, prepare_data  # noqa: E402
 
@@ -40,6 +40,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # full-batch methods, not mini-batch trainers: left out unless asked for
 DEFAULT_OPTIMIZERS = [name for name in OPTIMIZERS if name not in ("rprop", "lbfgs")]
 NO_DECAY = ("rprop", "lbfgs")
+WITH_MOMENTUM = ("sgd", "rmsprop", "sam")  # run with --momentum (schedulefree-sgd and muon have their own)
 
 
 class TestAccuracy(Callback):
@@ -63,18 +64,25 @@ def run(config: TrainConfig, data, train, val, test=None):
     return history, (callback.accuracy if callback else None), seconds
 
 
+def momentum_of(name: str) -> dict:
+    return {"momentum": MOMENTUM} if name in WITH_MOMENTUM else {}
+
+
+MOMENTUM = 0.9
+
+
 def tune(name: str, base: TrainConfig, data, train, val, trials: int, seed: int) -> tuple[dict, list]:
     """The best {lr, weight_decay} of `trials` short runs (validation accuracy), and every trial."""
     import optuna  # noqa: PLC0415 - only the tuning needs it
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    default_lr = OPTIMIZER_DEFAULTS[base.sam_base if name == "sam" else name][0]
+    default_lr = optimizer_defaults(base.sam_base if name == "sam" else name)[0]
 
     def objective(trial):
         values = {"lr": trial.suggest_float("lr", default_lr / 30, default_lr * 10, log=True)}
         if name not in NO_DECAY and trial.suggest_categorical("decay", [False, True]):
             values["weight_decay"] = trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True)
-        config = base.updated({"optimizer": name, **values}).resolved()
+        config = base.updated({"optimizer": name, **values, **momentum_of(name)}).resolved()
         history, _, _ = run(config, data, train, val)
         accuracy = history[-1]["val_acc"]
         return accuracy if math.isfinite(history[-1]["val_loss"]) else 0.0
@@ -144,9 +152,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default=str(RESULTS / "optimizer_shootout.json"))
     args = parser.parse_args(argv)
 
+    global MOMENTUM
+    MOMENTUM = args.momentum
     base = TrainConfig().updated({"dataset": args.dataset, "data_dir": args.data_dir, "hidden": args.hidden,
-                                  "batch_size": args.batch_size, "epochs": args.tune_epochs, "quiet": True,
-                                  "momentum": args.momentum})
+                                  "batch_size": args.batch_size, "epochs": args.tune_epochs, "quiet": True})
     data, train, val = prepare_data(base.resolved())
     if args.train_size:
         train = (train[0][:args.train_size], train[1][:args.train_size])
@@ -157,7 +166,8 @@ def main(argv: list[str] | None = None) -> dict:
         best, trials = tune(name, base, data, train, val, args.trials, seed=index)
         finals, curves, seconds, accuracy = [], [], [], []
         for seed in range(args.seeds):
-            config = base.updated({"optimizer": name, "epochs": args.epochs, "seed": seed, **best}).resolved()
+            config = base.updated({"optimizer": name, "epochs": args.epochs, "seed": seed, **best,
+                                   **momentum_of(name)}).resolved()
             history, test_acc, per_epoch = run(config, data, train, val, test)
             accuracy.append(test_acc)
             curves.append([r["train_loss"] for r in history])

@@ -449,3 +449,10 @@ def schedule_free_adamw_update(param, grad, z, exp_avg_sq, *, lr: float, beta1: 
                                                     "T w_rest, int32 low, T coef_y, T lr", "T param, T z, T v", body)
     kernel(grad, t(beta2), t(1 - beta2), t(bias_correction2), t(eps), t(weight_decay), np.int32(weight_decay != 0),
            *_lerp_args(t, ckp1), t(lr * (beta1 * (1 - ckp1) - 1)), t(lr), param, z, exp_avg_sq)
+
+
+# ---- int8 matrix product: cuBLAS on the int8 values as floats (exact, see the reference) ----
+
+@takes(lambda x, w: x.dtype == np.int8 and w.dtype == np.int8 and x.ndim == 2 and w.ndim == 2)
+def int8_matmul(x, w):
+    return reference.int8_matmul_via_float(x, w)
