@@ -38,8 +38,9 @@ DEVICES = ("cpu", "cuda")
 
 OPTIMIZER_CLASSES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "adagrad": "Adagrad",
                      "adadelta": "Adadelta", "adamax": "Adamax", "nadam": "NAdam", "radam": "RAdam", "rprop": "Rprop",
-                     "asgd": "ASGD", "adafactor": "Adafactor", "lion": "Lion", "schedulefree-adamw": "ScheduleFreeAdamW",
-                     "schedulefree-sgd": "ScheduleFreeSGD", "lbfgs": "LBFGS", "muon": "Muon"}
+                     "asgd": "ASGD", "adafactor": "Adafactor", "lion": "Lion",
+                     "schedulefree-adamw": "ScheduleFreeAdamW", "schedulefree-sgd": "ScheduleFreeSGD",
+                     "lbfgs": "LBFGS", "muon": "Muon"}
 # The one default of the CLI's own: SGD at its signature's lr (torch's 1e-3) barely trains an MLP in 30 epochs.
 CLI_LEARNING_RATES = {"sgd": 0.01}
 # optimizers without weight decay (sam: its base optimizer decides)
