@@ -25,6 +25,7 @@ from typing import Any, Iterable, Mapping
 DATASETS = ("digits", "mnist", "fashion-mnist")
 NORMALIZE = ("auto", "unit", "standard", "none")
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
+MODELS = ("mlp", "cnn", "lenet5")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("none", "step", "multistep", "exponential", "cosine", "linear", "onecycle", "plateau", "warmup-cosine")
 MONITORS = ("val_loss", "val_acc")
@@ -44,7 +45,7 @@ GAMMA_DEFAULTS = {"step": 0.1, "multistep": 0.1, "exponential": 0.9, "plateau": 
 # how `tinygrad-opt train --help` groups the options (keys in no group are listed under "other")
 GROUPS = {
     "data": ("dataset", "data_dir", "normalize", "val_fraction"),
-    "model": ("hidden", "activation", "dropout", "batchnorm"),
+    "model": ("model", "hidden", "activation", "dropout", "batchnorm", "augment"),
     "optimizer": ("optimizer", "lr", "momentum", "nesterov", "betas", "weight_decay", "eps"),
     "learning-rate schedule": ("schedule", "step_size", "gamma", "milestones", "warmup_epochs", "max_lr",
                                "pct_start", "min_lr", "end_factor", "plateau_patience"),
@@ -73,9 +74,15 @@ class TrainConfig:
         "str", NORMALIZE))
     val_fraction: float = field(default=0.1, metadata=_opt("fraction of the training set held out for validation (0: none)", "float"))
     # model
+    model: str = field(default="mlp", metadata=_opt(
+        "architecture: mlp (--hidden, --activation, --batchnorm), cnn (conv32-pool-conv64-pool-fc128 with "
+        "BatchNorm2d) or lenet5; cnn and lenet5 need image data", "str", MODELS))
+    augment: bool = field(default=False, metadata=_opt(
+        "random shifts of the training images by up to 2 pixels (image data)", "bool"))
     hidden: list[int] = field(default_factory=lambda: [256], metadata=_opt("hidden layer sizes, e.g. 256 or 256,128", "int_list", metavar="SIZES"))
     activation: str = field(default="relu", metadata=_opt("hidden-layer activation", "str", ACTIVATIONS))
-    dropout: float = field(default=0.0, metadata=_opt("dropout probability after each hidden layer", "float"))
+    dropout: float = field(default=0.0, metadata=_opt(
+        "dropout probability after each hidden layer (cnn: before the last layer; 0 keeps the cnn's 0.5)", "float"))
     batchnorm: bool = field(default=False, metadata=_opt("BatchNorm1d after each hidden Linear layer", "bool"))
     # optimizer
     optimizer: str = field(default="adam", metadata=_opt("optimizer", "str", OPTIMIZERS))

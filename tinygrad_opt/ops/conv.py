@@ -1,4 +1,6 @@
 """2-D convolution as one graph node: im2col, one GEMM per group, col2im in backward."""
+import numpy as np
+
 from ..autograd import Function
 from ..backend import array_module
 from ..kernels import get as kernel
@@ -16,6 +18,25 @@ def pad_zeros(x, padding):
     return out
 
 
+INNER_BLOCK = 2048  # columns per partial product when the weight gradient is a thin matrix
+
+
+def weight_gradient(xp, cols, g_mat):
+    """G_g @ cols_g^T for every group, (groups, Og, K), computed as (cols_g @ G_g^T)^T.
+
+    Both factors are short and very wide (K or Og rows, N*oh*ow columns). OpenBLAS runs that
+    product slowly when the result is tiny (a first layer's K = kh*kw), so thin cases add up
+    partial products over blocks of INNER_BLOCK columns, which it runs tens of times faster.
+    """
+    groups, k, length = cols.shape
+    if xp is not np or k * g_mat.shape[1] >= 4096 or length <= INNER_BLOCK:
+        return xp.matmul(cols, g_mat.transpose(0, 2, 1)).transpose(0, 2, 1)
+    out = np.zeros((groups, k, g_mat.shape[1]), dtype=np.result_type(cols, g_mat))
+    for start in range(0, length, INNER_BLOCK):
+        out += np.matmul(cols[:, :, start:start + INNER_BLOCK], g_mat[:, :, start:start + INNER_BLOCK].transpose(0, 2, 1))
+    return out.transpose(0, 2, 1)
+
+
 class Conv2d(Function):
     """y[n, o, p, q] = b[o] + sum_{c, i, j} W[o, c, i, j] * xpad[n, g*Cg + c, p*sh + i*dh, q*sw + j*dw]
 
@@ -24,7 +45,7 @@ class Conv2d(Function):
     columns (n, p, q)) and W_g the (Og, Cg*kh*kw) matrix of group g, the forward is one
     GEMM per group: Y_g = W_g @ cols_g (+ b). Backward, with G_g the output gradient as an
     (Og, N*oh*ow) matrix:
-        dL/dW_g    = G_g @ cols_g^T                       (one GEMM)
+        dL/dW_g    = G_g @ cols_g^T                       (one GEMM; cols rebuilt from the saved x)
         dL/db      = sum over (n, p, q) of G
         dL/dcols_g = W_g^T @ G_g, and dL/dx = col2im(dL/dcols), cropped to x: each window
                      element's gradient is added back where im2col read it (overlaps add up).
@@ -45,8 +66,8 @@ class Conv2d(Function):
         y = xp.matmul(w_mat, cols.reshape(groups, cg * kh * kw, n * oh * ow))  # (groups, Og, N*oh*ow)
         if b is not None:
             y += b.reshape(groups, o // groups, 1)
-        ctx.cols = cols  # kept for dL/dW; dropped with the node when no gradient is recorded
-        ctx.w, ctx.groups, ctx.has_bias = w, groups, b is not None
+        # backward rebuilds cols from x: holding x costs 1 / (kh*kw) of holding cols between the passes
+        ctx.x, ctx.w, ctx.groups, ctx.has_bias = x, w, groups, b is not None
         ctx.geometry = (n, c, h, wd, hp, wp, kh, kw, sh, sw, dh, dw, oh, ow, padding)
         # (O, N, oh, ow) in memory, seen as (N, O, oh, ow): no transpose copy of the output
         return y.reshape(o, n, oh, ow).transpose(1, 0, 2, 3)
@@ -66,10 +87,11 @@ class Conv2d(Function):
             gcols = xp.matmul(w_mat.transpose(0, 2, 1), g_mat).reshape(groups * k, n * oh * ow)
             gpad = kernel("col2im", gcols)(gcols, n, c, hp, wp, kh, kw, sh, sw, dh, dw, oh, ow)
             gx = gpad[:, :, top:top + h, left:left + wd]
+            del gcols  # before cols is rebuilt: the two largest buffers are never alive together
         if needs[1]:
-            cols = ctx.cols.reshape(groups, k, n * oh * ow)
-            # as (cols @ G^T)^T: BLAS runs the long inner dimension (N*oh*ow) far faster in this orientation
-            gw = xp.matmul(cols, g_mat.transpose(0, 2, 1)).transpose(0, 2, 1).reshape(w.shape)
+            xpad = pad_zeros(ctx.x, ctx.geometry[-1])
+            cols = kernel("im2col", xpad)(xpad, kh, kw, sh, sw, dh, dw, oh, ow).reshape(groups, k, n * oh * ow)
+            gw = weight_gradient(xp, cols, g_mat).reshape(w.shape)
         if ctx.has_bias and needs[2]:
             gb = g_mat.sum(axis=2).reshape(o)
         return (gx, gw, gb) if ctx.has_bias else (gx, gw)

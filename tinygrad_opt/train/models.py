@@ -46,20 +46,31 @@ def _conv_block(in_channels: int, out_channels: int, batchnorm: bool) -> list[nn
     return layers + [nn.ReLU()]
 
 
+def _image_input(in_features: int | None, in_channels: int, image_size: int, builder: str) -> list[nn.Module]:
+    """[Unflatten to (C, H, W)] when the model is fed flat rows of in_features pixels, else nothing."""
+    if in_features is None:
+        return []
+    if in_features != in_channels * image_size * image_size:
+        raise ValueError(f"{builder}: in_features {in_features} is not in_channels * image_size**2 = "
+                         f"{in_channels} * {image_size}**2")
+    return [nn.Unflatten(1, (in_channels, image_size, image_size))]
+
+
 def build_cnn(in_channels: int = 1, num_classes: int = 10, image_size: int = 28, widths: Sequence[int] = (32, 64),
-              convs_per_stage: int = 1, hidden: int = 128, dropout: float = 0.5,
-              batchnorm: bool = True) -> nn.Sequential:
+              convs_per_stage: int = 1, hidden: int = 128, dropout: float = 0.5, batchnorm: bool = True,
+              in_features: int | None = None) -> nn.Sequential:
     """One stage per width w: convs_per_stage x (conv3x3 w -> BatchNorm2d -> ReLU), then MaxPool2d(2);
     then Flatten -> Linear(hidden) -> ReLU -> Dropout -> Linear(num_classes).
 
     The default on MNIST is conv32-pool-conv64-pool-fc128-dropout-fc10 (28 -> 14 -> 7), about
     4 M multiply-adds per image: a 2-core CPU trains it in minutes per epoch.
     convs_per_stage=2 gives conv32-conv32-pool-conv64-conv64-pool-fc128 (about 4x the work).
+    in_features (= in_channels * image_size**2): the model takes flat rows and unflattens them first.
     """
     if image_size % (2 ** len(widths)):
         raise ValueError(f"build_cnn: image_size {image_size} must be divisible by 2**{len(widths)} "
                          f"(one 2x2 max pool per width in {list(widths)})")
-    layers: list[nn.Module] = []
+    layers = _image_input(in_features, in_channels, image_size, "build_cnn")
     channels = int(in_channels)
     for width in widths:
         for _ in range(int(convs_per_stage)):
@@ -74,10 +85,12 @@ def build_cnn(in_channels: int = 1, num_classes: int = 10, image_size: int = 28,
     return nn.Sequential(*layers)
 
 
-def build_lenet5(in_channels: int = 1, num_classes: int = 10, image_size: int = 28) -> nn.Sequential:
+def build_lenet5(in_channels: int = 1, num_classes: int = 10, image_size: int = 28,
+                 in_features: int | None = None) -> nn.Sequential:
     """LeCun et al. 1998 with ReLU and max pooling: conv5x5(6, padding 2) -> pool -> conv5x5(16) -> pool ->
     fc120 -> fc84 -> fc(num_classes). On 28x28: 28 -> 14 -> 10 -> 5, so the first fc sees 16*5*5 = 400.
     Small images (the 8x8 digits) use padding 2 in both convolutions: 8 -> 4 -> 4 -> 2.
+    in_features (= in_channels * image_size**2): the model takes flat rows and unflattens them first.
     """
     small = image_size < 16
     second_padding = 2 if small else 0
@@ -86,6 +99,7 @@ def build_lenet5(in_channels: int = 1, num_classes: int = 10, image_size: int = 
     if side < 1:
         raise ValueError(f"build_lenet5: image_size {image_size} is too small")
     return nn.Sequential(
+        *_image_input(in_features, in_channels, image_size, "build_lenet5"),
         nn.Conv2d(in_channels, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(6, 16, 5, padding=second_padding), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(16 * side * side, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
@@ -105,6 +119,32 @@ def mlp_config(config: TrainConfig, in_features: int, num_classes: int) -> dict[
     }
 
 
+def image_side(in_features: int, model: str) -> int:
+    """The side of the square one-channel image behind rows of `in_features` pixels (a ValueError otherwise)."""
+    side = int(round(in_features ** 0.5))
+    if side * side != in_features or side < 4:
+        raise ValueError(f"--model {model} needs square one-channel images (8x8 digits, 28x28 MNIST), but the data "
+                         f"has {in_features} features per sample; use --model mlp")
+    return side
+
+
+def model_config_for(config: TrainConfig, in_features: int, num_classes: int) -> dict[str, Any]:
+    """The model config for a training config's --model on data with `in_features` and `num_classes`.
+
+    cnn and lenet5 take the loaders' flat rows and unflatten them to (1, side, side) images.
+    """
+    if config.model == "mlp":
+        return mlp_config(config, in_features, num_classes)
+    side = image_side(int(in_features), config.model)
+    options: dict[str, Any] = {"type": config.model, "in_features": int(in_features), "in_channels": 1,
+                               "num_classes": int(num_classes), "image_size": side}
+    if config.model == "cnn":
+        if side % 4:
+            raise ValueError(f"--model cnn pools twice by 2, so the image side must be divisible by 4, got {side}")
+        options["dropout"] = float(config.dropout) if config.dropout else 0.5
+    return options
+
+
 def build_model(model_config: dict[str, Any]) -> nn.Module:
     """The model a model config describes (fresh weights from the engine's generator)."""
     options = dict(model_config)
@@ -119,8 +159,13 @@ def build_model(model_config: dict[str, Any]) -> nn.Module:
 
 def describe_model(model_config: dict[str, Any]) -> str:
     """A short name such as "64-256-10 MLP (relu)"."""
-    if model_config.get("type") != "mlp":
-        return str(model_config.get("type"))
+    kind = model_config.get("type")
+    if kind == "cnn":
+        return describe_cnn(model_config)
+    if kind == "lenet5":
+        return f"LeNet-5 on {model_config.get('image_size', 28)}x{model_config.get('image_size', 28)} images"
+    if kind != "mlp":
+        return str(kind)
     sizes = [model_config["in_features"], *model_config["hidden"], model_config["num_classes"]]
     extras = [model_config["activation"]]
     if model_config.get("batchnorm"):
@@ -128,3 +173,19 @@ def describe_model(model_config: dict[str, Any]) -> str:
     if model_config.get("dropout"):
         extras.append(f"dropout {model_config['dropout']}")
     return "-".join(str(s) for s in sizes) + f" MLP ({', '.join(extras)})"
+
+
+def describe_cnn(model_config: dict[str, Any]) -> str:
+    """E.g. "CNN conv32-pool-conv64-pool-fc128-dropout0.5-fc10 (BatchNorm2d) on 28x28 images"."""
+    widths = model_config.get("widths", (32, 64))
+    per_stage = int(model_config.get("convs_per_stage", 1))
+    parts = []
+    for width in widths:
+        parts += [f"conv{width}"] * per_stage + ["pool"]
+    parts.append(f"fc{model_config.get('hidden', 128)}")
+    if model_config.get("dropout", 0.5):
+        parts.append(f"dropout{model_config.get('dropout', 0.5):g}")
+    parts.append(f"fc{model_config.get('num_classes', 10)}")
+    side = model_config.get("image_size", 28)
+    norm = " (BatchNorm2d)" if model_config.get("batchnorm", True) else ""
+    return f"CNN {'-'.join(parts)}{norm} on {side}x{side} images"

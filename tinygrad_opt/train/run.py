@@ -33,7 +33,8 @@ from .early_stopping import EarlyStopping
 from .errors import CheckpointError
 from .evaluation import EvalResult
 from .factories import make_optimizer, make_scheduler
-from .models import build_model, describe_model, mlp_config
+from ..data.augment import RandomShiftLoader
+from .models import build_model, describe_model, model_config_for
 from .serialization import atomic_write_text
 from .trainer import Trainer
 
@@ -124,9 +125,18 @@ def build_trainer(config: TrainConfig, data, train: tuple, val: tuple | None, *,
     `out_dir`, checkpoints carry what `evaluate` and `--resume` need to rebuild the run.
     """
     manual_seed(config.seed)
-    model_config = mlp_config(config, data.num_features, data.num_classes)
+    try:
+        model_config = model_config_for(config, data.num_features, data.num_classes)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     model = build_model(model_config).to(config.device)
     train_loader = DataLoader(train, batch_size=config.batch_size, shuffle=True)
+    if config.augment:
+        side = int(round(data.num_features ** 0.5))
+        if side * side != data.num_features:
+            raise ConfigError(f"--augment shifts square one-channel images, but {data.name} has {data.num_features} "
+                              "features per sample")
+        train_loader = RandomShiftLoader(train_loader, (1, side, side), max_shift=2)
     val_loader = None if val is None else DataLoader(val, batch_size=EVAL_BATCH_SIZE)
     optimizer = make_optimizer(config, model.parameters())
     scheduler = make_scheduler(config, optimizer, len(train_loader))
