@@ -366,7 +366,7 @@ def check(c: TrainConfig) -> None:
     if c.momentum >= 1.0:
         raise ConfigError(f"--momentum must be in [0, 1), got {c.momentum!r}")
     if c.momentum and c.optimizer not in MOMENTUM_OPTIMIZERS:
-        raise ConfigError(f"--momentum applies to {' and '.join(MOMENTUM_OPTIMIZERS)}, not {c.optimizer}"
+        raise ConfigError(f"--momentum applies to {', '.join(MOMENTUM_OPTIMIZERS[:-1])} and {MOMENTUM_OPTIMIZERS[-1]}, not {c.optimizer}"
                           + (" (its momentum is --betas)" if c.optimizer in ("adam", "adamw") else ""))
     if c.seed < 0:
         raise ConfigError(f"--seed must be a non-negative integer, got {c.seed!r}")
