@@ -202,7 +202,7 @@ def run_structured(data, dense, dense_acc, args, results):
         "hidden_units": [256, small[0].out_features], "acc_dense": dense_acc, "acc_pruned_no_finetune": pruned_acc,
         "acc_finetuned": tuned_acc, "acc_shrunk": small_acc, "finetune_epochs": args.finetune_epochs,
         "ms_dense_batch1000": 1000 * t_dense, "ms_shrunk_batch1000": 1000 * t_small, "speedup": t_dense / t_small,
-        "params_dense": sum(p.size for p in dense.parameters()), "params_shrunk": sum(p.size for p in small.parameters()),
+        "params_dense": sum(p.numel() for p in dense.parameters()), "params_shrunk": sum(p.numel() for p in small.parameters()),
     }
     r = results["structured"]
     print(f"  structured 50% of hidden units: 256 -> {r['hidden_units'][1]} units; acc {100 * pruned_acc:.2f}% right after "

@@ -375,6 +375,8 @@ def main(argv=None) -> None:
         for fw, b in pairs[shift:] + pairs[:shift]:  # rotated, so no pair always runs first
             results[(fw, b)].append(run_worker(fw, b, args.threads, args.budget, args.blocks))
         print(f"round {rnd + 1}/{args.rounds} done, load average {load()}", flush=True)
+        if rnd + 1 < args.rounds:  # the table so far, should the run be cut short
+            print(table(results, frameworks, args.batches), flush=True)
     problems = check_losses(results, frameworks, args.batches, args.tolerance)
     if problems:
         raise SystemExit("losses disagree:\n  " + "\n  ".join(problems))

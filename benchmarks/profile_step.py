@@ -20,10 +20,11 @@ kernels from the registry), and timed in interleaved blocks (median per call):
     Python + rest  the engine's measured step minus all of the above: graph building,
                    dispatch, autograd bookkeeping
 
-The SGEMM rate is a square 2048 float32 product with --threads BLAS threads; the
-bandwidth is a copy of 64 MiB (read + write, one thread, as the kernels run). "% of
-bound" is bound / time: 100% runs at the bound; small arrays that live in cache can
-pass 100% of the memory bound. --stat min reports each phase's fastest block instead
+The SGEMM rate is a square 2048 float32 product with the BLAS threads the engine's policy
+gives (--threads, or one while the machine is oversubscribed); the bandwidth is a copy
+of 64 MiB (read + write, one thread, as the kernels run). "% of bound" is bound / time:
+100% runs at the bound; small arrays that live in cache can pass 100% of the memory
+bound. --stat min reports each phase's fastest block instead
 of the median (on a shared machine: what the hardware gives when the others pause).
 """
 from __future__ import annotations
@@ -263,10 +264,11 @@ def main(argv=None) -> None:
     stat = STAT[args.stat]
     print(f"BLAS: {set_threads(args.threads)}; kernels {tg.kernels.get_mode()}; "
           f"load average {' / '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    gemm_rate, bandwidth = machine_bounds(args.repeats, args.budget * 4)
-    print(f"the engine's BLAS thread policy ({tg.kernels.get_blas_threads()}) gives {apply_policy()} threads now "
+    threads = apply_policy() or args.threads  # the bound uses the threads the engine's GEMMs get
+    print(f"the engine's BLAS thread policy ({tg.kernels.get_blas_threads()}) gives {threads} threads now "
           "(one while the machine is oversubscribed: kernels/blas_threads.py)")
-    print(f"bounds measured now: SGEMM {gemm_rate / 1e9:.1f} GFLOP/s (2048^3, {args.threads} threads), "
+    gemm_rate, bandwidth = machine_bounds(args.repeats, args.budget * 4)
+    print(f"bounds measured now: SGEMM {gemm_rate / 1e9:.1f} GFLOP/s (2048^3, {threads} threads), "
           f"copy bandwidth {bandwidth / 1e9:.1f} GB/s (64 MiB, read + write, one thread)")
     for batch in args.batches:
         result = profile(batch, gemm_rate, bandwidth, args.repeats, args.budget, not args.unfused)

@@ -328,8 +328,7 @@ def main() -> None:
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory table")
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # one engine's timing block, in its own process
     args = parser.parse_args()
-    if args.worker:
-        set_threads(args.threads)
+    if args.worker:  # its thread counts came in the environment (peers.thread_environment)
         print(worker_block(args.worker, args.batches[0], args.budget))
         return
     if args.quick:

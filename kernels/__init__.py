@@ -8,7 +8,7 @@ A fast version declares the inputs it handles (`@takes(predicate)`); the registr
 reference for the others, so no kernel repeats that decision.
 `get(name, array)` returns the version to run for the array's device under the
 current mode, set by `set_kernels("auto" | "numba" | "reference")` or, at import,
-by the environment variable TINYGRAD_OPT_KERNELS. Matrix products are not here:
+by the environment variable TINYGRAD_OPT_KERNELS. Float matrix products are not here:
 they stay on BLAS / cuBLAS.
 
     relu = kernels.get("relu", a)      # once per call site and device: a dict lookup
@@ -33,6 +33,7 @@ _FAST = {
     "apply_mask": ("cpu:apply_mask", None),  # one cupy multiply
     "dropout": ("cpu:dropout", "gpu:dropout"),
     "grad_norm": ("cpu:grad_norm", "gpu:grad_norm"),
+    "int8_matmul": ("cpu:int8_matmul", "gpu:int8_matmul"),
     "erf": ("cpu:erf", None),  # cupyx.scipy.special.erf is one launch already
 }
 

@@ -290,3 +290,26 @@ def erf(x):
     from cupyx.scipy.special import erf as cupy_erf  # noqa: PLC0415 - only reached for CuPy arrays
 
     return cupy_erf(x)
+
+
+# ---- int8 matrix product (dynamic quantization) ------------------------------------------
+
+INT8_FLOAT32_EXACT = 2 ** 24  # float32 represents every integer up to this exactly
+
+
+def int8_matmul(x, w):
+    """out[i, j] = sum_k int32(x[i, k]) * int32(w[j, k]): int8 (N, K) times int8 (M, K) transposed, int32 (N, M)."""
+    xp = _xp(x)
+    return x.astype(xp.int32) @ w.astype(xp.int32).T
+
+
+def int8_matmul_via_float(x, w):
+    """The same integers from a float GEMM (BLAS / cuBLAS speed).
+
+    Every partial sum is an integer of magnitude at most K * 127 * 127: exact in float32
+    while that is below 2**24 (K <= 1040), in float64 up to K ~ 5.6e11, so the cast back
+    to int32 gives exactly the int32-accumulated result.
+    """
+    xp = _xp(x)
+    ftype = xp.float32 if x.shape[1] * 127 * 127 < INT8_FLOAT32_EXACT else xp.float64
+    return (x.astype(ftype) @ w.astype(ftype).T).astype(xp.int32)

@@ -87,6 +87,287 @@ def _torch_reduce(fn_name):
     return run
 
 
+# ---- the PyTorch-parity op surface: params use torch's names, so one call serves both engines ----
+
+def _dims(shape, draw, tuples=True, none=True):
+    """A dim for a reduction: None, an int, or (tuples) a tuple of distinct dims; 0-d takes 0 / -1."""
+    ndim = len(shape)
+    n = max(ndim, 1)
+    kinds = (["none"] if none else []) + ["int"] + (["tuple"] if tuples and ndim else [])
+    kind = draw(st.sampled_from(kinds))
+    if kind == "none":
+        return None
+    if kind == "int":
+        return draw(st.integers(-n, n - 1))
+    return tuple(draw(st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True)))
+
+
+def _reduce(tuples=True, none=True):
+    def params(shape, draw):
+        return {"dim": _dims(shape, draw, tuples, none), "keepdim": draw(st.booleans())}
+    return params
+
+
+def _one_dim(shape, draw):
+    n = max(len(shape), 1)
+    return {"dim": draw(st.integers(-n, n - 1))}
+
+
+def _var_params(shape, draw):
+    p = _reduce()(shape, draw)
+    dim = p["dim"]
+    dims = range(len(shape)) if dim is None else ((dim,) if isinstance(dim, int) else dim)
+    count = int(np.prod([shape[d] for d in dims])) if shape else 1
+    p["correction"] = draw(st.sampled_from([0, 1])) if count > 1 else 0  # n - 1 = 0 divides by zero (nan)
+    return p
+
+
+def _norm_params(shape, draw):
+    p = _reduce()(shape, draw)
+    p["p"] = draw(st.sampled_from([2, 1, 3, float("inf"), "fro"]))
+    if p["p"] == "fro" and isinstance(p["dim"], tuple) and len(p["dim"]) > 2:
+        p["p"] = 2  # torch takes 'fro' over at most two dims (a matrix norm)
+    return p
+
+
+def _two_dims(shape, draw):
+    n = max(len(shape), 1)
+    return {"dim0": draw(st.integers(-n, n - 1)), "dim1": draw(st.integers(-n, n - 1))}
+
+
+def _flatten_params(shape, draw):
+    n = max(len(shape), 1)
+    start = draw(st.integers(0, n - 1))
+    return {"start_dim": start, "end_dim": draw(st.integers(start, n - 1))}
+
+
+def _unflatten_params(shape, draw):
+    dim = draw(st.integers(0, len(shape) - 1))
+    size = shape[dim]
+    return {"dim": dim, "sizes": draw(st.sampled_from([(size,), (1, size), (size, 1), (-1, 1)]))}
+
+
+def _squeeze_params(shape, draw):
+    return {"dim": _dims(shape, draw, tuples=True, none=True)}
+
+
+def _unsqueeze_params(shape, draw):
+    return {"dim": draw(st.integers(-len(shape) - 1, len(shape)))}
+
+
+def _expand_params(shape, draw):
+    sizes = [draw(st.sampled_from([n, -1])) if n != 1 else draw(st.integers(1, 3)) for n in shape]
+    lead = draw(st.lists(st.integers(1, 3), max_size=2))
+    return {"sizes": tuple(lead + sizes)}
+
+
+def _repeat_params(shape, draw):
+    extra = draw(st.integers(0, 1))
+    return {"repeats": tuple(draw(st.integers(1, 3)) for _ in range(len(shape) + extra))}
+
+
+def _flip_params(shape, draw):
+    if not shape:
+        return {"dims": ()}
+    return {"dims": tuple(draw(st.lists(st.integers(0, len(shape) - 1), max_size=len(shape), unique=True)))}
+
+
+def _roll_params(shape, draw):
+    if not shape or draw(st.booleans()):
+        return {"shifts": draw(st.integers(-5, 5)), "dims": None}
+    dims = tuple(draw(st.lists(st.integers(0, len(shape) - 1), min_size=1, max_size=len(shape), unique=True)))
+    return {"shifts": tuple(draw(st.integers(-5, 5)) for _ in dims), "dims": dims}
+
+
+def _diagonal(shape, draw):
+    return {"diagonal": draw(st.integers(-2, 2))}
+
+
+def _split_params(shape, draw):
+    dim = draw(st.integers(0, len(shape) - 1))
+    return {"size": draw(st.integers(1, shape[dim])), "dim": dim}
+
+
+def _gather_params(shape, draw):
+    """A dim and an int64 index no larger than the input in the other dims, entries in range."""
+    dim = draw(st.integers(0, len(shape) - 1))
+    index_shape = tuple(draw(st.integers(1, n)) if d != dim else draw(st.integers(1, 4)) for d, n in enumerate(shape))
+    seed = draw(st.integers(0, 2**16))
+    index = np.random.default_rng(seed).integers(0, shape[dim], size=index_shape)
+    return {"dim": dim, "index": index}
+
+
+def _scatter_params(shape, draw):
+    dim = draw(st.integers(0, len(shape) - 1))
+    seed = draw(st.integers(0, 2**16))
+    return {"dim": dim, "index": np.random.default_rng(seed).integers(0, shape[dim], size=shape)}
+
+
+def _index_select_params(shape, draw):
+    dim = draw(st.integers(0, len(shape) - 1))
+    picks = draw(st.lists(st.integers(0, shape[dim] - 1), min_size=1, max_size=5))  # repeats allowed
+    return {"dim": dim, "index": np.array(picks)}
+
+
+def _sort_params(shape, draw):
+    return {"dim": _one_dim(shape, draw)["dim"], "descending": draw(st.booleans())}
+
+
+def _topk_params(shape, draw):
+    dim = _one_dim(shape, draw)["dim"]
+    n = shape[dim] if shape else 1
+    return {"k": draw(st.integers(0, n)), "dim": dim, "largest": draw(st.booleans())}
+
+
+def _torch_module():
+    import torch
+
+    return torch
+
+
+def _weighted_pieces(pieces):
+    """One scalar that weights each piece differently, so a gradient sent to the wrong piece shows."""
+    total = pieces[0].sum() * 0.0
+    for i, piece in enumerate(pieces):
+        total = total + piece.sum() * float(i + 1)
+    return total
+
+
+def _torch_prod(a, dim, keepdim):
+    """torch.prod has no keepdim for the full product; reshape to the kept shape instead."""
+    if dim is not None:
+        return a.prod(dim, keepdim)
+    return a.prod().reshape((1,) * a.ndim) if keepdim else a.prod()
+
+
+def _as_torch(index):
+    return _torch_module().from_numpy(np.asarray(index))
+
+
+def _pad_params(mode):
+    """Widths for the last one or two dims, within what the mode allows (reflect: below the size)."""
+    def params(shape, draw):
+        m = draw(st.integers(1, min(2, len(shape))))
+        pad = []
+        for n in reversed(shape[-m:]):
+            limit = n - 1 if mode == "reflect" else (n if mode != "constant" else 3)
+            low = -min(n // 2, 1) if mode == "constant" else 0
+            pad += [draw(st.integers(low, limit)), draw(st.integers(low, limit))]
+        return {"pad": tuple(pad), "mode": mode}
+    return params
+
+
+def _engine_pad(a, pad, mode):
+    import tinygrad_opt.nn.functional as F
+
+    return F.pad(a, pad, mode=mode)
+
+
+def _torch_pad(a, pad, mode):
+    """torch pads with a non-constant mode only with one or two leading batch/channel dims: add one if missing."""
+    import torch.nn.functional as F
+
+    if mode != "constant" and a.ndim == len(pad) // 2:
+        return F.pad(a.unsqueeze(0), pad, mode=mode).squeeze(0)
+    return F.pad(a, pad, mode=mode)
+
+
+BREADTH_OPS = [
+    # reductions
+    OpSpec("sum_dim", lambda a, **p: a.sum(**p), lambda a, **p: a.sum(**p), params=_reduce()),
+    OpSpec("mean_dim", lambda a, **p: a.mean(**p), lambda a, **p: a.mean(**p), params=_reduce()),
+    OpSpec("amax", lambda a, **p: a.amax(**p), lambda a, dim, keepdim: a.amax(() if dim is None else dim, keepdim),
+           params=_reduce(), domain="distinct"),
+    OpSpec("amin", lambda a, **p: a.amin(**p), lambda a, dim, keepdim: a.amin(() if dim is None else dim, keepdim),
+           params=_reduce(), domain="distinct"),
+    OpSpec("max_all", lambda a: a.max(), lambda a: a.max(), domain="distinct"),
+    OpSpec("max_dim", lambda a, **p: a.max(**p).values, lambda a, **p: a.max(**p).values,
+           params=_reduce(tuples=False, none=False), domain="distinct"),
+    OpSpec("min_dim", lambda a, **p: a.min(**p).values, lambda a, **p: a.min(**p).values,
+           params=_reduce(tuples=False, none=False), domain="distinct"),
+    OpSpec("prod", lambda a, **p: a.prod(**p), lambda a, dim, keepdim: _torch_prod(a, dim, keepdim),
+           params=_reduce(tuples=False)),
+    OpSpec("var", lambda a, **p: a.var(**p), lambda a, **p: a.var(**p), params=_var_params),
+    OpSpec("std", lambda a, **p: a.std(**p), lambda a, **p: a.std(**p), params=_var_params),
+    OpSpec("logsumexp", lambda a, **p: a.logsumexp(**p), lambda a, **p: a.logsumexp(**p), params=_reduce(none=False)),
+    OpSpec("norm", lambda a, **p: a.norm(**p), lambda a, **p: a.norm(**p), params=_norm_params, domain="distinct_abs"),
+    OpSpec("cumsum", lambda a, dim: a.cumsum(dim), lambda a, dim: a.cumsum(dim), params=_one_dim),
+    OpSpec("cumprod", lambda a, dim: a.cumprod(dim), lambda a, dim: a.cumprod(dim), params=_one_dim),
+    # shape
+    OpSpec("transpose", lambda a, **p: a.transpose(**p), lambda a, **p: a.transpose(**p), params=_two_dims),
+    OpSpec("mT", lambda a: a.mT, lambda a: a.mT, min_dims=2),
+    OpSpec("view", lambda a, shape: a.view(shape), lambda a, shape: a.reshape(shape), params=_reshape),
+    OpSpec("flatten", lambda a, **p: a.flatten(**p), lambda a, **p: a.flatten(**p), params=_flatten_params),
+    OpSpec("unflatten", lambda a, **p: a.unflatten(**p), lambda a, **p: a.unflatten(**p), params=_unflatten_params,
+           min_dims=1),
+    OpSpec("squeeze", lambda a, dim: a.squeeze(dim), lambda a, dim: a.squeeze() if dim is None else a.squeeze(dim),
+           params=_squeeze_params),
+    OpSpec("unsqueeze", lambda a, dim: a.unsqueeze(dim), lambda a, dim: a.unsqueeze(dim), params=_unsqueeze_params),
+    OpSpec("expand", lambda a, sizes: a.expand(*sizes), lambda a, sizes: a.expand(*sizes), params=_expand_params,
+           min_dims=1),
+    OpSpec("repeat", lambda a, repeats: a.repeat(*repeats), lambda a, repeats: a.repeat(*repeats),
+           params=_repeat_params,
+           min_dims=1),
+    OpSpec("flip", lambda a, dims: a.flip(*dims), lambda a, dims: a.flip(dims), params=_flip_params, min_dims=1),
+    OpSpec("roll", lambda a, **p: a.roll(**p), lambda a, **p: a.roll(**p), params=_roll_params),
+    OpSpec("tril", lambda a, diagonal: a.tril(diagonal), lambda a, diagonal: a.tril(diagonal), params=_diagonal,
+           min_dims=2),
+    OpSpec("triu", lambda a, diagonal: a.triu(diagonal), lambda a, diagonal: a.triu(diagonal), params=_diagonal,
+           min_dims=2),
+    OpSpec("split", lambda a, size, dim: _weighted_pieces(a.split(size, dim)),
+           lambda a, size, dim: _weighted_pieces(a.split(size, dim)), params=_split_params, min_dims=1),
+    OpSpec("chunk", lambda a, size, dim: _weighted_pieces(a.chunk(size, dim)),
+           lambda a, size, dim: _weighted_pieces(a.chunk(size, dim)), params=_split_params, min_dims=1),
+    OpSpec("unbind", lambda a, dim: _weighted_pieces(a.unbind(dim)), lambda a, dim: _weighted_pieces(a.unbind(dim)),
+           params=lambda shape, draw: {"dim": draw(st.integers(0, len(shape) - 1))}, min_dims=1),
+    OpSpec("cat", lambda a, dim: _tg().cat([a, a.exp(), a * 2.0], dim),
+           lambda a, dim: _torch_module().cat([a, a.exp(), a * 2.0], dim),
+           params=lambda shape, draw: {"dim": draw(st.integers(-len(shape), len(shape) - 1))}, min_dims=1),
+    OpSpec("stack", lambda a, dim: _tg().stack([a, a.exp()], dim),
+           lambda a, dim: _torch_module().stack([a, a.exp()], dim),
+           params=_unsqueeze_params),
+    OpSpec("where", lambda a, b: _tg().where(a > 0, a, b), lambda a, b: _torch_module().where(a > 0, a, b), arity=2,
+           domain="nonzero"),
+    # element-wise
+    OpSpec("log1p", lambda a: a.log1p(), lambda a: a.log1p(), domain="positive"),
+    OpSpec("expm1", lambda a: a.expm1(), lambda a: a.expm1()),
+    OpSpec("rsqrt", lambda a: a.rsqrt(), lambda a: a.rsqrt(), domain="positive"),
+    OpSpec("sin", lambda a: a.sin(), lambda a: a.sin()),
+    OpSpec("cos", lambda a: a.cos(), lambda a: a.cos()),
+    OpSpec("sign", lambda a: a.sign() * a, lambda a: a.sign() * a, domain="nonzero"),
+    OpSpec("floor", lambda a: a.floor() + a, lambda a: a.floor() + a, domain="off_integers"),
+    OpSpec("ceil", lambda a: a.ceil() + a, lambda a: a.ceil() + a, domain="off_integers"),
+    OpSpec("round", lambda a: a.round() + a, lambda a: a.round() + a, domain="off_integers"),
+    OpSpec("maximum", lambda a, b: a.maximum(b), lambda a, b: a.maximum(b), arity=2),
+    OpSpec("minimum", lambda a, b: a.minimum(b), lambda a, b: a.minimum(b), arity=2),
+    OpSpec("clamp_tensors", lambda a, b: a.clamp(b - 0.5, b + 0.5), lambda a, b: a.clamp(b - 0.5, b + 0.5), arity=2),
+    OpSpec("clamp_min_tensor", lambda a, b: a.clamp(min=b), lambda a, b: a.clamp(min=b), arity=2),
+    OpSpec("clamp_max_tensor", lambda a, b: a.clamp(max=b), lambda a, b: a.clamp(max=b), arity=2),
+    OpSpec("masked_fill", lambda a: a.masked_fill(a > 0, 0.5), lambda a: a.masked_fill(a > 0, 0.5), domain="nonzero"),
+    # selection
+    OpSpec("gather", lambda a, dim, index: a.gather(dim, _tg().tensor(index)),
+           lambda a, dim, index: a.gather(dim, _as_torch(index)), params=_gather_params, min_dims=1),
+    OpSpec("scatter_add", lambda a, dim, index: a.scatter_add(dim, _tg().tensor(index), a * a),
+           lambda a, dim, index: a.scatter_add(dim, _as_torch(index), a * a), params=_scatter_params, min_dims=1),
+    OpSpec("index_select", lambda a, dim, index: a.index_select(dim, _tg().tensor(index)),
+           lambda a, dim, index: a.index_select(dim, _as_torch(index)), params=_index_select_params, min_dims=1),
+    OpSpec("pad_constant", _engine_pad, _torch_pad, params=_pad_params("constant"), min_dims=1),
+    OpSpec("pad_reflect", _engine_pad, _torch_pad, params=_pad_params("reflect"), min_dims=1),
+    OpSpec("pad_replicate", _engine_pad, _torch_pad, params=_pad_params("replicate"), min_dims=1),
+    OpSpec("pad_circular", _engine_pad, _torch_pad, params=_pad_params("circular"), min_dims=1),
+    OpSpec("sort", lambda a, **p: a.sort(**p).values, lambda a, **p: a.sort(**p).values, params=_sort_params,
+           domain="distinct"),
+    OpSpec("topk", lambda a, **p: a.topk(**p).values, lambda a, **p: a.topk(**p).values, params=_topk_params,
+           domain="distinct"),
+]
+
+
+def _tg():
+    import tinygrad_opt
+
+    return tinygrad_opt
+
+
 OPS = [
     OpSpec("add", lambda a, b: a + b, lambda a, b: a + b, arity=2),
     OpSpec("sub", lambda a, b: a - b, lambda a, b: a - b, arity=2),
@@ -112,12 +393,13 @@ OPS = [
            lambda a, axis: a.log_softmax(axis) if a.ndim else a.reshape(1).log_softmax(0).reshape(()), params=_softmax_axis),
     OpSpec("sum", lambda a, **p: a.sum(**p), _torch_reduce("sum"), params=_axis_params),
     OpSpec("mean", lambda a, **p: a.mean(**p), _torch_reduce("mean"), params=_axis_params),
-    OpSpec("max", lambda a, **p: a.max(**p), _torch_reduce("max"), params=_axis_params, domain="distinct"),
+    OpSpec("amax_axis", lambda a, **p: a.amax(**p), _torch_reduce("max"), params=_axis_params, domain="distinct"),
     OpSpec("reshape", lambda a, shape: a.reshape(shape), lambda a, shape: a.reshape(shape), params=_reshape),
-    OpSpec("transpose", lambda a, axes: a.transpose(*axes), lambda a, axes: a.permute(axes), params=_perm),
+    OpSpec("permute", lambda a, axes: a.permute(*axes), lambda a, axes: a.permute(axes), params=_perm),
     OpSpec("T", lambda a: a.T, lambda a: a.permute(tuple(reversed(range(a.ndim))))),
     OpSpec("getitem", lambda a, index: a[index], lambda a, index: a[_torch_index(index)], params=_index, min_dims=1),
 ]
+OPS += BREADTH_OPS
 OPS_BY_NAME = {spec.name: spec for spec in OPS}
 
 
@@ -132,6 +414,10 @@ def values(rng: np.random.Generator, shape: tuple, domain: str) -> np.ndarray:
         x = np.where(np.abs(np.abs(x) - 0.5) < 0.05, x + 0.2, x)
     elif domain == "distinct":  # no ties, well separated, so max has one winner per slice
         x = (rng.permutation(x.size).reshape(shape) * 0.1 + rng.uniform(0, 0.01, size=shape))
+    elif domain == "distinct_abs":  # distinct magnitudes away from 0, random signs (norms: no kinks, no ties)
+        x = (rng.permutation(x.size).reshape(shape) * 0.1 + 0.2) * rng.choice([-1.0, 1.0], size=shape)
+    elif domain == "off_integers":  # clear of the jumps of floor / ceil / round
+        x = np.floor(x * 2) / 2 + 0.25
     return np.asarray(x, dtype=np.float64)
 
 
@@ -346,5 +632,21 @@ OPS += [
     OpSpec("clone", lambda a: a.clone(), lambda a: a.clone()),
     OpSpec("remainder", lambda a, b: a % b, lambda a, b: a % b, arity=2, domain="positive"),
     OpSpec("remainder_scalar", lambda a: a % 0.7, lambda a: a % 0.7, domain="positive"),
+]
+OPS_BY_NAME.update({spec.name: spec for spec in OPS})
+
+
+# core: in-place ops and x[idx] = v recorded on a non-leaf (the same code runs on both engines)
+def _setitem_region(a):
+    h = a * 1
+    h[..., :1] = a[..., -1:] * 2
+    return h
+
+
+OPS += [
+    OpSpec("setitem", _setitem_region, _setitem_region, min_dims=1),
+    OpSpec("copy_", lambda a: (a * 1).copy_(a * 3), lambda a: (a * 1).copy_(a * 3)),
+    OpSpec("mul_", lambda a: (a * 1).mul_(a), lambda a: (a * 1).mul_(a)),
+    OpSpec("add_alpha", lambda a: (a * 2).add_(a, alpha=-0.5), lambda a: (a * 2).add_(a, alpha=-0.5)),
 ]
 OPS_BY_NAME.update({spec.name: spec for spec in OPS})

@@ -83,7 +83,8 @@ def test_damaged_zip_directory_fields_are_checkpoint_errors(tmp_path, field, val
                                         ("version", "1")])
 def test_a_checkpoint_of_the_wrong_shape_is_refused_by_its_schema(tmp_path, key, value):
     path = save_checkpoint(tmp_path / "a.ckpt", {"epoch": 1, key: value})
-    with pytest.raises(CheckpointError, match=f"a.ckpt is damaged: its {'format version' if key == 'version' else repr(key)}"):
+    what = "format version" if key == "version" else repr(key)
+    with pytest.raises(CheckpointError, match=f"a.ckpt is damaged: its {what}"):
         load_checkpoint(path)
 
 

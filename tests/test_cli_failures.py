@@ -175,3 +175,116 @@ def test_a_trainer_refuses_an_out_dir_that_holds_a_run(run_one_epoch, tmp_path):
     with pytest.raises(ValueError, match="already holds a run.*load_checkpoint"):
         trainer.fit(DataLoader(data, batch_size=4), epochs=1)
     assert (run / "last.ckpt").read_bytes() == before
+
+
+# ---- options and data -------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["train", "--seed", "-1"], "--seed must be a non-negative integer, got -1"),
+    (["distill", "--teacher", "RUN", "--seed", "-1"], "argument --seed: expected a non-negative integer"),
+    (["trace", "--seed", "-1"], "argument --seed: expected a non-negative integer"),
+    (["train", "--hidden", "10000000000"], "--hidden 10000000000 makes a model of"),
+    (["distill", "--teacher", "RUN", "--hidden", "10000000000"], "--hidden 10000000000 makes a model of"),
+    (["train", "--pct-start", "nan"], "argument --pct-start: expected a finite number"),
+    (["train", "--end-factor", "inf", "--save-config", "OUT/c.toml"], "argument --end-factor: expected a finite"),
+    (["trace", "--lr", "inf"], "argument --lr: expected a finite number"),
+    (["prune", "RUN", "--amount", "nan"], "argument --amount: expected a finite number"),
+    (["train", "--optimizer", "adam", "--momentum", "0.9"], "--momentum applies to sgd and rmsprop, not adam"),
+])
+def test_bad_options_are_one_line_errors(run_one_epoch, tmp_path, capsys, argv, fragment):
+    argv = [str(run_one_epoch) if a == "RUN" else a.replace("OUT", str(tmp_path)) for a in argv]
+    code, stdout, err = run_cli(capsys, *argv, *(["--out", tmp_path / "new"] if argv[0] != "trace" else []))
+    one_line_error(code, err, fragment)
+    assert not (tmp_path / "c.toml").exists() and not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("text", ["pct_start = nan", "end_factor = inf", "seed = -1", "momentum = 0.5"])
+def test_bad_values_in_config_files_are_refused(tmp_path, capsys, text):
+    (tmp_path / "c.toml").write_text(text + "\n")
+    code, _, err = run_cli(capsys, "train", "--config", tmp_path / "c.toml", "--save-config", tmp_path / "out.toml")
+    one_line_error(code, err)
+    assert not (tmp_path / "out.toml").exists()
+
+
+def test_a_relative_data_dir_is_stored_absolute(tmp_path, capsys, monkeypatch):
+    from test_cli import fake_mnist
+
+    fake_mnist(tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, "train", "--dataset", "mnist", "--data-dir", "data", *FAST, "--out", "run")
+    assert code == 0, err
+    assert load_checkpoint(tmp_path / "run" / "last.ckpt")["config"]["data_dir"] == str(tmp_path / "data")
+    monkeypatch.chdir(tmp_path.parent)  # evaluate from another folder finds the data
+    code, stdout, err = run_cli(capsys, "evaluate", tmp_path / "run")
+    assert code == 0, err
+
+
+def test_version(capsys):
+    from tinygrad_opt import __version__
+
+    code, stdout, _ = run_cli(capsys, "--version")
+    assert code == 0 and stdout.strip() == f"tinygrad-opt {__version__}"
+
+
+def test_idx_header_whose_size_overflows_int64_is_a_format_error():
+    import struct
+
+    from tinygrad_opt.data.errors import IDXFormatError
+    from tinygrad_opt.data.idx import parse_idx
+
+    header = struct.pack(">HBB", 0, 0x08, 4) + struct.pack(">4I", 65536, 65536, 65536, 65536)  # 2**64 bytes
+    with pytest.raises(IDXFormatError, match="truncated: dimensions .* need 18446744073709551616 data bytes"):
+        parse_idx(header, "huge")  # in int64 the size wraps to 0, which the empty data would match
+
+
+def test_idx_files_with_zero_images_are_one_line_errors(tmp_path, capsys):
+    import numpy as np
+
+    from test_cli import fake_mnist
+    from tinygrad_opt.data import write_idx
+
+    data = fake_mnist(tmp_path / "data")
+    write_idx(data / "train-images-idx3-ubyte.gz", np.zeros((0, 28, 28), np.uint8))
+    write_idx(data / "train-labels-idx1-ubyte.gz", np.zeros(0, np.uint8))
+    code, _, err = run_cli(capsys, "train", "--dataset", "mnist", "--data-dir", data, *FAST, "--out", tmp_path / "r")
+    one_line_error(code, err, "holds 0 images")
+
+
+# ---- every setting is a config key ------------------------------------------------------
+
+def test_a_pruned_runs_config_toml_reproduces_the_pruned_run(tmp_path, capsys):
+    prune_options = ["--prune", "global-l1", "--sparsity", "0.6", "--epochs", "2"]
+    code, _, err = run_cli(capsys, "train", *FAST, *prune_options, "--out", tmp_path / "a")
+    assert code == 0, err
+    text = (tmp_path / "a" / "config.toml").read_text()
+    assert 'prune = "global-l1"' in text and "sparsity = 0.6" in text
+    code, _, err = run_cli(capsys, "train", "--config", tmp_path / "a" / "config.toml", "--out", tmp_path / "b")
+    assert code == 0, err
+    a, b = load_checkpoint(tmp_path / "a" / "last.ckpt"), load_checkpoint(tmp_path / "b" / "last.ckpt")
+    assert a["history"][-1]["sparsity"] == pytest.approx(0.6, abs=1e-3)
+    assert [h["train_loss"] for h in a["history"]] == [h["train_loss"] for h in b["history"]]
+    assert a["model"].keys() == b["model"].keys() and "0.weight_mask" in b["model"]
+
+
+def test_save_config_keeps_the_pruning_settings(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "train", "--prune", "l1", "--sparsity", "0.5", "--prune-frequency", "7",
+                           "--save-config", tmp_path / "c.toml")
+    assert code == 0, err
+    from tinygrad_opt.cli.config import load_config
+
+    config = load_config(tmp_path / "c.toml")
+    assert (config.prune, config.sparsity, config.prune_frequency) == ("l1", 0.5, 7)
+
+
+def test_unset_optimizer_settings_take_the_optimizers_own_signature_defaults(monkeypatch):
+    from tinygrad_opt import optim
+    from tinygrad_opt.cli.config import TrainConfig
+
+    class Adam(optim.Adam):  # an optimizer whose signature says other defaults
+        def __init__(self, params, lr=0.005, betas=(0.9, 0.999), eps=1e-7, weight_decay=0.25):
+            super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+    monkeypatch.setattr(optim, "Adam", Adam)
+    config = TrainConfig(optimizer="adam").resolved()
+    assert (config.lr, config.weight_decay, config.eps) == (0.005, 0.25, 1e-7)
+    assert TrainConfig(optimizer="sgd").resolved().lr == 0.01  # the CLI's one choice of its own

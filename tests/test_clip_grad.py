@@ -34,9 +34,10 @@ def make(dtype=np.float64, scale=1.0, device="cpu", seed=0, with_none=False):
 def test_clip_grad_norm_matches_torch(norm_type, max_norm, with_none):
     ours, theirs = make(with_none=with_none)
     before = [None if p.grad is None else p.grad.numpy() for p in ours]
-    total = optim.clip_grad_norm_(ours, max_norm, norm_type=norm_type)
+    norm = optim.clip_grad_norm_(ours, max_norm, norm_type=norm_type)
     expected = torch.nn.utils.clip_grad_norm_(theirs, max_norm, norm_type=norm_type)
-    assert isinstance(total, float)
+    assert isinstance(norm, tg.Tensor) and norm.shape == () and norm.dtype == tg.float64  # torch: a 0-d tensor
+    total = norm.item()
     assert total == pytest.approx(expected.item(), rel=1e-12)
     for p, q, b in zip(ours, theirs, before):
         if q.grad is None:
@@ -57,7 +58,8 @@ def test_clip_grad_norm_float32(norm_type, device):
     ours, theirs = make(dtype=np.float32, scale=10.0, device=device)
     total = optim.clip_grad_norm_(ours, 1.0, norm_type)
     expected = torch.nn.utils.clip_grad_norm_(theirs, 1.0, norm_type)
-    assert total == pytest.approx(expected.item(), rel=1e-6)
+    assert total.device == device and total.dtype == tg.float32 == np.dtype(str(expected.dtype)[6:])
+    assert total.item() == pytest.approx(expected.item(), rel=1e-6)
     for p, q in zip(ours, theirs):
         assert p.grad.dtype == np.float32 and p.grad.device == device
         np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-7)
@@ -66,11 +68,12 @@ def test_clip_grad_norm_float32(norm_type, device):
 def test_clip_grad_norm_formula_and_edge_cases():
     p = tg.Tensor(np.zeros(2), requires_grad=True)
     p.grad = tg.Tensor(np.array([3.0, 4.0]))
-    assert optim.clip_grad_norm_(p, 1.0) == 5.0  # a single tensor works too
+    assert optim.clip_grad_norm_(p, 1.0).item() == 5.0  # a single tensor works too
     np.testing.assert_allclose(p.grad.numpy(), np.array([3.0, 4.0]) * (1.0 / (5.0 + 1e-6)), rtol=1e-15)
     q = tg.Tensor(np.zeros(2), requires_grad=True)
-    assert optim.clip_grad_norm_([q], 1.0) == 0.0  # no gradients at all
-    assert optim.clip_grad_norm_((t for t in [p]), 10.0) == pytest.approx(1.0, rel=1e-5)  # generators
+    assert optim.clip_grad_norm_([q], 1.0).item() == 0.0  # no gradients at all
+    assert optim.clip_grad_norm_((t for t in [p]), 10.0).item() == pytest.approx(1.0, rel=1e-5)  # generators
+    assert optim.clip_grad_norm_([p], 10.0, foreach=True).item() == pytest.approx(1.0, rel=1e-5)  # torch's flag
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered")  # inf * 0, as torch computes it
@@ -81,7 +84,7 @@ def test_clip_grad_norm_nonfinite():
         optim.clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
     q = torch.zeros(2, dtype=torch.float64, requires_grad=True)
     q.grad = torch.tensor([np.inf, 1.0], dtype=torch.float64)
-    assert optim.clip_grad_norm_([p], 1.0) == math.inf == torch.nn.utils.clip_grad_norm_([q], 1.0).item()
+    assert optim.clip_grad_norm_([p], 1.0).item() == math.inf == torch.nn.utils.clip_grad_norm_([q], 1.0).item()
     np.testing.assert_array_equal(p.grad.numpy(), q.grad.numpy())  # [nan, 0] in both
 
 

@@ -116,7 +116,9 @@ def test_internal_equals_public_and_the_previous_clip_grad_norm_bitwise(grads, m
         total_old = clip_grad_norm_before(old, max_norm, norm_type)
         total_public = optim.clip_grad_norm_(public, max_norm, norm_type)
         total = clip_grads_by_total_norm(internal, max_norm, norm_type)
-    assert isinstance(total_public, float) and same_float(total_public, total_old)
+    assert isinstance(total_public, tg.Tensor) and total_public.shape == ()  # torch's 0-d tensor, not a float
+    total_public = total_public.item()
+    assert same_float(total_public, total_old)
     assert isinstance(total, np.ndarray) and total.shape == ()
     first = next((g for g in grads if g is not None), None)
     if first is not None:
@@ -216,7 +218,7 @@ def test_internal_on_each_device_matches_clip_grad_norm_(device, case):
         grads[1][3] = NAN
     public, internal = params_of(grads, device), params_of(grads, device)
     with np.errstate(all="ignore"):
-        expected_total = optim.clip_grad_norm_(public, 1.0)
+        expected_total = optim.clip_grad_norm_(public, 1.0).item()
         total = clip_grads_by_total_norm(internal, 1.0)
     assert device_of(total) == device  # the norm stayed where the gradients are
     assert same_float(float(total), expected_total)

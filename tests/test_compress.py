@@ -142,7 +142,7 @@ def test_shrink_is_exact_and_smaller(amount):
     assert hidden_sizes(small) == kept
     assert small[2].num_features == kept[0] and small[2].running_mean.shape == (kept[0],)
     assert not prune.is_pruned(small) and prune.is_pruned(model)  # the original is untouched
-    assert sum(p.size for p in small.parameters()) < sum(p.size for p in model.parameters())
+    assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in model.parameters())
     # the small model trains like any other
     small.train()
     F.cross_entropy(small(x), [0, 1, 2, 0, 1, 2, 0, 1, 2]).backward()

@@ -206,7 +206,7 @@ def test_checksum_mismatch_discards_the_file(tmp_path, real_urlopen):
     with pytest.raises(ChecksumError, match="does not match the official") as err:
         download_idx_dataset(info, target, verbose=False)
     assert "train-images-idx3-ubyte.gz" in str(err.value)
-    assert list(target.iterdir()) == [], "no partial or unverified file may remain"
+    assert not target.exists(), "no partial or unverified file, nor the empty folder made for them, may remain"
 
 
 def test_bad_mirror_then_good_mirror(tmp_path, real_urlopen):
@@ -247,7 +247,21 @@ def test_interrupted_download_leaves_nothing(tmp_path, monkeypatch):
     target = tmp_path / "target"
     with pytest.raises(DownloadError, match="TimeoutError: The read operation timed out"):
         download_idx_dataset(fake_info(mirror, mirrors=["http://mirror.test/"]), target, verbose=False)
-    assert list(target.iterdir()) == []
+    assert not target.exists()
+
+
+def test_a_failed_download_reads_as_sentences_on_one_line_and_removes_the_folders_it_made(tmp_path, monkeypatch):
+    mirror = write_fake_set(tmp_path / "mirror", 8)
+    monkeypatch.setattr(download_module, "urlopen",
+                        lambda url, timeout=None: _DyingResponse((mirror / url.rsplit("/", 1)[1]).read_bytes()))
+    target = tmp_path / "cache" / "datasets" / "mnist"
+    with pytest.raises(DownloadError) as err:
+        download_idx_dataset(fake_info(mirror, mirrors=["http://a.test/", "http://b.test/"]), target, verbose=False)
+    message = str(err.value)
+    assert "\n" not in message and message.endswith(".")
+    assert "tried 2 mirror(s): http://a.test/train-images-idx3-ubyte.gz: TimeoutError" in message
+    assert "; http://b.test/train-images-idx3-ubyte.gz: TimeoutError" in message
+    assert not (tmp_path / "cache").exists()
 
 
 def test_urlopen_gets_a_short_timeout(tmp_path, monkeypatch):
@@ -274,3 +288,13 @@ def test_official_checksums_accept_the_known_good_files(tmp_path, real_urlopen):
     assert sorted(os.listdir(target)) == sorted(f"{MNIST.files[p]}.gz" for p in PARTS)
     # a Fashion-MNIST checksum never accepts MNIST bytes
     assert not checksum_matches(SHARED_MNIST / "train-labels-idx1-ubyte.gz", FASHION_MNIST, "train_labels")
+
+
+def test_downloaded_files_get_the_umask_permissions(tmp_path, real_urlopen):
+    mirror = write_fake_set(tmp_path / "mirror", 8)
+    old = os.umask(0o022)
+    try:
+        target = download_idx_dataset(fake_info(mirror, mirrors=[_file_url(mirror)]), tmp_path / "t", verbose=False)
+    finally:
+        os.umask(old)
+    assert {p.stat().st_mode & 0o777 for p in target.iterdir()} == {0o644}

@@ -45,7 +45,7 @@ def test_distill_command_with_scratch_baseline(teacher_run, tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--temperature", "0"], "--temperature must be a number > 0, got 0.0"),
     (["--alpha", "2"], "--alpha (the weight of the soft-target term) must be in [0, 1], got 2.0"),
-    (["--hidden", "8,x"], "--hidden must be comma-separated positive integers"),
+    (["--hidden", "8,x"], "--hidden: expected an integer, got 'x'"),
     (["--epochs", "0"], "--epochs must be a positive integer"),
     (["--log-every", "0"], "--log-every must be a positive integer"),
 ])

@@ -16,6 +16,7 @@ from hypothesis.extra import numpy as hnp
 import tinygrad_opt as tg  # noqa: F401 - loads tinygrad_opt.kernels
 from tinygrad_opt.kernels import reference
 
+from kernel_table import UPDATES, check_update
 from kernel_versions import Guarded
 
 cpu = Guarded(pytest.importorskip("tinygrad_opt.kernels.cpu", reason="Numba is not installed"))
@@ -204,69 +205,15 @@ def test_log_softmax_is_finite_and_exact_for_huge_logits():
 
 # ---- optimizer updates --------------------------------------------------------------------
 
-def run_update(name, shape, dtype, seed, options, n_state, steps=3, state_init=None):
-    """Run `steps` updates through both versions from the same start; both must agree bitwise."""
-    rng = np.random.default_rng(seed)
-    param = (rng.standard_normal(shape) * 2).astype(dtype)
-    states = [np.zeros(shape, dtype) if state_init is None else state_init(rng, shape, dtype) for _ in range(n_state)]
-    ours = [param.copy()] + [s.copy() for s in states]
-    theirs = [param.copy()] + [s.copy() for s in states]
-    for step in range(1, steps + 1):
-        grad = rng.standard_normal(shape).astype(dtype)
-        keep = grad.copy()
-        extra = options(step) if callable(options) else options
-        getattr(cpu, name)(ours[0], grad, *ours[1:], **extra)
-        getattr(reference, name)(theirs[0], grad, *theirs[1:], **extra)
-        same(grad, keep)  # the caller's gradient is never modified
-        for a, b in zip(ours, theirs):
-            same(a, b)
-
-
+@pytest.mark.parametrize("name", sorted(UPDATES))
 @settings(max_examples=30, deadline=None)
-@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, momentum=st.sampled_from([0.0, 0.9]),
-       dampening=st.sampled_from([0.0, 0.3]), weight_decay=st.sampled_from([0.0, 0.05]),
-       nesterov=st.booleans(), maximize=st.booleans(), lr=st.sampled_from([0.1, 1e-3]))
-def test_sgd_update_is_bitwise_equal(shape, dtype, seed, momentum, dampening, weight_decay, nesterov, maximize, lr):
-    nesterov = nesterov and momentum > 0 and dampening == 0
-
-    def options(step):
-        return dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                    nesterov=nesterov, maximize=maximize, first_step=step == 1)
-
-    run_update("sgd_update", shape, dtype, seed, options, 1)
+@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, data=st.data())
+def test_optimizer_updates_are_bitwise_the_reference(name, shape, dtype, seed, data):
+    check_update(cpu, name, shape, dtype, seed, data.draw(UPDATES[name].knobs), compare=_same)
 
 
-@settings(max_examples=30, deadline=None)
-@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, weight_decay=st.sampled_from([0.0, 0.1]),
-       decoupled=st.booleans(), amsgrad=st.booleans(), maximize=st.booleans(),
-       betas=st.sampled_from([(0.9, 0.999), (0.5, 0.9)]), eps=st.sampled_from([1e-8, 1e-3]))
-def test_adam_update_is_bitwise_equal(shape, dtype, seed, weight_decay, decoupled, amsgrad, maximize, betas, eps):
-    def options(step):
-        return dict(step=step, lr=0.01, beta1=betas[0], beta2=betas[1], eps=eps, weight_decay=weight_decay,
-                    amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=decoupled)
-
-    run_update("adam_update", shape, dtype, seed, options, 3)
-
-
-@settings(max_examples=30, deadline=None)
-@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, weight_decay=st.sampled_from([0.0, 0.1]),
-       momentum=st.sampled_from([0.0, 0.5]), centered=st.booleans(), maximize=st.booleans(),
-       alpha=st.sampled_from([0.99, 0.9]))
-def test_rmsprop_update_is_bitwise_equal(shape, dtype, seed, weight_decay, momentum, centered, maximize, alpha):
-    options = dict(lr=0.01, alpha=alpha, eps=1e-8, weight_decay=weight_decay, momentum=momentum,
-                   centered=centered, maximize=maximize)
-    run_update("rmsprop_update", shape, dtype, seed, options, 3)
-
-
-@settings(max_examples=30, deadline=None)
-@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, weight_decay=st.sampled_from([0.0, 0.1]),
-       lr_decay=st.sampled_from([0.0, 0.05]), maximize=st.booleans(), initial=st.sampled_from([0.0, 0.5]))
-def test_adagrad_update_is_bitwise_equal(shape, dtype, seed, weight_decay, lr_decay, maximize, initial):
-    def options(step):
-        return dict(step=step, lr=0.1, lr_decay=lr_decay, weight_decay=weight_decay, eps=1e-10, maximize=maximize)
-
-    run_update("adagrad_update", shape, dtype, seed, options, 1,
-               state_init=lambda rng, shape, dtype: np.full(shape, initial, dtype))
+def _same(a, b, what):
+    same(a, b)
 
 
 def test_updates_fall_back_to_the_reference_on_unusual_layouts():

@@ -17,6 +17,7 @@ import tinygrad_opt as tg
 from tinygrad_opt import kernels
 from tinygrad_opt.kernels import reference
 
+from kernel_table import UPDATES, check_update
 from kernel_versions import Guarded
 
 pytestmark = [pytest.mark.cuda,
@@ -129,61 +130,12 @@ def test_softmax_cross_entropy_bad_target_gives_nan_not_a_crash(cp, gpu):
     assert np.isfinite(values[0]) and np.isnan(values[1])
 
 
-def _run_update(cp, gpu, name, shape, dtype, seed, options, n_state):
-    rng = np.random.default_rng(seed)
-    param = rng.standard_normal(shape).astype(dtype)
-    ours = [cp.asarray(param)] + [cp.zeros(shape, dtype) for _ in range(n_state)]
-    theirs = [cp.asarray(param)] + [cp.zeros(shape, dtype) for _ in range(n_state)]
-    for step in range(1, 4):
-        grad = cp.asarray(rng.standard_normal(shape).astype(dtype))
-        extra = options(step)
-        getattr(gpu, name)(ours[0], grad, *ours[1:], **extra)
-        getattr(reference, name)(theirs[0], grad, *theirs[1:], **extra)
-        for a, b in zip(ours, theirs):
-            close(a, b, dtype)
-
-
+@pytest.mark.parametrize("name", sorted(UPDATES))
 @settings(max_examples=15, deadline=None)
-@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, momentum=st.sampled_from([0.0, 0.9]), nesterov=st.booleans(),
-       weight_decay=st.sampled_from([0.0, 0.1]), maximize=st.booleans())
-def test_sgd(cp, gpu, shape, dtype, seed, momentum, nesterov, weight_decay, maximize):
-    def options(step):
-        return dict(lr=0.1, momentum=momentum, dampening=0.0, weight_decay=weight_decay,
-                    nesterov=nesterov and momentum > 0, maximize=maximize, first_step=step == 1)
-
-    _run_update(cp, gpu, "sgd_update", shape, dtype, seed, options, 1)
-
-
-@settings(max_examples=15, deadline=None)
-@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, amsgrad=st.booleans(), decoupled=st.booleans(),
-       weight_decay=st.sampled_from([0.0, 0.1]), maximize=st.booleans())
-def test_adam(cp, gpu, shape, dtype, seed, amsgrad, decoupled, weight_decay, maximize):
-    def options(step):
-        return dict(step=step, lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=weight_decay,
-                    amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=decoupled)
-
-    _run_update(cp, gpu, "adam_update", shape, dtype, seed, options, 3)
-
-
-@settings(max_examples=15, deadline=None)
-@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, momentum=st.sampled_from([0.0, 0.5]), centered=st.booleans(),
-       weight_decay=st.sampled_from([0.0, 0.1]), maximize=st.booleans())
-def test_rmsprop(cp, gpu, shape, dtype, seed, momentum, centered, weight_decay, maximize):
-    def options(step):
-        return dict(lr=0.01, alpha=0.99, eps=1e-8, weight_decay=weight_decay, momentum=momentum,
-                    centered=centered, maximize=maximize)
-
-    _run_update(cp, gpu, "rmsprop_update", shape, dtype, seed, options, 3)
-
-
-@settings(max_examples=15, deadline=None)
-@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, lr_decay=st.sampled_from([0.0, 0.05]),
-       weight_decay=st.sampled_from([0.0, 0.1]), maximize=st.booleans())
-def test_adagrad(cp, gpu, shape, dtype, seed, lr_decay, weight_decay, maximize):
-    def options(step):
-        return dict(step=step, lr=0.1, lr_decay=lr_decay, weight_decay=weight_decay, eps=1e-10, maximize=maximize)
-
-    _run_update(cp, gpu, "adagrad_update", shape, dtype, seed, options, 1)
+@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, data=st.data())
+def test_optimizer_updates(cp, gpu, name, shape, dtype, seed, data):
+    check_update(gpu, name, shape, dtype, seed, data.draw(UPDATES[name].knobs), to_device=cp.asarray,
+                 compare=lambda a, b, what: close(a, b, dtype))
 
 
 @pytest.mark.parametrize("norm_type", [2.0, 1.0, math.inf, 3.0])

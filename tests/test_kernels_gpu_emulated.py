@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from cuda_emulator import Emulator, nvcc_check
+from kernel_table import UPDATES, check_update
 from kernel_versions import Guarded
 from tinygrad_opt.kernels import reference
 
@@ -77,64 +78,11 @@ def test_dropout_indexes_non_contiguous_and_broadcast_inputs_in_c_order(gpu):
     assert_bitwise(gpu.dropout(g, 7, 0.3), reference.dropout(np.ascontiguousarray(g), 7, 0.3))
 
 
-def _run_update(gpu, name, n_state, options, shape, dtype, seed):
-    rng = np.random.default_rng(seed)
-    param = np.asarray(rng.standard_normal(shape)).astype(dtype)
-    ours = [param.copy()] + [np.zeros(shape, dtype) for _ in range(n_state)]
-    theirs = [param.copy()] + [np.zeros(shape, dtype) for _ in range(n_state)]
-    for step in range(1, 4):
-        grad = np.asarray(rng.standard_normal(shape)).astype(dtype)
-        before = grad.copy()
-        getattr(gpu, name)(ours[0], grad, *ours[1:], **options(step))
-        getattr(reference, name)(theirs[0], grad.copy(), *theirs[1:], **options(step))
-        assert_bitwise(grad, before, f"{name} changed grad")
-        for k, (a, b) in enumerate(zip(ours, theirs)):
-            assert_bitwise(a, b, f"{name} step {step}, array {k}")
-
-
+@pytest.mark.parametrize("name", sorted(UPDATES))
 @settings(max_examples=15, deadline=None)
-@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, momentum=st.sampled_from([0.0, 0.9]), nesterov=st.booleans(),
-       dampening=st.sampled_from([0.0, 0.3]), weight_decay=st.sampled_from([0.0, 0.1]), maximize=st.booleans())
-def test_sgd(gpu, shape, dtype, seed, momentum, nesterov, dampening, weight_decay, maximize):
-    nesterov = nesterov and momentum > 0 and dampening == 0
-
-    def options(step):
-        return dict(lr=0.1, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
-                    maximize=maximize, first_step=step == 1)
-
-    _run_update(gpu, "sgd_update", 1, options, shape, dtype, seed)
-
-
-@settings(max_examples=20, deadline=None)
-@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, amsgrad=st.booleans(), decoupled=st.booleans(),
-       weight_decay=st.sampled_from([0.0, 0.1]), maximize=st.booleans())
-def test_adam(gpu, shape, dtype, seed, amsgrad, decoupled, weight_decay, maximize):
-    def options(step):
-        return dict(step=step, lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=weight_decay,
-                    amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=decoupled)
-
-    _run_update(gpu, "adam_update", 3, options, shape, dtype, seed)
-
-
-@settings(max_examples=15, deadline=None)
-@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, momentum=st.sampled_from([0.0, 0.5]), centered=st.booleans(),
-       weight_decay=st.sampled_from([0.0, 0.1]), maximize=st.booleans())
-def test_rmsprop(gpu, shape, dtype, seed, momentum, centered, weight_decay, maximize):
-    def options(step):
-        return dict(lr=0.01, alpha=0.99, eps=1e-8, weight_decay=weight_decay, momentum=momentum,
-                    centered=centered, maximize=maximize)
-
-    _run_update(gpu, "rmsprop_update", 3, options, shape, dtype, seed)
-
-
-@settings(max_examples=15, deadline=None)
-@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, lr_decay=st.sampled_from([0.0, 0.05]),
-       weight_decay=st.sampled_from([0.0, 0.1]), maximize=st.booleans())
-def test_adagrad(gpu, shape, dtype, seed, lr_decay, weight_decay, maximize):
-    def options(step):
-        return dict(step=step, lr=0.1, lr_decay=lr_decay, weight_decay=weight_decay, eps=1e-10, maximize=maximize)
-
-    _run_update(gpu, "adagrad_update", 1, options, shape, dtype, seed)
+@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, data=st.data())
+def test_optimizer_updates(gpu, name, shape, dtype, seed, data):
+    check_update(gpu, name, shape, dtype, seed, data.draw(UPDATES[name].knobs), compare=assert_bitwise)
 
 
 def test_optional_state_may_be_none(gpu):

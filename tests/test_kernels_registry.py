@@ -17,6 +17,7 @@ NAMES = ["adagrad_update", "adam_update", "apply_mask", "bias_grad", "dropout", 
          "log_softmax_backward", "relu", "relu_backward", "rmsprop_update", "sgd_update", "softmax_cross_entropy",
          "sum_rows"]
 NAMES = sorted(NAMES + ["erf"])  # nnlayers: GELU's error function
+NAMES = sorted(NAMES + ["int8_matmul"])  # cli: the quantized Linear's product
 NAMES = sorted(NAMES + ["col2im", "im2col", "max_pool2d_backward", "max_pool2d_forward"])  # kernels/conv_*.py
 NAMES = sorted(NAMES + ["bias_relu", "relu_backward_bias_grad"])  # kernels/linear_*.py (ops.LinearReLU)
 

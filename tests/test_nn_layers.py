@@ -284,3 +284,17 @@ def test_erf_kernel_matches_math_erf_and_torch(dtype):
     strided = x[::3]  # not contiguous: the registry runs the reference
     np.testing.assert_array_equal(get("erf", strided)(strided), reference.erf(strided))
     assert get("erf", np.ones((), dtype))(np.ones((), dtype)).shape == ()
+
+
+def test_container_and_loss_reprs_match_torch():
+    pairs = [
+        (nn.ModuleList([nn.Linear(2, 2), nn.Linear(2, 2), nn.ReLU(), nn.Sequential(nn.Tanh(), nn.Tanh())]),
+         torch.nn.ModuleList([torch.nn.Linear(2, 2), torch.nn.Linear(2, 2), torch.nn.ReLU(),
+                              torch.nn.Sequential(torch.nn.Tanh(), torch.nn.Tanh())])),
+        (nn.ModuleList(), torch.nn.ModuleList()),
+        (nn.ModuleDict({"a": nn.ReLU()}), torch.nn.ModuleDict({"a": torch.nn.ReLU()})),
+        (nn.MSELoss(reduction="sum"), torch.nn.MSELoss(reduction="sum")),
+        (nn.KLDivLoss(reduction="batchmean"), torch.nn.KLDivLoss(reduction="batchmean")),
+    ]
+    for ours, theirs in pairs:
+        assert repr(ours) == repr(theirs)

@@ -122,3 +122,13 @@ def test_forward_hooks_with_kwargs_prepend_and_removal():
     with layer.register_forward_hook(lambda m, args, out: out * 0.0):
         assert layer(tg.Tensor([1.0])).item() == 0.0
     assert layer(tg.Tensor([1.0])).item() == 1.0  # the with-block removed its hook
+
+
+def test_load_state_dict_assign_takes_the_arrays_themselves():
+    layer = nn.Linear(2, 2)
+    weight = np.arange(4.0).reshape(2, 2)  # float64, unlike the float32 layer
+    layer.load_state_dict({"weight": weight, "bias": np.zeros(2)}, assign=True)
+    assert layer.weight.data is weight and layer.weight.dtype == np.float64 and layer.weight.requires_grad
+    copy = nn.Linear(2, 2)
+    copy.load_state_dict({"weight": weight, "bias": np.zeros(2)})
+    assert copy.weight.data is not weight and copy.weight.dtype == np.float32

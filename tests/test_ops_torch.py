@@ -43,7 +43,7 @@ def test_max_splits_gradient_among_ties_like_amax(device):
     data = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
     ours = tg.Tensor(data, requires_grad=True, device=device)
     theirs = torch.tensor(data, requires_grad=True)
-    ours.max(axis=1).sum().backward()
+    ours.amax(dim=1).sum().backward()
     torch.amax(theirs, dim=1).sum().backward()
     np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy())
     np.testing.assert_allclose(ours.grad.numpy(), [[0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3]])

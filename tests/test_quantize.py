@@ -167,3 +167,26 @@ def test_quantize_dynamic_names_the_layer_it_cannot_quantize():
         quantize_dynamic(nested)
     with pytest.raises(ValueError, match="backend must be one of"):
         quantize_dynamic(nn.Linear(2, 2), backend="int4")
+
+
+def test_the_quantized_product_goes_through_the_kernel_registry(monkeypatch):
+    """set_kernels applies to int8 as to every fused kernel: "reference" runs the plain int32 product."""
+    from tinygrad_opt import kernels
+    from tinygrad_opt.kernels import registry
+
+    calls = []
+    real = kernels.reference.int8_matmul
+    monkeypatch.setitem(registry._table["int8_matmul"], "reference",
+                        lambda x, w: (calls.append(x.shape), real(x, w))[1])
+    model = quantize_dynamic(nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 3)))
+    x = tg.randn(5, 6)
+    mode = kernels.get_mode()
+    try:
+        tg.set_kernels("reference")  # also forgets the versions resolved before the patch
+        out_reference = model(x).numpy()
+        assert calls == [(5, 6), (5, 4)]
+        tg.set_kernels("auto")
+        assert model(x).numpy().tolist() == out_reference.tolist() and len(calls) == 2
+        assert kernels.which("int8_matmul", np.zeros((1, 1), np.int8)) == "cpu"
+    finally:
+        tg.set_kernels(mode)

@@ -139,3 +139,23 @@ def test_bad_options_are_clear_errors():
     with pytest.raises(ValueError, match="lr must be positive"):
         run_one_step(lr=0)
     assert parse_sizes("4-3-2") == parse_sizes([4, 3, 2]) == (4, 3, 2)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("optimizer", sorted(FIRST_STEPS))
+def test_several_steps_follow_the_recurrences_for_every_optimizer(optimizer, dtype):
+    step = run_one_step("4-3-2", optimizer=optimizer, lr=0.05, steps=4, dtype=dtype)
+    assert step.agree and [s.t for s in step.later_steps] == [1, 2, 3, 4]
+    assert all(s.worst() <= 1.0 for s in step.later_steps)
+    names = set(step.later_steps[-1].params[0].engine)
+    expected = {"sgd": set(), "momentum": {"buf"}, "nesterov": {"buf"}, "rmsprop": {"v"},
+                "adam": {"m", "v", "m_hat", "v_hat"}, "adamw": {"m", "v", "m_hat", "v_hat"}}[optimizer]
+    assert names == expected
+    # the loss recorded at each step is the one its gradient came from; a few steps on one sample lower it
+    assert step.later_steps[-1].loss < step.later_steps[0].loss
+
+
+def test_a_wrong_state_is_caught():
+    step = run_one_step(optimizer="momentum", steps=2)
+    step.later_steps[1].params[0].engine["buf"] = step.later_steps[1].params[0].engine["buf"] * 1.001
+    assert not step.agree and "MISMATCH" in step.text()

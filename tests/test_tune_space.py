@@ -156,7 +156,7 @@ def test_settings_validate_their_options():
         TuneSettings(metric="f2")
     with pytest.raises(ValueError, match="unknown pruner 'asha'; choose one of median, hyperband, none"):
         TuneSettings(pruner="asha")
-    with pytest.raises(ValueError, match="--trials must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="trials=0 must be a positive integer"):
         TuneSettings(trials=0)
-    with pytest.raises(ValueError, match="--workers must be a positive integer"):
+    with pytest.raises(ValueError, match="workers=-1 must be a positive integer"):
         TuneSettings(workers=-1)

@@ -19,6 +19,17 @@ from .dtypes import (  # noqa: E402
 from .tensor import Tensor, tensor  # noqa: E402
 from .trace import to_dot, trace  # noqa: E402
 
+# the PyTorch-parity surface: factories and tg.<name> functions
+from .factories import (  # noqa: E402
+    empty, empty_like, from_numpy, full, full_like, linspace, rand_like, randint, randint_like, randn_like,
+)
+from .functional import (  # noqa: E402
+    all, amax, amin, any, argmax, argmin, argsort, cat, ceil, chunk, clamp, concat, concatenate, cos, cumprod,
+    cumsum, expm1, flatten, flip, floor, floor_divide, gather, index_select, log1p, logsumexp, masked_fill,
+    maximum, min, minimum, norm, numel, permute, prod, remainder, roll, round, rsqrt, scatter_add, sign, sin,
+    sort, split, squeeze, stack, std, topk, tril, triu, unbind, unflatten, unsqueeze, var, where,
+)
+
 set_kernels = kernels.set_kernels
 
 __version__ = "0.1.0"
@@ -34,6 +45,14 @@ __all__ = [
     "get_default_dtype", "set_default_dtype", "result_type", "promote_types",
     "float16", "half", "float32", "float", "float64", "double", "int8", "uint8", "int16", "short", "int32", "int",
     "int64", "long", "bool",
+]
+__all__ += [
+    "empty", "empty_like", "from_numpy", "full", "full_like", "linspace", "rand_like", "randint", "randint_like",
+    "randn_like", "all", "amax", "amin", "any", "argmax", "argmin", "argsort", "cat", "ceil", "chunk", "clamp",
+    "concat", "concatenate", "cos", "cumprod", "cumsum", "expm1", "flatten", "flip", "floor", "floor_divide",
+    "gather", "index_select", "log1p", "logsumexp", "masked_fill", "maximum", "min", "minimum", "norm", "numel",
+    "permute", "prod", "remainder", "roll", "round", "rsqrt", "scatter_add", "sign", "sin", "sort", "split",
+    "squeeze", "stack", "std", "topk", "tril", "triu", "unbind", "unflatten", "unsqueeze", "var", "where",
 ]
 
 _SUBPACKAGES = ("nn", "optim", "regularizers", "data", "train")

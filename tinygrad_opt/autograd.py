@@ -102,6 +102,8 @@ class Function:
     """Base of every differentiable op; subclasses define forward and backward."""
 
     _freed = False
+    _saved_versions = None  # ((counter, version, which), ...) of the inputs/output forward saved
+    _hooks = None  # register_hook functions of the tensor this node computes
 
     @staticmethod
     def forward(ctx, *arrays, **options):  # pragma: no cover - abstract
@@ -153,9 +155,12 @@ class Function:
         result.grad = None
         result.name = None
         result._edge = None
+        result._version_counter = None
         if requires_grad and _grad_state.enabled:
             result._requires_grad = True
             result._ctx = ctx
+            if ctx.__dict__:  # forward saved arrays for backward: remember their versions
+                _note_saved_versions(ctx, inputs, out, result)
             # keep an intermediate input's place in the graph (its edge), not its array
             if count == 1:
                 ctx.needs_input_grad = (True,)
@@ -249,6 +254,73 @@ def _edge(t) -> _Edge:
     return edge
 
 
+def version_counter(t) -> list:
+    """t's version counter: a one-item list shared by every alias of t's memory (made on first use)."""
+    counter = getattr(t, "_version_counter", None)  # getattr: a tensor unpickled from an older version lacks it
+    if counter is None:
+        counter = t._version_counter = [0]
+    return counter
+
+
+def _note_saved_versions(ctx, inputs, out, result) -> None:
+    """Record the version of each input (or the output) whose array forward kept on ctx.
+
+    Only the arrays backward will read matter (an in-place change of an input that Add
+    never saved is harmless, as in torch); a saved view of an input counts as the input.
+    Runs for every recorded op that saves something, so the common case (the very
+    input or output array) is tested first, by identity.
+    """
+    notes = []
+    for value in ctx.__dict__.values():
+        which = _which(value, inputs, out)
+        if which is None:
+            base = getattr(value, "base", None)  # a view of an input or of the output (a transpose, ...)
+            if base is None:
+                continue
+            which = _which(base, inputs, out)
+            if which is None:
+                continue
+        owner = result if which < 0 else inputs[which]
+        counter = owner._version_counter
+        if counter is None:
+            counter = owner._version_counter = [0]
+        notes.append((counter, counter[0], which))
+    if notes:
+        ctx._saved_versions = notes
+
+
+def _which(array, inputs, out):
+    """-1 when array is the output, i when it is input i's array, else None."""
+    if array is out:
+        return -1
+    i = 0
+    for t in inputs:
+        if array is t.data:
+            return i
+        i += 1
+    return None
+
+
+def _modified_error(node, counter, version: int, which: int) -> RuntimeError:
+    """torch's error when a value saved for this node's backward was changed in place since."""
+    what = "output 0" if which < 0 else f"input {which}"
+    return RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation: {what} of {type(node).__name__} is at version {counter[0]}; expected version "
+        f"{version} instead. Hint: the tensor was changed in place (an in-place op, x[idx] = v or an "
+        "optimizer step) after the forward pass used it; use an out-of-place op or .clone() it first"
+    )
+
+
+def _run_hooks(hooks, g):
+    """Pass gradient array g through register_hook functions; a hook may return a replacement."""
+    for hook in hooks:
+        replaced = hook(Tensor._make(g, False))
+        if replaced is not None:
+            g = replaced.data if isinstance(replaced, Tensor) else replaced
+    return g
+
+
 def _as_array(out):
     """NumPy returns scalars for 0-d results; keep every tensor's data an ndarray."""
     if isinstance(out, np.generic) or not hasattr(out, "ndim"):
@@ -332,11 +404,13 @@ def _topological_order(root_node) -> list:
     return order
 
 
-def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = None) -> None:
+def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = None,
+                 capture_nodes: dict | None = None) -> None:
     """Propagate `grad` (an array shaped like root) from `root` to the leaves.
 
     Leaves accumulate into `.grad`, unless `capture` (id(leaf) -> slot) is given: then
-    their gradients are stored in capture[id(leaf)] and `.grad` is left alone.
+    their gradients are stored in capture[id(leaf)] and `.grad` is left alone; the
+    gradient reaching a node listed in `capture_nodes` (node -> key) goes to capture[key].
     """
     leaf_grads: dict = {}  # id(leaf) -> [leaf, summed gradient of this pass]
     if root._ctx is None:  # backward on a leaf itself
@@ -349,6 +423,15 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
                 if not retain_graph:
                     _free(node)
                 continue
+            if node._hooks is not None:
+                g = _run_hooks(node._hooks, g)
+            if capture_nodes and node in capture_nodes:
+                capture[capture_nodes[node]] = g
+            saved = node._saved_versions
+            if saved is not None:
+                for counter, version, which in saved:
+                    if counter[0] != version:
+                        raise _modified_error(node, counter, version, which)
             input_grads = node.backward(node, g)
             if type(input_grads) is not tuple:  # a one-input op returns its gradient bare
                 input_grads = (input_grads,)
@@ -376,6 +459,10 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
             if not retain_graph:  # _free(node), inlined: once per node of every backward
                 node.__dict__.clear()
                 node._freed = True
+    for slot in leaf_grads.values():
+        hooks = getattr(slot[0], "_hooks", None)
+        if hooks:
+            slot[1] = _run_hooks(hooks, slot[1])
     if capture is not None:
         for key, (leaf, g) in leaf_grads.items():
             if key in capture:
@@ -407,19 +494,72 @@ def _free(node) -> None:
     node._freed = True
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph: bool = False) -> list:
-    """Gradients of `outputs` w.r.t. `inputs` as arrays, without touching any `.grad`.
+def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, create_graph: bool = False,
+         allow_unused: bool | None = None, materialize_grads: bool = False) -> tuple:
+    """torch.autograd.grad: the gradients of `outputs` w.r.t. `inputs` as a tuple of Tensors; no `.grad` changes.
 
-    Like torch.autograd.grad for one output; `inputs` must be leaves.
+    `outputs` and `inputs` are Tensors or sequences of them (inputs may be non-leaves);
+    `grad_outputs` seeds each output (None: ones for a one-element output). An input the
+    outputs do not depend on is an error unless allow_unused=True, which gives None for it
+    (zeros with materialize_grads=True). Higher-order gradients (create_graph=True) are not
+    supported: backward formulas run on arrays, not on recorded Tensors.
     """
-    for t in inputs:
-        if t._ctx is not None:
-            raise ValueError("grad(): inputs must be leaf tensors")
-    seed = outputs._seed_gradient(grad_outputs)
-    capture = {id(t): None for t in inputs}
-    run_backward(outputs, seed, retain_graph=retain_graph, capture=capture)
+    if create_graph:
+        raise NotImplementedError(
+            "autograd.grad: create_graph=True (higher-order gradients) is not supported by this engine; "
+            "its backward formulas run on arrays, so the gradient has no graph of its own"
+        )
+    outputs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = (grad_outputs,) * len(outputs) if grad_outputs is None else (grad_outputs,)
+    grad_outputs = tuple(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"autograd.grad: got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    allow_unused = materialize_grads if allow_unused is None else allow_unused
+    for i, t in enumerate(inputs):
+        if not t.requires_grad:
+            raise RuntimeError(f"autograd.grad: input {i} does not require grad, so it has no gradient")
+    captured = _captured_gradients(outputs, inputs, grad_outputs, bool(retain_graph))
+    result = []
+    for i, (t, g) in enumerate(zip(inputs, captured)):
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    f"autograd.grad: input {i} (shape {tuple(t.shape)}) was not used to compute the outputs; "
+                    "pass allow_unused=True to get None for it"
+                )
+            result.append(Tensor._make(array_module(t.data).zeros(t.shape, t.dtype), False)
+                          if materialize_grads else None)
+        else:
+            result.append(Tensor._make(g if g.dtype == t.dtype else g.astype(t.dtype), False))
+    return tuple(result)
+
+
+def _captured_gradients(outputs, inputs, grad_outputs, retain_graph: bool) -> list:
+    """Each input's summed gradient array over every output (None where nothing reached it)."""
+    totals: list = [None] * len(inputs)
+    for n, (out, seed) in enumerate(zip(outputs, grad_outputs)):
+        if not out.requires_grad:
+            raise RuntimeError(f"autograd.grad: output {n} does not require grad (no input of it required grad)")
+        capture = {id(t): None for t in inputs if t._ctx is None}
+        nodes = {t._ctx: id(t) for t in inputs if t._ctx is not None}
+        capture.update({key: None for key in nodes.values()})
+        last = n == len(outputs) - 1
+        run_backward(out, out._seed_gradient(seed), retain_graph=retain_graph or not last, capture=capture,
+                     capture_nodes=nodes)
+        for i, t in enumerate(inputs):
+            g = capture[id(t)]
+            if g is not None:
+                totals[i] = g if totals[i] is None else totals[i] + g
+    return totals
+
+
+def grad_arrays(outputs, inputs, grad_outputs=None, retain_graph: bool = False) -> list:
+    """The gradients of one output w.r.t. leaf inputs as arrays (zeros where unused): gradcheck's helper."""
+    captured = _captured_gradients((outputs,), tuple(inputs), (grad_outputs,), retain_graph)
     xp = array_module(outputs.data)
-    return [capture[id(t)] if capture[id(t)] is not None else xp.zeros(t.shape, t.dtype) for t in inputs]
+    return [g if g is not None else xp.zeros(t.shape, t.dtype) for t, g in zip(inputs, captured)]
 
 
 def register_tracer(tracer) -> None:
@@ -432,5 +572,5 @@ def unregister_tracer(tracer) -> None:
 
 __all__ = [
     "Function", "no_grad", "enable_grad", "inference_mode", "set_grad_enabled", "is_grad_enabled", "run_backward",
-    "grad", "unbroadcast",
+    "grad", "grad_arrays", "unbroadcast", "version_counter",
 ]

@@ -29,13 +29,13 @@ def _evaluate(fn: Callable, inputs: tuple) -> np.ndarray:
 def _analytical_jacobian(out: Tensor, checked: list) -> list:
     """One row per output element: backward with a one-hot upstream gradient."""
     xp = np if out.device == "cpu" else __import__("cupy")
-    jacobians = [np.zeros((out.size, t.size)) for t in checked]
+    jacobians = [np.zeros((out.numel(), t.numel())) for t in checked]
     if not out.requires_grad:
         return jacobians
-    for row in range(out.size):
-        seed = xp.zeros(out.size, dtype=out.dtype)
+    for row in range(out.numel()):
+        seed = xp.zeros(out.numel(), dtype=out.dtype)
         seed[row] = 1
-        grads = autograd.grad(out, checked, seed.reshape(out.shape), retain_graph=True)
+        grads = autograd.grad_arrays(out, checked, seed.reshape(out.shape), retain_graph=True)
         for jac, g in zip(jacobians, grads):
             jac[row] = np.asarray(g.get() if hasattr(g, "get") else g).ravel()
     return jacobians
@@ -43,11 +43,11 @@ def _analytical_jacobian(out: Tensor, checked: list) -> list:
 
 def _numerical_jacobian(fn: Callable, inputs: tuple, t: Tensor, n_out: int, eps: float) -> np.ndarray:
     """Central differences: column j = (f(x + eps e_j) - f(x - eps e_j)) / (2 eps)."""
-    jac = np.zeros((n_out, t.size))
+    jac = np.zeros((n_out, t.numel()))
     if not t.data.flags.c_contiguous:
         t.data = t.data.copy()  # reshape(-1) must be a view so that perturbing it reaches fn
     flat = t.data.reshape(-1)  # perturb in place, restore after
-    for j in range(t.size):
+    for j in range(t.numel()):
         original = flat[j].item()
         flat[j] = original + eps
         plus = _evaluate(fn, inputs)
@@ -91,7 +91,7 @@ def gradcheck(
     analytical = _analytical_jacobian(out, checked)
     for t, jac in zip(checked, analytical):
         position = next(i for i, x in enumerate(inputs) if x is t)
-        numerical = _numerical_jacobian(fn, inputs, t, out.size, eps)
+        numerical = _numerical_jacobian(fn, inputs, t, out.numel(), eps)
         error = np.abs(jac - numerical)
         bad = error > atol + rtol * np.abs(numerical)
         bad |= np.isnan(jac) != np.isnan(numerical)

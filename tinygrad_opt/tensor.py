@@ -12,7 +12,10 @@ from . import dtypes
 from .backend import (
     array_module, device_of, is_float_dtype, module_for_device, normalize_device, resolve_dtype, to_device,
 )
+from .autograd import version_counter
 from .errors import ShapeError
+from .indexing import split_index
+from .inplace import InPlaceMethods, apply_inplace, value_tensor
 from .methods import MathMethods, ReductionMethods, ShapeMethods
 from .promotion import floating_dtype, get_default_dtype, result_type
 
@@ -39,10 +42,13 @@ def _to_array(data: Any, dtype: Any, device: str):
     return to_device(array, device)
 
 
-class Tensor(ShapeMethods, ReductionMethods, MathMethods):
+class Tensor(ShapeMethods, ReductionMethods, MathMethods, InPlaceMethods):
     """An n-dimensional array that records the ops applied to it for reverse-mode autodiff."""
 
-    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "name", "_edge", "__weakref__")
+    # _version_counter: shared by aliases of the same memory (None until first needed); the last three
+    # are set only when used (read with getattr): the base of a basic-indexing view, a leaf's hooks, retain_grad
+    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "name", "_edge", "__weakref__",
+                 "_version_counter", "_base", "_hooks", "_retains_grad")
     __array_priority__ = 1000  # numpy scalars/arrays on the left defer to our reflected ops
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, device: str | None = None):
@@ -52,6 +58,7 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods):
         self.grad: Tensor | None = None
         self._ctx = None
         self._edge = None  # autograd's cached graph edge for this tensor (non-leaves only)
+        self._version_counter = None  # made on first use (autograd.version_counter)
         self.name: str | None = None
         self._requires_grad = False
         self.requires_grad = requires_grad
@@ -68,6 +75,7 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods):
         t._edge = None
         t.name = None
         t._requires_grad = requires_grad
+        t._version_counter = None
         return t
 
     # ---- attributes ---------------------------------------------------------
@@ -111,9 +119,20 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods):
         return self._ctx
 
     def __len__(self) -> int:
-        if self.ndim == 0:
+        if self.data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.shape[0]
+        return self.data.shape[0]
+
+    def __iter__(self):
+        """Iterate over the first dim (each item a view, as torch's), so `a, b = t` and `list(t)` work."""
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.data.shape[0]))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """np.asarray(t): a host copy of the data."""
+        array = self.numpy()
+        return array if dtype is None else array.astype(dtype, copy=False)
 
     def __repr__(self) -> str:
         extras = ""
@@ -146,7 +165,16 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods):
         return int(self.item())
 
     def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous (shape {self.shape})")
         return bool(self.item())
+
+    def __index__(self) -> int:
+        """A one-element integer tensor stands for a Python int (a list index, range(), ...), as torch's."""
+        if self.data.dtype.kind not in "iub" or self.data.size != 1:
+            raise TypeError(f"only integer tensors of a single element can be converted to an index "
+                            f"(this one is {self.data.dtype}, shape {self.shape})")
+        return int(self.item())
 
     def tolist(self):
         return self.numpy().tolist()
@@ -156,8 +184,10 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods):
         return ops.Clone.apply(self)
 
     def detach(self) -> "Tensor":
-        """A tensor sharing the data, cut off from the graph."""
-        return Tensor._make(self.data, False)
+        """A tensor sharing the data (and its version counter, as torch's), cut off from the graph."""
+        out = Tensor._make(self.data, False)
+        out._version_counter = version_counter(self)
+        return out
 
     def to(self, *args: Any, **kwargs: Any) -> "Tensor":
         """As torch's: `.to(device)`, `.to(dtype)`, `.to(device, dtype)`, `.to(other)`; self if nothing changes.
@@ -335,7 +365,23 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods):
     __hash__ = object.__hash__  # tensors are hashed by identity, as in PyTorch
 
     def __getitem__(self, index):
-        return ops.GetItem.apply(self, index=_index_arrays(index, self))
+        """torch's indexing: basic, integer-array, boolean and mixed; a basic index gives a view sharing memory."""
+        index = split_index(_index_arrays(index, self), self.data.ndim)
+        out = ops.GetItem.apply(self, index=index)
+        if index.advanced is None:
+            out._version_counter = version_counter(self)
+            out._base = self
+        return out
+
+    def __setitem__(self, index, value) -> None:
+        """x[index] = value (torch's rules; recorded when x or value is in a graph, see inplace.py)."""
+        index = split_index(_index_arrays(index, self), self.data.ndim)
+
+        def direct(data):
+            ops.assign(data, index, value_tensor(value, self).data)
+
+        apply_inplace(self, "setitem", lambda t: ops.SetItem.apply(t, value_tensor(value, t), index=index),
+                      (value,), any_cast=True, direct=direct)
 
 
 def _index_arrays(index, like: Tensor):
@@ -344,9 +390,9 @@ def _index_arrays(index, like: Tensor):
 
     def convert(part):
         if isinstance(part, Tensor):
-            return part.data
+            return part.data if xp is np or array_module(part.data) is xp else xp.asarray(part.data)
         if isinstance(part, list):
-            return xp.asarray(part)
+            return xp.asarray(part, dtype=np.int64) if not part else xp.asarray(part)
         if isinstance(part, np.ndarray) and xp is not np:
             return xp.asarray(part)
         return part
@@ -373,20 +419,17 @@ def _promoted(a: Tensor, other: Any, floating: bool = False) -> tuple:
             dtype = result_type(a, b)
             if floating:
                 dtype = floating_dtype(dtype)
-    elif isinstance(other, numbers.Number):
+    elif type(other) in _PYTHON_SCALARS or isinstance(other, numbers.Number):
         # a Python scalar takes the tensor's dtype unless its category (bool < int < float) is higher
         dtype = a.data.dtype
         kind = dtype.kind
-        if isinstance(other, (bool, np.bool_)):
-            pass
-        elif isinstance(other, numbers.Integral):
-            if kind == "b":
-                dtype = np.dtype(np.int64)
-        elif isinstance(other, numbers.Real):
+        scalar = type(other)
+        if scalar is float or (scalar is not int and scalar is not bool and _is_real(other)):
             if kind != "f":
                 dtype = get_default_dtype()
-        else:
-            raise TypeError(f"complex numbers are not supported (got {other!r})")
+        elif scalar is int or (scalar is not bool and isinstance(other, numbers.Integral)):
+            if kind == "b":
+                dtype = np.dtype(np.int64)
         if floating and dtype.kind != "f":
             dtype = get_default_dtype()
         b = Tensor._make(array_module(a.data).asarray(other, dtype=dtype), False)
@@ -400,6 +443,18 @@ def _promoted(a: Tensor, other: Any, floating: bool = False) -> tuple:
     if b.data.dtype != dtype:
         b = _cast(b, dtype)
     return a, b
+
+
+_PYTHON_SCALARS = (float, int, bool)  # checked by type first: isinstance against numbers' ABCs is slow
+
+
+def _is_real(value: Any) -> bool:
+    """A real non-integer scalar (a NumPy float, ...); complex numbers are refused here."""
+    if isinstance(value, (bool, np.bool_, numbers.Integral)):
+        return False
+    if isinstance(value, numbers.Real):
+        return True
+    raise TypeError(f"complex numbers are not supported (got {value!r})")
 
 
 def _matmul_operands(a: Tensor, other: Any) -> tuple:

@@ -194,9 +194,9 @@ class Trace:
             return
         found = False
         for var, obj in list(frame.f_locals.items()):
-            if var.startswith("_") or not hasattr(obj, "_ctx"):
+            if var.startswith("_"):
                 continue
-            k = self._find(self._tensor_step, obj)
+            k = self._find(self._tensor_step, obj)  # by id and identity: any object in the frame is safe to look up
             key = f"#{k}" if k is not None else self._find(self._leaf_key, obj)
             if key is not None and self.values[key].name is None:
                 self.values[key].name = var

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..autograd import no_grad
-from .config import ConfigError, TrainConfig
+from .config import ConfigError, TrainConfig, resolve_normalize
 from ..nn.module import Module
 from ..tensor import Tensor
 
@@ -36,13 +36,10 @@ def load_checkpoint_and_data(path: str, data_dir: str | None = None, device: str
     `path` is a .ckpt file, a run folder (last.ckpt, or best.ckpt after early stopping) or a
     `tinygrad-opt prune` output folder (pruned.ckpt).
     """
-    from ..backend import GPU_INSTALL_HINT, cuda_is_available  # noqa: PLC0415
     from .evaluate import final_checkpoint  # noqa: PLC0415
     from ..data import load_dataset  # noqa: PLC0415
     from ..train.checkpoint import load_checkpoint, model_from_checkpoint  # noqa: PLC0415
 
-    if device == "cuda" and not cuda_is_available():
-        raise ConfigError(f"--device cuda was requested but CUDA is not available: {GPU_INSTALL_HINT}")
     folder = Path(path)
     if folder.is_dir() and not (folder / "last.ckpt").exists() and (folder / "pruned.ckpt").is_file():
         folder = folder / "pruned.ckpt"  # a `tinygrad-opt prune` output folder
@@ -53,9 +50,7 @@ def load_checkpoint_and_data(path: str, data_dir: str | None = None, device: str
     if data_dir is not None:
         config = dataclasses.replace(config, data_dir=data_dir)
     info = ckpt.get("data") or {}
-    normalize = info.get("normalize") or config.normalize or "unit"
-    if normalize == "auto":
-        normalize = "standard" if config.dataset == "digits" else "unit"
+    normalize = resolve_normalize(info.get("normalize") or config.normalize, config.dataset)
     data = load_dataset(info.get("dataset") or config.dataset, data_dir=config.data_dir, normalize=normalize)
     model, _ = model_from_checkpoint(ckpt, device=device)
     return Loaded(model, ckpt, config, data)

@@ -14,6 +14,7 @@ from the optimizer, the schedule's knobs from the number of epochs, ...);
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import math
 import numbers
@@ -29,19 +30,17 @@ MODELS = ("mlp", "cnn", "lenet5")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("none", "step", "multistep", "exponential", "cosine", "linear", "onecycle", "plateau", "warmup-cosine")
 MONITORS = ("val_loss", "val_acc")
+PRUNING = ("none", "global-l1", "l1")  # "none" and compress.schedule.PRUNE_METHODS
 DEVICES = ("cpu", "cuda")
 
-# optimizer -> (learning rate, weight decay, eps) used when the config leaves them unset:
-# torch.optim's defaults, except SGD, whose lr torch leaves to the user.
-OPTIMIZER_DEFAULTS = {
-    "sgd": (0.01, 0.0, None),
-    "adam": (1e-3, 0.0, 1e-8),
-    "adamw": (1e-3, 1e-2, 1e-8),
-    "rmsprop": (1e-2, 0.0, 1e-8),
-    "adagrad": (1e-2, 0.0, 1e-10),
-}
+OPTIMIZER_CLASSES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
+# The one default of the CLI's own: SGD at its signature's lr (torch's 1e-3) barely trains an MLP in 30 epochs.
+CLI_LEARNING_RATES = {"sgd": 0.01}
 # schedule -> gamma when unset (the factor per decay step; plateau: the factor per reduction)
 GAMMA_DEFAULTS = {"step": 0.1, "multistep": 0.1, "exponential": 0.9, "plateau": 0.1}
+MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
+# input features of each dataset (for the memory estimate of a model before it is built)
+DATASET_FEATURES = {"digits": 64, "mnist": 784, "fashion-mnist": 784}
 # how `tinygrad-opt train --help` groups the options (keys in no group are listed under "other")
 GROUPS = {
     "data": ("dataset", "data_dir", "normalize", "val_fraction"),
@@ -49,6 +48,7 @@ GROUPS = {
     "optimizer": ("optimizer", "lr", "momentum", "nesterov", "betas", "weight_decay", "eps"),
     "learning-rate schedule": ("schedule", "step_size", "gamma", "milestones", "warmup_epochs", "max_lr",
                                "pct_start", "min_lr", "end_factor", "plateau_patience"),
+    "pruning": ("prune", "sparsity", "prune_start_epoch", "prune_end_epoch", "prune_frequency"),
     "training loop": ("batch_size", "epochs", "l1", "l2", "clip_grad", "patience", "monitor", "seed", "device",
                       "out", "quiet", "log_every"),
 }
@@ -106,6 +106,18 @@ class TrainConfig:
     min_lr: float = field(default=0.0, metadata=_opt("cosine / warmup-cosine: final rate; plateau: lower bound", "float"))
     end_factor: float = field(default=0.0, metadata=_opt("linear: the rate falls from lr to lr * end_factor", "float"))
     plateau_patience: int = field(default=2, metadata=_opt("plateau: epochs without improvement before a reduction", "int"))
+    # gradual magnitude pruning (Zhu & Gupta 2017) while training
+    prune: str = field(default="none", metadata=_opt(
+        "prune the weight matrices while training: global-l1 = smallest magnitudes over all layers together, "
+        "l1 = each layer on its own; the epochs after --prune-end-epoch fine-tune with the masks fixed", "str", PRUNING))
+    sparsity: float | None = field(default=None, metadata=_opt(
+        "final fraction of weights pruned, e.g. 0.9 (needs --prune)", "float", metavar="S"))
+    prune_start_epoch: float = field(default=0.0, metadata=_opt(
+        "start pruning after this many epochs (fractions allowed)", "float", metavar="E"))
+    prune_end_epoch: float | None = field(default=None, metadata=_opt(
+        "reach --sparsity after this many epochs (default: 3/4 of --epochs)", "float", metavar="E"))
+    prune_frequency: int | None = field(default=None, metadata=_opt(
+        "optimizer steps between pruning steps (default: 20 pruning steps over the span)", "int", metavar="STEPS"))
     # loop
     batch_size: int = field(default=32, metadata=_opt("mini-batch size", "int"))
     epochs: int = field(default=30, metadata=_opt("number of epochs", "int"))
@@ -152,12 +164,13 @@ class TrainConfig:
         c = dataclasses.replace(self, hidden=list(self.hidden), betas=list(self.betas),
                                 milestones=None if self.milestones is None else list(self.milestones))
         self._check_choices(c)
-        lr, weight_decay, eps = OPTIMIZER_DEFAULTS[c.optimizer]
+        lr, weight_decay, eps = optimizer_defaults(c.optimizer)
         c.lr = lr if c.lr is None else c.lr
         c.weight_decay = weight_decay if c.weight_decay is None else c.weight_decay
         c.eps = eps if c.eps is None else c.eps
-        if c.normalize == "auto":
-            c.normalize = "standard" if c.dataset == "digits" else "unit"
+        c.normalize = resolve_normalize(c.normalize, c.dataset)
+        if c.data_dir is not None:  # stored absolute, so a checkpoint's data is found from any folder
+            c.data_dir = str(Path(c.data_dir).expanduser().absolute())
         if c.gamma is None and c.schedule in GAMMA_DEFAULTS:
             c.gamma = GAMMA_DEFAULTS[c.schedule]
         if c.schedule == "step" and c.step_size is None:
@@ -177,6 +190,22 @@ class TrainConfig:
             choices = f.metadata.get("choices")
             if choices and getattr(c, f.name) not in choices:
                 raise ConfigError(f"{_flag(f.name)}: invalid choice {getattr(c, f.name)!r} (choose from {', '.join(choices)})")
+
+
+def optimizer_defaults(name: str) -> tuple[float, float, float | None]:
+    """(lr, weight_decay, eps) of an unset config: the optimizer's own signature defaults, torch's."""
+    from .. import optim  # noqa: PLC0415 - the library's signatures are the one place defaults live
+
+    parameters = inspect.signature(getattr(optim, OPTIMIZER_CLASSES[name])).parameters
+    eps = parameters["eps"].default if "eps" in parameters else None
+    return CLI_LEARNING_RATES.get(name, parameters["lr"].default), float(parameters["weight_decay"].default), eps
+
+
+def resolve_normalize(normalize: str | None, dataset: str) -> str:
+    """The input scaling "auto" stands for: standard for the embedded digits, unit ([0, 1]) otherwise."""
+    if normalize in (None, "auto"):
+        return "standard" if dataset == "digits" else "unit"
+    return normalize
 
 
 def _flag(key: str) -> str:
@@ -203,6 +232,8 @@ def _number(value: Any, integer: bool, what: str) -> int | float:
         raise ConfigError(f"{what}: expected an integer, got {value!r}")
     if not isinstance(value, numbers.Real):
         raise ConfigError(f"{what}: expected a number, got {value!r}")
+    if not math.isfinite(value):  # no setting means anything by nan or inf, selected or not
+        raise ConfigError(f"{what}: expected a finite number, got {value!r}")
     return float(value)
 
 
@@ -302,6 +333,12 @@ def check(c: TrainConfig) -> None:
         raise ConfigError("--nesterov needs --optimizer sgd and --momentum > 0 (e.g. --momentum 0.9)")
     if c.momentum >= 1.0:
         raise ConfigError(f"--momentum must be in [0, 1), got {c.momentum!r}")
+    if c.momentum and c.optimizer not in MOMENTUM_OPTIMIZERS:
+        raise ConfigError(f"--momentum applies to {' and '.join(MOMENTUM_OPTIMIZERS)}, not {c.optimizer}"
+                          + (" (its momentum is --betas)" if c.optimizer in ("adam", "adamw") else ""))
+    if c.seed < 0:
+        raise ConfigError(f"--seed must be a non-negative integer, got {c.seed!r}")
+    check_model_memory(c.hidden, c.dataset)
     if c.log_every is not None and c.log_every < 1:
         raise ConfigError(f"--log-every must be a positive integer (steps between reads of the loss), got {c.log_every!r}")
     if c.patience is not None and c.patience < 1:
@@ -310,6 +347,46 @@ def check(c: TrainConfig) -> None:
     if needs_val and c.val_fraction == 0:
         raise ConfigError(f"{' and '.join(needs_val)} watch the validation set: use --val-fraction > 0")
     _check_schedule(c)
+    _check_pruning(c)
+
+
+def _check_pruning(c: TrainConfig) -> None:
+    if c.prune == "none":
+        if c.sparsity is not None:
+            raise ConfigError("--sparsity needs --prune (global-l1 or l1) to say how to prune")
+        return
+    if c.sparsity is None:
+        raise ConfigError(f"--prune {c.prune} needs --sparsity, the final fraction of weights to prune (e.g. 0.9)")
+    if not 0.0 <= c.sparsity <= 1.0:
+        raise ConfigError(f"--sparsity must be a fraction in [0, 1], got {c.sparsity!r}")
+    end = c.prune_end_epoch
+    if c.prune_start_epoch < 0 or (end is not None and end < c.prune_start_epoch):
+        raise ConfigError(f"pruning epochs: need 0 <= --prune-start-epoch ({c.prune_start_epoch}) <= "
+                          f"--prune-end-epoch ({end})" if end is not None else
+                          f"--prune-start-epoch must be >= 0, got {c.prune_start_epoch!r}")
+    if end is not None and end > c.epochs:
+        raise ConfigError(f"--prune-end-epoch {end:g} is past the last epoch ({c.epochs}); pruning would not finish")
+    if c.prune_frequency is not None and c.prune_frequency < 1:
+        raise ConfigError(f"--prune-frequency must be a positive number of optimizer steps, got {c.prune_frequency!r}")
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX
+        return None
+
+
+def check_model_memory(hidden: list[int], dataset: str, flag: str = "--hidden") -> None:
+    """Refuse layer sizes whose weights, gradients and optimizer state could not fit in this machine's memory."""
+    sizes = [DATASET_FEATURES.get(dataset, 784), *hidden, 10]
+    parameters = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+    needed = 4 * parameters * 4  # float32 weights, gradients and up to two optimizer states each
+    memory = _physical_memory()
+    if memory and needed > memory:
+        raise ConfigError(f"{flag} {','.join(map(str, hidden))} makes a model of {parameters:.3g} parameters, which "
+                          f"needs about {needed / 2**30:.3g} GiB to train, more than this machine's "
+                          f"{memory / 2**30:.3g} GiB of memory; choose smaller layers")
 
 
 def _check_schedule(c: TrainConfig) -> None:

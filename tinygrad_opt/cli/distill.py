@@ -15,18 +15,19 @@ import dataclasses
 import json
 
 from .config import ConfigError
+from .options import finite_float, seed_value
 from .outputs import check_output_folder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teacher", required=True, metavar="CHECKPOINT", help="the teacher: a .ckpt file or a run folder")
     parser.add_argument("--hidden", default="32", metavar="SIZES", help="the student's hidden sizes, e.g. 32 or 64,32 (default 32)")
-    parser.add_argument("--temperature", "-T", type=float, default=4.0, metavar="T", help="softmax temperature T > 0 (default 4)")
-    parser.add_argument("--alpha", type=float, default=0.9, help="weight of the soft-target term in [0, 1] (default 0.9)")
+    parser.add_argument("--temperature", "-T", type=finite_float, default=4.0, metavar="T", help="softmax temperature T > 0 (default 4)")
+    parser.add_argument("--alpha", type=finite_float, default=0.9, help="weight of the soft-target term in [0, 1] (default 0.9)")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the teacher's)")
-    parser.add_argument("--lr", type=float, default=None, help="learning rate (default: the teacher's)")
+    parser.add_argument("--lr", type=finite_float, default=None, help="learning rate (default: the teacher's)")
     parser.add_argument("--batch-size", type=int, default=None, help="batch size (default: the teacher's)")
-    parser.add_argument("--seed", type=int, default=None, help="seed for the student's init and batches (default: the teacher's)")
+    parser.add_argument("--seed", type=seed_value, default=None, help="seed for the student's init and batches (default: the teacher's)")
     parser.add_argument("--log-every", type=int, default=None, metavar="N",
                         help="steps between reads of the running loss from the device (default: the teacher's, "
                              "else every step on cpu, 50 on cuda); the results do not depend on it")
@@ -38,31 +39,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="FILE", help="also write the summary as JSON to FILE")
 
 
-def _hidden(text: str) -> list[int]:
-    try:
-        sizes = [int(s) for s in str(text).replace(" ", "").split(",") if s]
-    except ValueError:
-        raise ConfigError(f"--hidden must be comma-separated positive integers such as 32 or 64,32, got {text!r}") from None
-    if not sizes or any(s < 1 for s in sizes):
-        raise ConfigError(f"--hidden must be comma-separated positive integers such as 32 or 64,32, got {text!r}")
-    return sizes
-
-
 def _student_config(teacher_config, args: argparse.Namespace):
-    changes = {"hidden": _hidden(args.hidden)}
-    for key in ("epochs", "lr", "batch_size", "seed", "log_every"):
-        value = getattr(args, key)
-        if value is not None:
-            changes[key] = value
-    if args.out is not None:
-        changes["out"] = args.out
-    for key in ("epochs", "batch_size", "log_every"):
-        if key in changes and changes[key] < 1:
-            raise ConfigError(f"--{key.replace('_', '-')} must be a positive integer, got {changes[key]}")
-    if "lr" in changes and not changes["lr"] > 0:
-        raise ConfigError(f"--lr must be > 0, got {changes['lr']}")
-    # no early stopping: both students get exactly the same budget
-    return dataclasses.replace(teacher_config, patience=0, quiet=args.quiet, **changes)
+    """The teacher's settings with the options given: parsed and checked as `train` checks its own."""
+    given = {key: getattr(args, key) for key in ("hidden", "epochs", "lr", "batch_size", "seed", "log_every", "out")
+             if getattr(args, key) is not None}
+    config = teacher_config.updated(given, source="command line")
+    # no early stopping: both students get exactly the same budget; a pruned teacher's student is dense
+    config = dataclasses.replace(config, patience=None, quiet=args.quiet, prune="none", sparsity=None)
+    return config.resolved()
 
 
 def train_student(config, data, split, teacher=None, T=4.0, alpha=0.9, out_dir=None, verbose=True):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .config import DATASETS, DEVICES, ConfigError
+from .config import DATASETS, DEVICES, ConfigError, resolve_normalize
 from .options import _choice_normalizer
 
 
@@ -38,7 +38,6 @@ def final_checkpoint(path):
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path  # noqa: PLC0415
 
-    from ..backend import GPU_INSTALL_HINT, cuda_is_available  # noqa: PLC0415
     from ..data import load_dataset  # noqa: PLC0415
     from ..train.checkpoint import describe_checkpoint, load_checkpoint, model_from_checkpoint  # noqa: PLC0415
     from ..train.evaluation import evaluate  # noqa: PLC0415
@@ -46,16 +45,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be a positive integer, got {args.batch_size}")
-    if args.device == "cuda" and not cuda_is_available():
-        raise ConfigError(f"--device cuda was requested but CUDA is not available: {GPU_INSTALL_HINT}")
     ckpt = load_checkpoint(final_checkpoint(Path(args.checkpoint)))
     saved = ckpt.get("config") or {}
     info = ckpt.get("data") or {}
     dataset = args.dataset or info.get("dataset") or saved.get("dataset", "digits")
     data_dir = args.data_dir if args.data_dir is not None else saved.get("data_dir")
-    normalize = info.get("normalize") or saved.get("normalize") or "unit"
-    if normalize == "auto":
-        normalize = "standard" if dataset == "digits" else "unit"
+    normalize = resolve_normalize(info.get("normalize") or saved.get("normalize") or "unit", dataset)
     data = load_dataset(dataset, data_dir=data_dir, normalize=normalize)
     model_config = ckpt.get("model_config") or {}
     expected = (model_config.get("in_features"), model_config.get("num_classes"))

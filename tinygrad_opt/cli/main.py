@@ -43,11 +43,18 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _version() -> str:
+    from .. import __version__  # noqa: PLC0415
+
+    return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tinygrad-opt",
         description="Train, evaluate and optimise small networks with the tinygrad_opt autodiff engine.",
     )
+    parser.add_argument("--version", action="version", version=f"tinygrad-opt {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         module = importlib.import_module(f"tinygrad_opt.cli.{name}")
@@ -73,6 +80,17 @@ def _check_outputs(args: argparse.Namespace) -> None:
         check_output_folder(getattr(args, dest, None), flag)
 
 
+def _check_device(device: str | None) -> None:
+    """--device cuda needs a GPU: said once here for every command (train also for a config file's device)."""
+    if device != "cuda":
+        return
+    from ..backend import GPU_INSTALL_HINT, cuda_is_available  # noqa: PLC0415
+    from .config import ConfigError  # noqa: PLC0415
+
+    if not cuda_is_available():
+        raise ConfigError(f"--device cuda was requested but CUDA is not available: {GPU_INSTALL_HINT}")
+
+
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split())
 
@@ -89,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     prog = f"{parser.prog} {args.command}"
     try:
         _check_outputs(args)
+        _check_device(getattr(args, "device", None))
         return int(args._run(args) or 0)
     except TrainingInterrupted as interrupt:
         print(f"\n{prog}: {interrupt}", file=sys.stderr)
@@ -102,6 +121,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("TINYGRAD_OPT_DEBUG"):
             raise
         print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError as error:  # a size no setting check foresaw: still one line, and what to do
+        if os.environ.get("TINYGRAD_OPT_DEBUG"):
+            raise
+        print(f"{prog}: error: not enough memory ({_one_line(error) or 'MemoryError'}); choose smaller sizes",
+              file=sys.stderr)
         return EXIT_USAGE
     except OSError as error:  # a file that cannot be read or written (disk full, permissions): the user can fix it
         if error.filename is None or os.environ.get("TINYGRAD_OPT_DEBUG"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from typing import Any, Callable, Iterable
 
 from .config import GROUPS, ConfigError, TrainConfig, parse_value
@@ -62,6 +63,28 @@ def add_config_arguments(parser: argparse.ArgumentParser, exclude: Iterable[str]
                 metavar = meta.get("metavar") or key.upper()
                 group.add_argument(flag, dest=key, type=_parser_for(f), default=argparse.SUPPRESS,
                                    metavar=metavar, help=help_text)
+
+
+def finite_float(text: str) -> float:
+    """argparse type of every float option: nan and inf mean nothing to any of them."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def seed_value(text: str) -> int:
+    """argparse type of every --seed: a non-negative integer, as NumPy's generators take."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
 
 
 def _choice_normalizer(text: str) -> str:

@@ -24,16 +24,16 @@ def _probe(folder: Path, flag: str, target: Path) -> None:
                           "choose a writable location") from None
 
 
-def check_output_folder(path: str | os.PathLike | None, flag: str = "--out") -> None:
-    """`path` is, or can become, a folder that files can be written to."""
+def check_output_folder(path: str | os.PathLike | None, flag: str = "--out", named: Path | None = None) -> None:
+    """`path` is, or can become, a folder that files can be written to (`named`: the file the user gave)."""
     if path is None:
         return
     target = Path(path).expanduser()
     existing = _nearest_existing(target.absolute())
     if not existing.is_dir():
-        what = "is" if existing == target.absolute() else f"lies under {existing}, which is"
-        raise ConfigError(f"{flag} {target} {what} a file, not a folder; choose a folder")
-    _probe(existing, flag, target)
+        what = "is" if existing == target.absolute() and named is None else f"lies under {existing}, which is"
+        raise ConfigError(f"{flag} {named or target} {what} a file, not a folder; choose a folder")
+    _probe(existing, flag, named or target)
 
 
 def check_output_file(path: str | os.PathLike | None, flag: str) -> None:
@@ -45,4 +45,4 @@ def check_output_file(path: str | os.PathLike | None, flag: str) -> None:
         raise ConfigError(f"{flag} {target} is a folder; give a file name")
     if target.exists() and not os.access(target, os.W_OK):
         raise ConfigError(f"{flag} {target}: the file is not writable; choose another file")
-    check_output_folder(target.absolute().parent, flag)
+    check_output_folder(target.absolute().parent, flag, named=target)

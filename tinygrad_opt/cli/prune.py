@@ -22,6 +22,7 @@ import json
 from pathlib import Path
 
 from .config import ConfigError
+from .options import finite_float
 from .compress_common import add_checkpoint_data_arguments
 from .outputs import check_output_folder
 
@@ -31,13 +32,13 @@ METHODS = ("global-l1", "l1", "random", "ln-structured")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="a .ckpt file or a run folder")
     parser.add_argument("--method", choices=METHODS, default="global-l1", help="how to choose what to prune (default global-l1)")
-    parser.add_argument("--amount", type=float, required=True, metavar="A",
+    parser.add_argument("--amount", type=finite_float, required=True, metavar="A",
                         help="fraction to prune, in [0, 1], of the weights (hidden units for ln-structured) not pruned yet")
-    parser.add_argument("--n", type=float, default=2.0, help="norm order for ln-structured (default 2)")
+    parser.add_argument("--n", type=finite_float, default=2.0, help="norm order for ln-structured (default 2)")
     parser.add_argument("--shrink", action="store_true",
                         help="ln-structured: remove the pruned units physically (a smaller Linear pair)")
     parser.add_argument("--finetune-epochs", type=int, default=0, metavar="N", help="epochs of fine-tuning after pruning (default 0)")
-    parser.add_argument("--lr", type=float, default=None, help="fine-tuning learning rate (default: the checkpoint's)")
+    parser.add_argument("--lr", type=finite_float, default=None, help="fine-tuning learning rate (default: the checkpoint's)")
     parser.add_argument("--batch-size", type=int, default=None, help="fine-tuning batch size (default: the checkpoint's)")
     parser.add_argument("--log-every", type=int, default=None, metavar="N",
                         help="fine-tuning: steps between reads of the running loss from the device (default: the "
@@ -55,12 +56,6 @@ def _check(args: argparse.Namespace) -> None:
         raise ConfigError(f"--finetune-epochs must be >= 0, got {args.finetune_epochs}")
     if args.shrink and args.method != "ln-structured":
         raise ConfigError("--shrink removes whole hidden units, so it needs --method ln-structured")
-    if args.lr is not None and not args.lr > 0:
-        raise ConfigError(f"--lr must be > 0, got {args.lr}")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be a positive integer, got {args.batch_size}")
-    if args.log_every is not None and args.log_every < 1:
-        raise ConfigError(f"--log-every must be a positive integer (steps between reads of the loss), got {args.log_every}")
 
 
 def apply_method(model, method: str, amount: float, n: float = 2.0) -> None:
@@ -92,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
     _check(args)
     loaded = load_checkpoint_and_data(args.checkpoint, args.data_dir, args.device)
     model, ckpt, data = loaded.model, loaded.checkpoint, loaded.data
+    # the fine-tuning settings go through the one resolve path, before any work
+    given = {key: getattr(args, key) for key in ("lr", "batch_size", "log_every") if getattr(args, key) is not None}
+    loaded.config = loaded.config.updated(given, source="command line").resolved()
     out = Path(args.out) if args.out else Path(ckpt["path"]).parent / f"pruned-{args.method}-{args.amount:g}"
     if (out / "pruned.ckpt").exists():
         raise ConfigError(f"{out} already holds a pruned checkpoint (pruned.ckpt); choose another --out folder")
@@ -115,8 +113,7 @@ def run(args: argparse.Namespace) -> int:
     epochs_done = steps_done = 0
     if args.finetune_epochs:
         print(f"fine-tuning {args.finetune_epochs} epochs with the masks fixed ...")
-        trainer = finetune(model, loaded, args.finetune_epochs, lr=args.lr, batch_size=args.batch_size,
-                           log_every=args.log_every, verbose=not args.quiet, device=args.device)
+        trainer = finetune(model, loaded, args.finetune_epochs, verbose=not args.quiet, device=args.device)
         epochs_done, steps_done = trainer.epoch, trainer.step
         record(f"after {args.finetune_epochs} fine-tuning epochs", model)
     model_config = dict(ckpt["model_config"])

@@ -27,6 +27,7 @@ import warnings
 from pathlib import Path
 
 from .config import ConfigError
+from .options import finite_float, seed_value
 from ..teach.mlp_by_hand import ACTIVATIONS
 from ..teach.one_step import MAX_STEPS
 from ..teach.optimizer_by_hand import FIRST_STEPS
@@ -39,8 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="hidden-layer activation (default tanh)")
     parser.add_argument("--optimizer", choices=tuple(FIRST_STEPS), default="sgd",
                         help="sgd, momentum (0.9), nesterov, rmsprop, adam or adamw, with torch's defaults (default sgd)")
-    parser.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the weights and the sample (default 0)")
+    parser.add_argument("--lr", type=finite_float, default=0.1, help="learning rate (default 0.1)")
+    parser.add_argument("--seed", type=seed_value, default=0, help="seeds the weights and the sample (default 0)")
     parser.add_argument("--target", type=int, metavar="CLASS", help="the sample's class (default: drawn from the seed)")
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64",
                         help="float64 (default) makes the three gradients agree to ~1e-10; float32 is checked "

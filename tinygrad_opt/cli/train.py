@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 
-from .pruning_options import add_pruning_arguments, pruning_callbacks
 from .config import TrainConfig, load_config, read_config_file, save_config
 from .options import add_config_arguments, explicit_settings
 from .outputs import check_output_folder
@@ -24,7 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="continue a run from a checkpoint file or run folder (bare --resume: --out's last.ckpt); "
                              "its per-epoch losses equal those of an uninterrupted run")
     add_config_arguments(parser)
-    add_pruning_arguments(parser)
 
 
 def build_config(args: argparse.Namespace) -> tuple[TrainConfig, set[str]]:
@@ -47,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from ..train.run import checkpoint_for_resume, run_training  # noqa: PLC0415 - keeps `--help` fast
 
     resume = checkpoint_for_resume(args.resume, config.out) if args.resume else None
-    result = run_training(config, resume=resume, explicit=chosen, callbacks=pruning_callbacks(args))
+    result = run_training(config, resume=resume, explicit=chosen)
     test, out = result.test, result.out_dir
     print(f"test accuracy {test.accuracy:.4f}  loss {test.loss:.4f}  macro F1 {test.f1:.4f}  "
           f"({test.num_samples} samples; {result.trainer.epoch} epochs in {result.seconds:.1f} s)")

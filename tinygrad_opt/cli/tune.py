@@ -15,16 +15,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import sys
 from typing import Any
 
 from .config import DATASETS, DEVICES, ConfigError
+from .main import EXIT_INTERRUPTED
+from .options import finite_float, seed_value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("search")
     g.add_argument("--trials", type=int, default=20, metavar="N",
                    help="trials in the study, over all workers and machines (default 20)")
-    g.add_argument("--timeout", type=float, default=None, metavar="S", help="start no new trial after S seconds")
+    g.add_argument("--timeout", type=finite_float, default=None, metavar="S", help="start no new trial after S seconds")
     g.add_argument("--space", metavar="FILE", help="search-space file (TOML/YAML) on top of the built-in space")
     g.add_argument("--metric", default="val_acc", choices=("val_acc", "val_loss"),
                    help="validation accuracy (maximised, default) or loss (minimised)")
@@ -32,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="how bad trials are stopped early (default median)")
     g.add_argument("--enqueue", action="append", default=[], metavar="K=V,...",
                    help="a starting point tried first, e.g. 'lr=1e-5,optimizer=sgd' or JSON (repeatable)")
-    g.add_argument("--seed", type=int, default=None,
+    g.add_argument("--seed", type=seed_value, default=None,
                    help="seed of the sampler (worker k: seed + k) and of every trial's training "
                         "(default: --config's seed, else 0)")
     g.add_argument("--top", type=int, default=10, metavar="K", help="rows in the results table (default 10)")
@@ -44,16 +48,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="sqlite:///PATH, postgresql://USER@HOST:PORT/DB or journal:PATH (default sqlite in --out)")
     s.add_argument("--workers", type=int, default=1, metavar="K", help="worker processes on this machine (default 1)")
     s.add_argument("--out", metavar="DIR", help="output folder (default runs/tune-<study>)")
-    s.add_argument("--heartbeat", type=float, default=10.0, metavar="S",
+    s.add_argument("--heartbeat", type=finite_float, default=10.0, metavar="S",
                    help="seconds between heartbeats of a running trial (default 10)")
-    s.add_argument("--grace", type=float, default=None, metavar="S",
+    s.add_argument("--grace", type=finite_float, default=None, metavar="S",
                    help="a trial silent this long is failed as dead (default 3 heartbeats + 5 s)")
     t = parser.add_argument_group("training (shared by every trial)")
     t.add_argument("--config", metavar="FILE", help="a train config file (TOML/YAML) with the shared settings")
     t.add_argument("--dataset", choices=DATASETS, help="dataset (default digits, embedded)")
     t.add_argument("--data-dir", metavar="DIR", help="folder of the MNIST / Fashion-MNIST IDX files")
     t.add_argument("--epochs", type=int, metavar="N", help="epochs per trial (default 3)")
-    t.add_argument("--val-fraction", type=float, metavar="F", help="validation share of the training set (default 0.1)")
+    t.add_argument("--val-fraction", type=finite_float, metavar="F", help="validation share of the training set (default 0.1)")
     t.add_argument("--device", choices=DEVICES, help="device (default cpu)")
 
 
@@ -103,18 +107,31 @@ def build_settings(args: argparse.Namespace):
     base.pop("quiet", None)
     TrainConfig.from_dict(base, source=f"config file {args.config}" if args.config else "tune options")
     study = args.study or str(base.get("dataset", "digits"))
+    shared = TrainConfig.from_dict(base, source="tune options")
     try:
         space = load_space(args.space)
         for text in args.enqueue:
-            space.enqueue.append(parse_point(text))
+            point = parse_point(text)
+            # each value parsed as its setting now, not when its trial runs (a wasted slot)
+            # (a name that is no setting is left to the space, whose message lists the searched ones)
+            shared.updated({k: v for k, v in point.items() if k in TrainConfig.keys()}, source="--enqueue")
+            space.enqueue.append(point)
         space = type(space)(space.params, space.fixed, space.enqueue)  # re-validate the added points
         return TuneSettings(
             trials=args.trials, timeout=args.timeout, storage=args.storage, study=study, workers=args.workers,
             out=args.out or "", metric=args.metric, pruner=args.pruner, seed=seed, heartbeat=args.heartbeat,
             grace=args.grace, space=space, base=base, top=args.top, plots=not args.no_plots, verbose=not args.quiet,
         )
+    except ConfigError:
+        raise
     except (SpaceError, ValueError) as err:
-        raise ConfigError(str(err)) from None
+        raise ConfigError(_as_flags(str(err))) from None
+
+
+def _as_flags(message: str) -> str:
+    """TuneSettings names its parameters as `name=value`; the command line knows them as `--name value`."""
+    message = message.replace("TuneSettings: ", "")
+    return re.sub(r"\b([a-z][a-z_]*)=(?=\S)", lambda m: f"--{m.group(1).replace('_', '-')} ", message)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -123,9 +140,14 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = run_tune(settings)
+    except KeyboardInterrupt:
+        print(f"\ntinygrad-opt tune: interrupted; the study {settings.study!r} keeps every finished trial. Resume it "
+              "by running the same command again (same --study, and --storage or --out): it runs the remaining "
+              "trials without repeating the configurations already scored", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (ValueError, RuntimeError) as err:
         if isinstance(err, ConfigError):
             raise
-        raise ConfigError(str(err)) from err
+        raise ConfigError(_as_flags(str(err))) from err
     done = result.counts["COMPLETE"] + result.counts["PRUNED"] + result.counts["FAIL"]
     return 0 if done and result.best_value is not None else 1

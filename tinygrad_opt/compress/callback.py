@@ -4,7 +4,6 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ..cli.config import ConfigError
 from ..nn.utils import prune
 from ..train.callbacks import Callback
 from .schedule import PRUNE_METHODS, GradualPruner, prunable_weights
@@ -18,7 +17,7 @@ class GradualPruningCallback(Callback):
     pruning every `frequency` optimizer steps (default: 20 pruning steps over the span);
     the remaining epochs fine-tune with the masks fixed. The step count is the Trainer's,
     so a resumed run continues the schedule where it stopped. Each epoch's record gets a
-    "sparsity" entry (history.json / .csv). Bad settings raise config.ConfigError (a ValueError).
+    "sparsity" entry (history.json / .csv). Bad settings raise ValueError naming the parameter.
     """
 
     state_key = "gradual_pruning"
@@ -26,14 +25,15 @@ class GradualPruningCallback(Callback):
     def __init__(self, final_sparsity: float, method: str = "global-l1", start_epoch: float = 0.0,
                  end_epoch: float | None = None, frequency: int | None = None, initial_sparsity: float = 0.0,
                  verbose: bool = True) -> None:
+        where = "GradualPruningCallback"
         if method not in PRUNE_METHODS:
-            raise ConfigError(f"--prune must be one of {', '.join(PRUNE_METHODS)}, got {method!r}")
+            raise ValueError(f"{where}: method must be one of {', '.join(PRUNE_METHODS)}, got {method!r}")
         if isinstance(final_sparsity, bool) or not 0.0 <= float(final_sparsity) <= 1.0:
-            raise ConfigError(f"--sparsity must be a fraction in [0, 1], got {final_sparsity!r}")
+            raise ValueError(f"{where}: final_sparsity must be a fraction in [0, 1], got {final_sparsity!r}")
         if start_epoch < 0 or (end_epoch is not None and end_epoch < start_epoch):
-            raise ConfigError(f"pruning epochs: need 0 <= --prune-start-epoch ({start_epoch}) <= --prune-end-epoch ({end_epoch})")
+            raise ValueError(f"{where}: need 0 <= start_epoch ({start_epoch}) <= end_epoch ({end_epoch})")
         if frequency is not None and (isinstance(frequency, bool) or int(frequency) != frequency or frequency < 1):
-            raise ConfigError(f"--prune-frequency must be a positive number of optimizer steps, got {frequency!r}")
+            raise ValueError(f"{where}: frequency must be a positive number of optimizer steps, got {frequency!r}")
         self.final_sparsity, self.method = float(final_sparsity), method
         self.start_epoch, self.end_epoch, self.frequency = float(start_epoch), end_epoch, frequency
         self.initial_sparsity, self.verbose = float(initial_sparsity), verbose
@@ -44,8 +44,8 @@ class GradualPruningCallback(Callback):
         steps = trainer.batches_per_epoch
         end_epoch = self.end_epoch if self.end_epoch is not None else max(self.start_epoch, 0.75 * trainer.epochs)
         if end_epoch > trainer.epochs:
-            raise ConfigError(f"--prune-end-epoch {end_epoch:g} is past the last epoch ({trainer.epochs}); "
-                             "pruning would not finish")
+            raise ValueError(f"GradualPruningCallback: end_epoch {end_epoch:g} is past the last epoch "
+                             f"({trainer.epochs}); pruning would not finish")
         begin, end = int(self.start_epoch * steps), int(end_epoch * steps)
         frequency = self.frequency or max(1, (end - begin) // 20)
         self.pruner = GradualPruner(trainer.model, self.final_sparsity, begin_step=begin, end_step=end,
@@ -72,7 +72,7 @@ class GradualPruningCallback(Callback):
             # early stopping restored the weights (and masks) of an epoch before pruning finished
             print(f"warning: the final weights are {100 * reached:.1f}% sparse, not {100 * self.final_sparsity:.1f}%: "
                   "early stopping restored an epoch from before pruning finished; let --prune-end-epoch come "
-                  "earlier or raise --patience", file=sys.stderr, flush=True)
+                  "earlier or raise the patience", file=sys.stderr, flush=True)
         if self.verbose:
             print(prune.sparsity(trainer.model, include="weights").table(), file=sys.stdout, flush=True)
 

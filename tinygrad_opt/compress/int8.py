@@ -13,46 +13,18 @@ All three give identical integers. Measured on the project's 2-core machine with
 (784-256-10 MLP, whole quantized forward): "numpy" is 15-20x slower than the others; "numba"
 is fastest for a single sample (44 us vs 75 us), "blas" for large batches (7.4 ms vs 10.5 ms
 at batch 1000).
-"auto" therefore picks "numba" below AUTO_BLAS_ROWS rows on the CPU and "blas" otherwise
-(always "blas" on the GPU); benchmarks/compression.py re-measures all three.
+"auto" runs the kernel registry's int8_matmul, so `set_kernels` applies as to every fused
+kernel: the reference is "numpy"; the CPU version is "numba" below 256 rows and "blas"
+above, the GPU version "blas". benchmarks/compression.py re-measures all three.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
 from ..backend import array_module
 
 BACKENDS = ("auto", "numpy", "numba", "blas")
-AUTO_BLAS_ROWS = 256
-_FLOAT32_EXACT = 2 ** 24  # float32 represents every integer up to this exactly
-
-_numba_kernel = None
-
-
-def _get_numba_kernel():
-    """Compile (once, lazily, cached on disk) the serial int8 -> int32 kernel.
-
-    Serial, as every Numba loop of the project: on the shared 2-core machines a
-    parallel=True version waits for its worker threads to be scheduled and measured no
-    faster (10.5 ms at batch 1000 with one thread or two, milliseconds for one row).
-    """
-    global _numba_kernel
-    if _numba_kernel is None:
-        import numba
-
-        @numba.njit(cache=True)
-        def kernel(x, w, out):  # pragma: no cover - compiled
-            n, k = x.shape
-            m = w.shape[0]
-            for i in range(n):
-                for j in range(m):
-                    acc = np.int32(0)
-                    for t in range(k):
-                        acc += np.int32(x[i, t]) * np.int32(w[j, t])
-                    out[i, j] = acc
-
-        _numba_kernel = kernel
-    return _numba_kernel
 
 
 def int8_matmul(x, w, backend: str = "auto"):
@@ -63,17 +35,12 @@ def int8_matmul(x, w, backend: str = "auto"):
         raise TypeError(f"int8_matmul: both operands must be int8, got {x.dtype} and {w.dtype}")
     if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[1]:
         raise ValueError(f"int8_matmul: shapes {tuple(x.shape)} and {tuple(w.shape)} do not fit (N, K) x (M, K)")
-    xp = array_module(x)
     if backend == "auto":
-        backend = "numba" if xp is np and x.shape[0] < AUTO_BLAS_ROWS else "blas"
-    if backend == "numba" and xp is not np:
-        backend = "blas"  # Numba runs on host arrays only
-    k = x.shape[1]
-    if backend == "blas":
-        ftype = xp.float32 if k * 127 * 127 < _FLOAT32_EXACT else xp.float64
-        return (x.astype(ftype) @ w.astype(ftype).T).astype(xp.int32)
+        return kernels.get("int8_matmul", x)(x, w)
     if backend == "numpy":
-        return x.astype(xp.int32) @ w.astype(xp.int32).T
-    out = np.empty((x.shape[0], w.shape[0]), dtype=np.int32)
-    _get_numba_kernel()(np.ascontiguousarray(x), np.ascontiguousarray(w), out)
-    return out
+        return kernels.reference.int8_matmul(x, w)
+    if backend == "numba" and array_module(x) is np:  # Numba runs on host arrays only
+        from ..kernels.cpu import int8_matmul_loop  # noqa: PLC0415 - imports Numba
+
+        return int8_matmul_loop(x, w)
+    return kernels.reference.int8_matmul_via_float(x, w)

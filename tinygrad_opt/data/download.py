@@ -9,8 +9,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import secrets
 import sys
-import tempfile
 import urllib.request
 from pathlib import Path
 from typing import Callable
@@ -50,8 +50,8 @@ def checksum_matches(path: str | os.PathLike, info: IDXDataset, part: str) -> bo
 
 def _fetch(url: str, dest: Path, info: IDXDataset, part: str, timeout: float) -> None:
     """Stream `url` into a temp file beside `dest`, verify it, then move it into place."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent)
-    tmp = Path(tmp_name)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any new file
     try:
         with os.fdopen(fd, "wb") as out, urlopen(url, timeout=timeout) as response:
             for chunk in iter(lambda: response.read(_CHUNK), b""):
@@ -81,10 +81,33 @@ def download_idx_dataset(
     DownloadError listing each failed attempt.
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     mirrors = tuple(info.mirrors if mirrors is None else mirrors)
     if not mirrors:
         raise DownloadError(f"no mirrors to download {info.name} from")
+    created = _missing_folders(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        _download_parts(info, folder, mirrors, timeout, verbose)
+    except BaseException:
+        for path in created:  # innermost first: a failed download leaves no empty cache folders behind
+            try:
+                path.rmdir()
+            except OSError:  # not empty: an earlier part arrived, or someone else's files
+                break
+        raise
+    return folder
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """`folder` and those of its parents that do not exist yet, innermost first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _download_parts(info: IDXDataset, folder: Path, mirrors: tuple[str, ...], timeout: float, verbose: bool) -> None:
     for part in PARTS:
         dest = folder / f"{info.files[part]}.gz"
         if dest.exists():
@@ -104,7 +127,6 @@ def download_idx_dataset(
             except (OSError, ValueError) as err:  # URLError, HTTPError, timeouts are OSErrors
                 attempts.append(f"{url}: {type(err).__name__}: {err}")
         else:
-            detail = "\n  ".join(attempts)
+            detail = "; ".join(a.rstrip(".") for a in attempts)  # one sentence per attempt, even on one line
             kind = ChecksumError if mismatches == len(mirrors) else DownloadError
-            raise kind(f"could not download {dest.name} of {info.name}; tried:\n  {detail}")
-    return folder
+            raise kind(f"could not download {dest.name} of {info.name}; tried {len(attempts)} mirror(s): {detail}.")

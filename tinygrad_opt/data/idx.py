@@ -13,6 +13,7 @@ the most common way for this to fail.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -78,7 +79,7 @@ def parse_idx(payload: bytes, name: str = "<bytes>") -> np.ndarray:
         )
     dims = struct.unpack(f">{ndim}I", payload[4:header])
     dtype = IDX_DTYPES[code]
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize  # Python ints: a damaged header cannot overflow
     found = len(payload) - header
     if found < expected:
         raise _fail(

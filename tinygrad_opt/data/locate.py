@@ -128,18 +128,18 @@ def locate_idx_files(
         if files is not None:
             return files
         looked.append(f"{root} ({origin}): {note}")
-    where = "\n  ".join(looked)
+    where = "; ".join(looked)  # readable on one line, as the CLI prints it
     if not download:
         raise DatasetNotFoundError(
-            f"{info.name} files not found (download=False); looked in:\n  {where}\n{how_to_get(info)}"
+            f"{info.name} files not found (download=False). Looked in: {where}. {how_to_get(info)}"
         )
     target = cache_dir(info.name)
     try:
         download_idx_dataset(info, target, timeout=timeout)
     except (DownloadError, ChecksumError, OSError) as err:
         raise DatasetNotFoundError(
-            f"{info.name} files not found and the download into {target} failed.\n"
-            f"Looked in:\n  {where}\nDownload error: {err}\n{how_to_get(info)}"
+            f"{info.name} files not found and the download into {target} failed. "
+            f"Looked in: {where}. Download error: {err} {how_to_get(info)}"
         ) from err
     files, note = find_in_root(target, info)
     if files is None:  # cannot happen unless someone deletes files meanwhile

@@ -16,6 +16,9 @@ def read_split(info: IDXDataset, images_path, labels_path) -> tuple[np.ndarray, 
     """Read one split's image and label files and check they fit together and the labels are valid."""
     images = read_idx(images_path, expect_magic=IMAGES_MAGIC, expect_shape=(None, *info.image_shape))
     labels = read_idx(labels_path, expect_magic=LABELS_MAGIC)
+    if len(images) == 0:
+        raise IDXFormatError(f"{images_path} holds 0 images; the file is damaged or not {info.name}: "
+                             "delete it and download it again")
     if len(images) != len(labels):
         raise IDXFormatError(
             f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels; "

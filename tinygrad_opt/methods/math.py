@@ -1,7 +1,12 @@
-"""Element-wise Tensor methods: exp, log, sqrt, abs, activations, softmax, clamp."""
+"""Element-wise Tensor methods: exp, log, trig, rounding, activations, softmax, clamp, maximum."""
 from __future__ import annotations
 
+import numbers
+
+import numpy as np
+
 from .. import ops
+from ..backend import array_module
 from ..errors import ShapeError
 
 
@@ -31,24 +36,147 @@ class MathMethods:
     def tanh(self):
         return ops.Tanh.apply(self._floating())
 
-    def softmax(self, axis: int = -1):
-        if _is_last_axis(axis, self):  # the ops' default: no keyword to pass (it costs ~0.1 us)
+    def log1p(self):
+        return ops.Log1p.apply(self._floating())
+
+    def expm1(self):
+        return ops.Expm1.apply(self._floating())
+
+    def rsqrt(self):
+        return ops.Rsqrt.apply(self._floating())
+
+    def sin(self):
+        return ops.Sin.apply(self._floating())
+
+    def cos(self):
+        return ops.Cos.apply(self._floating())
+
+    def sign(self):
+        return ops.Step.apply(self, fn="sign")
+
+    def floor(self):
+        return self if self.data.dtype.kind != "f" else ops.Step.apply(self, fn="floor")
+
+    def ceil(self):
+        return self if self.data.dtype.kind != "f" else ops.Step.apply(self, fn="ceil")
+
+    def round(self, decimals: int = 0):
+        """Round half to even (as torch.round); decimals= rounds to that many decimal places."""
+        if self.data.dtype.kind != "f":
+            return self
+        if decimals:
+            return ops.RoundDecimals.apply(self, decimals=int(decimals))
+        return ops.Step.apply(self, fn="round")
+
+    def softmax(self, dim: int = -1, *, axis: int | None = None):
+        if axis is not None:
+            dim = axis
+        if self.data.dtype.kind != "f":
+            _refuse_integer(self, "softmax")
+        if _is_last_axis(dim, self):  # the ops' default: no keyword to pass (it costs ~0.1 us)
             return ops.Softmax.apply(self)
-        _check_axis(axis, self, "softmax")
-        return ops.Softmax.apply(self, axis=axis)
+        _check_axis(dim, self, "softmax")
+        return ops.Softmax.apply(self, axis=dim)
 
-    def log_softmax(self, axis: int = -1):
-        if _is_last_axis(axis, self):
+    def log_softmax(self, dim: int = -1, *, axis: int | None = None):
+        if axis is not None:
+            dim = axis
+        if self.data.dtype.kind != "f":
+            _refuse_integer(self, "log_softmax")
+        if _is_last_axis(dim, self):
             return ops.LogSoftmax.apply(self)
-        _check_axis(axis, self, "log_softmax")
-        return ops.LogSoftmax.apply(self, axis=axis)
+        _check_axis(dim, self, "log_softmax")
+        return ops.LogSoftmax.apply(self, axis=dim)
 
-    def clip(self, lo=None, hi=None):
-        if lo is None and hi is None:
-            raise ValueError("clip: give at least one of lo and hi")
-        return ops.Clip.apply(self, lo=lo, hi=hi)
+    def clamp(self, min=None, max=None):  # noqa: A002 - torch's keyword names
+        """min(max(self, min), max); bounds are numbers or tensors (broadcast), as torch.clamp."""
+        if min is None and max is None:
+            raise ValueError("clamp: at least one of min and max must not be None")
+        tensor_type = type(self)
+        if isinstance(min, tensor_type) or isinstance(max, tensor_type):
+            return _clamp_tensors(self, min, max)
+        x = self
+        if x.data.dtype.kind != "f" and any(isinstance(b, float) for b in (min, max)):
+            x = x._floating()  # an integer tensor with float bounds computes in the default float, as torch
+        return ops.Clip.apply(x, lo=min, hi=max)
 
-    clamp = clip
+    clip = clamp
+
+    def maximum(self, other):
+        return maximum(self, other)
+
+    def minimum(self, other):
+        return minimum(self, other)
+
+    def masked_fill(self, mask, value):
+        """self with `value` (a number or a 0-d tensor) where the boolean `mask` (broadcast to self) is True."""
+        mask_data = mask.data if isinstance(mask, type(self)) else mask
+        if getattr(mask_data, "dtype", None) is None or mask_data.dtype.kind != "b":
+            got = getattr(mask_data, "dtype", type(mask))
+            raise TypeError(f"masked_fill: the mask must be a bool tensor, got {got}")
+        try:
+            shape = np.broadcast_shapes(self.shape, mask_data.shape)
+        except ValueError:
+            shape = None
+        if shape != self.shape:
+            raise ShapeError(
+                f"masked_fill: mask of shape {tuple(mask_data.shape)} does not broadcast to the tensor's "
+                f"shape {tuple(self.shape)}"
+            )
+        if isinstance(value, type(self)) and value.ndim:
+            raise ShapeError(f"masked_fill: value must be a number or a 0-d tensor, got shape {tuple(value.shape)}")
+        if not isinstance(value, type(self)):
+            value = type(self)._make(array_module(self.data).asarray(value, dtype=self.data.dtype), False)
+        return ops.MaskedFill.apply(self, value, mask=mask_data)
+
+    def where(self, condition, other):
+        """self where condition, else other (torch.Tensor.where)."""
+        from ..functional import where  # noqa: PLC0415 - the function form owns the argument handling
+
+        return where(condition, self, other)
+
+    def remainder(self, other):
+        return self % other
+
+    def floor_divide(self, other):
+        return self // other
+
+
+def maximum(a, b):
+    """Element-wise max of two tensors; a tie sends half the gradient to each (torch.maximum)."""
+    a, b = _pair(a, b)
+    return ops.Maximum.apply(a, b)
+
+
+def minimum(a, b):
+    """Element-wise min of two tensors; a tie sends half the gradient to each (torch.minimum)."""
+    a, b = _pair(a, b)
+    return ops.Minimum.apply(a, b)
+
+
+def _pair(a, b):
+    """Both as tensors of torch's result dtype (a number takes the tensor's side)."""
+    from ..tensor import Tensor, _promoted  # noqa: PLC0415 - tensor.py imports the methods at its top
+
+    if not isinstance(a, Tensor):
+        b, a = _promoted(b, a)
+        return a, b
+    return _promoted(a, b)
+
+
+def _clamp_tensors(t, lo, hi):
+    if lo is not None and hi is not None:
+        t, lo = _pair(t, lo)
+        t, hi = _pair(t, hi)
+        t, lo = _pair(t, lo)  # hi may have raised t's dtype: bring lo along
+        return ops.ClampTensor.apply(t, lo, hi, kind="both")
+    if lo is not None:
+        return ops.ClampTensor.apply(*_pair(t, lo), kind="min")
+    return ops.ClampTensor.apply(*_pair(t, hi), kind="max")
+
+
+def _refuse_integer(t, op: str) -> None:
+    raise TypeError(f"{op}: not implemented for integer or bool tensors (dtype {t.data.dtype}); call .float() first")
 
 
 def _is_last_axis(axis: int, t) -> bool:
@@ -57,6 +185,9 @@ def _is_last_axis(axis: int, t) -> bool:
 
 
 def _check_axis(axis: int, t, op: str) -> None:
-    n = t.data.ndim or 1  # a 0-d tensor takes axis 0 / -1, as in PyTorch
+    if not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{op}: dim must be an int, got {axis!r}")
+    n = t.data.ndim or 1  # a 0-d tensor takes dim 0 / -1, as in PyTorch
     if not -n <= axis < n:
-        raise ShapeError(f"{op}: axis {axis} is out of range for a tensor of shape {tuple(t.shape)}")
+        raise IndexError(f"{op}: dim {axis} is out of range for a tensor of shape {tuple(t.shape)} "
+                         f"(expected one in [{-n}, {n - 1}])")

@@ -68,6 +68,8 @@ def reduction_of(size_average: Any, reduce: Any, reduction: str, op: str) -> str
 
 
 def check_label_smoothing(value: Any, op: str) -> float:
+    if type(value) is float and 0.0 <= value <= 1.0:  # the common case, without the numbers.Real ABC check
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= float(value) <= 1.0:
         raise ValueError(f"{op}: label_smoothing must be a number in [0, 1], got {value!r}")
     return float(value)

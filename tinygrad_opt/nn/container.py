@@ -138,6 +138,20 @@ class ModuleList(Module):
         del self[index]
         return module
 
+    def __repr__(self) -> str:
+        """As torch: a run of children with the same repr shows once, as "(first-last): count x repr"."""
+        runs: list[list] = []  # [first index, last index, repr]
+        for i, module in enumerate(self):
+            text = repr(module)
+            if runs and runs[-1][2] == text:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, text])
+        if not runs:
+            return "ModuleList()"
+        lines = [f"({a}): {text}" if a == b else f"({a}-{b}): {b - a + 1} x {text}" for a, b, text in runs]
+        return "ModuleList(\n  " + "\n  ".join(line.replace("\n", "\n  ") for line in lines) + "\n)"
+
 
 class ModuleDict(Module):
     """An ordered dict of named modules whose parameters the parent sees."""

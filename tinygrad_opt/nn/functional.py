@@ -14,6 +14,7 @@ from ..tensor import Tensor
 from ._arguments import as_tensor as _tensor
 from .functional_activation import elu, gelu, hardtanh, leaky_relu, logsigmoid, mish, relu6, selu, silu, softplus
 from .functional_layers import embedding, layer_norm, one_hot
+from .functional_pad import pad
 from .functional_loss import (
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div, l1_loss, mse_loss,
     nll_loss, smooth_l1_loss,
@@ -92,3 +93,4 @@ from .functional_image import (  # noqa: E402
 )
 
 __all__ += ["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm", "dropout2d"]
+__all__ += ["pad"]  # breadth: F.pad

@@ -15,7 +15,7 @@ from .. import ops
 from ..backend import array_module
 from ..errors import ShapeError
 from ..ops.divergence import KL_REDUCTIONS
-from ..ops.loss import check_class_targets
+from ..ops.loss import REDUCTIONS, check_class_targets
 from ..tensor import Tensor
 from ._arguments import (
     as_target, as_tensor, check_floating, check_label_smoothing, check_number, constant_array, reduction_of,
@@ -79,9 +79,14 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, size_average: 
     reductions follow torch's formulas exactly (see the README's nn section). A class index
     outside [0, C) that is not ignore_index raises an IndexError (also a ValueError) naming it.
     """
-    reduction = reduction_of(size_average, reduce, reduction, "cross_entropy")
-    eps = check_label_smoothing(label_smoothing, "cross_entropy")
-    input = as_tensor(input)
+    # the checks are inlined for the common arguments: this function is on every training step
+    if size_average is not None or reduce is not None or reduction not in REDUCTIONS:
+        reduction = reduction_of(size_average, reduce, reduction, "cross_entropy")
+    eps = label_smoothing
+    if type(eps) is not float or not 0.0 <= eps <= 1.0:
+        eps = check_label_smoothing(label_smoothing, "cross_entropy")
+    if type(input) is not Tensor:
+        input = as_tensor(input)
     target = as_target(target, input, keep_integer=True)
     if input.dtype.kind != "f":
         check_floating(input, "cross_entropy")

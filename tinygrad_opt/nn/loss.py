@@ -19,9 +19,6 @@ class _Loss(Module):
         super().__init__()
         self.reduction = reduction_of(size_average, reduce, reduction, type(self).__name__)
 
-    def extra_repr(self) -> str:
-        return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
-
 
 class _WeightedLoss(_Loss):
     def __init__(self, weight: Any = None, size_average: Any = None, reduce: Any = None,
@@ -46,8 +43,8 @@ class CrossEntropyLoss(_WeightedLoss):
         self.label_smoothing = check_label_smoothing(label_smoothing, "CrossEntropyLoss")
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
-        return F.cross_entropy(input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction,
-                               label_smoothing=self.label_smoothing)
+        weight = self._buffers["weight"]  # direct: Module.__getattr__ costs a lookup per registry on the hot path
+        return F.cross_entropy(input, target, weight, None, self.ignore_index, None, self.reduction, self.label_smoothing)
 
 
 class NLLLoss(_WeightedLoss):

@@ -378,12 +378,14 @@ class Module:
         """
         return OrderedDict((k, t if keep_vars else t.numpy()) for k, t in self._state_tensors(prefix))
 
-    def load_state_dict(self, state_dict: Any, strict: bool = True) -> IncompatibleKeys:
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> IncompatibleKeys:
         """Copy values into the existing parameters and buffers, in place (dtype and device kept).
 
         Values may be NumPy arrays, Tensors or torch tensors. Shapes must match; with
         strict=True the keys must match exactly. On any error nothing is changed and a
         RuntimeError lists every missing key, unexpected key and shape mismatch.
+        assign=True (torch's) takes each value's array itself, with its dtype and device,
+        instead of copying into the existing one; parameters keep their requires_grad.
         """
         if not hasattr(state_dict, "items"):
             raise TypeError(f"load_state_dict expects a mapping of name -> array, got {type(state_dict).__name__}")
@@ -417,7 +419,10 @@ class Module:
         if problems:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(problems))
         for target, value in pending:
-            target.data[...] = to_device(value, device_of(target.data))
+            if assign:
+                target.data = value
+            else:
+                target.data[...] = to_device(value, device_of(target.data))
         return IncompatibleKeys(missing, unexpected)
 
     # ---- printing ---------------------------------------------------------------

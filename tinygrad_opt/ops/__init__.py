@@ -1,6 +1,6 @@
 """One small Function per op, grouped by kind. Each backward states its formula."""
 from .activation import LogSoftmax, Relu, Sigmoid, Softmax, Tanh
-from .cast import Cast, Clone
+from .cast import Cast, Clone, CopyInto
 from .divergence import KLDiv
 from .dropout import Dropout
 from .elementwise import Abs, Add, Clip, Div, Exp, Log, Mul, Neg, Pow, Remainder, Sqrt, Sub
@@ -9,8 +9,8 @@ from .loss import MSE, BCEWithLogits, CrossEntropy
 from .mask import ApplyMask, apply_mask
 from .matmul import MatMul
 from .normalization import BatchNorm
-from .reduce import Max, Mean, Sum
-from .shape import GetItem, Reshape, ToDevice, Transpose
+from .reduce import Max, Mean, Min, Sum
+from .shape import GetItem, Reshape, SetItem, ToDevice, Transpose, assign
 
 # nn layers and losses (nnlayers)
 from .embedding import Embedding
@@ -21,8 +21,16 @@ from .rectifier import Elu, Hardtanh, LeakyRelu
 from .regression_loss import L1, Huber, SmoothL1
 from .smooth_activation import Gelu, LogSigmoid, Mish, Silu, Softplus
 
+# the PyTorch-parity op surface (shape, element-wise, reduction and selection ops)
+from .binary import ClampTensor, MaskedFill, Maximum, Minimum, Where  # noqa: E402
+from .layout import Cat, Expand, Flip, Repeat, Roll, Slice, Stack, Triangle  # noqa: E402
+from .scan import CumProd, CumSum  # noqa: E402
+from .select import Gather, IndexSelect, ScatterAdd  # noqa: E402
+from .statistics import LogSumExp, Norm, Prod, Std, Var  # noqa: E402
+from .unary import Cos, Expm1, Log1p, RoundDecimals, Rsqrt, Sin, Step  # noqa: E402
+
 __all__ = [
-    "Abs", "Add", "Cast", "Clone", "Remainder",
+    "Abs", "Add", "Cast", "Clone", "CopyInto", "Remainder", "SetItem", "assign",
     "ApplyMask", "BCEWithLogits", "BatchNorm", "Clip", "CrossEntropy", "Div", "Dropout",
     "Exp", "GetItem", "KLDiv", "Linear", "Log", "LogSoftmax", "MSE", "MatMul", "Max", "Mean", "Mul",
     "Neg", "Pow", "Relu", "Reshape", "Sigmoid", "Softmax", "Sqrt", "Sub", "Sum", "Tanh", "ToDevice",
@@ -44,3 +52,12 @@ __all__ += ["AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "FeatureDropout", "MaxPo
 from .linear import LinearReLU  # noqa: E402  (Linear + ReLU as one node: nn.Sequential's fused pair)
 
 __all__ += ["LinearReLU"]
+
+__all__ += [
+    "Min", "ClampTensor", "MaskedFill", "Maximum", "Minimum", "Where", "Cat", "Expand", "Flip",
+    "Repeat", "Roll", "Slice", "Stack", "Triangle", "CumProd", "CumSum", "Gather", "IndexSelect", "ScatterAdd",
+    "LogSumExp", "Norm", "Prod", "Std", "Var", "Cos", "Expm1", "Log1p", "RoundDecimals", "Rsqrt", "Sin", "Step",
+]
+from .pad_dims import ConstantPad, IndexPad  # noqa: E402
+
+__all__ += ["ConstantPad", "IndexPad"]

@@ -1,5 +1,6 @@
 """Copies as differentiable ops: dtype conversion (torch's `.to(dtype)`, `.float()`, ...) and clone."""
 from ..autograd import Function
+from ..backend import array_module
 
 
 class Cast(Function):
@@ -29,3 +30,21 @@ class Clone(Function):
     @staticmethod
     def backward(ctx, g):
         return g
+
+
+class CopyInto(Function):
+    """y = src broadcast to a's shape and cast to a's dtype (torch's copy_: nothing of a survives).
+
+    dL/da = 0,  dL/dsrc = g (summed back to src's shape and cast to its dtype by the traversal).
+    """
+
+    @staticmethod
+    def forward(ctx, a, src):
+        y = array_module(a).empty_like(a)
+        y[...] = src
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        need_a, need_src = ctx.needs_input_grad
+        return (array_module(g).zeros_like(g) if need_a else None), (g if need_src else None)

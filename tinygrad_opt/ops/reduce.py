@@ -1,4 +1,4 @@
-"""Reductions over axes (NumPy's `axis=` / `keepdims=` conventions)."""
+"""Reductions over dims: sum, mean, amax/amin (values only), with NumPy's axis tuples inside."""
 from ..autograd import Function
 from ..backend import broadcast_to
 from ..errors import ShapeError
@@ -6,20 +6,39 @@ from ..summation import sum_axes
 
 
 def normalize_axes(axis, ndim: int, op: str) -> tuple:
-    """axis (None, int or tuple) -> tuple of non-negative axes; errors name the op."""
+    """axis (None, int or tuple) -> tuple of non-negative axes; errors name the op.
+
+    A 0-d tensor accepts dim 0 and -1, as in PyTorch, and has no axes to reduce. An empty
+    tuple means every dim, as torch.sum(x, dim=()) does.
+    """
     if axis is None:
         return tuple(range(ndim))
     if type(axis) is int and -ndim <= axis < ndim:  # the common case, kept cheap
         return (axis % ndim,)
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = (axis,) if not isinstance(axis, (tuple, list)) else tuple(axis)
+    if not axes:
+        return tuple(range(ndim))
     out = []
     for ax in axes:
-        if not -ndim <= ax < max(ndim, 1) or (ndim == 0 and ax not in (0, -1)):
-            raise ShapeError(f"{op}: axis {ax} is out of range for a tensor with {ndim} dimensions")
+        if isinstance(ax, bool) or not hasattr(ax, "__index__"):
+            raise TypeError(f"{op}: dim must be an int or a tuple of ints, got {axis!r}")
+        ax = int(ax)
+        if not -max(ndim, 1) <= ax < max(ndim, 1):
+            raise IndexError(
+                f"{op}: dim {ax} is out of range for a tensor with {ndim} dimensions "
+                f"(expected one in [{-max(ndim, 1)}, {max(ndim, 1) - 1}])"
+            )
         out.append(ax % ndim if ndim else 0)
     if len(set(out)) != len(out):
-        raise ShapeError(f"{op}: repeated axis in {axis}")
+        raise ShapeError(f"{op}: dim {ax} appears more than once in {axis}")
     return tuple(out) if ndim else ()
+
+
+def reduced_shape(shape: tuple, axes: tuple, keepdims: bool) -> tuple:
+    """The shape of a reduction's result."""
+    if keepdims:
+        return tuple(1 if i in axes else n for i, n in enumerate(shape))
+    return tuple(n for i, n in enumerate(shape) if i not in axes)
 
 
 def expand_to_input(g, in_shape: tuple, axes: tuple, keepdims: bool):
@@ -55,9 +74,13 @@ class Mean(Function):
         ctx.shape, ctx.axes, ctx.keepdims, ctx.count = a.shape, axes, keepdims, count
         if a.dtype.kind == "f" and a.dtype.itemsize >= 4 and count:
             # NumPy's mean is this same sum and division (it divides float32 in float64, so the
-            # two can differ in the last bit) at a fraction of its call overhead; float16 and
-            # integers keep mean()'s promotion.
+            # two can differ in the last bit) at a fraction of its call overhead; float16 keeps
+            # mean()'s own accumulation.
             return sum_axes(a, axes, keepdims) / count
+        if a.dtype.kind not in "fc":
+            raise TypeError(
+                f"mean(): input dtype must be floating point, got {a.dtype}; convert first with .float() or .double()"
+            )
         return a.mean(axis=axes, keepdims=keepdims)
 
     @staticmethod
@@ -66,25 +89,43 @@ class Mean(Function):
         return broadcast_to(g / ctx.count, ctx.shape)
 
 
+def _extreme_forward(ctx, a, axis, keepdims, op: str):
+    axes = normalize_axes(axis, a.ndim, op)
+    if a.size == 0:
+        raise ShapeError(f"{op}: cannot reduce an empty tensor of shape {tuple(a.shape)}; it has no {op[1:]}imum")
+    y = a.max(axis=axes, keepdims=True) if op == "amax" else a.min(axis=axes, keepdims=True)
+    ctx.a, ctx.y, ctx.axes, ctx.keepdims = a, y, axes, keepdims
+    return y if keepdims else y.reshape(reduced_shape(a.shape, axes, False))
+
+
+def _extreme_backward(ctx, g):
+    g = expand_to_input(g, ctx.a.shape, ctx.axes, ctx.keepdims)
+    winners = ctx.a == ctx.y
+    ties = winners.sum(axis=ctx.axes, keepdims=True).astype(g.dtype)
+    return winners * (g / ties)
+
+
 class Max(Function):
-    """y = max(a, axis) (values only, like NumPy's max / torch.amax).
+    """y = max(a, axis) (values only, torch.amax).
 
     dL/da = g * [a == y] / (number of ties): the gradient is split evenly among ties.
     """
 
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
-        axes = normalize_axes(axis, a.ndim, "max")
-        if a.size == 0:
-            raise ShapeError(f"max: cannot reduce an empty tensor of shape {tuple(a.shape)}")
-        y = a.max(axis=axes, keepdims=True)
-        ctx.a, ctx.y, ctx.axes, ctx.keepdims = a, y, axes, keepdims
-        return y if keepdims else y.reshape([n for i, n in enumerate(a.shape) if i not in axes])
+        return _extreme_forward(ctx, a, axis, keepdims, "amax")
+
+    backward = staticmethod(_extreme_backward)
+
+
+class Min(Function):
+    """y = min(a, axis) (values only, torch.amin).
+
+    dL/da = g * [a == y] / (number of ties): the gradient is split evenly among ties.
+    """
 
     @staticmethod
-    def backward(ctx, g):
-        g = expand_to_input(g, ctx.a.shape, ctx.axes, ctx.keepdims)
-        winners = ctx.a == ctx.y
-        ties = winners.sum(axis=ctx.axes, keepdims=True).astype(g.dtype)
-        return winners * (g / ties)
+    def forward(ctx, a, axis=None, keepdims=False):
+        return _extreme_forward(ctx, a, axis, keepdims, "amin")
 
+    backward = staticmethod(_extreme_backward)

@@ -1,9 +1,8 @@
 """Gradient clipping by total norm or by value (torch.nn.utils.clip_grad_norm_ / clip_grad_value_).
 
-`clip_grad_norm_` returns the total norm as a Python float, so on "cuda" it waits for the
-GPU. The training loop uses `clip_grads_by_total_norm` instead: the same clipping, with the
-factor computed and applied on the gradients' device and the norm returned as a 0-d array,
-so a CUDA step does not stop for it.
+`clip_grad_norm_` returns the total norm as a 0-d Tensor, as torch does, and
+`clip_grads_by_total_norm` (the training loop's) the same norm as a 0-d array: neither
+reads it back to the host, so a CUDA step does not stop for it.
 """
 from __future__ import annotations
 
@@ -16,6 +15,7 @@ import numpy as np
 from ..backend import array_module, device_of, to_device
 from ..kernels import get as kernel
 from ..kernels import reference
+from ..promotion import get_default_dtype
 from ..tensor import Tensor
 
 EPS = 1e-6  # added to the norm before dividing, as torch does
@@ -103,28 +103,32 @@ def clip_grads_by_total_norm(parameters: Tensor | Iterable[Tensor], max_norm: fl
 
 
 def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0,
-                    error_if_nonfinite: bool = False) -> float:
-    """Scale all gradients together so that their total norm is at most `max_norm`.
+                    error_if_nonfinite: bool = False, foreach: bool | None = None) -> Tensor:
+    """Scale all gradients together so that their total norm is at most `max_norm` (torch's clip_grad_norm_).
 
     The total norm is the `norm_type`-norm of the per-parameter gradient norms (the
-    norm of all gradients concatenated; `float('inf')` for the largest |g|). When
-    max_norm / (total + 1e-6) is below 1, every gradient is multiplied by it in place.
-    Returns the total norm before clipping as a Python float (0.0 without gradients), so
-    on a GPU it waits for the device; clip_grads_by_total_norm clips without waiting.
+    norm of all gradients concatenated; `float('inf')` for the largest |g|); every gradient
+    is multiplied by min(max_norm / (total + 1e-6), 1) in place. Returns the total norm
+    before clipping as a 0-d Tensor on the gradients' device, as torch does, so a CUDA step
+    does not wait for it (error_if_nonfinite=True reads it, as in torch). `foreach` is
+    accepted for torch's signature; the norm is always one fused reduction per device.
     """
     norm_type = _check_norm_options(max_norm, norm_type, "clip_grad_norm_")
     grads = _grads(parameters, "clip_grad_norm_")
     if not grads:
-        return 0.0
-    total = float(_total_norm(grads, norm_type))  # the host read the float return needs
-    if error_if_nonfinite and not math.isfinite(total):
+        return Tensor._make(np.zeros((), dtype=get_default_dtype()), False)
+    total = _total_norm(grads, norm_type)
+    if error_if_nonfinite and not math.isfinite(float(total)):
         raise RuntimeError(
-            f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {total}, so they "
+            f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {float(total)}, so they "
             "cannot be clipped; pass error_if_nonfinite=False to clip anyway (the gradients become "
             "NaN or zero), or find where the loss or its gradient overflows"
         )
-    _scale_host_(grads, total, max_norm)
-    return total
+    if array_module(total) is np:
+        _scale_host_(grads, float(total), max_norm)
+    else:
+        _scale_device_(grads, total, max_norm)
+    return Tensor._make(total, False)
 
 
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:

@@ -172,6 +172,7 @@ class Optimizer:
                 if not state:
                     state.update(self._init_state(p, group))
                 self._update(p, grad, state, group)
+                p._bump_version()  # an in-place change, as torch counts it: a graph that saved p now refuses backward
         return loss
 
     # ---- checkpoints ------------------------------------------------------

@@ -58,7 +58,7 @@ def to_dot(tensor, model: Any = None, params: Mapping[str, Any] | Iterable | Non
         name = lookup(names, t) or t.name or ""
         grad = "  requires_grad" if t.requires_grad else ""
         label = (f"{name}\n" if name else "") + f"{tuple(t.shape)} {_dtype(t)}{grad}"
-        if t._ctx is None and not t.requires_grad and t.size <= 4:  # a small constant: show its value
+        if t._ctx is None and not t.requires_grad and t.data.size <= 4:  # a small constant: show its value
             label += "\n= " + format_array(_host(t.data))
         if t is tensor:
             style = f', style=filled, fillcolor="{_OUTPUT}", penwidth=2'

@@ -19,19 +19,19 @@ def format_array(a, max_elements: int = SMALL, precision: int = 4) -> str:
     a = np.asarray(a)
     if a.size <= max_elements:
         text = np.array2string(a, separator=", ", max_line_width=10_000, threshold=max_elements + 1,
-                               formatter={"float_kind": lambda v: _number(v, precision)})
+                               formatter={"float_kind": lambda v: format_number(v, precision)})
         return " ".join(text.split())  # one line: rows of a matrix follow each other
     flat = a.ravel()
     if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.bool_):
         head = ", ".join(str(v) for v in flat[:4])
         return f"[{head}, ...] shape {a.shape} {a.dtype}"
     f = flat.astype(np.float64)
-    num = lambda v: _number(v, precision)  # noqa: E731
+    num = lambda v: format_number(v, precision)  # noqa: E731
     head = ", ".join(num(v) for v in f[:4]) if np.issubdtype(a.dtype, np.floating) else ", ".join(str(v) for v in flat[:4])
     return (f"[{head}, ...] shape {a.shape}  mean {num(f.mean())}  std {num(f.std())}  "
             f"min {num(f.min())}  max {num(f.max())}")
 
-def _number(v, precision: int) -> str:
+def format_number(v, precision: int) -> str:
     """A float in `precision` significant digits that still looks like a float (1.0, not 1)."""
     text = f"{v:.{precision}g}"
     return text if any(c in text for c in ".eni") else text + ".0"

@@ -60,11 +60,20 @@ def _op_rx(op: str) -> float:
     return min(OP_RX, max(24, 3.4 * len(op) + 8))
 
 
-def _edge(x1: float, y1: float, x2: float, y2: float) -> str:
-    """A curved arrow from (x1, y1) to (x2, y2), leaving and arriving horizontally."""
-    mid = (x1 + x2) / 2
-    return (f'<path class="edge" d="M {x1:.0f} {y1:.0f} C {mid:.0f} {y1:.0f}, {mid:.0f} {y2:.0f}, {x2:.0f} {y2:.0f}" '
-            'marker-end="url(#arrow)"/>')
+def _edge(x1: float, y1: float, x2: float, y2: float, span: float) -> str:
+    """A curved arrow from (x1, y1) to (x2, y2), leaving and arriving horizontally.
+
+    An arrow that skips over columns (longer than `span`) swings down between the rows
+    instead of running straight through the boxes in between.
+    """
+    if x2 - x1 > span:
+        low = max(y1, y2) + 0.65 * ROW_H  # a Bezier reaches 3/4 of the way: half-way between two rows
+        d = f"M {x1:.0f} {y1:.0f} C {x1 + span / 2:.0f} {low:.0f}, {x2 - span / 2:.0f} {low:.0f}, {x2:.0f} {y2:.0f}"
+    else:
+        mid = (x1 + x2) / 2
+        d = f"M {x1:.0f} {y1:.0f} C {mid:.0f} {y1:.0f}, {mid:.0f} {y2:.0f}, {x2:.0f} {y2:.0f}"
+    return f'<path class="edge" d="{d}" marker-end="url(#arrow)"/>'
+
 
 
 def _svg(trace, pos, width, height, box_w: float) -> str:
@@ -86,14 +95,15 @@ def _svg(trace, pos, width, height, box_w: float) -> str:
         x, y = pos[("op", s.index)]
         parts.append(f'<g class="op" id="op-{s.index}"><ellipse cx="{x}" cy="{y}" rx="{_op_rx(s.op)}" ry="{OP_RY}"/>'
                      f'<text x="{x}" y="{y + 4}" text-anchor="middle">{e(s.op)}</text></g>')
+    span = 2 * (OP_RX + GAP)  # the gap between a value column and the next value column
     for s in trace.forward_steps:  # edges last, over the boxes, so a long one is not hidden behind them
         ox, oy = pos[("op", s.index)]
         rx = _op_rx(s.op)
         for key in s.input_keys:
             x, y = pos[key]
-            parts.append(_edge(x + box_w / 2, y, ox - rx, oy))
+            parts.append(_edge(x + box_w / 2, y, ox - rx, oy, span))
         x, y = pos[f"#{s.index}"]
-        parts.append(_edge(ox + rx, oy, x - box_w / 2, y))
+        parts.append(_edge(ox + rx, oy, x - box_w / 2, y, span))
     parts.append("</svg>")
     return "".join(parts)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .format import _number, format_array
+from .format import format_number, format_array
 
 # fill colours: parameters (leaves that require grad), data and constants, the final output
 PARAM, DATA, OUTPUT, OP = "#cfe8ff", "#eeeeee", "#fff2b3", "#ffffff"
@@ -29,8 +29,8 @@ def brief(a, max_elements: int = 4, head: int = 3) -> str:
     flat = a.ravel()
     if not np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_:
         return f"{a.shape} [{', '.join(str(v) for v in flat[:3])}, ...]"
-    first = ", ".join(_number(float(v), 3) for v in flat[:head])
-    return f"{a.shape} [{first}, ...] mean {_number(float(flat.astype(np.float64).mean()), 3)}"
+    first = ", ".join(format_number(float(v), 3) for v in flat[:head])
+    return f"{a.shape} [{first}, ...] mean {format_number(float(flat.astype(np.float64).mean()), 3)}"
 
 
 def _record_text(text: str) -> str:

@@ -150,11 +150,23 @@ def build_trainer(config: TrainConfig, data, train: tuple, val: tuple | None, *,
         }
     trainer = Trainer(
         model, optimizer, scheduler=scheduler, l1=config.l1, l2=config.l2, clip_grad=config.clip_grad,
-        early_stopping=early, monitor=config.monitor, callbacks=list(callbacks), out_dir=out_dir,
+        early_stopping=early, monitor=config.monitor, callbacks=[*pruning_callbacks(config, verbose), *callbacks],
+        out_dir=out_dir,
         progress=progress, verbose=verbose, device=config.device, class_names=data.class_names,
         checkpoint_extra=extra, log_every=config.log_every,
     )
     return trainer, train_loader, val_loader, model_config
+
+
+def pruning_callbacks(config: TrainConfig, verbose: bool = False) -> list[Callback]:
+    """[GradualPruningCallback] when the config prunes (`prune` other than "none"), else []."""
+    if config.prune == "none":
+        return []
+    from ..compress.callback import GradualPruningCallback  # noqa: PLC0415 - only runs that prune need it
+
+    return [GradualPruningCallback(config.sparsity, method=config.prune, start_epoch=config.prune_start_epoch,
+                                   end_epoch=config.prune_end_epoch, frequency=config.prune_frequency,
+                                   verbose=verbose)]
 
 
 def run_training(config: TrainConfig, *, resume: str | os.PathLike | dict | None = None,

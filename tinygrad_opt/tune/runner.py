@@ -51,9 +51,14 @@ def _open(settings: TuneSettings, worker_index: int) -> StudyHandle:
     storage = open_storage(_storage_url(settings), settings.heartbeat, settings.grace)
     meta = {SPACE_ATTR: settings.space.to_dict(), METRIC_ATTR: settings.metric, BASE_ATTR: dict(settings.base)}
     enqueue = [settings.space.optuna_params(p) for p in settings.space.enqueue]
-    return open_study(storage, settings.study, settings.direction, settings.trials,
-                      sampler=make_sampler(settings, worker_index), pruner=make_pruner(settings),
-                      enqueue=enqueue, meta=meta)
+    handle = open_study(storage, settings.study, settings.direction, settings.trials,
+                        sampler=make_sampler(settings, worker_index), pruner=make_pruner(settings),
+                        enqueue=enqueue, meta=meta)
+    counts = count_states(handle.study)
+    progress = counts["COMPLETE"] + counts["PRUNED"] + counts["FAIL"]
+    if progress:  # resumed: draw afresh rather than repeat the configurations the first run drew
+        handle.study.sampler = make_sampler(settings, worker_index, progress)
+    return handle
 
 
 def _objective(settings: TuneSettings):
@@ -172,9 +177,15 @@ def run_tune(settings: TuneSettings) -> TuneResult:
     deadline = None if settings.timeout is None else started + settings.timeout
     _check_keys(settings)
     TrainConfig.from_dict(settings.base, source="tune settings").resolved()  # bad shared settings fail now
-    settings.out_dir.mkdir(parents=True, exist_ok=True)
     url = _storage_url(settings)
-    handle = _open(settings, 0)
+    created = not settings.out_dir.exists()
+    settings.out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        handle = _open(settings, 0)
+    except BaseException:
+        if created and not any(settings.out_dir.iterdir()):  # an unreachable storage leaves no empty out folder
+            settings.out_dir.rmdir()
+        raise
     counts = count_states(handle.study)
     done = counts["COMPLETE"] + counts["PRUNED"] + counts["FAIL"]
     verb = "created" if handle.created else ("resuming" if done else "joined")

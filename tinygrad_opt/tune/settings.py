@@ -56,14 +56,18 @@ class TuneSettings:
         self.metric = canonical_metric(self.metric)
         if self.pruner not in PRUNERS:
             raise ValueError(f"tune: unknown pruner {self.pruner!r}; choose one of {', '.join(PRUNERS)}")
+        # messages name the parameters as `name=value`, which the CLI turns into its flags
         for name in ("trials", "workers"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"tune: --{name} must be a positive integer, got {value!r}")
+                raise ValueError(f"TuneSettings: {name}={value!r} must be a positive integer")
         if self.timeout is not None and not self.timeout > 0:
-            raise ValueError(f"tune: --timeout must be > 0 seconds, got {self.timeout!r}")
+            raise ValueError(f"TuneSettings: timeout={self.timeout!r} must be > 0 seconds")
         if not self.heartbeat > 0:
-            raise ValueError(f"tune: --heartbeat must be > 0 seconds, got {self.heartbeat!r}")
+            raise ValueError(f"TuneSettings: heartbeat={self.heartbeat!r} must be > 0 seconds")
+        if self.grace is not None and not self.grace > self.heartbeat:
+            raise ValueError(f"TuneSettings: grace={self.grace!r} must be longer than heartbeat={self.heartbeat!r} "
+                             "seconds, or the trials of live workers are failed between two of their heartbeats")
         if not self.out:
             self.out = os.path.join("runs", f"tune-{self.study}")
 

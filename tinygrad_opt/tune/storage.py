@@ -83,6 +83,7 @@ def open_storage(url: str, heartbeat_interval: float = 10.0, grace_period: float
     import optuna
 
     grace = grace_period if grace_period is not None else default_grace(heartbeat_interval)
+    given = url  # as the user wrote it, for messages
     if is_journal(url):
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
@@ -114,6 +115,10 @@ def open_storage(url: str, heartbeat_interval: float = 10.0, grace_period: float
                 f"storage {url!r} needs a database driver that is not installed ({err}); "
                 f"for PostgreSQL: pip install psycopg2-binary"
             ) from err
+        except Exception as err:  # SQLAlchemy's OperationalError and kin: the server is down, refuses or is unknown
+            reason = " ".join(str(getattr(err, "orig", None) or err).split())[:300]
+            raise RuntimeError(f"storage {describe(given)}: cannot open the database ({reason}); check that the "
+                               "server runs and the URL, user and password are right") from None
     if scheme == "sqlite":
         _sqlite_tuning(storage.engine)
     return storage

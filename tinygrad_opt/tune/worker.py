@@ -33,11 +33,18 @@ class TrialOutcome:
     config: dict[str, Any]
 
 
-def make_sampler(settings: TuneSettings, worker_index: int) -> Any:
-    """TPE (Optuna's default) seeded per worker, with the constant liar so parallel workers spread out."""
+def make_sampler(settings: TuneSettings, worker_index: int, progress: int = 0) -> Any:
+    """TPE (Optuna's default) seeded per worker, with the constant liar so parallel workers spread out.
+
+    `progress` (trials the study has finished) enters the seed: a resumed study would
+    otherwise draw its first trials again, spending budget on configurations already scored.
+    """
+    import numpy as np
     import optuna
 
     seed = None if settings.seed is None else settings.seed + worker_index
+    if seed is not None and progress:
+        seed = int(np.random.SeedSequence([settings.seed, worker_index, progress]).generate_state(1)[0])
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=settings.n_startup_trials, constant_liar=True)
 
 
@@ -104,14 +111,26 @@ def run_one(handle: StudyHandle, trial: Any, objective: Callable[[Any], float]) 
         trial.set_user_attr(FAIL_REASON_ATTR, "interrupted (Ctrl-C)")
         handle.study.tell(trial, state=TrialState.FAIL)
         raise
+    except optuna.exceptions.UpdateFinishedTrialError as err:
+        return _dropped(trial, started, err)
     except Exception as err:  # a broken trial must not end the search: record why and go on
         state, note = TrialState.FAIL, f"{type(err).__name__}: {' '.join(str(err).split())}"
         trial.set_user_attr(FAIL_REASON_ATTR, note[:2000])
         if not _is_user_error(err):
             note += "\n" + traceback.format_exc()
-    frozen = handle.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+    try:
+        frozen = handle.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+    except optuna.exceptions.UpdateFinishedTrialError as err:
+        return _dropped(trial, started, err)
     return TrialOutcome(frozen.number, frozen.state.name, frozen.value, time.perf_counter() - started, note,
                         dict(frozen.user_attrs.get("config", {})))
+
+
+def _dropped(trial: Any, started: float, err: Exception) -> TrialOutcome:
+    """A worker paused past the grace period finds its trial failed by another worker: drop the result, go on."""
+    note = ("dropped: this worker was silent longer than the grace period, so another worker failed the trial "
+            f"meanwhile ({' '.join(str(err).split())})")
+    return TrialOutcome(trial.number, "FAIL", None, time.perf_counter() - started, note, {})
 
 
 def _is_user_error(err: BaseException) -> bool:

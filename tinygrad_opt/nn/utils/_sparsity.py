@@ -65,8 +65,6 @@ def sparsity(module: Module, include: str = "all") -> SparsityReport:
     """
     if include not in ("all", "pruned", "weights"):
         raise ValueError(f"prune.sparsity: include must be 'all', 'pruned' or 'weights', got {include!r}")
-    from .prune import _find_hook  # late import: prune imports this module
-
     report = SparsityReport()
     for prefix, m in module.named_modules():
         for pname, param in m._parameters.items():
@@ -75,8 +73,9 @@ def sparsity(module: Module, include: str = "all") -> SparsityReport:
             name, data = pname, param.data
             if pname.endswith("_orig"):
                 base = pname[: -len("_orig")]
-                if _find_hook(m, base) is not None:
-                    name, data = base, param.data * m._buffers[base + "_mask"].data
+                mask = m._buffers.get(base + "_mask")  # pruned: `<name>_orig` with its `<name>_mask` beside it
+                if mask is not None:
+                    name, data = base, param.data * mask.data
             pruned = name != pname
             if include == "pruned" and not pruned:
                 continue

@@ -461,7 +461,7 @@ def global_unstructured(parameters: Iterable[tuple[Module, str]], pruning_method
             raise ValueError(f"prune.global_unstructured: importance scores for {name!r} have shape {tuple(score.shape)}, expected {tuple(orig.shape)}")
         xp = array_module(orig.data)
         scores.append(xp.asarray(score).reshape(-1))
-        masks.append(xp.ones(orig.size, dtype=orig.dtype) if mask is None else mask.reshape(-1).astype(orig.dtype))
+        masks.append(xp.ones(orig.numel(), dtype=orig.dtype) if mask is None else mask.reshape(-1).astype(orig.dtype))
     xp = array_module(scores[0])
     try:
         flat_scores = xp.concatenate([s.astype(scores[0].dtype, copy=False) for s in scores])

@@ -1,0 +1,7 @@
+"""Named tuples that ops with two results return, as torch.return_types: (values, indices)."""
+from collections import namedtuple
+
+max = namedtuple("max", ["values", "indices"])  # noqa: A001 - torch.return_types.max
+min = namedtuple("min", ["values", "indices"])  # noqa: A001
+sort = namedtuple("sort", ["values", "indices"])
+topk = namedtuple("topk", ["values", "indices"])

@@ -1,0 +1,83 @@
+"""Tensor methods that pick elements by index: gather, scatter_add, index_select, sort, topk."""
+from __future__ import annotations
+
+from .. import ops
+from ..backend import array_module
+from ..errors import ShapeError
+from . import return_types
+from .dims import wrap_dim
+
+
+class SelectionMethods:
+    """Mixed into Tensor; `self` is a Tensor."""
+
+    __slots__ = ()
+
+    def gather(self, dim: int, index):
+        """out[i][j] = self[index[i][j]][j] for dim 0 (torch.gather); the gradient scatter-adds back."""
+        d = wrap_dim(dim, self.data.ndim, "gather")
+        source = self if self.data.ndim else self.reshape(1)
+        idx = _index_data(index, self, "gather")
+        out = ops.Gather.apply(source, index=idx if idx.ndim else idx.reshape(1), dim=d)
+        return out if self.data.ndim else out.reshape(())
+
+    def scatter_add(self, dim: int, index, src):
+        """A copy of self with src[i][j] added at self[index[i][j]][j] for dim 0 (torch.scatter_add)."""
+        d = wrap_dim(dim, self.data.ndim, "scatter_add")
+        return ops.ScatterAdd.apply(self, src, index=_index_data(index, self, "scatter_add"), dim=d)
+
+    def index_select(self, dim: int, index):
+        """The entries at the 1-D `index` along dim (torch.index_select)."""
+        d = wrap_dim(dim, self.data.ndim, "index_select")
+        idx = _index_data(index, self, "index_select")
+        if idx.ndim > 1:
+            raise ShapeError(f"index_select: index must be 0-D or 1-D, got shape {tuple(idx.shape)}")
+        return ops.IndexSelect.apply(self, index=idx.reshape(-1) if self.data.ndim else idx, dim=d)
+
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False):
+        """The named tuple (values, indices) sorted along dim; ties keep their order; NaN counts as largest."""
+        d = wrap_dim(dim, self.data.ndim, "sort")
+        indices = _sort_indices(self.data, d, descending)
+        return return_types.sort(_take(self, indices, d), type(self)._make(indices, False))
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False):
+        d = wrap_dim(dim, self.data.ndim, "argsort")
+        return type(self)._make(_sort_indices(self.data, d, descending), False)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002 - torch's name
+        """The k largest (or smallest) entries along dim as (values, indices), largest first."""
+        d = wrap_dim(dim, self.data.ndim, "topk")
+        n = self.shape[d] if self.data.ndim else 1
+        if not 0 <= int(k) <= n:
+            raise IndexError(f"topk: k ({k}) is out of range for dim {d} of size {n}")
+        indices = _sort_indices(self.data, d, descending=largest)
+        indices = indices[(slice(None),) * d + (slice(0, int(k)),)] if self.data.ndim else indices
+        return return_types.topk(_take(self, indices, d), type(self)._make(indices, False))
+
+
+def _sort_indices(data, dim: int, descending: bool):
+    """Stable argsort along dim, int64; descending keeps equal entries in their original order too."""
+    xp = array_module(data)
+    if data.ndim == 0:
+        return xp.zeros((), dtype="int64")
+    if not descending:
+        return xp.argsort(data, axis=dim, kind="stable").astype("int64", copy=False)
+    n = data.shape[dim]
+    # sort the reversed data ascending (NaN last), then reverse: largest first, NaN first, ties in order
+    flipped = xp.argsort(xp.flip(data, dim), axis=dim, kind="stable")
+    return (n - 1 - xp.flip(flipped, dim)).astype("int64", copy=False)
+
+
+def _take(t, indices, dim: int):
+    if t.data.ndim == 0:
+        return ops.Gather.apply(t.reshape(1), index=indices.reshape(1), dim=0).reshape(())
+    return ops.Gather.apply(t, index=indices, dim=dim)
+
+
+def _index_data(index, like, op: str):
+    """The index as a backend integer array on like's device (a Tensor, list or array)."""
+    data = index.data if isinstance(index, type(like)) else index
+    data = array_module(like.data).asarray(data)
+    if data.dtype.kind not in "iu":
+        raise TypeError(f"{op}: the index must be an integer tensor (int64), got dtype {data.dtype}")
+    return data

@@ -1,0 +1,130 @@
+"""Ops that pick elements by an index array: gather, index_select, scatter_add.
+
+The index is an integer backend array passed as an option (it has no gradient).
+Notation: g is the upstream gradient dL/dy.
+"""
+from ..autograd import Function
+from ..backend import array_module
+
+
+def check_index(index, size: int, dim: int, op: str) -> None:
+    """Integer dtype and every entry in [0, size); errors as torch's (TypeError / IndexError)."""
+    if index.dtype.kind not in "iu":
+        raise TypeError(f"{op}: the index must be an integer tensor (int64), got dtype {index.dtype}")
+    if index.size and (int(index.min()) < 0 or int(index.max()) >= size):
+        bad = int(index.min()) if int(index.min()) < 0 else int(index.max())
+        raise IndexError(f"{op}: index {bad} is out of bounds for dim {dim} with size {size}")
+
+
+def along_dim(index, dim: int) -> tuple:
+    """The full index tuple that picks a[..., index[i, j, ...], ...] at position (i, j, ...).
+
+    Every dim except `dim` is its own position (an arange broadcast along it), so
+    `a[along_dim(index, dim)]` is take_along_axis and `add.at(grad, along_dim(index, dim), g)`
+    is its scatter-add.
+    """
+    xp = array_module(index)
+    parts = []
+    for d, n in enumerate(index.shape):
+        if d == dim:
+            parts.append(index)
+        else:
+            shape = [1] * index.ndim
+            shape[d] = n
+            parts.append(xp.arange(n).reshape(shape))
+    return tuple(parts)
+
+
+def scatter_add_into(target, index, values) -> None:
+    """target[index] += values, with repeated positions adding up (NumPy and CuPy alike)."""
+    xp = array_module(target)
+    if hasattr(xp.add, "at"):  # NumPy, and CuPy >= 12.1
+        xp.add.at(target, index, values)
+    else:
+        import cupyx  # noqa: PLC0415 - older CuPy spells ufunc.at this way
+
+        cupyx.scatter_add(target, index, values)
+
+
+def _check_gather_shapes(a_shape: tuple, index_shape: tuple, dim: int, op: str) -> None:
+    from ..errors import ShapeError  # noqa: PLC0415 - only on the error path
+
+    if len(index_shape) != len(a_shape) or any(
+        i != dim and m > n for i, (m, n) in enumerate(zip(index_shape, a_shape))
+    ):
+        raise ShapeError(
+            f"{op}: index of shape {tuple(index_shape)} does not fit input of shape {tuple(a_shape)} at dim {dim}: "
+            f"it needs as many dims, and no larger size in every dim but {dim}"
+        )
+
+
+class Gather(Function):
+    """y[i][j][k] = a[index[i][j][k]][j][k] (for dim 0; torch.gather / take_along_dim).
+
+    dL/da = zeros like a, with g scatter-added at the gathered positions (repeats add up).
+    """
+
+    @staticmethod
+    def forward(ctx, a, index=None, dim=0):
+        _check_gather_shapes(a.shape, index.shape, dim, "gather")
+        check_index(index, a.shape[dim], dim, "gather")
+        ctx.shape, ctx.where = a.shape, along_dim(index, dim)
+        return a[ctx.where]
+
+    @staticmethod
+    def backward(ctx, g):
+        grad = array_module(g).zeros(ctx.shape, dtype=g.dtype)
+        scatter_add_into(grad, ctx.where, g)
+        return grad
+
+
+class ScatterAdd(Function):
+    """y = a, then y[index[i][j]][j] += src[i][j] (for dim 0; torch.scatter_add).
+
+    dL/da = g;   dL/dsrc[i][j] = g[index[i][j]][j] (a gather of g) where index reaches, else 0.
+    """
+
+    @staticmethod
+    def forward(ctx, a, src, index=None, dim=0):
+        _check_gather_shapes(a.shape, index.shape, dim, "scatter_add")
+        _check_gather_shapes(src.shape, index.shape, -1, "scatter_add")
+        check_index(index, a.shape[dim], dim, "scatter_add")
+        ctx.where, ctx.src_shape = along_dim(index, dim), src.shape
+        ctx.src_part = tuple(slice(0, n) for n in index.shape)
+        if a.dtype != src.dtype:
+            raise TypeError(f"scatter_add: input ({a.dtype}) and src ({src.dtype}) must have the same dtype")
+        y = a.copy()
+        scatter_add_into(y, ctx.where, src[ctx.src_part])
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        need_a, need_src = ctx.needs_input_grad
+        gsrc = None
+        if need_src:
+            gsrc = array_module(g).zeros(ctx.src_shape, dtype=g.dtype)
+            gsrc[ctx.src_part] = g[ctx.where]
+        return (g if need_a else None), gsrc
+
+
+class IndexSelect(Function):
+    """y = a taken at `index` (1-D) along `dim` (torch.index_select).
+
+    dL/da = zeros like a, with g scatter-added back along dim at index (repeats add up).
+    """
+
+    @staticmethod
+    def forward(ctx, a, index=None, dim=0):
+        check_index(index, a.shape[dim] if a.ndim else 1, dim, "index_select")
+        ctx.shape, ctx.where = a.shape, (slice(None),) * dim + (index,)
+        if a.ndim == 0:
+            return a.reshape(1)[index].reshape(index.shape if index.ndim else ())
+        return array_module(a).take(a, index, axis=dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        grad = array_module(g).zeros(ctx.shape, dtype=g.dtype)
+        if not ctx.shape:
+            return g.sum().reshape(())
+        scatter_add_into(grad, ctx.where, g)
+        return grad
