@@ -162,10 +162,12 @@ def initial_weights(path: str) -> None:
     np.savez(path, **build_cnn().state_dict())
 
 
-def run_worker(name: str, weights: str, batch: int, steps: int, data_dir: str | None) -> dict:
+def run_worker(name: str, weights: str, batch: int, steps: int, data_dir: str | None, threads: int | None) -> dict:
     command = [sys.executable, __file__, "--worker", name, "--weights", weights, "--batch", str(batch),
                "--steps", str(steps)] + (["--data-dir", data_dir] if data_dir else [])
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    if threads:  # BLAS (NumPy) and OpenMP (torch) threads alike
+        env.update(OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode:
         raise RuntimeError(f"{name} worker failed:\n{done.stderr[-2000:]}")
@@ -178,6 +180,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternating engine/torch runs per batch size")
     parser.add_argument("--batches", default="64,256", help="batch sizes, comma separated")
     parser.add_argument("--data-dir", default=os.environ.get("TINYGRAD_OPT_DATA") or shared_mnist())
+    parser.add_argument("--threads", type=int, help="BLAS/OpenMP threads for both (default: each library's own)")
     parser.add_argument("--worker", choices=["engine", "torch"], help=argparse.SUPPRESS)
     parser.add_argument("--weights", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
@@ -195,7 +198,7 @@ def main() -> None:
             best: dict[str, dict] = {}
             for _ in range(args.rounds):
                 for name in ("engine", "torch"):
-                    r = run_worker(name, weights, batch, args.steps, args.data_dir)
+                    r = run_worker(name, weights, batch, args.steps, args.data_dir, args.threads)
                     if name not in best or r["steps_per_s"] > best[name]["steps_per_s"]:
                         best[name] = r
             results[batch] = best

@@ -46,6 +46,14 @@ def cases(n: int, xp, rng):
     rms = dict(lr=1e-6, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.9, centered=True, maximize=False)
     ada = dict(step=10, lr=1e-6, lr_decay=0.0, weight_decay=0.0, eps=1e-10, maximize=False)
     grads = [arr(n // 2), arr(n - n // 2)]
+    adamax = dict(step=10, lr=1e-6, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-4, maximize=False)
+    nadam = dict(step=10, lr=1e-6, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2, mu=0.45, mu_next=0.46,
+                 mu_product=0.1, decoupled_weight_decay=True, maximize=False)
+    radam = dict(step=10, lr=1e-6, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled_weight_decay=False,
+                 maximize=False)
+    lion = dict(lr=1e-7, beta1=0.9, beta2=0.99, weight_decay=1e-2, maximize=False)
+    sf_adamw = dict(lr=1e-6, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-4, ckp1=0.1,
+                    bias_correction2=1 - 0.999**10)
     return {
         "relu": (lambda: ((arr(n),), {}), 2 * n * F32, "_relu"),
         "relu_backward": (lambda: ((arr(n), xp.maximum(arr(n), 0)), {}), 3 * n * F32, "_relu_backward"),
@@ -63,6 +71,12 @@ def cases(n: int, xp, rng):
         "rmsprop_update (centered, momentum)": (lambda: ((arr(n), arr(n), pos(n) + 1, arr(n) * 0, arr(n)), rms),
                                                 9 * n * F32, "_rmsprop"),
         "adagrad_update": (lambda: ((arr(n), arr(n), pos(n)), ada), 5 * n * F32, "_adagrad"),
+        "adamax_update": (lambda: ((arr(n), arr(n), arr(n), pos(n) + 1), adamax), 7 * n * F32, "_adamax"),
+        "nadam_update (decoupled decay)": (lambda: ((arr(n), arr(n), arr(n), pos(n)), nadam), 7 * n * F32, "_nadam"),
+        "radam_update (rectified)": (lambda: ((arr(n), arr(n), arr(n), pos(n)), radam), 7 * n * F32, "_radam"),
+        "lion_update": (lambda: ((arr(n), arr(n), arr(n)), lion), 5 * n * F32, "_lion"),
+        "schedule_free_adamw_update": (lambda: ((arr(n), arr(n), arr(n), pos(n)), sf_adamw), 7 * n * F32,
+                                       "_schedule_free_adamw"),
         "apply_mask (bool mask)": (lambda: ((arr(n), arr(n) > 0), {}), 2 * n * F32 + n, "_apply_bool_mask"),
         "dropout": (lambda: ((arr(n), 12345, 0.5), {}), 2 * n * F32, "_dropout"),
         "grad_norm": (lambda: ((grads, 2.0), {}), n * F32, None),
@@ -135,6 +149,10 @@ calls = {  # the first call of the process also pays Numba's one-time start-up (
                                                  weight_decay=0.0, momentum=0.0, centered=False, maximize=False),
     "adagrad_update": lambda: cpu.adagrad_update(x.copy(), x, x.copy(), step=1, lr=0.1, lr_decay=0.0,
                                                  weight_decay=0.0, eps=1e-10, maximize=False),
+    "adamax_update": lambda: cpu.adamax_update(x.copy(), x, x.copy(), x.copy(), step=1, lr=0.1, beta1=0.9,
+                                               beta2=0.99, eps=1e-8, weight_decay=0.0, maximize=False),
+    "lion_update": lambda: cpu.lion_update(x.copy(), x, x.copy(), lr=0.1, beta1=0.9, beta2=0.99, weight_decay=0.0,
+                                           maximize=False),
     "apply_mask": lambda: cpu.apply_mask(x, x > 0), "dropout": lambda: cpu.dropout(x, 1, 0.5),
     "grad_norm": lambda: cpu.grad_norm([x], 2.0),
 }

@@ -30,6 +30,11 @@ _FAST = {
     "adam_update": ("cpu:adam_update", "gpu:adam_update"),
     "rmsprop_update": ("cpu:rmsprop_update", "gpu:rmsprop_update"),
     "adagrad_update": ("cpu:adagrad_update", "gpu:adagrad_update"),
+    "adamax_update": ("cpu:adamax_update", "gpu:adamax_update"),
+    "nadam_update": ("cpu:nadam_update", "gpu:nadam_update"),
+    "radam_update": ("cpu:radam_update", "gpu:radam_update"),
+    "lion_update": ("cpu:lion_update", "gpu:lion_update"),
+    "schedule_free_adamw_update": ("cpu:schedule_free_adamw_update", "gpu:schedule_free_adamw_update"),
     "apply_mask": ("cpu:apply_mask", None),  # one cupy multiply
     "dropout": ("cpu:dropout", "gpu:dropout"),
     "grad_norm": ("cpu:grad_norm", "gpu:grad_norm"),

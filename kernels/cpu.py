@@ -629,6 +629,165 @@ def adagrad_update(param, grad, state_sum, *, step: int, lr: float, lr_decay: fl
     _adagrad(_flat(param), _flat(grad), _flat(state_sum), k, bool(maximize), weight_decay != 0)
 
 
+def _update_takes(param, grad, *state, **_) -> bool:
+    """What the later optimizer kernels take: the gradient and every state array like the parameter."""
+    return _flat_ok(param, grad, *state) and grad.shape == param.shape
+
+
+def _lerp_constants(weight: float, dtype) -> tuple:
+    """(low, w, 1 - w) for torch's two lerp branches (see reference.lerp_), cast as NumPy casts them."""
+    return abs(weight) < 0.5, np.array([weight, 1 - weight], dtype)
+
+
+@_jit()
+def _adamax(param, grad, m_arr, u_arr, k, neg, has_wd, low):
+    wd, w, w_rest, beta2, eps, neg_clr = k[0], k[1], k[2], k[3], k[4], k[5]
+    for i in numba.prange(param.size):
+        p = param[i]
+        g = -grad[i] if neg else grad[i]
+        if has_wd:
+            g = g + wd * p
+        m = m_arr[i]
+        m = m + w * (g - m) if low else g - (g - m) * w_rest
+        m_arr[i] = m
+        u = u_arr[i] * beta2
+        a = abs(g) + eps
+        if not (u >= a or u != u):  # NumPy's maximum: NaN wins
+            u = a
+        u_arr[i] = u
+        param[i] = p + neg_clr * m / u
+
+
+@takes(_update_takes)
+def adamax_update(param, grad, exp_avg, exp_inf, *, step: int, lr: float, beta1: float, beta2: float, eps: float,
+                  weight_decay: float, maximize: bool) -> None:
+    low, lerp = _lerp_constants(1 - beta1, param.dtype)
+    k = np.array([weight_decay, lerp[0], lerp[1], beta2, eps, -(lr / (1 - beta1**step))], param.dtype)
+    _adamax(_flat(param), _flat(grad), _flat(exp_avg), _flat(exp_inf), k, bool(maximize), weight_decay != 0, low)
+
+
+@_jit()
+def _nadam(param, grad, m_arr, v_arr, k, neg, decay_mode, low):
+    wd, decay, w, w_rest, beta2, c2, bc2, eps, coef_g, coef_m = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], \
+        k[8], k[9]
+    for i in numba.prange(param.size):
+        p = param[i]
+        g = -grad[i] if neg else grad[i]
+        if decay_mode == 1:  # decoupled: decay the weight itself
+            p = p * decay
+        elif decay_mode == 2:  # L2 penalty in the gradient
+            g = g + wd * p
+        m = m_arr[i]
+        m = m + w * (g - m) if low else g - (g - m) * w_rest
+        m_arr[i] = m
+        v = v_arr[i] * beta2
+        v = v + c2 * g * g
+        v_arr[i] = v
+        d = np.sqrt(v / bc2)
+        d = d + eps
+        p = p + coef_g * g / d
+        param[i] = p + coef_m * m / d
+
+
+@takes(_update_takes)
+def nadam_update(param, grad, exp_avg, exp_avg_sq, *, step: int, lr: float, beta1: float, beta2: float,
+                 eps: float, weight_decay: float, mu: float, mu_next: float, mu_product: float,
+                 decoupled_weight_decay: bool, maximize: bool) -> None:
+    decay_mode = 0 if weight_decay == 0 else (1 if decoupled_weight_decay else 2)
+    low, lerp = _lerp_constants(1 - beta1, param.dtype)
+    k = np.array([weight_decay, 1 - lr * weight_decay, lerp[0], lerp[1], beta2, 1 - beta2, 1 - beta2**step, eps,
+                  -lr * (1.0 - mu) / (1.0 - mu_product), -lr * mu_next / (1.0 - mu_product * mu_next)], param.dtype)
+    _nadam(_flat(param), _flat(grad), _flat(exp_avg), _flat(exp_avg_sq), k, bool(maximize), decay_mode, low)
+
+
+@_jit()
+def _radam(param, grad, m_arr, v_arr, k, neg, decay_mode, low, rectified):
+    wd, decay, w, w_rest, beta2, c2, bc1, lr, sqrt_bc2, eps, rect = k[0], k[1], k[2], k[3], k[4], k[5], k[6], \
+        k[7], k[8], k[9], k[10]
+    for i in numba.prange(param.size):
+        p = param[i]
+        g = -grad[i] if neg else grad[i]
+        if decay_mode == 1:
+            p = p * decay
+        elif decay_mode == 2:
+            g = g + wd * p
+        m = m_arr[i]
+        m = m + w * (g - m) if low else g - (g - m) * w_rest
+        m_arr[i] = m
+        v = v_arr[i] * beta2
+        v = v + c2 * g * g
+        v_arr[i] = v
+        d = m / bc1
+        d = d * lr
+        if rectified:
+            d = d * (sqrt_bc2 / (np.sqrt(v) + eps))
+            d = d * rect
+        param[i] = p - d
+
+
+@takes(_update_takes)
+def radam_update(param, grad, exp_avg, exp_avg_sq, *, step: int, lr: float, beta1: float, beta2: float,
+                 eps: float, weight_decay: float, decoupled_weight_decay: bool, maximize: bool) -> None:
+    decay_mode = 0 if weight_decay == 0 else (1 if decoupled_weight_decay else 2)
+    low, lerp = _lerp_constants(1 - beta1, param.dtype)
+    rect = reference.radam_rectification(step, beta2)
+    k = np.array([weight_decay, 1 - lr * weight_decay, lerp[0], lerp[1], beta2, 1 - beta2, 1 - beta1**step, lr,
+                  (1 - beta2**step) ** 0.5, eps, 0.0 if rect is None else rect], param.dtype)
+    _radam(_flat(param), _flat(grad), _flat(exp_avg), _flat(exp_avg_sq), k, bool(maximize), decay_mode, low,
+           rect is not None)
+
+
+@_jit()
+def _lion(param, grad, m_arr, k, neg):
+    decay, beta1, c1, neg_lr, beta2, c2, one = k[0], k[1], k[2], k[3], k[4], k[5], k[6]
+    for i in numba.prange(param.size):
+        g = -grad[i] if neg else grad[i]
+        p = param[i] * decay
+        m = m_arr[i]
+        c = m * beta1
+        c = c + c1 * g
+        s = one if c > 0 else (-one if c < 0 else c)  # np.sign in the array's dtype: 0 and NaN stay
+        param[i] = p + neg_lr * s
+        m = m * beta2
+        m_arr[i] = m + c2 * g
+
+
+@takes(_update_takes)
+def lion_update(param, grad, exp_avg, *, lr: float, beta1: float, beta2: float, weight_decay: float,
+                maximize: bool) -> None:
+    k = np.array([1 - lr * weight_decay, beta1, 1 - beta1, -lr, beta2, 1 - beta2, 1.0], param.dtype)
+    _lion(_flat(param), _flat(grad), _flat(exp_avg), k, bool(maximize))
+
+
+@_jit()
+def _schedule_free_adamw(param, grad, z_arr, v_arr, k, has_wd, low):
+    beta2, c2, bc2, eps, wd, w, w_rest, coef_y, lr = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8]
+    for i in numba.prange(param.size):
+        g = grad[i]
+        y = param[i]
+        z = z_arr[i]
+        v = v_arr[i] * beta2
+        v = v + c2 * g * g
+        v_arr[i] = v
+        d = np.sqrt(v / bc2)
+        d = d + eps
+        u = g / d
+        if has_wd:
+            u = u + wd * y
+        y = y + w * (z - y) if low else z - (z - y) * w_rest
+        param[i] = y + coef_y * u
+        z_arr[i] = z - lr * u
+
+
+@takes(_update_takes)
+def schedule_free_adamw_update(param, grad, z, exp_avg_sq, *, lr: float, beta1: float, beta2: float, eps: float,
+                               weight_decay: float, ckp1: float, bias_correction2: float) -> None:
+    low, lerp = _lerp_constants(ckp1, param.dtype)
+    k = np.array([beta2, 1 - beta2, bias_correction2, eps, weight_decay, lerp[0], lerp[1],
+                  lr * (beta1 * (1 - ckp1) - 1), lr], param.dtype)
+    _schedule_free_adamw(_flat(param), _flat(grad), _flat(z), _flat(exp_avg_sq), k, weight_decay != 0, low)
+
+
 # ---- pruning masks -------------------------------------------------------------------
 
 @_jit()

@@ -313,6 +313,144 @@ def grad_norm(grads: list, norm_type: float):
     return total.astype(grads[0].dtype)
 
 
+# ---- the optimizers added after the first four (same conventions) ------------------------
+
+def _update_takes(param, grad, *state, **_) -> bool:
+    """What the later optimizer kernels take: the gradient and every state array like the parameter."""
+    return _same_float(param, grad, *state) and grad.shape == param.shape
+
+
+_LERP_M = "mm = low ? mm + w * (g - mm) : g - (g - mm) * w_rest;"  # torch's two lerp branches (reference.lerp_)
+
+
+def _lerp_args(t, weight: float) -> tuple:
+    return t(weight), t(1 - weight), np.int32(abs(weight) < 0.5)
+
+
+@takes(_update_takes)
+def adamax_update(param, grad, exp_avg, exp_inf, *, step: int, lr: float, beta1: float, beta2: float, eps: float,
+                  weight_decay: float, maximize: bool) -> None:
+    t = param.dtype.type
+    body = """
+        T p = param;
+        T g = neg ? -grad : grad;
+        if (has_wd) g = g + wd * p;
+        T mm = m;
+        """ + _LERP_M + """
+        m = mm;
+        T uu = u * beta2;
+        T a = fabs(g) + eps;
+        if (!(uu >= a || uu != uu)) uu = a;
+        u = uu;
+        param = p + neg_clr * mm / uu;
+    """
+    kernel = _elementwise("tg_adamax", "T grad, T wd, T w, T w_rest, int32 low, T beta2, T eps, T neg_clr, "
+                                       "int32 neg, int32 has_wd", "T param, T m, T u", body)
+    kernel(grad, t(weight_decay), *_lerp_args(t, 1 - beta1), t(beta2), t(eps), t(-(lr / (1 - beta1**step))),
+           np.int32(maximize), np.int32(weight_decay != 0), param, exp_avg, exp_inf)
+
+
+_ADAM_FAMILY_HEAD = """
+    T p = param;
+    T g = neg ? -grad : grad;
+    if (decay_mode == 1) p = p * decay;
+    else if (decay_mode == 2) g = g + wd * p;
+    T mm = m;
+    """ + _LERP_M + """
+    m = mm;
+    T vv = v * beta2;
+    vv = vv + c2 * g * g;
+    v = vv;
+"""
+_ADAM_FAMILY_IN = "T grad, T wd, T decay, T w, T w_rest, int32 low, T beta2, T c2, int32 neg, int32 decay_mode"
+
+
+@takes(_update_takes)
+def nadam_update(param, grad, exp_avg, exp_avg_sq, *, step: int, lr: float, beta1: float, beta2: float,
+                 eps: float, weight_decay: float, mu: float, mu_next: float, mu_product: float,
+                 decoupled_weight_decay: bool, maximize: bool) -> None:
+    t = param.dtype.type
+    body = _ADAM_FAMILY_HEAD + """
+        T d = sqrt(vv / bc2);
+        d = d + eps;
+        p = p + coef_g * g / d;
+        param = p + coef_m * mm / d;
+    """
+    kernel = _elementwise("tg_nadam", _ADAM_FAMILY_IN + ", T bc2, T eps, T coef_g, T coef_m", "T param, T m, T v",
+                          body)
+    decay_mode = 0 if weight_decay == 0 else (1 if decoupled_weight_decay else 2)
+    kernel(grad, t(weight_decay), t(1 - lr * weight_decay), *_lerp_args(t, 1 - beta1), t(beta2), t(1 - beta2),
+           np.int32(maximize), np.int32(decay_mode), t(1 - beta2**step), t(eps),
+           t(-lr * (1.0 - mu) / (1.0 - mu_product)), t(-lr * mu_next / (1.0 - mu_product * mu_next)),
+           param, exp_avg, exp_avg_sq)
+
+
+@takes(_update_takes)
+def radam_update(param, grad, exp_avg, exp_avg_sq, *, step: int, lr: float, beta1: float, beta2: float,
+                 eps: float, weight_decay: float, decoupled_weight_decay: bool, maximize: bool) -> None:
+    t = param.dtype.type
+    body = _ADAM_FAMILY_HEAD + """
+        T d = mm / bc1;
+        d = d * lr;
+        if (rectified) {
+            T a = sqrt(vv) + eps;
+            d = d * (sqrt_bc2 / a);
+            d = d * rect;
+        }
+        param = p - d;
+    """
+    kernel = _elementwise("tg_radam", _ADAM_FAMILY_IN + ", T bc1, T lr, T sqrt_bc2, T eps, T rect, int32 rectified",
+                          "T param, T m, T v", body)
+    decay_mode = 0 if weight_decay == 0 else (1 if decoupled_weight_decay else 2)
+    rect = reference.radam_rectification(step, beta2)
+    kernel(grad, t(weight_decay), t(1 - lr * weight_decay), *_lerp_args(t, 1 - beta1), t(beta2), t(1 - beta2),
+           np.int32(maximize), np.int32(decay_mode), t(1 - beta1**step), t(lr), t((1 - beta2**step) ** 0.5), t(eps),
+           t(0.0 if rect is None else rect), np.int32(rect is not None), param, exp_avg, exp_avg_sq)
+
+
+@takes(_update_takes)
+def lion_update(param, grad, exp_avg, *, lr: float, beta1: float, beta2: float, weight_decay: float,
+                maximize: bool) -> None:
+    t = param.dtype.type
+    body = """
+        T g = neg ? -grad : grad;
+        T p = param * decay;
+        T c = m * beta1;
+        c = c + c1 * g;
+        T s = c > 0 ? one : (c < 0 ? -one : c);
+        param = p + neg_lr * s;
+        T mm = m * beta2;
+        m = mm + c2 * g;
+    """
+    kernel = _elementwise("tg_lion", "T grad, T decay, T beta1, T c1, T neg_lr, T beta2, T c2, T one, int32 neg",
+                          "T param, T m", body)
+    kernel(grad, t(1 - lr * weight_decay), t(beta1), t(1 - beta1), t(-lr), t(beta2), t(1 - beta2), t(1.0),
+           np.int32(maximize), param, exp_avg)
+
+
+@takes(_update_takes)
+def schedule_free_adamw_update(param, grad, z, exp_avg_sq, *, lr: float, beta1: float, beta2: float, eps: float,
+                               weight_decay: float, ckp1: float, bias_correction2: float) -> None:
+    t = param.dtype.type
+    body = """
+        T y = param;
+        T vv = v * beta2;
+        vv = vv + c2 * grad * grad;
+        v = vv;
+        T d = sqrt(vv / bc2);
+        d = d + eps;
+        T u = grad / d;
+        if (has_wd) u = u + wd * y;
+        y = low ? y + w * (z - y) : z - (z - y) * w_rest;
+        param = y + coef_y * u;
+        z = z - lr * u;
+    """
+    kernel = _elementwise("tg_schedule_free_adamw", "T grad, T beta2, T c2, T bc2, T eps, T wd, int32 has_wd, T w, "
+                                                    "T w_rest, int32 low, T coef_y, T lr", "T param, T z, T v", body)
+    kernel(grad, t(beta2), t(1 - beta2), t(bias_correction2), t(eps), t(weight_decay), np.int32(weight_decay != 0),
+           *_lerp_args(t, ckp1), t(lr * (beta1 * (1 - ckp1) - 1)), t(lr), param, z, exp_avg_sq)
+
+
 # ---- int8 matrix product: cuBLAS on the int8 values as floats (exact, see the reference) ----
 
 @takes(lambda x, w: x.dtype == np.int8 and w.dtype == np.int8 and x.ndim == 2 and w.ndim == 2)

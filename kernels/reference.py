@@ -197,6 +197,113 @@ def adagrad_update(param, grad, state_sum, *, step: int, lr: float, lr_decay: fl
     param -= std
 
 
+def lerp_(start, end, weight: float) -> None:
+    """start = lerp(start, end, weight) in place, rounded as torch.lerp rounds it.
+
+    torch evaluates start + weight * (end - start) for |weight| < 0.5 and
+    end - (end - start) * (1 - weight) otherwise (exact at weight 1); optimizers that
+    compare with torch bit for bit need the same branch.
+    """
+    if abs(weight) < 0.5:
+        start += weight * (end - start)
+    else:
+        start[...] = end - (end - start) * (1 - weight)
+
+
+def adamax_update(param, grad, exp_avg, exp_inf, *, step: int, lr: float, beta1: float, beta2: float, eps: float,
+                  weight_decay: float, maximize: bool) -> None:
+    """Adamax (see tinygrad_opt.optim.adamax.update for the formula)."""
+    xp = _xp(param)
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g + weight_decay * param
+    lerp_(exp_avg, g, 1 - beta1)
+    exp_inf *= beta2
+    xp.maximum(exp_inf, xp.abs(g) + eps, out=exp_inf)
+    clr = lr / (1 - beta1**step)
+    param += -clr * exp_avg / exp_inf
+
+
+def nadam_update(param, grad, exp_avg, exp_avg_sq, *, step: int, lr: float, beta1: float, beta2: float,
+                 eps: float, weight_decay: float, mu: float, mu_next: float, mu_product: float,
+                 decoupled_weight_decay: bool, maximize: bool) -> None:
+    """NAdam; `mu_product` already includes this step's `mu` (see tinygrad_opt.optim.nadam.update)."""
+    xp = _xp(param)
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        if decoupled_weight_decay:
+            param *= 1 - lr * weight_decay
+        else:
+            g = g + weight_decay * param
+    lerp_(exp_avg, g, 1 - beta1)
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * g * g
+    denom = xp.sqrt(exp_avg_sq / (1 - beta2**step))
+    denom += eps
+    param += -lr * (1.0 - mu) / (1.0 - mu_product) * g / denom
+    param += -lr * mu_next / (1.0 - mu_product * mu_next) * exp_avg / denom
+
+
+def radam_rectification(step: int, beta2: float) -> float | None:
+    """RAdam's variance rectification r_t, or None while the SMA length rho_t is <= 5 (no adaptive step)."""
+    rho_inf = 2 / (1 - beta2) - 1
+    rho_t = rho_inf - 2 * step * (beta2**step) / (1 - beta2**step)
+    if rho_t <= 5.0:
+        return None
+    return ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+
+
+def radam_update(param, grad, exp_avg, exp_avg_sq, *, step: int, lr: float, beta1: float, beta2: float,
+                 eps: float, weight_decay: float, decoupled_weight_decay: bool, maximize: bool) -> None:
+    """RAdam (see tinygrad_opt.optim.radam.update for the formula)."""
+    xp = _xp(param)
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        if decoupled_weight_decay:
+            param *= 1 - lr * weight_decay
+        else:
+            g = g + weight_decay * param
+    lerp_(exp_avg, g, 1 - beta1)
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * g * g
+    bias_correction2 = 1 - beta2**step
+    corrected = exp_avg / (1 - beta1**step)
+    rect = radam_rectification(step, beta2)
+    if rect is None:
+        param -= corrected * lr
+    else:
+        adaptive = bias_correction2**0.5 / (xp.sqrt(exp_avg_sq) + eps)
+        param -= corrected * lr * adaptive * rect
+
+
+def lion_update(param, grad, exp_avg, *, lr: float, beta1: float, beta2: float, weight_decay: float,
+                maximize: bool) -> None:
+    """Lion (see tinygrad_opt.optim.lion.update for the formula)."""
+    xp = _xp(param)
+    g = -grad if maximize else grad
+    param *= 1 - lr * weight_decay
+    direction = xp.sign(exp_avg * beta1 + (1 - beta1) * g)
+    param += -lr * direction
+    exp_avg *= beta2
+    exp_avg += (1 - beta2) * g
+
+
+def schedule_free_adamw_update(param, grad, z, exp_avg_sq, *, lr: float, beta1: float, beta2: float, eps: float,
+                               weight_decay: float, ckp1: float, bias_correction2: float) -> None:
+    """Schedule-free AdamW (see tinygrad_opt.optim.schedule_free.adamw_update for the formula)."""
+    xp = _xp(param)
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * grad * grad
+    denom = xp.sqrt(exp_avg_sq / bias_correction2)
+    denom += eps
+    normalized = grad / denom
+    if weight_decay != 0:
+        normalized += weight_decay * param
+    lerp_(param, z, ckp1)
+    param += lr * (beta1 * (1 - ckp1) - 1) * normalized
+    z -= lr * normalized
+
+
 # ---- pruning masks -------------------------------------------------------------------
 
 def apply_mask(w, mask):

@@ -59,6 +59,41 @@ UPDATES = {
 }
 
 
+def _nadam(k: dict, step: int) -> dict:
+    from tinygrad_opt.optim.nadam import momentum_schedule  # noqa: PLC0415
+
+    beta1 = k["betas"][0]
+    product = float(np.prod([momentum_schedule(s, beta1, 4e-3) for s in range(1, step + 1)]))
+    return dict(step=step, lr=0.01, beta1=beta1, beta2=k["betas"][1], eps=1e-8, weight_decay=k["weight_decay"],
+                mu=momentum_schedule(step, beta1, 4e-3), mu_next=momentum_schedule(step + 1, beta1, 4e-3),
+                mu_product=product, decoupled_weight_decay=k["decoupled"], maximize=k["maximize"])
+
+
+# the later optimizers' kernels; beta1 < 0.5 takes torch's other lerp branch, RAdam's beta2 = 0.5 rectifies
+# from the first step (0.999 not within three), schedule-free's ckp1 = 1 / step takes both lerp branches
+_ADAM_LIKE = dict(weight_decay=st.sampled_from([0.0, 0.1]), decoupled=st.booleans(), maximize=st.booleans(),
+                  betas=st.sampled_from([(0.9, 0.999), (0.3, 0.5)]))
+UPDATES.update({
+    "adamax_update": UpdateCase(2, st.fixed_dictionaries(_ADAM_LIKE),
+                                lambda k, step: dict(step=step, lr=0.01, beta1=k["betas"][0], beta2=k["betas"][1],
+                                                     eps=1e-8, weight_decay=k["weight_decay"], maximize=k["maximize"])),
+    "nadam_update": UpdateCase(2, st.fixed_dictionaries(_ADAM_LIKE), _nadam),
+    "radam_update": UpdateCase(2, st.fixed_dictionaries(_ADAM_LIKE),
+                               lambda k, step: dict(step=step, lr=0.01, beta1=k["betas"][0], beta2=k["betas"][1],
+                                                    eps=1e-8, weight_decay=k["weight_decay"],
+                                                    decoupled_weight_decay=k["decoupled"], maximize=k["maximize"])),
+    "lion_update": UpdateCase(1, st.fixed_dictionaries(dict(
+        weight_decay=st.sampled_from([0.0, 0.1]), maximize=st.booleans(), betas=st.sampled_from([(0.9, 0.99),
+                                                                                                  (0.5, 0.9)]))),
+        lambda k, step: dict(lr=1e-3, beta1=k["betas"][0], beta2=k["betas"][1], weight_decay=k["weight_decay"],
+                             maximize=k["maximize"])),
+    "schedule_free_adamw_update": UpdateCase(2, st.fixed_dictionaries(dict(
+        weight_decay=st.sampled_from([0.0, 0.05]), beta1=st.sampled_from([0.9, 0.5]))),
+        lambda k, step: dict(lr=0.01, beta1=k["beta1"], beta2=0.999, eps=1e-8, weight_decay=k["weight_decay"],
+                             ckp1=1 / step, bias_correction2=1 - 0.999**step)),
+})
+
+
 def check_update(impl: Any, name: str, shape: tuple, dtype: Any, seed: int, knobs: dict,
                  to_device: Callable = np.asarray, compare: Callable = None, steps: int = 3) -> None:
     """Run `steps` updates of kernel `name` through `impl` and the reference from the same start.
@@ -69,7 +104,7 @@ def check_update(impl: Any, name: str, shape: tuple, dtype: Any, seed: int, knob
     compare = compare or _bitwise
     case = UPDATES[name]
     rng = np.random.default_rng(seed)
-    param = (rng.standard_normal(shape) * 2).astype(dtype)
+    param = np.array(rng.standard_normal(shape) * 2, dtype=dtype)  # a 0-d array too, as a Tensor's data is
     start = [param] + [np.full(shape, case.initial_state(knobs), dtype) for _ in range(case.n_state)]
     ours = [to_device(a.copy()) for a in start]
     theirs = [to_device(a.copy()) for a in start]

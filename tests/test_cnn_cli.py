@@ -74,3 +74,15 @@ def test_cnn_on_non_image_data_is_exit_2_with_one_line(tmp_path, capsys, monkeyp
 def test_unknown_model_is_exit_2(tmp_path, capsys):
     code, _, err = run_cli(capsys, "train", "--model", "resnet", *FAST, "--out", tmp_path / "x")
     assert code == 2 and "resnet" in err
+
+
+def test_a_cnn_teacher_distills_into_an_mlp_and_quantize_says_what_it_cannot_do(tmp_path, capsys):
+    teacher = tmp_path / "teacher"
+    code, _, err = run_cli(capsys, "train", "--model", "cnn", *FAST, "--out", teacher)
+    assert code == 0, err
+    code, stdout, err = run_cli(capsys, "distill", "--teacher", teacher, "--hidden", "16", "--epochs", "1",
+                                "--quiet", "--out", tmp_path / "student")
+    assert code == 0, err
+    assert "distilled student" in stdout
+    code, _, err = run_cli(capsys, "quantize", teacher)
+    assert code == 2 and "Conv2d" in err and "only nn.Linear layers are quantized" in err

@@ -262,3 +262,4 @@ def test_float16_goes_to_the_reference():
     cpu.sgd_update(p, x, None, **options)
     reference.sgd_update(p2, x, None, **options)
     same(p, p2)
+

@@ -96,3 +96,15 @@ def test_integer_and_half_inputs_fall_back_to_the_reference():
     assert out.dtype == np.float16 and out.tolist() == [[[[5, 7], [13, 15]]]]
     ints = tg.nn.functional.max_pool2d(tg.Tensor(np.arange(16).reshape(1, 1, 4, 4)), 2, padding=1)
     assert ints.data.tolist() == [[[[0, 2, 3], [8, 10, 11], [12, 14, 15]]]]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_the_unrolled_2x2_max_pool_equals_the_reference(dtype, transposed):
+    case = dict(n=3, c=2, hp=7, wp=9, dtype=dtype, seed=4, transposed=transposed)
+    x = np.round(plane(case))  # ties
+    x[0, 0, 1, 1] = np.nan
+    out, argmax = cpu.max_pool2d_forward(x, 2, 2, 2, 2, 1, 1, 3, 4)
+    ref_out, ref_argmax = reference.max_pool2d_forward(x, 2, 2, 2, 2, 1, 1, 3, 4)
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(argmax, ref_argmax)

@@ -20,6 +20,8 @@ NAMES = sorted(NAMES + ["erf"])  # nnlayers: GELU's error function
 NAMES = sorted(NAMES + ["int8_matmul"])  # cli: the quantized Linear's product
 NAMES = sorted(NAMES + ["col2im", "im2col", "max_pool2d_backward", "max_pool2d_forward"])  # kernels/conv_*.py
 NAMES = sorted(NAMES + ["bias_relu", "relu_backward_bias_grad"])  # kernels/linear_*.py (ops.LinearReLU)
+NAMES = sorted(NAMES + ["adamax_update", "nadam_update", "radam_update", "lion_update",
+                       "schedule_free_adamw_update"])  # optimizer kernels added later
 
 
 @pytest.fixture

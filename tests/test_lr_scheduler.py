@@ -72,6 +72,30 @@ SCHEDULES = {
         o, [m.LambdaLR(o, lambda e: (e + 1) / 8), m.MultiStepLR(o, [10, 25])], milestones=[8]),
 }
 
+SCHEDULES.update({
+    "MultiplicativeLR": lambda m, o: m.MultiplicativeLR(o, lr_lambda=lambda e: 0.97 if e % 3 else 1.01),
+    "MultiplicativeLR-per-group": lambda m, o: m.MultiplicativeLR(o, lr_lambda=[lambda e: 0.9, lambda e: 0.99]),
+    "PolynomialLR": lambda m, o: m.PolynomialLR(o, total_iters=40, power=2.0),
+    "PolynomialLR-linear": lambda m, o: m.PolynomialLR(o, total_iters=10),
+    "ChainedScheduler": lambda m, o: m.ChainedScheduler([m.ConstantLR(o, factor=0.1, total_iters=4),
+                                                         m.ExponentialLR(o, gamma=0.9)]),
+    "ChainedScheduler-three": lambda m, o: m.ChainedScheduler([m.LinearLR(o, start_factor=0.2, total_iters=6),
+                                                               m.StepLR(o, step_size=9, gamma=0.5),
+                                                               m.MultiplicativeLR(o, lambda e: 0.995)], o),
+    "CosineAnnealingWarmRestarts": lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=7),
+    "CosineAnnealingWarmRestarts-T_mult": lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2,
+                                                                                     eta_min=0.001),
+    "CyclicLR-triangular": lambda m, o: m.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=5),
+    "CyclicLR-triangular2": lambda m, o: m.CyclicLR(o, base_lr=[0.01, 0.001], max_lr=[0.1, 0.05], step_size_up=4,
+                                                    step_size_down=7, mode="triangular2"),
+    "CyclicLR-exp_range": lambda m, o: m.CyclicLR(o, base_lr=0.001, max_lr=0.1, step_size_up=6, mode="exp_range",
+                                                  gamma=0.97),
+    "CyclicLR-scale_fn-iterations": lambda m, o: m.CyclicLR(o, 0.01, 0.2, step_size_up=3, scale_fn=lambda x: 0.99**x,
+                                                            scale_mode="iterations", cycle_momentum=False),
+    "CyclicLR-scale_fn-cycle": lambda m, o: m.CyclicLR(o, 0.01, 0.2, step_size_up=3, scale_fn=lambda c: 1 / c),
+})
+CYCLIC = [name for name in SCHEDULES if name.startswith("CyclicLR")]
+
 
 @pytest.mark.parametrize("name", list(SCHEDULES))
 def test_same_rates_as_torch(name):
@@ -91,6 +115,25 @@ def test_cosine_annealing_rises_again_past_T_max():
 @pytest.mark.parametrize("name", ["OneCycleLR", "OneCycleLR-linear-3phase"])
 def test_one_cycle_cycles_momentum_or_beta1_like_torch(name, opt_name, options):
     assert_same_sequence(SCHEDULES[name], opt_name=opt_name, check_momentum=True, **options)
+
+
+@pytest.mark.parametrize("opt_name,options", [("SGD", dict(momentum=0.9)), ("Adam", {}), ("NAdam", {}),
+                                              ("RMSprop", dict(momentum=0.5))])
+@pytest.mark.parametrize("name", [n for n in CYCLIC if "iterations" not in n])
+def test_cyclic_lr_cycles_momentum_or_beta1_like_torch(name, opt_name, options):
+    assert_same_sequence(SCHEDULES[name], opt_name=opt_name, check_momentum=True, **options)
+
+
+def test_cosine_warm_restarts_with_a_fractional_epoch_like_torch():
+    opt, topt = make_pair()
+    ours = lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=4, T_mult=2)
+    theirs = tsched.CosineAnnealingWarmRestarts(topt, T_0=4, T_mult=2)
+    for epoch in [0.5, 1.25, 3.9, 4.0, 7.5, 13.2, 2.0]:
+        ours.step(epoch)
+        theirs.step(epoch)
+        assert ours.get_last_lr() == theirs.get_last_lr() and ours.last_epoch == theirs.last_epoch
+    with pytest.raises(ValueError, match="epoch must be >= 0, got -1"):
+        ours.step(-1)
 
 
 def test_one_cycle_sets_momentum_on_sgd_without_momentum_and_trains_like_torch():
@@ -182,7 +225,9 @@ def test_reduce_on_plateau_accepts_a_tensor_metric():
 # ---- state_dict ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["StepLR", "CosineAnnealingLR", "OneCycleLR", "SequentialLR-warmup-cosine",
-                                  "LambdaLR", "LinearLR-decay"])
+                                  "LambdaLR", "LinearLR-decay", "MultiplicativeLR", "PolynomialLR",
+                                  "ChainedScheduler-three", "CosineAnnealingWarmRestarts-T_mult",
+                                  "CyclicLR-triangular2", "CyclicLR-exp_range"])
 def test_state_dict_round_trip_continues_the_sequence(name):
     build = SCHEDULES[name]
     opt, _ = make_pair("Adam")
@@ -270,11 +315,29 @@ def test_deprecated_step_with_epoch_uses_the_closed_form_like_torch():
      ValueError, "ReduceLROnPlateau"),
     (lambda o: lr_scheduler.StepLR("adam", 2), TypeError, "must be an optimizer"),
     (lambda o: lr_scheduler.StepLR(o, 2, last_epoch=4), KeyError, "no 'initial_lr'"),
+    (lambda o: lr_scheduler.PolynomialLR(o, total_iters=0), ValueError, "PolynomialLR: total_iters must be an integer"),
+    (lambda o: lr_scheduler.MultiplicativeLR(o, lr_lambda=0.9), TypeError, "MultiplicativeLR: lr_lambda must be a"),
+    (lambda o: lr_scheduler.MultiplicativeLR(o, lr_lambda=[abs]), ValueError, "lr_lambda has 1 values but"),
+    (lambda o: lr_scheduler.ChainedScheduler([]), ValueError, "ChainedScheduler: needs at least one scheduler"),
+    (lambda o: lr_scheduler.ChainedScheduler([lr_scheduler.ReduceLROnPlateau(o)]), ValueError, "ReduceLROnPlateau"),
+    (lambda o: lr_scheduler.ChainedScheduler([lr_scheduler.StepLR(o, 2), lr_scheduler.StepLR(make_pair()[0], 2)]),
+     ValueError, "scheduler 1 \\(StepLR\\) belongs to another optimizer"),
+    (lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=0), ValueError, "T_0 must be an integer >= 1, got 0"),
+    (lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=5, T_mult=1.5), ValueError, "T_mult must be an int"),
+    (lambda o: lr_scheduler.CyclicLR(o, 0.01, 0.1, mode="sawtooth"), ValueError, "CyclicLR: mode must be one of"),
+    (lambda o: lr_scheduler.CyclicLR(o, 0.01, 0.1, step_size_up=0), ValueError, "step_size_up must be an integer"),
+    (lambda o: lr_scheduler.CyclicLR(o, [0.01], 0.1), ValueError, "base_lr has 1 values but"),
 ])
 def test_bad_arguments_raise_clear_errors(make, error, pattern):
     opt, _ = make_pair()
     with pytest.raises(error, match=pattern):
         make(opt)
+
+
+def test_cyclic_momentum_needs_an_optimizer_with_momentum():
+    opt, _ = make_pair("Adagrad")
+    with pytest.raises(ValueError, match="CyclicLR: cycle_momentum=True needs.*Adagrad has neither"):
+        lr_scheduler.CyclicLR(opt, 0.01, 0.1)
 
 
 def test_one_cycle_momentum_needs_an_optimizer_with_momentum():
@@ -292,7 +355,8 @@ def test_sequential_rejects_a_scheduler_of_another_optimizer():
 
 def test_exports():
     for name in ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR",
-                 "OneCycleLR", "ReduceLROnPlateau", "SequentialLR", "LambdaLR", "ConstantLR"]:
+                 "OneCycleLR", "ReduceLROnPlateau", "SequentialLR", "LambdaLR", "ConstantLR", "MultiplicativeLR",
+                 "PolynomialLR", "ChainedScheduler", "CosineAnnealingWarmRestarts", "CyclicLR"]:
         assert hasattr(optim.lr_scheduler, name)
     assert math.isclose(lr_scheduler.LinearLR(make_pair()[0]).get_last_lr()[0], 0.1 / 3)
 

@@ -7,6 +7,7 @@ optuna = pytest.importorskip("optuna")
 
 from tinygrad_opt.cli.config import TrainConfig  # noqa: E402
 from tinygrad_opt.tune import SpaceError, default_space, load_space, space_from_dict  # noqa: E402
+from tinygrad_opt.tune.defaults import DEFAULT_SPACE  # noqa: E402
 from tinygrad_opt.tune.settings import TuneSettings, canonical_metric  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,12 +26,12 @@ def _sample(space, n, seed=0):
 
 def test_default_space_samples_valid_training_configs_with_conditions_respected():
     space = default_space()
-    study, configs = _sample(space, 60)
+    study, configs = _sample(space, 120)  # enough draws to see each of the thirteen optimizers
     seen_optimizers = set()
     for trial, config in zip(study.trials, configs):
         TrainConfig.from_dict(config).resolved()  # every sample is a config `train` accepts
         seen_optimizers.add(config["optimizer"])
-        assert ("momentum" in config) == (config["optimizer"] in ("sgd", "rmsprop"))
+        assert ("momentum" in config) == (config["optimizer"] in ("sgd", "rmsprop", "sam"))
         assert ("nesterov" in config) == (config["optimizer"] == "sgd")
         # at most one penalty, chosen by the _regularizer switch, which never reaches the config
         switch = trial.params["_regularizer"]
@@ -41,7 +42,7 @@ def test_default_space_samples_valid_training_configs_with_conditions_respected(
         assert 1e-4 <= config["lr"] <= 1e-1
         # replaying the stored params rebuilds exactly the sampled config
         assert space.config_from_params(trial.params) == config
-    assert seen_optimizers == {"adam", "adamw", "sgd", "rmsprop"}
+    assert seen_optimizers == set(DEFAULT_SPACE["params"]["optimizer"]["choices"])
 
 
 def test_lr_is_sampled_on_a_log_scale():

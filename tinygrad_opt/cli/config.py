@@ -27,27 +27,37 @@ DATASETS = ("digits", "mnist", "fashion-mnist")
 NORMALIZE = ("auto", "unit", "standard", "none")
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 MODELS = ("mlp", "cnn", "lenet5")
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
-SCHEDULES = ("none", "step", "multistep", "exponential", "cosine", "linear", "onecycle", "plateau", "warmup-cosine")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "adamax", "nadam", "radam", "rprop", "asgd",
+              "adafactor", "lion", "schedulefree-adamw", "schedulefree-sgd", "sam", "lbfgs", "muon")
+SAM_BASES = tuple(name for name in OPTIMIZERS if name not in ("sam", "lbfgs", "muon"))
+SCHEDULES = ("none", "step", "multistep", "exponential", "cosine", "linear", "onecycle", "plateau", "warmup-cosine",
+             "polynomial", "warm-restarts", "cyclic")
 MONITORS = ("val_loss", "val_acc")
 PRUNING = ("none", "global-l1", "l1")  # "none" and compress.schedule.PRUNE_METHODS
 DEVICES = ("cpu", "cuda")
 
-OPTIMIZER_CLASSES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
+OPTIMIZER_CLASSES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "adagrad": "Adagrad",
+                     "adadelta": "Adadelta", "adamax": "Adamax", "nadam": "NAdam", "radam": "RAdam", "rprop": "Rprop",
+                     "asgd": "ASGD", "adafactor": "Adafactor", "lion": "Lion",
+                     "schedulefree-adamw": "ScheduleFreeAdamW", "schedulefree-sgd": "ScheduleFreeSGD",
+                     "lbfgs": "LBFGS", "muon": "Muon"}
 # The one default of the CLI's own: SGD at its signature's lr (torch's 1e-3) barely trains an MLP in 30 epochs.
 CLI_LEARNING_RATES = {"sgd": 0.01}
+# optimizers without weight decay (sam: its base optimizer decides)
+NO_WEIGHT_DECAY = ("rprop", "lbfgs")
 # schedule -> gamma when unset (the factor per decay step; plateau: the factor per reduction)
 GAMMA_DEFAULTS = {"step": 0.1, "multistep": 0.1, "exponential": 0.9, "plateau": 0.1}
-MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
+MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop", "schedulefree-sgd", "sam", "muon")
 # input features of each dataset (for the memory estimate of a model before it is built)
 DATASET_FEATURES = {"digits": 64, "mnist": 784, "fashion-mnist": 784}
 # how `tinygrad-opt train --help` groups the options (keys in no group are listed under "other")
 GROUPS = {
     "data": ("dataset", "data_dir", "normalize", "val_fraction"),
     "model": ("model", "hidden", "activation", "dropout", "batchnorm", "augment"),
-    "optimizer": ("optimizer", "lr", "momentum", "nesterov", "betas", "weight_decay", "eps"),
+    "optimizer": ("optimizer", "lr", "momentum", "nesterov", "betas", "weight_decay", "eps", "sam_base", "sam_rho",
+                  "lookahead_k", "lookahead_alpha"),
     "learning-rate schedule": ("schedule", "step_size", "gamma", "milestones", "warmup_epochs", "max_lr",
-                               "pct_start", "min_lr", "end_factor", "plateau_patience"),
+                               "pct_start", "min_lr", "end_factor", "plateau_patience", "power"),
     "pruning": ("prune", "sparsity", "prune_start_epoch", "prune_end_epoch", "prune_frequency"),
     "training loop": ("batch_size", "epochs", "l1", "l2", "clip_grad", "patience", "monitor", "seed", "device",
                       "out", "quiet", "log_every"),
@@ -88,24 +98,36 @@ class TrainConfig:
     optimizer: str = field(default="adam", metadata=_opt("optimizer", "str", OPTIMIZERS))
     lr: float | None = field(default=None, metadata=_opt(
         "learning rate (default: sgd 0.01, adam/adamw 1e-3, rmsprop/adagrad 1e-2)", "float"))
-    momentum: float = field(default=0.0, metadata=_opt("momentum (sgd, rmsprop)", "float"))
+    momentum: float = field(default=0.0, metadata=_opt(
+        "momentum (sgd, rmsprop; schedulefree-sgd and muon, where 0 means their defaults 0.9 and 0.95)", "float"))
     nesterov: bool = field(default=False, metadata=_opt("Nesterov momentum (sgd; needs --momentum > 0)", "bool"))
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999], metadata=_opt("Adam/AdamW betas, e.g. 0.9,0.999", "float_pair", metavar="B1,B2"))
+    betas: list[float] | None = field(default=None, metadata=_opt(
+        "betas of the Adam family, lion and schedulefree-adamw, e.g. 0.9,0.999 (default; lion 0.9,0.99)", "float_pair",
+        metavar="B1,B2"))
     weight_decay: float | None = field(default=None, metadata=_opt("weight decay (default 0; adamw 0.01)", "float"))
     eps: float | None = field(default=None, metadata=_opt("optimizer epsilon (default: torch.optim's)", "float"))
+    sam_base: str = field(default="sgd", metadata=_opt("sam: the optimizer SAM steps with", "str", SAM_BASES))
+    sam_rho: float = field(default=0.05, metadata=_opt("sam: radius of the neighbourhood SAM looks at", "float"))
+    lookahead_k: int | None = field(default=None, metadata=_opt(
+        "wrap the optimizer in Lookahead with this many fast steps per slow update (default: no Lookahead)", "int"))
+    lookahead_alpha: float = field(default=0.5, metadata=_opt("Lookahead: step size towards the fast weights", "float"))
     # schedule
     schedule: str = field(default="none", metadata=_opt("learning-rate schedule", "str", SCHEDULES))
-    step_size: int | None = field(default=None, metadata=_opt("step: epochs between decays (default epochs // 3)", "int"))
+    step_size: int | None = field(default=None, metadata=_opt(
+        "step: epochs between decays (default epochs // 3); warm-restarts: epochs per cosine period (default "
+        "epochs // 3); cyclic: epochs per half cycle (default epochs // 4)", "int"))
     gamma: float | None = field(default=None, metadata=_opt(
         "decay factor (step/multistep 0.1, exponential 0.9, plateau 0.1)", "float"))
     milestones: list[int] | None = field(default=None, metadata=_opt(
         "multistep: epochs at which to decay (default 50%% and 75%% of the epochs)", "int_list", metavar="EPOCHS"))
     warmup_epochs: int | None = field(default=None, metadata=_opt("warmup-cosine: linear warm-up epochs (default epochs // 10, at least 1)", "int"))
-    max_lr: float | None = field(default=None, metadata=_opt("onecycle: peak learning rate (default: --lr)", "float"))
+    max_lr: float | None = field(default=None, metadata=_opt(
+        "onecycle: peak learning rate (default: --lr); cyclic: top of the cycle (default 4 x --lr)", "float"))
     pct_start: float = field(default=0.3, metadata=_opt("onecycle: fraction of the steps spent rising", "float"))
     min_lr: float = field(default=0.0, metadata=_opt("cosine / warmup-cosine: final rate; plateau: lower bound", "float"))
     end_factor: float = field(default=0.0, metadata=_opt("linear: the rate falls from lr to lr * end_factor", "float"))
     plateau_patience: int = field(default=2, metadata=_opt("plateau: epochs without improvement before a reduction", "int"))
+    power: float = field(default=1.0, metadata=_opt("polynomial: lr * (1 - epoch / epochs) ** power", "float"))
     # gradual magnitude pruning (Zhu & Gupta 2017) while training
     prune: str = field(default="none", metadata=_opt(
         "prune the weight matrices while training: global-l1 = smallest magnitudes over all layers together, "
@@ -161,10 +183,14 @@ class TrainConfig:
 
     def resolved(self) -> TrainConfig:
         """Fill every "chosen from the other settings" default, then check the whole config."""
-        c = dataclasses.replace(self, hidden=list(self.hidden), betas=list(self.betas),
+        c = dataclasses.replace(self, hidden=list(self.hidden), betas=None if self.betas is None else list(self.betas),
                                 milestones=None if self.milestones is None else list(self.milestones))
         self._check_choices(c)
-        lr, weight_decay, eps = optimizer_defaults(c.optimizer)
+        lr, weight_decay, eps = optimizer_defaults(c.sam_base if c.optimizer == "sam" else c.optimizer)
+        if c.betas is None:
+            c.betas = [0.9, 0.99] if c.optimizer == "lion" else [0.9, 0.999]
+        if c.optimizer in ("schedulefree-sgd", "muon") and c.momentum == 0:
+            c.momentum = 0.9 if c.optimizer == "schedulefree-sgd" else 0.95
         c.lr = lr if c.lr is None else c.lr
         c.weight_decay = weight_decay if c.weight_decay is None else c.weight_decay
         c.eps = eps if c.eps is None else c.eps
@@ -173,8 +199,12 @@ class TrainConfig:
             c.data_dir = str(Path(c.data_dir).expanduser().absolute())
         if c.gamma is None and c.schedule in GAMMA_DEFAULTS:
             c.gamma = GAMMA_DEFAULTS[c.schedule]
-        if c.schedule == "step" and c.step_size is None:
+        if c.schedule in ("step", "warm-restarts") and c.step_size is None:
             c.step_size = max(1, c.epochs // 3)
+        if c.schedule == "cyclic" and c.step_size is None:
+            c.step_size = max(1, c.epochs // 4)
+        if c.schedule == "cyclic" and c.max_lr is None:
+            c.max_lr = 4 * c.lr
         if c.schedule == "multistep" and c.milestones is None:
             c.milestones = sorted({max(1, c.epochs // 2), max(1, (3 * c.epochs) // 4)})
         if c.schedule == "warmup-cosine" and c.warmup_epochs is None:
@@ -198,7 +228,9 @@ def optimizer_defaults(name: str) -> tuple[float, float, float | None]:
 
     parameters = inspect.signature(getattr(optim, OPTIMIZER_CLASSES[name])).parameters
     eps = parameters["eps"].default if "eps" in parameters else None
-    return CLI_LEARNING_RATES.get(name, parameters["lr"].default), float(parameters["weight_decay"].default), eps
+    eps = eps if isinstance(eps, float) else None  # Adafactor's eps is a pair, not a CLI setting
+    weight_decay = float(parameters["weight_decay"].default) if "weight_decay" in parameters else 0.0
+    return CLI_LEARNING_RATES.get(name, float(parameters["lr"].default)), weight_decay, eps
 
 
 def resolve_normalize(normalize: str | None, dataset: str) -> str:
@@ -334,11 +366,12 @@ def check(c: TrainConfig) -> None:
     if c.momentum >= 1.0:
         raise ConfigError(f"--momentum must be in [0, 1), got {c.momentum!r}")
     if c.momentum and c.optimizer not in MOMENTUM_OPTIMIZERS:
-        raise ConfigError(f"--momentum applies to {' and '.join(MOMENTUM_OPTIMIZERS)}, not {c.optimizer}"
+        raise ConfigError(f"--momentum applies to {', '.join(MOMENTUM_OPTIMIZERS[:-1])} and {MOMENTUM_OPTIMIZERS[-1]}, not {c.optimizer}"
                           + (" (its momentum is --betas)" if c.optimizer in ("adam", "adamw") else ""))
     if c.seed < 0:
         raise ConfigError(f"--seed must be a non-negative integer, got {c.seed!r}")
     check_model_memory(c.hidden, c.dataset)
+    _check_optimizer_extras(c)
     if c.log_every is not None and c.log_every < 1:
         raise ConfigError(f"--log-every must be a positive integer (steps between reads of the loss), got {c.log_every!r}")
     if c.patience is not None and c.patience < 1:
@@ -389,12 +422,27 @@ def check_model_memory(hidden: list[int], dataset: str, flag: str = "--hidden") 
                           f"{memory / 2**30:.3g} GiB of memory; choose smaller layers")
 
 
+def _check_optimizer_extras(c: TrainConfig) -> None:
+    if c.weight_decay and c.optimizer in NO_WEIGHT_DECAY:
+        raise ConfigError(f"--weight-decay: {c.optimizer} has no weight decay; use --l2 {c.weight_decay} for the "
+                          "same penalty in the loss")
+    if not (c.sam_rho > 0 and math.isfinite(c.sam_rho)):
+        raise ConfigError(f"--sam-rho must be > 0, got {c.sam_rho!r}")
+    if c.lookahead_k is not None and c.lookahead_k < 1:
+        raise ConfigError(f"--lookahead-k must be a positive integer (fast steps per slow update), "
+                          f"got {c.lookahead_k!r}")
+    if not 0.0 <= c.lookahead_alpha <= 1.0:
+        raise ConfigError(f"--lookahead-alpha must be in [0, 1], got {c.lookahead_alpha!r}")
+    if c.optimizer == "sam" and c.sam_base in NO_WEIGHT_DECAY and c.weight_decay:
+        raise ConfigError(f"--weight-decay: {c.sam_base} has no weight decay")
+
+
 def _check_schedule(c: TrainConfig) -> None:
     if c.gamma is not None and not (c.gamma > 0 and math.isfinite(c.gamma)):
         raise ConfigError(f"--gamma must be > 0, got {c.gamma!r}")
     if c.schedule == "plateau" and not c.gamma < 1:
         raise ConfigError(f"--gamma (the plateau reduction factor) must be < 1, got {c.gamma!r}")
-    if c.schedule == "step" and c.step_size < 1:
+    if c.schedule in ("step", "warm-restarts", "cyclic") and c.step_size < 1:
         raise ConfigError(f"--step-size must be a positive integer, got {c.step_size!r}")
     if c.schedule == "multistep" and (not c.milestones or any(m < 1 for m in c.milestones)):
         raise ConfigError(f"--milestones must be positive epochs such as 10,20, got {c.milestones!r}")
@@ -404,6 +452,10 @@ def _check_schedule(c: TrainConfig) -> None:
         raise ConfigError(f"--pct-start must be in (0, 1), got {c.pct_start!r}")
     if c.schedule == "linear" and not 0 <= c.end_factor <= 1:
         raise ConfigError(f"--end-factor must be in [0, 1], got {c.end_factor!r}")
+    if c.schedule == "cyclic" and c.max_lr < c.lr:
+        raise ConfigError(f"--max-lr (the top of the cycle) must be >= --lr ({c.lr}), got {c.max_lr!r}")
+    if not (c.power > 0 and math.isfinite(c.power)):
+        raise ConfigError(f"--power must be > 0, got {c.power!r}")
     if c.plateau_patience < 0:
         raise ConfigError(f"--plateau-patience must be >= 0, got {c.plateau_patience!r}")
 

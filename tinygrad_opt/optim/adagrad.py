@@ -5,7 +5,7 @@ from typing import Any
 
 from ..backend import array_module
 from ..kernels import get as kernel
-from .optimizer import Optimizer, ParamsT, check_option
+from .optimizer import Optimizer, ParamsT, check_option, check_torch_flags
 
 
 def update(param, grad, state_sum, *, step: int, lr: float, lr_decay: float, weight_decay: float,
@@ -34,7 +34,9 @@ class Adagrad(Optimizer):
     """
 
     def __init__(self, params: ParamsT, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
-                 initial_accumulator_value: float = 0, eps: float = 1e-10, *, maximize: bool = False):
+                 initial_accumulator_value: float = 0, eps: float = 1e-10, foreach: bool | None = None, *,
+                 maximize: bool = False, differentiable: bool = False, fused: bool | None = None):
+        check_torch_flags("Adagrad", foreach=foreach, differentiable=differentiable, fused=fused)
         defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, maximize=maximize)
         super().__init__(params, defaults)

@@ -5,7 +5,7 @@ from typing import Any
 
 from ..backend import array_module
 from ..kernels import get as kernel
-from .optimizer import Optimizer, ParamsT, check_betas, check_option
+from .optimizer import Optimizer, ParamsT, check_betas, check_option, check_torch_flags
 
 
 def update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step: int, lr: float, beta1: float,
@@ -36,7 +36,10 @@ class Adam(Optimizer):
 
     def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *,
-                 maximize: bool = False, decoupled_weight_decay: bool = False):
+                 foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None, decoupled_weight_decay: bool = False):
+        check_torch_flags(type(self).__name__, foreach=foreach, capturable=capturable,
+                          differentiable=differentiable, fused=fused)
         defaults = dict(lr=lr, betas=tuple(betas) if isinstance(betas, list) else betas, eps=eps,
                         weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
                         decoupled_weight_decay=decoupled_weight_decay)

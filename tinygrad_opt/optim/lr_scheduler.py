@@ -28,6 +28,7 @@ from .optimizer import Optimizer
 __all__ = [
     "LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR",
     "CosineAnnealingLR", "SequentialLR", "OneCycleLR", "ReduceLROnPlateau",
+    "MultiplicativeLR", "PolynomialLR", "ChainedScheduler", "CosineAnnealingWarmRestarts", "CyclicLR",
 ]
 
 
@@ -103,13 +104,16 @@ class LRScheduler:
     def _current_lrs(self) -> list[float]:
         return [group["lr"] for group in self.optimizer.param_groups]
 
-    def step(self, epoch: int | None = None) -> None:
-        """Advance one epoch (or step) and write the new rates into the optimizer."""
+    def _count_step(self) -> None:
         if self._step_count == 1 and not getattr(self.optimizer, "_opt_called", False):
             warnings.warn("lr_scheduler.step() was called before optimizer.step(): call optimizer.step() first, "
                           "or the first learning rate of the schedule is skipped (as PyTorch warns)",
-                          UserWarning, stacklevel=2)
+                          UserWarning, stacklevel=3)
         self._step_count += 1
+
+    def step(self, epoch: int | None = None) -> None:
+        """Advance one epoch (or step) and write the new rates into the optimizer."""
+        self._count_step()
         if epoch is not None:
             warnings.warn("scheduler.step(epoch) is deprecated as in PyTorch: call step() without an "
                           "epoch; the closed form is used where there is one", UserWarning, stacklevel=2)
@@ -595,3 +599,79 @@ class ReduceLROnPlateau(LRScheduler):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict(state_dict)
         self._set_mode(self.mode, self.threshold, self.threshold_mode)
+
+
+class MultiplicativeLR(LambdaLR):
+    """lr = lr * lr_lambda(epoch) at every step after the first (one function, or one per group);
+    saved like LambdaLR's functions."""
+
+    def __init__(self, optimizer: Optimizer, lr_lambda: Callable[[int], float] | Sequence[Callable],
+                 last_epoch: int = -1):
+        _check_optimizer("MultiplicativeLR", optimizer)
+        self.lr_lambdas = _per_group("MultiplicativeLR", "lr_lambda", optimizer, lr_lambda)
+        for fn in self.lr_lambdas:
+            if not callable(fn):
+                raise TypeError(f"MultiplicativeLR: lr_lambda must be a function of the epoch, got "
+                                f"{type(fn).__name__}")
+        LRScheduler.__init__(self, optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        if self._is_initial:
+            return self._current_lrs()
+        return [group["lr"] * fn(self.last_epoch) for fn, group in zip(self.lr_lambdas, self.optimizer.param_groups)]
+
+
+class PolynomialLR(LRScheduler):
+    """lr = initial_lr * (1 - min(epoch, total_iters) / total_iters) ** power: down to 0 at total_iters."""
+
+    def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1):
+        _check_int("PolynomialLR", "total_iters", total_iters, 1)
+        _check_real("PolynomialLR", "power", power, 0.0, math.inf)
+        self.total_iters = total_iters
+        self.power = power
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return self._current_lrs()
+        decay = ((1.0 - self.last_epoch / self.total_iters) / (1.0 - (self.last_epoch - 1) / self.total_iters)) \
+            ** self.power
+        return [lr * decay for lr in self._current_lrs()]
+
+    def _closed_form_lr(self) -> list[float]:
+        return [base_lr * (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
+                for base_lr in self.base_lrs]
+
+
+class ChainedScheduler(LRScheduler):
+    """Step several schedulers of one optimizer together, each multiplying in its own rule
+    (e.g. ConstantLR warm-up on top of ExponentialLR decay); built after them, no step of its own."""
+
+    def __init__(self, schedulers: Sequence[LRScheduler], optimizer: Optimizer | None = None):
+        schedulers = list(schedulers)
+        if not schedulers:
+            raise ValueError("ChainedScheduler: needs at least one scheduler to chain, got none")
+        optimizer = optimizer or schedulers[0].optimizer
+        for i, scheduler in enumerate(schedulers):
+            if isinstance(scheduler, ReduceLROnPlateau):
+                raise ValueError(f"ChainedScheduler: scheduler {i} is a ReduceLROnPlateau, whose step needs a "
+                                 "metric; it cannot be chained")
+            if not isinstance(scheduler, LRScheduler):
+                raise TypeError(f"ChainedScheduler: scheduler {i} is a {type(scheduler).__name__}, not a scheduler")
+            if scheduler.optimizer is not optimizer:
+                raise ValueError(f"ChainedScheduler: scheduler {i} ({type(scheduler).__name__}) belongs to another "
+                                 "optimizer; chain schedulers of one optimizer")
+        self._schedulers = schedulers
+        self.optimizer = optimizer
+        self._last_lr = self._current_lrs()
+
+    def step(self) -> None:  # type: ignore[override]
+        for scheduler in self._schedulers:
+            scheduler.step()
+        self._last_lr = self._current_lrs()
+
+    state_dict = SequentialLR.state_dict
+    load_state_dict = SequentialLR.load_state_dict
+
+
+from .cyclic_lr import CosineAnnealingWarmRestarts, CyclicLR  # noqa: E402 - they build on the classes above

@@ -35,6 +35,8 @@ ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
 class Optimizer:
     """Base class of all optimizers (see the module docstring for the layout)."""
 
+    requires_closure = False  # True where step() needs a closure (SAM, LBFGS)
+
     def __init__(self, params: ParamsT, defaults: dict[str, Any]):
         self.defaults = dict(defaults)
         self._validate(self.defaults, "")
@@ -68,6 +70,10 @@ class Optimizer:
 
     def _update(self, p: Tensor, grad, state: dict[str, Any], group: dict[str, Any]) -> None:
         raise NotImplementedError
+
+    def _state_shape(self, p: Tensor, key: str) -> tuple[int, ...] | None:
+        """The shape a saved state array of `p` must have (None: any); most state is shaped like `p`."""
+        return tuple(p.shape)
 
     # ---- parameter groups -----------------------------------------------------
     @property
@@ -215,7 +221,8 @@ class Optimizer:
             if p is None:
                 raise ValueError(f"{self._name}.load_state_dict: state for parameter index {saved_index}, "
                                  "which no saved param group lists")
-            new_state[p] = {k: _to_param(v, p, k, saved_index, self._name) for k, v in values.items()}
+            new_state[p] = {k: _to_param(v, p, k, saved_index, self._name, self._state_shape(p, k))
+                            for k, v in values.items()}
 
         new_groups = []
         for saved, group in zip(saved_groups, self.param_groups):
@@ -239,16 +246,18 @@ class Optimizer:
 # ---- hyperparameter checks shared by the optimizers ------------------------------
 
 def check_option(opt: str, options: dict[str, Any], name: str, where: str, *,
-                 low: float = 0.0, high: float | None = None, low_open: bool = False) -> None:
-    """A real-number option must lie in [low, high) (or (low, high) with low_open)."""
+                 low: float = 0.0, high: float | None = None, low_open: bool = False,
+                 high_closed: bool = False) -> None:
+    """A real-number option must lie in [low, high) (low_open: "(", high_closed: "]")."""
     value = options[name]
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{opt}: {name} must be a number, got {value!r}{where}")
     below = value <= low if low_open else value < low
-    above = high is not None and value >= high
+    above = high is not None and (value > high if high_closed else value >= high)
     if below or above or value != value:  # value != value catches NaN
         low_text = f"> {low}" if low_open else f">= {low}"
-        bound = f"in [{low}, {high})" if high is not None else low_text
+        bound = (f"in {'(' if low_open else '['}{low}, {high}{']' if high_closed else ')'}"
+                 if high is not None else low_text)
         raise ValueError(f"{opt}: invalid {name}={value!r}{where}; {name} must be {bound}")
 
 
@@ -260,10 +269,21 @@ def check_betas(opt: str, options: dict[str, Any], where: str) -> None:
         check_option(opt, {f"betas[{i}]": beta}, f"betas[{i}]", where, low=0.0, high=1.0)
 
 
+def check_torch_flags(opt: str, *, foreach: Any = None, capturable: bool = False, differentiable: bool = False,
+                      fused: Any = None) -> None:
+    """torch's implementation switches: foreach/capturable/fused only pick how torch computes the same
+    numbers, so they are accepted and ignored; differentiable=True (autograd through step) is refused."""
+    if differentiable:
+        raise ValueError(f"{opt}: differentiable=True is not supported (steps are not recorded by autograd); "
+                         "leave it False")
+
+
 # ---- moving state between devices and checkpoints --------------------------------
 
 def _to_host(value: Any) -> Any:
     """A NumPy copy of an array (numpy or cupy); other values are copied as they are."""
+    if isinstance(value, (list, tuple)):  # L-BFGS keeps its history as lists of arrays
+        return type(value)(_to_host(item) for item in value)
     if isinstance(value, np.ndarray):
         return value.copy()
     if hasattr(value, "get") and hasattr(value, "shape"):  # a cupy array
@@ -271,16 +291,19 @@ def _to_host(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-def _to_param(value: Any, p: Tensor, key: str, index: Any, opt: str) -> Any:
-    """A saved state value made ready for parameter `p`: its device, its float dtype, a copy."""
+def _to_param(value: Any, p: Tensor, key: str, index: Any, opt: str, shape: tuple[int, ...] | None) -> Any:
+    """A saved state value made ready for parameter `p`: its device, its float dtype, a copy.
+    `shape` is what an array must look like (None: anything)."""
     if key == "step":  # a count; PyTorch saves it as a float tensor
         return int(np.asarray(_as_numpy(value)).item())
     if value is None or isinstance(value, (numbers.Number, str)):
         return value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_param(item, p, key, index, opt, None) for item in value)
     array = _as_numpy(value) if not hasattr(value, "get") else value
     if not hasattr(array, "shape"):
         return copy.deepcopy(value)
-    if array.ndim > 0 and tuple(array.shape) != tuple(p.shape):
+    if shape is not None and array.ndim > 0 and tuple(array.shape) != shape:
         raise ValueError(f"{opt}.load_state_dict: state {key!r} of parameter {index} has shape "
                          f"{tuple(array.shape)} but the parameter has shape {tuple(p.shape)}; was the "
                          "checkpoint saved from a different model?")

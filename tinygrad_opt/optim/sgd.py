@@ -5,7 +5,7 @@ from typing import Any
 
 from ..backend import array_module
 from ..kernels import get as kernel
-from .optimizer import Optimizer, ParamsT, check_option
+from .optimizer import Optimizer, ParamsT, check_option, check_torch_flags
 
 
 def update(param, grad, momentum_buffer, *, lr: float, momentum: float, dampening: float,
@@ -33,7 +33,9 @@ class SGD(Optimizer):
     """Stochastic gradient descent, torch.optim.SGD's arguments, defaults and formula (see `update`)."""
 
     def __init__(self, params: ParamsT, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
-                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False):
+                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, differentiable: bool = False, fused: bool | None = None):
+        check_torch_flags("SGD", foreach=foreach, differentiable=differentiable, fused=fused)
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                         nesterov=nesterov, maximize=maximize)
         super().__init__(params, defaults)

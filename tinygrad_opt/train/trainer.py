@@ -42,7 +42,7 @@ from ..nn import CrossEntropyLoss, Module
 from ..ops.loss import known_target_range
 from ..optim import Optimizer
 from ..optim.clip_grad import clip_grads_by_total_norm
-from ..optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
+from ..optim.lr_scheduler import CyclicLR, OneCycleLR, ReduceLROnPlateau
 from ..tensor import Tensor
 from .callbacks import Callback, EpochLogger, ProgressBar
 from .checkpoint import checkpoint_bytes, load_checkpoint, load_model_state
@@ -59,7 +59,7 @@ SCHEDULER_INTERVALS = ("auto", "epoch", "batch")
 class Trainer:
     """Trains a classifier; see the module docstring. All options are keywords after loss_fn.
 
-    scheduler_interval: "auto" steps OneCycleLR per batch and everything else per epoch
+    scheduler_interval: "auto" steps OneCycleLR and CyclicLR per batch and everything else per epoch
     (ReduceLROnPlateau with the validation loss, or the training loss without validation).
     monitor: the metric ("val_loss", "val_acc", or "train_loss"/"train_acc") that decides
     best.ckpt; without validation data "val_*" falls back to "train_*".
@@ -89,7 +89,7 @@ class Trainer:
         self.loss_fn = loss_fn if loss_fn is not None else CrossEntropyLoss()
         self.scheduler = scheduler
         if scheduler_interval == "auto":
-            scheduler_interval = "batch" if isinstance(scheduler, OneCycleLR) else "epoch"
+            scheduler_interval = "batch" if isinstance(scheduler, (OneCycleLR, CyclicLR)) else "epoch"
         self.scheduler_interval = scheduler_interval
         self.l1, self.l2, self.clip_grad = float(l1), float(l2), clip_grad
         self.early_stopping = early_stopping
@@ -204,6 +204,8 @@ class Trainer:
         for cb in callbacks:
             cb.on_epoch_start(self, epoch)
         self.model.train()
+        if hasattr(self.optimizer, "train"):  # schedule-free: the parameters go back to the training point y
+            self.optimizer.train()
         batches = iter(self.train_loader)
         for _ in range(self.batches_done):
             next(batches)
@@ -243,7 +245,10 @@ class Trainer:
         total.backward()
         if self.clip_grad:  # the norm stays on the device: no host read per step
             clip_grads_by_total_norm(self.model.parameters(), self.clip_grad)
-        self.optimizer.step()
+        if getattr(self.optimizer, "requires_closure", False):  # SAM, LBFGS: more passes on this batch
+            self.optimizer.step(lambda: self._closure(x, y))
+        else:
+            self.optimizer.step()
         if self.scheduler is not None and self.scheduler_interval == "batch":
             self.scheduler.step()
         self.step += 1
@@ -257,6 +262,19 @@ class Trainer:
             logs = {"loss": values[-1][0], "batch_size": n, "lr": self.lr}
         for cb in callbacks:
             cb.on_batch_end(self, batch, logs)
+
+    def _closure(self, x: Tensor, y: Any) -> Tensor:
+        """Forward and backward again on the same batch (at whatever weights the optimizer set)."""
+        self.optimizer.zero_grad()
+        loss = self.loss_fn(self.model(x), y)
+        if self.l1:
+            loss = loss + regularizers.l1(self.model.parameters(), self.l1)
+        if self.l2:
+            loss = loss + regularizers.l2(self.model.parameters(), self.l2)
+        loss.backward()
+        if self.clip_grad:
+            clip_grads_by_total_norm(self.model.parameters(), self.clip_grad)
+        return loss
 
     # ---- host reads ---------------------------------------------------------------------
     def _read(self, epoch: int, results: list[StepResult], last_stepped: bool) -> list[tuple[float, int, int]]:
@@ -288,6 +306,8 @@ class Trainer:
 
     def _end_epoch(self, epoch: int, started: float, callbacks: list[Callback]) -> None:
         self._flush()
+        if hasattr(self.optimizer, "eval"):  # schedule-free: evaluate, save and return the averaged weights x
+            self.optimizer.eval()
         total, correct, n = self._sums
         if n == 0:
             raise ValueError("Trainer.fit: the training loader produced no batches")

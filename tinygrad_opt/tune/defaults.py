@@ -2,7 +2,7 @@
 
 Ranges are the ones that usually matter for small MLPs on MNIST-sized data: the
 learning rate over three decades on a log scale (it matters most), batch sizes in
-powers of two, the optimizer family with its momentum where it has one, one of weight
+powers of two, the optimizer (thirteen of them) with its momentum where it has one, one of weight
 decay / L1 / L2 (or none) at a log-scaled strength, dropout, one or two hidden layers
 of 32..512 units, and a learning-rate schedule. Every name is a key of the training
 config (`tinygrad-opt train --config`), except the `_regularizer` switch.
@@ -18,8 +18,12 @@ DEFAULT_SPACE: dict[str, Any] = {
     "params": {
         "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
         "batch_size": {"type": "categorical", "choices": [32, 64, 128, 256]},
-        "optimizer": {"type": "categorical", "choices": ["adam", "adamw", "sgd", "rmsprop"]},
-        "momentum": {"type": "float", "low": 0.5, "high": 0.99, "when": {"optimizer": ["sgd", "rmsprop"]}},
+        # the optimizers whose useful learning rates lie in the lr range above (not adadelta or schedulefree-sgd,
+        # whose lr is about 1) and that work on mini-batches (not rprop or lbfgs)
+        "optimizer": {"type": "categorical", "choices": ["adam", "adamw", "sgd", "rmsprop", "adagrad", "adamax",
+                                                         "nadam", "radam", "asgd", "adafactor", "lion",
+                                                         "schedulefree-adamw", "sam"]},
+        "momentum": {"type": "float", "low": 0.5, "high": 0.99, "when": {"optimizer": ["sgd", "rmsprop", "sam"]}},
         "nesterov": {"type": "categorical", "choices": [False, True], "when": {"optimizer": ["sgd"]}},
         "_regularizer": {"type": "categorical", "choices": ["none", "weight_decay", "l2", "l1"]},
         "weight_decay": {"type": "float", "low": 1e-6, "high": 1e-2, "log": True,
