@@ -434,3 +434,23 @@ def test_pad_modes_and_errors():
         F.pad(x, (1,))
     with pytest.raises(ValueError, match="mode must be"):
         F.pad(x, (1, 1), mode="mirror")
+
+
+@pytest.mark.parametrize("op", ["cat", "stack", "where"])
+def test_mixed_float_dtypes_keep_every_gradient(op):
+    """cat/stack/where promote a float32 input beside a float64 one through a recorded cast, as torch."""
+    a32 = np.array([1.0, -2.0, 3.0], dtype=np.float32)
+    b64 = np.array([0.5, 4.0, -1.0])
+    a, b = tg.Tensor(a32, requires_grad=True), tg.Tensor(b64, requires_grad=True)
+    ta, tb = torch.tensor(a32, requires_grad=True), torch.tensor(b64, requires_grad=True)
+    if op == "where":
+        mask = np.array([True, False, True])
+        out, ref = tg.where(tg.Tensor(mask), a, b), torch.where(torch.from_numpy(mask), ta, tb)
+    else:
+        out, ref = getattr(tg, op)([a, b]), getattr(torch, op)([ta, tb])
+    assert out.dtype == np.float64 and str(ref.dtype) == "torch.float64"
+    (out * out).sum().backward()
+    (ref * ref).sum().backward()
+    assert a.grad is not None and a.grad.dtype == np.float32
+    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy(), rtol=1e-12)

@@ -16,7 +16,7 @@ from .errors import ShapeError
 from .methods.dims import wrap_dim
 from .methods.math import maximum, minimum  # noqa: F401 - re-exported as tg.maximum / tg.minimum
 from .promotion import result_type
-from .tensor import Tensor
+from .tensor import Tensor, _cast
 
 
 def _t(x) -> Tensor:
@@ -213,8 +213,8 @@ def _as_operands(a, b) -> tuple:
         dtype = result_type(a, b)
         return Tensor(a, dtype=dtype), Tensor(b, dtype=dtype)
     dtype = result_type(a, b)
-    a = a if isinstance(a, Tensor) else Tensor(a, dtype=dtype, device=b.device)
-    b = b if isinstance(b, Tensor) else Tensor(b, dtype=dtype, device=a.device)
+    a = _cast(a, dtype) if isinstance(a, Tensor) else Tensor(a, dtype=dtype, device=b.device)
+    b = _cast(b, dtype) if isinstance(b, Tensor) else Tensor(b, dtype=dtype, device=a.device)
     return a, b
 
 
@@ -230,7 +230,7 @@ def _tensor_list(tensors, op: str) -> list:
 def _promoted(tensors: list) -> list:
     """torch.cat/stack promote mixed dtypes to their result type; a float32 tensor beside float64 becomes float64."""
     dtype = result_type(*tensors)
-    return [t if t.dtype == dtype else Tensor._make(t.data.astype(dtype), False) for t in tensors]
+    return [_cast(t, dtype) for t in tensors]
 
 
 # ---- element-wise --------------------------------------------------------------------

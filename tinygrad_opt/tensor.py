@@ -471,6 +471,8 @@ def _matmul_operands(a: Tensor, other: Any) -> tuple:
 
 def _cast(t: Tensor, dtype: np.dtype) -> Tensor:
     """t converted to dtype; recorded (differentiable) between floating dtypes, else cut from the graph."""
+    if t.data.dtype == dtype:
+        return t
     if dtype.kind == "f" and t.data.dtype.kind == "f":
         return ops.Cast.apply(t, dtype=dtype)
     return Tensor._make(t.data.astype(dtype), False)
