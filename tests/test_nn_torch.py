@@ -263,3 +263,23 @@ def test_float32_stays_float32_everywhere(reduction):
     assert all(p.grad.dtype == np.float32 for p in model.parameters())
     assert x.grad.dtype == np.float32
     assert all(b.dtype == np.float32 for name, b in model.named_buffers() if "num_batches" not in name)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("shape", [(5,), (2, 5), (2, 3, 4), (2, 3, 4, 5)])
+def test_softmax_without_dim_takes_torchs_legacy_dim(name, shape):
+    """F.softmax(x) with no dim: torch picks dim 0 for 0-, 1- and 3-d input, else 1, and warns."""
+    data = np.random.default_rng(0).normal(size=shape)
+    with pytest.warns(UserWarning, match="Implicit dimension choice"):
+        ours = getattr(F, name)(tg.Tensor(data))
+    with pytest.warns(UserWarning, match="Implicit dimension choice"):
+        theirs = getattr(torch.nn.functional, name)(torch.tensor(data))
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)
+
+
+def test_softmax_dtype_casts_first():
+    x = np.random.default_rng(1).normal(size=(3, 4)).astype(np.float32)
+    ours = F.log_softmax(tg.Tensor(x), dim=1, dtype=tg.float64)
+    theirs = torch.nn.functional.log_softmax(torch.tensor(x), dim=1, dtype=torch.float64)
+    assert ours.dtype == np.float64
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)

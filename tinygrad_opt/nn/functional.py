@@ -6,6 +6,7 @@ Each function checks its arguments and then calls one fused op from tinygrad_opt
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Any
 
 from .. import ops
@@ -19,10 +20,6 @@ from .functional_loss import (
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div, l1_loss, mse_loss,
     nll_loss, smooth_l1_loss,
 )
-
-
-def _axis(axis: int, dim: int | None) -> int:
-    return axis if dim is None else dim  # `dim=` accepted for PyTorch users
 
 
 # ---- layers -------------------------------------------------------------------------
@@ -46,12 +43,31 @@ def tanh(input: Tensor) -> Tensor:
     return _tensor(input).tanh()
 
 
-def softmax(input: Tensor, axis: int = -1, dim: int | None = None) -> Tensor:
-    return _tensor(input).softmax(axis=_axis(axis, dim))
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None, *,
+            axis: int | None = None) -> Tensor:
+    """torch.nn.functional.softmax: without a dim, torch's legacy choice (with its warning)."""
+    x, d = _softmax_args(input, dim, axis, dtype, "softmax")
+    return x.softmax(axis=d)
 
 
-def log_softmax(input: Tensor, axis: int = -1, dim: int | None = None) -> Tensor:
-    return _tensor(input).log_softmax(axis=_axis(axis, dim))
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None, *,
+                axis: int | None = None) -> Tensor:
+    """torch.nn.functional.log_softmax: without a dim, torch's legacy choice (with its warning)."""
+    x, d = _softmax_args(input, dim, axis, dtype, "log_softmax")
+    return x.log_softmax(axis=d)
+
+
+def _softmax_args(input: Any, dim: int | None, axis: int | None, dtype: Any, name: str) -> tuple:
+    """(input cast to dtype if given, the dim): dim or axis, else 0 for 0-, 1- and 3-d input and 1 otherwise."""
+    x = _tensor(input)
+    if dtype is not None:
+        x = x.to(dtype)  # torch casts before the op, so float32 input can be computed in float64
+    d = dim if dim is not None else axis
+    if d is None:
+        warnings.warn(f"Implicit dimension choice for {name} has been deprecated. "
+                      "Change the call to include dim=X as an argument.", stacklevel=3)
+        d = 0 if x.ndim in (0, 1, 3) else 1
+    return x, d
 
 
 def _check_probability(p: Any, op: str) -> float:
