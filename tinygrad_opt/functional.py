@@ -196,15 +196,9 @@ def where(condition, input=None, other=None):
         return tuple(Tensor._make(i.astype("int64"), False) for i in array_module(cond).nonzero(cond))
     if input is None or other is None:
         raise TypeError("where: give both input and other, or neither (for the indices of the non-zeros)")
-    if cond.dtype.kind != "b":
-        raise TypeError(f"where: condition must be a bool tensor, got dtype {cond.dtype}")
-    a, b = _as_operands(input, other)
-    try:
-        np.broadcast_shapes(cond.shape, a.shape, b.shape)
-    except ValueError as err:
-        raise ShapeError(f"where: condition {tuple(cond.shape)}, input {tuple(a.shape)} and other "
-                         f"{tuple(b.shape)} do not broadcast together") from err
-    return ops.Where.apply(a, b, cond=cond)
+    if not isinstance(input, Tensor):
+        input, other = _as_operands(input, other)
+    return input.where(condition, other)
 
 
 def _as_operands(a, b) -> tuple:

@@ -244,6 +244,10 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods, InPlaceMethods):
             return self
         return Tensor._make(self.data.astype(get_default_dtype()), False)  # integer tensors carry no gradient
 
+    def _promoted_with(self, other: Any) -> tuple:
+        """(self, other) as tensors of torch's result dtype: the methods' access to the operators' promotion."""
+        return _promoted(self, other)
+
     # ---- autograd -------------------------------------------------------
     def _seed_gradient(self, gradient=None):
         """The array that starts backward: ones for a scalar, else the given gradient."""

@@ -130,10 +130,17 @@ class MathMethods:
         return ops.MaskedFill.apply(self, value, mask=mask_data)
 
     def where(self, condition, other):
-        """self where condition, else other (torch.Tensor.where)."""
-        from ..functional import where  # noqa: PLC0415 - the function form owns the argument handling
-
-        return where(condition, self, other)
+        """self where condition, else other (torch.Tensor.where; tg.where hands its tensor case here)."""
+        cond = condition.data if isinstance(condition, type(self)) else array_module(self.data).asarray(condition)
+        if cond.dtype.kind != "b":
+            raise TypeError(f"where: condition must be a bool tensor, got dtype {cond.dtype}")
+        a, b = _pair(self, other)
+        try:
+            np.broadcast_shapes(cond.shape, a.shape, b.shape)
+        except ValueError as err:
+            raise ShapeError(f"where: condition {tuple(cond.shape)}, input {tuple(a.shape)} and other "
+                             f"{tuple(b.shape)} do not broadcast together") from err
+        return ops.Where.apply(a, b, cond=cond)
 
     def remainder(self, other):
         return self % other
@@ -156,12 +163,10 @@ def minimum(a, b):
 
 def _pair(a, b):
     """Both as tensors of torch's result dtype (a number takes the tensor's side)."""
-    from ..tensor import Tensor, _promoted  # noqa: PLC0415 - tensor.py imports the methods at its top
-
-    if not isinstance(a, Tensor):
-        b, a = _promoted(b, a)
-        return a, b
-    return _promoted(a, b)
+    if hasattr(a, "_promoted_with"):  # a Tensor (this module cannot import the class that mixes it in)
+        return a._promoted_with(b)
+    b, a = b._promoted_with(a)
+    return a, b
 
 
 def _clamp_tensors(t, lo, hi):
