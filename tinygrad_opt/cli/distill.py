@@ -14,7 +14,7 @@ import argparse
 import dataclasses
 import json
 
-from .config import ConfigError
+from ..train.errors import ConfigError
 from .options import finite_float, seed_value
 from .outputs import check_output_folder
 

@@ -21,7 +21,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .config import ConfigError
+from ..train.errors import ConfigError
 from .options import finite_float
 from .compress_common import add_checkpoint_data_arguments
 from .outputs import check_output_folder
