@@ -57,7 +57,8 @@ def test_prune_filters_finetune_and_shrink_then_evaluate(cnn_run, tmp_path, caps
     assert stages["after pruning"]["filters"] == stages["shrunk"]["filters"] == [16, 32]
     # the shrunk model classifies exactly as the fine-tuned masked one did, and evaluate agrees
     assert stages["shrunk"]["accuracy"] == pytest.approx(stages["after 1 fine-tuning epochs"]["accuracy"], abs=1e-9)
-    assert evaluated_accuracy(capsys, out / "pruned.ckpt", tmp_path) == pytest.approx(stages["shrunk"]["accuracy"], abs=1e-9)
+    evaluated = evaluated_accuracy(capsys, out / "pruned.ckpt", tmp_path)
+    assert evaluated == pytest.approx(stages["shrunk"]["accuracy"], abs=1e-9)
     assert report["conv_channels"] == [16, 32]
     code, stdout, err = run_cli(capsys, "evaluate", out / "pruned.ckpt")
     assert code == 0 and "conv16-pool-conv32-pool" in stdout
@@ -75,7 +76,8 @@ def test_masked_filter_pruned_checkpoint_loads_with_its_masks(cnn_run, tmp_path,
     assert ckpt["model_config"].get("conv_channels") is None
     report = json.loads((out / "prune_report.json").read_text())
     assert report["stages"][-1]["filters"] == [24, 48]
-    assert evaluated_accuracy(capsys, out / "pruned.ckpt", tmp_path) == pytest.approx(report["stages"][-1]["accuracy"], abs=1e-9)
+    evaluated = evaluated_accuracy(capsys, out / "pruned.ckpt", tmp_path)
+    assert evaluated == pytest.approx(report["stages"][-1]["accuracy"], abs=1e-9)
 
 
 def test_lenet5_filters_shrink(tmp_path, capsys):
