@@ -55,8 +55,6 @@ class Op:
     inputs: list  # slot index or External per input
     options: dict  # name -> slot index, External or plain value
     out: int
-    wrap: bool  # forward returned a NumPy scalar: the replay wraps it as eager does
-    node: Any  # the eager node (identity only; links backward to this op)
 
 
 @dataclass
@@ -164,7 +162,7 @@ class Recording:
             fresh.inputs = ctx.inputs
             self.node_op[id(ctx)] = len(self.ops)
             self.kept.append(ctx)
-        op = Op(type(ctx), fresh, refs, options, self._new_slot(result.data), False, ctx)
+        op = Op(type(ctx), fresh, refs, options, self._new_slot(result.data))
         self.ops.append(op)
         self.events.append(op)
 
