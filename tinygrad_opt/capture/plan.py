@@ -177,9 +177,9 @@ class Plan:
 
 def build(rec: Recording, output) -> Plan:
     """Generate the replay function for a recording that passed `compare`; `output` from `output_spec`."""
-    names: dict[str, Any] = {"_make": _detached, "_as_array": _as_array, "_unbroadcast": unbroadcast, "_deliver": _deliver_to_leaves,
-                             "_leaf_hooks": _leaf_hooks, "GradStateChanged": GradStateChanged,
-                             "_draw": draw_seed}
+    names: dict[str, Any] = {"_make": _detached, "_as_array": _as_array, "_unbroadcast": unbroadcast,
+                             "_deliver": _deliver_to_leaves, "_leaf_hooks": _leaf_hooks,
+                             "GradStateChanged": GradStateChanged, "_draw": draw_seed}
     held: dict[int, tuple] = {}
     arg_count = len(rec.args)
     lines = ["def replay(A, T):"]
