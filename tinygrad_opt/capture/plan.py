@@ -254,6 +254,7 @@ def _backward_lines(n: int, event: Backward, rec: Recording, names: dict, value,
             lines.append(f"    g{op} = seed{n}")
             first = False
         lines.append(f"    r = b{op}(c{op}, g{op})")
+        lines.append(f"    del g{op}")  # as eager drops a node's gradient once its backward ran
         for c in node.contributions:
             x = f"r[{c.index}]" if node.inputs > 1 else "(r[0] if type(r) is tuple else r)"  # one input: maybe bare
             if c.shape is not None:
