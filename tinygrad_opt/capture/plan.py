@@ -173,6 +173,7 @@ class Plan:
     source: str
     held: list = field(default_factory=list)  # (tensor, array, requires_grad) that must still hold
     has_fresh: bool = False
+    ops: list = field(default_factory=list)  # the recorded ops' names, in order
 
 
 def build(rec: Recording, output) -> Plan:
@@ -232,7 +233,7 @@ def build(rec: Recording, output) -> Plan:
     source = "\n".join(lines) + "\n"
     code = compile(source, "<tg.compile replay>", "exec")
     exec(code, names)
-    return Plan(names["replay"], source, list(held.values()), has_fresh)
+    return Plan(names["replay"], source, list(held.values()), has_fresh, [op.cls.__name__ for op in rec.ops])
 
 
 def _backward_lines(n: int, event: Backward, rec: Recording, names: dict, value, arg_count: int,

@@ -100,6 +100,8 @@ class Effect:
 class Recording:
     """Watches one call of a step function; see the module docstring."""
 
+    keeps_fused_nodes = True  # nn.Sequential may fuse Linear+ReLU while this tracer watches (tg.trace may not)
+
     def __init__(self, args: tuple):
         self.args = args
         self.events: list = []
