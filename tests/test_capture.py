@@ -330,3 +330,37 @@ def test_the_recorder_keeps_nn_sequentials_fused_linear_relu_node():
     run(compiled, batches()[:3])
     assert compiled.replaying
     assert compiled.plan.ops[:2] == ["LinearReLU", "Linear"]
+
+
+def test_a_hook_on_a_parameter_runs_at_each_replay():
+    results = []
+    for capture in (False, True):
+        model, optimizer, step = setup(OPTIMIZERS["sgd"])
+        seen = []
+        model[0].weight.register_hook(lambda g: seen.append(1) or g * 0.5)
+        step = tg.compile(step) if capture else step
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CaptureWarning)
+            run(step, batches())
+        assert len(seen) == STEPS
+        results.append([p.data.copy() for p in model.parameters()])
+    for a, b in zip(*results):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_retain_grad_inside_the_step_is_refused():
+    model, optimizer, _ = setup(OPTIMIZERS["sgd"])
+
+    def step(x, y):
+        optimizer.zero_grad()
+        out = model(x)
+        out.retain_grad()
+        loss = nn.functional.cross_entropy(out, y)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    compiled = tg.compile(step)
+    with pytest.warns(CaptureWarning, match="a hook or retain_grad"):
+        run(compiled, batches())
+    assert not compiled.replaying

@@ -115,6 +115,7 @@ class Recording:
         self.backward: Backward | None = None
         self.refusal: str | None = None
         self.depth = 0  # > 0 inside an effect: what it does is repeated by calling it, not recorded
+        self.in_backward = False
         self.grad_enabled = autograd.is_grad_enabled()
         self.rng_state = host_rng().bit_generator.state
         for i, t in enumerate(args):
@@ -152,7 +153,7 @@ class Recording:
 
     # ---- the tracer interface (autograd calls these) ---------------------------------
     def on_forward(self, ctx, inputs, result, options) -> None:
-        if self.depth:
+        if self.depth or self.in_backward:  # inside backward: a parameter's hook, which the replay calls again
             return
         name = type(ctx).__name__
         refs = [self.ref(t.data, t, f"input {i} of {name}") for i, t in enumerate(inputs)]
@@ -220,9 +221,11 @@ class Recording:
                             "the gradient passed to backward()")
         self.backward = Backward(self.slot_of[id(tensor.data)], seed, tuple(tensor.shape), tensor.dtype)
         self.leaves = {}
+        self.in_backward = True
         try:
             return original(tensor, gradient, retain_graph)
         finally:
+            self.in_backward = False
             self.events.append(self.backward)
 
     def effect(self, fn, args: tuple, kwargs: dict):
@@ -253,7 +256,7 @@ class Recording:
                             "arguments every time")
 
     def data_read(self, what: str) -> None:
-        if not self.depth:
+        if not (self.depth or self.in_backward):
             self.refuse(f"the step reads a tensor's values into Python ({what}); what it does with them "
                         "cannot be replayed: return the tensor and read it after the step")
 
