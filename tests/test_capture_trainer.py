@@ -66,3 +66,34 @@ def test_closure_optimizers_train_eagerly():
     trainer, history, messages = fit(True, lambda p: optim.LBFGS(p, lr=0.1, max_iter=2))
     assert trainer._compiled_step is None and not trainer.capture and messages == []
     assert len(history) == 3
+
+
+def test_a_diverging_captured_run_stops_with_the_same_error():
+    from tinygrad_opt.train import NonFiniteLossError
+
+    tg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
+    trainer = Trainer(model, optim.SGD(model.parameters(), lr=1e30), progress=False, verbose=False, capture=True)
+    train, val = loaders()
+    with pytest.raises(NonFiniteLossError, match=r"loss became (nan|inf) at epoch 1, step \d+ \(batch \d+ of 7\)"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CaptureWarning)
+            trainer.fit(train, val, epochs=2)
+
+
+def test_weights_changed_between_epochs_and_early_stopping_restore_match_eager():
+    from tinygrad_opt.train import EarlyStopping, LambdaCallback
+
+    def wreck(trainer, epoch):  # in place, between steps: the replay reads the same arrays
+        if epoch >= 2:
+            for p in trainer.model.parameters():
+                p.data += np.random.default_rng(epoch).normal(0, 3.0, p.shape).astype(p.dtype)
+
+    runs = []
+    for capture in (False, True):
+        trainer, history, _ = fit(capture, lambda p: optim.Adam(p, lr=1e-2), early_stopping=EarlyStopping(patience=1),
+                                  callbacks=[LambdaCallback(on_epoch_start=wreck)])
+        runs.append((trainer, [(r["train_loss"], r["val_loss"]) for r in history]))
+    assert runs[0][1] == runs[1][1]
+    for p, q in zip(runs[0][0].model.parameters(), runs[1][0].model.parameters()):
+        assert np.array_equal(p.data, q.data)
