@@ -364,3 +364,21 @@ def test_retain_grad_inside_the_step_is_refused():
     with pytest.warns(CaptureWarning, match="a hook or retain_grad"):
         run(compiled, batches())
     assert not compiled.replaying
+
+
+def test_the_same_tensor_passed_twice_is_refused():
+    w = tg.Tensor(np.ones((3, 3), np.float32), requires_grad=True)
+    optimizer = tg.optim.SGD([w], lr=0.1)
+
+    def step(a, b):
+        optimizer.zero_grad()
+        loss = (a @ w * b).sum()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    compiled = tg.compile(step)
+    x = tg.Tensor(np.ones((2, 3), np.float32))
+    with pytest.warns(CaptureWarning, match="arguments 0 and 1 are the same array; pass it once"):
+        compiled(x, x)
+    assert compiled.eager_reason is not None
