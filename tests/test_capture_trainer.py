@@ -57,9 +57,7 @@ def test_captured_trainer_equals_eager_trainer(case):
         [{k: v for k, v in r.items() if k not in drop} for r in eager_history]
     for (name, p), q in zip(eager.model.named_parameters(), captured.model.parameters()):
         assert np.array_equal(p.data, q.data), name
-    # the last batch of each epoch (8 of 32) runs eagerly, and says so
-    assert messages and all("input 0 has shape (8, 64); the step was captured for shape (32, 64)" in m
-                            for m in messages)
+    assert messages == []  # the last batch of each epoch (8 of 32) takes the eager path, which is no surprise
 
 
 def test_closure_optimizers_train_eagerly():

@@ -70,7 +70,8 @@ class Trainer:
     "loss" only on those steps, and a NaN/inf loss is found at the next read.
     checkpoint_extra: entries stored in every checkpoint as they are (model_config, config, data).
     capture: run each step through tg.compile (recorded on the first two batches, then replayed, the
-    same numbers as eager; see tinygrad_opt.capture); not with closure optimizers (SAM, LBFGS).
+    same numbers as eager; see tinygrad_opt.capture); a smaller last batch and closure optimizers
+    (SAM, LBFGS) take the eager path.
     """
 
     def __init__(self, model: Module, optimizer: Optimizer, loss_fn: Module | None = None, *,
@@ -108,6 +109,7 @@ class Trainer:
         # the step recorded once and replayed (tg.compile); closure optimizers run their passes eagerly
         self.capture = bool(capture) and not getattr(optimizer, "requires_closure", False)
         self._compiled_step = compile_step(self._captured_step) if self.capture else None
+        self._captured_shape: tuple | None = None
         self.checkpoint_extra = dict(checkpoint_extra or {})
         # progress of the run
         self.epoch = 0  # completed epochs
@@ -227,7 +229,7 @@ class Trainer:
         x = Tensor._make(to_device(xb, self.device), False)
         y = to_device(yb, self.device)
         known = self._label_range or (batch_label_range(yb) if self.device != "cpu" else None)
-        if self._compiled_step is not None:
+        if self._compiled_step is not None and self._capture_fits(x):
             self._captured_train_step(epoch, batch, x, y, known, callbacks)
             return
         out = self.model(x)
@@ -258,6 +260,12 @@ class Trainer:
             logs = {"loss": values[-1][0], "batch_size": n, "lr": self.lr}
         for cb in callbacks:
             cb.on_batch_end(self, batch, logs)
+
+    def _capture_fits(self, x: Tensor) -> bool:
+        """Batches of the first captured batch's shape replay; the smaller last batch takes the eager path."""
+        if self._captured_shape is None:
+            self._captured_shape = x.shape
+        return x.shape == self._captured_shape
 
     def _captured_train_step(self, epoch: int, batch: int, x: Tensor, y: Any, known: tuple | None,
                              callbacks: list[Callback]) -> None:
