@@ -382,3 +382,16 @@ def test_the_same_tensor_passed_twice_is_refused():
     with pytest.warns(CaptureWarning, match="arguments 0 and 1 are the same array; pass it once"):
         compiled(x, x)
     assert compiled.eager_reason is not None
+
+
+def test_a_step_on_another_device_is_not_captured():
+    class FakeCuda(np.ndarray):  # stands in for a cupy array: not a numpy.ndarray by type
+        pass
+
+    w = tg.Tensor(np.ones((3, 3), np.float32), requires_grad=True)
+    compiled = tg.compile(lambda a: (a @ w).sum())
+    x = tg.Tensor(np.ones((2, 3), np.float32))
+    x.data = x.data.view(FakeCuda)
+    with pytest.warns(CaptureWarning, match="capture replays CPU steps"):
+        compiled(x)
+    assert compiled.eager_reason is not None

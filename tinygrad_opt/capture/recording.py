@@ -121,6 +121,9 @@ class Recording:
         for i, t in enumerate(args):
             if not isinstance(t, Tensor):
                 self.refuse(f"argument {i} is a {type(t).__name__}; tg.compile steps take Tensors")
+            elif type(t.data) is not np.ndarray:
+                self.refuse(f"argument {i} is on {t.device}; capture replays CPU steps (on CUDA it is not "
+                            "implemented yet)")
             elif id(t.data) in self.slot_of:  # the replay would read one slot for both
                 self.refuse(f"arguments {self.slot_of[id(t.data)]} and {i} are the same array; pass it once")
             else:

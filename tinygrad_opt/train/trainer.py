@@ -70,8 +70,8 @@ class Trainer:
     "loss" only on those steps, and a NaN/inf loss is found at the next read.
     checkpoint_extra: entries stored in every checkpoint as they are (model_config, config, data).
     capture: run each step through tg.compile (recorded on the first two batches, then replayed, the
-    same numbers as eager; see tinygrad_opt.capture); a smaller last batch and closure optimizers
-    (SAM, LBFGS) take the eager path.
+    same numbers as eager; see tinygrad_opt.capture) on the CPU; a smaller last batch and closure
+    optimizers (SAM, LBFGS) take the eager path.
     """
 
     def __init__(self, model: Module, optimizer: Optimizer, loss_fn: Module | None = None, *,
@@ -106,8 +106,8 @@ class Trainer:
         self.device = device or (first.device if first is not None else "cpu")
         self.log_every = log_every if log_every is not None else default_log_every(self.device)
         self.class_names = list(class_names) if class_names is not None else None
-        # the step recorded once and replayed (tg.compile); closure optimizers run their passes eagerly
-        self.capture = bool(capture) and not getattr(optimizer, "requires_closure", False)
+        # the step recorded once and replayed (tg.compile) on the CPU; closure optimizers run their passes eagerly
+        self.capture = bool(capture) and not getattr(optimizer, "requires_closure", False) and self.device == "cpu"
         self._compiled_step = compile_step(self._captured_step) if self.capture else None
         self._captured_shape: tuple | None = None
         self.checkpoint_extra = dict(checkpoint_extra or {})
