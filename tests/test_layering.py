@@ -71,3 +71,17 @@ def test_the_core_never_imports_teach():
     for path in [*PACKAGE.glob("*.py"), *(PACKAGE / "ops").rglob("*.py"), *(PACKAGE / "methods").rglob("*.py")]:
         teach = sorted(m for m in imported_modules(path) if m.startswith("tinygrad_opt.teach"))
         assert not teach, f"{path.relative_to(PACKAGE)} imports {teach}"
+
+
+def test_capture_sits_between_the_layers_and_the_training_loop():
+    """capture records nn/optim calls and train uses it; nothing below capture may import it (step_effects is
+    the one mark the layers carry, and it imports nothing)."""
+    above = ("tinygrad_opt.train", "tinygrad_opt.cli", "tinygrad_opt.tune", "tinygrad_opt.compress",
+             "tinygrad_opt.teach")
+    for path, modules in _imports_of_package("capture").items():
+        wrong = sorted(m for m in modules if m.startswith(above))
+        assert not wrong, f"{path} imports {wrong}"
+    for sub in ("nn", "optim", "ops", "methods", "trace"):
+        for path, modules in _imports_of_package(sub).items():
+            assert not any(m.startswith("tinygrad_opt.capture") for m in modules), f"{path} imports capture"
+    assert not any(m.startswith("tinygrad_opt") for m in imported_modules(PACKAGE / "step_effects.py"))

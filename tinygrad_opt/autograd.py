@@ -180,7 +180,7 @@ class Function:
             result._ctx = None
         if _tracers:
             for tracer in _tracers:
-                tracer.on_forward(ctx, inputs, result)
+                tracer.on_forward(ctx, inputs, result, options)
         return result
 
     @property
