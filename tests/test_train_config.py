@@ -113,3 +113,15 @@ def test_given_settings_beat_the_recipe_on_the_command_line_and_in_a_config_file
     assert (from_file.schedule, from_file.epochs, from_file.step_size) == ("step", 4, 1)
     file.write_text('dataset = "mnist"\nmodel = "cnn"\n')  # unset in the file too: the recipe
     assert (_cli_config(["--config", str(file)], tmp_path).schedule, load_config(file).schedule) == ("cosine", None)
+
+
+def test_resuming_an_older_cnn_checkpoint_keeps_the_dropout_its_model_was_built_with():
+    """Before unset meant "the model's default", a CNN run stored dropout = 0.0 and built dropout 0.5."""
+    from tinygrad_opt.train.run import resume_config
+
+    old = TrainConfig(dataset="mnist", model="cnn", dropout=0.0, epochs=10, schedule="cosine").resolved()
+    checkpoint = {"config": old.to_dict(), "model_config": {"type": "cnn", "dropout": 0.5}, "path": "old/last.ckpt"}
+    assert resume_config(TrainConfig(), checkpoint, ()).dropout == 0.5
+    assert resume_config(TrainConfig(dropout=0.5), checkpoint, ("dropout",)).dropout == 0.5  # no conflict
+    checkpoint["model_config"]["dropout"] = 0.0  # a run that switched it off stays off
+    assert resume_config(TrainConfig(), checkpoint, ()).dropout == 0.0
