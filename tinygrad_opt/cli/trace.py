@@ -26,7 +26,7 @@ import argparse
 import warnings
 from pathlib import Path
 
-from .config import ConfigError
+from ..train.errors import ConfigError
 from .options import finite_float, seed_value
 from ..teach.mlp_by_hand import ACTIVATIONS
 from ..teach.optimizer_by_hand import FIRST_STEPS
