@@ -30,7 +30,7 @@ import argparse
 import warnings
 from pathlib import Path
 
-from .config import ConfigError
+from ..train.errors import ConfigError
 from .options import finite_float, seed_value
 from ..teach.conv_by_hand import MAX_IMAGE, POOLS
 from ..teach.mlp_by_hand import ACTIVATIONS

@@ -217,7 +217,7 @@ class Trace:
         return key
 
     # ---- hooks called by autograd ---------------------------------------------
-    def on_forward(self, node, inputs, result) -> None:
+    def on_forward(self, node, inputs, result, options=None) -> None:
         site, module = creation_site(self._modules)
         index = len(self.forward_steps) + 1
         keys = [self._key_of(t) for t in inputs]
