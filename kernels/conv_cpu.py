@@ -65,80 +65,127 @@ def col2im(cols, n: int, c: int, hp: int, wp: int, kh: int, kw: int, sh: int, sw
     return gx
 
 
+def _planes(a):
+    """(planes (P, H, W) C-contiguous, channel_major): a (N, C, H, W) as its image planes without a copy
+    when it is NCHW or channel-major (a transposed (C, N, H, W), as a convolution's output is)."""
+    n, c, h, w = a.shape
+    if not a.flags.c_contiguous and a.swapaxes(0, 1).flags.c_contiguous:
+        return a.swapaxes(0, 1).reshape(c * n, h, w), True
+    return np.ascontiguousarray(a).reshape(n * c, h, w), False
+
+
+def _unplanes(planes, n: int, c: int, channel_major: bool):
+    h, w = planes.shape[1:]
+    if channel_major:
+        return planes.reshape(c, n, h, w).swapaxes(0, 1)
+    return planes.reshape(n, c, h, w)
+
+
 @_jit()
 def _max_pool2d_forward(xpad, kh, kw, sh, sw, dh, dw, out, argmax):
-    n, c, oh, ow = out.shape
-    wp = xpad.shape[3]
-    for b in range(n):
-        for ch in range(c):
-            plane = xpad[b, ch]
-            for y in range(oh):
-                for x in range(ow):
-                    y0, x0 = y * sh, x * sw
-                    best = plane[y0, x0]
-                    where = y0 * wp + x0
-                    for i in range(kh):
-                        for j in range(kw):
-                            v = plane[y0 + i * dh, x0 + j * dw]
-                            if v > best or (v != v and best == best):  # the first NaN wins, as in argmax
-                                best = v
-                                where = (y0 + i * dh) * wp + x0 + j * dw
-                    out[b, ch, y, x] = best
-                    argmax[b, ch, y, x] = where
+    planes, oh, ow = out.shape
+    wp = xpad.shape[2]
+    for k in range(planes):
+        plane = xpad[k]
+        for y in range(oh):
+            for x in range(ow):
+                y0, x0 = y * sh, x * sw
+                best = plane[y0, x0]
+                where = y0 * wp + x0
+                for i in range(kh):
+                    for j in range(kw):
+                        v = plane[y0 + i * dh, x0 + j * dw]
+                        if v > best or (v != v and best == best):  # the first NaN wins, as in argmax
+                            best = v
+                            where = (y0 + i * dh) * wp + x0 + j * dw
+                out[k, y, x] = best
+                argmax[k, y, x] = where
 
 
 @_jit()
 def _max_pool2x2_forward(xpad, out, argmax):
-    """The common 2x2 window at stride 2: four comparisons unrolled, in _max_pool2d_forward's order."""
-    n, c, oh, ow = out.shape
-    wp = xpad.shape[3]
-    for b in range(n):
-        for ch in range(c):
-            plane = xpad[b, ch]
-            for y in range(oh):
-                top, bottom = plane[2 * y], plane[2 * y + 1]
-                for x in range(ow):
-                    x0 = 2 * x
-                    best, where = top[x0], 2 * y * wp + x0
-                    v = top[x0 + 1]
-                    if v > best or (v != v and best == best):
-                        best, where = v, 2 * y * wp + x0 + 1
-                    v = bottom[x0]
-                    if v > best or (v != v and best == best):
-                        best, where = v, (2 * y + 1) * wp + x0
-                    v = bottom[x0 + 1]
-                    if v > best or (v != v and best == best):
-                        best, where = v, (2 * y + 1) * wp + x0 + 1
-                    out[b, ch, y, x] = best
-                    argmax[b, ch, y, x] = where
+    """The common 2x2 window at stride 2, in _max_pool2d_forward's order: three branch-free
+    comparisons per window (selects, not jumps: random data would mispredict half of them)."""
+    planes, oh, ow = out.shape
+    wp = xpad.shape[2]
+    for k in range(planes):
+        for y in range(oh):
+            top, bottom = xpad[k, 2 * y], xpad[k, 2 * y + 1]
+            row, rowarg = out[k, y], argmax[k, y]
+            for x in range(ow):
+                x0 = 2 * x
+                best = top[x0]
+                step = 0
+                v = top[x0 + 1]
+                take = (v > best) | ((v != v) & (best == best))
+                best = v if take else best
+                step = 1 if take else step
+                v = bottom[x0]
+                take = (v > best) | ((v != v) & (best == best))
+                best = v if take else best
+                step = wp if take else step
+                v = bottom[x0 + 1]
+                take = (v > best) | ((v != v) & (best == best))
+                best = v if take else best
+                step = wp + 1 if take else step
+                row[x] = best
+                rowarg[x] = 2 * y * wp + x0 + step
 
 
 @takes(lambda xpad, *geometry: xpad.dtype.char in "fdbhilqBHILQ")  # not float16 or bool
 def max_pool2d_forward(xpad, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, oh: int, ow: int):
+    """The reference's result; out and argmax keep a channel-major input's layout (no transposing copy)."""
     n, c = xpad.shape[:2]
-    out = np.empty((n, c, oh, ow), dtype=xpad.dtype)
-    argmax = np.empty((n, c, oh, ow), dtype=np.int64)
+    planes, channel_major = _planes(xpad)
+    out = np.empty((n * c, oh, ow), dtype=xpad.dtype)
+    argmax = np.empty((n * c, oh, ow), dtype=np.int64)
     if (kh, kw, sh, sw, dh, dw) == (2, 2, 2, 2, 1, 1):
-        _max_pool2x2_forward(xpad, out, argmax)
+        _max_pool2x2_forward(planes, out, argmax)
     else:
-        _max_pool2d_forward(xpad, kh, kw, sh, sw, dh, dw, out, argmax)
-    return out, argmax
+        _max_pool2d_forward(planes, kh, kw, sh, sw, dh, dw, out, argmax)
+    return _unplanes(out, n, c, channel_major), _unplanes(argmax, n, c, channel_major)
 
 
 @_jit()
 def _max_pool2d_backward(g, argmax, gx):
-    n, c, oh, ow = g.shape
-    wp = gx.shape[3]
-    for b in range(n):
-        for ch in range(c):
-            for y in range(oh):
-                for x in range(ow):
-                    a = argmax[b, ch, y, x]
-                    gx[b, ch, a // wp, a % wp] += g[b, ch, y, x]
+    planes, oh, ow = g.shape
+    wp = gx.shape[2]
+    for k in range(planes):
+        for y in range(oh):
+            for x in range(ow):
+                a = argmax[k, y, x]
+                gx[k, a // wp, a % wp] += g[k, y, x]
+
+
+@_jit()
+def _max_pool2x2_backward(g, argmax, gx):
+    """2x2 windows at stride 2 that tile the plane: every element of gx written once (no zero fill)."""
+    planes, oh, ow = g.shape
+    wp = gx.shape[2]
+    zero = g.dtype.type(0)
+    for k in range(planes):
+        for y in range(oh):
+            top, bottom = gx[k, 2 * y], gx[k, 2 * y + 1]
+            grow, arow = g[k, y], argmax[k, y]
+            for x in range(ow):
+                where = arow[x] - 2 * y * wp - 2 * x  # 0, 1, wp or wp + 1 within the window
+                v = grow[x]
+                top[2 * x] = v if where == 0 else zero
+                top[2 * x + 1] = v if where == 1 else zero
+                bottom[2 * x] = v if where == wp else zero
+                bottom[2 * x + 1] = v if where == wp + 1 else zero
 
 
 @takes(lambda g, argmax, hp, wp, *window: _float(g))
 def max_pool2d_backward(g, argmax, hp: int, wp: int, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int):
-    gx = np.zeros(g.shape[:2] + (hp, wp), dtype=g.dtype)
-    _max_pool2d_backward(g, argmax, gx)
-    return gx
+    """The reference's result, in argmax's layout (channel-major stays channel-major)."""
+    n, c = g.shape[:2]
+    arg, channel_major = _planes(argmax)
+    grad = np.ascontiguousarray(g.swapaxes(0, 1) if channel_major else g).reshape(arg.shape)
+    if (kh, kw, sh, sw, dh, dw) == (2, 2, 2, 2, 1, 1) and (hp, wp) == (2 * g.shape[2], 2 * g.shape[3]):
+        gx = np.empty((n * c, hp, wp), dtype=g.dtype)
+        _max_pool2x2_backward(grad, arg, gx)
+    else:
+        gx = np.zeros((n * c, hp, wp), dtype=g.dtype)
+        _max_pool2d_backward(grad, arg, gx)
+    return _unplanes(gx, n, c, channel_major)

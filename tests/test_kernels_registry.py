@@ -22,6 +22,7 @@ NAMES = sorted(NAMES + ["col2im", "im2col", "max_pool2d_backward", "max_pool2d_f
 NAMES = sorted(NAMES + ["bias_relu", "relu_backward_bias_grad"])  # kernels/linear_*.py (ops.LinearReLU)
 NAMES = sorted(NAMES + ["adamax_update", "nadam_update", "radam_update", "lion_update",
                        "schedule_free_adamw_update"])  # optimizer kernels added later
+NAMES = sorted(NAMES + ["batch_norm_backward", "batch_norm_forward", "batch_norm_stats"])  # kernels/batchnorm_*.py
 
 
 @pytest.fixture
