@@ -34,11 +34,32 @@ def _im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow, cols):
                             cols[row, base + x] = src[x * sw + j * dw]
 
 
+@_jit()
+def _im2col_unit_stride(xpad, kh, kw, dh, dw, oh, ow, cols):
+    """_im2col at stride 1 along the rows: each inner loop copies one contiguous run, which LLVM vectorises."""
+    n, c = xpad.shape[0], xpad.shape[1]
+    for ch in range(c):
+        for i in range(kh):
+            for j in range(kw):
+                out = cols[(ch * kh + i) * kw + j]
+                offset = j * dw
+                for b in range(n):
+                    plane = xpad[b, ch]
+                    for y in range(oh):
+                        base = (b * oh + y) * ow
+                        src = plane[y + i * dh]
+                        for x in range(ow):
+                            out[base + x] = src[offset + x]
+
+
 @takes(lambda xpad, *geometry: _float(xpad))
 def im2col(xpad, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, oh: int, ow: int):
     n, c = xpad.shape[:2]
     cols = np.empty((c * kh * kw, n * oh * ow), dtype=xpad.dtype)
-    _im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow, cols)
+    if sh == 1 and sw == 1:
+        _im2col_unit_stride(xpad, kh, kw, dh, dw, oh, ow, cols)
+    else:
+        _im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow, cols)
     return cols
 
 
@@ -57,11 +78,32 @@ def _col2im(cols, kh, kw, sh, sw, dh, dw, oh, ow, gx):
                             dst[x * sw + j * dw] += cols[row, base + x]
 
 
+@_jit()
+def _col2im_unit_stride(cols, kh, kw, dh, dw, oh, ow, gx):
+    """_col2im at stride 1: each inner loop adds one contiguous run (vectorised), in _col2im's order."""
+    n, c = gx.shape[0], gx.shape[1]
+    for ch in range(c):
+        for i in range(kh):
+            for j in range(kw):
+                src = cols[(ch * kh + i) * kw + j]
+                offset = j * dw
+                for b in range(n):
+                    plane = gx[b, ch]
+                    for y in range(oh):
+                        base = (b * oh + y) * ow
+                        dst = plane[y + i * dh]
+                        for x in range(ow):
+                            dst[offset + x] += src[base + x]
+
+
 @takes(lambda cols, *geometry: _float(cols))
 def col2im(cols, n: int, c: int, hp: int, wp: int, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int,
            oh: int, ow: int):
     gx = np.zeros((n, c, hp, wp), dtype=cols.dtype)
-    _col2im(cols, kh, kw, sh, sw, dh, dw, oh, ow, gx)
+    if sh == 1 and sw == 1:
+        _col2im_unit_stride(cols, kh, kw, dh, dw, oh, ow, gx)
+    else:
+        _col2im(cols, kh, kw, sh, sw, dh, dw, oh, ow, gx)
     return gx
 
 
@@ -104,8 +146,10 @@ def _max_pool2d_forward(xpad, kh, kw, sh, sw, dh, dw, out, argmax):
 
 @_jit()
 def _max_pool2x2_forward(xpad, out, argmax):
-    """The common 2x2 window at stride 2, in _max_pool2d_forward's order: three branch-free
-    comparisons per window (selects, not jumps: random data would mispredict half of them)."""
+    """The common 2x2 window at stride 2, in _max_pool2d_forward's order, as two vectorisable loops per row:
+    the maximum (a NaN anywhere makes it NaN), then the first window element equal to it (or the first
+    NaN). Tracking the winner inside the first loop, as the general kernel does, keeps LLVM from
+    vectorising it."""
     planes, oh, ow = out.shape
     wp = xpad.shape[2]
     for k in range(planes):
@@ -113,23 +157,21 @@ def _max_pool2x2_forward(xpad, out, argmax):
             top, bottom = xpad[k, 2 * y], xpad[k, 2 * y + 1]
             row, rowarg = out[k, y], argmax[k, y]
             for x in range(ow):
-                x0 = 2 * x
-                best = top[x0]
-                step = 0
-                v = top[x0 + 1]
-                take = (v > best) | ((v != v) & (best == best))
-                best = v if take else best
-                step = 1 if take else step
-                v = bottom[x0]
-                take = (v > best) | ((v != v) & (best == best))
-                best = v if take else best
-                step = wp if take else step
-                v = bottom[x0 + 1]
-                take = (v > best) | ((v != v) & (best == best))
-                best = v if take else best
-                step = wp + 1 if take else step
+                a1, a2, a3 = top[2 * x + 1], bottom[2 * x], bottom[2 * x + 1]
+                best = top[2 * x]
+                best = a1 if (a1 > best) | (a1 != a1) else best
+                best = a2 if (a2 > best) | (a2 != a2) else best
+                best = a3 if (a3 > best) | (a3 != a3) else best
                 row[x] = best
-                rowarg[x] = 2 * y * wp + x0 + step
+            base = 2 * y * wp
+            for x in range(ow):
+                best = row[x]
+                a0, a1, a2 = top[2 * x], top[2 * x + 1], bottom[2 * x]
+                step = wp + 1
+                step = wp if (a2 == best) | (a2 != a2) else step
+                step = 1 if (a1 == best) | (a1 != a1) else step
+                step = 0 if (a0 == best) | (a0 != a0) else step
+                rowarg[x] = base + 2 * x + step
 
 
 @takes(lambda xpad, *geometry: xpad.dtype.char in "fdbhilqBHILQ")  # not float16 or bool
