@@ -141,3 +141,13 @@ def test_fused_batch_norm_relu_gradcheck(training, affine, seed):
     mean, var = tg.Tensor(rng.standard_normal(2)), tg.Tensor(rng.random(2) + 0.5)
     assert tg.gradcheck(lambda *t: batch_norm_relu(t[0], mean, var, *t[1:], training=training, momentum=0.0,
                                                    relu=True), [x, *params])
+
+
+def test_changing_the_saved_input_in_place_is_caught_before_backward():
+    conv = nn.Conv2d(1, 2, 3, bias=False)
+    x = tg.Tensor(np.random.default_rng(4).standard_normal((2, 1, 5, 5)).astype(np.float32))
+    h = conv(x)  # channel-major: the batch norm saves a view of the GEMM's output
+    out = nn.Sequential(nn.BatchNorm2d(2), nn.ReLU())(h)
+    h.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation|changed in place|in-place|inplace"):
+        out.sum().backward()

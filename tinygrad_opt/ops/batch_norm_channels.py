@@ -36,7 +36,7 @@ class BatchNormChannels(Function):
         scale = invstd if w is None else w.astype(xp.float64) * invstd
         shift = -mean * scale if b is None else b.astype(xp.float64) - mean * scale
         y3 = kernel("batch_norm_forward", x3)(x3, scale, shift, relu)
-        ctx.x3, ctx.channel_major, ctx.shape = x3, channel_major, x.shape
+        ctx.x = x  # the input array itself, so that an in-place change of it is caught before backward
         ctx.stats, ctx.training, ctx.relu = (mean, invstd, scale, shift), training, relu
         ctx.w_dtype = None if w is None else w.dtype
         return from_blocks(y3, x.shape, channel_major)
@@ -44,10 +44,11 @@ class BatchNormChannels(Function):
     @staticmethod
     def backward(ctx, g):
         needs = ctx.needs_input_grad
-        g3 = like_blocks(g, ctx.channel_major)
+        x3, channel_major = to_blocks(ctx.x)
+        g3 = like_blocks(g, channel_major)
         gx3, g_sum, gxhat_sum = kernel("batch_norm_backward", g3)(
-            g3, ctx.x3, *ctx.stats, ctx.relu, ctx.training, needs[0])
-        gx = None if gx3 is None else from_blocks(gx3, ctx.shape, ctx.channel_major)
+            g3, x3, *ctx.stats, ctx.relu, ctx.training, needs[0])
+        gx = None if gx3 is None else from_blocks(gx3, ctx.x.shape, channel_major)
         if ctx.w_dtype is None:
             return (gx,)
         dtype = ctx.w_dtype
