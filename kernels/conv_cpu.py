@@ -3,8 +3,11 @@
 Same signatures and results as the reference (bitwise: every kernel only copies, compares
 or adds in the reference's order), except max-pool backward, whose reference sums in
 float64 (np.bincount), so the two agree to rounding there.
-The loops index 4-D arrays through their strides, so a non-contiguous input (a transposed
-view coming out of the previous convolution) needs no copy first. Anything the loops do
+im2col and col2im index 4-D arrays through their strides, so a non-contiguous input (a
+transposed view coming out of the previous convolution) needs no copy first. Max pooling
+works on image planes (P, H, W): an NCHW input and a channel-major one (a convolution's
+output) are both such planes without a copy, and the results keep the input's layout.
+Pooling splits its planes over the engine's threads (parallel.py). Anything the loops do
 not handle (float16, integers in im2col) the registry hands to the reference (@takes).
 """
 from __future__ import annotations
@@ -12,14 +15,17 @@ from __future__ import annotations
 import numpy as np
 
 from .cpu import _jit
+from .parallel import map_split
 from .registry import takes
+
+PLANES_GRAIN = 256  # image planes below which a range is not worth a thread of its own
 
 
 def _float(a) -> bool:
     return a.dtype.char in "fd"
 
 
-@_jit()
+@_jit(nogil=True)
 def _im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow, cols):
     n, c = xpad.shape[0], xpad.shape[1]
     for ch in range(c):
@@ -34,7 +40,7 @@ def _im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow, cols):
                             cols[row, base + x] = src[x * sw + j * dw]
 
 
-@_jit()
+@_jit(nogil=True)
 def _im2col_unit_stride(xpad, kh, kw, dh, dw, oh, ow, cols):
     """_im2col at stride 1 along the rows: each inner loop copies one contiguous run, which LLVM vectorises."""
     n, c = xpad.shape[0], xpad.shape[1]
@@ -63,7 +69,7 @@ def im2col(xpad, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, oh: int, 
     return cols
 
 
-@_jit()
+@_jit(nogil=True)
 def _col2im(cols, kh, kw, sh, sw, dh, dw, oh, ow, gx):
     n, c = gx.shape[0], gx.shape[1]
     for ch in range(c):
@@ -78,7 +84,7 @@ def _col2im(cols, kh, kw, sh, sw, dh, dw, oh, ow, gx):
                             dst[x * sw + j * dw] += cols[row, base + x]
 
 
-@_jit()
+@_jit(nogil=True)
 def _col2im_unit_stride(cols, kh, kw, dh, dw, oh, ow, gx):
     """_col2im at stride 1: each inner loop adds one contiguous run (vectorised), in _col2im's order."""
     n, c = gx.shape[0], gx.shape[1]
@@ -123,11 +129,11 @@ def _unplanes(planes, n: int, c: int, channel_major: bool):
     return planes.reshape(n, c, h, w)
 
 
-@_jit()
-def _max_pool2d_forward(xpad, kh, kw, sh, sw, dh, dw, out, argmax):
-    planes, oh, ow = out.shape
+@_jit(nogil=True)
+def _max_pool2d_forward(xpad, kh, kw, sh, sw, dh, dw, out, argmax, k0, k1):
+    oh, ow = out.shape[1], out.shape[2]
     wp = xpad.shape[2]
-    for k in range(planes):
+    for k in range(k0, k1):
         plane = xpad[k]
         for y in range(oh):
             for x in range(ow):
@@ -144,15 +150,15 @@ def _max_pool2d_forward(xpad, kh, kw, sh, sw, dh, dw, out, argmax):
                 argmax[k, y, x] = where
 
 
-@_jit()
-def _max_pool2x2_forward(xpad, out, argmax):
+@_jit(nogil=True)
+def _max_pool2x2_forward(xpad, out, argmax, k0, k1):
     """The common 2x2 window at stride 2, in _max_pool2d_forward's order, as two vectorisable loops per row:
     the maximum (a NaN anywhere makes it NaN), then the first window element equal to it (or the first
     NaN). Tracking the winner inside the first loop, as the general kernel does, keeps LLVM from
     vectorising it."""
-    planes, oh, ow = out.shape
+    oh, ow = out.shape[1], out.shape[2]
     wp = xpad.shape[2]
-    for k in range(planes):
+    for k in range(k0, k1):
         for y in range(oh):
             top, bottom = xpad[k, 2 * y], xpad[k, 2 * y + 1]
             row, rowarg = out[k, y], argmax[k, y]
@@ -182,30 +188,31 @@ def max_pool2d_forward(xpad, kh: int, kw: int, sh: int, sw: int, dh: int, dw: in
     out = np.empty((n * c, oh, ow), dtype=xpad.dtype)
     argmax = np.empty((n * c, oh, ow), dtype=np.int64)
     if (kh, kw, sh, sw, dh, dw) == (2, 2, 2, 2, 1, 1):
-        _max_pool2x2_forward(planes, out, argmax)
+        map_split(lambda k0, k1: _max_pool2x2_forward(planes, out, argmax, k0, k1), n * c, PLANES_GRAIN)
     else:
-        _max_pool2d_forward(planes, kh, kw, sh, sw, dh, dw, out, argmax)
+        map_split(lambda k0, k1: _max_pool2d_forward(planes, kh, kw, sh, sw, dh, dw, out, argmax, k0, k1), n * c,
+                  PLANES_GRAIN)
     return _unplanes(out, n, c, channel_major), _unplanes(argmax, n, c, channel_major)
 
 
-@_jit()
-def _max_pool2d_backward(g, argmax, gx):
-    planes, oh, ow = g.shape
+@_jit(nogil=True)
+def _max_pool2d_backward(g, argmax, gx, k0, k1):
+    oh, ow = g.shape[1], g.shape[2]
     wp = gx.shape[2]
-    for k in range(planes):
+    for k in range(k0, k1):
         for y in range(oh):
             for x in range(ow):
                 a = argmax[k, y, x]
                 gx[k, a // wp, a % wp] += g[k, y, x]
 
 
-@_jit()
-def _max_pool2x2_backward(g, argmax, gx):
+@_jit(nogil=True)
+def _max_pool2x2_backward(g, argmax, gx, k0, k1):
     """2x2 windows at stride 2 that tile the plane: every element of gx written once (no zero fill)."""
-    planes, oh, ow = g.shape
+    oh, ow = g.shape[1], g.shape[2]
     wp = gx.shape[2]
     zero = g.dtype.type(0)
-    for k in range(planes):
+    for k in range(k0, k1):
         for y in range(oh):
             top, bottom = gx[k, 2 * y], gx[k, 2 * y + 1]
             grow, arow = g[k, y], argmax[k, y]
@@ -226,8 +233,8 @@ def max_pool2d_backward(g, argmax, hp: int, wp: int, kh: int, kw: int, sh: int, 
     grad = np.ascontiguousarray(g.swapaxes(0, 1) if channel_major else g).reshape(arg.shape)
     if (kh, kw, sh, sw, dh, dw) == (2, 2, 2, 2, 1, 1) and (hp, wp) == (2 * g.shape[2], 2 * g.shape[3]):
         gx = np.empty((n * c, hp, wp), dtype=g.dtype)
-        _max_pool2x2_backward(grad, arg, gx)
+        map_split(lambda k0, k1: _max_pool2x2_backward(grad, arg, gx, k0, k1), n * c, PLANES_GRAIN)
     else:
         gx = np.zeros((n * c, hp, wp), dtype=g.dtype)
-        _max_pool2d_backward(grad, arg, gx)
+        map_split(lambda k0, k1: _max_pool2d_backward(grad, arg, gx, k0, k1), n * c, PLANES_GRAIN)
     return _unplanes(gx, n, c, channel_major)

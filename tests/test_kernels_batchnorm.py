@@ -151,3 +151,45 @@ def test_changing_the_saved_input_in_place_is_caught_before_backward():
     h.add_(1.0)
     with pytest.raises(RuntimeError, match="modified by an inplace operation|changed in place|in-place|inplace"):
         out.sum().backward()
+
+
+@pytest.fixture
+def blas_policy():
+    policy = tg.kernels.get_blas_threads()
+    yield
+    tg.kernels.set_blas_threads(policy)
+
+
+def test_kernels_give_the_same_bits_on_one_thread_and_on_several(blas_policy, monkeypatch):
+    """Channel ranges (batch norm), plane ranges (pooling) and image chunks (convolution) split
+    the work, not the sums: the results do not depend on the thread count."""
+    from tinygrad_opt.kernels import parallel
+
+    pools = []
+    executor = parallel._executor
+    monkeypatch.setattr(parallel, "_executor", lambda threads: pools.append(threads) or executor(threads))
+    rng = np.random.default_rng(6)
+    x = np.ascontiguousarray(rng.standard_normal((80, 8, 30, 30)).astype(np.float32).transpose(1, 0, 2, 3))
+    x = x.transpose(1, 0, 2, 3)
+    g3 = rng.standard_normal((1, 8, 80 * 900)).astype(np.float32)
+    w = tg.Tensor(rng.standard_normal((8, 8, 3, 3)).astype(np.float32), requires_grad=True)
+    results = []
+    for threads in (1, 2, 3):
+        tg.kernels.set_blas_threads(threads)
+        x3, _ = to_blocks(x)
+        mean, var = cpu.batch_norm_stats(x3)
+        invstd = 1 / np.sqrt(var + 1e-5)
+        y = cpu.batch_norm_forward(x3, invstd, -mean * invstd, True)
+        back = cpu.batch_norm_backward(g3, x3, mean, invstd, invstd, -mean * invstd, True, True, True)
+        pooled, argmax = tg.kernels.get("max_pool2d_forward", x)(x, 2, 2, 2, 2, 1, 1, 15, 15)
+        gpool = tg.kernels.get("max_pool2d_backward", pooled)(pooled, argmax, 30, 30, 2, 2, 2, 2, 1, 1)
+        xt = tg.Tensor(x, requires_grad=True)
+        w.grad = None
+        conv = F.conv2d(xt, w, padding=1)
+        conv.backward(tg.Tensor(np.ones(conv.shape, np.float32)))
+        results.append((mean, var, y, *back, pooled, argmax, gpool, conv.data, xt.grad.data, w.grad.data))
+        assert len(pools) >= (8 if threads > 1 else 0)  # 3 batch norm, 2 pooling, 2 convolution passes ran split
+        pools.clear()
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)

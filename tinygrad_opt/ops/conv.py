@@ -5,6 +5,7 @@ from ..autograd import Function
 from ..backend import array_module
 from ..kernels import get as kernel
 from ..kernels.blas_threads import before_gemm
+from ..kernels.parallel import map_chunks
 
 
 def pad_zeros(x, padding):
@@ -38,7 +39,7 @@ def weight_gradient(xp, cols, g_mat):
     return out.transpose(0, 2, 1)
 
 
-CHUNK_BYTES = 4 << 20  # im2col columns per chunk of images: they stay in cache between im2col and the GEMM
+CHUNK_BYTES = 2 << 20  # im2col columns per chunk of images: they stay in cache between im2col and the GEMM
 
 
 def image_chunks(xp, n: int, bytes_per_image: int):
@@ -60,9 +61,11 @@ class Conv2d(Function):
         dL/db      = sum over (n, p, q) of G
         dL/dcols_g = W_g^T @ G_g, and dL/dx = col2im(dL/dcols), cropped to x: each window
                      element's gradient is added back where im2col read it (overlaps add up).
-    On the CPU both passes run over chunks of images (image_chunks): the columns of a chunk
-    are built, multiplied and dropped while they are still in cache, and the full
-    (C*kh*kw, N*oh*ow) matrix, kh*kw times the input's size, never exists.
+    On the CPU both passes run over chunks of images (image_chunks), handed out to the
+    engine's threads (kernels/parallel.py): the columns of a chunk are built, multiplied and
+    dropped while they are still in cache, and the full (C*kh*kw, N*oh*ow) matrix, kh*kw
+    times the input's size, never exists. dL/dW adds the chunks' partial products in chunk
+    order, so the result does not depend on the thread count.
     """
 
     @staticmethod
@@ -78,11 +81,15 @@ class Conv2d(Function):
         k, length = cg * kh * kw, oh * ow
         w_mat = w.reshape(groups, o // groups, k)
         y = xp.empty((groups, o // groups, n * length), dtype=xp.result_type(x, w))
-        before_gemm()
-        for start, stop in image_chunks(xp, n, groups * k * length * x.itemsize):
+        im2col = kernel("im2col", x)
+
+        def chunk(start: int, stop: int) -> None:
             xpad = pad_zeros(x[start:stop], padding)
-            cols = kernel("im2col", xpad)(xpad, kh, kw, sh, sw, dh, dw, oh, ow)
+            cols = im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow)
             xp.matmul(w_mat, cols.reshape(groups, k, -1), out=y[:, :, start * length:stop * length])
+
+        before_gemm()
+        map_chunks(chunk, image_chunks(xp, n, groups * k * length * x.itemsize))
         if b is not None:
             y += b.reshape(groups, o // groups, 1)
         # backward rebuilds cols from x: holding x costs 1 / (kh*kw) of holding cols between the passes
@@ -104,18 +111,26 @@ class Conv2d(Function):
         w_mat = w.reshape(groups, o // groups, k)
         needs = ctx.needs_input_grad
         gx = xp.empty((n, c, h, wd), dtype=g.dtype) if needs[0] else None
-        gw = xp.zeros((groups, o // groups, k), dtype=xp.result_type(g, ctx.x)) if needs[1] else None
-        before_gemm()
-        for start, stop in image_chunks(xp, n, groups * k * length * g.itemsize):
+        im2col, col2im = kernel("im2col", g), kernel("col2im", g)
+
+        def chunk(start: int, stop: int):
+            """This chunk's share of dL/dx (written into gx) and its partial dL/dW (returned)."""
             g_chunk = g_mat[:, :, start * length:stop * length]
             if needs[0]:
                 gcols = xp.matmul(w_mat.transpose(0, 2, 1), g_chunk).reshape(groups * k, -1)
-                gpad = kernel("col2im", gcols)(gcols, stop - start, c, hp, wp, kh, kw, sh, sw, dh, dw, oh, ow)
+                gpad = col2im(gcols, stop - start, c, hp, wp, kh, kw, sh, sw, dh, dw, oh, ow)
                 gx[start:stop] = gpad[:, :, top:top + h, left:left + wd]
             if needs[1]:
                 xpad = pad_zeros(ctx.x[start:stop], padding)
-                cols = kernel("im2col", xpad)(xpad, kh, kw, sh, sw, dh, dw, oh, ow).reshape(groups, k, -1)
-                gw += weight_gradient(xp, cols, g_chunk)
+                cols = im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow).reshape(groups, k, -1)
+                return weight_gradient(xp, cols, g_chunk)
+            return None
+
+        before_gemm()
+        partials = map_chunks(chunk, image_chunks(xp, n, groups * k * length * g.itemsize))
+        gw = None
+        if needs[1]:
+            gw = sum(partials[1:], partials[0]) if partials else xp.zeros((groups, o // groups, k), g.dtype)
+            gw = gw.reshape(w.shape)
         gb = g_mat.sum(axis=2).reshape(o) if ctx.has_bias and needs[2] else None
-        gw = None if gw is None else gw.reshape(w.shape)
         return (gx, gw, gb) if ctx.has_bias else (gx, gw)
