@@ -6,6 +6,7 @@ from ..backend import array_module
 from ..kernels import get as kernel
 from ..kernels.blas_threads import before_gemm
 from ..kernels.parallel import map_chunks
+from .channel_layout import channel_major
 
 
 def pad_zeros(x, padding):
@@ -42,10 +43,16 @@ def weight_gradient(xp, cols, g_mat):
 CHUNK_BYTES = 2 << 20  # im2col columns per chunk of images: they stay in cache between im2col and the GEMM
 
 
+MIN_CHUNKS = 8  # so that a few threads share even a small batch's work (fixed: results must not depend on them)
+
+
 def image_chunks(xp, n: int, bytes_per_image: int):
-    """(start, stop) ranges of images whose columns take about CHUNK_BYTES; one range on a GPU,
-    where the whole batch in one GEMM keeps the device busy and memory traffic is cheap."""
-    step = n if xp is not np else max(1, CHUNK_BYTES // max(bytes_per_image, 1))
+    """(start, stop) ranges of images whose columns take about CHUNK_BYTES, at least MIN_CHUNKS of
+    them when there are that many images; one range on a GPU, where the whole batch in one GEMM
+    keeps the device busy and memory traffic is cheap."""
+    if xp is not np:
+        return [(0, n)]
+    step = min(max(1, CHUNK_BYTES // max(bytes_per_image, 1)), max(1, -(-n // MIN_CHUNKS)))
     return [(start, min(n, start + step)) for start in range(0, n, step)]
 
 
@@ -110,7 +117,10 @@ class Conv2d(Function):
         g_mat = xp.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(groups, o // groups, n * length)
         w_mat = w.reshape(groups, o // groups, k)
         needs = ctx.needs_input_grad
-        gx = xp.empty((n, c, h, wd), dtype=g.dtype) if needs[0] else None
+        gx = None
+        if needs[0]:  # in x's layout: a channel-major x (a pooled conv output) gets a channel-major gradient
+            gx = (xp.empty((c, n, h, wd), dtype=g.dtype).transpose(1, 0, 2, 3) if channel_major(ctx.x)
+                  else xp.empty((n, c, h, wd), dtype=g.dtype))
         im2col, col2im = kernel("im2col", g), kernel("col2im", g)
 
         def chunk(start: int, stop: int):
