@@ -103,7 +103,9 @@ def engine_worker(weights: str, batches, steps: int) -> dict:
     step(*batches[WARMUP])
     peak = tracemalloc.get_traced_memory()[1] - before
     tracemalloc.stop()
-    return {"steps_per_s": steps / seconds, "first_loss": first, "peak_bytes": peak}
+    from tinygrad_opt.kernels.blas_threads import engine_threads  # noqa: PLC0415
+
+    return {"steps_per_s": steps / seconds, "first_loss": first, "peak_bytes": peak, "threads": engine_threads()}
 
 
 def torch_model():
@@ -237,8 +239,9 @@ def run_worker(name: str, weights: str, batch: int, steps: int, data_dir: str | 
     command = [sys.executable, __file__, "--worker", name, "--weights", weights, "--batch", str(batch),
                "--steps", str(steps)] + (["--data-dir", data_dir] if data_dir else [])
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    if threads:  # BLAS (NumPy) and OpenMP (torch) threads alike
-        env.update(OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    if threads:  # BLAS (NumPy), OpenMP (torch) and the engine's own threads alike
+        env.update(OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+                   TINYGRAD_OPT_BLAS_THREADS=str(threads))
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode:
         raise RuntimeError(f"{name} worker failed:\n{done.stderr[-2000:]}")
@@ -251,7 +254,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternating engine/torch runs per batch size")
     parser.add_argument("--batches", default="64,256", help="batch sizes, comma separated")
     parser.add_argument("--data-dir", default=os.environ.get("TINYGRAD_OPT_DATA") or shared_mnist())
-    parser.add_argument("--threads", type=int, help="BLAS/OpenMP threads for both (default: each library's own)")
+    parser.add_argument("--threads", type=int,
+                        help="threads for both: BLAS, OpenMP and the engine's own (default: each library's own)")
     parser.add_argument("--profile", action="store_true", help="the engine's step phase by phase instead")
     parser.add_argument("--worker", choices=["engine", "torch"], help=argparse.SUPPRESS)
     parser.add_argument("--weights", help=argparse.SUPPRESS)
@@ -290,7 +294,7 @@ def main() -> None:
     first = results[min(results)]
     print(f"first-step loss (same weights and batch; dropout masks differ): engine "
           f"{first['engine']['first_loss']:.4f}, torch {first['torch']['first_loss']:.4f}; "
-          f"torch threads {first['torch'].get('threads')}")
+          f"threads: engine {first['engine'].get('threads')}, torch {first['torch'].get('threads')}")
 
 
 if __name__ == "__main__":
