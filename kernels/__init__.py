@@ -63,6 +63,12 @@ from . import linear_reference  # noqa: E402
 for _name in ("bias_relu", "relu_backward_bias_grad"):
     register(_name, reference=getattr(linear_reference, _name), cpu=f"linear_cpu:{_name}")
 
+# the activations' forward and backward passes (ops.LeakyRelu, ops.Silu, ops.Elu): activation_*.py
+from . import activation_reference  # noqa: E402
+
+for _name in ("leaky_relu", "leaky_relu_backward", "silu", "silu_backward", "elu", "elu_backward"):
+    register(_name, reference=getattr(activation_reference, _name), cpu=f"activation_cpu:{_name}")
+
 # BLAS's thread count for the engine's matrix products under load (blas_threads.py)
 from .blas_threads import get_blas_threads, set_blas_threads  # noqa: E402
 

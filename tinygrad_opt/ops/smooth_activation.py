@@ -58,18 +58,20 @@ class Gelu(Function):
 
 
 class Silu(Function):
-    """y = a * s, s = sigmoid(a).   dL/da = g * s * (1 + a * (1 - s))."""
+    """y = a * s, s = sigmoid(a).   dL/da = g * s * (1 + a * (1 - s)).
+
+    Both directions are kernels (kernels/activation_reference.py); backward recomputes s
+    from the saved input.
+    """
 
     @staticmethod
     def forward(ctx, a):
-        s, _ = _sigmoid_and_softplus(array_module(a), a)
-        ctx.a, ctx.s = a, s
-        return a * s
+        ctx.a = a
+        return kernel("silu", a)(a)
 
     @staticmethod
     def backward(ctx, g):
-        s = ctx.s
-        return g * s * (1 + ctx.a * (1 - s))
+        return kernel("silu_backward", g)(g, ctx.a)
 
 
 class Mish(Function):

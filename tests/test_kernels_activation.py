@@ -1,0 +1,127 @@
+"""The activation kernels (kernels/activation_*.py): the Numba loops against their reference twins,
+special values included, the registry's choice, and the ops against PyTorch in float32."""
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygrad_opt as tg
+import tinygrad_opt.nn.functional as F
+from tinygrad_opt import kernels
+from tinygrad_opt.kernels import activation_reference as reference
+
+cpu = pytest.importorskip("tinygrad_opt.kernels.activation_cpu", reason="Numba is not installed")
+
+SPECIAL = [np.nan, -0.0, 0.0, np.inf, -np.inf, 1e-30, -1e-30, 1e-3, -1e-3, -0.6931, -0.6932, 88.0, -88.0, -104.0]
+# (name, options): SELU's constants as F.selu passes them
+CASES = [("leaky_relu", (0.1,)), ("leaky_relu", (-2.5,)), ("silu", ()), ("elu", (1.5, 1.0, 1.0)),
+         ("elu", (1.6732632423543772, 1.0507009873554805, 1.0)), ("elu", (0.5, 2.0, 0.25))]
+BITWISE = {"leaky_relu"}  # no transcendental function: the same float operations in the same order
+
+
+def inputs(seed, size, dtype, scale):
+    rng = np.random.default_rng(seed)
+    a = (rng.standard_normal(size) * scale).astype(dtype)
+    a[: min(size, len(SPECIAL))] = SPECIAL[:size]
+    g = rng.standard_normal(size).astype(dtype)
+    return a, g
+
+
+def agree(name, fast, ref, g_scale=None):
+    """Bitwise for LeakyReLU; otherwise within a few float32 ulp of each result, the same NaNs.
+
+    A backward result can be a small difference of larger terms (SiLU's 1 + a (1 - s) near
+    a = -1.28): there the allowance is a few ulp of the terms' size, |g| (g_scale).
+    """
+    assert fast.dtype == ref.dtype and fast.shape == ref.shape
+    if name in BITWISE:
+        np.testing.assert_array_equal(fast, ref)
+        np.testing.assert_array_equal(np.signbit(fast), np.signbit(ref))
+        return
+    np.testing.assert_array_equal(np.isnan(fast), np.isnan(ref))
+    size = np.abs(ref.astype(np.float64))
+    if g_scale is not None:
+        size = np.maximum(size, np.abs(g_scale.astype(np.float64)))
+    allowed = 8 * np.spacing(size.astype(np.float32)).astype(np.float64)
+    finite = np.isfinite(ref)
+    np.testing.assert_array_equal(fast[~finite], ref[~finite])
+    diff = np.abs(fast[finite].astype(np.float64) - ref[finite].astype(np.float64))
+    assert np.all(diff <= allowed[finite] + 1e-45), (name, np.max(diff / allowed[finite]))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), size=st.integers(1, 300), case=st.sampled_from(CASES),
+       scale=st.sampled_from([0.5, 3.0, 30.0]))
+def test_numba_kernels_match_their_reference_in_float32(seed, size, case, scale):
+    name, options = case
+    a, g = inputs(seed, size, np.float32, scale)
+    agree(name, getattr(cpu, name)(a, *options), getattr(reference, name)(a, *options))
+    backward = name + "_backward"
+    agree(name, getattr(cpu, backward)(g, a, *options), getattr(reference, backward)(g, a, *options), g_scale=g)
+
+
+def test_leaky_relu_loops_take_float64_and_stay_bitwise():
+    a, g = inputs(0, 500, np.float64, 2.0)
+    agree("leaky_relu", cpu.leaky_relu(a, 0.2), reference.leaky_relu(a, 0.2))
+    agree("leaky_relu", cpu.leaky_relu_backward(g, a, 0.2), reference.leaky_relu_backward(g, a, 0.2))
+
+
+def test_expm1_polynomial_is_accurate_on_both_sides_of_its_switch():
+    t = -np.geomspace(1e-30, 20, 20001).astype(np.float32)
+    t = np.concatenate([t, np.nextafter(np.float32(-0.6931472), np.float32(0)) + np.zeros(1, np.float32)])
+    got = cpu.elu(t, 1.0, 1.0, 1.0)  # alpha = scale = 1: elu(t) = expm1(t) for t <= 0
+    exact = np.array([math.expm1(v) for v in t.astype(np.float64)])
+    ulps = np.abs(got - exact) / np.spacing(np.abs(exact).astype(np.float32))
+    assert ulps.max() <= 2.0, ulps.max()
+
+
+@pytest.mark.parametrize("name, options", [("silu", ()), ("elu", (1.0, 1.0, 1.0))])
+def test_float64_and_odd_layouts_run_the_reference(name, options):
+    a = np.linspace(-3, 3, 12).reshape(3, 4)
+    assert kernels.get(name, a)(a, *options).tobytes() == getattr(reference, name)(a, *options).tobytes()
+    view = a.astype(np.float32)[:, ::2]
+    assert kernels.get(name, view)(view, *options).tobytes() == getattr(reference, name)(view, *options).tobytes()
+
+
+def test_a_negative_input_scale_runs_the_reference():
+    a = np.linspace(-3, 3, 12).astype(np.float32)
+    out = kernels.get("elu", a)(a, 1.0, 1.0, -0.5)
+    np.testing.assert_array_equal(out, reference.elu(a, 1.0, 1.0, -0.5))
+
+
+def test_the_registry_serves_the_numba_versions_for_float32():
+    a = np.zeros((2, 3), np.float32)
+    for name in ("leaky_relu", "leaky_relu_backward", "silu", "silu_backward", "elu", "elu_backward"):
+        assert kernels.which(name, a) == "cpu", name
+
+
+@pytest.mark.parametrize("call, torch_call", [
+    (lambda x: F.leaky_relu(x, 0.2), lambda x: TF.leaky_relu(x, 0.2)),
+    (F.silu, TF.silu),
+    (lambda x: F.elu(x, 1.3), lambda x: TF.elu(x, 1.3)),
+    (F.selu, TF.selu),
+])
+@pytest.mark.parametrize("mode", ["auto", "reference"])
+def test_the_ops_match_torch_in_float32_on_a_large_batch(call, torch_call, mode):
+    rng = np.random.default_rng(1)
+    data = (rng.standard_normal((257, 64)) * 4).astype(np.float32)
+    upstream = rng.standard_normal(data.shape).astype(np.float32)
+    previous = kernels.get_mode()
+    tg.set_kernels(mode)
+    try:
+        x = tg.Tensor(data, requires_grad=True)
+        y = call(x)
+        y.backward(tg.Tensor(upstream))
+    finally:
+        tg.set_kernels(previous)
+    tx = torch.tensor(data, requires_grad=True)
+    ty = torch_call(tx)
+    ty.backward(torch.from_numpy(upstream))
+    assert y.dtype == np.float32 and x.grad.dtype == np.float32
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=2e-6, atol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=2e-5, atol=2e-6)
