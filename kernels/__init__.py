@@ -69,6 +69,12 @@ from . import activation_reference  # noqa: E402
 for _name in ("leaky_relu", "leaky_relu_backward", "silu", "silu_backward", "elu", "elu_backward"):
     register(_name, reference=getattr(activation_reference, _name), cpu=f"activation_cpu:{_name}")
 
+# layer normalisation over the rows of a (rows, m) array (ops.LayerNorm): layer_norm_*.py
+from . import layer_norm_reference  # noqa: E402
+
+for _name in ("layer_norm", "layer_norm_backward"):
+    register(_name, reference=getattr(layer_norm_reference, _name), cpu=f"layer_norm_cpu:{_name}")
+
 # BLAS's thread count for the engine's matrix products under load (blas_threads.py)
 from .blas_threads import get_blas_threads, set_blas_threads  # noqa: E402
 
