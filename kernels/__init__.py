@@ -75,6 +75,11 @@ from . import layer_norm_reference  # noqa: E402
 for _name in ("layer_norm", "layer_norm_backward"):
     register(_name, reference=getattr(layer_norm_reference, _name), cpu=f"layer_norm_cpu:{_name}")
 
+# Embedding's backward: rows added at indices (embedding_*.py)
+from . import embedding_reference  # noqa: E402
+
+register("index_add_rows", reference=embedding_reference.index_add_rows, cpu="embedding_cpu:index_add_rows")
+
 # BLAS's thread count for the engine's matrix products under load (blas_threads.py)
 from .blas_threads import get_blas_threads, set_blas_threads  # noqa: E402
 

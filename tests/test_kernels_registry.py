@@ -25,6 +25,7 @@ NAMES = sorted(NAMES + ["adamax_update", "nadam_update", "radam_update", "lion_u
 NAMES = sorted(NAMES + ["elu", "elu_backward", "leaky_relu", "leaky_relu_backward", "silu",
                        "silu_backward"])  # kernels/activation_*.py
 NAMES = sorted(NAMES + ["layer_norm", "layer_norm_backward"])  # kernels/layer_norm_*.py
+NAMES = sorted(NAMES + ["index_add_rows"])  # kernels/embedding_*.py
 
 
 @pytest.fixture
