@@ -29,10 +29,15 @@ _C = tuple(_F(1.0 / math.factorial(n)) for n in range(1, 12))
 _C1, _C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11 = _C
 
 
-def _flat_float32(*arrays) -> bool:
-    """Every array float32, C-contiguous, of the first one's shape and at least 1-D (the loops index flat)."""
-    shape = arrays[0].shape
-    return all(a.dtype == _F and a.flags.c_contiguous and a.shape == shape and a.ndim > 0 for a in arrays)
+def _flat_float32(a) -> bool:
+    """a float32, C-contiguous and at least 1-D (the loops index flat)."""
+    return a.dtype == _F and a.flags.c_contiguous and a.ndim > 0
+
+
+def _gradient_fits(g, a) -> bool:
+    """An upstream gradient of a's shape and dtype, in any layout: the backward loops copy a strided or
+    broadcast g (the gradient of a sum is a broadcast view) into C order first, one pass."""
+    return g.shape == a.shape and g.dtype == a.dtype
 
 
 # ---- LeakyReLU --------------------------------------------------------------------------
@@ -59,9 +64,9 @@ def _leaky_relu_backward(g, a, out, slope, zero):
         out[i] = g[i] if a[i] > zero else g[i] * slope
 
 
-@takes(lambda g, a, slope: g.dtype in _ZERO and a.dtype == g.dtype and a.shape == g.shape and g.ndim > 0
-       and g.flags.c_contiguous and a.flags.c_contiguous)
+@takes(lambda g, a, slope: a.dtype in _ZERO and a.flags.c_contiguous and a.ndim > 0 and _gradient_fits(g, a))
 def leaky_relu_backward(g, a, slope: float):
+    g = np.ascontiguousarray(g)
     out = np.empty_like(g)
     _leaky_relu_backward(g, a, out, g.dtype.type(slope), _ZERO[g.dtype])
     return out
@@ -97,8 +102,9 @@ def _silu_backward(g, a, out):
         out[i] = g[i] * s * (_ONE + a[i] * (_ONE - s))
 
 
-@takes(lambda g, a: _flat_float32(g, a))
+@takes(lambda g, a: _flat_float32(a) and _gradient_fits(g, a))
 def silu_backward(g, a):
+    g = np.ascontiguousarray(g)
     out = np.empty_like(g)
     _silu_backward(g, a, out)
     return out
@@ -150,8 +156,9 @@ def _elu_backward(g, a, out, scale, slope, input_scale):
             out[i] = g[i] * exp_nonpositive_float32(v * input_scale) * slope
 
 
-@takes(lambda g, a, alpha, scale, input_scale: _flat_float32(g, a) and input_scale >= 0)
+@takes(lambda g, a, alpha, scale, input_scale: _flat_float32(a) and _gradient_fits(g, a) and input_scale >= 0)
 def elu_backward(g, a, alpha: float, scale: float, input_scale: float):
+    g = np.ascontiguousarray(g)
     out = np.empty_like(g)
     _elu_backward(g, a, out, _F(scale), _F(alpha * scale * input_scale), _F(input_scale))
     return out

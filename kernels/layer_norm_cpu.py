@@ -4,7 +4,7 @@ The array expressions make about eight float64 temporaries of the whole input pe
 these loops read x (and g) once per pass over a row that stays in cache, in float64 as the
 reference does, and write the result once. The row sums may be reordered (fastmath "reassoc",
 so LLVM can vectorise them): results agree with the reference to rounding, not bitwise.
-They take C-contiguous 2-D float32/float64 x (and g) with w and b of x's dtype; the
+They take C-contiguous 2-D float32/float64 x (g in any layout, copied) with w and b of x's dtype; the
 registry sends anything else to the reference.
 """
 from __future__ import annotations
@@ -76,9 +76,12 @@ def _layer_norm_backward(g, x, mean, invstd, w, gx, gw, gb):
             gx[r, j] = (np.float64(g[r, j]) * w[j] - mean_gh - xhat * mean_ghx) * inv
 
 
+# g in any layout (the gradient of a sum is a broadcast view): copied into C order first, which the
+# vectorised loop repays several times over
 @takes(lambda g, x, mean, invstd, w: g.dtype in _ZERO and g.ndim == 2 and x.dtype == g.dtype
-       and x.shape == g.shape and g.flags.c_contiguous and x.flags.c_contiguous and _same_layout(g, w))
+       and x.shape == g.shape and x.flags.c_contiguous and _same_layout(g, w))
 def layer_norm_backward(g, x, mean, invstd, w):
+    g = np.ascontiguousarray(g)
     rows, m = g.shape
     gx = np.empty_like(g)
     gw, gb = np.empty(m), np.empty(m)

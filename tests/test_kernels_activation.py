@@ -125,3 +125,12 @@ def test_the_ops_match_torch_in_float32_on_a_large_batch(call, torch_call, mode)
     assert y.dtype == np.float32 and x.grad.dtype == np.float32
     np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=2e-6, atol=1e-6)
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("name, options", [("leaky_relu", (0.1,)), ("silu", ()), ("elu", (1.0, 1.0, 1.0))])
+def test_backward_loops_take_a_broadcast_gradient(name, options):
+    a = np.linspace(-3, 3, 24).astype(np.float32).reshape(4, 6)
+    g = np.broadcast_to(np.float32(0.5), a.shape)  # what the gradient of a.sum() looks like
+    fast = kernels.get(name + "_backward", g)
+    assert getattr(fast, "fast", None) is not None and fast.fast.takes(g, a, *options)
+    agree(name, fast(g, a, *options), getattr(reference, name + "_backward")(g, a, *options), g_scale=g)

@@ -33,3 +33,14 @@ def test_the_registry_runs_the_reference_for_indices_the_loop_does_not_take():
     np.testing.assert_array_equal(target[:, 0], [1, 0, 0, 2])
     with pytest.raises(IndexError):
         kernels.get("index_add_rows", target)(target, np.array([0, 4, 1]), values)
+
+
+def test_the_loop_takes_broadcast_values():
+    target, ref = np.zeros((5, 4), np.float32), np.zeros((5, 4), np.float32)
+    index = np.array([1, 3, 1, 0])
+    values = np.broadcast_to(np.float32(0.25), (4, 4))  # the gradient of a sum
+    fast = kernels.get("index_add_rows", target)
+    assert fast.fast.takes(target, index, values)
+    fast(target, index, values)
+    reference.index_add_rows(ref, index, values)
+    np.testing.assert_array_equal(target, ref)

@@ -71,3 +71,15 @@ def test_the_op_computes_only_the_gradients_asked_for_and_sees_in_place_changes(
     h.mul_(2.0)  # backward reads the saved input: the change must be caught, not used
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.sum().backward()
+
+
+def test_the_backward_loop_takes_a_broadcast_gradient():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((7, 9)).astype(np.float32)
+    w = rng.standard_normal(9).astype(np.float32)
+    g = np.broadcast_to(np.float32(1.5), x.shape)  # the gradient of a sum
+    _, mean, invstd = reference.layer_norm(x, w, None, 1e-5)
+    fast = kernels.get("layer_norm_backward", g)
+    assert fast.fast.takes(g, x, mean, invstd, w)
+    for got, ref in zip(fast(g, x, mean, invstd, w), reference.layer_norm_backward(g, x, mean, invstd, w)):
+        close(got, ref, np.float32)
