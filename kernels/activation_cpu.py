@@ -162,3 +162,116 @@ def elu_backward(g, a, alpha: float, scale: float, input_scale: float):
     out = np.empty_like(g)
     _elu_backward(g, a, out, _F(scale), _F(alpha * scale * input_scale), _F(input_scale))
     return out
+
+
+# ---- GELU ------------------------------------------------------------------------------------
+# Numba's erf and tanh are C calls per element (35 and 50 ns here, against NumPy's 0.4 ns SIMD
+# tanh), so these float32 loops use the vectorisable forms below, computed in float64 inside and
+# rounded once; float64 input (gradient checks) runs the reference.
+
+_F64 = np.float64
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+# erf(z) = 2/sqrt(pi) * sum_n (-1)^n z^(2n+1) / (n! (2n+1)): the coefficients of z^(2n+1), n = 0 ... 12
+_ERF_TAYLOR = tuple(_TWO_OVER_SQRT_PI * (-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(13))
+_E0, _E1, _E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9, _E10, _E11, _E12 = _ERF_TAYLOR
+# erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + z/2), with P of degree 9: Numerical Recipes' erfcc
+# (Chebyshev fit, relative error below 1.2e-7 for every z >= 0)
+_P0, _P1, _P2, _P3, _P4, _P5, _P6, _P7, _P8, _P9 = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806,
+                                                    0.27886807, -1.13520398, 1.48851587, -0.82215223, 0.17087277)
+# tanh(u) = u + sum of T_n u^(2n+1), n = 1 ... 7 (Taylor, for |u| < 0.3)
+_T1, _T2, _T3, _T4, _T5, _T6, _T7 = (-1 / 3, 2 / 15, -17 / 315, 62 / 2835, -1382 / 155925, 21844 / 6081075,
+                                     -929569 / 638512875)
+_HALF = _F(0.5)
+_SQRT_HALF = _F(math.sqrt(0.5))
+_INV_SQRT_2PI = _F(1.0 / math.sqrt(2.0 * math.pi))
+_SQRT_2_OVER_PI = _F(math.sqrt(2.0 / math.pi))
+_KAPPA, _KAPPA3 = _F(0.044715), _F(3 * 0.044715)
+_MINUS_HALF = _F(-0.5)
+_MINUS_TWO = _F64(-2.0)
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _erf_float32(x):
+    """erf of a float32, within about 1 float32 ulp; vectorisable.
+
+    |x| < 1: the Taylor series (13 terms, truncation below 1e-10) in float64. Beyond: 1 - erfc
+    with Numerical Recipes' erfc (relative 1.2e-7 of erfc <= 0.16, so under one ulp of erf),
+    its exp taken by exp_nonpositive_float32 (the exponent is negative for z >= 1).
+    """
+    z = abs(_F64(x))
+    z2 = z * z
+    small = z * (_E0 + z2 * (_E1 + z2 * (_E2 + z2 * (_E3 + z2 * (_E4 + z2 * (_E5 + z2 * (_E6 + z2 * (
+        _E7 + z2 * (_E8 + z2 * (_E9 + z2 * (_E10 + z2 * (_E11 + z2 * _E12))))))))))))
+    t = 1.0 / (1.0 + 0.5 * z)
+    exponent = -z2 + (_P0 + t * (_P1 + t * (_P2 + t * (_P3 + t * (_P4 + t * (_P5 + t * (_P6 + t * (
+        _P7 + t * (_P8 + t * _P9)))))))))
+    large = 1.0 - t * _F64(exp_nonpositive_float32(_F(exponent)))
+    return _F(math.copysign(small if z < 1.0 else large, x))  # NaN and +-inf take the large branch
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _tanh_float32(u):
+    """tanh of a float32 to about 1 ulp; vectorisable: Taylor below |u| = 0.3, (1 - e) / (1 + e) with
+    e = exp(-2|u|) <= 0.55 above (no cancellation there)."""
+    w = abs(_F64(u))
+    w2 = w * w
+    small = w * (1.0 + w2 * (_T1 + w2 * (_T2 + w2 * (_T3 + w2 * (_T4 + w2 * (_T5 + w2 * (_T6 + w2 * _T7)))))))
+    e = _F64(exp_nonpositive_float32(_F(_MINUS_TWO * w)))
+    large = (1.0 - e) / (1.0 + e)
+    return _F(math.copysign(small if w < 0.3 else large, u))
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _normal_cdf(v):
+    """Phi(v) = (1 + erf(v / sqrt 2)) / 2 for a float32 v, in the reference's order of operations."""
+    return (_erf_float32(v * _SQRT_HALF) + _ONE) * _HALF
+
+
+@_jit()
+def _gelu(a, y):
+    a, y = a.reshape(-1), y.reshape(-1)
+    for i in numba.prange(a.size):
+        y[i] = a[i] * _normal_cdf(a[i])
+
+
+@_jit()
+def _gelu_backward(g, a, out):
+    g, a, out = g.reshape(-1), a.reshape(-1), out.reshape(-1)
+    for i in numba.prange(g.size):
+        v = a[i]
+        pdf = exp_nonpositive_float32(v * v * _MINUS_HALF) * _INV_SQRT_2PI
+        out[i] = g[i] * (_normal_cdf(v) + v * pdf)
+
+
+@_jit()
+def _gelu_tanh(a, y):
+    a, y = a.reshape(-1), y.reshape(-1)
+    for i in numba.prange(a.size):
+        v = a[i]
+        t = _tanh_float32((v + v * v * v * _KAPPA) * _SQRT_2_OVER_PI)
+        y[i] = v * _HALF * (_ONE + t)
+
+
+@_jit()
+def _gelu_tanh_backward(g, a, out):
+    g, a, out = g.reshape(-1), a.reshape(-1), out.reshape(-1)
+    for i in numba.prange(g.size):
+        v = a[i]
+        t = _tanh_float32((v + v * v * v * _KAPPA) * _SQRT_2_OVER_PI)
+        inner_derivative = (_ONE + v * v * _KAPPA3) * _SQRT_2_OVER_PI
+        out[i] = g[i] * (_HALF * (_ONE + t) + v * _HALF * (_ONE - t * t) * inner_derivative)
+
+
+@takes(lambda a, approximate: _flat_float32(a))
+def gelu(a, approximate: str):
+    y = np.empty_like(a)
+    (_gelu_tanh if approximate == "tanh" else _gelu)(a, y)
+    return y
+
+
+@takes(lambda g, a, approximate: _flat_float32(a) and _gradient_fits(g, a))
+def gelu_backward(g, a, approximate: str):
+    g = np.ascontiguousarray(g)
+    out = np.empty_like(g)
+    (_gelu_tanh_backward if approximate == "tanh" else _gelu_backward)(g, a, out)
+    return out

@@ -6,6 +6,7 @@
     silu_backward        dL/da = g * s * (1 + a * (1 - s))
     elu                  y = scale * a for a > 0, scale * alpha * expm1(input_scale * a) otherwise
     elu_backward         dL/da = g * scale for a > 0, g * scale * alpha * input_scale * exp(input_scale * a) otherwise
+    gelu, gelu_backward  both of torch's forms (approximate="none" or "tanh"), formulas below
 
 Backward takes the forward's input a and recomputes what it needs (a mask, a sigmoid,
 an exp) instead of keeping it from the forward: one array less to write and keep alive,
@@ -14,7 +15,10 @@ nothing overflows: s = 1 / (1 + e) for a >= 0 and e / (1 + e) for a < 0.
 """
 from __future__ import annotations
 
+import math
+
 from .reference import _xp
+from .registry import get as kernel
 
 
 def leaky_relu(a, slope: float):
@@ -54,3 +58,40 @@ def elu_backward(g, a, alpha: float, scale: float, input_scale: float):
     # exp itself, not expm1 + 1, which would round tiny exp values to 0 in float32
     e = xp.exp(xp.minimum(a, 0) * input_scale)
     return xp.where(a > 0, g * scale, g * e * (alpha * scale * input_scale)).astype(g.dtype, copy=False)
+
+
+# ---- GELU ------------------------------------------------------------------------------------
+# none: y = a * Phi(a),  Phi(a) = (1 + erf(a / sqrt 2)) / 2,  dL/da = g * (Phi(a) + a * phi(a)),
+#       phi(a) = exp(-a^2 / 2) / sqrt(2 pi)
+# tanh: u = sqrt(2/pi) * (a + 0.044715 a^3),  t = tanh(u),  y = a * (1 + t) / 2
+#       dL/da = g * ((1 + t) / 2 + a / 2 * (1 - t^2) * sqrt(2/pi) * (1 + 3 * 0.044715 a^2))
+
+SQRT_HALF = math.sqrt(0.5)
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+GELU_TANH_KAPPA = 0.044715
+
+
+def _normal_cdf(a):
+    x = a * SQRT_HALF
+    return (kernel("erf", x)(x) + 1) * 0.5  # NumPy has no erf: the kernel (math.erf in a loop)
+
+
+def _gelu_tanh_t(a):
+    return _xp(a).tanh((a + a * a * a * GELU_TANH_KAPPA) * SQRT_2_OVER_PI)
+
+
+def gelu(a, approximate: str):
+    if approximate == "tanh":
+        return (a * 0.5 * (1 + _gelu_tanh_t(a))).astype(a.dtype, copy=False)
+    return (a * _normal_cdf(a)).astype(a.dtype, copy=False)
+
+
+def gelu_backward(g, a, approximate: str):
+    xp = _xp(g)
+    if approximate == "tanh":
+        t = _gelu_tanh_t(a)
+        inner_derivative = (1 + a * a * (3 * GELU_TANH_KAPPA)) * SQRT_2_OVER_PI
+        return g * (0.5 * (1 + t) + a * 0.5 * (1 - t * t) * inner_derivative)
+    pdf = xp.exp(a * a * -0.5) * INV_SQRT_2PI
+    return g * (_normal_cdf(a) + a * pdf)

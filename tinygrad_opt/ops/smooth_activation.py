@@ -4,16 +4,9 @@ Shared pieces, with e = exp(-|a|) (never above 1):
     softplus(a) = log(1 + exp(a)) = max(a, 0) + log1p(e)
     sigmoid(a)  = 1 / (1 + e) for a >= 0,  e / (1 + e) for a < 0
 """
-import math
-
 from ..autograd import Function
 from ..backend import array_module
 from ..kernels import get as kernel
-
-SQRT_HALF = math.sqrt(0.5)
-INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-GELU_TANH_KAPPA = 0.044715
 
 
 def _sigmoid_and_softplus(xp, a):
@@ -30,31 +23,18 @@ class Gelu(Function):
           dL/da = g * (Phi(a) + a * phi(a)),  phi(a) = exp(-a^2 / 2) / sqrt(2 pi)
     tanh: u = sqrt(2/pi) * (a + 0.044715 a^3),  t = tanh(u),  y = a * (1 + t) / 2
           dL/da = g * ((1 + t) / 2 + a / 2 * (1 - t^2) * sqrt(2/pi) * (1 + 3 * 0.044715 a^2))
-    erf comes from the "erf" kernel (NumPy has none).
+    Both directions are kernels (kernels/activation_reference.py; erf is the "erf" kernel,
+    NumPy has none); backward recomputes Phi or t from the saved input.
     """
 
     @staticmethod
     def forward(ctx, a, approximate="none"):
-        xp = array_module(a)
         ctx.a, ctx.approximate = a, approximate
-        if approximate == "tanh":
-            t = xp.tanh((a + a * a * a * GELU_TANH_KAPPA) * SQRT_2_OVER_PI)
-            ctx.t = t
-            return (a * 0.5 * (1 + t)).astype(a.dtype, copy=False)
-        cdf = (kernel("erf", a)(a * SQRT_HALF) + 1) * 0.5
-        ctx.cdf = cdf
-        return (a * cdf).astype(a.dtype, copy=False)
+        return kernel("gelu", a)(a, approximate)
 
     @staticmethod
     def backward(ctx, g):
-        xp = array_module(g)
-        a = ctx.a
-        if ctx.approximate == "tanh":
-            t = ctx.t
-            inner_derivative = (1 + a * a * (3 * GELU_TANH_KAPPA)) * SQRT_2_OVER_PI
-            return g * (0.5 * (1 + t) + a * 0.5 * (1 - t * t) * inner_derivative)
-        pdf = xp.exp(a * a * -0.5) * INV_SQRT_2PI
-        return g * (ctx.cdf + a * pdf)
+        return kernel("gelu_backward", g)(g, ctx.a, ctx.approximate)
 
 
 class Silu(Function):
