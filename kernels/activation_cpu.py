@@ -228,50 +228,53 @@ def _normal_cdf(v):
 
 
 @_jit()
-def _gelu(a, y):
-    a, y = a.reshape(-1), y.reshape(-1)
+def _gelu(a, y, cdf):
+    a, y, cdf = a.reshape(-1), y.reshape(-1), cdf.reshape(-1)
     for i in numba.prange(a.size):
-        y[i] = a[i] * _normal_cdf(a[i])
+        c = _normal_cdf(a[i])
+        cdf[i] = c
+        y[i] = a[i] * c
 
 
 @_jit()
-def _gelu_backward(g, a, out):
-    g, a, out = g.reshape(-1), a.reshape(-1), out.reshape(-1)
+def _gelu_backward(g, a, cdf, out):
+    g, a, cdf, out = g.reshape(-1), a.reshape(-1), cdf.reshape(-1), out.reshape(-1)
     for i in numba.prange(g.size):
         v = a[i]
         pdf = exp_nonpositive_float32(v * v * _MINUS_HALF) * _INV_SQRT_2PI
-        out[i] = g[i] * (_normal_cdf(v) + v * pdf)
+        out[i] = g[i] * (cdf[i] + v * pdf)
 
 
 @_jit()
-def _gelu_tanh(a, y):
-    a, y = a.reshape(-1), y.reshape(-1)
+def _gelu_tanh(a, y, t_out):
+    a, y, t_out = a.reshape(-1), y.reshape(-1), t_out.reshape(-1)
     for i in numba.prange(a.size):
         v = a[i]
         t = _tanh_float32((v + v * v * v * _KAPPA) * _SQRT_2_OVER_PI)
+        t_out[i] = t
         y[i] = v * _HALF * (_ONE + t)
 
 
 @_jit()
-def _gelu_tanh_backward(g, a, out):
-    g, a, out = g.reshape(-1), a.reshape(-1), out.reshape(-1)
+def _gelu_tanh_backward(g, a, t_in, out):
+    g, a, t_in, out = g.reshape(-1), a.reshape(-1), t_in.reshape(-1), out.reshape(-1)
     for i in numba.prange(g.size):
-        v = a[i]
-        t = _tanh_float32((v + v * v * v * _KAPPA) * _SQRT_2_OVER_PI)
+        v, t = a[i], t_in[i]
         inner_derivative = (_ONE + v * v * _KAPPA3) * _SQRT_2_OVER_PI
         out[i] = g[i] * (_HALF * (_ONE + t) + v * _HALF * (_ONE - t * t) * inner_derivative)
 
 
 @takes(lambda a, approximate: _flat_float32(a))
 def gelu(a, approximate: str):
-    y = np.empty_like(a)
-    (_gelu_tanh if approximate == "tanh" else _gelu)(a, y)
-    return y
+    y, saved = np.empty_like(a), np.empty_like(a)
+    (_gelu_tanh if approximate == "tanh" else _gelu)(a, y, saved)
+    return y, saved
 
 
-@takes(lambda g, a, approximate: _flat_float32(a) and _gradient_fits(g, a))
-def gelu_backward(g, a, approximate: str):
+@takes(lambda g, a, saved, approximate: _flat_float32(a) and _gradient_fits(g, a) and _flat_float32(saved)
+       and saved.shape == a.shape)
+def gelu_backward(g, a, saved, approximate: str):
     g = np.ascontiguousarray(g)
     out = np.empty_like(g)
-    (_gelu_tanh_backward if approximate == "tanh" else _gelu_backward)(g, a, out)
+    (_gelu_tanh_backward if approximate == "tanh" else _gelu_backward)(g, a, saved, out)
     return out

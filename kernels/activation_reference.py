@@ -6,7 +6,9 @@
     silu_backward        dL/da = g * s * (1 + a * (1 - s))
     elu                  y = scale * a for a > 0, scale * alpha * expm1(input_scale * a) otherwise
     elu_backward         dL/da = g * scale for a > 0, g * scale * alpha * input_scale * exp(input_scale * a) otherwise
-    gelu, gelu_backward  both of torch's forms (approximate="none" or "tanh"), formulas below
+    gelu, gelu_backward  both of torch's forms (approximate="none" or "tanh"), formulas below; forward
+                         also returns Phi(a) or tanh(u) for backward: erf and tanh cost more than
+                         keeping one array
 
 Backward takes the forward's input a and recomputes what it needs (a mask, a sigmoid,
 an exp) instead of keeping it from the forward: one array less to write and keep alive,
@@ -82,16 +84,19 @@ def _gelu_tanh_t(a):
 
 
 def gelu(a, approximate: str):
-    if approximate == "tanh":
-        return (a * 0.5 * (1 + _gelu_tanh_t(a))).astype(a.dtype, copy=False)
-    return (a * _normal_cdf(a)).astype(a.dtype, copy=False)
-
-
-def gelu_backward(g, a, approximate: str):
-    xp = _xp(g)
+    """(y, saved): saved is Phi(a) (none) or t (tanh), what backward needs besides a."""
     if approximate == "tanh":
         t = _gelu_tanh_t(a)
+        return (a * 0.5 * (1 + t)).astype(a.dtype, copy=False), t
+    cdf = _normal_cdf(a)
+    return (a * cdf).astype(a.dtype, copy=False), cdf
+
+
+def gelu_backward(g, a, saved, approximate: str):
+    xp = _xp(g)
+    if approximate == "tanh":
+        t = saved
         inner_derivative = (1 + a * a * (3 * GELU_TANH_KAPPA)) * SQRT_2_OVER_PI
         return g * (0.5 * (1 + t) + a * 0.5 * (1 - t * t) * inner_derivative)
     pdf = xp.exp(a * a * -0.5) * INV_SQRT_2PI
-    return g * (_normal_cdf(a) + a * pdf)
+    return g * (saved + a * pdf)

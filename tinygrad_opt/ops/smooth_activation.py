@@ -24,17 +24,18 @@ class Gelu(Function):
     tanh: u = sqrt(2/pi) * (a + 0.044715 a^3),  t = tanh(u),  y = a * (1 + t) / 2
           dL/da = g * ((1 + t) / 2 + a / 2 * (1 - t^2) * sqrt(2/pi) * (1 + 3 * 0.044715 a^2))
     Both directions are kernels (kernels/activation_reference.py; erf is the "erf" kernel,
-    NumPy has none); backward recomputes Phi or t from the saved input.
+    NumPy has none); forward keeps Phi(a) or t for backward.
     """
 
     @staticmethod
     def forward(ctx, a, approximate="none"):
+        y, ctx.saved = kernel("gelu", a)(a, approximate)
         ctx.a, ctx.approximate = a, approximate
-        return kernel("gelu", a)(a, approximate)
+        return y
 
     @staticmethod
     def backward(ctx, g):
-        return kernel("gelu_backward", g)(g, ctx.a, ctx.approximate)
+        return kernel("gelu_backward", g)(g, ctx.a, ctx.saved, ctx.approximate)
 
 
 class Silu(Function):
