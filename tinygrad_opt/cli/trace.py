@@ -29,8 +29,9 @@ from pathlib import Path
 from .config import ConfigError
 from .options import finite_float, seed_value
 from ..teach.mlp_by_hand import ACTIVATIONS
-from ..teach.one_step import MAX_STEPS
 from ..teach.optimizer_by_hand import FIRST_STEPS
+from ..teach.optimizer_steps import MAX_STEPS
+from ..trace import render
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,8 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..teach.dot import render  # noqa: PLC0415 - imported when the command runs, not for --help
-    from ..teach.one_step import parse_sizes, run_one_step  # noqa: PLC0415
+    from ..teach.one_step import parse_sizes, run_one_step  # noqa: PLC0415 - it loads nn and optim: not for --help
 
     try:
         sizes = parse_sizes(args.model)

@@ -16,14 +16,16 @@ from typing import Sequence
 
 import numpy as np
 
+from .. import nn, optim
 from ..autograd import no_grad
 from ..backend import manual_seed
+from ..nn import functional as F
 from ..tensor import Tensor
+from ..trace import format_array, format_table, trace
 from . import mlp_by_hand
 from .finite_diff import numerical_gradient
-from .format import format_array, format_table
-from .optimizer_by_hand import FIRST_STEPS, make_optimizer
-from .optimizer_steps import StateByHand, observe_step, optimizer_steps_text
+from .optimizer_by_hand import ALPHA, BETAS, EPS, FIRST_STEPS, MOMENTUM, WEIGHT_DECAY_ADAMW
+from .optimizer_steps import MAX_STEPS, StateByHand, observe_step, optimizer_steps_text
 
 # (relative, absolute) tolerances of (hand vs engine, finite differences vs hand, optimizer formula vs engine):
 # a pair passes where |a - b| <= abs + rel * |b|, element by element. float32's are set by its unit
@@ -32,7 +34,6 @@ TOLERANCES = {"float64": ((1e-9, 1e-12), (1e-5, 1e-8), (1e-12, 1e-15)),
               "float32": ((1e-4, 1e-6), (1e-2, 2e-4), (1e-5, 1e-7))}
 FD_EPS = {"float64": 1e-6, "float32": 1e-3}
 ACTIVATION_MODULES = {"tanh": "Tanh", "relu": "ReLU", "sigmoid": "Sigmoid"}  # nn class of each activation
-MAX_STEPS = 100  # optimizer steps shown; each prints a few rows per parameter
 MAX_ROWS = 32  # element rows printed per parameter; the maxima below a table cover every element
 
 
@@ -194,8 +195,6 @@ def parse_sizes(text: str | Sequence[int]) -> tuple:
 
 
 def build_model(sizes: tuple, activation: str, dtype: str):
-    from .. import nn  # imported here: the core imports tinygrad_opt.teach and must not pull in nn
-
     act = getattr(nn, ACTIVATION_MODULES[mlp_by_hand.get_activation(activation).name])
     layers = []
     for l in range(len(sizes) - 1):
@@ -213,10 +212,6 @@ def run_one_step(sizes: str | Sequence[int] = (4, 3, 2), activation: str = "tanh
     With steps > 1 it goes on training on the same sample and records the optimizer's state
     after every step (OneStep.later_steps), checked against the recurrences in NumPy.
     """
-    from .. import nn  # imported here, see build_model
-    from ..nn import functional as F
-    from ..trace import trace
-
     sizes = parse_sizes(sizes)
     if dtype not in TOLERANCES:
         raise ValueError(f"dtype {dtype!r}: choose float64 (the default, for exact agreement) or float32")
@@ -288,6 +283,23 @@ def run_one_step(sizes: str | Sequence[int] = (4, 3, 2), activation: str = "tanh
         opt.step()
         step.later_steps.append(observe_step(t, loss.item(), optimizer, opt, named, by_hand, befores, tolerance))
     return step
+
+
+def make_optimizer(name: str, params, lr: float):
+    """The engine's optimizer matching FIRST_STEPS[name]."""
+    if name not in FIRST_STEPS:
+        raise ValueError(f"unknown optimizer {name!r}: choose one of {', '.join(FIRST_STEPS)}")
+    if name == "sgd":
+        return optim.SGD(params, lr=lr)
+    if name == "momentum":
+        return optim.SGD(params, lr=lr, momentum=MOMENTUM)
+    if name == "nesterov":
+        return optim.SGD(params, lr=lr, momentum=MOMENTUM, nesterov=True)
+    if name == "rmsprop":
+        return optim.RMSprop(params, lr=lr, alpha=ALPHA, eps=EPS)
+    if name == "adam":
+        return optim.Adam(params, lr=lr, betas=BETAS, eps=EPS)
+    return optim.AdamW(params, lr=lr, betas=BETAS, eps=EPS, weight_decay=WEIGHT_DECAY_ADAMW)
 
 
 def _module_name(model, param) -> str:

@@ -58,7 +58,7 @@ def _image_input(in_features: int | None, in_channels: int, image_size: int, bui
 
 def build_cnn(in_channels: int = 1, num_classes: int = 10, image_size: int = 28, widths: Sequence[int] = (32, 64),
               convs_per_stage: int = 1, hidden: int = 128, dropout: float = 0.5, batchnorm: bool = True,
-              in_features: int | None = None) -> nn.Sequential:
+              in_features: int | None = None, conv_channels: Sequence[int] | None = None) -> nn.Sequential:
     """One stage per width w: convs_per_stage x (conv3x3 w -> BatchNorm2d -> ReLU), then MaxPool2d(2);
     then Flatten -> Linear(hidden) -> ReLU -> Dropout -> Linear(num_classes).
 
@@ -66,16 +66,24 @@ def build_cnn(in_channels: int = 1, num_classes: int = 10, image_size: int = 28,
     4 M multiply-adds per image: a 2-core CPU trains it in minutes per epoch.
     convs_per_stage=2 gives conv32-conv32-pool-conv64-conv64-pool-fc128 (about 4x the work).
     in_features (= in_channels * image_size**2): the model takes flat rows and unflattens them first.
+    conv_channels: the output channels of each convolution in order (default: each width convs_per_stage
+    times), as a filter-pruned and shrunk model (compress.shrink_filters) has them.
     """
     if image_size % (2 ** len(widths)):
         raise ValueError(f"build_cnn: image_size {image_size} must be divisible by 2**{len(widths)} "
                          f"(one 2x2 max pool per width in {list(widths)})")
+    per_conv = [int(w) for w in widths for _ in range(int(convs_per_stage))]
+    if conv_channels is not None:
+        if len(conv_channels) != len(per_conv):
+            raise ValueError(f"build_cnn: conv_channels {list(conv_channels)} must give one count per convolution "
+                             f"({len(per_conv)}: {len(widths)} widths x {convs_per_stage} convs per stage)")
+        per_conv = [int(c) for c in conv_channels]
     layers = _image_input(in_features, in_channels, image_size, "build_cnn")
     channels = int(in_channels)
-    for width in widths:
-        for _ in range(int(convs_per_stage)):
-            layers += _conv_block(channels, int(width), batchnorm)
-            channels = int(width)
+    for stage in range(len(widths)):
+        for width in per_conv[stage * int(convs_per_stage):(stage + 1) * int(convs_per_stage)]:
+            layers += _conv_block(channels, width, batchnorm)
+            channels = width
         layers.append(nn.MaxPool2d(2))
     side = image_size // 2 ** len(widths)
     layers += [nn.Flatten(), nn.Linear(channels * side * side, int(hidden)), nn.ReLU()]
@@ -86,12 +94,17 @@ def build_cnn(in_channels: int = 1, num_classes: int = 10, image_size: int = 28,
 
 
 def build_lenet5(in_channels: int = 1, num_classes: int = 10, image_size: int = 28,
-                 in_features: int | None = None) -> nn.Sequential:
+                 in_features: int | None = None, conv_channels: Sequence[int] = (6, 16)) -> nn.Sequential:
     """LeCun et al. 1998 with ReLU and max pooling: conv5x5(6, padding 2) -> pool -> conv5x5(16) -> pool ->
     fc120 -> fc84 -> fc(num_classes). On 28x28: 28 -> 14 -> 10 -> 5, so the first fc sees 16*5*5 = 400.
     Small images (the 8x8 digits) use padding 2 in both convolutions: 8 -> 4 -> 4 -> 2.
     in_features (= in_channels * image_size**2): the model takes flat rows and unflattens them first.
+    conv_channels: the two convolutions' output channels (a filter-pruned, shrunk model has fewer).
     """
+    if len(conv_channels) != 2:
+        raise ValueError(f"build_lenet5: conv_channels must give the two convolutions' channels, "
+                         f"got {list(conv_channels)}")
+    first, second = (int(c) for c in conv_channels)
     small = image_size < 16
     second_padding = 2 if small else 0
     side = image_size // 2
@@ -100,9 +113,9 @@ def build_lenet5(in_channels: int = 1, num_classes: int = 10, image_size: int = 
         raise ValueError(f"build_lenet5: image_size {image_size} is too small")
     return nn.Sequential(
         *_image_input(in_features, in_channels, image_size, "build_lenet5"),
-        nn.Conv2d(in_channels, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, 5, padding=second_padding), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(16 * side * side, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+        nn.Conv2d(in_channels, first, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(first, second, 5, padding=second_padding), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(second * side * side, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
         nn.Linear(84, int(num_classes)),
     )
 
@@ -163,6 +176,9 @@ def describe_model(model_config: dict[str, Any]) -> str:
     if kind == "cnn":
         return describe_cnn(model_config)
     if kind == "lenet5":
+        if model_config.get("conv_channels"):
+            return (f"LeNet-5 with conv{'-conv'.join(str(c) for c in model_config['conv_channels'])} on "
+                    f"{model_config.get('image_size', 28)}x{model_config.get('image_size', 28)} images")
         return f"LeNet-5 on {model_config.get('image_size', 28)}x{model_config.get('image_size', 28)} images"
     if kind != "mlp":
         return str(kind)
@@ -179,9 +195,10 @@ def describe_cnn(model_config: dict[str, Any]) -> str:
     """E.g. "CNN conv32-pool-conv64-pool-fc128-dropout0.5-fc10 (BatchNorm2d) on 28x28 images"."""
     widths = model_config.get("widths", (32, 64))
     per_stage = int(model_config.get("convs_per_stage", 1))
+    per_conv = list(model_config.get("conv_channels") or [w for w in widths for _ in range(per_stage)])
     parts = []
-    for width in widths:
-        parts += [f"conv{width}"] * per_stage + ["pool"]
+    for stage in range(len(widths)):
+        parts += [f"conv{c}" for c in per_conv[stage * per_stage:(stage + 1) * per_stage]] + ["pool"]
     parts.append(f"fc{model_config.get('hidden', 128)}")
     if model_config.get("dropout", 0.5):
         parts.append(f"dropout{model_config.get('dropout', 0.5):g}")

@@ -16,7 +16,7 @@ import json
 import numpy as np
 
 from .formulas import backward_formula, forward_formula
-from .trace_graph import brief, output_key
+from .graph import brief, output_key
 
 BOX_H = 58  # a value box's height in SVG units; its width fits the longest line shown
 CHAR_W = 6.2  # width of one character of the boxes' 11px font
