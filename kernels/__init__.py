@@ -63,11 +63,11 @@ from . import linear_reference  # noqa: E402
 for _name in ("bias_relu", "relu_backward_bias_grad"):
     register(_name, reference=getattr(linear_reference, _name), cpu=f"linear_cpu:{_name}")
 
-# the activations' forward and backward passes (ops.LeakyRelu, ops.Silu, ops.Elu, ops.Gelu): activation_*.py
+# the activations' forward and backward passes (ops.LeakyRelu, ops.Silu, ops.Elu, ops.Gelu, ops.Softplus): activation_*.py
 from . import activation_reference  # noqa: E402
 
 for _name in ("leaky_relu", "leaky_relu_backward", "silu", "silu_backward", "elu", "elu_backward", "gelu",
-              "gelu_backward"):
+              "gelu_backward", "softplus", "softplus_backward"):
     register(_name, reference=getattr(activation_reference, _name), cpu=f"activation_cpu:{_name}")
 
 # layer normalisation over the rows of a (rows, m) array (ops.LayerNorm): layer_norm_*.py

@@ -278,3 +278,60 @@ def gelu_backward(g, a, saved, approximate: str):
     out = np.empty_like(g)
     (_gelu_tanh_backward if approximate == "tanh" else _gelu_backward)(g, a, saved, out)
     return out
+
+
+# ---- Softplus --------------------------------------------------------------------------------
+# log1p(exp(t)) = max(t, 0) + log1p(e), e = exp(-|t|) <= 1: nothing overflows, and log1p of
+# e in [0, 1] is 2 atanh(s) = 2 (s + s^3/3 + s^5/5 + ...) with s = e / (2 + e) <= 1/3, ten
+# terms of a series in float64 (Numba's log1p is a C call per element).
+
+_ATANH = tuple(1.0 / (2 * k + 1) for k in range(10))
+_A0, _A1, _A2, _A3, _A4, _A5, _A6, _A7, _A8, _A9 = _ATANH
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _log1p_unit(e):
+    """log1p(e) for a float64 e in [0, 1] (or NaN), to float64 rounding; vectorisable."""
+    s = e / (2.0 + e)
+    s2 = s * s
+    return 2.0 * s * (_A0 + s2 * (_A1 + s2 * (_A2 + s2 * (_A3 + s2 * (_A4 + s2 * (_A5 + s2 * (_A6 + s2 * (
+        _A7 + s2 * (_A8 + s2 * _A9)))))))))
+
+
+@_jit()
+def _softplus(a, y, beta, threshold, inv_beta):
+    a, y = a.reshape(-1), y.reshape(-1)
+    for i in numba.prange(a.size):
+        v = a[i]
+        scaled = v * beta
+        t = _F64(scaled)
+        e = _F64(exp_nonpositive_float32(-abs(scaled)))
+        smooth = _F((max(t, 0.0) + _log1p_unit(e)) * inv_beta)  # a NaN t makes e NaN, so smooth NaN
+        y[i] = v if scaled > threshold else smooth
+
+
+@_jit()
+def _softplus_backward(g, a, out, beta, threshold):
+    g, a, out = g.reshape(-1), a.reshape(-1), out.reshape(-1)
+    for i in numba.prange(g.size):
+        scaled = a[i] * beta
+        out[i] = g[i] if scaled > threshold else g[i] * _sigmoid_float32(scaled)
+
+
+def _softplus_takes(a, beta: float, threshold: float) -> bool:
+    return _flat_float32(a) and beta != 0 and math.isfinite(beta)
+
+
+@takes(_softplus_takes)
+def softplus(a, beta: float, threshold: float):
+    y = np.empty_like(a)
+    _softplus(a, y, _F(beta), _F(threshold), 1.0 / _F64(_F(beta)))
+    return y
+
+
+@takes(lambda g, a, beta, threshold: _softplus_takes(a, beta, threshold) and _gradient_fits(g, a))
+def softplus_backward(g, a, beta: float, threshold: float):
+    g = np.ascontiguousarray(g)
+    out = np.empty_like(g)
+    _softplus_backward(g, a, out, _F(beta), _F(threshold))
+    return out

@@ -6,6 +6,7 @@
     silu_backward        dL/da = g * s * (1 + a * (1 - s))
     elu                  y = scale * a for a > 0, scale * alpha * expm1(input_scale * a) otherwise
     elu_backward         dL/da = g * scale for a > 0, g * scale * alpha * input_scale * exp(input_scale * a) otherwise
+    softplus, softplus_backward  torch's, with beta and threshold (formulas below)
     gelu, gelu_backward  both of torch's forms (approximate="none" or "tanh"), formulas below; forward
                          also returns Phi(a) or tanh(u) for backward: erf and tanh cost more than
                          keeping one array
@@ -100,3 +101,22 @@ def gelu_backward(g, a, saved, approximate: str):
         return g * (0.5 * (1 + t) + a * 0.5 * (1 - t * t) * inner_derivative)
     pdf = xp.exp(a * a * -0.5) * INV_SQRT_2PI
     return g * (saved + a * pdf)
+
+
+# ---- Softplus --------------------------------------------------------------------------------
+# torch's softplus: y = log1p(exp(beta * a)) / beta, and y = a where beta * a > threshold;
+# dL/da = g * z / (z + 1), z = exp(beta * a) (sigmoid(beta * a)), and g where beta * a > threshold.
+# exp is taken of min(beta * a, threshold) only, so it cannot overflow.
+
+def softplus(a, beta: float, threshold: float):
+    xp = _xp(a)
+    scaled = a * beta
+    z = xp.exp(xp.minimum(scaled, threshold))
+    return xp.where(scaled > threshold, a, xp.log1p(z) / beta).astype(a.dtype, copy=False)
+
+
+def softplus_backward(g, a, beta: float, threshold: float):
+    xp = _xp(g)
+    scaled = a * beta
+    z = xp.exp(xp.minimum(scaled, threshold))
+    return xp.where(scaled > threshold, g, g * z / (z + 1)).astype(g.dtype, copy=False)

@@ -20,7 +20,7 @@ SPECIAL = [np.nan, -0.0, 0.0, np.inf, -np.inf, 1e-30, -1e-30, 1e-3, -1e-3, -0.69
 # (name, options): SELU's constants as F.selu passes them
 CASES = [("leaky_relu", (0.1,)), ("leaky_relu", (-2.5,)), ("silu", ()), ("elu", (1.5, 1.0, 1.0)),
          ("elu", (1.6732632423543772, 1.0507009873554805, 1.0)), ("elu", (0.5, 2.0, 0.25)), ("gelu", ("none",)),
-         ("gelu", ("tanh",))]
+         ("gelu", ("tanh",)), ("softplus", (1.0, 20.0)), ("softplus", (2.0, 6.0)), ("softplus", (0.25, 1.0))]
 BITWISE = {"leaky_relu"}  # no transcendental function: the same float operations in the same order
 
 
@@ -96,7 +96,8 @@ def test_expm1_polynomial_is_accurate_on_both_sides_of_its_switch():
     assert ulps.max() <= 2.0, ulps.max()
 
 
-@pytest.mark.parametrize("name, options", [("silu", ()), ("elu", (1.0, 1.0, 1.0)), ("gelu", ("none",))])
+@pytest.mark.parametrize("name, options", [("silu", ()), ("elu", (1.0, 1.0, 1.0)), ("gelu", ("none",)),
+                                           ("softplus", (1.0, 20.0))])
 def test_float64_and_odd_layouts_run_the_reference(name, options):
     a = np.linspace(-3, 3, 12).reshape(3, 4)
     for data in (a, a.astype(np.float32)[:, ::2]):
@@ -104,6 +105,12 @@ def test_float64_and_odd_layouts_run_the_reference(name, options):
         expected = getattr(reference, name)(data, *options)
         for x, y in zip(*((got, expected) if name == "gelu" else ((got,), (expected,)))):
             assert x.tobytes() == y.tobytes()
+
+
+def test_softplus_with_beta_zero_runs_the_reference():
+    a = np.linspace(-3, 3, 12).astype(np.float32)
+    with np.errstate(divide="ignore"):
+        np.testing.assert_array_equal(kernels.get("softplus", a)(a, 0.0, 20.0), reference.softplus(a, 0.0, 20.0))
 
 
 def test_a_negative_input_scale_runs_the_reference():
@@ -125,6 +132,8 @@ def test_the_registry_serves_the_numba_versions_for_float32():
     (F.selu, TF.selu, False),
     (F.gelu, TF.gelu, True),
     (lambda x: F.gelu(x, approximate="tanh"), lambda x: TF.gelu(x, approximate="tanh"), True),
+    (F.softplus, TF.softplus, False),
+    (lambda x: F.softplus(x, beta=2.0, threshold=6.0), lambda x: TF.softplus(x, beta=2.0, threshold=6.0), False),
 ])
 @pytest.mark.parametrize("mode", ["auto", "reference"])
 def test_the_ops_match_torch_in_float32_on_a_large_batch(call, torch_call, amplified, mode):
@@ -152,7 +161,7 @@ def test_the_ops_match_torch_in_float32_on_a_large_batch(call, torch_call, ampli
 
 
 @pytest.mark.parametrize("name, options", [("leaky_relu", (0.1,)), ("silu", ()), ("elu", (1.0, 1.0, 1.0)),
-                                           ("gelu", ("tanh",))])
+                                           ("gelu", ("tanh",)), ("softplus", (1.0, 20.0)), ("softplus", (2.0, 6.0)), ("softplus", (0.25, 1.0))])
 def test_backward_loops_take_a_broadcast_gradient(name, options):
     a = np.linspace(-3, 3, 24).astype(np.float32).reshape(4, 6)
     g = np.broadcast_to(np.float32(0.5), a.shape)  # what the gradient of a.sum() looks like

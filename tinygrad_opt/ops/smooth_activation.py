@@ -77,22 +77,18 @@ class Softplus(Function):
 
     dL/da = g * z / (z + 1) with z = exp(beta * a) (that is sigmoid(beta * a)), and g where
     beta * a > threshold. exp is taken of min(beta * a, threshold) only, so it cannot overflow.
+    Both directions are kernels (kernels/activation_reference.py); backward recomputes z from
+    the saved input.
     """
 
     @staticmethod
     def forward(ctx, a, beta=1.0, threshold=20.0):
-        xp = array_module(a)
-        scaled = a * beta
-        linear = scaled > threshold
-        z = xp.exp(xp.minimum(scaled, threshold))
-        ctx.linear, ctx.z = linear, z
-        return xp.where(linear, a, xp.log1p(z) / beta).astype(a.dtype, copy=False)
+        ctx.a, ctx.options = a, (beta, threshold)
+        return kernel("softplus", a)(a, beta, threshold)
 
     @staticmethod
     def backward(ctx, g):
-        xp = array_module(g)
-        z = ctx.z
-        return xp.where(ctx.linear, g, g * z / (z + 1)).astype(g.dtype, copy=False)
+        return kernel("softplus_backward", g)(g, ctx.a, *ctx.options)
 
 
 class LogSigmoid(Function):
