@@ -68,7 +68,8 @@ from . import activation_reference  # noqa: E402
 
 for _name in ("leaky_relu", "leaky_relu_backward", "silu", "silu_backward", "elu", "elu_backward", "gelu",
               "gelu_backward", "softplus", "softplus_backward"):
-    register(_name, reference=getattr(activation_reference, _name), cpu=f"activation_cpu:{_name}")
+    register(_name, reference=getattr(activation_reference, _name), cpu=f"activation_cpu:{_name}",
+             gpu=f"activation_gpu:{_name}")
 
 # layer normalisation over the rows of a (rows, m) array (ops.LayerNorm): layer_norm_*.py
 from . import layer_norm_reference  # noqa: E402
