@@ -6,7 +6,7 @@ import pytest
 
 import tinygrad_opt as tg
 from tinygrad_opt import cli
-from tinygrad_opt.cli.config import TrainConfig
+from tinygrad_opt.train.config import TrainConfig
 from tinygrad_opt.data import DatasetSplits
 from tinygrad_opt.data.augment import RandomShiftLoader, random_shift
 from tinygrad_opt.train import load_checkpoint

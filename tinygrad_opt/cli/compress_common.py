@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ..autograd import no_grad
-from .config import ConfigError, TrainConfig, resolve_normalize
+from ..train.config import TrainConfig, resolve_normalize
+from ..train.errors import ConfigError
 from ..nn.module import Module
 from ..tensor import Tensor
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from .config import DATASETS, DEVICES, ConfigError, resolve_normalize
+from ..train.config import DATASETS, DEVICES, resolve_normalize
+from ..train.errors import ConfigError
 from .options import _choice_normalizer
 
 

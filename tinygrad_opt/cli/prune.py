@@ -25,7 +25,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .config import ConfigError
+from ..train.errors import ConfigError
 from .options import finite_float
 from .compress_common import add_checkpoint_data_arguments
 from .outputs import check_output_folder
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     model, ckpt, data = loaded.model, loaded.checkpoint, loaded.data
     # the fine-tuning settings go through the one resolve path, before any work
     given = {key: getattr(args, key) for key in ("lr", "batch_size", "log_every") if getattr(args, key) is not None}
-    loaded.config = loaded.config.updated(given, source="command line").resolved()
+    loaded.config = loaded.config.updated(given).resolved()
     out = Path(args.out) if args.out else Path(ckpt["path"]).parent / f"pruned-{args.method}-{args.amount:g}"
     if (out / "pruned.ckpt").exists():
         raise ConfigError(f"{out} already holds a pruned checkpoint (pruned.ckpt); choose another --out folder")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .config import ConfigError
+from ..train.errors import ConfigError
 from .compress_common import add_checkpoint_data_arguments
 
 BACKEND_CHOICES = ("auto", "numpy", "numba", "blas")

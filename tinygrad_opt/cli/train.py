@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-from .config import TrainConfig, load_config, read_config_file, save_config
+from ..train.config import TrainConfig
+from ..train.config_file import load_config, read_config_file, save_config
 from .options import add_config_arguments, explicit_settings
 from .outputs import check_output_folder
 
@@ -32,7 +33,7 @@ def build_config(args: argparse.Namespace) -> tuple[TrainConfig, set[str]]:
     if args.config:
         config = load_config(args.config)
         chosen |= {str(k).replace("-", "_") for k in read_config_file(args.config)}
-    return config.updated(given, source="command line"), chosen
+    return config.updated(given), chosen
 
 
 def run(args: argparse.Namespace) -> int:

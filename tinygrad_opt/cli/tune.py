@@ -19,7 +19,9 @@ import re
 import sys
 from typing import Any
 
-from .config import DATASETS, DEVICES, ConfigError
+from ..train.config import DATASETS, DEVICES, TrainConfig
+from ..train.config_file import read_config_file
+from ..train.errors import ConfigError
 from .main import EXIT_INTERRUPTED
 from .options import finite_float, seed_value
 
@@ -90,7 +92,6 @@ def build_settings(args: argparse.Namespace):
         import optuna  # noqa: F401
     except ImportError:
         raise ConfigError("tinygrad-opt tune needs Optuna: pip install 'tinygrad_opt[tune]'") from None
-    from .config import TrainConfig, read_config_file
     from ..tune import SpaceError, TuneSettings, load_space
 
     base: dict[str, Any] = {}

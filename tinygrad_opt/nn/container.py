@@ -210,9 +210,10 @@ def _linear_relu(linear: Linear, relu: ReLU, input: Any) -> Tensor | None:
     """Linear then ReLU as one fused node (ops.LinearReLU: the same numbers, two passes over the
     activations fewer), or None where the pair must run as written: a hook on either module
     (pruning's reparametrisation is one), no bias, a forward replaced on the instance, or a
-    tracer recording the graph layer by layer."""
+    tracer recording the graph layer by layer (tg.compile's recorder wants the fused node: keeps_fused_nodes)."""
     if (linear.bias is None or linear._forward_pre_hooks or linear._forward_hooks or relu._forward_pre_hooks
             or relu._forward_hooks or "forward" in linear.__dict__ or "forward" in relu.__dict__
-            or autograd._tracers or not isinstance(input, Tensor)):
+            or (autograd._tracers and not all(getattr(t, "keeps_fused_nodes", False) for t in autograd._tracers))
+            or not isinstance(input, Tensor)):
         return None
     return ops.LinearReLU.apply(input, linear.weight, linear.bias)

@@ -17,6 +17,7 @@ from ..backend import array_module, host_rng
 from ..errors import ShapeError
 from ..ops.pool import max_pool2d_with_argmax, torch_indices
 from ..tensor import Tensor
+from .functional_pad import pad
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -100,7 +101,7 @@ def pad2d(input: Tensor, padding: tuple[int, int, int, int], mode: str, where: s
     if mode == "circular" and (max(top, bottom) > h or max(left, right) > w):
         raise ValueError(f"{where}: circular padding {padding} wraps around more than once for an input of "
                          f"height and width {(h, w)}")
-    return ops.Pad2d.apply(input, padding=(left, right, top, bottom), mode=mode)
+    return pad(input, (left, right, top, bottom), mode="constant" if mode == "zeros" else mode)
 
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,

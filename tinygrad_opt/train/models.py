@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from .. import nn
-from ..cli.config import ACTIVATIONS, TrainConfig
+from .config import ACTIVATIONS, MODEL_DEFAULTS, TrainConfig
+from .errors import ConfigError
 
 _ACTIVATION_LAYERS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 
@@ -123,26 +124,33 @@ def build_lenet5(in_channels: int = 1, num_classes: int = 10, image_size: int = 
 MODEL_BUILDERS: dict[str, Callable[..., nn.Module]] = {"mlp": build_mlp, "cnn": build_cnn, "lenet5": build_lenet5}
 
 
+def _setting(config: TrainConfig, key: str, model: str) -> Any:
+    """The config's value of `key`, or `model`'s default when unset (as TrainConfig.resolved fills it)."""
+    value = getattr(config, key)
+    return MODEL_DEFAULTS[model][key] if value is None else value
+
+
 def mlp_config(config: TrainConfig, in_features: int, num_classes: int) -> dict[str, Any]:
     """The model config of a training config's MLP for data with `in_features` and `num_classes`."""
     return {
         "type": "mlp", "in_features": int(in_features), "num_classes": int(num_classes),
         "hidden": [int(h) for h in config.hidden], "activation": config.activation,
-        "dropout": float(config.dropout), "batchnorm": bool(config.batchnorm),
+        "dropout": float(_setting(config, "dropout", "mlp")), "batchnorm": bool(config.batchnorm),
     }
 
 
 def image_side(in_features: int, model: str) -> int:
-    """The side of the square one-channel image behind rows of `in_features` pixels (a ValueError otherwise)."""
+    """The side of the square one-channel image behind rows of `in_features` pixels (a ConfigError otherwise)."""
     side = int(round(in_features ** 0.5))
     if side * side != in_features or side < 4:
-        raise ValueError(f"--model {model} needs square one-channel images (8x8 digits, 28x28 MNIST), but the data "
-                         f"has {in_features} features per sample; use --model mlp")
+        raise ConfigError.about("{model} {name} needs square one-channel images (8x8 digits, 28x28 MNIST), but the "
+                                "data has {features} features per sample; use {model} mlp", name=model,
+                                features=in_features)
     return side
 
 
 def model_config_for(config: TrainConfig, in_features: int, num_classes: int) -> dict[str, Any]:
-    """The model config for a training config's --model on data with `in_features` and `num_classes`.
+    """The model config for a training config's `model` on data with `in_features` and `num_classes`.
 
     cnn and lenet5 take the loaders' flat rows and unflatten them to (1, side, side) images.
     """
@@ -153,8 +161,9 @@ def model_config_for(config: TrainConfig, in_features: int, num_classes: int) ->
                                "num_classes": int(num_classes), "image_size": side}
     if config.model == "cnn":
         if side % 4:
-            raise ValueError(f"--model cnn pools twice by 2, so the image side must be divisible by 4, got {side}")
-        options["dropout"] = float(config.dropout) if config.dropout else 0.5
+            raise ConfigError.about("{model} cnn pools twice by 2, so the image side must be divisible by 4, got "
+                                    "{side}", side=side)
+        options["dropout"] = float(_setting(config, "dropout", "cnn"))
     return options
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ..train.config_file import read_config_file
+from ..train.errors import ConfigError
 from .space import SearchSpace, SpaceError, space_from_dict
 
 DEFAULT_SPACE: dict[str, Any] = {
@@ -52,8 +54,6 @@ def load_space(path: str | os.PathLike | None = None) -> SearchSpace:
     base = default_space()
     if path is None:
         return base
-    from ..cli.config import ConfigError, read_config_file
-
     try:
         data = read_config_file(path)
     except ConfigError as err:

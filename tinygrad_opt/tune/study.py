@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+from .storage import sqlite_path
+
 BUDGET_ATTR = "tune_budget"
 SPACE_ATTR = "tune_space"
 METRIC_ATTR = "tune_metric"
@@ -154,8 +156,6 @@ def _claim_lock(storage: Any) -> Iterator[None]:
     WAITING and both claim the slot. SQLite serves one machine, so a lock file beside
     the database serialises claims without slowing any other query.
     """
-    from .storage import sqlite_path
-
     path = sqlite_path(storage)
     if path is None:
         yield
