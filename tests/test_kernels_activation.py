@@ -193,3 +193,22 @@ def test_the_vectorised_erf_and_tanh_are_within_one_ulp_of_the_exact_values():
         apply(fn, special, out[:5])
         np.testing.assert_array_equal(out[:5], [np.nan, 1, -1, -0.0, 0.0])
         np.testing.assert_array_equal(np.signbit(out[:5]), [False, False, True, True, False])
+
+
+@pytest.mark.parametrize("call, torch_call", [
+    (F.elu, TF.elu), (F.selu, TF.selu), (F.leaky_relu, TF.leaky_relu), (F.silu, TF.silu), (F.gelu, TF.gelu),
+    (F.softplus, TF.softplus),
+])
+def test_changing_the_input_in_place_before_backward_is_an_error_as_in_torch(call, torch_call):
+    """Backward reads the saved input (torch saves it too, for these ops): a change is caught, not used."""
+    data = np.linspace(-2, 2, 6).astype(np.float32)
+    x = tg.Tensor(data, requires_grad=True) * 1.0
+    y = call(x)
+    x.mul_(2.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+    tx = torch.tensor(data, requires_grad=True) * 1.0
+    ty = torch_call(tx)
+    tx.mul_(2.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        ty.sum().backward()
