@@ -83,3 +83,12 @@ def test_the_backward_loop_takes_a_broadcast_gradient():
     assert fast.fast.takes(g, x, mean, invstd, w)
     for got, ref in zip(fast(g, x, mean, invstd, w), reference.layer_norm_backward(g, x, mean, invstd, w)):
         close(got, ref, np.float32)
+
+
+def test_an_empty_batch_keeps_its_shapes():
+    x = tg.Tensor(np.zeros((2, 0, 5), np.float32), requires_grad=True)
+    w = tg.Tensor(np.ones(5, np.float32), requires_grad=True)
+    y = F.layer_norm(x, (5,), w)
+    y.sum().backward()
+    assert y.shape == (2, 0, 5) and x.grad.shape == (2, 0, 5)
+    np.testing.assert_array_equal(w.grad.numpy(), np.zeros(5, np.float32))

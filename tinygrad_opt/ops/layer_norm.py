@@ -29,14 +29,14 @@ class LayerNorm(Function):
         w_rows, b_rows = (v.reshape(m) if v is not None else None for v in (w, b))
         y, mean, invstd = kernel("layer_norm", rows)(rows, w_rows, b_rows, eps)
         ctx.x, ctx.mean, ctx.invstd, ctx.w = x, mean, invstd, w_rows  # x itself: its version is tracked
-        ctx.k, ctx.has_b = k, b is not None
+        ctx.rows_shape, ctx.k, ctx.has_b = rows.shape, k, b is not None
         return y.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, g):
         w = ctx.w
-        rows = ctx.x.reshape(ctx.mean.shape[0], -1) if ctx.x.size else ctx.x.reshape(ctx.mean.shape[0], 0)
-        g_rows = g.reshape(rows.shape)
+        rows = ctx.x.reshape(ctx.rows_shape)
+        g_rows = g.reshape(ctx.rows_shape)
         gx, gw, gb = kernel("layer_norm_backward", g_rows)(g_rows, rows, ctx.mean, ctx.invstd, w)
         needs = ctx.needs_input_grad
         gx = gx.reshape(g.shape) if needs[0] else None
