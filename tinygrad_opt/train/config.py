@@ -149,6 +149,10 @@ class TrainConfig:
         "steps between reads of the running loss/accuracy from the device, where a NaN loss is also caught "
         "(default: every step on cpu, 50 on cuda, where each read waits for the GPU); the results do not depend on it",
         "int", metavar="N"))
+    capture: bool = field(default=True, metadata=_opt(
+        "record the training step on the first batches and replay it (tg.compile; the same numbers as eager, "
+        "less Python per step); --no-capture runs every step eagerly. Steps it cannot replay (BatchNorm, "
+        "LBFGS/SAM, cuda) run eagerly anyway", "bool"))
 
     # ---- building and checking ------------------------------------------------------
     @classmethod
