@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import sys
 import warnings
 from typing import Iterator
@@ -17,6 +18,7 @@ from typing import Iterator
 from ..capture import CaptureWarning
 from ..train.config import TrainConfig
 from ..train.config_file import load_config, read_config_file, save_config
+from ..train.run import checkpoint_for_resume, run_training
 from .options import add_config_arguments, explicit_settings
 from .outputs import check_output_folder
 
@@ -38,7 +40,7 @@ def build_config(args: argparse.Namespace) -> tuple[TrainConfig, set[str]]:
     if args.config:
         config = load_config(args.config)
         chosen |= {str(k).replace("-", "_") for k in read_config_file(args.config)}
-    return config.updated(given), chosen
+    return dataclasses.replace(config, **given), chosen  # argparse has parsed each given value already
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,8 +50,6 @@ def run(args: argparse.Namespace) -> int:
         path = save_config(config.resolved(), args.save_config)
         print(f"wrote the effective config to {path}")
         return 0
-    from ..train.run import checkpoint_for_resume, run_training  # noqa: PLC0415 - keeps `--help` fast
-
     resume = checkpoint_for_resume(args.resume, config.out) if args.resume else None
     with capture_notes():
         result = run_training(config, resume=resume, explicit=chosen)

@@ -349,16 +349,19 @@ class Trace:
         self.adopt_variable_names(sys._getframe(1))
         return trace_to_dot(self, title=title, max_elements=max_elements)
 
-    def to_html(self, path, title: str | None = None) -> Path:
+    def to_html(self, path, title: str | None = None,
+                tables: Iterable[tuple[str, list, list]] = ()) -> Path:
         """Write one self-contained HTML page that steps through the forward, then the backward pass.
 
         The page draws the graph and has Next/Back buttons; each step highlights the op being
-        computed and shows its formula and the numbers going in and out. No network, no server:
+        computed and shows its formula and the numbers going in and out. `tables`, as
+        (caption, headers, rows), are shown below the graph (`tinygrad-opt trace` puts each
+        gradient by hand, engine and finite differences there). No network, no server:
         open the file in any browser. Returns the path written.
         """
         self.adopt_variable_names(sys._getframe(1))
         path = Path(path)
-        path.write_text(trace_to_html(self, title=title), encoding="utf-8")
+        path.write_text(trace_to_html(self, title=title, tables=tables), encoding="utf-8")
         return path
 
     # ---- printing -------------------------------------------------------------

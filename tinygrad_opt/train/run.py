@@ -73,6 +73,9 @@ def default_out_dir(dataset: str) -> Path:
 def resume_config(config: TrainConfig, checkpoint: dict[str, Any], explicit: Iterable[str]) -> TrainConfig:
     """The saved run's config with the explicitly given settings applied; conflicting ones are a ConfigError."""
     saved = TrainConfig.from_dict(checkpoint.get("config") or {}, source=f"checkpoint {checkpoint.get('path')}")
+    built = (checkpoint.get("model_config") or {}).get("dropout")
+    if built is not None:  # the model's own value: older checkpoints stored dropout 0 for the CNN's default 0.5
+        saved = dataclasses.replace(saved, dropout=float(built))
     changes = {}
     conflicts = []
     for key in explicit:
