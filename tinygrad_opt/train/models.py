@@ -188,6 +188,8 @@ def describe_model(model_config: dict[str, Any]) -> str:
     kind = model_config.get("type")
     if kind == "cnn":
         return describe_cnn(model_config)
+    if kind == "quantized":  # compress.quantized_checkpoint
+        return f"int8-quantized {describe_model(model_config.get('float_model') or {})}"
     if kind == "lenet5":
         if model_config.get("conv_channels"):
             return (f"LeNet-5 with conv{'-conv'.join(str(c) for c in model_config['conv_channels'])} on "
