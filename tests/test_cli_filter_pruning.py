@@ -55,10 +55,13 @@ def test_prune_filters_finetune_and_shrink_then_evaluate(cnn_run, tmp_path, caps
     stages = {s["stage"]: s for s in report["stages"]}
     assert stages["before pruning"]["filters"] == [32, 64]
     assert stages["after pruning"]["filters"] == stages["shrunk"]["filters"] == [16, 32]
-    # the shrunk model classifies exactly as the fine-tuned masked one did, and evaluate agrees
-    assert stages["shrunk"]["accuracy"] == pytest.approx(stages["after 1 fine-tuning epochs"]["accuracy"], abs=1e-9)
+    # the shrunk model classifies exactly as the masked one did; then it is fine-tuned, and evaluate agrees
+    assert [s["stage"] for s in report["stages"]] == ["before pruning", "after pruning", "shrunk",
+                                                      "after 1 fine-tuning epochs"]
+    assert stages["shrunk"]["accuracy"] == pytest.approx(stages["after pruning"]["accuracy"], abs=1e-9)
     evaluated = evaluated_accuracy(capsys, out / "pruned.ckpt", tmp_path)
-    assert evaluated == pytest.approx(stages["shrunk"]["accuracy"], abs=1e-9)
+    assert evaluated == pytest.approx(stages["after 1 fine-tuning epochs"]["accuracy"], abs=1e-9)
+    assert ckpt["epoch"] == load_checkpoint(cnn_run / "last.ckpt")["epoch"] + 1
     assert report["conv_channels"] == [16, 32]
     code, stdout, err = run_cli(capsys, "evaluate", out / "pruned.ckpt")
     assert code == 0 and "conv16-pool-conv32-pool" in stdout

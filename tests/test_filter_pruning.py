@@ -196,3 +196,24 @@ def test_a_conv_at_the_output_is_left_alone():
     prune_filters(model, 0.5)
     assert prune.is_pruned(model[0]) and not prune.is_pruned(model[2])
     assert conv_channels(shrink_filters(model)) == [2, 3]
+
+
+def test_fine_tuning_the_shrunk_model_is_fine_tuning_the_masked_one():
+    """The pruned channels are exactly zero in training mode too, so the remaining weights get the same gradients
+    (what lets `prune --method ln-filters --shrink` fine-tune the smaller model)."""
+    tg.manual_seed(7)
+    masked = build_cnn(image_size=8, widths=(8, 12))
+    prune_filters(masked, 0.5)
+    small = shrink_filters(masked)
+    x, y = images(16), np.arange(16) % 10
+    for model in (masked, small):
+        tg.manual_seed(8)  # the same dropout draws
+        optimizer = SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
+        model.train()
+        for step in range(3):
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(tg.Tensor(x + step)), tg.Tensor(y)).backward()
+            optimizer.step()
+        model.eval()
+    np.testing.assert_allclose(small(tg.Tensor(x)).numpy(), masked(tg.Tensor(x)).numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(shrink_filters(masked)[4].weight.numpy(), small[4].weight.numpy(), rtol=1e-4, atol=1e-6)

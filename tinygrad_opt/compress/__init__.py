@@ -7,7 +7,7 @@
   units physically (smaller Linear pairs, BatchNorm1d features too); `fold_batchnorm`;
 - filters: filter (channel) pruning of CNNs: `prune_filters` (ln_structured on conv weights, dim 0), then
   `shrink_filters` removes the pruned filters from the conv, its BatchNorm2d and the next layer;
-- quantize: post-training dynamic int8 quantization: `QuantizedLinear`,
+- quantize: post-training dynamic int8 quantization: `QuantizedLinear`, `QuantizedConv2d` (quantize_conv),
   `quantize_dynamic(model)`, `model_size`; int8: `int8_matmul`, the int32-accumulating products;
 - distill: knowledge distillation (Hinton et al., 2015): `distillation_loss`.
 
@@ -19,6 +19,7 @@ from typing import Any
 _EXPORTS = {
     "distill": ("distillation_loss", "soft_targets", "DistillationLoss"),
     "int8": ("int8_matmul",),
+    "quantize_conv": ("QuantizedConv2d",),
     "quantize": ("QuantizedLinear", "quantize_dynamic", "quantize_per_channel", "quantize_activation", "model_size"),
     "schedule": ("GradualPruner", "polynomial_sparsity", "prunable_weights", "prune_to_sparsity"),
     "callback": ("GradualPruningCallback",),

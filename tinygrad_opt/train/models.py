@@ -160,10 +160,14 @@ def model_config_for(config: TrainConfig, in_features: int, num_classes: int) ->
     options: dict[str, Any] = {"type": config.model, "in_features": int(in_features), "in_channels": 1,
                                "num_classes": int(num_classes), "image_size": side}
     if config.model == "cnn":
-        if side % 4:
-            raise ConfigError.about("{model} cnn pools twice by 2, so the image side must be divisible by 4, got "
-                                    "{side}", side=side)
+        widths = [int(w) for w in config.conv_widths] if config.conv_widths else None
+        stages = len(widths) if widths else 2
+        if side % 2 ** stages:
+            raise ConfigError.about("{model} cnn pools once per stage ({stages}), so the image side must be divisible "
+                                    "by {factor}, got {side}", stages=stages, factor=2 ** stages, side=side)
         options["dropout"] = float(_setting(config, "dropout", "cnn"))
+        if widths:  # unset keeps the builder's default, and checkpoints' model configs as they were
+            options["widths"] = widths
     return options
 
 
@@ -184,6 +188,8 @@ def describe_model(model_config: dict[str, Any]) -> str:
     kind = model_config.get("type")
     if kind == "cnn":
         return describe_cnn(model_config)
+    if kind == "quantized":  # compress.quantized_checkpoint
+        return f"int8-quantized {describe_model(model_config.get('float_model') or {})}"
     if kind == "lenet5":
         if model_config.get("conv_channels"):
             return (f"LeNet-5 with conv{'-conv'.join(str(c) for c in model_config['conv_channels'])} on "
