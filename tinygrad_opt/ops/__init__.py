@@ -16,7 +16,7 @@ from .shape import GetItem, Reshape, SetItem, ToDevice, Transpose, assign
 from .embedding import Embedding
 from .loss import BCE
 from .nll import NLLLoss
-from .normalization import LayerNorm
+from .layer_norm import LayerNorm
 from .rectifier import Elu, Hardtanh, LeakyRelu
 from .regression_loss import L1, Huber, SmoothL1
 from .smooth_activation import Gelu, LogSigmoid, Mish, Silu, Softplus
