@@ -79,3 +79,49 @@ def test_dropout_zero_switches_the_cnns_dropout_off_through_the_cli(tmp_path):
     assert main(["train", "--dataset", "mnist", "--model", "cnn", "--save-config", str(path)]) == 0
     assert "dropout = 0.5" in path.read_text().splitlines()
 
+
+
+def _cli_config(argv, tmp_path, name="c.toml"):
+    path = tmp_path / name
+    assert main(["train", *argv, "--save-config", str(path)]) == 0
+    return load_config(path)
+
+
+def test_the_cnn_recipe_is_the_default_of_an_unset_cnn_run(tmp_path):
+    """The lead's acceptance runs give `--model cnn --epochs 10 --schedule cosine`: the bare command is the same."""
+    bare = _cli_config(["--dataset", "mnist", "--model", "cnn"], tmp_path, "bare.toml")
+    explicit = _cli_config(["--dataset", "mnist", "--model", "cnn", "--epochs", "10", "--schedule", "cosine"],
+                           tmp_path, "explicit.toml")
+    assert bare == explicit
+    assert (bare.epochs, bare.schedule, bare.dropout, bare.min_lr, bare.optimizer, bare.lr, bare.batch_size) == \
+        (10, "cosine", 0.5, 0.0, "adam", 0.001, 32)
+    assert TrainConfig(dataset="mnist", model="cnn").resolved() == explicit.resolved()
+
+
+@pytest.mark.parametrize("model", ["mlp", "lenet5"])
+def test_the_other_models_keep_30_epochs_without_a_schedule(model, tmp_path):
+    config = _cli_config(["--dataset", "mnist", "--model", model], tmp_path)
+    assert (config.epochs, config.schedule, config.dropout) == (30, "none", 0.0)
+
+
+def test_given_settings_beat_the_recipe_on_the_command_line_and_in_a_config_file(tmp_path):
+    assert _cli_config(["--dataset", "mnist", "--model", "cnn", "--epochs", "3"], tmp_path).epochs == 3
+    assert _cli_config(["--dataset", "mnist", "--model", "cnn", "--schedule", "none"], tmp_path).schedule == "none"
+    file = tmp_path / "mine.toml"
+    file.write_text('dataset = "mnist"\nmodel = "cnn"\nschedule = "step"\nepochs = 4\n')
+    from_file = _cli_config(["--config", str(file)], tmp_path)
+    assert (from_file.schedule, from_file.epochs, from_file.step_size) == ("step", 4, 1)
+    file.write_text('dataset = "mnist"\nmodel = "cnn"\n')  # unset in the file too: the recipe
+    assert (_cli_config(["--config", str(file)], tmp_path).schedule, load_config(file).schedule) == ("cosine", None)
+
+
+def test_resuming_an_older_cnn_checkpoint_keeps_the_dropout_its_model_was_built_with():
+    """Before unset meant "the model's default", a CNN run stored dropout = 0.0 and built dropout 0.5."""
+    from tinygrad_opt.train.run import resume_config
+
+    old = TrainConfig(dataset="mnist", model="cnn", dropout=0.0, epochs=10, schedule="cosine").resolved()
+    checkpoint = {"config": old.to_dict(), "model_config": {"type": "cnn", "dropout": 0.5}, "path": "old/last.ckpt"}
+    assert resume_config(TrainConfig(), checkpoint, ()).dropout == 0.5
+    assert resume_config(TrainConfig(dropout=0.5), checkpoint, ("dropout",)).dropout == 0.5  # no conflict
+    checkpoint["model_config"]["dropout"] = 0.0  # a run that switched it off stays off
+    assert resume_config(TrainConfig(), checkpoint, ()).dropout == 0.0
