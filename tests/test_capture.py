@@ -395,3 +395,22 @@ def test_a_step_on_another_device_is_not_captured():
     with pytest.warns(CaptureWarning, match="capture replays CPU steps"):
         compiled(x)
     assert compiled.eager_reason is not None
+
+
+def test_pruning_a_layer_between_steps_records_the_step_again():
+    data = batches()
+    results = []
+    for capture in (False, True):
+        model, optimizer, step = setup(OPTIMIZERS["sgd"])
+        step = tg.compile(step) if capture else step
+        losses = run(step, data[:3])
+        nn.utils.prune.l1_unstructured(model[0], "weight", amount=0.5)  # adds a forward pre-hook: a new graph
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CaptureWarning)
+            losses += run(step, data[3:])
+        if capture:
+            assert step.replaying and step.plan.ops[0] == "ApplyMask"
+        results.append((losses, [p.data.copy() for p in model.parameters()]))
+    assert [a.tobytes() for a in results[0][0]] == [a.tobytes() for a in results[1][0]]
+    for a, b in zip(results[0][1], results[1][1]):
+        assert a.tobytes() == b.tobytes()

@@ -14,8 +14,9 @@ step's effects (optimizer.step, zero_grad, scheduler.step, clipping) again, with
 numbers as eager. A call that does not fit the capture runs eagerly with a
 CaptureWarning naming what changed: an input's shape, dtype or device, a module's
 train/eval mode, grad mode, an active tg.trace(). A parameter whose array was replaced
-(load_state_dict) is recorded afresh. A step the replay cannot repeat (see
-recording.py) runs eagerly from then on, with one warning that says why.
+(load_state_dict, assign=True), a hook added to a module (pruning) or a layer swapped is
+recorded afresh. A step the replay cannot repeat (see recording.py) runs eagerly from then
+on, with one warning that says why.
 """
 from __future__ import annotations
 
@@ -70,8 +71,10 @@ class CompiledStep:
         if reason is not None:
             self._warn(reason)
             return self.fn(*args)
-        if any(t.data is not array or t._requires_grad != wanted for t, array, wanted in self.plan.held):
-            self.plan, self._previous = None, None  # a parameter was replaced or frozen: record afresh
+        if any(t.data is not array or t._requires_grad != wanted for t, array, wanted in self.plan.held) \
+                or any(_structure(m) != structure for m, _, structure in self._modules):
+            # a parameter was replaced or frozen, a hook added (pruning), a layer swapped: record afresh
+            self.plan, self._previous = None, None
             return self._record(args)
         return self._replay(args)
 
@@ -104,7 +107,7 @@ class CompiledStep:
                 self._stay_eager(str(err))
             return result
         self._specs = _signature(args)
-        self._modules = list(rec.modules.values())
+        self._modules = [(m, m.training, _structure(m)) for m in _with_descendants(rec.modules.values())]
         self._grad_enabled = rec.grad_enabled
         self._previous = None
         return result
@@ -127,7 +130,7 @@ class CompiledStep:
                 return f"input {i} has requires_grad={t._requires_grad}; it was captured with {requires_grad}"
         if autograd.is_grad_enabled() != self._grad_enabled:
             return f"grad mode is {'on' if autograd.is_grad_enabled() else 'off'}, unlike in the captured step"
-        for module, training in self._modules:
+        for module, training, _ in self._modules:
             if module.training != training:
                 mode = "training" if module.training else "eval"
                 return (f"{type(module).__name__} is in {mode} mode; the step was captured in "
@@ -158,6 +161,22 @@ class CompiledStep:
         self.plan = self._previous = None
         warnings.warn(f"tg.compile({self.__name__}): {reason}; the step runs eagerly from now on", CaptureWarning,
                       stacklevel=4)
+
+
+def _with_descendants(modules) -> list:
+    """The modules a step called and their children (nn.Sequential may run a child without calling it)."""
+    found: dict[int, Any] = {}
+    for module, _ in modules:
+        for child in module.modules():
+            found.setdefault(id(child), child)
+    return list(found.values())
+
+
+def _structure(module) -> tuple:
+    """What of a module decides the graph it builds, besides its mode: hooks, parameters, buffers, children."""
+    return (tuple(module._forward_pre_hooks), tuple(module._forward_hooks), tuple(map(id, module._parameters.values())),
+            tuple(map(id, module._buffers.values())), tuple(map(id, module._modules.values())),
+            "forward" in module.__dict__)
 
 
 def _signature(args: tuple) -> list[tuple]:

@@ -11,14 +11,14 @@ from ..train.errors import ConfigError
 # how `tinygrad-opt train --help` groups the options (keys in no group are listed under "other")
 GROUPS = {
     "data": ("dataset", "data_dir", "normalize", "val_fraction"),
-    "model": ("model", "hidden", "activation", "dropout", "batchnorm", "augment"),
+    "model": ("model", "hidden", "activation", "dropout", "batchnorm", "conv_widths", "augment"),
     "optimizer": ("optimizer", "lr", "momentum", "nesterov", "betas", "weight_decay", "eps", "sam_base", "sam_rho",
                   "lookahead_k", "lookahead_alpha"),
     "learning-rate schedule": ("schedule", "step_size", "gamma", "milestones", "warmup_epochs", "max_lr",
                                "pct_start", "min_lr", "end_factor", "plateau_patience", "power"),
     "pruning": ("prune", "sparsity", "prune_start_epoch", "prune_end_epoch", "prune_frequency"),
     "training loop": ("batch_size", "epochs", "l1", "l2", "clip_grad", "patience", "monitor", "seed", "device",
-                      "out", "quiet", "log_every"),
+                      "out", "quiet", "log_every", "capture"),
 }
 
 

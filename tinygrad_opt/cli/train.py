@@ -9,8 +9,13 @@ history.json, history.csv, curves.png and test_report.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import sys
+import warnings
+from typing import Iterator
 
+from ..capture import CaptureWarning
 from ..train.config import TrainConfig
 from ..train.config_file import load_config, read_config_file, save_config
 from ..train.run import checkpoint_for_resume, run_training
@@ -46,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote the effective config to {path}")
         return 0
     resume = checkpoint_for_resume(args.resume, config.out) if args.resume else None
-    result = run_training(config, resume=resume, explicit=chosen)
+    with capture_notes():
+        result = run_training(config, resume=resume, explicit=chosen)
     test, out = result.test, result.out_dir
     print(f"test accuracy {test.accuracy:.4f}  loss {test.loss:.4f}  macro F1 {test.f1:.4f}  "
           f"({test.num_samples} samples; {result.trainer.epoch} epochs in {result.seconds:.1f} s)")
@@ -56,3 +62,19 @@ def run(args: argparse.Namespace) -> int:
         final = "best.ckpt" if result.trainer.early_stopping is not None else "last.ckpt"
         print(f"full report: tinygrad-opt evaluate {out / final}")
     return 0
+
+
+@contextlib.contextmanager
+def capture_notes() -> Iterator[None]:
+    """Why a run's step is not replayed (BatchNorm, ...) as one line on stderr, not a Python warning with source."""
+    with warnings.catch_warnings():
+        show = warnings.showwarning
+
+        def note(message, category, filename, lineno, file=None, line=None):
+            if not issubclass(category, CaptureWarning):
+                return show(message, category, filename, lineno, file, line)
+            reason = str(message).split("): ", 1)[-1]
+            print(f"note: capture: {reason} (--no-capture skips the attempt)", file=sys.stderr)
+
+        warnings.showwarning = note
+        yield

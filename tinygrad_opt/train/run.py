@@ -43,7 +43,7 @@ from .trainer import Trainer
 # dataset) reach the weight loading, which names any key/shape that does not fit; the rest
 # must match, or the resumed run would not be the run that was saved.
 RESUME_OVERRIDABLE = ("epochs", "patience", "out", "quiet", "device", "data_dir", "hidden", "batchnorm", "dataset",
-                      "log_every")
+                      "log_every", "capture")
 EVAL_BATCH_SIZE = 1024
 
 
@@ -154,7 +154,7 @@ def build_trainer(config: TrainConfig, data, train: tuple, val: tuple | None, *,
         early_stopping=early, monitor=config.monitor, callbacks=[*pruning_callbacks(config, verbose), *callbacks],
         out_dir=out_dir,
         progress=progress, verbose=verbose, device=config.device, class_names=data.class_names,
-        checkpoint_extra=extra, log_every=config.log_every,
+        checkpoint_extra=extra, log_every=config.log_every, capture=config.capture,
     )
     return trainer, train_loader, val_loader, model_config
 
