@@ -1,4 +1,4 @@
-"""Every optimizer on one task with the same tuning budget: who trains an MLP best, and by how much.
+"""Every optimizer on one task with the same tuning budget: who trains an MLP (or the CNN) best, and by how much.
 
 For each optimizer: an Optuna study (TPE, seeded) of `--trials` short runs tunes the learning
 rate (log scale, from default/30 to default x 10 around the optimizer's default) and the weight
@@ -9,6 +9,7 @@ data, batch size and epochs; only the optimizer and its two tuned numbers change
 with a momentum knob (sgd, rmsprop, sam over sgd) run with `--momentum` (0.9, not tuned).
 
     python benchmarks/optimizer_shootout.py                     # full MNIST, every optimizer
+    python benchmarks/optimizer_shootout.py --model cnn         # the same for train --model cnn
     python benchmarks/optimizer_shootout.py --dataset digits --trials 4 --seeds 2 --epochs 3 \\
         --optimizers adam sgd lion                              # a quick look
 
@@ -145,6 +146,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--tune-epochs", type=int, default=1, help="epochs of each tuning trial")
     parser.add_argument("--epochs", type=int, default=5, help="epochs of each final run")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--model", default="mlp", choices=["mlp", "cnn", "lenet5"],
+                        help="the network every optimizer trains (train --model); --hidden is the MLP's")
     parser.add_argument("--hidden", default="256")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--momentum", type=float, default=0.9, help="for sgd, rmsprop, sam (over sgd)")
@@ -154,7 +157,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     global MOMENTUM
     MOMENTUM = args.momentum
-    base = TrainConfig().updated({"dataset": args.dataset, "data_dir": args.data_dir, "hidden": args.hidden,
+    base = TrainConfig().updated({"dataset": args.dataset, "data_dir": args.data_dir, "model": args.model,
+                                  "hidden": args.hidden,
                                   "batch_size": args.batch_size, "epochs": args.tune_epochs, "quiet": True})
     data, train, val = prepare_data(base.resolved())
     if args.train_size:
@@ -197,7 +201,8 @@ def main(argv: list[str] | None = None) -> dict:
                                                                               sys.argv[1:]),
               "machine": ", ".join(part for part in (platform.machine(), f"{os.cpu_count()} logical CPUs",
                                                      platform.processor()) if part),
-              "python": platform.python_version(), "settings": vars(args), "rows": rows, "verdict": lines}
+              "python": platform.python_version(), "load_average_at_end": os.getloadavg(),
+              "settings": vars(args), "rows": rows, "verdict": lines}
     out.write_text(json.dumps(result, indent=1))
     figure = plot(rows, out.with_suffix(".png"))
     print(f"wrote {out}" + (f" and {figure}" if figure else ""))
