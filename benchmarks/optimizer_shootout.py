@@ -122,10 +122,11 @@ def plot(rows: list[dict], path: Path) -> Path | None:
     except ImportError:
         return None
     fig, ax = plt.subplots(figsize=(8, 5))
-    for row in rows:
+    styles = ("-", "--", ":")  # the colour cycle has 10 colours: more optimizers than that need a second cue
+    for index, row in enumerate(rows):
         curves = np.array(row["train_loss"])
         epochs = np.arange(1, curves.shape[1] + 1)
-        ax.plot(epochs, curves.mean(axis=0), label=row["optimizer"])
+        ax.plot(epochs, curves.mean(axis=0), label=row["optimizer"], linestyle=styles[index // 10 % len(styles)])
         ax.fill_between(epochs, curves.min(axis=0), curves.max(axis=0), alpha=0.15)
     ax.set_xlabel("epoch")
     ax.set_ylabel("training loss (mean over seeds, band: min..max)")
