@@ -2,7 +2,9 @@
 
 For each optimizer: an Optuna study (TPE, seeded) of `--trials` short runs tunes the learning
 rate (log scale, from default/30 to default x 10 around the optimizer's default) and the weight
-decay (log scale 1e-6..1e-2, or off) on the validation split; then `--seeds` full runs of the
+decay (log scale 1e-6..1e-2, or the optimizer's own default: 0, except AdamW's 0.01 and Muon's 0.1)
+on the validation split; each optimizer's study is seeded by its place in the full list, so a run
+of a few optimizers repeats their studies from the full run; then `--seeds` full runs of the
 best setting report the test accuracy after every epoch (mean and spread, after epoch 1, 3 and
 the last), the wall time per epoch and the training-loss curve. Every run uses the same model,
 data, batch size and epochs; only the optimizer and its two tuned numbers change. Optimizers
@@ -41,6 +43,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # full-batch methods, not mini-batch trainers: left out unless asked for
 DEFAULT_OPTIMIZERS = [name for name in OPTIMIZERS if name not in ("rprop", "lbfgs")]
 NO_DECAY = ("rprop", "lbfgs")
+STUDY_ORDER = DEFAULT_OPTIMIZERS + [name for name in OPTIMIZERS if name not in DEFAULT_OPTIMIZERS]
 WITH_MOMENTUM = ("sgd", "rmsprop", "sam")  # run with --momentum (schedulefree-sgd and muon have their own)
 
 
@@ -77,7 +80,7 @@ def tune(name: str, base: TrainConfig, data, train, val, trials: int, seed: int)
     import optuna  # noqa: PLC0415 - only the tuning needs it
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    default_lr = optimizer_defaults(base.sam_base if name == "sam" else name)[0]
+    default_lr, default_decay, _ = optimizer_defaults(base.sam_base if name == "sam" else name)
 
     def objective(trial):
         values = {"lr": trial.suggest_float("lr", default_lr / 30, default_lr * 10, log=True)}
@@ -91,7 +94,8 @@ def tune(name: str, base: TrainConfig, data, train, val, trials: int, seed: int)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     study.enqueue_trial({"lr": default_lr, "decay": False})  # the default setting is always one of the trials
     study.optimize(objective, n_trials=trials, catch=(ValueError, FloatingPointError, RuntimeError))
-    best = {"lr": study.best_params["lr"], "weight_decay": study.best_params.get("weight_decay", 0.0)}
+    # a trial without "decay" ran at the optimizer's default weight decay: the final runs must too
+    best = {"lr": study.best_params["lr"], "weight_decay": study.best_params.get("weight_decay", default_decay)}
     return best, [{"params": t.params, "val_acc": t.value} for t in study.trials]
 
 
@@ -166,9 +170,9 @@ def main(argv: list[str] | None = None) -> dict:
         train = (train[0][:args.train_size], train[1][:args.train_size])
     test = (data.x_test, data.y_test)
     rows = []
-    for index, name in enumerate(args.optimizers):
+    for name in args.optimizers:
         started = time.perf_counter()
-        best, trials = tune(name, base, data, train, val, args.trials, seed=index)
+        best, trials = tune(name, base, data, train, val, args.trials, seed=STUDY_ORDER.index(name))
         finals, curves, seconds, accuracy = [], [], [], []
         for seed in range(args.seeds):
             config = base.updated({"optimizer": name, "epochs": args.epochs, "seed": seed, **best,
