@@ -90,6 +90,9 @@ class TrainConfig:
     dropout: float | None = field(default=None, metadata=_opt(
         "dropout probability after each hidden layer (cnn: before the last layer); default: mlp 0, cnn 0.5", "float"))
     batchnorm: bool = field(default=False, metadata=_opt("BatchNorm1d after each hidden Linear layer", "bool"))
+    conv_widths: list[int] | None = field(default=None, metadata=_opt(
+        "cnn: output channels of each stage (a 3x3 conv, BatchNorm2d, ReLU, then a 2x2 max pool), e.g. 16,32; "
+        "default 32,64", "int_list", metavar="WIDTHS"))
     # optimizer
     optimizer: str = field(default="adam", metadata=_opt("optimizer", "str", OPTIMIZERS))
     lr: float | None = field(default=None, metadata=_opt(
@@ -189,6 +192,7 @@ class TrainConfig:
     def resolved(self) -> TrainConfig:
         """Fill every "chosen from the other settings" default, then check the whole config."""
         c = dataclasses.replace(self, hidden=list(self.hidden), betas=None if self.betas is None else list(self.betas),
+                                conv_widths=None if self.conv_widths is None else list(self.conv_widths),
                                 milestones=None if self.milestones is None else list(self.milestones))
         check_choices(c)
         for key, value in MODEL_DEFAULTS[c.model].items():
@@ -370,6 +374,12 @@ def check(c: TrainConfig) -> None:
     if not c.hidden or any(h < 1 for h in c.hidden):
         raise ConfigError.about("{hidden} needs positive layer sizes such as 256 or 256,128, got {value!r}",
                                 value=c.hidden)
+    if c.conv_widths is not None:
+        if c.model != "cnn":
+            raise ConfigError.about("{conv_widths} applies only to {model} cnn, not {value}", value=c.model)
+        if not c.conv_widths or any(w < 1 for w in c.conv_widths):
+            raise ConfigError.about("{conv_widths} needs positive channel counts such as 32,64, got {value!r}",
+                                    value=c.conv_widths)
     if any(not 0.0 <= b < 1.0 for b in c.betas):
         raise ConfigError.about("{betas} must both lie in [0, 1), got {value!r}", value=c.betas)
     if c.nesterov and (c.optimizer != "sgd" or c.momentum <= 0):

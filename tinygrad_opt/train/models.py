@@ -160,10 +160,14 @@ def model_config_for(config: TrainConfig, in_features: int, num_classes: int) ->
     options: dict[str, Any] = {"type": config.model, "in_features": int(in_features), "in_channels": 1,
                                "num_classes": int(num_classes), "image_size": side}
     if config.model == "cnn":
-        if side % 4:
-            raise ConfigError.about("{model} cnn pools twice by 2, so the image side must be divisible by 4, got "
-                                    "{side}", side=side)
+        widths = [int(w) for w in config.conv_widths] if config.conv_widths else None
+        stages = len(widths) if widths else 2
+        if side % 2 ** stages:
+            raise ConfigError.about("{model} cnn pools once per stage ({stages}), so the image side must be divisible "
+                                    "by {factor}, got {side}", stages=stages, factor=2 ** stages, side=side)
         options["dropout"] = float(_setting(config, "dropout", "cnn"))
+        if widths:  # unset keeps the builder's default, and checkpoints' model configs as they were
+            options["widths"] = widths
     return options
 
 
