@@ -16,7 +16,7 @@ from .shape import GetItem, Reshape, SetItem, ToDevice, Transpose, assign
 from .embedding import Embedding
 from .loss import BCE
 from .nll import NLLLoss
-from .normalization import LayerNorm
+from .layer_norm import LayerNorm
 from .rectifier import Elu, Hardtanh, LeakyRelu
 from .regression_loss import L1, Huber, SmoothL1
 from .smooth_activation import Gelu, LogSigmoid, Mish, Silu, Softplus
@@ -60,3 +60,7 @@ __all__ += [
 from .pad import ConstantPad, IndexPad  # noqa: E402
 
 __all__ += ["ConstantPad", "IndexPad"]
+
+from .batch_norm_channels import BatchNormChannels  # noqa: E402  (BatchNorm2d, and BatchNorm2d + ReLU fused)
+
+__all__ += ["BatchNormChannels"]
