@@ -87,3 +87,9 @@ from .blas_threads import get_blas_threads, set_blas_threads  # noqa: E402
 
 __all__ = ["ENV_VAR", "MODES", "available", "get", "get_mode", "register", "set_kernels", "which", "reference",
            "takes", "with_fallback", "get_blas_threads", "set_blas_threads"]
+
+# batch normalisation over channel blocks (ops.BatchNormChannels): statistics, forward, backward
+from . import batchnorm_reference  # noqa: E402
+
+for _name in ("batch_norm_stats", "batch_norm_forward", "batch_norm_backward"):
+    register(_name, reference=getattr(batchnorm_reference, _name), cpu=f"batchnorm_cpu:{_name}")

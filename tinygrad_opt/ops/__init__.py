@@ -60,3 +60,7 @@ __all__ += [
 from .pad import ConstantPad, IndexPad  # noqa: E402
 
 __all__ += ["ConstantPad", "IndexPad"]
+
+from .batch_norm_channels import BatchNormChannels  # noqa: E402  (BatchNorm2d, and BatchNorm2d + ReLU fused)
+
+__all__ += ["BatchNormChannels"]
