@@ -16,6 +16,12 @@ warm-up steps), their ratio, and the seconds one MNIST epoch (60,000 images) tak
 rate. Peak step memory: the extra bytes a steady-state step allocates above what was held
 before it (tracemalloc for the engine's NumPy buffers, torch's profiler memory events for
 torch), at batch 256.
+
+--profile: where the engine's step spends its time instead, phase by phase (each op's
+forward and backward, the optimizer, and the rest: graph building, loss, dispatch), in
+milliseconds per step over --steps steps at each batch size, in this process:
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/cnn_vs_torch.py --profile --steps 10
 """
 from __future__ import annotations
 
@@ -97,7 +103,9 @@ def engine_worker(weights: str, batches, steps: int) -> dict:
     step(*batches[WARMUP])
     peak = tracemalloc.get_traced_memory()[1] - before
     tracemalloc.stop()
-    return {"steps_per_s": steps / seconds, "first_loss": first, "peak_bytes": peak}
+    from tinygrad_opt.kernels.blas_threads import engine_threads  # noqa: PLC0415
+
+    return {"steps_per_s": steps / seconds, "first_loss": first, "peak_bytes": peak, "threads": engine_threads()}
 
 
 def torch_model():
@@ -144,6 +152,71 @@ def torch_worker(weights: str, batches, steps: int) -> dict:
             "threads": torch.get_num_threads()}
 
 
+def engine_profile(batches, steps: int) -> tuple[dict[str, float], float]:
+    """(milliseconds per step of each op's forward/backward and of the optimizer step, whole step in ms)."""
+    import tinygrad_opt as tg  # noqa: PLC0415
+    import tinygrad_opt.nn.functional as F  # noqa: PLC0415
+    from tinygrad_opt.autograd import Function  # noqa: PLC0415
+    from tinygrad_opt.train.models import build_cnn  # noqa: PLC0415
+
+    tg.manual_seed(0)
+    model = build_cnn()
+    opt = tg.optim.Adam(model.parameters(), lr=1e-3)
+    spent: dict[str, float] = {}
+
+    def timed(name: str, fn):
+        def run(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+        return run
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    originals = {}
+    for cls in set(subclasses(Function)):
+        if "forward" in cls.__dict__ and "backward" in cls.__dict__:
+            originals[cls] = (cls.__dict__["forward"], cls.__dict__["backward"])
+            cls.forward = staticmethod(timed(f"{cls.__name__} forward", originals[cls][0].__func__))
+            cls.backward = staticmethod(timed(f"{cls.__name__} backward", originals[cls][1].__func__))
+    opt.step = timed("optimizer step", opt.step)
+    try:
+        def step(xb, yb) -> None:
+            loss = F.cross_entropy(model(tg.Tensor._make(xb, False)), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+        for xb, yb in batches[:WARMUP]:
+            step(xb, yb)
+        spent.clear()
+        start = time.perf_counter()
+        for xb, yb in batches[WARMUP:WARMUP + steps]:
+            step(xb, yb)
+        total = time.perf_counter() - start
+    finally:
+        for cls, (forward, backward) in originals.items():
+            cls.forward, cls.backward = forward, backward
+    return {name: 1e3 * seconds / steps for name, seconds in spent.items()}, 1e3 * total / steps
+
+
+def print_profile(args) -> None:
+    x, y, source = training_images(args.data_dir)
+    print(f"data: {source}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    for batch in (int(b) for b in args.batches.split(",")):
+        phases, total = engine_profile(batch_list(x, y, batch, WARMUP + args.steps), args.steps)
+        print(f"\nbatch {batch}: {total:.1f} ms per step")
+        for name, ms in sorted(phases.items(), key=lambda item: -item[1]):
+            if ms >= 0.05:
+                print(f"  {name:32s} {ms:8.2f} ms  {100 * ms / total:5.1f}%")
+        print(f"  {'rest (graph, loss, dispatch)':32s} {total - sum(phases.values()):8.2f} ms")
+
+
 def worker_main(args) -> None:
     x, y, _ = training_images(args.data_dir)
     batches = batch_list(x, y, args.batch, WARMUP + args.steps + 1)
@@ -166,8 +239,9 @@ def run_worker(name: str, weights: str, batch: int, steps: int, data_dir: str | 
     command = [sys.executable, __file__, "--worker", name, "--weights", weights, "--batch", str(batch),
                "--steps", str(steps)] + (["--data-dir", data_dir] if data_dir else [])
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    if threads:  # BLAS (NumPy) and OpenMP (torch) threads alike
-        env.update(OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    if threads:  # BLAS (NumPy), OpenMP (torch) and the engine's own threads alike
+        env.update(OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+                   TINYGRAD_OPT_BLAS_THREADS=str(threads))
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode:
         raise RuntimeError(f"{name} worker failed:\n{done.stderr[-2000:]}")
@@ -180,13 +254,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternating engine/torch runs per batch size")
     parser.add_argument("--batches", default="64,256", help="batch sizes, comma separated")
     parser.add_argument("--data-dir", default=os.environ.get("TINYGRAD_OPT_DATA") or shared_mnist())
-    parser.add_argument("--threads", type=int, help="BLAS/OpenMP threads for both (default: each library's own)")
+    parser.add_argument("--threads", type=int,
+                        help="threads for both: BLAS, OpenMP and the engine's own (default: each library's own)")
+    parser.add_argument("--profile", action="store_true", help="the engine's step phase by phase instead")
     parser.add_argument("--worker", choices=["engine", "torch"], help=argparse.SUPPRESS)
     parser.add_argument("--weights", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker_main(args)
+        return
+    if args.profile:
+        print_profile(args)
         return
     _, _, source = training_images(args.data_dir)
     print(f"data: {source}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
@@ -215,7 +294,7 @@ def main() -> None:
     first = results[min(results)]
     print(f"first-step loss (same weights and batch; dropout masks differ): engine "
           f"{first['engine']['first_loss']:.4f}, torch {first['torch']['first_loss']:.4f}; "
-          f"torch threads {first['torch'].get('threads')}")
+          f"threads: engine {first['engine'].get('threads')}, torch {first['torch'].get('threads')}")
 
 
 if __name__ == "__main__":

@@ -7,13 +7,19 @@ least traffic the operation needs (each input read once, each output written onc
 divided by the time: a fused one-pass kernel can reach the memory bandwidth, the
 reference pays for its temporaries.
 
+The CNN's kernels (im2col/col2im, max pooling, and the batch-norm kernels where they are
+registered) run on the layers of `train --model cnn` on MNIST: "elements" is the size
+of the layer's input, so the batch is elements / (C * H * W) images.
+
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/kernels.py
     python benchmarks/kernels.py --parallel     (also time parallel=True twins of the CPU loops)
     python benchmarks/kernels.py --device cuda --quick
+    python benchmarks/kernels.py --kernels im2col col2im max_pool batch_norm   (the CNN's rows only)
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import statistics
 import sys
@@ -24,7 +30,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 import tinygrad_opt as tg  # noqa: E402,F401 - loads tinygrad_opt.kernels
-from tinygrad_opt.kernels import reference  # noqa: E402
 
 F32 = 4
 
@@ -81,6 +86,78 @@ def cases(n: int, xp, rng):
         "dropout": (lambda: ((arr(n), 12345, 0.5), {}), 2 * n * F32, "_dropout"),
         "grad_norm": (lambda: ((grads, 2.0), {}), n * F32, None),
     }
+
+
+def conv_cases(n: int, xp, rng):
+    """The CNN's kernels on its MNIST layers, batch = n // (one image's input elements); bytes from the arrays."""
+    def arr(*shape):
+        return xp.asarray(rng.standard_normal(shape).astype(np.float32))
+
+    def batch(c: int, side: int) -> int:
+        return max(1, n // (c * side * side))
+
+    # conv2 of the cnn: 32 -> 64 channels, 3x3, padding 1 on 14x14 maps (padded 16x16)
+    b2 = batch(32, 16)
+    conv2 = (3, 3, 1, 1, 1, 1, 14, 14)
+    cols = (lambda: ((arr(32 * 9, b2 * 14 * 14), b2, 32, 16, 16, *conv2[:6], 14, 14), {}))
+    # the first pooling: 2x2 windows over the 32 x 28 x 28 maps of conv1
+    b1 = batch(32, 28)
+    pool = (2, 2, 2, 2, 1, 1, 14, 14)
+
+    def pooled():
+        out, argmax = _reference("max_pool2d_forward")(arr(b1, 32, 28, 28), *pool)
+        return (arr(*out.shape), argmax, 28, 28, *pool[:6]), {}
+
+    # BatchNorm2d after conv1 as channel blocks (A, C, L) = (N, 32, 28 * 28)
+    def blocks():
+        return arr(b1, 32, 28 * 28)
+
+    def bn_params():
+        return (xp.asarray(rng.uniform(0.5, 2.0, 32)), xp.asarray(rng.standard_normal(32)))
+
+    def bn_backward():
+        x3 = blocks()
+        mean, var = _reference("batch_norm_stats")(x3)
+        scale, shift = bn_params()
+        return (arr(*x3.shape), x3, mean, 1.0 / xp.sqrt(var + 1e-5), scale, shift, True, True, True), {}
+
+    return {
+        "im2col (conv2 3x3, 32 ch, 14x14)": (lambda: ((arr(b2, 32, 16, 16), *conv2), {}), None, None),
+        "col2im (conv2 3x3, 32 ch, 14x14)": (cols, None, None),
+        "max_pool2d_forward (2x2, 32 x 28x28)": (lambda: ((arr(b1, 32, 28, 28), *pool), {}), None, None),
+        "max_pool2d_backward (2x2, 32 x 28x28)": (pooled, None, None),
+        "batch_norm_stats (32 x 28x28)": (lambda: ((blocks(),), {}), None, None),
+        "batch_norm_forward (+ReLU, 32 x 28x28)": (lambda: ((blocks(), *bn_params(), True), {}), None, None),
+        "batch_norm_backward (+ReLU, training)": (bn_backward, None, None),
+    }
+
+
+# modules holding the reference twins; batchnorm_reference only where the batch-norm kernels exist
+REFERENCE_MODULES = ("reference", "conv_reference", "batchnorm_reference")
+
+
+def _reference(name: str):
+    """The reference twin of kernel `name`, from whichever kernels/*_reference.py defines it (None if none)."""
+    for module_name in REFERENCE_MODULES:
+        try:
+            module = importlib.import_module(f"tinygrad_opt.kernels.{module_name}")
+        except ImportError:
+            continue
+        if hasattr(module, name):
+            return getattr(module, name)
+    return None
+
+
+def moved_bytes(args, result) -> int:
+    """The least traffic of a call: every array argument read once, every array it returns written once."""
+    def size(obj) -> int:
+        if hasattr(obj, "nbytes") and hasattr(obj, "shape"):
+            return int(obj.nbytes)
+        if isinstance(obj, (list, tuple)):
+            return sum(size(o) for o in obj)
+        return 0
+
+    return size(list(args)) + size(result)
 
 
 def kernel_name(label: str) -> str:
@@ -216,17 +293,23 @@ def main() -> None:
     print(f"fused kernels vs reference on {args.device}, float32, median of {args.repeats} interleaved blocks; "
           f"load average {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
     extra = f"{'parallel us':>12}{'par/serial':>11}" if args.parallel else ""
-    header = f"{'kernel':<36}{'elements':>10}{'reference us':>14}{'fused us':>11}{'speedup':>9}{'ref GB/s':>10}{'fused GB/s':>11}{extra}"
+    header = f"{'kernel':<40}{'elements':>10}{'reference us':>14}{'fused us':>11}{'speedup':>9}{'ref GB/s':>10}{'fused GB/s':>11}{extra}"
     print(header)
     print("-" * len(header))
+    registered = set(kernels.available())
     for n in args.sizes:
-        for label, (make, nbytes, loop_name) in cases(n, xp, rng).items():
+        table = {**cases(n, xp, rng), **conv_cases(n, xp, rng)}
+        for label, (make, nbytes, loop_name) in table.items():
             if args.kernels and not any(label.startswith(k) for k in args.kernels):
                 continue
             name = kernel_name(label)
+            if name not in registered or _reference(name) is None:
+                continue  # a kernel this checkout does not have yet (the batch-norm kernels)
             call_args, kwargs = make()
             fast = kernels.get(name, call_args[0][0] if name == "grad_norm" else call_args[0])
-            versions = {"reference": getattr(reference, name), "fused": fast}
+            versions = {"reference": _reference(name), "fused": fast}
+            if nbytes is None:
+                nbytes = moved_bytes(call_args, versions["reference"](*call_args, **kwargs))
             if args.parallel and args.device == "cpu" and loop_name:
                 versions["parallel"] = run_parallel_variant(label, fast, call_args, kwargs, loop_name)
             for fn in versions.values():  # warm up: compile, load caches
@@ -238,7 +321,7 @@ def main() -> None:
                 for k, fn in versions.items():
                     samples[k].append(timed(fn, call_args, kwargs, sync, inner[k]))
             med = {k: statistics.median(v) for k, v in samples.items()}
-            line = (f"{label:<36}{n:>10.0e}{med['reference'] * 1e6:>14.1f}{med['fused'] * 1e6:>11.1f}"
+            line = (f"{label:<40}{n:>10.0e}{med['reference'] * 1e6:>14.1f}{med['fused'] * 1e6:>11.1f}"
                     f"{med['reference'] / med['fused']:>8.2f}x{nbytes / med['reference'] / 1e9:>10.2f}"
                     f"{nbytes / med['fused'] / 1e9:>11.2f}")
             if "parallel" in med:

@@ -2,7 +2,8 @@
 
 Each measurement builds a chain of CHAIN ops of one kind on an n x n tensor, runs
 backward through it, and divides by CHAIN, so the fixed cost of entering backward()
-is spread out and what remains is the per-op overhead. The NumPy column is the same
+is spread out and what remains is the per-op overhead. The capture column is the engine's
+chain through tg.compile: recorded twice, then replayed (no graph, no Tensor per op). The NumPy column is the same
 forward and a hand-written backward with no autograd at all: the floor. Engines are
 measured interleaved, REPEATS times each, and the median is reported.
 
@@ -21,7 +22,8 @@ import tinygrad_opt as tg
 CHAIN = 32
 
 
-def engine_case(op: str, n: int):
+def engine_case(op: str, n: int, capture: bool = False):
+    """The chain on the engine; capture=True runs it through tg.compile (recorded twice, then replayed)."""
     rng = np.random.default_rng(0)
     x0 = rng.uniform(0.5, 1.0, (n, n)).astype(np.float32)
     w0 = rng.uniform(0.5, 1.0, (n, n)).astype(np.float32) / n
@@ -40,7 +42,23 @@ def engine_case(op: str, n: int):
             y = step(y)
         y.sum().backward()
 
-    return run
+    if not capture:
+        return run
+    holder = tg.optim.SGD([x, w], lr=0.0)  # its zero_grad is an effect the replay repeats (p.grad = None is not)
+
+    def captured_run():
+        holder.zero_grad()
+        y = x
+        for _ in range(CHAIN):
+            y = step(y)
+        y.sum().backward()
+
+    compiled = tg.compile(captured_run)
+    compiled()
+    compiled()
+    if not compiled.replaying:
+        raise RuntimeError(f"op_overhead: the {op} chain was not captured: {compiled.eager_reason}")
+    return compiled
 
 
 def torch_case(op: str, n: int):
@@ -141,13 +159,15 @@ def main() -> None:
         print("torch is not installed: the PyTorch column is skipped")
 
     print(f"per-op forward+backward, microseconds (median of {args.repeats} interleaved runs, chains of {CHAIN} ops)")
-    header = f"{'op':<12}{'n x n':>7}{'engine':>10}{'torch':>10}{'numpy':>10}{'eng/torch':>11}{'eng/numpy':>11}"
+    header = (f"{'op':<12}{'n x n':>7}{'engine':>10}{'capture':>10}{'torch':>10}{'numpy':>10}{'eng/torch':>11}"
+              f"{'cap/torch':>11}{'eng/numpy':>11}")
     print(header)
     print("-" * len(header))
-    ratios = []
+    ratios, captured, floors = [], [], []
     for n in args.sizes:
         for op in args.ops:
-            cases = {"engine": engine_case(op, n), "numpy": numpy_case(op, n)}
+            cases = {"engine": engine_case(op, n), "capture": engine_case(op, n, capture=True),
+                     "numpy": numpy_case(op, n)}
             if has_torch:
                 cases["torch"] = torch_case(op, n)
             for fn in cases.values():  # warm up (also Numba compilation, caches)
@@ -159,10 +179,17 @@ def main() -> None:
             med = {name: statistics.median(v) for name, v in samples.items()}
             t = med.get("torch", float("nan"))
             ratios.append(med["engine"] / t)
-            print(f"{op:<12}{n:>7}{med['engine']:>10.2f}{t:>10.2f}{med['numpy']:>10.2f}"
-                  f"{med['engine'] / t:>11.2f}{med['engine'] / med['numpy']:>11.2f}")
+            captured.append(med["capture"])
+            floors.append(med["numpy"])
+            print(f"{op:<12}{n:>7}{med['engine']:>10.2f}{med['capture']:>10.2f}{t:>10.2f}{med['numpy']:>10.2f}"
+                  f"{med['engine'] / t:>11.2f}{med['capture'] / t:>11.2f}{med['engine'] / med['numpy']:>11.2f}")
     if has_torch:
         print(f"\ngeometric mean engine/torch: {float(np.exp(np.mean(np.log(ratios)))):.2f} (target <= 1.0)")
+    if 1 in args.sizes:  # the overhead above what NumPy itself takes for the op's arrays
+        k = args.sizes.index(1) * len(args.ops)
+        above = [c - f for c, f in zip(captured[k:k + len(args.ops)], floors[k:k + len(args.ops)])]
+        print(f"captured 1x1: median {statistics.median(captured[k:k + len(args.ops)]):.2f} us per op, "
+              f"median {statistics.median(above):.2f} us above the NumPy floor (target <= 2 us)")
 
 
 if __name__ == "__main__":

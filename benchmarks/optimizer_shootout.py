@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
-from tinygrad_opt.cli.config import OPTIMIZERS, TrainConfig, optimizer_defaults  # noqa: E402
+from tinygrad_opt.train.config import OPTIMIZERS, TrainConfig, optimizer_defaults  # noqa: E402
 from tinygrad_opt.train import Callback  # noqa: E402
 from tinygrad_opt.train.run import build_trainer, prepare_data  # noqa: E402
 

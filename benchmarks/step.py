@@ -14,6 +14,7 @@ the engine on its reference kernels, CUDA and the memory table.
 
     engine       tinygrad_opt with the fused kernels (Numba on the CPU)
     engine-ref   tinygrad_opt with set_kernels("reference") (plain NumPy expressions)
+    engine-capture  the engine's step through tg.compile: recorded twice, then replayed
     torch        PyTorch CPU, torch.optim.Adam with its defaults
     torch-fused  PyTorch CPU with Adam(fused=True) (its own fused CPU kernel)
     numpy        a hand-written NumPy forward/backward/Adam with no autograd: the floor
@@ -55,7 +56,8 @@ from peers import HIDDEN, IN, LR, OUT, POOL, batches, initial_weights, numpy_cas
 
 # ---- the engines: each returns step() -> loss (a lazy handle; only the check reads it) ---
 
-def engine_case(batch: int, device: str = "cpu", mode: str = "auto"):
+def engine_case(batch: int, device: str = "cpu", mode: str = "auto", capture: bool = False):
+    """capture=True: the same loop body through tg.compile (recorded on the first two steps, then replayed)."""
     model = nn.Sequential(nn.Linear(IN, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, OUT))
     for p, w in zip(model.parameters(), initial_weights()):
         p.data[...] = w
@@ -68,9 +70,7 @@ def engine_case(batch: int, device: str = "cpu", mode: str = "auto"):
     # device without a sync). On the CPU that check costs next to nothing and stays.
     vouch = device == "cuda"
 
-    def step():
-        x, y = data[state["i"] % POOL]
-        state["i"] += 1
+    def train_step(x, y):
         if vouch:
             with known_target_range(y.data, 0, OUT - 1):
                 loss = F.cross_entropy(model(x), y)
@@ -80,6 +80,13 @@ def engine_case(batch: int, device: str = "cpu", mode: str = "auto"):
         opt.step()
         opt.zero_grad()
         return loss
+
+    run = tg.compile(train_step) if capture else train_step
+
+    def step():
+        x, y = data[state["i"] % POOL]
+        state["i"] += 1
+        return run(x, y)
 
     step.mode = mode
     return step
@@ -142,6 +149,7 @@ def make_cases(batch: int, engines: list[str]):
     factories = {
         "engine": lambda: engine_case(batch, "cpu", "auto"),
         "engine-ref": lambda: engine_case(batch, "cpu", "reference"),
+        "engine-capture": lambda: engine_case(batch, "cpu", "auto", capture=True),
         "torch": lambda: torch_case(batch, "cpu"),
         "torch-fused": lambda: torch_case(batch, "cpu", fused=True),
         "numpy": lambda: numpy_case(batch)[0],
@@ -207,13 +215,13 @@ def peak_step_memory(name: str, batch: int) -> float | None:
     """Extra bytes a steady-state step allocates at its peak, above what was held before it."""
     cases = make_cases(batch, [name])
     step = cases[name]
-    for _ in range(2):
+    for _ in range(3):  # engine-capture: two recorded steps, then replays
         run_block(name, step, 1)
     mode = getattr(step, "mode", None)
     if mode is not None:
         tg.set_kernels(mode)
     try:
-        if name in ("engine", "engine-ref", "numpy"):
+        if name in ("engine", "engine-capture", "engine-ref", "numpy"):
             tracemalloc.start()
             before = tracemalloc.get_traced_memory()[0]
             tracemalloc.reset_peak()
@@ -339,7 +347,7 @@ def main() -> None:
     batches_ = args.batches or ([64, 512, 4096, 8192] if cuda else [64, 512, 4096])
     if args.quick and args.batches is None:
         batches_ = [512, 8192] if cuda else [64, 512]
-    engines = args.engines or ["engine", "engine-ref", "torch", "torch-fused", "numpy"]
+    engines = args.engines or ["engine", "engine-capture", "engine-ref", "torch", "torch-fused", "numpy"]
     try:
         import torch  # noqa: PLC0415
     except ImportError:
@@ -362,8 +370,9 @@ def main() -> None:
 
     print(f"training steps per second, 784-256-10 MLP + Adam (median of {args.repeats} interleaved worker "
           "processes)")
-    header = f"{'batch':>6}" + "".join(f"{e:>13}" for e in engines)
-    ratios = [("engine", "torch"), ("engine", "numpy"), ("engine", "engine-ref"), ("engine", "torch-fused"),
+    header = f"{'batch':>6}" + "".join(f"{e:>{max(13, len(e) + 2)}}" for e in engines)
+    ratios = [("engine", "torch"), ("engine-capture", "engine"), ("engine-capture", "torch-fused"),
+              ("engine", "numpy"), ("engine", "engine-ref"), ("engine", "torch-fused"),
               ("engine-cuda", "torch-cuda"), ("engine-cuda", "engine")]
     ratios = [(a, b) for a, b in ratios if a in engines and b in engines]
     header += "".join(f"{a + '/' + b:>{max(14, len(a) + len(b) + 3)}}" for a, b in ratios)
@@ -373,7 +382,8 @@ def main() -> None:
     for batch in batches_:
         seconds = time_batch(batch, engines, args.repeats, args.budget, args.threads)
         results[batch] = seconds
-        line = f"{batch:>6}" + "".join(f"{(1 / seconds[e]) if e in seconds else float('nan'):>13.1f}" for e in engines)
+        line = f"{batch:>6}" + "".join(f"{(1 / seconds[e]) if e in seconds else float('nan'):>{max(13, len(e) + 2)}.1f}"
+                                       for e in engines)
         for a, b in ratios:
             value = seconds[b] / seconds[a] if a in seconds and b in seconds else float("nan")
             line += f"{value:.2f}x".rjust(max(14, len(a) + len(b) + 3))

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from tinygrad_opt.cli.config import TrainConfig  # noqa: E402
+from tinygrad_opt.train.config import TrainConfig  # noqa: E402
 from tinygrad_opt.data import write_idx  # noqa: E402
 from tinygrad_opt.data.mnist import load_idx_raw  # noqa: E402
 

@@ -63,8 +63,33 @@ from . import linear_reference  # noqa: E402
 for _name in ("bias_relu", "relu_backward_bias_grad"):
     register(_name, reference=getattr(linear_reference, _name), cpu=f"linear_cpu:{_name}")
 
+# the activations' forward and backward passes (ops.LeakyRelu, ops.Silu, ops.Elu, ops.Gelu, ops.Softplus): activation_*.py
+from . import activation_reference  # noqa: E402
+
+for _name in ("leaky_relu", "leaky_relu_backward", "silu", "silu_backward", "elu", "elu_backward", "gelu",
+              "gelu_backward", "softplus", "softplus_backward"):
+    register(_name, reference=getattr(activation_reference, _name), cpu=f"activation_cpu:{_name}",
+             gpu=f"activation_gpu:{_name}")
+
+# layer normalisation over the rows of a (rows, m) array (ops.LayerNorm): layer_norm_*.py
+from . import layer_norm_reference  # noqa: E402
+
+for _name in ("layer_norm", "layer_norm_backward"):
+    register(_name, reference=getattr(layer_norm_reference, _name), cpu=f"layer_norm_cpu:{_name}")
+
+# Embedding's backward: rows added at indices (embedding_*.py)
+from . import embedding_reference  # noqa: E402
+
+register("index_add_rows", reference=embedding_reference.index_add_rows, cpu="embedding_cpu:index_add_rows")
+
 # BLAS's thread count for the engine's matrix products under load (blas_threads.py)
 from .blas_threads import get_blas_threads, set_blas_threads  # noqa: E402
 
 __all__ = ["ENV_VAR", "MODES", "available", "get", "get_mode", "register", "set_kernels", "which", "reference",
            "takes", "with_fallback", "get_blas_threads", "set_blas_threads"]
+
+# batch normalisation over channel blocks (ops.BatchNormChannels): statistics, forward, backward
+from . import batchnorm_reference  # noqa: E402
+
+for _name in ("batch_norm_stats", "batch_norm_forward", "batch_norm_backward"):
+    register(_name, reference=getattr(batchnorm_reference, _name), cpu=f"batchnorm_cpu:{_name}")

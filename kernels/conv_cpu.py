@@ -3,8 +3,11 @@
 Same signatures and results as the reference (bitwise: every kernel only copies, compares
 or adds in the reference's order), except max-pool backward, whose reference sums in
 float64 (np.bincount), so the two agree to rounding there.
-The loops index 4-D arrays through their strides, so a non-contiguous input (a transposed
-view coming out of the previous convolution) needs no copy first. Anything the loops do
+im2col and col2im index 4-D arrays through their strides, so a non-contiguous input (a
+transposed view coming out of the previous convolution) needs no copy first. Max pooling
+works on image planes (P, H, W): an NCHW input and a channel-major one (a convolution's
+output) are both such planes without a copy, and the results keep the input's layout.
+Pooling splits its planes over the engine's threads (parallel.py). Anything the loops do
 not handle (float16, integers in im2col) the registry hands to the reference (@takes).
 """
 from __future__ import annotations
@@ -12,14 +15,17 @@ from __future__ import annotations
 import numpy as np
 
 from .cpu import _jit
+from .parallel import map_split
 from .registry import takes
+
+PLANES_GRAIN = 256  # image planes below which a range is not worth a thread of its own
 
 
 def _float(a) -> bool:
     return a.dtype.char in "fd"
 
 
-@_jit()
+@_jit(nogil=True)
 def _im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow, cols):
     n, c = xpad.shape[0], xpad.shape[1]
     for ch in range(c):
@@ -34,15 +40,36 @@ def _im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow, cols):
                             cols[row, base + x] = src[x * sw + j * dw]
 
 
+@_jit(nogil=True)
+def _im2col_unit_stride(xpad, kh, kw, dh, dw, oh, ow, cols):
+    """_im2col at stride 1 along the rows: each inner loop copies one contiguous run, which LLVM vectorises."""
+    n, c = xpad.shape[0], xpad.shape[1]
+    for ch in range(c):
+        for i in range(kh):
+            for j in range(kw):
+                out = cols[(ch * kh + i) * kw + j]
+                offset = j * dw
+                for b in range(n):
+                    plane = xpad[b, ch]
+                    for y in range(oh):
+                        base = (b * oh + y) * ow
+                        src = plane[y + i * dh]
+                        for x in range(ow):
+                            out[base + x] = src[offset + x]
+
+
 @takes(lambda xpad, *geometry: _float(xpad))
 def im2col(xpad, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, oh: int, ow: int):
     n, c = xpad.shape[:2]
     cols = np.empty((c * kh * kw, n * oh * ow), dtype=xpad.dtype)
-    _im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow, cols)
+    if sh == 1 and sw == 1:
+        _im2col_unit_stride(xpad, kh, kw, dh, dw, oh, ow, cols)
+    else:
+        _im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow, cols)
     return cols
 
 
-@_jit()
+@_jit(nogil=True)
 def _col2im(cols, kh, kw, sh, sw, dh, dw, oh, ow, gx):
     n, c = gx.shape[0], gx.shape[1]
     for ch in range(c):
@@ -57,88 +84,157 @@ def _col2im(cols, kh, kw, sh, sw, dh, dw, oh, ow, gx):
                             dst[x * sw + j * dw] += cols[row, base + x]
 
 
+@_jit(nogil=True)
+def _col2im_unit_stride(cols, kh, kw, dh, dw, oh, ow, gx):
+    """_col2im at stride 1: each inner loop adds one contiguous run (vectorised), in _col2im's order."""
+    n, c = gx.shape[0], gx.shape[1]
+    for ch in range(c):
+        for i in range(kh):
+            for j in range(kw):
+                src = cols[(ch * kh + i) * kw + j]
+                offset = j * dw
+                for b in range(n):
+                    plane = gx[b, ch]
+                    for y in range(oh):
+                        base = (b * oh + y) * ow
+                        dst = plane[y + i * dh]
+                        for x in range(ow):
+                            dst[offset + x] += src[base + x]
+
+
 @takes(lambda cols, *geometry: _float(cols))
 def col2im(cols, n: int, c: int, hp: int, wp: int, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int,
            oh: int, ow: int):
     gx = np.zeros((n, c, hp, wp), dtype=cols.dtype)
-    _col2im(cols, kh, kw, sh, sw, dh, dw, oh, ow, gx)
+    if sh == 1 and sw == 1:
+        _col2im_unit_stride(cols, kh, kw, dh, dw, oh, ow, gx)
+    else:
+        _col2im(cols, kh, kw, sh, sw, dh, dw, oh, ow, gx)
     return gx
 
 
-@_jit()
-def _max_pool2d_forward(xpad, kh, kw, sh, sw, dh, dw, out, argmax):
-    n, c, oh, ow = out.shape
-    wp = xpad.shape[3]
-    for b in range(n):
-        for ch in range(c):
-            plane = xpad[b, ch]
-            for y in range(oh):
-                for x in range(ow):
-                    y0, x0 = y * sh, x * sw
-                    best = plane[y0, x0]
-                    where = y0 * wp + x0
-                    for i in range(kh):
-                        for j in range(kw):
-                            v = plane[y0 + i * dh, x0 + j * dw]
-                            if v > best or (v != v and best == best):  # the first NaN wins, as in argmax
-                                best = v
-                                where = (y0 + i * dh) * wp + x0 + j * dw
-                    out[b, ch, y, x] = best
-                    argmax[b, ch, y, x] = where
+def _planes(a):
+    """(planes (P, H, W) C-contiguous, channel_major): a (N, C, H, W) as its image planes without a copy
+    when it is NCHW or channel-major (a transposed (C, N, H, W), as a convolution's output is)."""
+    n, c, h, w = a.shape
+    if not a.flags.c_contiguous and a.swapaxes(0, 1).flags.c_contiguous:
+        return a.swapaxes(0, 1).reshape(c * n, h, w), True
+    return np.ascontiguousarray(a).reshape(n * c, h, w), False
 
 
-@_jit()
-def _max_pool2x2_forward(xpad, out, argmax):
-    """The common 2x2 window at stride 2: four comparisons unrolled, in _max_pool2d_forward's order."""
-    n, c, oh, ow = out.shape
-    wp = xpad.shape[3]
-    for b in range(n):
-        for ch in range(c):
-            plane = xpad[b, ch]
-            for y in range(oh):
-                top, bottom = plane[2 * y], plane[2 * y + 1]
-                for x in range(ow):
-                    x0 = 2 * x
-                    best, where = top[x0], 2 * y * wp + x0
-                    v = top[x0 + 1]
-                    if v > best or (v != v and best == best):
-                        best, where = v, 2 * y * wp + x0 + 1
-                    v = bottom[x0]
-                    if v > best or (v != v and best == best):
-                        best, where = v, (2 * y + 1) * wp + x0
-                    v = bottom[x0 + 1]
-                    if v > best or (v != v and best == best):
-                        best, where = v, (2 * y + 1) * wp + x0 + 1
-                    out[b, ch, y, x] = best
-                    argmax[b, ch, y, x] = where
+def _unplanes(planes, n: int, c: int, channel_major: bool):
+    h, w = planes.shape[1:]
+    if channel_major:
+        return planes.reshape(c, n, h, w).swapaxes(0, 1)
+    return planes.reshape(n, c, h, w)
+
+
+@_jit(nogil=True)
+def _max_pool2d_forward(xpad, kh, kw, sh, sw, dh, dw, out, argmax, k0, k1):
+    oh, ow = out.shape[1], out.shape[2]
+    wp = xpad.shape[2]
+    for k in range(k0, k1):
+        plane = xpad[k]
+        for y in range(oh):
+            for x in range(ow):
+                y0, x0 = y * sh, x * sw
+                best = plane[y0, x0]
+                where = y0 * wp + x0
+                for i in range(kh):
+                    for j in range(kw):
+                        v = plane[y0 + i * dh, x0 + j * dw]
+                        if v > best or (v != v and best == best):  # the first NaN wins, as in argmax
+                            best = v
+                            where = (y0 + i * dh) * wp + x0 + j * dw
+                out[k, y, x] = best
+                argmax[k, y, x] = where
+
+
+@_jit(nogil=True)
+def _max_pool2x2_forward(xpad, out, argmax, k0, k1):
+    """The common 2x2 window at stride 2, in _max_pool2d_forward's order, as two vectorisable loops per row:
+    the maximum (a NaN anywhere makes it NaN), then the first window element equal to it (or the first
+    NaN). Tracking the winner inside the first loop, as the general kernel does, keeps LLVM from
+    vectorising it."""
+    oh, ow = out.shape[1], out.shape[2]
+    wp = xpad.shape[2]
+    for k in range(k0, k1):
+        for y in range(oh):
+            top, bottom = xpad[k, 2 * y], xpad[k, 2 * y + 1]
+            row, rowarg = out[k, y], argmax[k, y]
+            for x in range(ow):
+                a1, a2, a3 = top[2 * x + 1], bottom[2 * x], bottom[2 * x + 1]
+                best = top[2 * x]
+                best = a1 if (a1 > best) | (a1 != a1) else best
+                best = a2 if (a2 > best) | (a2 != a2) else best
+                best = a3 if (a3 > best) | (a3 != a3) else best
+                row[x] = best
+            base = 2 * y * wp
+            for x in range(ow):
+                best = row[x]
+                a0, a1, a2 = top[2 * x], top[2 * x + 1], bottom[2 * x]
+                step = wp + 1
+                step = wp if (a2 == best) | (a2 != a2) else step
+                step = 1 if (a1 == best) | (a1 != a1) else step
+                step = 0 if (a0 == best) | (a0 != a0) else step
+                rowarg[x] = base + 2 * x + step
 
 
 @takes(lambda xpad, *geometry: xpad.dtype.char in "fdbhilqBHILQ")  # not float16 or bool
 def max_pool2d_forward(xpad, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, oh: int, ow: int):
+    """The reference's result; out and argmax keep a channel-major input's layout (no transposing copy)."""
     n, c = xpad.shape[:2]
-    out = np.empty((n, c, oh, ow), dtype=xpad.dtype)
-    argmax = np.empty((n, c, oh, ow), dtype=np.int64)
+    planes, channel_major = _planes(xpad)
+    out = np.empty((n * c, oh, ow), dtype=xpad.dtype)
+    argmax = np.empty((n * c, oh, ow), dtype=np.int64)
     if (kh, kw, sh, sw, dh, dw) == (2, 2, 2, 2, 1, 1):
-        _max_pool2x2_forward(xpad, out, argmax)
+        map_split(lambda k0, k1: _max_pool2x2_forward(planes, out, argmax, k0, k1), n * c, PLANES_GRAIN)
     else:
-        _max_pool2d_forward(xpad, kh, kw, sh, sw, dh, dw, out, argmax)
-    return out, argmax
+        map_split(lambda k0, k1: _max_pool2d_forward(planes, kh, kw, sh, sw, dh, dw, out, argmax, k0, k1), n * c,
+                  PLANES_GRAIN)
+    return _unplanes(out, n, c, channel_major), _unplanes(argmax, n, c, channel_major)
 
 
-@_jit()
-def _max_pool2d_backward(g, argmax, gx):
-    n, c, oh, ow = g.shape
-    wp = gx.shape[3]
-    for b in range(n):
-        for ch in range(c):
-            for y in range(oh):
-                for x in range(ow):
-                    a = argmax[b, ch, y, x]
-                    gx[b, ch, a // wp, a % wp] += g[b, ch, y, x]
+@_jit(nogil=True)
+def _max_pool2d_backward(g, argmax, gx, k0, k1):
+    oh, ow = g.shape[1], g.shape[2]
+    wp = gx.shape[2]
+    for k in range(k0, k1):
+        for y in range(oh):
+            for x in range(ow):
+                a = argmax[k, y, x]
+                gx[k, a // wp, a % wp] += g[k, y, x]
+
+
+@_jit(nogil=True)
+def _max_pool2x2_backward(g, argmax, gx, k0, k1):
+    """2x2 windows at stride 2 that tile the plane: every element of gx written once (no zero fill)."""
+    oh, ow = g.shape[1], g.shape[2]
+    wp = gx.shape[2]
+    zero = g.dtype.type(0)
+    for k in range(k0, k1):
+        for y in range(oh):
+            top, bottom = gx[k, 2 * y], gx[k, 2 * y + 1]
+            grow, arow = g[k, y], argmax[k, y]
+            for x in range(ow):
+                where = arow[x] - 2 * y * wp - 2 * x  # 0, 1, wp or wp + 1 within the window
+                v = grow[x]
+                top[2 * x] = v if where == 0 else zero
+                top[2 * x + 1] = v if where == 1 else zero
+                bottom[2 * x] = v if where == wp else zero
+                bottom[2 * x + 1] = v if where == wp + 1 else zero
 
 
 @takes(lambda g, argmax, hp, wp, *window: _float(g))
 def max_pool2d_backward(g, argmax, hp: int, wp: int, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int):
-    gx = np.zeros(g.shape[:2] + (hp, wp), dtype=g.dtype)
-    _max_pool2d_backward(g, argmax, gx)
-    return gx
+    """The reference's result, in argmax's layout (channel-major stays channel-major)."""
+    n, c = g.shape[:2]
+    arg, channel_major = _planes(argmax)
+    grad = np.ascontiguousarray(g.swapaxes(0, 1) if channel_major else g).reshape(arg.shape)
+    if (kh, kw, sh, sw, dh, dw) == (2, 2, 2, 2, 1, 1) and (hp, wp) == (2 * g.shape[2], 2 * g.shape[3]):
+        gx = np.empty((n * c, hp, wp), dtype=g.dtype)
+        map_split(lambda k0, k1: _max_pool2x2_backward(grad, arg, gx, k0, k1), n * c, PLANES_GRAIN)
+    else:
+        gx = np.zeros((n * c, hp, wp), dtype=g.dtype)
+        map_split(lambda k0, k1: _max_pool2d_backward(grad, arg, gx, k0, k1), n * c, PLANES_GRAIN)
+    return _unplanes(gx, n, c, channel_major)

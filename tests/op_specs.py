@@ -650,3 +650,42 @@ OPS += [
     OpSpec("add_alpha", lambda a: (a * 2).add_(a, alpha=-0.5), lambda a: (a * 2).add_(a, alpha=-0.5)),
 ]
 OPS_BY_NAME.update({spec.name: spec for spec in OPS})
+
+
+# cnnperf: batch norm over channel blocks (ops.BatchNormChannels), plain and with its fused ReLU
+def _two_images(a, module):
+    """(2, C, L) from a: a and 0.5 * a + 1 as two images, a's first axis (if any) the channels."""
+    pair = module.stack([a, a * 0.5 + 1.0])
+    return pair.reshape(2, a.shape[0] if a.ndim else 1, -1)
+
+
+def _batch_norm_engine(a, relu=False):
+    import tinygrad_opt as tg  # noqa: PLC0415
+    from tinygrad_opt.nn.functional_image import batch_norm_relu  # noqa: PLC0415
+
+    x = _two_images(a, tg)
+    c = x.shape[1]
+    w = tg.Tensor(np.linspace(0.5, 1.5, c), device=a.device).to(a.dtype)
+    b = tg.Tensor(np.linspace(-0.2, 0.3, c), device=a.device).to(a.dtype)
+    return batch_norm_relu(x, None, None, w, b, training=True, relu=relu)
+
+
+def _batch_norm_torch(a, relu=False):
+    import torch  # noqa: PLC0415
+
+    # in float64, rounded to a's dtype: the engine computes in float64 per element, and with two
+    # values per channel torch's own float32 gradient is off by more than the float32 tolerance
+    x = _two_images(a.double(), torch)
+    c = x.shape[1]
+    w = torch.tensor(np.linspace(0.5, 1.5, c))
+    b = torch.tensor(np.linspace(-0.2, 0.3, c))
+    y = _torch_f().batch_norm(x, None, None, w, b, training=True)
+    return (y.relu() if relu else y).to(a.dtype)
+
+
+OPS += [
+    OpSpec("batch_norm_train", _batch_norm_engine, _batch_norm_torch),
+    OpSpec("batch_norm_relu", lambda a: _batch_norm_engine(a, relu=True), lambda a: _batch_norm_torch(a, relu=True),
+           domain="nonzero"),
+]
+OPS_BY_NAME.update({spec.name: spec for spec in OPS})

@@ -26,6 +26,7 @@ def fake(monkeypatch):
     monkeypatch.setattr(blas_threads, "_controller", blas)
     monkeypatch.setattr(blas_threads, "_last_set", None)
     monkeypatch.setattr(blas_threads, "_overloaded", False)
+    monkeypatch.setattr(blas_threads, "_engine_parallel", False)
     monkeypatch.setattr(blas_threads, "_policy", "auto")
     monkeypatch.setattr(blas_threads, "_load_above_cores", lambda: state["load"])
     monkeypatch.setattr(blas_threads, "_cpu_pressure", lambda: state.get("pressure", 0.0))
@@ -130,3 +131,13 @@ def test_the_policy_reaches_numpys_blas():
         kernels.set_blas_threads("auto")
         blas.set_num_threads(before)
         blas_threads._last_set = None
+
+
+def test_auto_leaves_blas_one_thread_once_the_engine_runs_its_own(fake):
+    blas, state = fake
+    assert blas_threads.apply_policy() == 2 and blas.calls == []
+    blas_threads.engine_threads_started()
+    assert blas.calls == [1] and blas_threads.apply_policy() == 1
+    assert blas_threads.engine_threads() == (__import__("os").cpu_count() or 1)
+    blas_threads.set_blas_threads(3)  # a fixed count is the user's: it holds for both
+    assert blas_threads.apply_policy() == 3 and blas_threads.engine_threads() == 3

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from tinygrad_opt import cli
-from tinygrad_opt.cli.config import TrainConfig, load_config
+from tinygrad_opt.train.config import TrainConfig
+from tinygrad_opt.train.config_file import load_config
 from tinygrad_opt.data import write_idx
 from tinygrad_opt.train import load_checkpoint, read_history
 from tinygrad_opt.train.trainer import Trainer

@@ -270,7 +270,7 @@ def test_save_config_keeps_the_pruning_settings(tmp_path, capsys):
     code, _, err = run_cli(capsys, "train", "--prune", "l1", "--sparsity", "0.5", "--prune-frequency", "7",
                            "--save-config", tmp_path / "c.toml")
     assert code == 0, err
-    from tinygrad_opt.cli.config import load_config
+    from tinygrad_opt.train.config_file import load_config
 
     config = load_config(tmp_path / "c.toml")
     assert (config.prune, config.sparsity, config.prune_frequency) == ("l1", 0.5, 7)
@@ -278,7 +278,7 @@ def test_save_config_keeps_the_pruning_settings(tmp_path, capsys):
 
 def test_unset_optimizer_settings_take_the_optimizers_own_signature_defaults(monkeypatch):
     from tinygrad_opt import optim
-    from tinygrad_opt.cli.config import TrainConfig
+    from tinygrad_opt.train.config import TrainConfig
 
     class Adam(optim.Adam):  # an optimizer whose signature says other defaults
         def __init__(self, params, lr=0.005, betas=(0.9, 0.999), eps=1e-7, weight_decay=0.25):

@@ -2,7 +2,8 @@
 import pytest
 
 from tinygrad_opt import cli, optim
-from tinygrad_opt.cli.config import OPTIMIZERS, ConfigError, TrainConfig
+from tinygrad_opt.train.config import OPTIMIZERS, TrainConfig
+from tinygrad_opt.train.errors import ConfigError
 from tinygrad_opt.optim import lr_scheduler
 from tinygrad_opt.train import load_checkpoint, make_optimizer, make_scheduler, read_history
 from tinygrad_opt.train.combined_optimizer import CombinedOptimizer

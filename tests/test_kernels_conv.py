@@ -108,3 +108,20 @@ def test_the_unrolled_2x2_max_pool_equals_the_reference(dtype, transposed):
     ref_out, ref_argmax = reference.max_pool2d_forward(x, 2, 2, 2, 2, 1, 1, 3, 4)
     np.testing.assert_array_equal(out, ref_out)
     np.testing.assert_array_equal(argmax, ref_argmax)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool2x2_keeps_a_channel_major_layout_and_tiles_its_gradient(dtype):
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 3, (3, 2, 6, 8)).astype(dtype)  # many ties: the first maximum must win
+    x[0, 0, 0, 1] = np.nan
+    major = np.ascontiguousarray(x.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+    ref_out, ref_argmax = reference.max_pool2d_forward(x, 2, 2, 2, 2, 1, 1, 3, 4)
+    out, argmax = cpu.max_pool2d_forward(major, 2, 2, 2, 2, 1, 1, 3, 4)
+    assert out.transpose(1, 0, 2, 3).flags.c_contiguous and argmax.transpose(1, 0, 2, 3).flags.c_contiguous
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(argmax, ref_argmax)
+    g = rng.standard_normal(out.shape).astype(dtype)
+    gx = cpu.max_pool2d_backward(g, argmax, 6, 8, 2, 2, 2, 2, 1, 1)
+    assert gx.transpose(1, 0, 2, 3).flags.c_contiguous
+    np.testing.assert_array_equal(gx, reference.max_pool2d_backward(g, ref_argmax, 6, 8, 2, 2, 2, 2, 1, 1))

@@ -22,6 +22,11 @@ NAMES = sorted(NAMES + ["col2im", "im2col", "max_pool2d_backward", "max_pool2d_f
 NAMES = sorted(NAMES + ["bias_relu", "relu_backward_bias_grad"])  # kernels/linear_*.py (ops.LinearReLU)
 NAMES = sorted(NAMES + ["adamax_update", "nadam_update", "radam_update", "lion_update",
                        "schedule_free_adamw_update"])  # optimizer kernels added later
+NAMES = sorted(NAMES + ["batch_norm_backward", "batch_norm_forward", "batch_norm_stats"])  # kernels/batchnorm_*.py
+NAMES = sorted(NAMES + ["elu", "elu_backward", "gelu", "gelu_backward", "leaky_relu", "leaky_relu_backward", "silu",
+                       "silu_backward", "softplus", "softplus_backward"])  # kernels/activation_*.py
+NAMES = sorted(NAMES + ["layer_norm", "layer_norm_backward"])  # kernels/layer_norm_*.py
+NAMES = sorted(NAMES + ["index_add_rows"])  # kernels/embedding_*.py
 
 
 @pytest.fixture

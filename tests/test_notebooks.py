@@ -24,7 +24,7 @@ CELL_TIMEOUT = 300  # seconds per cell; each whole notebook is meant to take wel
 MAX_IMAGE_KB = 120
 EXPECTED = ["00_build_an_engine", "01_backprop_by_hand", "02_gradient_checking", "03_optimizers",
             "04_regularization_schedules_batch_size", "05_pruning_and_compression", "06_cpu_vs_gpu",
-            "08_gradient_flow"]
+            "07_convolutions", "08_gradient_flow"]
 
 
 def _read(path: Path) -> dict:

@@ -117,7 +117,8 @@ def test_prune_command_structured_shrink(dense_run, tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--amount", "1.5"], "--amount must be a fraction in [0, 1], got 1.5"),
-    (["--amount", "0.5", "--shrink"], "--shrink removes whole hidden units, so it needs --method ln-structured"),
+    (["--amount", "0.5", "--shrink"],
+     "--shrink removes whole hidden units or filters, so it needs --method ln-structured or ln-filters"),
     (["--amount", "0.5", "--finetune-epochs", "-1"], "--finetune-epochs must be >= 0"),
     (["--amount", "0.5", "--finetune-epochs", "1", "--log-every", "0"], "--log-every must be a positive integer"),
 ])

@@ -51,7 +51,7 @@ def test_quantize_batchnorm_and_pruned_checkpoints(tmp_path, capsys):
                      "--out", str(out)]) == 0
     code, stdout, err = run_cli(capsys, "quantize", out, "--repeats", "1", "--json", tmp_path / "q.json")
     assert code == 0, err
-    assert "folded the BatchNorm1d layers" in stdout
+    assert "folded the BatchNorm layers" in stdout
     report = json.loads((tmp_path / "q.json").read_text())
     assert abs(report["accuracy_int8"] - report["accuracy_float32"]) <= 0.03
 

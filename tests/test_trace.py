@@ -10,9 +10,9 @@ import pytest
 import tinygrad_opt as tg
 import tinygrad_opt.nn.functional as F
 from tinygrad_opt import nn
-from tinygrad_opt.teach.format import format_array, format_table
+from tinygrad_opt.trace.format import format_array, format_table
 
-trace_module = importlib.import_module("tinygrad_opt.trace")  # tg.trace is the function, not the module
+trace_module = importlib.import_module("tinygrad_opt.trace.record")  # the recorder (tg.trace is its function)
 
 
 def _line_of(marker: str) -> int:

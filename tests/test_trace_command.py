@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tinygrad_opt import cli
-from tinygrad_opt.teach import dot as dot_module
+from tinygrad_opt.trace import dot as dot_module
 
 ROOT = Path(__file__).resolve().parent.parent
 NUMBER = r"(-?\d[\d.e+-]*|-?nan|-?inf)"

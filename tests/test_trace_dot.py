@@ -10,7 +10,7 @@ import pytest
 import tinygrad_opt as tg
 import tinygrad_opt.nn.functional as F
 from tinygrad_opt import nn
-from tinygrad_opt.teach import dot as dot_module
+from tinygrad_opt.trace import dot as dot_module
 from tinygrad_opt.trace import render
 
 NODE = re.compile(r'^  (\w+) \[shape=(\w+), (?:style=rounded, )?label="((?:[^"\\]|\\.)*)"(.*)\];$')

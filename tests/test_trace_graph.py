@@ -8,8 +8,8 @@ import pytest
 import tinygrad_opt as tg
 import tinygrad_opt.nn.functional as F
 from tinygrad_opt import nn
-from tinygrad_opt.teach import render
-from tinygrad_opt.teach.trace_graph import brief
+from tinygrad_opt.trace import render
+from tinygrad_opt.trace.graph import brief
 
 RECORD = re.compile(r'^  (v\d+) \[shape=record, style=filled, fillcolor="(#\w+)"(?:, penwidth=2)?, label="(.*)"\];$')
 

@@ -111,3 +111,36 @@ def test_stepping_through_the_page_in_a_browser(browser, tmp_path):
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     print(f"\nscreenshot: {shot}")
     np.testing.assert_allclose(float(seen[12]["grad_a"].split("[")[1].split("]")[0]), 78.0)
+
+
+def test_the_cnn_page_steps_to_the_conv_gradient_and_shows_the_three_way_check(browser, tmp_path):
+    """`tinygrad-opt trace --model cnn --html`: the last backward step is the convolution's, with its formulas;
+    below the graph, each gradient by hand, by the engine and by finite differences."""
+    from selenium.webdriver.common.by import By
+
+    from tinygrad_opt.teach.conv_step import run_conv_step
+
+    step = run_conv_step(seed=1)
+    path = step.trace.to_html(tmp_path / "conv.html", title="a tiny CNN", tables=step.check_tables())
+    browser.get(path.as_uri())
+    text = lambda element_id: browser.find_element(By.ID, element_id).text  # noqa: E731
+    assert text("counter").startswith("step 0 / 12")  # 6 forward ops, 6 backward steps
+    nxt = browser.find_element(By.ID, "next")
+    for _ in range(12):
+        nxt.click()
+    assert text("title").startswith("Backward 6/6: Conv2d (of forward 1)")
+    assert "dL/dx = full convolution of g with 0.weight flipped" in text("formula")
+    assert "dL/d(0.weight) = correlation of x with g" in text("formula")
+    assert "current" in browser.find_element(By.ID, "op-1").get_attribute("class")
+    captions = [c.text for c in browser.find_elements(By.CSS_SELECTOR, ".check-caption")]
+    assert len(captions) == 5 and all(c.endswith("the three agree") for c in captions)
+    assert captions[0].startswith("dL/dWc (0.weight, shape (2, 1, 3, 3)) three ways (by hand: the correlation of x")
+    assert "(by hand: the full convolution of delta with the flipped kernel)" in captions[4]
+    first_row = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "table.check tbody tr")[0]
+                 .find_elements(By.TAG_NAME, "td")]
+    assert first_row[0] == "Wc[0,0,0,0]" and float(first_row[1]) == pytest.approx(float(first_row[2]), rel=1e-5)
+    browser.execute_script("document.getElementById('checks').scrollIntoView()")
+    browser.save_screenshot(str(tmp_path / "conv_page.png"))
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, errors
+    print(f"\nscreenshot: {tmp_path / 'conv_page.png'}")

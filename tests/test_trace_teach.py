@@ -132,7 +132,7 @@ def test_bad_options_are_clear_errors():
         run_one_step(activation="gelu")
     with pytest.raises(ValueError, match="unknown optimizer 'lbfgs'"):
         run_one_step(optimizer="lbfgs")
-    with pytest.raises(ValueError, match="--target 5 is not a class"):
+    with pytest.raises(ValueError, match="target 5 is not a class"):
         run_one_step(target=5)
     with pytest.raises(ValueError, match="dtype 'float16'"):
         run_one_step(dtype="float16")

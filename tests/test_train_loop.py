@@ -10,7 +10,7 @@ import pytest
 
 import tinygrad_opt as tg
 from tinygrad_opt import optim
-from tinygrad_opt.cli.config import TrainConfig
+from tinygrad_opt.train.config import TrainConfig
 from tinygrad_opt.data import DataLoader, load_dataset
 from tinygrad_opt.optim import lr_scheduler
 from tinygrad_opt.train import (

@@ -9,7 +9,8 @@ import pytest
 import tinygrad_opt as tg
 import tinygrad_opt.nn.functional as F
 from tinygrad_opt import cli, optim
-from tinygrad_opt.cli.config import TrainConfig, load_config
+from tinygrad_opt.train.config import TrainConfig
+from tinygrad_opt.train.config_file import load_config
 from tinygrad_opt.data import DataLoader, load_dataset
 from tinygrad_opt.ops import loss as loss_ops
 from tinygrad_opt.tensor import Tensor

@@ -5,7 +5,7 @@ import pytest
 
 optuna = pytest.importorskip("optuna")
 
-from tinygrad_opt.cli.config import TrainConfig  # noqa: E402
+from tinygrad_opt.train.config import TrainConfig  # noqa: E402
 from tinygrad_opt.tune import SpaceError, default_space, load_space, space_from_dict  # noqa: E402
 from tinygrad_opt.tune.defaults import DEFAULT_SPACE  # noqa: E402
 from tinygrad_opt.tune.settings import TuneSettings, canonical_metric  # noqa: E402

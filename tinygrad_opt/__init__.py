@@ -64,4 +64,8 @@ def __getattr__(name: str):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)
+    if name in ("compile", "CaptureWarning"):  # capture imports nn and optim: on first use, like them
+        from . import capture
+
+        return getattr(capture, name)
     raise AttributeError(f"module 'tinygrad_opt' has no attribute {name!r}")

@@ -180,7 +180,7 @@ class Function:
             result._ctx = None
         if _tracers:
             for tracer in _tracers:
-                tracer.on_forward(ctx, inputs, result)
+                tracer.on_forward(ctx, inputs, result, options)
         return result
 
     @property
@@ -494,6 +494,15 @@ def _free(node) -> None:
     node._freed = True
 
 
+def refuse_create_graph(op: str) -> None:
+    """Higher-order gradients need the backward pass recorded as a graph; the engine's runs on arrays."""
+    raise NotImplementedError(
+        f"{op}: create_graph=True (higher-order gradients) is not supported by this engine: its backward "
+        "formulas run on arrays, so a gradient has no graph to differentiate again. Leave create_graph=False; "
+        "for a second derivative, difference two first derivatives (finite differences) or use torch"
+    )
+
+
 def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, create_graph: bool = False,
          allow_unused: bool | None = None, materialize_grads: bool = False) -> tuple:
     """torch.autograd.grad: the gradients of `outputs` w.r.t. `inputs` as a tuple of Tensors; no `.grad` changes.
@@ -505,10 +514,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, c
     supported: backward formulas run on arrays, not on recorded Tensors.
     """
     if create_graph:
-        raise NotImplementedError(
-            "autograd.grad: create_graph=True (higher-order gradients) is not supported by this engine; "
-            "its backward formulas run on arrays, so the gradient has no graph of its own"
-        )
+        refuse_create_graph("autograd.grad")
     outputs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
     inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
     if grad_outputs is None or isinstance(grad_outputs, Tensor):

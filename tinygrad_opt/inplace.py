@@ -61,9 +61,24 @@ def apply_inplace(target, name: str, compute: Callable, operands: tuple = (), an
         _check_dtype(result, target, name, any_cast)
         result = result.to(target.data.dtype)
     _write(target, result, name, any_cast)
+    old_node = target._ctx
     target._ctx, target._requires_grad, target._edge = result._ctx, result._requires_grad, None
+    _move_retain_hook(target, old_node)
     version_counter(target)[0] += 1
     return target
+
+
+def _move_retain_hook(target, old_node) -> None:
+    """retain_grad follows the tensor to its new version, as torch's; register_hook hooks stay with the old
+    version (they get the gradient of the value before the in-place change, as torch documents)."""
+    keep = getattr(target, "_retains_grad", None)
+    if not keep or old_node is None or target._ctx is None:
+        return
+    if old_node._hooks is not None and keep in old_node._hooks:
+        old_node._hooks.remove(keep)
+    if target._ctx._hooks is None:
+        target._ctx._hooks = []
+    target._ctx._hooks.append(keep)
 
 
 def _check_not_leaf(target) -> None:
@@ -210,7 +225,11 @@ class InPlaceMethods:
             hooks = self._ctx._hooks
             if hooks is None:
                 hooks = self._ctx._hooks = []
-        hooks.append(hook)
+        keep = getattr(self, "_retains_grad", None)
+        if keep and hooks and hooks[-1] is keep:  # retain_grad stores the gradient after every hook, as torch
+            hooks.insert(len(hooks) - 1, hook)
+        else:
+            hooks.append(hook)
         return _HookHandle(hooks, hook)
 
     def retain_grad(self) -> None:
@@ -219,7 +238,6 @@ class InPlaceMethods:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         if self._ctx is None or getattr(self, "_retains_grad", False):
             return
-        self._retains_grad = True
         ref = weakref.ref(self)
 
         def keep(g):
@@ -229,6 +247,7 @@ class InPlaceMethods:
                 t.grad = autograd.Tensor._make(copy if t.grad is None else t.grad.data + copy, False)
 
         self.register_hook(keep)
+        self._retains_grad = keep  # the hook itself: register_hook keeps it last, in-place ops move it
 
     @property
     def retains_grad(self) -> bool:

@@ -17,6 +17,7 @@ from .errors import ShapeError
 from .indexing import split_index
 from .inplace import InPlaceMethods, apply_inplace, value_tensor
 from .methods import MathMethods, ReductionMethods, ShapeMethods
+from .ops.elementwise import floor_divide as floor_divide_arrays
 from .promotion import floating_dtype, get_default_dtype, result_type
 
 
@@ -266,14 +267,19 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods, InPlaceMethods):
             )
         return g
 
-    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into every leaf's .grad (graph freed unless retain_graph)."""
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's .grad (graph freed unless retain_graph).
+
+        create_graph=True raises NotImplementedError (see README's differences from PyTorch).
+        """
+        if create_graph:
+            autograd.refuse_create_graph("backward")
         if not self.requires_grad:
             raise RuntimeError(
                 "backward() on a tensor that does not require grad: no input of the computation had "
                 "requires_grad=True (or it ran under no_grad)"
             )
-        autograd.run_backward(self, self._seed_gradient(gradient), retain_graph=retain_graph)
+        autograd.run_backward(self, self._seed_gradient(gradient), retain_graph=bool(retain_graph))
 
     # ---- operators ------------------------------------------------------
     def __add__(self, other):
@@ -320,11 +326,11 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods, InPlaceMethods):
 
     def __floordiv__(self, other):  # no gradient, as in torch (floor_divide has no derivative)
         a, b = _promoted(self, other)
-        return Tensor._make(_checked(lambda x, y: x // y, a, b, "floor_divide"), False)
+        return Tensor._make(_checked(floor_divide_arrays, a, b, "floor_divide"), False)
 
     def __rfloordiv__(self, other):
         b, a = _promoted(self, other)
-        return Tensor._make(_checked(lambda x, y: x // y, a, b, "floor_divide"), False)
+        return Tensor._make(_checked(floor_divide_arrays, a, b, "floor_divide"), False)
 
     def __matmul__(self, other):
         return ops.MatMul.apply(*_matmul_operands(self, other))

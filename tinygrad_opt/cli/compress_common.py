@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ..autograd import no_grad
-from .config import ConfigError, TrainConfig, resolve_normalize
+from ..train.config import TrainConfig, resolve_normalize
+from ..train.errors import ConfigError
 from ..nn.module import Module
 from ..tensor import Tensor
 
@@ -38,7 +39,7 @@ def load_checkpoint_and_data(path: str, data_dir: str | None = None, device: str
     """
     from .evaluate import final_checkpoint  # noqa: PLC0415
     from ..data import load_dataset  # noqa: PLC0415
-    from ..train.checkpoint import load_checkpoint, model_from_checkpoint  # noqa: PLC0415
+    from ..train.checkpoint import load_checkpoint  # noqa: PLC0415
 
     folder = Path(path)
     if folder.is_dir() and not (folder / "last.ckpt").exists() and (folder / "pruned.ckpt").is_file():
@@ -52,8 +53,18 @@ def load_checkpoint_and_data(path: str, data_dir: str | None = None, device: str
     info = ckpt.get("data") or {}
     normalize = resolve_normalize(info.get("normalize") or config.normalize, config.dataset)
     data = load_dataset(info.get("dataset") or config.dataset, data_dir=config.data_dir, normalize=normalize)
-    model, _ = model_from_checkpoint(ckpt, device=device)
-    return Loaded(model, ckpt, config, data)
+    return Loaded(checkpoint_model(ckpt, device), ckpt, config, data)
+
+
+def checkpoint_model(ckpt: dict[str, Any], device: str = "cpu") -> Module:
+    """The model a loaded checkpoint holds, in evaluation mode: a float one (train.model_from_checkpoint) or the
+    int8 one `tinygrad-opt quantize --out` wrote (compress.quantized_checkpoint)."""
+    from ..compress.quantized_checkpoint import is_quantized, quantized_from_checkpoint  # noqa: PLC0415
+    from ..train.checkpoint import model_from_checkpoint  # noqa: PLC0415
+
+    if is_quantized(ckpt.get("model_config")):
+        return quantized_from_checkpoint(ckpt, device)
+    return model_from_checkpoint(ckpt, device=device)[0]
 
 
 def test_accuracy(model: Module, data: Any, device: str = "cpu") -> float:

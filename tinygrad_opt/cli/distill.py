@@ -14,7 +14,7 @@ import argparse
 import dataclasses
 import json
 
-from .config import ConfigError
+from ..train.errors import ConfigError
 from .options import finite_float, seed_value
 from .outputs import check_output_folder
 
@@ -43,7 +43,7 @@ def _student_config(teacher_config, args: argparse.Namespace):
     """The teacher's settings with the options given: parsed and checked as `train` checks its own."""
     given = {key: getattr(args, key) for key in ("hidden", "epochs", "lr", "batch_size", "seed", "log_every", "out")
              if getattr(args, key) is not None}
-    config = teacher_config.updated(given, source="command line")
+    config = teacher_config.updated(given)
     # no early stopping: both students get exactly the same budget; a pruned teacher's student is dense
     config = dataclasses.replace(config, patience=None, quiet=args.quiet, prune="none", sparsity=None)
     return config.resolved()

@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from .config import DATASETS, DEVICES, ConfigError, resolve_normalize
+from ..train.config import DATASETS, DEVICES, resolve_normalize
+from ..train.errors import ConfigError
 from .options import _choice_normalizer
 
 
@@ -39,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path  # noqa: PLC0415
 
     from ..data import load_dataset  # noqa: PLC0415
-    from ..train.checkpoint import describe_checkpoint, load_checkpoint, model_from_checkpoint  # noqa: PLC0415
+    from .compress_common import checkpoint_model  # noqa: PLC0415
+    from ..train.checkpoint import describe_checkpoint, load_checkpoint  # noqa: PLC0415
     from ..train.evaluation import evaluate  # noqa: PLC0415
     from ..train.serialization import atomic_write_text  # noqa: PLC0415
 
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             f"(trained on {info.get('dataset', '?')}), but {dataset} has {data.num_features} features and "
             f"{data.num_classes} classes; evaluate it on {info.get('dataset', 'the data set it was trained on')}"
         )
-    model, _ = model_from_checkpoint(ckpt, device=args.device)
+    model = checkpoint_model(ckpt, device=args.device)  # a quantized checkpoint too
     x, y = (data.x_test, data.y_test) if args.split == "test" else (data.x_train, data.y_train)
     result = evaluate(model, (x, y), class_names=data.class_names, batch_size=args.batch_size, device=args.device)
     print(f"checkpoint {ckpt['path']}: {describe_checkpoint(ckpt)}")

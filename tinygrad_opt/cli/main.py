@@ -16,6 +16,12 @@ import os
 import sys
 from typing import Sequence
 
+from ..backend import GPU_INSTALL_HINT, cuda_is_available
+from ..data.errors import ChecksumError, DatasetNotFoundError, DownloadError, IDXFormatError, LabelRangeError
+from ..train.errors import CheckpointError, ConfigError, NonFiniteLossError, TrainingInterrupted
+from .config import with_flags
+from .outputs import check_output_file, check_output_folder
+
 COMMANDS = ["train", "evaluate", "trace", "tune", "prune", "quantize", "distill"]
 
 EXIT_USAGE = 2
@@ -24,10 +30,6 @@ EXIT_INTERRUPTED = 130
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions whose message tells the user what to fix: reported in one line with exit code 2."""
-    from .config import ConfigError  # noqa: PLC0415 - imported when a command runs, not for --help
-    from ..data.errors import ChecksumError, DatasetNotFoundError, DownloadError, IDXFormatError, LabelRangeError  # noqa: PLC0415
-    from ..train.errors import CheckpointError, NonFiniteLossError  # noqa: PLC0415
-
     return (ConfigError, CheckpointError, NonFiniteLossError, DatasetNotFoundError, IDXFormatError,
             LabelRangeError, ChecksumError, DownloadError)
 
@@ -72,8 +74,6 @@ _OUTPUT_FOLDERS = {"out": "--out"}
 
 def _check_outputs(args: argparse.Namespace) -> None:
     """Every output is writable before the command's work starts (a ConfigError otherwise)."""
-    from .outputs import check_output_file, check_output_folder  # noqa: PLC0415 - imported when a command runs
-
     for dest, flag in _OUTPUT_FILES.items():
         check_output_file(getattr(args, dest, None), flag)
     for dest, flag in _OUTPUT_FOLDERS.items():
@@ -84,15 +84,13 @@ def _check_device(device: str | None) -> None:
     """--device cuda needs a GPU: said once here for every command (train also for a config file's device)."""
     if device != "cuda":
         return
-    from ..backend import GPU_INSTALL_HINT, cuda_is_available  # noqa: PLC0415
-    from .config import ConfigError  # noqa: PLC0415
-
     if not cuda_is_available():
         raise ConfigError(f"--device cuda was requested but CUDA is not available: {GPU_INSTALL_HINT}")
 
 
 def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())
+    """The message on one line; a ConfigError names the settings as their flags."""
+    return " ".join((with_flags(error) if isinstance(error, ConfigError) else str(error)).split())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -102,8 +100,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help (0) or a usage error argparse already printed (2)
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
-    from ..train.errors import TrainingInterrupted  # noqa: PLC0415
-
     prog = f"{parser.prog} {args.command}"
     try:
         _check_outputs(args)

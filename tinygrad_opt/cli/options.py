@@ -11,15 +11,17 @@ import dataclasses
 import math
 from typing import Any, Callable, Iterable
 
-from .config import GROUPS, ConfigError, TrainConfig, parse_value
+from ..train.config import TrainConfig, parse_value
+from ..train.errors import ConfigError
+from .config import GROUPS, with_flags
 
 
 def _parser_for(f: dataclasses.Field) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         try:
-            return parse_value(f, text, source="command line")
+            return parse_value(f, text)
         except ConfigError as err:  # argparse turns this into "argument --lr: ..." and exit code 2
-            raise argparse.ArgumentTypeError(str(err).split(": ", 1)[-1]) from None
+            raise argparse.ArgumentTypeError(with_flags(err).split(": ", 1)[-1]) from None
     parse.__name__ = f.metadata.get("kind", "value")
     return parse
 

@@ -5,7 +5,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .config import ConfigError
+from ..train.errors import ConfigError
 
 
 def _nearest_existing(path: Path) -> Path:

@@ -1,7 +1,10 @@
-"""Watch one training step of a tiny MLP: the forward pass, each backward step, gradients three ways, the update.
+"""Watch one training step of a tiny MLP or CNN: the forward pass, each backward step, gradients three ways, the update.
 
 By default a 4-3-2 network with tanh, one random sample, cross-entropy and SGD with
-lr 0.1, in float64. It prints
+lr 0.1, in float64; `--model cnn` watches a tiny convolutional net instead (one 6x6
+image, Conv2d(1, 2, 3), ReLU, 2x2 max pooling, Linear(8, 3)), where the hand-derived
+conv gradients are dL/dW = the correlation of the input with the output gradient and
+dL/dx = the full convolution of the output gradient with the flipped kernel. It prints
   1. the forward pass op by op (tg.trace), next to the same values computed by hand;
   2. the backward pass step by step: the upstream gradient each op received and the
      gradient it sent to each input;
@@ -17,6 +20,7 @@ examples:
   tinygrad-opt trace
   tinygrad-opt trace --model 4-5-3 --activation relu --optimizer adam --lr 0.01
   tinygrad-opt trace --steps 5 --optimizer adam --lr 0.01   (the optimizer's state over 5 steps)
+  tinygrad-opt trace --model cnn --pool avg --html conv.html
   tinygrad-opt trace --dot graph.svg       (a picture with Graphviz installed, else graph.dot)
   tinygrad-opt trace --html backprop.html  (a page that steps through both passes in a browser)
 """
@@ -26,18 +30,28 @@ import argparse
 import warnings
 from pathlib import Path
 
-from .config import ConfigError
+from ..train.errors import ConfigError
 from .options import finite_float, seed_value
+from ..teach.conv_by_hand import MAX_IMAGE, POOLS
 from ..teach.mlp_by_hand import ACTIVATIONS
-from ..teach.one_step import MAX_STEPS
 from ..teach.optimizer_by_hand import FIRST_STEPS
+from ..teach.optimizer_steps import MAX_STEPS
+from ..trace import render
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="4-3-2", metavar="SIZES",
-                        help="layer sizes joined by '-': inputs, hidden layers, classes (default 4-3-2)")
-    parser.add_argument("--activation", choices=tuple(ACTIVATIONS), default="tanh",
-                        help="hidden-layer activation (default tanh)")
+    parser.add_argument("--model", default="4-3-2", metavar="SIZES|cnn",
+                        help="an MLP's layer sizes joined by '-': inputs, hidden layers, classes (default 4-3-2); "
+                             "or cnn: Conv2d(1, C, 3), activation, 2x2 pooling, Linear(classes) on one image")
+    parser.add_argument("--activation", choices=tuple(ACTIVATIONS),
+                        help="hidden-layer activation (default tanh for an MLP, relu for the cnn)")
+    parser.add_argument("--pool", choices=POOLS, default="max",
+                        help="the cnn's 2x2 pooling: max sends each window's gradient to its arg-max, avg spreads "
+                             "it evenly (default max)")
+    parser.add_argument("--image", type=int, default=6, metavar="PIXELS",
+                        help=f"the cnn's image size, 4 to {MAX_IMAGE} pixels per side (default 6)")
+    parser.add_argument("--channels", type=int, default=2, metavar="C",
+                        help="the cnn's convolution filters, 1 to 4 (default 2)")
     parser.add_argument("--optimizer", choices=tuple(FIRST_STEPS), default="sgd",
                         help="sgd, momentum (0.9), nesterov, rmsprop, adam or adamw, with torch's defaults (default sgd)")
     parser.add_argument("--lr", type=finite_float, default=0.1, help="learning rate (default 0.1)")
@@ -56,28 +70,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "installed, otherwise (and for FILE.dot) the DOT text")
 
 
+CNN_CLASSES = 3
+
+
+def _cnn_flags_only_with_cnn(args: argparse.Namespace) -> None:
+    defaults = {"pool": "max", "image": 6, "channels": 2}
+    given = [f"--{name}" for name, default in defaults.items() if getattr(args, name) != default]
+    if given and args.model != "cnn":
+        verb = "applies" if len(given) == 1 else "apply"
+        raise ConfigError(f"{', '.join(given)} {verb} only to --model cnn (the MLP {args.model} has no convolution)")
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..teach.dot import render  # noqa: PLC0415 - imported when the command runs, not for --help
+    # imported when the command runs: they load nn and optim, which --help does not need
+    from ..teach.conv_step import check_conv_options, run_conv_step  # noqa: PLC0415
     from ..teach.one_step import parse_sizes, run_one_step  # noqa: PLC0415
 
-    try:
-        sizes = parse_sizes(args.model)
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
+    _cnn_flags_only_with_cnn(args)
+    if args.model == "cnn":
+        try:
+            check_conv_options(args.image, args.channels, CNN_CLASSES, args.pool)
+        except ValueError as err:
+            raise ConfigError(f"--{err}") from None
+        n_classes = CNN_CLASSES
+    else:
+        try:
+            n_classes = parse_sizes(args.model)[-1]
+        except ValueError as err:
+            raise ConfigError(f"--model: {err}") from None
     if not args.lr > 0:
         raise ConfigError(f"--lr must be positive, got {args.lr}")
     if args.html and not Path(args.html).resolve().parent.is_dir():
         raise ConfigError(f"--html {args.html}: cannot write the page there (no such folder {Path(args.html).parent})")
     if not 1 <= args.steps <= MAX_STEPS:
         raise ConfigError(f"--steps must be between 1 and {MAX_STEPS}, got {args.steps}")
-    if args.target is not None and not 0 <= args.target < sizes[-1]:
-        raise ConfigError(f"--target {args.target} is not a class of a {sizes[-1]}-class model (0..{sizes[-1] - 1})")
-    step = run_one_step(sizes, activation=args.activation, optimizer=args.optimizer, lr=args.lr,
-                        seed=args.seed, dtype=args.dtype, target=args.target, steps=args.steps)
+    if args.target is not None and not 0 <= args.target < n_classes:
+        raise ConfigError(f"--target {args.target} is not a class of a {n_classes}-class model (0..{n_classes - 1})")
+    options = dict(optimizer=args.optimizer, lr=args.lr, seed=args.seed, dtype=args.dtype, target=args.target,
+                   steps=args.steps)
+    if args.model == "cnn":
+        step = run_conv_step(image=args.image, channels=args.channels, classes=CNN_CLASSES,
+                             activation=args.activation or "relu", pool=args.pool, **options)
+        title = f"tinygrad-opt trace: CNN ({step.activation}, {args.pool} pooling) on one {args.image}x{args.image} image"
+    else:
+        step = run_one_step(args.model, activation=args.activation or "tanh", **options)
+        title = f"tinygrad-opt trace: {args.model} MLP ({step.activation})"
     print(step.text())
     if args.html:
         try:
-            path = step.trace.to_html(args.html, title=f"tinygrad-opt trace: {args.model} MLP ({args.activation})")
+            path = step.trace.to_html(args.html, title=title, tables=step.check_tables())
         except OSError as err:
             raise ConfigError(f"--html {args.html}: cannot write the page ({err.strerror})") from None
         print(f"\npage written to {path}: open it in a browser and press Next")

@@ -9,8 +9,16 @@ history.json, history.csv, curves.png and test_report.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
+import sys
+import warnings
+from typing import Iterator
 
-from .config import TrainConfig, load_config, read_config_file, save_config
+from ..capture import CaptureWarning
+from ..train.config import TrainConfig
+from ..train.config_file import load_config, read_config_file, save_config
+from ..train.run import checkpoint_for_resume, run_training
 from .options import add_config_arguments, explicit_settings
 from .outputs import check_output_folder
 
@@ -32,7 +40,7 @@ def build_config(args: argparse.Namespace) -> tuple[TrainConfig, set[str]]:
     if args.config:
         config = load_config(args.config)
         chosen |= {str(k).replace("-", "_") for k in read_config_file(args.config)}
-    return config.updated(given, source="command line"), chosen
+    return dataclasses.replace(config, **given), chosen  # argparse has parsed each given value already
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,10 +50,9 @@ def run(args: argparse.Namespace) -> int:
         path = save_config(config.resolved(), args.save_config)
         print(f"wrote the effective config to {path}")
         return 0
-    from ..train.run import checkpoint_for_resume, run_training  # noqa: PLC0415 - keeps `--help` fast
-
     resume = checkpoint_for_resume(args.resume, config.out) if args.resume else None
-    result = run_training(config, resume=resume, explicit=chosen)
+    with capture_notes():
+        result = run_training(config, resume=resume, explicit=chosen)
     test, out = result.test, result.out_dir
     print(f"test accuracy {test.accuracy:.4f}  loss {test.loss:.4f}  macro F1 {test.f1:.4f}  "
           f"({test.num_samples} samples; {result.trainer.epoch} epochs in {result.seconds:.1f} s)")
@@ -55,3 +62,19 @@ def run(args: argparse.Namespace) -> int:
         final = "best.ckpt" if result.trainer.early_stopping is not None else "last.ckpt"
         print(f"full report: tinygrad-opt evaluate {out / final}")
     return 0
+
+
+@contextlib.contextmanager
+def capture_notes() -> Iterator[None]:
+    """Why a run's step is not replayed (BatchNorm, ...) as one line on stderr, not a Python warning with source."""
+    with warnings.catch_warnings():
+        show = warnings.showwarning
+
+        def note(message, category, filename, lineno, file=None, line=None):
+            if not issubclass(category, CaptureWarning):
+                return show(message, category, filename, lineno, file, line)
+            reason = str(message).split("): ", 1)[-1]
+            print(f"note: capture: {reason} (--no-capture skips the attempt)", file=sys.stderr)
+
+        warnings.showwarning = note
+        yield

@@ -19,7 +19,9 @@ import re
 import sys
 from typing import Any
 
-from .config import DATASETS, DEVICES, ConfigError
+from ..train.config import DATASETS, DEVICES, MODELS, TrainConfig
+from ..train.config_file import read_config_file
+from ..train.errors import ConfigError
 from .main import EXIT_INTERRUPTED
 from .options import finite_float, seed_value
 
@@ -43,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     g.add_argument("--quiet", action="store_true", help="no per-trial lines or table")
     s = parser.add_argument_group("study and workers")
-    s.add_argument("--study", metavar="NAME", help="study name (default: the dataset's name)")
+    s.add_argument("--study", metavar="NAME", help="study name (default: the dataset's name, then -cnn or -lenet5 "
+                   "for those models)")
     s.add_argument("--storage", metavar="URL",
                    help="sqlite:///PATH, postgresql://USER@HOST:PORT/DB or journal:PATH (default sqlite in --out)")
     s.add_argument("--workers", type=int, default=1, metavar="K", help="worker processes on this machine (default 1)")
@@ -55,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t = parser.add_argument_group("training (shared by every trial)")
     t.add_argument("--config", metavar="FILE", help="a train config file (TOML/YAML) with the shared settings")
     t.add_argument("--dataset", choices=DATASETS, help="dataset (default digits, embedded)")
+    t.add_argument("--model", choices=MODELS,
+                   help="model family, which also picks the built-in search space: mlp (default; hidden layers, "
+                        "dropout, ...), cnn (conv widths, dropout, optimizer, schedule) or lenet5")
     t.add_argument("--data-dir", metavar="DIR", help="folder of the MNIST / Fashion-MNIST IDX files")
     t.add_argument("--epochs", type=int, metavar="N", help="epochs per trial (default 3)")
     t.add_argument("--val-fraction", type=finite_float, metavar="F", help="validation share of the training set (default 0.1)")
@@ -90,13 +96,12 @@ def build_settings(args: argparse.Namespace):
         import optuna  # noqa: F401
     except ImportError:
         raise ConfigError("tinygrad-opt tune needs Optuna: pip install 'tinygrad_opt[tune]'") from None
-    from .config import TrainConfig, read_config_file
     from ..tune import SpaceError, TuneSettings, load_space
 
     base: dict[str, Any] = {}
     if args.config:
         base.update({str(k).replace("-", "_"): v for k, v in read_config_file(args.config).items()})
-    for key in ("dataset", "data_dir", "epochs", "val_fraction", "device"):
+    for key in ("dataset", "data_dir", "epochs", "val_fraction", "device", "model"):
         value = getattr(args, key)
         if value is not None:
             base[key] = value
@@ -106,10 +111,11 @@ def build_settings(args: argparse.Namespace):
     base.pop("out", None)
     base.pop("quiet", None)
     TrainConfig.from_dict(base, source=f"config file {args.config}" if args.config else "tune options")
-    study = args.study or str(base.get("dataset", "digits"))
     shared = TrainConfig.from_dict(base, source="tune options")
+    # another model family is another space: its study must not resume the MLP's
+    study = args.study or shared.dataset + ("" if shared.model == "mlp" else f"-{shared.model}")
     try:
-        space = load_space(args.space)
+        space = load_space(args.space, model=shared.model)
         for text in args.enqueue:
             point = parse_point(text)
             # each value parsed as its setting now, not when its trial runs (a wasted slot)

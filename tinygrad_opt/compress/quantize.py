@@ -1,4 +1,4 @@
-"""Post-training dynamic int8 quantization of Linear layers.
+"""Post-training dynamic int8 quantization of Linear layers (Conv2d layers: quantize_conv.py).
 
 Weights, once, per output channel (symmetric):  s_w[j] = max_k |W[j, k]| / 127,
     Wq[j, k] = clip(round(W[j, k] / s_w[j]), -127, 127) as int8.
@@ -10,39 +10,17 @@ Weights take a quarter of float32's bytes; -128 is never used, so the range is s
 from __future__ import annotations
 
 import copy
-from typing import Any
-
 import numpy as np
 
 from ..autograd import no_grad
 from ..backend import array_module
-from ..nn import Linear
+from ..nn import Conv2d, Linear
 from ..nn.module import Module
 from ..tensor import Tensor
 from .int8 import BACKENDS, int8_matmul
+from .quantize_conv import QuantizedConv2d
+from .scales import quantize_activation, quantize_per_channel
 from .structured import effective
-
-QMAX = 127
-
-
-def quantize_per_channel(w) -> tuple[Any, Any]:
-    """(int8 weights, float32 scale per row) with scale = max|w_row| / 127 (1 for an all-zero row)."""
-    xp = array_module(w)
-    amax = xp.abs(w).max(axis=1) if w.shape[1] else xp.zeros(w.shape[0], dtype=w.dtype)
-    scale = xp.where(amax > 0, amax / QMAX, 1.0).astype(xp.float32)
-    q = xp.clip(xp.rint(w / scale[:, None]), -QMAX, QMAX).astype(xp.int8)
-    return q, scale
-
-
-def quantize_activation(x) -> tuple[Any, float]:
-    """(int8 values, scale) with one symmetric scale max|x| / 127 for the whole batch."""
-    xp = array_module(x)
-    amax = float(xp.abs(x).max()) if x.size else 0.0
-    if not np.isfinite(amax):
-        raise ValueError("QuantizedLinear: the input contains inf or NaN; it cannot be quantized")
-    scale = amax / QMAX if amax > 0 else 1.0
-    q = xp.clip(xp.rint(x * (1.0 / scale)), -QMAX, QMAX).astype(xp.int8)
-    return q, scale
 
 
 class QuantizedLinear(Module):
@@ -106,33 +84,39 @@ def _param_free(m: Module) -> bool:
 
 
 def quantize_dynamic(model: Module, backend: str = "auto") -> Module:
-    """A copy of `model` with every nn.Linear replaced by a QuantizedLinear (the original is untouched).
+    """A copy of `model` with every nn.Linear replaced by a QuantizedLinear and every nn.Conv2d by a
+    QuantizedConv2d (the original is untouched).
 
-    Any other layer with parameters (BatchNorm1d, or a custom layer) cannot be quantized: a
-    ValueError names it (fold BatchNorm1d into the Linear before it with
+    Any other layer with parameters (BatchNorm1d/2d, or a custom layer) cannot be quantized: a
+    ValueError names it (fold a BatchNorm into the Linear or Conv2d before it with
     compress.fold_batchnorm first). Parameter-free layers (activations, Dropout, Flatten,
     containers) are kept. The copy is put in evaluation mode.
     """
     if backend not in BACKENDS:
         raise ValueError(f"quantize_dynamic: backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     for name, m in model.named_modules():
-        if isinstance(m, (Linear, QuantizedLinear)) or _param_free(m):
+        if isinstance(m, (Linear, Conv2d, QuantizedLinear, QuantizedConv2d)) or _param_free(m):
             continue
         params = [k for k, v in m._parameters.items() if v is not None]
-        hint = " Fold it into the preceding Linear first: compress.fold_batchnorm(model)." if "BatchNorm" in type(m).__name__ else ""
+        hint = (" Fold it into the preceding Linear or Conv2d first: compress.fold_batchnorm(model)."
+                if "BatchNorm" in type(m).__name__ else "")
         raise ValueError(
             f"quantize_dynamic: cannot quantize layer {name or '(the model itself)'!r} ({type(m).__name__}, "
-            f"parameters: {', '.join(params)}): only nn.Linear layers are quantized, and other layers must "
-            f"have no parameters.{hint}"
+            f"parameters: {', '.join(params)}): only nn.Linear and nn.Conv2d layers are quantized, and "
+            f"other layers must have no parameters.{hint}"
         )
     if isinstance(model, Linear):
         return QuantizedLinear.from_float(model, backend).eval()
+    if isinstance(model, Conv2d):
+        return QuantizedConv2d.from_float(model, backend).eval()
     with no_grad():
         out = copy.deepcopy(model)
     for _, parent in list(out.named_modules()):
         for child_name, child in list(parent._modules.items()):
             if isinstance(child, Linear):
                 parent._modules[child_name] = QuantizedLinear.from_float(child, backend)
+            elif isinstance(child, Conv2d):
+                parent._modules[child_name] = QuantizedConv2d.from_float(child, backend)
     return out.eval()
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..autograd import no_grad
 from ..backend import array_module
-from ..nn import BatchNorm1d, Dropout, Flatten, Linear, ReLU, Sequential, Sigmoid, Tanh
+from ..nn import BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, ReLU, Sequential, Sigmoid, Tanh
 from ..nn.module import Module
 from ..nn.parameter import Parameter
 from ..nn.utils import prune
@@ -173,11 +173,35 @@ def shrink(model: Module) -> Sequential:
     return out
 
 
+def _folded_conv(conv: Conv2d, weight, bias) -> Conv2d:
+    """A copy of `conv` (geometry kept, pruning dropped) holding these weight and bias arrays."""
+    new = copy.deepcopy(conv)
+    new._forward_pre_hooks.clear()
+    for name in ("weight", "bias"):
+        new._parameters.pop(name + "_orig", None)
+        new._buffers.pop(name + "_mask", None)
+        new.__dict__.pop(name, None)
+    new._parameters["weight"], new._parameters["bias"] = Parameter(weight.copy()), Parameter(bias.copy())
+    return new
+
+
+def _batchnorm_scale_shift(bn: BatchNorm1d, like):
+    """(s, t) with bn(z) = s * z + t in evaluation mode: s = gamma / sqrt(var + eps), t = beta - mean * s."""
+    xp = array_module(like)
+    channels = bn.num_features
+    gamma = effective(bn, "weight") if bn.affine else xp.ones(channels, dtype=like.dtype)
+    beta = effective(bn, "bias") if bn.affine and bn.use_bias else xp.zeros(channels, dtype=like.dtype)
+    s = gamma / xp.sqrt(bn.running_var.data + bn.eps)
+    return s, beta - bn.running_mean.data * s
+
+
 def fold_batchnorm(model: Module) -> Sequential:
-    """A new Sequential with each BatchNorm1d that directly follows a Linear folded into it (eval statistics).
+    """A new Sequential with each BatchNorm1d that directly follows a Linear, and each BatchNorm2d that
+    directly follows a Conv2d, folded into it (eval statistics).
 
     y = gamma * (W x + b - mean) / sqrt(var + eps) + beta  ==  W' x + b' with
-    W' = W * s[:, None], b' = (b - mean) * s + beta, s = gamma / sqrt(var + eps).
+    W' = W * s[:, None] (a conv: s[:, None, None, None], per output channel),
+    b' = (b - mean) * s + beta, s = gamma / sqrt(var + eps).
     Only valid for inference (evaluation mode statistics); used before int8 quantization.
     """
     layers = flat_layers(model, "fold_batchnorm")
@@ -186,15 +210,15 @@ def fold_batchnorm(model: Module) -> Sequential:
     while i < len(layers):
         _, m = layers[i]
         nxt = layers[i + 1][1] if i + 1 < len(layers) else None
-        if isinstance(m, Linear) and isinstance(nxt, BatchNorm1d) and nxt.track_running_stats:
+        linear_bn = isinstance(m, Linear) and type(nxt) is BatchNorm1d
+        conv_bn = isinstance(m, Conv2d) and type(nxt) is BatchNorm2d
+        if (linear_bn or conv_bn) and nxt.track_running_stats:
             w, b = effective(m, "weight"), effective(m, "bias")
-            xp = array_module(w)
-            gamma = effective(nxt, "weight") if nxt.affine else xp.ones(w.shape[0], dtype=w.dtype)
-            beta = effective(nxt, "bias") if nxt.affine and nxt.use_bias else xp.zeros(w.shape[0], dtype=w.dtype)
-            s = gamma / xp.sqrt(nxt.running_var.data + nxt.eps)
-            b0 = b if b is not None else xp.zeros(w.shape[0], dtype=w.dtype)
-            folded = _new_linear((w * s[:, None]).astype(w.dtype), ((b0 - nxt.running_mean.data) * s + beta).astype(w.dtype), m)
-            out.append(folded)
+            s, t = _batchnorm_scale_shift(nxt, w)
+            b0 = b if b is not None else array_module(w).zeros(w.shape[0], dtype=w.dtype)
+            weight = (w * s.reshape(-1, *[1] * (w.ndim - 1))).astype(w.dtype)  # s per output unit or filter
+            bias = (b0 * s + t).astype(w.dtype)
+            out.append(_new_linear(weight, bias, m) if linear_bn else _folded_conv(m, weight, bias))
             i += 2
             continue
         out.append(copy.deepcopy(m))

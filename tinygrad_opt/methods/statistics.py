@@ -53,11 +53,11 @@ class StatisticsMethods:
         return ops.Norm.apply(self, p=float(p), axis=normalize_axes(dim, self.ndim, "norm"), keepdims=keepdim)
 
     def all(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
-        """True where every element along dim is non-zero (a bool tensor, no gradient)."""
+        """True where every element along dim is non-zero (bool; uint8 for uint8 input, as torch; no gradient)."""
         return _logical(self, dim, keepdim, axis, keepdims, "all")
 
     def any(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
-        """True where some element along dim is non-zero (a bool tensor, no gradient)."""
+        """True where some element along dim is non-zero (bool; uint8 for uint8 input, as torch; no gradient)."""
         return _logical(self, dim, keepdim, axis, keepdims, "any")
 
     def cumsum(self, dim: int, *, axis=None):
@@ -93,6 +93,8 @@ def _logical(t, dim, keepdim, axis, keepdims, op: str):
     axes = normalize_axes(dim, t.ndim, op)
     data = t.data
     out = data.all(axis=axes, keepdims=keepdim) if op == "all" else data.any(axis=axes, keepdims=keepdim)
+    if data.dtype == "uint8":  # torch keeps uint8 for uint8 input (its pre-bool convention); bool otherwise
+        out = out.astype("uint8")
     return type(t)._make(out, False)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..errors import ShapeError
 from ..tensor import Tensor
 from .batchnorm import BatchNorm1d
-from .functional_image import batch_norm
+from .functional_image import batch_norm_relu
 
 
 class BatchNorm2d(BatchNorm1d):
@@ -16,6 +16,10 @@ class BatchNorm2d(BatchNorm1d):
     """
 
     def forward(self, input: Tensor) -> Tensor:
+        return self.forward_relu(input, relu=False)
+
+    def forward_relu(self, input: Tensor, relu: bool = True) -> Tensor:
+        """forward, then ReLU in the same graph node when relu=True (nn.Sequential's fused BatchNorm2d + ReLU)."""
         c = self.num_features
         if input.ndim != 4 or input.shape[1] != c:
             raise ShapeError(f"BatchNorm2d({c}): expected input of shape (N, {c}, H, W), got {tuple(input.shape)}")
@@ -27,6 +31,6 @@ class BatchNorm2d(BatchNorm1d):
                 factor = 1.0 / float(nbt)
         use_batch_stats = self.training or not self.track_running_stats
         keep_running = not self.training or self.track_running_stats
-        return batch_norm(input, self.running_mean if keep_running else None,
-                          self.running_var if keep_running else None, self.weight, self.bias,
-                          use_batch_stats, factor, self.eps, where=f"BatchNorm2d({c})")
+        return batch_norm_relu(input, self.running_mean if keep_running else None,
+                               self.running_var if keep_running else None, self.weight, self.bias,
+                               use_batch_stats, factor, self.eps, relu=relu, where=f"BatchNorm2d({c})")

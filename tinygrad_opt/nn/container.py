@@ -7,6 +7,7 @@ from typing import Any, Iterable, Iterator, Mapping
 from .. import autograd, ops
 from ..tensor import Tensor
 from .activation import ReLU
+from .batchnorm2d import BatchNorm2d
 from .linear import Linear
 from .module import Module
 
@@ -32,6 +33,11 @@ class Sequential(Module):
             module = modules[i]
             if i + 1 < n and type(module) is Linear and type(modules[i + 1]) is ReLU:
                 fused = _linear_relu(module, modules[i + 1], input)
+                if fused is not None:
+                    input, i = fused, i + 2
+                    continue
+            if i + 1 < n and type(module) is BatchNorm2d and type(modules[i + 1]) is ReLU:
+                fused = _batchnorm_relu(module, modules[i + 1], input)
                 if fused is not None:
                     input, i = fused, i + 2
                     continue
@@ -210,9 +216,21 @@ def _linear_relu(linear: Linear, relu: ReLU, input: Any) -> Tensor | None:
     """Linear then ReLU as one fused node (ops.LinearReLU: the same numbers, two passes over the
     activations fewer), or None where the pair must run as written: a hook on either module
     (pruning's reparametrisation is one), no bias, a forward replaced on the instance, or a
-    tracer recording the graph layer by layer."""
+    tracer recording the graph layer by layer (tg.compile's recorder wants the fused node: keeps_fused_nodes)."""
     if (linear.bias is None or linear._forward_pre_hooks or linear._forward_hooks or relu._forward_pre_hooks
             or relu._forward_hooks or "forward" in linear.__dict__ or "forward" in relu.__dict__
-            or autograd._tracers or not isinstance(input, Tensor)):
+            or (autograd._tracers and not all(getattr(t, "keeps_fused_nodes", False) for t in autograd._tracers))
+            or not isinstance(input, Tensor)):
         return None
     return ops.LinearReLU.apply(input, linear.weight, linear.bias)
+
+
+def _batchnorm_relu(norm: BatchNorm2d, relu: ReLU, input: Any) -> Tensor | None:
+    """BatchNorm2d then ReLU as one node (ops.BatchNormChannels with relu: the same numbers, one
+    activation fewer kept for backward and two passes over it fewer), or None where the pair
+    must run as written (the same conditions as _linear_relu's)."""
+    if (norm._forward_pre_hooks or norm._forward_hooks or relu._forward_pre_hooks or relu._forward_hooks
+            or "forward" in norm.__dict__ or "forward" in relu.__dict__ or autograd._tracers
+            or not isinstance(input, Tensor)):
+        return None
+    return norm.forward_relu(input)

@@ -15,8 +15,10 @@ import numpy as np
 from .. import ops
 from ..backend import array_module, host_rng
 from ..errors import ShapeError
+from ..ops.batch_norm_channels import batch_statistics
 from ..ops.pool import max_pool2d_with_argmax, torch_indices
 from ..tensor import Tensor
+from .functional_pad import pad
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -100,7 +102,7 @@ def pad2d(input: Tensor, padding: tuple[int, int, int, int], mode: str, where: s
     if mode == "circular" and (max(top, bottom) > h or max(left, right) > w):
         raise ValueError(f"{where}: circular padding {padding} wraps around more than once for an input of "
                          f"height and width {(h, w)}")
-    return ops.Pad2d.apply(input, padding=(left, right, top, bottom), mode=mode)
+    return pad(input, (left, right, top, bottom), mode="constant" if mode == "zeros" else mode)
 
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
@@ -241,6 +243,14 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     given) move in place towards the batch mean and the unbiased batch variance by `momentum`.
     training=False: the running statistics normalise (they must be given).
     """
+    return batch_norm_relu(input, running_mean, running_var, weight, bias, training, momentum, eps, relu=False,
+                           where=where)
+
+
+def batch_norm_relu(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+                    weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+                    momentum: float = 0.1, eps: float = 1e-5, *, relu: bool, where: str = "batch_norm") -> Tensor:
+    """batch_norm, followed by ReLU as the same graph node when relu=True (nn.Sequential's fused pair)."""
     input = _tensor(input)
     _check_float(input, where)
     if input.ndim < 2:
@@ -250,31 +260,28 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if t is not None and tuple(t.shape) != (c,):
             raise ShapeError(f"{where}: {name} must have shape ({c},) for input {tuple(input.shape)}, "
                              f"got {tuple(t.shape)}")
-    axes = (0,) + tuple(range(2, input.ndim))
-    shape = (1, c) + (1,) * (input.ndim - 2)
     x = input.data
+    xp = array_module(x)
     if training:
         count = x.size // c if c else 0
         if count <= 1:
             raise ValueError(f"{where}: expected more than 1 value per channel when training, got input of shape "
                              f"{tuple(input.shape)}; use a batch of at least 2 or evaluation mode")
-        mean = x.mean(axis=axes, keepdims=True)
-        centered = x - mean
-        var = (centered * centered).mean(axis=axes, keepdims=True)
+        mean, var = batch_statistics(x)
         if running_mean is not None:
-            _move_towards(running_mean.data, mean.reshape(-1), momentum)
+            _move_towards(running_mean.data, mean, momentum)
         if running_var is not None:
-            _move_towards(running_var.data, var.reshape(-1) * (count / (count - 1)), momentum)
+            _move_towards(running_var.data, var * (count / (count - 1)), momentum)
     else:
         if running_mean is None or running_var is None:
             raise ValueError(f"{where}: running_mean and running_var must be given when training=False")
-        mean = running_mean.data.reshape(shape).astype(x.dtype, copy=False)
-        var = running_var.data.reshape(shape).astype(x.dtype, copy=False)
+        mean = running_mean.data.astype(xp.float64)
+        var = running_var.data.astype(xp.float64)
     tensors = (input,) if weight is None else (input, weight) if bias is None else (input, weight, bias)
     if weight is None and bias is not None:  # a shift without a scale: scale by ones
-        ones = Tensor._make(array_module(x).ones(c, dtype=x.dtype), False)
+        ones = Tensor._make(xp.ones(c, dtype=x.dtype), False)
         tensors = (input, ones, bias)
-    return ops.BatchNorm.apply(*tensors, mean=mean, var=var, axes=axes, eps=eps, training=bool(training))
+    return ops.BatchNormChannels.apply(*tensors, mean=mean, var=var, eps=eps, training=bool(training), relu=relu)
 
 
 def _move_towards(running, batch, momentum: float) -> None:

@@ -16,7 +16,7 @@ from .shape import GetItem, Reshape, SetItem, ToDevice, Transpose, assign
 from .embedding import Embedding
 from .loss import BCE
 from .nll import NLLLoss
-from .normalization import LayerNorm
+from .layer_norm import LayerNorm
 from .rectifier import Elu, Hardtanh, LeakyRelu
 from .regression_loss import L1, Huber, SmoothL1
 from .smooth_activation import Gelu, LogSigmoid, Mish, Silu, Softplus
@@ -41,13 +41,12 @@ __all__ += [
     "Mish", "NLLLoss", "Silu", "SmoothL1", "Softplus",
 ]
 
-# image ops (convolution, padding, pooling, channel dropout)
+# image ops (convolution, pooling, channel dropout)
 from .conv import Conv2d  # noqa: E402
 from .feature_dropout import FeatureDropout  # noqa: E402
-from .pad import Pad2d  # noqa: E402
 from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: E402
 
-__all__ += ["AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "FeatureDropout", "MaxPool2d", "Pad2d"]
+__all__ += ["AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "FeatureDropout", "MaxPool2d"]
 
 from .linear import LinearReLU  # noqa: E402  (Linear + ReLU as one node: nn.Sequential's fused pair)
 
@@ -58,6 +57,10 @@ __all__ += [
     "Repeat", "Roll", "Slice", "Stack", "Triangle", "CumProd", "CumSum", "Gather", "IndexSelect", "ScatterAdd",
     "LogSumExp", "Norm", "Prod", "Std", "Var", "Cos", "Expm1", "Log1p", "RoundDecimals", "Rsqrt", "Sin", "Step",
 ]
-from .pad_dims import ConstantPad, IndexPad  # noqa: E402
+from .pad import ConstantPad, IndexPad  # noqa: E402
 
 __all__ += ["ConstantPad", "IndexPad"]
+
+from .batch_norm_channels import BatchNormChannels  # noqa: E402  (BatchNorm2d, and BatchNorm2d + ReLU fused)
+
+__all__ += ["BatchNormChannels"]

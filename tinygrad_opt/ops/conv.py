@@ -4,6 +4,9 @@ import numpy as np
 from ..autograd import Function
 from ..backend import array_module
 from ..kernels import get as kernel
+from ..kernels.blas_threads import before_gemm
+from ..kernels.parallel import map_chunks
+from .channel_layout import channel_major
 
 
 def pad_zeros(x, padding):
@@ -37,6 +40,22 @@ def weight_gradient(xp, cols, g_mat):
     return out.transpose(0, 2, 1)
 
 
+CHUNK_BYTES = 2 << 20  # im2col columns per chunk of images: they stay in cache between im2col and the GEMM
+
+
+MIN_CHUNKS = 8  # so that a few threads share even a small batch's work (fixed: results must not depend on them)
+
+
+def image_chunks(xp, n: int, bytes_per_image: int):
+    """(start, stop) ranges of images whose columns take about CHUNK_BYTES, at least MIN_CHUNKS of
+    them when there are that many images; one range on a GPU, where the whole batch in one GEMM
+    keeps the device busy and memory traffic is cheap."""
+    if xp is not np:
+        return [(0, n)]
+    step = min(max(1, CHUNK_BYTES // max(bytes_per_image, 1)), max(1, -(-n // MIN_CHUNKS)))
+    return [(start, min(n, start + step)) for start in range(0, n, step)]
+
+
 class Conv2d(Function):
     """y[n, o, p, q] = b[o] + sum_{c, i, j} W[o, c, i, j] * xpad[n, g*Cg + c, p*sh + i*dh, q*sw + j*dw]
 
@@ -49,6 +68,11 @@ class Conv2d(Function):
         dL/db      = sum over (n, p, q) of G
         dL/dcols_g = W_g^T @ G_g, and dL/dx = col2im(dL/dcols), cropped to x: each window
                      element's gradient is added back where im2col read it (overlaps add up).
+    On the CPU both passes run over chunks of images (image_chunks), handed out to the
+    engine's threads (kernels/parallel.py): the columns of a chunk are built, multiplied and
+    dropped while they are still in cache, and the full (C*kh*kw, N*oh*ow) matrix, kh*kw
+    times the input's size, never exists. dL/dW adds the chunks' partial products in chunk
+    order, so the result does not depend on the thread count.
     """
 
     @staticmethod
@@ -57,13 +81,22 @@ class Conv2d(Function):
         n, c, h, wd = x.shape
         o, cg, kh, kw = w.shape
         (sh, sw), (dh, dw) = stride, dilation
-        xpad = pad_zeros(x, padding)
-        hp, wp = xpad.shape[2:]
+        top, bottom, left, right = padding
+        hp, wp = h + top + bottom, wd + left + right
         oh = (hp - dh * (kh - 1) - 1) // sh + 1
         ow = (wp - dw * (kw - 1) - 1) // sw + 1
-        cols = kernel("im2col", xpad)(xpad, kh, kw, sh, sw, dh, dw, oh, ow)
-        w_mat = w.reshape(groups, o // groups, cg * kh * kw)
-        y = xp.matmul(w_mat, cols.reshape(groups, cg * kh * kw, n * oh * ow))  # (groups, Og, N*oh*ow)
+        k, length = cg * kh * kw, oh * ow
+        w_mat = w.reshape(groups, o // groups, k)
+        y = xp.empty((groups, o // groups, n * length), dtype=xp.result_type(x, w))
+        im2col = kernel("im2col", x)
+
+        def chunk(start: int, stop: int) -> None:
+            xpad = pad_zeros(x[start:stop], padding)
+            cols = im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow)
+            xp.matmul(w_mat, cols.reshape(groups, k, -1), out=y[:, :, start * length:stop * length])
+
+        before_gemm()
+        map_chunks(chunk, image_chunks(xp, n, groups * k * length * x.itemsize))
         if b is not None:
             y += b.reshape(groups, o // groups, 1)
         # backward rebuilds cols from x: holding x costs 1 / (kh*kw) of holding cols between the passes
@@ -75,23 +108,39 @@ class Conv2d(Function):
     @staticmethod
     def backward(ctx, g):
         xp = array_module(g)
-        n, c, h, wd, hp, wp, kh, kw, sh, sw, dh, dw, oh, ow, (top, _, left, _) = ctx.geometry
+        n, c, h, wd, hp, wp, kh, kw, sh, sw, dh, dw, oh, ow, padding = ctx.geometry
+        top, left = padding[0], padding[2]
         w, groups = ctx.w, ctx.groups
         o = w.shape[0]
-        k = w.shape[1] * kh * kw
-        g_mat = xp.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(groups, o // groups, n * oh * ow)
+        k, length = w.shape[1] * kh * kw, oh * ow
+        # channel-major g (as batch norm and pooling hand it back) needs no copy here
+        g_mat = xp.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(groups, o // groups, n * length)
+        w_mat = w.reshape(groups, o // groups, k)
         needs = ctx.needs_input_grad
-        gx = gw = gb = None
-        if needs[0]:
-            w_mat = w.reshape(groups, o // groups, k)
-            gcols = xp.matmul(w_mat.transpose(0, 2, 1), g_mat).reshape(groups * k, n * oh * ow)
-            gpad = kernel("col2im", gcols)(gcols, n, c, hp, wp, kh, kw, sh, sw, dh, dw, oh, ow)
-            gx = gpad[:, :, top:top + h, left:left + wd]
-            del gcols  # before cols is rebuilt: the two largest buffers are never alive together
+        gx = None
+        if needs[0]:  # in x's layout: a channel-major x (a pooled conv output) gets a channel-major gradient
+            gx = (xp.empty((c, n, h, wd), dtype=g.dtype).transpose(1, 0, 2, 3) if channel_major(ctx.x)
+                  else xp.empty((n, c, h, wd), dtype=g.dtype))
+        im2col, col2im = kernel("im2col", g), kernel("col2im", g)
+
+        def chunk(start: int, stop: int):
+            """This chunk's share of dL/dx (written into gx) and its partial dL/dW (returned)."""
+            g_chunk = g_mat[:, :, start * length:stop * length]
+            if needs[0]:
+                gcols = xp.matmul(w_mat.transpose(0, 2, 1), g_chunk).reshape(groups * k, -1)
+                gpad = col2im(gcols, stop - start, c, hp, wp, kh, kw, sh, sw, dh, dw, oh, ow)
+                gx[start:stop] = gpad[:, :, top:top + h, left:left + wd]
+            if needs[1]:
+                xpad = pad_zeros(ctx.x[start:stop], padding)
+                cols = im2col(xpad, kh, kw, sh, sw, dh, dw, oh, ow).reshape(groups, k, -1)
+                return weight_gradient(xp, cols, g_chunk)
+            return None
+
+        before_gemm()
+        partials = map_chunks(chunk, image_chunks(xp, n, groups * k * length * g.itemsize))
+        gw = None
         if needs[1]:
-            xpad = pad_zeros(ctx.x, ctx.geometry[-1])
-            cols = kernel("im2col", xpad)(xpad, kh, kw, sh, sw, dh, dw, oh, ow).reshape(groups, k, n * oh * ow)
-            gw = weight_gradient(xp, cols, g_mat).reshape(w.shape)
-        if ctx.has_bias and needs[2]:
-            gb = g_mat.sum(axis=2).reshape(o)
+            gw = sum(partials[1:], partials[0]) if partials else xp.zeros((groups, o // groups, k), g.dtype)
+            gw = gw.reshape(w.shape)
+        gb = g_mat.sum(axis=2).reshape(o) if ctx.has_bias and needs[2] else None
         return (gx, gw, gb) if ctx.has_bias else (gx, gw)

@@ -198,6 +198,20 @@ class _quiet:
         return False
 
 
+def check_integer_divisor(b, op: str) -> None:
+    """Integer division by zero has no value: raise torch's RuntimeError (NumPy would return 0 with a warning)."""
+    if b.dtype.kind in "biu" and bool((b == 0).any()):
+        raise RuntimeError(f"ZeroDivisionError: {op} of integer tensors by zero; divide floating-point tensors "
+                           "to get inf/nan instead")
+
+
+def floor_divide(a, b):
+    """floor(a / b) element-wise (no Function: floor_divide has no derivative, as in torch)."""
+    check_integer_divisor(b, "floor_divide")
+    with _quiet(array_module(a)):  # float division by zero gives inf/nan without a warning, as in torch
+        return a // b
+
+
 class Remainder(Function):
     """y = a - floor(a / b) * b (Python's and torch.remainder's sign: that of b).
 
@@ -206,8 +220,10 @@ class Remainder(Function):
 
     @staticmethod
     def forward(ctx, a, b):
+        check_integer_divisor(b, "remainder")
         ctx.a, ctx.b = a, b
-        return a % b
+        with _quiet(array_module(a)):  # float remainder by zero gives nan without a warning, as in torch
+            return a % b
 
     @staticmethod
     def backward(ctx, g):

@@ -1,16 +1,7 @@
 """Embedding lookup: rows of a weight matrix picked by integer indices."""
 from ..autograd import Function
 from ..backend import array_module
-
-
-def scatter_add_rows(xp, target, index, values) -> None:
-    """target[index[i]] += values[i] for every i, repeated indices adding up (in place)."""
-    if hasattr(xp.add, "at"):  # NumPy, and CuPy >= 12.1
-        xp.add.at(target, index, values)
-    else:
-        import cupyx  # noqa: PLC0415 - older CuPy spells ufunc.at this way
-
-        cupyx.scatter_add(target, index, values)
+from ..kernels import get as kernel
 
 
 class Embedding(Function):
@@ -20,6 +11,7 @@ class Embedding(Function):
         - the padding_idx row left at 0 (that row never learns, as torch);
         - scale_grad_by_freq: each contribution divided by how often its index occurs
           in this batch.
+    The scatter-add is the kernel index_add_rows (NumPy's add.at in the reference).
     The indices get no gradient (they are passed as an option, not an input).
     """
 
@@ -38,7 +30,7 @@ class Embedding(Function):
             counts = xp.bincount(flat_index, minlength=ctx.shape[0])
             rows = rows / counts[flat_index][:, None].astype(g.dtype)
         grad = xp.zeros(ctx.shape, dtype=g.dtype)
-        scatter_add_rows(xp, grad, flat_index, rows)
+        kernel("index_add_rows", grad)(grad, flat_index, rows)
         if padding_idx is not None:
             grad[padding_idx] = 0
         return grad

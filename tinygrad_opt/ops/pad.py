@@ -1,45 +1,65 @@
-"""Padding of the last two axes with torch's non-zero modes (Conv2d's padding_mode)."""
+"""Padding over any dims with torch's modes: constant, reflect, replicate, circular (F.pad, and
+Conv2d's padding_mode through nn/functional_image.pad2d).
+
+g is the upstream gradient dL/dy.
+"""
+import numpy as np
+
 from ..autograd import Function
 from ..backend import array_module
+from .select import scatter_add_into
 
-# torch's mode name -> NumPy/CuPy pad mode that makes the same numbers
-NUMPY_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
-
-
-def _source_matrix(xp, size: int, before: int, after: int, mode: str, dtype):
-    """S (size + before + after, size) with S[r, s] = 1 where padded row r copies input row s.
-
-    Zero padding rows copy nothing (all-zero rows)."""
-    index = xp.arange(size)
-    if mode == "zeros":
-        source = xp.pad(index, (before, after), mode="constant", constant_values=-1)
-    else:
-        source = xp.pad(index, (before, after), mode=NUMPY_MODES[mode])
-    return (source[:, None] == index[None, :]).astype(dtype)
+# torch's mode names -> NumPy's np.pad modes that fill the border the same way
+NUMPY_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
-class Pad2d(Function):
-    """y = S_h @ x @ S_w^T plane by plane, S_h and S_w the 0/1 source matrices of the padding:
-    row r of the padded plane is a copy of input row s where S[r, s] = 1 ("reflect" mirrors
-    without repeating the edge, "replicate" repeats it, "circular" wraps around, "zeros" copies
-    nothing). The forward is xp.pad; the gradient is the transpose of that linear map:
-        dL/dx = S_h^T @ g @ S_w   (every copy's gradient flows back to the row it copied)
-    padding = (left, right, top, bottom), torch's F.pad order for the last two axes.
+class ConstantPad(Function):
+    """y = a with `widths` (before, after) entries of `value` added per dim; negative widths crop.
+
+    dL/da = g cut back to a's region (the padding does not depend on a); cropped entries get 0.
     """
 
     @staticmethod
-    def forward(ctx, x, padding=(0, 0, 0, 0), mode="zeros"):
-        xp = array_module(x)
-        left, right, top, bottom = padding
-        ctx.padding, ctx.mode, ctx.shape = padding, mode, x.shape
-        widths = [(0, 0)] * (x.ndim - 2) + [(top, bottom), (left, right)]
-        return xp.pad(x, widths, mode=NUMPY_MODES[mode])
+    def forward(ctx, a, widths=(), value=0.0):
+        xp = array_module(a)
+        crop = tuple(slice(max(-lo, 0), n - max(-hi, 0)) for (lo, hi), n in zip(widths, a.shape))
+        grow = tuple((max(lo, 0), max(hi, 0)) for lo, hi in widths)
+        ctx.shape, ctx.crop, ctx.grow = a.shape, crop, grow
+        return xp.pad(a[crop], grow, mode="constant", constant_values=value)
+
+    @staticmethod
+    def backward(ctx, g):
+        inner = g[tuple(slice(lo, g.shape[d] - hi) for d, (lo, hi) in enumerate(ctx.grow))]
+        grad = array_module(g).zeros(ctx.shape, dtype=g.dtype)
+        grad[ctx.crop] = inner
+        return grad
+
+
+class IndexPad(Function):
+    """y = a with borders copied from a itself: reflect (mirror without the edge), replicate (the
+    edge repeated) or circular (wrap around). Per dim, output position i reads input position
+    source[i], where source is np.pad(arange(n), widths, NumPy's mode); y = a[ix_(sources)].
+
+    dL/da = g scatter-added back through source, one dim at a time (each border entry sends its
+    gradient to the entry it copied; the sum over copies is the chain rule).
+    """
+
+    @staticmethod
+    def forward(ctx, a, widths=(), mode="reflect"):
+        xp = array_module(a)
+        sources = [np.pad(np.arange(n), w, mode=NUMPY_MODES[mode]) for n, w in zip(a.shape, widths)]
+        ctx.shape, ctx.sources = a.shape, [xp.asarray(s) for s in sources]
+        return a[xp.ix_(*ctx.sources)]
 
     @staticmethod
     def backward(ctx, g):
         xp = array_module(g)
-        left, right, top, bottom = ctx.padding
-        h, w = ctx.shape[-2:]
-        rows = _source_matrix(xp, h, top, bottom, ctx.mode, g.dtype)
-        columns = _source_matrix(xp, w, left, right, ctx.mode, g.dtype)
-        return (xp.matmul(xp.matmul(rows.T, g), columns),)
+        for d, (n, source) in enumerate(zip(ctx.shape, ctx.sources)):
+            if g.shape[d] == n and not (source != xp.arange(n)).any():
+                continue  # this dim was not padded
+            shape = list(g.shape)
+            shape[d] = n
+            summed = xp.zeros(shape, dtype=g.dtype)
+            scatter_add_into(summed, (slice(None),) * d + (source,), g)
+            g = summed
+        return g

@@ -4,25 +4,25 @@ At a kink the gradient is the one PyTorch picks, stated in each docstring.
 """
 from ..autograd import Function
 from ..backend import array_module
+from ..kernels import get as kernel
 
 
 class LeakyRelu(Function):
     """y = a for a > 0, slope * a otherwise.
 
     dL/da = g for a > 0, slope * g otherwise (slope at a == 0, as torch).
+    Both directions are kernels (kernels/activation_reference.py holds the expressions);
+    backward reads the saved input for the mask.
     """
 
     @staticmethod
     def forward(ctx, a, negative_slope=0.01):
-        xp = array_module(a)
-        positive = a > 0
-        ctx.positive, ctx.slope = positive, negative_slope
-        return xp.where(positive, a, a * negative_slope).astype(a.dtype, copy=False)
+        ctx.a, ctx.slope = a, negative_slope
+        return kernel("leaky_relu", a)(a, negative_slope)
 
     @staticmethod
     def backward(ctx, g):
-        xp = array_module(g)
-        return xp.where(ctx.positive, g, g * ctx.slope).astype(g.dtype, copy=False)
+        return kernel("leaky_relu_backward", g)(g, ctx.a, ctx.slope)
 
 
 class Hardtanh(Function):
@@ -49,21 +49,15 @@ class Elu(Function):
     y = scale * a                                  for a > 0
     y = scale * alpha * (exp(input_scale * a) - 1)  for a <= 0   (expm1: exact near 0)
     dL/da = g * scale for a > 0, g * scale * alpha * input_scale * exp(input_scale * a) for a <= 0
-    (so the a <= 0 branch at a == 0, as torch).
+    (so the a <= 0 branch at a == 0, as torch). exp is taken of min(a, 0) * input_scale only
+    (no overflow); backward recomputes it from the saved input. Both directions are kernels.
     """
 
     @staticmethod
     def forward(ctx, a, alpha=1.0, scale=1.0, input_scale=1.0):
-        xp = array_module(a)
-        positive = a > 0
-        negative_part = xp.minimum(a, 0) * input_scale  # exp of non-positive values only: no overflow
-        y = xp.where(positive, a * scale, xp.expm1(negative_part) * (alpha * scale))
-        # exp itself for the gradient: expm1 + 1 would round tiny exp values to 0 in float32
-        ctx.positive, ctx.e, ctx.options = positive, xp.exp(negative_part), (alpha, scale, input_scale)
-        return y.astype(a.dtype, copy=False)
+        ctx.a, ctx.options = a, (alpha, scale, input_scale)
+        return kernel("elu", a)(a, alpha, scale, input_scale)
 
     @staticmethod
     def backward(ctx, g):
-        xp = array_module(g)
-        alpha, scale, input_scale = ctx.options
-        return xp.where(ctx.positive, g * scale, g * ctx.e * (alpha * scale * input_scale)).astype(g.dtype, copy=False)
+        return kernel("elu_backward", g)(g, ctx.a, *ctx.options)

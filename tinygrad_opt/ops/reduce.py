@@ -48,6 +48,11 @@ def expand_to_input(g, in_shape: tuple, axes: tuple, keepdims: bool):
     return g
 
 
+def narrow_integer(a) -> bool:
+    """Bool and integer dtypes below 64 bits: torch sums and multiplies them in int64 (NumPy: uint8 in uint64)."""
+    return a.dtype.kind in "biu" and a.dtype.itemsize < 8
+
+
 class Sum(Function):
     """y = sum(a, axis).   dL/da = broadcast(g) to a's shape (every summand gets g)."""
 
@@ -55,6 +60,8 @@ class Sum(Function):
     def forward(ctx, a, axis=None, keepdims=False):
         axes = normalize_axes(axis, a.ndim, "sum")
         ctx.shape, ctx.axes, ctx.keepdims = a.shape, axes, keepdims
+        if narrow_integer(a):
+            return a.sum(axis=axes, keepdims=keepdims, dtype="int64")
         return sum_axes(a, axes, keepdims)
 
     @staticmethod

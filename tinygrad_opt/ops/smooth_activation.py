@@ -4,16 +4,9 @@ Shared pieces, with e = exp(-|a|) (never above 1):
     softplus(a) = log(1 + exp(a)) = max(a, 0) + log1p(e)
     sigmoid(a)  = 1 / (1 + e) for a >= 0,  e / (1 + e) for a < 0
 """
-import math
-
 from ..autograd import Function
 from ..backend import array_module
 from ..kernels import get as kernel
-
-SQRT_HALF = math.sqrt(0.5)
-INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-GELU_TANH_KAPPA = 0.044715
 
 
 def _sigmoid_and_softplus(xp, a):
@@ -30,46 +23,36 @@ class Gelu(Function):
           dL/da = g * (Phi(a) + a * phi(a)),  phi(a) = exp(-a^2 / 2) / sqrt(2 pi)
     tanh: u = sqrt(2/pi) * (a + 0.044715 a^3),  t = tanh(u),  y = a * (1 + t) / 2
           dL/da = g * ((1 + t) / 2 + a / 2 * (1 - t^2) * sqrt(2/pi) * (1 + 3 * 0.044715 a^2))
-    erf comes from the "erf" kernel (NumPy has none).
+    Both directions are kernels (kernels/activation_reference.py; erf is the "erf" kernel,
+    NumPy has none); forward keeps Phi(a) or t for backward.
     """
 
     @staticmethod
     def forward(ctx, a, approximate="none"):
-        xp = array_module(a)
+        y, ctx.saved = kernel("gelu", a)(a, approximate)
         ctx.a, ctx.approximate = a, approximate
-        if approximate == "tanh":
-            t = xp.tanh((a + a * a * a * GELU_TANH_KAPPA) * SQRT_2_OVER_PI)
-            ctx.t = t
-            return (a * 0.5 * (1 + t)).astype(a.dtype, copy=False)
-        cdf = (kernel("erf", a)(a * SQRT_HALF) + 1) * 0.5
-        ctx.cdf = cdf
-        return (a * cdf).astype(a.dtype, copy=False)
+        return y
 
     @staticmethod
     def backward(ctx, g):
-        xp = array_module(g)
-        a = ctx.a
-        if ctx.approximate == "tanh":
-            t = ctx.t
-            inner_derivative = (1 + a * a * (3 * GELU_TANH_KAPPA)) * SQRT_2_OVER_PI
-            return g * (0.5 * (1 + t) + a * 0.5 * (1 - t * t) * inner_derivative)
-        pdf = xp.exp(a * a * -0.5) * INV_SQRT_2PI
-        return g * (ctx.cdf + a * pdf)
+        return kernel("gelu_backward", g)(g, ctx.a, ctx.saved, ctx.approximate)
 
 
 class Silu(Function):
-    """y = a * s, s = sigmoid(a).   dL/da = g * s * (1 + a * (1 - s))."""
+    """y = a * s, s = sigmoid(a).   dL/da = g * s * (1 + a * (1 - s)).
+
+    Both directions are kernels (kernels/activation_reference.py); backward recomputes s
+    from the saved input.
+    """
 
     @staticmethod
     def forward(ctx, a):
-        s, _ = _sigmoid_and_softplus(array_module(a), a)
-        ctx.a, ctx.s = a, s
-        return a * s
+        ctx.a = a
+        return kernel("silu", a)(a)
 
     @staticmethod
     def backward(ctx, g):
-        s = ctx.s
-        return g * s * (1 + ctx.a * (1 - s))
+        return kernel("silu_backward", g)(g, ctx.a)
 
 
 class Mish(Function):
@@ -94,22 +77,18 @@ class Softplus(Function):
 
     dL/da = g * z / (z + 1) with z = exp(beta * a) (that is sigmoid(beta * a)), and g where
     beta * a > threshold. exp is taken of min(beta * a, threshold) only, so it cannot overflow.
+    Both directions are kernels (kernels/activation_reference.py); backward recomputes z from
+    the saved input.
     """
 
     @staticmethod
     def forward(ctx, a, beta=1.0, threshold=20.0):
-        xp = array_module(a)
-        scaled = a * beta
-        linear = scaled > threshold
-        z = xp.exp(xp.minimum(scaled, threshold))
-        ctx.linear, ctx.z = linear, z
-        return xp.where(linear, a, xp.log1p(z) / beta).astype(a.dtype, copy=False)
+        ctx.a, ctx.options = a, (beta, threshold)
+        return kernel("softplus", a)(a, beta, threshold)
 
     @staticmethod
     def backward(ctx, g):
-        xp = array_module(g)
-        z = ctx.z
-        return xp.where(ctx.linear, g, g * z / (z + 1)).astype(g.dtype, copy=False)
+        return kernel("softplus_backward", g)(g, ctx.a, *ctx.options)
 
 
 class LogSigmoid(Function):

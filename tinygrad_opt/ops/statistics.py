@@ -8,7 +8,7 @@ import math
 from ..autograd import Function
 from ..backend import array_module
 from .elementwise import _quiet
-from .reduce import expand_to_input, reduced_shape
+from .reduce import expand_to_input, narrow_integer, reduced_shape
 
 
 class Prod(Function):
@@ -22,7 +22,7 @@ class Prod(Function):
     @staticmethod
     def forward(ctx, a, axis=(), keepdims=False):
         ctx.a, ctx.axis, ctx.keepdims = a, axis, keepdims
-        return a.prod(axis=axis, keepdims=keepdims)
+        return a.prod(axis=axis, keepdims=keepdims, dtype="int64" if narrow_integer(a) else None)
 
     @staticmethod
     def backward(ctx, g):

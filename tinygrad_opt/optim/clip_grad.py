@@ -16,6 +16,7 @@ from ..backend import array_module, device_of, to_device
 from ..kernels import get as kernel
 from ..kernels import reference
 from ..promotion import get_default_dtype
+from ..step_effects import replayed
 from ..tensor import Tensor
 
 EPS = 1e-6  # added to the norm before dividing, as torch does
@@ -81,6 +82,7 @@ def _scale_device_(grads: list, total: Any, max_norm: float) -> None:
         g *= c
 
 
+@replayed  # it scales .grad arrays in place: a captured step calls it again
 def clip_grads_by_total_norm(parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0):
     """clip_grad_norm_ without the host read: returns the total norm as a 0-d array.
 
@@ -102,6 +104,7 @@ def clip_grads_by_total_norm(parameters: Tensor | Iterable[Tensor], max_norm: fl
     return total
 
 
+@replayed  # it scales .grad arrays in place: a captured step calls it again
 def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0,
                     error_if_nonfinite: bool = False, foreach: bool | None = None) -> Tensor:
     """Scale all gradients together so that their total norm is at most `max_norm` (torch's clip_grad_norm_).
@@ -131,6 +134,7 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm
     return Tensor._make(total, False)
 
 
+@replayed  # it scales .grad arrays in place: a captured step calls it again
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
     """Clamp every gradient entry into [-clip_value, clip_value], in place."""
     if isinstance(clip_value, bool) or not isinstance(clip_value, numbers.Real):

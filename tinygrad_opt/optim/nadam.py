@@ -5,7 +5,7 @@ from typing import Any
 
 from ..backend import array_module
 from ..kernels import get as kernel
-from .optimizer import Optimizer, ParamsT, check_betas, check_option, check_torch_flags
+from .optimizer import Optimizer, ParamsT, check_adam_family, check_torch_flags
 
 
 def momentum_schedule(step: int, beta1: float, momentum_decay: float) -> float:
@@ -51,9 +51,7 @@ class NAdam(Optimizer):
         super().__init__(params, defaults)
 
     def _validate(self, options: dict[str, Any], where: str) -> None:
-        for name in ("lr", "eps", "weight_decay", "momentum_decay"):
-            check_option(self._name, options, name, where)
-        check_betas(self._name, options, where)
+        check_adam_family(self._name, options, where, extra=("momentum_decay",))
 
     def _init_state(self, p, group: dict[str, Any]) -> dict[str, Any]:
         xp = array_module(p.data)

@@ -269,6 +269,13 @@ def check_betas(opt: str, options: dict[str, Any], where: str) -> None:
         check_option(opt, {f"betas[{i}]": beta}, f"betas[{i}]", where, low=0.0, high=1.0)
 
 
+def check_adam_family(opt: str, options: dict[str, Any], where: str, extra: tuple[str, ...] = ()) -> None:
+    """The Adam family's checks: lr, eps, weight_decay (and `extra`) >= 0, both betas in [0, 1)."""
+    for name in ("lr", "eps", "weight_decay", *extra):
+        check_option(opt, options, name, where)
+    check_betas(opt, options, where)
+
+
 def check_torch_flags(opt: str, *, foreach: Any = None, capturable: bool = False, differentiable: bool = False,
                       fused: Any = None) -> None:
     """torch's implementation switches: foreach/capturable/fused only pick how torch computes the same

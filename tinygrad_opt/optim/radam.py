@@ -5,7 +5,7 @@ from typing import Any
 
 from ..backend import array_module
 from ..kernels import get as kernel
-from .optimizer import Optimizer, ParamsT, check_betas, check_option, check_torch_flags
+from .optimizer import Optimizer, ParamsT, check_adam_family, check_torch_flags
 
 
 def update(param, grad, exp_avg, exp_avg_sq, *, step: int, lr: float, beta1: float, beta2: float, eps: float,
@@ -44,9 +44,7 @@ class RAdam(Optimizer):
         super().__init__(params, defaults)
 
     def _validate(self, options: dict[str, Any], where: str) -> None:
-        for name in ("lr", "eps", "weight_decay"):
-            check_option(self._name, options, name, where)
-        check_betas(self._name, options, where)
+        check_adam_family(self._name, options, where)
 
     def _init_state(self, p, group: dict[str, Any]) -> dict[str, Any]:
         xp = array_module(p.data)

@@ -16,14 +16,16 @@ from typing import Sequence
 
 import numpy as np
 
+from .. import nn, optim
 from ..autograd import no_grad
 from ..backend import manual_seed
+from ..nn import functional as F
 from ..tensor import Tensor
+from ..trace import format_array, format_table, trace
 from . import mlp_by_hand
 from .finite_diff import numerical_gradient
-from .format import format_array, format_table
-from .optimizer_by_hand import FIRST_STEPS, make_optimizer
-from .optimizer_steps import StateByHand, observe_step, optimizer_steps_text
+from .optimizer_by_hand import ALPHA, BETAS, EPS, FIRST_STEPS, MOMENTUM, WEIGHT_DECAY_ADAMW
+from .optimizer_steps import MAX_STEPS, StateByHand, observe_step, optimizer_steps_text
 
 # (relative, absolute) tolerances of (hand vs engine, finite differences vs hand, optimizer formula vs engine):
 # a pair passes where |a - b| <= abs + rel * |b|, element by element. float32's are set by its unit
@@ -32,13 +34,12 @@ TOLERANCES = {"float64": ((1e-9, 1e-12), (1e-5, 1e-8), (1e-12, 1e-15)),
               "float32": ((1e-4, 1e-6), (1e-2, 2e-4), (1e-5, 1e-7))}
 FD_EPS = {"float64": 1e-6, "float32": 1e-3}
 ACTIVATION_MODULES = {"tanh": "Tanh", "relu": "ReLU", "sigmoid": "Sigmoid"}  # nn class of each activation
-MAX_STEPS = 100  # optimizer steps shown; each prints a few rows per parameter
 MAX_ROWS = 32  # element rows printed per parameter; the maxima below a table cover every element
 
 
 @dataclass
 class ParamStep:
-    """One parameter through the step: its three gradients and its values around the update."""
+    """One parameter (or the input x) through the step: its three gradients and its values around the update."""
 
     symbol: str  # the textbook name, "W1"
     name: str  # the module path, "0.weight"
@@ -46,14 +47,15 @@ class ParamStep:
     engine: np.ndarray
     numeric: np.ndarray
     before: np.ndarray
-    after: np.ndarray
-    expected: np.ndarray  # the optimizer's formula applied to `before` and the engine's gradient
+    after: np.ndarray | None = None  # None for an input (x): the optimizer does not update it
+    expected: np.ndarray | None = None  # the optimizer's formula applied to `before` and the engine's gradient
+    by_hand: str = ""  # how the hand gradient was derived, in words, where a table shows it on its own
 
 
 @dataclass
 class OneStep:
-    sizes: tuple
-    activation: str
+    """One watched step: what run_one_step (an MLP) or run_conv_step (a CNN) found, and its text."""
+
     optimizer: str
     lr: float
     seed: int
@@ -64,29 +66,34 @@ class OneStep:
     loss_engine: float
     loss_hand: float
     derivation: list
+    title: str = ""  # the first line of the text
+    header: list = field(default_factory=list)  # "model ...", "formulas ...", "names ...", "sample ..." lines
+    derivation_intro: str = "3. The same gradients derived by hand (NumPy, textbook formulas)"
     forward_by_hand: str = ""
     params: list = field(default_factory=list)
+    inputs: list = field(default_factory=list)  # ParamStep of inputs checked three ways (the CNN's x)
     dot: str = ""
     later_steps: list = field(default_factory=list)  # OptimizerStep for every step, the first included
+    sizes: tuple = ()  # the MLP's layer sizes
+    activation: str = ""
 
     @property
     def tolerances(self) -> tuple:
         return TOLERANCES[self.dtype]
 
+    @property
+    def checked(self) -> list:
+        """Everything whose gradient is checked three ways: the parameters, then the inputs."""
+        return self.params + self.inputs
+
     def max_errors(self) -> tuple[float, float, float]:
         """max |hand - engine|, max |hand - finite diff|, max |engine after - formula after|."""
-        def worst(pairs):
-            return max(float(np.max(np.abs(a - b), initial=0.0)) for a, b in pairs)
-
-        return (worst((p.hand, p.engine) for p in self.params),
-                worst((p.hand, p.numeric) for p in self.params),
-                worst((p.after, p.expected) for p in self.params))
+        return (*_gradient_errors(self.checked), _worst((p.after, p.expected) for p in self.params))
 
     def within_tolerance(self) -> tuple[bool, bool, bool]:
         """Whether (hand vs engine, hand vs finite differences, engine vs formula) agree element by element."""
-        (r1, a1), (r2, a2), (r3, a3) = self.tolerances
-        return (all(_close(p.hand, p.engine, r1, a1) for p in self.params),
-                all(_close(p.numeric, p.hand, r2, a2) for p in self.params),
+        r3, a3 = self.tolerances[2]
+        return (*_gradients_agree(self.checked, self.tolerances),
                 all(_close(p.after, p.expected, r3, a3) for p in self.params))
 
     @property
@@ -96,56 +103,34 @@ class OneStep:
         return loss_ok and all(self.within_tolerance()) and all(s.agree for s in self.later_steps)
 
     # ---- text ---------------------------------------------------------------
+    def check_tables(self, max_rows: int = 12) -> list[tuple[str, list[str], list[list[str]]]]:
+        """The gradient check as (caption, headers, rows) tables, one per checked tensor, for Trace.to_html."""
+        return [(f"dL/d{p.symbol} ({p.name}, shape {p.hand.shape}) three ways"
+                 + (f" (by hand: {p.by_hand})" if p.by_hand else "") + ": " + _gradient_verdict([p], self.tolerances),
+                 GRADIENT_HEADERS, _gradient_rows([p], max_rows)) for p in self.checked]
+
     def text(self) -> str:
-        n_layers = len(self.sizes) - 1
-        act = mlp_by_hand.get_activation(self.activation)
         first = FIRST_STEPS[self.optimizer]
-        arch = "-".join(map(str, self.sizes))
-        layers = []
-        for l in range(n_layers):
-            layers.append(f"nn.Linear({self.sizes[l]}, {self.sizes[l + 1]})")
-            if l < n_layers - 1:
-                layers.append(f"nn.{ACTIVATION_MODULES[self.activation]}()")
-        names = ", ".join(f"{p.symbol} = {p.name} {p.before.shape}" for p in self.params)
-        out = [
-            f"One training step of a {arch} MLP ({self.activation}): cross-entropy on one sample, "
-            f"{first.description.split('(')[0]} lr {self.lr:g}, {self.dtype}, seed {self.seed}",
-            "",
-            f"  model     nn.Sequential({', '.join(layers)})",
-            f"  formulas  {mlp_by_hand.forward_formulas(n_layers, act)}",
-            f"  names     {names}",
-            f"  sample    x = {format_array(self.x, 64)}, y = {self.y}",
-            "",
-            "1. Forward pass, op by op (recorded by tg.trace; #k is the output of step k)",
-            self.trace.forward_table(title=False, created_at=False),
-            f"  by hand (NumPy): {self.forward_by_hand}",
-            f"  loss: engine {self.loss_engine:.10g}, by hand {self.loss_hand:.10g}",
-            "",
-            "2. Backward pass, step by step (loss.backward(): each op's backward gets the upstream gradient",
-            "   dL/d(its output) and sends dL/d(input) to each input)",
-            self.trace.backward_table(title=False, created_at=False),
-            "",
-            "3. The same gradients derived by hand (NumPy, textbook formulas; vectors are columns,",
-            "   where the engine holds the one sample as a batch of one row)",
-        ]
+        out = [self.title, "", *[f"  {line}" for line in self.header], "",
+               "1. Forward pass, op by op (recorded by tg.trace; #k is the output of step k)",
+               self.trace.forward_table(title=False, created_at=False),
+               f"  by hand (NumPy): {self.forward_by_hand}",
+               f"  loss: engine {self.loss_engine:.10g}, by hand {self.loss_hand:.10g}",
+               "",
+               "2. Backward pass, step by step (loss.backward(): each op's backward gets the upstream gradient",
+               "   dL/d(its output) and sends dL/d(input) to each input)",
+               self.trace.backward_table(title=False, created_at=False),
+               "",
+               self.derivation_intro]
         out += [f"  {line}" for line in self.derivation]
-        tol_engine, tol_fd, tol_opt = (f"{a:g} + {r:g} x |value|" for r, a in self.tolerances)
-        ok_engine, ok_fd, ok_opt = self.within_tolerance()
-        e_engine, e_fd, e_opt = self.max_errors()
-        out += ["", f"4. Each parameter's gradient three ways: by hand, by the engine (.grad), and by central "
+        tol_opt = _tolerance_text(self.tolerances[2])
+        ok_opt = self.within_tolerance()[2]
+        e_opt = self.max_errors()[2]
+        what = "Each parameter's gradient" + (" and the input's" if self.inputs else "")
+        out += ["", f"4. {what} three ways: by hand, by the engine (.grad), and by central "
                     f"finite differences (eps {FD_EPS[self.dtype]:g})"]
-        rows = []
-        for p in self.params:
-            for k, idx in enumerate(np.ndindex(p.hand.shape)):
-                if k == MAX_ROWS:
-                    rows.append([f"{p.symbol}[...]", f"({p.hand.size - MAX_ROWS} more)", "", "", "", ""])
-                    break
-                rows.append([_element(p.symbol, idx), _num(p.hand[idx]), _num(p.engine[idx]), _num(p.numeric[idx]),
-                             f"{abs(p.hand[idx] - p.engine[idx]):.1e}", f"{abs(p.hand[idx] - p.numeric[idx]):.1e}"])
-        out.append(format_table(["param", "hand", "engine", "finite diff", "|hand-engine|", "|hand-fd|"], rows))
-        verdict = "the three agree" if ok_engine and ok_fd else "THEY DISAGREE"
-        out.append(f"  max |hand - engine| = {e_engine:.1e} (tolerance {tol_engine}), "
-                   f"max |hand - finite diff| = {e_fd:.1e} (tolerance {tol_fd}): {verdict}")
+        out.append(format_table(GRADIENT_HEADERS, _gradient_rows(self.checked, MAX_ROWS)))
+        out.append(f"  {_gradient_verdict(self.checked, self.tolerances)}")
         out += ["", f"5. Optimizer step: {first.description} with lr = {self.lr:g}",
                 f"   first update from a fresh state: {first.formula}"]
         rows = []
@@ -164,8 +149,52 @@ class OneStep:
         return "\n".join(out)
 
 
+GRADIENT_HEADERS = ["param", "hand", "engine", "finite diff", "|hand-engine|", "|hand-fd|"]
+
+
 def _close(a, b, rel: float, abs_: float) -> bool:
     return bool(np.all(np.abs(np.asarray(a) - np.asarray(b)) <= abs_ + rel * np.abs(np.asarray(b))))
+
+
+def _worst(pairs) -> float:
+    return max((float(np.max(np.abs(a - b), initial=0.0)) for a, b in pairs), default=0.0)
+
+
+def _tolerance_text(tolerance: tuple) -> str:
+    rel, abs_ = tolerance
+    return f"{abs_:g} + {rel:g} x |value|"
+
+
+def _gradient_errors(checked: list) -> tuple[float, float]:
+    """max |hand - engine| and max |hand - finite diff| over every element of `checked`."""
+    return _worst((p.hand, p.engine) for p in checked), _worst((p.hand, p.numeric) for p in checked)
+
+
+def _gradients_agree(checked: list, tolerances: tuple) -> tuple[bool, bool]:
+    (r1, a1), (r2, a2) = tolerances[:2]
+    return (all(_close(p.hand, p.engine, r1, a1) for p in checked),
+            all(_close(p.numeric, p.hand, r2, a2) for p in checked))
+
+
+def _gradient_verdict(checked: list, tolerances: tuple) -> str:
+    e_engine, e_fd = _gradient_errors(checked)
+    ok_engine, ok_fd = _gradients_agree(checked, tolerances)
+    return (f"max |hand - engine| = {e_engine:.1e} (tolerance {_tolerance_text(tolerances[0])}), "
+            f"max |hand - finite diff| = {e_fd:.1e} (tolerance {_tolerance_text(tolerances[1])}): "
+            + ("the three agree" if ok_engine and ok_fd else "THEY DISAGREE"))
+
+
+def _gradient_rows(checked: list, max_rows: int) -> list[list[str]]:
+    """Each element's gradient by hand, by the engine and by finite differences (the first max_rows per tensor)."""
+    rows = []
+    for p in checked:
+        for k, idx in enumerate(np.ndindex(p.hand.shape)):
+            if k == max_rows:
+                rows.append([f"{p.symbol}[...]", f"({p.hand.size - max_rows} more)", "", "", "", ""])
+                break
+            rows.append([_element(p.symbol, idx), _num(p.hand[idx]), _num(p.engine[idx]), _num(p.numeric[idx]),
+                         f"{abs(p.hand[idx] - p.engine[idx]):.1e}", f"{abs(p.hand[idx] - p.numeric[idx]):.1e}"])
+    return rows
 
 
 def _element(symbol: str, idx: tuple) -> str:
@@ -182,20 +211,18 @@ def parse_sizes(text: str | Sequence[int]) -> tuple:
         try:
             sizes = tuple(int(s) for s in text.replace(",", "-").replace("x", "-").split("-"))
         except ValueError:
-            raise ValueError(f"--model {text!r}: write the layer sizes as integers joined by '-', e.g. 4-3-2") from None
+            raise ValueError(f"sizes {text!r}: write the layer sizes as integers joined by '-', e.g. 4-3-2") from None
     else:
         sizes = tuple(int(s) for s in text)
     if len(sizes) < 2 or any(s < 1 for s in sizes) or sizes[-1] < 2:
-        raise ValueError(f"--model {text!r}: need an input size and at least 2 classes, all sizes >= 1 (e.g. 4-3-2)")
+        raise ValueError(f"sizes {text!r}: need an input size and at least 2 classes, all sizes >= 1 (e.g. 4-3-2)")
     if sum(a * b + b for a, b in zip(sizes, sizes[1:])) > 5000:
-        raise ValueError(f"--model {text!r}: over 5000 parameters is too many to print one by one; "
-                         "this command is for tiny models like 4-3-2")
+        raise ValueError(f"sizes {text!r}: over 5000 parameters is too many to print one by one; "
+                         "this is for tiny models like 4-3-2")
     return sizes
 
 
 def build_model(sizes: tuple, activation: str, dtype: str):
-    from .. import nn  # imported here: the core imports tinygrad_opt.teach and must not pull in nn
-
     act = getattr(nn, ACTIVATION_MODULES[mlp_by_hand.get_activation(activation).name])
     layers = []
     for l in range(len(sizes) - 1):
@@ -203,6 +230,26 @@ def build_model(sizes: tuple, activation: str, dtype: str):
         if l < len(sizes) - 2:
             layers.append(act())
     return nn.Sequential(*layers)
+
+
+def check_options(optimizer: str, lr: float, dtype: str, steps: int) -> None:
+    """The options every watched step shares, checked before any work (ValueError naming the parameter)."""
+    if dtype not in TOLERANCES:
+        raise ValueError(f"dtype {dtype!r}: choose float64 (the default, for exact agreement) or float32")
+    if optimizer not in FIRST_STEPS:
+        raise ValueError(f"unknown optimizer {optimizer!r}: choose one of {', '.join(FIRST_STEPS)}")
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr}")
+    if not 1 <= steps <= MAX_STEPS:
+        raise ValueError(f"steps must be between 1 and {MAX_STEPS}, got {steps}")
+
+
+def pick_target(rng: np.random.Generator, target: int | None, n_classes: int) -> int:
+    """The sample's class: `target`, or drawn from the seeded generator."""
+    y = int(rng.integers(n_classes)) if target is None else int(target)
+    if not 0 <= y < n_classes:
+        raise ValueError(f"target {y} is not a class of a {n_classes}-class model (0..{n_classes - 1})")
+    return y
 
 
 def run_one_step(sizes: str | Sequence[int] = (4, 3, 2), activation: str = "tanh", optimizer: str = "sgd",
@@ -213,28 +260,14 @@ def run_one_step(sizes: str | Sequence[int] = (4, 3, 2), activation: str = "tanh
     With steps > 1 it goes on training on the same sample and records the optimizer's state
     after every step (OneStep.later_steps), checked against the recurrences in NumPy.
     """
-    from .. import nn  # imported here, see build_model
-    from ..nn import functional as F
-    from ..trace import trace
-
     sizes = parse_sizes(sizes)
-    if dtype not in TOLERANCES:
-        raise ValueError(f"dtype {dtype!r}: choose float64 (the default, for exact agreement) or float32")
-    if optimizer not in FIRST_STEPS:
-        raise ValueError(f"unknown optimizer {optimizer!r}: choose one of {', '.join(FIRST_STEPS)}")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr}")
-    if not 1 <= steps <= MAX_STEPS:
-        raise ValueError(f"steps must be between 1 and {MAX_STEPS}, got {steps}")
+    check_options(optimizer, lr, dtype, steps)
     act = mlp_by_hand.get_activation(activation)
-    n_classes = sizes[-1]
     manual_seed(seed)
     model = build_model(sizes, activation, dtype)
     rng = np.random.default_rng(seed)
     x_np = rng.normal(size=sizes[0]).astype(dtype)
-    y = int(rng.integers(n_classes)) if target is None else int(target)
-    if not 0 <= y < n_classes:
-        raise ValueError(f"--target {y} is not a class of a {n_classes}-class model (0..{n_classes - 1})")
+    y = pick_target(rng, target, sizes[-1])
     x = Tensor(x_np[None, :])
     x.name = "x"
     t_y = Tensor(np.array([y]))
@@ -251,28 +284,56 @@ def run_one_step(sizes: str | Sequence[int] = (4, 3, 2), activation: str = "tanh
     fwd = mlp_by_hand.forward(weights, biases, x_np, y, act)
     bwd = mlp_by_hand.backward(weights, fwd, y, act)
     fmt = lambda a: format_array(a, 64)  # noqa: E731
+    n_layers = len(sizes) - 1
+    layers = []
+    for l in range(n_layers):
+        layers.append(f"nn.Linear({sizes[l]}, {sizes[l + 1]})")
+        if l < n_layers - 1:
+            layers.append(f"nn.{ACTIVATION_MODULES[act.name]}()")
+    hand = [q for l, layer in enumerate(linears, 1) for q in ((f"W{l}", layer.weight, bwd.dW[l]),
+                                                               (f"b{l}", layer.bias, bwd.db[l]))]
     step = OneStep(sizes=sizes, activation=act.name, optimizer=optimizer, lr=lr, seed=seed, dtype=dtype,
                    x=x_np, y=y, trace=t, loss_engine=loss.item(), loss_hand=fwd.loss,
                    derivation=mlp_by_hand.derivation(weights, fwd, bwd, y, act, fmt), dot=dot,
                    forward_by_hand=mlp_by_hand.forward_values(fwd, fmt))
+    step.title = (f"One training step of a {'-'.join(map(str, sizes))} MLP ({act.name}): cross-entropy on one "
+                  f"sample, {FIRST_STEPS[optimizer].description.split('(')[0]} lr {lr:g}, {dtype}, seed {seed}")
+    step.header = [f"model     nn.Sequential({', '.join(layers)})",
+                   f"formulas  {mlp_by_hand.forward_formulas(n_layers, act)}",
+                   "names     " + ", ".join(f"{s} = {_module_name(model, q)} {tuple(q.shape)}" for s, q, _ in hand),
+                   f"sample    x = {format_array(x_np, 64)}, y = {y}"]
+    step.derivation_intro = ("3. The same gradients derived by hand (NumPy, textbook formulas; vectors are columns,\n"
+                             "   where the engine holds the one sample as a batch of one row)")
+    check_and_step(step, model, lambda: F.cross_entropy(model(x), t_y), hand, [], steps)
+    return step
+
+
+def check_and_step(step: OneStep, model, loss_fn, hand: list, hand_inputs: list, steps: int) -> None:
+    """Sections 4 to 6 of a watched step, after the traced forward and backward: fills step.params,
+    step.inputs and step.later_steps.
+
+    `hand` is [(symbol, parameter, hand-derived gradient)] in the model's order and `hand_inputs`
+    the same for inputs whose gradient the engine computed (x with requires_grad). Each gets its
+    finite-difference gradient; then the optimizer takes `steps` steps on the same sample, each
+    checked against the update rules written out in NumPy.
+    """
+    dtype, optimizer, lr = step.dtype, step.optimizer, step.lr
 
     def loss_value() -> float:
         with no_grad():
-            return float(F.cross_entropy(model(x), t_y).item())
+            return float(loss_fn().item())
 
-    opt = make_optimizer(optimizer, model.parameters(), lr)
-    befores = {}
-    for l, layer in enumerate(linears, 1):
-        for symbol, param, hand in ((f"W{l}", layer.weight, bwd.dW[l]), (f"b{l}", layer.bias, bwd.db[l])):
-            befores[symbol] = param.numpy().copy()
-            step.params.append(ParamStep(
-                symbol=symbol, name=_module_name(model, param), hand=hand,
-                engine=param.grad.numpy().astype(np.float64),
-                numeric=numerical_gradient(loss_value, param.data, FD_EPS[dtype]),
-                before=befores[symbol].astype(np.float64), after=None, expected=None))
+    def checked(symbol, tensor, gradient, name) -> ParamStep:
+        return ParamStep(symbol=symbol, name=name, hand=gradient, engine=tensor.grad.numpy().astype(np.float64),
+                         numeric=numerical_gradient(loss_value, tensor.data, FD_EPS[dtype]),
+                         before=tensor.numpy().astype(np.float64))
+
+    step.params = [checked(s, param, g, _module_name(model, param)) for s, param, g in hand]
+    step.inputs = [checked(s, tensor, g, tensor.name or s) for s, tensor, g in hand_inputs]
+    named = [(symbol, param) for symbol, param, _ in hand]
+    opt = make_optimizer(optimizer, [param for _, param in named], lr)
     opt.step()
     first = FIRST_STEPS[optimizer]
-    named = [(p.symbol, q) for p, q in zip(step.params, [q for layer in linears for q in (layer.weight, layer.bias)])]
     for p, (_, param) in zip(step.params, named):
         p.after = param.numpy().astype(np.float64)
         p.expected = first.update(p.before, p.engine, lr)
@@ -283,11 +344,27 @@ def run_one_step(sizes: str | Sequence[int] = (4, 3, 2), activation: str = "tanh
     for t in range(2, steps + 1):
         befores = {symbol: param.numpy().astype(np.float64) for symbol, param in named}
         opt.zero_grad()
-        loss = F.cross_entropy(model(x), t_y)
+        loss = loss_fn()
         loss.backward()
         opt.step()
         step.later_steps.append(observe_step(t, loss.item(), optimizer, opt, named, by_hand, befores, tolerance))
-    return step
+
+
+def make_optimizer(name: str, params, lr: float):
+    """The engine's optimizer matching FIRST_STEPS[name]."""
+    if name not in FIRST_STEPS:
+        raise ValueError(f"unknown optimizer {name!r}: choose one of {', '.join(FIRST_STEPS)}")
+    if name == "sgd":
+        return optim.SGD(params, lr=lr)
+    if name == "momentum":
+        return optim.SGD(params, lr=lr, momentum=MOMENTUM)
+    if name == "nesterov":
+        return optim.SGD(params, lr=lr, momentum=MOMENTUM, nesterov=True)
+    if name == "rmsprop":
+        return optim.RMSprop(params, lr=lr, alpha=ALPHA, eps=EPS)
+    if name == "adam":
+        return optim.Adam(params, lr=lr, betas=BETAS, eps=EPS)
+    return optim.AdamW(params, lr=lr, betas=BETAS, eps=EPS, weight_decay=WEIGHT_DECAY_ADAMW)
 
 
 def _module_name(model, param) -> str:

@@ -60,21 +60,3 @@ FIRST_STEPS = {
         lambda w, g, lr: _adam(w, g, lr, WEIGHT_DECAY_ADAMW)),
 }
 
-
-def make_optimizer(name: str, params, lr: float):
-    """The engine's optimizer matching FIRST_STEPS[name]."""
-    from .. import optim  # imported here: the core imports tinygrad_opt.teach and must not pull in optim
-
-    if name not in FIRST_STEPS:
-        raise ValueError(f"unknown optimizer {name!r}: choose one of {', '.join(FIRST_STEPS)}")
-    if name == "sgd":
-        return optim.SGD(params, lr=lr)
-    if name == "momentum":
-        return optim.SGD(params, lr=lr, momentum=MOMENTUM)
-    if name == "nesterov":
-        return optim.SGD(params, lr=lr, momentum=MOMENTUM, nesterov=True)
-    if name == "rmsprop":
-        return optim.RMSprop(params, lr=lr, alpha=ALPHA, eps=EPS)
-    if name == "adam":
-        return optim.Adam(params, lr=lr, betas=BETAS, eps=EPS)
-    return optim.AdamW(params, lr=lr, betas=BETAS, eps=EPS, weight_decay=WEIGHT_DECAY_ADAMW)

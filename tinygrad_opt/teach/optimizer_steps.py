@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..trace import format_table
 from .optimizer_by_hand import ALPHA, BETAS, EPS, MOMENTUM, WEIGHT_DECAY_ADAMW
+
+MAX_STEPS = 100  # optimizer steps shown; each prints a few rows per parameter
 
 # textbook name -> key of the engine's optimizer.state[p]
 ENGINE_STATE = {
@@ -136,8 +139,6 @@ def observe_step(t: int, loss: float, optimizer: str, opt, named: list, by_hand:
 
 def optimizer_steps_text(optimizer: str, lr: float, steps: list, tolerance: tuple) -> list[str]:
     """Section 6 of `tinygrad-opt trace`: the state after each step, by the engine, checked against the recurrences."""
-    from .format import format_table  # noqa: PLC0415 - kept beside its only use
-
     n = len(steps)
     state_names = list(steps[0].params[0].hand) if steps and steps[0].params else []
     out = [f"6. The optimizer's state over {n} step{'s' if n != 1 else ''} ({optimizer}, lr {lr:g}), by the engine;",

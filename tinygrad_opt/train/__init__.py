@@ -13,8 +13,9 @@ from .callbacks import Callback, EpochLogger, LambdaCallback, ProgressBar
 from .checkpoint import (
     describe_checkpoint, load_checkpoint, load_model_state, model_from_checkpoint, save_checkpoint,
 )
+from .config import TrainConfig
 from .early_stopping import EarlyStopping, Monitor
-from .errors import ArchitectureMismatchError, CheckpointError, NonFiniteLossError, TrainingInterrupted
+from .errors import ArchitectureMismatchError, CheckpointError, ConfigError, NonFiniteLossError, TrainingInterrupted
 from .evaluation import EvalResult, evaluate
 from .factories import OPTIMIZER_BUILDERS, SCHEDULE_BUILDERS, make_optimizer, make_scheduler
 from .history import plot_history, read_history, write_history
@@ -30,7 +31,8 @@ __all__ = [
     "Trainer", "fit", "evaluate", "EvalResult", "run_training", "RunResult",
     "Callback", "LambdaCallback", "ProgressBar", "EpochLogger", "EarlyStopping", "Monitor",
     "save_checkpoint", "load_checkpoint", "load_model_state", "model_from_checkpoint", "describe_checkpoint",
-    "CheckpointError", "ArchitectureMismatchError", "NonFiniteLossError", "TrainingInterrupted",
+    "TrainConfig", "ConfigError", "CheckpointError", "ArchitectureMismatchError", "NonFiniteLossError",
+    "TrainingInterrupted",
     "build_mlp", "build_model", "MODEL_BUILDERS", "make_optimizer", "make_scheduler",
     "OPTIMIZER_BUILDERS", "SCHEDULE_BUILDERS", "write_history", "read_history", "plot_history",
     "accuracy", "confusion_matrix", "precision", "recall", "f1_score", "per_class_scores",

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..nn import Module
+from ..nn.utils.prune import reparametrize_like
 from .errors import ArchitectureMismatchError, CheckpointError
 from .models import build_model, describe_model
 from .serialization import StateFormatError, atomic_write_bytes, dumps_state, loads_state
@@ -118,8 +119,6 @@ def load_model_state(model: Module, state_dict: dict[str, Any], source: str = "t
     A pruned run's weights (`<name>_orig`, `<name>_mask`) load into a fresh model: its
     parameters get the pruning reparametrisation first (nn.utils.prune.reparametrize_like).
     """
-    from ..nn.utils.prune import reparametrize_like  # noqa: PLC0415
-
     reparametrize_like(model, state_dict)
     local = {k: _shape(v) for k, v in model.state_dict(keep_vars=True).items()}
     saved = {k: _shape(v) for k, v in state_dict.items()}

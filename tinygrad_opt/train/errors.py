@@ -1,7 +1,39 @@
 """Exceptions of the training loop, so that the CLI (and tuners) can react to each by meaning."""
 from __future__ import annotations
 
+import string
+from typing import Any, Callable
+
 from .serialization import StateFormatError
+
+
+class ConfigError(ValueError):
+    """A setting is unknown, of the wrong type or out of range; the message names it and says what is valid.
+
+    Built with `ConfigError.about`, the message names settings as format fields ("{lr} must be > 0"):
+    str() shows each setting's own name (lr), and the CLI shows its flag (--lr) through `render`.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.template: str | None = None
+        self.values: dict[str, Any] = {}
+
+    @classmethod
+    def about(cls, template: str, **values: Any) -> ConfigError:
+        """The error whose `template` names settings as {key} fields; its other fields come from `values`."""
+        error = cls(_fill(template, values, str))
+        error.template, error.values = template, values
+        return error
+
+    def render(self, name: Callable[[str], str]) -> str:
+        """The message with every setting it names spelled name(key)."""
+        return str(self) if self.template is None else _fill(self.template, self.values, name)
+
+
+def _fill(template: str, values: dict[str, Any], name: Callable[[str], str]) -> str:
+    settings = {field for _, field, _, _ in string.Formatter().parse(template) if field and field not in values}
+    return template.format(**values, **{key: name(key) for key in settings})
 
 
 class CheckpointError(ValueError):
@@ -35,4 +67,5 @@ class TrainingInterrupted(KeyboardInterrupt):
         return str(self.args[0]) if self.args else "training interrupted"
 
 
-__all__ = ["CheckpointError", "ArchitectureMismatchError", "NonFiniteLossError", "TrainingInterrupted", "StateFormatError"]
+__all__ = ["ConfigError", "CheckpointError", "ArchitectureMismatchError", "NonFiniteLossError", "TrainingInterrupted",
+           "StateFormatError"]

@@ -1,14 +1,14 @@
 """Optimizers and learning-rate schedules from a TrainConfig, by name.
 
 OPTIMIZER_BUILDERS and SCHEDULE_BUILDERS map the config's names to small functions;
-add an entry (and its name to the choices in tinygrad_opt.cli.config) to offer another one.
+add an entry (and its name to the choices in train/config.py) to offer another one.
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
 from .. import optim
-from ..cli.config import TrainConfig
+from .config import TrainConfig
 from ..optim import lr_scheduler as sched
 from .combined_optimizer import CombinedOptimizer
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from .. import nn
-from ..cli.config import ACTIVATIONS, TrainConfig
+from .config import ACTIVATIONS, MODEL_DEFAULTS, TrainConfig
+from .errors import ConfigError
 
 _ACTIVATION_LAYERS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 
@@ -58,7 +59,7 @@ def _image_input(in_features: int | None, in_channels: int, image_size: int, bui
 
 def build_cnn(in_channels: int = 1, num_classes: int = 10, image_size: int = 28, widths: Sequence[int] = (32, 64),
               convs_per_stage: int = 1, hidden: int = 128, dropout: float = 0.5, batchnorm: bool = True,
-              in_features: int | None = None) -> nn.Sequential:
+              in_features: int | None = None, conv_channels: Sequence[int] | None = None) -> nn.Sequential:
     """One stage per width w: convs_per_stage x (conv3x3 w -> BatchNorm2d -> ReLU), then MaxPool2d(2);
     then Flatten -> Linear(hidden) -> ReLU -> Dropout -> Linear(num_classes).
 
@@ -66,16 +67,24 @@ def build_cnn(in_channels: int = 1, num_classes: int = 10, image_size: int = 28,
     4 M multiply-adds per image: a 2-core CPU trains it in minutes per epoch.
     convs_per_stage=2 gives conv32-conv32-pool-conv64-conv64-pool-fc128 (about 4x the work).
     in_features (= in_channels * image_size**2): the model takes flat rows and unflattens them first.
+    conv_channels: the output channels of each convolution in order (default: each width convs_per_stage
+    times), as a filter-pruned and shrunk model (compress.shrink_filters) has them.
     """
     if image_size % (2 ** len(widths)):
         raise ValueError(f"build_cnn: image_size {image_size} must be divisible by 2**{len(widths)} "
                          f"(one 2x2 max pool per width in {list(widths)})")
+    per_conv = [int(w) for w in widths for _ in range(int(convs_per_stage))]
+    if conv_channels is not None:
+        if len(conv_channels) != len(per_conv):
+            raise ValueError(f"build_cnn: conv_channels {list(conv_channels)} must give one count per convolution "
+                             f"({len(per_conv)}: {len(widths)} widths x {convs_per_stage} convs per stage)")
+        per_conv = [int(c) for c in conv_channels]
     layers = _image_input(in_features, in_channels, image_size, "build_cnn")
     channels = int(in_channels)
-    for width in widths:
-        for _ in range(int(convs_per_stage)):
-            layers += _conv_block(channels, int(width), batchnorm)
-            channels = int(width)
+    for stage in range(len(widths)):
+        for width in per_conv[stage * int(convs_per_stage):(stage + 1) * int(convs_per_stage)]:
+            layers += _conv_block(channels, width, batchnorm)
+            channels = width
         layers.append(nn.MaxPool2d(2))
     side = image_size // 2 ** len(widths)
     layers += [nn.Flatten(), nn.Linear(channels * side * side, int(hidden)), nn.ReLU()]
@@ -86,12 +95,17 @@ def build_cnn(in_channels: int = 1, num_classes: int = 10, image_size: int = 28,
 
 
 def build_lenet5(in_channels: int = 1, num_classes: int = 10, image_size: int = 28,
-                 in_features: int | None = None) -> nn.Sequential:
+                 in_features: int | None = None, conv_channels: Sequence[int] = (6, 16)) -> nn.Sequential:
     """LeCun et al. 1998 with ReLU and max pooling: conv5x5(6, padding 2) -> pool -> conv5x5(16) -> pool ->
     fc120 -> fc84 -> fc(num_classes). On 28x28: 28 -> 14 -> 10 -> 5, so the first fc sees 16*5*5 = 400.
     Small images (the 8x8 digits) use padding 2 in both convolutions: 8 -> 4 -> 4 -> 2.
     in_features (= in_channels * image_size**2): the model takes flat rows and unflattens them first.
+    conv_channels: the two convolutions' output channels (a filter-pruned, shrunk model has fewer).
     """
+    if len(conv_channels) != 2:
+        raise ValueError(f"build_lenet5: conv_channels must give the two convolutions' channels, "
+                         f"got {list(conv_channels)}")
+    first, second = (int(c) for c in conv_channels)
     small = image_size < 16
     second_padding = 2 if small else 0
     side = image_size // 2
@@ -100,9 +114,9 @@ def build_lenet5(in_channels: int = 1, num_classes: int = 10, image_size: int = 
         raise ValueError(f"build_lenet5: image_size {image_size} is too small")
     return nn.Sequential(
         *_image_input(in_features, in_channels, image_size, "build_lenet5"),
-        nn.Conv2d(in_channels, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, 5, padding=second_padding), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(16 * side * side, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+        nn.Conv2d(in_channels, first, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(first, second, 5, padding=second_padding), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(second * side * side, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
         nn.Linear(84, int(num_classes)),
     )
 
@@ -110,26 +124,33 @@ def build_lenet5(in_channels: int = 1, num_classes: int = 10, image_size: int = 
 MODEL_BUILDERS: dict[str, Callable[..., nn.Module]] = {"mlp": build_mlp, "cnn": build_cnn, "lenet5": build_lenet5}
 
 
+def _setting(config: TrainConfig, key: str, model: str) -> Any:
+    """The config's value of `key`, or `model`'s default when unset (as TrainConfig.resolved fills it)."""
+    value = getattr(config, key)
+    return MODEL_DEFAULTS[model][key] if value is None else value
+
+
 def mlp_config(config: TrainConfig, in_features: int, num_classes: int) -> dict[str, Any]:
     """The model config of a training config's MLP for data with `in_features` and `num_classes`."""
     return {
         "type": "mlp", "in_features": int(in_features), "num_classes": int(num_classes),
         "hidden": [int(h) for h in config.hidden], "activation": config.activation,
-        "dropout": float(config.dropout), "batchnorm": bool(config.batchnorm),
+        "dropout": float(_setting(config, "dropout", "mlp")), "batchnorm": bool(config.batchnorm),
     }
 
 
 def image_side(in_features: int, model: str) -> int:
-    """The side of the square one-channel image behind rows of `in_features` pixels (a ValueError otherwise)."""
+    """The side of the square one-channel image behind rows of `in_features` pixels (a ConfigError otherwise)."""
     side = int(round(in_features ** 0.5))
     if side * side != in_features or side < 4:
-        raise ValueError(f"--model {model} needs square one-channel images (8x8 digits, 28x28 MNIST), but the data "
-                         f"has {in_features} features per sample; use --model mlp")
+        raise ConfigError.about("{model} {name} needs square one-channel images (8x8 digits, 28x28 MNIST), but the "
+                                "data has {features} features per sample; use {model} mlp", name=model,
+                                features=in_features)
     return side
 
 
 def model_config_for(config: TrainConfig, in_features: int, num_classes: int) -> dict[str, Any]:
-    """The model config for a training config's --model on data with `in_features` and `num_classes`.
+    """The model config for a training config's `model` on data with `in_features` and `num_classes`.
 
     cnn and lenet5 take the loaders' flat rows and unflatten them to (1, side, side) images.
     """
@@ -139,9 +160,14 @@ def model_config_for(config: TrainConfig, in_features: int, num_classes: int) ->
     options: dict[str, Any] = {"type": config.model, "in_features": int(in_features), "in_channels": 1,
                                "num_classes": int(num_classes), "image_size": side}
     if config.model == "cnn":
-        if side % 4:
-            raise ValueError(f"--model cnn pools twice by 2, so the image side must be divisible by 4, got {side}")
-        options["dropout"] = float(config.dropout) if config.dropout else 0.5
+        widths = [int(w) for w in config.conv_widths] if config.conv_widths else None
+        stages = len(widths) if widths else 2
+        if side % 2 ** stages:
+            raise ConfigError.about("{model} cnn pools once per stage ({stages}), so the image side must be divisible "
+                                    "by {factor}, got {side}", stages=stages, factor=2 ** stages, side=side)
+        options["dropout"] = float(_setting(config, "dropout", "cnn"))
+        if widths:  # unset keeps the builder's default, and checkpoints' model configs as they were
+            options["widths"] = widths
     return options
 
 
@@ -162,7 +188,12 @@ def describe_model(model_config: dict[str, Any]) -> str:
     kind = model_config.get("type")
     if kind == "cnn":
         return describe_cnn(model_config)
+    if kind == "quantized":  # compress.quantized_checkpoint
+        return f"int8-quantized {describe_model(model_config.get('float_model') or {})}"
     if kind == "lenet5":
+        if model_config.get("conv_channels"):
+            return (f"LeNet-5 with conv{'-conv'.join(str(c) for c in model_config['conv_channels'])} on "
+                    f"{model_config.get('image_size', 28)}x{model_config.get('image_size', 28)} images")
         return f"LeNet-5 on {model_config.get('image_size', 28)}x{model_config.get('image_size', 28)} images"
     if kind != "mlp":
         return str(kind)
@@ -179,9 +210,10 @@ def describe_cnn(model_config: dict[str, Any]) -> str:
     """E.g. "CNN conv32-pool-conv64-pool-fc128-dropout0.5-fc10 (BatchNorm2d) on 28x28 images"."""
     widths = model_config.get("widths", (32, 64))
     per_stage = int(model_config.get("convs_per_stage", 1))
+    per_conv = list(model_config.get("conv_channels") or [w for w in widths for _ in range(per_stage)])
     parts = []
-    for width in widths:
-        parts += [f"conv{width}"] * per_stage + ["pool"]
+    for stage in range(len(widths)):
+        parts += [f"conv{c}" for c in per_conv[stage * per_stage:(stage + 1) * per_stage]] + ["pool"]
     parts.append(f"fc{model_config.get('hidden', 128)}")
     if model_config.get("dropout", 0.5):
         parts.append(f"dropout{model_config.get('dropout', 0.5):g}")

@@ -3,8 +3,7 @@
 This is what `tinygrad-opt train` calls, and what a tuner or a script calls to train
 "like the CLI" (pass callbacks to watch each epoch):
 
-    from tinygrad_opt.cli.config import TrainConfig
-    from tinygrad_opt.train import run_training
+    from tinygrad_opt.train import TrainConfig, run_training
     result = run_training(TrainConfig(hidden=[64], epochs=5, out="runs/try"))
     result.test.accuracy, result.history[-1]["val_loss"], result.out_dir
 
@@ -24,7 +23,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from ..backend import cuda_is_available, manual_seed, to_device, GPU_INSTALL_HINT
-from ..cli.config import ConfigError, TrainConfig, save_config
+from .config import TrainConfig
+from .config_file import save_config
+from .errors import ConfigError
 from ..data import DataLoader, check_batch_size, load_dataset, train_val_split
 from ..nn import Module
 from .callbacks import Callback
@@ -42,7 +43,7 @@ from .trainer import Trainer
 # dataset) reach the weight loading, which names any key/shape that does not fit; the rest
 # must match, or the resumed run would not be the run that was saved.
 RESUME_OVERRIDABLE = ("epochs", "patience", "out", "quiet", "device", "data_dir", "hidden", "batchnorm", "dataset",
-                      "log_every")
+                      "log_every", "capture")
 EVAL_BATCH_SIZE = 1024
 
 
@@ -72,6 +73,9 @@ def default_out_dir(dataset: str) -> Path:
 def resume_config(config: TrainConfig, checkpoint: dict[str, Any], explicit: Iterable[str]) -> TrainConfig:
     """The saved run's config with the explicitly given settings applied; conflicting ones are a ConfigError."""
     saved = TrainConfig.from_dict(checkpoint.get("config") or {}, source=f"checkpoint {checkpoint.get('path')}")
+    built = (checkpoint.get("model_config") or {}).get("dropout")
+    if built is not None:  # the model's own value: older checkpoints stored dropout 0 for the CNN's default 0.5
+        saved = dataclasses.replace(saved, dropout=float(built))
     changes = {}
     conflicts = []
     for key in explicit:
@@ -83,20 +87,20 @@ def resume_config(config: TrainConfig, checkpoint: dict[str, Any], explicit: Ite
         else:
             conflicts.append(f"{key} ({old!r} in the checkpoint, {new!r} given)")
     if conflicts:
-        raise ConfigError(
-            "--resume continues the saved run, but these settings differ from it: " + ", ".join(conflicts)
-            + f". Drop them, or start a new run in another --out folder (only {', '.join(RESUME_OVERRIDABLE)} may change)"
-        )
+        raise ConfigError.about(
+            "{resume} continues the saved run, but these settings differ from it: {conflicts}. Drop them, or start "
+            "a new run in another {out} folder (only {overridable} may change)",
+            conflicts=", ".join(conflicts), overridable=", ".join(RESUME_OVERRIDABLE))
     merged = dataclasses.replace(saved, **changes)
     if merged.schedule == "onecycle" and merged.epochs != saved.epochs:
-        raise ConfigError(f"--epochs cannot change when resuming a onecycle schedule (its cycle spans the saved "
-                          f"{saved.epochs} epochs); start a new run to train longer")
+        raise ConfigError.about("{epochs} cannot change when resuming a onecycle schedule (its cycle spans the "
+                                "saved {saved} epochs); start a new run to train longer", saved=saved.epochs)
     return merged
 
 
 def _check_device(device: str) -> None:
     if device == "cuda" and not cuda_is_available():
-        raise ConfigError(f"--device cuda was requested but CUDA is not available: {GPU_INSTALL_HINT}")
+        raise ConfigError.about("{device} cuda was requested but CUDA is not available: {hint}", hint=GPU_INSTALL_HINT)
 
 
 def prepare_data(config: TrainConfig):
@@ -110,7 +114,7 @@ def prepare_data(config: TrainConfig):
     try:
         check_batch_size(config.batch_size, len(y_train), f"the {config.dataset} training set")
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"--batch-size: {err}") from None
+        raise ConfigError.about("{batch_size}: {err}", err=err) from None
     return data, (x_train, y_train), val
 
 
@@ -125,17 +129,14 @@ def build_trainer(config: TrainConfig, data, train: tuple, val: tuple | None, *,
     `out_dir`, checkpoints carry what `evaluate` and `--resume` need to rebuild the run.
     """
     manual_seed(config.seed)
-    try:
-        model_config = model_config_for(config, data.num_features, data.num_classes)
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
+    model_config = model_config_for(config, data.num_features, data.num_classes)
     model = build_model(model_config).to(config.device)
     train_loader = DataLoader(train, batch_size=config.batch_size, shuffle=True)
     if config.augment:
         side = int(round(data.num_features ** 0.5))
         if side * side != data.num_features:
-            raise ConfigError(f"--augment shifts square one-channel images, but {data.name} has {data.num_features} "
-                              "features per sample")
+            raise ConfigError.about("{augment} shifts square one-channel images, but {name} has {features} features "
+                                    "per sample", name=data.name, features=data.num_features)
         train_loader = RandomShiftLoader(train_loader, (1, side, side), max_shift=2)
     val_loader = None if val is None else DataLoader(val, batch_size=EVAL_BATCH_SIZE)
     optimizer = make_optimizer(config, model.parameters())
@@ -153,7 +154,7 @@ def build_trainer(config: TrainConfig, data, train: tuple, val: tuple | None, *,
         early_stopping=early, monitor=config.monitor, callbacks=[*pruning_callbacks(config, verbose), *callbacks],
         out_dir=out_dir,
         progress=progress, verbose=verbose, device=config.device, class_names=data.class_names,
-        checkpoint_extra=extra, log_every=config.log_every,
+        checkpoint_extra=extra, log_every=config.log_every, capture=config.capture,
     )
     return trainer, train_loader, val_loader, model_config
 
@@ -185,9 +186,10 @@ def run_training(config: TrainConfig, *, resume: str | os.PathLike | dict | None
         config = resume_config(config, checkpoint, explicit if explicit is not None else ())
         done = checkpoint.get("epoch", 0)
         if config.epochs < done:
-            raise ConfigError(f"--epochs {config.epochs} is fewer than the {done} epochs {checkpoint['path']} has "
-                              f"already trained: give --epochs {done + 1} or more to train on, or evaluate it with "
-                              f"tinygrad-opt evaluate {checkpoint['path']}")
+            raise ConfigError.about("{epochs} {given} is fewer than the {done} epochs {path} has already trained: "
+                                    "give {epochs} {more} or more to train on, or evaluate it with tinygrad-opt "
+                                    "evaluate {path}", given=config.epochs, done=done, more=done + 1,
+                                    path=checkpoint["path"])
         if config.out is None or "out" not in (explicit or ()):
             config = dataclasses.replace(config, out=str(Path(checkpoint["path"]).parent))
     config = config.resolved()
@@ -196,8 +198,8 @@ def run_training(config: TrainConfig, *, resume: str | os.PathLike | dict | None
     _check_device(config.device)
     out_dir = Path(config.out) if config.out else default_out_dir(config.dataset)
     if checkpoint is None and (out_dir / "last.ckpt").exists():
-        raise ConfigError(f"{out_dir} already holds a run (last.ckpt): continue it with --resume {out_dir}, "
-                          "or choose another --out folder")
+        raise ConfigError.about("{path} already holds a run (last.ckpt): continue it with {resume} {path}, or "
+                                "choose another {out} folder", path=out_dir)
     config = dataclasses.replace(config, out=str(out_dir))
 
     data, (x_train, y_train), val = prepare_data(config)
@@ -234,7 +236,7 @@ def checkpoint_for_resume(value: str | os.PathLike | bool, out: str | None) -> P
     """The checkpoint --resume means: a file, a run folder's last.ckpt, or (bare --resume) --out's last.ckpt."""
     if value is True:
         if not out:
-            raise ConfigError("--resume without a path needs --out DIR (the run folder to continue)")
+            raise ConfigError.about("{resume} without a path needs {out} DIR (the run folder to continue)")
         value = out
     try:
         return resolve_checkpoint_path(value)

@@ -38,6 +38,7 @@ import numpy as np
 
 from .. import regularizers
 from ..backend import array_module, get_rng_state, set_rng_state, to_device
+from ..capture import compile as compile_step
 from ..nn import CrossEntropyLoss, Module
 from ..ops.loss import known_target_range
 from ..optim import Optimizer
@@ -68,6 +69,9 @@ class Trainer:
     on the CPU, 50 on CUDA, where each read waits for the GPU); on_batch_end's logs carry
     "loss" only on those steps, and a NaN/inf loss is found at the next read.
     checkpoint_extra: entries stored in every checkpoint as they are (model_config, config, data).
+    capture: run each step through tg.compile (recorded on the first two batches, then replayed, the
+    same numbers as eager; see tinygrad_opt.capture) on the CPU; a smaller last batch and closure
+    optimizers (SAM, LBFGS) take the eager path.
     """
 
     def __init__(self, model: Module, optimizer: Optimizer, loss_fn: Module | None = None, *,
@@ -76,7 +80,7 @@ class Trainer:
                  monitor: str = "val_loss", callbacks: Iterable[Callback] = (), out_dir: str | os.PathLike | None = None,
                  progress: bool | None = None, verbose: bool = True, device: str | None = None,
                  class_names: Sequence[str] | None = None, checkpoint_extra: dict[str, Any] | None = None,
-                 log_every: int | None = None) -> None:
+                 log_every: int | None = None, capture: bool = False) -> None:
         if scheduler_interval not in SCHEDULER_INTERVALS:
             raise ValueError(f"Trainer: scheduler_interval must be one of {SCHEDULER_INTERVALS}, got {scheduler_interval!r}")
         for name, value in (("l1", l1), ("l2", l2)):
@@ -102,6 +106,10 @@ class Trainer:
         self.device = device or (first.device if first is not None else "cpu")
         self.log_every = log_every if log_every is not None else default_log_every(self.device)
         self.class_names = list(class_names) if class_names is not None else None
+        # the step recorded once and replayed (tg.compile) on the CPU; closure optimizers run their passes eagerly
+        self.capture = bool(capture) and not getattr(optimizer, "requires_closure", False) and self.device == "cpu"
+        self._compiled_step = compile_step(self._captured_step) if self.capture else None
+        self._captured_shape: tuple | None = None
         self.checkpoint_extra = dict(checkpoint_extra or {})
         # progress of the run
         self.epoch = 0  # completed epochs
@@ -220,37 +228,27 @@ class Trainer:
             cb.on_batch_start(self, batch)
         x = Tensor._make(to_device(xb, self.device), False)
         y = to_device(yb, self.device)
-        out = self.model(x)
         known = self._label_range or (batch_label_range(yb) if self.device != "cpu" else None)
+        if self._compiled_step is not None and self._capture_fits(x):
+            self._captured_train_step(epoch, batch, x, y, known, callbacks)
+            return
+        out = self.model(x)
         if known is None:
-            loss = self.loss_fn(out, y)
+            loss = self._loss(out, y)
         else:  # the labels are proved in range on the host: no per-step device check in the loss
             with known_target_range(y, *known):
-                loss = self.loss_fn(out, y)
-        if loss.data.size != 1:
-            raise ValueError(f"Trainer: the loss function must return a single number (reduction 'mean' or 'sum'), "
-                             f"got a loss of shape {tuple(loss.shape)}")
+                loss = self._loss(out, y)
         n = int(y.shape[0])
         correct = (array_module(out.data).argmax(out.data, axis=1) == y).sum()  # stays on the device
         result = StepResult(batch, self.step + 1, loss.data, correct, n)
         # a read step reads before the update, so with log_every=1 a bad loss stops the run before it steps
         read = batch % self.log_every == 0 or batch >= self.batches_per_epoch
         values = self._read(epoch, self._pending + [result], last_stepped=False) if read else None
-        total = loss
-        if self.l1:
-            total = total + regularizers.l1(self.model.parameters(), self.l1)
-        if self.l2:
-            total = total + regularizers.l2(self.model.parameters(), self.l2)
-        self.optimizer.zero_grad()
-        total.backward()
-        if self.clip_grad:  # the norm stays on the device: no host read per step
-            clip_grads_by_total_norm(self.model.parameters(), self.clip_grad)
-        if getattr(self.optimizer, "requires_closure", False):  # SAM, LBFGS: more passes on this batch
-            self.optimizer.step(lambda: self._closure(x, y))
-        else:
-            self.optimizer.step()
-        if self.scheduler is not None and self.scheduler_interval == "batch":
-            self.scheduler.step()
+        self._update(loss, lambda: self._closure(x, y))
+        self._finish_step(batch, n, result, values, callbacks)
+
+    def _finish_step(self, batch: int, n: int, result: StepResult, values: list | None,
+                     callbacks: list[Callback]) -> None:
         self.step += 1
         self.batches_done = batch
         self._rng_after_batch = get_rng_state()
@@ -262,6 +260,65 @@ class Trainer:
             logs = {"loss": values[-1][0], "batch_size": n, "lr": self.lr}
         for cb in callbacks:
             cb.on_batch_end(self, batch, logs)
+
+    def _capture_fits(self, x: Tensor) -> bool:
+        """Batches of the first captured batch's shape replay; the smaller last batch takes the eager path."""
+        if self._captured_shape is None:
+            self._captured_shape = x.shape
+        return x.shape == self._captured_shape
+
+    def _captured_train_step(self, epoch: int, batch: int, x: Tensor, y: Any, known: tuple | None,
+                             callbacks: list[Callback]) -> None:
+        """The step through tg.compile: the same work as _train_step, but the loss is read after the update.
+
+        A non-finite loss is still found at its read, one update later than eager finds it
+        (the error says how many updates followed the bad batch).
+        """
+        target = Tensor._make(y, False)
+        if known is None:
+            loss, out = self._compiled_step(x, target)
+        else:
+            with known_target_range(y, *known):
+                loss, out = self._compiled_step(x, target)
+        n = int(y.shape[0])
+        correct = (array_module(out.data).argmax(out.data, axis=1) == y).sum()
+        result = StepResult(batch, self.step + 1, loss.data, correct, n)
+        read = batch % self.log_every == 0 or batch >= self.batches_per_epoch
+        values = self._read(epoch, self._pending + [result], last_stepped=True) if read else None
+        self._finish_step(batch, n, result, values, callbacks)
+
+    def _captured_step(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """One training step as a function of the batch, for tg.compile: returns (loss, model output)."""
+        out = self.model(x)
+        loss = self._loss(out, y)
+        self._update(loss, None)
+        return loss, out
+
+    def _loss(self, out: Tensor, y: Any) -> Tensor:
+        loss = self.loss_fn(out, y)
+        if loss.data.size != 1:
+            raise ValueError(f"Trainer: the loss function must return a single number (reduction 'mean' or 'sum'), "
+                             f"got a loss of shape {tuple(loss.shape)}")
+        return loss
+
+    def _update(self, loss: Tensor, closure: Any) -> None:
+        """Penalties, zero_grad, backward, clipping, optimizer.step (with the closure where it needs one),
+        and a per-batch schedule step."""
+        total = loss
+        if self.l1:
+            total = total + regularizers.l1(self.model.parameters(), self.l1)
+        if self.l2:
+            total = total + regularizers.l2(self.model.parameters(), self.l2)
+        self.optimizer.zero_grad()
+        total.backward()
+        if self.clip_grad:  # the norm stays on the device: no host read per step
+            clip_grads_by_total_norm(self.model.parameters(), self.clip_grad)
+        if getattr(self.optimizer, "requires_closure", False):  # SAM, LBFGS: more passes on this batch
+            self.optimizer.step(closure)
+        else:
+            self.optimizer.step()
+        if self.scheduler is not None and self.scheduler_interval == "batch":
+            self.scheduler.step()
 
     def _closure(self, x: Tensor, y: Any) -> Tensor:
         """Forward and backward again on the same batch (at whatever weights the optimizer set)."""

@@ -20,7 +20,12 @@ import time
 import warnings
 from typing import Any, Mapping
 
-from ..cli.config import ConfigError, TrainConfig
+from ..backend import to_device
+from ..data import check_batch_size
+from ..train.callbacks import Callback
+from ..train.config import TrainConfig
+from ..train.errors import ConfigError, NonFiniteLossError
+from ..train.run import build_trainer, prepare_data
 
 PRUNED_ATTR = "pruned_reason"
 DIVERGED_ATTR = "diverged"
@@ -43,9 +48,6 @@ class _DataCache:
         self.value: Any = None
 
     def get(self, config: TrainConfig) -> Any:
-        from ..backend import to_device
-        from ..train.run import prepare_data
-
         key = (config.dataset, config.data_dir, config.normalize, config.val_fraction, config.seed, config.device)
         if key != self.key:
             self.key, self.value = None, None  # free the old arrays before loading new ones
@@ -64,14 +66,12 @@ def _pruning_callback(trial: Any, metric: str):
     """A training callback: report each epoch's metric to the trial, stop the run when told to prune."""
     import optuna
 
-    from ..train.callbacks import Callback
-
     class ReportToOptuna(Callback):
         def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> None:
             value = logs.get(metric)
             if value is None:
-                raise ConfigError(f"tune: the epoch record has no {metric!r} (is --val-fraction 0?); "
-                                  f"tuning needs a validation split")
+                raise ConfigError.about("tune: the epoch record has no {metric!r} (is {val_fraction} 0?); tuning "
+                                        "needs a validation split", metric=metric)
             trial.report(float(value), epoch)
             trial.set_user_attr("epochs_run", epoch)
             if epoch < trainer.epochs and trial.should_prune():  # a finished run is kept, never pruned
@@ -84,15 +84,12 @@ def _pruning_callback(trial: Any, metric: str):
 
 def train_trial(config: TrainConfig, callbacks: list = ()) -> tuple[Any, list[dict[str, Any]]]:
     """Train one config as run_training does, without output files; return (trainer, history)."""
-    from ..data import check_batch_size
-    from ..train.run import build_trainer
-
     config = config.resolved()
     data, (x_train, y_train), val = _CACHE.get(config)
     try:
         check_batch_size(config.batch_size, len(y_train), f"the {config.dataset} training set")
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"--batch-size: {err}") from None
+        raise ConfigError.about("{batch_size}: {err}", err=err) from None
     trainer, train_loader, val_loader, _ = build_trainer(config, data, (x_train, y_train), val, callbacks=callbacks)
     history = trainer.fit(train_loader, val_loader, epochs=config.epochs)
     return trainer, history
@@ -115,7 +112,6 @@ def run_trial(trial: Any, base: Mapping[str, Any], space: Any, metric: str) -> f
     """
     import optuna
 
-    from ..train.errors import NonFiniteLossError
 
     with warnings.catch_warnings():
         # a starting point outside the space's ranges (lr 1e-5 below 1e-4, say) is asked for on purpose

@@ -15,6 +15,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..train.config import TrainConfig
+from ..train.config_file import dumps_toml, save_config
 from ..train.serialization import atomic_write_text
 from .objective import CONFIG_ATTR, DIVERGED_ATTR, FAIL_ATTR, PRUNED_ATTR
 
@@ -99,8 +101,6 @@ def best_config(study: Any, base: Mapping[str, Any]) -> tuple[dict[str, Any], An
 
 def write_best_config(study: Any, base: Mapping[str, Any], metric: str, path: str | os.PathLike) -> Path:
     """The best trial's settings as a TOML (or YAML) file that `tinygrad-opt train --config` reads."""
-    from ..cli.config import TrainConfig, dumps_toml, save_config
-
     values, best = best_config(study, base)
     TrainConfig.from_dict(values, source="best config").resolved()  # refuse to write a file train would reject
     path = Path(path)

@@ -19,8 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..train.config import TrainConfig
+from ..train.errors import ConfigError
 from .heartbeat import fail_stale_trials
-from .report import results_table, write_best_config, write_plots, write_trials_csv
+from .objective import run_trial
+from .report import best_config, ranked_trials, results_table, write_best_config, write_plots, write_trials_csv
 from .settings import TuneSettings
 from .storage import default_grace, default_storage_url, describe, open_storage
 from .study import BASE_ATTR, METRIC_ATTR, SPACE_ATTR, StudyHandle, count_states, open_study
@@ -62,8 +65,6 @@ def _open(settings: TuneSettings, worker_index: int) -> StudyHandle:
 
 
 def _objective(settings: TuneSettings):
-    from .objective import run_trial
-
     return functools.partial(run_trial, base=settings.base, space=settings.space, metric=settings.metric)
 
 
@@ -170,8 +171,6 @@ def _counts_line(counts: dict[str, int], budget: int) -> str:
 
 def run_tune(settings: TuneSettings) -> TuneResult:
     """Run (or resume, or join) the search `settings` describes; see the module docstring."""
-    from ..cli.config import TrainConfig
-
     _quiet_optuna()
     started = time.monotonic()
     deadline = None if settings.timeout is None else started + settings.timeout
@@ -210,8 +209,6 @@ def run_tune(settings: TuneSettings) -> TuneResult:
 
 
 def _check_keys(settings: TuneSettings) -> None:
-    from ..cli.config import ConfigError, TrainConfig
-
     keys = set(TrainConfig.keys())
     names = [p.name for p in settings.space.params if not p.name.startswith("_")] + list(settings.space.fixed)
     unknown = sorted(n for n in names if n not in keys)
@@ -226,8 +223,6 @@ def write_reports(settings: TuneSettings, study: Any, url: str, seconds: float) 
     counts = count_states(study)
     files: dict[str, str] = {"trials_csv": str(write_trials_csv(study, out / "trials.csv"))}
     best_value = best_number = best_cfg = None
-    from .report import best_config, ranked_trials
-
     if ranked_trials(study):
         values, best = best_config(study, settings.base)
         best_value, best_number, best_cfg = best.value, best.number, values

@@ -46,7 +46,7 @@ class TuneSettings:
     heartbeat: float = 10.0
     grace: float | None = None
     startup_trials: int | None = None
-    space: SearchSpace = field(default_factory=default_space)
+    space: SearchSpace | None = None  # None: the built-in space of base's model (mlp, cnn, lenet5)
     base: dict[str, Any] = field(default_factory=dict)
     top: int = 10
     plots: bool = True
@@ -70,6 +70,8 @@ class TuneSettings:
                              "seconds, or the trials of live workers are failed between two of their heartbeats")
         if not self.out:
             self.out = os.path.join("runs", f"tune-{self.study}")
+        if self.space is None:
+            self.space = default_space(str(self.base.get("model", "mlp")))
 
     @property
     def direction(self) -> str:

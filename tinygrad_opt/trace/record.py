@@ -1,10 +1,4 @@
-"""Watching backprop: `tg.trace()` records each forward op and each backward step.
-
-    with tg.trace(model=model) as t:
-        loss = loss_fn(model(x), y)
-        loss.backward()
-    print(t)                  # the forward pass, then the backward pass step by step
-    t.steps[0].upstream       # every number is there as a NumPy array
+"""The recorder behind `tg.trace()`: each forward op and each backward step, with its numbers.
 
 The engine calls `on_forward` / `on_backward` only while a trace is active
 (autograd keeps a list of active tracers and checks it with one `if`), so the
@@ -21,14 +15,15 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from . import autograd
-from .autograd import unbroadcast
-from .teach.dot import render, to_dot
-from .teach.format import SMALL, format_array, format_table
-from .teach.formulas import backward_formula
-from .teach.names import lookup, module_paths, parameter_names
+from .. import autograd
+from ..autograd import unbroadcast
+from .format import SMALL, format_array, format_table
+from .formulas import backward_formula
+from .graph import trace_to_dot
+from .html_page import trace_to_html
+from .names import lookup, module_paths, parameter_names
 
-_HERE = Path(__file__).parent
+_HERE = Path(__file__).parent.parent  # the package root: tinygrad_opt/
 # the engine's own folders, as imported and with symlinks resolved; creation sites skip them
 _ENGINE_DIRS = tuple({str(p) + os.sep for d in (_HERE, _HERE.parent / "kernels") for p in (d, d.resolve())})
 # Code in these folders uses the engine the way a user would (demonstrations, the CLI):
@@ -222,7 +217,7 @@ class Trace:
         return key
 
     # ---- hooks called by autograd ---------------------------------------------
-    def on_forward(self, node, inputs, result) -> None:
+    def on_forward(self, node, inputs, result, options=None) -> None:
         site, module = creation_site(self._modules)
         index = len(self.forward_steps) + 1
         keys = [self._key_of(t) for t in inputs]
@@ -349,25 +344,24 @@ class Trace:
         micrograd-style boxes "name | data | grad", abbreviated to shape and a few numbers
         for tensors with more than `max_elements` entries; a value used by several ops shows
         its gradient as the sum of the parts. Works after backward (it reads the record,
-        not the freed graph). Render with tg.teach.render(dot, "graph.png").
+        not the freed graph). Draw it with `from tinygrad_opt.trace import render; render(dot, "graph.png")`.
         """
-        from .teach.trace_graph import trace_to_dot  # noqa: PLC0415 - only for pictures
-
         self.adopt_variable_names(sys._getframe(1))
         return trace_to_dot(self, title=title, max_elements=max_elements)
 
-    def to_html(self, path, title: str | None = None) -> Path:
+    def to_html(self, path, title: str | None = None,
+                tables: Iterable[tuple[str, list, list]] = ()) -> Path:
         """Write one self-contained HTML page that steps through the forward, then the backward pass.
 
         The page draws the graph and has Next/Back buttons; each step highlights the op being
-        computed and shows its formula and the numbers going in and out. No network, no server:
+        computed and shows its formula and the numbers going in and out. `tables`, as
+        (caption, headers, rows), are shown below the graph (`tinygrad-opt trace` puts each
+        gradient by hand, engine and finite differences there). No network, no server:
         open the file in any browser. Returns the path written.
         """
-        from .teach.html_page import trace_to_html  # noqa: PLC0415 - only for pictures
-
         self.adopt_variable_names(sys._getframe(1))
         path = Path(path)
-        path.write_text(trace_to_html(self, title=title), encoding="utf-8")
+        path.write_text(trace_to_html(self, title=title, tables=tables), encoding="utf-8")
         return path
 
     # ---- printing -------------------------------------------------------------
@@ -449,6 +443,3 @@ def trace(model: Any = None, params: Mapping[str, Any] | Iterable | None = None,
     """
     return Trace(model=model, params=params, max_elements=max_elements)
 
-
-__all__ = ["trace", "Trace", "ForwardStep", "BackwardStep", "TracedValue", "to_dot", "render", "format_array",
-           "creation_site"]

@@ -39,6 +39,13 @@ FORMULAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "Dropout": ("out = {a} * mask / (1 - p)", ("g * mask / (1 - p)",)),
     "ApplyMask": ("out = {a} * mask", ("g * mask",)),
     "ToDevice": ("out = {a} on another device", ("g moved back",)),
+    "Conv2d": ("out[n,c,i,j] = {c}[c] + sum over q,u,v of {b}[c,q,u,v] {a}[n,q,s*i+d*u,s*j+d*v]  "
+               "(a cross-correlation; stride s, dilation d, {a} padded)",
+               ("full convolution of g with {b} flipped (col2im of g @ {b})", "correlation of {a} with g",
+                "g summed over batch and pixels")),
+    "MaxPool2d": ("out = max of {a} over each window", ("g sent to each window's arg-max in {a}, 0 elsewhere",)),
+    "AvgPool2d": ("out = mean of {a} over each window", ("g / (window size) spread over each window",)),
+    "AdaptiveAvgPool2d": ("out = mean of {a} over each adaptive window", ("g / (window size) spread over each window",)),
 }
 
 

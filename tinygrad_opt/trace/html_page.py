@@ -16,7 +16,7 @@ import json
 import numpy as np
 
 from .formulas import backward_formula, forward_formula
-from .trace_graph import brief, output_key
+from .graph import brief, output_key
 
 BOX_H = 58  # a value box's height in SVG units; its width fits the longest line shown
 CHAR_W = 6.2  # width of one character of the boxes' 11px font
@@ -208,6 +208,9 @@ svg .name { font-weight: bold; }
 .edge { stroke: #555; stroke-opacity: 0.55; stroke-width: 1.3; fill: none; }
 .current ellipse { fill: #ff9f43; stroke: #c0392b; stroke-width: 3; }
 .input rect { stroke: #2e86de; stroke-width: 3; } .output-now rect { stroke: #c0392b; stroke-width: 3; }
+.check-caption { font-weight: bold; margin: 16px 0 4px 0; }
+table.check { border-collapse: collapse; font-family: monospace; font-size: 13px; }
+table.check th, table.check td { border: 1px solid #ccc; padding: 2px 8px; text-align: right; }
 """
 
 _SCRIPT = """
@@ -253,8 +256,22 @@ show(0);
 """
 
 
-def trace_to_html(trace, title: str | None = None) -> str:
-    """The whole page as one string: inline CSS, SVG, the steps as JSON and the script that shows them."""
+def _tables(tables) -> str:
+    """(caption, headers, rows) tables as HTML, below the graph: e.g. each gradient by hand, engine, finite differences."""
+    e = html.escape
+    parts = []
+    for caption, headers, rows in tables:
+        head = "".join(f"<th>{e(str(h))}</th>" for h in headers)
+        body = "".join("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+        parts.append(f'<p class="check-caption">{e(caption)}</p>'
+                     f'<table class="check"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
+    return f'<div id="checks">{"".join(parts)}</div>' if parts else ""
+
+
+def trace_to_html(trace, title: str | None = None, tables=()) -> str:
+    """The whole page as one string: inline CSS, SVG, the steps as JSON and the script that shows them.
+
+    `tables` are (caption, headers, rows) shown below the graph, each cell as text."""
     if not trace.forward_steps:
         raise ValueError("to_html: this trace recorded no forward ops; run the forward pass inside the "
                          "`with tg.trace() as t:` block (and backward() too, to step through it)")
@@ -280,6 +297,7 @@ outlined in blue and what it writes in red.</p>
 <table class="nums"><tbody id="outs"></tbody></table>
 </div>
 <div id="graphbox">{svg}</div>
+{_tables(tables)}
 <script type="application/json" id="steps">{steps}</script>
 <script>{_SCRIPT}</script>
 </body></html>

@@ -1,0 +1,53 @@
+"""Run a function over index ranges on the engine's threads: a convolution's image chunks, the
+channels of a batch norm, the planes of a pooling.
+
+Ranges are handed out one at a time, so a thread the scheduler puts aside on a busy machine
+holds back only the range it is on (BLAS's static split would stall the whole product).
+While the ranges run on several threads, each matrix product in them runs on its own thread.
+The thread count is blas_threads.engine_threads() (every core unless a fixed policy says
+otherwise; with one, the ranges run in order on the caller's thread). The Numba loops called
+here are compiled with nogil=True, so they run in parallel with each other.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Sequence
+
+from .blas_threads import engine_threads, engine_threads_started, single_blas_thread
+
+_pool: ThreadPoolExecutor | None = None
+_pool_pid: int | None = None  # a forked child cannot use its parent's worker threads: it makes its own
+
+
+def _executor(threads: int) -> ThreadPoolExecutor:
+    global _pool, _pool_pid
+    if _pool is None or _pool_pid != os.getpid() or _pool._max_workers != threads:
+        if _pool is not None and _pool_pid == os.getpid():
+            _pool.shutdown(wait=False)
+        _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tinygrad_opt")
+        _pool_pid = os.getpid()
+    return _pool
+
+
+def map_chunks(fn: Callable[[int, int], object], chunks: Sequence[tuple[int, int]]) -> list:
+    """[fn(start, stop) for each chunk], on the engine's threads when there are several chunks."""
+    threads = engine_threads() if len(chunks) > 1 else 1
+    if threads <= 1:
+        return [fn(start, stop) for start, stop in chunks]
+    engine_threads_started()
+    with single_blas_thread():
+        return list(_executor(threads).map(lambda chunk: fn(*chunk), chunks))
+
+
+def split(count: int, parts: int) -> list[tuple[int, int]]:
+    """range(count) as `parts` contiguous (start, stop) ranges of nearly equal size (fewer if count is small)."""
+    parts = max(1, min(parts, count))
+    return [(count * i // parts, count * (i + 1) // parts) for i in range(parts)]
+
+
+def map_split(fn: Callable[[int, int], object], count: int, grain: int = 1) -> list:
+    """fn over range(count) split into a few ranges per engine thread (none shorter than `grain`)."""
+    threads = engine_threads()
+    parts = 1 if threads <= 1 else min(4 * threads, max(1, count // max(grain, 1)))
+    return map_chunks(fn, split(count, parts))

@@ -1,0 +1,350 @@
+"""From two recordings of the same step to one flat replay function.
+
+Two recordings are compared first: the same ops in the same order on the same slots, the
+same options, the same backward, the same effects. That is what tells the external arrays
+apart: a parameter or buffer is the same array object both times (the replay uses it, and
+checks before each call that its tensor still holds it); a 0-d constant the step made
+from a Python number (x * 0.5) is equal both times and is baked in; anything else the step
+made outside the engine's ops (a mask drawn in Python, batch statistics computed on
+arrays) differs, and the step is not replayed. Dropout's seed is drawn again at replay,
+from the engine's generator in the same order as eager.
+
+The replay function is generated source: one line per forward op (`s7 = f7(c7, s6, k2)`),
+per backward node and per gradient it passes on, per effect; it calls the ops' own forward
+and backward on the same arrays in the same order as eager, so the numbers are the same
+bit for bit, without building a graph or any Tensor.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..autograd import _as_array, _deliver_to_leaves, _run_hooks, unbroadcast
+from ..backend import array_module, host_rng
+from ..ops.dropout import Dropout
+from ..tensor import Tensor
+from .recording import Backward, Effect, External, Op, Recording, Slot
+
+# options drawn afresh each step (name -> how eager draws it); see nn.functional.dropout
+FRESH_OPTIONS = {Dropout: ("seed",)}
+
+
+def draw_seed() -> int:
+    return int(host_rng().integers(0, 2**63))
+
+
+class GradStateChanged(Exception):
+    """A parameter's .grad is set where the recorded step had None (or the reverse)."""
+
+
+class Mismatch(Exception):
+    """The two recordings differ, or one holds something the replay cannot repeat."""
+
+
+# ---- comparing two recordings ---------------------------------------------------------
+def _same_value(a, b) -> bool:
+    if a is b:
+        return True
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
+    if isinstance(a, Slot) and isinstance(b, Slot):
+        return a == b
+    if isinstance(a, (bool, int, float, complex, str, bytes, type(None), np.generic, np.dtype)):
+        return type(a) is type(b) and bool(a == b)
+    return False  # any other object: the same one, or different
+
+
+def _judge(first: External, second: External) -> External:
+    """The external array to replay with, or Mismatch when it is one the step makes anew each time."""
+    if first.array is second.array:
+        return second
+    a, b = first.array, second.array
+    if (a.shape == () and b.shape == () and a.dtype == b.dtype and type(a) is type(b)
+            and a.tobytes() == b.tobytes()
+            and not (second.tensor is not None and second.tensor._requires_grad)):
+        return second  # a constant such as x * 0.5's 0.5: the same value every step
+    raise Mismatch(f"{second.where} is an array of shape {tuple(b.shape)} that the step makes outside the "
+                   "engine's ops and that changes between steps; it cannot be replayed")
+
+
+def _same_ref(a, b):
+    """The replay's reference for a slot or external that both recordings agree on."""
+    if isinstance(a, External) and isinstance(b, External):
+        return _judge(a, b)
+    if a == b and not isinstance(a, External) and not isinstance(b, External):
+        return b
+    raise Mismatch("an op reads a different value than in the step before")
+
+
+def compare(first: Recording, second: Recording) -> None:
+    """Raise Mismatch naming the first difference between the two recordings of the step."""
+    if first.grad_enabled != second.grad_enabled:
+        raise Mismatch("grad mode changed between the recorded steps")
+    if len(first.events) != len(second.events):
+        raise Mismatch(f"the step ran {len(first.events)} ops/effects, then {len(second.events)}: the graph changed")
+    for n, (a, b) in enumerate(zip(first.events, second.events)):
+        if type(a) is not type(b):
+            raise Mismatch(f"the graph changed at event {n}: {_describe(a)}, then {_describe(b)}")
+        if isinstance(a, Op):
+            _compare_op(a, b, n)
+        elif isinstance(a, Effect):
+            if a.fn is not b.fn or not _same_value(a.args, b.args) or not _same_value(a.kwargs, b.kwargs) \
+                    or a.out != b.out:
+                raise Mismatch(f"the call of {_describe(a)} changed its arguments between steps")
+        else:
+            _compare_backward(a, b)
+    modes = {k: v[1] for k, v in first.modules.items()}
+    if modes != {k: v[1] for k, v in second.modules.items()}:
+        raise Mismatch("the modules called or their training/eval mode changed between the recorded steps")
+
+
+def _compare_op(a: Op, b: Op, n: int) -> None:
+    name = b.cls.__name__
+    if a.cls is not b.cls or a.out != b.out or len(a.inputs) != len(b.inputs):
+        raise Mismatch(f"the graph changed at op {n}: {a.cls.__name__}, then {name}")
+    b.inputs = [_same_ref(x, y) for x, y in zip(a.inputs, b.inputs)]
+    if a.options.keys() != b.options.keys():
+        raise Mismatch(f"{name} (op {n}) got other options than in the step before")
+    fresh = FRESH_OPTIONS.get(b.cls, ())
+    for key in b.options:
+        x, y = a.options[key], b.options[key]
+        if key in fresh:
+            continue
+        if isinstance(x, (External, Slot)) or isinstance(y, (External, Slot)):
+            if isinstance(x, Slot) or isinstance(y, Slot):
+                if x != y:
+                    raise Mismatch(f"option {key!r} of {name} (op {n}) reads another step value than before")
+            else:
+                b.options[key] = _same_ref(x, y)
+        elif not _same_value(x, y):
+            raise Mismatch(f"option {key!r} of {name} (op {n}) changed between steps ({x!r}, then {y!r})")
+
+
+def _compare_backward(a: Backward, b: Backward) -> None:
+    if a.root != b.root or a.shape != b.shape or a.dtype != b.dtype or (a.seed is None) != (b.seed is None):
+        raise Mismatch("backward() starts from another tensor than in the step before")
+    if a.seed is not None:
+        b.seed = _same_ref(a.seed, b.seed)
+    if a.nodes != b.nodes:
+        raise Mismatch("the backward pass visits other nodes than in the step before: the graph changed")
+    if len(a.leaves) != len(b.leaves):
+        raise Mismatch("other tensors receive gradients than in the step before")
+    for x, y in zip(a.leaves, b.leaves):
+        if x.grad_was_none != y.grad_was_none:
+            raise Mismatch("a gradient was None in one recorded step and set in the other; zero the gradients "
+                           "the same way every step (optimizer.zero_grad() inside the step)")
+        if isinstance(y.ref, External):
+            if x.tensor is not y.tensor:
+                raise Mismatch(f"a tensor of shape {tuple(y.tensor.shape)} that receives a gradient is made anew "
+                               "each step outside the engine's ops")
+            y.ref = _same_ref(x.ref, y.ref)
+        elif x.ref != y.ref:
+            raise Mismatch("other step arguments receive gradients than in the step before")
+
+
+def check_fresh_draws(rec: Recording, state_after: dict) -> None:
+    """The fresh options must be exactly the draws eager made, and nothing else may draw from the generator."""
+    rng = np.random.Generator(type(host_rng().bit_generator)())
+    rng.bit_generator.state = rec.rng_state
+    for op in rec.ops:
+        for key in FRESH_OPTIONS.get(op.cls, ()):
+            if op.options.get(key) != int(rng.integers(0, 2**63)):
+                raise Mismatch(f"{op.cls.__name__}'s {key} is not the draw the replay would make")
+    if rng.bit_generator.state != state_after:
+        raise Mismatch("the step draws random numbers outside dropout (e.g. in Python); they cannot be replayed")
+
+
+def _describe(event) -> str:
+    if isinstance(event, Op):
+        return event.cls.__name__
+    if isinstance(event, Effect):
+        return getattr(event.fn, "__qualname__", repr(event.fn))
+    return "backward()"
+
+
+# ---- the replay function ----------------------------------------------------------------
+@dataclass
+class Plan:
+    """The generated replay and what to check before each call."""
+
+    replay: Any  # replay(arrays, tensors) -> slot arrays of the outputs, runs the whole step
+    source: str
+    held: list = field(default_factory=list)  # (tensor, array, requires_grad) that must still hold
+    has_fresh: bool = False
+    ops: list = field(default_factory=list)  # the recorded ops' names, in order
+
+
+def build(rec: Recording, output) -> Plan:
+    """Generate the replay function for a recording that passed `compare`; `output` from `output_spec`."""
+    names: dict[str, Any] = {"_make": _detached, "_as_array": _as_array, "_unbroadcast": unbroadcast,
+                             "_deliver": _deliver_to_leaves, "_leaf_hooks": _leaf_hooks,
+                             "GradStateChanged": GradStateChanged, "_draw": draw_seed}
+    held: dict[int, tuple] = {}
+    arg_count = len(rec.args)
+    lines = ["def replay(A, T):"]
+    lines += [f"    s{i} = A[{i}]" for i in range(arg_count)]
+    if arg_count == 1:
+        lines[-1] = "    s0, = A"
+
+    def value(ref, label: str) -> str:
+        if isinstance(ref, External):
+            if ref.tensor is not None:
+                held.setdefault(id(ref.tensor), (ref.tensor, ref.array, ref.tensor._requires_grad))
+            names[label] = ref.array
+            return label
+        return f"s{ref}"
+
+    has_fresh = False
+    effects_so_far: list[str] = []
+    op_index = {id(op): i for i, op in enumerate(rec.ops)}
+    for n, event in enumerate(rec.events):
+        if isinstance(event, Op):
+            names[f"f{n}"], names[f"c{op_index[id(event)]}"] = event.cls.forward, event.ctx
+            parts = [f"c{op_index[id(event)]}"] + [value(r, f"k{n}_{i}") for i, r in enumerate(event.inputs)]
+            fresh = FRESH_OPTIONS.get(event.cls, ())
+            for key, option in event.options.items():
+                if key in fresh:
+                    parts.append(f"{key}=_draw()")
+                    has_fresh = True
+                elif isinstance(option, Slot):
+                    parts.append(f"{key}=s{option.index}")
+                elif isinstance(option, External):
+                    parts.append(f"{key}={value(option, f'o{n}_{key}')}")
+                else:
+                    names[f"o{n}_{key}"] = option
+                    parts.append(f"{key}=o{n}_{key}")
+            call = f"f{n}({', '.join(parts)})"
+            if rec.slot_arrays[event.out].shape == ():
+                call = f"_as_array({call})"
+            lines.append(f"    s{event.out} = {call}")
+        elif isinstance(event, Effect):
+            names[f"e{n}"] = event.fn
+            lines.append(f"    r = e{n}({_effect_arguments(n, event, names)})")
+            kind, slots = event.out or (None, None)
+            if kind == "tensor":
+                lines.append(f"    s{slots} = r.data")
+            elif kind == "array":
+                lines.append(f"    s{slots} = r")
+            elif kind == "arrays":
+                lines.append(f"    {', '.join(f's{k}' for k in slots)}, = r")
+            effects_so_far.append(getattr(event.fn, "__name__", ""))
+        else:
+            restartable = all(name == "zero_grad" for name in effects_so_far)
+            lines += _backward_lines(n, event, rec, names, value, arg_count, restartable)
+            effects_so_far.append("backward")
+    lines.append(f"    return {_output_source(output, names)}")
+    source = "\n".join(lines) + "\n"
+    code = compile(source, "<tg.compile replay>", "exec")
+    exec(code, names)
+    return Plan(names["replay"], source, list(held.values()), has_fresh, [op.cls.__name__ for op in rec.ops])
+
+
+def _effect_arguments(n: int, event: Effect, names: dict) -> str:
+    """The call's argument list: a step value's slot where the recording saw one, else the recorded value."""
+    parts = []
+    for i, value in enumerate(event.args):
+        if isinstance(value, Slot):
+            parts.append(f"s{value.index}")
+        else:
+            names[f"ea{n}_{i}"] = value
+            parts.append(f"ea{n}_{i}")
+    for key, value in event.kwargs.items():
+        if isinstance(value, Slot):
+            parts.append(f"{key}=s{value.index}")
+        else:
+            names[f"ek{n}_{key}"] = value
+            parts.append(f"{key}=ek{n}_{key}")
+    return ", ".join(parts)
+
+
+def _backward_lines(n: int, event: Backward, rec: Recording, names: dict, value, arg_count: int,
+                    restartable: bool) -> list[str]:
+    lines = []
+    xp = array_module(rec.slot_arrays[event.root])
+    names[f"seedspec{n}"] = (event.shape, event.dtype)
+    names[f"xp{n}"] = xp
+    if event.seed is None:
+        lines.append(f"    seed{n} = xp{n}.ones(seedspec{n}[0], dtype=seedspec{n}[1])")
+    else:
+        lines.append(f"    seed{n} = xp{n}.asarray({value(event.seed, f'seedsrc{n}')}, dtype=seedspec{n}[1])")
+    assigned: set[str] = set()
+    first = True
+    for node in event.nodes:
+        op = node.op
+        names[f"b{op}"] = rec.ops[op].cls.backward
+        if first:
+            lines.append(f"    g{op} = seed{n}")
+            first = False
+        lines.append(f"    r = b{op}(c{op}, g{op})")
+        lines.append(f"    del g{op}")  # as eager drops a node's gradient once its backward ran
+        for c in node.contributions:
+            x = f"r[{c.index}]" if node.inputs > 1 else "(r[0] if type(r) is tuple else r)"  # one input: maybe bare
+            if c.shape is not None:
+                names[f"shape{n}_{op}_{c.index}"] = c.shape
+                x = f"_unbroadcast({x}, shape{n}_{op}_{c.index})"
+            if c.dtype is not None:
+                names[f"dtype{n}_{op}_{c.index}"] = c.dtype
+                x = f"{x}.astype(dtype{n}_{op}_{c.index})"
+            var = f"g{c.target[1]}" if c.target[0] == "node" else f"L{n}_{c.target[1]}"
+            lines.append(f"    {var} = {x}" if var not in assigned else f"    {var} = {var} + {x}")
+            assigned.add(var)
+    pairs = []
+    for k, leaf in enumerate(event.leaves):
+        if isinstance(leaf.ref, External):
+            value(leaf.ref, f"leafdata{n}_{k}")
+            names[f"leaf{n}_{k}"] = leaf.tensor
+            obj = f"leaf{n}_{k}"
+        else:
+            obj = f"T[{leaf.ref}]"
+        lines.append(f"    L{n}_{k} = _leaf_hooks({obj}, L{n}_{k})")
+        test = "is not None" if leaf.grad_was_none else "is None"
+        names[f"changed{n}_{k}"] = (f"a gradient of shape {tuple(leaf.tensor.shape)} was "
+                                    f"{'set' if leaf.grad_was_none else 'None'} when backward ended, unlike in the "
+                                    "recorded step; zero the gradients with optimizer.zero_grad() (or "
+                                    "module.zero_grad()) inside the step: a plain `p.grad = None` is Python the "
+                                    "replay does not repeat", restartable)
+        lines.append(f"    if {obj}.grad {test}: raise GradStateChanged(*changed{n}_{k})")
+        pairs.append(f"({obj}, L{n}_{k})")
+    lines.append(f"    _deliver(({', '.join(pairs)},), seed{n})")
+    return lines
+
+
+def output_spec(result, rec: Recording):
+    """How to rebuild the step's return value at replay: tensors by slot, nested in tuples/lists."""
+    if result is None:
+        return None
+    if isinstance(result, Tensor):
+        slot = rec.slot_of.get(id(result.data))
+        if slot is None:
+            raise Mismatch("the step returns a tensor that no op of the step computed; return the loss "
+                           "(or other results of the step's ops)")
+        return slot
+    if isinstance(result, (tuple, list)):
+        return type(result)(output_spec(item, rec) for item in result)
+    raise Mismatch(f"the step returns a {type(result).__name__}; a compiled step returns tensors "
+                   "(or a tuple/list of them, or None)")
+
+
+def _output_source(spec, names: dict) -> str:
+    if spec is None:
+        return "None"
+    if isinstance(spec, int):
+        return f"_make(s{spec})"
+    items = ", ".join(_output_source(item, names) for item in spec)
+    return f"({items},)" if isinstance(spec, tuple) else f"[{items}]"
+
+
+def _detached(array) -> Tensor:
+    return Tensor._make(array, False)
+
+
+def _leaf_hooks(leaf, g):
+    hooks = getattr(leaf, "_hooks", None)
+    return _run_hooks(hooks, g) if hooks else g
+
+
+__all__ = ["Plan", "build", "compare", "check_fresh_draws", "output_spec", "Mismatch", "GradStateChanged"]
