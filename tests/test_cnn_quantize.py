@@ -1,5 +1,7 @@
 """int8 quantization of CNNs: QuantizedConv2d (per-output-channel weights, im2col + the registry's int8 product),
 BatchNorm2d folding, quantize_dynamic on the CNN presets, and quantized checkpoints."""
+import copy
+
 import numpy as np
 import pytest
 
@@ -189,3 +191,22 @@ def test_shrunk_then_quantized():
     expected = model(x).numpy()
     assert np.abs(q(x).numpy() - expected).max() <= 0.05 * np.abs(expected).max()
     assert not prune.is_pruned(q)
+
+
+def test_prune_shrink_and_quantize_on_each_device(device):
+    """The same filter pruning, shrinking and int8 forward on the device as on the host (CuPy on cuda)."""
+    tg.manual_seed(7)
+    host = build_cnn(image_size=8, widths=(6, 8))
+    host.train()
+    host(tg.Tensor(images(8, 1, 8)))
+    host.eval()
+    on_device = copy.deepcopy(host).to(device)
+    for model in (host, on_device):
+        prune_filters(model, 0.5)
+    x = images(4, 1, 8)
+    small, small_device = shrink_filters(host), shrink_filters(on_device)
+    np.testing.assert_allclose(small_device(tg.Tensor(x).to(device)).numpy(), small(tg.Tensor(x)).numpy(),
+                               rtol=1e-5, atol=1e-6)
+    q, q_device = quantize_model(small), quantize_model(small_device)
+    np.testing.assert_allclose(q_device(tg.Tensor(x).to(device)).numpy(), q(tg.Tensor(x)).numpy(),
+                               rtol=1e-5, atol=1e-5)

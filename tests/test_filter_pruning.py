@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch.nn.utils.prune as tprune
 
 import tinygrad_opt as tg
@@ -158,6 +160,18 @@ def test_constant_channels_before_a_zero_padded_conv_are_refused():
     assert conv_channels(small) == [2, 2]
 
 
+def test_a_next_layer_without_bias_gets_one_for_the_constants():
+    tg.manual_seed(9)
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, bias=False), nn.Sigmoid(), nn.Conv2d(4, 3, 1, bias=False), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(3 * 4 * 4, 2, bias=False))
+    prune_filters(model, 0.5)  # sigmoid(0) = 0.5 in the pruned channels of the first conv
+    x = tg.Tensor(images(3, 6, 2))
+    expected = model.eval()(x).numpy()
+    small = shrink_filters(model)
+    assert small[2].bias is not None and small[5].bias is None  # relu(0) = 0: nothing to fold into the Linear
+    np.testing.assert_allclose(small(x).numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
 def test_no_filters_to_prune_on_an_mlp():
     with pytest.raises(ValueError, match="no Conv2d.*prune_hidden_units"):
         prune_filters(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)), 0.5)
@@ -217,3 +231,50 @@ def test_fine_tuning_the_shrunk_model_is_fine_tuning_the_masked_one():
         model.eval()
     np.testing.assert_allclose(small(tg.Tensor(x)).numpy(), masked(tg.Tensor(x)).numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(shrink_filters(masked)[4].weight.numpy(), small[4].weight.numpy(), rtol=1e-4, atol=1e-6)
+
+
+
+@st.composite
+def conv_nets(draw):
+    """(model, input): a random nn.Sequential of conv stages (optional bias and BatchNorm2d, an activation,
+    optional pooling) and a Linear head, and an input batch for it."""
+    channels = c = draw(st.integers(1, 3))
+    side = input_side = draw(st.integers(6, 9))
+    layers = []
+    for _ in range(draw(st.integers(1, 3))):
+        out, k = draw(st.integers(2, 6)), draw(st.sampled_from([k for k in (1, 2, 3) if k <= side]))
+        padding = draw(st.sampled_from([0, k // 2]))
+        mode = draw(st.sampled_from(["zeros", "reflect", "replicate"])) if padding else "zeros"
+        layers.append(nn.Conv2d(c, out, k, padding=padding, padding_mode=mode, bias=draw(st.booleans())))
+        if draw(st.booleans()):
+            layers.append(nn.BatchNorm2d(out))
+        layers.append(draw(st.sampled_from([nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.Identity]))())
+        side, c = side - k + 1 + 2 * padding, out
+        if side >= 4 and draw(st.booleans()):
+            layers.append(draw(st.sampled_from([nn.MaxPool2d, nn.AvgPool2d]))(2))
+            side //= 2
+    layers += [nn.Flatten(), nn.Linear(c * side * side, 3)]
+    x = np.random.default_rng(draw(st.integers(0, 2 ** 16))).standard_normal((5, channels, input_side, input_side))
+    return nn.Sequential(*layers), x.astype(np.float32)
+
+
+@settings(max_examples=25, deadline=None)
+@given(net=conv_nets(), amount=st.sampled_from([0.25, 0.5, 1, 2]), n=st.sampled_from([1, 2, float("inf")]))
+def test_shrinking_random_conv_nets_keeps_their_eval_outputs(net, amount, n):
+    model, x = net
+    before = conv_channels(model)
+    trained_statistics(model, x)
+    if isinstance(amount, int) and amount >= min(before):  # every conv here feeds a conv or the Linear
+        with pytest.raises(ValueError, match="would remove all"):
+            prune_filters(model, amount, n=n)
+        return
+    prune_filters(model, amount, n=n)
+    expected = model(tg.Tensor(x)).numpy()
+    try:
+        small = shrink_filters(model)
+    except ValueError as err:  # sigmoid(0) = 0.5 in the pruned channels, and a next conv that pads with zeros
+        assert "pads with zeros" in str(err) and any(isinstance(m, nn.Sigmoid) for m in model.modules())
+        return
+    pruned = [c - (amount if isinstance(amount, int) else int(round(amount * c))) for c in before]
+    assert conv_channels(small) == pruned
+    np.testing.assert_allclose(small(tg.Tensor(x)).numpy(), expected, rtol=1e-4, atol=1e-5)

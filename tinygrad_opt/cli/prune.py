@@ -141,13 +141,17 @@ def run(args: argparse.Namespace) -> int:
         # pruned filters are exactly zero (bias and BatchNorm masked too), also in training, so fine-tuning the
         # shrunk model is fine-tuning the masked one, at the smaller model's cost
         before = conv_channels(model)
-        model = shrink_filters(model)
+        try:
+            model = shrink_filters(model)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
         model_config["conv_channels"] = conv_channels(model)
         print(f"shrunk the convolutions from {before} to {model_config['conv_channels']} filters")
         record("shrunk", model)
     epochs_done = steps_done = 0
     if args.finetune_epochs:
-        print(f"fine-tuning {args.finetune_epochs} epochs with the masks fixed ...")
+        fixed = "of the shrunk model" if args.shrink and args.method == "ln-filters" else "with the masks fixed"
+        print(f"fine-tuning {args.finetune_epochs} epochs {fixed} ...")
         trainer = finetune(model, loaded, args.finetune_epochs, verbose=not args.quiet, device=args.device)
         epochs_done, steps_done = trainer.epoch, trainer.step
         record(f"after {args.finetune_epochs} fine-tuning epochs", model)

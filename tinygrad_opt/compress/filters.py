@@ -12,8 +12,9 @@ Linear). The result is a smaller ordinary model that computes what the masked on
 in evaluation mode.
 
 A channel whose filter is zero but whose bias or BatchNorm shift is not (pruned with
-ln_structured on the weight alone) is a constant c_j after the layers between. Shrinking
-moves its contribution into the next layer's bias: W_next[:, block_j] summed times c_j.
+ln_structured on the weight alone), or whose activation is not 0 at 0 (sigmoid), is a
+constant c_j after the layers between. Shrinking moves its contribution into the next
+layer's bias (which it adds if the layer has none): W_next[:, block_j] summed times c_j.
 That is exact for a Linear and for a convolution that does not pad with zeros; a zero-
 padded convolution sees the constant only partly at the borders, so shrinking refuses it
 (prune the bias and the BatchNorm2d with the same mask, as prune_filters does).
@@ -210,16 +211,15 @@ def _shrink_link(layers: list[tuple[str, Module]], link: ConvLink) -> None:
     else:
         extra = w_next[:, dead].sum(axis=(2, 3)) @ const.astype(w_next.dtype)
         if bool((const != 0).any()) and _zero_padded(consumer):
-            raise ValueError(f"{where}: the pruned channels of Conv2d {conv_name!r} are not zero (its bias or "
-                             f"BatchNorm2d shift was not pruned) and Conv2d {consumer_name!r} pads with zeros, so "
-                             "they cannot be folded into its bias; prune the bias and BatchNorm2d with the same "
-                             "mask (prune_filters does)")
+            raise ValueError(f"{where}: the pruned channels of Conv2d {conv_name!r} are not zero (a bias or "
+                             "BatchNorm2d shift left unpruned, or an activation such as sigmoid that is not 0 at 0) "
+                             f"and Conv2d {consumer_name!r} pads with zeros, so they cannot be folded into its bias; "
+                             "prune the bias and BatchNorm2d with the same mask (prune_filters does) and use an "
+                             "activation that is 0 at 0 there")
         new_w_next = w_next[:, alive]
-    if bool((extra != 0).any()):
-        if consumer.bias is None:
-            raise ValueError(f"{where}: removing channels of Conv2d {conv_name!r} shifts the output of "
-                             f"{consumer_name!r}, which has no bias to absorb the shift")
-        _set_parameter(consumer, "bias", consumer.bias.data + extra.astype(consumer.bias.data.dtype))
+    if bool((extra != 0).any()):  # a layer without a bias gets one to hold the removed constants' share
+        base = consumer.bias.data if consumer.bias is not None else xp.zeros_like(extra, dtype=w_next.dtype)
+        _set_parameter(consumer, "bias", base + extra.astype(base.dtype))
     _set_parameter(conv, "weight", xp.ascontiguousarray(conv.weight.data[alive]))
     _set_parameter(conv, "bias", None if conv.bias is None else conv.bias.data[alive].copy())
     conv.out_channels = int(alive.sum())
