@@ -1,5 +1,6 @@
 """Dependencies point one way (DESIGN.md): checked on the source, imports inside functions included."""
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "tinygrad_opt"
@@ -85,3 +86,17 @@ def test_capture_sits_between_the_layers_and_the_training_loop():
         for path, modules in _imports_of_package(sub).items():
             assert not any(m.startswith("tinygrad_opt.capture") for m in modules), f"{path} imports capture"
     assert not any(m.startswith("tinygrad_opt") for m in imported_modules(PACKAGE / "step_effects.py"))
+
+
+def test_settings_errors_of_the_library_name_parameters_not_flags():
+    """train/'s settings modules and tune/ raise errors naming their own parameters (lr, study=NAME); only the
+    CLI spells them as flags (--lr, --study NAME)."""
+    files = [PACKAGE / "train" / name for name in ("config.py", "config_file.py", "run.py", "models.py",
+                                                    "factories.py")]
+    files += sorted((PACKAGE / "tune").glob("*.py"))
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise):
+                texts = [c.value for c in ast.walk(node) if isinstance(c, ast.Constant) and isinstance(c.value, str)]
+                flagged = [t for t in texts if re.search(r"--[a-z]", t)]
+                assert not flagged, f"{path.relative_to(PACKAGE)}:{node.lineno} raises with flags: {flagged}"

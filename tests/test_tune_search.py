@@ -7,6 +7,7 @@ import pytest
 optuna = pytest.importorskip("optuna")
 
 from tinygrad_opt import cli  # noqa: E402
+from tinygrad_opt.cli.tune import _as_flags  # noqa: E402
 from tinygrad_opt.tune import TuneSettings, run_tune, space_from_dict  # noqa: E402
 from tinygrad_opt.tune.heartbeat import FAIL_REASON_ATTR, HEARTBEAT_ATTR, fail_stale_trials  # noqa: E402
 from tinygrad_opt.tune.storage import open_storage  # noqa: E402
@@ -98,10 +99,15 @@ def test_rerunning_resumes_the_study_and_a_larger_budget_adds_trials(tmp_path):
     more = run_tune(_settings(tmp_path, trials=5))
     assert len(more.study.trials) == 5 and all(t.state.is_finished() for t in more.study.trials)
     assert more.study.user_attrs["tune_budget"] == 5
-    with pytest.raises(ValueError, match="created with another search space"):
+    with pytest.raises(ValueError, match="created with another search space") as space_error:
         run_tune(_settings(tmp_path, trials=5, space={**SMALL, "fixed": {"hidden": [64]}}))
-    with pytest.raises(ValueError, match="maximizes its metric but this command would minimize"):
+    with pytest.raises(ValueError, match="maximizes its metric but this command would minimize") as metric_error:
         run_tune(_settings(tmp_path, trials=5, metric="val_loss"))
+    # the library names its parameters; the CLI shows them as flags
+    assert "--" not in str(space_error.value) and "--" not in str(metric_error.value)
+    assert "(--space FILE and its defaults)" in _as_flags(str(space_error.value))
+    assert "use the same metric (--metric val_acc), or another study name (--study NAME)" in \
+        _as_flags(str(metric_error.value))
 
 
 def test_hyperband_pruner_and_loss_metric(tmp_path):

@@ -109,7 +109,7 @@ def _wait_ready(study: Any, name: str, timeout: float) -> int:
             raise RuntimeError(
                 f"study {name!r} exists but was never marked ready (no {BUDGET_ATTR!r} attribute after {timeout:.0f} s): "
                 f"it was made by something other than `tinygrad-opt tune`, or its creator died while enqueueing; "
-                f"use another --study name"
+                f"use another study name (study=NAME)"
             )
         time.sleep(0.2)
 
@@ -117,15 +117,17 @@ def _wait_ready(study: Any, name: str, timeout: float) -> int:
 def _check_same_search(study: Any, name: str, direction: str, meta: dict[str, Any]) -> None:
     have = study.direction.name.lower()
     if have != direction:
+        meta_metric = study.user_attrs.get(METRIC_ATTR) or "NAME"
         raise ValueError(f"study {name!r} {'maximizes' if have == 'maximize' else 'minimizes'} its metric but this "
-                         f"command would {direction} it: use the same --metric, or another --study name")
+                         f"command would {direction} it: use the same metric (metric={meta_metric}), or another "
+                         f"study name (study=NAME)")
     attrs = study.user_attrs
     for key in (METRIC_ATTR, SPACE_ATTR):
         if key in meta and key in attrs and _canonical(attrs[key]) != _canonical(meta[key]):
-            what = "metric" if key == METRIC_ATTR else "search space (--space and its defaults)"
+            what = "metric" if key == METRIC_ATTR else "search space (space=FILE and its defaults)"
             raise ValueError(
                 f"study {name!r} was created with another {what}; joining it would mix two searches. "
-                f"Run with the same settings, or pick another --study name"
+                f"Run with the same settings, or pick another study name (study=NAME)"
             )
 
 
