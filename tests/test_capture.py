@@ -414,3 +414,48 @@ def test_pruning_a_layer_between_steps_records_the_step_again():
     assert [a.tobytes() for a in results[0][0]] == [a.tobytes() for a in results[1][0]]
     for a, b in zip(results[0][1], results[1][1]):
         assert a.tobytes() == b.tobytes()
+
+
+def test_a_replayed_helper_takes_and_returns_step_arrays():
+    """Batch statistics computed on arrays by a @replayed helper (with a running average kept in place)
+    are recomputed at each replay from that step's array: the replay equals eager, running buffer included."""
+    from tinygrad_opt import ops
+    from tinygrad_opt.step_effects import replayed
+
+    @replayed
+    def batch_statistics(x, running):
+        mean = x.mean(axis=0, keepdims=True)
+        var = ((x - mean) ** 2).mean(axis=0, keepdims=True)
+        running *= 0.9
+        running += 0.1 * mean.reshape(-1)
+        return mean, var
+
+    results = []
+    for capture in (False, True):
+        tg.manual_seed(0)
+        first, last = nn.Linear(12, 16), nn.Linear(16, 4)
+        scale = tg.Tensor(np.ones(16, np.float32), requires_grad=True)
+        shift = tg.Tensor(np.zeros(16, np.float32), requires_grad=True)
+        running = np.zeros(16, np.float32)
+        optimizer = tg.optim.SGD([*first.parameters(), *last.parameters(), scale, shift], lr=0.1)
+
+        def step(x, y):
+            optimizer.zero_grad()
+            h = first(x)
+            mean, var = batch_statistics(h.data, running)
+            h = ops.BatchNorm.apply(h, scale, shift, mean=mean, var=var, axes=(0,), eps=1e-5, training=True)
+            loss = nn.functional.cross_entropy(last(h.relu()), y)
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        step = tg.compile(step) if capture else step
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CaptureWarning)
+            losses = run(step, batches())
+        if capture:
+            assert step.replaying
+        results.append((losses, running.copy(), first.weight.data.copy()))
+    (losses_e, running_e, weight_e), (losses_c, running_c, weight_c) = results
+    assert [x.tobytes() for x in losses_e] == [x.tobytes() for x in losses_c]
+    assert running_e.tobytes() == running_c.tobytes() and weight_e.tobytes() == weight_c.tobytes()

@@ -51,6 +51,8 @@ def _same_value(a, b) -> bool:
         return type(a) is type(b) and len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
+    if isinstance(a, Slot) and isinstance(b, Slot):
+        return a == b
     if isinstance(a, (bool, int, float, complex, str, bytes, type(None), np.generic, np.dtype)):
         return type(a) is type(b) and bool(a == b)
     return False  # any other object: the same one, or different
@@ -91,7 +93,7 @@ def compare(first: Recording, second: Recording) -> None:
             _compare_op(a, b, n)
         elif isinstance(a, Effect):
             if a.fn is not b.fn or not _same_value(a.args, b.args) or not _same_value(a.kwargs, b.kwargs) \
-                    or (a.out is None) != (b.out is None):
+                    or a.out != b.out:
                 raise Mismatch(f"the call of {_describe(a)} changed its arguments between steps")
         else:
             _compare_backward(a, b)
@@ -220,10 +222,15 @@ def build(rec: Recording, output) -> Plan:
                 call = f"_as_array({call})"
             lines.append(f"    s{event.out} = {call}")
         elif isinstance(event, Effect):
-            names[f"e{n}"], names[f"ea{n}"], names[f"ek{n}"] = event.fn, event.args, event.kwargs
-            lines.append(f"    r = e{n}(*ea{n}, **ek{n})")
-            if event.out is not None:
-                lines.append(f"    s{event.out} = r.data")
+            names[f"e{n}"] = event.fn
+            lines.append(f"    r = e{n}({_effect_arguments(n, event, names)})")
+            kind, slots = event.out or (None, None)
+            if kind == "tensor":
+                lines.append(f"    s{slots} = r.data")
+            elif kind == "array":
+                lines.append(f"    s{slots} = r")
+            elif kind == "arrays":
+                lines.append(f"    {', '.join(f's{k}' for k in slots)}, = r")
             effects_so_far.append(getattr(event.fn, "__name__", ""))
         else:
             restartable = all(name == "zero_grad" for name in effects_so_far)
@@ -234,6 +241,24 @@ def build(rec: Recording, output) -> Plan:
     code = compile(source, "<tg.compile replay>", "exec")
     exec(code, names)
     return Plan(names["replay"], source, list(held.values()), has_fresh, [op.cls.__name__ for op in rec.ops])
+
+
+def _effect_arguments(n: int, event: Effect, names: dict) -> str:
+    """The call's argument list: a step value's slot where the recording saw one, else the recorded value."""
+    parts = []
+    for i, value in enumerate(event.args):
+        if isinstance(value, Slot):
+            parts.append(f"s{value.index}")
+        else:
+            names[f"ea{n}_{i}"] = value
+            parts.append(f"ea{n}_{i}")
+    for key, value in event.kwargs.items():
+        if isinstance(value, Slot):
+            parts.append(f"{key}=s{value.index}")
+        else:
+            names[f"ek{n}_{key}"] = value
+            parts.append(f"{key}=ek{n}_{key}")
+    return ", ".join(parts)
 
 
 def _backward_lines(n: int, event: Backward, rec: Recording, names: dict, value, arg_count: int,

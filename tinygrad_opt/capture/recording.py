@@ -92,9 +92,10 @@ class Backward:
 @dataclass
 class Effect:
     fn: Callable
-    args: tuple
+    args: tuple  # a step value's array passed in is a Slot: the replay passes that slot's array
     kwargs: dict
-    out: int | None  # slot of a returned tensor's array (clip_grad_norm_'s total norm)
+    out: Any  # what the result holds: None, ("tensor", slot) (clip_grad_norm_'s norm), ("array", slot),
+    #           or ("arrays", (slot, ...)) for a tuple of arrays (batch statistics)
 
 
 class Recording:
@@ -246,9 +247,27 @@ class Recording:
             result = fn(*args, **kwargs)
         finally:
             self.depth -= 1
-        out = self._new_slot(result.data) if isinstance(result, Tensor) else None
-        self.events.append(Effect(fn, args, kwargs, out))
+        recorded_args = tuple(self._effect_argument(a) for a in args)
+        recorded_kwargs = {k: self._effect_argument(v) for k, v in kwargs.items()}
+        self.events.append(Effect(fn, recorded_args, recorded_kwargs, self._effect_result(fn, result)))
         return result
+
+    def _effect_argument(self, value):
+        if _is_array(value) and id(value) in self.slot_of:
+            return Slot(self.slot_of[id(value)])
+        return value
+
+    def _effect_result(self, fn, result):
+        if isinstance(result, Tensor):
+            return ("tensor", self._new_slot(result.data))
+        if _is_array(result):
+            return ("array", self._new_slot(result))
+        if isinstance(result, tuple) and result and all(_is_array(item) for item in result):
+            return ("arrays", tuple(self._new_slot(item) for item in result))
+        if result is not None:  # a number could steer the step's Python, which the replay does not run
+            self.refuse(f"{getattr(fn, '__qualname__', fn)} returns a {type(result).__name__}; a step effect "
+                        "returns None, a tensor, an array or a tuple of arrays")
+        return None
 
     def _check_effect_argument(self, fn, value) -> None:
         name = getattr(fn, "__qualname__", repr(fn))
