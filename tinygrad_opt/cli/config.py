@@ -6,7 +6,7 @@ the flags for `tinygrad-opt train --help`.
 """
 from __future__ import annotations
 
-from ..train.errors import ConfigError
+from ..train.errors import ConfigError, NamesSettings
 
 # how `tinygrad-opt train --help` groups the options (keys in no group are listed under "other")
 GROUPS = {
@@ -27,6 +27,6 @@ def flag(key: str) -> str:
     return "--" + key.replace("_", "-")
 
 
-def with_flags(error: ConfigError) -> str:
+def with_flags(error: NamesSettings) -> str:
     """The error's message with every setting it names spelled as its flag."""
     return error.render(flag)

@@ -18,7 +18,7 @@ from typing import Sequence
 
 from ..backend import GPU_INSTALL_HINT, cuda_is_available
 from ..data.errors import ChecksumError, DatasetNotFoundError, DownloadError, IDXFormatError, LabelRangeError
-from ..train.errors import CheckpointError, ConfigError, NonFiniteLossError, TrainingInterrupted
+from ..train.errors import CheckpointError, ConfigError, NamesSettings, NonFiniteLossError, TrainingInterrupted
 from .config import with_flags
 from .outputs import check_output_file, check_output_folder
 
@@ -89,8 +89,8 @@ def _check_device(device: str | None) -> None:
 
 
 def _one_line(error: BaseException) -> str:
-    """The message on one line; a ConfigError names the settings as their flags."""
-    return " ".join((with_flags(error) if isinstance(error, ConfigError) else str(error)).split())
+    """The message on one line; an error that names settings names them as their flags."""
+    return " ".join((with_flags(error) if isinstance(error, NamesSettings) else str(error)).split())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

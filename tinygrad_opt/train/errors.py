@@ -7,36 +7,46 @@ from typing import Any, Callable
 from .serialization import StateFormatError
 
 
-class ConfigError(ValueError):
+class NamesSettings:
+    """An error whose message may name settings as format fields ("{lr} must be > 0").
+
+    str() shows each setting's own name (lr), so a Python caller reads its parameter names; the
+    CLI shows the flag (--lr) through `render`. `names_settings` attaches a template to an error.
+    """
+
+    template: str | None = None
+    values: dict[str, Any] = {}
+
+    def render(self, name: Callable[[str], str]) -> str:
+        """The message with every setting it names spelled name(key)."""
+        return str(self) if self.template is None else fill_settings(self.template, self.values, name)
+
+
+def names_settings(error: NamesSettings, template: str, **values: Any) -> NamesSettings:
+    """`error` (built with the message `template` filled by setting names) keeps the template for render()."""
+    error.template, error.values = template, values
+    return error
+
+
+class ConfigError(NamesSettings, ValueError):
     """A setting is unknown, of the wrong type or out of range; the message names it and says what is valid.
 
     Built with `ConfigError.about`, the message names settings as format fields ("{lr} must be > 0"):
     str() shows each setting's own name (lr), and the CLI shows its flag (--lr) through `render`.
     """
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.template: str | None = None
-        self.values: dict[str, Any] = {}
-
     @classmethod
     def about(cls, template: str, **values: Any) -> ConfigError:
         """The error whose `template` names settings as {key} fields; its other fields come from `values`."""
-        error = cls(_fill(template, values, str))
-        error.template, error.values = template, values
-        return error
-
-    def render(self, name: Callable[[str], str]) -> str:
-        """The message with every setting it names spelled name(key)."""
-        return str(self) if self.template is None else _fill(self.template, self.values, name)
+        return names_settings(cls(fill_settings(template, values, str)), template, **values)
 
 
-def _fill(template: str, values: dict[str, Any], name: Callable[[str], str]) -> str:
+def fill_settings(template: str, values: dict[str, Any], name: Callable[[str], str] = str) -> str:
     settings = {field for _, field, _, _ in string.Formatter().parse(template) if field and field not in values}
     return template.format(**values, **{key: name(key) for key in settings})
 
 
-class CheckpointError(ValueError):
+class CheckpointError(NamesSettings, ValueError):
     """A checkpoint cannot be used: missing, unreadable, or saved by something else; the message says why."""
 
 
@@ -44,7 +54,7 @@ class ArchitectureMismatchError(CheckpointError):
     """A checkpoint's weights do not fit the model; the message names every mismatching key and shape."""
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(NamesSettings, FloatingPointError):
     """The loss became NaN or infinite; the message names the epoch and step, and the checkpoint kept.
 
     Attributes: epoch (1-based), step (global optimizer step, 1-based), batch (within the
@@ -67,5 +77,5 @@ class TrainingInterrupted(KeyboardInterrupt):
         return str(self.args[0]) if self.args else "training interrupted"
 
 
-__all__ = ["ConfigError", "CheckpointError", "ArchitectureMismatchError", "NonFiniteLossError", "TrainingInterrupted",
+__all__ = ["NamesSettings", "names_settings", "ConfigError", "CheckpointError", "ArchitectureMismatchError", "NonFiniteLossError", "TrainingInterrupted",
            "StateFormatError"]

@@ -48,7 +48,7 @@ from ..tensor import Tensor
 from .callbacks import Callback, EpochLogger, ProgressBar
 from .checkpoint import checkpoint_bytes, load_checkpoint, load_model_state
 from .early_stopping import EarlyStopping, Monitor
-from .errors import CheckpointError, NonFiniteLossError, TrainingInterrupted
+from .errors import CheckpointError, NonFiniteLossError, TrainingInterrupted, fill_settings, names_settings
 from .evaluation import evaluate
 from .history import plot_history, write_history
 from .readback import StepResult, batch_label_range, check_log_every, default_log_every, label_range, read_to_host
@@ -425,9 +425,12 @@ class Trainer:
             kept = f"the last good checkpoint {self.last_checkpoint} (epoch {self.epoch}) was kept unchanged"
         else:
             kept = "no checkpoint had been written yet"
-        message = (f"the loss became {value} at epoch {epoch}, {where}; training stopped and {kept}. "
-                   "Try a lower learning rate (--lr), gradient clipping (--clip-grad) or another schedule")
-        return NonFiniteLossError(message, epoch, step, batch, value, self.last_checkpoint)
+        template = ("{what}. Try a lower learning rate ({lr}), gradient clipping ({clip_grad}) or another "
+                    "{schedule}")
+        what = f"the loss became {value} at epoch {epoch}, {where}; training stopped and {kept}"
+        error = NonFiniteLossError(fill_settings(template, {"what": what}), epoch, step, batch, value,
+                                   self.last_checkpoint)
+        return names_settings(error, template, what=what)
 
     def _interrupted(self) -> TrainingInterrupted:
         epoch = self.epoch + (1 if self._in_epoch else 0)
@@ -514,8 +517,9 @@ class Trainer:
         load_model_state(self.model, state["model"], source)
         self.optimizer.load_state_dict(state["optimizer"])
         if (state.get("scheduler") is None) != (self.scheduler is None):
-            raise CheckpointError(f"{source} was saved {'with' if self.scheduler is None else 'without'} a "
-                                  "learning-rate schedule; resume with the same --schedule")
+            template = "{source} was saved {how} a learning-rate schedule; resume with the same {schedule}"
+            values = {"source": source, "how": "with" if self.scheduler is None else "without"}
+            raise names_settings(CheckpointError(fill_settings(template, values)), template, **values)
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
