@@ -293,7 +293,8 @@ def main() -> None:
     print(f"fused kernels vs reference on {args.device}, float32, median of {args.repeats} interleaved blocks; "
           f"load average {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
     extra = f"{'parallel us':>12}{'par/serial':>11}" if args.parallel else ""
-    header = f"{'kernel':<40}{'elements':>10}{'reference us':>14}{'fused us':>11}{'speedup':>9}{'ref GB/s':>10}{'fused GB/s':>11}{extra}"
+    header = (f"{'kernel':<40}{'elements':>10}{'reference us':>14}{'fused us':>11}{'speedup':>9}{'ref GB/s':>10}"
+              f"{'fused GB/s':>11}{extra}")
     print(header)
     print("-" * len(header))
     registered = set(kernels.available())

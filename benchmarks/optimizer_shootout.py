@@ -1,14 +1,17 @@
-"""Every optimizer on one task with the same tuning budget: who trains an MLP best, and by how much.
+"""Every optimizer on one task with the same tuning budget: who trains an MLP (or the CNN) best, and by how much.
 
 For each optimizer: an Optuna study (TPE, seeded) of `--trials` short runs tunes the learning
 rate (log scale, from default/30 to default x 10 around the optimizer's default) and the weight
-decay (log scale 1e-6..1e-2, or off) on the validation split; then `--seeds` full runs of the
+decay (log scale 1e-6..1e-2, or the optimizer's own default: 0, except AdamW's 0.01 and Muon's 0.1)
+on the validation split; each optimizer's study is seeded by its place in the full list, so a run
+of a few optimizers repeats their studies from the full run; then `--seeds` full runs of the
 best setting report the test accuracy after every epoch (mean and spread, after epoch 1, 3 and
 the last), the wall time per epoch and the training-loss curve. Every run uses the same model,
 data, batch size and epochs; only the optimizer and its two tuned numbers change. Optimizers
 with a momentum knob (sgd, rmsprop, sam over sgd) run with `--momentum` (0.9, not tuned).
 
     python benchmarks/optimizer_shootout.py                     # full MNIST, every optimizer
+    python benchmarks/optimizer_shootout.py --model cnn         # the same for train --model cnn
     python benchmarks/optimizer_shootout.py --dataset digits --trials 4 --seeds 2 --epochs 3 \\
         --optimizers adam sgd lion                              # a quick look
 
@@ -40,6 +43,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # full-batch methods, not mini-batch trainers: left out unless asked for
 DEFAULT_OPTIMIZERS = [name for name in OPTIMIZERS if name not in ("rprop", "lbfgs")]
 NO_DECAY = ("rprop", "lbfgs")
+STUDY_ORDER = DEFAULT_OPTIMIZERS + [name for name in OPTIMIZERS if name not in DEFAULT_OPTIMIZERS]
 WITH_MOMENTUM = ("sgd", "rmsprop", "sam")  # run with --momentum (schedulefree-sgd and muon have their own)
 
 
@@ -76,7 +80,7 @@ def tune(name: str, base: TrainConfig, data, train, val, trials: int, seed: int)
     import optuna  # noqa: PLC0415 - only the tuning needs it
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    default_lr = optimizer_defaults(base.sam_base if name == "sam" else name)[0]
+    default_lr, default_decay, _ = optimizer_defaults(base.sam_base if name == "sam" else name)
 
     def objective(trial):
         values = {"lr": trial.suggest_float("lr", default_lr / 30, default_lr * 10, log=True)}
@@ -90,7 +94,8 @@ def tune(name: str, base: TrainConfig, data, train, val, trials: int, seed: int)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     study.enqueue_trial({"lr": default_lr, "decay": False})  # the default setting is always one of the trials
     study.optimize(objective, n_trials=trials, catch=(ValueError, FloatingPointError, RuntimeError))
-    best = {"lr": study.best_params["lr"], "weight_decay": study.best_params.get("weight_decay", 0.0)}
+    # a trial without "decay" ran at the optimizer's default weight decay: the final runs must too
+    best = {"lr": study.best_params["lr"], "weight_decay": study.best_params.get("weight_decay", default_decay)}
     return best, [{"params": t.params, "val_acc": t.value} for t in study.trials]
 
 
@@ -121,10 +126,11 @@ def plot(rows: list[dict], path: Path) -> Path | None:
     except ImportError:
         return None
     fig, ax = plt.subplots(figsize=(8, 5))
-    for row in rows:
+    styles = ("-", "--", ":")  # the colour cycle has 10 colours: more optimizers than that need a second cue
+    for index, row in enumerate(rows):
         curves = np.array(row["train_loss"])
         epochs = np.arange(1, curves.shape[1] + 1)
-        ax.plot(epochs, curves.mean(axis=0), label=row["optimizer"])
+        ax.plot(epochs, curves.mean(axis=0), label=row["optimizer"], linestyle=styles[index // 10 % len(styles)])
         ax.fill_between(epochs, curves.min(axis=0), curves.max(axis=0), alpha=0.15)
     ax.set_xlabel("epoch")
     ax.set_ylabel("training loss (mean over seeds, band: min..max)")
@@ -145,6 +151,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--tune-epochs", type=int, default=1, help="epochs of each tuning trial")
     parser.add_argument("--epochs", type=int, default=5, help="epochs of each final run")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--model", default="mlp", choices=["mlp", "cnn", "lenet5"],
+                        help="the network every optimizer trains (train --model); --hidden is the MLP's")
     parser.add_argument("--hidden", default="256")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--momentum", type=float, default=0.9, help="for sgd, rmsprop, sam (over sgd)")
@@ -154,16 +162,17 @@ def main(argv: list[str] | None = None) -> dict:
 
     global MOMENTUM
     MOMENTUM = args.momentum
-    base = TrainConfig().updated({"dataset": args.dataset, "data_dir": args.data_dir, "hidden": args.hidden,
+    base = TrainConfig().updated({"dataset": args.dataset, "data_dir": args.data_dir, "model": args.model,
+                                  "hidden": args.hidden,
                                   "batch_size": args.batch_size, "epochs": args.tune_epochs, "quiet": True})
     data, train, val = prepare_data(base.resolved())
     if args.train_size:
         train = (train[0][:args.train_size], train[1][:args.train_size])
     test = (data.x_test, data.y_test)
     rows = []
-    for index, name in enumerate(args.optimizers):
+    for name in args.optimizers:
         started = time.perf_counter()
-        best, trials = tune(name, base, data, train, val, args.trials, seed=index)
+        best, trials = tune(name, base, data, train, val, args.trials, seed=STUDY_ORDER.index(name))
         finals, curves, seconds, accuracy = [], [], [], []
         for seed in range(args.seeds):
             config = base.updated({"optimizer": name, "epochs": args.epochs, "seed": seed, **best,
@@ -197,7 +206,8 @@ def main(argv: list[str] | None = None) -> dict:
                                                                               sys.argv[1:]),
               "machine": ", ".join(part for part in (platform.machine(), f"{os.cpu_count()} logical CPUs",
                                                      platform.processor()) if part),
-              "python": platform.python_version(), "settings": vars(args), "rows": rows, "verdict": lines}
+              "python": platform.python_version(), "load_average_at_end": os.getloadavg(),
+              "settings": vars(args), "rows": rows, "verdict": lines}
     out.write_text(json.dumps(result, indent=1))
     figure = plot(rows, out.with_suffix(".png"))
     print(f"wrote {out}" + (f" and {figure}" if figure else ""))

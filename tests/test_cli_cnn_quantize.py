@@ -34,7 +34,7 @@ def test_quantize_a_cnn_then_evaluate_the_int8_checkpoint(cnn_run, tmp_path, cap
     ckpt = load_checkpoint(tmp_path / "q" / "quantized.ckpt")
     assert ckpt["model_config"]["type"] == "quantized" and ckpt["model_config"]["float_model"]["type"] == "cnn"
     assert str(ckpt["model"]["1.weight_int8"].dtype) == "int8" and ckpt["model"]["1.weight_int8"].shape == (32, 1, 3, 3)
-    code, stdout, err = run_cli(capsys, "evaluate", tmp_path / "q" / "quantized.ckpt", "--json", tmp_path / "e.json")
+    code, stdout, err = run_cli(capsys, "evaluate", tmp_path / "q", "--json", tmp_path / "e.json")  # the folder
     assert code == 0, err
     assert "int8-quantized CNN" in stdout
     assert json.loads((tmp_path / "e.json").read_text())["accuracy"] == pytest.approx(report["accuracy_int8"], abs=1e-9)

@@ -63,8 +63,8 @@ def test_prune_filters_finetune_and_shrink_then_evaluate(cnn_run, tmp_path, caps
     assert evaluated == pytest.approx(stages["after 1 fine-tuning epochs"]["accuracy"], abs=1e-9)
     assert ckpt["epoch"] == load_checkpoint(cnn_run / "last.ckpt")["epoch"] + 1
     assert report["conv_channels"] == [16, 32]
-    code, stdout, err = run_cli(capsys, "evaluate", out / "pruned.ckpt")
-    assert code == 0 and "conv16-pool-conv32-pool" in stdout
+    code, stdout, err = run_cli(capsys, "evaluate", out)  # the prune --out folder names its pruned.ckpt
+    assert code == 0 and "conv16-pool-conv32-pool" in stdout and "pruned.ckpt" in stdout
 
 
 def test_masked_filter_pruned_checkpoint_loads_with_its_masks(cnn_run, tmp_path, capsys):

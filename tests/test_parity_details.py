@@ -65,6 +65,17 @@ def test_floating_division_by_zero_gives_torchs_values_without_warnings(op):
     np.testing.assert_array_equal(integer_by_float, getattr(torch, op)(torch.tensor([5, 0]), 0.0).numpy())
 
 
+@pytest.mark.parametrize("op", ["floor_divide", "remainder"])
+def test_bool_division_is_not_implemented_as_in_torch(op):
+    a_tg, a_torch = _both("bool", [True, False])
+    b_tg, b_torch = _both("bool", [True, True])
+    with pytest.raises(NotImplementedError, match="Bool"):
+        getattr(torch, op)(a_torch, b_torch)
+    with pytest.raises(NotImplementedError, match=f"{op}: not implemented for 'Bool'"):
+        getattr(tg, op)(a_tg, b_tg)
+    np.testing.assert_array_equal((a_tg // 2).numpy(), (a_torch // 2).numpy())  # bool by int: int64, as torch
+
+
 def test_integer_division_by_nonzero_still_works():
     a_tg, a_torch = _both("int64", [7, -7, 0])
     b_tg, b_torch = _both("int64", [2, 2, -3])

@@ -35,16 +35,13 @@ def load_checkpoint_and_data(path: str, data_dir: str | None = None, device: str
     """Rebuild the model of a checkpoint (pruned ones included) and load the data set it was trained on.
 
     `path` is a .ckpt file, a run folder (last.ckpt, or best.ckpt after early stopping) or a
-    `tinygrad-opt prune` output folder (pruned.ckpt).
+    `tinygrad-opt prune` / `quantize` output folder (pruned.ckpt / quantized.ckpt).
     """
     from .evaluate import final_checkpoint  # noqa: PLC0415
     from ..data import load_dataset  # noqa: PLC0415
     from ..train.checkpoint import load_checkpoint  # noqa: PLC0415
 
-    folder = Path(path)
-    if folder.is_dir() and not (folder / "last.ckpt").exists() and (folder / "pruned.ckpt").is_file():
-        folder = folder / "pruned.ckpt"  # a `tinygrad-opt prune` output folder
-    ckpt = load_checkpoint(final_checkpoint(folder))
+    ckpt = load_checkpoint(final_checkpoint(Path(path)))  # prune / quantize output folders too
     if not ckpt.get("config"):
         raise ConfigError(f"{what} {ckpt['path']} holds no training config; give a checkpoint written by tinygrad-opt train")
     config = TrainConfig.from_dict(ckpt["config"], source=f"checkpoint {ckpt['path']}")

@@ -16,7 +16,7 @@ from .options import _choice_normalizer
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", metavar="CHECKPOINT",
                         help="a .ckpt file, or a run folder: the weights the run ended with (last.ckpt, "
-                             "or best.ckpt when it used early stopping)")
+                             "or best.ckpt when it used early stopping), or a prune / quantize --out folder")
     parser.add_argument("--dataset", choices=DATASETS, type=_choice_normalizer,
                         help="data set to evaluate on (default: the checkpoint's)")
     parser.add_argument("--data-dir", metavar="DIR", help="folder holding the IDX files (default: the checkpoint's)")
@@ -26,9 +26,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE")
 
 
+# what `prune --out` and `quantize --out` folders hold instead of a run's last.ckpt
+COMPRESSED_CHECKPOINTS = ("pruned.ckpt", "quantized.ckpt")
+
+
 def final_checkpoint(path):
-    """For a run folder, the checkpoint holding the weights the run ended with; a file as it is."""
-    if not path.is_dir() or not (path / "last.ckpt").is_file():
+    """For a run folder, the checkpoint holding the weights the run ended with (for a prune or quantize
+    output folder, its pruned.ckpt or quantized.ckpt); a file as it is."""
+    if path.is_dir() and not (path / "last.ckpt").is_file():
+        found = [path / name for name in COMPRESSED_CHECKPOINTS if (path / name).is_file()]
+        return found[0] if len(found) == 1 else path
+    if not path.is_dir():
         return path
     from ..train.checkpoint import load_checkpoint  # noqa: PLC0415
 

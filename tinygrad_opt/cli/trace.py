@@ -111,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
     if args.model == "cnn":
         step = run_conv_step(image=args.image, channels=args.channels, classes=CNN_CLASSES,
                              activation=args.activation or "relu", pool=args.pool, **options)
-        title = f"tinygrad-opt trace: CNN ({step.activation}, {args.pool} pooling) on one {args.image}x{args.image} image"
+        side = f"{args.image}x{args.image}"
+        title = f"tinygrad-opt trace: CNN ({step.activation}, {args.pool} pooling) on one {side} image"
     else:
         step = run_one_step(args.model, activation=args.activation or "tanh", **options)
         title = f"tinygrad-opt trace: {args.model} MLP ({step.activation})"

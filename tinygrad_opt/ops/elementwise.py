@@ -198,8 +198,12 @@ class _quiet:
         return False
 
 
-def check_integer_divisor(b, op: str) -> None:
-    """Integer division by zero has no value: raise torch's RuntimeError (NumPy would return 0 with a warning)."""
+def check_division_operands(a, b, op: str) -> None:
+    """torch's refusals where NumPy returns numbers: bool operands (NumPy computes in int8) and an integer
+    division by zero (NumPy gives 0 with a warning)."""
+    if a.dtype.kind == "b" and b.dtype.kind == "b":
+        raise NotImplementedError(f"{op}: not implemented for 'Bool' tensors (as in torch); convert them first, "
+                                  "e.g. with .long()")
     if b.dtype.kind in "biu" and bool((b == 0).any()):
         raise RuntimeError(f"ZeroDivisionError: {op} of integer tensors by zero; divide floating-point tensors "
                            "to get inf/nan instead")
@@ -207,7 +211,7 @@ def check_integer_divisor(b, op: str) -> None:
 
 def floor_divide(a, b):
     """floor(a / b) element-wise (no Function: floor_divide has no derivative, as in torch)."""
-    check_integer_divisor(b, "floor_divide")
+    check_division_operands(a, b, "floor_divide")
     with _quiet(array_module(a)):  # float division by zero gives inf/nan without a warning, as in torch
         return a // b
 
@@ -220,7 +224,7 @@ class Remainder(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        check_integer_divisor(b, "remainder")
+        check_division_operands(a, b, "remainder")
         ctx.a, ctx.b = a, b
         with _quiet(array_module(a)):  # float remainder by zero gives nan without a warning, as in torch
             return a % b

@@ -98,8 +98,9 @@ def run_conv_step(image: int = 6, channels: int = 2, classes: int = 3, activatio
                              "the engine holds it as a batch of one)")
     check_and_step(step, model, lambda: F.cross_entropy(model(x), t_y), hand,
                    [("x", x, bwd.dx[None])], steps)
-    for p, words in zip(step.checked, ("the correlation of x with delta = dL/dz", "delta summed over pixels",
-                                       "delta_o f^T", "delta_o", "the full convolution of delta with the flipped kernel")):
+    derived = ("the correlation of x with delta = dL/dz", "delta summed over pixels", "delta_o f^T", "delta_o",
+               "the full convolution of delta with the flipped kernel")
+    for p, words in zip(step.checked, derived):
         p.by_hand = words
     return step
 

@@ -8,6 +8,7 @@
 Three independent routes to each gradient: the engine's backward (`.grad`), the
 textbook formulas in NumPy (mlp_by_hand.py) and central finite differences of the
 engine's forward pass (finite_diff.py). float64 by default, so they agree to ~1e-10.
+OneStep, check_and_step and the option checks here serve conv_step.py's tiny CNN too.
 """
 from __future__ import annotations
 

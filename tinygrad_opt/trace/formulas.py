@@ -45,7 +45,8 @@ FORMULAS: dict[str, tuple[str, tuple[str, ...]]] = {
                 "g summed over batch and pixels")),
     "MaxPool2d": ("out = max of {a} over each window", ("g sent to each window's arg-max in {a}, 0 elsewhere",)),
     "AvgPool2d": ("out = mean of {a} over each window", ("g / (window size) spread over each window",)),
-    "AdaptiveAvgPool2d": ("out = mean of {a} over each adaptive window", ("g / (window size) spread over each window",)),
+    "AdaptiveAvgPool2d": ("out = mean of {a} over each adaptive window",
+                          ("g / (window size) spread over each window",)),
 }
 
 

@@ -257,7 +257,7 @@ show(0);
 
 
 def _tables(tables) -> str:
-    """(caption, headers, rows) tables as HTML, below the graph: e.g. each gradient by hand, engine, finite differences."""
+    """(caption, headers, rows) tables as HTML below the graph: each gradient by hand, engine, finite differences."""
     e = html.escape
     parts = []
     for caption, headers, rows in tables:
