@@ -145,7 +145,8 @@ def time_call(fn, inner: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 8, 64])
-    parser.add_argument("--ops", nargs="+", default=["add", "mul", "matmul", "relu", "tanh", "exp", "mean", "log_softmax"])
+    parser.add_argument("--ops", nargs="+",
+                        default=["add", "mul", "matmul", "relu", "tanh", "exp", "mean", "log_softmax"])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--inner", type=int, default=30)
     args = parser.parse_args()

@@ -49,8 +49,8 @@ LR = 1e-3
 POOL = 4  # distinct batches cycled through, so no framework runs on one cache-hot batch
 CHECK_STEPS = 20
 FRAMEWORKS = ("tinygrad_opt", "tinygrad_opt-capture", "torch", "torch-foreach", "torch-fused", "jax", "numpy")
-MODULES = {"tinygrad_opt": "numba", "tinygrad_opt-capture": "numba", "torch": "torch", "torch-foreach": "torch", "torch-fused": "torch",
-           "jax": "optax", "numpy": "numpy"}  # what must import for the framework to run
+MODULES = {"tinygrad_opt": "numba", "tinygrad_opt-capture": "numba", "torch": "torch", "torch-foreach": "torch",
+           "torch-fused": "torch", "jax": "optax", "numpy": "numpy"}  # what must import for the framework to run
 
 
 # ---- the shared workload (NumPy only, so every worker can build it) ------------------

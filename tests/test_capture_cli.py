@@ -1,4 +1,4 @@
-"""`tinygrad-opt train` captures its step by default (--no-capture / capture = false turn it off), with eager's numbers."""
+"""`tinygrad-opt train` captures its step by default (--no-capture or capture = false turn it off), same numbers."""
 from __future__ import annotations
 
 from tinygrad_opt import cli
