@@ -26,7 +26,7 @@ import numpy as np
 
 from ..nn import Module
 from ..nn.utils.prune import reparametrize_like
-from .errors import ArchitectureMismatchError, CheckpointError, fill_settings, names_settings
+from .errors import ArchitectureMismatchError, CheckpointError
 from .models import build_model, describe_model
 from .serialization import StateFormatError, atomic_write_bytes, dumps_state, loads_state
 
@@ -133,10 +133,9 @@ def load_model_state(model: Module, state_dict: dict[str, Any], source: str = "t
     if unexpected:
         problems.append("in the checkpoint but not in the model: " + ", ".join(unexpected))
     if problems:
-        template = ("{what}. Build the model with the checkpoint's own settings (or start a new run in another "
-                    "output folder, {out})")
-        values = {"what": f"{source} was saved from a different architecture: " + "; ".join(problems)}
-        raise names_settings(ArchitectureMismatchError(fill_settings(template, values)), template, **values)
+        raise ArchitectureMismatchError.about(
+            "{what}. Build the model with the checkpoint's own settings (or start a new run in another output "
+            "folder, {out})", what=f"{source} was saved from a different architecture: " + "; ".join(problems))
     model.load_state_dict(state_dict)
 
 

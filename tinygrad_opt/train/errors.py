@@ -11,7 +11,8 @@ class NamesSettings:
     """An error whose message may name settings as format fields ("{lr} must be > 0").
 
     str() shows each setting's own name (lr), so a Python caller reads its parameter names; the
-    CLI shows the flag (--lr) through `render`. `names_settings` attaches a template to an error.
+    CLI shows the flag (--lr) through `render`. Build one with `about`; `names_settings` attaches a template
+    to an error whose constructor takes more than the message.
     """
 
     template: str | None = None
@@ -20,6 +21,11 @@ class NamesSettings:
     def render(self, name: Callable[[str], str]) -> str:
         """The message with every setting it names spelled name(key)."""
         return str(self) if self.template is None else fill_settings(self.template, self.values, name)
+
+    @classmethod
+    def about(cls, template: str, **values: Any):
+        """The error whose `template` names settings as {key} fields; its other fields come from `values`."""
+        return names_settings(cls(fill_settings(template, values)), template, **values)
 
 
 def names_settings(error: NamesSettings, template: str, **values: Any) -> NamesSettings:
@@ -34,11 +40,6 @@ class ConfigError(NamesSettings, ValueError):
     Built with `ConfigError.about`, the message names settings as format fields ("{lr} must be > 0"):
     str() shows each setting's own name (lr), and the CLI shows its flag (--lr) through `render`.
     """
-
-    @classmethod
-    def about(cls, template: str, **values: Any) -> ConfigError:
-        """The error whose `template` names settings as {key} fields; its other fields come from `values`."""
-        return names_settings(cls(fill_settings(template, values, str)), template, **values)
 
 
 def fill_settings(template: str, values: dict[str, Any], name: Callable[[str], str] = str) -> str:
