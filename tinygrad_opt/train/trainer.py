@@ -31,6 +31,7 @@ import math
 import os
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -229,22 +230,24 @@ class Trainer:
         x = Tensor._make(to_device(xb, self.device), False)
         y = to_device(yb, self.device)
         known = self._label_range or (batch_label_range(yb) if self.device != "cpu" else None)
-        if self._compiled_step is not None and self._capture_fits(x):
-            self._captured_train_step(epoch, batch, x, y, known, callbacks)
-            return
-        out = self.model(x)
-        if known is None:
-            loss = self._loss(out, y)
-        else:  # the labels are proved in range on the host: no per-step device check in the loss
-            with known_target_range(y, *known):
+        # the captured step updates the weights inside the replay, so its loss is read after the update
+        # (a non-finite loss is still found at its read, one update later than eager finds it)
+        stepped = self._compiled_step is not None and self._capture_fits(x)
+        with known_target_range(y, *known) if known is not None else nullcontext():
+            # known: the labels are proved in range on the host, so the loss makes no per-step device check
+            if stepped:
+                loss, out = self._compiled_step(x, Tensor._make(y, False))
+            else:
+                out = self.model(x)
                 loss = self._loss(out, y)
         n = int(y.shape[0])
         correct = (array_module(out.data).argmax(out.data, axis=1) == y).sum()  # stays on the device
         result = StepResult(batch, self.step + 1, loss.data, correct, n)
-        # a read step reads before the update, so with log_every=1 a bad loss stops the run before it steps
+        # an eager read step reads before the update, so with log_every=1 a bad loss stops the run before it steps
         read = batch % self.log_every == 0 or batch >= self.batches_per_epoch
-        values = self._read(epoch, self._pending + [result], last_stepped=False) if read else None
-        self._update(loss, lambda: self._closure(x, y))
+        values = self._read(epoch, self._pending + [result], last_stepped=stepped) if read else None
+        if not stepped:
+            self._update(loss, lambda: self._closure(x, y))
         self._finish_step(batch, n, result, values, callbacks)
 
     def _finish_step(self, batch: int, n: int, result: StepResult, values: list | None,
@@ -266,26 +269,6 @@ class Trainer:
         if self._captured_shape is None:
             self._captured_shape = x.shape
         return x.shape == self._captured_shape
-
-    def _captured_train_step(self, epoch: int, batch: int, x: Tensor, y: Any, known: tuple | None,
-                             callbacks: list[Callback]) -> None:
-        """The step through tg.compile: the same work as _train_step, but the loss is read after the update.
-
-        A non-finite loss is still found at its read, one update later than eager finds it
-        (the error says how many updates followed the bad batch).
-        """
-        target = Tensor._make(y, False)
-        if known is None:
-            loss, out = self._compiled_step(x, target)
-        else:
-            with known_target_range(y, *known):
-                loss, out = self._compiled_step(x, target)
-        n = int(y.shape[0])
-        correct = (array_module(out.data).argmax(out.data, axis=1) == y).sum()
-        result = StepResult(batch, self.step + 1, loss.data, correct, n)
-        read = batch % self.log_every == 0 or batch >= self.batches_per_epoch
-        values = self._read(epoch, self._pending + [result], last_stepped=True) if read else None
-        self._finish_step(batch, n, result, values, callbacks)
 
     def _captured_step(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         """One training step as a function of the batch, for tg.compile: returns (loss, model output)."""
@@ -517,9 +500,8 @@ class Trainer:
         load_model_state(self.model, state["model"], source)
         self.optimizer.load_state_dict(state["optimizer"])
         if (state.get("scheduler") is None) != (self.scheduler is None):
-            template = "{source} was saved {how} a learning-rate schedule; resume with the same {schedule}"
-            values = {"source": source, "how": "with" if self.scheduler is None else "without"}
-            raise names_settings(CheckpointError(fill_settings(template, values)), template, **values)
+            raise CheckpointError.about("{source} was saved {how} a learning-rate schedule; resume with the same "
+                                        "{schedule}", source=source, how="with" if self.scheduler is None else "without")
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
