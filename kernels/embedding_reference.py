@@ -5,14 +5,8 @@
 """
 from __future__ import annotations
 
-from .reference import _xp
+from .reference import add_at
 
 
 def index_add_rows(target, index, values) -> None:
-    xp = _xp(target)
-    if hasattr(xp.add, "at"):  # NumPy, and CuPy >= 12.1
-        xp.add.at(target, index, values)
-    else:
-        import cupyx  # noqa: PLC0415 - older CuPy spells ufunc.at this way
-
-        cupyx.scatter_add(target, index, values)
+    add_at(target, index, values)

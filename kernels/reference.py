@@ -31,6 +31,17 @@ def _xp(array):
     return cupy
 
 
+def add_at(target, index, values) -> None:
+    """target[index] += values in place, repeated positions adding up (NumPy's add.at; CuPy's alike)."""
+    xp = _xp(target)
+    if hasattr(xp.add, "at"):  # NumPy, and CuPy >= 12.1
+        xp.add.at(target, index, values)
+    else:
+        import cupyx  # noqa: PLC0415 - older CuPy spells ufunc.at this way
+
+        cupyx.scatter_add(target, index, values)
+
+
 # ---- softmax cross-entropy ------------------------------------------------------------
 
 def softmax_cross_entropy(z, target, label_smoothing: float):

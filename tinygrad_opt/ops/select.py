@@ -5,6 +5,7 @@ Notation: g is the upstream gradient dL/dy.
 """
 from ..autograd import Function
 from ..backend import array_module
+from ..kernels.reference import add_at
 
 
 def check_index(index, size: int, dim: int, op: str) -> None:
@@ -35,17 +36,6 @@ def along_dim(index, dim: int) -> tuple:
     return tuple(parts)
 
 
-def scatter_add_into(target, index, values) -> None:
-    """target[index] += values, with repeated positions adding up (NumPy and CuPy alike)."""
-    xp = array_module(target)
-    if hasattr(xp.add, "at"):  # NumPy, and CuPy >= 12.1
-        xp.add.at(target, index, values)
-    else:
-        import cupyx  # noqa: PLC0415 - older CuPy spells ufunc.at this way
-
-        cupyx.scatter_add(target, index, values)
-
-
 def _check_gather_shapes(a_shape: tuple, index_shape: tuple, dim: int, op: str) -> None:
     from ..errors import ShapeError  # noqa: PLC0415 - only on the error path
 
@@ -74,7 +64,7 @@ class Gather(Function):
     @staticmethod
     def backward(ctx, g):
         grad = array_module(g).zeros(ctx.shape, dtype=g.dtype)
-        scatter_add_into(grad, ctx.where, g)
+        add_at(grad, ctx.where, g)
         return grad
 
 
@@ -94,7 +84,7 @@ class ScatterAdd(Function):
         if a.dtype != src.dtype:
             raise TypeError(f"scatter_add: input ({a.dtype}) and src ({src.dtype}) must have the same dtype")
         y = a.copy()
-        scatter_add_into(y, ctx.where, src[ctx.src_part])
+        add_at(y, ctx.where, src[ctx.src_part])
         return y
 
     @staticmethod
@@ -126,5 +116,5 @@ class IndexSelect(Function):
         grad = array_module(g).zeros(ctx.shape, dtype=g.dtype)
         if not ctx.shape:
             return g.sum().reshape(())
-        scatter_add_into(grad, ctx.where, g)
+        add_at(grad, ctx.where, g)
         return grad
