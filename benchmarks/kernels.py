@@ -210,7 +210,7 @@ t1 = time.perf_counter()
 from tinygrad_opt.kernels import cpu
 t2 = time.perf_counter()
 print(f"import tinygrad_opt {(t1 - t0) * 1e3:.0f} ms; import numba + kernels/cpu.py {(t2 - t1) * 1e3:.0f} ms")
-x = np.ones((256, 16), np.float32)  # 4096 elements: above cpu.SMALL, so ReLU runs its Numba loop
+x = np.ones((256, 16), np.float32)  # 4096 elements: from there on the registry runs ReLU's Numba loop
 calls = {  # the first call of the process also pays Numba's one-time start-up (LLVM initialisation)
     "relu (first: + Numba start-up)": lambda: cpu.relu(x),
     "softmax_cross_entropy": lambda: cpu.softmax_cross_entropy(x, np.zeros(256, np.int64), 0.1),

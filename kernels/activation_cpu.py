@@ -2,7 +2,8 @@
 
 The array expressions make up to ten temporaries per call (masks, exp, where, casts), each a
 full pass over memory; these loops read the input (and the gradient) once and write the
-result once. LeakyReLU takes float32 and float64 and is bitwise equal to its reference.
+result once. LeakyReLU and Tanh's backward take float32 and float64 and are bitwise equal to
+their references.
 SiLU and ELU take float32 only (float64, used for gradient checks, runs the reference):
 their exp is cpu.exp_nonpositive_float32, which vectorises (Numba's scalar exp is a C call
 per element, several times slower than NumPy's SIMD exp), so they agree with the reference
@@ -107,6 +108,25 @@ def silu_backward(g, a):
     g = np.ascontiguousarray(g)
     out = np.empty_like(g)
     _silu_backward(g, a, out)
+    return out
+
+
+# ---- Tanh's backward (its forward is NumPy's SIMD tanh) ----------------------------------------
+
+@_jit()
+def _tanh_backward(g, y, out):
+    g, y, out = g.reshape(-1), y.reshape(-1), out.reshape(-1)
+    one = out.dtype.type(1)
+    for i in numba.prange(g.size):
+        v = y[i]
+        out[i] = g[i] * (one - v * v)  # the reference's roundings, in its order: bitwise equal
+
+
+@takes(lambda g, y: y.dtype in _ZERO and y.flags.c_contiguous and y.ndim > 0 and _gradient_fits(g, y))
+def tanh_backward(g, y):
+    g = np.ascontiguousarray(g)
+    out = np.empty_like(g)
+    _tanh_backward(g, y, out)
     return out
 
 

@@ -6,6 +6,7 @@
     silu_backward        dL/da = g * s * (1 + a * (1 - s))
     elu                  y = scale * a for a > 0, scale * alpha * expm1(input_scale * a) otherwise
     elu_backward         dL/da = g * scale for a > 0, g * scale * alpha * input_scale * exp(input_scale * a) otherwise
+    tanh_backward        dL/da = g * (1 - y^2), y = tanh(a) the forward's output
     softplus, softplus_backward  torch's, with beta and threshold (formulas below)
     gelu, gelu_backward  both of torch's forms (approximate="none" or "tanh"), formulas below; forward
                          also returns Phi(a) or tanh(u) for backward: erf and tanh cost more than
@@ -48,6 +49,10 @@ def silu(a):
 def silu_backward(g, a):
     s = sigmoid(a)
     return g * s * (1 + a * (1 - s))
+
+
+def tanh_backward(g, y):
+    return g * (1 - y * y)
 
 
 def elu(a, alpha: float, scale: float, input_scale: float):

@@ -24,7 +24,7 @@ import numpy as np
 
 def _xp(array):
     """numpy or cupy for `array`, without importing cupy when it is a NumPy array."""
-    if isinstance(array, (np.ndarray, np.generic)):
+    if type(array) is np.ndarray or isinstance(array, np.generic):
         return np
     import cupy  # noqa: PLC0415 - only reached for CuPy arrays
 

@@ -10,6 +10,10 @@ A fast version handles only some inputs (a layout, a dtype, a rank): it says whi
 decision for every kernel in one place: an input the fast version does not take runs the
 reference, so a fast kernel's body never checks its inputs or calls the reference itself.
 
+A CPU version may also say from how many elements it pays off (`cpu_from_size`): `get`
+hands out the reference for a smaller host array directly, so on tiny arrays a kernel
+call costs no more than the array expression it replaces.
+
 The mode starts from the environment variable TINYGRAD_OPT_KERNELS ("auto",
 "numba" or "reference"; "auto" when unset), so a whole test run can use the
 reference kernels: `TINYGRAD_OPT_KERNELS=reference python -m pytest`.
@@ -33,6 +37,7 @@ _table: dict[str, dict[str, Impl]] = {}
 _resolved_host: dict[str, Callable] = {}
 _resolved_device: dict[str, Callable] = {}
 _unavailable: dict[str, str] = {}  # module name -> why it could not be imported
+_cpu_from_size: dict[str, int] = {}  # name -> host arrays below this many elements run the reference
 
 
 def _check_mode(mode: str, where: str) -> str:
@@ -75,9 +80,11 @@ def with_fallback(fast: Callable, reference: Callable) -> Callable:
         return fast
 
     def kernel(*args, **kwargs):
-        if accepts(*args, **kwargs):
-            return fast(*args, **kwargs)
-        return reference(*args, **kwargs)
+        if kwargs:
+            return (fast if accepts(*args, **kwargs) else reference)(*args, **kwargs)
+        if accepts(*args):  # the usual positional call: no empty keyword dict is unpacked twice
+            return fast(*args)
+        return reference(*args)
 
     kernel.__name__, kernel.__doc__, kernel.fast = fast.__name__, fast.__doc__, fast
     return kernel
@@ -87,9 +94,17 @@ def get_mode() -> str:
     return _mode
 
 
-def register(name: str, *, reference: Callable, cpu: Impl = None, gpu: Impl = None) -> None:
-    """Add kernel `name`; `cpu`/`gpu` are callables or "module:function" strings (imported on first use)."""
+def register(name: str, *, reference: Callable, cpu: Impl = None, gpu: Impl = None, cpu_from_size: int = 0) -> None:
+    """Add kernel `name`; `cpu`/`gpu` are callables or "module:function" strings (imported on first use).
+
+    `cpu_from_size`: the CPU version runs for host arrays (the one given to `get`) of at least
+    this many elements; smaller ones get the reference, whose array expression is as fast there.
+    """
     _table[name] = {"reference": reference, "cpu": cpu, "gpu": gpu}
+    if cpu_from_size:
+        _cpu_from_size[name] = cpu_from_size
+    else:
+        _cpu_from_size.pop(name, None)
     _resolved_host.clear()
     _resolved_device.clear()
 
@@ -122,6 +137,8 @@ def get(name: str, array) -> Callable:
     # NumPy scalars (the gradient of a 0-d result, say) are host data too: only CuPy arrays
     # may reach the device versions, which would also import CuPy on a CPU-only machine
     host = type(array) is np.ndarray or isinstance(array, np.generic)
+    if host and _cpu_from_size and array.size < _cpu_from_size.get(name, 0):
+        return _table[name]["reference"]
     fn = (_resolved_host if host else _resolved_device).get(name)
     if fn is None:
         fn = _resolve(name, host)

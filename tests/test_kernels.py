@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tinygrad_opt as tg  # noqa: F401 - loads tinygrad_opt.kernels
+from tinygrad_opt import kernels
 from tinygrad_opt.kernels import reference
 
 from kernel_table import UPDATES, check_update
@@ -46,19 +47,26 @@ def data(seed, shape, dtype, scale=1.0, special=False):
 
 @settings(max_examples=25, deadline=None)
 @given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, special=st.booleans())
-def test_relu_forward_and_backward_are_bitwise_equal(shape, dtype, seed, special, monkeypatch):
-    monkeypatch.setattr(cpu, "SMALL", 0)  # small arrays go to NumPy by design: test the loops themselves
+def test_relu_forward_and_backward_are_bitwise_equal(shape, dtype, seed, special):
     a = data(seed, shape, dtype, special=special)
     g = data(seed + 1, shape, dtype, special=special)
-    same(cpu.relu(a), reference.relu(a))
     y = reference.relu(a)
-    same(cpu.relu_backward(g, y), reference.relu_backward(g, y))
-    # and through NumPy's path for small arrays, and the reference for strided views
-    monkeypatch.setattr(cpu, "SMALL", 10**9)
-    same(cpu.relu(a), reference.relu(a))
+    if a.ndim:  # the loops themselves, at any size (the registry sends 0-d arrays to the reference)
+        same(cpu.relu(a), y)
+        same(cpu.relu_backward(g, y), reference.relu_backward(g, y))
+    # and whatever the registry picks: NumPy for small arrays, the reference for strided views
+    same(kernels.get("relu", a)(a), y)
     if a.ndim >= 2:
-        same(cpu.relu(a.T), reference.relu(a.T))
-        same(cpu.relu_backward(g.T, y.T), reference.relu_backward(g.T, y.T))
+        same(kernels.get("relu", a.T)(a.T), reference.relu(a.T))
+        same(kernels.get("relu_backward", g.T)(g.T, y.T), reference.relu_backward(g.T, y.T))
+
+
+def test_relu_forward_runs_the_loop_only_from_4096_elements():
+    """Below that NumPy's SIMD maximum is as fast, and the registry hands out the reference directly."""
+    assert kernels.get("relu", np.ones(4095, np.float32)) is reference.relu
+    assert kernels.which("relu", np.ones(4096, np.float32)) == "cpu"
+    assert kernels.which("relu", np.ones((64, 64), np.float64)) == "cpu"
+    assert kernels.which("relu_backward", np.ones(4, np.float32)) == "cpu"  # its loop wins at every size
 
 
 @settings(max_examples=25, deadline=None)

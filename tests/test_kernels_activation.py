@@ -21,7 +21,7 @@ SPECIAL = [np.nan, -0.0, 0.0, np.inf, -np.inf, 1e-30, -1e-30, 1e-3, -1e-3, -0.69
 CASES = [("leaky_relu", (0.1,)), ("leaky_relu", (-2.5,)), ("silu", ()), ("elu", (1.5, 1.0, 1.0)),
          ("elu", (1.6732632423543772, 1.0507009873554805, 1.0)), ("elu", (0.5, 2.0, 0.25)), ("gelu", ("none",)),
          ("gelu", ("tanh",)), ("softplus", (1.0, 20.0)), ("softplus", (2.0, 6.0)), ("softplus", (0.25, 1.0))]
-BITWISE = {"leaky_relu"}  # no transcendental function: the same float operations in the same order
+BITWISE = {"leaky_relu", "tanh"}  # no transcendental function: the same float operations in the same order
 
 
 def inputs(seed, size, dtype, scale):
@@ -85,6 +85,23 @@ def test_leaky_relu_loops_take_float64_and_stay_bitwise():
     a, g = inputs(0, 500, np.float64, 2.0)
     agree("leaky_relu", cpu.leaky_relu(a, 0.2), reference.leaky_relu(a, 0.2))
     agree("leaky_relu", cpu.leaky_relu_backward(g, a, 0.2), reference.leaky_relu_backward(g, a, 0.2))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tanh_backward_loop_is_bitwise_equal_to_its_reference(dtype):
+    a, g = inputs(3, 3000, dtype, 3.0)
+    y = np.tanh(a)
+    agree("tanh", cpu.tanh_backward(g, y), reference.tanh_backward(g, y))
+    broadcast = np.broadcast_to(dtype(0.5), y.shape)  # the gradient of a sum
+    agree("tanh", cpu.tanh_backward(broadcast, y), reference.tanh_backward(broadcast, y))
+
+
+def test_tanh_backward_runs_the_loop_from_512_elements():
+    """Below that the three NumPy calls cost no more, and the registry hands out the reference directly."""
+    assert kernels.get("tanh_backward", np.ones(511, np.float32)) is reference.tanh_backward
+    assert kernels.which("tanh_backward", np.ones((64, 64), np.float32)) == "cpu"
+    strided = np.ones((64, 64), np.float32).T
+    np.testing.assert_array_equal(kernels.get("tanh_backward", strided)(strided, strided), np.zeros((64, 64)))
 
 
 def test_expm1_polynomial_is_accurate_on_both_sides_of_its_switch():

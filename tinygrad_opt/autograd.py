@@ -141,8 +141,13 @@ class Function:
                     _check_same_device(cls, inputs)
                     break
             requires_grad = any([t._requires_grad for t in inputs])
-        try:
-            out = cls.forward(ctx, *arrays, **options)
+        try:  # a positional call where there are no options: Python calls it faster than an unpacked one
+            if options:
+                out = cls.forward(ctx, *arrays, **options)
+            elif count == 1:
+                out = cls.forward(ctx, arrays[0])
+            else:
+                out = cls.forward(ctx, *arrays)
         except Exception as err:
             explained = _explained(err, cls, inputs)
             if explained is err:
@@ -267,26 +272,42 @@ def _note_saved_versions(ctx, inputs, out, result) -> None:
 
     Only the arrays backward will read matter (an in-place change of an input that Add
     never saved is harmless, as in torch); a saved view of an input counts as the input.
-    Runs for every recorded op that saves something, so the common case (the very
-    input or output array) is tested first, by identity.
+    Runs for every recorded op that saves something, so the common cases are tested first:
+    the output itself, then an input by identity; options (numbers, tuples) are passed over.
     """
-    notes = []
+    notes = None
     for value in ctx.__dict__.values():
-        which = _which(value, inputs, out)
-        if which is None:
-            base = getattr(value, "base", None)  # a view of an input or of the output (a transpose, ...)
-            if base is None:
+        if value is out:
+            counter = result._version_counter
+            if counter is None:
+                counter = result._version_counter = [0]
+            entry = (counter, counter[0], -1)
+        else:
+            if type(value) in _NOT_ARRAYS:
                 continue
-            which = _which(base, inputs, out)
+            which = _which(value, inputs, out)
             if which is None:
-                continue
-        owner = result if which < 0 else inputs[which]
-        counter = owner._version_counter
-        if counter is None:
-            counter = owner._version_counter = [0]
-        notes.append((counter, counter[0], which))
-    if notes:
+                base = getattr(value, "base", None)  # a view of an input or of the output (a transpose, ...)
+                if base is None:
+                    continue
+                which = _which(base, inputs, out)
+                if which is None:
+                    continue
+            owner = result if which < 0 else inputs[which]
+            counter = owner._version_counter
+            if counter is None:
+                counter = owner._version_counter = [0]
+            entry = (counter, counter[0], which)
+        if notes is None:
+            notes = [entry]
+        else:
+            notes.append(entry)
+    if notes is not None:
         ctx._saved_versions = notes
+
+
+# what ops save besides arrays (their options): never an input's memory, so never versioned
+_NOT_ARRAYS = frozenset({int, float, bool, str, tuple, type(None)})
 
 
 def _which(array, inputs, out):
