@@ -62,6 +62,7 @@ def cases(n: int, xp, rng):
     return {
         "relu": (lambda: ((arr(n),), {}), 2 * n * F32, "_relu"),
         "relu_backward": (lambda: ((arr(n), xp.maximum(arr(n), 0)), {}), 3 * n * F32, "_relu_backward"),
+        "tanh_backward": (lambda: ((arr(n), xp.tanh(arr(n))), {}), 3 * n * F32, None),
         "bias_grad": (lambda: ((arr(rows, cols),), {}), (rows + 1) * cols * F32, None),
         "sum_rows": (lambda: ((arr(n // 64, 64),), {}), (n + n // 64) * F32, None),
         # MNIST-shaped logits (rows of 10): the per-row work is what the loops are for
@@ -133,7 +134,7 @@ def conv_cases(n: int, xp, rng):
 
 
 # modules holding the reference twins; batchnorm_reference only where the batch-norm kernels exist
-REFERENCE_MODULES = ("reference", "conv_reference", "batchnorm_reference")
+REFERENCE_MODULES = ("reference", "conv_reference", "batchnorm_reference", "activation_reference")
 
 
 def _reference(name: str):
