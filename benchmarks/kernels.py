@@ -42,6 +42,9 @@ def cases(n: int, xp, rng):
     def pos(*shape):
         return xp.asarray(np.abs(rng.standard_normal(shape)).astype(np.float32))
 
+    def targets(rows, classes):
+        return xp.asarray(rng.integers(0, classes, rows))
+
     cols = 256
     rows = max(1, n // cols)
     classes = 10
@@ -63,6 +66,14 @@ def cases(n: int, xp, rng):
         "relu": (lambda: ((arr(n),), {}), 2 * n * F32, "_relu"),
         "relu_backward": (lambda: ((arr(n), xp.maximum(arr(n), 0)), {}), 3 * n * F32, "_relu_backward"),
         "tanh_backward": (lambda: ((arr(n), xp.tanh(arr(n))), {}), 3 * n * F32, None),
+        "gelu (exact, erf)": (lambda: ((arr(n), "none"), {}), 3 * n * F32, None),
+        "smooth_l1_loss (mean)": (lambda: ((arr(n), arr(n), 1.0, "mean"), {}), 3 * n * F32, None),
+        "huber_loss (none)": (lambda: ((arr(n), arr(n), 1.0, "none"), {}), 4 * n * F32, None),
+        "nll_loss (rows of 10)": (lambda: ((arr(n // classes, classes), targets(n // classes, classes), None, -100,
+                                            "mean", 0.0), {}), None, None),
+        "nll_loss_backward (rows of 10)": (lambda: ((xp.asarray(np.float32(1.0)), targets(n // classes, classes),
+                                                     xp.ones(n // classes, np.float32), np.float32(n // classes), None,
+                                                     classes, -100, "mean", 0.0), {}), None, None),
         "bias_grad": (lambda: ((arr(rows, cols),), {}), (rows + 1) * cols * F32, None),
         "sum_rows": (lambda: ((arr(n // 64, 64),), {}), (n + n // 64) * F32, None),
         # MNIST-shaped logits (rows of 10): the per-row work is what the loops are for
@@ -134,7 +145,8 @@ def conv_cases(n: int, xp, rng):
 
 
 # modules holding the reference twins; batchnorm_reference only where the batch-norm kernels exist
-REFERENCE_MODULES = ("reference", "conv_reference", "batchnorm_reference", "activation_reference")
+REFERENCE_MODULES = ("reference", "conv_reference", "batchnorm_reference", "activation_reference",
+                     "loss_reference")
 
 
 def _reference(name: str):

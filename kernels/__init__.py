@@ -77,6 +77,12 @@ for _name in ("leaky_relu", "leaky_relu_backward", "silu", "silu_backward", "elu
 register("tanh_backward", reference=activation_reference.tanh_backward, cpu="activation_cpu:tanh_backward",
          cpu_from_size=512)
 
+# the regression losses and nll_loss (ops/regression_loss.py, ops/nll.py): loss_*.py
+from . import loss_reference  # noqa: E402
+
+for _name in ("l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "nll_loss_backward"):
+    register(_name, reference=getattr(loss_reference, _name), cpu=f"loss_cpu:{_name}")
+
 # layer normalisation over the rows of a (rows, m) array (ops.LayerNorm): layer_norm_*.py
 from . import layer_norm_reference  # noqa: E402
 

@@ -190,14 +190,17 @@ def elu_backward(g, a, alpha: float, scale: float, input_scale: float):
 # rounded once; float64 input (gradient checks) runs the reference.
 
 _F64 = np.float64
-_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
-# erf(z) = 2/sqrt(pi) * sum_n (-1)^n z^(2n+1) / (n! (2n+1)): the coefficients of z^(2n+1), n = 0 ... 12
-_ERF_TAYLOR = tuple(_TWO_OVER_SQRT_PI * (-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(13))
-_E0, _E1, _E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9, _E10, _E11, _E12 = _ERF_TAYLOR
-# erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + z/2), with P of degree 9: Numerical Recipes' erfcc
-# (Chebyshev fit, relative error below 1.2e-7 for every z >= 0)
-_P0, _P1, _P2, _P3, _P4, _P5, _P6, _P7, _P8, _P9 = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806,
-                                                    0.27886807, -1.13520398, 1.48851587, -0.82215223, 0.17087277)
+# erf(x) = x * P(x^2 / 8 - 1) for |x| <= 4, P of degree 18 fitted to the relative error of erf (at most
+# 3e-10 on [0, 4], computed against 30-digit erf: far below float32's half ulp, 3e-8). Beyond 4 erf rounds
+# to +-1 in float32 (erfc(4) = 1.5e-8), so |x| is clamped there. A polynomial alone, with no division,
+# exp or branch, vectorises fully.
+_ERF_P = (0.35353099567018026, -0.17657623529385955, 0.13167511293319137, -0.10771031869476441,
+          0.0902090825414213, -0.07473010710404696, 0.059886268897137086, -0.04574680120590477,
+          0.0330618313439783, -0.0225539621300479, 0.014355032239730225, -0.00840080598832612,
+          0.0048211290245845605, -0.0028911729325296113, 0.0013626377393279312, -0.00033636524339366523,
+          0.00019946413754136052, -0.00024381667500631012, 8.802696152319437e-05)
+(_R0, _R1, _R2, _R3, _R4, _R5, _R6, _R7, _R8, _R9, _R10, _R11, _R12, _R13, _R14, _R15, _R16, _R17,
+ _R18) = _ERF_P
 # tanh(u) = u + sum of T_n u^(2n+1), n = 1 ... 7 (Taylor, for |u| < 0.3)
 _T1, _T2, _T3, _T4, _T5, _T6, _T7 = (-1 / 3, 2 / 15, -17 / 315, 62 / 2835, -1382 / 155925, 21844 / 6081075,
                                      -929569 / 638512875)
@@ -212,21 +215,14 @@ _MINUS_TWO = _F64(-2.0)
 
 @numba.njit(inline="always", error_model="numpy")
 def _erf_float32(x):
-    """erf of a float32, within about 1 float32 ulp; vectorisable.
-
-    |x| < 1: the Taylor series (13 terms, truncation below 1e-10) in float64. Beyond: 1 - erfc
-    with Numerical Recipes' erfc (relative 1.2e-7 of erfc <= 0.16, so under one ulp of erf),
-    its exp taken by exp_nonpositive_float32 (the exponent is negative for z >= 1).
-    """
-    z = abs(_F64(x))
-    z2 = z * z
-    small = z * (_E0 + z2 * (_E1 + z2 * (_E2 + z2 * (_E3 + z2 * (_E4 + z2 * (_E5 + z2 * (_E6 + z2 * (
-        _E7 + z2 * (_E8 + z2 * (_E9 + z2 * (_E10 + z2 * (_E11 + z2 * _E12))))))))))))
-    t = 1.0 / (1.0 + 0.5 * z)
-    exponent = -z2 + (_P0 + t * (_P1 + t * (_P2 + t * (_P3 + t * (_P4 + t * (_P5 + t * (_P6 + t * (
-        _P7 + t * (_P8 + t * _P9)))))))))
-    large = 1.0 - t * _F64(exp_nonpositive_float32(_F(exponent)))
-    return _F(math.copysign(small if z < 1.0 else large, x))  # NaN and +-inf take the large branch
+    """erf of a float32, within 1 float32 ulp of the exact value; vectorisable (see _ERF_P)."""
+    w = abs(_F64(x))
+    c = 4.0 if w > 4.0 else w  # NaN stays NaN (the comparison is false), inf becomes 4
+    u = c * c * 0.125 - 1.0
+    p = _R0 + u * (_R1 + u * (_R2 + u * (_R3 + u * (_R4 + u * (_R5 + u * (_R6 + u * (_R7 + u * (_R8 + u * (
+        _R9 + u * (_R10 + u * (_R11 + u * (_R12 + u * (_R13 + u * (_R14 + u * (_R15 + u * (_R16 + u * (
+            _R17 + u * _R18)))))))))))))))))
+    return _F(math.copysign(c * p, x))
 
 
 @numba.njit(inline="always", error_model="numpy")
@@ -247,7 +243,7 @@ def _normal_cdf(v):
     return (_erf_float32(v * _SQRT_HALF) + _ONE) * _HALF
 
 
-@_jit()
+@_jit(fastmath={"contract"})  # fused multiply-adds: erf's polynomial at half the cost
 def _gelu(a, y, cdf):
     a, y, cdf = a.reshape(-1), y.reshape(-1), cdf.reshape(-1)
     for i in numba.prange(a.size):
@@ -256,7 +252,7 @@ def _gelu(a, y, cdf):
         y[i] = a[i] * c
 
 
-@_jit()
+@_jit(fastmath={"contract"})
 def _gelu_backward(g, a, cdf, out):
     g, a, cdf, out = g.reshape(-1), a.reshape(-1), cdf.reshape(-1), out.reshape(-1)
     for i in numba.prange(g.size):

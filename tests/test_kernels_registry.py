@@ -28,6 +28,8 @@ NAMES = sorted(NAMES + ["elu", "elu_backward", "gelu", "gelu_backward", "leaky_r
 NAMES = sorted(NAMES + ["layer_norm", "layer_norm_backward"])  # kernels/layer_norm_*.py
 NAMES = sorted(NAMES + ["index_add_rows"])  # kernels/embedding_*.py
 NAMES = sorted(NAMES + ["tanh_backward"])  # kernels/activation_*.py
+NAMES = sorted(NAMES + ["huber_loss", "l1_loss", "nll_loss", "nll_loss_backward",
+                       "smooth_l1_loss"])  # kernels/loss_*.py
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import numpy as np
 from ..autograd import Function
 from ..backend import array_module
 from ..kernels import get as kernel
+from ..kernels.loss_reference import reduce_loss
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -23,14 +24,7 @@ def check_reduction(reduction: str, op: str) -> None:
         raise ValueError(f"{op}: reduction={reduction!r} is not one of {', '.join(map(repr, REDUCTIONS))}")
 
 
-def _reduce(loss, reduction: str):
-    if reduction == "mean":
-        if loss.size and loss.dtype.itemsize >= 4:  # float32/64: sum / n is NumPy's mean, bitwise,
-            return loss.sum() / loss.size              # without its ~10 us of Python overhead
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    return loss
+_reduce = reduce_loss  # the kernels' reference reduction, shared by every loss op
 
 
 def _upstream_scale(g, reduction: str, n: int, ndim: int):

@@ -2,10 +2,12 @@
 
 Notation as in ops/loss.py: g is the upstream gradient, scaled by 1 / n for "mean".
 dL/dy = -dL/dx in every case; x and y may broadcast (the traversal sums gradients back).
+Each forward is a kernel (kernels/loss_reference.py holds the array expressions) that returns
+the reduced loss and the slope dloss/dd; the Numba loops compute both in one pass.
 """
 from ..autograd import Function
-from ..backend import array_module
-from .loss import _reduce, _upstream_scale
+from ..kernels import get as kernel
+from .loss import _upstream_scale
 
 
 class _PointwiseLoss(Function):
@@ -23,10 +25,9 @@ class L1(_PointwiseLoss):
 
     @staticmethod
     def forward(ctx, x, y, reduction="mean"):
-        xp = array_module(x)
-        d = x - y
-        ctx.slope, ctx.reduction = xp.sign(d), reduction
-        return _reduce(xp.abs(d), reduction)
+        loss, ctx.slope = kernel("l1_loss", x)(x, y, reduction)
+        ctx.reduction = reduction
+        return loss
 
 
 class SmoothL1(_PointwiseLoss):
@@ -37,17 +38,9 @@ class SmoothL1(_PointwiseLoss):
 
     @staticmethod
     def forward(ctx, x, y, reduction="mean", beta=1.0):
-        xp = array_module(x)
-        d = x - y
-        ad = xp.abs(d)
-        if beta == 0:
-            ctx.slope, ctx.reduction = xp.sign(d), reduction
-            return _reduce(ad, reduction)
-        inside = ad < beta
-        loss = xp.where(inside, d * d * (0.5 / beta), ad - 0.5 * beta).astype(d.dtype, copy=False)
-        ctx.slope = xp.clip(d / beta, -1, 1).astype(d.dtype, copy=False)
+        loss, ctx.slope = kernel("smooth_l1_loss", x)(x, y, beta, reduction)
         ctx.reduction = reduction
-        return _reduce(loss, reduction)
+        return loss
 
 
 class Huber(_PointwiseLoss):
@@ -58,10 +51,6 @@ class Huber(_PointwiseLoss):
 
     @staticmethod
     def forward(ctx, x, y, reduction="mean", delta=1.0):
-        xp = array_module(x)
-        d = x - y
-        ad = xp.abs(d)
-        loss = xp.where(ad < delta, d * d * 0.5, (ad - 0.5 * delta) * delta).astype(d.dtype, copy=False)
-        ctx.slope = xp.clip(d, -delta, delta).astype(d.dtype, copy=False)
+        loss, ctx.slope = kernel("huber_loss", x)(x, y, delta, reduction)
         ctx.reduction = reduction
-        return _reduce(loss, reduction)
+        return loss
