@@ -11,9 +11,16 @@ import tinygrad_opt as tg
 from tinygrad_opt import nn, ops
 from tinygrad_opt.autograd import Function
 from tinygrad_opt.capture import CaptureWarning
+from tinygrad_opt.capture import into
 from tinygrad_opt.capture.into import BACKWARD_INTO, INTO, backward_writer, writer
 
 RNG = np.random.default_rng(0)
+
+
+@pytest.fixture(autouse=True)
+def buffers_for_small_arrays(monkeypatch):
+    """The steps here are tiny: give every array a buffer, whatever its size."""
+    monkeypatch.setattr(into, "MIN_BYTES", 0)
 
 
 def f32(*shape):
@@ -232,3 +239,37 @@ def test_a_gradient_passed_through_to_a_parameter_gets_no_buffer():
             assert step.replaying and "Tanh" not in step.plan.grad_buffered and "Mul" in step.plan.grad_buffered
         results.append([(a.data.tobytes(), b.data.tobytes()) for a, b in grads])
     assert results[0] == results[1]
+
+
+def test_small_arrays_are_allocated_afresh(monkeypatch):
+    monkeypatch.setattr(into, "MIN_BYTES", 16 * 4 * 8)  # the 8 x 16 float32 activations, not the 8 x 4 logits
+    tg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(12, 16), nn.Tanh(), nn.Linear(16, 4))
+    step = tg.compile(mlp_step(model, tg.optim.SGD(model.parameters(), lr=0.1)))
+    for x, y in batches():
+        step(x, y)
+    assert step.plan.buffered == ["Linear", "Tanh"] and step.plan.grad_buffered == ["Tanh", "Linear"]
+
+
+def test_an_mlp_with_dropout_replays_into_buffers_bit_for_bit():
+    def make():
+        tg.manual_seed(0)
+        model = nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 16), nn.Tanh(),
+                              nn.Linear(16, 4))
+        optimizer = tg.optim.Adam(model.parameters(), lr=1e-2)
+        return model, optimizer, mlp_step(model, optimizer)
+
+    data = batches(8)
+    model_e, opt_e, step_e = make()
+    losses_e = [step_e(x, y).data.tobytes() for x, y in data]
+    model_c, opt_c, step_c = make()
+    compiled = tg.compile(step_c)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CaptureWarning)
+        losses_c = [compiled(x, y).data.tobytes() for x, y in data]
+    assert compiled.replaying and "LinearReLU" in compiled.plan.buffered and compiled.plan.grad_buffered
+    assert losses_e == losses_c
+    for p, q in zip(model_e.parameters(), model_c.parameters()):
+        assert p.data.tobytes() == q.data.tobytes() and p.grad.data.tobytes() == q.grad.data.tobytes()
+        for key, value in opt_e.state[p].items():
+            assert np.asarray(value).tobytes() == np.asarray(opt_c.state[q][key]).tobytes()

@@ -14,7 +14,7 @@ cls.backward returns, writing the gradient of input i into outs[i] where that is
 (None: computed as the op computes it). tests/test_capture_buffers.py checks each entry
 against its op: the same bits and the same ctx. Shapes were checked when the step was recorded.
 
-A buffer is only used for a value that stays inside the step: not a value the step returns,
+Only arrays of at least MIN_BYTES get a buffer, and only for a value that stays inside the step: not a value the step returns,
 passes to an effect, or delivers as a parameter's gradient (nor any view of such a value),
 since those may still be held when the next replay overwrites the buffer (see `buffers`).
 """
@@ -33,6 +33,9 @@ from ..kernels.blas_threads import before_gemm
 INTO: dict[type, Callable[..., Any]] = {}
 BACKWARD_INTO: dict[type, Callable[..., Any]] = {}
 enabled = True  # False: plans built from now on allocate every output afresh (benchmarks/capture_buffers.py compares)
+# Smaller arrays are allocated afresh: malloc hands them out from memory it keeps (no page faults) about
+# as fast as a ufunc parses its out= keyword; larger ones come from pages the OS maps again each step.
+MIN_BYTES = 128 * 1024
 
 
 def _writes(cls: type, table: dict = INTO):
@@ -88,7 +91,7 @@ def buffers(rec, escaping: set[int]) -> dict[int, Any]:
         return found
     for op in rec.ops:
         array = rec.slot_arrays[op.out]
-        if (type(array) is not np.ndarray or array.ndim == 0 or id(root(array)) in escaping
+        if (type(array) is not np.ndarray or array.nbytes < MIN_BYTES or id(root(array)) in escaping
                 or writer(op.cls) is None):
             continue
         found[op.out] = np.empty_like(array, order="K")
@@ -106,7 +109,7 @@ def gradient_buffers(rec, escaping: set[int]) -> dict[int, tuple]:
         return found
     for (op, index), array in rec.node_gradients.items():
         cls = rec.ops[op].cls
-        if (type(array) is not np.ndarray or array.ndim == 0 or id(root(array)) in escaping
+        if (type(array) is not np.ndarray or array.nbytes < MIN_BYTES or id(root(array)) in escaping
                 or backward_writer(cls) is None):
             continue
         outs = list(found.get(op, (None,) * len(rec.ops[op].inputs)))
