@@ -14,9 +14,10 @@ cls.backward returns, writing the gradient of input i into outs[i] where that is
 (None: computed as the op computes it). tests/test_capture_buffers.py checks each entry
 against its op: the same bits and the same ctx. Shapes were checked when the step was recorded.
 
-Only arrays of at least MIN_BYTES get a buffer, and only for a value that stays inside the step: not a value the step returns,
-passes to an effect, or delivers as a parameter's gradient (nor any view of such a value),
-since those may still be held when the next replay overwrites the buffer (see `buffers`).
+Only arrays of at least MIN_BYTES get a buffer, and only for a value that stays inside the
+step: not a value the step returns, passes to an effect, or delivers as a parameter's gradient
+(nor any view of such a value), since those may still be held when the next replay overwrites
+the buffer (see `buffers`).
 """
 from __future__ import annotations
 
@@ -91,8 +92,8 @@ def buffers(rec, escaping: set[int]) -> dict[int, Any]:
         return found
     for op in rec.ops:
         array = rec.slot_arrays[op.out]
-        if (type(array) is not np.ndarray or array.nbytes < MIN_BYTES or id(root(array)) in escaping
-                or writer(op.cls) is None):
+        if (type(array) is not np.ndarray or array.ndim == 0 or array.nbytes < MIN_BYTES
+                or id(root(array)) in escaping or writer(op.cls) is None):
             continue
         found[op.out] = np.empty_like(array, order="K")
     return found
@@ -109,8 +110,8 @@ def gradient_buffers(rec, escaping: set[int]) -> dict[int, tuple]:
         return found
     for (op, index), array in rec.node_gradients.items():
         cls = rec.ops[op].cls
-        if (type(array) is not np.ndarray or array.nbytes < MIN_BYTES or id(root(array)) in escaping
-                or backward_writer(cls) is None):
+        if (type(array) is not np.ndarray or array.ndim == 0 or array.nbytes < MIN_BYTES
+                or id(root(array)) in escaping or backward_writer(cls) is None):
             continue
         outs = list(found.get(op, (None,) * len(rec.ops[op].inputs)))
         outs[index] = np.empty_like(array, order="K")
