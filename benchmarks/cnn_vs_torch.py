@@ -14,7 +14,8 @@ each reports its best round.
 Per batch size (64 and 256): steps per second over --steps steady-state steps (after 3
 warm-up steps), their ratio, and the seconds one MNIST epoch (60,000 images) takes at that
 rate. The capture column is the engine's same step through tg.compile (recorded on the
-first two batches, then replayed; what `tinygrad-opt train` runs), in its own process too. Peak step memory: the extra bytes a steady-state step allocates above what was held
+first two batches, then replayed; what `tinygrad-opt train` runs), in its own process too.
+Peak step memory: the extra bytes a steady-state step allocates above what was held
 before it (tracemalloc for the engine's NumPy buffers, torch's profiler memory events for
 torch), at batch 256.
 

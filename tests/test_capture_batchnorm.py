@@ -123,7 +123,8 @@ def test_batchnorm1d_over_a_length_axis_replays():
 def test_the_clis_conv_batchnorm_cnn_replays_bit_for_bit(momentum, buffers):
     model, compiled = assert_replays_like_eager(lambda: cli_cnn(momentum), image_batches())
     if buffers:
-        assert compiled.plan.buffered.count("BatchNormChannels") == 2 and "BatchNormChannels" in compiled.plan.grad_buffered
+        assert compiled.plan.buffered.count("BatchNormChannels") == 2
+        assert "BatchNormChannels" in compiled.plan.grad_buffered
     assert "BatchNormChannels" in compiled.plan.ops and "Dropout" in compiled.plan.ops
     # nn.Sequential's fused BatchNorm2d + ReLU node is what the replay runs, as in eager
     assert "ReLU" not in compiled.plan.ops[:compiled.plan.ops.index("MaxPool2d")]
