@@ -7,6 +7,12 @@ once allocating them afresh as eager does. Rounds alternate between the two (ABB
 Both replays give the same numbers (tests/test_capture_buffers.py), so only the time differs.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/capture_buffers.py
+
+Any other script compares the same way with TINYGRAD_OPT_CAPTURE_BUFFERS=0 (fresh outputs) against
+the default, e.g. peers.py's capture row:
+
+    for b in 1 0 1 0; do TINYGRAD_OPT_CAPTURE_BUFFERS=$b python benchmarks/peers.py \
+        --frameworks tinygrad_opt-capture --rounds 1; done
 """
 from __future__ import annotations
 

@@ -273,3 +273,15 @@ def test_an_mlp_with_dropout_replays_into_buffers_bit_for_bit():
         assert p.data.tobytes() == q.data.tobytes() and p.grad.data.tobytes() == q.grad.data.tobytes()
         for key, value in opt_e.state[p].items():
             assert np.asarray(value).tobytes() == np.asarray(opt_c.state[q][key]).tobytes()
+
+
+@pytest.mark.parametrize("setting, expected", [("0", False), ("1", True), (" 1 ", True)])
+def test_the_environment_variable_turns_buffers_off(monkeypatch, setting, expected):
+    monkeypatch.setenv(into.ENV_VAR, setting)
+    assert into._enabled_by_environment() is expected
+
+
+def test_a_bad_environment_setting_is_named(monkeypatch):
+    monkeypatch.setenv(into.ENV_VAR, "yes")
+    with pytest.raises(ValueError, match="TINYGRAD_OPT_CAPTURE_BUFFERS must be 0 or 1, got 'yes'"):
+        into._enabled_by_environment()

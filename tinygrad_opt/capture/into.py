@@ -22,6 +22,7 @@ the buffer (see `buffers`).
 from __future__ import annotations
 
 import inspect
+import os
 from functools import partial
 from typing import Any, Callable
 
@@ -33,7 +34,17 @@ from ..kernels.blas_threads import before_gemm
 
 INTO: dict[type, Callable[..., Any]] = {}
 BACKWARD_INTO: dict[type, Callable[..., Any]] = {}
-enabled = True  # False: plans built from now on allocate every output afresh (benchmarks/capture_buffers.py compares)
+ENV_VAR = "TINYGRAD_OPT_CAPTURE_BUFFERS"  # "0": every replay allocates its outputs afresh (to compare, in any script)
+
+
+def _enabled_by_environment() -> bool:
+    setting = os.environ.get(ENV_VAR, "1").strip()
+    if setting not in ("0", "1"):
+        raise ValueError(f"environment variable {ENV_VAR} must be 0 or 1, got {setting!r}")
+    return setting == "1"
+
+
+enabled = _enabled_by_environment()  # False: plans built from now on allocate every output afresh
 # Smaller arrays are allocated afresh: malloc hands them out from memory it keeps (no page faults) about
 # as fast as a ufunc parses its out= keyword; larger ones come from pages the OS maps again each step.
 MIN_BYTES = 128 * 1024
