@@ -158,8 +158,8 @@ class TrainConfig:
         "int", metavar="N"))
     capture: bool = field(default=True, metadata=_opt(
         "record the training step on the first batches and replay it (tg.compile; the same numbers as eager, "
-        "less Python per step); --no-capture runs every step eagerly. Steps it cannot replay (BatchNorm, "
-        "LBFGS/SAM, cuda) run eagerly anyway", "bool"))
+        "less Python per step); --no-capture runs every step eagerly. Steps it cannot replay (LBFGS/SAM, cuda) "
+        "run eagerly anyway", "bool"))
 
     # ---- building and checking ------------------------------------------------------
     @classmethod
