@@ -165,7 +165,7 @@ def _nll_rows(x, target, weight, weighted, ignore_index, loss, w):
             picked = zero
         else:
             wi = weight[t] if weighted else x.dtype.type(1)
-            picked = x[i, t]
+            picked = x[i, t] + zero  # the reference sums x[i, t] with zeros: -0.0 comes out +0.0
         w[i] = wi
         loss[i] = -(wi * picked)
 
