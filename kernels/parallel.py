@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
 from .blas_threads import engine_threads, engine_threads_started, single_blas_thread
+from .denormal import follow_flush_denormal
 
 _pool: ThreadPoolExecutor | None = None
 _pool_pid: int | None = None  # a forked child cannot use its parent's worker threads: it makes its own
@@ -37,7 +38,12 @@ def map_chunks(fn: Callable[[int, int], object], chunks: Sequence[tuple[int, int
         return [fn(start, stop) for start, stop in chunks]
     engine_threads_started()
     with single_blas_thread():
-        return list(_executor(threads).map(lambda chunk: fn(*chunk), chunks))
+        return list(_executor(threads).map(lambda chunk: _run_in_flush_mode(fn, chunk), chunks))
+
+
+def _run_in_flush_mode(fn: Callable[[int, int], object], chunk: tuple[int, int]) -> object:
+    follow_flush_denormal()  # a worker keeps the float mode it was created with unless told otherwise
+    return fn(*chunk)
 
 
 def split(count: int, parts: int) -> list[tuple[int, int]]:
