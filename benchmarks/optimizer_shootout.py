@@ -157,8 +157,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--momentum", type=float, default=0.9, help="for sgd, rmsprop, sam (over sgd)")
     parser.add_argument("--train-size", type=int, default=None, help="use only this many training examples")
+    parser.add_argument("--tune-train-size", type=int, default=None,
+                        help="tuning trials use only the first this many training examples (the final runs all)")
+    parser.add_argument("--combine", nargs="+", default=None, metavar="JSON",
+                        help="no training: merge the rows of earlier result files (e.g. optimizer lists split "
+                             "over processes) into --out's table, verdict and plot")
     parser.add_argument("--out", default=str(RESULTS / "optimizer_shootout.json"))
     args = parser.parse_args(argv)
+    if args.combine:
+        return combine(args.combine, Path(args.out), argv)
 
     global MOMENTUM
     MOMENTUM = args.momentum
@@ -169,10 +176,12 @@ def main(argv: list[str] | None = None) -> dict:
     if args.train_size:
         train = (train[0][:args.train_size], train[1][:args.train_size])
     test = (data.x_test, data.y_test)
+    tune_train = train if not args.tune_train_size else (train[0][:args.tune_train_size],
+                                                         train[1][:args.tune_train_size])
     rows = []
     for name in args.optimizers:
         started = time.perf_counter()
-        best, trials = tune(name, base, data, train, val, args.trials, seed=STUDY_ORDER.index(name))
+        best, trials = tune(name, base, data, tune_train, val, args.trials, seed=STUDY_ORDER.index(name))
         finals, curves, seconds, accuracy = [], [], [], []
         for seed in range(args.seeds):
             config = base.updated({"optimizer": name, "epochs": args.epochs, "seed": seed, **best,
@@ -192,6 +201,11 @@ def main(argv: list[str] | None = None) -> dict:
               f"{row['final']['mean'] * 100:.2f} +- {row['final']['std'] * 100:.2f} %  "
               f"({row['seconds_per_epoch']['mean']:.1f} s/epoch)", flush=True)
 
+    return report(rows, Path(args.out), {"settings": vars(args)}, argv)
+
+
+def report(rows: list[dict], out: Path, extra: dict, argv: list[str] | None) -> dict:
+    """Print the table and verdict of `rows`; write them (with the command and machine) to `out` and its plot."""
     print(f"\n{'optimizer':<20}{'lr':>9}{'wd':>9}{'epoch 1':>9}{'epoch 3':>9}{'final':>16}{'s/epoch':>9}")
     for r in sorted(rows, key=lambda r: -r["final"]["mean"]):
         print(f"{r['optimizer']:<20}{r['best']['lr']:>9.2g}{r['best']['weight_decay']:>9.1g}"
@@ -200,18 +214,32 @@ def main(argv: list[str] | None = None) -> dict:
               f"{r['seconds_per_epoch']['mean']:>9.2f}")
     lines = verdict(rows)
     print("\n" + "\n".join(lines))
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     result = {"command": "python benchmarks/optimizer_shootout.py " + " ".join(argv if argv is not None else
                                                                               sys.argv[1:]),
               "machine": ", ".join(part for part in (platform.machine(), f"{os.cpu_count()} logical CPUs",
                                                      platform.processor()) if part),
               "python": platform.python_version(), "load_average_at_end": os.getloadavg(),
-              "settings": vars(args), "rows": rows, "verdict": lines}
+              **extra, "rows": rows, "verdict": lines}
     out.write_text(json.dumps(result, indent=1))
     figure = plot(rows, out.with_suffix(".png"))
     print(f"wrote {out}" + (f" and {figure}" if figure else ""))
     return result
+
+
+def combine(paths: list[str], out: Path, argv: list[str] | None) -> dict:
+    """One report from several result files of the same settings (only their optimizer lists may differ)."""
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    settings = [{k: v for k, v in part["settings"].items() if k not in ("optimizers", "out")} for part in parts]
+    if any(s != settings[0] for s in settings[1:]):
+        raise SystemExit(f"optimizer_shootout.py --combine: the files were made with different settings: {settings}")
+    rows = [row for part in parts for row in part["rows"]]
+    names = [row["optimizer"] for row in rows]
+    if len(set(names)) != len(names):
+        raise SystemExit(f"optimizer_shootout.py --combine: an optimizer appears twice: {names}")
+    return report(rows, out, {"settings": settings[0], "parts": [{"command": p["command"],
+                                                                  "load_average_at_end": p.get("load_average_at_end")}
+                                                                 for p in parts]}, argv)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,10 @@ same options, the same backward, the same effects. That is what tells the extern
 apart: a parameter or buffer is the same array object both times (the replay uses it, and
 checks before each call that its tensor still holds it); a 0-d constant the step made
 from a Python number (x * 0.5) is equal both times and is baked in; anything else the step
-made outside the engine's ops (a mask drawn in Python, batch statistics computed on
-arrays) differs, and the step is not replayed. Dropout's seed is drawn again at replay,
-from the engine's generator in the same order as eager.
+made outside the engine's ops (a mask drawn in Python, statistics computed on arrays by
+hand) differs, and the step is not replayed. Dropout's seed is drawn again at replay,
+from the engine's generator in the same order as eager; a `@replayed` helper (BatchNorm's
+batch statistics and running-statistics update) is called again and its arrays used.
 
 The replay function is generated source: one line per forward op (`s7 = f7(c7, s6, k2)`),
 per backward node and per gradient it passes on, per effect; it calls the ops' own forward
@@ -182,7 +183,8 @@ def build(rec: Recording, output) -> Plan:
     """Generate the replay function for a recording that passed `compare`; `output` from `output_spec`."""
     names: dict[str, Any] = {"_make": _detached, "_as_array": _as_array, "_unbroadcast": unbroadcast,
                              "_deliver": _deliver_to_leaves, "_leaf_hooks": _leaf_hooks,
-                             "GradStateChanged": GradStateChanged, "_draw": draw_seed}
+                             "GradStateChanged": GradStateChanged, "_draw": draw_seed, "_keep": _keep,
+                             "_restore": _restore}
     held: dict[int, tuple] = {}
     arg_count = len(rec.args)
     lines = ["def replay(A, T):"]
@@ -199,7 +201,10 @@ def build(rec: Recording, output) -> Plan:
         return f"s{ref}"
 
     has_fresh = False
-    effects_so_far: list[str] = []
+    restartable = True  # an abandoned replay can still run the step eagerly: nothing it changed is left changed
+    keeps = any(isinstance(e, Effect) and getattr(e.fn, "changes_in_place", None) for e in rec.events)
+    if keeps:
+        lines.append("    _kept = []")  # (array, its copy) for each array an effect is about to change in place
     op_index = {id(op): i for i, op in enumerate(rec.ops)}
     for n, event in enumerate(rec.events):
         if isinstance(event, Op):
@@ -223,7 +228,12 @@ def build(rec: Recording, output) -> Plan:
             lines.append(f"    s{event.out} = {call}")
         elif isinstance(event, Effect):
             names[f"e{n}"] = event.fn
-            lines.append(f"    r = e{n}({_effect_arguments(n, event, names)})")
+            arguments = _effect_arguments(n, event, names)
+            changes = getattr(event.fn, "changes_in_place", None)
+            if changes is not None:
+                names[f"changes{n}"] = changes
+                lines.append(f"    _kept += _keep(changes{n}({arguments}))")
+            lines.append(f"    r = e{n}({arguments})")
             kind, slots = event.out or (None, None)
             if kind == "tensor":
                 lines.append(f"    s{slots} = r.data")
@@ -231,11 +241,10 @@ def build(rec: Recording, output) -> Plan:
                 lines.append(f"    s{slots} = r")
             elif kind == "arrays":
                 lines.append(f"    {', '.join(f's{k}' for k in slots)}, = r")
-            effects_so_far.append(getattr(event.fn, "__name__", ""))
+            restartable = restartable and (getattr(event.fn, "__name__", "") == "zero_grad" or changes is not None)
         else:
-            restartable = all(name == "zero_grad" for name in effects_so_far)
-            lines += _backward_lines(n, event, rec, names, value, arg_count, restartable)
-            effects_so_far.append("backward")
+            lines += _backward_lines(n, event, rec, names, value, arg_count, restartable, keeps)
+            restartable = False
     lines.append(f"    return {_output_source(output, names)}")
     source = "\n".join(lines) + "\n"
     code = compile(source, "<tg.compile replay>", "exec")
@@ -262,7 +271,7 @@ def _effect_arguments(n: int, event: Effect, names: dict) -> str:
 
 
 def _backward_lines(n: int, event: Backward, rec: Recording, names: dict, value, arg_count: int,
-                    restartable: bool) -> list[str]:
+                    restartable: bool, keeps: bool) -> list[str]:
     lines = []
     xp = array_module(rec.slot_arrays[event.root])
     names[f"seedspec{n}"] = (event.shape, event.dtype)
@@ -307,7 +316,8 @@ def _backward_lines(n: int, event: Backward, rec: Recording, names: dict, value,
                                     "recorded step; zero the gradients with optimizer.zero_grad() (or "
                                     "module.zero_grad()) inside the step: a plain `p.grad = None` is Python the "
                                     "replay does not repeat", restartable)
-        lines.append(f"    if {obj}.grad {test}: raise GradStateChanged(*changed{n}_{k})")
+        restore = "_restore(_kept); " if keeps and restartable else ""
+        lines.append(f"    if {obj}.grad {test}: {restore}raise GradStateChanged(*changed{n}_{k})")
         pairs.append(f"({obj}, L{n}_{k})")
     lines.append(f"    _deliver(({', '.join(pairs)},), seed{n})")
     return lines
@@ -336,6 +346,15 @@ def _output_source(spec, names: dict) -> str:
         return f"_make(s{spec})"
     items = ", ".join(_output_source(item, names) for item in spec)
     return f"({items},)" if isinstance(spec, tuple) else f"[{items}]"
+
+
+def _keep(arrays) -> list:
+    return [(array, array.copy()) for array in arrays]
+
+
+def _restore(kept: list) -> None:
+    for array, copy in kept:
+        array[...] = copy
 
 
 def _detached(array) -> Tensor:

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def capture_notes() -> Iterator[None]:
-    """Why a run's step is not replayed (BatchNorm, ...) as one line on stderr, not a Python warning with source."""
+    """Why a run's step is not replayed (a value read in it, ...): one stderr line, not a warning with source."""
     with warnings.catch_warnings():
         show = warnings.showwarning
 

@@ -6,6 +6,7 @@ import numpy as np
 from .. import ops
 from ..errors import ShapeError
 from ..tensor import Tensor
+from .batchnorm_statistics import feature_statistics
 from .module import Module
 from .parameter import Parameter
 
@@ -63,39 +64,19 @@ class BatchNorm1d(Module):
                 f"(N, {self.num_features}, L), got {tuple(input.shape)}"
             )
         axes = (0,) if input.ndim == 2 else (0, 2)
-        x = input.data
         use_batch_stats = self.training or not self.track_running_stats
-        if use_batch_stats:
-            count = x.size // self.num_features
-            if self.training and count <= 1:
-                raise ValueError(
-                    f"BatchNorm1d: expected more than 1 value per channel when training, got input of shape "
-                    f"{tuple(input.shape)}; use a batch of at least 2 or call .eval()"
-                )
-            mean = x.mean(axis=axes, keepdims=True)
-            centered = x - mean
-            var = (centered * centered).mean(axis=axes, keepdims=True)
-            if self.training and self.track_running_stats:
-                self._update_running_stats(mean, var, count)
-        else:
-            shape = (1, -1) if input.ndim == 2 else (1, -1, 1)
-            mean = self.running_mean.data.reshape(shape)
-            var = self.running_var.data.reshape(shape)
+        if self.training and input.data.size // self.num_features <= 1:
+            raise ValueError(
+                f"BatchNorm1d: expected more than 1 value per channel when training, got input of shape "
+                f"{tuple(input.shape)}; use a batch of at least 2 or call .eval()"
+            )
+        # in place, so that optimizers, checkpoints and state_dict copies see the same buffers
+        tracked = (self.running_mean, self.running_var, self.num_batches_tracked) \
+            if self.training and self.track_running_stats or not use_batch_stats else (None, None, None)
+        mean, var = feature_statistics(input.data, axes if use_batch_stats else None, *tracked, self.momentum)
         weight, bias = self.weight, self.bias
         tensors = (input,) if weight is None else (input, weight) if bias is None else (input, weight, bias)
         return ops.BatchNorm.apply(*tensors, mean=mean, var=var, axes=axes, eps=self.eps, training=use_batch_stats)
-
-    def _update_running_stats(self, mean, var, count: int) -> None:
-        """In place, so that optimizers, checkpoints and state_dict copies see the same buffers."""
-        nbt = self.num_batches_tracked.data
-        nbt += 1
-        factor = 1.0 / float(nbt) if self.momentum is None else self.momentum
-        unbiased = var.reshape(-1) * (count / (count - 1))
-        rm, rv = self.running_mean.data, self.running_var.data
-        rm *= 1.0 - factor
-        rm += factor * mean.reshape(-1).astype(rm.dtype, copy=False)
-        rv *= 1.0 - factor
-        rv += factor * unbiased.astype(rv.dtype, copy=False)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "

@@ -23,14 +23,10 @@ class BatchNorm2d(BatchNorm1d):
         c = self.num_features
         if input.ndim != 4 or input.shape[1] != c:
             raise ShapeError(f"BatchNorm2d({c}): expected input of shape (N, {c}, H, W), got {tuple(input.shape)}")
-        factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
-            nbt = self.num_batches_tracked.data
-            nbt += 1
-            if self.momentum is None:
-                factor = 1.0 / float(nbt)
+        counting = self.training and self.track_running_stats
         use_batch_stats = self.training or not self.track_running_stats
         keep_running = not self.training or self.track_running_stats
         return batch_norm_relu(input, self.running_mean if keep_running else None,
                                self.running_var if keep_running else None, self.weight, self.bias,
-                               use_batch_stats, factor, self.eps, relu=relu, where=f"BatchNorm2d({c})")
+                               use_batch_stats, self.momentum, self.eps, relu=relu, where=f"BatchNorm2d({c})",
+                               num_batches_tracked=self.num_batches_tracked if counting else None)

@@ -230,7 +230,8 @@ def _batchnorm_relu(norm: BatchNorm2d, relu: ReLU, input: Any) -> Tensor | None:
     activation fewer kept for backward and two passes over it fewer), or None where the pair
     must run as written (the same conditions as _linear_relu's)."""
     if (norm._forward_pre_hooks or norm._forward_hooks or relu._forward_pre_hooks or relu._forward_hooks
-            or "forward" in norm.__dict__ or "forward" in relu.__dict__ or autograd._tracers
+            or "forward" in norm.__dict__ or "forward" in relu.__dict__
+            or (autograd._tracers and not all(getattr(t, "keeps_fused_nodes", False) for t in autograd._tracers))
             or not isinstance(input, Tensor)):
         return None
     return norm.forward_relu(input)

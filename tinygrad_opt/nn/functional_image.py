@@ -15,9 +15,9 @@ import numpy as np
 from .. import ops
 from ..backend import array_module, host_rng
 from ..errors import ShapeError
-from ..ops.batch_norm_channels import batch_statistics
 from ..ops.pool import max_pool2d_with_argmax, torch_indices
 from ..tensor import Tensor
+from .batchnorm_statistics import channel_statistics
 from .functional_pad import pad
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -249,8 +249,12 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
 
 def batch_norm_relu(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
                     weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
-                    momentum: float = 0.1, eps: float = 1e-5, *, relu: bool, where: str = "batch_norm") -> Tensor:
-    """batch_norm, followed by ReLU as the same graph node when relu=True (nn.Sequential's fused pair)."""
+                    momentum: float | None = 0.1, eps: float = 1e-5, *, relu: bool, where: str = "batch_norm",
+                    num_batches_tracked: Tensor | None = None) -> Tensor:
+    """batch_norm, followed by ReLU as the same graph node when relu=True (nn.Sequential's fused pair).
+
+    num_batches_tracked (BatchNorm2d's counter) counts a training batch; with momentum=None the
+    running statistics are its cumulative average."""
     input = _tensor(input)
     _check_float(input, where)
     if input.ndim < 2:
@@ -267,27 +271,14 @@ def batch_norm_relu(input: Tensor, running_mean: Tensor | None, running_var: Ten
         if count <= 1:
             raise ValueError(f"{where}: expected more than 1 value per channel when training, got input of shape "
                              f"{tuple(input.shape)}; use a batch of at least 2 or evaluation mode")
-        mean, var = batch_statistics(x)
-        if running_mean is not None:
-            _move_towards(running_mean.data, mean, momentum)
-        if running_var is not None:
-            _move_towards(running_var.data, var * (count / (count - 1)), momentum)
-    else:
-        if running_mean is None or running_var is None:
-            raise ValueError(f"{where}: running_mean and running_var must be given when training=False")
-        mean = running_mean.data.astype(xp.float64)
-        var = running_var.data.astype(xp.float64)
+    elif running_mean is None or running_var is None:
+        raise ValueError(f"{where}: running_mean and running_var must be given when training=False")
+    mean, var = channel_statistics(x, bool(training), running_mean, running_var, num_batches_tracked, momentum)
     tensors = (input,) if weight is None else (input, weight) if bias is None else (input, weight, bias)
     if weight is None and bias is not None:  # a shift without a scale: scale by ones
         ones = Tensor._make(xp.ones(c, dtype=x.dtype), False)
         tensors = (input, ones, bias)
     return ops.BatchNormChannels.apply(*tensors, mean=mean, var=var, eps=eps, training=bool(training), relu=relu)
-
-
-def _move_towards(running, batch, momentum: float) -> None:
-    """running = (1 - momentum) * running + momentum * batch, in place (buffers stay the same arrays)."""
-    running *= 1.0 - momentum
-    running += momentum * batch.astype(running.dtype, copy=False)
 
 
 def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:

@@ -158,8 +158,8 @@ class TrainConfig:
         "int", metavar="N"))
     capture: bool = field(default=True, metadata=_opt(
         "record the training step on the first batches and replay it (tg.compile; the same numbers as eager, "
-        "less Python per step); --no-capture runs every step eagerly. Steps it cannot replay (BatchNorm, "
-        "LBFGS/SAM, cuda) run eagerly anyway", "bool"))
+        "less Python per step); --no-capture runs every step eagerly. Steps it cannot replay (LBFGS/SAM, cuda) "
+        "run eagerly anyway", "bool"))
     flush_denormal: bool = field(default=True, metadata=_opt(
         "flush subnormal floats (below 1.2e-38) to zero while training on the cpu (tg.set_flush_denormal): a dead "
         "unit's Adam moments decay into them, which x86 computes slowly; --no-flush-denormal keeps them, as torch "
