@@ -2,7 +2,10 @@
 channels of a batch norm, the planes of a pooling.
 
 Ranges are handed out one at a time, so a thread the scheduler puts aside on a busy machine
-holds back only the range it is on (BLAS's static split would stall the whole product).
+holds back only the range it is on (BLAS's static split would stall the whole product). The
+calling thread takes ranges too, and each worker is woken once per call and then takes ranges
+until none are left: handing each range to the pool as a task of its own cost a wake-up per
+range, more than the smaller ranges take to run.
 While the ranges run on several threads, each matrix product in them runs on its own thread.
 The thread count is blas_threads.engine_threads() (every core unless a fixed policy says
 otherwise; with one, the ranges run in order on the caller's thread). The Numba loops called
@@ -10,7 +13,9 @@ here are compiled with nogil=True, so they run in parallel with each other.
 """
 from __future__ import annotations
 
+import itertools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
@@ -19,6 +24,7 @@ from .denormal import follow_flush_denormal
 
 _pool: ThreadPoolExecutor | None = None
 _pool_pid: int | None = None  # a forked child cannot use its parent's worker threads: it makes its own
+_region = threading.local()  # .active: this thread is running chunks of a map_chunks call
 
 
 def _executor(threads: int) -> ThreadPoolExecutor:
@@ -32,18 +38,42 @@ def _executor(threads: int) -> ThreadPoolExecutor:
 
 
 def map_chunks(fn: Callable[[int, int], object], chunks: Sequence[tuple[int, int]]) -> list:
-    """[fn(start, stop) for each chunk], on the engine's threads when there are several chunks."""
-    threads = engine_threads() if len(chunks) > 1 else 1
-    if threads <= 1:
+    """[fn(start, stop) for each chunk], on the engine's threads (the caller's among them) when there
+    are several chunks. No chunk is still running when it returns or raises (the first error).
+    Called from inside a chunk, it runs its chunks in order on that thread."""
+    threads = min(engine_threads(), len(chunks))
+    if threads <= 1 or getattr(_region, "active", False):
         return [fn(start, stop) for start, stop in chunks]
     engine_threads_started()
+    results: list = [None] * len(chunks)
+    tickets = itertools.count()  # next() on it is atomic: each chunk goes to exactly one thread
+
+    def take_chunks() -> None:
+        _region.active = True
+        try:
+            for i in tickets:
+                if i >= len(chunks):
+                    return
+                results[i] = fn(*chunks[i])
+        finally:
+            _region.active = False
+
     with single_blas_thread():
-        return list(_executor(threads).map(lambda chunk: _run_in_flush_mode(fn, chunk), chunks))
+        pool = _executor(engine_threads() - 1)
+        helpers = [pool.submit(_in_flush_mode, take_chunks) for _ in range(threads - 1)]
+        try:
+            take_chunks()
+        finally:
+            errors = [helper.exception() for helper in helpers]  # waits for each helper to finish
+        for error in errors:
+            if error is not None:
+                raise error
+    return results
 
 
-def _run_in_flush_mode(fn: Callable[[int, int], object], chunk: tuple[int, int]) -> object:
+def _in_flush_mode(work: Callable[[], None]) -> None:
     follow_flush_denormal()  # a worker keeps the float mode it was created with unless told otherwise
-    return fn(*chunk)
+    work()
 
 
 def split(count: int, parts: int) -> list[tuple[int, int]]:

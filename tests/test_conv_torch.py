@@ -113,7 +113,22 @@ def test_max_pool2d_matches_torch(case):
     run_both(lambda t: F.max_pool2d(t, **options), lambda t: TF.max_pool2d(t, **options), [x], case["seed"])
     _, indices = F.max_pool2d(tg.Tensor(x), return_indices=True, **options)
     _, ref_indices = TF.max_pool2d(torch.tensor(x), return_indices=True, **options)
+    assert indices.dtype == tg.int64 and indices.data.dtype == ref_indices.numpy().dtype == np.int64
+    assert indices.shape == tuple(ref_indices.shape)
     np.testing.assert_array_equal(indices.data, ref_indices.numpy())
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 9, 8), (3, 9, 8)])
+def test_max_pool2d_module_indices_are_torchs_int64_positions(shape):
+    """nn.MaxPool2d(return_indices=True) on batched and unbatched float32 input: torch's int64 flat positions
+    in each unpadded plane, for a padded, dilated, ceil-mode window, and no gradient through them."""
+    x = np.random.default_rng(7).standard_normal(shape).astype(np.float32)
+    options = dict(kernel_size=3, stride=2, padding=1, dilation=2, ceil_mode=True, return_indices=True)
+    out, indices = tg.nn.MaxPool2d(**options)(tg.Tensor(x, requires_grad=True))
+    ref_out, ref_indices = torch.nn.MaxPool2d(**options)(torch.tensor(x))
+    assert ref_indices.dtype == torch.int64 and indices.dtype == tg.int64 and not indices.requires_grad
+    np.testing.assert_array_equal(indices.data, ref_indices.numpy())
+    np.testing.assert_array_equal(out.data, ref_out.numpy())
 
 
 def test_max_pool2d_ties_and_overlaps_route_like_torch():

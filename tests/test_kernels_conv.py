@@ -45,6 +45,24 @@ def test_im2col_and_col2im_equal_the_reference(case):
     np.testing.assert_allclose(cpu.col2im(g, *args), reference.col2im(g, *args), rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("ow", [5, 14, 28, cpu.FIXED_ROW_MAX, cpu.FIXED_ROW_MAX + 1, 40])
+@pytest.mark.parametrize("dilation", [1, 2])
+def test_unit_stride_loops_for_every_row_length_equal_the_reference_bitwise(ow, dilation):
+    """Rows up to FIXED_ROW_MAX long take the loops compiled for their length, longer ones the general
+    loops; both copy and add in the reference's order, so col2im agrees bitwise with the general loop."""
+    rng = np.random.default_rng(ow)
+    n, c, kh, kw, oh = 3, 2, 3, 2, 4
+    hp, wp = oh + dilation * (kh - 1) + 1, ow + dilation * (kw - 1)
+    x = rng.standard_normal((c, n, hp, wp)).astype(np.float32).transpose(1, 0, 2, 3)
+    geometry = (kh, kw, 1, 1, dilation, dilation, oh, ow)
+    np.testing.assert_array_equal(cpu.im2col(x, *geometry), reference.im2col(x, *geometry))
+    g = rng.standard_normal((c * kh * kw, n * oh * ow)).astype(np.float32)
+    general = np.zeros((n, c, hp, wp), np.float32)
+    cpu._col2im_unit_stride(g, kh, kw, dilation, dilation, oh, ow, general)
+    np.testing.assert_array_equal(cpu.col2im(g, n, c, hp, wp, *geometry), general)
+    np.testing.assert_allclose(general, reference.col2im(g, n, c, hp, wp, *geometry), rtol=1e-6, atol=1e-6)
+
+
 def test_col2im_is_the_adjoint_of_im2col():
     """<im2col(x), G> = <x, col2im(G)> for every x and G: what makes col2im the gradient."""
     rng = np.random.default_rng(0)

@@ -5,6 +5,7 @@ from ..autograd import Function
 from ..backend import array_module
 from ..kernels import get as kernel
 from ..kernels.blas_threads import before_gemm
+from ..kernels.heap import keep_freed_memory
 from ..kernels.parallel import map_chunks
 from .channel_layout import channel_major
 
@@ -89,6 +90,8 @@ class Conv2d(Function):
         w_mat = w.reshape(groups, o // groups, k)
         y = xp.empty((groups, o // groups, n * length), dtype=xp.result_type(x, w))
         im2col = kernel("im2col", x)
+        if xp is np:  # steps of megabyte-sized arrays: reuse freed pages instead of faulting in new ones
+            keep_freed_memory()
 
         def chunk(start: int, stop: int) -> None:
             xpad = pad_zeros(x[start:stop], padding)

@@ -1,0 +1,73 @@
+"""kernels/heap.py: with keep_freed_memory(), a step that frees tens of MiB reuses those pages next time."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+# Allocate, touch and free 8 blocks of 4 MiB, 6 times: glibc (its sliding thresholds at about 4 and
+# 8 MiB after the first round) trims the 32 MiB freed at the heap's top after every round, so each
+# round faults the pages in again; with the fixed thresholds they stay mapped.
+STEP_SCRIPT = """
+import json, resource, sys
+import numpy as np
+from tinygrad_opt.kernels.heap import keep_freed_memory
+applied = keep_freed_memory() if sys.argv[1] == "keep" else None
+
+def round_():
+    blocks = [np.ones(1 << 20, np.float32) for _ in range(8)]
+    del blocks
+
+round_()
+round_()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(6):
+    round_()
+print(json.dumps({"applied": applied, "faults": (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 6}))
+"""
+
+glibc = pytest.mark.skipif(not sys.platform.startswith("linux") or not os.confstr("CS_GNU_LIBC_VERSION"),
+                           reason="mallopt and the fault counts are glibc's")
+
+
+def run_rounds(mode: str, env_value: str | None = None) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
+    if env_value is not None:
+        env["TINYGRAD_OPT_MALLOC"] = env_value
+    done = subprocess.run([sys.executable, "-c", STEP_SCRIPT, mode], capture_output=True, text=True, env=env,
+                          check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@glibc
+def test_freed_blocks_stay_mapped_with_the_policy_and_are_faulted_in_again_without():
+    kept, system = run_rounds("keep"), run_rounds("system")
+    assert kept["applied"] is True
+    assert kept["faults"] < 100  # a round touches 8 * 1024 pages; the kept heap needs none of them anew
+    assert system["faults"] > 2000  # about half the pages, on glibc 2.3x
+
+
+@glibc
+def test_environment_variable_system_leaves_malloc_alone():
+    result = run_rounds("keep", env_value="system")
+    assert result["applied"] is False
+    assert result["faults"] > 2000
+
+
+def test_a_bad_environment_value_is_named():
+    done = subprocess.run([sys.executable, "-c", "from tinygrad_opt.kernels.heap import keep_freed_memory as k; k()"],
+                          capture_output=True, text=True, env={**os.environ, "TINYGRAD_OPT_MALLOC": "sometimes"})
+    assert done.returncode != 0
+    assert "TINYGRAD_OPT_MALLOC must be 'keep' or 'system', got 'sometimes'" in done.stderr
+
+
+def test_the_first_cpu_convolution_applies_the_policy():
+    script = ("import numpy as np, tinygrad_opt as tg, tinygrad_opt.nn.functional as F\n"
+              "from tinygrad_opt.kernels import heap\n"
+              "assert heap._applied is None\n"
+              "F.conv2d(tg.Tensor(np.ones((1, 1, 4, 4), np.float32)), tg.Tensor(np.ones((1, 1, 3, 3), np.float32)))\n"
+              "print(heap._applied)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ("True" if sys.platform.startswith("linux") and os.confstr("CS_GNU_LIBC_VERSION")
+                                   else "False")
