@@ -22,6 +22,7 @@ Only x86 has these bits here: elsewhere set_flush_denormal changes nothing and r
 """
 from __future__ import annotations
 
+import importlib.util
 import platform
 import threading
 
@@ -35,8 +36,8 @@ _thread = threading.local()  # .mode: the mode follow_flush_denormal last gave t
 
 
 def supported() -> bool:
-    """True on x86 CPUs, whose MXCSR has the flush-to-zero and denormals-are-zero bits."""
-    return platform.machine().lower() in _X86
+    """True on x86 CPUs, whose MXCSR has the flush-to-zero and denormals-are-zero bits (set through Numba)."""
+    return platform.machine().lower() in _X86 and importlib.util.find_spec("numba") is not None
 
 
 def set_flush_denormal(mode: bool) -> bool:
