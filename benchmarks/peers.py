@@ -29,7 +29,8 @@ step alone. Frameworks that are not installed are skipped with a note.
     jax              JAX, jax.jit of the whole step (value_and_grad + optax.adam), buffers donated
     numpy            hand-written NumPy forward/backward/Adam without autograd: the floor
     ...-flush        the same loop after tg.set_flush_denormal(True) / torch.set_flush_denormal(True):
-                     subnormal floats become 0 (JAX's XLA flushes them by itself)
+                     subnormal floats become 0 (JAX's XLA flushes them by itself); the engine's call
+                     starts Numba before the first step, so compare its "to first step" column
 
 Why the flush variants: the uniform batches leave about 107 of the 256 hidden units dead, whose
 weights get zero gradients, so their Adam moments decay into subnormal floats after about 800
