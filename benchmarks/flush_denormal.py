@@ -23,6 +23,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+UPDATES = 50  # Adam updates per timed block in part 1
+SETTLE = 0.3  # seconds after a change of mode: OpenBLAS's restarted threads spin a moment before they sleep
+
+
+def set_mode(flush: bool) -> None:
+    import tinygrad_opt as tg  # noqa: PLC0415
+
+    tg.set_flush_denormal(flush)
+    time.sleep(SETTLE)
 
 
 def subnormal_count(a) -> int:
@@ -50,18 +59,24 @@ def adam_kernel(rounds: int, share: float) -> dict:
         exp_avg[dead_rows] = np.array([0x00040000], np.uint32).view(np.float32)[0]  # about 3.7e-40
         return param, grad, exp_avg, exp_avg_sq
 
-    cases = {"normal moments": state(0.0), f"{share:.0%} subnormal": state(share)}
+    cases = {}  # name: (flush, arrays); the mode switches between blocks, so all four interleave
+    for flush in (False, True):
+        for share_here in (0.0, share):
+            name = ("normal moments" if share_here == 0 else f"{share:.0%} subnormal") + (", flushed" if flush else "")
+            cases[name] = (flush, state(share_here))
     times = {name: [] for name in cases}
     options = dict(step=1000, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, amsgrad=False,
                    maximize=False)
     for _ in range(rounds):
-        for name, (param, grad, exp_avg, exp_avg_sq) in cases.items():
+        for name, (flush, (param, grad, exp_avg, exp_avg_sq)) in cases.items():
+            set_mode(flush)
             saved = exp_avg.copy()  # every block starts from the same moments (a flushed update zeroes them)
             begin = time.perf_counter()
-            for _ in range(20):
+            for _ in range(UPDATES):
                 update(param, grad, exp_avg, exp_avg_sq, None, **options)
-            times[name].append((time.perf_counter() - begin) / 20)
+            times[name].append((time.perf_counter() - begin) / UPDATES)
             exp_avg[...] = saved
+    tg.set_flush_denormal(False)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -83,7 +98,7 @@ def whole_step(batch: int, warm: int, rounds: int, block: int) -> tuple[dict, di
     times = {name: [] for name in cases}
     for _ in range(rounds):
         for name, (flush, step) in cases.items():
-            tg.set_flush_denormal(flush)
+            set_mode(flush)
             begin = time.perf_counter()
             for _ in range(block):
                 step()
@@ -102,24 +117,20 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     os.environ["TINYGRAD_OPT_BLAS_THREADS"] = str(args.threads)  # before the engine reads it
-    import tinygrad_opt as tg  # noqa: PLC0415
+    sys.path.insert(0, str(ROOT))  # a checkout without installing
 
     print(f"{os.cpu_count()} cores, {args.threads} thread(s); load average {os.getloadavg()[0]:.2f}")
     times = adam_kernel(args.rounds, args.subnormal)
     print("\n1. fused Adam update of a 256x784 float32 weight, microseconds per update (median):")
     base = times["normal moments"]
     for name, seconds in times.items():
-        print(f"   {name:>20}: {seconds * 1e6:8.1f} us  ({seconds / base:.2f}x)")
-    tg.set_flush_denormal(True)
-    flushed = adam_kernel(args.rounds, args.subnormal)
-    tg.set_flush_denormal(False)
-    for name, seconds in flushed.items():
-        print(f"   {name + ', flushed':>20}: {seconds * 1e6:8.1f} us  ({seconds / base:.2f}x)")
+        print(f"   {name:>29}: {seconds * 1e6:8.1f} us  ({seconds / base:.2f}x)")
 
     rates, counts = whole_step(args.batch, args.warm, args.rounds, args.block)
-    print(f"\n2. the seed's step at batch {args.batch} on peers.py's batches after {args.warm} steps, steps/s (median):")
+    print(f"\n2. the seed's step at batch {args.batch} on peers.py's batches after {args.warm} steps, "
+          "steps/s (median):")
     for name, rate in rates.items():
-        print(f"   {name:>20}: {rate:8.1f}  ({rate / rates['subnormals kept']:.2f}x); "
+        print(f"   {name:>29}: {rate:8.1f}  ({rate / rates['subnormals kept']:.2f}x); "
               f"subnormal W1 exp_avg entries {counts[name]:,} of {256 * 784:,}")
     print(f"\nload average at end {os.getloadavg()[0]:.2f}")
 
