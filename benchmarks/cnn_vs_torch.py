@@ -13,7 +13,9 @@ each reports its best round.
 
 Per batch size (64 and 256): steps per second over --steps steady-state steps (after 3
 warm-up steps), their ratio, and the seconds one MNIST epoch (60,000 images) takes at that
-rate. Peak step memory: the extra bytes a steady-state step allocates above what was held
+rate. The capture column is the engine's same step through tg.compile (recorded on the
+first two batches, then replayed; what `tinygrad-opt train` runs), in its own process too.
+Peak step memory: the extra bytes a steady-state step allocates above what was held
 before it (tracemalloc for the engine's NumPy buffers, torch's profiler memory events for
 torch), at batch 256.
 
@@ -73,7 +75,8 @@ def batch_list(x: np.ndarray, y: np.ndarray, batch: int, count: int) -> list[tup
 
 # ---- workers (one framework per process) --------------------------------------------------
 
-def engine_worker(weights: str, batches, steps: int) -> dict:
+def engine_worker(weights: str, batches, steps: int, capture: bool = False) -> dict:
+    """capture=True: the step through tg.compile (recorded on the first two warm-up steps, then replayed)."""
     import tinygrad_opt as tg  # noqa: PLC0415
     import tinygrad_opt.nn.functional as F  # noqa: PLC0415
     from tinygrad_opt.train.models import build_cnn  # noqa: PLC0415
@@ -83,12 +86,17 @@ def engine_worker(weights: str, batches, steps: int) -> dict:
     model.load_state_dict(dict(np.load(weights)))
     opt = tg.optim.Adam(model.parameters(), lr=1e-3)
 
-    def step(xb, yb) -> float:
-        loss = F.cross_entropy(model(tg.Tensor._make(xb, False)), yb)
+    def train_step(x, y):
+        loss = F.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        return loss.item()
+        return loss
+
+    run = tg.compile(train_step) if capture else train_step
+
+    def step(xb, yb) -> float:
+        return run(tg.Tensor._make(xb, False), tg.Tensor._make(yb, False)).item()
 
     first = step(*batches[0])
     for xb, yb in batches[1:WARMUP]:
@@ -105,6 +113,8 @@ def engine_worker(weights: str, batches, steps: int) -> dict:
     tracemalloc.stop()
     from tinygrad_opt.kernels.blas_threads import engine_threads  # noqa: PLC0415
 
+    if capture and not run.replaying:
+        raise RuntimeError(f"the captured CNN step did not replay: {run.eager_reason}")
     return {"steps_per_s": steps / seconds, "first_loss": first, "peak_bytes": peak, "threads": engine_threads()}
 
 
@@ -220,8 +230,11 @@ def print_profile(args) -> None:
 def worker_main(args) -> None:
     x, y, _ = training_images(args.data_dir)
     batches = batch_list(x, y, args.batch, WARMUP + args.steps + 1)
-    run = engine_worker if args.worker == "engine" else torch_worker
-    print(json.dumps(run(args.weights, batches, args.steps)))
+    if args.worker == "torch":
+        result = torch_worker(args.weights, batches, args.steps)
+    else:
+        result = engine_worker(args.weights, batches, args.steps, capture=args.worker == "capture")
+    print(json.dumps(result))
 
 
 # ---- the driver ---------------------------------------------------------------------------
@@ -257,7 +270,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int,
                         help="threads for both: BLAS, OpenMP and the engine's own (default: each library's own)")
     parser.add_argument("--profile", action="store_true", help="the engine's step phase by phase instead")
-    parser.add_argument("--worker", choices=["engine", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["engine", "capture", "torch"], help=argparse.SUPPRESS)
     parser.add_argument("--weights", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -276,17 +289,19 @@ def main() -> None:
         for batch in (int(b) for b in args.batches.split(",")):
             best: dict[str, dict] = {}
             for _ in range(args.rounds):
-                for name in ("engine", "torch"):
+                for name in ("engine", "capture", "torch"):
                     r = run_worker(name, weights, batch, args.steps, args.data_dir, args.threads)
                     if name not in best or r["steps_per_s"] > best[name]["steps_per_s"]:
                         best[name] = r
             results[batch] = best
-    print(f"\n{'batch':>6} {'engine steps/s':>15} {'torch steps/s':>14} {'engine/torch time':>18} "
-          f"{'engine s/epoch':>15} {'torch s/epoch':>14}")
+    print(f"\n{'batch':>6} {'engine steps/s':>15} {'capture steps/s':>16} {'torch steps/s':>14} "
+          f"{'engine/torch time':>18} {'capture/torch':>14} {'engine s/epoch':>15} {'capture s/epoch':>16} "
+          f"{'torch s/epoch':>14}")
     for batch, best in results.items():
-        e, t = best["engine"]["steps_per_s"], best["torch"]["steps_per_s"]
+        e, c, t = (best[name]["steps_per_s"] for name in ("engine", "capture", "torch"))
         epoch = EPOCH_IMAGES / batch
-        print(f"{batch:>6} {e:>15.2f} {t:>14.2f} {t / e:>17.2f}x {epoch / e:>15.1f} {epoch / t:>14.1f}")
+        print(f"{batch:>6} {e:>15.2f} {c:>16.2f} {t:>14.2f} {t / e:>17.2f}x {t / c:>13.2f}x {epoch / e:>15.1f} "
+              f"{epoch / c:>16.1f} {epoch / t:>14.1f}")
     largest = max(results)
     e_mem, t_mem = results[largest]["engine"]["peak_bytes"], results[largest]["torch"]["peak_bytes"]
     print(f"\npeak step memory at batch {largest}: engine {e_mem / 2**20:.1f} MiB, torch {t_mem / 2**20:.1f} MiB "

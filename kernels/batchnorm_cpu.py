@@ -73,9 +73,9 @@ def _affine(x3, scale, shift, relu, y3, c0, c1):
                     out[i] = np.float64(row[i]) * s + t
 
 
-@takes(lambda x3, scale, shift, relu: _blocks(x3))
-def batch_norm_forward(x3, scale, shift, relu: bool):
-    y3 = np.empty_like(x3)
+@takes(lambda x3, scale, shift, relu, out=None: _blocks(x3) if out is None else _blocks(x3, out))
+def batch_norm_forward(x3, scale, shift, relu: bool, out=None):
+    y3 = np.empty_like(x3) if out is None else out
     relu = bool(relu)
     map_split(lambda c0, c1: _affine(x3, scale, shift, relu, y3, c0, c1), x3.shape[1],
               GRAIN // max(x3.shape[0] * x3.shape[2], 1))
@@ -119,8 +119,8 @@ def _backward_input(g3, x3, mean, invstd, scale, shift, relu, g_mean, gxhat_mean
                 out[i] = s * (gv - gmc - (x - m) * r * gxc)
 
 
-@takes(lambda g3, x3, *rest: _blocks(g3, x3))
-def batch_norm_backward(g3, x3, mean, invstd, scale, shift, relu: bool, training: bool, want_gx: bool):
+@takes(lambda g3, x3, *rest, out=None: _blocks(g3, x3) if out is None else _blocks(g3, x3, out))
+def batch_norm_backward(g3, x3, mean, invstd, scale, shift, relu: bool, training: bool, want_gx: bool, out=None):
     channels = x3.shape[1]
     m = x3.shape[0] * x3.shape[2]
     relu = bool(relu)
@@ -131,7 +131,7 @@ def batch_norm_backward(g3, x3, mean, invstd, scale, shift, relu: bool, training
     if want_gx:
         zero = np.zeros(channels)
         g_mean, gxhat_mean = (g_sum / m, gxhat_sum / m) if training else (zero, zero)
-        gx3 = np.empty_like(g3)
+        gx3 = np.empty_like(g3) if out is None else out
         map_split(lambda c0, c1: _backward_input(g3, x3, mean, invstd, scale, shift, relu, g_mean, gxhat_mean,
                                                  gx3, c0, c1), channels, GRAIN // max(m, 1))
     return gx3, g_sum, gxhat_sum

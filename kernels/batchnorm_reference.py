@@ -35,17 +35,21 @@ def _affine(x3, scale, shift, relu: bool):
     return y
 
 
-def batch_norm_forward(x3, scale, shift, relu: bool):
-    """y3 = x3 * scale[c] + shift[c] (then ReLU), in x3's dtype and layout.
+def batch_norm_forward(x3, scale, shift, relu: bool, out=None):
+    """y3 = x3 * scale[c] + shift[c] (then ReLU), in x3's dtype and layout; written into `out` when given.
 
     The caller folds normalisation and affine map into scale = w * invstd and
     shift = b - mean * scale, so the forward is one multiply-add per element.
     """
-    return _affine(x3, scale, shift, relu).astype(x3.dtype)
+    y3 = _affine(x3, scale, shift, relu).astype(x3.dtype)
+    if out is None:
+        return y3
+    out[...] = y3
+    return out
 
 
-def batch_norm_backward(g3, x3, mean, invstd, scale, shift, relu: bool, training: bool, want_gx: bool):
-    """(gx3 or None, g_sum, gxhat_sum): the input gradient and the two per-channel sums.
+def batch_norm_backward(g3, x3, mean, invstd, scale, shift, relu: bool, training: bool, want_gx: bool, out=None):
+    """(gx3 or None, g_sum, gxhat_sum): the input gradient (written into `out` when given) and the two sums.
 
     With gm = g masked by [y > 0] under relu (else g), xhat = (x - mean) * invstd and
     m = A * L elements per channel:
@@ -66,4 +70,7 @@ def batch_norm_backward(g3, x3, mean, invstd, scale, shift, relu: bool, training
             m = g3.shape[0] * g3.shape[2]
             gm = gm - (g_sum / m)[None, :, None] - xhat * (gxhat_sum / m)[None, :, None]
         gx = (gm * scale[None, :, None]).astype(g3.dtype)
+        if out is not None:
+            out[...] = gx
+            gx = out
     return gx, g_sum, gxhat_sum

@@ -10,7 +10,7 @@ import pytest
 
 import tinygrad_opt as tg
 from tinygrad_opt import nn
-from tinygrad_opt.capture import CaptureWarning
+from tinygrad_opt.capture import CaptureWarning, into
 from tinygrad_opt.train.models import build_cnn
 
 STEPS = 9
@@ -89,9 +89,18 @@ def assert_replays_like_eager(build, data, optimizer=lambda p: tg.optim.Adam(p, 
     return model_c, compiled
 
 
+@pytest.fixture(params=["fresh outputs", "buffers"])
+def buffers(request, monkeypatch):
+    """Each test twice: the replay as it runs these tiny steps, and with every output in a buffer (capture/into.py)."""
+    if request.param == "buffers":
+        monkeypatch.setattr(into, "MIN_BYTES", 0)
+    return request.param == "buffers"
+
+
 @pytest.mark.parametrize("momentum", [0.1, None])
-def test_a_batchnorm1d_mlp_replays_bit_for_bit(momentum):
+def test_a_batchnorm1d_mlp_replays_bit_for_bit(momentum, buffers):
     model, compiled = assert_replays_like_eager(lambda: bn_mlp(momentum), mlp_batches())
+    assert bool(compiled.plan.buffered) == buffers
     norm = model[1]
     assert int(norm.num_batches_tracked.item()) == STEPS
     assert "BatchNorm" in compiled.plan.ops
@@ -111,8 +120,11 @@ def test_batchnorm1d_over_a_length_axis_replays():
 
 
 @pytest.mark.parametrize("momentum", [0.1, None])
-def test_the_clis_conv_batchnorm_cnn_replays_bit_for_bit(momentum):
+def test_the_clis_conv_batchnorm_cnn_replays_bit_for_bit(momentum, buffers):
     model, compiled = assert_replays_like_eager(lambda: cli_cnn(momentum), image_batches())
+    if buffers:
+        assert compiled.plan.buffered.count("BatchNormChannels") == 2
+        assert "BatchNormChannels" in compiled.plan.grad_buffered
     assert "BatchNormChannels" in compiled.plan.ops and "Dropout" in compiled.plan.ops
     # nn.Sequential's fused BatchNorm2d + ReLU node is what the replay runs, as in eager
     assert "ReLU" not in compiled.plan.ops[:compiled.plan.ops.index("MaxPool2d")]
@@ -128,7 +140,7 @@ def test_batchnorm2d_without_affine_or_running_statistics_replays():
     assert_replays_like_eager(build, image_batches(), optimizer=lambda p: tg.optim.SGD(p, lr=0.05))
 
 
-def test_eval_mode_runs_eagerly_and_the_step_replays_again_in_training():
+def test_eval_mode_runs_eagerly_and_the_step_replays_again_in_training(buffers):
     data = image_batches(12)
 
     def scenario(capture: bool):
@@ -205,7 +217,7 @@ def test_an_abandoned_replay_puts_the_running_statistics_back_before_running_eag
     assert int(model[1].num_batches_tracked.item()) == STEPS
 
 
-def test_the_batch_statistics_use_the_replayed_steps_own_batch():
+def test_the_batch_statistics_use_the_replayed_steps_own_batch(buffers):
     """Not constants baked in at capture: a batch of other values normalises with its own statistics."""
     model_e, opt_e, step_e = make(bn_mlp)
     model_c, opt_c, step_c = make(bn_mlp)

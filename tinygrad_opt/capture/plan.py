@@ -13,7 +13,9 @@ batch statistics and running-statistics update) is called again and its arrays u
 The replay function is generated source: one line per forward op (`s7 = f7(c7, s6, k2)`),
 per backward node and per gradient it passes on, per effect; it calls the ops' own forward
 and backward on the same arrays in the same order as eager, so the numbers are the same
-bit for bit, without building a graph or any Tensor.
+bit for bit, without building a graph or any Tensor. Where an op can write into a given
+array, its output (`s7 = f7(c7, B7, s6, k2)`) and the gradient its backward hands on go
+into buffers allocated here once (into.py).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from ..autograd import _as_array, _deliver_to_leaves, _run_hooks, unbroadcast
 from ..backend import array_module, host_rng
 from ..ops.dropout import Dropout
 from ..tensor import Tensor
+from .into import backward_writer, buffers, gradient_buffers, root, writer
 from .recording import Backward, Effect, External, Op, Recording, Slot
 
 # options drawn afresh each step (name -> how eager draws it); see nn.functional.dropout
@@ -177,6 +180,8 @@ class Plan:
     held: list = field(default_factory=list)  # (tensor, array, requires_grad) that must still hold
     has_fresh: bool = False
     ops: list = field(default_factory=list)  # the recorded ops' names, in order
+    buffered: list = field(default_factory=list)  # the ops (names) that write into buffers allocated once (into.py)
+    grad_buffered: list = field(default_factory=list)  # the ops whose backward writes into such buffers
 
 
 def build(rec: Recording, output) -> Plan:
@@ -206,10 +211,16 @@ def build(rec: Recording, output) -> Plan:
     if keeps:
         lines.append("    _kept = []")  # (array, its copy) for each array an effect is about to change in place
     op_index = {id(op): i for i, op in enumerate(rec.ops)}
+    escaping = _escaping(rec, output)
+    buffered = buffers(rec, escaping)
+    grad_buffered = gradient_buffers(rec, escaping)
     for n, event in enumerate(rec.events):
         if isinstance(event, Op):
             names[f"f{n}"], names[f"c{op_index[id(event)]}"] = event.cls.forward, event.ctx
             parts = [f"c{op_index[id(event)]}"] + [value(r, f"k{n}_{i}") for i, r in enumerate(event.inputs)]
+            if event.out in buffered:  # the op writes into the buffer allocated for its output
+                names[f"f{n}"], names[f"B{event.out}"] = writer(event.cls), buffered[event.out]
+                parts.insert(1, f"B{event.out}")
             fresh = FRESH_OPTIONS.get(event.cls, ())
             for key, option in event.options.items():
                 if key in fresh:
@@ -243,13 +254,33 @@ def build(rec: Recording, output) -> Plan:
                 lines.append(f"    {', '.join(f's{k}' for k in slots)}, = r")
             restartable = restartable and (getattr(event.fn, "__name__", "") == "zero_grad" or changes is not None)
         else:
-            lines += _backward_lines(n, event, rec, names, value, arg_count, restartable, keeps)
+            lines += _backward_lines(n, event, rec, names, value, restartable, keeps, grad_buffered)
             restartable = False
     lines.append(f"    return {_output_source(output, names)}")
     source = "\n".join(lines) + "\n"
     code = compile(source, "<tg.compile replay>", "exec")
     exec(code, names)
-    return Plan(names["replay"], source, list(held.values()), has_fresh, [op.cls.__name__ for op in rec.ops])
+    return Plan(names["replay"], source, list(held.values()), has_fresh, [op.cls.__name__ for op in rec.ops],
+                [op.cls.__name__ for op in rec.ops if op.out in buffered],
+                [rec.ops[op].cls.__name__ for op in sorted(grad_buffered)])
+
+
+def _escaping(rec: Recording, output) -> set[int]:
+    """ids of the memory (root arrays) of what leaves the step: its results, effects' arguments, gradients."""
+    leaving = [rec.slot_arrays[slot] for slot in _slots(output)]
+    for event in rec.events:
+        if isinstance(event, Effect):
+            leaving += [rec.slot_arrays[v.index] for v in (*event.args, *event.kwargs.values()) if isinstance(v, Slot)]
+    leaving += rec.leaf_gradients
+    return {id(root(array)) for array in leaving}
+
+
+def _slots(spec) -> list[int]:
+    if spec is None:
+        return []
+    if isinstance(spec, int):
+        return [spec]
+    return [slot for item in spec for slot in _slots(item)]
 
 
 def _effect_arguments(n: int, event: Effect, names: dict) -> str:
@@ -270,8 +301,8 @@ def _effect_arguments(n: int, event: Effect, names: dict) -> str:
     return ", ".join(parts)
 
 
-def _backward_lines(n: int, event: Backward, rec: Recording, names: dict, value, arg_count: int,
-                    restartable: bool, keeps: bool) -> list[str]:
+def _backward_lines(n: int, event: Backward, rec: Recording, names: dict, value, restartable: bool, keeps: bool,
+                    grad_buffered: dict) -> list[str]:
     lines = []
     xp = array_module(rec.slot_arrays[event.root])
     names[f"seedspec{n}"] = (event.shape, event.dtype)
@@ -288,7 +319,11 @@ def _backward_lines(n: int, event: Backward, rec: Recording, names: dict, value,
         if first:
             lines.append(f"    g{op} = seed{n}")
             first = False
-        lines.append(f"    r = b{op}(c{op}, g{op})")
+        if op in grad_buffered:  # the backward writes gradients into buffers allocated for them (into.py)
+            names[f"b{op}"], names[f"BG{op}"] = backward_writer(rec.ops[op].cls), grad_buffered[op]
+            lines.append(f"    r = b{op}(c{op}, g{op}, BG{op})")
+        else:
+            lines.append(f"    r = b{op}(c{op}, g{op})")
         lines.append(f"    del g{op}")  # as eager drops a node's gradient once its backward ran
         for c in node.contributions:
             x = f"r[{c.index}]" if node.inputs > 1 else "(r[0] if type(r) is tuple else r)"  # one input: maybe bare

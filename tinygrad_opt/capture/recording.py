@@ -114,6 +114,8 @@ class Recording:
         self.modules: dict[int, tuple] = {}  # id -> (module, training)
         self.leaves: dict[int, int] = {}  # id(leaf tensor) -> index in the current backward's leaves
         self.backward: Backward | None = None
+        self.leaf_gradients: list = []  # the gradient arrays backward passed on to leaf tensors
+        self.node_gradients: dict[tuple, Any] = {}  # (op, input) -> the gradient passed on to another op as it is
         self.refusal: str | None = None
         self.depth = 0  # > 0 inside an effect: what it does is repeated by calling it, not recorded
         self.in_backward = False
@@ -196,11 +198,14 @@ class Recording:
             parent = t._ctx
             if parent is None:
                 target = ("leaf", self._leaf(t))
+                self.leaf_gradients.append(gi)  # it becomes (part of) a .grad: its memory leaves the step
             else:
                 if id(parent) not in self.node_op:
                     self.refuse(f"backward reaches {type(parent).__name__}, an op from outside the step")
                     return
                 target = ("node", self.node_op[id(parent)])
+                if shape is None and dtype is None:
+                    self.node_gradients[(op, i)] = gi
             contributions.append(Contribution(i, shape, dtype, target))
         backward.nodes.append(BackwardNode(op, len(node.inputs), contributions))
 
