@@ -108,6 +108,16 @@ def conv_cases(n: int, xp, rng):
         out, argmax = _reference("max_pool2d_forward")(arr(b1, 32, 28, 28), *pool)
         return (arr(*out.shape), argmax, 28, 28, *pool[:6]), {}
 
+    # conv1 (1 -> 32 channels on the padded 30x30 image) and the second pooling (64 x 14x14 -> 7x7):
+    # rows of 28 and 7 outputs, the other lengths the fixed-length loops are compiled for
+    b0 = batch(1, 30)
+    b3 = batch(64, 14)
+    pool2 = (2, 2, 2, 2, 1, 1, 7, 7)
+
+    def pooled2():
+        out, argmax = _reference("max_pool2d_forward")(arr(b3, 64, 14, 14), *pool2)
+        return (arr(*out.shape), argmax, 14, 14, *pool2[:6]), {}
+
     # BatchNorm2d after conv1 as channel blocks (A, C, L) = (N, 32, 28 * 28)
     def blocks():
         return arr(b1, 32, 28 * 28)
@@ -126,6 +136,9 @@ def conv_cases(n: int, xp, rng):
         "col2im (conv2 3x3, 32 ch, 14x14)": (cols, None, None),
         "max_pool2d_forward (2x2, 32 x 28x28)": (lambda: ((arr(b1, 32, 28, 28), *pool), {}), None, None),
         "max_pool2d_backward (2x2, 32 x 28x28)": (pooled, None, None),
+        "im2col (conv1 3x3, 1 ch, 28x28)": (lambda: ((arr(b0, 1, 30, 30), 3, 3, 1, 1, 1, 1, 28, 28), {}), None, None),
+        "max_pool2d_forward (2x2, 64 x 14x14)": (lambda: ((arr(b3, 64, 14, 14), *pool2), {}), None, None),
+        "max_pool2d_backward (2x2, 64 x 14x14)": (pooled2, None, None),
         "batch_norm_stats (32 x 28x28)": (lambda: ((blocks(),), {}), None, None),
         "batch_norm_forward (+ReLU, 32 x 28x28)": (lambda: ((blocks(), *bn_params(), True), {}), None, None),
         "batch_norm_backward (+ReLU, training)": (bn_backward, None, None),

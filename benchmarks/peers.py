@@ -28,6 +28,13 @@ step alone. Frameworks that are not installed are skipped with a note.
     torch-fused      Adam(fused=True)
     jax              JAX, jax.jit of the whole step (value_and_grad + optax.adam), buffers donated
     numpy            hand-written NumPy forward/backward/Adam without autograd: the floor
+    ...-flush        the same loop after tg.set_flush_denormal(True) / torch.set_flush_denormal(True):
+                     subnormal floats become 0 (JAX's XLA flushes them by itself); the engine's call
+                     starts Numba before the first step, so compare its "to first step" column
+
+Why the flush variants: the uniform batches leave about 107 of the 256 hidden units dead, whose
+weights get zero gradients, so their Adam moments decay into subnormal floats after about 800
+steps, which x86 computes in slow microcode (benchmarks/README.md).
 """
 from __future__ import annotations
 
@@ -48,9 +55,10 @@ IN, HIDDEN, OUT = 784, 256, 10
 LR = 1e-3
 POOL = 4  # distinct batches cycled through, so no framework runs on one cache-hot batch
 CHECK_STEPS = 20
-FRAMEWORKS = ("tinygrad_opt", "tinygrad_opt-capture", "torch", "torch-foreach", "torch-fused", "jax", "numpy")
-MODULES = {"tinygrad_opt": "numba", "tinygrad_opt-capture": "numba", "torch": "torch", "torch-foreach": "torch",
-           "torch-fused": "torch", "jax": "optax", "numpy": "numpy"}  # what must import for the framework to run
+FRAMEWORKS = ("tinygrad_opt", "tinygrad_opt-capture", "tinygrad_opt-flush", "tinygrad_opt-capture-flush", "torch",
+              "torch-foreach", "torch-fused", "torch-flush", "torch-fused-flush", "jax", "numpy")
+FLUSH = "-flush"  # the suffix of a variant that runs with subnormals flushed to zero
+MODULES = {"tinygrad_opt": "numba", "torch": "torch", "jax": "optax", "numpy": "numpy"}  # what must import, per family
 
 
 # ---- the shared workload (NumPy only, so every worker can build it) ------------------
@@ -74,13 +82,17 @@ def batches(batch: int, seed: int = 1) -> list:
 
 # ---- one step function per framework: step() -> loss (lazy; read with to_float) -----
 
-def tinygrad_opt_case(batch: int, fused: bool = True, capture: bool = False):
+def tinygrad_opt_case(batch: int, fused: bool = True, capture: bool = False, flush: bool = False):
     """fused=False calls the layers one by one (Linear, then ReLU), as before ops.LinearReLU (profile_step.py);
-    capture=True runs the same loop body through tg.compile (recorded on the first two steps, then replayed)."""
+    capture=True runs the same loop body through tg.compile (recorded on the first two steps, then replayed);
+    flush=True calls tg.set_flush_denormal(True) first."""
     sys.path.insert(0, str(ROOT))  # a checkout without installing
     import tinygrad_opt as tg  # noqa: PLC0415
     import tinygrad_opt.nn.functional as F  # noqa: PLC0415
     from tinygrad_opt import nn, optim  # noqa: PLC0415
+
+    if flush and not tg.set_flush_denormal(True):
+        raise SystemExit("tg.set_flush_denormal: not supported on this CPU")
 
     model = nn.Sequential(nn.Linear(IN, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, OUT))
     for p, w in zip(model.parameters(), initial_weights()):
@@ -110,11 +122,15 @@ def tinygrad_opt_case(batch: int, fused: bool = True, capture: bool = False):
         state["i"] += 1
         return run(x, y)
 
+    step.model, step.optimizer = model, opt  # for benchmarks/flush_denormal.py's look at the optimizer state
     return step, lambda loss: float(loss.item()), lambda: None
 
 
-def torch_case(batch: int, adam_options: dict):
+def torch_case(batch: int, adam_options: dict, flush: bool = False):
     import torch  # noqa: PLC0415
+
+    if flush and not torch.set_flush_denormal(True):
+        raise SystemExit("torch.set_flush_denormal: not supported on this CPU")
 
     model = torch.nn.Sequential(torch.nn.Linear(IN, HIDDEN), torch.nn.ReLU(), torch.nn.Linear(HIDDEN, OUT))
     with torch.no_grad():
@@ -226,11 +242,13 @@ def numpy_case(batch: int):
 
 
 def make_case(framework: str, batch: int):
-    if framework.startswith("tinygrad_opt"):
-        return tinygrad_opt_case(batch, capture=framework == "tinygrad_opt-capture")
-    if framework.startswith("torch"):
-        options = {"torch": {}, "torch-foreach": {"foreach": True}, "torch-fused": {"fused": True}}[framework]
-        return torch_case(batch, options)
+    flush = framework.endswith(FLUSH)
+    name = framework.removesuffix(FLUSH)
+    if name.startswith("tinygrad_opt"):
+        return tinygrad_opt_case(batch, capture=name == "tinygrad_opt-capture", flush=flush)
+    if name.startswith("torch"):
+        options = {"torch": {}, "torch-foreach": {"foreach": True}, "torch-fused": {"fused": True}}[name]
+        return torch_case(batch, options, flush=flush)
     if framework == "jax":
         return jax_case(batch)
     if framework == "numpy":
@@ -298,7 +316,7 @@ def run_worker(framework: str, batch: int, threads: int, budget: float, blocks: 
 def installed(framework: str) -> bool:
     import importlib.util  # noqa: PLC0415
 
-    return importlib.util.find_spec(MODULES[framework]) is not None
+    return importlib.util.find_spec(MODULES[family(framework)]) is not None
 
 
 def versions(frameworks: list[str]) -> str:
@@ -376,7 +394,7 @@ def main(argv=None) -> None:
         if installed(fw):
             frameworks.append(fw)
         else:
-            print(f"{fw}: {MODULES[fw]} is not installed, skipped (pip install -e '.[bench]')")
+            print(f"{fw}: {MODULES[family(fw)]} is not installed, skipped (pip install -e '.[bench]')")
     print(f"{versions(frameworks)}; {os.cpu_count()} cores, {args.threads} threads per library; "
           f"load average at start {load()}")
     results: dict = {(fw, b): [] for fw in frameworks for b in args.batches}

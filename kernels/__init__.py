@@ -93,3 +93,8 @@ from . import batchnorm_reference  # noqa: E402
 
 for _name in ("batch_norm_stats", "batch_norm_forward", "batch_norm_backward"):
     register(_name, reference=getattr(batchnorm_reference, _name), cpu=f"batchnorm_cpu:{_name}")
+
+# flushing subnormal floats to zero on the engine's CPU threads (denormal.py; tg.set_flush_denormal)
+from .denormal import flush_denormal, flush_denormal_enabled, set_flush_denormal  # noqa: E402
+
+__all__ += ["set_flush_denormal", "flush_denormal_enabled", "flush_denormal"]

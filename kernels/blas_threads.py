@@ -167,6 +167,22 @@ def engine_threads_started() -> None:
             apply_policy()
 
 
+def restart_blas_threads() -> bool:
+    """Stop BLAS's worker threads and start new ones from the calling thread, so that they inherit its
+    float environment (denormal.py's flush mode); False where BLAS is out of reach or not OpenBLAS's
+    pthreads build. No other thread may be inside a BLAS call meanwhile."""
+    blas = _blas()
+    if blas is None or blas.internal_api != "openblas" or getattr(blas, "threading_layer", None) != "pthreads":
+        return False
+    library = blas.dynlib
+    stop, start = getattr(library, "blas_thread_shutdown_", None), getattr(library, "blas_thread_init", None)
+    if stop is None or start is None:
+        return False
+    stop()
+    start()  # here, not at the next product, which might run on another thread
+    return True
+
+
 class single_blas_thread:
     """`with single_blas_thread():` BLAS runs each product on the calling thread (restored after),
     for loops that already run their products on several threads of their own."""

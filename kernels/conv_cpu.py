@@ -9,6 +9,9 @@ works on image planes (P, H, W): an NCHW input and a channel-major one (a convol
 output) are both such planes without a copy, and the results keep the input's layout.
 Pooling splits its planes over the engine's threads (parallel.py). Anything the loops do
 not handle (float16, integers in im2col) the registry hands to the reference (@takes).
+Stride-1 im2col/col2im and the 2x2 max pool run loops compiled for the output row length
+when rows are short (FIXED_ROW_MAX): an MNIST layer's rows (28, 14, 7) are shorter than a
+vectorised loop's startup pays for.
 """
 from __future__ import annotations
 
@@ -234,6 +237,53 @@ def _max_pool2x2_forward(xpad, out, argmax, k0, k1):
                 rowarg[x] = base + 2 * x + step
 
 
+@lru_cache(maxsize=None)
+def pool2x2_loops(ow: int):
+    """(forward, backward) of the 2x2 stride-2 max pool for output rows of exactly `ow` elements, with
+    _max_pool2x2_forward's and _max_pool2x2_backward's results (bitwise). With the row length a constant
+    LLVM unrolls a row into vector selects, so the arg-max can be picked in the same pass as the maximum
+    (the first window element equal to it, or the first NaN) instead of a second loop over the row."""
+
+    @_jit(nogil=True)
+    def forward(xpad, out, argmax, k0, k1):
+        oh, wp = out.shape[1], xpad.shape[2]
+        for k in range(k0, k1):
+            for y in range(oh):
+                top, bottom = xpad[k, 2 * y], xpad[k, 2 * y + 1]
+                row, rowarg = out[k, y], argmax[k, y]
+                base = 2 * y * wp
+                for x in range(ow):
+                    a0, a1, a2, a3 = top[2 * x], top[2 * x + 1], bottom[2 * x], bottom[2 * x + 1]
+                    best = a0
+                    best = a1 if (a1 > best) | (a1 != a1) else best
+                    best = a2 if (a2 > best) | (a2 != a2) else best
+                    best = a3 if (a3 > best) | (a3 != a3) else best
+                    step = wp + 1
+                    step = wp if (a2 == best) | (a2 != a2) else step
+                    step = 1 if (a1 == best) | (a1 != a1) else step
+                    step = 0 if (a0 == best) | (a0 != a0) else step
+                    row[x] = best
+                    rowarg[x] = base + 2 * x + step
+
+    @_jit(nogil=True)
+    def backward(g, argmax, gx, k0, k1):
+        oh, wp = g.shape[1], gx.shape[2]
+        zero = g.dtype.type(0)
+        for k in range(k0, k1):
+            for y in range(oh):
+                top, bottom = gx[k, 2 * y], gx[k, 2 * y + 1]
+                grow, arow = g[k, y], argmax[k, y]
+                for x in range(ow):
+                    where = arow[x] - 2 * y * wp - 2 * x
+                    v = grow[x]
+                    top[2 * x] = v if where == 0 else zero
+                    top[2 * x + 1] = v if where == 1 else zero
+                    bottom[2 * x] = v if where == wp else zero
+                    bottom[2 * x + 1] = v if where == wp + 1 else zero
+
+    return forward, backward
+
+
 @takes(lambda xpad, *geometry: xpad.dtype.char in "fdbhilqBHILQ")  # not float16 or bool
 def max_pool2d_forward(xpad, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, oh: int, ow: int):
     """The reference's result; out and argmax keep a channel-major input's layout (no transposing copy)."""
@@ -242,7 +292,8 @@ def max_pool2d_forward(xpad, kh: int, kw: int, sh: int, sw: int, dh: int, dw: in
     out = np.empty((n * c, oh, ow), dtype=xpad.dtype)
     argmax = np.empty((n * c, oh, ow), dtype=np.int64)
     if (kh, kw, sh, sw, dh, dw) == (2, 2, 2, 2, 1, 1):
-        map_split(lambda k0, k1: _max_pool2x2_forward(planes, out, argmax, k0, k1), n * c, PLANES_GRAIN)
+        loop = pool2x2_loops(ow)[0] if ow <= FIXED_ROW_MAX else _max_pool2x2_forward
+        map_split(lambda k0, k1: loop(planes, out, argmax, k0, k1), n * c, PLANES_GRAIN)
     else:
         map_split(lambda k0, k1: _max_pool2d_forward(planes, kh, kw, sh, sw, dh, dw, out, argmax, k0, k1), n * c,
                   PLANES_GRAIN)
@@ -287,7 +338,8 @@ def max_pool2d_backward(g, argmax, hp: int, wp: int, kh: int, kw: int, sh: int, 
     grad = np.ascontiguousarray(g.swapaxes(0, 1) if channel_major else g).reshape(arg.shape)
     if (kh, kw, sh, sw, dh, dw) == (2, 2, 2, 2, 1, 1) and (hp, wp) == (2 * g.shape[2], 2 * g.shape[3]):
         gx = np.empty((n * c, hp, wp), dtype=g.dtype)
-        map_split(lambda k0, k1: _max_pool2x2_backward(grad, arg, gx, k0, k1), n * c, PLANES_GRAIN)
+        loop = pool2x2_loops(g.shape[3])[1] if g.shape[3] <= FIXED_ROW_MAX else _max_pool2x2_backward
+        map_split(lambda k0, k1: loop(grad, arg, gx, k0, k1), n * c, PLANES_GRAIN)
     else:
         gx = np.zeros((n * c, hp, wp), dtype=g.dtype)
         map_split(lambda k0, k1: _max_pool2d_backward(grad, arg, gx, k0, k1), n * c, PLANES_GRAIN)

@@ -25,8 +25,10 @@ so none is used.
 """
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
+import sys
 import warnings
 
 import numba
@@ -39,6 +41,35 @@ from . import reference
 from .registry import takes
 
 CACHE = True  # False when no cache directory is writable: kernels then compile in every process
+
+
+def _start_numba_without_scipy() -> None:
+    """Set up Numba's CPU target now, keeping it from importing scipy.linalg on the way.
+
+    Numba's first compile or cache load imports its NumPy support, which imports scipy.linalg
+    (where SciPy is installed) only to learn whether jitted code may call BLAS for np.dot: about
+    a third of the engine's first training step. None of these kernels calls BLAS. So that import
+    fails once, here, and Numba is then told what it would have found; a jitted np.dot still
+    imports scipy.linalg itself when it is compiled. Where Numba is set up already, or its layout
+    differs from this version's, nothing changes.
+    """
+    if "numba.np.arraymath" in sys.modules or "scipy.linalg.cython_blas" in sys.modules:
+        return
+    sys.modules["scipy.linalg.cython_blas"] = None  # an import of it now raises ImportError, importing nothing
+    try:
+        from numba.core.registry import cpu_target  # noqa: PLC0415
+
+        cpu_target.target_context.refresh()
+    except Exception:  # noqa: BLE001 - another Numba: its first kernel call sets itself up as usual
+        pass
+    finally:
+        del sys.modules["scipy.linalg.cython_blas"]
+    arraymath = sys.modules.get("numba.np.arraymath")
+    if arraymath is not None and hasattr(arraymath, "_HAVE_BLAS"):
+        arraymath._HAVE_BLAS = importlib.util.find_spec("scipy") is not None
+
+
+_start_numba_without_scipy()
 
 
 def _jit(**options):

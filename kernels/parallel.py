@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
 from .blas_threads import engine_threads, engine_threads_started, single_blas_thread
+from .denormal import follow_flush_denormal
 
 _pool: ThreadPoolExecutor | None = None
 _pool_pid: int | None = None  # a forked child cannot use its parent's worker threads: it makes its own
@@ -59,7 +60,7 @@ def map_chunks(fn: Callable[[int, int], object], chunks: Sequence[tuple[int, int
 
     with single_blas_thread():
         pool = _executor(engine_threads() - 1)
-        helpers = [pool.submit(take_chunks) for _ in range(threads - 1)]
+        helpers = [pool.submit(_in_flush_mode, take_chunks) for _ in range(threads - 1)]
         try:
             take_chunks()
         finally:
@@ -68,6 +69,11 @@ def map_chunks(fn: Callable[[int, int], object], chunks: Sequence[tuple[int, int
             if error is not None:
                 raise error
     return results
+
+
+def _in_flush_mode(work: Callable[[], None]) -> None:
+    follow_flush_denormal()  # a worker keeps the float mode it was created with unless told otherwise
+    work()
 
 
 def split(count: int, parts: int) -> list[tuple[int, int]]:

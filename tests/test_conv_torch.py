@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 import tinygrad_opt as tg
 import tinygrad_opt.nn.functional as F
+import tinygrad_opt.ops.conv as conv_ops
 
 
 def run_both(engine_fn, torch_fn, arrays, seed=0, atol=1e-10):
@@ -69,6 +70,18 @@ def test_conv2d_unbatched_input_matches_torch():
     rng = np.random.default_rng(2)
     run_both(lambda x, w: F.conv2d(x, w, padding=1), lambda x, w: TF.conv2d(x, w, padding=1),
              [rng.standard_normal((3, 6, 5)), rng.standard_normal((4, 3, 3, 3))])
+
+
+@pytest.mark.parametrize("groups, size", [(1, 47), (2, 50), (1, 64)])  # 2209, 2500, 4096 columns
+def test_first_layer_weight_gradient_over_long_rows_matches_torch(groups, size):
+    """A thin weight gradient (few input channels) over more than INNER_BLOCK columns per image chunk: the
+    blocked product (whole blocks batched, the leftover columns on their own) equals torch's gradient."""
+    rng = np.random.default_rng(size)
+    x = rng.standard_normal((3, groups, size, size))  # one input channel per group: K = 9
+    w = rng.standard_normal((4 * groups, 1, 3, 3))
+    assert size * size > conv_ops.INNER_BLOCK  # one image's columns already span several blocks
+    run_both(lambda a, b: F.conv2d(a, b, padding=1, groups=groups),
+             lambda a, b: TF.conv2d(a, b, padding=1, groups=groups), [x, w], seed=size, atol=1e-9)
 
 
 @st.composite

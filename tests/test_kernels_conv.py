@@ -128,6 +128,26 @@ def test_the_unrolled_2x2_max_pool_equals_the_reference(dtype, transposed):
     np.testing.assert_array_equal(argmax, ref_argmax)
 
 
+@pytest.mark.parametrize("ow", [1, 7, 14, cpu.FIXED_ROW_MAX, cpu.FIXED_ROW_MAX + 1])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
+def test_2x2_pool_loops_for_every_row_length_equal_the_reference_bitwise(ow, dtype):
+    """Rows up to FIXED_ROW_MAX take the loops compiled for their length, longer ones the general 2x2 loops:
+    the same maxima, the same winners (first of equal values, first NaN) and the same routed gradient."""
+    rng = np.random.default_rng(ow)
+    x = np.round(rng.standard_normal((2, 3, 6, 2 * ow)) * 2).astype(dtype)  # rounding makes ties
+    if x.dtype.kind == "f":
+        x[0, 0, 0, 1] = x[1, 2, 3, 0] = x[1, 2, 2, 1] = np.nan
+        x[0, 1, 2, :] = -0.0
+    out, argmax = cpu.max_pool2d_forward(x, 2, 2, 2, 2, 1, 1, 3, ow)
+    ref_out, ref_argmax = reference.max_pool2d_forward(x, 2, 2, 2, 2, 1, 1, 3, ow)
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(argmax, ref_argmax)
+    if x.dtype.kind == "f":
+        g = rng.standard_normal(out.shape).astype(dtype)
+        np.testing.assert_array_equal(cpu.max_pool2d_backward(g, argmax, 6, 2 * ow, 2, 2, 2, 2, 1, 1),
+                                      reference.max_pool2d_backward(g, argmax, 6, 2 * ow, 2, 2, 2, 2, 1, 1))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_max_pool2x2_keeps_a_channel_major_layout_and_tiles_its_gradient(dtype):
     rng = np.random.default_rng(5)

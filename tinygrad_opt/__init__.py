@@ -31,6 +31,7 @@ from .functional import (  # noqa: E402
 )
 
 set_kernels = kernels.set_kernels
+set_flush_denormal = kernels.set_flush_denormal  # torch.set_flush_denormal: kernels/denormal.py
 
 __version__ = "0.1.0"
 
@@ -44,7 +45,7 @@ __all__ = [
     "softmax", "sqrt", "sum", "tanh", "transpose",
     "get_default_dtype", "set_default_dtype", "result_type", "promote_types",
     "float16", "half", "float32", "float", "float64", "double", "int8", "uint8", "int16", "short", "int32", "int",
-    "int64", "long", "bool",
+    "int64", "long", "bool", "set_flush_denormal",
 ]
 __all__ += [
     "empty", "empty_like", "from_numpy", "full", "full_like", "linspace", "rand_like", "randint", "randint_like",

@@ -18,7 +18,7 @@ GROUPS = {
                                "pct_start", "min_lr", "end_factor", "plateau_patience", "power"),
     "pruning": ("prune", "sparsity", "prune_start_epoch", "prune_end_epoch", "prune_frequency"),
     "training loop": ("batch_size", "epochs", "l1", "l2", "clip_grad", "patience", "monitor", "seed", "device",
-                      "out", "quiet", "log_every", "capture"),
+                      "out", "quiet", "log_every", "capture", "flush_denormal"),
 }
 
 

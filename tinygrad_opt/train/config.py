@@ -160,6 +160,10 @@ class TrainConfig:
         "record the training step on the first batches and replay it (tg.compile; the same numbers as eager, "
         "less Python per step); --no-capture runs every step eagerly. Steps it cannot replay (LBFGS/SAM, cuda) "
         "run eagerly anyway", "bool"))
+    flush_denormal: bool = field(default=True, metadata=_opt(
+        "flush subnormal floats (below 1.2e-38) to zero while training on the cpu (tg.set_flush_denormal): a dead "
+        "unit's Adam moments decay into them, which x86 computes slowly; --no-flush-denormal keeps them, as torch "
+        "does", "bool"))
 
     # ---- building and checking ------------------------------------------------------
     @classmethod

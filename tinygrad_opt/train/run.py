@@ -155,6 +155,7 @@ def build_trainer(config: TrainConfig, data, train: tuple, val: tuple | None, *,
         out_dir=out_dir,
         progress=progress, verbose=verbose, device=config.device, class_names=data.class_names,
         checkpoint_extra=extra, log_every=config.log_every, capture=config.capture,
+        flush_denormal=config.flush_denormal,
     )
     return trainer, train_loader, val_loader, model_config
 

@@ -24,6 +24,11 @@ found: the error names the batch whose loss first went bad, and with log_every >
 batches read together and the later steps the weights took. The history does not
 depend on log_every: the host adds the read values in the same order either way.
 Gradient clipping reads nothing: its factor is computed and applied on the device.
+
+Subnormal floats: fit() flushes them to zero while it trains a float32 model on the CPU
+(tg.set_flush_denormal(True); the previous mode is restored when fit returns or raises),
+because a dead unit's Adam moments decay into them and x86 computes them in slow microcode;
+`flush_denormal=False` keeps them, as torch does by default.
 """
 from __future__ import annotations
 
@@ -40,6 +45,7 @@ import numpy as np
 from .. import regularizers
 from ..backend import array_module, get_rng_state, set_rng_state, to_device
 from ..capture import compile as compile_step
+from ..kernels.denormal import flush_denormal as flush_denormal_mode
 from ..nn import CrossEntropyLoss, Module
 from ..ops.loss import known_target_range
 from ..optim import Optimizer
@@ -73,6 +79,9 @@ class Trainer:
     capture: run each step through tg.compile (recorded on the first two batches, then replayed, the
     same numbers as eager; see tinygrad_opt.capture) on the CPU; a smaller last batch and closure
     optimizers (SAM, LBFGS) take the eager path.
+    flush_denormal: flush subnormal floats to zero during fit() (tg.set_flush_denormal, restored after);
+    None: on for CPU training whose floating parameters are all float32, True: on for any CPU
+    training, False: off (torch's default). It changes only values below 1.2e-38 (float32).
     """
 
     def __init__(self, model: Module, optimizer: Optimizer, loss_fn: Module | None = None, *,
@@ -81,7 +90,7 @@ class Trainer:
                  monitor: str = "val_loss", callbacks: Iterable[Callback] = (), out_dir: str | os.PathLike | None = None,
                  progress: bool | None = None, verbose: bool = True, device: str | None = None,
                  class_names: Sequence[str] | None = None, checkpoint_extra: dict[str, Any] | None = None,
-                 log_every: int | None = None, capture: bool = False) -> None:
+                 log_every: int | None = None, capture: bool = False, flush_denormal: bool | None = None) -> None:
         if scheduler_interval not in SCHEDULER_INTERVALS:
             raise ValueError(f"Trainer: scheduler_interval must be one of {SCHEDULER_INTERVALS}, got {scheduler_interval!r}")
         for name, value in (("l1", l1), ("l2", l2)):
@@ -90,6 +99,9 @@ class Trainer:
         if clip_grad is not None and not clip_grad > 0:
             raise ValueError(f"Trainer: clip_grad must be > 0 (or None), got {clip_grad!r}")
         log_every = check_log_every(log_every)
+        if flush_denormal is not None and not isinstance(flush_denormal, bool):
+            raise TypeError(f"Trainer: flush_denormal must be True, False or None (on for float32 CPU training), got "
+                            f"{flush_denormal!r}")
         self.model, self.optimizer = model, optimizer
         self.loss_fn = loss_fn if loss_fn is not None else CrossEntropyLoss()
         self.scheduler = scheduler
@@ -111,6 +123,7 @@ class Trainer:
         self.capture = bool(capture) and not getattr(optimizer, "requires_closure", False) and self.device == "cpu"
         self._compiled_step = compile_step(self._captured_step) if self.capture else None
         self._captured_shape: tuple | None = None
+        self.flush_denormal = flush_denormal
         self.checkpoint_extra = dict(checkpoint_extra or {})
         # progress of the run
         self.epoch = 0  # completed epochs
@@ -176,7 +189,7 @@ class Trainer:
         self._active_callbacks = callbacks
         try:
             # overflow/NaN warnings are redundant here: a non-finite loss stops training with its own error
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"), self._float_mode():
                 for cb in callbacks:
                     cb.on_train_start(self)
                 while self.epoch < epochs and not self.stop_training:
@@ -194,6 +207,16 @@ class Trainer:
         for cb in callbacks:
             cb.on_train_end(self)
         return self.history
+
+    def _float_mode(self):
+        """Subnormals flushed inside fit() where flush_denormal asks for it (see the class docstring)."""
+        if self.device != "cpu" or self.flush_denormal is False:
+            return nullcontext()
+        if self.flush_denormal is None:
+            floating = [p.data.dtype for p in self.model.parameters() if p.data.dtype.kind == "f"]
+            if not floating or any(dtype != np.float32 for dtype in floating):
+                return nullcontext()
+        return flush_denormal_mode(True)
 
     def _run_epoch(self, callbacks: list[Callback]) -> None:
         epoch = self.epoch + 1

@@ -1,0 +1,101 @@
+"""Flush subnormal floats to zero on the CPU threads that run the engine: torch.set_flush_denormal's switch.
+
+Subnormal floats (nonzero magnitudes below 2**-126 in float32) take the x86 cores' slow
+microcode path. They arise in training where a value decays geometrically without a
+gradient to refresh it: Adam's moments of a dead ReLU unit, or of the weights of MNIST's
+always-black border pixels, shrink by beta1 = 0.9 a step and reach float32's subnormal range
+after about 800 steps; from then on every optimizer step pays the slow path for them. With
+flushing on, such values become 0 instead (the FTZ and DAZ bits of MXCSR), which changes
+results only below 1.2e-38, far under anything float32 training can resolve next to a weight.
+
+The mode is a per-thread register. Where the engine's CPU work runs, and how each thread gets it:
+  the calling thread     every NumPy operation, every Numba kernel (the optimizer updates among
+                         them) and BLAS's share of a product: set here, directly;
+  the engine's pool      parallel.py's worker threads (convolution, pooling, batch norm) take the
+                         mode set last before each range they run (follow_flush_denormal);
+  OpenBLAS's threads     their share of a multi-threaded product: NumPy's OpenBLAS does not pass
+                         the caller's mode to them, so a change of mode restarts them from the
+                         calling thread, whose register they inherit (blas_threads.restart_blas_threads;
+                         needs threadpoolctl and OpenBLAS's pthreads build, else they keep theirs).
+Numba's own threading layer (parallel=True) runs none of the engine's kernels.
+Only x86 has these bits here: elsewhere set_flush_denormal changes nothing and returns False.
+"""
+from __future__ import annotations
+
+import importlib.util
+import platform
+import threading
+
+from .blas_threads import restart_blas_threads
+
+_X86 = {"x86_64", "amd64", "i386", "i686", "x86"}
+
+_mode: bool | None = None  # the last mode set by set_flush_denormal; None: never set, threads keep theirs
+_blas_mode = False  # the mode BLAS's worker threads were started with (the process's default until a restart)
+_thread = threading.local()  # .mode: the mode follow_flush_denormal last gave this thread
+
+
+def supported() -> bool:
+    """True on x86 CPUs, whose MXCSR has the flush-to-zero and denormals-are-zero bits (set through Numba)."""
+    return platform.machine().lower() in _X86 and importlib.util.find_spec("numba") is not None
+
+
+def set_flush_denormal(mode: bool) -> bool:
+    """Flush subnormal floats to zero (mode=True) or keep them (False) in the engine's CPU arithmetic.
+
+    As torch.set_flush_denormal: sets the calling thread's mode and returns True where the CPU
+    supports it, False (changing nothing) elsewhere. Beyond torch, the engine's worker threads
+    and NumPy's OpenBLAS threads follow (see the module docstring); call it while no other
+    thread is inside a matrix product, as OpenBLAS's threads may be restarted.
+    """
+    global _mode, _blas_mode
+    if not isinstance(mode, bool):
+        raise TypeError(f"set_flush_denormal(mode): mode must be a bool (True or False), got {type(mode).__name__} "
+                        f"{mode!r}")
+    if not supported():
+        return False
+    from .mxcsr_cpu import set_flush_bits  # noqa: PLC0415 - Numba only once asked for (and only on x86)
+
+    set_flush_bits(mode)
+    _thread.mode = mode
+    _mode = mode
+    if mode != _blas_mode and restart_blas_threads():
+        _blas_mode = mode
+    return True
+
+
+def flush_denormal_enabled() -> bool:
+    """Whether the calling thread flushes subnormals now (FTZ and DAZ both set); False where unsupported."""
+    if not supported():
+        return False
+    from .mxcsr_cpu import DENORMALS_ARE_ZERO, FLUSH_TO_ZERO, read_mxcsr  # noqa: PLC0415
+
+    bits = FLUSH_TO_ZERO | DENORMALS_ARE_ZERO
+    return read_mxcsr() & bits == bits
+
+
+def follow_flush_denormal() -> None:
+    """On one of the engine's worker threads: take the mode set last (nothing to do until one is set)."""
+    mode = _mode
+    if mode is not None and getattr(_thread, "mode", None) is not mode:
+        from .mxcsr_cpu import set_flush_bits  # noqa: PLC0415
+
+        set_flush_bits(mode)
+        _thread.mode = mode
+
+
+class flush_denormal:
+    """`with flush_denormal(mode):` the mode inside, the calling thread's previous mode restored after
+    (nothing changes where unsupported)."""
+
+    def __init__(self, mode: bool) -> None:
+        self.mode = mode
+
+    def __enter__(self) -> bool:
+        self._previous = flush_denormal_enabled()
+        return set_flush_denormal(self.mode)
+
+    def __exit__(self, *exc) -> bool:
+        if supported() and self._previous != self.mode:
+            set_flush_denormal(self._previous)
+        return False
