@@ -228,3 +228,27 @@ def test_the_batch_statistics_use_the_replayed_steps_own_batch(buffers):
         assert step_e(x, y).data.tobytes() == compiled(x, y).data.tobytes()
     assert compiled.replaying
     assert_same_state((model_e, opt_e), (model_c, opt_c))
+
+
+def test_a_changed_momentum_or_dropout_rate_is_recorded_again():
+    """The replay repeats the settings it recorded; changing one between steps records the step afresh."""
+    data = image_batches(12)
+
+    def scenario(capture: bool):
+        model, opt, step = make(cli_cnn)
+        step = tg.compile(step) if capture else step
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CaptureWarning)
+            losses = run(step, data[:4])
+            model[1].momentum = None  # a cumulative average from now on
+            losses += run(step, data[4:8])
+            next(m for m in model.modules() if isinstance(m, nn.Dropout)).p = 0.0
+            losses += run(step, data[8:])
+        if capture:
+            assert step.replaying
+        return losses, model, opt
+
+    losses_e, model_e, opt_e = scenario(capture=False)
+    losses_c, model_c, opt_c = scenario(capture=True)
+    assert [a.tobytes() for a in losses_e] == [a.tobytes() for a in losses_c]
+    assert_same_state((model_e, opt_e), (model_c, opt_c))

@@ -14,9 +14,10 @@ step's effects (optimizer.step, zero_grad, scheduler.step, clipping) again, with
 numbers as eager. A call that does not fit the capture runs eagerly with a
 CaptureWarning naming what changed: an input's shape, dtype or device, a module's
 train/eval mode, grad mode, an active tg.trace(). A parameter whose array was replaced
-(load_state_dict, assign=True), a hook added to a module (pruning) or a layer swapped is
-recorded afresh. A step the replay cannot repeat (see recording.py) runs eagerly from then
-on, with one warning that says why.
+(load_state_dict, assign=True), a hook added to a module (pruning), a layer swapped or a
+module's setting changed (Dropout's p, BatchNorm's momentum) is recorded afresh. A step
+the replay cannot repeat (see recording.py) runs eagerly from then on, with one warning
+that says why.
 """
 from __future__ import annotations
 
@@ -172,11 +173,16 @@ def _with_descendants(modules) -> list:
     return list(found.values())
 
 
+_SETTING_TYPES = (bool, int, float, str, type(None))
+
+
 def _structure(module) -> tuple:
-    """What of a module decides the graph it builds, besides its mode: hooks, parameters, buffers, children."""
+    """What of a module decides the graph it builds, besides its mode: hooks, parameters, buffers, children,
+    and its settings (Dropout's p, BatchNorm's momentum and eps: the replay repeats the values it recorded)."""
+    settings = tuple((k, v) for k, v in module.__dict__.items() if type(v) in _SETTING_TYPES and k != "training")
     return (tuple(module._forward_pre_hooks), tuple(module._forward_hooks), tuple(map(id, module._parameters.values())),
             tuple(map(id, module._buffers.values())), tuple(map(id, module._modules.values())),
-            "forward" in module.__dict__)
+            "forward" in module.__dict__, settings)
 
 
 def _signature(args: tuple) -> list[tuple]:
