@@ -28,7 +28,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peers import FRAMEWORKS, MODULES, make_case  # noqa: E402
+from peers import FRAMEWORKS, MODULES, family, make_case  # noqa: E402
 
 DEFAULT = ("tinygrad_opt", "torch-fused", "jax", "numpy")
 
@@ -39,8 +39,8 @@ def main(argv=None) -> None:
     parser.add_argument("--frameworks", nargs="+", default=list(DEFAULT), choices=FRAMEWORKS)
     parser.add_argument("--steps", type=int, default=0, help="timed steps of each (default: about 2 s of each)")
     args = parser.parse_args(argv)
-    frameworks = [f for f in args.frameworks if importlib.util.find_spec(MODULES[f]) is not None]
-    if "torch-fused" in frameworks or "torch" in frameworks or "torch-foreach" in frameworks:
+    frameworks = [f for f in args.frameworks if importlib.util.find_spec(MODULES[family(f)]) is not None]
+    if any(family(f) == "torch" for f in frameworks):
         import torch  # noqa: PLC0415
 
         torch.set_num_threads(1)
