@@ -57,8 +57,7 @@ def read_mxcsr():
 
 @_jit(nogil=True)
 def set_flush_bits(on):
-    """Set (on=True) or clear FTZ and DAZ in the calling thread's MXCSR, keeping its other bits; returns the
-    old value."""
+    """Set (on=True) or clear FTZ and DAZ in the calling thread's MXCSR, keeping its other bits."""
     old = _stmxcsr()
     bits = FLUSH_TO_ZERO | DENORMALS_ARE_ZERO
     _ldmxcsr(old | bits if on else old & ~bits)
