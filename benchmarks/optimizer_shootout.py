@@ -12,6 +12,7 @@ with a momentum knob (sgd, rmsprop, sam over sgd) run with `--momentum` (0.9, no
 
     python benchmarks/optimizer_shootout.py                     # full MNIST, every optimizer
     python benchmarks/optimizer_shootout.py --model cnn         # the same for train --model cnn
+    python benchmarks/optimizer_shootout.py --model cnn --time-steps 50 --out times.json  # step times alone
     python benchmarks/optimizer_shootout.py --dataset digits --trials 4 --seeds 2 --epochs 3 \\
         --optimizers adam sgd lion                              # a quick look
 
@@ -159,6 +160,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--train-size", type=int, default=None, help="use only this many training examples")
     parser.add_argument("--tune-train-size", type=int, default=None,
                         help="tuning trials use only the first this many training examples (the final runs all)")
+    parser.add_argument("--time-steps", type=int, default=0, metavar="N",
+                        help="no tuning or accuracy runs: time N training steps of each optimizer (its default lr) in "
+                             "--time-rounds interleaved rounds and report seconds per epoch of the full training set")
+    parser.add_argument("--time-rounds", type=int, default=3)
     parser.add_argument("--combine", nargs="+", default=None, metavar="JSON",
                         help="no training: merge the rows of earlier result files (e.g. optimizer lists split "
                              "over processes) into --out's table, verdict and plot")
@@ -175,6 +180,8 @@ def main(argv: list[str] | None = None) -> dict:
     data, train, val = prepare_data(base.resolved())
     if args.train_size:
         train = (train[0][:args.train_size], train[1][:args.train_size])
+    if args.time_steps:
+        return epoch_times(args.optimizers, base, data, train, args.time_steps, args.time_rounds, Path(args.out), argv)
     test = (data.x_test, data.y_test)
     tune_train = train if not args.tune_train_size else (train[0][:args.tune_train_size],
                                                          train[1][:args.tune_train_size])
@@ -224,6 +231,39 @@ def report(rows: list[dict], out: Path, extra: dict, argv: list[str] | None) -> 
     out.write_text(json.dumps(result, indent=1))
     figure = plot(rows, out.with_suffix(".png"))
     print(f"wrote {out}" + (f" and {figure}" if figure else ""))
+    return result
+
+
+def epoch_times(names: list[str], base: TrainConfig, data, train, steps: int, rounds: int, out: Path,
+                argv: list[str] | None) -> dict:
+    """Seconds per epoch of each optimizer's training step alone, for a quiet machine: the accuracy runs time
+    whole epochs, which a shared machine's load swamps. Each round trains every optimizer for `steps` batches
+    (its default lr; one warm-up round first, untimed), optimizers interleaved; the median over rounds
+    scaled to the full training set's batches."""
+    subset = (train[0][:steps * base.batch_size], train[1][:steps * base.batch_size])
+    batches = math.ceil(len(train[0]) / base.batch_size)
+    seconds = {name: [] for name in names}
+    for round_ in range(rounds + 1):
+        for name in names:
+            config = base.updated({"optimizer": name, "epochs": 1, **momentum_of(name)}).resolved()
+            trainer, loader, _, _ = build_trainer(config, data, subset, None)
+            started = time.perf_counter()
+            trainer.fit(loader, None, 1)
+            if round_:  # round 0 compiles and warms caches
+                seconds[name].append((time.perf_counter() - started) / len(loader) * batches)
+    rows = [{"optimizer": name, "seconds_per_epoch": statistics.median(v), "rounds": v} for name, v in seconds.items()]
+    print(f"seconds per epoch of {batches} batches of {base.batch_size} (median of {rounds} interleaved rounds of "
+          f"{steps} steps each; load average {os.getloadavg()[0]:.2f})")
+    for row in sorted(rows, key=lambda r: r["seconds_per_epoch"]):
+        print(f"{row['optimizer']:<20}{row['seconds_per_epoch']:>9.2f}")
+    command = "python benchmarks/optimizer_shootout.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    result = {"command": command, "machine": ", ".join(part for part in (platform.machine(),
+                                                                        f"{os.cpu_count()} logical CPUs",
+                                                                        platform.processor()) if part),
+              "load_average_at_end": os.getloadavg(), "steps": steps, "rounds": rounds, "rows": rows}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    print(f"wrote {out}")
     return result
 
 

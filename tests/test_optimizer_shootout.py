@@ -43,3 +43,13 @@ def test_combine_refuses_files_of_different_settings(tmp_path):
     with pytest.raises(SystemExit, match="different settings"):
         shootout.main(["--combine", str(tmp_path / "a.json"), str(tmp_path / "b.json"),
                        "--out", str(tmp_path / "all.json")])
+
+
+def test_time_steps_reports_seconds_per_epoch_of_each_optimizer(tmp_path):
+    shootout = _shootout()
+    result = shootout.main(["--dataset", "digits", "--optimizers", "adam", "sam", "--time-steps", "3",
+                            "--time-rounds", "2", "--out", str(tmp_path / "times.json")])
+    rows = {r["optimizer"]: r for r in result["rows"]}
+    assert set(rows) == {"adam", "sam"} and all(len(r["rounds"]) == 2 for r in rows.values())
+    assert all(r["seconds_per_epoch"] > 0 for r in rows.values())
+    assert json.loads((tmp_path / "times.json").read_text())["steps"] == 3
