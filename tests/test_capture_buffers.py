@@ -68,9 +68,11 @@ def same(a, b) -> bool:
 
 
 def test_every_writer_is_listed():
-    assert {ops.Linear, ops.LinearReLU, ops.MatMul, ops.Add, ops.Sub, ops.Mul, ops.Neg, ops.Exp, ops.Tanh} <= set(INTO)
-    assert {ops.Linear, ops.LinearReLU, ops.Mul, ops.Neg, ops.Exp, ops.Tanh} <= set(BACKWARD_INTO)
-    assert {cls for cls, _, _ in CASES} >= set(INTO) | set(BACKWARD_INTO) | {ops.BatchNormChannels}
+    forward_writers = {ops.Linear, ops.LinearReLU, ops.MatMul, ops.Add, ops.Sub, ops.Mul, ops.Neg, ops.Exp, ops.Tanh}
+    assert all(writer(cls) is not None for cls in forward_writers)
+    assert all(backward_writer(cls) is not None
+               for cls in (ops.Linear, ops.LinearReLU, ops.Mul, ops.Neg, ops.Exp, ops.Tanh))
+    assert {cls for cls, _, _ in CASES} >= forward_writers | set(INTO) | set(BACKWARD_INTO) | {ops.BatchNormChannels}
     assert writer(ops.BatchNormChannels) is not None and writer(ops.CrossEntropy) is None
     assert backward_writer(ops.BatchNormChannels) is not None and backward_writer(ops.Add) is None
 

@@ -29,7 +29,6 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import ops
-from ..kernels import get as kernel
 from ..kernels.blas_threads import before_gemm
 
 INTO: dict[type, Callable[..., Any]] = {}
@@ -130,31 +129,7 @@ def gradient_buffers(rec, escaping: set[int]) -> dict[int, tuple]:
     return found
 
 
-def _product(a, b, out):
-    return a @ b if out is None else np.matmul(a, b, out=out)
-
-
-# ---- the ops of an MLP/CNN step and the element-wise ops, with out= -----------------------------
-@_writes(ops.Linear)
-def _linear(ctx, out, x, w, b=None):
-    ctx.x, ctx.w, ctx.has_bias = x, w, b is not None
-    before_gemm()
-    np.matmul(x, w.T, out=out)
-    if b is not None:
-        out += b
-    return out
-
-
-@_writes(ops.LinearReLU)
-def _linear_relu(ctx, out, x, w, b):
-    before_gemm()
-    np.matmul(x, w.T, out=out)
-    y2 = out.reshape(-1, out.shape[-1]) if out.ndim != 2 else out
-    kernel("bias_relu", y2)(y2, b)
-    ctx.x, ctx.w, ctx.y = x, w, out
-    return out
-
-
+# ---- element-wise ops and matmul with out= (Linear, LinearReLU and BatchNormChannels take out= themselves) ----
 @_writes(ops.MatMul)
 def _matmul(ctx, out, a, b):
     ctx.a, ctx.b = a, b
@@ -196,44 +171,6 @@ def _tanh(ctx, out, a):
 
 
 # ---- backward writers ------------------------------------------------------------------------------
-@_writes(ops.Linear, BACKWARD_INTO)
-def _linear_backward(ctx, g, outs):
-    x, w = ctx.x, ctx.w
-    needs = ctx.needs_input_grad
-    before_gemm()
-    gx = _product(g, w, outs[0]) if needs[0] else None
-    gw = gb = None
-    if needs[1] or (ctx.has_bias and needs[2]):
-        g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
-        if needs[1]:
-            x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
-            gw = _product(g2.T, x2, outs[1])
-        if ctx.has_bias and needs[2]:
-            gb = kernel("bias_grad", g2)(g2)
-    if ctx.has_bias:
-        return gx, gw, gb
-    return gx, gw
-
-
-@_writes(ops.LinearReLU, BACKWARD_INTO)
-def _linear_relu_backward(ctx, g, outs):
-    x, w, y = ctx.x, ctx.w, ctx.y
-    needs = ctx.needs_input_grad
-    g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
-    y2 = y.reshape(-1, y.shape[-1]) if y.ndim != 2 else y
-    gz, gb = kernel("relu_backward_bias_grad", g2)(g2, y2)
-    before_gemm()
-    gx = gw = None
-    if needs[0]:
-        out = outs[0]
-        gx = _product(gz, w, None if out is None else out.reshape(-1, out.shape[-1]))
-        if x.ndim != 2:
-            gx = gx.reshape(x.shape) if out is None else out
-    if needs[1]:
-        gw = _product(gz.T, x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x, outs[1])
-    return gx, gw, (gb if needs[2] else None)
-
-
 @_writes(ops.Mul, BACKWARD_INTO)
 def _mul_backward(ctx, g, outs):
     need_a, need_b = ctx.needs_input_grad

@@ -1,8 +1,15 @@
 """The affine map of a fully connected layer as one graph node."""
+import numpy as np
+
 from ..autograd import Function
 from ..errors import ShapeError
 from ..kernels import get as kernel
 from ..kernels.blas_threads import before_gemm
+
+
+def _product(a, b, out=None):
+    """a @ b, written into `out` when given (a captured step's buffer, a NumPy array)."""
+    return a @ b if out is None else np.matmul(a, b, out=out)
 
 
 class Linear(Function):
@@ -17,7 +24,7 @@ class Linear(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, w, b=None):
+    def forward(ctx, x, w, b=None, out=None):
         if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
             raise ShapeError(
                 f"linear: input of shape {tuple(x.shape)} does not fit a weight of shape {tuple(w.shape)}; "
@@ -28,23 +35,24 @@ class Linear(Function):
                              f"{tuple(w.shape)}")
         ctx.x, ctx.w, ctx.has_bias = x, w, b is not None
         before_gemm()
-        y = x @ w.T
+        y = _product(x, w.T, out)
         if b is not None:
-            y += b  # in place: y is a fresh array, so this saves one temporary
+            y += b  # in place: y is a fresh array (or out), so this saves one temporary
         return y
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx, g, out=(None, None, None)):
+        """out: arrays to write dL/dx and dL/dW into (a captured step's buffers), or None each."""
         x, w = ctx.x, ctx.w
         needs = ctx.needs_input_grad
         before_gemm()
-        gx = g @ w if needs[0] else None
+        gx = _product(g, w, out[0]) if needs[0] else None
         gw = gb = None
         if needs[1] or (ctx.has_bias and needs[2]):
             g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
             if needs[1]:
                 x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
-                gw = g2.T @ x2
+                gw = _product(g2.T, x2, out[1])
             if ctx.has_bias and needs[2]:
                 gb = kernel("bias_grad", g2)(g2)
         if ctx.has_bias:
@@ -64,7 +72,7 @@ class LinearReLU(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, w, b):
+    def forward(ctx, x, w, b, out=None):
         if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
             raise ShapeError(
                 f"linear_relu: input of shape {tuple(x.shape)} does not fit a weight of shape {tuple(w.shape)}; "
@@ -74,14 +82,15 @@ class LinearReLU(Function):
             raise ShapeError(f"linear_relu: bias of shape {tuple(b.shape)} must be ({w.shape[0]},) for a weight "
                              f"of shape {tuple(w.shape)}")
         before_gemm()
-        y = x @ w.T  # a fresh array: the fused pass may overwrite it
+        y = _product(x, w.T, out)  # a fresh array (or out): the fused pass may overwrite it
         y2 = y.reshape(-1, y.shape[-1]) if y.ndim != 2 else y
         kernel("bias_relu", y2)(y2, b)
         ctx.x, ctx.w, ctx.y = x, w, y
         return y
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx, g, out=(None, None, None)):
+        """out: arrays to write dL/dx and dL/dW into (a captured step's buffers), or None each."""
         x, w, y = ctx.x, ctx.w, ctx.y
         needs = ctx.needs_input_grad
         g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
@@ -90,9 +99,10 @@ class LinearReLU(Function):
         before_gemm()
         gx = gw = None
         if needs[0]:
-            gx = gz @ w
+            gx_out = None if out[0] is None else out[0].reshape(-1, out[0].shape[-1])
+            gx = _product(gz, w, gx_out)
             if x.ndim != 2:
-                gx = gx.reshape(x.shape)
+                gx = gx.reshape(x.shape) if out[0] is None else out[0]
         if needs[1]:
-            gw = gz.T @ (x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x)
+            gw = _product(gz.T, x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x, out[1])
         return gx, gw, (gb if needs[2] else None)
