@@ -26,6 +26,7 @@ import numpy as np
 from .reference import _xp
 
 _HOST_ONES = {np.dtype(np.float32): np.ones((), np.float32), np.dtype(np.float64): np.ones((), np.float64)}
+_ndarray = np.ndarray  # a module-level name: NumPy's module __getattr__ makes np.ndarray a dict lookup per use
 from .registry import get as kernel
 
 
@@ -56,7 +57,7 @@ def silu_backward(g, a):
 
 
 def tanh_backward(g, y):
-    one = _HOST_ONES.get(y.dtype) if type(y) is np.ndarray else None  # see reference._HOST_ZEROS
+    one = _HOST_ONES.get(y.dtype) if type(y) is _ndarray else None  # see reference._HOST_ZEROS
     return g * ((1 if one is None else one) - y * y)
 
 

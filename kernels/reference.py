@@ -22,9 +22,14 @@ import math
 import numpy as np
 
 
+# module-level names for the functions the small-array paths call: NumPy's module __getattr__ keeps
+# Python 3.11 from caching `np.<name>`, a dict lookup per use
+_ndarray, _generic, _maximum = np.ndarray, np.generic, np.maximum
+
+
 def _xp(array):
     """numpy or cupy for `array`, without importing cupy when it is a NumPy array."""
-    if type(array) is np.ndarray or isinstance(array, np.generic):
+    if type(array) is _ndarray or isinstance(array, _generic):
         return np
     import cupy  # noqa: PLC0415 - only reached for CuPy arrays
 
@@ -106,19 +111,19 @@ _HOST_ZEROS = {np.dtype(np.float32): np.zeros((), np.float32), np.dtype(np.float
 
 def relu(a):
     """y = max(a, 0) (NaN stays NaN)."""
-    zero = _HOST_ZEROS.get(a.dtype) if type(a) is np.ndarray else None
+    zero = _HOST_ZEROS.get(a.dtype) if type(a) is _ndarray else None
     if zero is None:
         return _xp(a).maximum(a, 0)
-    return np.maximum(a, zero)
+    return _maximum(a, zero)
 
 
 def relu_backward(g, y):
     """dL/da = g * [y > 0], with y the forward output (the mask is 0 at a == 0, as in PyTorch)."""
-    zero = _HOST_ZEROS.get(y.dtype) if type(y) is np.ndarray and type(g) is np.ndarray else None
+    zero = _HOST_ZEROS.get(y.dtype) if type(y) is _ndarray and type(g) is _ndarray else None
     if zero is None:
         return g * (y > 0)
-    # the same product as g * mask; naming the loop's dtype spares NumPy's search for it
-    return np.multiply(g, y > zero, dtype=g.dtype)
+    # the same product as g * mask; a float mask spares NumPy the mixed-type loop (its buffered iterator)
+    return g * (y > zero).astype(g.dtype)
 
 
 def sum_rows(a):

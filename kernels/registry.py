@@ -31,6 +31,8 @@ MODES = ("auto", "numba", "reference")
 ENV_VAR = "TINYGRAD_OPT_KERNELS"
 
 Impl = Union[Callable, str, None]
+# `np.ndarray` would be a dict lookup per `get` (NumPy's module __getattr__ keeps Python 3.11 from caching it)
+_ndarray, _generic = np.ndarray, np.generic
 _table: dict[str, dict[str, Impl]] = {}
 # name -> function for host (NumPy) and device (CuPy) arrays under the current mode; cleared
 # whenever the mode or the table changes, so `get` is one type check and one dict lookup.
@@ -136,7 +138,7 @@ def get(name: str, array) -> Callable:
     """The implementation of kernel `name` to run on `array`'s device in the current mode."""
     # NumPy scalars (the gradient of a 0-d result, say) are host data too: only CuPy arrays
     # may reach the device versions, which would also import CuPy on a CPU-only machine
-    host = type(array) is np.ndarray or isinstance(array, np.generic)
+    host = type(array) is _ndarray or isinstance(array, _generic)
     if host and _cpu_from_size and array.size < _cpu_from_size.get(name, 0):
         return _table[name]["reference"]
     fn = (_resolved_host if host else _resolved_device).get(name)

@@ -26,7 +26,10 @@ from .summation import sum_axes
 
 Tensor: Any = None  # tensor.py sets this; autograd must not import it (it imports us)
 
+# module-level names for what every op uses: `np.ndarray` is a dict lookup per use (NumPy's module
+# __getattr__ keeps Python 3.11 from caching its attributes), `object.__new__` an attribute lookup
 _ndarray = np.ndarray
+_new = object.__new__
 _tracers: list = []  # active tg.trace() recorders; empty in normal runs
 
 
@@ -121,7 +124,7 @@ class Function:
         so one- and two-input ops, nearly all of them, take straight-line paths without
         loops or comprehensions; the general path handles the rest.
         """
-        ctx = object.__new__(cls)
+        ctx = _new(cls)
         count = len(inputs)
         if count == 1:
             a = inputs[0]
@@ -155,7 +158,7 @@ class Function:
             raise explained from err
         if type(out) is not _ndarray:
             out = _as_array(out)
-        result = object.__new__(Tensor)  # Tensor._make, inlined
+        result = _new(Tensor)  # Tensor._make, inlined
         result.data = out
         result.grad = None
         result.name = None
@@ -164,8 +167,14 @@ class Function:
         if requires_grad and _grad_state.enabled:
             result._requires_grad = True
             result._ctx = ctx
-            if ctx.__dict__:  # forward saved arrays for backward: remember their versions
-                _note_saved_versions(ctx, inputs, out, result)
+            saved = ctx.__dict__
+            if saved:  # forward saved arrays for backward: remember their versions
+                (value,) = saved.values() if len(saved) == 1 else (None,)
+                if value is out:  # it kept only its own output (ReLU, Tanh, Exp, ...), new: version 0
+                    counter = result._version_counter = [0]
+                    ctx._saved_versions = ((counter, 0, -1),)
+                else:
+                    _note_saved_versions(ctx, inputs, out, result)
             # keep an intermediate input's place in the graph (its edge), not its array
             if count == 1:
                 ctx.needs_input_grad = (True,)
@@ -249,7 +258,7 @@ def _edge(t) -> _Edge:
     edge = t._edge
     if edge is None:
         data = t.data
-        edge = t._edge = object.__new__(_Edge)  # filled here: an __init__ call would cost as much again
+        edge = t._edge = _new(_Edge)  # filled here: an __init__ call would cost as much again
         edge._ctx = t._ctx
         edge.shape = data.shape
         edge.dtype = data.dtype
@@ -467,7 +476,12 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
             if _tracers:
                 for tracer in _tracers:
                     tracer.on_backward(node, g, input_grads)
-            for t, gi in zip(node.inputs, input_grads):
+            inputs = node.inputs
+            count = min(len(inputs), len(input_grads))
+            i = 0
+            while i < count:  # an index loop: zip() would allocate an object per node
+                t, gi = inputs[i], input_grads[i]
+                i += 1
                 if gi is None or not t._requires_grad:
                     continue
                 parent = t._ctx
@@ -484,7 +498,8 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
                         slot[1] += gi
                     else:
                         slot[1] = slot[1] + gi
-                        slot[2] = True
+                        # NumPy's in-place add is the slower one on a few elements, the faster from about 64 on
+                        slot[2] = gi.size >= 64
                 else:
                     previous = grads.get(parent)
                     grads[parent] = gi if previous is None else previous + gi

@@ -9,6 +9,10 @@ from typing import Any
 
 import numpy as np
 
+# the hot functions below use module-level names: `np.ndarray` is a dict lookup per use (NumPy's module
+# __getattr__ keeps Python 3.11 from caching its attributes)
+_ndarray, _generic = np.ndarray, np.generic
+
 _cupy: Any = None  # the cupy module once it has been imported successfully
 _cupy_checked = False
 
@@ -68,14 +72,14 @@ def _cupy_if_device_array(array: Any):
 
 def device_of(array: Any) -> str:
     """The device an array lives on."""
-    if isinstance(array, (np.ndarray, np.generic)):
+    if type(array) is _ndarray or isinstance(array, (_ndarray, _generic)):
         return "cpu"
     return "cpu" if _cupy_if_device_array(array) is None else "cuda"
 
 
 def array_module(array: Any):
     """numpy for host arrays, cupy for device arrays (Chainer's get_array_module)."""
-    if type(array) is np.ndarray or (_cupy_checked and _cupy is None):
+    if type(array) is _ndarray or (_cupy_checked and _cupy is None):
         return np
     return _cupy_if_device_array(array) or np
 
@@ -90,7 +94,7 @@ def broadcast_to(array: Any, shape: tuple) -> Any:
     non-contiguous or empty arrays, shapes that do not broadcast) goes to xp.broadcast_to,
     which also raises its own error for a bad shape.
     """
-    if type(array) is not np.ndarray or not array.flags.c_contiguous or not array.size:
+    if type(array) is not _ndarray or not array.flags.c_contiguous or not array.size:
         return array_module(array).broadcast_to(array, shape)
     extra = len(shape) - array.ndim
     if extra < 0:
@@ -103,7 +107,7 @@ def broadcast_to(array: Any, shape: tuple) -> Any:
             strides.append(0)
         else:
             return np.broadcast_to(array, shape)
-    view = np.ndarray(shape, array.dtype, array, 0, strides)
+    view = _ndarray(shape, array.dtype, array, 0, strides)
     view.setflags(write=False)  # as np.broadcast_to: elements share memory, a write would hit many
     return view
 

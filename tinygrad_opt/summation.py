@@ -15,12 +15,13 @@ from .kernels import get as kernel
 from .kernels import reference
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_ndarray = np.ndarray  # a module-level name: NumPy's module __getattr__ makes np.ndarray a dict lookup per use
 _numpy_sum_rows = reference.sum_rows  # what the "reference" kernel mode resolves to
 
 
 def sum_axes(a, axes: tuple, keepdims: bool):
     """Sum of `a` over `axes` (a tuple of non-negative axes, as normalize_axes gives)."""
-    if type(a) is not np.ndarray or a.dtype not in _FLOATS or not axes:
+    if type(a) is not _ndarray or a.dtype not in _FLOATS or not axes:
         return a.sum(axis=axes, keepdims=keepdims)
     ndim = a.ndim
     if ndim == 2 and axes == (1,):  # the common case, kept short: it runs for every row-wise reduction

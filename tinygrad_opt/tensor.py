@@ -43,6 +43,9 @@ def _to_array(data: Any, dtype: Any, device: str):
     return to_device(array, device)
 
 
+_ndarray = np.ndarray  # a module-level name: NumPy's module __getattr__ makes np.ndarray a dict lookup per use
+
+
 class Tensor(ShapeMethods, ReductionMethods, MathMethods, InPlaceMethods):
     """An n-dimensional array that records the ops applied to it for reverse-mode autodiff."""
 
@@ -68,7 +71,7 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods, InPlaceMethods):
     def _make(cls, array, requires_grad: bool) -> "Tensor":
         """Wrap an array produced by an op, skipping the user-facing conversions."""
         t = object.__new__(cls)
-        if type(array) is not np.ndarray and (isinstance(array, np.generic) or not hasattr(array, "ndim")):
+        if type(array) is not _ndarray and (isinstance(array, np.generic) or not hasattr(array, "ndim")):
             array = np.asarray(array)  # NumPy returns scalars for 0-d results
         t.data = array
         t.grad = None
