@@ -532,34 +532,47 @@ def sgd_update(param, grad, momentum_buffer, *, lr: float, momentum: float, damp
          weight_decay != 0, has_momentum, bool(first_step), bool(nesterov))
 
 
-@_jit()
-def _adam(param, grad, m_arr, v_arr, vmax_arr, k, neg, decay_mode, amsgrad):
-    c1, c2, beta2, wd, decay, step_size, bc2, eps = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]
-    for i in numba.prange(param.size):
-        p = param[i]
-        g = -grad[i] if neg else grad[i]
-        if decay_mode == 1:  # AdamW: decay the weight itself
-            p = p * decay
-        elif decay_mode == 2:  # Adam: L2 penalty in the gradient
-            g = g + wd * p
-        m = m_arr[i]
-        m = m + c1 * (g - m)
-        m_arr[i] = m
-        v = v_arr[i] * beta2
-        v = v + c2 * g * g
-        v_arr[i] = v
-        if amsgrad:
-            vm = vmax_arr[i]
-            if not (vm >= v or vm != vm):  # NumPy's maximum: NaN wins
-                vm = v
-            vmax_arr[i] = vm
-            v = vm
-        d = np.sqrt(v)
-        d = d / bc2
-        d = d + eps
-        d = m / d
-        d = d * step_size
-        param[i] = p - d
+def _adam_loop(decay_mode: int, amsgrad: bool):
+    """Adam's update loop compiled for one option set: decay_mode 0 none, 1 decoupled (AdamW), 2 L2 penalty.
+
+    The options are constants of the closure, so Numba drops the branches they decide: one
+    loop with every option a run-time flag made LLVM compile a version of the loop for each
+    flag combination (twice the compile time of the first training step's Adam). Numba caches
+    each option set's loop apart (the closure's values are part of the cache key).
+    """
+    @_jit()
+    def adam_loop(param, grad, m_arr, v_arr, vmax_arr, k):
+        c1, c2, beta2, wd, decay, step_size, bc2, eps = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]
+        for i in numba.prange(param.size):
+            p = param[i]
+            g = grad[i]
+            if decay_mode == 1:  # AdamW: decay the weight itself
+                p = p * decay
+            elif decay_mode == 2:  # Adam: L2 penalty in the gradient
+                g = g + wd * p
+            m = m_arr[i]
+            m = m + c1 * (g - m)
+            m_arr[i] = m
+            v = v_arr[i] * beta2
+            v = v + c2 * g * g
+            v_arr[i] = v
+            if amsgrad:
+                vm = vmax_arr[i]
+                if not (vm >= v or vm != vm):  # NumPy's maximum: NaN wins
+                    vm = v
+                vmax_arr[i] = vm
+                v = vm
+            d = np.sqrt(v)
+            d = d / bc2
+            d = d + eps
+            d = m / d
+            d = d * step_size
+            param[i] = p - d
+
+    return adam_loop
+
+
+_ADAM_LOOPS: dict = {}  # (decay_mode, amsgrad) -> its loop, compiled when first asked for
 
 
 def _adam_takes(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, amsgrad: bool, **_) -> bool:
@@ -571,12 +584,17 @@ def _adam_takes(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, amsgrad: bo
 def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step: int, lr: float, beta1: float,
                 beta2: float, eps: float, weight_decay: float, amsgrad: bool, maximize: bool,
                 decoupled_weight_decay: bool = False) -> None:
-    decay_mode = 0 if weight_decay == 0 else (1 if decoupled_weight_decay else 2)
+    options = (0 if weight_decay == 0 else (1 if decoupled_weight_decay else 2), bool(amsgrad))
+    loop = _ADAM_LOOPS.get(options)
+    if loop is None:
+        loop = _ADAM_LOOPS[options] = _adam_loop(*options)
+    # maximize: the negated gradient as its own array, as the reference's -grad. Negated inside a loop
+    # compiled for it, LLVM would fold the negation into the next operations and flip the sign of a NaN.
+    g = _flat(np.negative(grad) if maximize else grad)
     k = np.array([1 - beta1, 1 - beta2, beta2, weight_decay, 1 - lr * weight_decay, lr / (1 - beta1**step),
                   (1 - beta2**step) ** 0.5, eps], param.dtype)
     m = _flat(exp_avg)
-    _adam(_flat(param), _flat(grad), m, _flat(exp_avg_sq), _flat(max_exp_avg_sq) if amsgrad else m, k,
-          bool(maximize), decay_mode, bool(amsgrad))
+    loop(_flat(param), g, m, _flat(exp_avg_sq), _flat(max_exp_avg_sq) if amsgrad else m, k)
 
 
 @_jit()
