@@ -1,5 +1,6 @@
-"""Adam's CPU loop is compiled once per option set (kernels/cpu.py, _adam_loop): the same bits as the one loop
-that took the options as run-time flags, each option set compiled only when used, and each cached on disk apart."""
+"""Adam's and SGD's CPU loops are compiled once per option set (kernels/cpu.py, _loop_for): the reference's bits
+(a NaN's sign too), Adam's the same as the one loop that took the options as run-time flags; each option set
+compiled only when used, and each cached on disk apart."""
 import itertools
 import json
 import os
@@ -79,7 +80,7 @@ def flagged_update(param, grad, m, v, vmax, *, step, lr, beta1, beta2, eps, weig
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("maximize,decay,amsgrad", OPTION_SETS)
-def test_each_option_set_gives_the_references_bits_and_the_flagged_loops_values(dtype, maximize, decay, amsgrad):
+def test_each_adam_option_set_gives_the_references_bits_and_the_flagged_loops_values(dtype, maximize, decay, amsgrad):
     n = 257
     param, grad = hard_values(dtype, n, 1), hard_values(dtype, n, 2)
     state = [np.abs(hard_values(dtype, n, s)) for s in (3, 4, 5)]
@@ -96,6 +97,27 @@ def test_each_option_set_gives_the_references_bits_and_the_flagged_loops_values(
         np.testing.assert_array_equal(bits(got)[~np.isnan(got)], bits(old)[~np.isnan(old)])
 
 
+SGD_OPTION_SETS = list(itertools.product([False, True], [0.0, 0.05], [(0.0, 0.0, False), (0.9, 0.0, False),
+                                                                      (0.9, 0.3, False), (0.9, 0.0, True)]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("maximize,weight_decay,momentum", SGD_OPTION_SETS)
+def test_each_sgd_option_set_gives_the_references_bits(dtype, maximize, weight_decay, momentum):
+    momentum, dampening, nesterov = momentum
+    n = 257
+    param, grad, buf = hard_values(dtype, n, 1), hard_values(dtype, n, 2), hard_values(dtype, n, 3)
+    ours, ref = [param.copy(), buf.copy()], [param.copy(), buf.copy()]
+    with np.errstate(all="ignore"):
+        for step in (1, 2, 3):
+            options = dict(lr=1e-2, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                           nesterov=nesterov, maximize=maximize, first_step=step == 1)
+            cpu.sgd_update(ours[0], grad, ours[1], **options)
+            reference.sgd_update(ref[0], grad, ref[1], **options)
+    for got, want in zip(ours, ref):
+        np.testing.assert_array_equal(bits(got), bits(want))
+
+
 def test_only_the_option_sets_used_are_compiled():
     script = textwrap.dedent("""
         import json
@@ -107,11 +129,14 @@ def test_only_the_option_sets_used_are_compiled():
         opt = optim.Adam(model.parameters(), lr=1e-3)
         model(tg.ones(2, 4)).sum().backward()
         opt.step()
-        print(json.dumps([list(key) for key in cpu._ADAM_LOOPS]))
+        sgd = optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+        sgd.step()
+        sgd.step()
+        print(json.dumps([[list(key) for key in cpu._ADAM_LOOPS], [list(key) for key in cpu._SGD_LOOPS]]))
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == [[0, False]]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [[[0, False]], [[False, True, False]]]
 
 
 CACHE_SCRIPT = textwrap.dedent("""
