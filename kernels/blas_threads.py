@@ -157,6 +157,11 @@ def engine_threads() -> int:
     return os.cpu_count() or 1
 
 
+def blas_on_one_thread() -> bool:
+    """Whether this module last left BLAS on one thread (the engine's loops have run, or the machine is busy)."""
+    return _last_set == 1
+
+
 def engine_threads_started() -> None:
     """The engine's own threads are about to run: under "auto", BLAS keeps one thread from now on."""
     global _engine_parallel, _next_check
