@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .blas_threads import blas_on_one_thread, engine_threads
+from .blas_threads import blas_yields_to_engine_threads, engine_threads
 from .parallel import map_chunks, split
 
 MIN_BLOCK_MACS = 4 << 20  # multiply-adds per block: well above OpenBLAS's small-product kernels
@@ -45,7 +45,7 @@ def _parts(a, b, out) -> int:
     if out is not None and (type(out) is not np.ndarray or out.dtype != a.dtype or not out.flags.c_contiguous):
         return 1
     threads = engine_threads()
-    if threads <= 1 or not blas_on_one_thread():
+    if threads <= 1 or not blas_yields_to_engine_threads():
         return 1
     macs = a.shape[0] * a.shape[1] * b.shape[1]
     return max(1, min(threads, macs // MIN_BLOCK_MACS, b.shape[1] // 16))  # blocks of whole SIMD widths

@@ -10,9 +10,9 @@ from tinygrad_opt.kernels.split_gemm import _parts, matmul
 
 
 @pytest.fixture
-def blas_on_one_thread(monkeypatch):
+def blas_yields_to_engine_threads(monkeypatch):
     """As after the engine's loops have run with two threads: BLAS on one, products split."""
-    monkeypatch.setattr(split_gemm, "blas_on_one_thread", lambda: True)
+    monkeypatch.setattr(split_gemm, "blas_yields_to_engine_threads", lambda: True)
     monkeypatch.setattr(split_gemm, "engine_threads", lambda: 2)
 
 
@@ -23,7 +23,7 @@ CNN_SHAPES = [(n, 3136, 128) for n in (32, 64, 256)] + [(n, 128, 3136) for n in 
 
 @pytest.mark.parametrize("m,k,n", CNN_SHAPES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_split_product_is_the_whole_product_bitwise(blas_on_one_thread, m, k, n, dtype):
+def test_split_product_is_the_whole_product_bitwise(blas_yields_to_engine_threads, m, k, n, dtype):
     rng = np.random.default_rng(m + k + n)
     a = rng.standard_normal((m, k)).astype(dtype)
     b = rng.standard_normal((k, n)).astype(dtype)
@@ -35,7 +35,7 @@ def test_split_product_is_the_whole_product_bitwise(blas_on_one_thread, m, k, n,
         np.testing.assert_array_equal(out, left @ right)
 
 
-def test_blocks_run_on_several_threads(blas_on_one_thread, monkeypatch):
+def test_blocks_run_on_several_threads(blas_yields_to_engine_threads, monkeypatch):
     seen = set()
     real = np.matmul
 
@@ -59,7 +59,7 @@ def test_blocks_run_on_several_threads(blas_on_one_thread, monkeypatch):
     assert len(seen) > 1
 
 
-def test_what_is_not_split(blas_on_one_thread, monkeypatch):
+def test_what_is_not_split(blas_yields_to_engine_threads, monkeypatch):
     big_a, big_b = np.ones((64, 3136), np.float32), np.ones((3136, 128), np.float32)
     assert _parts(big_a, big_b, None) == 2
     assert _parts(np.ones((64, 128), np.float32), np.ones((128, 10), np.float32), None) == 1  # small: one call
@@ -68,9 +68,9 @@ def test_what_is_not_split(blas_on_one_thread, monkeypatch):
     assert _parts(big_a.astype(np.int64), big_b.astype(np.int64), None) == 1
     assert _parts(big_a, big_b, np.empty((128, 64), np.float32).T) == 1  # out not C-contiguous
     assert _parts(np.ones((2048, 3136), np.float32), np.ones((3136, 16), np.float32), None) == 1  # too narrow
-    monkeypatch.setattr(split_gemm, "blas_on_one_thread", lambda: False)
+    monkeypatch.setattr(split_gemm, "blas_yields_to_engine_threads", lambda: False)
     assert _parts(big_a, big_b, None) == 1  # BLAS has threads of its own
-    monkeypatch.setattr(split_gemm, "blas_on_one_thread", lambda: True)
+    monkeypatch.setattr(split_gemm, "blas_yields_to_engine_threads", lambda: True)
     monkeypatch.setattr(split_gemm, "engine_threads", lambda: 1)
     assert _parts(big_a, big_b, None) == 1
 
@@ -91,12 +91,41 @@ def test_linear_layers_after_a_convolution_split_and_match_unsplit(monkeypatch):
     calls = []
     monkeypatch.setattr(split_gemm, "map_chunks", lambda fn, chunks: calls.append(len(chunks)) or
                         [fn(*c) for c in chunks])
-    monkeypatch.setattr(split_gemm, "blas_on_one_thread", lambda: False)
+    monkeypatch.setattr(split_gemm, "blas_yields_to_engine_threads", lambda: False)
     unsplit = run()
     assert calls == []
-    monkeypatch.setattr(split_gemm, "blas_on_one_thread", lambda: True)
+    monkeypatch.setattr(split_gemm, "blas_yields_to_engine_threads", lambda: True)
     monkeypatch.setattr(split_gemm, "engine_threads", lambda: 2)
     split = run()
     assert len(calls) == 3  # forward, dL/dx, dL/dW
     for got, want in zip(split, unsplit):
         np.testing.assert_array_equal(got, want)
+
+
+def test_products_share_the_engines_threads_only_once_its_loops_have_run():
+    """Under "auto", a process that ran no convolution (an MLP) keeps BLAS's own threads and splits nothing."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("threadpoolctl")
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("needs two cores for the engine's threads")
+    code = (
+        "import numpy as np, tinygrad_opt as tg\n"
+        "from tinygrad_opt.kernels import blas_threads, split_gemm\n"
+        "a, b = np.ones((64, 3136), np.float32), np.ones((3136, 128), np.float32)\n"
+        "x = tg.Tensor(a, requires_grad=True); w = tg.Tensor(b.T.copy(), requires_grad=True)\n"
+        "tg.nn.functional.linear(x, w).sum().backward()\n"
+        "before = (blas_threads.blas_yields_to_engine_threads(), split_gemm._parts(a, b, None))\n"
+        "img = tg.Tensor(np.ones((16, 4, 12, 12), np.float32))\n"
+        "tg.nn.functional.conv2d(img, tg.Tensor(np.ones((8, 4, 3, 3), np.float32)), padding=1)\n"
+        "blas_threads.before_gemm()\n"
+        "print(before, (blas_threads.blas_yields_to_engine_threads(), split_gemm._parts(a, b, None)))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TINYGRAD_OPT_BLAS_THREADS"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    before, after = done.stdout.strip().split(") (")
+    assert before == "(False, 1"  # BLAS keeps its own threads: nothing split
+    assert after.startswith("True, ") and int(after.rstrip(")").split(", ")[1]) > 1
