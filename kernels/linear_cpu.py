@@ -1,5 +1,8 @@
 """Numba versions of linear_reference.py: the bias, ReLU and ReLU's backward mask in one pass each.
 
+bias_relu_transposed does bias_relu's pass on the transposed product W x^T (what ops.Linear
+computes for a few rows against many features, see there), writing the (rows, out) result.
+
 Unfused, a Linear + ReLU layer reads and writes its (rows, out) activations four times:
 the bias add, ReLU into a new array, the backward mask into a new array, and the bias
 gradient's column sums. Fused, forward is one in-place pass over the GEMM's output and
@@ -31,6 +34,24 @@ def _bias_relu(h, b, zero):
 def bias_relu(h, b):
     _bias_relu(h, b, _ZERO[h.dtype])
     return h
+
+
+@_jit()
+def _bias_relu_transposed(h_t, b, out, zero):
+    cols, rows = h_t.shape
+    for j in range(cols):  # along the product's rows: reads contiguous, writes one column of out
+        bj = b[j]
+        for r in range(rows):
+            v = h_t[j, r] + bj
+            out[r, j] = v if (v > zero or v != v) else zero
+
+
+@takes(lambda h_t, b, out: h_t.dtype in _ZERO and h_t.ndim == 2 and b.dtype == h_t.dtype == out.dtype
+       and b.shape == (h_t.shape[0],) and out.shape == h_t.shape[::-1] and h_t.flags.c_contiguous
+       and b.flags.c_contiguous and out.flags.c_contiguous)
+def bias_relu_transposed(h_t, b, out):
+    _bias_relu_transposed(h_t, b, out, _ZERO[h_t.dtype])
+    return out
 
 
 @_jit()
