@@ -53,6 +53,7 @@ from peers import HIDDEN, IN, OUT, batches, initial_weights, tinygrad_opt_case  
 import tinygrad_opt as tg  # noqa: E402
 from tinygrad_opt.kernels import get as kernel  # noqa: E402
 from tinygrad_opt.kernels.blas_threads import apply_policy, before_gemm  # noqa: E402
+from tinygrad_opt.ops.linear import _weight_first as weight_first_product  # noqa: E402
 
 F32 = 4  # bytes per float32
 
@@ -144,12 +145,26 @@ def phases(batch: int, fused: bool = True) -> list[tuple[str, str, str, float, f
         return lambda: np.add(out, bias, out=out)
 
     bh, bz = batch * HIDDEN * F32, batch * OUT * F32
+    weight_first = weight_first_product(x, w1)  # as ops.Linear / ops.LinearReLU decide
+    h_t, turned = np.ascontiguousarray(h.T), np.empty_like(h)
+    bias_relu_t = kernel("bias_relu_transposed", h_t)
+    if weight_first:  # the product as (W1 x^T)^T, turned back in the pass that adds the bias
+        first_layer = [("W1 @ x^T", f"({HIDDEN},{IN}) x ({IN},{batch}) N,T", "gemm", *gemm(HIDDEN, IN, batch),
+                        lambda: w1 @ x.T)]
+        first_layer += ([("h = relu(h_t^T + b1)", f"({HIDDEN},{batch}) -> ({batch},{HIDDEN}), fused", "pass", 0,
+                          2 * bh, lambda: bias_relu_t(h_t, b1, turned))] if fused else
+                        [("h = h_t^T + b1", f"({HIDDEN},{batch}) -> ({batch},{HIDDEN})", "pass", 0, 2 * bh,
+                          lambda: np.add(h_t.T, b1, out=turned)),
+                         ("relu(h)", f"({batch},{HIDDEN}) -> new", "pass", 0, 2 * bh, lambda: relu(h))])
+    else:
+        first_layer = [("x @ W1^T", f"({batch},{IN}) x ({IN},{HIDDEN}) N,T", "gemm", *gemm(batch, IN, HIDDEN),
+                        lambda: x @ w1.T)]
+        first_layer += ([("h = relu(h + b1)", f"({batch},{HIDDEN}) in place, fused", "pass", 0, 2 * bh,
+                          lambda: bias_relu(h, b1))] if fused else
+                        [("h += b1", f"({batch},{HIDDEN}) in place", "pass", 0, 2 * bh, add_bias(h, b1)),
+                         ("relu(h)", f"({batch},{HIDDEN}) -> new", "pass", 0, 2 * bh, lambda: relu(h))])
     return [
-        ("x @ W1^T", f"({batch},{IN}) x ({IN},{HIDDEN}) N,T", "gemm", *gemm(batch, IN, HIDDEN), lambda: x @ w1.T),
-        *([("h = relu(h + b1)", f"({batch},{HIDDEN}) in place, fused", "pass", 0, 2 * bh,
-            lambda: bias_relu(h, b1))] if fused else
-          [("h += b1", f"({batch},{HIDDEN}) in place", "pass", 0, 2 * bh, add_bias(h, b1)),
-           ("relu(h)", f"({batch},{HIDDEN}) -> new", "pass", 0, 2 * bh, lambda: relu(h))]),
+        *first_layer,
         ("a @ W2^T", f"({batch},{HIDDEN}) x ({HIDDEN},{OUT}) N,T", "gemm", *gemm(batch, HIDDEN, OUT),
          lambda: a @ w2.T),
         ("z += b2", f"({batch},{OUT}) in place", "pass", 0, 2 * bz, add_bias(z, b2)),

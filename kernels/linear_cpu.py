@@ -36,14 +36,26 @@ def bias_relu(h, b):
     return h
 
 
+TILE = 8  # rows of h_t read and rows of out written per tile
+
+
 @_jit()
 def _bias_relu_transposed(h_t, b, out, zero):
     cols, rows = h_t.shape
-    for j in range(cols):  # along the product's rows: reads contiguous, writes one column of out
-        bj = b[j]
-        for r in range(rows):
-            v = h_t[j, r] + bj
-            out[r, j] = v if (v > zero or v != v) else zero
+    # in square tiles: walking one array along its rows walks the other down a column, and a column of a
+    # power-of-two-wide array falls into a few cache sets (each line evicting the last)
+    for j0 in range(0, cols, TILE):
+        for r0 in range(0, rows, TILE):
+            if j0 + TILE <= cols and r0 + TILE <= rows:  # a whole tile: fixed bounds, which LLVM unrolls
+                for r in range(r0, r0 + TILE):
+                    for j in range(j0, j0 + TILE):
+                        v = h_t[j, r] + b[j]
+                        out[r, j] = v if (v > zero or v != v) else zero
+            else:
+                for r in range(r0, min(r0 + TILE, rows)):
+                    for j in range(j0, min(j0 + TILE, cols)):
+                        v = h_t[j, r] + b[j]
+                        out[r, j] = v if (v > zero or v != v) else zero
 
 
 @takes(lambda h_t, b, out: h_t.dtype in _ZERO and h_t.ndim == 2 and b.dtype == h_t.dtype == out.dtype
