@@ -137,7 +137,7 @@ def test_max_pool_into_a_buffer_gives_its_forward_bit_for_bit_and_the_same_ctx(c
 
 @pytest.mark.parametrize("case", range(len(POOL_CASES)))
 def test_max_pool_kernels_write_into_out_as_the_reference_does(case):
-    from kernels import conv_cpu, conv_reference
+    from tinygrad_opt.kernels import conv_cpu, conv_reference
 
     x, options = POOL_CASES[case]
     (kh, kw), (sh, sw), (oh, ow) = options["kernel_size"], options["stride"], options["output_size"]
