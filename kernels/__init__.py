@@ -64,7 +64,7 @@ for _name, (_cpu, _gpu) in _CONV_FAST.items():
 # Linear followed by ReLU (ops.LinearReLU): bias + ReLU forward in place, mask + bias gradient in one pass
 from . import linear_reference  # noqa: E402
 
-for _name in ("bias_relu", "relu_backward_bias_grad"):
+for _name in ("bias_relu", "bias_relu_transposed", "relu_backward_bias_grad"):
     register(_name, reference=getattr(linear_reference, _name), cpu=f"linear_cpu:{_name}")
 
 # the activations' forward and backward passes (ops.LeakyRelu, ops.Silu, ops.Elu, ops.Gelu, ops.Softplus): activation_*.py
