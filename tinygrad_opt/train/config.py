@@ -85,6 +85,10 @@ class TrainConfig:
         "BatchNorm2d) or lenet5; cnn and lenet5 need image data", "str", MODELS))
     augment: bool = field(default=False, metadata=_opt(
         "random shifts of the training images by up to 2 pixels (image data)", "bool"))
+    augment_rotation: float = field(default=0.0, metadata=_opt(
+        "with --augment: also turn each training image by a random angle of up to this many degrees", "float"))
+    augment_scale: float = field(default=0.0, metadata=_opt(
+        "with --augment: also scale each training image by a random factor in [1 - this, 1 + this]", "float"))
     hidden: list[int] = field(default_factory=lambda: [256], metadata=_opt("hidden layer sizes, e.g. 256 or 256,128", "int_list", metavar="SIZES"))
     activation: str = field(default="relu", metadata=_opt("hidden-layer activation", "str", ACTIVATIONS))
     dropout: float | None = field(default=None, metadata=_opt(
@@ -373,6 +377,10 @@ def check(c: TrainConfig) -> None:
     _positive(c, "max_lr", optional=True)
     if not 0.0 <= c.val_fraction < 1.0:
         raise ConfigError.about("{val_fraction} must be in [0, 1), got {value!r}", value=c.val_fraction)
+    if not 0.0 <= c.augment_rotation <= 180.0:
+        raise ConfigError.about("{augment_rotation} must be in [0, 180] degrees, got {value!r}", value=c.augment_rotation)
+    if not 0.0 <= c.augment_scale < 1.0:
+        raise ConfigError.about("{augment_scale} must be in [0, 1), got {value!r}", value=c.augment_scale)
     if not 0.0 <= c.dropout < 1.0:
         raise ConfigError.about("{dropout} must be in [0, 1), got {value!r}", value=c.dropout)
     if not c.hidden or any(h < 1 for h in c.hidden):
