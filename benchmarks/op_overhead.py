@@ -135,11 +135,11 @@ def numpy_case(op: str, n: int):
     return run
 
 
-def time_call(fn, inner: int) -> float:
-    start = time.perf_counter()
+def time_call(fn, inner: int, clock=time.perf_counter) -> float:
+    start = clock()
     for _ in range(inner):
         fn()
-    return (time.perf_counter() - start) / inner
+    return (clock() - start) / inner
 
 
 def main() -> None:
@@ -149,7 +149,10 @@ def main() -> None:
                         default=["add", "mul", "matmul", "relu", "tanh", "exp", "mean", "log_softmax"])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--inner", type=int, default=30)
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="cpu: this process's CPU time (time.process_time), which sees through other load")
     args = parser.parse_args()
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
     try:
         import torch
 
@@ -159,7 +162,8 @@ def main() -> None:
         has_torch = False
         print("torch is not installed: the PyTorch column is skipped")
 
-    print(f"per-op forward+backward, microseconds (median of {args.repeats} interleaved runs, chains of {CHAIN} ops)")
+    print(f"per-op forward+backward, microseconds of {args.clock} time (median of {args.repeats} interleaved runs, "
+          f"chains of {CHAIN} ops)")
     header = (f"{'op':<12}{'n x n':>7}{'engine':>10}{'capture':>10}{'torch':>10}{'numpy':>10}{'eng/torch':>11}"
               f"{'cap/torch':>11}{'eng/numpy':>11}")
     print(header)
@@ -176,7 +180,7 @@ def main() -> None:
             samples = {name: [] for name in cases}
             for _ in range(args.repeats):
                 for name, fn in cases.items():
-                    samples[name].append(time_call(fn, args.inner) / CHAIN * 1e6)
+                    samples[name].append(time_call(fn, args.inner, clock) / CHAIN * 1e6)
             med = {name: statistics.median(v) for name, v in samples.items()}
             t = med.get("torch", float("nan"))
             ratios.append(med["engine"] / t)

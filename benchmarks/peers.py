@@ -123,6 +123,7 @@ def tinygrad_opt_case(batch: int, fused: bool = True, capture: bool = False, flu
         return run(x, y)
 
     step.model, step.optimizer = model, opt  # for benchmarks/flush_denormal.py's look at the optimizer state
+    step.run = run  # the tg.compile'd step where capture=True (profile_step.py --capture times its replay)
     return step, lambda loss: float(loss.item()), lambda: None
 
 

@@ -2,6 +2,7 @@
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/profile_step.py
     python benchmarks/profile_step.py --batches 4096 --threads 1 --markdown
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/profile_step.py --batches 64 --capture
 
 The step is benchmarks/peers.py's (784-256-10, ReLU, cross-entropy, Adam, float32).
 Each phase the engine runs is replayed alone on arrays of the step's shapes, with the
@@ -19,6 +20,12 @@ kernels from the registry), and timed in interleaved blocks (median per call):
                    touched (page faults), minus writing the same bytes into a warm array
     Python + rest  the engine's measured step minus all of the above: graph building,
                    dispatch, autograd bookkeeping
+
+--capture times the step as tg.compile replays it, with subnormals flushed (peers.py's
+engine-capture-flush), so "Python + rest" is what the replay adds to the kernels; it then
+times each line of the generated replay function (capture/plan.py) in the running step:
+min and median per line over the timed steps, and the replay's whole call for the rest
+(the guard, the arguments, the returned tensor).
 
 The SGEMM rate is a square 2048 float32 product with the BLAS threads the engine's policy
 gives (--threads, or one while the machine is oversubscribed); the bandwidth is a copy
@@ -46,6 +53,7 @@ from peers import HIDDEN, IN, OUT, batches, initial_weights, tinygrad_opt_case  
 import tinygrad_opt as tg  # noqa: E402
 from tinygrad_opt.kernels import get as kernel  # noqa: E402
 from tinygrad_opt.kernels.blas_threads import apply_policy, before_gemm  # noqa: E402
+from tinygrad_opt.ops.linear import _weight_first as weight_first_product  # noqa: E402
 
 F32 = 4  # bytes per float32
 
@@ -137,12 +145,26 @@ def phases(batch: int, fused: bool = True) -> list[tuple[str, str, str, float, f
         return lambda: np.add(out, bias, out=out)
 
     bh, bz = batch * HIDDEN * F32, batch * OUT * F32
+    weight_first = weight_first_product(x, w1)  # as ops.Linear / ops.LinearReLU decide
+    h_t, turned = np.ascontiguousarray(h.T), np.empty_like(h)
+    bias_relu_t = kernel("bias_relu_transposed", h_t)
+    if weight_first:  # the product as (W1 x^T)^T, turned back in the pass that adds the bias
+        first_layer = [("W1 @ x^T", f"({HIDDEN},{IN}) x ({IN},{batch}) N,T", "gemm", *gemm(HIDDEN, IN, batch),
+                        lambda: w1 @ x.T)]
+        first_layer += ([("h = relu(h_t^T + b1)", f"({HIDDEN},{batch}) -> ({batch},{HIDDEN}), fused", "pass", 0,
+                          2 * bh, lambda: bias_relu_t(h_t, b1, turned))] if fused else
+                        [("h = h_t^T + b1", f"({HIDDEN},{batch}) -> ({batch},{HIDDEN})", "pass", 0, 2 * bh,
+                          lambda: np.add(h_t.T, b1, out=turned)),
+                         ("relu(h)", f"({batch},{HIDDEN}) -> new", "pass", 0, 2 * bh, lambda: relu(h))])
+    else:
+        first_layer = [("x @ W1^T", f"({batch},{IN}) x ({IN},{HIDDEN}) N,T", "gemm", *gemm(batch, IN, HIDDEN),
+                        lambda: x @ w1.T)]
+        first_layer += ([("h = relu(h + b1)", f"({batch},{HIDDEN}) in place, fused", "pass", 0, 2 * bh,
+                          lambda: bias_relu(h, b1))] if fused else
+                        [("h += b1", f"({batch},{HIDDEN}) in place", "pass", 0, 2 * bh, add_bias(h, b1)),
+                         ("relu(h)", f"({batch},{HIDDEN}) -> new", "pass", 0, 2 * bh, lambda: relu(h))])
     return [
-        ("x @ W1^T", f"({batch},{IN}) x ({IN},{HIDDEN}) N,T", "gemm", *gemm(batch, IN, HIDDEN), lambda: x @ w1.T),
-        *([("h = relu(h + b1)", f"({batch},{HIDDEN}) in place, fused", "pass", 0, 2 * bh,
-            lambda: bias_relu(h, b1))] if fused else
-          [("h += b1", f"({batch},{HIDDEN}) in place", "pass", 0, 2 * bh, add_bias(h, b1)),
-           ("relu(h)", f"({batch},{HIDDEN}) -> new", "pass", 0, 2 * bh, lambda: relu(h))]),
+        *first_layer,
         ("a @ W2^T", f"({batch},{HIDDEN}) x ({HIDDEN},{OUT}) N,T", "gemm", *gemm(batch, HIDDEN, OUT),
          lambda: a @ w2.T),
         ("z += b2", f"({batch},{OUT}) in place", "pass", 0, 2 * bz, add_bias(z, b2)),
@@ -204,19 +226,64 @@ def allocation_cost(batch: int, repeats: int, budget: float, count: int) -> floa
     return max(0.0, t["fresh"] - t["reuse"])
 
 
-def engine_step_time(batch: int, repeats: int, budget: float, fused: bool = True) -> float:
-    step = tinygrad_opt_case(batch, fused=fused)[0]
+def engine_step_time(batch: int, repeats: int, budget: float, fused: bool = True, capture: bool = False) -> float:
+    step = tinygrad_opt_case(batch, fused=fused, capture=capture, flush=capture)[0]
     return time_calls({"step": step}, repeats, budget)["step"]
 
 
+def replay_lines(batch: int, steps: int) -> str:
+    """A table of the captured step's replay function, line by line: min and median microseconds per step."""
+    step = tinygrad_opt_case(batch, capture=True, flush=True)[0]
+    for _ in range(3):
+        step()  # recorded twice, then replayed
+    plan = step.run.plan
+    if plan is None:
+        return f"B={batch}: the step was not captured ({step.run.eager_reason})"
+    lines = plan.source.splitlines()
+    timed = [lines[0], "    _t = _clock()"]
+    labels = []
+    for line in lines[1:]:
+        timed.append(line)
+        if not line.strip().startswith("return"):
+            labels.append(line.strip())
+            timed.append(f"    _n = _clock(); _T[{len(labels) - 1}].append(_n - _t); _t = _n")
+    names = plan.replay.__globals__  # the generated function's own names: the same callables and buffers
+    samples: list[list[float]] = [[] for _ in labels]
+    names["_clock"], names["_T"] = time.perf_counter, samples
+    exec(compile("\n".join(timed) + "\n", "<timed replay>", "exec"), names)
+    original, plan.replay = plan.replay, names["replay"]
+    whole = []
+    try:
+        for _ in range(steps // 10):
+            step()
+        for series in samples:
+            series.clear()
+        for _ in range(steps):
+            start = time.perf_counter()
+            step()
+            whole.append(time.perf_counter() - start)
+    finally:
+        plan.replay = original
+        names["replay"] = original
+    medians = [statistics.median(series) for series in samples]
+    total = statistics.median(whole)
+    out = [f"\nB={batch}: the replayed step line by line ({steps} steps; median step {total * 1e6:.1f} us "
+           "with the timers)", "| line of the replay | min (us) | median (us) | share |", "|---|---:|---:|---:|"]
+    for label, series, median in zip(labels, samples, medians):
+        out.append(f"| `{label[:90]}` | {min(series) * 1e6:.1f} | {median * 1e6:.1f} | {median / total:.1%} |")
+    rest = total - sum(medians)
+    out.append(f"| the call around it (guard, arguments, result) | - | {rest * 1e6:.1f} | {rest / total:.1%} |")
+    return "\n".join(out)
+
+
 def profile(batch: int, gemm_rate: float, bandwidth: float, repeats: int, budget: float,
-            fused: bool = True) -> dict:
+            fused: bool = True, capture: bool = False) -> dict:
     rows = phases(batch, fused)
     rows = [(n, d, k, f, b, as_the_engine_calls(fn) if k == "gemm" else fn) for n, d, k, f, b, fn in rows]
     times = time_calls({name: fn for name, _, _, _, _, fn in rows}, repeats, budget)
     count = 3 if fused else 4
     alloc = allocation_cost(batch, repeats, budget, count)
-    step = engine_step_time(batch, repeats, budget, fused)
+    step = engine_step_time(batch, repeats, budget, fused, capture)
     table = []
     for name, detail, kind, flops, nbytes, fn in rows:
         bound = max(flops / gemm_rate, nbytes / bandwidth)
@@ -226,7 +293,8 @@ def profile(batch: int, gemm_rate: float, bandwidth: float, repeats: int, budget
         table.append((name, detail, kind, times[name], bound))
     table.append(("allocation", f"{count} fresh ({batch},{HIDDEN}) arrays", "alloc", alloc, 0.0))
     rest = step - sum(r[3] for r in table)
-    table.append(("Python + rest", "graph, dispatch, bookkeeping", "python", rest, 0.0))
+    table.append(("Python + rest", "the replay's calls, guard" if capture else "graph, dispatch, bookkeeping",
+                  "python", rest, 0.0))
     gemm_flops = sum(flops for _, _, kind, flops, _, _ in rows if kind == "gemm")
     return {"batch": batch, "rows": table, "step": step, "gemm_bound": gemm_flops / gemm_rate,
             "bound": sum(r[4] for r in table), "gemm_flops": gemm_flops}
@@ -259,6 +327,9 @@ def main(argv=None) -> None:
     parser.add_argument("--unfused", action="store_true",
                         help="the hidden layer as Linear then ReLU (the step before ops.LinearReLU)")
     parser.add_argument("--stat", choices=sorted(STAT), default="median", help="over the blocks (default median)")
+    parser.add_argument("--capture", action="store_true",
+                        help="the step through tg.compile with subnormals flushed, and its replay line by line")
+    parser.add_argument("--line-steps", type=int, default=2000, help="steps timed line by line (with --capture)")
     args = parser.parse_args(argv)
     global stat
     stat = STAT[args.stat]
@@ -271,8 +342,10 @@ def main(argv=None) -> None:
     print(f"bounds measured now: SGEMM {gemm_rate / 1e9:.1f} GFLOP/s (2048^3, {threads} threads), "
           f"copy bandwidth {bandwidth / 1e9:.1f} GB/s (64 MiB, read + write, one thread)")
     for batch in args.batches:
-        result = profile(batch, gemm_rate, bandwidth, args.repeats, args.budget, not args.unfused)
+        result = profile(batch, gemm_rate, bandwidth, args.repeats, args.budget, not args.unfused, args.capture)
         print(report(result), flush=True)
+        if args.capture:
+            print(replay_lines(batch, args.line_steps), flush=True)
     print(f"\nload average at end {' / '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 

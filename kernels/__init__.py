@@ -22,7 +22,6 @@ _FAST = {
     "softmax_cross_entropy": ("cpu:softmax_cross_entropy", "gpu:softmax_cross_entropy"),
     "log_softmax": ("cpu:log_softmax", None),  # cupy reduces rows in one launch each already
     "log_softmax_backward": ("cpu:log_softmax_backward", None),
-    "relu_backward": ("cpu:relu_backward", "gpu:relu_backward"),
     "bias_grad": ("cpu:bias_grad", None),
     "sum_rows": ("cpu:sum_rows", None),  # cupy reduces in one launch already  # cupy's sum over axis 0 is one launch already
     "sgd_update": ("cpu:sgd_update", "gpu:sgd_update"),
@@ -46,6 +45,9 @@ for _name, (_cpu, _gpu) in _FAST.items():
 # ReLU's forward is one SIMD ufunc in NumPy: the loop is faster only from this size on (cupy.maximum
 # is one kernel launch already)
 register("relu", reference=reference.relu, cpu="cpu:relu", cpu_from_size=4096)
+# its backward: the reference's two ufuncs cost less than the loop's checks and call below 512 elements
+register("relu_backward", reference=reference.relu_backward, cpu="cpu:relu_backward", gpu="gpu:relu_backward",
+         cpu_from_size=512)
 
 # convolution and max pooling (conv_reference.py, conv_cpu.py, conv_gpu.py)
 from . import conv_reference  # noqa: E402
@@ -62,7 +64,7 @@ for _name, (_cpu, _gpu) in _CONV_FAST.items():
 # Linear followed by ReLU (ops.LinearReLU): bias + ReLU forward in place, mask + bias gradient in one pass
 from . import linear_reference  # noqa: E402
 
-for _name in ("bias_relu", "relu_backward_bias_grad"):
+for _name in ("bias_relu", "bias_relu_transposed", "relu_backward_bias_grad"):
     register(_name, reference=getattr(linear_reference, _name), cpu=f"linear_cpu:{_name}")
 
 # the activations' forward and backward passes (ops.LeakyRelu, ops.Silu, ops.Elu, ops.Gelu, ops.Softplus): activation_*.py

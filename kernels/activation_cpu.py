@@ -38,9 +38,20 @@ def _flat_float32(a) -> bool:
 
 
 def _gradient_fits(g, a) -> bool:
-    """An upstream gradient of a's shape and dtype, in any layout: the backward loops copy a strided or
-    broadcast g (the gradient of a sum is a broadcast view) into C order first, one pass."""
+    """An upstream gradient of a's shape and dtype, in any layout: the backward loops copy a strided
+    g into C order first, one pass (see _gradient_values for a broadcast one)."""
     return g.shape == a.shape and g.dtype == a.dtype
+
+
+def _gradient_values(g):
+    """g's elements in C order, flat; a single element when g is one value broadcast (the gradient of
+    a sum or a mean). The loops that take it read g[0] for every element when g.size == 1, which
+    also holds for a one-element a, where that is the same thing."""
+    if g.flags.c_contiguous:
+        return g.reshape(-1)
+    if not any(g.strides):
+        return g.reshape(-1)[:1]  # a view: the broadcast is not copied out
+    return np.ascontiguousarray(g).reshape(-1)
 
 
 # ---- LeakyReLU --------------------------------------------------------------------------
@@ -62,16 +73,20 @@ def leaky_relu(a, slope: float):
 
 @_jit()
 def _leaky_relu_backward(g, a, out, slope, zero):
-    g, a, out = g.reshape(-1), a.reshape(-1), out.reshape(-1)
-    for i in numba.prange(g.size):
-        out[i] = g[i] if a[i] > zero else g[i] * slope
+    a, out = a.reshape(-1), out.reshape(-1)  # g is flat already (_gradient_values)
+    if g.size == 1:  # one value for every element: the loop reads a alone
+        v, scaled = g[0], g[0] * slope
+        for i in numba.prange(a.size):
+            out[i] = v if a[i] > zero else scaled
+    else:
+        for i in numba.prange(a.size):
+            out[i] = g[i] if a[i] > zero else g[i] * slope
 
 
 @takes(lambda g, a, slope: a.dtype in _ZERO and a.flags.c_contiguous and a.ndim > 0 and _gradient_fits(g, a))
 def leaky_relu_backward(g, a, slope: float):
-    g = np.ascontiguousarray(g)
-    out = np.empty_like(g)
-    _leaky_relu_backward(g, a, out, g.dtype.type(slope), _ZERO[g.dtype])
+    out = np.empty_like(a)
+    _leaky_relu_backward(_gradient_values(g), a, out, g.dtype.type(slope), _ZERO[g.dtype])
     return out
 
 
@@ -99,17 +114,22 @@ def silu(a):
 
 @_jit(fastmath={"contract"})
 def _silu_backward(g, a, out):
-    g, a, out = g.reshape(-1), a.reshape(-1), out.reshape(-1)
-    for i in numba.prange(g.size):
-        s = _sigmoid_float32(a[i])
-        out[i] = g[i] * s * (_ONE + a[i] * (_ONE - s))
+    a, out = a.reshape(-1), out.reshape(-1)  # g is flat already (_gradient_values)
+    if g.size == 1:  # one value for every element: the loop reads a alone
+        v = g[0]
+        for i in numba.prange(a.size):
+            s = _sigmoid_float32(a[i])
+            out[i] = v * s * (_ONE + a[i] * (_ONE - s))
+    else:
+        for i in numba.prange(a.size):
+            s = _sigmoid_float32(a[i])
+            out[i] = g[i] * s * (_ONE + a[i] * (_ONE - s))
 
 
 @takes(lambda g, a: _flat_float32(a) and _gradient_fits(g, a))
 def silu_backward(g, a):
-    g = np.ascontiguousarray(g)
-    out = np.empty_like(g)
-    _silu_backward(g, a, out)
+    out = np.empty_like(a)
+    _silu_backward(_gradient_values(g), a, out)
     return out
 
 
@@ -117,18 +137,23 @@ def silu_backward(g, a):
 
 @_jit()
 def _tanh_backward(g, y, out):
-    g, y, out = g.reshape(-1), y.reshape(-1), out.reshape(-1)
+    y, out = y.reshape(-1), out.reshape(-1)  # g is flat already (_gradient_values)
     one = out.dtype.type(1)
-    for i in numba.prange(g.size):
-        v = y[i]
-        out[i] = g[i] * (one - v * v)  # the reference's roundings, in its order: bitwise equal
+    if g.size == 1:  # one value for every element: the loop reads y alone
+        w = g[0]
+        for i in numba.prange(y.size):
+            v = y[i]
+            out[i] = w * (one - v * v)  # the reference's roundings, in its order: bitwise equal
+    else:
+        for i in numba.prange(y.size):
+            v = y[i]
+            out[i] = g[i] * (one - v * v)
 
 
 @takes(lambda g, y: y.dtype in _ZERO and y.flags.c_contiguous and y.ndim > 0 and _gradient_fits(g, y))
 def tanh_backward(g, y):
-    g = np.ascontiguousarray(g)
-    out = np.empty_like(g)
-    _tanh_backward(g, y, out)
+    out = np.empty_like(y)
+    _tanh_backward(_gradient_values(g), y, out)
     return out
 
 

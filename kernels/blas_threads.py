@@ -157,6 +157,13 @@ def engine_threads() -> int:
     return os.cpu_count() or 1
 
 
+def blas_yields_to_engine_threads() -> bool:
+    """Whether BLAS runs on one thread because the engine's own loops have run ("auto"): a large product may
+    then share the engine's threads instead (split_gemm.py). Not on a merely busy machine, where taking
+    the engine's threads would pin BLAS to one thread for good."""
+    return _engine_parallel and _last_set == 1
+
+
 def engine_threads_started() -> None:
     """The engine's own threads are about to run: under "auto", BLAS keeps one thread from now on."""
     global _engine_parallel, _next_check

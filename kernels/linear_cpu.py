@@ -1,5 +1,8 @@
 """Numba versions of linear_reference.py: the bias, ReLU and ReLU's backward mask in one pass each.
 
+bias_relu_transposed does bias_relu's pass on the transposed product W x^T (what ops.Linear
+computes for a few rows against many features, see there), writing the (rows, out) result.
+
 Unfused, a Linear + ReLU layer reads and writes its (rows, out) activations four times:
 the bias add, ReLU into a new array, the backward mask into a new array, and the bias
 gradient's column sums. Fused, forward is one in-place pass over the GEMM's output and
@@ -31,6 +34,36 @@ def _bias_relu(h, b, zero):
 def bias_relu(h, b):
     _bias_relu(h, b, _ZERO[h.dtype])
     return h
+
+
+TILE = 8  # rows of h_t read and rows of out written per tile
+
+
+@_jit()
+def _bias_relu_transposed(h_t, b, out, zero):
+    cols, rows = h_t.shape
+    # in square tiles: walking one array along its rows walks the other down a column, and a column of a
+    # power-of-two-wide array falls into a few cache sets (each line evicting the last)
+    for j0 in range(0, cols, TILE):
+        for r0 in range(0, rows, TILE):
+            if j0 + TILE <= cols and r0 + TILE <= rows:  # a whole tile: fixed bounds, which LLVM unrolls
+                for r in range(r0, r0 + TILE):
+                    for j in range(j0, j0 + TILE):
+                        v = h_t[j, r] + b[j]
+                        out[r, j] = v if (v > zero or v != v) else zero
+            else:
+                for r in range(r0, min(r0 + TILE, rows)):
+                    for j in range(j0, min(j0 + TILE, cols)):
+                        v = h_t[j, r] + b[j]
+                        out[r, j] = v if (v > zero or v != v) else zero
+
+
+@takes(lambda h_t, b, out: h_t.dtype in _ZERO and h_t.ndim == 2 and b.dtype == h_t.dtype == out.dtype
+       and b.shape == (h_t.shape[0],) and out.shape == h_t.shape[::-1] and h_t.flags.c_contiguous
+       and b.flags.c_contiguous and out.flags.c_contiguous)
+def bias_relu_transposed(h_t, b, out):
+    _bias_relu_transposed(h_t, b, out, _ZERO[h_t.dtype])
+    return out
 
 
 @_jit()

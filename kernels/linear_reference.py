@@ -1,6 +1,7 @@
 """A fully connected layer followed by ReLU, as plain array expressions (the twins of linear_cpu.py).
 
     forward   y = max(x W^T + b, 0)        bias_relu(h, b) with h = x W^T: y is written into h
+              (or bias_relu_transposed(h_t, b, y) from the transposed product h_t = W x^T)
     backward  gz = g * [y > 0]             relu_backward_bias_grad(g, y) -> (gz, db)
               db = sum of gz over rows     (dL/db; dL/dW = gz^T x and dL/dx = gz W stay on BLAS)
 
@@ -18,6 +19,14 @@ def bias_relu(h, b):
     h += b
     xp.maximum(h, 0, out=h)
     return h
+
+
+def bias_relu_transposed(h_t, b, out):
+    """out = max(h_t^T + b, 0) for the (out_features, rows) product h_t = W x^T; returns out. NaN stays NaN."""
+    xp = _xp(h_t)
+    xp.add(h_t.T, b, out=out)
+    xp.maximum(out, 0, out=out)
+    return out
 
 
 def relu_backward_bias_grad(g, y):

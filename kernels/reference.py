@@ -98,14 +98,27 @@ def log_softmax_backward(g, p, axis: int = -1):
 
 # ---- ReLU and the bias gradient ----------------------------------------------------
 
+# A 0-d zero of each float dtype: a Python 0 next to a NumPy array is converted afresh on every
+# call (NEP 50's weak scalar), which on a small array costs as much as the ufunc itself; a 0-d
+# array of the array's own dtype gives the same result without that conversion.
+_HOST_ZEROS = {np.dtype(np.float32): np.zeros((), np.float32), np.dtype(np.float64): np.zeros((), np.float64)}
+
+
 def relu(a):
     """y = max(a, 0) (NaN stays NaN)."""
-    return _xp(a).maximum(a, 0)
+    zero = _HOST_ZEROS.get(a.dtype) if type(a) is np.ndarray else None
+    if zero is None:
+        return _xp(a).maximum(a, 0)
+    return np.maximum(a, zero)
 
 
 def relu_backward(g, y):
     """dL/da = g * [y > 0], with y the forward output (the mask is 0 at a == 0, as in PyTorch)."""
-    return g * (y > 0)
+    zero = _HOST_ZEROS.get(y.dtype) if type(y) is np.ndarray and type(g) is np.ndarray else None
+    if zero is None:
+        return g * (y > 0)
+    # the same product as g * mask; naming the loop's dtype spares NumPy's search for it
+    return np.multiply(g, y > zero, dtype=g.dtype)
 
 
 def sum_rows(a):

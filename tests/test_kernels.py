@@ -61,12 +61,29 @@ def test_relu_forward_and_backward_are_bitwise_equal(shape, dtype, seed, special
         same(kernels.get("relu_backward", g.T)(g.T, y.T), reference.relu_backward(g.T, y.T))
 
 
-def test_relu_forward_runs_the_loop_only_from_4096_elements():
-    """Below that NumPy's SIMD maximum is as fast, and the registry hands out the reference directly."""
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_references_zero_of_the_dtype_gives_what_a_python_zero_gives(dtype):
+    """reference.relu/relu_backward and tanh_backward spell 0 and 1 as 0-d arrays of the dtype (cheaper to call)."""
+    from tinygrad_opt.kernels import activation_reference
+
+    special = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 1e-45, -1e-45, 2.5, -2.5], dtype)
+    rng = np.random.default_rng(0)
+    for a in (special, rng.standard_normal((7, 5)).astype(dtype), np.array(-0.0, dtype)):
+        g = np.resize(special[::-1], a.shape)
+        y = np.maximum(a, 0)
+        same(reference.relu(a), y)
+        same(reference.relu_backward(g, y), g * (y > 0))
+        same(activation_reference.tanh_backward(g, np.tanh(a)), g * (1 - np.tanh(a) * np.tanh(a)))
+        assert reference.relu(a).dtype == dtype and reference.relu_backward(g, y).dtype == dtype
+
+
+def test_relu_runs_the_loops_only_from_4096_and_512_elements():
+    """Below that NumPy's SIMD maximum (and compare and multiply) are as fast: the registry hands out the reference."""
     assert kernels.get("relu", np.ones(4095, np.float32)) is reference.relu
     assert kernels.which("relu", np.ones(4096, np.float32)) == "cpu"
     assert kernels.which("relu", np.ones((64, 64), np.float64)) == "cpu"
-    assert kernels.which("relu_backward", np.ones(4, np.float32)) == "cpu"  # its loop wins at every size
+    assert kernels.which("relu_backward", np.ones(4, np.float32)) == "reference"  # two ufuncs cost less there
+    assert kernels.which("relu_backward", np.ones(512, np.float32)) == "cpu"
 
 
 @settings(max_examples=25, deadline=None)

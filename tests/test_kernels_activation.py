@@ -233,3 +233,22 @@ def test_changing_the_input_in_place_before_backward_is_an_error_as_in_torch(cal
     tx.mul_(2.0)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         ty.sum().backward()
+
+
+@pytest.mark.parametrize("name, options", [("leaky_relu", (0.1,)), ("silu", ()), ("tanh", ())])
+@pytest.mark.parametrize("layout", ["broadcast", "row_broadcast", "transposed", "one_element"])
+def test_backward_loops_take_every_gradient_layout(name, options, layout):
+    """One broadcast value (the gradient of a sum) is read once; other layouts are copied to C order first."""
+    a = np.linspace(-3, 3, 48).astype(np.float32).reshape(6, 8)
+    rng = np.random.default_rng(1)
+    g = {"broadcast": np.broadcast_to(np.float32(-0.75), a.shape),
+         "row_broadcast": np.broadcast_to(rng.standard_normal(8).astype(np.float32), a.shape),
+         "transposed": rng.standard_normal((8, 6)).astype(np.float32).T,
+         "one_element": np.full((1, 1), -0.75, np.float32)}[layout]
+    if layout == "one_element":
+        a = a[:1, :1].copy()
+    saved = np.tanh(a) if name == "tanh" else a  # tanh's backward takes its forward's output
+    got = getattr(cpu, name + "_backward")(g, saved, *options)
+    expected = getattr(reference, name + "_backward")(g, saved, *options)
+    assert got.flags.c_contiguous
+    agree(name, got, expected, g_scale=g * (1 + np.abs(a)))  # bitwise for LeakyReLU and Tanh

@@ -217,3 +217,89 @@ def test_sequential_does_not_fuse_without_a_bias_or_under_a_tracer():
     with Trace(model):
         out = model(tg.Tensor(np.ones((2, 6), np.float32)))
     assert type(out._ctx.inputs[0]._ctx).__name__ == "Relu"
+
+
+# ---- a few rows against many features: the product computed weight first (ops.linear._weight_first) ----------
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), rows=st.integers(1, 40), cols=st.integers(1, 40), dtype=DTYPES,
+       special=st.booleans())
+def test_bias_relu_transposed_matches_bias_relu_on_the_product_turned_back(seed, rows, cols, dtype, special):
+    h, b, _ = arrays(seed, rows, cols, dtype, special)
+    expected = reference.relu(h + b)
+    h_t = np.ascontiguousarray(h.T)
+    out = np.full((rows, cols), 7, dtype)
+    assert linear_cpu.bias_relu_transposed(h_t, b, out) is out
+    same(out, expected)
+    ref = np.full((rows, cols), 7, dtype)
+    assert linear_reference.bias_relu_transposed(h_t, b, ref) is ref
+    same(ref, expected)
+    assert kernels.which("bias_relu_transposed", h_t.astype(np.float32)) == "cpu"
+
+
+WIDE = (3, 600, 16)  # rows, in_features, out_features: 4 * rows <= out and in >= 512, so the weight goes first
+
+
+def test_wide_layers_take_the_weight_first_product():
+    rows, inner, out = WIDE
+    x, w = np.zeros((rows, inner), np.float32), np.zeros((out, inner), np.float32)
+    assert ops.linear._weight_first(x, w)
+    assert not ops.linear._weight_first(np.zeros((8, inner), np.float32), w)  # rows not few enough
+    assert not ops.linear._weight_first(x[:, :500], w[:, :500])  # inner axis too short
+    assert not ops.linear._weight_first(x.astype(np.float64), w)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weight_first_layers_match_torch_and_the_fused_pair_keeps_the_unfused_numbers(dtype):
+    torch = pytest.importorskip("torch")
+    rows, inner, out = WIDE
+    rng = np.random.default_rng(5)
+    arrays_ = [rng.standard_normal((rows, inner)).astype(dtype), rng.standard_normal((out, inner)).astype(dtype),
+               rng.standard_normal(out).astype(dtype)]
+    upstream = rng.standard_normal((rows, out)).astype(dtype)
+    results = []
+    for fn in (ops.LinearReLU.apply, unfused):
+        leaves = [tg.Tensor(a.copy(), requires_grad=True) for a in arrays_]
+        y = fn(*leaves)
+        assert y.data.flags.c_contiguous
+        (y * tg.Tensor(upstream)).sum().backward()
+        results.append([y.numpy()] + [t.grad.numpy() for t in leaves])
+    for fused, plain in zip(*results):
+        same(fused, plain)
+    theirs = [torch.tensor(a, requires_grad=True) for a in arrays_]
+    ty = torch.relu(torch.nn.functional.linear(*theirs))
+    (ty * torch.tensor(upstream)).sum().backward()
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(results[0][0], ty.detach().numpy(), rtol=tol, atol=tol)
+    for ours, t in zip(results[0][1:], theirs):
+        np.testing.assert_allclose(ours, t.grad.numpy(), rtol=tol, atol=tol)
+    plain = ops.Linear.apply(*(tg.Tensor(a) for a in arrays_))  # Linear alone, with and without bias
+    np.testing.assert_allclose(plain.numpy(), torch.nn.functional.linear(*theirs).detach().numpy(), rtol=tol,
+                               atol=tol)
+    no_bias = ops.Linear.apply(tg.Tensor(arrays_[0]), tg.Tensor(arrays_[1]))
+    assert no_bias.data.flags.c_contiguous
+    np.testing.assert_allclose(no_bias.numpy(), arrays_[0] @ arrays_[1].T, rtol=tol, atol=tol)
+
+
+def test_weight_first_layers_write_into_a_given_output():
+    rows, inner, out = WIDE
+    rng = np.random.default_rng(6)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((rows, inner), (out, inner), (out,)))
+    for op, expected in ((ops.Linear, ops.Linear.forward(type("C", (), {})(), x, w, b)),
+                         (ops.LinearReLU, ops.LinearReLU.forward(type("C", (), {})(), x, w, b))):
+        buffer = np.empty((rows, out), np.float32)
+        assert op.forward(type("C", (), {})(), x, w, b, out=buffer) is buffer
+        same(buffer, expected)
+
+
+def test_linear_relu_weight_first_gradcheck_float64():
+    rows, inner, out = WIDE
+    rng = np.random.default_rng(7)
+    x = tg.Tensor(rng.uniform(-1, 1, (rows, inner)), requires_grad=True)
+    w = tg.Tensor(rng.uniform(-1, 1, (out, inner)), requires_grad=True)
+    b = tg.Tensor(rng.uniform(-1, 1, out), requires_grad=True)
+    with tg.no_grad():
+        pre = x.numpy() @ w.numpy().T + b.numpy()
+    assert np.abs(pre).min() > 1e-3
+    assert ops.linear._weight_first(x.data, w.data)
+    assert gradcheck(lambda x, w, b: ops.LinearReLU.apply(x, w, b), (x, w, b))

@@ -204,20 +204,13 @@ class _Edge:
 
     The traversal reads `t.data.shape` and `t.data.dtype` of every input; for an edge,
     `.data` is the edge itself (a property, so no reference cycle), which has both.
+    An edge always stands for a tensor with a node, so it always requires grad. Made by `_edge`.
     """
 
-    __slots__ = ("_ctx", "_requires_grad", "shape", "dtype", "_on_host", "name")
+    __slots__ = ("_ctx", "shape", "dtype", "_on_host", "name")
     grad = None
     is_leaf = False
-
-    def __init__(self, t):
-        data = t.data
-        self._ctx = t._ctx
-        self._requires_grad = t._requires_grad
-        self.shape = data.shape
-        self.dtype = data.dtype
-        self._on_host = type(data) is _ndarray  # data is always numpy.ndarray or cupy.ndarray
-        self.name = t.name
+    _requires_grad = True
 
     @property
     def data(self) -> "_Edge":
@@ -225,7 +218,7 @@ class _Edge:
 
     @property
     def requires_grad(self) -> bool:
-        return self._requires_grad
+        return True
 
     @property
     def ndim(self) -> int:
@@ -255,7 +248,13 @@ def _edge(t) -> _Edge:
     """
     edge = t._edge
     if edge is None:
-        edge = t._edge = _Edge(t)
+        data = t.data
+        edge = t._edge = object.__new__(_Edge)  # filled here: an __init__ call would cost as much again
+        edge._ctx = t._ctx
+        edge.shape = data.shape
+        edge.dtype = data.dtype
+        edge._on_host = type(data) is _ndarray  # data is always numpy.ndarray or cupy.ndarray
+        edge.name = t.name
     return edge
 
 
@@ -397,15 +396,23 @@ def unbroadcast(grad, shape: tuple):
     return grad if grad.shape == shape else grad.reshape(shape)
 
 
+_FINISHED = object()  # on the DFS stack: the node below it has had all its inputs ordered
+
+
 def _topological_order(root_node) -> list:
-    """Nodes reachable from root_node, each after every node that consumes it (iterative DFS)."""
+    """Nodes reachable from root_node, each after every node that consumes it (iterative DFS).
+
+    A node is pushed with the _FINISHED marker above it and its parents above that: when
+    the marker comes back off the stack, everything the node feeds from is in `order`.
+    """
     order = []
     visited = set()
-    stack = [(root_node, False)]
+    stack = [root_node]
+    pop, push = stack.pop, stack.append
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
+        node = pop()
+        if node is _FINISHED:
+            order.append(pop())
             continue
         if node in visited:
             continue
@@ -416,11 +423,12 @@ def _topological_order(root_node) -> list:
                 "backward() if you need to backpropagate through it again."
             )
         visited.add(node)
-        stack.append((node, True))
+        push(node)
+        push(_FINISHED)
         for t in node.inputs:
             parent = t._ctx
             if parent is not None and parent not in visited:
-                stack.append((parent, False))
+                push(parent)
     order.reverse()
     return order
 
@@ -433,9 +441,9 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
     their gradients are stored in capture[id(leaf)] and `.grad` is left alone; the
     gradient reaching a node listed in `capture_nodes` (node -> key) goes to capture[key].
     """
-    leaf_grads: dict = {}  # id(leaf) -> [leaf, summed gradient of this pass]
+    leaf_grads: dict = {}  # id(leaf) -> [leaf, summed gradient of this pass, whether the sum is ours]
     if root._ctx is None:  # backward on a leaf itself
-        leaf_grads[id(root)] = [root, grad]
+        leaf_grads[id(root)] = [root, grad, False]
     else:
         grads = {root._ctx: grad}
         for node in _topological_order(root._ctx):
@@ -462,18 +470,21 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
             for t, gi in zip(node.inputs, input_grads):
                 if gi is None or not t._requires_grad:
                     continue
-                data = t.data
-                if gi.shape != data.shape:
-                    gi = unbroadcast(gi, data.shape)
-                if gi.dtype is not data.dtype and gi.dtype != data.dtype:
-                    gi = gi.astype(data.dtype)
                 parent = t._ctx
+                layout = t.data if parent is None else t  # an edge has the shape and dtype itself
+                if gi.shape != layout.shape:
+                    gi = unbroadcast(gi, layout.shape)
+                if gi.dtype is not layout.dtype and gi.dtype != layout.dtype:
+                    gi = gi.astype(layout.dtype)
                 if parent is None:
                     slot = leaf_grads.get(id(t))
                     if slot is None:
-                        leaf_grads[id(t)] = [t, gi]
+                        leaf_grads[id(t)] = [t, gi, False]
+                    elif slot[2]:  # the sum is an array this pass made: add in place (same numbers)
+                        slot[1] += gi
                     else:
                         slot[1] = slot[1] + gi
+                        slot[2] = True
                 else:
                     previous = grads.get(parent)
                     grads[parent] = gi if previous is None else previous + gi
@@ -485,11 +496,11 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
         if hooks:
             slot[1] = _run_hooks(hooks, slot[1])
     if capture is not None:
-        for key, (leaf, g) in leaf_grads.items():
+        for key, (leaf, g, _) in leaf_grads.items():
             if key in capture:
                 capture[key] = g
         return
-    _deliver_to_leaves(leaf_grads.values(), seed=grad)
+    _deliver_to_leaves([(leaf, g) for leaf, g, _ in leaf_grads.values()], seed=grad)
 
 
 def _deliver_to_leaves(leaf_grads, seed) -> None:

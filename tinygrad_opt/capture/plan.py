@@ -187,7 +187,7 @@ class Plan:
 def build(rec: Recording, output) -> Plan:
     """Generate the replay function for a recording that passed `compare`; `output` from `output_spec`."""
     names: dict[str, Any] = {"_make": _detached, "_as_array": _as_array, "_unbroadcast": unbroadcast,
-                             "_deliver": _deliver_to_leaves, "_leaf_hooks": _leaf_hooks,
+                             "_deliver": _deliver_to_leaves, "_run_hooks": _run_hooks,
                              "GradStateChanged": GradStateChanged, "_draw": draw_seed, "_keep": _keep,
                              "_restore": _restore}
     held: dict[int, tuple] = {}
@@ -307,8 +307,9 @@ def _backward_lines(n: int, event: Backward, rec: Recording, names: dict, value,
     xp = array_module(rec.slot_arrays[event.root])
     names[f"seedspec{n}"] = (event.shape, event.dtype)
     names[f"xp{n}"] = xp
-    if event.seed is None:
-        lines.append(f"    seed{n} = xp{n}.ones(seedspec{n}[0], dtype=seedspec{n}[1])")
+    if event.seed is None:  # a fresh copy each step, as eager's ones: an op's backward may keep or change its g
+        names[f"ones{n}"] = xp.ones(event.shape, dtype=event.dtype)
+        lines.append(f"    seed{n} = ones{n}.copy()")
     else:
         lines.append(f"    seed{n} = xp{n}.asarray({value(event.seed, f'seedsrc{n}')}, dtype=seedspec{n}[1])")
     assigned: set[str] = set()
@@ -344,7 +345,7 @@ def _backward_lines(n: int, event: Backward, rec: Recording, names: dict, value,
             obj = f"leaf{n}_{k}"
         else:
             obj = f"T[{leaf.ref}]"
-        lines.append(f"    L{n}_{k} = _leaf_hooks({obj}, L{n}_{k})")
+        lines.append(f"    if getattr({obj}, '_hooks', None): L{n}_{k} = _run_hooks({obj}._hooks, L{n}_{k})")
         test = "is not None" if leaf.grad_was_none else "is None"
         names[f"changed{n}_{k}"] = (f"a gradient of shape {tuple(leaf.tensor.shape)} was "
                                     f"{'set' if leaf.grad_was_none else 'None'} when backward ended, unlike in the "
@@ -394,11 +395,6 @@ def _restore(kept: list) -> None:
 
 def _detached(array) -> Tensor:
     return Tensor._make(array, False)
-
-
-def _leaf_hooks(leaf, g):
-    hooks = getattr(leaf, "_hooks", None)
-    return _run_hooks(hooks, g) if hooks else g
 
 
 __all__ = ["Plan", "build", "compare", "check_fresh_draws", "output_spec", "Mismatch", "GradStateChanged"]

@@ -5,11 +5,29 @@ from ..autograd import Function
 from ..errors import ShapeError
 from ..kernels import get as kernel
 from ..kernels.blas_threads import before_gemm
+from ..kernels.split_gemm import matmul as split_matmul
 
 
 def _product(a, b, out=None):
-    """a @ b, written into `out` when given (a captured step's buffer, a NumPy array)."""
+    """a @ b, written into `out` when given (a captured step's buffer, a NumPy array); a large product on the
+    engine's threads where BLAS runs on one (kernels/split_gemm.py)."""
+    if type(a) is np.ndarray:
+        return split_matmul(a, b, out)
     return a @ b if out is None else np.matmul(a, b, out=out)
+
+
+def _weight_first(x, w) -> bool:
+    """True where x @ W^T is computed as (W @ x^T)^T: a few rows against many output features over a long
+    inner axis. OpenBLAS packs the operands differently in that orientation, and for such shapes it was
+    10-30 % faster (benchmarks/README.md, "The captured step line by line"); Linear and LinearReLU decide
+    alike, so the fused layer keeps the unfused numbers."""
+    return (type(x) is np.ndarray and type(w) is np.ndarray and x.ndim == 2 and 4 * x.shape[0] <= w.shape[0]
+            and x.shape[1] >= 512 and x.dtype == w.dtype and x.flags.c_contiguous and w.flags.c_contiguous)
+
+
+def _transposed_product(x, w):
+    """W @ x^T, (out_features, rows), C-contiguous: the layer's product before it is turned back."""
+    return np.matmul(w, x.T)
 
 
 class Linear(Function):
@@ -35,6 +53,13 @@ class Linear(Function):
                              f"{tuple(w.shape)}")
         ctx.x, ctx.w, ctx.has_bias = x, w, b is not None
         before_gemm()
+        if _weight_first(x, w):
+            y_t = _transposed_product(x, w)
+            y = np.empty(y_t.shape[::-1], y_t.dtype) if out is None else out
+            if b is not None:
+                return np.add(y_t.T, b, out=y)  # turned back and the bias added in one pass
+            np.copyto(y, y_t.T)
+            return y
         y = _product(x, w.T, out)
         if b is not None:
             y += b  # in place: y is a fresh array (or out), so this saves one temporary
@@ -82,9 +107,14 @@ class LinearReLU(Function):
             raise ShapeError(f"linear_relu: bias of shape {tuple(b.shape)} must be ({w.shape[0]},) for a weight "
                              f"of shape {tuple(w.shape)}")
         before_gemm()
-        y = _product(x, w.T, out)  # a fresh array (or out): the fused pass may overwrite it
-        y2 = y.reshape(-1, y.shape[-1]) if y.ndim != 2 else y
-        kernel("bias_relu", y2)(y2, b)
+        if _weight_first(x, w):
+            y_t = _transposed_product(x, w)
+            y = np.empty(y_t.shape[::-1], y_t.dtype) if out is None else out
+            kernel("bias_relu_transposed", y_t)(y_t, b, y)  # turned back, bias and ReLU in one pass
+        else:
+            y = _product(x, w.T, out)  # a fresh array (or out): the fused pass may overwrite it
+            y2 = y.reshape(-1, y.shape[-1]) if y.ndim != 2 else y
+            kernel("bias_relu", y2)(y2, b)
         ctx.x, ctx.w, ctx.y = x, w, y
         return y
 
