@@ -19,15 +19,21 @@ Peak step memory: the extra bytes a steady-state step allocates above what was h
 before it (tracemalloc for the engine's NumPy buffers, torch's profiler memory events for
 torch), at batch 256.
 
+The CLI trains the CNN at batch 32 by default: `--batches 32,64,256` adds that size.
+
 --profile: where the engine's step spends its time instead, phase by phase (each op's
 forward and backward, the optimizer, and the rest: graph building, loss, dispatch), in
-milliseconds per step over --steps steps at each batch size, in this process:
+milliseconds per step over --steps steps at each batch size, in this process: wall time and
+CPU time (time.process_time, every thread of the process: on a busy machine it moves less
+than the wall time, and above the wall time it shows the engine's threads at work).
+--capture profiles the step through tg.compile (replayed, as `tinygrad-opt train` runs it):
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/cnn_vs_torch.py --profile --steps 10
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/cnn_vs_torch.py --profile --steps 10 [--capture]
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -162,8 +168,9 @@ def torch_worker(weights: str, batches, steps: int) -> dict:
             "threads": torch.get_num_threads()}
 
 
-def engine_profile(batches, steps: int) -> tuple[dict[str, float], float]:
-    """(milliseconds per step of each op's forward/backward and of the optimizer step, whole step in ms)."""
+def engine_profile(batches, steps: int, capture: bool = False) -> tuple[dict[str, tuple[float, float]], tuple]:
+    """({phase: (wall ms, CPU ms) per step} for each op's forward/backward and the optimizer step,
+    (wall ms, CPU ms) of the whole step); capture=True: the step through tg.compile."""
     import tinygrad_opt as tg  # noqa: PLC0415
     import tinygrad_opt.nn.functional as F  # noqa: PLC0415
     from tinygrad_opt.autograd import Function  # noqa: PLC0415
@@ -172,15 +179,18 @@ def engine_profile(batches, steps: int) -> tuple[dict[str, float], float]:
     tg.manual_seed(0)
     model = build_cnn()
     opt = tg.optim.Adam(model.parameters(), lr=1e-3)
-    spent: dict[str, float] = {}
+    spent: dict[str, list[float]] = {}
 
     def timed(name: str, fn):
+        @functools.wraps(fn)  # keeps the signature: the replay checks it for out= (capture/into.py)
         def run(*args, **kwargs):
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             try:
                 return fn(*args, **kwargs)
             finally:
-                spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+                total = spent.setdefault(name, [0.0, 0.0])
+                total[0] += time.perf_counter() - wall
+                total[1] += time.process_time() - cpu
         return run
 
     def subclasses(cls):
@@ -196,35 +206,47 @@ def engine_profile(batches, steps: int) -> tuple[dict[str, float], float]:
             cls.backward = staticmethod(timed(f"{cls.__name__} backward", originals[cls][1].__func__))
     opt.step = timed("optimizer step", opt.step)
     try:
-        def step(xb, yb) -> None:
-            loss = F.cross_entropy(model(tg.Tensor._make(xb, False)), yb)
+        def train_step(x, y):
+            loss = F.cross_entropy(model(x), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
+            return loss
+
+        run = tg.compile(train_step) if capture else train_step
+
+        def step(xb, yb) -> None:
+            run(tg.Tensor._make(xb, False), tg.Tensor._make(yb, False))
 
         for xb, yb in batches[:WARMUP]:
             step(xb, yb)
+        if capture and not run.replaying:
+            raise RuntimeError(f"the captured CNN step did not replay: {run.eager_reason}")
         spent.clear()
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         for xb, yb in batches[WARMUP:WARMUP + steps]:
             step(xb, yb)
-        total = time.perf_counter() - start
+        total = (1e3 * (time.perf_counter() - wall) / steps, 1e3 * (time.process_time() - cpu) / steps)
     finally:
         for cls, (forward, backward) in originals.items():
             cls.forward, cls.backward = forward, backward
-    return {name: 1e3 * seconds / steps for name, seconds in spent.items()}, 1e3 * total / steps
+    return {name: (1e3 * w / steps, 1e3 * c / steps) for name, (w, c) in spent.items()}, total
 
 
 def print_profile(args) -> None:
     x, y, source = training_images(args.data_dir)
     print(f"data: {source}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     for batch in (int(b) for b in args.batches.split(",")):
-        phases, total = engine_profile(batch_list(x, y, batch, WARMUP + args.steps), args.steps)
-        print(f"\nbatch {batch}: {total:.1f} ms per step")
-        for name, ms in sorted(phases.items(), key=lambda item: -item[1]):
+        phases, (total, total_cpu) = engine_profile(batch_list(x, y, batch, WARMUP + args.steps), args.steps,
+                                                    args.capture)
+        print(f"\nbatch {batch}{' (captured)' if args.capture else ''}: {total:.1f} ms per step, "
+              f"{total_cpu:.1f} ms CPU")
+        print(f"  {'phase':32s} {'wall':>11s} {'share':>6s} {'CPU':>11s}")
+        for name, (ms, cpu) in sorted(phases.items(), key=lambda item: -item[1][0]):
             if ms >= 0.05:
-                print(f"  {name:32s} {ms:8.2f} ms  {100 * ms / total:5.1f}%")
-        print(f"  {'rest (graph, loss, dispatch)':32s} {total - sum(phases.values()):8.2f} ms")
+                print(f"  {name:32s} {ms:8.2f} ms {100 * ms / total:5.1f}% {cpu:8.2f} ms")
+        rest = (total - sum(w for w, _ in phases.values()), total_cpu - sum(c for _, c in phases.values()))
+        print(f"  {'rest (graph, loss, dispatch)':32s} {rest[0]:8.2f} ms {'':6s} {rest[1]:8.2f} ms")
 
 
 def worker_main(args) -> None:
@@ -270,6 +292,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int,
                         help="threads for both: BLAS, OpenMP and the engine's own (default: each library's own)")
     parser.add_argument("--profile", action="store_true", help="the engine's step phase by phase instead")
+    parser.add_argument("--capture", action="store_true", help="with --profile: the step through tg.compile")
     parser.add_argument("--worker", choices=["engine", "capture", "torch"], help=argparse.SUPPRESS)
     parser.add_argument("--weights", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)

@@ -179,6 +179,14 @@ def _planes(a):
     return np.ascontiguousarray(a).reshape(n * c, h, w), False
 
 
+def _planes_of(out, channel_major: bool):
+    """out (N, C, H, W) as C-contiguous planes in the given layout without a copy, or None where it is not laid
+    out so (a batch of one image, or one channel, is both layouts at once)."""
+    n, c, h, w = out.shape
+    view = out.swapaxes(0, 1) if channel_major else out
+    return view.reshape(c * n if channel_major else n * c, h, w) if view.flags.c_contiguous else None
+
+
 def _unplanes(planes, n: int, c: int, channel_major: bool):
     h, w = planes.shape[1:]
     if channel_major:
@@ -284,12 +292,15 @@ def pool2x2_loops(ow: int):
     return forward, backward
 
 
-@takes(lambda xpad, *geometry: xpad.dtype.char in "fdbhilqBHILQ")  # not float16 or bool
-def max_pool2d_forward(xpad, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, oh: int, ow: int):
-    """The reference's result; out and argmax keep a channel-major input's layout (no transposing copy)."""
+@takes(lambda xpad, *geometry, out=None: xpad.dtype.char in "fdbhilqBHILQ")  # not float16 or bool
+def max_pool2d_forward(xpad, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, oh: int, ow: int, out=None):
+    """The reference's result; out and argmax keep a channel-major input's layout (no transposing copy).
+    `out` (a captured step's buffer): written into and returned, directly where its layout is the result's."""
     n, c = xpad.shape[:2]
     planes, channel_major = _planes(xpad)
-    out = np.empty((n * c, oh, ow), dtype=xpad.dtype)
+    given = out
+    out = _planes_of(given, channel_major) if given is not None and given.dtype == xpad.dtype else None
+    out = np.empty((n * c, oh, ow), dtype=xpad.dtype) if out is None else out
     argmax = np.empty((n * c, oh, ow), dtype=np.int64)
     if (kh, kw, sh, sw, dh, dw) == (2, 2, 2, 2, 1, 1):
         loop = pool2x2_loops(ow)[0] if ow <= FIXED_ROW_MAX else _max_pool2x2_forward
@@ -297,7 +308,12 @@ def max_pool2d_forward(xpad, kh: int, kw: int, sh: int, sw: int, dh: int, dw: in
     else:
         map_split(lambda k0, k1: _max_pool2d_forward(planes, kh, kw, sh, sw, dh, dw, out, argmax, k0, k1), n * c,
                   PLANES_GRAIN)
-    return _unplanes(out, n, c, channel_major), _unplanes(argmax, n, c, channel_major)
+    maxima = _unplanes(out, n, c, channel_major)
+    if given is not None:
+        if not np.shares_memory(maxima, given):  # a given array of another layout or dtype
+            given[...] = maxima
+        maxima = given
+    return maxima, _unplanes(argmax, n, c, channel_major)
 
 
 @_jit(nogil=True)

@@ -161,14 +161,18 @@ def col2im(cols, n: int, c: int, hp: int, wp: int, kh: int, kw: int, sh: int, sw
     return gx
 
 
-@takes(lambda xpad, *geometry: _float(xpad))
-def max_pool2d_forward(xpad, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, oh: int, ow: int):
+@takes(lambda xpad, *geometry, out=None: _float(xpad))
+def max_pool2d_forward(xpad, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, oh: int, ow: int, out=None):
     xpad = cp.ascontiguousarray(xpad)
     n, c, hp, wp = xpad.shape
-    out = cp.empty((n, c, oh, ow), dtype=xpad.dtype)
+    given = out
+    out = out if out is not None and out.flags.c_contiguous else cp.empty((n, c, oh, ow), dtype=xpad.dtype)
     argmax = cp.empty((n, c, oh, ow), dtype=cp.int64)
     _launch(_raw("tg_max_pool_fwd", _MAX_POOL_FORWARD, xpad.dtype), out.size,
             (xpad, out, argmax, np.int64(hp), np.int64(wp), *_geometry(kh, kw, sh, sw, dh, dw, oh, ow)))
+    if given is not None and given is not out:  # a given array of another layout
+        given[...] = out
+        out = given
     return out, argmax
 
 

@@ -48,22 +48,26 @@ def col2im(cols, n: int, c: int, hp: int, wp: int, kh: int, kw: int, sh: int, sw
     return gx
 
 
-def max_pool2d_forward(xpad, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, oh: int, ow: int):
+def max_pool2d_forward(xpad, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, oh: int, ow: int, out=None):
     """(out, argmax), both (N, C, oh, ow): each window's maximum and its flat index y * Wp + x in the plane.
 
     Ties go to the first element in row-major window order and NaN wins, as in torch.
-    The padding must hold -inf so it never wins over a real value.
+    The padding must hold -inf so it never wins over a real value. `out`: an array to write
+    the maxima into (a captured step's buffer), returned as the first result.
     """
     xp = _xp(xpad)
     n, c, hp, wp = xpad.shape
     view = _windows(xpad, kh, kw, sh, sw, dh, dw, oh, ow).transpose(0, 1, 4, 5, 2, 3)
     flat = view.reshape(n, c, oh, ow, kh * kw)
     k = flat.argmax(axis=-1)
-    out = xp.take_along_axis(flat, k[..., None], axis=-1)[..., 0]
+    maxima = xp.take_along_axis(flat, k[..., None], axis=-1)[..., 0]
     i, j = k // kw, k % kw
     y = xp.arange(oh).reshape(oh, 1) * sh + i * dh
     x = xp.arange(ow).reshape(1, ow) * sw + j * dw
-    return out, (y * wp + x).astype(xp.int64)
+    if out is not None:
+        out[...] = maxima
+        maxima = out
+    return maxima, (y * wp + x).astype(xp.int64)
 
 
 def max_pool2d_backward(g, argmax, hp: int, wp: int, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int):

@@ -188,7 +188,7 @@ def test_kernels_give_the_same_bits_on_one_thread_and_on_several(blas_policy, mo
         conv = F.conv2d(xt, w, padding=1)
         conv.backward(tg.Tensor(np.ones(conv.shape, np.float32)))
         results.append((mean, var, y, *back, pooled, argmax, gpool, conv.data, xt.grad.data, w.grad.data))
-        assert len(pools) >= (8 if threads > 1 else 0)  # 3 batch norm, 2 pooling, 2 convolution passes ran split
+        assert len(pools) >= (7 if threads > 1 else 0)  # 3 batch norm, 2 pooling, 2 convolution passes ran split
         pools.clear()
     for other in results[1:]:
         for a, b in zip(results[0], other):

@@ -82,10 +82,12 @@ class Conv2d(Function):
     dropped while they are still in cache, and the full (C*kh*kw, N*oh*ow) matrix, kh*kw
     times the input's size, never exists. dL/dW adds the chunks' partial products in chunk
     order, so the result does not depend on the thread count.
+    out (tg.compile's replay): an array shaped and laid out as the output (channel-major) to
+    write it into.
     """
 
     @staticmethod
-    def forward(ctx, x, w, b=None, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
+    def forward(ctx, x, w, b=None, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1, out=None):
         xp = array_module(x)
         n, c, h, wd = x.shape
         o, cg, kh, kw = w.shape
@@ -96,7 +98,12 @@ class Conv2d(Function):
         ow = (wp - dw * (kw - 1) - 1) // sw + 1
         k, length = cg * kh * kw, oh * ow
         w_mat = w.reshape(groups, o // groups, k)
-        y = xp.empty((groups, o // groups, n * length), dtype=xp.result_type(x, w))
+        dtype = xp.result_type(x, w)
+        into_out = out is not None and out.dtype == dtype and out.shape == (n, o, oh, ow) and channel_major(out)
+        if into_out:
+            y = out.transpose(1, 0, 2, 3).reshape(groups, o // groups, n * length)  # a view: out's memory
+        else:
+            y = xp.empty((groups, o // groups, n * length), dtype=dtype)
         im2col = kernel("im2col", x)
         if xp is np:  # steps of megabyte-sized arrays: reuse freed pages instead of faulting in new ones
             keep_freed_memory()
@@ -114,7 +121,12 @@ class Conv2d(Function):
         ctx.x, ctx.w, ctx.groups, ctx.has_bias = x, w, groups, b is not None
         ctx.geometry = (n, c, h, wd, hp, wp, kh, kw, sh, sw, dh, dw, oh, ow, padding)
         # (O, N, oh, ow) in memory, seen as (N, O, oh, ow): no transpose copy of the output
-        return y.reshape(o, n, oh, ow).transpose(1, 0, 2, 3)
+        result = y.reshape(o, n, oh, ow).transpose(1, 0, 2, 3)
+        if out is None:
+            return result
+        if not into_out:  # out has another layout (a batch of one image is both NCHW and channel-major)
+            out[...] = result
+        return out
 
     @staticmethod
     def backward(ctx, g):

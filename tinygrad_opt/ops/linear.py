@@ -5,10 +5,14 @@ from ..autograd import Function
 from ..errors import ShapeError
 from ..kernels import get as kernel
 from ..kernels.blas_threads import before_gemm
+from ..kernels.split_gemm import matmul as split_matmul
 
 
 def _product(a, b, out=None):
-    """a @ b, written into `out` when given (a captured step's buffer, a NumPy array)."""
+    """a @ b, written into `out` when given (a captured step's buffer, a NumPy array); a large product on the
+    engine's threads where BLAS runs on one (kernels/split_gemm.py)."""
+    if type(a) is np.ndarray:
+        return split_matmul(a, b, out)
     return a @ b if out is None else np.matmul(a, b, out=out)
 
 

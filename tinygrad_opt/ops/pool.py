@@ -12,11 +12,12 @@ def _pad_plane(x, top: int, bottom: int, left: int, right: int, value: float):
     return out
 
 
-def max_pool2d_with_argmax(x, kernel_size, stride, padding, dilation, output_size):
+def max_pool2d_with_argmax(x, kernel_size, stride, padding, dilation, output_size, out=None):
     """(out, argmax, padded plane shape): the pooled array and each window's winner in the padded plane.
 
     The padding is (pad_h, pad_w) of -inf on top/left, and on bottom/right as much as the
-    output size needs (ceil_mode windows may hang past the padding).
+    output size needs (ceil_mode windows may hang past the padding). `out`: an array to write
+    the pooled values into (a captured step's buffer).
     """
     (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = kernel_size, stride, padding, dilation, output_size
     h, w = x.shape[2:]
@@ -27,7 +28,8 @@ def max_pool2d_with_argmax(x, kernel_size, stride, padding, dilation, output_siz
         xpad = _pad_plane(x, ph, bottom, pw, right, lowest)
     else:
         xpad = x
-    out, argmax = kernel("max_pool2d_forward", xpad)(xpad, kh, kw, sh, sw, dh, dw, oh, ow)
+    into = {} if out is None else {"out": out}
+    out, argmax = kernel("max_pool2d_forward", xpad)(xpad, kh, kw, sh, sw, dh, dw, oh, ow, **into)
     return out, argmax, xpad.shape[2:]
 
 
@@ -43,11 +45,13 @@ class MaxPool2d(Function):
     The gradient routes each output's gradient to the element that won its window (the
     first maximum; NaN wins; overlapping windows add up):
         dL/dx[n, c, a, b] = sum over (p, q) with argmax(p, q) = (a, b) of g[n, c, p, q]
+    out (tg.compile's replay): an array to write the output into.
     """
 
     @staticmethod
-    def forward(ctx, x, kernel_size=(1, 1), stride=(1, 1), padding=(0, 0), dilation=(1, 1), output_size=(1, 1)):
-        out, argmax, padded = max_pool2d_with_argmax(x, kernel_size, stride, padding, dilation, output_size)
+    def forward(ctx, x, kernel_size=(1, 1), stride=(1, 1), padding=(0, 0), dilation=(1, 1), output_size=(1, 1),
+                out=None):
+        out, argmax, padded = max_pool2d_with_argmax(x, kernel_size, stride, padding, dilation, output_size, out)
         ctx.argmax, ctx.padded, ctx.crop = argmax, padded, (padding[0], padding[1], x.shape[2], x.shape[3])
         ctx.window = (*kernel_size, *stride, *dilation)
         return out
