@@ -28,7 +28,7 @@ def _weight_first(x, w) -> bool:
 
 def _transposed_product(x, w):
     """W @ x^T, (out_features, rows), C-contiguous: the layer's product before it is turned back."""
-    return np.matmul(w, x.T)
+    return _product(w, x.T)
 
 
 class Linear(Function):
