@@ -70,6 +70,7 @@ _last_set: int | None = None  # the count this module last left BLAS at
 _overloaded = False
 _engine_parallel = False  # the engine's own threads have run: "auto" leaves BLAS one thread
 _next_check = 0.0
+_before_next_product: Any = None  # a function to run before the engine's next product (see run_before_next_product)
 
 
 def set_blas_threads(policy: Policy) -> None:
@@ -115,9 +116,19 @@ def _cpu_pressure() -> float:
         return 0.0
 
 
+def run_before_next_product(fn: Any) -> None:
+    """Have before_gemm call `fn()` before the engine's matrix products until it is replaced (None: nothing).
+
+    denormal.py's deferred restart of BLAS's threads: `fn` unregisters itself once it has run."""
+    global _before_next_product
+    _before_next_product = fn
+
+
 def before_gemm() -> None:
     """Apply the policy before a matrix product; between checks this is one clock read."""
     global _next_check
+    if _before_next_product is not None:
+        _before_next_product()
     now = time.monotonic()
     if now < _next_check:
         return

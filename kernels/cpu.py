@@ -499,23 +499,47 @@ def bias_grad(g):
 # each to the dtype exactly as t(value) would, at a third of the per-call cost (these
 # wrappers run once per parameter per step, so their overhead shows at small batches).
 
-@_jit()
-def _sgd(param, grad, buf, k, neg, has_wd, has_momentum, first, nesterov):
-    lr, wd, momentum, damp_keep = k[0], k[1], k[2], k[3]
-    for i in numba.prange(param.size):
-        p = param[i]
-        d = -grad[i] if neg else grad[i]
-        if has_wd:
-            d = d + wd * p
-        if has_momentum:
-            if first:
-                b = d
-            else:
-                b = buf[i] * momentum
-                b = b + damp_keep * d
-            buf[i] = b
-            d = d + momentum * b if nesterov else b
-        param[i] = p - lr * d
+def _loop_for(loops: dict, make, options: tuple):
+    """The loop `make(*options)` compiles for one option set, made the first time that set is asked for.
+
+    The optimizer updates take their options (weight decay or not, momentum, amsgrad...) as
+    constants of a closure: Numba then drops the branches they decide. Taken as run-time flags
+    in one loop, LLVM compiled a version of the loop for each flag combination, and a first
+    training step waited for all of them (Adam: twice as long). Numba caches each option set's
+    loop apart (a closure's values are part of its cache key). A maximize option is not one of
+    them: the wrappers negate the gradient as an array of its own, as the references' -grad does,
+    since LLVM folds a negation inside the loop into the next operation and a NaN's sign can flip.
+    """
+    loop = loops.get(options)
+    if loop is None:
+        loop = loops[options] = make(*options)
+    return loop
+
+
+def _sgd_loop(has_wd: bool, has_momentum: bool, nesterov: bool):
+    """SGD's update loop for one option set (see _loop_for); the first step's copy into the buffer stays a flag."""
+    @_jit()
+    def sgd_loop(param, grad, buf, k, first):
+        lr, wd, momentum, damp_keep = k[0], k[1], k[2], k[3]
+        for i in numba.prange(param.size):
+            p = param[i]
+            d = grad[i]
+            if has_wd:
+                d = d + wd * p
+            if has_momentum:
+                if first:
+                    b = d
+                else:
+                    b = buf[i] * momentum
+                    b = b + damp_keep * d
+                buf[i] = b
+                d = d + momentum * b if nesterov else b
+            param[i] = p - lr * d
+
+    return sgd_loop
+
+
+_SGD_LOOPS: dict = {}  # (has_wd, has_momentum, nesterov) -> its loop
 
 
 def _sgd_takes(param, grad, momentum_buffer, *, momentum: float, **_) -> bool:
@@ -526,40 +550,48 @@ def _sgd_takes(param, grad, momentum_buffer, *, momentum: float, **_) -> bool:
 def sgd_update(param, grad, momentum_buffer, *, lr: float, momentum: float, dampening: float,
                weight_decay: float, nesterov: bool, maximize: bool, first_step: bool) -> None:
     has_momentum = momentum != 0
+    loop = _loop_for(_SGD_LOOPS, _sgd_loop, (weight_decay != 0, has_momentum, bool(nesterov) and has_momentum))
     flat = _flat(param)
     k = np.array([lr, weight_decay, momentum, 1 - dampening], param.dtype)
-    _sgd(flat, _flat(grad), _flat(momentum_buffer) if has_momentum else flat, k, bool(maximize),
-         weight_decay != 0, has_momentum, bool(first_step), bool(nesterov))
+    loop(flat, _flat(np.negative(grad) if maximize else grad), _flat(momentum_buffer) if has_momentum else flat, k,
+         bool(first_step))
 
 
-@_jit()
-def _adam(param, grad, m_arr, v_arr, vmax_arr, k, neg, decay_mode, amsgrad):
-    c1, c2, beta2, wd, decay, step_size, bc2, eps = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]
-    for i in numba.prange(param.size):
-        p = param[i]
-        g = -grad[i] if neg else grad[i]
-        if decay_mode == 1:  # AdamW: decay the weight itself
-            p = p * decay
-        elif decay_mode == 2:  # Adam: L2 penalty in the gradient
-            g = g + wd * p
-        m = m_arr[i]
-        m = m + c1 * (g - m)
-        m_arr[i] = m
-        v = v_arr[i] * beta2
-        v = v + c2 * g * g
-        v_arr[i] = v
-        if amsgrad:
-            vm = vmax_arr[i]
-            if not (vm >= v or vm != vm):  # NumPy's maximum: NaN wins
-                vm = v
-            vmax_arr[i] = vm
-            v = vm
-        d = np.sqrt(v)
-        d = d / bc2
-        d = d + eps
-        d = m / d
-        d = d * step_size
-        param[i] = p - d
+def _adam_loop(decay_mode: int, amsgrad: bool):
+    """Adam's update loop for one option set (see _loop_for): decay_mode 0 none, 1 decoupled (AdamW), 2 L2."""
+    @_jit()
+    def adam_loop(param, grad, m_arr, v_arr, vmax_arr, k):
+        c1, c2, beta2, wd, decay, step_size, bc2, eps = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]
+        for i in numba.prange(param.size):
+            p = param[i]
+            g = grad[i]
+            if decay_mode == 1:  # AdamW: decay the weight itself
+                p = p * decay
+            elif decay_mode == 2:  # Adam: L2 penalty in the gradient
+                g = g + wd * p
+            m = m_arr[i]
+            m = m + c1 * (g - m)
+            m_arr[i] = m
+            v = v_arr[i] * beta2
+            v = v + c2 * g * g
+            v_arr[i] = v
+            if amsgrad:
+                vm = vmax_arr[i]
+                if not (vm >= v or vm != vm):  # NumPy's maximum: NaN wins
+                    vm = v
+                vmax_arr[i] = vm
+                v = vm
+            d = np.sqrt(v)
+            d = d / bc2
+            d = d + eps
+            d = m / d
+            d = d * step_size
+            param[i] = p - d
+
+    return adam_loop
+
+
+_ADAM_LOOPS: dict = {}  # (decay_mode, amsgrad) -> its loop
 
 
 def _adam_takes(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, amsgrad: bool, **_) -> bool:
@@ -571,12 +603,13 @@ def _adam_takes(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, amsgrad: bo
 def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step: int, lr: float, beta1: float,
                 beta2: float, eps: float, weight_decay: float, amsgrad: bool, maximize: bool,
                 decoupled_weight_decay: bool = False) -> None:
-    decay_mode = 0 if weight_decay == 0 else (1 if decoupled_weight_decay else 2)
+    loop = _loop_for(_ADAM_LOOPS, _adam_loop,
+                     (0 if weight_decay == 0 else (1 if decoupled_weight_decay else 2), bool(amsgrad)))
+    g = _flat(np.negative(grad) if maximize else grad)
     k = np.array([1 - beta1, 1 - beta2, beta2, weight_decay, 1 - lr * weight_decay, lr / (1 - beta1**step),
                   (1 - beta2**step) ** 0.5, eps], param.dtype)
     m = _flat(exp_avg)
-    _adam(_flat(param), _flat(grad), m, _flat(exp_avg_sq), _flat(max_exp_avg_sq) if amsgrad else m, k,
-          bool(maximize), decay_mode, bool(amsgrad))
+    loop(_flat(param), g, m, _flat(exp_avg_sq), _flat(max_exp_avg_sq) if amsgrad else m, k)
 
 
 @_jit()

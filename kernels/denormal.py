@@ -17,6 +17,10 @@ The mode is a per-thread register. Where the engine's CPU work runs, and how eac
                          the caller's mode to them, so a change of mode restarts them from the
                          calling thread, whose register they inherit (blas_threads.restart_blas_threads;
                          needs threadpoolctl and OpenBLAS's pthreads build, else they keep theirs).
+                         `flush_denormal(mode, defer_blas=True)` (what Trainer.fit uses) restarts them
+                         only before the engine's next matrix product, from the thread that runs it,
+                         and only if their mode is not already the one wanted: a fit restarts them
+                         once, and the fit after it (same mode, no product between) not at all.
 Numba's own threading layer (parallel=True) runs none of the engine's kernels.
 Only x86 has these bits here: elsewhere set_flush_denormal changes nothing and returns False.
 """
@@ -26,7 +30,7 @@ import importlib.util
 import platform
 import threading
 
-from .blas_threads import restart_blas_threads
+from .blas_threads import restart_blas_threads, run_before_next_product
 
 _X86 = {"x86_64", "amd64", "i386", "i686", "x86"}
 
@@ -48,10 +52,14 @@ def set_flush_denormal(mode: bool) -> bool:
     and NumPy's OpenBLAS threads follow (see the module docstring); call it while no other
     thread is inside a matrix product, as OpenBLAS's threads may be restarted.
     """
-    global _mode, _blas_mode
+    return _set_mode(mode, "set_flush_denormal(mode)", defer_blas=False)
+
+
+def _set_mode(mode: bool, where: str, defer_blas: bool) -> bool:
+    """set_flush_denormal; with defer_blas, BLAS's threads are restarted before the engine's next product."""
+    global _mode
     if not isinstance(mode, bool):
-        raise TypeError(f"set_flush_denormal(mode): mode must be a bool (True or False), got {type(mode).__name__} "
-                        f"{mode!r}")
+        raise TypeError(f"{where}: mode must be a bool (True or False), got {type(mode).__name__} {mode!r}")
     if not supported():
         return False
     from .mxcsr_cpu import set_flush_bits  # noqa: PLC0415 - Numba only once asked for (and only on x86)
@@ -59,9 +67,24 @@ def set_flush_denormal(mode: bool) -> bool:
     set_flush_bits(mode)
     _thread.mode = mode
     _mode = mode
-    if mode != _blas_mode and restart_blas_threads():
-        _blas_mode = mode
+    if defer_blas:
+        run_before_next_product(_restart_blas_threads_if_behind)
+    else:
+        run_before_next_product(None)
+        _restart_blas_threads_if_behind()
     return True
+
+
+def _restart_blas_threads_if_behind() -> None:
+    """Restart BLAS's threads from this thread if they run another mode than the one set last and this
+    thread has that mode (else a thread that has it will, before its next product)."""
+    global _blas_mode
+    if _mode == _blas_mode:
+        run_before_next_product(None)
+    elif getattr(_thread, "mode", None) is _mode:
+        if restart_blas_threads():
+            _blas_mode = _mode
+        run_before_next_product(None)  # done, or BLAS is out of reach: nothing to retry
 
 
 def flush_denormal_enabled() -> bool:
@@ -86,16 +109,19 @@ def follow_flush_denormal() -> None:
 
 class flush_denormal:
     """`with flush_denormal(mode):` the mode inside, the calling thread's previous mode restored after
-    (nothing changes where unsupported)."""
+    (nothing changes where unsupported). defer_blas=True: BLAS's threads take each mode before the
+    engine's next matrix product instead of at once (a NumPy product of one's own in between runs
+    their share in the mode they had)."""
 
-    def __init__(self, mode: bool) -> None:
+    def __init__(self, mode: bool, *, defer_blas: bool = False) -> None:
         self.mode = mode
+        self.defer_blas = defer_blas
 
     def __enter__(self) -> bool:
         self._previous = flush_denormal_enabled()
-        return set_flush_denormal(self.mode)
+        return _set_mode(self.mode, "flush_denormal(mode)", self.defer_blas)
 
     def __exit__(self, *exc) -> bool:
         if supported() and self._previous != self.mode:
-            set_flush_denormal(self._previous)
+            _set_mode(self._previous, "flush_denormal(mode)", self.defer_blas)
         return False

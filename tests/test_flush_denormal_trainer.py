@@ -86,3 +86,47 @@ def test_the_cli_flushes_by_default_and_the_option_turns_it_off(tmp_path, capsys
     assert cli.main(["train", "--no-flush-denormal", "--save-config", str(tmp_path / "saved.toml")]) == 0
     capsys.readouterr()
     assert "flush_denormal = false" in (tmp_path / "saved.toml").read_text()
+
+
+def _openblas_pthreads() -> bool:
+    from tinygrad_opt.kernels import blas_threads  # noqa: PLC0415
+
+    blas = blas_threads._blas()
+    return blas is not None and blas.internal_api == "openblas" and blas.threading_layer == "pthreads"
+
+
+class ProductModes(Callback):
+    """two_thread_product() at every batch."""
+
+    def __init__(self) -> None:
+        self.flushed: list[str] = []
+
+    def on_batch_end(self, trainer, batch, logs):
+        self.flushed.append(two_thread_product())
+
+
+def two_thread_product() -> str:
+    """A two-thread NumPy product whose terms are subnormal: "flushed", "kept" or "mixed" (one thread each)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    a = np.full((600, 300), 1e-20, np.float32)  # every term 1e-40 is subnormal; each sum of 300 is normal
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        out = a @ a.T
+    return "flushed" if np.all(out == 0) else ("kept" if np.all(out > 0) else "mixed")
+
+
+@pytest.mark.skipif(not _openblas_pthreads(), reason="needs threadpoolctl and NumPy's OpenBLAS (pthreads)")
+def test_fit_restarts_openblas_threads_once_at_its_first_product_and_the_next_fit_not_at_all(monkeypatch):
+    tg.set_flush_denormal(False)  # at once: BLAS's threads keep subnormals now
+    assert two_thread_product() == "kept"
+    restarts = []
+    restart = denormal.restart_blas_threads
+    monkeypatch.setattr(denormal, "restart_blas_threads", lambda: restarts.append(1) or restart())
+    for _ in range(2):
+        recorder = ProductModes()
+        fit(recorder=recorder)
+        assert recorder.flushed == ["flushed"] * 4  # BLAS's threads flush while fit trains
+    assert len(restarts) == 1  # before the first fit's first product; not when each fit restores, nor again
+    assert two_thread_product() == "mixed"  # this thread keeps subnormals again, BLAS's worker still flushes ...
+    tg.ones(4, 4) @ tg.ones(4, 4)  # ... until the engine's next product restarts it
+    assert len(restarts) == 2
+    assert two_thread_product() == "kept"

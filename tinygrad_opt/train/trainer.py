@@ -28,7 +28,9 @@ Gradient clipping reads nothing: its factor is computed and applied on the devic
 Subnormal floats: fit() flushes them to zero while it trains a float32 model on the CPU
 (tg.set_flush_denormal(True); the previous mode is restored when fit returns or raises),
 because a dead unit's Adam moments decay into them and x86 computes them in slow microcode;
-`flush_denormal=False` keeps them, as torch does by default.
+`flush_denormal=False` keeps them, as torch does by default. OpenBLAS's threads, which take the
+mode only when restarted, are restarted before the engine's next matrix product and only where
+their mode is not the one wanted (kernels/denormal.py): once for a run of fits.
 """
 from __future__ import annotations
 
@@ -216,7 +218,7 @@ class Trainer:
             floating = [p.data.dtype for p in self.model.parameters() if p.data.dtype.kind == "f"]
             if not floating or any(dtype != np.float32 for dtype in floating):
                 return nullcontext()
-        return flush_denormal_mode(True)
+        return flush_denormal_mode(True, defer_blas=True)  # BLAS restarted at the first product, if behind
 
     def _run_epoch(self, callbacks: list[Callback]) -> None:
         epoch = self.epoch + 1

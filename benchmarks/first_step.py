@@ -1,0 +1,266 @@
+"""The engine's first training step with a cold and with a warm Numba cache, phase by phase.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/first_step.py
+    python benchmarks/first_step.py --runs 3 --batch 64
+
+The step is peers.py's plain user loop of the engine (784-256-10 MLP, ReLU, cross-entropy,
+Adam, float32, the same weights and batches), and "first step" means what peers.py
+reports: forward, loss, backward, optimizer step, zero_grad and reading the loss, from
+the step's start. Numba compiles each kernel the step runs at its first call and caches
+the machine code on disk; the next process loads it instead.
+
+Each run is a pair of fresh worker processes (this script with --worker) sharing an empty
+temporary NUMBA_CACHE_DIR: the first finds the cache empty (cold), the second finds what the
+first wrote (warm). Numba consults NUMBA_CACHE_DIR before the package's own cache folder
+(kernels/__pycache__), so the package's cache is neither read nor touched. The thread
+counts are peers.py's (every library on all cores unless --threads says otherwise).
+
+Printed: medians over the runs of the first step, the time from the worker's first line
+and from its launch by this script (the interpreter's start-up too), `import tinygrad_opt`,
+each phase of the first step, and every Numba kernel the step compiled or loaded from the
+cache, with its time (measured around Numba's Dispatcher.compile, which either loads a
+cached version or compiles) and the phase that called it. Importing a kernel module (and
+with the first one, Numba) is listed too.
+"""
+from __future__ import annotations
+
+import time
+
+WORKER_START = time.perf_counter()  # before the heavy imports: the import phase counts them
+LAUNCH_WALL = time.time()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import peers  # noqa: E402  (stdlib imports only: the shared weights, batches and thread settings)
+
+PHASES = ("import", "build", "forward", "backward", "optimizer step", "zero_grad + item")
+STEP_PHASES = PHASES[2:]
+
+
+# ---- the worker: one process, one first step ------------------------------------------
+
+class NumbaWatch:
+    """Records every kernel-module import of the registry and every Numba compile or cache load, by phase.
+
+    The registry imports a kernel module (and with the first one Numba) when a kernel is first
+    asked for; Dispatcher.compile is patched as soon as Numba is there, before any kernel runs.
+    Nested compiles (a kernel calling another jitted function) are listed under their caller.
+    """
+
+    def __init__(self):
+        self.phase = "import"
+        self.events: list[dict] = []
+        self._depth = 0
+        self._patched = False
+
+    def install(self) -> None:
+        from tinygrad_opt.kernels import registry  # noqa: PLC0415
+
+        load = registry._load
+
+        def timed_load(spec, name):
+            fresh = isinstance(spec, str) and f"tinygrad_opt.kernels.{spec.partition(':')[0]}" not in sys.modules
+            start, start_cpu = time.perf_counter(), time.thread_time()
+            fn = load(spec, name)
+            if fresh:
+                self.events.append({"phase": self.phase, "what": f"import kernels.{spec.partition(':')[0]}",
+                                    "kind": "import", "s": time.perf_counter() - start,
+                                    "cpu_s": time.thread_time() - start_cpu, "depth": 0})
+            self._patch_numba()
+            return fn
+
+        registry._load = timed_load
+        self._patch_numba()
+
+    def _patch_numba(self) -> None:
+        if self._patched or "numba.core.dispatcher" not in sys.modules:
+            return
+        from numba.core.dispatcher import Dispatcher  # noqa: PLC0415
+
+        compile_ = Dispatcher.compile
+        watch = self
+
+        def timed_compile(dispatcher, sig):
+            hits, misses = sum(dispatcher._cache_hits.values()), sum(dispatcher._cache_misses.values())
+            already = len(dispatcher.overloads)
+            watch._depth += 1
+            start, start_cpu = time.perf_counter(), time.thread_time()
+            try:
+                return compile_(dispatcher, sig)
+            finally:
+                seconds, cpu = time.perf_counter() - start, time.thread_time() - start_cpu
+                watch._depth -= 1
+                if len(dispatcher.overloads) > already:  # not a lookup of a version compiled before
+                    hit = sum(dispatcher._cache_hits.values()) > hits
+                    kind = "cache load" if hit else ("compile" if sum(dispatcher._cache_misses.values()) > misses
+                                                     else "other")
+                    watch.events.append({"phase": watch.phase, "what": dispatcher.py_func.__qualname__,
+                                         "kind": kind, "s": seconds, "cpu_s": cpu, "depth": watch._depth})
+
+        Dispatcher.compile = timed_compile
+        self._patched = True
+
+
+def worker(batch: int) -> dict:
+    watch = NumbaWatch()
+    marks = {}
+    t = time.perf_counter()
+    import numpy as np  # noqa: PLC0415
+    import tinygrad_opt as tg  # noqa: PLC0415
+    import tinygrad_opt.nn.functional as F  # noqa: PLC0415
+    from tinygrad_opt import nn, optim  # noqa: PLC0415
+
+    marks["import"] = time.perf_counter() - WORKER_START
+    watch.install()
+
+    def phase(name: str) -> None:
+        nonlocal t
+        now = time.perf_counter()
+        if watch.phase != "import":
+            marks[watch.phase] = now - t
+        watch.phase, t = name, now
+
+    phase("build")
+    model = nn.Sequential(nn.Linear(peers.IN, peers.HIDDEN), nn.ReLU(), nn.Linear(peers.HIDDEN, peers.OUT))
+    for p, w in zip(model.parameters(), peers.initial_weights()):
+        p.data[...] = w
+    opt = optim.Adam(model.parameters(), lr=peers.LR)
+    data = [(tg.Tensor(x), tg.Tensor(y)) for x, y in peers.batches(batch)]
+    x, y = data[0]
+
+    start, start_cpu = time.perf_counter(), time.thread_time()
+    phase("forward")
+    loss = F.cross_entropy(model(x), y)
+    phase("backward")
+    loss.backward()
+    phase("optimizer step")
+    opt.step()
+    phase("zero_grad + item")
+    opt.zero_grad()
+    value = float(loss.item())
+    phase("done")
+    first, first_cpu = time.perf_counter() - start, time.thread_time() - start_cpu
+    to_first = time.perf_counter() - WORKER_START
+    done_wall = time.time()
+
+    start = time.perf_counter()  # the second step: what the first one costs beyond a warm step
+    x, y = data[1]
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    opt.zero_grad()
+    float(loss.item())
+    second = time.perf_counter() - start
+    return {"first_step_s": first, "first_step_cpu_s": first_cpu, "to_first_step_s": to_first, "done_wall": done_wall,
+            "second_step_s": second, "phases": marks, "events": watch.events, "loss": value, "numba": _version("numba")}
+
+
+def _version(name: str) -> str:
+    import importlib.metadata as md  # noqa: PLC0415
+
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return "not installed"
+
+
+# ---- the parent: pairs of workers on one fresh cache, medians -------------------------
+
+def run_worker(cache: str, batch: int, threads: int) -> dict:
+    env = dict(os.environ, **peers.thread_environment(threads), NUMBA_CACHE_DIR=cache)
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--batch", str(batch)]
+    launched = time.time()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise SystemExit("first_step.py: a worker failed: " + " | ".join(tail))
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["from_launch_s"] = result.pop("done_wall") - launched
+    return result
+
+
+def median(values) -> float:
+    values = list(values)
+    return statistics.median(values) if values else float("nan")
+
+
+def kernel_rows(runs: list[dict]) -> list[tuple]:
+    """(phase, what, kind, depth, median seconds, median CPU seconds, runs that had it), in first-seen order."""
+    order, seen = [], {}
+    for run in runs:
+        for e in run["events"]:
+            key = (e["phase"], e["what"], e["kind"], e["depth"])
+            if key not in seen:
+                order.append(key)
+                seen[key] = []
+            seen[key].append(e)
+    return [key + (median(e["s"] for e in seen[key]), median(e["cpu_s"] for e in seen[key]), len(seen[key]))
+            for key in order]
+
+
+def report(cold: list[dict], warm: list[dict], batch: int, threads: int) -> str:
+    lines = [f"first training step of the seed MLP 784-256-10 at B={batch} (Adam, float32, {threads} threads), "
+             f"median of {len(cold)} runs; Numba {cold[0]['numba']}",
+             "",
+             f"{'seconds':<36}{'cold cache':>12}{'warm cache':>12}"]
+
+    def row(label: str, get) -> None:
+        lines.append(f"{label:<36}{median(map(get, cold)):>12.3f}{median(map(get, warm)):>12.3f}")
+
+    row("first step (as peers.py)", lambda r: r["first_step_s"])
+    row("  its CPU time (this thread)", lambda r: r["first_step_cpu_s"])
+    row("to first step, from worker start", lambda r: r["to_first_step_s"])
+    row("to first step, from launch", lambda r: r["from_launch_s"])
+    row("second step", lambda r: r["second_step_s"])
+    lines.append("phases:")
+    for name in PHASES:
+        row(f"  {name}", lambda r, name=name: r["phases"].get(name, 0.0))
+    for label, runs in (("cold", cold), ("warm", warm)):
+        top = [[e for e in r["events"] if e["depth"] == 0] for r in runs]
+        total = median(sum(e["s"] for e in events) for events in top)
+        total_cpu = median(sum(e["cpu_s"] for e in events) for events in top)
+        lines += ["", f"Numba, {label} cache: {total:.3f} s in all ({total_cpu:.3f} s CPU); each entry's median "
+                  "over the runs that had it:",
+                  f"  {'phase':<18}{'kernel':<34}{'':<12}{'s':>8}{'CPU s':>8}"]
+        for phase, what, kind, depth, seconds, cpu, count in kernel_rows(runs):
+            name = "  " * depth + what
+            lines.append(f"  {phase:<18}{name:<34}{kind:<12}{seconds:>8.3f}{cpu:>8.3f}"
+                         + (f"  ({count} runs)" if count != len(runs) else ""))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="pairs of fresh workers (cold, then warm) on a new cache")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads of every library (default: cores)")
+    parser.add_argument("--json", help="also write every worker's result to this file")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args.batch)))
+        return
+    cold, warm = [], []
+    for run in range(args.runs):
+        with tempfile.TemporaryDirectory(prefix="first_step_numba_") as cache:
+            cold.append(run_worker(cache, args.batch, args.threads))
+            warm.append(run_worker(cache, args.batch, args.threads))
+        print(f"run {run + 1}/{args.runs}: first step cold {cold[-1]['first_step_s']:.3f} s, "
+              f"warm {warm[-1]['first_step_s']:.3f} s; load average {peers.load()}", flush=True)
+    print()
+    print(report(cold, warm, args.batch, args.threads))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"cold": cold, "warm": warm}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
