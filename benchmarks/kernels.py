@@ -82,7 +82,7 @@ def cases(n: int, xp, rng):
                                  3 * n * F32, None),
         "softmax_cross_entropy": (lambda: ((arr(n // classes, classes), xp.asarray(rng.integers(0, classes, n // classes)), 0.1), {}),
                                   2 * n * F32 + (n // classes) * (8 + F32), None),
-        "sgd_update (momentum, nesterov)": (lambda: ((arr(n), arr(n), arr(n)), sgd), 5 * n * F32, "_sgd"),
+        "sgd_update (momentum, nesterov)": (lambda: ((arr(n), arr(n), arr(n)), sgd), 5 * n * F32, None),
         "adam_update": (lambda: ((arr(n), arr(n), arr(n), pos(n), None), adam), 7 * n * F32, None),
         "adam_update (AdamW, amsgrad)": (lambda: ((arr(n), arr(n), arr(n), pos(n), pos(n)), adamw), 9 * n * F32, None),
         "rmsprop_update (centered, momentum)": (lambda: ((arr(n), arr(n), pos(n) + 1, arr(n) * 0, arr(n)), rms),

@@ -46,3 +46,9 @@ def keep_freed_memory() -> bool:
         _applied = bool(mallopt and mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
                         and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1)
     return _applied
+
+
+def recycles_freed_memory(nbytes: int) -> bool:
+    """Whether malloc now serves a block of nbytes from memory freed earlier in the process (keep_freed_memory
+    applied and the block below the mmap threshold), not from pages the OS maps afresh."""
+    return bool(_applied) and nbytes < MMAP_THRESHOLD

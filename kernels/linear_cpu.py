@@ -51,9 +51,11 @@ def _bias_relu_transposed(h_t, b, out, zero):
                     for j in range(j0, j0 + TILE):
                         v = h_t[j, r] + b[j]
                         out[r, j] = v if (v > zero or v != v) else zero
-            else:
-                for r in range(r0, min(r0 + TILE, rows)):
-                    for j in range(j0, min(j0 + TILE, cols)):
+            else:  # the edge tiles (the bounds written out: Numba's min() is one more function to compile)
+                r_end = r0 + TILE if r0 + TILE < rows else rows
+                j_end = j0 + TILE if j0 + TILE < cols else cols
+                for r in range(r0, r_end):
+                    for j in range(j0, j_end):
                         v = h_t[j, r] + b[j]
                         out[r, j] = v if (v > zero or v != v) else zero
 

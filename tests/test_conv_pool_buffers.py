@@ -151,3 +151,17 @@ def test_max_pool_kernels_write_into_out_as_the_reference_does(case):
         got, arg = version.max_pool2d_forward(xpad, kh, kw, sh, sw, dh, dw, oh, ow, out=out)
         assert got is out and same(np.ascontiguousarray(got), np.ascontiguousarray(want))
         assert same(np.ascontiguousarray(arg), np.ascontiguousarray(want_arg))
+
+
+def test_arrays_malloc_recycles_from_cache_get_no_buffer(monkeypatch):
+    """Once the heap keeps freed memory, mid-sized outputs (a CNN's activations) are allocated afresh: malloc
+    hands back memory the step just freed, still in cache; small ones and ones malloc maps afresh get buffers."""
+    from tinygrad_opt.kernels import heap
+
+    mid, small, huge = (np.empty(n, np.uint8) for n in (2 << 20, 512 << 10, heap.MMAP_THRESHOLD))
+    monkeypatch.setattr(heap, "_applied", True)
+    assert not into._gets_buffer(mid) and into._gets_buffer(small) and into._gets_buffer(huge)
+    monkeypatch.setattr(heap, "_applied", False)  # TINYGRAD_OPT_MALLOC=system, or no convolution ran yet
+    assert into._gets_buffer(mid) and into._gets_buffer(small) and into._gets_buffer(huge)
+    monkeypatch.setattr(into, "MIN_BYTES", 0)
+    assert into._gets_buffer(np.empty(0, np.uint8))

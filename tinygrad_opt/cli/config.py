@@ -11,7 +11,8 @@ from ..train.errors import ConfigError, NamesSettings
 # how `tinygrad-opt train --help` groups the options (keys in no group are listed under "other")
 GROUPS = {
     "data": ("dataset", "data_dir", "normalize", "val_fraction"),
-    "model": ("model", "hidden", "activation", "dropout", "batchnorm", "conv_widths", "augment"),
+    "model": ("model", "hidden", "activation", "dropout", "batchnorm", "conv_widths", "augment",
+              "augment_rotation", "augment_scale"),
     "optimizer": ("optimizer", "lr", "momentum", "nesterov", "betas", "weight_decay", "eps", "sam_base", "sam_rho",
                   "lookahead_k", "lookahead_alpha"),
     "learning-rate schedule": ("schedule", "step_size", "gamma", "milestones", "warmup_epochs", "max_lr",

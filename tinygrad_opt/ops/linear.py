@@ -17,17 +17,18 @@ def _product(a, b, out=None):
 
 
 def _weight_first(x, w) -> bool:
-    """True where x @ W^T is computed as (W @ x^T)^T: a few rows against many output features over a long
-    inner axis. OpenBLAS packs the operands differently in that orientation, and for such shapes it was
-    10-30 % faster (benchmarks/README.md, "The captured step line by line"); Linear and LinearReLU decide
-    alike, so the fused layer keeps the unfused numbers."""
+    """True where x @ W^T is computed as (W @ x^T)^T: float32, a few rows against many output features over
+    a long inner axis. OpenBLAS's sgemm packs the operands differently in that orientation, and for such
+    shapes it was 10-35 % faster (dgemm: no faster; benchmarks/README.md, "The captured step at batch 64");
+    Linear and LinearReLU decide alike, so the fused layer keeps the unfused numbers."""
     return (type(x) is np.ndarray and type(w) is np.ndarray and x.ndim == 2 and 4 * x.shape[0] <= w.shape[0]
-            and x.shape[1] >= 512 and x.dtype == w.dtype and x.flags.c_contiguous and w.flags.c_contiguous)
+            and x.shape[1] >= 512 and x.dtype == w.dtype == np.float32 and x.flags.c_contiguous
+            and w.flags.c_contiguous)
 
 
 def _transposed_product(x, w):
     """W @ x^T, (out_features, rows), C-contiguous: the layer's product before it is turned back."""
-    return np.matmul(w, x.T)
+    return _product(w, x.T)
 
 
 class Linear(Function):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from .. import nn
-from .config import ACTIVATIONS, MODEL_DEFAULTS, TrainConfig
+from .config import ACTIVATIONS, TrainConfig, recipe_default
 from .errors import ConfigError
 
 _ACTIVATION_LAYERS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
@@ -127,7 +127,7 @@ MODEL_BUILDERS: dict[str, Callable[..., nn.Module]] = {"mlp": build_mlp, "cnn": 
 def _setting(config: TrainConfig, key: str, model: str) -> Any:
     """The config's value of `key`, or `model`'s default when unset (as TrainConfig.resolved fills it)."""
     value = getattr(config, key)
-    return MODEL_DEFAULTS[model][key] if value is None else value
+    return recipe_default(config, key, model) if value is None else value
 
 
 def mlp_config(config: TrainConfig, in_features: int, num_classes: int) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from .early_stopping import EarlyStopping
 from .errors import CheckpointError
 from .evaluation import EvalResult
 from .factories import make_optimizer, make_scheduler
+from ..data.affine import RandomAffineLoader
 from ..data.augment import RandomShiftLoader
 from .models import build_model, describe_model, model_config_for
 from .serialization import atomic_write_text
@@ -137,7 +138,11 @@ def build_trainer(config: TrainConfig, data, train: tuple, val: tuple | None, *,
         if side * side != data.num_features:
             raise ConfigError.about("{augment} shifts square one-channel images, but {name} has {features} features "
                                     "per sample", name=data.name, features=data.num_features)
-        train_loader = RandomShiftLoader(train_loader, (1, side, side), max_shift=2)
+        if config.augment_rotation or config.augment_scale:
+            train_loader = RandomAffineLoader(train_loader, (1, side, side), config.augment_rotation,
+                                              config.augment_scale, max_shift=2)
+        else:
+            train_loader = RandomShiftLoader(train_loader, (1, side, side), max_shift=2)
     val_loader = None if val is None else DataLoader(val, batch_size=EVAL_BATCH_SIZE)
     optimizer = make_optimizer(config, model.parameters())
     scheduler = make_scheduler(config, optimizer, len(train_loader))
