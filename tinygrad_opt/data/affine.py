@@ -1,11 +1,12 @@
 """Random small rotations, scalings and sub-pixel shifts of training images (bilinear resampling)."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
-from ..backend import array_module, host_rng
+from ..backend import array_module
+from .augment import AugmentingLoader
 
 
 def random_affine(x, image_shape: tuple[int, int, int], max_rotation: float, max_scale: float,
@@ -53,29 +54,17 @@ def random_affine(x, image_shape: tuple[int, int, int], max_rotation: float, max
     return out.reshape(x.shape)
 
 
-class RandomAffineLoader:
-    """Wraps a loader of (x, y) batches: every x comes out randomly turned, scaled and shifted.
-
-    See random_affine. As RandomShiftLoader: the loader's length and attributes are the wrapped
-    loader's, and the draws come from the engine's host generator, which checkpoints save.
-    """
+class RandomAffineLoader(AugmentingLoader):
+    """Every x comes out randomly turned, scaled and shifted (see random_affine)."""
 
     def __init__(self, loader: Any, image_shape: tuple[int, int, int], max_rotation: float,
                  max_scale: float, max_shift: float) -> None:
         if max_rotation < 0 or not 0 <= max_scale < 1 or max_shift < 0:
             raise ValueError(f"RandomAffineLoader: needs max_rotation >= 0, 0 <= max_scale < 1 and max_shift >= 0, "
                              f"got {max_rotation}, {max_scale}, {max_shift}")
-        self.loader, self.image_shape = loader, tuple(image_shape)
+        super().__init__(loader)
+        self.image_shape = tuple(image_shape)
         self.max_rotation, self.max_scale, self.max_shift = float(max_rotation), float(max_scale), float(max_shift)
 
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self) -> Iterator[tuple[Any, Any]]:
-        for x, y in self.loader:
-            yield random_affine(x, self.image_shape, self.max_rotation, self.max_scale, self.max_shift, host_rng()), y
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "loader":  # not set yet (unpickling): no recursion
-            raise AttributeError(name)
-        return getattr(self.loader, name)
+    def augment(self, x, rng: np.random.Generator):
+        return random_affine(x, self.image_shape, self.max_rotation, self.max_scale, self.max_shift, rng)

@@ -31,28 +31,42 @@ def random_shift(x, image_shape: tuple[int, int, int], max_shift: int, rng: np.r
     return xp.ascontiguousarray(shifted.transpose(0, 3, 1, 2)).reshape(x.shape)
 
 
-class RandomShiftLoader:
-    """Wraps a loader of (x, y) batches: every x comes out randomly shifted (see random_shift).
+class AugmentingLoader:
+    """Wraps a loader of (x, y) batches and passes every x through `augment(x, rng)`.
 
     Length, `dataset` and the loader's other attributes are the wrapped loader's, so a Trainer
-    sees the same loader, only with augmented inputs. The shifts draw from the engine's host
+    sees the same loader, only with augmented inputs. The draws come from the engine's host
     generator (tg.manual_seed), which the Trainer's checkpoints save and restore, so a resumed
-    run shifts as the uninterrupted one does.
+    run augments as the uninterrupted one does.
     """
 
-    def __init__(self, loader: Any, image_shape: tuple[int, int, int], max_shift: int = 2) -> None:
-        if max_shift < 0:
-            raise ValueError(f"RandomShiftLoader: max_shift must be >= 0, got {max_shift}")
-        self.loader, self.image_shape, self.max_shift = loader, tuple(image_shape), int(max_shift)
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+
+    def augment(self, x, rng: np.random.Generator):
+        raise NotImplementedError
 
     def __len__(self) -> int:
         return len(self.loader)
 
     def __iter__(self) -> Iterator[tuple[Any, Any]]:
         for x, y in self.loader:
-            yield random_shift(x, self.image_shape, self.max_shift, host_rng()), y
+            yield self.augment(x, host_rng()), y
 
     def __getattr__(self, name: str) -> Any:
         if name == "loader":  # not set yet (unpickling): no recursion
             raise AttributeError(name)
         return getattr(self.loader, name)
+
+
+class RandomShiftLoader(AugmentingLoader):
+    """Every x comes out randomly shifted (see random_shift)."""
+
+    def __init__(self, loader: Any, image_shape: tuple[int, int, int], max_shift: int = 2) -> None:
+        if max_shift < 0:
+            raise ValueError(f"RandomShiftLoader: max_shift must be >= 0, got {max_shift}")
+        super().__init__(loader)
+        self.image_shape, self.max_shift = tuple(image_shape), int(max_shift)
+
+    def augment(self, x, rng: np.random.Generator):
+        return random_shift(x, self.image_shape, self.max_shift, rng)
