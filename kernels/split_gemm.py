@@ -39,13 +39,15 @@ def matmul(a, b, out=None):
 
 def _parts(a, b, out) -> int:
     """How many column blocks to compute a @ b in (1: one call)."""
+    if not blas_yields_to_engine_threads():  # first: the usual answer (an MLP, BLAS on its own threads)
+        return 1
     if (type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or b.ndim != 2
             or a.dtype != b.dtype or a.dtype.char not in "fd" or a.shape[1] != b.shape[0]):
         return 1
     if out is not None and (type(out) is not np.ndarray or out.dtype != a.dtype or not out.flags.c_contiguous):
         return 1
     threads = engine_threads()
-    if threads <= 1 or not blas_yields_to_engine_threads():
+    if threads <= 1:
         return 1
     macs = a.shape[0] * a.shape[1] * b.shape[1]
     return max(1, min(threads, macs // MIN_BLOCK_MACS, b.shape[1] // 16))  # blocks of whole SIMD widths
