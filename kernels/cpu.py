@@ -455,8 +455,8 @@ def relu(a):
 def _relu_backward(g, y, out, zero):
     g, y, out = g.reshape(-1), y.reshape(-1), out.reshape(-1)
     for i in numba.prange(g.size):
-        # g * [y > 0]: g * 1 is g itself, g * 0 keeps the sign of zero and NaN as NumPy does
-        out[i] = g[i] if y[i] > zero else g[i] * zero
+        # as PyTorch's threshold_backward: +0 where y <= 0 (whatever g is), g elsewhere (a NaN y passes g)
+        out[i] = zero if y[i] <= zero else g[i]
 
 
 @takes(lambda g, y: g.dtype in _ZERO and y.dtype == g.dtype and g.shape == y.shape and g.ndim > 0
