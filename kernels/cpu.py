@@ -38,6 +38,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from . import reference
+from . import parallel
 from .registry import takes
 
 CACHE = True  # False when no cache directory is writable: kernels then compile in every process
@@ -558,10 +559,13 @@ def sgd_update(param, grad, momentum_buffer, *, lr: float, momentum: float, damp
 
 
 def _adam_loop(decay_mode: int, amsgrad: bool):
-    """Adam's update loop for one option set (see _loop_for): decay_mode 0 none, 1 decoupled (AdamW), 2 L2."""
-    @_jit()
-    def adam_loop(param, grad, m_arr, v_arr, vmax_arr, k):
+    """Adam's update loop for one option set (see _loop_for): decay_mode 0 none, 1 decoupled (AdamW), 2 L2.
+    It updates elements [start, stop) of the flat arrays, without the GIL, so that threads can share them."""
+    @_jit(nogil=True)
+    def adam_loop(param, grad, m_arr, v_arr, vmax_arr, k, start, stop):
         c1, c2, beta2, wd, decay, step_size, bc2, eps = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]
+        param, grad, m_arr, v_arr = param[start:stop], grad[start:stop], m_arr[start:stop], v_arr[start:stop]
+        vmax_arr = vmax_arr[start:stop]
         for i in numba.prange(param.size):
             p = param[i]
             g = grad[i]
@@ -603,13 +607,51 @@ def _adam_takes(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, amsgrad: bo
 def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step: int, lr: float, beta1: float,
                 beta2: float, eps: float, weight_decay: float, amsgrad: bool, maximize: bool,
                 decoupled_weight_decay: bool = False) -> None:
+    adam_update_group([param], [grad], [exp_avg], [exp_avg_sq], [max_exp_avg_sq], step=step, lr=lr, beta1=beta1,
+                      beta2=beta2, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
+                      decoupled_weight_decay=decoupled_weight_decay)
+
+
+def _adam_group_takes(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, amsgrad: bool, **_) -> bool:
+    dtype = params[0].dtype
+    for p, g, m, v, vmax in zip(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs):
+        if p.dtype != dtype or not _adam_takes(p, g, m, v, vmax, amsgrad=amsgrad):
+            return False
+    return True
+
+
+@takes(_adam_group_takes)
+def adam_update_group(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, step: int, lr: float,
+                      beta1: float, beta2: float, eps: float, weight_decay: float, amsgrad: bool, maximize: bool,
+                      decoupled_weight_decay: bool = False) -> None:
     loop = _loop_for(_ADAM_LOOPS, _adam_loop,
                      (0 if weight_decay == 0 else (1 if decoupled_weight_decay else 2), bool(amsgrad)))
-    g = _flat(np.negative(grad) if maximize else grad)
     k = np.array([1 - beta1, 1 - beta2, beta2, weight_decay, 1 - lr * weight_decay, lr / (1 - beta1**step),
-                  (1 - beta2**step) ** 0.5, eps], param.dtype)
-    m = _flat(exp_avg)
-    loop(_flat(param), g, m, _flat(exp_avg_sq), _flat(max_exp_avg_sq) if amsgrad else m, k)
+                  (1 - beta2**step) ** 0.5, eps], params[0].dtype)
+    p, m, v = [_flat(a) for a in params], [_flat(a) for a in exp_avgs], [_flat(a) for a in exp_avg_sqs]
+    g = [_flat(np.negative(a) if maximize else a) for a in grads]
+    vmax = [_flat(a) for a in max_exp_avg_sqs] if amsgrad else m
+    _over_ranges(lambda j, start, stop: loop(p[j], g[j], m[j], v[j], vmax[j], k, start, stop), p)
+
+
+def _over_ranges(fn, arrays) -> None:
+    """fn(index, start, stop) over every element of the flat `arrays`: one call per array where they are small,
+    else ranges shared with a second thread (parallel.share_ranges); the same bits either way."""
+    sizes = tuple(a.size for a in arrays)
+    total = sum(sizes)
+    if total < parallel.SHARE_FROM:
+        for j, size in enumerate(sizes):
+            fn(j, 0, size)
+        return
+    ranges = _RANGES.get(sizes)
+    if ranges is None:
+        if len(_RANGES) > 64:  # many shapes seen (a test run): start the memo afresh
+            _RANGES.clear()
+        ranges = _RANGES[sizes] = parallel.element_ranges(sizes)
+    parallel.share_ranges(fn, ranges)
+
+
+_RANGES: dict = {}  # array sizes -> their element ranges
 
 
 @_jit()

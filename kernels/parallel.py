@@ -19,7 +19,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
-from .blas_threads import engine_threads, engine_threads_started, single_blas_thread
+from .blas_threads import engine_threads, engine_threads_started, machine_overloaded, single_blas_thread
 from .denormal import follow_flush_denormal
 
 _pool: ThreadPoolExecutor | None = None
@@ -87,3 +87,127 @@ def map_split(fn: Callable[[int, int], object], count: int, grain: int = 1) -> l
     threads = engine_threads()
     parts = 1 if threads <= 1 else min(4 * threads, max(1, count // max(grain, 1)))
     return map_chunks(fn, split(count, parts))
+
+
+# ---- element ranges of a few flat arrays, shared by the caller and one resident helper --------------
+# The optimizer updates: one pass over every parameter of a group, a few hundred microseconds at most.
+# A pool task costs tens of microseconds to hand out and to wait for; a resident helper thread woken
+# through a lock costs a few, and the caller starts on the ranges at once, so a helper that is late
+# (or never comes) only leaves it more of them. BLAS keeps its threads: these ranges run between products.
+
+SHARE_FROM = 1 << 16  # elements below which the ranges run on the caller alone (the hand-off costs more)
+RANGE_ELEMENTS = 1 << 15  # the most elements of one range: a late helper waits for at most one
+# Ranges start at multiples of this many elements of their array: LLVM's vectorised loop then runs over
+# the same blocks of elements as it does over the whole array, and its scalar remainder over the same last
+# few, so a NaN's sign (which the two code paths may choose differently) is the same as in one call.
+RANGE_ALIGN = 1024
+
+
+def element_ranges(sizes: Sequence[int], grain: int = RANGE_ELEMENTS) -> list[tuple[int, int, int]]:
+    """(array index, start, stop) ranges covering arrays of these sizes: about `grain` elements each, each
+    starting at a multiple of RANGE_ALIGN."""
+    ranges = []
+    for index, size in enumerate(sizes):
+        parts = max(1, -(-size // grain))
+        step = -(-size // parts)
+        step = max(1, -(-step // RANGE_ALIGN)) * RANGE_ALIGN
+        ranges += [(index, start, min(start + step, size)) for start in range(0, max(size, 1), step)]
+    return ranges
+
+
+class _Helper:
+    """A daemon thread that joins the caller on its current work whenever it wakes (see share_ranges).
+
+    `go` released means "look at the current work"; the helper takes that work only while the caller has
+    not closed it, under `state`, so a helper that wakes late finds nothing to do and the caller never
+    waits for one that has not started: it waits (on `done`) only for one that is inside a range."""
+
+    def __init__(self) -> None:
+        self.go, self.done, self.state = threading.Lock(), threading.Lock(), threading.Lock()
+        self.go.acquire()
+        self.done.acquire()
+        self.work: Callable[[], None] | None = None
+        self.active = False  # the helper is running the current work
+        self.error: BaseException | None = None
+        threading.Thread(target=self._serve, name="tinygrad_opt-ranges", daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            self.go.acquire()
+            with self.state:
+                work = self.work
+                self.active = work is not None
+            if work is None:
+                continue
+            try:
+                _in_flush_mode(work)
+            except BaseException as error:  # noqa: BLE001 - handed to the caller, which raises it
+                self.error = error
+            self.done.release()
+
+    def offer(self, work: Callable[[], None]) -> None:
+        with self.state:
+            self.work = work
+        if self.go.locked():  # else a wake-up is pending still: the helper will find this work
+            self.go.release()
+
+    def close(self) -> BaseException | None:
+        """Take the work back; wait for the helper if it is running it. Returns the helper's error."""
+        with self.state:
+            self.work = None
+            active, self.active = self.active, False
+        if not active:
+            return None
+        self.done.acquire()
+        error, self.error = self.error, None
+        return error
+
+
+_helper: _Helper | None = None
+_helper_pid: int | None = None
+_sharing = threading.Lock()  # one share_ranges call at a time uses the helper; another runs alone
+
+
+def _resident_helper() -> _Helper:
+    global _helper, _helper_pid
+    if _helper is None or _helper_pid != os.getpid():
+        _helper, _helper_pid = _Helper(), os.getpid()
+    return _helper
+
+
+def share_ranges(fn: Callable[[int, int, int], object], ranges: Sequence[tuple[int, int, int]]) -> None:
+    """fn(index, start, stop) for each range, on the caller and a resident helper thread when the engine may
+    use two threads (see machine_has_room); else on the caller alone, in order. The caller starts at once
+    and takes ranges until none is left, so a helper that comes late only leaves it more of them.
+    fn must release the GIL while it works (a nogil Numba loop) for the two to overlap."""
+    if len(ranges) < 2 or not machine_has_room() or getattr(_region, "active", False) \
+            or not _sharing.acquire(blocking=False):
+        for r in ranges:
+            fn(*r)
+        return
+    try:
+        tickets = itertools.count()  # next() on it is atomic: each range goes to exactly one thread
+        count = len(ranges)
+
+        def take_ranges() -> None:
+            for i in tickets:
+                if i >= count:
+                    return
+                fn(*ranges[i])
+
+        helper = _resident_helper()
+        helper.offer(take_ranges)
+        try:
+            take_ranges()
+        finally:
+            error = helper.close()
+        if error is not None:
+            raise error
+    finally:
+        _sharing.release()
+
+
+def machine_has_room() -> bool:
+    """Whether a second thread may join: the engine uses more than one and the machine is not overloaded
+    (blas_threads' last look), where a helper put aside would hold the caller back."""
+    return engine_threads() > 1 and not machine_overloaded()

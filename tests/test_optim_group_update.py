@@ -1,0 +1,189 @@
+"""One optimizer-kernel call per parameter group, its elements shared with a resident helper thread
+(kernels/parallel.share_ranges): every bit as the per-parameter kernels, whichever thread took a range."""
+import itertools
+import threading
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+import tinygrad_opt as tg  # noqa: E402
+from tinygrad_opt import nn, optim  # noqa: E402
+from tinygrad_opt.kernels import cpu, parallel, reference  # noqa: E402
+
+from test_kernels_update_options import bits, hard_values  # noqa: E402
+
+SIZES = (5000, 7, 1, 2100)  # several ranges each once the grain is small; one array of a single element
+GRAIN = 1024
+
+
+@pytest.fixture
+def shared_ranges(monkeypatch):
+    """Small arrays take the shared path: a small grain and threshold, and room for the helper."""
+    monkeypatch.setattr(parallel, "SHARE_FROM", 64)
+    monkeypatch.setattr(parallel, "RANGE_ELEMENTS", GRAIN)
+    monkeypatch.setattr(parallel, "machine_has_room", lambda: True)
+    monkeypatch.setattr(cpu, "_RANGES", {})
+    original = parallel.element_ranges
+    monkeypatch.setattr(parallel, "element_ranges", lambda sizes, grain=GRAIN: original(sizes, grain))
+
+
+def values(dtype, n: int, seed: int) -> np.ndarray:
+    """hard_values (zeros, subnormals, huge values, inf, NaN among normal ones) where there is room for them, and
+    NaNs of both signs in about a third of the elements, so that some meet where a range's loop ends."""
+    if n < 8:
+        return np.random.default_rng(seed).standard_normal(n).astype(dtype)
+    a = hard_values(dtype, n, seed)
+    rng = np.random.default_rng(seed + 1000)
+    nans = rng.random(n) < 0.3
+    a[nans] = np.where(rng.random(nans.sum()) < 0.5, np.nan, -np.nan)
+    return a
+
+
+def group_arrays(dtype, seed: int):
+    params = [values(dtype, n, seed + i) for i, n in enumerate(SIZES)]
+    grads = [values(dtype, n, seed + 10 + i) for i, n in enumerate(SIZES)]
+    state = [[np.abs(values(dtype, n, seed + 20 * s + i)) for i, n in enumerate(SIZES)] for s in (1, 2, 3)]
+    return params, grads, state
+
+
+ADAM_OPTIONS = list(itertools.product([False, True], [(0.0, False), (0.1, False), (0.1, True)], [False, True]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("maximize,decay,amsgrad", ADAM_OPTIONS)
+def test_adam_group_update_gives_the_bits_of_one_call_per_parameter(shared_ranges, monkeypatch, dtype, maximize, decay,
+                                                                    amsgrad):
+    params, grads, (m, v, vmax) = group_arrays(dtype, 3)
+    whole, ref = ([[a.copy() for a in arrays] for arrays in (params, m, v, vmax)] for _ in range(2))
+    options = dict(lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=decay[0], amsgrad=amsgrad,
+                   maximize=maximize, decoupled_weight_decay=decay[1])
+    with np.errstate(all="ignore"):
+        for step in (1, 2, 3):
+            cpu.adam_update_group(params, grads, m, v, vmax if amsgrad else [None] * len(SIZES), step=step,
+                                  **options)
+            for p, g, mm, vv, vm in zip(*ref[:1], grads, *ref[1:]):
+                reference.adam_update(p, g, mm, vv, vm if amsgrad else None, step=step, **options)
+        monkeypatch.setattr(parallel, "SHARE_FROM", 1 << 30)  # the loop over each whole array, as before ranges
+        for step in (1, 2, 3):
+            for p, g, mm, vv, vm in zip(*whole[:1], grads, *whole[1:]):
+                cpu.adam_update(p, g, mm, vv, vm if amsgrad else None, step=step, **options)
+    for got, one_call, want in zip((params, m, v, vmax), whole, ref):
+        for a, b, c in zip(got, one_call, want):
+            np.testing.assert_array_equal(bits(a), bits(b))  # every bit, a NaN's sign too
+            # the reference's: the same numbers and NaNs (a NaN's sign may differ where both operands are NaN)
+            np.testing.assert_array_equal(np.isnan(a), np.isnan(c))
+            np.testing.assert_array_equal(bits(a)[~np.isnan(a)], bits(c)[~np.isnan(c)])
+
+
+def test_the_helper_takes_ranges_and_each_range_runs_once(shared_ranges):
+    ranges = parallel.element_ranges((5000, 3), GRAIN)
+    seen, threads = [], set()
+
+    def work(index, start, stop):
+        seen.append((index, start, stop))
+        threads.add(threading.get_ident())
+        time.sleep(0.005)  # as a kernel does, let go of the GIL, long enough for the helper to wake
+
+    parallel.share_ranges(work, ranges)
+    assert sorted(seen) == sorted(ranges) and len(seen) == len(ranges)
+    assert len(threads) == 2
+    assert ranges == [(0, 0, 1024), (0, 1024, 2048), (0, 2048, 3072), (0, 3072, 4096), (0, 4096, 5000), (1, 0, 3)]
+
+
+@pytest.mark.parametrize("sizes,grain", [((203530,), 1 << 15), ((200704, 256, 2560, 10), 1 << 15), ((5, 0, 9999), 1024),
+                                         ((100000,), 3000)])
+def test_ranges_cover_each_array_once_and_start_where_the_vectorised_loop_starts_a_block(sizes, grain):
+    """A range that started elsewhere would leave other elements to the loop's scalar remainder, whose NaN signs
+    may differ from the vector code's."""
+    ranges = parallel.element_ranges(sizes, grain)
+    for index, size in enumerate(sizes):
+        mine = [(start, stop) for i, start, stop in ranges if i == index]
+        assert mine[0][0] == 0 and mine[-1][1] == size
+        assert all(a[1] == b[0] for a, b in zip(mine, mine[1:]))
+        assert all(start % parallel.RANGE_ALIGN == 0 for start, _ in mine)
+        assert all(stop - start <= max(grain, parallel.RANGE_ALIGN) + parallel.RANGE_ALIGN for start, stop in mine)
+
+
+def test_an_error_in_a_range_reaches_the_caller_and_the_helper_serves_on(shared_ranges):
+    def fail(index, start, stop):
+        time.sleep(0.005)
+        raise ValueError(f"range {start}")
+
+    with pytest.raises(ValueError, match="range"):
+        parallel.share_ranges(fail, parallel.element_ranges((4000,), GRAIN))
+    seen = []
+    parallel.share_ranges(lambda *r: seen.append(r), parallel.element_ranges((4000,), GRAIN))
+    assert len(seen) == 4
+
+
+def test_without_room_or_inside_a_parallel_region_the_caller_runs_the_ranges_in_order(monkeypatch):
+    ranges = parallel.element_ranges((5000, 10), GRAIN)
+    monkeypatch.setattr(parallel, "machine_has_room", lambda: False)
+    seen, threads = [], set()
+    parallel.share_ranges(lambda *r: (seen.append(r), threads.add(threading.get_ident())), ranges)
+    assert seen == ranges and threads == {threading.get_ident()}
+    monkeypatch.setattr(parallel, "machine_has_room", lambda: True)
+    inner = []
+    parallel.map_chunks(lambda a, b: parallel.share_ranges(lambda *r: inner.append(threading.get_ident()), ranges),
+                        [(0, 1)])
+    assert len(inner) == len(ranges) and len(set(inner)) == 1
+
+
+def seed_like_model(seed: int = 0):
+    tg.manual_seed(seed)
+    return nn.Sequential(nn.Linear(40, 30), nn.ReLU(), nn.Linear(30, 5))
+
+
+@pytest.mark.parametrize("make", [lambda ps: optim.Adam(ps, lr=1e-2, weight_decay=0.01, amsgrad=True),
+                                  lambda ps: optim.AdamW(ps, lr=1e-2, maximize=True)])
+def test_adam_steps_a_group_as_it_steps_each_parameter(shared_ranges, make):
+    """The group call and the per-parameter path (Optimizer._update_group's default) agree bit for bit."""
+    models = [seed_like_model(), seed_like_model()]
+    opts = [make(list(m.parameters())) for m in models]
+    per_parameter = opts[1]
+    per_parameter._update_group = lambda ready, group: optim.Optimizer._update_group(per_parameter, ready, group)
+    x = tg.randn(8, 40)
+    for _ in range(3):
+        for model, opt in zip(models, opts):
+            opt.zero_grad()
+            y = model(x)
+            (y * y).mean().backward()
+            opt.step()
+    for a, b in zip(models[0].parameters(), models[1].parameters()):
+        np.testing.assert_array_equal(bits(a.data), bits(b.data))
+    state = opts[0].state[next(iter(models[0].parameters()))]
+    assert state["step"] == 3
+
+
+def test_a_parameter_added_later_keeps_its_own_step_count():
+    model = seed_like_model()
+    first, second = list(model.parameters())[:2], list(model.parameters())[2:]
+    opt = optim.Adam([{"params": first}], lr=1e-2)
+    x = tg.randn(4, 40)
+    model(x).sum().backward()
+    opt.step()
+    opt.param_groups[0]["params"] += second  # the same group now holds parameters at different steps
+    before = [p.data.copy() for p in second]
+    opt.step()
+    assert [opt.state[p]["step"] for p in first] == [2, 2] and [opt.state[p]["step"] for p in second] == [1, 1]
+    # their first step: Adam's first update moves each element by lr (to rounding) against its gradient's sign
+    for p, old in zip(second, before):
+        moved = old - p.data
+        np.testing.assert_allclose(np.abs(moved)[p.grad.data != 0], 1e-2, rtol=1e-4)
+
+
+def test_step_errors_before_changing_any_parameter_of_the_group():
+    model = seed_like_model()
+    params = list(model.parameters())
+    opt = optim.Adam(params, lr=1e-2)
+    for p in params:
+        p.grad = tg.ones(*p.shape)
+    params[-1].grad = tg.ones(3)
+    before = [p.data.copy() for p in params]
+    with pytest.raises(tg.ShapeError, match="gradient of shape"):
+        opt.step()
+    for p, old in zip(params, before):
+        np.testing.assert_array_equal(p.data, old)
