@@ -46,6 +46,7 @@ for _name, (_cpu, _gpu) in _FAST.items():
 # the optimizer updates over all the parameters of a group in one call (the CPU's shares the work between
 # two threads); elsewhere the update of each parameter in turn
 register("adam_update_group", reference=per_array("adam_update"), cpu="cpu:adam_update_group")
+register("sgd_update_group", reference=per_array("sgd_update"), cpu="cpu:sgd_update_group")
 # ReLU's forward is one SIMD ufunc in NumPy: the loop is faster only from this size on (cupy.maximum
 # is one kernel launch already)
 register("relu", reference=reference.relu, cpu="cpu:relu", cpu_from_size=4096)

@@ -518,10 +518,12 @@ def _loop_for(loops: dict, make, options: tuple):
 
 
 def _sgd_loop(has_wd: bool, has_momentum: bool, nesterov: bool):
-    """SGD's update loop for one option set (see _loop_for); the first step's copy into the buffer stays a flag."""
-    @_jit()
-    def sgd_loop(param, grad, buf, k, first):
+    """SGD's update loop for one option set (see _loop_for); the first step's copy into the buffer stays a flag.
+    It updates elements [start, stop) of the flat arrays, without the GIL (see _adam_loop)."""
+    @_jit(nogil=True)
+    def sgd_loop(param, grad, buf, k, first, start, stop):
         lr, wd, momentum, damp_keep = k[0], k[1], k[2], k[3]
+        param, grad, buf = param[start:stop], grad[start:stop], buf[start:stop]
         for i in numba.prange(param.size):
             p = param[i]
             d = grad[i]
@@ -550,12 +552,45 @@ def _sgd_takes(param, grad, momentum_buffer, *, momentum: float, **_) -> bool:
 @takes(_sgd_takes)
 def sgd_update(param, grad, momentum_buffer, *, lr: float, momentum: float, dampening: float,
                weight_decay: float, nesterov: bool, maximize: bool, first_step: bool) -> None:
+    sgd_update_group([param], [grad], [momentum_buffer], lr=lr, momentum=momentum, dampening=dampening,
+                     weight_decay=weight_decay, nesterov=nesterov, maximize=maximize, first_step=first_step)
+
+
+def _sgd_group_takes(params, grads, momentum_buffers, *, momentum: float, **_) -> bool:
+    """_sgd_takes for every parameter, written out (see _adam_group_takes)."""
+    dtype = params[0].dtype
+    if dtype.char not in "fd":
+        return False
+    for arrays in (params, grads, momentum_buffers) if momentum != 0 else (params, grads):
+        for a in arrays:
+            if a.dtype != dtype or not a.flags.c_contiguous:
+                return False
+    for p, g in zip(params, grads):
+        if p.shape != g.shape:
+            return False
+    return True
+
+
+@takes(_sgd_group_takes)
+def sgd_update_group(params, grads, momentum_buffers, *, lr: float, momentum: float, dampening: float,
+                     weight_decay: float, nesterov: bool, maximize: bool, first_step: bool) -> None:
     has_momentum = momentum != 0
-    loop = _loop_for(_SGD_LOOPS, _sgd_loop, (weight_decay != 0, has_momentum, bool(nesterov) and has_momentum))
-    flat = _flat(param)
-    k = np.array([lr, weight_decay, momentum, 1 - dampening], param.dtype)
-    loop(flat, _flat(np.negative(grad) if maximize else grad), _flat(momentum_buffer) if has_momentum else flat, k,
-         bool(first_step))
+    options = (weight_decay != 0, has_momentum, bool(nesterov) and has_momentum)
+    loop = _SGD_LOOPS.get(options) or _loop_for(_SGD_LOOPS, _sgd_loop, options)
+    k = np.array([lr, weight_decay, momentum, 1 - dampening], params[0].dtype)
+    first = bool(first_step)
+    if maximize:
+        grads = [np.negative(a) for a in grads]
+    p = [a if a.ndim == 1 else a.reshape(-1) for a in params]
+    g = [a if a.ndim == 1 else a.reshape(-1) for a in grads]
+    b = [a if a.ndim == 1 else a.reshape(-1) for a in momentum_buffers] if has_momentum else p
+    sizes = tuple([a.size for a in p])
+    ranges = _RANGES.get(sizes) or _ranges(sizes)
+    if ranges is _WHOLE:
+        for j in range(len(p)):
+            loop(p[j], g[j], b[j], k, first, 0, sizes[j])
+        return
+    parallel.share_ranges(lambda j, start, stop: loop(p[j], g[j], b[j], k, first, start, stop), ranges)
 
 
 def _adam_loop(decay_mode: int, amsgrad: bool):
@@ -613,9 +648,17 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step: int, 
 
 
 def _adam_group_takes(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, amsgrad: bool, **_) -> bool:
+    """_adam_takes for every parameter, written out: it runs at every optimizer step."""
     dtype = params[0].dtype
-    for p, g, m, v, vmax in zip(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs):
-        if p.dtype != dtype or not _adam_takes(p, g, m, v, vmax, amsgrad=amsgrad):
+    if dtype.char not in "fd":
+        return False
+    for arrays in (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs) if amsgrad else \
+            (params, grads, exp_avgs, exp_avg_sqs):
+        for a in arrays:
+            if a.dtype != dtype or not a.flags.c_contiguous:
+                return False
+    for p, g in zip(params, grads):
+        if p.shape != g.shape:
             return False
     return True
 
@@ -624,31 +667,35 @@ def _adam_group_takes(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, 
 def adam_update_group(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, step: int, lr: float,
                       beta1: float, beta2: float, eps: float, weight_decay: float, amsgrad: bool, maximize: bool,
                       decoupled_weight_decay: bool = False) -> None:
-    loop = _loop_for(_ADAM_LOOPS, _adam_loop,
-                     (0 if weight_decay == 0 else (1 if decoupled_weight_decay else 2), bool(amsgrad)))
+    options = (0 if weight_decay == 0 else (1 if decoupled_weight_decay else 2), bool(amsgrad))
+    loop = _ADAM_LOOPS.get(options) or _loop_for(_ADAM_LOOPS, _adam_loop, options)
     k = np.array([1 - beta1, 1 - beta2, beta2, weight_decay, 1 - lr * weight_decay, lr / (1 - beta1**step),
                   (1 - beta2**step) ** 0.5, eps], params[0].dtype)
-    p, m, v = [_flat(a) for a in params], [_flat(a) for a in exp_avgs], [_flat(a) for a in exp_avg_sqs]
-    g = [_flat(np.negative(a) if maximize else a) for a in grads]
-    vmax = [_flat(a) for a in max_exp_avg_sqs] if amsgrad else m
-    _over_ranges(lambda j, start, stop: loop(p[j], g[j], m[j], v[j], vmax[j], k, start, stop), p)
-
-
-def _over_ranges(fn, arrays) -> None:
-    """fn(index, start, stop) over every element of the flat `arrays`: one call per array where they are small,
-    else ranges shared with a second thread (parallel.share_ranges); the same bits either way."""
-    sizes = tuple(a.size for a in arrays)
-    total = sum(sizes)
-    if total < parallel.SHARE_FROM:
-        for j, size in enumerate(sizes):
-            fn(j, 0, size)
+    if maximize:
+        grads = [np.negative(a) for a in grads]
+    p = [a if a.ndim == 1 else a.reshape(-1) for a in params]
+    g = [a if a.ndim == 1 else a.reshape(-1) for a in grads]
+    m = [a if a.ndim == 1 else a.reshape(-1) for a in exp_avgs]
+    v = [a if a.ndim == 1 else a.reshape(-1) for a in exp_avg_sqs]
+    vmax = [a if a.ndim == 1 else a.reshape(-1) for a in max_exp_avg_sqs] if amsgrad else m
+    sizes = tuple([a.size for a in p])
+    ranges = _RANGES.get(sizes) or _ranges(sizes)
+    if ranges is _WHOLE:  # small: one call per array on this thread
+        for j in range(len(p)):
+            loop(p[j], g[j], m[j], v[j], vmax[j], k, 0, sizes[j])
         return
-    ranges = _RANGES.get(sizes)
-    if ranges is None:
-        if len(_RANGES) > 64:  # many shapes seen (a test run): start the memo afresh
-            _RANGES.clear()
-        ranges = _RANGES[sizes] = parallel.element_ranges(sizes)
-    parallel.share_ranges(fn, ranges)
+    parallel.share_ranges(lambda j, start, stop: loop(p[j], g[j], m[j], v[j], vmax[j], k, start, stop), ranges)
+
+
+_WHOLE: list = []  # the ranges of arrays too small to share: each array whole, on the caller
+
+
+def _ranges(sizes: tuple) -> list:
+    """How the elements of flat arrays of these sizes are split (parallel.share_ranges), or _WHOLE."""
+    if len(_RANGES) > 64:  # many shapes seen (a test run): start the memo afresh
+        _RANGES.clear()
+    ranges = _RANGES[sizes] = _WHOLE if sum(sizes) < parallel.SHARE_FROM else parallel.element_ranges(sizes)
+    return ranges
 
 
 _RANGES: dict = {}  # array sizes -> their element ranges

@@ -67,6 +67,7 @@ def test_adam_group_update_gives_the_bits_of_one_call_per_parameter(shared_range
             for p, g, mm, vv, vm in zip(*ref[:1], grads, *ref[1:]):
                 reference.adam_update(p, g, mm, vv, vm if amsgrad else None, step=step, **options)
         monkeypatch.setattr(parallel, "SHARE_FROM", 1 << 30)  # the loop over each whole array, as before ranges
+        monkeypatch.setattr(cpu, "_RANGES", {})
         for step in (1, 2, 3):
             for p, g, mm, vv, vm in zip(*whole[:1], grads, *whole[1:]):
                 cpu.adam_update(p, g, mm, vv, vm if amsgrad else None, step=step, **options)
@@ -74,6 +75,39 @@ def test_adam_group_update_gives_the_bits_of_one_call_per_parameter(shared_range
         for a, b, c in zip(got, one_call, want):
             np.testing.assert_array_equal(bits(a), bits(b))  # every bit, a NaN's sign too
             # the reference's: the same numbers and NaNs (a NaN's sign may differ where both operands are NaN)
+            np.testing.assert_array_equal(np.isnan(a), np.isnan(c))
+            np.testing.assert_array_equal(bits(a)[~np.isnan(a)], bits(c)[~np.isnan(c)])
+
+
+SGD_OPTIONS = list(itertools.product([False, True], [0.0, 0.05], [(0.0, 0.0, False), (0.9, 0.0, False),
+                                                                  (0.9, 0.3, False), (0.9, 0.0, True)]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("maximize,weight_decay,momentum", SGD_OPTIONS)
+def test_sgd_group_update_gives_the_bits_of_one_call_per_parameter(shared_ranges, monkeypatch, dtype, maximize,
+                                                                   weight_decay, momentum):
+    momentum, dampening, nesterov = momentum
+    params, grads, (buffers, _, _) = group_arrays(dtype, 5)
+    whole, ref = ([[a.copy() for a in arrays] for arrays in (params, buffers)] for _ in range(2))
+
+    def options(step):
+        return dict(lr=1e-2, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
+                    maximize=maximize, first_step=step == 1)
+
+    with np.errstate(all="ignore"):
+        for step in (1, 2, 3):
+            cpu.sgd_update_group(params, grads, buffers, **options(step))
+            for p, g, b in zip(ref[0], grads, ref[1]):
+                reference.sgd_update(p, g, b, **options(step))
+        monkeypatch.setattr(parallel, "SHARE_FROM", 1 << 30)
+        monkeypatch.setattr(cpu, "_RANGES", {})
+        for step in (1, 2, 3):
+            for p, g, b in zip(whole[0], grads, whole[1]):
+                cpu.sgd_update(p, g, b, **options(step))
+    for got, one_call, want in zip((params, buffers), whole, ref):
+        for a, b, c in zip(got, one_call, want):
+            np.testing.assert_array_equal(bits(a), bits(b))
             np.testing.assert_array_equal(np.isnan(a), np.isnan(c))
             np.testing.assert_array_equal(bits(a)[~np.isnan(a)], bits(c)[~np.isnan(c)])
 
@@ -138,8 +172,10 @@ def seed_like_model(seed: int = 0):
 
 
 @pytest.mark.parametrize("make", [lambda ps: optim.Adam(ps, lr=1e-2, weight_decay=0.01, amsgrad=True),
-                                  lambda ps: optim.AdamW(ps, lr=1e-2, maximize=True)])
-def test_adam_steps_a_group_as_it_steps_each_parameter(shared_ranges, make):
+                                  lambda ps: optim.AdamW(ps, lr=1e-2, maximize=True),
+                                  lambda ps: optim.SGD(ps, lr=1e-2, momentum=0.9, nesterov=True, weight_decay=0.1),
+                                  lambda ps: optim.SGD(ps, lr=1e-2)])
+def test_a_group_steps_as_each_parameter_steps(shared_ranges, make):
     """The group call and the per-parameter path (Optimizer._update_group's default) agree bit for bit."""
     models = [seed_like_model(), seed_like_model()]
     opts = [make(list(m.parameters())) for m in models]
@@ -155,7 +191,8 @@ def test_adam_steps_a_group_as_it_steps_each_parameter(shared_ranges, make):
     for a, b in zip(models[0].parameters(), models[1].parameters()):
         np.testing.assert_array_equal(bits(a.data), bits(b.data))
     state = opts[0].state[next(iter(models[0].parameters()))]
-    assert state["step"] == 3
+    assert state["step"] == 3 if isinstance(opts[0], optim.Adam) else ("momentum_buffer" in state) == bool(
+        opts[0].param_groups[0]["momentum"])
 
 
 def test_a_parameter_added_later_keeps_its_own_step_count():
@@ -187,3 +224,19 @@ def test_step_errors_before_changing_any_parameter_of_the_group():
         opt.step()
     for p, old in zip(params, before):
         np.testing.assert_array_equal(p.data, old)
+
+
+def test_sgd_parameters_with_and_without_a_momentum_buffer_step_one_by_one():
+    model = seed_like_model()
+    params = list(model.parameters())
+    opt = optim.SGD(params[:2], lr=1e-2, momentum=0.9)
+    x = tg.randn(4, 40)
+    model(x).sum().backward()
+    opt.step()
+    opt.param_groups[0]["params"] += params[2:]
+    buffers = [opt.state[p]["momentum_buffer"].copy() for p in params[:2]]
+    opt.step()
+    for p, old in zip(params[:2], buffers):  # their second step: b = 0.9 b + g
+        np.testing.assert_allclose(opt.state[p]["momentum_buffer"], 0.9 * old + p.grad.data, rtol=1e-6)
+    for p in params[2:]:  # their first: b = g
+        np.testing.assert_array_equal(opt.state[p]["momentum_buffer"], p.grad.data)
