@@ -527,27 +527,51 @@ def _loop_for(loops: dict, make, options: tuple):
     return loop
 
 
+@intrinsic
+def _claim(typingctx, counters, index):
+    """counters[index] += 1 as one atomic step; returns the value before (a block number no other thread gets)."""
+    if not (isinstance(counters, types.Array) and counters.dtype == types.int64 and isinstance(index, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        where = builder.gep(array.data, [context.cast(builder, args[1], signature.args[1], types.intp)])
+        return builder.atomic_rmw("add", where, ir.Constant(ir.IntType(64), 1), "monotonic")
+
+    return types.int64(counters, index), codegen
+
+
+# The update loops below work through their arrays in blocks of `block` elements, each claimed from
+# counters[j] (one counter per array of a group, 0 at the start): a call with block >= size does the
+# whole array; two threads calling with the same counters share the blocks (parallel.share).
+
+
 def _sgd_loop(has_wd: bool, has_momentum: bool, nesterov: bool):
-    """SGD's update loop for one option set (see _loop_for); the first step's copy into the buffer stays a flag.
-    It updates elements [start, stop) of the flat arrays, without the GIL (see _adam_loop)."""
+    """SGD's update loop for one option set (see _loop_for); the first step's copy into the buffer stays a flag."""
     @_jit(nogil=True)
-    def sgd_loop(param, grad, buf, k, first, start, stop):
+    def sgd_loop(param, grad, buf, k, first, counters, j, block):
         lr, wd, momentum, damp_keep = k[0], k[1], k[2], k[3]
-        param, grad, buf = param[start:stop], grad[start:stop], buf[start:stop]
-        for i in numba.prange(param.size):
-            p = param[i]
-            d = grad[i]
-            if has_wd:
-                d = d + wd * p
-            if has_momentum:
-                if first:
-                    b = d
-                else:
-                    b = buf[i] * momentum
-                    b = b + damp_keep * d
-                buf[i] = b
-                d = d + momentum * b if nesterov else b
-            param[i] = p - lr * d
+        n = param.size
+        while True:
+            start = _claim(counters, j) * block
+            if start >= n:
+                return
+            stop = min(start + block, n)
+            param_b, grad_b, buf_b = param[start:stop], grad[start:stop], buf[start:stop]
+            for i in range(param_b.size):
+                p = param_b[i]
+                d = grad_b[i]
+                if has_wd:
+                    d = d + wd * p
+                if has_momentum:
+                    if first:
+                        b = d
+                    else:
+                        b = buf_b[i] * momentum
+                        b = b + damp_keep * d
+                    buf_b[i] = b
+                    d = d + momentum * b if nesterov else b
+                param_b[i] = p - lr * d
 
     return sgd_loop
 
@@ -594,48 +618,47 @@ def sgd_update_group(params, grads, momentum_buffers, *, lr: float, momentum: fl
     p = [a if a.ndim == 1 else a.reshape(-1) for a in params]
     g = [a if a.ndim == 1 else a.reshape(-1) for a in grads]
     b = [a if a.ndim == 1 else a.reshape(-1) for a in momentum_buffers] if has_momentum else p
-    sizes = tuple([a.size for a in p])
-    ranges = _RANGES.get(sizes) or _ranges(sizes)
-    if ranges is _WHOLE:
-        for j in range(len(p)):
-            loop(p[j], g[j], b[j], k, first, 0, sizes[j])
-        return
-    parallel.share_ranges(lambda j, start, stop: loop(p[j], g[j], b[j], k, first, start, stop), ranges)
+    _over_blocks(lambda j, counters, block: loop(p[j], g[j], b[j], k, first, counters, j, block), p)
 
 
 def _adam_loop(decay_mode: int, amsgrad: bool):
-    """Adam's update loop for one option set (see _loop_for): decay_mode 0 none, 1 decoupled (AdamW), 2 L2.
-    It updates elements [start, stop) of the flat arrays, without the GIL, so that threads can share them."""
+    """Adam's update loop for one option set (see _loop_for): decay_mode 0 none, 1 decoupled (AdamW), 2 L2."""
     @_jit(nogil=True)
-    def adam_loop(param, grad, m_arr, v_arr, vmax_arr, k, start, stop):
+    def adam_loop(param, grad, m_arr, v_arr, vmax_arr, k, counters, j, block):
         c1, c2, beta2, wd, decay, step_size, bc2, eps = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]
-        param, grad, m_arr, v_arr = param[start:stop], grad[start:stop], m_arr[start:stop], v_arr[start:stop]
-        vmax_arr = vmax_arr[start:stop]
-        for i in numba.prange(param.size):
-            p = param[i]
-            g = grad[i]
-            if decay_mode == 1:  # AdamW: decay the weight itself
-                p = p * decay
-            elif decay_mode == 2:  # Adam: L2 penalty in the gradient
-                g = g + wd * p
-            m = m_arr[i]
-            m = m + c1 * (g - m)
-            m_arr[i] = m
-            v = v_arr[i] * beta2
-            v = v + c2 * g * g
-            v_arr[i] = v
-            if amsgrad:
-                vm = vmax_arr[i]
-                if not (vm >= v or vm != vm):  # NumPy's maximum: NaN wins
-                    vm = v
-                vmax_arr[i] = vm
-                v = vm
-            d = np.sqrt(v)
-            d = d / bc2
-            d = d + eps
-            d = m / d
-            d = d * step_size
-            param[i] = p - d
+        n = param.size
+        while True:
+            start = _claim(counters, j) * block
+            if start >= n:
+                return
+            stop = min(start + block, n)
+            param_b, grad_b, m_b, v_b = param[start:stop], grad[start:stop], m_arr[start:stop], v_arr[start:stop]
+            vmax_b = vmax_arr[start:stop]
+            for i in range(param_b.size):
+                p = param_b[i]
+                g = grad_b[i]
+                if decay_mode == 1:  # AdamW: decay the weight itself
+                    p = p * decay
+                elif decay_mode == 2:  # Adam: L2 penalty in the gradient
+                    g = g + wd * p
+                m = m_b[i]
+                m = m + c1 * (g - m)
+                m_b[i] = m
+                v = v_b[i] * beta2
+                v = v + c2 * g * g
+                v_b[i] = v
+                if amsgrad:
+                    vm = vmax_b[i]
+                    if not (vm >= v or vm != vm):  # NumPy's maximum: NaN wins
+                        vm = v
+                    vmax_b[i] = vm
+                    v = vm
+                d = np.sqrt(v)
+                d = d / bc2
+                d = d + eps
+                d = m / d
+                d = d * step_size
+                param_b[i] = p - d
 
     return adam_loop
 
@@ -688,27 +711,25 @@ def adam_update_group(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, 
     m = [a if a.ndim == 1 else a.reshape(-1) for a in exp_avgs]
     v = [a if a.ndim == 1 else a.reshape(-1) for a in exp_avg_sqs]
     vmax = [a if a.ndim == 1 else a.reshape(-1) for a in max_exp_avg_sqs] if amsgrad else m
-    sizes = tuple([a.size for a in p])
-    ranges = _RANGES.get(sizes) or _ranges(sizes)
-    if ranges is _WHOLE:  # small: one call per array on this thread
-        for j in range(len(p)):
-            loop(p[j], g[j], m[j], v[j], vmax[j], k, 0, sizes[j])
-        return
-    parallel.share_ranges(lambda j, start, stop: loop(p[j], g[j], m[j], v[j], vmax[j], k, start, stop), ranges)
+    _over_blocks(lambda j, counters, block: loop(p[j], g[j], m[j], v[j], vmax[j], k, counters, j, block), p)
 
 
-_WHOLE: list = []  # the ranges of arrays too small to share: each array whole, on the caller
+def _over_blocks(update, arrays: list) -> None:
+    """update(j, counters, block) over every flat array j: each whole on this thread where the group is small,
+    else the arrays of more than one block shared with a second thread (parallel.share), the rest here."""
+    counters = np.zeros(len(arrays), np.int64)
+    sizes = [a.size for a in arrays]
+    block = parallel.BLOCK_ELEMENTS
+    shared = [j for j, size in enumerate(sizes) if size > block] if sum(sizes) >= parallel.SHARE_FROM else []
+    if shared:
+        def work() -> None:
+            for j in shared:
+                update(j, counters, block)
 
-
-def _ranges(sizes: tuple) -> list:
-    """How the elements of flat arrays of these sizes are split (parallel.share_ranges), or _WHOLE."""
-    if len(_RANGES) > 64:  # many shapes seen (a test run): start the memo afresh
-        _RANGES.clear()
-    ranges = _RANGES[sizes] = _WHOLE if sum(sizes) < parallel.SHARE_FROM else parallel.element_ranges(sizes)
-    return ranges
-
-
-_RANGES: dict = {}  # array sizes -> their element ranges
+        parallel.share(work)
+    for j, size in enumerate(sizes):
+        if counters[j] == 0:  # not shared: the whole array in one block
+            update(j, counters, max(size, 1))
 
 
 @_jit()

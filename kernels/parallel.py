@@ -89,38 +89,28 @@ def map_split(fn: Callable[[int, int], object], count: int, grain: int = 1) -> l
     return map_chunks(fn, split(count, parts))
 
 
-# ---- element ranges of a few flat arrays, shared by the caller and one resident helper --------------
+# ---- one piece of work run by the caller and a resident helper thread at once -------------------------
 # The optimizer updates: one pass over every parameter of a group, a few hundred microseconds at most.
-# A pool task costs tens of microseconds to hand out and to wait for; a resident helper thread woken
-# through a lock costs a few, and the caller starts on the ranges at once, so a helper that is late
-# (or never comes) only leaves it more of them. BLAS keeps its threads: these ranges run between products.
+# A pool task costs tens of microseconds to hand out and to wait for; a resident helper woken through a
+# lock costs a few. The work coordinates itself: a Numba loop that claims blocks of elements from an
+# atomic counter (kernels/cpu.py), so each thread makes one call that releases the GIL for its whole
+# share (threads that handed the GIL back and forth between small pieces queued for it instead of
+# working), and the caller starts at once: a helper that comes late only finds fewer blocks left.
+# BLAS keeps its threads: this runs between products.
 
-SHARE_FROM = 1 << 16  # elements below which the ranges run on the caller alone (the hand-off costs more)
-RANGE_ELEMENTS = 1 << 15  # the most elements of one range: a late helper waits for at most one
-# Ranges start at multiples of this many elements of their array: LLVM's vectorised loop then runs over
-# the same blocks of elements as it does over the whole array, and its scalar remainder over the same last
-# few, so a NaN's sign (which the two code paths may choose differently) is the same as in one call.
-RANGE_ALIGN = 1024
-
-
-def element_ranges(sizes: Sequence[int], grain: int = RANGE_ELEMENTS) -> list[tuple[int, int, int]]:
-    """(array index, start, stop) ranges covering arrays of these sizes: about `grain` elements each, each
-    starting at a multiple of RANGE_ALIGN."""
-    ranges = []
-    for index, size in enumerate(sizes):
-        parts = max(1, -(-size // grain))
-        step = -(-size // parts)
-        step = max(1, -(-step // RANGE_ALIGN)) * RANGE_ALIGN
-        ranges += [(index, start, min(start + step, size)) for start in range(0, max(size, 1), step)]
-    return ranges
+SHARE_FROM = 1 << 16  # elements below which an update runs on the caller alone (the hand-off costs more)
+# Blocks are this many elements and start at multiples of it: LLVM's vectorised loop then runs over the
+# same groups of elements as over the whole array, and its scalar remainder over the same last few, so a
+# NaN's sign (which the two code paths may choose differently) is the same as in one call.
+BLOCK_ELEMENTS = 1 << 14
 
 
 class _Helper:
-    """A daemon thread that joins the caller on its current work whenever it wakes (see share_ranges).
+    """A daemon thread that joins the caller on its current work whenever it wakes (see share).
 
     `go` released means "look at the current work"; the helper takes that work only while the caller has
     not closed it, under `state`, so a helper that wakes late finds nothing to do and the caller never
-    waits for one that has not started: it waits (on `done`) only for one that is inside a range."""
+    waits for one that has not started: it waits (on `done`) only for one that is running it."""
 
     def __init__(self) -> None:
         self.go, self.done, self.state = threading.Lock(), threading.Lock(), threading.Lock()
@@ -165,7 +155,7 @@ class _Helper:
 
 _helper: _Helper | None = None
 _helper_pid: int | None = None
-_sharing = threading.Lock()  # one share_ranges call at a time uses the helper; another runs alone
+_sharing = threading.Lock()  # one share() call at a time uses the helper; another runs alone
 
 
 def _resident_helper() -> _Helper:
@@ -175,30 +165,18 @@ def _resident_helper() -> _Helper:
     return _helper
 
 
-def share_ranges(fn: Callable[[int, int, int], object], ranges: Sequence[tuple[int, int, int]]) -> None:
-    """fn(index, start, stop) for each range, on the caller and a resident helper thread when the engine may
-    use two threads (see machine_has_room); else on the caller alone, in order. The caller starts at once
-    and takes ranges until none is left, so a helper that comes late only leaves it more of them.
-    fn must release the GIL while it works (a nogil Numba loop) for the two to overlap."""
-    if len(ranges) < 2 or not machine_has_room() or getattr(_region, "active", False) \
-            or not _sharing.acquire(blocking=False):
-        for r in ranges:
-            fn(*r)
+def share(work: Callable[[], None]) -> None:
+    """work() on the caller and, where the engine may use two threads (machine_has_room), on a resident
+    helper thread at the same time; it returns once neither runs it. `work` must split itself between
+    the two (claim pieces from a shared counter) and release the GIL while it works (a nogil Numba loop)."""
+    if not machine_has_room() or getattr(_region, "active", False) or not _sharing.acquire(blocking=False):
+        work()
         return
     try:
-        tickets = itertools.count()  # next() on it is atomic: each range goes to exactly one thread
-        count = len(ranges)
-
-        def take_ranges() -> None:
-            for i in tickets:
-                if i >= count:
-                    return
-                fn(*ranges[i])
-
         helper = _resident_helper()
-        helper.offer(take_ranges)
+        helper.offer(work)
         try:
-            take_ranges()
+            work()
         finally:
             error = helper.close()
         if error is not None:

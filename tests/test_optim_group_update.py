@@ -1,5 +1,5 @@
-"""One optimizer-kernel call per parameter group, its elements shared with a resident helper thread
-(kernels/parallel.share_ranges): every bit as the per-parameter kernels, whichever thread took a range."""
+"""One optimizer-kernel call per parameter group, its blocks of elements shared with a resident helper thread
+(kernels/parallel.share, cpu._over_blocks): every bit as one call per parameter, whichever thread took a block."""
 import itertools
 import threading
 import time
@@ -15,19 +15,18 @@ from tinygrad_opt.kernels import cpu, parallel, reference  # noqa: E402
 
 from test_kernels_update_options import bits, hard_values  # noqa: E402
 
-SIZES = (5000, 7, 1, 2100)  # several ranges each once the grain is small; one array of a single element
-GRAIN = 1024
+# the first array: long enough that the helper wakes while blocks are left; several blocks each once blocks
+# are small; one array of a single element
+SIZES = (300_000, 7, 1, 5000)
+BLOCK = 1024
 
 
 @pytest.fixture
-def shared_ranges(monkeypatch):
-    """Small arrays take the shared path: a small grain and threshold, and room for the helper."""
+def shared_blocks(monkeypatch):
+    """Small blocks, small groups shared, and room for the helper."""
     monkeypatch.setattr(parallel, "SHARE_FROM", 64)
-    monkeypatch.setattr(parallel, "RANGE_ELEMENTS", GRAIN)
+    monkeypatch.setattr(parallel, "BLOCK_ELEMENTS", BLOCK)
     monkeypatch.setattr(parallel, "machine_has_room", lambda: True)
-    monkeypatch.setattr(cpu, "_RANGES", {})
-    original = parallel.element_ranges
-    monkeypatch.setattr(parallel, "element_ranges", lambda sizes, grain=GRAIN: original(sizes, grain))
 
 
 def values(dtype, n: int, seed: int) -> np.ndarray:
@@ -54,7 +53,7 @@ ADAM_OPTIONS = list(itertools.product([False, True], [(0.0, False), (0.1, False)
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("maximize,decay,amsgrad", ADAM_OPTIONS)
-def test_adam_group_update_gives_the_bits_of_one_call_per_parameter(shared_ranges, monkeypatch, dtype, maximize, decay,
+def test_adam_group_update_gives_the_bits_of_one_call_per_parameter(shared_blocks, monkeypatch, dtype, maximize, decay,
                                                                     amsgrad):
     params, grads, (m, v, vmax) = group_arrays(dtype, 3)
     whole, ref = ([[a.copy() for a in arrays] for arrays in (params, m, v, vmax)] for _ in range(2))
@@ -66,8 +65,7 @@ def test_adam_group_update_gives_the_bits_of_one_call_per_parameter(shared_range
                                   **options)
             for p, g, mm, vv, vm in zip(*ref[:1], grads, *ref[1:]):
                 reference.adam_update(p, g, mm, vv, vm if amsgrad else None, step=step, **options)
-        monkeypatch.setattr(parallel, "SHARE_FROM", 1 << 30)  # the loop over each whole array, as before ranges
-        monkeypatch.setattr(cpu, "_RANGES", {})
+        monkeypatch.setattr(parallel, "SHARE_FROM", 1 << 30)  # the loop over each whole array, as before blocks
         for step in (1, 2, 3):
             for p, g, mm, vv, vm in zip(*whole[:1], grads, *whole[1:]):
                 cpu.adam_update(p, g, mm, vv, vm if amsgrad else None, step=step, **options)
@@ -85,7 +83,7 @@ SGD_OPTIONS = list(itertools.product([False, True], [0.0, 0.05], [(0.0, 0.0, Fal
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("maximize,weight_decay,momentum", SGD_OPTIONS)
-def test_sgd_group_update_gives_the_bits_of_one_call_per_parameter(shared_ranges, monkeypatch, dtype, maximize,
+def test_sgd_group_update_gives_the_bits_of_one_call_per_parameter(shared_blocks, monkeypatch, dtype, maximize,
                                                                    weight_decay, momentum):
     momentum, dampening, nesterov = momentum
     params, grads, (buffers, _, _) = group_arrays(dtype, 5)
@@ -101,7 +99,6 @@ def test_sgd_group_update_gives_the_bits_of_one_call_per_parameter(shared_ranges
             for p, g, b in zip(ref[0], grads, ref[1]):
                 reference.sgd_update(p, g, b, **options(step))
         monkeypatch.setattr(parallel, "SHARE_FROM", 1 << 30)
-        monkeypatch.setattr(cpu, "_RANGES", {})
         for step in (1, 2, 3):
             for p, g, b in zip(whole[0], grads, whole[1]):
                 cpu.sgd_update(p, g, b, **options(step))
@@ -112,58 +109,72 @@ def test_sgd_group_update_gives_the_bits_of_one_call_per_parameter(shared_ranges
             np.testing.assert_array_equal(bits(a)[~np.isnan(a)], bits(c)[~np.isnan(c)])
 
 
-def test_the_helper_takes_ranges_and_each_range_runs_once(shared_ranges):
-    ranges = parallel.element_ranges((5000, 3), GRAIN)
-    seen, threads = [], set()
+def test_share_runs_the_work_on_the_caller_and_the_helper(shared_blocks):
+    threads = set()
 
-    def work(index, start, stop):
-        seen.append((index, start, stop))
+    def work():
         threads.add(threading.get_ident())
         time.sleep(0.005)  # as a kernel does, let go of the GIL, long enough for the helper to wake
 
-    parallel.share_ranges(work, ranges)
-    assert sorted(seen) == sorted(ranges) and len(seen) == len(ranges)
-    assert len(threads) == 2
-    assert ranges == [(0, 0, 1024), (0, 1024, 2048), (0, 2048, 3072), (0, 3072, 4096), (0, 4096, 5000), (1, 0, 3)]
+    parallel.share(work)
+    assert threading.get_ident() in threads and len(threads) == 2
 
 
-@pytest.mark.parametrize("sizes,grain", [((203530,), 1 << 15), ((200704, 256, 2560, 10), 1 << 15), ((5, 0, 9999), 1024),
-                                         ((100000,), 3000)])
-def test_ranges_cover_each_array_once_and_start_where_the_vectorised_loop_starts_a_block(sizes, grain):
-    """A range that started elsewhere would leave other elements to the loop's scalar remainder, whose NaN signs
-    may differ from the vector code's."""
-    ranges = parallel.element_ranges(sizes, grain)
-    for index, size in enumerate(sizes):
-        mine = [(start, stop) for i, start, stop in ranges if i == index]
-        assert mine[0][0] == 0 and mine[-1][1] == size
-        assert all(a[1] == b[0] for a, b in zip(mine, mine[1:]))
-        assert all(start % parallel.RANGE_ALIGN == 0 for start, _ in mine)
-        assert all(stop - start <= max(grain, parallel.RANGE_ALIGN) + parallel.RANGE_ALIGN for start, stop in mine)
+def test_both_threads_call_the_loop_of_a_large_array_and_each_block_is_claimed_once(shared_blocks, monkeypatch):
+    calls, original = [], cpu._adam_loop
+
+    def spying(*options):
+        loop = original(*options)
+
+        def call(*args):
+            calls.append(threading.get_ident())
+            return loop(*args)
+        return call
+
+    monkeypatch.setattr(cpu, "_ADAM_LOOPS", {})
+    monkeypatch.setattr(cpu, "_adam_loop", spying)
+    n = 2_000_000
+    p, g = np.ones(n, np.float32), np.full(n, 0.5, np.float32)
+    m, v = np.zeros(n, np.float32), np.zeros(n, np.float32)
+    want = [a[:1].copy() for a in (p, m, v)]
+    options = dict(step=1, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False)
+    cpu.adam_update_group([p], [g], [m], [v], [None], **options)
+    assert len(set(calls)) == 2  # the caller and the helper
+    reference.adam_update(want[0], g[:1], want[1], want[2], None, **options)
+    for got, one in zip((p, m, v), want):  # every element updated once: none twice, none skipped
+        np.testing.assert_array_equal(got, np.full(n, one[0]))
 
 
-def test_an_error_in_a_range_reaches_the_caller_and_the_helper_serves_on(shared_ranges):
-    def fail(index, start, stop):
+def test_an_error_in_the_helpers_work_reaches_the_caller_and_the_helper_serves_on(shared_blocks):
+    caller = threading.get_ident()
+
+    def fail():
         time.sleep(0.005)
-        raise ValueError(f"range {start}")
+        if threading.get_ident() != caller:
+            raise ValueError("in the helper")
 
-    with pytest.raises(ValueError, match="range"):
-        parallel.share_ranges(fail, parallel.element_ranges((4000,), GRAIN))
-    seen = []
-    parallel.share_ranges(lambda *r: seen.append(r), parallel.element_ranges((4000,), GRAIN))
-    assert len(seen) == 4
+    with pytest.raises(ValueError, match="in the helper"):
+        parallel.share(fail)
+    threads = set()
+    parallel.share(lambda: (threads.add(threading.get_ident()), time.sleep(0.005)))
+    assert len(threads) == 2
 
 
-def test_without_room_or_inside_a_parallel_region_the_caller_runs_the_ranges_in_order(monkeypatch):
-    ranges = parallel.element_ranges((5000, 10), GRAIN)
+def test_without_room_or_inside_a_parallel_region_the_caller_runs_the_work_alone(monkeypatch):
     monkeypatch.setattr(parallel, "machine_has_room", lambda: False)
-    seen, threads = [], set()
-    parallel.share_ranges(lambda *r: (seen.append(r), threads.add(threading.get_ident())), ranges)
-    assert seen == ranges and threads == {threading.get_ident()}
+    threads = []
+    parallel.share(lambda: (threads.append(threading.get_ident()), time.sleep(0.005)))
+    assert threads == [threading.get_ident()]
     monkeypatch.setattr(parallel, "machine_has_room", lambda: True)
     inner = []
-    parallel.map_chunks(lambda a, b: parallel.share_ranges(lambda *r: inner.append(threading.get_ident()), ranges),
-                        [(0, 1)])
-    assert len(inner) == len(ranges) and len(set(inner)) == 1
+    parallel.map_chunks(lambda a, b: parallel.share(lambda: (inner.append(a), time.sleep(0.005))), [(0, 1), (1, 2)])
+    assert sorted(inner) == [0, 1]  # each chunk's work once: on the thread running the chunk
+
+
+def test_blocks_start_at_multiples_of_their_size_so_the_vectorised_loop_meets_the_same_elements():
+    """A block that started elsewhere would leave other elements to the loop's scalar remainder, whose NaN signs
+    may differ from the vector code's: the block size is a multiple of any vector width times unroll."""
+    assert parallel.BLOCK_ELEMENTS % 1024 == 0
 
 
 def seed_like_model(seed: int = 0):
@@ -175,7 +186,7 @@ def seed_like_model(seed: int = 0):
                                   lambda ps: optim.AdamW(ps, lr=1e-2, maximize=True),
                                   lambda ps: optim.SGD(ps, lr=1e-2, momentum=0.9, nesterov=True, weight_decay=0.1),
                                   lambda ps: optim.SGD(ps, lr=1e-2)])
-def test_a_group_steps_as_each_parameter_steps(shared_ranges, make):
+def test_a_group_steps_as_each_parameter_steps(shared_blocks, make):
     """The group call and the per-parameter path (Optimizer._update_group's default) agree bit for bit."""
     models = [seed_like_model(), seed_like_model()]
     opts = [make(list(m.parameters())) for m in models]
