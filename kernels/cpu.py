@@ -551,27 +551,25 @@ def _sgd_loop(has_wd: bool, has_momentum: bool, nesterov: bool):
     @_jit(nogil=True)
     def sgd_loop(param, grad, buf, k, first, counters, j, block):
         lr, wd, momentum, damp_keep = k[0], k[1], k[2], k[3]
-        n = param.size
+        n, size = numba.uint64(param.size), numba.uint64(block)  # unsigned: no negative-index wraparound
         while True:
-            start = _claim(counters, j) * block
+            start = numba.uint64(_claim(counters, j)) * size
             if start >= n:
                 return
-            stop = min(start + block, n)
-            param_b, grad_b, buf_b = param[start:stop], grad[start:stop], buf[start:stop]
-            for i in range(param_b.size):
-                p = param_b[i]
-                d = grad_b[i]
+            for i in range(start, min(start + size, n)):
+                p = param[i]
+                d = grad[i]
                 if has_wd:
                     d = d + wd * p
                 if has_momentum:
                     if first:
                         b = d
                     else:
-                        b = buf_b[i] * momentum
+                        b = buf[i] * momentum
                         b = b + damp_keep * d
-                    buf_b[i] = b
+                    buf[i] = b
                     d = d + momentum * b if nesterov else b
-                param_b[i] = p - lr * d
+                param[i] = p - lr * d
 
     return sgd_loop
 
@@ -626,39 +624,36 @@ def _adam_loop(decay_mode: int, amsgrad: bool):
     @_jit(nogil=True)
     def adam_loop(param, grad, m_arr, v_arr, vmax_arr, k, counters, j, block):
         c1, c2, beta2, wd, decay, step_size, bc2, eps = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]
-        n = param.size
+        n, size = numba.uint64(param.size), numba.uint64(block)  # unsigned: no negative-index wraparound
         while True:
-            start = _claim(counters, j) * block
+            start = numba.uint64(_claim(counters, j)) * size
             if start >= n:
                 return
-            stop = min(start + block, n)
-            param_b, grad_b, m_b, v_b = param[start:stop], grad[start:stop], m_arr[start:stop], v_arr[start:stop]
-            vmax_b = vmax_arr[start:stop]
-            for i in range(param_b.size):
-                p = param_b[i]
-                g = grad_b[i]
+            for i in range(start, min(start + size, n)):
+                p = param[i]
+                g = grad[i]
                 if decay_mode == 1:  # AdamW: decay the weight itself
                     p = p * decay
                 elif decay_mode == 2:  # Adam: L2 penalty in the gradient
                     g = g + wd * p
-                m = m_b[i]
+                m = m_arr[i]
                 m = m + c1 * (g - m)
-                m_b[i] = m
-                v = v_b[i] * beta2
+                m_arr[i] = m
+                v = v_arr[i] * beta2
                 v = v + c2 * g * g
-                v_b[i] = v
+                v_arr[i] = v
                 if amsgrad:
-                    vm = vmax_b[i]
+                    vm = vmax_arr[i]
                     if not (vm >= v or vm != vm):  # NumPy's maximum: NaN wins
                         vm = v
-                    vmax_b[i] = vm
+                    vmax_arr[i] = vm
                     v = vm
                 d = np.sqrt(v)
                 d = d / bc2
                 d = d + eps
                 d = m / d
                 d = d * step_size
-                param_b[i] = p - d
+                param[i] = p - d
 
     return adam_loop
 
