@@ -99,6 +99,10 @@ def map_split(fn: Callable[[int, int], object], count: int, grain: int = 1) -> l
 # BLAS keeps its threads: this runs between products.
 
 SHARE_FROM = 1 << 16  # elements below which an update runs on the caller alone (the hand-off costs more)
+# Off unless TINYGRAD_OPT_SHARED_UPDATES=1: on the 2-core development VM the update itself ran faster on two
+# threads, yet the whole training step ran slower (benchmarks/README.md, "Adam on two threads").
+SHARE_ENV_VAR = "TINYGRAD_OPT_SHARED_UPDATES"
+shared_updates = os.environ.get(SHARE_ENV_VAR, "0").strip() == "1"
 # Blocks are this many elements and start at multiples of it: LLVM's vectorised loop then runs over the
 # same groups of elements as over the whole array, and its scalar remainder over the same last few, so a
 # NaN's sign (which the two code paths may choose differently) is the same as in one call.
@@ -186,6 +190,7 @@ def share(work: Callable[[], None]) -> None:
 
 
 def machine_has_room() -> bool:
-    """Whether a second thread may join: the engine uses more than one and the machine is not overloaded
-    (blas_threads' last look), where a helper put aside would hold the caller back."""
-    return engine_threads() > 1 and not machine_overloaded()
+    """Whether a second thread may join: sharing is on (shared_updates), the engine uses more than one thread
+    and the machine is not overloaded (blas_threads' last look), where a helper put aside would hold the
+    caller back."""
+    return shared_updates and engine_threads() > 1 and not machine_overloaded()

@@ -251,3 +251,18 @@ def test_sgd_parameters_with_and_without_a_momentum_buffer_step_one_by_one():
         np.testing.assert_allclose(opt.state[p]["momentum_buffer"], 0.9 * old + p.grad.data, rtol=1e-6)
     for p in params[2:]:  # their first: b = g
         np.testing.assert_array_equal(opt.state[p]["momentum_buffer"], p.grad.data)
+
+
+@pytest.mark.parametrize("value,shared", [(None, False), ("1", True), ("0", False)])
+def test_updates_are_shared_only_where_the_environment_asks(value, shared):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != parallel.SHARE_ENV_VAR}
+    if value is not None:
+        env[parallel.SHARE_ENV_VAR] = value
+    code = "from tinygrad_opt.kernels import parallel; print(parallel.shared_updates)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(shared)
