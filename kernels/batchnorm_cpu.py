@@ -95,7 +95,7 @@ def _backward_sums(g3, x3, mean, invstd, scale, shift, relu, g_sum, gxhat_sum, c
                 x = np.float64(xrow[i])
                 gv = np.float64(grow[i])
                 if relu:
-                    gv = gv if x * s + t > 0.0 else 0.0
+                    gv = 0.0 if x * s + t <= 0.0 else gv  # as relu_backward: a NaN y passes g
                 sg += gv
                 sgx += gv * ((x - m) * r)
         g_sum[c] = sg
@@ -115,7 +115,7 @@ def _backward_input(g3, x3, mean, invstd, scale, shift, relu, g_mean, gxhat_mean
                 x = np.float64(xrow[i])
                 gv = np.float64(grow[i])
                 if relu:
-                    gv = gv if x * s + t > 0.0 else 0.0
+                    gv = 0.0 if x * s + t <= 0.0 else gv  # as relu_backward: a NaN y passes g
                 out[i] = s * (gv - gmc - (x - m) * r * gxc)
 
 

@@ -10,7 +10,7 @@ Per-channel vectors (mean, invstd, scale, shift, the sums) are float64 whatever 
 dtype: the statistics of a few hundred thousand float32 values keep their digits, and
 the per-element arithmetic is done in float64 and rounded once to x's dtype.
 `relu=True` fuses a ReLU after the affine map: y = max(x * scale + shift, 0) (NaN stays
-NaN, as torch's relu), and the backward masks the gradient where that y was not > 0.
+NaN, as torch's relu), and the backward zeroes the gradient where that y <= 0 (a NaN y passes it).
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def batch_norm_forward(x3, scale, shift, relu: bool, out=None):
 def batch_norm_backward(g3, x3, mean, invstd, scale, shift, relu: bool, training: bool, want_gx: bool, out=None):
     """(gx3 or None, g_sum, gxhat_sum): the input gradient (written into `out` when given) and the two sums.
 
-    With gm = g masked by [y > 0] under relu (else g), xhat = (x - mean) * invstd and
+    With gm = g zeroed where y <= 0 under relu (else g), xhat = (x - mean) * invstd and
     m = A * L elements per channel:
         g_sum = sum(gm),  gxhat_sum = sum(gm * xhat)       (dL/db and dL/dw)
         training:  gx = scale * (gm - g_sum / m - xhat * gxhat_sum / m)
@@ -60,7 +60,7 @@ def batch_norm_backward(g3, x3, mean, invstd, scale, shift, relu: bool, training
     xp = _xp(g3)
     gm = g3.astype(xp.float64)
     if relu:
-        gm = xp.where(_affine(x3, scale, shift, True) > 0, gm, 0.0)
+        gm = xp.where(_affine(x3, scale, shift, True) <= 0, 0.0, gm)  # a NaN y passes g, as relu_backward
     xhat = (x3.astype(xp.float64) - mean[None, :, None]) * invstd[None, :, None]
     g_sum = gm.sum(axis=(0, 2))
     gxhat_sum = (gm * xhat).sum(axis=(0, 2))

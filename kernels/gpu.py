@@ -125,7 +125,7 @@ def softmax_cross_entropy(z, target, label_smoothing: float):
 
 @takes(lambda g, y: g.shape == y.shape and _same_float(g, y))
 def relu_backward(g, y):
-    kernel = _elementwise("tg_relu_backward", "T g, T y", "T out", "out = y > (T)0 ? g : g * (T)0;")
+    kernel = _elementwise("tg_relu_backward", "T g, T y", "T out", "out = y <= (T)0 ? (T)0 : g;")
     return kernel(g, y)
 
 

@@ -75,7 +75,7 @@ def _relu_backward_bias_grad(g, y, out, db, zero):
         db[j] = 0
     for r in range(rows):
         for j in range(cols):
-            v = g[r, j] if y[r, j] > zero else g[r, j] * zero  # g * 0 keeps NaN and the sign of zero
+            v = zero if y[r, j] <= zero else g[r, j]  # as relu_backward: +0 where y <= 0, a NaN y passes g
             out[r, j] = v
             db[j] += v
 

@@ -2,7 +2,7 @@
 
     forward   y = max(x W^T + b, 0)        bias_relu(h, b) with h = x W^T: y is written into h
               (or bias_relu_transposed(h_t, b, y) from the transposed product h_t = W x^T)
-    backward  gz = g * [y > 0]             relu_backward_bias_grad(g, y) -> (gz, db)
+    backward  gz = 0 where y <= 0, else g  relu_backward_bias_grad(g, y) -> (gz, db)
               db = sum of gz over rows     (dL/db; dL/dW = gz^T x and dL/dx = gz W stay on BLAS)
 
 They compute what Linear then ReLU compute one after the other (the same operations in
@@ -30,6 +30,6 @@ def bias_relu_transposed(h_t, b, out):
 
 
 def relu_backward_bias_grad(g, y):
-    """(g * [y > 0], its column sums) for the (rows, out) upstream gradient g and ReLU output y."""
+    """(g masked where y <= 0, its column sums) for the (rows, out) upstream gradient g and ReLU output y."""
     gz = relu_backward(g, y)
     return gz, bias_grad(gz)

@@ -24,7 +24,7 @@ import numpy as np
 
 # module-level names for the functions the small-array paths call: NumPy's module __getattr__ keeps
 # Python 3.11 from caching `np.<name>`, a dict lookup per use
-_ndarray, _generic, _maximum = np.ndarray, np.generic, np.maximum
+_ndarray, _generic, _maximum, _copyto = np.ndarray, np.generic, np.maximum, np.copyto
 
 
 def _xp(array):
@@ -118,12 +118,19 @@ def relu(a):
 
 
 def relu_backward(g, y):
-    """dL/da = g * [y > 0], with y the forward output (the mask is 0 at a == 0, as in PyTorch)."""
-    zero = _HOST_ZEROS.get(y.dtype) if type(y) is _ndarray and type(g) is _ndarray else None
+    """dL/da = 0 where y <= 0, else g, with y the forward output (PyTorch's threshold_backward).
+
+    The mask is 0 at a == 0; a NaN output passes g on (NaN <= 0 is false), and a masked entry is +0
+    whatever g holds there (an inf or NaN upstream gradient included), as in PyTorch.
+    """
+    zero = _HOST_ZEROS.get(y.dtype) if type(y) is _ndarray and type(g) is _ndarray and g.shape == y.shape else None
     if zero is None:
-        return g * (y > 0)
-    # the same product as g * mask; a float mask spares NumPy the mixed-type loop (its buffered iterator)
-    return g * (y > zero).astype(g.dtype)
+        xp = _xp(y)
+        return xp.where(y <= 0, xp.zeros((), g.dtype), g)
+    # np.where with a 0-d operand takes a slow broadcasting loop; a copy with a masked store does not
+    out = g.copy()
+    _copyto(out, zero, where=y <= zero)
+    return out
 
 
 def sum_rows(a):

@@ -674,8 +674,11 @@ def _batch_norm_torch(a, relu=False):
     import torch  # noqa: PLC0415
 
     # in float64, rounded to a's dtype: the engine computes in float64 per element, and with two
-    # values per channel torch's own float32 gradient is off by more than the float32 tolerance
-    x = _two_images(a.double(), torch)
+    # values per channel torch's own float32 gradient is off by more than the float32 tolerance.
+    # The two images are built in a's dtype first, as the engine builds them: with a near 2 the two
+    # values of a channel (a, 0.5 a + 1) nearly cancel, and building them in float64 instead would
+    # normalise a different difference
+    x = _two_images(a, torch).double()
     c = x.shape[1]
     w = torch.tensor(np.linspace(0.5, 1.5, c))
     b = torch.tensor(np.linspace(-0.2, 0.3, c))

@@ -5,7 +5,10 @@ from ..kernels import get as kernel
 
 
 class Relu(Function):
-    """y = max(a, 0).   dL/da = g * [a > 0] = g * [y > 0]   (0 at a == 0, as in PyTorch).
+    """y = max(a, 0).   dL/da = 0 where y <= 0, g elsewhere   (PyTorch's threshold_backward).
+
+    So the gradient is 0 at a == 0, a NaN output passes g on (NaN <= 0 is false), and a
+    masked entry is +0 even where g is inf or NaN: what PyTorch gives, not g * [y > 0].
 
     Both directions are fused kernels (kernels.reference.relu / relu_backward): the
     backward reads g and y once and writes the gradient, with no boolean temporary.

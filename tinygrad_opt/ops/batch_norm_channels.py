@@ -18,7 +18,7 @@ class BatchNormChannels(Function):
 
     mean and var ((C,) float64) are given: the batch's biased statistics (training=True),
     which depend on x, or running estimates (training=False), which do not. With gm = g
-    (times [y > 0] under relu) and m elements per channel, sums over (N, *spatial):
+    (0 where y <= 0 under relu, as Relu's backward) and m elements per channel, sums over (N, *spatial):
         training:  dL/dx = w * invstd / m * (m * gm - sum(gm) - xhat * sum(gm * xhat))
         otherwise: dL/dx = gm * w * invstd
         dL/dw = sum(gm * xhat),  dL/db = sum(gm)

@@ -89,7 +89,7 @@ class Linear(Function):
 class LinearReLU(Function):
     """y = relu(x @ W^T + b): a Linear layer and the ReLU after it as one graph node.
 
-    With g = dL/dy and gz = g * [y > 0] (the ReLU mask; 0 where y == 0, as PyTorch):
+    With g = dL/dy and gz = 0 where y <= 0, g elsewhere (Relu's backward, as PyTorch's):
         dL/dx = gz @ W,   dL/dW = gz^T @ x,   dL/db = sum of gz over every axis but the last
     Forward adds the bias and clamps in one in-place pass over the product (kernel
     "bias_relu"); backward masks g and sums the bias gradient in one pass (kernel
