@@ -321,7 +321,9 @@ def report(result: dict) -> str:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, nargs="+", default=[64, 512, 4096])
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="BLAS threads (default: all cores)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="BLAS threads, fixed (tg.set_blas_threads); default: all cores under the engine's policy, "
+                             "which drops to one while the load average is high")
     parser.add_argument("--repeats", type=int, default=7, help="interleaved timing blocks")
     parser.add_argument("--budget", type=float, default=0.05, help="seconds per timing block")
     parser.add_argument("--unfused", action="store_true",
@@ -333,9 +335,11 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     global stat
     stat = STAT[args.stat]
-    print(f"BLAS: {set_threads(args.threads)}; kernels {tg.kernels.get_mode()}; "
+    if args.threads is not None:
+        tg.kernels.set_blas_threads(args.threads)
+    print(f"BLAS: {set_threads(args.threads or os.cpu_count())}; kernels {tg.kernels.get_mode()}; "
           f"load average {' / '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    threads = apply_policy() or args.threads  # the bound uses the threads the engine's GEMMs get
+    threads = apply_policy() or args.threads or os.cpu_count()  # the bound uses the threads the engine's GEMMs get
     print(f"the engine's BLAS thread policy ({tg.kernels.get_blas_threads()}) gives {threads} threads now "
           "(one while the machine is oversubscribed: kernels/blas_threads.py)")
     gemm_rate, bandwidth = machine_bounds(args.repeats, args.budget * 4)

@@ -1,0 +1,210 @@
+"""Each matrix product of the seed's MLP step, timed in every form that gives the same result.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/gemm_forms.py
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/gemm_forms.py --batches 64 --no-torch
+
+The step is benchmarks/peers.py's (784-256-10, ReLU, cross-entropy, Adam, float32); its products are
+the first layer's forward y = x W1^T (B,784)x(784,256), the second's a W2^T (B,256)x(256,10), and in
+backward dW2 = g^T a, da = g W2 and dW1 = g1^T x (256,B)x(B,784). Each is timed as NumPy hands it
+to OpenBLAS in several forms: the operands as the engine stores them (N: as stored, T: a transposed
+view, passed with BLAS's transpose flag), the transposed product ((W x^T)^T, (x^T g)^T: the result
+comes out in the other layout, which the engine must then turn back or deliver as it is), OpenBLAS
+on one and on two threads, and the product cut in two blocks, each a one-thread BLAS call on its own
+Python thread (what kernels/split_gemm.py does). "% bound" is the product's flops at the square
+2048^3 SGEMM rate on two threads, measured in the same run, over its time.
+
+With torch installed, the same products run through torch.mm (MKL) in a process of its own on one
+and on two threads (`--no-torch` skips it). Medians (and minimums) of interleaved blocks.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+IN, HIDDEN, OUT = 784, 256, 10
+
+
+def time_calls(cases: dict, budget: float, blocks: int) -> dict:
+    """{name: (median, min) seconds per call}: cases {name: (blas threads, fn)} timed in `blocks` interleaved
+    rounds, each call of a case repeated for about budget / blocks seconds per round."""
+    counts = {}
+    for name, (threads, fn) in cases.items():
+        set_blas_threads(threads)
+        fn()
+        start, n = time.perf_counter(), 0
+        while n < 3 or time.perf_counter() - start < 0.02:
+            fn()
+            n += 1
+        counts[name] = max(2, int(n * budget / blocks / (time.perf_counter() - start)))
+    samples = {name: [] for name in cases}
+    for _ in range(blocks):
+        for name, (threads, fn) in cases.items():
+            set_blas_threads(threads)
+            fn()  # BLAS's threads awake, as in a step's run of products
+            start = time.perf_counter()
+            for _ in range(counts[name]):
+                fn()
+            samples[name].append((time.perf_counter() - start) / counts[name])
+    return {name: (statistics.median(v), min(v)) for name, v in samples.items()}
+
+
+def step_products(batch: int, rng) -> list[tuple[str, tuple[int, int, int], dict]]:
+    """(product, (m, k, n), {form: (threads, fn)}) for each product of the step at this batch."""
+    f32 = np.float32
+    x, w1 = rng.random((batch, IN), dtype=f32), rng.random((HIDDEN, IN), dtype=f32) - f32(0.5)
+    a, w2 = rng.random((batch, HIDDEN), dtype=f32), rng.random((OUT, HIDDEN), dtype=f32) - f32(0.5)
+    g, g1 = rng.random((batch, OUT), dtype=f32), rng.random((batch, HIDDEN), dtype=f32)
+    y, y_t = np.empty((batch, HIDDEN), f32), np.empty((HIDDEN, batch), f32)
+    z, z_t = np.empty((batch, OUT), f32), np.empty((OUT, batch), f32)
+    dw1, dw1_t = np.empty((HIDDEN, IN), f32), np.empty((IN, HIDDEN), f32)
+    dw2, dw2_t = np.empty((OUT, HIDDEN), f32), np.empty((HIDDEN, OUT), f32)
+    da = np.empty((batch, HIDDEN), f32)
+    half_b, half_h, half_i = batch // 2, HIDDEN // 2, IN // 2
+    mm = np.matmul
+    plain = {
+        "fwd1": {"x W1^T (N,T)": lambda: mm(x, w1.T, out=y),
+                 "(W1 x^T)^T (N,T), out turned": lambda: mm(w1, x.T, out=y_t)},
+        "fwd2": {"a W2^T (N,T)": lambda: mm(a, w2.T, out=z), "(W2 a^T)^T": lambda: mm(w2, a.T, out=z_t)},
+        "dW2": {"g^T a (T,N)": lambda: mm(g.T, a, out=dw2), "(a^T g)^T, out turned": lambda: mm(a.T, g, out=dw2_t)},
+        "da": {"g W2 (N,N)": lambda: mm(g, w2, out=da)},
+        "dW1": {"g1^T x (T,N)": lambda: mm(g1.T, x, out=dw1),
+                "(x^T g1)^T, out turned": lambda: mm(x.T, g1, out=dw1_t),
+                "g1^T x, two calls by dW1 rows": lambda: (mm(g1[:, :half_h].T, x, out=dw1[:half_h]),
+                                                          mm(g1[:, half_h:].T, x, out=dw1[half_h:])),
+                "g1^T x, four calls by dW1 column blocks": lambda: [
+                    mm(g1.T, x[:, c:c + IN // 4], out=dw1[:, c:c + IN // 4]) for c in range(0, IN, IN // 4)]},
+    }
+    split = {  # (first half, second half): one-thread BLAS calls on two Python threads
+        "fwd1": {"x W1^T, split by y columns": (lambda: mm(x, w1[:half_h].T, out=y[:, :half_h]),
+                                                lambda: mm(x, w1[half_h:].T, out=y[:, half_h:])),
+                 "x W1^T, split by y rows": (lambda: mm(x[:half_b], w1.T, out=y[:half_b]),
+                                             lambda: mm(x[half_b:], w1.T, out=y[half_b:])),
+                 "(W1 x^T)^T, split by W1 rows": (lambda: mm(w1[:half_h], x.T, out=y_t[:half_h]),
+                                                  lambda: mm(w1[half_h:], x.T, out=y_t[half_h:]))},
+        "dW1": {"g1^T x, split by dW1 rows": (lambda: mm(g1[:, :half_h].T, x, out=dw1[:half_h]),
+                                              lambda: mm(g1[:, half_h:].T, x, out=dw1[half_h:])),
+                "g1^T x, split by dW1 columns": (lambda: mm(g1.T, x[:, :half_i], out=dw1[:, :half_i]),
+                                                 lambda: mm(g1.T, x[:, half_i:], out=dw1[:, half_i:]))},
+    }
+    shapes = {"fwd1": (batch, IN, HIDDEN), "fwd2": (batch, HIDDEN, OUT), "dW2": (OUT, batch, HIDDEN),
+              "da": (batch, OUT, HIDDEN), "dW1": (HIDDEN, batch, IN)}
+    out = []
+    for name, forms in plain.items():
+        cases = {}
+        for form, fn in forms.items():
+            cases[f"{form}, BLAS x1"] = (1, fn)
+            cases[f"{form}, BLAS x2"] = (2, fn)
+        for form, (first, second) in split.get(name, {}).items():
+            cases[f"{form}, 2 Python threads"] = (1, _two_threads(first, second))
+        out.append((name, shapes[name], cases))
+    return out
+
+
+_pool = ThreadPoolExecutor(1)
+
+
+def _two_threads(first, second):
+    def run():
+        other = _pool.submit(second)
+        first()
+        other.result()
+    return run
+
+
+def set_blas_threads(threads: int) -> None:
+    if threads != _blas_threads[0]:
+        from threadpoolctl import threadpool_limits  # noqa: PLC0415
+        threadpool_limits(threads, user_api="blas")
+        _blas_threads[0] = threads
+
+
+_blas_threads = [0]
+
+
+def numpy_rows(batches, budget, blocks, products) -> tuple[dict, list]:
+    rng = np.random.default_rng(0)
+    n = 2048
+    sq_a, sq_b = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
+    sq_c = np.empty((n, n), np.float32)
+    square = lambda: np.matmul(sq_a, sq_b, out=sq_c)  # noqa: E731
+    timed = time_calls({1: (1, square), 2: (2, square), "handoff": (1, _two_threads(lambda: None, lambda: None))},
+                       4 * budget, 3)
+    bounds = {threads: 2 * n**3 / timed[threads][0] for threads in (1, 2)}
+    handoff = timed["handoff"][0]
+    rows = []
+    for batch in batches:
+        for name, (m, k, n_), cases in step_products(batch, rng):
+            if name not in products:
+                continue
+            for form, (med, low) in time_calls(cases, budget * len(cases), blocks).items():
+                rows.append(dict(batch=batch, product=name, shape=f"{m}x{k}x{n_}", form=form, flops=2.0 * m * k * n_,
+                                 median=med, min=low))
+    return {"sgemm_x1": bounds[1], "sgemm_x2": bounds[2], "handoff": handoff}, rows
+
+
+def torch_rows(batches, budget, threads) -> list:
+    import torch  # noqa: PLC0415
+    torch.set_num_threads(threads)
+    globals()["set_blas_threads"] = lambda _: None
+    rows = []
+    for batch in batches:
+        x, w1, g1 = torch.rand(batch, IN), torch.rand(HIDDEN, IN) - 0.5, torch.rand(batch, HIDDEN)
+        y, y_t = torch.empty(batch, HIDDEN), torch.empty(HIDDEN, batch)
+        dw1, dw1_t = torch.empty(HIDDEN, IN), torch.empty(IN, HIDDEN)
+        forms = {("fwd1", "x W1^T"): lambda: torch.mm(x, w1.t(), out=y),
+                 ("fwd1", "(W1 x^T)^T"): lambda: torch.mm(w1, x.t(), out=y_t),
+                 ("dW1", "g1^T x"): lambda: torch.mm(g1.t(), x, out=dw1),
+                 ("dW1", "(x^T g1)^T"): lambda: torch.mm(x.t(), g1, out=dw1_t)}
+        cases = {k: (threads, fn) for k, fn in forms.items()}
+        for (name, form), (med, low) in time_calls(cases, budget * 4, 5).items():
+            shape = f"{batch}x{IN}x{HIDDEN}" if name == "fwd1" else f"{HIDDEN}x{batch}x{IN}"
+            rows.append(dict(batch=batch, product=name, shape=shape, form=f"torch.mm {form}, x{threads}",
+                             flops=2.0 * batch * IN * HIDDEN, median=med, min=low))
+    return rows
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batches", default="64,512,4096")
+    parser.add_argument("--budget", type=float, default=0.12, help="seconds per form and batch")
+    parser.add_argument("--blocks", type=int, default=5)
+    parser.add_argument("--products", default="fwd1,fwd2,dW2,da,dW1", help="which products (default: all five)")
+    parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--torch-worker", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    batches = [int(b) for b in args.batches.split(",")]
+    if args.torch_worker:
+        print(json.dumps(torch_rows(batches, args.budget, args.torch_worker)))
+        return
+    print(f"load average {os.getloadavg()[0]:.2f}; numpy {np.__version__}")
+    info, rows = numpy_rows(batches, args.budget, args.blocks, args.products.split(","))
+    bound = info["sgemm_x2"]
+    print(f"SGEMM 2048^3: {info['sgemm_x1'] / 1e9:.1f} GFLOP/s on one thread, {bound / 1e9:.1f} on two; "
+          f"a hand-off to one Python thread and back: {info['handoff'] * 1e6:.1f} us")
+    if not args.no_torch:
+        for threads in (1, 2):
+            done = subprocess.run([sys.executable, __file__, "--batches", args.batches, "--budget", str(args.budget),
+                                   "--torch-worker", str(threads)], capture_output=True, text=True)
+            if done.returncode == 0:
+                rows += json.loads(done.stdout)
+            else:
+                print(f"torch x{threads} skipped: {done.stderr.strip().splitlines()[-1:]}")
+    print("| B | product | m x k x n | form | median us | min us | GFLOP/s | % bound |")
+    print("|---:|---|---|---|---:|---:|---:|---:|")
+    for r in sorted(rows, key=lambda r: (r["batch"], r["product"], r["median"])):
+        rate = r["flops"] / r["median"]
+        print(f"| {r['batch']} | {r['product']} | {r['shape']} | {r['form']} | {r['median'] * 1e6:.1f} | "
+              f"{r['min'] * 1e6:.1f} | {rate / 1e9:.1f} | {100 * rate / bound:.0f}% |")
+    print(f"load average {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
