@@ -69,19 +69,32 @@ def set_enabled(on: bool) -> None:
 
 
 def _scratch(value):
-    return np.zeros_like(value) if type(value) is np.ndarray else value
+    if type(value) is np.ndarray:
+        return np.zeros_like(value)
+    if type(value) in (list, tuple):  # a group kernel's lists of arrays
+        return type(value)(np.zeros_like(v) if type(v) is np.ndarray else v for v in value)
+    return value
+
+
+def _flattened(values):
+    for v in values:
+        if type(v) in (list, tuple):
+            yield from v
+        else:
+            yield v
 
 
 def _can_hand_over(values) -> bool:
-    """True when zero-filled copies of the call's arrays give Numba the same argument types, at a small cost."""
+    """True when zero-filled copies of the call's arrays (alone or in lists) give Numba the same argument
+    types, at a small cost."""
     total = 0
-    for v in values:
+    for v in _flattened(values):
         if type(v) is np.ndarray:
             flags = v.flags
             if not (flags.writeable and flags.aligned and (flags.c_contiguous or flags.f_contiguous)):
                 return False
             total += v.nbytes
-        elif isinstance(v, (np.ndarray, list, tuple, dict, set)):  # a subclass or a container: its own types
+        elif isinstance(v, (np.ndarray, list, tuple, dict, set)):  # a subclass or a nested container: its own types
             return False
     return total <= MAX_SCRATCH_BYTES
 

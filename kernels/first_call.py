@@ -21,8 +21,8 @@ import numpy as np
 from . import linear_reference, reference
 from .reference import relu, relu_backward
 
-__all__ = ["adam_update", "bias_grad", "bias_relu", "bias_relu_transposed", "relu", "relu_backward",
-           "relu_backward_bias_grad", "sgd_update"]
+__all__ = ["adam_update", "adam_update_group", "bias_grad", "bias_relu", "bias_relu_transposed", "relu",
+           "relu_backward", "relu_backward_bias_grad", "sgd_update", "sgd_update_group"]
 
 MAX_SUM_ROWS = 1024  # a NumPy call per row: taller arrays wait for their loop instead
 
@@ -80,3 +80,19 @@ def sgd_update(param, grad, momentum_buffer, *, momentum: float, first_step: boo
     if not _nan_free(param, grad, momentum_buffer if momentum != 0 and not first_step else None):
         return NotImplemented
     return reference.sgd_update(param, grad, momentum_buffer, momentum=momentum, first_step=first_step, **options)
+
+
+def adam_update_group(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, amsgrad: bool, **options):
+    """cpu.adam_update_group's bits (in place): adam_update on each parameter in turn."""
+    if not _nan_free(*params, *grads, *exp_avgs, *exp_avg_sqs, *(max_exp_avg_sqs if amsgrad else ())):
+        return NotImplemented
+    for arrays in zip(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs):
+        reference.adam_update(*arrays, amsgrad=amsgrad, **options)
+
+
+def sgd_update_group(params, grads, momentum_buffers, *, momentum: float, first_step: bool, **options):
+    """cpu.sgd_update_group's bits (in place): sgd_update on each parameter in turn."""
+    if not _nan_free(*params, *grads, *(momentum_buffers if momentum != 0 and not first_step else ())):
+        return NotImplemented
+    for arrays in zip(params, grads, momentum_buffers):
+        reference.sgd_update(*arrays, momentum=momentum, first_step=first_step, **options)

@@ -162,6 +162,33 @@ def test_sgds_twin_gives_the_loops_bits(dtype, maximize, weight_decay, momentum,
         same_bits(got, want)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("amsgrad,momentum", [(False, 0.0), (True, 0.9)])
+def test_the_group_twins_give_the_group_loops_bits(dtype, amsgrad, momentum):
+    rng = np.random.default_rng(5)
+    sizes = (257, 3, 40000)  # the last one in blocks (and shared with the helper where that is on)
+    start = [[hard(rng, n, dtype, nan=False) for n in sizes] for _ in range(5)]
+    for arrays in start[2:4]:
+        for a in arrays:
+            np.abs(a, out=a)  # the second moments are not negative
+    results = []
+    for twin in (True, False):
+        arrays = [[a.copy() for a in group] for group in start]
+        for step in (1, 2, 3):
+            adam = dict(step=step, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.1, amsgrad=amsgrad,
+                        maximize=False, decoupled_weight_decay=True)
+            sgd = dict(lr=1e-2, momentum=momentum, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=True,
+                       first_step=step == 1)
+            if not twin or first_call.adam_update_group(*arrays[:4], arrays[4], **adam) is NotImplemented:
+                cpu.adam_update_group(*arrays[:4], arrays[4], **adam)
+            if not twin or first_call.sgd_update_group(arrays[4], arrays[1], arrays[2], **sgd) is NotImplemented:
+                cpu.sgd_update_group(arrays[4], arrays[1], arrays[2], **sgd)
+        results.append(arrays)
+    for got_group, want_group in zip(*results):
+        for got, want in zip(got_group, want_group):
+            same_bits(got, want)
+
+
 # ---- the hand-over --------------------------------------------------------------------
 
 @pytest.fixture
@@ -217,6 +244,17 @@ def test_calls_that_cannot_be_handed_over_compile_on_the_callers_thread(toy_kern
     out = np.empty(a.shape, np.float32)
     assert kernels.get("toy", a)(a, out, scale=2.0) == "fast"
     assert toy_kernel["twin"] == 0
+
+
+def test_lists_of_arrays_are_handed_over_as_lists_of_scratch_zeros(monkeypatch):
+    monkeypatch.setattr(background, "_enabled", True)
+    seen = []
+    arrays = [np.ones(3, np.float32), np.ones((2, 2), np.float64)]
+    job = background.compile_later(lambda group, scale: seen.append([(a.dtype, a.shape, a.any()) for a in group]),
+                                   (arrays, 2.0), {})
+    assert job is not None and background.wait_idle(timeout=30) and job.done
+    assert seen == [[(np.dtype(np.float32), (3,), False), (np.dtype(np.float64), (2, 2), False)]]
+    assert background.compile_later(lambda group: None, ([[np.ones(2)]],), {}) is None  # nested: not handed over
 
 
 def test_turned_off_and_numba_mode_compile_at_the_first_call(toy_kernel):
