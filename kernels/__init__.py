@@ -15,7 +15,8 @@ they stay on BLAS / cuBLAS.
     y = relu(a)
 """
 from . import reference
-from .registry import ENV_VAR, MODES, available, get, get_mode, register, set_kernels, takes, which, with_fallback
+from .registry import (ENV_VAR, MODES, available, get, get_mode, per_array, register, set_kernels, takes, which,
+                       with_fallback)
 
 # name: (cpu version, gpu version); None = the reference is already one pass / one launch there
 _FAST = {
@@ -42,6 +43,10 @@ _FAST = {
 
 for _name, (_cpu, _gpu) in _FAST.items():
     register(_name, reference=getattr(reference, _name), cpu=_cpu, gpu=_gpu)
+# the optimizer updates over all the parameters of a group in one call (the CPU's shares the work between
+# two threads); elsewhere the update of each parameter in turn
+register("adam_update_group", reference=per_array("adam_update"), cpu="cpu:adam_update_group")
+register("sgd_update_group", reference=per_array("sgd_update"), cpu="cpu:sgd_update_group")
 # ReLU's forward is one SIMD ufunc in NumPy: the loop is faster only from this size on (cupy.maximum
 # is one kernel launch already)
 register("relu", reference=reference.relu, cpu="cpu:relu", cpu_from_size=4096)

@@ -216,3 +216,9 @@ class single_blas_thread:
         if self._restore not in (None, 1):
             _blas().set_num_threads(self._restore)
         return False
+
+
+def machine_overloaded() -> bool:
+    """Whether "auto" found the machine oversubscribed at its last look (before_gemm, at most once a second);
+    False under the other policies, which fix the thread counts."""
+    return _overloaded and _policy == "auto"

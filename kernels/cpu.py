@@ -38,6 +38,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from . import reference
+from . import parallel
 from .registry import takes
 
 CACHE = True  # False when no cache directory is writable: kernels then compile in every process
@@ -526,25 +527,49 @@ def _loop_for(loops: dict, make, options: tuple):
     return loop
 
 
+@intrinsic
+def _claim(typingctx, counters, index):
+    """counters[index] += 1 as one atomic step; returns the value before (a block number no other thread gets)."""
+    if not (isinstance(counters, types.Array) and counters.dtype == types.int64 and isinstance(index, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        where = builder.gep(array.data, [context.cast(builder, args[1], signature.args[1], types.intp)])
+        return builder.atomic_rmw("add", where, ir.Constant(ir.IntType(64), 1), "monotonic")
+
+    return types.int64(counters, index), codegen
+
+
+# The update loops below work through their arrays in blocks of `block` elements, each claimed from
+# counters[j] (one counter per array of a group, 0 at the start): a call with block >= size does the
+# whole array; two threads calling with the same counters share the blocks (parallel.share).
+
+
 def _sgd_loop(has_wd: bool, has_momentum: bool, nesterov: bool):
     """SGD's update loop for one option set (see _loop_for); the first step's copy into the buffer stays a flag."""
-    @_jit()
-    def sgd_loop(param, grad, buf, k, first):
+    @_jit(nogil=True)
+    def sgd_loop(param, grad, buf, k, first, counters, j, block):
         lr, wd, momentum, damp_keep = k[0], k[1], k[2], k[3]
-        for i in numba.prange(param.size):
-            p = param[i]
-            d = grad[i]
-            if has_wd:
-                d = d + wd * p
-            if has_momentum:
-                if first:
-                    b = d
-                else:
-                    b = buf[i] * momentum
-                    b = b + damp_keep * d
-                buf[i] = b
-                d = d + momentum * b if nesterov else b
-            param[i] = p - lr * d
+        n, size = numba.uint64(param.size), numba.uint64(block)  # unsigned: no negative-index wraparound
+        while True:
+            start = numba.uint64(_claim(counters, j)) * size
+            if start >= n:
+                return
+            for i in range(start, min(start + size, n)):
+                p = param[i]
+                d = grad[i]
+                if has_wd:
+                    d = d + wd * p
+                if has_momentum:
+                    if first:
+                        b = d
+                    else:
+                        b = buf[i] * momentum
+                        b = b + damp_keep * d
+                    buf[i] = b
+                    d = d + momentum * b if nesterov else b
+                param[i] = p - lr * d
 
     return sgd_loop
 
@@ -559,44 +584,76 @@ def _sgd_takes(param, grad, momentum_buffer, *, momentum: float, **_) -> bool:
 @takes(_sgd_takes)
 def sgd_update(param, grad, momentum_buffer, *, lr: float, momentum: float, dampening: float,
                weight_decay: float, nesterov: bool, maximize: bool, first_step: bool) -> None:
+    sgd_update_group([param], [grad], [momentum_buffer], lr=lr, momentum=momentum, dampening=dampening,
+                     weight_decay=weight_decay, nesterov=nesterov, maximize=maximize, first_step=first_step)
+
+
+def _sgd_group_takes(params, grads, momentum_buffers, *, momentum: float, **_) -> bool:
+    """_sgd_takes for every parameter, written out (see _adam_group_takes)."""
+    dtype = params[0].dtype
+    if dtype.char not in "fd":
+        return False
+    for arrays in (params, grads, momentum_buffers) if momentum != 0 else (params, grads):
+        for a in arrays:
+            if a.dtype != dtype or not a.flags.c_contiguous:
+                return False
+    for p, g in zip(params, grads):
+        if p.shape != g.shape:
+            return False
+    return True
+
+
+@takes(_sgd_group_takes)
+def sgd_update_group(params, grads, momentum_buffers, *, lr: float, momentum: float, dampening: float,
+                     weight_decay: float, nesterov: bool, maximize: bool, first_step: bool) -> None:
     has_momentum = momentum != 0
-    loop = _loop_for(_SGD_LOOPS, _sgd_loop, (weight_decay != 0, has_momentum, bool(nesterov) and has_momentum))
-    flat = _flat(param)
-    k = np.array([lr, weight_decay, momentum, 1 - dampening], param.dtype)
-    loop(flat, _flat(np.negative(grad) if maximize else grad), _flat(momentum_buffer) if has_momentum else flat, k,
-         bool(first_step))
+    options = (weight_decay != 0, has_momentum, bool(nesterov) and has_momentum)
+    loop = _SGD_LOOPS.get(options) or _loop_for(_SGD_LOOPS, _sgd_loop, options)
+    k = np.array([lr, weight_decay, momentum, 1 - dampening], params[0].dtype)
+    first = bool(first_step)
+    if maximize:
+        grads = [np.negative(a) for a in grads]
+    p = [a if a.ndim == 1 else a.reshape(-1) for a in params]
+    g = [a if a.ndim == 1 else a.reshape(-1) for a in grads]
+    b = [a if a.ndim == 1 else a.reshape(-1) for a in momentum_buffers] if has_momentum else p
+    _over_blocks(lambda j, counters, block: loop(p[j], g[j], b[j], k, first, counters, j, block), p)
 
 
 def _adam_loop(decay_mode: int, amsgrad: bool):
     """Adam's update loop for one option set (see _loop_for): decay_mode 0 none, 1 decoupled (AdamW), 2 L2."""
-    @_jit()
-    def adam_loop(param, grad, m_arr, v_arr, vmax_arr, k):
+    @_jit(nogil=True)
+    def adam_loop(param, grad, m_arr, v_arr, vmax_arr, k, counters, j, block):
         c1, c2, beta2, wd, decay, step_size, bc2, eps = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]
-        for i in numba.prange(param.size):
-            p = param[i]
-            g = grad[i]
-            if decay_mode == 1:  # AdamW: decay the weight itself
-                p = p * decay
-            elif decay_mode == 2:  # Adam: L2 penalty in the gradient
-                g = g + wd * p
-            m = m_arr[i]
-            m = m + c1 * (g - m)
-            m_arr[i] = m
-            v = v_arr[i] * beta2
-            v = v + c2 * g * g
-            v_arr[i] = v
-            if amsgrad:
-                vm = vmax_arr[i]
-                if not (vm >= v or vm != vm):  # NumPy's maximum: NaN wins
-                    vm = v
-                vmax_arr[i] = vm
-                v = vm
-            d = np.sqrt(v)
-            d = d / bc2
-            d = d + eps
-            d = m / d
-            d = d * step_size
-            param[i] = p - d
+        n, size = numba.uint64(param.size), numba.uint64(block)  # unsigned: no negative-index wraparound
+        while True:
+            start = numba.uint64(_claim(counters, j)) * size
+            if start >= n:
+                return
+            for i in range(start, min(start + size, n)):
+                p = param[i]
+                g = grad[i]
+                if decay_mode == 1:  # AdamW: decay the weight itself
+                    p = p * decay
+                elif decay_mode == 2:  # Adam: L2 penalty in the gradient
+                    g = g + wd * p
+                m = m_arr[i]
+                m = m + c1 * (g - m)
+                m_arr[i] = m
+                v = v_arr[i] * beta2
+                v = v + c2 * g * g
+                v_arr[i] = v
+                if amsgrad:
+                    vm = vmax_arr[i]
+                    if not (vm >= v or vm != vm):  # NumPy's maximum: NaN wins
+                        vm = v
+                    vmax_arr[i] = vm
+                    v = vm
+                d = np.sqrt(v)
+                d = d / bc2
+                d = d + eps
+                d = m / d
+                d = d * step_size
+                param[i] = p - d
 
     return adam_loop
 
@@ -613,13 +670,61 @@ def _adam_takes(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, amsgrad: bo
 def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step: int, lr: float, beta1: float,
                 beta2: float, eps: float, weight_decay: float, amsgrad: bool, maximize: bool,
                 decoupled_weight_decay: bool = False) -> None:
-    loop = _loop_for(_ADAM_LOOPS, _adam_loop,
-                     (0 if weight_decay == 0 else (1 if decoupled_weight_decay else 2), bool(amsgrad)))
-    g = _flat(np.negative(grad) if maximize else grad)
+    adam_update_group([param], [grad], [exp_avg], [exp_avg_sq], [max_exp_avg_sq], step=step, lr=lr, beta1=beta1,
+                      beta2=beta2, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
+                      decoupled_weight_decay=decoupled_weight_decay)
+
+
+def _adam_group_takes(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, amsgrad: bool, **_) -> bool:
+    """_adam_takes for every parameter, written out: it runs at every optimizer step."""
+    dtype = params[0].dtype
+    if dtype.char not in "fd":
+        return False
+    for arrays in (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs) if amsgrad else \
+            (params, grads, exp_avgs, exp_avg_sqs):
+        for a in arrays:
+            if a.dtype != dtype or not a.flags.c_contiguous:
+                return False
+    for p, g in zip(params, grads):
+        if p.shape != g.shape:
+            return False
+    return True
+
+
+@takes(_adam_group_takes)
+def adam_update_group(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, step: int, lr: float,
+                      beta1: float, beta2: float, eps: float, weight_decay: float, amsgrad: bool, maximize: bool,
+                      decoupled_weight_decay: bool = False) -> None:
+    options = (0 if weight_decay == 0 else (1 if decoupled_weight_decay else 2), bool(amsgrad))
+    loop = _ADAM_LOOPS.get(options) or _loop_for(_ADAM_LOOPS, _adam_loop, options)
     k = np.array([1 - beta1, 1 - beta2, beta2, weight_decay, 1 - lr * weight_decay, lr / (1 - beta1**step),
-                  (1 - beta2**step) ** 0.5, eps], param.dtype)
-    m = _flat(exp_avg)
-    loop(_flat(param), g, m, _flat(exp_avg_sq), _flat(max_exp_avg_sq) if amsgrad else m, k)
+                  (1 - beta2**step) ** 0.5, eps], params[0].dtype)
+    if maximize:
+        grads = [np.negative(a) for a in grads]
+    p = [a if a.ndim == 1 else a.reshape(-1) for a in params]
+    g = [a if a.ndim == 1 else a.reshape(-1) for a in grads]
+    m = [a if a.ndim == 1 else a.reshape(-1) for a in exp_avgs]
+    v = [a if a.ndim == 1 else a.reshape(-1) for a in exp_avg_sqs]
+    vmax = [a if a.ndim == 1 else a.reshape(-1) for a in max_exp_avg_sqs] if amsgrad else m
+    _over_blocks(lambda j, counters, block: loop(p[j], g[j], m[j], v[j], vmax[j], k, counters, j, block), p)
+
+
+def _over_blocks(update, arrays: list) -> None:
+    """update(j, counters, block) over every flat array j: each whole on this thread where the group is small,
+    else the arrays of more than one block shared with a second thread (parallel.share), the rest here."""
+    counters = np.zeros(len(arrays), np.int64)
+    sizes = [a.size for a in arrays]
+    block = parallel.BLOCK_ELEMENTS
+    shared = [j for j, size in enumerate(sizes) if size > block] if sum(sizes) >= parallel.SHARE_FROM else []
+    if shared:
+        def work() -> None:
+            for j in shared:
+                update(j, counters, block)
+
+        parallel.share(work)
+    for j, size in enumerate(sizes):
+        if counters[j] == 0:  # not shared: the whole array in one block
+            update(j, counters, max(size, 1))
 
 
 @_jit()

@@ -19,7 +19,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
-from .blas_threads import engine_threads, engine_threads_started, single_blas_thread
+from .blas_threads import engine_threads, engine_threads_started, machine_overloaded, single_blas_thread
 from .denormal import follow_flush_denormal
 
 _pool: ThreadPoolExecutor | None = None
@@ -87,3 +87,110 @@ def map_split(fn: Callable[[int, int], object], count: int, grain: int = 1) -> l
     threads = engine_threads()
     parts = 1 if threads <= 1 else min(4 * threads, max(1, count // max(grain, 1)))
     return map_chunks(fn, split(count, parts))
+
+
+# ---- one piece of work run by the caller and a resident helper thread at once -------------------------
+# The optimizer updates: one pass over every parameter of a group, a few hundred microseconds at most.
+# A pool task costs tens of microseconds to hand out and to wait for; a resident helper woken through a
+# lock costs a few. The work coordinates itself: a Numba loop that claims blocks of elements from an
+# atomic counter (kernels/cpu.py), so each thread makes one call that releases the GIL for its whole
+# share (threads that handed the GIL back and forth between small pieces queued for it instead of
+# working), and the caller starts at once: a helper that comes late only finds fewer blocks left.
+# BLAS keeps its threads: this runs between products.
+
+SHARE_FROM = 1 << 16  # elements below which an update runs on the caller alone (the hand-off costs more)
+# Off unless TINYGRAD_OPT_SHARED_UPDATES=1: on the 2-core development VM the update itself ran faster on two
+# threads, yet the whole training step ran slower (benchmarks/README.md, "Adam on two threads").
+SHARE_ENV_VAR = "TINYGRAD_OPT_SHARED_UPDATES"
+shared_updates = os.environ.get(SHARE_ENV_VAR, "0").strip() == "1"
+# Blocks are this many elements and start at multiples of it: LLVM's vectorised loop then runs over the
+# same groups of elements as over the whole array, and its scalar remainder over the same last few, so a
+# NaN's sign (which the two code paths may choose differently) is the same as in one call.
+BLOCK_ELEMENTS = 1 << 14
+
+
+class _Helper:
+    """A daemon thread that joins the caller on its current work whenever it wakes (see share).
+
+    `go` released means "look at the current work"; the helper takes that work only while the caller has
+    not closed it, under `state`, so a helper that wakes late finds nothing to do and the caller never
+    waits for one that has not started: it waits (on `done`) only for one that is running it."""
+
+    def __init__(self) -> None:
+        self.go, self.done, self.state = threading.Lock(), threading.Lock(), threading.Lock()
+        self.go.acquire()
+        self.done.acquire()
+        self.work: Callable[[], None] | None = None
+        self.active = False  # the helper is running the current work
+        self.error: BaseException | None = None
+        threading.Thread(target=self._serve, name="tinygrad_opt-ranges", daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            self.go.acquire()
+            with self.state:
+                work = self.work
+                self.active = work is not None
+            if work is None:
+                continue
+            try:
+                _in_flush_mode(work)
+            except BaseException as error:  # noqa: BLE001 - handed to the caller, which raises it
+                self.error = error
+            self.done.release()
+
+    def offer(self, work: Callable[[], None]) -> None:
+        with self.state:
+            self.work = work
+        if self.go.locked():  # else a wake-up is pending still: the helper will find this work
+            self.go.release()
+
+    def close(self) -> BaseException | None:
+        """Take the work back; wait for the helper if it is running it. Returns the helper's error."""
+        with self.state:
+            self.work = None
+            active, self.active = self.active, False
+        if not active:
+            return None
+        self.done.acquire()
+        error, self.error = self.error, None
+        return error
+
+
+_helper: _Helper | None = None
+_helper_pid: int | None = None
+_sharing = threading.Lock()  # one share() call at a time uses the helper; another runs alone
+
+
+def _resident_helper() -> _Helper:
+    global _helper, _helper_pid
+    if _helper is None or _helper_pid != os.getpid():
+        _helper, _helper_pid = _Helper(), os.getpid()
+    return _helper
+
+
+def share(work: Callable[[], None]) -> None:
+    """work() on the caller and, where the engine may use two threads (machine_has_room), on a resident
+    helper thread at the same time; it returns once neither runs it. `work` must split itself between
+    the two (claim pieces from a shared counter) and release the GIL while it works (a nogil Numba loop)."""
+    if not machine_has_room() or getattr(_region, "active", False) or not _sharing.acquire(blocking=False):
+        work()
+        return
+    try:
+        helper = _resident_helper()
+        helper.offer(work)
+        try:
+            work()
+        finally:
+            error = helper.close()
+        if error is not None:
+            raise error
+    finally:
+        _sharing.release()
+
+
+def machine_has_room() -> bool:
+    """Whether a second thread may join: sharing is on (shared_updates), the engine uses more than one thread
+    and the machine is not overloaded (blas_threads' last look), where a helper put aside would hold the
+    caller back."""
+    return shared_updates and engine_threads() > 1 and not machine_overloaded()

@@ -92,6 +92,18 @@ def with_fallback(fast: Callable, reference: Callable) -> Callable:
     return kernel
 
 
+def per_array(name: str) -> Callable:
+    """A group version of kernel `name` that calls it on each array in turn: fn(lists..., **options) runs
+    get(name, a)(a, b..., **options) for each tuple (a, b...) taken from the lists. It is the reference of a
+    group kernel, and what runs where no group version takes the arrays (the GPU, other layouts)."""
+    def each(*lists, **options):
+        for arrays in zip(*lists):
+            get(name, arrays[0])(*arrays, **options)
+
+    each.__name__ = f"{name}_each"
+    return each
+
+
 def get_mode() -> str:
     return _mode
 

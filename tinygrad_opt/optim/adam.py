@@ -31,6 +31,17 @@ def update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step: int, lr: f
         weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=decoupled_weight_decay)
 
 
+def update_group(params: list, grads: list, exp_avgs: list, exp_avg_sqs: list, max_exp_avg_sqs: list, *, step: int,
+                 lr: float, beta1: float, beta2: float, eps: float, weight_decay: float, amsgrad: bool,
+                 maximize: bool, decoupled_weight_decay: bool = False) -> None:
+    """`update` on each parameter of a group (lists of arrays, all at the same `step`), in one kernel call:
+    "adam_update_group" shares the elements of all of them between two threads on the CPU, and calls
+    "adam_update" on each parameter elsewhere. The same numbers as `update` on each in turn."""
+    kernel("adam_update_group", params[0])(
+        params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+        weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=decoupled_weight_decay)
+
+
 class Adam(Optimizer):
     """Adam, torch.optim.Adam's arguments, defaults and formula (see `update`)."""
 
@@ -54,6 +65,23 @@ class Adam(Optimizer):
         if group["amsgrad"]:
             state["max_exp_avg_sq"] = xp.zeros_like(p.data)
         return state
+
+    def _update_group(self, ready: list, group: dict[str, Any]) -> None:
+        step = ready[0][2]["step"] + 1
+        if any(state["step"] + 1 != step for _, _, state in ready):  # parameters that joined later: one by one
+            super()._update_group(ready, group)
+            return
+        amsgrad = group["amsgrad"]
+        for p, _, state in ready:
+            if amsgrad and "max_exp_avg_sq" not in state:
+                state["max_exp_avg_sq"] = array_module(p.data).zeros_like(p.data)
+            state["step"] = step
+        beta1, beta2 = group["betas"]
+        update_group([p.data for p, _, _ in ready], [grad for _, grad, _ in ready],
+                     [state["exp_avg"] for _, _, state in ready], [state["exp_avg_sq"] for _, _, state in ready],
+                     [state.get("max_exp_avg_sq") for _, _, state in ready], step=step, lr=group["lr"], beta1=beta1,
+                     beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"], amsgrad=amsgrad,
+                     maximize=group["maximize"], decoupled_weight_decay=group["decoupled_weight_decay"])
 
     def _update(self, p, grad, state: dict[str, Any], group: dict[str, Any]) -> None:
         if group["amsgrad"] and "max_exp_avg_sq" not in state:  # amsgrad switched on after the start

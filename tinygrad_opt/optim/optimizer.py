@@ -13,7 +13,8 @@ PyTorch carry over:
 
 Subclasses implement `_validate(options, where)` (hyperparameter checks),
 `_init_state(p, group)` and `_update(p, grad, state, group)`; the latter calls
-the array-level `update` function in the optimizer's own file.
+the array-level `update` function in the optimizer's own file. `_update_group`
+may replace the per-parameter calls with one over the whole group.
 """
 from __future__ import annotations
 
@@ -167,6 +168,7 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:
+            ready = []
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -177,9 +179,19 @@ class Optimizer:
                 state = self.state[p]
                 if not state:
                     state.update(self._init_state(p, group))
-                self._update(p, grad, state, group)
+                ready.append((p, grad, state))
+            if ready:
+                self._update_group(ready, group)
+            for p, _, _ in ready:
                 p._bump_version()  # an in-place change, as torch counts it: a graph that saved p now refuses backward
         return loss
+
+    def _update_group(self, ready: list[tuple[Tensor, Any, dict[str, Any]]], group: dict[str, Any]) -> None:
+        """Update the (parameter, gradient array, state) triples of one group that have gradients; an
+        optimizer whose kernel takes a whole group at once overrides this (one call instead of one per
+        parameter)."""
+        for p, grad, state in ready:
+            self._update(p, grad, state, group)
 
     # ---- checkpoints ------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

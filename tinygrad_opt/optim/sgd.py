@@ -29,6 +29,16 @@ def update(param, grad, momentum_buffer, *, lr: float, momentum: float, dampenin
         nesterov=nesterov, maximize=maximize, first_step=first_step)
 
 
+def update_group(params: list, grads: list, momentum_buffers: list, *, lr: float, momentum: float, dampening: float,
+                 weight_decay: float, nesterov: bool, maximize: bool, first_step: bool) -> None:
+    """`update` on each parameter of a group (lists of arrays, all at their first momentum step or none), in one
+    kernel call: "sgd_update_group" shares the elements between two threads on the CPU, and calls "sgd_update"
+    on each parameter elsewhere. The same numbers as `update` on each in turn."""
+    kernel("sgd_update_group", params[0])(
+        params, grads, momentum_buffers, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+        nesterov=nesterov, maximize=maximize, first_step=first_step)
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent, torch.optim.SGD's arguments, defaults and formula (see `update`)."""
 
@@ -52,6 +62,22 @@ class SGD(Optimizer):
 
     def _init_state(self, p, group: dict[str, Any]) -> dict[str, Any]:
         return {}  # the momentum buffer is made at the first step that uses momentum
+
+    def _update_group(self, ready: list, group: dict[str, Any]) -> None:
+        buffers, first_step = [None] * len(ready), False
+        if group["momentum"] != 0:
+            buffers = [state.get("momentum_buffer") for _, _, state in ready]
+            first_step = buffers[0] is None
+            if any((b is None) != first_step for b in buffers):  # some have a buffer, some not: one by one
+                super()._update_group(ready, group)
+                return
+            if first_step:
+                buffers = [array_module(p.data).empty_like(p.data) for p, _, _ in ready]
+                for (_, _, state), buffer in zip(ready, buffers):
+                    state["momentum_buffer"] = buffer
+        update_group([p.data for p, _, _ in ready], [grad for _, grad, _ in ready], buffers, lr=group["lr"],
+                     momentum=group["momentum"], dampening=group["dampening"], weight_decay=group["weight_decay"],
+                     nesterov=group["nesterov"], maximize=group["maximize"], first_step=first_step)
 
     def _update(self, p, grad, state: dict[str, Any], group: dict[str, Any]) -> None:
         buffer, first_step = None, False
