@@ -23,8 +23,10 @@ warnings of the caller's thread (a `pytest.warns` or `catch_warnings(record=True
 them). So on the worker thread that recording is skipped (a warning of a compile there is emitted
 as it comes); where Numba has no such hook to adjust (another version), nothing is handed over.
 
-The environment variable TINYGRAD_OPT_BACKGROUND_COMPILE=0 turns this off (every loop compiles
-at its first call, on the caller's thread). A fork waits for the compile in progress (the child
+Off by default: TINYGRAD_OPT_BACKGROUND_COMPILE=1 (or set_enabled(True)) turns it on. A benchmark
+worker with it on was found hung in OpenBLAS's thread shutdown called from a non-main thread (not
+reproduced, cause not found), so until that is understood every loop compiles at its first call
+on the caller's thread unless asked. A fork waits for the compile in progress (the child
 must not inherit Numba's compiler lock held by a thread it does not have) and the child drops
 the queue; interpreter exit drops the queue and waits for the compile in progress.
 """
@@ -54,7 +56,7 @@ class Job:
         self.done = done
 
 
-_enabled = os.environ.get(ENV_VAR, "1").strip() != "0"
+_enabled = os.environ.get(ENV_VAR, "0").strip() == "1"
 _cond = threading.Condition()
 _pending: list = []  # (function, args, kwargs, job), oldest first
 _busy = False

@@ -214,7 +214,7 @@ def toy_kernel(monkeypatch):
     yield calls
     registry._table.pop("toy")
     registry._resolved_host.pop("toy", None)
-    background.set_enabled(background.os.environ.get(background.ENV_VAR, "1").strip() != "0")
+    background.set_enabled(background.os.environ.get(background.ENV_VAR, "0").strip() == "1")
     kernels.set_kernels(mode)
 
 
