@@ -15,12 +15,17 @@ first wrote (warm). Numba consults NUMBA_CACHE_DIR before the package's own cach
 (kernels/__pycache__), so the package's cache is neither read nor touched. The thread
 counts are peers.py's (every library on all cores unless --threads says otherwise).
 
+Kernels with a first-call twin (kernels/first_call.py) compile on a background thread while the
+step runs the twin (kernels/background.py); `--background off` makes every kernel compile at its
+first call on the step's thread instead (TINYGRAD_OPT_BACKGROUND_COMPILE=0), for comparison.
+
 Printed: medians over the runs of the first step, the time from the worker's first line
 and from its launch by this script (the interpreter's start-up too), `import tinygrad_opt`,
 each phase of the first step, and every Numba kernel the step compiled or loaded from the
 cache, with its time (measured around Numba's Dispatcher.compile, which either loads a
-cached version or compiles) and the phase that called it. Importing a kernel module (and
-with the first one, Numba) is listed too.
+cached version or compiles) and the phase that called it ("background" for the background
+thread's), and the time from the first step's start until the background thread has nothing left
+to compile. Importing a kernel module (and with the first one, Numba) is listed too.
 """
 from __future__ import annotations
 
@@ -36,6 +41,7 @@ import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
+import threading  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +65,7 @@ class NumbaWatch:
     def __init__(self):
         self.phase = "import"
         self.events: list[dict] = []
-        self._depth = 0
+        self._depth = threading.local()  # per thread: the background thread compiles too
         self._patched = False
 
     def install(self) -> None:
@@ -92,19 +98,21 @@ class NumbaWatch:
         def timed_compile(dispatcher, sig):
             hits, misses = sum(dispatcher._cache_hits.values()), sum(dispatcher._cache_misses.values())
             already = len(dispatcher.overloads)
-            watch._depth += 1
+            depth = getattr(watch._depth, "n", 0)
+            watch._depth.n = depth + 1
             start, start_cpu = time.perf_counter(), time.thread_time()
             try:
                 return compile_(dispatcher, sig)
             finally:
                 seconds, cpu = time.perf_counter() - start, time.thread_time() - start_cpu
-                watch._depth -= 1
+                watch._depth.n = depth
                 if len(dispatcher.overloads) > already:  # not a lookup of a version compiled before
                     hit = sum(dispatcher._cache_hits.values()) > hits
                     kind = "cache load" if hit else ("compile" if sum(dispatcher._cache_misses.values()) > misses
                                                      else "other")
-                    watch.events.append({"phase": watch.phase, "what": dispatcher.py_func.__qualname__,
-                                         "kind": kind, "s": seconds, "cpu_s": cpu, "depth": watch._depth})
+                    phase = watch.phase if threading.current_thread() is threading.main_thread() else "background"
+                    watch.events.append({"phase": phase, "what": dispatcher.py_func.__qualname__,
+                                         "kind": kind, "s": seconds, "cpu_s": cpu, "depth": depth})
 
         Dispatcher.compile = timed_compile
         self._patched = True
@@ -138,6 +146,7 @@ def worker(batch: int) -> dict:
     x, y = data[0]
 
     start, start_cpu = time.perf_counter(), time.thread_time()
+    first_start = start
     phase("forward")
     loss = F.cross_entropy(model(x), y)
     phase("backward")
@@ -160,8 +169,12 @@ def worker(batch: int) -> dict:
     opt.zero_grad()
     float(loss.item())
     second = time.perf_counter() - start
+    from tinygrad_opt.kernels import background  # noqa: PLC0415
+
+    background.wait_idle()
+    settled = time.perf_counter() - first_start
     return {"first_step_s": first, "first_step_cpu_s": first_cpu, "to_first_step_s": to_first, "done_wall": done_wall,
-            "second_step_s": second, "phases": marks, "events": watch.events, "loss": value, "numba": _version("numba")}
+            "second_step_s": second, "all_compiled_s": settled, "phases": marks, "events": watch.events, "loss": value, "numba": _version("numba")}
 
 
 def _version(name: str) -> str:
@@ -175,8 +188,9 @@ def _version(name: str) -> str:
 
 # ---- the parent: pairs of workers on one fresh cache, medians -------------------------
 
-def run_worker(cache: str, batch: int, threads: int) -> dict:
-    env = dict(os.environ, **peers.thread_environment(threads), NUMBA_CACHE_DIR=cache)
+def run_worker(cache: str, batch: int, threads: int, background: str = "on") -> dict:
+    env = dict(os.environ, **peers.thread_environment(threads), NUMBA_CACHE_DIR=cache,
+               TINYGRAD_OPT_BACKGROUND_COMPILE="1" if background == "on" else "0")
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--batch", str(batch)]
     launched = time.time()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
@@ -207,9 +221,9 @@ def kernel_rows(runs: list[dict]) -> list[tuple]:
             for key in order]
 
 
-def report(cold: list[dict], warm: list[dict], batch: int, threads: int) -> str:
+def report(cold: list[dict], warm: list[dict], batch: int, threads: int, background: str = "on") -> str:
     lines = [f"first training step of the seed MLP 784-256-10 at B={batch} (Adam, float32, {threads} threads), "
-             f"median of {len(cold)} runs; Numba {cold[0]['numba']}",
+             f"median of {len(cold)} runs; Numba {cold[0]['numba']}; background compile {background}",
              "",
              f"{'seconds':<36}{'cold cache':>12}{'warm cache':>12}"]
 
@@ -221,6 +235,7 @@ def report(cold: list[dict], warm: list[dict], batch: int, threads: int) -> str:
     row("to first step, from worker start", lambda r: r["to_first_step_s"])
     row("to first step, from launch", lambda r: r["from_launch_s"])
     row("second step", lambda r: r["second_step_s"])
+    row("every kernel compiled, from step", lambda r: r["all_compiled_s"])
     lines.append("phases:")
     for name in PHASES:
         row(f"  {name}", lambda r, name=name: r["phases"].get(name, 0.0))
@@ -243,6 +258,8 @@ def main(argv=None) -> None:
     parser.add_argument("--runs", type=int, default=5, help="pairs of fresh workers (cold, then warm) on a new cache")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads of every library (default: cores)")
+    parser.add_argument("--background", choices=("on", "off"), default="on",
+                        help="compile kernels with a first-call twin on a background thread (the default) or not")
     parser.add_argument("--json", help="also write every worker's result to this file")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -252,12 +269,12 @@ def main(argv=None) -> None:
     cold, warm = [], []
     for run in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="first_step_numba_") as cache:
-            cold.append(run_worker(cache, args.batch, args.threads))
-            warm.append(run_worker(cache, args.batch, args.threads))
+            cold.append(run_worker(cache, args.batch, args.threads, args.background))
+            warm.append(run_worker(cache, args.batch, args.threads, args.background))
         print(f"run {run + 1}/{args.runs}: first step cold {cold[-1]['first_step_s']:.3f} s, "
               f"warm {warm[-1]['first_step_s']:.3f} s; load average {peers.load()}", flush=True)
     print()
-    print(report(cold, warm, args.batch, args.threads))
+    print(report(cold, warm, args.batch, args.threads, args.background))
     if args.json:
         Path(args.json).write_text(json.dumps({"cold": cold, "warm": warm}, indent=1) + "\n")
 

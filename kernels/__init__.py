@@ -117,3 +117,10 @@ for _name in ("batch_norm_stats", "batch_norm_forward", "batch_norm_backward"):
 from .denormal import flush_denormal, flush_denormal_enabled, set_flush_denormal  # noqa: E402
 
 __all__ += ["set_flush_denormal", "flush_denormal_enabled", "flush_denormal"]
+
+# first calls run a twin with the loop's bits while the loop compiles in the background (first_call.py, background.py)
+from . import first_call  # noqa: E402
+from .registry import set_first_call  # noqa: E402
+
+for _name in first_call.__all__:
+    set_first_call(_name, getattr(first_call, _name))

@@ -14,6 +14,12 @@ A CPU version may also say from how many elements it pays off (`cpu_from_size`):
 hands out the reference for a smaller host array directly, so on tiny arrays a kernel
 call costs no more than the array expression it replaces.
 
+A CPU version may have a `first_call` twin (kernels/first_call.py): NumPy code giving the
+loop's results bit for bit. In "auto" mode the kernel's first call then hands the loop to a
+background thread to compile (kernels/background.py) and runs the twin; once the loop is ready,
+`get` hands out the loop as usual. A first training step then waits only for the compiles of
+kernels without a twin.
+
 The mode starts from the environment variable TINYGRAD_OPT_KERNELS ("auto",
 "numba" or "reference"; "auto" when unset), so a whole test run can use the
 reference kernels: `TINYGRAD_OPT_KERNELS=reference python -m pytest`.
@@ -26,6 +32,8 @@ import warnings
 from typing import Callable, Union
 
 import numpy as np
+
+from . import background
 
 MODES = ("auto", "numba", "reference")
 ENV_VAR = "TINYGRAD_OPT_KERNELS"
@@ -108,19 +116,29 @@ def get_mode() -> str:
     return _mode
 
 
-def register(name: str, *, reference: Callable, cpu: Impl = None, gpu: Impl = None, cpu_from_size: int = 0) -> None:
+def register(name: str, *, reference: Callable, cpu: Impl = None, gpu: Impl = None, cpu_from_size: int = 0,
+             first_call: Callable | None = None) -> None:
     """Add kernel `name`; `cpu`/`gpu` are callables or "module:function" strings (imported on first use).
 
     `cpu_from_size`: the CPU version runs for host arrays (the one given to `get`) of at least
     this many elements; smaller ones get the reference, whose array expression is as fast there.
+    `first_call`: what runs while the CPU version compiles in the background ("auto" mode); it must
+    give the CPU version's bits on every input that version takes, or return NotImplemented for the
+    inputs where it cannot (before writing anything): the CPU version runs there.
     """
-    _table[name] = {"reference": reference, "cpu": cpu, "gpu": gpu}
+    _table[name] = {"reference": reference, "cpu": cpu, "gpu": gpu, "first_call": first_call}
     if cpu_from_size:
         _cpu_from_size[name] = cpu_from_size
     else:
         _cpu_from_size.pop(name, None)
     _resolved_host.clear()
     _resolved_device.clear()
+
+
+def set_first_call(name: str, twin: Callable | None) -> None:
+    """Give kernel `name` the twin its first calls run while its CPU version compiles (see register)."""
+    _table[name]["first_call"] = twin
+    _resolved_host.pop(name, None)
 
 
 def available() -> list[str]:
@@ -167,9 +185,40 @@ def _resolve(name: str, host: bool) -> Callable:
     if _mode != "reference":
         fast = _load(versions["cpu"] if host else versions["gpu"], name)
         if fast is not None:
-            fn = with_fallback(fast, fn)
+            twin = versions.get("first_call")
+            if host and _mode == "auto" and twin is not None and background.enabled():
+                fn = _compiled_in_background(name, fast, twin, fn)
+            else:
+                fn = with_fallback(fast, fn)
     (_resolved_host if host else _resolved_device)[name] = fn
     return fn
+
+
+def _compiled_in_background(name: str, fast: Callable, twin: Callable, reference: Callable) -> Callable:
+    """`fast` where it takes the inputs, its first call handed to the background compile and `twin` run
+    until that is done; then `get` hands out with_fallback(fast, reference) in this kernel's place."""
+    accepts = getattr(fast, "takes", None)
+    ready = with_fallback(fast, reference)
+    job = None
+
+    def kernel(*args, **kwargs):
+        nonlocal job
+        if job is not None and job.done:
+            if _resolved_host.get(name) is kernel:
+                _resolved_host[name] = ready
+            return ready(*args, **kwargs)
+        if accepts is not None and not accepts(*args, **kwargs):
+            return reference(*args, **kwargs)
+        if job is None:
+            job = background.compile_later(fast, args, kwargs)
+            if job is None:  # not handed over (large or unusual arrays, or turned off): compiled here, as before
+                job = background.Job(done=True)
+                return ready(*args, **kwargs)
+        result = twin(*args, **kwargs)
+        return ready(*args, **kwargs) if result is NotImplemented else result
+
+    kernel.__name__, kernel.__doc__, kernel.fast = fast.__name__, fast.__doc__, fast
+    return kernel
 
 
 def which(name: str, array) -> str:

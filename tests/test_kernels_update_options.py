@@ -132,6 +132,8 @@ def test_only_the_option_sets_used_are_compiled():
         sgd = optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
         sgd.step()
         sgd.step()
+        from tinygrad_opt.kernels import background
+        background.wait_idle()  # first calls compile their loop on a background thread
         print(json.dumps([[list(key) for key in cpu._ADAM_LOOPS], [list(key) for key in cpu._SGD_LOOPS]]))
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)

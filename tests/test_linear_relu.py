@@ -237,6 +237,17 @@ def test_bias_relu_transposed_matches_bias_relu_on_the_product_turned_back(seed,
     assert kernels.which("bias_relu_transposed", h_t.astype(np.float32)) == "cpu"
 
 
+@pytest.mark.parametrize("rows,cols", [(64, 256), (37, 250), (1, 16), (16, 1)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bias_relu_transposed_on_the_seed_layers_shapes_with_special_values(rows, cols, dtype):
+    """Whole blocks of 16 output columns and the remainder, NaN, infinities, -0 and exact zeros after the bias."""
+    h, b, _ = arrays(3, rows, cols, dtype, special=True)
+    h.reshape(-1)[-4:] = [-0.0, np.nan, -np.inf, np.finfo(dtype).smallest_subnormal][:h.size]
+    out = np.full((rows, cols), 7, dtype)
+    linear_cpu.bias_relu_transposed(np.ascontiguousarray(h.T), b, out)
+    same(out, reference.relu(h + b))
+
+
 WIDE = (3, 600, 16)  # rows, in_features, out_features: 4 * rows <= out and in >= 512: float32 takes the weight first
 
 

@@ -1,0 +1,98 @@
+"""What a kernel's first calls run while its Numba loop compiles in the background: the loop's own bits.
+
+kernels/background.py compiles a loop off the caller's thread; until it is ready the registry runs
+the kernel's twin from here. A twin gives the loop's results bit for bit, NaN signs and signed
+zeros included, on every input it accepts (tests/test_kernels_first_call.py checks each against
+its loop): otherwise a run's numbers would depend on how fast a compile went. Where it cannot, it
+declines by returning NotImplemented (before writing anything), and the registry runs the loop,
+compiling it on the caller's thread as it would have without a twin.
+
+The twins do the loop's IEEE operations, one per element, in the loop's order: the references
+where those do, and for the column sums a row-after-row sum from zero (NumPy sums a narrow
+array's columns pairwise). One thing the order does not fix: where two NaNs meet in an operation,
+which one comes out depends on which operand each compiler puts first. So a twin that does
+arithmetic declines when a NaN is among its inputs; NaNs that arise inside (inf - inf, 0 * inf)
+are all the machine's one default NaN, so meeting each other they give the same bits either way.
+Softmax cross-entropy and log-softmax round differently from any array expression: no twin, they
+compile at their first call.
+"""
+import numpy as np
+
+from . import linear_reference, reference
+from .reference import relu, relu_backward
+
+__all__ = ["adam_update", "adam_update_group", "bias_grad", "bias_relu", "bias_relu_transposed", "relu",
+           "relu_backward", "relu_backward_bias_grad", "sgd_update", "sgd_update_group"]
+
+MAX_SUM_ROWS = 1024  # a NumPy call per row: taller arrays wait for their loop instead
+
+
+def _nan_free(*arrays) -> bool:
+    """True when no array holds a NaN (one pass each, no temporary: NumPy's min is NaN if an element is)."""
+    for a in arrays:
+        if a is not None and a.size and np.isnan(a.min()):
+            return False
+    return True
+
+
+def bias_relu(h, b):
+    """linear_cpu.bias_relu's bits: h = max(h + b, 0) in place."""
+    return linear_reference.bias_relu(h, b) if _nan_free(h, b) else NotImplemented
+
+
+def bias_relu_transposed(h_t, b, out):
+    """linear_cpu.bias_relu_transposed's bits: out = max(h_t^T + b, 0)."""
+    return linear_reference.bias_relu_transposed(h_t, b, out) if _nan_free(h_t, b) else NotImplemented
+
+
+def _column_sums(g):
+    """g's column sums row after row from zero in g's dtype (the loops' order)."""
+    total = np.zeros(g.shape[1], g.dtype)
+    for row in g:
+        np.add(total, row, out=total)
+    return total
+
+
+def bias_grad(g):
+    """cpu.bias_grad's bits: the column sums of the 2-D g."""
+    if g.shape[0] > MAX_SUM_ROWS or not _nan_free(g):
+        return NotImplemented
+    return _column_sums(g)
+
+
+def relu_backward_bias_grad(g, y):
+    """linear_cpu.relu_backward_bias_grad's bits: (g masked where y <= 0, its column sums)."""
+    if g.shape[0] > MAX_SUM_ROWS:
+        return NotImplemented
+    gz = relu_backward(g, y)  # selects, computes nothing: any NaN passes through unchanged
+    return (gz, _column_sums(gz)) if _nan_free(gz) else NotImplemented
+
+
+def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, amsgrad: bool, **options):
+    """cpu.adam_update's bits (in place)."""
+    if not _nan_free(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else None):
+        return NotImplemented
+    return reference.adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, amsgrad=amsgrad, **options)
+
+
+def sgd_update(param, grad, momentum_buffer, *, momentum: float, first_step: bool, **options):
+    """cpu.sgd_update's bits (in place); the buffer is read only after the first step."""
+    if not _nan_free(param, grad, momentum_buffer if momentum != 0 and not first_step else None):
+        return NotImplemented
+    return reference.sgd_update(param, grad, momentum_buffer, momentum=momentum, first_step=first_step, **options)
+
+
+def adam_update_group(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, amsgrad: bool, **options):
+    """cpu.adam_update_group's bits (in place): adam_update on each parameter in turn."""
+    if not _nan_free(*params, *grads, *exp_avgs, *exp_avg_sqs, *(max_exp_avg_sqs if amsgrad else ())):
+        return NotImplemented
+    for arrays in zip(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs):
+        reference.adam_update(*arrays, amsgrad=amsgrad, **options)
+
+
+def sgd_update_group(params, grads, momentum_buffers, *, momentum: float, first_step: bool, **options):
+    """cpu.sgd_update_group's bits (in place): sgd_update on each parameter in turn."""
+    if not _nan_free(*params, *grads, *(momentum_buffers if momentum != 0 and not first_step else ())):
+        return NotImplemented
+    for arrays in zip(params, grads, momentum_buffers):
+        reference.sgd_update(*arrays, momentum=momentum, first_step=first_step, **options)

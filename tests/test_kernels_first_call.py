@@ -1,0 +1,323 @@
+"""First calls run a twin with the loop's bits while the loop compiles in the background (kernels/first_call.py,
+kernels/background.py, the registry's `first_call`): each twin against its loop, bit for bit on hard values; the
+hand-over (scratch arrays, what is not handed over, the switch to the loop); a cold training run's numbers with
+the background compile on and off."""
+import itertools
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tinygrad_opt import kernels
+from tinygrad_opt.kernels import background, first_call, registry
+
+pytest.importorskip("numba")
+from tinygrad_opt.kernels import cpu, linear_cpu  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+# the hard values make NumPy warn (inf - inf and the like); the loops and twins must agree on them silently
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+DTYPES = st.sampled_from([np.float32, np.float64])
+SEEDS = st.integers(0, 2**32 - 1)
+
+
+def hard(rng, shape, dtype, nan: bool = True) -> np.ndarray:
+    """Normal values salted with zeros of both signs, subnormals, infinities and NaNs of both signs."""
+    a = rng.standard_normal(shape).astype(dtype)
+    flat = a.reshape(-1)
+    tiny = np.finfo(dtype).smallest_subnormal
+    specials = np.array([0.0, -0.0, tiny, -tiny, np.inf, -np.inf] + ([np.nan, -np.nan] if nan else []), dtype)
+    picks = rng.choice(flat.size, min(flat.size, rng.integers(0, 9)), replace=False)
+    flat[picks] = rng.choice(specials, picks.size)
+    return a
+
+
+def bits(a) -> np.ndarray:
+    a = np.asarray(a)
+    return a.view(np.uint32 if a.dtype == np.float32 else np.uint64)
+
+
+def agree(twin_result, loop_result) -> None:
+    """The twin gives the loop's bits, or declines (NotImplemented) where NaNs come in."""
+    if twin_result is NotImplemented:
+        return
+    if isinstance(loop_result, tuple):
+        for got, want in zip(twin_result, loop_result):
+            same_bits(got, want)
+    elif loop_result is not None:
+        same_bits(twin_result, loop_result)
+
+
+def same_bits(got, want) -> None:
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(bits(got), bits(want))
+
+
+# ---- each twin gives its loop's bits --------------------------------------------------
+
+@settings(max_examples=80, deadline=None)
+@given(seed=SEEDS, rows=st.integers(1, 40), cols=st.integers(1, 40), dtype=DTYPES, nan=st.booleans())
+def test_the_linear_twins_give_the_loops_bits(seed, rows, cols, dtype, nan):
+    rng = np.random.default_rng(seed)
+    h, b, g = (hard(rng, shape, dtype, nan) for shape in ((rows, cols), cols, (rows, cols)))
+    if rng.integers(2):
+        b[0] = -0.0
+        h[0, 0] = -0.0  # -0 + -0: the one sum whose zero keeps its sign
+    agree(first_call.bias_relu(h.copy(), b), linear_cpu.bias_relu(h.copy(), b))
+    h_t = np.ascontiguousarray(h.T)
+    agree(first_call.bias_relu_transposed(h_t, b, np.empty((rows, cols), dtype)),
+          linear_cpu.bias_relu_transposed(h_t, b, np.empty((rows, cols), dtype)))
+    y = first_call.relu(h)  # ReLU and its backward select, they compute nothing: NaNs pass as they are
+    same_bits(y, cpu.relu(h))
+    same_bits(first_call.relu_backward(g, y), cpu.relu_backward(g, y))
+    agree(first_call.bias_grad(g), cpu.bias_grad(g))
+    agree(first_call.relu_backward_bias_grad(g, y), linear_cpu.relu_backward_bias_grad(g, y))
+    if not nan:  # inf - inf inside still gives the loops' bits: every NaN made inside is the one default NaN
+        assert first_call.bias_grad(g) is not NotImplemented
+        assert first_call.bias_relu(h.copy(), b) is not NotImplemented
+
+
+def test_twins_that_compute_decline_nan_inputs_and_a_column_sum_declines_tall_arrays():
+    g = np.ones((4, 3), np.float32)
+    g[1, 2], g[2, 2] = np.nan, -np.nan  # which NaN wins depends on operand order
+    assert first_call.bias_grad(g) is NotImplemented
+    assert first_call.bias_relu(g.copy(), np.zeros(3, np.float32)) is NotImplemented
+    assert first_call.bias_grad(np.ones((first_call.MAX_SUM_ROWS + 1, 2), np.float32)) is NotImplemented
+
+
+def test_a_column_of_negative_zeros_sums_to_positive_zero_as_the_loop_does():
+    g = np.full((3, 2), -0.0, np.float32)
+    same_bits(first_call.bias_grad(g), cpu.bias_grad(g))
+    assert not np.signbit(first_call.bias_grad(g)).any()
+
+
+def test_where_the_twin_declines_the_registry_runs_the_loop(monkeypatch):
+    g = np.ones((4, 3), np.float32)
+    g[1, 2], g[2, 2] = np.nan, -np.nan
+    kernel = registry._compiled_in_background("bias_grad", cpu.bias_grad, first_call.bias_grad, lambda g: "reference")
+    same_bits(kernel(g), cpu.bias_grad(g))
+    same_bits(kernel(g), cpu.bias_grad(g))  # still pending or ready: the loop either way
+
+
+
+ADAM_OPTIONS = list(itertools.product([False, True], [(0.0, False), (0.1, False), (0.1, True)], [False, True]))
+SGD_OPTIONS = [(maximize, wd, momentum, dampening, nesterov)  # Nesterov needs a momentum and no dampening
+               for maximize, wd, momentum, dampening, nesterov
+               in itertools.product([False, True], [0.0, 0.1], [0.0, 0.9], [0.0, 0.5], [False, True])
+               if not nesterov or (momentum and not dampening)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("maximize,decay,amsgrad", ADAM_OPTIONS)
+def test_adams_twin_gives_the_loops_bits(dtype, maximize, decay, amsgrad):
+    rng = np.random.default_rng(3)
+    start = [hard(rng, 257, dtype, nan=False) for _ in range(4)]  # inf - inf inside: default NaNs only
+    start[2] = np.abs(start[2])  # the second moments are not negative
+    start[3] = np.abs(start[3])
+    grad = hard(rng, 257, dtype, nan=False)
+    results = []
+    for twin in (True, False):
+        param, m, v, vmax = (a.copy() for a in start)
+        for step in (1, 2, 3):  # as the registry calls them: the loop where the twin declines (NaNs made inside)
+            options = dict(step=step, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=decay[0],
+                           amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=decay[1])
+            if not twin or first_call.adam_update(param, grad, m, v, vmax, **options) is NotImplemented:
+                cpu.adam_update(param, grad, m, v, vmax, **options)
+        results.append((param, m, v, vmax))
+    for got, want in zip(*results):
+        same_bits(got, want)
+    with_nan = [a.copy() for a in results[1]]
+    with_nan[1][0] = np.nan
+    assert first_call.adam_update(with_nan[0], grad, *with_nan[1:], step=2, lr=1e-2, beta1=0.9, beta2=0.999,
+                                  eps=1e-8, weight_decay=decay[0], amsgrad=amsgrad, maximize=maximize,
+                                  decoupled_weight_decay=decay[1]) is NotImplemented
+    same_bits(with_nan[0], results[1][0])  # declined before writing
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("maximize,weight_decay,momentum,dampening,nesterov", SGD_OPTIONS)
+def test_sgds_twin_gives_the_loops_bits(dtype, maximize, weight_decay, momentum, dampening, nesterov):
+    rng = np.random.default_rng(4)
+    start = [hard(rng, 129, dtype, nan=False) for _ in range(2)]
+    start[1][:] = np.nan  # the first step does not read the buffer
+    grad = hard(rng, 129, dtype, nan=False)
+    results = []
+    for twin in (True, False):
+        param, buf = (a.copy() for a in start)
+        for step in (1, 2, 3):  # as the registry calls them: the loop where the twin declines (NaNs made inside)
+            options = dict(lr=1e-2, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                           nesterov=nesterov, maximize=maximize, first_step=step == 1)
+            if not twin or first_call.sgd_update(param, grad, buf, **options) is NotImplemented:
+                cpu.sgd_update(param, grad, buf, **options)
+        results.append((param, buf))
+    for got, want in zip(*results):
+        same_bits(got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("amsgrad,momentum", [(False, 0.0), (True, 0.9)])
+def test_the_group_twins_give_the_group_loops_bits(dtype, amsgrad, momentum):
+    rng = np.random.default_rng(5)
+    sizes = (257, 3, 40000)  # the last one in blocks (and shared with the helper where that is on)
+    start = [[hard(rng, n, dtype, nan=False) for n in sizes] for _ in range(5)]
+    for arrays in start[2:4]:
+        for a in arrays:
+            np.abs(a, out=a)  # the second moments are not negative
+    results = []
+    for twin in (True, False):
+        arrays = [[a.copy() for a in group] for group in start]
+        for step in (1, 2, 3):
+            adam = dict(step=step, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.1, amsgrad=amsgrad,
+                        maximize=False, decoupled_weight_decay=True)
+            sgd = dict(lr=1e-2, momentum=momentum, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=True,
+                       first_step=step == 1)
+            if not twin or first_call.adam_update_group(*arrays[:4], arrays[4], **adam) is NotImplemented:
+                cpu.adam_update_group(*arrays[:4], arrays[4], **adam)
+            if not twin or first_call.sgd_update_group(arrays[4], arrays[1], arrays[2], **sgd) is NotImplemented:
+                cpu.sgd_update_group(arrays[4], arrays[1], arrays[2], **sgd)
+        results.append(arrays)
+    for got_group, want_group in zip(*results):
+        for got, want in zip(got_group, want_group):
+            same_bits(got, want)
+
+
+# ---- the hand-over --------------------------------------------------------------------
+
+@pytest.fixture
+def toy_kernel(monkeypatch):
+    """A kernel "toy" whose fast version records its calls and whose twin is marked, in "auto" mode."""
+    calls = {"fast": [], "twin": 0}
+
+    @registry.takes(lambda a, out, *, scale: a.dtype == np.float32)
+    def fast(a, out, *, scale):
+        calls["fast"].append((a.dtype, a.shape, a.flags.c_contiguous, bool((a == 0).all()), scale))
+        np.multiply(a, scale, out=out)
+        return "fast"
+
+    def twin(a, out, *, scale):
+        calls["twin"] += 1
+        np.multiply(a, scale, out=out)
+        return "twin"
+
+    mode = kernels.get_mode()
+    kernels.set_kernels("auto")
+    background.set_enabled(True)
+    kernels.register("toy", reference=lambda a, out, *, scale: "reference", cpu=fast, first_call=twin)
+    yield calls
+    registry._table.pop("toy")
+    registry._resolved_host.pop("toy", None)
+    background.set_enabled(background.os.environ.get(background.ENV_VAR, "1").strip() != "0")
+    kernels.set_kernels(mode)
+
+
+def test_the_first_call_runs_the_twin_and_the_loop_runs_on_scratch_zeros_in_the_background(toy_kernel):
+    a, out = np.arange(1, 7, dtype=np.float32).reshape(2, 3), np.empty((2, 3), np.float32)
+    kernel = kernels.get("toy", a)
+    assert kernels.which("toy", a) == "cpu"
+    assert kernel(a, out, scale=2.0) == "twin"
+    np.testing.assert_array_equal(out, 2 * a)
+    assert background.wait_idle(timeout=30)
+    assert toy_kernel["fast"] == [(np.dtype(np.float32), (2, 3), True, True, 2.0)]  # zeros, not the caller's data
+    assert kernel(a, out, scale=3.0) == "fast"  # ready: the loop itself from now on
+    assert kernels.get("toy", a) is not kernel  # and `get` hands out the plain version
+    assert kernels.get("toy", a)(a, out, scale=1.0) == "fast"
+    wide = a.astype(np.float64)
+    assert kernels.get("toy", wide)(wide, out, scale=1.0) == "reference"  # what fast does not take
+    assert toy_kernel["twin"] == 1
+
+
+@pytest.mark.parametrize("make", [
+    lambda: np.zeros(background.MAX_SCRATCH_BYTES // 4 + 1, np.float32),  # too large to copy for the compile
+    lambda: np.zeros((4, 6), np.float32)[:, ::2],  # not contiguous: another Numba type than its copy
+    lambda: np.broadcast_to(np.zeros(3, np.float32), (2, 3)),  # read-only
+])
+def test_calls_that_cannot_be_handed_over_compile_on_the_callers_thread(toy_kernel, make):
+    a = make()
+    out = np.empty(a.shape, np.float32)
+    assert kernels.get("toy", a)(a, out, scale=2.0) == "fast"
+    assert toy_kernel["twin"] == 0
+
+
+def test_lists_of_arrays_are_handed_over_as_lists_of_scratch_zeros(monkeypatch):
+    monkeypatch.setattr(background, "_enabled", True)
+    seen = []
+    arrays = [np.ones(3, np.float32), np.ones((2, 2), np.float64)]
+    job = background.compile_later(lambda group, scale: seen.append([(a.dtype, a.shape, a.any()) for a in group]),
+                                   (arrays, 2.0), {})
+    assert job is not None and background.wait_idle(timeout=30) and job.done
+    assert seen == [[(np.dtype(np.float32), (3,), False), (np.dtype(np.float64), (2, 2), False)]]
+    assert background.compile_later(lambda group: None, ([[np.ones(2)]],), {}) is None  # nested: not handed over
+
+
+def test_turned_off_and_numba_mode_compile_at_the_first_call(toy_kernel):
+    a, out = np.ones(3, np.float32), np.empty(3, np.float32)
+    background.set_enabled(False)
+    registry._resolved_host.pop("toy", None)
+    assert kernels.get("toy", a)(a, out, scale=2.0) == "fast"
+    background.set_enabled(True)
+    kernels.set_kernels("numba")
+    assert kernels.get("toy", a)(a, out, scale=2.0) == "fast"
+    assert toy_kernel["twin"] == 0
+
+
+def test_a_fork_while_the_worker_compiles_leaves_a_child_that_runs_the_kernels(toy_kernel):
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork on this platform")
+    a, out = np.ones(3, np.float32), np.empty(3, np.float32)
+    kernels.get("toy", a)(a, out, scale=2.0)
+    pid = os.fork()
+    if pid == 0:  # the child: its first calls compile on its own thread, or the queue would never drain
+        code = 1
+        try:
+            got = kernels.get("toy", a)(a, out, scale=2.0)
+            g = np.ones((4, 3), np.float32)
+            code = 0 if got == "fast" and kernels.get("bias_grad", g)(g).tolist() == [4.0] * 3 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+# ---- a cold training run: the same numbers with the background compile on and off -------
+
+RUN = """
+import hashlib, json, sys
+sys.path.insert(0, {benchmarks!r})
+import peers
+import tinygrad_opt as tg
+import tinygrad_opt.nn.functional as F
+from tinygrad_opt import nn, optim
+model = nn.Sequential(nn.Linear(peers.IN, peers.HIDDEN), nn.ReLU(), nn.Linear(peers.HIDDEN, peers.OUT))
+for p, w in zip(model.parameters(), peers.initial_weights()):
+    p.data[...] = w
+opt = optim.Adam(model.parameters(), lr=peers.LR)
+losses = []
+for x, y in list(peers.batches(64))[:4]:
+    loss = F.cross_entropy(model(tg.Tensor(x)), tg.Tensor(y))
+    loss.backward()
+    opt.step()
+    opt.zero_grad()
+    losses.append(float(loss.item()).hex())
+print(json.dumps([losses, [hashlib.sha256(p.data.tobytes()).hexdigest() for p in model.parameters()]]))
+"""
+
+
+def test_a_cold_training_run_gives_the_same_numbers_with_the_background_compile_on_and_off(tmp_path):
+    results = {}
+    for on in ("1", "0"):
+        env = dict(os.environ, PYTHONPATH=str(ROOT), TINYGRAD_OPT_KERNELS="auto", NUMBA_CACHE_DIR=str(tmp_path / on),
+                   TINYGRAD_OPT_BACKGROUND_COMPILE=on,
+                   TINYGRAD_OPT_BLAS_THREADS="1")  # fixed: OpenBLAS's sums differ between thread counts
+        done = subprocess.run([sys.executable, "-c", textwrap.dedent(RUN.format(benchmarks=str(ROOT / "benchmarks")))],
+                              capture_output=True, text=True, env=env, timeout=240)
+        assert done.returncode == 0, done.stderr[-2000:]
+        results[on] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert results["1"] == results["0"]
