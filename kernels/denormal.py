@@ -125,3 +125,12 @@ class flush_denormal:
         if supported() and self._previous != self.mode:
             _set_mode(self._previous, "flush_denormal(mode)", self.defer_blas)
         return False
+
+
+def blas_threads_restarted() -> None:
+    """BLAS's worker threads were just restarted from the calling thread (kernels/parallel.py): they run its
+    mode now; if that is not the mode set last, restart them again before the engine's next product."""
+    global _blas_mode
+    _blas_mode = flush_denormal_enabled()
+    if _mode is not None and _mode != _blas_mode:
+        run_before_next_product(_restart_blas_threads_if_behind)

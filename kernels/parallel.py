@@ -19,8 +19,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
-from .blas_threads import engine_threads, engine_threads_started, machine_overloaded, single_blas_thread
-from .denormal import follow_flush_denormal
+from .blas_threads import (_blas, engine_threads, engine_threads_started, machine_overloaded, restart_blas_threads,
+                           single_blas_thread)
+from .denormal import blas_threads_restarted, follow_flush_denormal
 
 _pool: ThreadPoolExecutor | None = None
 _pool_pid: int | None = None  # a forked child cannot use its parent's worker threads: it makes its own
@@ -99,10 +100,8 @@ def map_split(fn: Callable[[int, int], object], count: int, grain: int = 1) -> l
 # BLAS keeps its threads: this runs between products.
 
 SHARE_FROM = 1 << 16  # elements below which an update runs on the caller alone (the hand-off costs more)
-# Off unless TINYGRAD_OPT_SHARED_UPDATES=1: on the 2-core development VM the update itself ran faster on two
-# threads, yet the whole training step ran slower (benchmarks/README.md, "Adam on two threads").
-SHARE_ENV_VAR = "TINYGRAD_OPT_SHARED_UPDATES"
-shared_updates = os.environ.get(SHARE_ENV_VAR, "0").strip() == "1"
+SHARE_ENV_VAR = "TINYGRAD_OPT_SHARED_UPDATES"  # "0": the updates stay on the calling thread
+shared_updates = os.environ.get(SHARE_ENV_VAR, "1").strip() != "0"
 # Blocks are this many elements and start at multiples of it: LLVM's vectorised loop then runs over the
 # same groups of elements as over the whole array, and its scalar remainder over the same last few, so a
 # NaN's sign (which the two code paths may choose differently) is the same as in one call.
@@ -166,7 +165,31 @@ def _resident_helper() -> _Helper:
     global _helper, _helper_pid
     if _helper is None or _helper_pid != os.getpid():
         _helper, _helper_pid = _Helper(), os.getpid()
+        _short_blas_spin()
     return _helper
+
+
+SPIN_ENV_VAR = "OPENBLAS_THREAD_TIMEOUT"
+SHORT_SPIN = "4"  # OpenBLAS's least: an idle worker waits about 2**4 cycles before it sleeps
+
+
+def _short_blas_spin() -> bool:
+    """Have OpenBLAS's idle worker threads sleep right after a product instead of spinning on their cores for
+    about 2**28 cycles (a tenth of a second): on two cores the spinning worker took the core the helper
+    needs, and the shared update ran slower than the caller's alone. OpenBLAS reads the timeout from its
+    environment when it starts its threads, so this sets it (unless the user did), has OpenBLAS read its
+    environment again and restarts its threads from this thread. False where BLAS is not OpenBLAS."""
+    blas = _blas()
+    library = getattr(blas, "dynlib", None)
+    read_env = getattr(library, "openblas_read_env", None)
+    if read_env is None or blas.internal_api != "openblas":
+        return False
+    os.environ.setdefault(SPIN_ENV_VAR, SHORT_SPIN)
+    read_env()
+    if not restart_blas_threads():
+        return False
+    blas_threads_restarted()
+    return True
 
 
 def share(work: Callable[[], None]) -> None:

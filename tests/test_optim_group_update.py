@@ -253,8 +253,8 @@ def test_sgd_parameters_with_and_without_a_momentum_buffer_step_one_by_one():
         np.testing.assert_array_equal(opt.state[p]["momentum_buffer"], p.grad.data)
 
 
-@pytest.mark.parametrize("value,shared", [(None, False), ("1", True), ("0", False)])
-def test_updates_are_shared_only_where_the_environment_asks(value, shared):
+@pytest.mark.parametrize("value,shared", [(None, True), ("1", True), ("0", False)])
+def test_updates_are_shared_unless_the_environment_says_no(value, shared):
     import os
     import subprocess
     import sys
@@ -266,3 +266,33 @@ def test_updates_are_shared_only_where_the_environment_asks(value, shared):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(shared)
+
+
+def test_the_helpers_start_has_openblas_idle_threads_sleep_soon_and_keeps_their_flush_mode():
+    """A subprocess: its OpenBLAS threads are restarted once, with the short spin, in the caller's float mode."""
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import numpy as np
+import tinygrad_opt as tg
+from tinygrad_opt.kernels import denormal, parallel
+tg.set_flush_denormal(True)
+x = np.ones((300, 300), np.float32); x @ x
+parallel.machine_has_room = lambda: True
+parallel.share(lambda: None)
+import os
+print(os.environ.get("OPENBLAS_THREAD_TIMEOUT"), denormal._blas_mode)
+"""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    timeout, mode = done.stdout.split()
+    assert mode == "True"  # restarted from a thread that flushes: BLAS's threads flush too
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return
+    if any(info.get("internal_api") == "openblas" for info in threadpool_info()):
+        assert timeout == parallel.SHORT_SPIN
