@@ -15,9 +15,9 @@ first wrote (warm). Numba consults NUMBA_CACHE_DIR before the package's own cach
 (kernels/__pycache__), so the package's cache is neither read nor touched. The thread
 counts are peers.py's (every library on all cores unless --threads says otherwise).
 
-`--background on` sets TINYGRAD_OPT_BACKGROUND_COMPILE=1 (off by default): kernels with a
-first-call twin (kernels/first_call.py) then compile on a background thread while the step runs
-the twin (kernels/background.py); off, every kernel compiles at its first call on the step's thread.
+`--background on` (the default, as the package's) sets TINYGRAD_OPT_BACKGROUND_COMPILE=1: kernels with a
+first-call twin (kernels/first_call.py) compile on a background thread while the step runs the twin
+(kernels/background.py); `off` sets it to 0: every kernel compiles at its first call on the step's thread.
 
 Printed: medians over the runs of the first step, the time from the worker's first line
 and from its launch by this script (the interpreter's start-up too), `import tinygrad_opt`,
@@ -258,8 +258,8 @@ def main(argv=None) -> None:
     parser.add_argument("--runs", type=int, default=5, help="pairs of fresh workers (cold, then warm) on a new cache")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads of every library (default: cores)")
-    parser.add_argument("--background", choices=("on", "off"), default="off",
-                        help="compile kernels with a first-call twin on a background thread (opt-in) or not")
+    parser.add_argument("--background", choices=("on", "off"), default="on",
+                        help="compile kernels with a first-call twin on a background thread (the default) or not")
     parser.add_argument("--json", help="also write every worker's result to this file")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -23,10 +23,11 @@ warnings of the caller's thread (a `pytest.warns` or `catch_warnings(record=True
 them). So on the worker thread that recording is skipped (a warning of a compile there is emitted
 as it comes); where Numba has no such hook to adjust (another version), nothing is handed over.
 
-Off by default: TINYGRAD_OPT_BACKGROUND_COMPILE=1 (or set_enabled(True)) turns it on. A benchmark
-worker with it on was found hung in OpenBLAS's thread shutdown called from a non-main thread (not
-reproduced, cause not found), so until that is understood every loop compiles at its first call
-on the caller's thread unless asked. A fork waits for the compile in progress (the child
+On by default: TINYGRAD_OPT_BACKGROUND_COMPILE=0 (or set_enabled(False)) turns it off. The worker runs
+its scratch calls alone (parallel.keep_to_this_thread): a scratch group update on it once started
+the resident update helper, which restarted OpenBLAS's threads from the worker while the caller's
+thread was inside a product, and OpenBLAS hung in its thread shutdown; only the main thread
+restarts them now. A fork waits for the compile in progress (the child
 must not inherit Numba's compiler lock held by a thread it does not have) and the child drops
 the queue; interpreter exit drops the queue and waits for the compile in progress.
 """
@@ -56,7 +57,12 @@ class Job:
         self.done = done
 
 
-_enabled = os.environ.get(ENV_VAR, "0").strip() == "1"
+def enabled_by_environment() -> bool:
+    """On unless TINYGRAD_OPT_BACKGROUND_COMPILE=0."""
+    return os.environ.get(ENV_VAR, "1").strip() != "0"
+
+
+_enabled = enabled_by_environment()
 _cond = threading.Condition()
 _pending: list = []  # (function, args, kwargs, job), oldest first
 _busy = False
@@ -186,6 +192,9 @@ def _wait_for_quiet() -> None:
 def _work() -> None:
     global _busy, _worker_ident
     _worker_ident = threading.get_ident()
+    from . import parallel  # noqa: PLC0415 - parallel pulls in BLAS's thread control, needless until a job comes
+
+    parallel.keep_to_this_thread()  # the scratch calls must not start helpers or restart BLAS under the caller
     _listen_to_compiles()
     _foreground["last"] = time.monotonic()  # a compile may be under way unseen: count from now
     while True:

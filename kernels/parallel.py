@@ -158,15 +158,26 @@ class _Helper:
 
 _helper: _Helper | None = None
 _helper_pid: int | None = None
+_spin_shortened_pid: int | None = None  # the process whose BLAS workers were told to sleep at once
 _sharing = threading.Lock()  # one share() call at a time uses the helper; another runs alone
 
 
 def _resident_helper() -> _Helper:
-    global _helper, _helper_pid
+    global _helper, _helper_pid, _spin_shortened_pid
     if _helper is None or _helper_pid != os.getpid():
         _helper, _helper_pid = _Helper(), os.getpid()
+    # restarting BLAS's threads while another thread is inside a product hangs OpenBLAS: only the main
+    # thread restarts them (where the engine's products run), never a background or user thread
+    if _spin_shortened_pid != os.getpid() and threading.current_thread() is threading.main_thread():
+        _spin_shortened_pid = os.getpid()
         _short_blas_spin()
     return _helper
+
+
+def keep_to_this_thread() -> None:
+    """From now on the calling thread runs map_chunks' chunks and share()'s work alone: no engine threads,
+    no resident helper, no change to BLAS's threads (for a background thread such as the compile worker)."""
+    _region.active = True
 
 
 SPIN_ENV_VAR = "OPENBLAS_THREAD_TIMEOUT"

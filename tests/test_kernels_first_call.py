@@ -214,7 +214,7 @@ def toy_kernel(monkeypatch):
     yield calls
     registry._table.pop("toy")
     registry._resolved_host.pop("toy", None)
-    background.set_enabled(background.os.environ.get(background.ENV_VAR, "0").strip() == "1")
+    background.set_enabled(background.enabled_by_environment())
     kernels.set_kernels(mode)
 
 
@@ -255,6 +255,30 @@ def test_lists_of_arrays_are_handed_over_as_lists_of_scratch_zeros(monkeypatch):
     assert job is not None and background.wait_idle(timeout=30) and job.done
     assert seen == [[(np.dtype(np.float32), (3,), False), (np.dtype(np.float64), (2, 2), False)]]
     assert background.compile_later(lambda group: None, ([[np.ones(2)]],), {}) is None  # nested: not handed over
+
+
+def test_the_worker_runs_its_scratch_calls_alone_and_never_touches_blas_threads(monkeypatch):
+    """A scratch call on the worker that would share its work (a group update) must neither start the resident
+    helper nor restart BLAS's threads: restarting them while the caller's thread is inside a product hangs
+    OpenBLAS. The worker's calls run alone; only the main thread shortens BLAS's spin."""
+    from tinygrad_opt.kernels import parallel
+
+    monkeypatch.setattr(background, "_enabled", True)
+    restarts = []
+    monkeypatch.setattr(parallel, "_short_blas_spin", lambda: restarts.append("restart") or True)
+    monkeypatch.setattr(parallel, "_spin_shortened_pid", None)
+    seen = []
+
+    def share_like_a_group_update(a):
+        seen.append(getattr(parallel._region, "active", False))
+        parallel.share(lambda: seen.append("work"))
+
+    job = background.compile_later(share_like_a_group_update, (np.ones(3, np.float32),), {})
+    assert job is not None and background.wait_idle(timeout=30) and job.done
+    assert seen == [True, "work"] and restarts == []  # alone on the worker, BLAS untouched
+    parallel._resident_helper()  # the main thread (this test's) does shorten it, once per process
+    parallel._resident_helper()
+    assert restarts == ["restart"]
 
 
 def test_a_background_compile_leaves_the_callers_warning_capture_alone(monkeypatch):
