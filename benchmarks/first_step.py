@@ -15,9 +15,9 @@ first wrote (warm). Numba consults NUMBA_CACHE_DIR before the package's own cach
 (kernels/__pycache__), so the package's cache is neither read nor touched. The thread
 counts are peers.py's (every library on all cores unless --threads says otherwise).
 
-Kernels with a first-call twin (kernels/first_call.py) compile on a background thread while the
-step runs the twin (kernels/background.py); `--background off` makes every kernel compile at its
-first call on the step's thread instead (TINYGRAD_OPT_BACKGROUND_COMPILE=0), for comparison.
+`--background on` sets TINYGRAD_OPT_BACKGROUND_COMPILE=1 (off by default): kernels with a
+first-call twin (kernels/first_call.py) then compile on a background thread while the step runs
+the twin (kernels/background.py); off, every kernel compiles at its first call on the step's thread.
 
 Printed: medians over the runs of the first step, the time from the worker's first line
 and from its launch by this script (the interpreter's start-up too), `import tinygrad_opt`,
@@ -188,7 +188,7 @@ def _version(name: str) -> str:
 
 # ---- the parent: pairs of workers on one fresh cache, medians -------------------------
 
-def run_worker(cache: str, batch: int, threads: int, background: str = "on") -> dict:
+def run_worker(cache: str, batch: int, threads: int, background: str = "off") -> dict:
     env = dict(os.environ, **peers.thread_environment(threads), NUMBA_CACHE_DIR=cache,
                TINYGRAD_OPT_BACKGROUND_COMPILE="1" if background == "on" else "0")
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--batch", str(batch)]
@@ -221,7 +221,7 @@ def kernel_rows(runs: list[dict]) -> list[tuple]:
             for key in order]
 
 
-def report(cold: list[dict], warm: list[dict], batch: int, threads: int, background: str = "on") -> str:
+def report(cold: list[dict], warm: list[dict], batch: int, threads: int, background: str = "off") -> str:
     lines = [f"first training step of the seed MLP 784-256-10 at B={batch} (Adam, float32, {threads} threads), "
              f"median of {len(cold)} runs; Numba {cold[0]['numba']}; background compile {background}",
              "",
@@ -258,8 +258,8 @@ def main(argv=None) -> None:
     parser.add_argument("--runs", type=int, default=5, help="pairs of fresh workers (cold, then warm) on a new cache")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads of every library (default: cores)")
-    parser.add_argument("--background", choices=("on", "off"), default="on",
-                        help="compile kernels with a first-call twin on a background thread (the default) or not")
+    parser.add_argument("--background", choices=("on", "off"), default="off",
+                        help="compile kernels with a first-call twin on a background thread (opt-in) or not")
     parser.add_argument("--json", help="also write every worker's result to this file")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

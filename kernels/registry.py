@@ -15,10 +15,10 @@ hands out the reference for a smaller host array directly, so on tiny arrays a k
 call costs no more than the array expression it replaces.
 
 A CPU version may have a `first_call` twin (kernels/first_call.py): NumPy code giving the
-loop's results bit for bit. In "auto" mode the kernel's first call then hands the loop to a
-background thread to compile (kernels/background.py) and runs the twin; once the loop is ready,
-`get` hands out the loop as usual. A first training step then waits only for the compiles of
-kernels without a twin.
+loop's results bit for bit. In "auto" mode with the background compile on (kernels/background.py,
+TINYGRAD_OPT_BACKGROUND_COMPILE=1; off by default) the kernel's first call then hands the loop to
+a background thread to compile and runs the twin; once the loop is ready, `get` hands out the
+loop as usual. A first training step then waits only for the compiles of kernels without a twin.
 
 The mode starts from the environment variable TINYGRAD_OPT_KERNELS ("auto",
 "numba" or "reference"; "auto" when unset), so a whole test run can use the

@@ -214,7 +214,7 @@ def toy_kernel(monkeypatch):
     yield calls
     registry._table.pop("toy")
     registry._resolved_host.pop("toy", None)
-    background.set_enabled(background.os.environ.get(background.ENV_VAR, "1").strip() != "0")
+    background.set_enabled(background.os.environ.get(background.ENV_VAR, "0").strip() == "1")
     kernels.set_kernels(mode)
 
 
@@ -255,6 +255,40 @@ def test_lists_of_arrays_are_handed_over_as_lists_of_scratch_zeros(monkeypatch):
     assert job is not None and background.wait_idle(timeout=30) and job.done
     assert seen == [[(np.dtype(np.float32), (3,), False), (np.dtype(np.float64), (2, 2), False)]]
     assert background.compile_later(lambda group: None, ([[np.ones(2)]],), {}) is None  # nested: not handed over
+
+
+def test_a_background_compile_leaves_the_callers_warning_capture_alone(monkeypatch):
+    """Numba's type inference swaps the process's warning filters to record warnings; from the worker thread
+    that would take the warnings a `catch_warnings(record=True)` on the caller's thread is recording."""
+    import time
+    import warnings
+
+    import numba
+
+    monkeypatch.setattr(background, "_enabled", True)
+    monkeypatch.setattr(background, "QUIET_S", 0.0)
+
+    def fresh_kernel():  # a new function each time: nothing cached, so the worker compiles (type inference)
+        @numba.njit
+        def loop(a, out):
+            for i in range(a.size):
+                out[i] = a[i] * 2.0 if a[i] > 0 else a[i] - 1.0
+        return lambda a, out: loop(a, out)
+
+    before = (warnings.showwarning, list(warnings.filters))
+    emitted = 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        jobs = [background.compile_later(fresh_kernel(), (np.ones(8), np.empty(8)), {}) for _ in range(4)]
+        assert all(job is not None for job in jobs)
+        while not all(job.done for job in jobs):
+            warnings.warn(f"caller's warning {emitted}", UserWarning)
+            emitted += 1
+            time.sleep(0.0002)
+        warnings.warn("last", UserWarning)
+    mine = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert mine == [f"caller's warning {n}" for n in range(emitted)] + ["last"]
+    assert (warnings.showwarning, list(warnings.filters)) == before
 
 
 def test_turned_off_and_numba_mode_compile_at_the_first_call(toy_kernel):
