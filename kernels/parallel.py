@@ -100,8 +100,10 @@ def map_split(fn: Callable[[int, int], object], count: int, grain: int = 1) -> l
 # BLAS keeps its threads: this runs between products.
 
 SHARE_FROM = 1 << 16  # elements below which an update runs on the caller alone (the hand-off costs more)
-SHARE_ENV_VAR = "TINYGRAD_OPT_SHARED_UPDATES"  # "0": the updates stay on the calling thread
-shared_updates = os.environ.get(SHARE_ENV_VAR, "1").strip() != "0"
+# Off unless TINYGRAD_OPT_SHARED_UPDATES=1: one peers.py worker with it on hung (every thread waiting) in
+# this session, and the cause is not established (benchmarks/README.md, "The optimizer step").
+SHARE_ENV_VAR = "TINYGRAD_OPT_SHARED_UPDATES"
+shared_updates = os.environ.get(SHARE_ENV_VAR, "0").strip() == "1"
 # Blocks are this many elements and start at multiples of it: LLVM's vectorised loop then runs over the
 # same groups of elements as over the whole array, and its scalar remainder over the same last few, so a
 # NaN's sign (which the two code paths may choose differently) is the same as in one call.
@@ -207,7 +209,8 @@ def share(work: Callable[[], None]) -> None:
     """work() on the caller and, where the engine may use two threads (machine_has_room), on a resident
     helper thread at the same time; it returns once neither runs it. `work` must split itself between
     the two (claim pieces from a shared counter) and release the GIL while it works (a nogil Numba loop)."""
-    if not machine_has_room() or getattr(_region, "active", False) or not _sharing.acquire(blocking=False):
+    if not machine_has_room() or getattr(_region, "active", False) or not _on_main_thread() \
+            or not _sharing.acquire(blocking=False):
         work()
         return
     try:
@@ -221,6 +224,13 @@ def share(work: Callable[[], None]) -> None:
             raise error
     finally:
         _sharing.release()
+
+
+def _on_main_thread() -> bool:
+    """Only the main thread brings the helper in (and restarts OpenBLAS's threads the first time): another thread,
+    such as kernels/background.py's compile worker running a loop on scratch arrays, may overlap the main
+    thread's BLAS calls, which a restart must not."""
+    return threading.current_thread() is threading.main_thread()
 
 
 def machine_has_room() -> bool:

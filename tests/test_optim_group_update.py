@@ -169,6 +169,11 @@ def test_without_room_or_inside_a_parallel_region_the_caller_runs_the_work_alone
     inner = []
     parallel.map_chunks(lambda a, b: parallel.share(lambda: (inner.append(a), time.sleep(0.005))), [(0, 1), (1, 2)])
     assert sorted(inner) == [0, 1]  # each chunk's work once: on the thread running the chunk
+    outside = []
+    worker = threading.Thread(target=parallel.share, args=(lambda: (outside.append(1), time.sleep(0.005)),))
+    worker.start()
+    worker.join()
+    assert outside == [1]  # another thread than the main one: alone
 
 
 def test_blocks_start_at_multiples_of_their_size_so_the_vectorised_loop_meets_the_same_elements():
@@ -253,8 +258,8 @@ def test_sgd_parameters_with_and_without_a_momentum_buffer_step_one_by_one():
         np.testing.assert_array_equal(opt.state[p]["momentum_buffer"], p.grad.data)
 
 
-@pytest.mark.parametrize("value,shared", [(None, True), ("1", True), ("0", False)])
-def test_updates_are_shared_unless_the_environment_says_no(value, shared):
+@pytest.mark.parametrize("value,shared", [(None, False), ("1", True), ("0", False)])
+def test_updates_are_shared_only_where_the_environment_asks(value, shared):
     import os
     import subprocess
     import sys
@@ -296,3 +301,27 @@ print(os.environ.get("OPENBLAS_THREAD_TIMEOUT"), denormal._blas_mode)
         return
     if any(info.get("internal_api") == "openblas" for info in threadpool_info()):
         assert timeout == parallel.SHORT_SPIN
+
+
+def test_where_no_group_kernel_takes_the_arrays_each_parameter_runs_its_own_kernel():
+    """The reference mode (and the GPU, which has no group version) runs kernel "adam_update" per parameter."""
+    from tinygrad_opt import kernels
+
+    mode = kernels.get_mode()
+    try:
+        tg.set_kernels("reference")
+        group = kernels.get("adam_update_group", np.ones(2, np.float32))
+        assert group.__name__ == "adam_update_each"
+        params, grads, (m, v, _) = group_arrays(np.float32, 7)
+        want = [[a.copy() for a in arrays] for arrays in (params, m, v)]
+        options = dict(step=1, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, amsgrad=False,
+                       maximize=False)
+        with np.errstate(all="ignore"):
+            group(params, grads, m, v, [None] * len(SIZES), **options)
+            for p, g, mm, vv in zip(want[0], grads, want[1], want[2]):
+                reference.adam_update(p, g, mm, vv, None, **options)
+        for got, expected in zip((params, m, v), want):
+            for a, b in zip(got, expected):
+                np.testing.assert_array_equal(bits(a), bits(b))
+    finally:
+        tg.set_kernels(mode)
