@@ -7,7 +7,7 @@ median of the blocks' mean times, microseconds):
 1. `opt.step()` on four tiny parameters (the seed model's count): what the step costs besides its kernel;
 2. `opt.step()` on the seed model's 203,530 parameters right after a 64x784x256 product (as in training,
    BLAS's threads have just worked), the update on the calling thread and shared with the resident helper
-   (kernels/parallel.share, off by default; TINYGRAD_OPT_SHARED_UPDATES=1 switches it on for a whole run);
+   (kernels/parallel.share, on by default; TINYGRAD_OPT_SHARED_UPDATES=0 switches it off for a whole run);
 3. the captured training step (peers.py's tinygrad_opt-capture-flush), sharing off and on, with the replay's
    first-layer forward (f0), its backward (b0) and the optimizer step (e4) timed line by line.
 `--blocks N` (default 40) blocks per variant.

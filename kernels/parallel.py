@@ -100,10 +100,9 @@ def map_split(fn: Callable[[int, int], object], count: int, grain: int = 1) -> l
 # BLAS keeps its threads: this runs between products.
 
 SHARE_FROM = 1 << 16  # elements below which an update runs on the caller alone (the hand-off costs more)
-# Off unless TINYGRAD_OPT_SHARED_UPDATES=1: one peers.py worker with it on hung (every thread waiting) in
-# this session, and the cause is not established (benchmarks/README.md, "The optimizer step").
+# On unless TINYGRAD_OPT_SHARED_UPDATES=0 (benchmarks/README.md, "The optimizer step").
 SHARE_ENV_VAR = "TINYGRAD_OPT_SHARED_UPDATES"
-shared_updates = os.environ.get(SHARE_ENV_VAR, "0").strip() == "1"
+shared_updates = os.environ.get(SHARE_ENV_VAR, "1").strip() != "0"
 # Blocks are this many elements and start at multiples of it: LLVM's vectorised loop then runs over the
 # same groups of elements as over the whole array, and its scalar remainder over the same last few, so a
 # NaN's sign (which the two code paths may choose differently) is the same as in one call.
@@ -160,18 +159,13 @@ class _Helper:
 
 _helper: _Helper | None = None
 _helper_pid: int | None = None
-_spin_shortened_pid: int | None = None  # the process whose BLAS workers were told to sleep at once
 _sharing = threading.Lock()  # one share() call at a time uses the helper; another runs alone
 
 
 def _resident_helper() -> _Helper:
-    global _helper, _helper_pid, _spin_shortened_pid
+    global _helper, _helper_pid
     if _helper is None or _helper_pid != os.getpid():
         _helper, _helper_pid = _Helper(), os.getpid()
-    # restarting BLAS's threads while another thread is inside a product hangs OpenBLAS: only the main
-    # thread restarts them (where the engine's products run), never a background or user thread
-    if _spin_shortened_pid != os.getpid() and threading.current_thread() is threading.main_thread():
-        _spin_shortened_pid = os.getpid()
         _short_blas_spin()
     return _helper
 

@@ -266,7 +266,9 @@ def test_the_worker_runs_its_scratch_calls_alone_and_never_touches_blas_threads(
     monkeypatch.setattr(background, "_enabled", True)
     restarts = []
     monkeypatch.setattr(parallel, "_short_blas_spin", lambda: restarts.append("restart") or True)
-    monkeypatch.setattr(parallel, "_spin_shortened_pid", None)
+    monkeypatch.setattr(parallel, "_helper", None)
+    monkeypatch.setattr(parallel, "shared_updates", True)
+    monkeypatch.setattr(parallel, "machine_has_room", lambda: True)
     seen = []
 
     def share_like_a_group_update(a):
@@ -276,9 +278,8 @@ def test_the_worker_runs_its_scratch_calls_alone_and_never_touches_blas_threads(
     job = background.compile_later(share_like_a_group_update, (np.ones(3, np.float32),), {})
     assert job is not None and background.wait_idle(timeout=30) and job.done
     assert seen == [True, "work"] and restarts == []  # alone on the worker, BLAS untouched
-    parallel._resident_helper()  # the main thread (this test's) does shorten it, once per process
-    parallel._resident_helper()
-    assert restarts == ["restart"]
+    parallel.share(lambda: seen.append("main"))  # the main thread (this test's) brings the helper in
+    assert restarts == ["restart"] and seen[2] == "main"
 
 
 def test_a_background_compile_leaves_the_callers_warning_capture_alone(monkeypatch):

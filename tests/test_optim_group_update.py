@@ -258,8 +258,8 @@ def test_sgd_parameters_with_and_without_a_momentum_buffer_step_one_by_one():
         np.testing.assert_array_equal(opt.state[p]["momentum_buffer"], p.grad.data)
 
 
-@pytest.mark.parametrize("value,shared", [(None, False), ("1", True), ("0", False)])
-def test_updates_are_shared_only_where_the_environment_asks(value, shared):
+@pytest.mark.parametrize("value,shared", [(None, True), ("1", True), ("0", False)])
+def test_updates_are_shared_unless_the_environment_says_0(value, shared):
     import os
     import subprocess
     import sys
