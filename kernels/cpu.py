@@ -588,12 +588,13 @@ def sgd_update(param, grad, momentum_buffer, *, lr: float, momentum: float, damp
                      weight_decay=weight_decay, nesterov=nesterov, maximize=maximize, first_step=first_step)
 
 
-def _sgd_group_takes(params, grads, momentum_buffers, *, momentum: float, **_) -> bool:
-    """_sgd_takes for every parameter, written out (see _adam_group_takes)."""
+def _group_ok(params, grads, *state) -> bool:
+    """What a group kernel takes: every array of these lists C-contiguous in params[0]'s float dtype, each
+    gradient its parameter's shape. Written out rather than through _flat_ok: it runs at every step."""
     dtype = params[0].dtype
     if dtype.char not in "fd":
         return False
-    for arrays in (params, grads, momentum_buffers) if momentum != 0 else (params, grads):
+    for arrays in (params, grads, *state):
         for a in arrays:
             if a.dtype != dtype or not a.flags.c_contiguous:
                 return False
@@ -601,6 +602,10 @@ def _sgd_group_takes(params, grads, momentum_buffers, *, momentum: float, **_) -
         if p.shape != g.shape:
             return False
     return True
+
+
+def _sgd_group_takes(params, grads, momentum_buffers, *, momentum: float, **_) -> bool:
+    return _group_ok(params, grads, momentum_buffers) if momentum != 0 else _group_ok(params, grads)
 
 
 @takes(_sgd_group_takes)
@@ -676,19 +681,9 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step: int, 
 
 
 def _adam_group_takes(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, amsgrad: bool, **_) -> bool:
-    """_adam_takes for every parameter, written out: it runs at every optimizer step."""
-    dtype = params[0].dtype
-    if dtype.char not in "fd":
-        return False
-    for arrays in (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs) if amsgrad else \
-            (params, grads, exp_avgs, exp_avg_sqs):
-        for a in arrays:
-            if a.dtype != dtype or not a.flags.c_contiguous:
-                return False
-    for p, g in zip(params, grads):
-        if p.shape != g.shape:
-            return False
-    return True
+    if amsgrad:
+        return _group_ok(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs)
+    return _group_ok(params, grads, exp_avgs, exp_avg_sqs)
 
 
 @takes(_adam_group_takes)
