@@ -42,6 +42,8 @@ from typing import Callable
 
 import numpy as np
 
+from . import parallel
+
 ENV_VAR = "TINYGRAD_OPT_BACKGROUND_COMPILE"
 MAX_SCRATCH_BYTES = 8 << 20
 QUIET_S = 0.05  # the worker compiles once no other thread has compiled for this long
@@ -192,8 +194,6 @@ def _wait_for_quiet() -> None:
 def _work() -> None:
     global _busy, _worker_ident
     _worker_ident = threading.get_ident()
-    from . import parallel  # noqa: PLC0415 - parallel pulls in BLAS's thread control, needless until a job comes
-
     parallel.keep_to_this_thread()  # the scratch calls must not start helpers or restart BLAS under the caller
     _listen_to_compiles()
     _foreground["last"] = time.monotonic()  # a compile may be under way unseen: count from now

@@ -87,10 +87,10 @@ def _jit(**options):
 
     Two wrappers Numba builds by default are left out, since these loops only read and write arrays
     the caller allocated: the reference-counted runtime (`_nrt`: without it a call passes each array
-    without wrapping it in a counted memory object, about 30 ns less per array argument, and the
-    compile emits less code) and the C-callable twin (`no_cfunc_wrapper`: used only when a jitted
-    function is passed as a first-class value, which no kernel is). Together they cut a cold first
-    training step's compiles by about a tenth. A loop that allocates inside (np.empty in the loop
+    without wrapping it in a counted memory object, and the compile emits less code) and the
+    C-callable twin (`no_cfunc_wrapper`: used only when a jitted function is passed as a first-class
+    value, which no kernel is): both cost compile time on a cold first step and buy these loops
+    nothing. A loop that allocates inside (np.empty in the loop
     body) needs the runtime: Numba then says "NRT required but not enabled"; pass `_nrt=True`.
     """
     options.setdefault("error_model", "numpy")
@@ -125,6 +125,11 @@ def _flat_ok(*arrays) -> bool:
 def _flat(a):
     """A 1-D view of a C-contiguous array (the loops index flat)."""
     return a if a.ndim == 1 else a.reshape(-1)
+
+
+def _flat_all(arrays: list) -> list:
+    """_flat of each array of a list, written out (one call per list: the group updates run every step)."""
+    return [a if a.ndim == 1 else a.reshape(-1) for a in arrays]
 
 
 # ---- softmax cross-entropy ------------------------------------------------------------
@@ -618,9 +623,8 @@ def sgd_update_group(params, grads, momentum_buffers, *, lr: float, momentum: fl
     first = bool(first_step)
     if maximize:
         grads = [np.negative(a) for a in grads]
-    p = [a if a.ndim == 1 else a.reshape(-1) for a in params]
-    g = [a if a.ndim == 1 else a.reshape(-1) for a in grads]
-    b = [a if a.ndim == 1 else a.reshape(-1) for a in momentum_buffers] if has_momentum else p
+    p, g = _flat_all(params), _flat_all(grads)
+    b = _flat_all(momentum_buffers) if has_momentum else p
     _over_blocks(lambda j, counters, block: loop(p[j], g[j], b[j], k, first, counters, j, block), p)
 
 
@@ -696,11 +700,8 @@ def adam_update_group(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, 
                   (1 - beta2**step) ** 0.5, eps], params[0].dtype)
     if maximize:
         grads = [np.negative(a) for a in grads]
-    p = [a if a.ndim == 1 else a.reshape(-1) for a in params]
-    g = [a if a.ndim == 1 else a.reshape(-1) for a in grads]
-    m = [a if a.ndim == 1 else a.reshape(-1) for a in exp_avgs]
-    v = [a if a.ndim == 1 else a.reshape(-1) for a in exp_avg_sqs]
-    vmax = [a if a.ndim == 1 else a.reshape(-1) for a in max_exp_avg_sqs] if amsgrad else m
+    p, g, m, v = _flat_all(params), _flat_all(grads), _flat_all(exp_avgs), _flat_all(exp_avg_sqs)
+    vmax = _flat_all(max_exp_avg_sqs) if amsgrad else m
     _over_blocks(lambda j, counters, block: loop(p[j], g[j], m[j], v[j], vmax[j], k, counters, j, block), p)
 
 
