@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 import tinygrad_opt as tg
+from tinygrad_opt.kernels import background
 
 CHAIN = 32
 
@@ -56,6 +57,7 @@ def engine_case(op: str, n: int, capture: bool = False):
     compiled = tg.compile(captured_run)
     compiled()
     compiled()
+    background.wait_idle(120)  # the steady state: loops compiled in the background (fused runs) are ready
     if not compiled.replaying:
         raise RuntimeError(f"op_overhead: the {op} chain was not captured: {compiled.eager_reason}")
     return compiled
