@@ -34,7 +34,8 @@ NaN an operation returns when both its operands are NaN (the sign, the payload) 
 and LLVM may swap a product's operands or move a negation (-(a) * b as -(a * b)): there a NaN's sign
 may differ from eager's, as it may between NumPy's own SIMD and scalar loops. Transcendental functions
 (exp, tanh, log) are not computed here: Numba's would not match NumPy's SIMD ones bit for bit,
-so those ops run as before and only their arithmetic backward joins a run.
+so those ops run as before and only their arithmetic backward joins a run. (A fused loop does not
+emit NumPy's RuntimeWarnings, "invalid value encountered" and the like; its values are the same.)
 tests/test_capture_fusion.py compares the bits (inf and -0.0 included; NaN where NaN) with eager's.
 
 The loops compile off the caller's path: on kernels/background.py's worker (or at once where it
@@ -218,12 +219,18 @@ def _loop(extents: list[str], body: list[str]) -> list[str]:
     return lines + [pad + line.replace("INDEX", index) for line in body]
 
 
+_KERNELS: dict[tuple[str, str], Any] = {}  # (source, dtype) -> its dispatcher: a step recorded again reuses it
+
+
 def _numba_kernel(name: str, source: str, dtype) -> Any:
     import numba
 
-    namespace = {"np": np, "ZERO": dtype.type(0), "ONE": dtype.type(1), "DT": dtype}
-    exec(compile(source, f"<tg.compile fusion {name}>", "exec"), namespace)
-    return numba.njit(error_model="numpy")(namespace[name])
+    kernel = _KERNELS.get((source, dtype.str))
+    if kernel is None:
+        namespace = {"np": np, "ZERO": dtype.type(0), "ONE": dtype.type(1), "DT": dtype}
+        exec(compile(source, f"<tg.compile fusion {name}>", "exec"), namespace)
+        kernel = _KERNELS[(source, dtype.str)] = numba.njit(error_model="numpy")(namespace[name])
+    return kernel
 
 
 def _input_type(dtype, ndim: int):
@@ -357,7 +364,8 @@ def backward_lines(rec, runs: Runs, n: int, op: int, nodes: dict, value, assigne
     runs.kernels.append((kernel, tuple(signature), source))
     names[f"XG{op}"] = kernel
     call = ", ".join(live_in + list(forward_arrays))
-    lines = [f"    {''.join(f'{v}, ' for v in outputs)}= XG{op}({call})"]
+    targets = "".join(f"{v}, " for v in outputs)
+    lines = [f"    {targets}= XG{op}({call})" if outputs else f"    XG{op}({call})"]
     consumed = [var for var in live_in if var.startswith("g") and int(var[1:]) in inside]
     if consumed:
         lines.append(f"    del {', '.join(consumed)}")  # as eager drops a node's gradient once its backward ran
