@@ -104,6 +104,8 @@ def test_fused_replay_equals_eager_bit_for_bit(body, dtype):
     assert compiled.plan.fusion.runs.backward
     if body is arithmetic:
         assert compiled.plan.fusion.runs.forward
+    else:  # tanh, exp and neg between runs: their ufuncs called directly
+        assert {f.__name__ for f in compiled.plan.fusion.runs.direct.values()} == {"tanh", "exp", "negative"}
 
 
 def test_special_values_through_relu_match_torchs_threshold_backward():
@@ -192,3 +194,30 @@ def test_large_arrays_and_a_disabled_fusion_are_left_alone(monkeypatch):
     assert captured(tg.Tensor(values((3, 3), np.float32, 16), requires_grad=True)).plan.fusion is not None
     monkeypatch.setattr(fusion, "enabled", False)
     assert captured(tg.Tensor(values((3, 3), np.float32, 16), requires_grad=True)).plan.fusion is None
+
+
+def test_without_the_background_worker_the_loops_compile_when_the_plan_is_built():
+    from tinygrad_opt.kernels import background
+
+    was = background.enabled()
+    background.set_enabled(False)
+    try:
+        w = tg.Tensor(values((2, 2), np.float32, 17), requires_grad=True)
+        holder = tg.optim.SGD([w], lr=0.0)
+
+        def step():
+            holder.zero_grad()
+            loss = ((w * w - w) * w).sum()
+            loss.backward()
+            return loss
+
+        compiled = tg.compile(step)
+        compiled(), compiled()
+        assert compiled.plan.fusion.compiled is True
+        eager = step().numpy()
+        eager_grad = w.grad.numpy().copy()
+        same_bits(compiled().numpy(), eager, "loss")
+        assert compiled.plan.fusion.active
+        same_bits(w.grad.numpy(), eager_grad, "gradient")
+    finally:
+        background.set_enabled(was)

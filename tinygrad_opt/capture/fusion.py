@@ -9,14 +9,18 @@ of it in place of the run's lines. Two kinds of run:
 - forward: consecutive ops among Add, Sub, Mul, Div, Neg, ReLU whose inputs and output all
   have one shape and dtype (no broadcasting), float32 or float64, at most MAX_ELEMENTS
   elements, and whose output stays inside the step (into.py's `escaping`). The loop writes
-  every output of the run into a buffer allocated once (as into.py does), so later ops and
-  the backward read them as they read any slot.
+  the run's outputs into one buffer allocated once (as into.py does), each output's slot a
+  C-ordered view of it, so later ops read them as they read any slot (a fused backward reads
+  the whole buffer: one argument).
 - backward: consecutive nodes of the backward pass among those ops and Tanh, Exp (whose
   backward formulas are arithmetic on the saved output), under the same conditions, whose
   gradients need no un-broadcast or cast. The loop repeats, per element, the generated
   replay's statements for those nodes: each node's input gradients, and `var = x` or
   `var = var + x` into the gradient it feeds, in the same order. A gradient read after the
   run (a leaf's, or a later node's) is written to a new array each replay.
+
+Where a step has runs, an op left between them whose forward is one ufunc (Exp, Tanh, Neg: DIRECT)
+is replayed as that ufunc's call, without the op's forward around it: the same call, the same bits.
 
 Why the bits are the same as eager's: every fused formula is a sequence of IEEE-754 operations
 (+, -, *, /, negation, comparisons and selects) on values of one dtype, each correctly rounded,
@@ -30,7 +34,8 @@ NaN an operation returns when both its operands are NaN (the sign, the payload) 
 and LLVM may swap a product's operands or move a negation (-(a) * b as -(a * b)): there a NaN's sign
 may differ from eager's, as it may between NumPy's own SIMD and scalar loops. Transcendental functions
 (exp, tanh, log) are not computed here: Numba's would not match NumPy's SIMD ones bit for bit,
-so those ops run as before and only their arithmetic backward joins a run.
+so those ops run as before and only their arithmetic backward joins a run. (A fused loop does not
+emit NumPy's RuntimeWarnings, "invalid value encountered" and the like; its values are the same.)
 tests/test_capture_fusion.py compares the bits (inf and -0.0 included; NaN where NaN) with eager's.
 
 The loops compile off the caller's path: on kernels/background.py's worker (or at once where it
@@ -88,6 +93,14 @@ BACKWARD: dict[type, tuple[str, ...]] = {
     ops.Exp: ("{g} * {y}",),
 }
 
+# An op left out of the runs whose forward is one NumPy ufunc call: where the step has runs, the fused replay
+# calls the ufunc itself (the same call on the same array) instead of the op's forward through Python.
+DIRECT: dict[type, tuple[Any, dict[str, str]]] = {
+    ops.Exp: (np.exp, {"y": "y"}),
+    ops.Tanh: (np.tanh, {"y": "y"}),
+    ops.Neg: (np.negative, {}),
+}
+
 
 @dataclass
 class ForwardRun:
@@ -108,10 +121,16 @@ class Runs:
     """What plan.build fuses: forward runs by their first event, backward runs by their first node's op."""
 
     forward: dict[int, ForwardRun] = field(default_factory=dict)
-    forward_members: set[int] = field(default_factory=set)  # every fused event index
+    forward_members: set[int] = field(default_factory=set)  # every fused event index, and those in `direct`
+    direct: dict[int, Any] = field(default_factory=dict)  # event index -> the ufunc its op's forward is (DIRECT)
     backward: dict[int, BackwardRun] = field(default_factory=dict)
     backward_members: set[int] = field(default_factory=set)  # every fused node's op index
-    kernels: list = field(default_factory=list)  # (dispatcher, signature) to compile, filled by build
+    kernels: list = field(default_factory=list)  # (dispatcher, signature, source) to compile, filled by build
+    packed: dict[int, tuple[str, int]] = field(default_factory=dict)  # slot -> (pack's name, index in it)
+
+    @property
+    def packs(self) -> set[str]:
+        return {name for name, _ in self.packed.values()}
 
 
 def _array_of(rec, ref):
@@ -123,12 +142,12 @@ def _small_float(array, shape, dtype) -> bool:
             and array.dtype in DTYPES and array.size <= MAX_ELEMENTS)
 
 
-def _forward_fits(rec, op, escaping: set[int], buffered: dict) -> tuple | None:
-    """(shape, dtype) of a forward op that can join a run, else None."""
-    if op.cls not in FORWARD or op.options:
+def _forward_fits(rec, op, escaping: set[int], buffered: dict, table: dict = FORWARD) -> tuple | None:
+    """(shape, dtype) of a forward op that can join a run (or, table=DIRECT, be called directly), else None."""
+    if op.cls not in table or op.options:
         return None
     out = rec.slot_arrays[op.out]
-    if op.out in buffered or id(root(out)) in escaping:
+    if op.out in buffered or (table is FORWARD and (id(root(out)) in escaping or not out.flags.c_contiguous)):
         return None
     key = (getattr(out, "shape", None), getattr(out, "dtype", None))
     if not all(_small_float(a, *key) for a in [out] + [_array_of(rec, r) for r in op.inputs]):
@@ -183,24 +202,35 @@ def find_runs(rec, escaping: set[int], buffered: dict, grad_buffered: dict) -> R
                 runs.backward_members.update(node.op for node in group)
     if not runs.forward and not runs.backward:
         return None
+    for n, event in events:
+        if isinstance(event, Op) and n not in runs.forward_members \
+                and _forward_fits(rec, event, escaping, buffered, DIRECT) is not None:
+            runs.direct[n] = DIRECT[event.cls][0]
+            runs.forward_members.add(n)
     return runs
 
 
 # ---- generating the loops ---------------------------------------------------------------------------------
-def _loop(shape: tuple, body: list[str], first: str) -> list[str]:
-    """Nested loops over `shape` (taken from array `first`) around `body`, whose INDEX becomes the element's index."""
-    index = ", ".join(f"i{d}" for d in range(len(shape)))
-    lines = [f"{'    ' * (d + 1)}for i{d} in range({first}.shape[{d}]):" for d in range(len(shape))]
-    pad = "    " * (len(shape) + 1)
+def _loop(extents: list[str], body: list[str]) -> list[str]:
+    """Nested loops over `extents` (expressions) around `body`, whose INDEX becomes the element's index."""
+    index = ", ".join(f"i{d}" for d in range(len(extents)))
+    lines = [f"{'    ' * (d + 1)}for i{d} in range({extent}):" for d, extent in enumerate(extents)]
+    pad = "    " * (len(extents) + 1)
     return lines + [pad + line.replace("INDEX", index) for line in body]
+
+
+_KERNELS: dict[tuple[str, str], Any] = {}  # (source, dtype) -> its dispatcher: a step recorded again reuses it
 
 
 def _numba_kernel(name: str, source: str, dtype) -> Any:
     import numba
 
-    namespace = {"np": np, "ZERO": dtype.type(0), "ONE": dtype.type(1), "DT": dtype}
-    exec(compile(source, f"<tg.compile fusion {name}>", "exec"), namespace)
-    return numba.njit(error_model="numpy")(namespace[name])
+    kernel = _KERNELS.get((source, dtype.str))
+    if kernel is None:
+        namespace = {"np": np, "ZERO": dtype.type(0), "ONE": dtype.type(1), "DT": dtype}
+        exec(compile(source, f"<tg.compile fusion {name}>", "exec"), namespace)
+        kernel = _KERNELS[(source, dtype.str)] = numba.njit(error_model="numpy")(namespace[name])
+    return kernel
 
 
 def _input_type(dtype, ndim: int):
@@ -213,6 +243,8 @@ def forward_lines(rec, runs: Runs, n: int, value, names: dict, backward_fused: s
     """The replay's lines for event n of a forward run: the loop's call at the run's first event, else none."""
     import numba
 
+    if n in runs.direct:
+        return _direct_lines(rec, runs, n, value, names, backward_fused)
     run = runs.forward.get(n)
     if run is None:
         return []
@@ -226,7 +258,7 @@ def forward_lines(rec, runs: Runs, n: int, value, names: dict, backward_fused: s
             if not isinstance(ref, External) and ref in computed:
                 scalars[f"x{i}"] = computed[ref]
                 continue
-            source = value(ref, f"k{k}_{i}")
+            source = _same_array(value(ref, f"k{k}_{i}"), names, arrays)
             if source not in arrays:
                 arrays[source] = f"a{len(arrays)}"
                 body.insert(len(arrays) - 1, f"{arrays[source]}_v = {arrays[source]}[INDEX]")
@@ -234,26 +266,41 @@ def forward_lines(rec, runs: Runs, n: int, value, names: dict, backward_fused: s
         formula, saves = FORWARD[op.cls]
         computed[op.out] = f"v{op.out}"
         body.append(f"v{op.out} = {formula.format(**scalars)}")
-        body.append(f"o{len(outputs)}[INDEX] = v{op.out}")
-        buffer = np.empty_like(rec.slot_arrays[op.out], order="K")
-        names[f"XB{op.out}"] = buffer
-        outputs.append((op.out, buffer))
+        body.append(f"o[{len(outputs)}, INDEX] = v{op.out}")
+        outputs.append(op.out)
         after.append(f"    s{op.out} = XB{op.out}")
         op_index = _index_of(rec.ops, op)
         names[f"c{op_index}"] = op.ctx  # what an unfused backward of the op reads (plan.build's name)
         if op_index not in backward_fused and getattr(op.ctx, "needs_input_grad", None) is not None:
             sources = {f"x{i}": value(ref, f"k{k}_{i}") for i, ref in enumerate(op.inputs)} | {"y": f"s{op.out}"}
             after += [f"    c{op_index}.{attr} = {sources[what]}" for attr, what in saves.items()]
-    params = list(arrays.values()) + [f"o{j}" for j in range(len(outputs))]
-    loops = _loop(run.shape, body, "o0")
+    # the outputs, one after the other in one buffer allocated once (one argument for the loop, one for a
+    # fused backward that reads them); each output's slot is a C-ordered view of it, as its eager array
+    pack = np.empty((len(outputs),) + run.shape, run.dtype)
+    names[f"XP{n}"] = pack
+    for j, slot in enumerate(outputs):
+        names[f"XB{slot}"] = pack[j]
+        runs.packed[slot] = (f"XP{n}", j)
+    params = list(arrays.values()) + ["o"]
+    loops = _loop([f"o.shape[{d + 1}]" for d in range(len(run.shape))], body)
     source = "\n".join([f"def X{n}({', '.join(params)}):"] + loops) + "\n"
     kernel = _numba_kernel(f"X{n}", source, run.dtype)
-    ndim = len(run.shape)
-    signature = tuple([_input_type(run.dtype, ndim)] * len(arrays) + [numba.typeof(b) for _, b in outputs])
+    signature = tuple([_input_type(run.dtype, len(run.shape))] * len(arrays) + [numba.typeof(pack)])
     runs.kernels.append((kernel, signature, source))
     names[f"X{n}"] = kernel
-    call = ", ".join(list(arrays) + [f"XB{slot}" for slot, _ in outputs])
-    return [f"    X{n}({call})"] + after
+    return [f"    X{n}({', '.join(list(arrays) + [f'XP{n}'])})"] + after
+
+
+def _direct_lines(rec, runs: Runs, n: int, value, names: dict, backward_fused: set[int]) -> list[str]:
+    op = rec.events[n]
+    source = value(op.inputs[0], f"k{n}_0")
+    names[f"XU{n}"] = runs.direct[n]
+    lines = [f"    s{op.out} = XU{n}({source})"]
+    op_index = _index_of(rec.ops, op)
+    names[f"c{op_index}"] = op.ctx
+    if op_index not in backward_fused and getattr(op.ctx, "needs_input_grad", None) is not None:
+        lines += [f"    c{op_index}.{attr} = s{op.out}" for attr in DIRECT[op.cls][1]]
+    return lines
 
 
 def backward_lines(rec, runs: Runs, n: int, op: int, nodes: dict, value, assigned: set[str],
@@ -268,7 +315,8 @@ def backward_lines(rec, runs: Runs, n: int, op: int, nodes: dict, value, assigne
         return []
     inside = set(run.ops)
     live_in: list[str] = []  # gradient variables read before the run assigns them
-    forward_arrays: dict[str, str] = {}  # replay name of a forward array -> the loop's scalar
+    forward_arrays: dict[str, str] = {}  # replay name of a forward array (or pack of them) -> the loop's parameter
+    forward_reads: dict[str, str] = {}  # the loop's scalar of a forward value -> how it is read
     body: list[str] = []
     written: list[str] = []
 
@@ -285,9 +333,10 @@ def backward_lines(rec, runs: Runs, n: int, op: int, nodes: dict, value, assigne
         event_index = _index_of(rec.events, fop)
         for i, ref in enumerate(fop.inputs):
             if any(f"{{x{i}}}" in formula for formula in used):  # only the forward values a formula reads
-                scalars[f"x{i}"] = _forward_scalar(value(ref, f"k{event_index}_{i}"), forward_arrays)
+                scalars[f"x{i}"] = _forward_scalar(_same_array(value(ref, f"k{event_index}_{i}"), names, forward_arrays), runs,
+                                                   forward_arrays, forward_reads)
         if any("{y}" in formula for formula in used):
-            scalars["y"] = _forward_scalar(f"s{fop.out}", forward_arrays)
+            scalars["y"] = _forward_scalar(f"s{fop.out}", runs, forward_arrays, forward_reads)
         for c in node.contributions:
             var = f"g{c.target[1]}" if c.target[0] == "node" else f"L{n}_{c.target[1]}"
             x = formulas[c.index].format(**scalars)
@@ -300,19 +349,23 @@ def backward_lines(rec, runs: Runs, n: int, op: int, nodes: dict, value, assigne
             if var not in written:
                 written.append(var)
     outputs = [var for var in written if not (var.startswith("g") and int(var[1:]) in inside)]
-    reads = [f"{var} = A{var}[INDEX]" for var in live_in] + [f"{s} = A{a}[INDEX]" for a, s in forward_arrays.items()]
+    reads = [f"{var} = A{var}[INDEX]" for var in live_in] + [f"{s} = {r}" for s, r in forward_reads.items()]
     stores = [f"O{var}[INDEX] = {var}" for var in outputs]
-    params = [f"A{var}" for var in live_in] + [f"A{a}" for a in forward_arrays]
+    params = [f"A{var}" for var in live_in] + list(forward_arrays.values())
     first = params[0]
-    loops = _loop(run.shape, reads + body + stores, first)
+    loops = _loop([f"{first}.shape[{d}]" for d in range(len(run.shape))], reads + body + stores)
     header = [f"def XG{op}({', '.join(params)}):"] + [f"    O{var} = np.empty({first}.shape, DT)" for var in outputs]
     results = "".join(f"O{var}, " for var in outputs)
     source = "\n".join(header + loops + [f"    return ({results})"]) + "\n"
     kernel = _numba_kernel(f"XG{op}", source, run.dtype)
-    runs.kernels.append((kernel, tuple([_input_type(run.dtype, len(run.shape))] * len(params)), source))
+    ndim = len(run.shape)
+    signature = [_input_type(run.dtype, ndim)] * len(live_in) + [
+        _input_type(run.dtype, ndim + (name in runs.packs)) for name in forward_arrays]
+    runs.kernels.append((kernel, tuple(signature), source))
     names[f"XG{op}"] = kernel
     call = ", ".join(live_in + list(forward_arrays))
-    lines = [f"    {''.join(f'{v}, ' for v in outputs)}= XG{op}({call})"]
+    targets = "".join(f"{v}, " for v in outputs)
+    lines = [f"    {targets}= XG{op}({call})" if outputs else f"    XG{op}({call})"]
     consumed = [var for var in live_in if var.startswith("g") and int(var[1:]) in inside]
     if consumed:
         lines.append(f"    del {', '.join(consumed)}")  # as eager drops a node's gradient once its backward ran
@@ -323,10 +376,27 @@ def _index_of(items: list, item) -> int:
     return next(i for i, x in enumerate(items) if x is item)
 
 
-def _forward_scalar(name: str, arrays: dict[str, str]) -> str:
-    if name not in arrays:
-        arrays[name] = f"f{len(arrays)}"
-    return arrays[name]
+def _same_array(name: str, names: dict, known) -> str:
+    """`name`, or the name already in `known` of the same external array (a parameter read by many ops)."""
+    if name.startswith("s"):
+        return name
+    return next((other for other in known if not other.startswith(("s", "XP")) and names[other] is names[name]),
+                name)
+
+
+def _forward_scalar(name: str, runs: Runs, arrays: dict[str, str], reads: dict[str, str]) -> str:
+    """The loop's scalar for forward value `name` (a slot or external), read from its pack where it has one."""
+    slot = int(name[1:]) if name.startswith("s") else None
+    array, j = runs.packed.get(slot, (name, None))
+    if array not in arrays:
+        arrays[array] = f"A{array}"
+    read = f"{arrays[array]}[INDEX]" if j is None else f"{arrays[array]}[{j}, INDEX]"
+    for scalar, known in reads.items():
+        if known == read:
+            return scalar
+    scalar = f"f{len(reads)}"
+    reads[scalar] = read
+    return scalar
 
 
 # ---- switching the replay over once the loops are compiled ------------------------------------------------
