@@ -773,9 +773,9 @@ def _over_blocks(update, arrays: list) -> None:
             for j in shared:
                 update(j, counters, block)
 
-        parallel.share(work)
+        parallel.share(work)  # returns once every block of the shared arrays is done
     for j, size in enumerate(sizes):
-        if counters[j] == 0:  # not shared: the whole array in one block
+        if size <= block or not shared:  # not shared: the whole array in one block
             update(j, counters, max(size, 1))
 
 
