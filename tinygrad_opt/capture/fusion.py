@@ -6,7 +6,8 @@ loop: for each element, the ops' scalar formulas one after the other. This modul
 runs in a recording and generates, for each, a Numba loop; plan.build then writes one call
 of it in place of the run's lines. Two kinds of run:
 
-- forward: consecutive ops among Add, Sub, Mul, Div, Neg, ReLU whose inputs and output all
+- forward: consecutive ops among Add, Sub, Mul, Div, Neg, ReLU and Where (its boolean condition
+  of the same shape) whose inputs and output all
   have one shape and dtype (no broadcasting), float32 or float64, at most MAX_ELEMENTS
   elements, and whose output stays inside the step (into.py's `escaping`). The loop writes
   the run's outputs into one buffer allocated once (as into.py does), each output's slot a
@@ -53,7 +54,7 @@ import numpy as np
 from .. import ops
 from ..kernels import background
 from .into import root
-from .recording import Backward, External, Op
+from .recording import Backward, External, Op, Slot
 
 ENV_VAR = "TINYGRAD_OPT_CAPTURE_FUSION"
 MAX_ELEMENTS = 256  # above this NumPy's vectorised loops beat one scalar loop (it reads arrays of any layout)
@@ -80,6 +81,7 @@ FORWARD: dict[type, tuple[str, dict[str, str]]] = {
     ops.Div: ("{x0} / {x1}", {"b": "x1", "y": "y"}),
     ops.Neg: ("-{x0}", {}),
     ops.Relu: ("{x0} if ({x0} > ZERO or {x0} != {x0}) else ZERO", {"y": "y"}),  # np.maximum(a, 0)
+    ops.Where: ("{x0} if {cond} else {x1}", {"cond": "cond"}),  # cond: the boolean array option
 }
 # Backward formulas per input, of the upstream gradient g, the inputs x0, x1 and the output y, as each op's
 # backward (ops/elementwise.py, ops/activation.py and their kernels) computes them.
@@ -92,6 +94,7 @@ BACKWARD: dict[type, tuple[str, ...]] = {
     ops.Relu: ("ZERO if {y} <= ZERO else {g}",),
     ops.Tanh: ("{g} * (ONE - {y} * {y})",),
     ops.Exp: ("{g} * {y}",),
+    ops.Where: ("{g} if {cond} else ZERO", "ZERO if {cond} else {g}"),
 }
 
 # An op left out of the runs whose forward is one NumPy ufunc call: where the step has runs, the fused replay
@@ -143,9 +146,27 @@ def _small_float(array, shape, dtype) -> bool:
             and array.dtype in DTYPES and array.size <= MAX_ELEMENTS)
 
 
+def _option_array(rec, option):
+    return rec.slot_arrays[option.index] if isinstance(option, Slot) else getattr(option, "array", None)
+
+
+def _options_fit(rec, op, shape) -> bool:
+    """No options, or Where's boolean `cond` of the output's shape (no broadcasting)."""
+    if not op.options:
+        return True
+    cond = _option_array(rec, op.options.get("cond"))
+    return (op.cls is ops.Where and list(op.options) == ["cond"] and type(cond) is np.ndarray
+            and cond.dtype == np.bool_ and cond.shape == shape)
+
+
+def _option_source(option, k: int, key: str, value) -> str:
+    """The replay's name of an array option of event k (plan.build's label for an external one)."""
+    return f"s{option.index}" if isinstance(option, Slot) else value(option, f"o{k}_{key}")
+
+
 def _forward_fits(rec, op, escaping: set[int], buffered: dict, table: dict = FORWARD) -> tuple | None:
     """(shape, dtype) of a forward op that can join a run (or, table=DIRECT, be called directly), else None."""
-    if op.cls not in table or op.options:
+    if op.cls not in table or not _options_fit(rec, op, getattr(rec.slot_arrays[op.out], "shape", None)):
         return None
     out = rec.slot_arrays[op.out]
     if op.out in buffered or (table is FORWARD and (id(root(out)) in escaping or not out.flags.c_contiguous)):
@@ -163,6 +184,8 @@ def _backward_fits(rec, node, grad_buffered: dict) -> tuple | None:
     if any(c.shape is not None or c.dtype is not None for c in node.contributions):
         return None
     out = rec.slot_arrays[op.out]
+    if not _options_fit(rec, op, getattr(out, "shape", None)):
+        return None
     key = (getattr(out, "shape", None), getattr(out, "dtype", None))
     if not all(_small_float(a, *key) for a in [out] + [_array_of(rec, r) for r in op.inputs]):
         return None
@@ -248,8 +271,16 @@ def forward_lines(rec, runs: Runs, n: int, value, names: dict, backward_fused: s
     if run is None:
         return []
     arrays: dict[str, str] = {}  # replay name of an input array -> the loop's parameter
+    dtypes: list = []  # per parameter
     computed: dict[int, str] = {}  # slot -> its scalar in the loop
     body, outputs, after = [], [], []
+
+    def read(source: str, dtype) -> str:
+        if source not in arrays:
+            arrays[source] = f"a{len(arrays)}"
+            dtypes.append(dtype)
+            body.insert(len(arrays) - 1, f"{arrays[source]}_v = {arrays[source]}[INDEX]")
+        return f"{arrays[source]}_v"
     for k in run.events:
         op = rec.events[k]
         scalars = {}
@@ -257,11 +288,9 @@ def forward_lines(rec, runs: Runs, n: int, value, names: dict, backward_fused: s
             if not isinstance(ref, External) and ref in computed:
                 scalars[f"x{i}"] = computed[ref]
                 continue
-            source = _same_array(value(ref, f"k{k}_{i}"), names, arrays)
-            if source not in arrays:
-                arrays[source] = f"a{len(arrays)}"
-                body.insert(len(arrays) - 1, f"{arrays[source]}_v = {arrays[source]}[INDEX]")
-            scalars[f"x{i}"] = f"{arrays[source]}_v"
+            scalars[f"x{i}"] = read(_same_array(value(ref, f"k{k}_{i}"), names, arrays), run.dtype)
+        for key, option in op.options.items():  # Where's cond
+            scalars[key] = read(_same_array(_option_source(option, k, key, value), names, arrays), np.dtype(np.bool_))
         formula, saves = FORWARD[op.cls]
         computed[op.out] = f"v{op.out}"
         body.append(f"v{op.out} = {formula.format(**scalars)}")
@@ -272,6 +301,7 @@ def forward_lines(rec, runs: Runs, n: int, value, names: dict, backward_fused: s
         names[f"c{op_index}"] = op.ctx  # what an unfused backward of the op reads (plan.build's name)
         if op_index not in backward_fused and getattr(op.ctx, "needs_input_grad", None) is not None:
             sources = {f"x{i}": value(ref, f"k{k}_{i}") for i, ref in enumerate(op.inputs)} | {"y": f"s{op.out}"}
+            sources |= {key: _option_source(option, k, key, value) for key, option in op.options.items()}
             after += [f"    c{op_index}.{attr} = {sources[what]}" for attr, what in saves.items()]
     # the outputs, one after the other in one buffer allocated once (one argument for the loop, one for a
     # fused backward that reads them); each output's slot is a C-ordered view of it, as its eager array
@@ -284,7 +314,7 @@ def forward_lines(rec, runs: Runs, n: int, value, names: dict, backward_fused: s
     loops = _loop([f"o.shape[{d + 1}]" for d in range(len(run.shape))], body)
     source = "\n".join([f"def X{n}({', '.join(params)}):"] + loops) + "\n"
     kernel = _numba_kernel(f"X{n}", source, run.dtype)
-    signature = tuple([_input_type(run.dtype, len(run.shape))] * len(arrays) + [numba.typeof(pack)])
+    signature = tuple([_input_type(dtype, len(run.shape)) for dtype in dtypes] + [numba.typeof(pack)])
     runs.kernels.append((kernel, signature, source))
     names[f"X{n}"] = kernel
     return [f"    X{n}({', '.join(list(arrays) + [f'XP{n}'])})"] + after
@@ -316,6 +346,7 @@ def backward_lines(rec, runs: Runs, n: int, op: int, nodes: dict, value, assigne
     live_in: list[str] = []  # gradient variables read before the run assigns them
     forward_arrays: dict[str, str] = {}  # replay name of a forward array (or pack of them) -> the loop's parameter
     forward_reads: dict[str, str] = {}  # the loop's scalar of a forward value -> how it is read
+    forward_dtypes: dict[str, Any] = {}  # a forward array that is not of the run's dtype (a cond) -> its dtype
     body: list[str] = []
     written: list[str] = []
 
@@ -336,6 +367,10 @@ def backward_lines(rec, runs: Runs, n: int, op: int, nodes: dict, value, assigne
                                                    forward_arrays, forward_reads)
         if any("{y}" in formula for formula in used):
             scalars["y"] = _forward_scalar(f"s{fop.out}", runs, forward_arrays, forward_reads)
+        for key, option in fop.options.items():  # Where's cond
+            source = _same_array(_option_source(option, event_index, key, value), names, forward_arrays)
+            scalars[key] = _forward_scalar(source, runs, forward_arrays, forward_reads)
+            forward_dtypes[source] = np.dtype(np.bool_)
         for c in node.contributions:
             var = f"g{c.target[1]}" if c.target[0] == "node" else f"L{n}_{c.target[1]}"
             x = formulas[c.index].format(**scalars)
@@ -359,7 +394,7 @@ def backward_lines(rec, runs: Runs, n: int, op: int, nodes: dict, value, assigne
     kernel = _numba_kernel(f"XG{op}", source, run.dtype)
     ndim = len(run.shape)
     signature = [_input_type(run.dtype, ndim)] * len(live_in) + [
-        _input_type(run.dtype, ndim + (name in runs.packs)) for name in forward_arrays]
+        _input_type(forward_dtypes.get(name, run.dtype), ndim + (name in runs.packs)) for name in forward_arrays]
     runs.kernels.append((kernel, tuple(signature), source))
     names[f"XG{op}"] = kernel
     call = ", ".join(live_in + list(forward_arrays))
