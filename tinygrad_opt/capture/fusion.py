@@ -7,8 +7,8 @@ runs in a recording and generates, for each, a Numba loop; plan.build then write
 of it in place of the run's lines. Two kinds of run:
 
 - forward: consecutive ops among Add, Sub, Mul, Div, Neg, ReLU and Where (its boolean condition
-  of the same shape) whose inputs and output all
-  have one shape and dtype (no broadcasting), float32 or float64, at most MAX_ELEMENTS
+  of the same shape) whose inputs and output all have one shape and dtype (no broadcasting but
+  for 0-d operands of that dtype, such as the 2 of x * 2), float32 or float64, at most MAX_ELEMENTS
   elements, and whose output stays inside the step (into.py's `escaping`). The loop writes
   the run's outputs into one buffer allocated once (as into.py does), each output's slot a
   C-ordered view of it, so later ops read them as they read any slot (a fused backward reads
@@ -141,9 +141,16 @@ def _array_of(rec, ref):
     return ref.array if isinstance(ref, External) else rec.slot_arrays[ref]
 
 
-def _small_float(array, shape, dtype) -> bool:
-    return (type(array) is np.ndarray and array.ndim > 0 and array.shape == shape and array.dtype == dtype
-            and array.dtype in DTYPES and array.size <= MAX_ELEMENTS)
+def _small_float(array, shape, dtype, scalar_too: bool = False) -> bool:
+    """An array of the run's shape and dtype; scalar_too: or a 0-d one of its dtype (a constant like the 2 in x * 2)."""
+    return (type(array) is np.ndarray and array.dtype == dtype and array.dtype in DTYPES
+            and (array.ndim > 0 and array.shape == shape and array.size <= MAX_ELEMENTS
+                 or scalar_too and array.ndim == 0))
+
+
+def _inputs_fit(rec, op, key) -> bool:
+    return (_small_float(rec.slot_arrays[op.out], *key)
+            and all(_small_float(_array_of(rec, r), *key, scalar_too=True) for r in op.inputs))
 
 
 def _option_array(rec, option):
@@ -172,9 +179,7 @@ def _forward_fits(rec, op, escaping: set[int], buffered: dict, table: dict = FOR
     if op.out in buffered or (table is FORWARD and (id(root(out)) in escaping or not out.flags.c_contiguous)):
         return None
     key = (getattr(out, "shape", None), getattr(out, "dtype", None))
-    if not all(_small_float(a, *key) for a in [out] + [_array_of(rec, r) for r in op.inputs]):
-        return None
-    return key
+    return key if _inputs_fit(rec, op, key) else None
 
 
 def _backward_fits(rec, node, grad_buffered: dict) -> tuple | None:
@@ -187,9 +192,7 @@ def _backward_fits(rec, node, grad_buffered: dict) -> tuple | None:
     if not _options_fit(rec, op, getattr(out, "shape", None)):
         return None
     key = (getattr(out, "shape", None), getattr(out, "dtype", None))
-    if not all(_small_float(a, *key) for a in [out] + [_array_of(rec, r) for r in op.inputs]):
-        return None
-    return key
+    return key if _inputs_fit(rec, op, key) else None
 
 
 def _split(items: list, fits: Callable[[Any], tuple | None]) -> list[tuple[list, tuple]]:
@@ -271,15 +274,16 @@ def forward_lines(rec, runs: Runs, n: int, value, names: dict, backward_fused: s
     if run is None:
         return []
     arrays: dict[str, str] = {}  # replay name of an input array -> the loop's parameter
-    dtypes: list = []  # per parameter
+    types: list = []  # per parameter: (dtype, ndim)
     computed: dict[int, str] = {}  # slot -> its scalar in the loop
     body, outputs, after = [], [], []
+    ndim = len(run.shape)
 
-    def read(source: str, dtype) -> str:
+    def read(source: str, dtype, zero_d: bool = False) -> str:
         if source not in arrays:
             arrays[source] = f"a{len(arrays)}"
-            dtypes.append(dtype)
-            body.insert(len(arrays) - 1, f"{arrays[source]}_v = {arrays[source]}[INDEX]")
+            types.append((dtype, 0 if zero_d else ndim))
+            body.insert(len(arrays) - 1, f"{arrays[source]}_v = {arrays[source]}[{'()' if zero_d else 'INDEX'}]")
         return f"{arrays[source]}_v"
     for k in run.events:
         op = rec.events[k]
@@ -288,7 +292,8 @@ def forward_lines(rec, runs: Runs, n: int, value, names: dict, backward_fused: s
             if not isinstance(ref, External) and ref in computed:
                 scalars[f"x{i}"] = computed[ref]
                 continue
-            scalars[f"x{i}"] = read(_same_array(value(ref, f"k{k}_{i}"), names, arrays), run.dtype)
+            scalars[f"x{i}"] = read(_same_array(value(ref, f"k{k}_{i}"), names, arrays), run.dtype,
+                                    _array_of(rec, ref).ndim == 0)
         for key, option in op.options.items():  # Where's cond
             scalars[key] = read(_same_array(_option_source(option, k, key, value), names, arrays), np.dtype(np.bool_))
         formula, saves = FORWARD[op.cls]
@@ -314,7 +319,7 @@ def forward_lines(rec, runs: Runs, n: int, value, names: dict, backward_fused: s
     loops = _loop([f"o.shape[{d + 1}]" for d in range(len(run.shape))], body)
     source = "\n".join([f"def X{n}({', '.join(params)}):"] + loops) + "\n"
     kernel = _numba_kernel(f"X{n}", source, run.dtype)
-    signature = tuple([_input_type(dtype, len(run.shape)) for dtype in dtypes] + [numba.typeof(pack)])
+    signature = tuple([_input_type(dtype, dims) for dtype, dims in types] + [numba.typeof(pack)])
     runs.kernels.append((kernel, signature, source))
     names[f"X{n}"] = kernel
     return [f"    X{n}({', '.join(list(arrays) + [f'XP{n}'])})"] + after
@@ -346,7 +351,7 @@ def backward_lines(rec, runs: Runs, n: int, op: int, nodes: dict, value, assigne
     live_in: list[str] = []  # gradient variables read before the run assigns them
     forward_arrays: dict[str, str] = {}  # replay name of a forward array (or pack of them) -> the loop's parameter
     forward_reads: dict[str, str] = {}  # the loop's scalar of a forward value -> how it is read
-    forward_dtypes: dict[str, Any] = {}  # a forward array that is not of the run's dtype (a cond) -> its dtype
+    forward_types: dict[str, tuple] = {}  # a forward array not of the run's dtype and ndim -> (dtype, ndim)
     body: list[str] = []
     written: list[str] = []
 
@@ -363,14 +368,16 @@ def backward_lines(rec, runs: Runs, n: int, op: int, nodes: dict, value, assigne
         event_index = _index_of(rec.events, fop)
         for i, ref in enumerate(fop.inputs):
             if any(f"{{x{i}}}" in formula for formula in used):  # only the forward values a formula reads
-                scalars[f"x{i}"] = _forward_scalar(_same_array(value(ref, f"k{event_index}_{i}"), names, forward_arrays), runs,
-                                                   forward_arrays, forward_reads)
+                source = _same_array(value(ref, f"k{event_index}_{i}"), names, forward_arrays)
+                if _array_of(rec, ref).ndim == 0:
+                    forward_types[source] = (run.dtype, 0)
+                scalars[f"x{i}"] = _forward_scalar(source, runs, forward_arrays, forward_reads, forward_types)
         if any("{y}" in formula for formula in used):
-            scalars["y"] = _forward_scalar(f"s{fop.out}", runs, forward_arrays, forward_reads)
+            scalars["y"] = _forward_scalar(f"s{fop.out}", runs, forward_arrays, forward_reads, forward_types)
         for key, option in fop.options.items():  # Where's cond
             source = _same_array(_option_source(option, event_index, key, value), names, forward_arrays)
-            scalars[key] = _forward_scalar(source, runs, forward_arrays, forward_reads)
-            forward_dtypes[source] = np.dtype(np.bool_)
+            forward_types[source] = (np.dtype(np.bool_), len(run.shape))
+            scalars[key] = _forward_scalar(source, runs, forward_arrays, forward_reads, forward_types)
         for c in node.contributions:
             var = f"g{c.target[1]}" if c.target[0] == "node" else f"L{n}_{c.target[1]}"
             x = formulas[c.index].format(**scalars)
@@ -394,7 +401,7 @@ def backward_lines(rec, runs: Runs, n: int, op: int, nodes: dict, value, assigne
     kernel = _numba_kernel(f"XG{op}", source, run.dtype)
     ndim = len(run.shape)
     signature = [_input_type(run.dtype, ndim)] * len(live_in) + [
-        _input_type(forward_dtypes.get(name, run.dtype), ndim + (name in runs.packs)) for name in forward_arrays]
+        _input_type(*forward_types.get(name, (run.dtype, ndim + (name in runs.packs)))) for name in forward_arrays]
     runs.kernels.append((kernel, tuple(signature), source))
     names[f"XG{op}"] = kernel
     call = ", ".join(live_in + list(forward_arrays))
@@ -418,13 +425,16 @@ def _same_array(name: str, names: dict, known) -> str:
                 name)
 
 
-def _forward_scalar(name: str, runs: Runs, arrays: dict[str, str], reads: dict[str, str]) -> str:
+def _forward_scalar(name: str, runs: Runs, arrays: dict[str, str], reads: dict[str, str], types: dict) -> str:
     """The loop's scalar for forward value `name` (a slot or external), read from its pack where it has one."""
     slot = int(name[1:]) if name.startswith("s") else None
     array, j = runs.packed.get(slot, (name, None))
     if array not in arrays:
         arrays[array] = f"A{array}"
-    read = f"{arrays[array]}[INDEX]" if j is None else f"{arrays[array]}[{j}, INDEX]"
+    if j is not None:
+        read = f"{arrays[array]}[{j}, INDEX]"
+    else:
+        read = f"{arrays[array]}[{'()' if types.get(name, (None, 1))[1] == 0 else 'INDEX'}]"
     for scalar, known in reads.items():
         if known == read:
             return scalar
