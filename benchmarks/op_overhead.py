@@ -3,7 +3,8 @@
 Each measurement builds a chain of CHAIN ops of one kind on an n x n tensor, runs
 backward through it, and divides by CHAIN, so the fixed cost of entering backward()
 is spread out and what remains is the per-op overhead. The capture column is the engine's
-chain through tg.compile: recorded twice, then replayed (no graph, no Tensor per op). The NumPy column is the same
+chain through tg.compile: recorded twice, then replayed (no graph, no Tensor per op; runs of element-wise ops
+fused into one loop, capture/fusion.py, once compiled in the background). The NumPy column is the same
 forward and a hand-written backward with no autograd at all: the floor. Engines are
 measured interleaved, REPEATS times each, and the median is reported.
 
@@ -18,6 +19,8 @@ import time
 import numpy as np
 
 import tinygrad_opt as tg
+from tinygrad_opt.capture import fusion
+from tinygrad_opt.kernels import background
 
 CHAIN = 32
 
@@ -56,6 +59,7 @@ def engine_case(op: str, n: int, capture: bool = False):
     compiled = tg.compile(captured_run)
     compiled()
     compiled()
+    background.wait_idle(120)  # the steady state: loops compiled in the background (fused runs) are ready
     if not compiled.replaying:
         raise RuntimeError(f"op_overhead: the {op} chain was not captured: {compiled.eager_reason}")
     return compiled
@@ -164,6 +168,7 @@ def main() -> None:
 
     print(f"per-op forward+backward, microseconds of {args.clock} time (median of {args.repeats} interleaved runs, "
           f"chains of {CHAIN} ops)")
+    print(f"capture fuses element-wise runs: {'yes' if fusion.enabled else 'no'} ({fusion.ENV_VAR}=0 turns it off)")
     header = (f"{'op':<12}{'n x n':>7}{'engine':>10}{'capture':>10}{'torch':>10}{'numpy':>10}{'eng/torch':>11}"
               f"{'cap/torch':>11}{'eng/numpy':>11}")
     print(header)
@@ -177,6 +182,7 @@ def main() -> None:
                 cases["torch"] = torch_case(op, n)
             for fn in cases.values():  # warm up (also Numba compilation, caches)
                 fn()
+            background.wait_idle(120)  # no loop compiles on the worker thread while the cases are timed
             samples = {name: [] for name in cases}
             for _ in range(args.repeats):
                 for name, fn in cases.items():

@@ -51,6 +51,7 @@ from typing import Any, Union
 
 ENV_VAR = "TINYGRAD_OPT_BLAS_THREADS"
 CHECK_EVERY = 1.0  # seconds between two looks at the load average
+CORES = os.cpu_count() or 1  # read once: os.cpu_count() reads a /sys file each call, and the updates ask every step
 OVERLOADED_ABOVE = 0.5  # load average - cores above which BLAS gets one thread
 ROOMY_BELOW = -0.25  # ... and below which it gets its own count back
 PRESSURE_ABOVE = 10.0  # % of the last 10 s in which some task waited for a CPU: one thread
@@ -116,7 +117,7 @@ def _blas() -> Any:
 
 def _load_above_cores() -> float:
     try:
-        return os.getloadavg()[0] - (os.cpu_count() or 1)
+        return os.getloadavg()[0] - CORES
     except (OSError, AttributeError):  # no load average on this platform: never overloaded
         return float("-inf")
 
@@ -206,7 +207,7 @@ def engine_threads() -> int:
     """How many threads the engine's own parallel loops use: N under a fixed policy, else every core."""
     if isinstance(_policy, int):
         return _policy
-    return os.cpu_count() or 1
+    return CORES
 
 
 def blas_yields_to_engine_threads() -> bool:

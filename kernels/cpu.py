@@ -163,6 +163,58 @@ def _softmax_cross_entropy(z, target, keep, share, smooth, loss, dz):
         dz[r, t] -= keep
 
 
+# float32 in three passes, so that exp runs flat over all N * C shifted logits in SIMD lanes
+# (exp_nonpositive_float32, defined below; Numba's scalar np.exp calls the C library once per
+# element, which at C = 10 was most of the loop's time). The formulas are the float64 loop's; the
+# row maximum is a select, not a branch (a branch on which logit is largest mispredicts on every
+# other row): a NaN can then be skipped, but it still reaches its shifted logit, the row sum and
+# so the whole row, as in the loop above. The row sums of exp may be reordered (fastmath
+# "reassoc", so they vectorise); they agree with the float64 loop to rounding. The logit picked
+# (and smoothed) is kept in float64 in `picked`; the shifted logits go to scratch of their own (exp
+# from an array into itself does not vectorise: LLVM cannot rule out a partial overlap).
+
+@_jit()
+def _cross_entropy_shift_rows(z, target, keep, share, smooth, picked, shifted):
+    n, c = z.shape
+    for r in range(n):
+        m = z[r, 0]
+        for j in range(1, c):
+            v = z[r, j]
+            m = v if v > m else m
+        for j in range(c):
+            shifted[r, j] = z[r, j] - m
+        t = target[r]
+        if t < 0 or t >= c:  # F.cross_entropy checks targets first; never read out of bounds anyway
+            raise IndexError("softmax_cross_entropy: a class index lies outside [0, C)")
+        if smooth:
+            total = 0.0
+            for j in range(c):
+                total += shifted[r, j]
+            picked[r] = shifted[r, t] * keep + total * share
+        else:
+            picked[r] = shifted[r, t]
+
+
+@_jit(fastmath={"reassoc"})
+def _cross_entropy_finish_rows(target, keep, share, picked, loss, dz):
+    n, c = dz.shape
+    for r in range(n):
+        s = 0.0
+        for j in range(c):
+            s += dz[r, j]
+        loss[r] = math.log(s) - picked[r]
+        for j in range(c):  # divided in float64, rounded once when stored
+            dz[r, j] = dz[r, j] / s - share
+        dz[r, target[r]] -= keep
+
+
+@_jit()
+def _softmax_cross_entropy_float32(z, target, keep, share, smooth, picked, shifted, loss, dz):
+    _cross_entropy_shift_rows(z, target, keep, share, smooth, picked, shifted)
+    _exp_nonpositive_rows(shifted, dz)
+    _cross_entropy_finish_rows(target, keep, share, picked, loss, dz)
+
+
 @takes(lambda z, target, label_smoothing: z.ndim == 2 and z.shape[1] > 0 and z.dtype.char in "fd"
        and target.dtype.kind in "iu")
 def softmax_cross_entropy(z, target, label_smoothing: float):
@@ -172,7 +224,11 @@ def softmax_cross_entropy(z, target, label_smoothing: float):
     eps = label_smoothing
     loss = np.empty(n, z.dtype)
     dz = np.empty_like(z)
-    _softmax_cross_entropy(z, target, dtype(1.0 - eps), dtype(eps / c), bool(eps), loss, dz)
+    if dtype is np.float32:
+        _softmax_cross_entropy_float32(z, target, dtype(1.0 - eps), dtype(eps / c), bool(eps), np.empty(n),
+                                       np.empty_like(z), loss, dz)
+    else:
+        _softmax_cross_entropy(z, target, dtype(1.0 - eps), dtype(eps / c), bool(eps), loss, dz)
     return loss, dz
 
 
@@ -717,9 +773,9 @@ def _over_blocks(update, arrays: list) -> None:
             for j in shared:
                 update(j, counters, block)
 
-        parallel.share(work)
+        parallel.share(work)  # returns once every block of the shared arrays is done
     for j, size in enumerate(sizes):
-        if counters[j] == 0:  # not shared: the whole array in one block
+        if size <= block or not shared:  # not shared: the whole array in one block
             update(j, counters, max(size, 1))
 
 

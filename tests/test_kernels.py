@@ -174,6 +174,30 @@ def test_softmax_cross_entropy_propagates_nan_and_refuses_bad_targets():
         reference.softmax_cross_entropy(z.copy(), np.array([0, 3]), 0.0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_softmax_cross_entropy_special_logits_follow_the_reference(dtype, eps):
+    """+-inf, NaN, huge and tiny logits: the float32 loop (flat SIMD exp, select-based row max) and the
+    float64 loop put NaN and inf where the reference does and agree with it elsewhere."""
+    inf, nan = np.inf, np.nan
+    z = np.array([[0.0, -inf, 1.0, 2.0], [inf, 0.0, 1.0, 2.0], [nan, 0.0, 1.0, 2.0], [0.0, 1.0, 2.0, nan],
+                  [-inf, -inf, -inf, 5.0], [1e30, -1e30, 0.0, 3.0], [-80.0, -90.0, -100.0, -110.0],
+                  [-0.0, 0.0, -0.0, 0.0], [3.0, 3.0, 3.0, 3.0]], dtype)
+    target = np.array([2, 1, 1, 0, 3, 0, 0, 1, 2])
+    with np.errstate(all="ignore"):
+        loss, dz = cpu.softmax_cross_entropy(z, target, eps)
+        ref_loss, ref_dz = reference.softmax_cross_entropy(z.copy(), target, eps)
+    np.testing.assert_array_equal(np.isnan(loss), np.isnan(ref_loss))
+    np.testing.assert_array_equal(np.isnan(dz), np.isnan(ref_dz))
+    # atol: the reference sums exp in z's dtype, so its float32 log(s) near s = 1 is off by up to 6e-8
+    # (row 6: the loops' float64 sum gives 4.540096e-05, the exact value's rounding; the reference 4.541771e-05)
+    np.testing.assert_allclose(loss, ref_loss, rtol=2e-6, atol=1e-7)
+    np.testing.assert_allclose(dz, ref_dz, rtol=2e-6, atol=2e-7)
+    exact = np.log1p(np.exp(-10.0) + np.exp(-20.0) + np.exp(-30.0))
+    if dtype == np.float32 and not eps:
+        assert abs(loss[6] - exact) <= 2 * np.spacing(np.float32(exact))
+
+
 # ---- log-softmax --------------------------------------------------------------------------
 
 @settings(max_examples=40, deadline=None)

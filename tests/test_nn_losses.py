@@ -260,3 +260,19 @@ def test_ignore_index_outside_the_classes_is_allowed_but_other_negatives_are_not
 def test_loss_errors_name_the_problem(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", ">i8", ">u4"])
+def test_class_target_check_takes_every_integer_dtype_and_names_the_index_outside(dtype):
+    """The one-reduction check (indices viewed as unsigned) and the min/max it falls back on agree."""
+    from tinygrad_opt.ops.loss import check_class_targets  # noqa: PLC0415
+
+    good = np.array([0, 3, 9, 2, 9, 0], dtype)
+    assert check_class_targets(good, 10, "cross_entropy") is True
+    assert check_class_targets(good[::2], 10, "cross_entropy") is True  # strided
+    with pytest.raises(IndexError, match="target 10 is out of range for 10 classes"):
+        check_class_targets(np.array([0, 10, 3], dtype), 10, "cross_entropy")
+    if np.dtype(dtype).kind == "i":
+        with pytest.raises(IndexError, match="target -1 is out of range for 10 classes"):
+            check_class_targets(np.array([0, -1, 3], dtype), 10, "cross_entropy")
+        assert check_class_targets(np.array([0, -100, 3], dtype), 10, "cross_entropy", ignore_index=-100) is False

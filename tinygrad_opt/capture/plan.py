@@ -28,6 +28,7 @@ from ..autograd import _as_array, _deliver_to_leaves, _run_hooks, unbroadcast
 from ..backend import array_module, host_rng
 from ..ops.dropout import Dropout
 from ..tensor import Tensor
+from . import fusion as _fusion
 from .into import backward_writer, buffers, gradient_buffers, root, writer
 from .recording import Backward, Effect, External, Op, Recording, Slot
 
@@ -182,10 +183,15 @@ class Plan:
     ops: list = field(default_factory=list)  # the recorded ops' names, in order
     buffered: list = field(default_factory=list)  # the ops (names) that write into buffers allocated once (into.py)
     grad_buffered: list = field(default_factory=list)  # the ops whose backward writes into such buffers
+    fusion: Any = None  # fusion.FusedReplay where runs of element-wise ops are fused (fusion.py)
 
 
-def build(rec: Recording, output) -> Plan:
-    """Generate the replay function for a recording that passed `compare`; `output` from `output_spec`."""
+def build(rec: Recording, output, runs: _fusion.Runs | None = None) -> Plan:
+    """Generate the replay function for a recording that passed `compare`; `output` from `output_spec`.
+
+    runs: the element-wise runs to write as fused loops (fusion.py); None: none, and where the recording
+    has some, fusion.attach builds that fused twin of the replay and switches to it once compiled.
+    """
     names: dict[str, Any] = {"_make": _detached, "_as_array": _as_array, "_unbroadcast": unbroadcast,
                              "_deliver": _deliver_to_leaves, "_run_hooks": _run_hooks,
                              "GradStateChanged": GradStateChanged, "_draw": draw_seed, "_keep": _keep,
@@ -214,7 +220,11 @@ def build(rec: Recording, output) -> Plan:
     escaping = _escaping(rec, output)
     buffered = buffers(rec, escaping)
     grad_buffered = gradient_buffers(rec, escaping)
+    fused_backward = runs.backward_members if runs is not None else set()
     for n, event in enumerate(rec.events):
+        if runs is not None and n in runs.forward_members:  # fusion hook: one loop for the run (fusion.py)
+            lines += _fusion.forward_lines(rec, runs, n, value, names, fused_backward)
+            continue
         if isinstance(event, Op):
             names[f"f{n}"], names[f"c{op_index[id(event)]}"] = event.cls.forward, event.ctx
             parts = [f"c{op_index[id(event)]}"] + [value(r, f"k{n}_{i}") for i, r in enumerate(event.inputs)]
@@ -254,15 +264,18 @@ def build(rec: Recording, output) -> Plan:
                 lines.append(f"    {', '.join(f's{k}' for k in slots)}, = r")
             restartable = restartable and (getattr(event.fn, "__name__", "") == "zero_grad" or changes is not None)
         else:
-            lines += _backward_lines(n, event, rec, names, value, restartable, keeps, grad_buffered)
+            lines += _backward_lines(n, event, rec, names, value, restartable, keeps, grad_buffered, runs)
             restartable = False
     lines.append(f"    return {_output_source(output, names)}")
     source = "\n".join(lines) + "\n"
     code = compile(source, "<tg.compile replay>", "exec")
     exec(code, names)
-    return Plan(names["replay"], source, list(held.values()), has_fresh, [op.cls.__name__ for op in rec.ops],
+    plan = Plan(names["replay"], source, list(held.values()), has_fresh, [op.cls.__name__ for op in rec.ops],
                 [op.cls.__name__ for op in rec.ops if op.out in buffered],
                 [rec.ops[op].cls.__name__ for op in sorted(grad_buffered)])
+    if runs is None:  # fusion hook: the fused twin, switched to once its loops are compiled (fusion.py)
+        _fusion.attach(plan, rec, lambda found: build(rec, output, found), escaping, buffered, grad_buffered)
+    return plan
 
 
 def _escaping(rec: Recording, output) -> set[int]:
@@ -302,7 +315,7 @@ def _effect_arguments(n: int, event: Effect, names: dict) -> str:
 
 
 def _backward_lines(n: int, event: Backward, rec: Recording, names: dict, value, restartable: bool, keeps: bool,
-                    grad_buffered: dict) -> list[str]:
+                    grad_buffered: dict, runs: _fusion.Runs | None = None) -> list[str]:
     lines = []
     xp = array_module(rec.slot_arrays[event.root])
     names[f"seedspec{n}"] = (event.shape, event.dtype)
@@ -320,6 +333,10 @@ def _backward_lines(n: int, event: Backward, rec: Recording, names: dict, value,
         if first:
             lines.append(f"    g{op} = seed{n}")
             first = False
+        if runs is not None and op in runs.backward_members:  # fusion hook: one loop for the run (fusion.py)
+            lines += _fusion.backward_lines(rec, runs, n, op, {x.op: x for x in event.nodes}, value, assigned,
+                                              names)
+            continue
         if op in grad_buffered:  # the backward writes gradients into buffers allocated for them (into.py)
             names[f"b{op}"], names[f"BG{op}"] = backward_writer(rec.ops[op].cls), grad_buffered[op]
             lines.append(f"    r = b{op}(c{op}, g{op}, BG{op})")

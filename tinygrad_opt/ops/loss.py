@@ -124,6 +124,9 @@ class TargetOutOfRangeError(IndexError, ValueError):
     """
 
 
+_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}  # by itemsize
+
+
 def check_class_targets(target, num_classes: int, op: str, ignore_index: int | None = None) -> bool:
     """Class-index targets must be integers in [0, num_classes), or equal ignore_index.
 
@@ -143,6 +146,10 @@ def check_class_targets(target, num_classes: int, op: str, ignore_index: int | N
     if known is not None and _same_array(known[0], target):
         lo, hi = known[1], known[2]
     elif isinstance(target, np.ndarray):
+        # one reduction for the usual answer: viewed as unsigned, a negative index is huge, so a maximum
+        # below num_classes puts every index in [0, num_classes); else min and max find the culprit
+        if target.dtype.isnative and target.view(_UNSIGNED[target.dtype.itemsize]).max() < num_classes:
+            return True
         lo, hi = int(target.min()), int(target.max())
     else:  # on the GPU: one device-to-host copy instead of two
         xp = array_module(target)

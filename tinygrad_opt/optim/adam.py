@@ -68,18 +68,25 @@ class Adam(Optimizer):
 
     def _update_group(self, ready: list, group: dict[str, Any]) -> None:
         step = ready[0][2]["step"] + 1
-        if any(state["step"] + 1 != step for _, _, state in ready):  # parameters that joined later: one by one
-            super()._update_group(ready, group)
-            return
         amsgrad = group["amsgrad"]
+        params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs = [], [], [], [], []
+        for p, grad, state in ready:  # one loop over the group: this runs at every step
+            if state["step"] + 1 != step:  # parameters that joined later: one by one
+                super()._update_group(ready, group)
+                return
+            params.append(p.data)
+            grads.append(grad)
+            exp_avgs.append(state["exp_avg"])
+            exp_avg_sqs.append(state["exp_avg_sq"])
+            max_exp_avg_sqs.append(state.get("max_exp_avg_sq"))
         for p, _, state in ready:
             if amsgrad and "max_exp_avg_sq" not in state:
                 state["max_exp_avg_sq"] = array_module(p.data).zeros_like(p.data)
             state["step"] = step
+        if amsgrad:
+            max_exp_avg_sqs = [state["max_exp_avg_sq"] for _, _, state in ready]
         beta1, beta2 = group["betas"]
-        update_group([p.data for p, _, _ in ready], [grad for _, grad, _ in ready],
-                     [state["exp_avg"] for _, _, state in ready], [state["exp_avg_sq"] for _, _, state in ready],
-                     [state.get("max_exp_avg_sq") for _, _, state in ready], step=step, lr=group["lr"], beta1=beta1,
+        update_group(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, step=step, lr=group["lr"], beta1=beta1,
                      beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"], amsgrad=amsgrad,
                      maximize=group["maximize"], decoupled_weight_decay=group["decoupled_weight_decay"])
 

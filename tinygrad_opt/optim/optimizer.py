@@ -28,6 +28,7 @@ import numpy as np
 from ..autograd import enable_grad
 from ..backend import device_of, is_float_dtype, to_device
 from ..errors import ShapeError
+from ..kernels.heap import keep_freed_memory
 from ..tensor import Tensor
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
@@ -61,6 +62,10 @@ class Optimizer:
             groups = [{"params": groups}]
         for group in groups:
             self.add_param_group(group)
+        if any(type(p.data) is np.ndarray for group in self.param_groups for p in group["params"]):
+            # a training loop frees and allocates its activations again at every step: without this,
+            # glibc hands a large batch's freed pages back to the OS and every step faults them in anew
+            keep_freed_memory()
 
     # ---- to be provided by each optimizer --------------------------------------
     def _validate(self, options: dict[str, Any], where: str) -> None:
