@@ -221,3 +221,11 @@ def test_without_the_background_worker_the_loops_compile_when_the_plan_is_built(
         same_bits(w.grad.numpy(), eager_grad, "gradient")
     finally:
         background.set_enabled(was)
+
+
+def test_a_second_step_with_the_same_runs_reuses_the_compiled_loops():
+    """Two shapes, one graph: the loops' source is the same, compiled once; both replays switch to them."""
+    for shape in [(2, 3), (4, 5), (2, 3)]:
+        w = tg.Tensor(values(shape, np.float32, 18), requires_grad=True)
+        step, compiled = fused_step(lambda w: ((w + w) * w - w).relu().sum(), [w], w)
+        compare(step, compiled, [w], w)

@@ -51,11 +51,12 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import ops
+from ..kernels import background
 from .into import root
-from .recording import External
+from .recording import Backward, External, Op
 
 ENV_VAR = "TINYGRAD_OPT_CAPTURE_FUSION"
-MAX_ELEMENTS = 256  # above this a NumPy call costs more than its overhead, and the loop is not vectorised
+MAX_ELEMENTS = 256  # above this NumPy's vectorised loops beat one scalar loop (it reads arrays of any layout)
 MIN_RUN = 2  # one op alone gains nothing from a loop of its own
 MAX_RUN = 64  # longer runs are split: a loop's compile time grows with its statements
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -184,8 +185,6 @@ def _split(items: list, fits: Callable[[Any], tuple | None]) -> list[tuple[list,
 
 def find_runs(rec, escaping: set[int], buffered: dict, grad_buffered: dict) -> Runs | None:
     """The runs of `rec` worth fusing (see the module docstring), or None where there are none."""
-    from .recording import Backward, Op
-
     if not enabled:
         return None
     runs = Runs()
@@ -223,7 +222,7 @@ _KERNELS: dict[tuple[str, str], Any] = {}  # (source, dtype) -> its dispatcher: 
 
 
 def _numba_kernel(name: str, source: str, dtype) -> Any:
-    import numba
+    import numba  # here, not at the top: only a plan with runs needs it (importing it takes a while)
 
     kernel = _KERNELS.get((source, dtype.str))
     if kernel is None:
@@ -425,6 +424,8 @@ class FusedReplay:
     def compile_all(self) -> None:
         try:
             for kernel, signature, _ in self.runs.kernels:
+                if signature in kernel.overloads:  # a loop of the same source compiled for another plan
+                    continue
                 kernel.compile(signature)
                 kernel.disable_compile()  # every call converts to the one signature: no compile at replay
             self.compiled = True
@@ -443,8 +444,6 @@ def attach(plan, rec, build_fused: Callable[[Runs], Any], escaping: set[int], bu
     fused = FusedReplay(plan, build_fused(runs), runs)
     plan.fusion = fused
     plan.replay = fused.replay
-    from ..kernels import background
-
     if background.compile_later(_compile_job, (fused,), {}) is None:
         fused.compile_all()
 
@@ -455,8 +454,6 @@ def _compile_job(fused: FusedReplay) -> None:
 
 def wait_compiled(plan, timeout: float | None = None) -> bool:
     """Wait until the plan's fused loops are compiled (tests, benchmarks); True where its replay is fused now."""
-    from ..kernels import background
-
     fused = getattr(plan, "fusion", None)
     if fused is None:
         return False
