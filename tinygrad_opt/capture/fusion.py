@@ -285,6 +285,7 @@ def forward_lines(rec, runs: Runs, n: int, value, names: dict, backward_fused: s
             types.append((dtype, 0 if zero_d else ndim))
             body.insert(len(arrays) - 1, f"{arrays[source]}_v = {arrays[source]}[{'()' if zero_d else 'INDEX'}]")
         return f"{arrays[source]}_v"
+
     for k in run.events:
         op = rec.events[k]
         scalars = {}
