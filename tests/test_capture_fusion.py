@@ -250,3 +250,62 @@ def test_a_second_step_with_the_same_runs_reuses_the_compiled_loops():
         w = tg.Tensor(values(shape, np.float32, 18), requires_grad=True)
         step, compiled = fused_step(lambda w: ((w + w) * w - w).relu().sum(), [w], w)
         compare(step, compiled, [w], w)
+
+
+def test_the_replay_runs_unfused_until_the_loops_are_compiled_then_switches(monkeypatch):
+    from tinygrad_opt.kernels import background
+
+    queued = []
+    monkeypatch.setattr(background, "compile_later", lambda fn, args, kwargs: queued.append((fn, args)) or object())
+    w = tg.Tensor(values((3, 2), np.float32, 20), requires_grad=True)
+    holder = tg.optim.SGD([w], lr=0.0)
+
+    def step():
+        holder.zero_grad()
+        loss = ((w - w * w) / w).sum()
+        loss.backward()
+        return loss
+
+    compiled = tg.compile(step)
+    compiled(), compiled()
+    fused = compiled.plan.fusion
+    assert len(queued) == 1 and fused.compiled is None
+    eager, eager_grad = step().numpy(), w.grad.numpy().copy()
+    same_bits(compiled().numpy(), eager, "loss before the loops are compiled")
+    assert not fused.active
+    same_bits(w.grad.numpy(), eager_grad, "gradient before the loops are compiled")
+    fn, args = queued[0]
+    fn(*args)  # what the worker does
+    same_bits(compiled().numpy(), eager, "loss once they are")
+    assert fused.active and fused.compiled
+    same_bits(w.grad.numpy(), eager_grad, "gradient once they are")
+
+
+def test_a_loop_that_fails_to_compile_leaves_the_replay_unfused(monkeypatch):
+    from tinygrad_opt.kernels import background
+
+    class Broken:
+        overloads: dict = {}
+
+        def compile(self, signature):
+            raise RuntimeError("no")
+
+    monkeypatch.setattr(background, "compile_later", lambda fn, args, kwargs: object())
+    w = tg.Tensor(values((2, 2), np.float32, 21), requires_grad=True)
+    holder = tg.optim.SGD([w], lr=0.0)
+
+    def step():
+        holder.zero_grad()
+        loss = (w * w + w).sum()
+        loss.backward()
+        return loss
+
+    compiled = tg.compile(step)
+    compiled(), compiled()
+    fused = compiled.plan.fusion
+    fused.runs.kernels[0] = (Broken(), (), "")
+    fused.compile_all()
+    assert fused.compiled is False and isinstance(fused.error, RuntimeError)
+    eager = step().numpy()
+    same_bits(compiled().numpy(), eager, "loss")
+    assert not fused.active and compiled.plan.replay is fused.unfused
