@@ -91,8 +91,25 @@ def transcendental_backward(x, w, b):
     return y.sum()
 
 
+MASK = np.random.default_rng(19).random((5, 7)) < 0.5
+CONDITIONS = (tg.Tensor(MASK), tg.Tensor(~MASK))  # made once: a step's constants are the same arrays each step
+
+
+def selected(x, w, b):
+    """Where with a boolean condition joins the runs, forward and backward."""
+    y = tg.where(CONDITIONS[0], x * w, b - x)
+    return (tg.where(CONDITIONS[1], y + w, y * b) * x).sum()
+
+
+def with_scalars(x, w, b):
+    """Python numbers and a 0-d step value (a mean) as operands: read once per element, no broadcast array."""
+    y = (x * 0.5 + 1.0) / 3.0 - w
+    y = (y - x.mean()) * w + 2.0  # Sub's gradient of the mean is un-broadcast: that backward stays unfused
+    return (y * b).sum()
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("body", [arithmetic, transcendental_backward])
+@pytest.mark.parametrize("body", [arithmetic, transcendental_backward, selected, with_scalars])
 def test_fused_replay_equals_eager_bit_for_bit(body, dtype):
     shape = (5, 7)  # a*b + c with a fused multiply-add would differ in many of these 35 random entries
     w = tg.Tensor(values(shape, dtype, 1, zeros_too=True), requires_grad=True)
@@ -102,7 +119,11 @@ def test_fused_replay_equals_eager_bit_for_bit(body, dtype):
         step, compiled = fused_step(body, [w, b, x], x, w, b)
     compare(step, compiled, [w, b, x], x, w, b)
     assert compiled.plan.fusion.runs.backward
-    if body is arithmetic:
+    if body is selected:
+        assert "Where" in compiled.plan.ops and compiled.plan.fusion.runs.forward
+    elif body is with_scalars:
+        assert sum(len(run.events) for run in compiled.plan.fusion.runs.forward.values()) >= 7
+    elif body is arithmetic:
         assert compiled.plan.fusion.runs.forward
     else:  # tanh, exp and neg between runs: their ufuncs called directly
         assert {f.__name__ for f in compiled.plan.fusion.runs.direct.values()} == {"tanh", "exp", "negative"}
