@@ -6,6 +6,7 @@ included (a*b + c too: no fused multiply-add), NaN where eager has NaN.
 """
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -309,3 +310,21 @@ def test_a_loop_that_fails_to_compile_leaves_the_replay_unfused(monkeypatch):
     eager = step().numpy()
     same_bits(compiled().numpy(), eager, "loss")
     assert not fused.active and compiled.plan.replay is fused.unfused
+
+
+def test_the_fused_replay_shares_the_unfused_replays_buffers():
+    """A step with large values (buffers allocated once, into.py) and a fused run: one set of buffers, not two."""
+    big = tg.Tensor(values((256, 256), np.float32, 20) / 16, requires_grad=True)
+    small = tg.Tensor(values((3, 3), np.float32, 21), requires_grad=True)
+
+    def body(big, small):
+        return (big @ big).relu().sum() * 0.5 + (small * small + small).sum()
+
+    step, compiled = fused_step(body, [big, small], big, small)
+    compare(step, compiled, [big, small], big, small)
+    unfused, fused = compiled.plan.fusion.unfused.__globals__, compiled.plan.fusion.fused.__globals__
+    buffer_names = [name for name in unfused if re.fullmatch(r"BG?\d+", name)]
+    assert buffer_names, "the step has no buffered value: the test no longer tests anything"
+    for name in buffer_names:
+        if name in fused:
+            assert fused[name] is unfused[name], f"{name}: the fused replay allocated its own buffer"
