@@ -9,9 +9,18 @@ backward dW2 = g^T a, da = g W2 and dW1 = g1^T x (256,B)x(B,784). Each is timed 
 to OpenBLAS in several forms: the operands as the engine stores them (N: as stored, T: a transposed
 view, passed with BLAS's transpose flag), the transposed product ((W x^T)^T, (x^T g)^T: the result
 comes out in the other layout, which the engine must then turn back or deliver as it is), OpenBLAS
-on one and on two threads, and the product cut in two blocks, each a one-thread BLAS call on its own
-Python thread (what kernels/split_gemm.py does). "% bound" is the product's flops at the square
-2048^3 SGEMM rate on two threads (its fastest of five blocks, measured in the same run) over its time.
+on one and on two threads, and the product cut in two blocks, each a one-thread BLAS call, the caller
+taking one and the engine's resident helper thread the other (kernels/parallel.py `share`, as the shared
+Adam update; blocks claimed from a counter, so a helper that wakes late finds less to do). "% bound" is
+the product's flops at the square 2048^3 SGEMM rate on two threads (its fastest of five blocks, measured
+in the same run) over its time.
+
+As in the engine's step: OpenBLAS's idle workers sleep right after a product (the engine's
+OPENBLAS_THREAD_TIMEOUT=4, set when its resident helper starts; `--openblas-spin own` keeps OpenBLAS's
+own 0.1 s spin), and each call comes `--gap-us` (50) microseconds after the last, a busy wait on the
+calling thread standing in for the step's other work, so a sleeping worker or helper is woken for every
+product as in the step (0: calls back to back). Also printed: how long the resident helper takes to
+start once work is offered, and which forms give the same bits on one and two BLAS threads.
 
 With torch installed, the same products run through torch.mm (MKL) in a process of its own on one
 and on two threads (`--no-torch` skips it). Medians (and minimums) of interleaved blocks.
@@ -22,19 +31,20 @@ import argparse
 import json
 import os
 import statistics
+import itertools
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 IN, HIDDEN, OUT = 784, 256, 10
 
 
-def time_calls(cases: dict, budget: float, blocks: int) -> dict:
+def time_calls(cases: dict, budget: float, blocks: int, gap: float = 0.0) -> dict:
     """{name: (median, min) seconds per call}: cases {name: (blas threads, fn)} timed in `blocks` interleaved
-    rounds, each call of a case repeated for about budget / blocks seconds per round."""
+    rounds, each call of a case repeated for about budget / blocks seconds per round; with a gap (seconds),
+    each call is timed alone after that long a busy wait, and a round gives the median of its calls."""
     counts = {}
     for name, (threads, fn) in cases.items():
         set_blas_threads(threads)
@@ -48,12 +58,25 @@ def time_calls(cases: dict, budget: float, blocks: int) -> dict:
     for _ in range(blocks):
         for name, (threads, fn) in cases.items():
             set_blas_threads(threads)
-            fn()  # BLAS's threads awake, as in a step's run of products
+            fn()
+            if gap > 0:
+                samples[name].append(statistics.median(_gapped_call(fn, gap) for _ in range(counts[name])))
+                continue
             start = time.perf_counter()
             for _ in range(counts[name]):
                 fn()
             samples[name].append((time.perf_counter() - start) / counts[name])
     return {name: (statistics.median(v), min(v)) for name, v in samples.items()}
+
+
+def _gapped_call(fn, gap: float) -> float:
+    """Seconds one fn() takes after `gap` seconds of busy waiting on this thread (the step's other work)."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < gap:
+        pass
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def step_products(batch: int, rng) -> list[tuple[str, tuple[int, int, int], dict]]:
@@ -82,7 +105,7 @@ def step_products(batch: int, rng) -> list[tuple[str, tuple[int, int, int], dict
                 "g1^T x, four calls by dW1 column blocks": lambda: [
                     mm(g1.T, x[:, c:c + IN // 4], out=dw1[:, c:c + IN // 4]) for c in range(0, IN, IN // 4)]},
     }
-    split = {  # (first half, second half): one-thread BLAS calls on two Python threads
+    split = {  # (first half, second half): one-thread BLAS calls, the caller's and the resident helper's
         "fwd1": {"x W1^T, split by y columns": (lambda: mm(x, w1[:half_h].T, out=y[:, :half_h]),
                                                 lambda: mm(x, w1[half_h:].T, out=y[:, half_h:])),
                  "x W1^T, split by y rows": (lambda: mm(x[:half_b], w1.T, out=y[:half_b]),
@@ -103,20 +126,81 @@ def step_products(batch: int, rng) -> list[tuple[str, tuple[int, int, int], dict
             cases[f"{form}, BLAS x1"] = (1, fn)
             cases[f"{form}, BLAS x2"] = (2, fn)
         for form, (first, second) in split.get(name, {}).items():
-            cases[f"{form}, 2 Python threads"] = (1, _two_threads(first, second))
+            cases[f"{form}, caller + resident helper"] = (1, _on_resident_helper(first, second))
         out.append((name, shapes[name], cases))
     return out
 
 
-_pool = ThreadPoolExecutor(1)
+def _on_resident_helper(*parts):
+    """Run the parts on the caller and the engine's resident helper thread (parallel.share), each part
+    claimed by one of them from a shared counter."""
+    from tinygrad_opt.kernels import parallel  # noqa: PLC0415
 
-
-def _two_threads(first, second):
     def run():
-        other = _pool.submit(second)
-        first()
-        other.result()
+        tickets = itertools.count()
+
+        def work():
+            for i in tickets:
+                if i >= len(parts):
+                    return
+                parts[i]()
+
+        parallel.share(work)
     return run
+
+
+def helper_start_latency(samples: int = 200) -> float:
+    """Median seconds from offering work to the resident helper until it runs it; the caller meanwhile
+    sleeps (GIL released), with the step's gap of busy work before each offer."""
+    import threading  # noqa: PLC0415
+
+    from tinygrad_opt.kernels import parallel  # noqa: PLC0415
+    main, latencies = threading.get_ident(), []
+    for _ in range(samples):
+        started = []
+
+        def work():
+            if threading.get_ident() != main:
+                started.append(time.perf_counter())
+            else:
+                time.sleep(300e-6)
+        _gapped_call(lambda: None, 50e-6)
+        offered = time.perf_counter()
+        parallel.share(work)
+        latencies += [t - offered for t in started]
+    return statistics.median(latencies) if latencies else float("nan")
+
+
+def engine_blas_spin() -> bool:
+    """Put OpenBLAS in the engine's state: the resident helper started, which sets OPENBLAS_THREAD_TIMEOUT=4
+    (unless set) and restarts OpenBLAS's threads, so its idle workers sleep right after a product."""
+    from tinygrad_opt.kernels import parallel  # noqa: PLC0415
+    parallel.share(lambda: None)
+    return parallel._helper is not None
+
+
+def thread_count_bits(batches) -> list[str]:
+    """For each product (the engine's form): whether OpenBLAS gives the same bits on one and on two threads,
+    and whether halves (row blocks of the result, one-thread calls) give the one-thread whole product's."""
+    rng = np.random.default_rng(3)
+    f32, lines = np.float32, []
+    for batch in batches:
+        x, w1 = rng.standard_normal((batch, IN), dtype=f32), rng.standard_normal((HIDDEN, IN), dtype=f32)
+        a, w2 = rng.standard_normal((batch, HIDDEN), dtype=f32), rng.standard_normal((OUT, HIDDEN), dtype=f32)
+        g, g1 = rng.standard_normal((batch, OUT), dtype=f32), rng.standard_normal((batch, HIDDEN), dtype=f32)
+        half = HIDDEN // 2
+        forms = {"fwd1": (lambda: w1 @ x.T, lambda: np.concatenate([w1[:half] @ x.T, w1[half:] @ x.T])),
+                 "fwd2": (lambda: a @ w2.T, None), "dW2": (lambda: g.T @ a, None), "da": (lambda: g @ w2, None),
+                 "dW1": (lambda: g1.T @ x, lambda: np.concatenate([g1[:, :half].T @ x, g1[:, half:].T @ x]))}
+        for name, (whole, halves) in forms.items():
+            set_blas_threads(1)
+            one, cut = whole(), (halves() if halves else None)
+            set_blas_threads(2)
+            two = whole()
+            same = "same" if np.array_equal(one, two) else f"differ (max {np.abs(one - two).max():.1e})"
+            cut_same = "" if cut is None else f"; halves one-thread {'same' if np.array_equal(one, cut) else 'differ'}"
+            lines.append(f"B={batch} {name}: one vs two threads {same}{cut_same}")
+    return lines
 
 
 def set_blas_threads(threads: int) -> None:
@@ -129,22 +213,22 @@ def set_blas_threads(threads: int) -> None:
 _blas_threads = [0]
 
 
-def numpy_rows(batches, budget, blocks, products) -> tuple[dict, list]:
+def numpy_rows(batches, budget, blocks, products, gap: float = 0.0) -> tuple[dict, list]:
     rng = np.random.default_rng(0)
     n = 2048
     sq_a, sq_b = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
     sq_c = np.empty((n, n), np.float32)
     square = lambda: np.matmul(sq_a, sq_b, out=sq_c)  # noqa: E731
-    timed = time_calls({1: (1, square), 2: (2, square), "handoff": (1, _two_threads(lambda: None, lambda: None))},
+    timed = time_calls({1: (1, square), 2: (2, square), "handoff": (1, _on_resident_helper(lambda: None))},
                        4 * budget, 5)
     bounds = {threads: 2 * n**3 / timed[threads][1] for threads in (1, 2)}  # the fastest block: what the cores give
-    handoff = timed["handoff"][0]
+    handoff = timed["handoff"][0]  # offering work to the helper and taking it back (the caller did it)
     rows = []
     for batch in batches:
         for name, (m, k, n_), cases in step_products(batch, rng):
             if name not in products:
                 continue
-            for form, (med, low) in time_calls(cases, budget * len(cases), blocks).items():
+            for form, (med, low) in time_calls(cases, budget * len(cases), blocks, gap).items():
                 rows.append(dict(batch=batch, product=name, shape=f"{m}x{k}x{n_}", form=form, flops=2.0 * m * k * n_,
                                  median=med, min=low))
     return {"sgemm_x1": bounds[1], "sgemm_x2": bounds[2], "handoff": handoff}, rows
@@ -178,6 +262,9 @@ def main(argv=None) -> None:
     parser.add_argument("--blocks", type=int, default=5)
     parser.add_argument("--products", default="fwd1,fwd2,dW2,da,dW1", help="which products (default: all five)")
     parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--gap-us", type=float, default=50.0, help="busy wait before each call (0: back to back)")
+    parser.add_argument("--openblas-spin", choices=("engine", "own"), default="engine",
+                        help="engine: OpenBLAS's workers sleep right after a product, as in the engine; own: its spin")
     parser.add_argument("--torch-worker", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     batches = [int(b) for b in args.batches.split(",")]
@@ -185,10 +272,18 @@ def main(argv=None) -> None:
         print(json.dumps(torch_rows(batches, args.budget, args.torch_worker)))
         return
     print(f"load average {os.getloadavg()[0]:.2f}; numpy {np.__version__}")
-    info, rows = numpy_rows(batches, args.budget, args.blocks, args.products.split(","))
+    spin = "OpenBLAS's own spin"
+    if args.openblas_spin == "engine":
+        spin = ("the engine's (OPENBLAS_THREAD_TIMEOUT=" + os.environ.get("OPENBLAS_THREAD_TIMEOUT", "?") + ")"
+                if engine_blas_spin() else "OpenBLAS's own spin (the engine's helper did not start)")
+    print(f"OpenBLAS idle workers: {spin}; {args.gap_us:g} us of busy work before each call")
+    info, rows = numpy_rows(batches, args.budget, args.blocks, args.products.split(","), args.gap_us * 1e-6)
     bound = info["sgemm_x2"]
     print(f"SGEMM 2048^3: {info['sgemm_x1'] / 1e9:.1f} GFLOP/s on one thread, {bound / 1e9:.1f} on two; "
-          f"a hand-off to one Python thread and back: {info['handoff'] * 1e6:.1f} us")
+          f"offering work to the resident helper and taking it back: {info['handoff'] * 1e6:.1f} us; "
+          f"the helper starts {helper_start_latency() * 1e6:.1f} us after the offer (median)")
+    for line in thread_count_bits(batches):
+        print(line)
     if not args.no_torch:
         for threads in (1, 2):
             done = subprocess.run([sys.executable, __file__, "--batches", args.batches, "--budget", str(args.budget),

@@ -26,6 +26,15 @@ TINYGRAD_OPT_BLAS_THREADS:
 The engine applies the policy before its matrix products (ops.Linear, ops.LinearReLU,
 ops.MatMul, ops.Conv2d); the setting is process-wide, as BLAS's own is.
 
+Under "auto", Linear's and MatMul's products also report how long they took (after_gemm): a
+two-thread product far slower than its arithmetic allows, slower than STALL_MACS_PER_S multiply-adds
+a second and longer than STALL_SECONDS, waited for a BLAS worker that a competitor kept off its core
+(on the 2-core VM beside busy processes a 64x784x256 product took 8-24 ms instead of 0.15, and the
+seed's step at batch 64 ran 10x slower than on one thread). Two such products in a row give BLAS one
+thread at once, as if the load average had said so (one alone may be a page fault or a daemon's
+moment), and the usual look decides again a second later: the load average lags a new competitor by a
+minute and the CPU pressure's 10-second average by a second or two, each product meanwhile that slow.
+
 The engine's own parallel loops (parallel.py: convolution chunks, batch norm, pooling) use
 engine_threads(): N under a fixed policy, else every core, busy machine or not (they hand out
 small pieces one at a time, so a thread put aside delays only its piece). Once they have run,
@@ -48,6 +57,10 @@ ROOMY_BELOW = -0.25  # ... and below which it gets its own count back
 PRESSURE_ABOVE = 10.0  # % of the last 10 s in which some task waited for a CPU: one thread
 PRESSURE_BELOW = 3.0  # ... and below which (with the load) BLAS gets its own count back
 PRESSURE_FILE = "/proc/pressure/cpu"  # Linux's pressure stall information (PSI)
+STALL_SECONDS = 2e-3  # a two-thread product longer than this ...
+STALL_MACS_PER_S = 5e9  # ... and slower than this (far below one core's SGEMM rate) waited for a worker
+STALL_HOLD = CHECK_EVERY  # seconds of one thread after two stalls before the load and pressure decide again
+THREADED_FROM_MACS = 1 << 18  # OpenBLAS runs smaller products on the caller alone: nothing to time there
 
 Policy = Union[str, int]
 
@@ -71,6 +84,7 @@ _last_set: int | None = None  # the count this module last left BLAS at
 _overloaded = False
 _engine_parallel = False  # the engine's own threads have run: "auto" leaves BLAS one thread
 _next_check = 0.0
+_stalls = 0  # stalled two-thread products in a row
 _before_next_product: Any = None  # a function to run before the engine's next product (see run_before_next_product)
 
 
@@ -160,6 +174,33 @@ def apply_policy() -> int | None:
         blas.set_num_threads(wanted)
     _last_set = wanted
     return wanted
+
+
+def after_gemm(started: float, macs: int) -> None:
+    """A product that began at time.perf_counter() `started` and did `macs` multiply-adds has finished: under
+    "auto", one that stalled on two or more BLAS threads gives BLAS one thread now (module docstring)."""
+    global _stalls
+    if _last_set is None or _last_set <= 1 or _policy != "auto":
+        return
+    took = time.perf_counter() - started
+    if took <= STALL_SECONDS or took * STALL_MACS_PER_S <= macs:
+        _stalls = 0
+        return
+    _stalls += 1
+    if _stalls >= 2:
+        _one_thread_now()
+
+
+def _one_thread_now() -> None:
+    """"auto" finds the machine oversubscribed now, without waiting for the next look."""
+    global _overloaded, _last_set, _next_check, _stalls
+    blas = _blas()
+    if blas is None:
+        return
+    _overloaded, _stalls = True, 0
+    blas.set_num_threads(1)
+    _last_set = 1
+    _next_check = time.monotonic() + STALL_HOLD
 
 
 def engine_threads() -> int:

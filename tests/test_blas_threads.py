@@ -141,3 +141,85 @@ def test_auto_leaves_blas_one_thread_once_the_engine_runs_its_own(fake):
     assert blas_threads.engine_threads() == (__import__("os").cpu_count() or 1)
     blas_threads.set_blas_threads(3)  # a fixed count is the user's: it holds for both
     assert blas_threads.apply_policy() == 3 and blas_threads.engine_threads() == 3
+
+
+# ---- a two-thread product that waited for a BLAS worker put aside: one thread at once ----------------------
+
+def _stalled_product(macs: int = 12_845_056, seconds: float = 0.016):
+    """after_gemm for a product of `macs` multiply-adds that took `seconds` (the 64x784x256 product stalled)."""
+    blas_threads.after_gemm(blas_threads.time.perf_counter() - seconds, macs)
+
+
+def test_two_stalled_products_in_a_row_give_blas_one_thread_before_the_load_says_so(fake, monkeypatch):
+    blas, state = fake
+    clock = {"now": 100.0}
+    monkeypatch.setattr(blas_threads.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(blas_threads, "_stalls", 0)
+    state["load"] = -1.0  # an idle machine: BLAS keeps its two threads
+    blas_threads.before_gemm()
+    assert blas.threads == 2
+    _stalled_product()
+    assert blas.calls == [] and not blas_threads.machine_overloaded()  # one alone may be a page fault
+    _stalled_product()
+    assert blas.calls == [1] and blas_threads.machine_overloaded()  # the shared updates stop sharing too
+    clock["now"] += 0.5
+    blas_threads.before_gemm()  # held until the next look, even though the load average sees nothing
+    assert blas.calls == [1]
+    clock["now"] += blas_threads.STALL_HOLD
+    blas_threads.before_gemm()  # the machine really is roomy: BLAS gets its own count back
+    assert blas.calls == [1, 2] and not blas_threads.machine_overloaded()
+
+
+def test_a_normal_product_between_two_stalls_restarts_the_count(fake, monkeypatch):
+    blas, state = fake
+    monkeypatch.setattr(blas_threads, "_stalls", 0)
+    blas_threads.apply_policy()
+    _stalled_product()
+    blas_threads.after_gemm(blas_threads.time.perf_counter() - 150e-6, 12_845_056)  # 0.15 ms: as expected
+    _stalled_product()
+    assert blas.calls == []
+
+
+@pytest.mark.parametrize("macs, seconds", [(12_845_056, 0.0015),  # short: under STALL_SECONDS whatever its size
+                                           (822_083_584, 0.05)])  # 4096x784x256 in 50 ms: slow, but not stalled
+def test_products_that_took_what_their_size_explains_change_nothing(fake, monkeypatch, macs, seconds):
+    blas, state = fake
+    monkeypatch.setattr(blas_threads, "_stalls", 0)
+    blas_threads.apply_policy()
+    for _ in range(3):
+        _stalled_product(macs, seconds)
+    assert blas.calls == [] and not blas_threads.machine_overloaded()
+
+
+@pytest.mark.parametrize("policy", [2, "off"])
+def test_only_auto_reacts_to_stalls(fake, monkeypatch, policy):
+    blas, state = fake
+    monkeypatch.setattr(blas_threads, "_stalls", 0)
+    kernels.set_blas_threads(policy)
+    try:
+        blas_threads.apply_policy()
+        calls = list(blas.calls)
+        for _ in range(3):
+            _stalled_product()
+        assert blas.calls == calls
+    finally:
+        kernels.set_blas_threads("auto")
+
+
+def test_linear_and_matmul_report_their_large_products(monkeypatch):
+    from tinygrad_opt.ops import linear, matmul
+
+    reported = []
+    monkeypatch.setattr(linear, "after_gemm", lambda started, macs: reported.append(("linear", macs)))
+    monkeypatch.setattr(matmul, "after_gemm", lambda started, macs: reported.append(("matmul", macs)))
+    x = tg.Tensor(np.ones((64, 784), np.float32))
+    layer = tg.nn.Linear(784, 256)
+    layer(x).sum().backward()  # forward (weight first) and dW (dx: x needs no gradient)
+    assert reported == [("linear", 64 * 784 * 256)] * 2
+    reported.clear()
+    a, b = tg.Tensor(np.ones((64, 784), np.float32), requires_grad=True), tg.Tensor(np.ones((784, 256), np.float32))
+    (a @ b).sum().backward()
+    assert reported == [("matmul", 64 * 784 * 256)] * 2
+    reported.clear()
+    (tg.Tensor(np.ones((8, 8), np.float32)) @ tg.Tensor(np.ones((8, 8), np.float32))).sum()  # small: BLAS's one thread
+    assert reported == []

@@ -6,6 +6,7 @@ included (a*b + c too: no fused multiply-add), NaN where eager has NaN.
 """
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -91,8 +92,25 @@ def transcendental_backward(x, w, b):
     return y.sum()
 
 
+MASK = np.random.default_rng(19).random((5, 7)) < 0.5
+CONDITIONS = (tg.Tensor(MASK), tg.Tensor(~MASK))  # made once: a step's constants are the same arrays each step
+
+
+def selected(x, w, b):
+    """Where with a boolean condition joins the runs, forward and backward."""
+    y = tg.where(CONDITIONS[0], x * w, b - x)
+    return (tg.where(CONDITIONS[1], y + w, y * b) * x).sum()
+
+
+def with_scalars(x, w, b):
+    """Python numbers and a 0-d step value (a mean) as operands: read once per element, no broadcast array."""
+    y = (x * 0.5 + 1.0) / 3.0 - w
+    y = (y - x.mean()) * w + 2.0  # Sub's gradient of the mean is un-broadcast: that backward stays unfused
+    return (y * b).sum()
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("body", [arithmetic, transcendental_backward])
+@pytest.mark.parametrize("body", [arithmetic, transcendental_backward, selected, with_scalars])
 def test_fused_replay_equals_eager_bit_for_bit(body, dtype):
     shape = (5, 7)  # a*b + c with a fused multiply-add would differ in many of these 35 random entries
     w = tg.Tensor(values(shape, dtype, 1, zeros_too=True), requires_grad=True)
@@ -102,7 +120,11 @@ def test_fused_replay_equals_eager_bit_for_bit(body, dtype):
         step, compiled = fused_step(body, [w, b, x], x, w, b)
     compare(step, compiled, [w, b, x], x, w, b)
     assert compiled.plan.fusion.runs.backward
-    if body is arithmetic:
+    if body is selected:
+        assert "Where" in compiled.plan.ops and compiled.plan.fusion.runs.forward
+    elif body is with_scalars:
+        assert sum(len(run.events) for run in compiled.plan.fusion.runs.forward.values()) >= 7
+    elif body is arithmetic:
         assert compiled.plan.fusion.runs.forward
     else:  # tanh, exp and neg between runs: their ufuncs called directly
         assert {f.__name__ for f in compiled.plan.fusion.runs.direct.values()} == {"tanh", "exp", "negative"}
@@ -221,3 +243,88 @@ def test_without_the_background_worker_the_loops_compile_when_the_plan_is_built(
         same_bits(w.grad.numpy(), eager_grad, "gradient")
     finally:
         background.set_enabled(was)
+
+
+def test_a_second_step_with_the_same_runs_reuses_the_compiled_loops():
+    """Two shapes, one graph: the loops' source is the same, compiled once; both replays switch to them."""
+    for shape in [(2, 3), (4, 5), (2, 3)]:
+        w = tg.Tensor(values(shape, np.float32, 18), requires_grad=True)
+        step, compiled = fused_step(lambda w: ((w + w) * w - w).relu().sum(), [w], w)
+        compare(step, compiled, [w], w)
+
+
+def test_the_replay_runs_unfused_until_the_loops_are_compiled_then_switches(monkeypatch):
+    from tinygrad_opt.kernels import background
+
+    queued = []
+    monkeypatch.setattr(background, "compile_later", lambda fn, args, kwargs: queued.append((fn, args)) or object())
+    w = tg.Tensor(values((3, 2), np.float32, 20), requires_grad=True)
+    holder = tg.optim.SGD([w], lr=0.0)
+
+    def step():
+        holder.zero_grad()
+        loss = ((w - w * w) / w).sum()
+        loss.backward()
+        return loss
+
+    compiled = tg.compile(step)
+    compiled(), compiled()
+    fused = compiled.plan.fusion
+    assert len(queued) == 1 and fused.compiled is None
+    eager, eager_grad = step().numpy(), w.grad.numpy().copy()
+    same_bits(compiled().numpy(), eager, "loss before the loops are compiled")
+    assert not fused.active
+    same_bits(w.grad.numpy(), eager_grad, "gradient before the loops are compiled")
+    fn, args = queued[0]
+    fn(*args)  # what the worker does
+    same_bits(compiled().numpy(), eager, "loss once they are")
+    assert fused.active and fused.compiled
+    same_bits(w.grad.numpy(), eager_grad, "gradient once they are")
+
+
+def test_a_loop_that_fails_to_compile_leaves_the_replay_unfused(monkeypatch):
+    from tinygrad_opt.kernels import background
+
+    class Broken:
+        overloads: dict = {}
+
+        def compile(self, signature):
+            raise RuntimeError("no")
+
+    monkeypatch.setattr(background, "compile_later", lambda fn, args, kwargs: object())
+    w = tg.Tensor(values((2, 2), np.float32, 21), requires_grad=True)
+    holder = tg.optim.SGD([w], lr=0.0)
+
+    def step():
+        holder.zero_grad()
+        loss = (w * w + w).sum()
+        loss.backward()
+        return loss
+
+    compiled = tg.compile(step)
+    compiled(), compiled()
+    fused = compiled.plan.fusion
+    fused.runs.kernels[0] = (Broken(), (), "")
+    fused.compile_all()
+    assert fused.compiled is False and isinstance(fused.error, RuntimeError)
+    eager = step().numpy()
+    same_bits(compiled().numpy(), eager, "loss")
+    assert not fused.active and compiled.plan.replay is fused.unfused
+
+
+def test_the_fused_replay_shares_the_unfused_replays_buffers():
+    """A step with large values (buffers allocated once, into.py) and a fused run: one set of buffers, not two."""
+    big = tg.Tensor(values((256, 256), np.float32, 20) / 16, requires_grad=True)
+    small = tg.Tensor(values((3, 3), np.float32, 21), requires_grad=True)
+
+    def body(big, small):
+        return (big @ big).relu().sum() * 0.5 + (small * small + small).sum()
+
+    step, compiled = fused_step(body, [big, small], big, small)
+    compare(step, compiled, [big, small], big, small)
+    unfused, fused = compiled.plan.fusion.unfused.__globals__, compiled.plan.fusion.fused.__globals__
+    buffer_names = [name for name in unfused if re.fullmatch(r"BG?\d+", name)]
+    assert buffer_names, "the step has no buffered value: the test no longer tests anything"
+    for name in buffer_names:
+        if name in fused:
+            assert fused[name] is unfused[name], f"{name}: the fused replay allocated its own buffer"

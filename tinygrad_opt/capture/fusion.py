@@ -6,8 +6,9 @@ loop: for each element, the ops' scalar formulas one after the other. This modul
 runs in a recording and generates, for each, a Numba loop; plan.build then writes one call
 of it in place of the run's lines. Two kinds of run:
 
-- forward: consecutive ops among Add, Sub, Mul, Div, Neg, ReLU whose inputs and output all
-  have one shape and dtype (no broadcasting), float32 or float64, at most MAX_ELEMENTS
+- forward: consecutive ops among Add, Sub, Mul, Div, Neg, ReLU and Where (its boolean condition
+  of the same shape) whose inputs and output all have one shape and dtype (no broadcasting but
+  for 0-d operands of that dtype, such as the 2 of x * 2), float32 or float64, at most MAX_ELEMENTS
   elements, and whose output stays inside the step (into.py's `escaping`). The loop writes
   the run's outputs into one buffer allocated once (as into.py does), each output's slot a
   C-ordered view of it, so later ops read them as they read any slot (a fused backward reads
@@ -51,11 +52,12 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import ops
+from ..kernels import background
 from .into import root
-from .recording import External
+from .recording import Backward, External, Op, Slot
 
 ENV_VAR = "TINYGRAD_OPT_CAPTURE_FUSION"
-MAX_ELEMENTS = 256  # above this a NumPy call costs more than its overhead, and the loop is not vectorised
+MAX_ELEMENTS = 256  # above this NumPy's vectorised loops beat one scalar loop (it reads arrays of any layout)
 MIN_RUN = 2  # one op alone gains nothing from a loop of its own
 MAX_RUN = 64  # longer runs are split: a loop's compile time grows with its statements
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -79,6 +81,7 @@ FORWARD: dict[type, tuple[str, dict[str, str]]] = {
     ops.Div: ("{x0} / {x1}", {"b": "x1", "y": "y"}),
     ops.Neg: ("-{x0}", {}),
     ops.Relu: ("{x0} if ({x0} > ZERO or {x0} != {x0}) else ZERO", {"y": "y"}),  # np.maximum(a, 0)
+    ops.Where: ("{x0} if {cond} else {x1}", {"cond": "cond"}),  # cond: the boolean array option
 }
 # Backward formulas per input, of the upstream gradient g, the inputs x0, x1 and the output y, as each op's
 # backward (ops/elementwise.py, ops/activation.py and their kernels) computes them.
@@ -91,6 +94,7 @@ BACKWARD: dict[type, tuple[str, ...]] = {
     ops.Relu: ("ZERO if {y} <= ZERO else {g}",),
     ops.Tanh: ("{g} * (ONE - {y} * {y})",),
     ops.Exp: ("{g} * {y}",),
+    ops.Where: ("{g} if {cond} else ZERO", "ZERO if {cond} else {g}"),
 }
 
 # An op left out of the runs whose forward is one NumPy ufunc call: where the step has runs, the fused replay
@@ -137,22 +141,45 @@ def _array_of(rec, ref):
     return ref.array if isinstance(ref, External) else rec.slot_arrays[ref]
 
 
-def _small_float(array, shape, dtype) -> bool:
-    return (type(array) is np.ndarray and array.ndim > 0 and array.shape == shape and array.dtype == dtype
-            and array.dtype in DTYPES and array.size <= MAX_ELEMENTS)
+def _small_float(array, shape, dtype, scalar_too: bool = False) -> bool:
+    """An array of the run's shape and dtype; scalar_too: or a 0-d one of its dtype (a constant like the 2 in x * 2)."""
+    return (type(array) is np.ndarray and array.dtype == dtype and array.dtype in DTYPES
+            and (array.ndim > 0 and array.shape == shape and array.size <= MAX_ELEMENTS
+                 or scalar_too and array.ndim == 0))
+
+
+def _inputs_fit(rec, op, key) -> bool:
+    return (_small_float(rec.slot_arrays[op.out], *key)
+            and all(_small_float(_array_of(rec, r), *key, scalar_too=True) for r in op.inputs))
+
+
+def _option_array(rec, option):
+    return rec.slot_arrays[option.index] if isinstance(option, Slot) else getattr(option, "array", None)
+
+
+def _options_fit(rec, op, shape) -> bool:
+    """No options, or Where's boolean `cond` of the output's shape (no broadcasting)."""
+    if not op.options:
+        return True
+    cond = _option_array(rec, op.options.get("cond"))
+    return (op.cls is ops.Where and list(op.options) == ["cond"] and type(cond) is np.ndarray
+            and cond.dtype == np.bool_ and cond.shape == shape)
+
+
+def _option_source(option, k: int, key: str, value) -> str:
+    """The replay's name of an array option of event k (plan.build's label for an external one)."""
+    return f"s{option.index}" if isinstance(option, Slot) else value(option, f"o{k}_{key}")
 
 
 def _forward_fits(rec, op, escaping: set[int], buffered: dict, table: dict = FORWARD) -> tuple | None:
     """(shape, dtype) of a forward op that can join a run (or, table=DIRECT, be called directly), else None."""
-    if op.cls not in table or op.options:
+    if op.cls not in table or not _options_fit(rec, op, getattr(rec.slot_arrays[op.out], "shape", None)):
         return None
     out = rec.slot_arrays[op.out]
     if op.out in buffered or (table is FORWARD and (id(root(out)) in escaping or not out.flags.c_contiguous)):
         return None
     key = (getattr(out, "shape", None), getattr(out, "dtype", None))
-    if not all(_small_float(a, *key) for a in [out] + [_array_of(rec, r) for r in op.inputs]):
-        return None
-    return key
+    return key if _inputs_fit(rec, op, key) else None
 
 
 def _backward_fits(rec, node, grad_buffered: dict) -> tuple | None:
@@ -162,10 +189,10 @@ def _backward_fits(rec, node, grad_buffered: dict) -> tuple | None:
     if any(c.shape is not None or c.dtype is not None for c in node.contributions):
         return None
     out = rec.slot_arrays[op.out]
-    key = (getattr(out, "shape", None), getattr(out, "dtype", None))
-    if not all(_small_float(a, *key) for a in [out] + [_array_of(rec, r) for r in op.inputs]):
+    if not _options_fit(rec, op, getattr(out, "shape", None)):
         return None
-    return key
+    key = (getattr(out, "shape", None), getattr(out, "dtype", None))
+    return key if _inputs_fit(rec, op, key) else None
 
 
 def _split(items: list, fits: Callable[[Any], tuple | None]) -> list[tuple[list, tuple]]:
@@ -184,8 +211,6 @@ def _split(items: list, fits: Callable[[Any], tuple | None]) -> list[tuple[list,
 
 def find_runs(rec, escaping: set[int], buffered: dict, grad_buffered: dict) -> Runs | None:
     """The runs of `rec` worth fusing (see the module docstring), or None where there are none."""
-    from .recording import Backward, Op
-
     if not enabled:
         return None
     runs = Runs()
@@ -223,7 +248,7 @@ _KERNELS: dict[tuple[str, str], Any] = {}  # (source, dtype) -> its dispatcher: 
 
 
 def _numba_kernel(name: str, source: str, dtype) -> Any:
-    import numba
+    import numba  # here, not at the top: only a plan with runs needs it (importing it takes a while)
 
     kernel = _KERNELS.get((source, dtype.str))
     if kernel is None:
@@ -249,8 +274,18 @@ def forward_lines(rec, runs: Runs, n: int, value, names: dict, backward_fused: s
     if run is None:
         return []
     arrays: dict[str, str] = {}  # replay name of an input array -> the loop's parameter
+    types: list = []  # per parameter: (dtype, ndim)
     computed: dict[int, str] = {}  # slot -> its scalar in the loop
     body, outputs, after = [], [], []
+    ndim = len(run.shape)
+
+    def read(source: str, dtype, zero_d: bool = False) -> str:
+        if source not in arrays:
+            arrays[source] = f"a{len(arrays)}"
+            types.append((dtype, 0 if zero_d else ndim))
+            body.insert(len(arrays) - 1, f"{arrays[source]}_v = {arrays[source]}[{'()' if zero_d else 'INDEX'}]")
+        return f"{arrays[source]}_v"
+
     for k in run.events:
         op = rec.events[k]
         scalars = {}
@@ -258,11 +293,10 @@ def forward_lines(rec, runs: Runs, n: int, value, names: dict, backward_fused: s
             if not isinstance(ref, External) and ref in computed:
                 scalars[f"x{i}"] = computed[ref]
                 continue
-            source = _same_array(value(ref, f"k{k}_{i}"), names, arrays)
-            if source not in arrays:
-                arrays[source] = f"a{len(arrays)}"
-                body.insert(len(arrays) - 1, f"{arrays[source]}_v = {arrays[source]}[INDEX]")
-            scalars[f"x{i}"] = f"{arrays[source]}_v"
+            scalars[f"x{i}"] = read(_same_array(value(ref, f"k{k}_{i}"), names, arrays), run.dtype,
+                                    _array_of(rec, ref).ndim == 0)
+        for key, option in op.options.items():  # Where's cond
+            scalars[key] = read(_same_array(_option_source(option, k, key, value), names, arrays), np.dtype(np.bool_))
         formula, saves = FORWARD[op.cls]
         computed[op.out] = f"v{op.out}"
         body.append(f"v{op.out} = {formula.format(**scalars)}")
@@ -273,6 +307,7 @@ def forward_lines(rec, runs: Runs, n: int, value, names: dict, backward_fused: s
         names[f"c{op_index}"] = op.ctx  # what an unfused backward of the op reads (plan.build's name)
         if op_index not in backward_fused and getattr(op.ctx, "needs_input_grad", None) is not None:
             sources = {f"x{i}": value(ref, f"k{k}_{i}") for i, ref in enumerate(op.inputs)} | {"y": f"s{op.out}"}
+            sources |= {key: _option_source(option, k, key, value) for key, option in op.options.items()}
             after += [f"    c{op_index}.{attr} = {sources[what]}" for attr, what in saves.items()]
     # the outputs, one after the other in one buffer allocated once (one argument for the loop, one for a
     # fused backward that reads them); each output's slot is a C-ordered view of it, as its eager array
@@ -285,7 +320,7 @@ def forward_lines(rec, runs: Runs, n: int, value, names: dict, backward_fused: s
     loops = _loop([f"o.shape[{d + 1}]" for d in range(len(run.shape))], body)
     source = "\n".join([f"def X{n}({', '.join(params)}):"] + loops) + "\n"
     kernel = _numba_kernel(f"X{n}", source, run.dtype)
-    signature = tuple([_input_type(run.dtype, len(run.shape))] * len(arrays) + [numba.typeof(pack)])
+    signature = tuple([_input_type(dtype, dims) for dtype, dims in types] + [numba.typeof(pack)])
     runs.kernels.append((kernel, signature, source))
     names[f"X{n}"] = kernel
     return [f"    X{n}({', '.join(list(arrays) + [f'XP{n}'])})"] + after
@@ -317,6 +352,7 @@ def backward_lines(rec, runs: Runs, n: int, op: int, nodes: dict, value, assigne
     live_in: list[str] = []  # gradient variables read before the run assigns them
     forward_arrays: dict[str, str] = {}  # replay name of a forward array (or pack of them) -> the loop's parameter
     forward_reads: dict[str, str] = {}  # the loop's scalar of a forward value -> how it is read
+    forward_types: dict[str, tuple] = {}  # a forward array not of the run's dtype and ndim -> (dtype, ndim)
     body: list[str] = []
     written: list[str] = []
 
@@ -333,10 +369,16 @@ def backward_lines(rec, runs: Runs, n: int, op: int, nodes: dict, value, assigne
         event_index = _index_of(rec.events, fop)
         for i, ref in enumerate(fop.inputs):
             if any(f"{{x{i}}}" in formula for formula in used):  # only the forward values a formula reads
-                scalars[f"x{i}"] = _forward_scalar(_same_array(value(ref, f"k{event_index}_{i}"), names, forward_arrays), runs,
-                                                   forward_arrays, forward_reads)
+                source = _same_array(value(ref, f"k{event_index}_{i}"), names, forward_arrays)
+                if _array_of(rec, ref).ndim == 0:
+                    forward_types[source] = (run.dtype, 0)
+                scalars[f"x{i}"] = _forward_scalar(source, runs, forward_arrays, forward_reads, forward_types)
         if any("{y}" in formula for formula in used):
-            scalars["y"] = _forward_scalar(f"s{fop.out}", runs, forward_arrays, forward_reads)
+            scalars["y"] = _forward_scalar(f"s{fop.out}", runs, forward_arrays, forward_reads, forward_types)
+        for key, option in fop.options.items():  # Where's cond
+            source = _same_array(_option_source(option, event_index, key, value), names, forward_arrays)
+            forward_types[source] = (np.dtype(np.bool_), len(run.shape))
+            scalars[key] = _forward_scalar(source, runs, forward_arrays, forward_reads, forward_types)
         for c in node.contributions:
             var = f"g{c.target[1]}" if c.target[0] == "node" else f"L{n}_{c.target[1]}"
             x = formulas[c.index].format(**scalars)
@@ -360,7 +402,7 @@ def backward_lines(rec, runs: Runs, n: int, op: int, nodes: dict, value, assigne
     kernel = _numba_kernel(f"XG{op}", source, run.dtype)
     ndim = len(run.shape)
     signature = [_input_type(run.dtype, ndim)] * len(live_in) + [
-        _input_type(run.dtype, ndim + (name in runs.packs)) for name in forward_arrays]
+        _input_type(*forward_types.get(name, (run.dtype, ndim + (name in runs.packs)))) for name in forward_arrays]
     runs.kernels.append((kernel, tuple(signature), source))
     names[f"XG{op}"] = kernel
     call = ", ".join(live_in + list(forward_arrays))
@@ -384,13 +426,16 @@ def _same_array(name: str, names: dict, known) -> str:
                 name)
 
 
-def _forward_scalar(name: str, runs: Runs, arrays: dict[str, str], reads: dict[str, str]) -> str:
+def _forward_scalar(name: str, runs: Runs, arrays: dict[str, str], reads: dict[str, str], types: dict) -> str:
     """The loop's scalar for forward value `name` (a slot or external), read from its pack where it has one."""
     slot = int(name[1:]) if name.startswith("s") else None
     array, j = runs.packed.get(slot, (name, None))
     if array not in arrays:
         arrays[array] = f"A{array}"
-    read = f"{arrays[array]}[INDEX]" if j is None else f"{arrays[array]}[{j}, INDEX]"
+    if j is not None:
+        read = f"{arrays[array]}[{j}, INDEX]"
+    else:
+        read = f"{arrays[array]}[{'()' if types.get(name, (None, 1))[1] == 0 else 'INDEX'}]"
     for scalar, known in reads.items():
         if known == read:
             return scalar
@@ -425,6 +470,8 @@ class FusedReplay:
     def compile_all(self) -> None:
         try:
             for kernel, signature, _ in self.runs.kernels:
+                if signature in kernel.overloads:  # a loop of the same source compiled for another plan
+                    continue
                 kernel.compile(signature)
                 kernel.disable_compile()  # every call converts to the one signature: no compile at replay
             self.compiled = True
@@ -443,8 +490,6 @@ def attach(plan, rec, build_fused: Callable[[Runs], Any], escaping: set[int], bu
     fused = FusedReplay(plan, build_fused(runs), runs)
     plan.fusion = fused
     plan.replay = fused.replay
-    from ..kernels import background
-
     if background.compile_later(_compile_job, (fused,), {}) is None:
         fused.compile_all()
 
@@ -455,8 +500,6 @@ def _compile_job(fused: FusedReplay) -> None:
 
 def wait_compiled(plan, timeout: float | None = None) -> bool:
     """Wait until the plan's fused loops are compiled (tests, benchmarks); True where its replay is fused now."""
-    from ..kernels import background
-
     fused = getattr(plan, "fusion", None)
     if fused is None:
         return False

@@ -186,11 +186,14 @@ class Plan:
     fusion: Any = None  # fusion.FusedReplay where runs of element-wise ops are fused (fusion.py)
 
 
-def build(rec: Recording, output, runs: _fusion.Runs | None = None) -> Plan:
+def build(rec: Recording, output, runs: _fusion.Runs | None = None,
+          shared_buffers: tuple[dict, dict] | None = None) -> Plan:
     """Generate the replay function for a recording that passed `compare`; `output` from `output_spec`.
 
     runs: the element-wise runs to write as fused loops (fusion.py); None: none, and where the recording
     has some, fusion.attach builds that fused twin of the replay and switches to it once compiled.
+    shared_buffers: the unfused replay's (forward, gradient) buffers, for its fused twin: the two never run
+    at once, so they share one set rather than hold two.
     """
     names: dict[str, Any] = {"_make": _detached, "_as_array": _as_array, "_unbroadcast": unbroadcast,
                              "_deliver": _deliver_to_leaves, "_run_hooks": _run_hooks,
@@ -218,8 +221,7 @@ def build(rec: Recording, output, runs: _fusion.Runs | None = None) -> Plan:
         lines.append("    _kept = []")  # (array, its copy) for each array an effect is about to change in place
     op_index = {id(op): i for i, op in enumerate(rec.ops)}
     escaping = _escaping(rec, output)
-    buffered = buffers(rec, escaping)
-    grad_buffered = gradient_buffers(rec, escaping)
+    buffered, grad_buffered = shared_buffers or (buffers(rec, escaping), gradient_buffers(rec, escaping))
     fused_backward = runs.backward_members if runs is not None else set()
     for n, event in enumerate(rec.events):
         if runs is not None and n in runs.forward_members:  # fusion hook: one loop for the run (fusion.py)
@@ -274,7 +276,8 @@ def build(rec: Recording, output, runs: _fusion.Runs | None = None) -> Plan:
                 [op.cls.__name__ for op in rec.ops if op.out in buffered],
                 [rec.ops[op].cls.__name__ for op in sorted(grad_buffered)])
     if runs is None:  # fusion hook: the fused twin, switched to once its loops are compiled (fusion.py)
-        _fusion.attach(plan, rec, lambda found: build(rec, output, found), escaping, buffered, grad_buffered)
+        _fusion.attach(plan, rec, lambda found: build(rec, output, found, (buffered, grad_buffered)), escaping,
+                       buffered, grad_buffered)
     return plan
 
 

@@ -1,10 +1,12 @@
 """The affine map of a fully connected layer as one graph node."""
+from time import perf_counter
+
 import numpy as np
 
 from ..autograd import Function
 from ..errors import ShapeError
 from ..kernels import get as kernel
-from ..kernels.blas_threads import before_gemm
+from ..kernels.blas_threads import THREADED_FROM_MACS, after_gemm, before_gemm
 from ..kernels.split_gemm import matmul as split_matmul
 
 
@@ -12,7 +14,13 @@ def _product(a, b, out=None):
     """a @ b, written into `out` when given (a captured step's buffer, a NumPy array); a large product on the
     engine's threads where BLAS runs on one (kernels/split_gemm.py)."""
     if type(a) is np.ndarray:
-        return split_matmul(a, b, out)
+        macs = a.size * b.shape[-1]
+        if macs < THREADED_FROM_MACS:
+            return split_matmul(a, b, out)
+        started = perf_counter()
+        y = split_matmul(a, b, out)
+        after_gemm(started, macs)  # one that waited for a BLAS worker put aside: one thread from now on
+        return y
     return a @ b if out is None else np.matmul(a, b, out=out)
 
 

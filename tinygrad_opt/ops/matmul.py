@@ -1,7 +1,21 @@
 """Matrix product with NumPy's @ semantics (1-D operands, batched stacks)."""
+from time import perf_counter
+
+import numpy as np
+
 from ..autograd import Function
 from ..errors import ShapeError
-from ..kernels.blas_threads import before_gemm
+from ..kernels.blas_threads import THREADED_FROM_MACS, after_gemm, before_gemm
+
+
+def _product(a, b):
+    """a @ b; a large product on the host reports its time (blas_threads.after_gemm: a stalled BLAS worker)."""
+    if type(a) is not np.ndarray or a.size * b.shape[-1] < THREADED_FROM_MACS:
+        return a @ b
+    started = perf_counter()
+    y = a @ b
+    after_gemm(started, y.size * a.shape[-1])
+    return y
 
 
 class MatMul(Function):
@@ -28,7 +42,7 @@ class MatMul(Function):
             )
         ctx.a, ctx.b = a, b
         before_gemm()
-        return a @ b
+        return _product(a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -36,13 +50,13 @@ class MatMul(Function):
         need_a, need_b = ctx.needs_input_grad
         before_gemm()
         if a.ndim == 2 and b.ndim == 2:  # the common case, kept plain
-            return (g @ b.T if need_a else None), (a.T @ g if need_b else None)
+            return (_product(g, b.T) if need_a else None), (_product(a.T, g) if need_b else None)
         if b.ndim == 1:
             g, b = g[..., None], b[:, None]
         if a.ndim == 1:
             g, a = g[..., None, :], a[None, :]
-        ga = g @ b.swapaxes(-1, -2) if need_a else None
-        gb = a.swapaxes(-1, -2) @ g if need_b else None
+        ga = _product(g, b.swapaxes(-1, -2)) if need_a else None
+        gb = _product(a.swapaxes(-1, -2), g) if need_b else None
         if ctx.a.ndim == 1 and ga is not None:
             ga = ga[..., 0, :]
         if ctx.b.ndim == 1 and gb is not None:
