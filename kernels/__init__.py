@@ -47,9 +47,9 @@ for _name, (_cpu, _gpu) in _FAST.items():
 # two threads); elsewhere the update of each parameter in turn
 register("adam_update_group", reference=per_array("adam_update"), cpu="cpu:adam_update_group")
 register("sgd_update_group", reference=per_array("sgd_update"), cpu="cpu:sgd_update_group")
-# ReLU's forward is one SIMD ufunc in NumPy: the loop is faster only from this size on (cupy.maximum
-# is one kernel launch already)
-register("relu", reference=reference.relu, cpu="cpu:relu", cpu_from_size=4096)
+# ReLU's forward is one SIMD ufunc in NumPy: the loop is faster only from this size on (on CUDA a select:
+# cupy.maximum's max leaves the sign of a tie of zeros open)
+register("relu", reference=reference.relu, cpu="cpu:relu", gpu="gpu:relu", cpu_from_size=4096)
 # its backward: the reference's two ufuncs cost less than the loop's checks and call below 512 elements
 register("relu_backward", reference=reference.relu_backward, cpu="cpu:relu_backward", gpu="gpu:relu_backward",
          cpu_from_size=512)
@@ -70,7 +70,8 @@ for _name, (_cpu, _gpu) in _CONV_FAST.items():
 from . import linear_reference  # noqa: E402
 
 for _name in ("bias_relu", "bias_relu_transposed", "relu_backward_bias_grad"):
-    register(_name, reference=getattr(linear_reference, _name), cpu=f"linear_cpu:{_name}")
+    register(_name, reference=getattr(linear_reference, _name), cpu=f"linear_cpu:{_name}",
+             gpu=None if _name == "relu_backward_bias_grad" else f"gpu:{_name}")
 
 # the activations' forward and backward passes (ops.LeakyRelu, ops.Silu, ops.Elu, ops.Gelu, ops.Softplus): activation_*.py
 from . import activation_reference  # noqa: E402

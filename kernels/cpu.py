@@ -444,7 +444,7 @@ def _relu(a, y, zero):
     a, y = a.reshape(-1), y.reshape(-1)  # C-contiguous (checked by the caller): flat views, no copies
     for i in numba.prange(a.size):
         v = a[i]
-        y[i] = v if (v > zero or v != v) else zero
+        y[i] = zero if v < zero else v  # PyTorch's relu: -0.0 and NaN pass unchanged
 
 
 # ReLU runs once per layer of every step: its checks are written out, not delegated to _flat_ok,

@@ -12,8 +12,8 @@ stays a 0-d device array until the caller asks for a Python float.
 The elementwise kernels are compiled with --fmad=false: like the reference's
 separate CuPy operations they round after every multiply and add (no fused
 multiply-add), so they agree with reference.py to the last bit or nearly so.
-Where CuPy's own operation is already a single launch (relu's maximum, the bias
-gradient's column sum, the mask product) there is no kernel here: the registry
+Where CuPy's own operation is already a single launch (the bias gradient's column
+sum, the mask product) there is no kernel here: the registry
 runs the reference, which on CuPy arrays is that one launch.
 """
 from __future__ import annotations
@@ -119,6 +119,31 @@ def softmax_cross_entropy(z, target, label_smoothing: float):
             (blocks,), (32 * warps_per_block,),
             (z, target, loss, dz, np.int64(n), np.int64(c), t(1.0 - eps), t(eps / c), np.int32(bool(eps))))
     return loss, dz
+
+
+# ---- ReLU (PyTorch's: 0 where a < 0, else a; CUDA's max would leave a tie of -0.0 and 0 open) ----
+
+_RELU = "y = a < (T)0 ? (T)0 : a;"
+
+
+@takes(lambda a: _same_float(a))
+def relu(a):
+    return _elementwise("tg_relu", "T a", "T y", _RELU)(a)
+
+
+def _bias_relu_kernel():
+    return _elementwise("tg_bias_relu", "T h, T b", "T y", "T a = h + b; " + _RELU)
+
+
+@takes(lambda h, b: h.ndim == 2 and b.shape == (h.shape[1],) and _same_float(h, b))
+def bias_relu(h, b):
+    return _bias_relu_kernel()(h, b, h)
+
+
+@takes(lambda h_t, b, out: h_t.ndim == 2 and b.shape == (h_t.shape[0],) and out.shape == h_t.shape[::-1]
+       and _same_float(h_t, b, out))
+def bias_relu_transposed(h_t, b, out):
+    return _bias_relu_kernel()(h_t.T, b, out)
 
 
 # ---- ReLU backward -------------------------------------------------------------------

@@ -26,7 +26,7 @@ def _bias_relu(h, b, zero):
     for r in range(rows):
         for j in range(cols):
             v = h[r, j] + b[j]
-            h[r, j] = v if (v > zero or v != v) else zero  # NaN stays NaN, as np.maximum
+            h[r, j] = zero if v < zero else v  # PyTorch's relu: -0.0 and NaN pass unchanged
 
 
 @takes(lambda h, b: h.dtype in _ZERO and h.ndim == 2 and b.dtype == h.dtype and b.shape == (h.shape[1],)
@@ -56,7 +56,7 @@ def _bias_relu_transposed(h_t, b, out, zero):
     for r in range(rows):
         for j in range(cols):
             v = out[r, j] + b[j]
-            out[r, j] = v if (v > zero or v != v) else zero
+            out[r, j] = zero if v < zero else v
 
 
 @takes(lambda h_t, b, out: h_t.dtype in _ZERO and h_t.ndim == 2 and b.dtype == h_t.dtype == out.dtype

@@ -1,6 +1,6 @@
 """A fully connected layer followed by ReLU, as plain array expressions (the twins of linear_cpu.py).
 
-    forward   y = max(x W^T + b, 0)        bias_relu(h, b) with h = x W^T: y is written into h
+    forward   y = relu(x W^T + b)          bias_relu(h, b) with h = x W^T: y is written into h
               (or bias_relu_transposed(h_t, b, y) from the transposed product h_t = W x^T)
     backward  gz = 0 where y <= 0, else g  relu_backward_bias_grad(g, y) -> (gz, db)
               db = sum of gz over rows     (dL/db; dL/dW = gz^T x and dL/dx = gz W stay on BLAS)
@@ -10,23 +10,20 @@ the same order), so the fused layer gives the unfused numbers.
 """
 from __future__ import annotations
 
-from .reference import _xp, bias_grad, relu_backward
+from .reference import _xp, bias_grad, relu_backward, relu_into
 
 
 def bias_relu(h, b):
-    """h = max(h + b, 0) in place over the (rows, out) product h; returns h. NaN stays NaN."""
-    xp = _xp(h)
+    """h = relu(h + b) in place over the (rows, out) product h; returns h (NaN and -0.0 pass, as torch's relu)."""
     h += b
-    xp.maximum(h, 0, out=h)
-    return h
+    return relu_into(h, h)
 
 
 def bias_relu_transposed(h_t, b, out):
-    """out = max(h_t^T + b, 0) for the (out_features, rows) product h_t = W x^T; returns out. NaN stays NaN."""
+    """out = relu(h_t^T + b) for the (out_features, rows) product h_t = W x^T; returns out (as bias_relu)."""
     xp = _xp(h_t)
     xp.add(h_t.T, b, out=out)
-    xp.maximum(out, 0, out=out)
-    return out
+    return relu_into(out, out)
 
 
 def relu_backward_bias_grad(g, y):

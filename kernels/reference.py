@@ -110,11 +110,45 @@ _HOST_ZEROS = {np.dtype(np.float32): np.zeros((), np.float32), np.dtype(np.float
 
 
 def relu(a):
-    """y = max(a, 0) (NaN stays NaN)."""
+    """y = 0 where a < 0, else a: PyTorch's relu, so NaN and -0.0 pass unchanged.
+
+    NumPy's maximum(p, q) returns q where p == q, so maximum(0, a) keeps a -0.0 that maximum(a, 0)
+    would turn into +0.0; CUDA's max leaves the sign of a tie of zeros open, hence the select there.
+    """
     zero = _HOST_ZEROS.get(a.dtype) if type(a) is _ndarray else None
     if zero is None:
-        return _xp(a).maximum(a, 0)
-    return _maximum(a, zero)
+        return relu_into(a)
+    return _maximum(zero, a)
+
+
+def relu_into(a, out=None):
+    """relu(a) written into `out` (a new array when None); `out` may be `a` itself."""
+    xp = _xp(a)
+    if xp is np:
+        return np.maximum(a.dtype.type(0), a, out=out)
+    y = xp.where(a < 0, xp.zeros((), a.dtype), a)
+    if out is None:
+        return y
+    out[...] = y
+    return out
+
+
+def clamp(a, lo=None, hi=None):
+    """torch.clamp with scalar bounds: y = (lo if a < lo else a), then (hi if y > hi else y); NaN a stays NaN.
+
+    np.clip(a, 0, None) gives lo on a tie and so turns -0.0 into +0.0; torch keeps a there.
+    """
+    xp = _xp(a)
+    y = a
+    if lo is not None:
+        y = np.maximum(lo, y) if xp is np else xp.where(y < lo, xp.asarray(lo, y.dtype), y)
+    if hi is not None:
+        if xp is np:
+            fresh = y is not a and type(y) is _ndarray and y.dtype.kind == "f"  # (a 0-d result is a scalar)
+            y = np.minimum(hi, y, out=y if fresh else None)
+        else:
+            y = xp.where(y > hi, xp.asarray(hi, y.dtype), y)
+    return y
 
 
 def relu_backward(g, y):

@@ -28,8 +28,8 @@ Why the bits are the same as eager's: every fused formula is a sequence of IEEE-
 so computing it per element in a loop gives what NumPy's ufuncs give for the whole array. The
 loops are compiled without fastmath (so LLVM neither reassociates nor contracts a * b + c into
 a fused multiply-add) and with NumPy's error model (x / 0 is inf or NaN, not an exception); the
-constants 0 and 1 have the arrays' dtype, so no float32 value is widened to float64. ReLU keeps
-NumPy's maximum(a, 0) (NaN stays NaN, -0.0 becomes +0.0) and its backward is PyTorch's
+constants 0 and 1 have the arrays' dtype, so no float32 value is widened to float64. ReLU is
+PyTorch's (0 where a < 0, else a: NaN and -0.0 pass unchanged) and its backward is PyTorch's
 threshold_backward (+0 where y <= 0, g elsewhere, a NaN y included). A NaN stays a NaN, but which
 NaN an operation returns when both its operands are NaN (the sign, the payload) IEEE-754 leaves open,
 and LLVM may swap a product's operands or move a negation (-(a) * b as -(a * b)): there a NaN's sign
@@ -80,7 +80,7 @@ FORWARD: dict[type, tuple[str, dict[str, str]]] = {
     ops.Mul: ("{x0} * {x1}", {"a": "x0", "b": "x1"}),
     ops.Div: ("{x0} / {x1}", {"b": "x1", "y": "y"}),
     ops.Neg: ("-{x0}", {}),
-    ops.Relu: ("{x0} if ({x0} > ZERO or {x0} != {x0}) else ZERO", {"y": "y"}),  # np.maximum(a, 0)
+    ops.Relu: ("ZERO if {x0} < ZERO else {x0}", {"y": "y"}),  # PyTorch's relu: -0.0 and NaN pass
     ops.Where: ("{x0} if {cond} else {x1}", {"cond": "cond"}),  # cond: the boolean array option
 }
 # Backward formulas per input, of the upstream gradient g, the inputs x0, x1 and the output y, as each op's

@@ -4,6 +4,7 @@ Notation in the docstrings: g is the upstream gradient dL/dy, y the output.
 """
 from ..autograd import Function
 from ..backend import array_module
+from ..kernels.reference import clamp
 
 
 class Add(Function):
@@ -159,7 +160,10 @@ class Abs(Function):
 
 
 class Clip(Function):
-    """y = min(max(a, lo), hi).   dL/da = g where lo <= a <= hi, else 0 (PyTorch's clamp)."""
+    """y = min(max(a, lo), hi).   dL/da = g where lo <= a <= hi, else 0 (PyTorch's clamp).
+
+    As torch's, max(a, lo) is lo where a < lo, else a (and min alike): a -0.0 at lo = 0 stays -0.0.
+    """
 
     @staticmethod
     def forward(ctx, a, lo=None, hi=None):
@@ -168,7 +172,7 @@ class Clip(Function):
         if lo is not None and hi is not None and lo > hi:
             # NumPy and PyTorch both return hi everywhere in this case; keep that meaning.
             return xp.full_like(a, hi)
-        return xp.clip(a, lo, hi)
+        return clamp(a, lo, hi)
 
     @staticmethod
     def backward(ctx, g):
