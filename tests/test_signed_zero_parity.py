@@ -2,10 +2,11 @@
 
 PyTorch's CPU rule: max(a, lo) = (lo if a < lo else a) and min(a, hi) = (hi if a > hi else a), NaN a passing.
 So relu(-0.0) and clamp(-0.0, min=0) are -0.0, while torch.maximum(a, b), torch.minimum(a, b) and clamp with
-tensor bounds give b on a tie of +0.0 and -0.0 in their vectorised loop (a in its scalar tail). NumPy's maximum(p, q) gives q on that tie and np.clip gives the bound: maximum(a, 0)
-and clip(a, 0, None) would turn -0.0 into +0.0. Checked here: the ops (each size the registry sends to the
-reference or to the Numba loop), the kernels directly (reference, Numba, first-call twin, CUDA source run
-by tests/cuda_emulator.py), Linear + ReLU and BatchNorm + ReLU fused, and the capture's fused replay.
+tensor bounds give b on a tie of +0.0 and -0.0 in their vectorised loop (a in its scalar tail: README,
+"Differences from PyTorch"). NumPy's maximum(p, q) gives q on that tie and np.clip gives the bound, so
+maximum(a, 0) and clip(a, 0, None) would turn -0.0 into +0.0. Checked here: the ops (each size the registry
+sends to the reference or to the Numba loop), the kernels directly (reference, Numba, first-call twin, CUDA
+source run by tests/cuda_emulator.py), Linear + ReLU and BatchNorm + ReLU fused, and the capture's fused replay.
 ReLU's backward stays torch's threshold_backward: tests/test_relu_nan_parity.py.
 """
 import numpy as np
