@@ -222,7 +222,11 @@ def test_either_kernel_mode_keeps_negative_zero(mode):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("rows", [4, 300])  # the product as h (bias_relu) and as h_t (bias_relu_transposed)
 def test_sequential_linear_relu(rows, dtype):
-    """A zero weight and a -0.0 bias: x W^T is a sum of products +-0, and -0.0 only survives ReLU as torch's."""
+    """A zero weight and the specials as bias, through the fused op against torch's ReLU of torch's product.
+
+    BLAS sums a zero product to +0.0, so +0.0 + -0.0 gives +0.0 here: the -0.0 that bias_relu keeps is
+    checked on the kernels themselves (test_bias_relu_kernels, test_either_kernel_mode_keeps_negative_zero).
+    """
     rng = np.random.default_rng(rows)
     x = rng.standard_normal((rows, 5)).astype(dtype)
     model = nn.Sequential(nn.Linear(5, 12), nn.ReLU())

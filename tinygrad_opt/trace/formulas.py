@@ -19,7 +19,7 @@ FORMULAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "Log": ("out = log({a})", ("g / {a}",)),
     "Sqrt": ("out = sqrt({a})", ("g / (2 * out)",)),
     "Abs": ("out = |{a}|", ("g * sign({a})",)),
-    "Clip": ("out = clip({a}, lo, hi)", ("g where lo < {a} < hi, else 0",)),
+    "Clip": ("out = clip({a}, lo, hi)", ("g where lo <= {a} <= hi, else 0",)),
     "Relu": ("out = max({a}, 0)", ("g * ({a} > 0)",)),
     "Sigmoid": ("out = 1 / (1 + exp(-{a}))", ("g * out * (1 - out)",)),
     "Tanh": ("out = tanh({a})", ("g * (1 - out^2)",)),
