@@ -43,10 +43,27 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:
-        bias = self.bias
+        weight, bias = weight_and_bias(self)
         if bias is None:
-            return ops.Linear.apply(input, self.weight)
-        return ops.Linear.apply(input, self.weight, bias)
+            return ops.Linear.apply(input, weight)
+        return ops.Linear.apply(input, weight, bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+def weight_and_bias(layer: Linear) -> tuple:
+    """(layer.weight, layer.bias), read straight from the parameter table where that gives the same objects.
+
+    A parameter is not an instance attribute: `layer.weight` first fails Python's normal look-up, which
+    builds an AttributeError, and only then does Module.__getattr__ find it in `_parameters`, at every
+    step. For a plain Linear whose instance dict does not hold either name,
+    the table is where that look-up ends; a subclass may define the names itself (a property), so it and
+    any other case read the attributes as written.
+    """
+    if type(layer) is Linear:
+        attributes = layer.__dict__
+        params = attributes.get("_parameters", ())
+        if "weight" in params and "bias" in params and "weight" not in attributes and "bias" not in attributes:
+            return params["weight"], params["bias"]
+    return layer.weight, layer.bias
