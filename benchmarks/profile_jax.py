@@ -31,6 +31,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 LR, BETAS, EPS = 1e-3, (0.9, 0.999), 1e-8
+HIDDEN_FLOPS = {"fwd1": 784 * 256, "fwd2": 256 * 10, "dW2": 10 * 256, "da": 10 * 256, "dW1": 256 * 784}  # per row
+RUN = 10  # steps of the back-to-back row (peers.py's loop: no wait between steps)
 # (product, lhs shape, rhs shape, dot_general dimension numbers) as the step's HLO has them; "b" is the batch
 PRODUCTS = (("fwd1", ("b", 784), (256, 784), (((1,), (1,)), ((), ()))),  # x W1^T
             ("fwd2", ("b", 256), (10, 256), (((1,), (1,)), ((), ()))),  # a W2^T
@@ -43,7 +45,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", default="64,512,4096")
     parser.add_argument("--threads", type=int, default=2, help="every library's threads (peers.py's way)")
-    parser.add_argument("--budget", type=float, default=0.15, help="seconds per case and batch")
+    parser.add_argument("--budget", type=float, default=0.3, help="seconds per case and batch (calls back to back)")
     parser.add_argument("--blocks", type=int, default=5)
     parser.add_argument("--gap-us", type=float, default=50.0, help="busy wait before each timed call")
     parser.add_argument("--no-engine", action="store_true", help="skip the engine's replayed step")
@@ -85,8 +87,10 @@ def profile_batch(batch: int, args) -> None:
     wall, busy, inside = trace_step(step, step_hlo, batch, args.trace_steps)
     print(f"B={batch}: inside the step, jax.profiler's trace of {args.trace_steps} steps: {wall:.1f} us a step while "
           f"traced, {busy:.1f} us of it with an operation running; us per step, summed over XLA's threads:")
+    flops = {name: 2.0 * batch * (HIDDEN_FLOPS[name]) for name in HIDDEN_FLOPS}
     for group, us in sorted(inside.items(), key=lambda kv: -kv[1]):
-        print(f"  {group}: {us:.1f}")
+        rate = f" ({flops[group] / us / 1e3:.0f} GFLOP/s, were it all done inside its event)" if group in flops else ""
+        print(f"  {group}: {us:.1f}{rate}")
 
     cases, rows = {}, []  # rows: (piece, JAX case, what JAX runs, engine case, what the engine runs)
     rng = np.random.default_rng(0)
@@ -104,12 +108,14 @@ def profile_batch(batch: int, args) -> None:
     rows.append(("Adam x4", "jax adam", f"{count_loop_fusions(adam_hlo)} loop fusions", ["engine adam"]))
     cases["jax floor"] = (args.threads, jax_floor())
     cases["jax step"] = (args.threads, step)
+    cases["jax steps"] = (args.threads, lambda: step(RUN))
     if not args.no_engine:
         engine_step, to_float, _ = peers.make_case("tinygrad_opt-capture", batch)
         for _ in range(20):  # recorded, replayed and the background compile swapped in
             to_float(engine_step())
         cases["engine step"] = (args.threads, lambda: to_float(engine_step()))
-    timed = gemm_forms.time_calls(cases, args.budget * len(cases), args.blocks, args.gap_us * 1e-6)
+        cases["engine steps"] = (args.threads, lambda: to_float([engine_step() for _ in range(RUN)][-1]))
+    timed = gemm_forms.time_calls(cases, args.budget, args.blocks, args.gap_us * 1e-6)
 
     print(f"\nB={batch}: medians of {args.blocks} interleaved blocks (us); ratio = JAX / engine")
     print("| piece | JAX runs it as | JAX us | engine's form (fastest) | engine us | ratio |")
@@ -127,6 +133,10 @@ def profile_batch(batch: int, args) -> None:
             + (f"replayed step | {timed['engine step'][0] * 1e6:.1f} | {whole / timed['engine step'][0]:.2f} |"
                if "engine step" in timed else "- | - | - |"))
     print(line)
+    run = timed["jax steps"][0] / RUN
+    engine_run = timed["engine steps"][0] / RUN if "engine steps" in timed else None
+    print(f"| {RUN} steps back to back, per step | dispatch overlaps the last step | {run * 1e6:.1f} | "
+          + (f"replayed steps | {engine_run * 1e6:.1f} | {run / engine_run:.2f} |" if engine_run else "- | - | - |"))
     floor = timed["jax floor"][0]
     print(f"JAX's per-call floor (a jitted add of two 10-vectors): {floor * 1e6:.1f} us; its step minus the "
           f"pieces (each paid that floor): {(whole - jax_sum) * 1e6:.1f} us (the rest: loss, ReLU, sums, dispatch)")
@@ -159,13 +169,15 @@ def jax_step(batch: int):
     carry = {"p": params, "s": tx.init(params), "i": 0}
     compiled = jax.jit(train_step, donate_argnums=(0, 1)).lower(carry["p"], carry["s"], *data[0]).compile()
 
-    def step() -> float:
-        x, y = data[carry["i"] % len(data)]
-        carry["i"] += 1
-        carry["p"], carry["s"], loss = compiled(carry["p"], carry["s"], x, y)
+    def step(steps: int = 1) -> float:
+        """`steps` steps back to back, then wait for the last loss (as peers.py's loop: dispatch is asynchronous,
+        so the next step's Python work overlaps this one's)."""
+        for _ in range(steps):
+            x, y = data[carry["i"] % len(data)]
+            carry["i"] += 1
+            carry["p"], carry["s"], loss = compiled(carry["p"], carry["s"], x, y)
         return float(loss)
-    for _ in range(3):
-        step()
+    step(3)
     return step, compiled.as_text()
 
 
@@ -378,8 +390,8 @@ def describe_step(hlo: str) -> list[str]:
     adam = [line for line in entry_lines(hlo) if "jvp(" not in line and "kind=kLoop" in line]
     split = sum('"outer_dimension_partitions":["2"]' in line for line in adam)
     out.append("other operations: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1])))
-    out.append(f"Adam: {len(adam)} loop fusions, {split} of them split in 2 (per parameter one for each moment, one for "
-               "the parameter; the bias corrections and the step count in their own)")
+    out.append(f"Adam: {len(adam)} loop fusions, {split} of them split in 2 (per parameter one for each moment, one "
+               "for the parameter; the bias corrections and the step count in their own)")
     return out
 
 
