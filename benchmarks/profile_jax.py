@@ -109,6 +109,11 @@ def profile_batch(batch: int, args) -> None:
     cases["jax floor"] = (args.threads, jax_floor())
     cases["jax step"] = (args.threads, step)
     cases["jax steps"] = (args.threads, lambda: step(RUN))
+    step_without_dw1, hlo_without_dw1 = jax_step(batch, without_dw1=True)
+    if "dW1" in op_groups(hlo_without_dw1, batch).values():
+        raise RuntimeError("XLA kept the dW1 product in the step without W1's gradient: the difference would not "
+                           "time it")
+    cases["jax steps without dW1"] = (args.threads, lambda: step_without_dw1(RUN))
     if not args.no_engine:
         engine_step, to_float, _ = peers.make_case("tinygrad_opt-capture", batch)
         for _ in range(20):  # recorded, replayed and the background compile swapped in
@@ -121,10 +126,12 @@ def profile_batch(batch: int, args) -> None:
     print("| piece | JAX runs it as | JAX us | engine's form (fastest) | engine us | ratio |")
     print("|---|---|---:|---|---:|---:|")
     jax_sum = engine_sum = 0.0
+    engine_best = {}
     for piece, jax_case, runtime, engine_cases in rows:
         best = min(engine_cases, key=lambda c: timed[c][0])
         ours, theirs = timed[jax_case][0], timed[best][0]
         jax_sum, engine_sum = jax_sum + ours, engine_sum + theirs
+        engine_best[piece] = theirs
         print(f"| {piece} | {runtime} | {ours * 1e6:.1f} | {best.split(': ', 1)[-1]} | {theirs * 1e6:.1f} | "
               f"{ours / theirs:.2f} |")
     print(f"| sum of the pieces | | {jax_sum * 1e6:.1f} | | {engine_sum * 1e6:.1f} | {jax_sum / engine_sum:.2f} |")
@@ -137,6 +144,10 @@ def profile_batch(batch: int, args) -> None:
     engine_run = timed["engine steps"][0] / RUN if "engine steps" in timed else None
     print(f"| {RUN} steps back to back, per step | dispatch overlaps the last step | {run * 1e6:.1f} | "
           + (f"replayed steps | {engine_run * 1e6:.1f} | {run / engine_run:.2f} |" if engine_run else "- | - | - |"))
+    dw1 = run - timed["jax steps without dW1"][0] / RUN
+    print(f"dW1 inside JAX's step: {dw1 * 1e6:.1f} us ({RUN} steps back to back, minus the same with W1's gradient "
+          f"held at zero: XLA drops the product, W1's Adam update still runs); the engine's alone: "
+          f"{engine_best['dW1'] * 1e6:.1f} us")
     floor = timed["jax floor"][0]
     print(f"JAX's per-call floor (a jitted add of two 10-vectors): {floor * 1e6:.1f} us; its step minus the "
           f"pieces (each paid that floor): {(whole - jax_sum) * 1e6:.1f} us (the rest: loss, ReLU, sums, dispatch)")
@@ -144,9 +155,10 @@ def profile_batch(batch: int, args) -> None:
 
 # ---- JAX's pieces ------------------------------------------------------------------------
 
-def jax_step(batch: int):
+def jax_step(batch: int, without_dw1: bool = False):
     """(step(), the optimised HLO text): the same train step as peers.py's jax case (buffers donated, the POOL
-    batches cycled), compiled here so that the HLO read is the executable timed."""
+    batches cycled), compiled here so that the HLO read is the executable timed. without_dw1: W1 held out of
+    the gradient (its gradient a constant zero, its Adam update still run), so XLA drops the dW1 product."""
     import jax  # noqa: PLC0415
     import jax.numpy as jnp  # noqa: PLC0415
     import optax  # noqa: PLC0415
@@ -157,7 +169,8 @@ def jax_step(batch: int):
     data = [(jnp.asarray(x), jnp.asarray(y.astype("int32"))) for x, y in peers.batches(batch)]
 
     def loss_fn(p, x, y):
-        h = jax.nn.relu(x @ p["w1"].T + p["b1"])
+        w1 = jax.lax.stop_gradient(p["w1"]) if without_dw1 else p["w1"]
+        h = jax.nn.relu(x @ w1.T + p["b1"])
         z = h @ p["w2"].T + p["b2"]
         return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(z), y[:, None], axis=1))
 

@@ -31,6 +31,6 @@ def test_every_piece_of_the_step_is_read_and_timed():
         assert float(rows[piece][1]) > 0 and float(rows[piece][3]) > 0, piece  # JAX us, engine us
     assert "YNNPACK fusion" in rows["fwd1"][0] or "XLA dot" in rows["fwd1"][0]
     assert "contracting 0,0" in rows["dW1"][0]  # g1^T x, as the step's HLO has it
-    assert "Adam:" in out and "inside the step" in out
+    assert "Adam:" in out and "inside the step" in out and "dW1 inside JAX's step:" in out
     inside = out.split("inside the step", 1)[1].split("\n\n", 1)[0]
     assert "fwd1:" in inside and "dW1:" in inside and "Adam x4:" in inside  # the trace found the step's operations
