@@ -64,6 +64,7 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods, InPlaceMethods):
         self._edge = None  # autograd's cached graph edge for this tensor (non-leaves only)
         self._version_counter = None  # made on first use (autograd.version_counter)
         self.name: str | None = None
+        self._hooks = None  # set, so backward's look for a leaf's hooks finds None without an AttributeError
         self._requires_grad = False
         self.requires_grad = requires_grad
 
@@ -261,7 +262,12 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods, InPlaceMethods):
                     f"backward() on a tensor of shape {tuple(self.shape)} needs a gradient: pass "
                     "gradient= with that shape, or reduce it to a scalar first (e.g. .sum() or .mean())"
                 )
-            return array_module(self.data).ones(self.shape, dtype=self.dtype)
+            data = self.data
+            if type(data) is _ndarray:  # np.ones is a Python function; an empty array filled is the same, faster
+                ones = np.empty(data.shape, data.dtype)
+                ones.fill(1)
+                return ones
+            return array_module(data).ones(data.shape, dtype=data.dtype)
         g = gradient.data if isinstance(gradient, Tensor) else gradient
         g = array_module(self.data).asarray(to_device(g, self.device) if hasattr(g, "shape") else g, dtype=self.dtype)
         if g.shape != self.shape:

@@ -217,12 +217,13 @@ def _linear_relu(linear: Linear, relu: ReLU, input: Any) -> Tensor | None:
     activations fewer), or None where the pair must run as written: a hook on either module
     (pruning's reparametrisation is one), no bias, a forward replaced on the instance, or a
     tracer recording the graph layer by layer (tg.compile's recorder wants the fused node: keeps_fused_nodes)."""
-    if (linear.bias is None or linear._forward_pre_hooks or linear._forward_hooks or relu._forward_pre_hooks
+    bias = linear.bias  # read once: a parameter is found by Module.__getattr__, a Python call per read
+    if (bias is None or linear._forward_pre_hooks or linear._forward_hooks or relu._forward_pre_hooks
             or relu._forward_hooks or "forward" in linear.__dict__ or "forward" in relu.__dict__
             or (autograd._tracers and not all(getattr(t, "keeps_fused_nodes", False) for t in autograd._tracers))
             or not isinstance(input, Tensor)):
         return None
-    return ops.LinearReLU.apply(input, linear.weight, linear.bias)
+    return ops.LinearReLU.apply(input, linear.weight, bias)
 
 
 def _batchnorm_relu(norm: BatchNorm2d, relu: ReLU, input: Any) -> Tensor | None:

@@ -88,13 +88,13 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, size_average: 
     if type(input) is not Tensor:
         input = as_tensor(input)
     target = as_target(target, input, keep_integer=True)
-    if input.dtype.kind != "f":
+    z, t = input.data, target.data  # the arrays' own attributes: Tensor's shape/ndim/dtype are property calls
+    if z.dtype.kind != "f":
         check_floating(input, "cross_entropy")
-    if weight is None and input.ndim == 2 and target.ndim == 1 and target.dtype.kind in "iu":
+    if weight is None and z.ndim == 2 and t.ndim == 1 and t.dtype.kind in "iu":
         # the training case: when nothing is ignored, one fused node (ops.CrossEntropy)
-        num_classes = input.shape[1]
-        if target.shape[0] == input.shape[0] and \
-                check_class_targets(target.data, num_classes, "cross_entropy", ignore_index) and \
+        num_classes = z.shape[1]
+        if t.shape[0] == z.shape[0] and check_class_targets(t, num_classes, "cross_entropy", ignore_index) and \
                 not 0 <= ignore_index < num_classes:
             return ops.CrossEntropy.apply(input, target, reduction=reduction, label_smoothing=eps)
     if input.ndim == 0:
