@@ -25,7 +25,15 @@ from .denormal import blas_threads_restarted, follow_flush_denormal
 
 _pool: ThreadPoolExecutor | None = None
 _pool_pid: int | None = None  # a forked child cannot use its parent's worker threads: it makes its own
-_region = threading.local()  # .active: this thread is running chunks of a map_chunks call
+
+
+class _Region(threading.local):
+    """.active: this thread is running chunks of a map_chunks call (or keeps its work to itself)."""
+
+    active = False  # every thread's starting value; a class attribute, so reading it never raises AttributeError
+
+
+_region = _Region()
 
 
 def _executor(threads: int) -> ThreadPoolExecutor:
@@ -43,7 +51,7 @@ def map_chunks(fn: Callable[[int, int], object], chunks: Sequence[tuple[int, int
     are several chunks. No chunk is still running when it returns or raises (the first error).
     Called from inside a chunk, it runs its chunks in order on that thread."""
     threads = min(engine_threads(), len(chunks))
-    if threads <= 1 or getattr(_region, "active", False):
+    if threads <= 1 or _region.active:
         return [fn(start, stop) for start, stop in chunks]
     engine_threads_started()
     results: list = [None] * len(chunks)
@@ -203,7 +211,7 @@ def share(work: Callable[[], None]) -> None:
     """work() on the caller and, where the engine may use two threads (machine_has_room), on a resident
     helper thread at the same time; it returns once neither runs it. `work` must split itself between
     the two (claim pieces from a shared counter) and release the GIL while it works (a nogil Numba loop)."""
-    if not machine_has_room() or getattr(_region, "active", False) or not _on_main_thread() \
+    if not machine_has_room() or _region.active or not _on_main_thread() \
             or not _sharing.acquire(blocking=False):
         work()
         return
