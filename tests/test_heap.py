@@ -62,23 +62,17 @@ def test_a_bad_environment_value_is_named():
     assert "TINYGRAD_OPT_MALLOC must be 'keep' or 'system', got 'sometimes'" in done.stderr
 
 
-def test_the_first_cpu_convolution_applies_the_policy():
-    script = ("import numpy as np, tinygrad_opt as tg, tinygrad_opt.nn.functional as F\n"
-              "from tinygrad_opt.kernels import heap\n"
-              "assert heap._applied is None\n"
-              "F.conv2d(tg.Tensor(np.ones((1, 1, 4, 4), np.float32)), tg.Tensor(np.ones((1, 1, 3, 3), np.float32)))\n"
-              "print(heap._applied)")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == ("True" if sys.platform.startswith("linux") and os.confstr("CS_GNU_LIBC_VERSION")
-                                   else "False")
-
-
-def test_an_optimizer_of_cpu_parameters_applies_the_policy():
+@pytest.mark.parametrize("first_use", [
+    "import tinygrad_opt.nn.functional as F\n"
+    "F.conv2d(tg.Tensor(np.ones((1, 1, 4, 4), np.float32)), tg.Tensor(np.ones((1, 1, 3, 3), np.float32)))",
+    "from tinygrad_opt import optim\n"
+    "optim.SGD([tg.Tensor(np.ones(3, np.float32), requires_grad=True)], lr=0.1)",
+], ids=["the first CPU convolution", "an optimizer of CPU parameters"])
+def test_the_policy_is_applied_at_its_first_use(first_use):
     script = ("import numpy as np, tinygrad_opt as tg\n"
-              "from tinygrad_opt import optim\n"
               "from tinygrad_opt.kernels import heap\n"
               "assert heap._applied is None\n"
-              "optim.SGD([tg.Tensor(np.ones(3, np.float32), requires_grad=True)], lr=0.1)\n"
+              f"{first_use}\n"
               "print(heap._applied)")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ("True" if sys.platform.startswith("linux") and os.confstr("CS_GNU_LIBC_VERSION")
