@@ -223,3 +223,5 @@ def test_linear_and_matmul_report_their_large_products(monkeypatch):
     reported.clear()
     (tg.Tensor(np.ones((8, 8), np.float32)) @ tg.Tensor(np.ones((8, 8), np.float32))).sum()  # small: BLAS's one thread
     assert reported == []
+    (tg.Tensor(np.ones((64, 784), np.int64)) @ tg.Tensor(np.ones((784, 256), np.int64))).sum()  # no BLAS: not timed
+    assert reported == []

@@ -15,7 +15,7 @@ def _product(a, b, out=None):
     engine's threads where BLAS runs on one (kernels/split_gemm.py)."""
     if type(a) is np.ndarray:
         macs = a.size * b.shape[-1]
-        if macs < THREADED_FROM_MACS:
+        if macs < THREADED_FROM_MACS or a.dtype.char not in "fd":  # BLAS on the caller alone, or no BLAS
             return split_matmul(a, b, out)
         started = perf_counter()
         y = split_matmul(a, b, out)

@@ -10,8 +10,8 @@ from ..kernels.blas_threads import THREADED_FROM_MACS, after_gemm, before_gemm
 
 def _product(a, b):
     """a @ b; a large product on the host reports its time (blas_threads.after_gemm: a stalled BLAS worker)."""
-    if type(a) is not np.ndarray or a.size * b.shape[-1] < THREADED_FROM_MACS:
-        return a @ b
+    if type(a) is not np.ndarray or a.dtype.char not in "fd" or a.size * b.shape[-1] < THREADED_FROM_MACS:
+        return a @ b  # on the GPU, an integer product (no BLAS) or one BLAS runs on the caller alone
     started = perf_counter()
     y = a @ b
     after_gemm(started, y.size * a.shape[-1])
