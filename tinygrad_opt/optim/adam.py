@@ -69,7 +69,7 @@ class Adam(Optimizer):
     def _update_group(self, ready: list, group: dict[str, Any]) -> None:
         step = ready[0][2]["step"] + 1
         amsgrad = group["amsgrad"]
-        params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs = [], [], [], [], []
+        params, grads, exp_avgs, exp_avg_sqs = [], [], [], []
         for p, grad, state in ready:  # one loop over the group: this runs at every step
             if state["step"] + 1 != step:  # parameters that joined later: one by one
                 super()._update_group(ready, group)
@@ -78,13 +78,11 @@ class Adam(Optimizer):
             grads.append(grad)
             exp_avgs.append(state["exp_avg"])
             exp_avg_sqs.append(state["exp_avg_sq"])
-            max_exp_avg_sqs.append(state.get("max_exp_avg_sq"))
-        for p, _, state in ready:
+        for p, _, state in ready:  # only now that the whole group takes the group update: state changes
             if amsgrad and "max_exp_avg_sq" not in state:
                 state["max_exp_avg_sq"] = array_module(p.data).zeros_like(p.data)
             state["step"] = step
-        if amsgrad:
-            max_exp_avg_sqs = [state["max_exp_avg_sq"] for _, _, state in ready]
+        max_exp_avg_sqs = [state["max_exp_avg_sq"] for _, _, state in ready] if amsgrad else [None] * len(ready)
         beta1, beta2 = group["betas"]
         update_group(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, step=step, lr=group["lr"], beta1=beta1,
                      beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"], amsgrad=amsgrad,
