@@ -137,7 +137,7 @@ def step_products(batch: int, rng) -> list[tuple[str, tuple[int, int, int], dict
     z, z_t = np.empty((batch, OUT), f32), np.empty((OUT, batch), f32)
     dw1, dw1_t = np.empty((HIDDEN, IN), f32), np.empty((IN, HIDDEN), f32)
     dw2, dw2_t = np.empty((OUT, HIDDEN), f32), np.empty((HIDDEN, OUT), f32)
-    da = np.empty((batch, HIDDEN), f32)
+    da, da_t = np.empty((batch, HIDDEN), f32), np.empty((HIDDEN, batch), f32)
     half_b, half_h, half_i = batch // 2, HIDDEN // 2, IN // 2
     mm = np.matmul
     turn, outer_rows, rows_times = _numba_loops()
@@ -148,7 +148,7 @@ def step_products(batch: int, rng) -> list[tuple[str, tuple[int, int, int], dict
         "fwd2": {"a W2^T (N,T)": lambda: mm(a, w2.T, out=z), "(W2 a^T)^T": lambda: mm(w2, a.T, out=z_t)},
         "dW2": {"g^T a (T,N)": lambda: mm(g.T, a, out=dw2), "(a^T g)^T, out turned": lambda: mm(a.T, g, out=dw2_t),
                 "g^T a, a Numba loop over rows (BLAS not used)": lambda: outer_rows(g, a, dw2)},
-        "da": {"g W2 (N,N)": lambda: mm(g, w2, out=da),
+        "da": {"g W2 (N,N)": lambda: mm(g, w2, out=da), "(W2^T g^T)^T, out turned": lambda: mm(w2.T, g.T, out=da_t),
                "g W2, a Numba loop over rows (BLAS not used)": lambda: rows_times(g, w2, da)},
         "dW1": {"g1^T x (T,N)": lambda: mm(g1.T, x, out=dw1),
                 "(x^T g1)^T, out turned": lambda: mm(x.T, g1, out=dw1_t),
