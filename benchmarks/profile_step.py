@@ -283,10 +283,10 @@ def allocation_cost(batch: int, repeats: int, budget: float, count: int) -> floa
     return max(0.0, t["fresh"] - t["reuse"])
 
 
-def warm_step(batch: int, fused: bool = True, capture: bool = False):
+def warm_step(batch: int, fused: bool = True, capture: bool = False, flush: bool = False):
     """The engine's step for peers.py's workload, run until past the recording steps and the allocator's first
     rounds."""
-    step = tinygrad_opt_case(batch, fused=fused, capture=capture, flush=capture)[0]
+    step = tinygrad_opt_case(batch, fused=fused, capture=capture, flush=capture or flush)[0]
     start, n = time.perf_counter(), 0
     while n < 10 or time.perf_counter() - start < 0.3:
         step()
@@ -340,11 +340,11 @@ def replay_lines(batch: int, steps: int) -> str:
 
 
 def profile(batch: int, gemm_rate: float, bandwidth: float, repeats: int, budget: float,
-            fused: bool = True, capture: bool = False) -> dict:
+            fused: bool = True, capture: bool = False, flush: bool = False) -> dict:
     rows = phases(batch, fused)
     rows = [(n, d, k, f, b, as_the_engine_calls(fn) if k == "gemm" else fn) for n, d, k, f, b, fn in rows]
     sequence, in_sequence = back_to_back(rows, batch)
-    whole = {"(the step)": warm_step(batch, fused, capture), "(back to back)": sequence}
+    whole = {"(the step)": warm_step(batch, fused, capture, flush), "(back to back)": sequence}
     # the step, the phases back to back and each phase alone in the same interleaved blocks: the VM's speed drifts
     times = time_calls({**whole, **{name: fn for name, _, _, _, _, fn in rows}}, repeats, budget)
     step, sequence = times["(the step)"], times["(back to back)"]
@@ -404,6 +404,10 @@ def main(argv=None) -> None:
     parser.add_argument("--stat", choices=sorted(STAT), default="median", help="over the blocks (default median)")
     parser.add_argument("--capture", action="store_true",
                         help="the step through tg.compile with subnormals flushed, and its replay line by line")
+    parser.add_argument("--flush", action="store_true",
+                        help="the plain step with subnormals flushed (peers.py's tinygrad_opt-flush): without it, "
+                             "Adam's moments turn subnormal after some thousand steps on the same four batches, and "
+                             "Python + rest then holds their slow arithmetic")
     parser.add_argument("--line-steps", type=int, default=2000, help="steps timed line by line (with --capture)")
     args = parser.parse_args(argv)
     global stat
@@ -419,7 +423,8 @@ def main(argv=None) -> None:
     print(f"bounds measured now: SGEMM {gemm_rate / 1e9:.1f} GFLOP/s (2048^3, {threads} threads), "
           f"copy bandwidth {bandwidth / 1e9:.1f} GB/s (64 MiB, read + write, one thread)")
     for batch in args.batches:
-        result = profile(batch, gemm_rate, bandwidth, args.repeats, args.budget, not args.unfused, args.capture)
+        result = profile(batch, gemm_rate, bandwidth, args.repeats, args.budget, not args.unfused, args.capture,
+                         args.flush)
         print(report(result), flush=True)
         if args.capture:
             print(replay_lines(batch, args.line_steps), flush=True)
