@@ -85,10 +85,10 @@ def test_a_thread_count_is_a_whole_number_from_1(clean_environment, value):
 
 
 def test_check_environment_reports_the_bad_one_and_passes_the_defaults(clean_environment):
-    environment.check_environment()
+    tg.kernels.check_environment()
     clean_environment.setenv("TINYGRAD_OPT_CAPTURE_FUSION", "no")
     with pytest.raises(tg.EnvironmentSettingError, match="TINYGRAD_OPT_CAPTURE_FUSION"):
-        environment.check_environment()
+        tg.kernels.check_environment()
 
 
 # Where each setting is first used: (the module's cached value to forget, the first use, its value for "0"-ish)
@@ -159,3 +159,13 @@ def test_a_fresh_process_exits_2_with_one_line(tmp_path, name, entry):
                           env={**env, name: BAD[name]}, cwd=tmp_path, timeout=120)
     one_line_naming(done.returncode, done.stderr, name)
     assert done.stdout == "" and not out.exists()
+
+
+def test_a_fresh_library_import_succeeds_and_the_first_use_raises_the_error():
+    code = ("import tinygrad_opt as tg\nfrom tinygrad_opt import nn\nprint('imported', flush=True)\n"
+            "nn.Linear(3, 2)(tg.randn(4, 3))\n")
+    env = {k: v for k, v in os.environ.items() if k not in environment.VARIABLES}
+    env = {**env, "TINYGRAD_OPT_BLAS_THREADS": "many", "PYTHONPATH": str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1 and done.stdout == "imported\n", done.stderr
+    assert "tinygrad_opt.errors.EnvironmentSettingError: environment variable TINYGRAD_OPT_BLAS_THREADS" in done.stderr
