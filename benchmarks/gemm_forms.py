@@ -11,7 +11,9 @@ view, passed with BLAS's transpose flag), the transposed product ((W x^T)^T, (x^
 comes out in the other layout, which the engine must then turn back or deliver as it is), OpenBLAS
 on one and on two threads, and the product cut in two blocks, each a one-thread BLAS call, the caller
 taking one and the engine's resident helper thread the other (kernels/parallel.py `share`, as the shared
-Adam update; blocks claimed from a counter, so a helper that wakes late finds less to do). "% bound" is
+Adam update; blocks claimed from a counter, so a helper that wakes late finds less to do), dW1's transposed
+product turned back by a Numba loop (and, as that turn's floor, followed by a plain copy), and the narrow
+backward products dW2 and da as Numba loops over rows instead of BLAS. "% bound" is
 the product's flops at the square 2048^3 SGEMM rate on two threads (its fastest of five blocks, measured
 in the same run) over its time.
 
@@ -28,6 +30,7 @@ and on two threads (`--no-torch` skips it). Medians (and minimums) of interleave
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -79,6 +82,51 @@ def _gapped_call(fn, gap: float) -> float:
     return time.perf_counter() - start
 
 
+@functools.cache
+def _numba_loops():
+    """Loops that stand in for forms BLAS does not offer (compiled once, here; the engine has none of them):
+    turn(src, dst): dst = src^T, each dst row written 16 columns at a time (the fastest of six tilings tried
+    for a 784x256 float32 array: 70 us alone, a plain copy of it 22 us);
+    outer_rows(g, a, out): out = g^T a one row of g and a at a time (reads a once, out stays in cache);
+    rows_times(g, w, out): out = g w one row at a time (w stays in cache)."""
+    import numba  # noqa: PLC0415
+
+    jit = numba.njit(cache=False, error_model="numpy")
+
+    @jit
+    def turn(src, dst):
+        rows, cols = src.shape
+        whole = rows - rows % 16
+        for i0 in range(0, whole, 16):
+            for j in range(cols):
+                for i in range(i0, i0 + 16):
+                    dst[j, i] = src[i, j]
+        for i in range(whole, rows):
+            for j in range(cols):
+                dst[j, i] = src[i, j]
+
+    @jit
+    def outer_rows(g, a, out):
+        out[:] = 0
+        for r in range(g.shape[0]):
+            for i in range(g.shape[1]):
+                gi = g[r, i]
+                for j in range(a.shape[1]):
+                    out[i, j] += gi * a[r, j]
+
+    @jit
+    def rows_times(g, w, out):
+        for r in range(g.shape[0]):
+            for j in range(w.shape[1]):
+                out[r, j] = g[r, 0] * w[0, j]
+            for i in range(1, g.shape[1]):
+                gi = g[r, i]
+                for j in range(w.shape[1]):
+                    out[r, j] += gi * w[i, j]
+
+    return turn, outer_rows, rows_times
+
+
 def step_products(batch: int, rng) -> list[tuple[str, tuple[int, int, int], dict]]:
     """(product, (m, k, n), {form: (threads, fn)}) for each product of the step at this batch."""
     f32 = np.float32
@@ -89,17 +137,25 @@ def step_products(batch: int, rng) -> list[tuple[str, tuple[int, int, int], dict
     z, z_t = np.empty((batch, OUT), f32), np.empty((OUT, batch), f32)
     dw1, dw1_t = np.empty((HIDDEN, IN), f32), np.empty((IN, HIDDEN), f32)
     dw2, dw2_t = np.empty((OUT, HIDDEN), f32), np.empty((HIDDEN, OUT), f32)
-    da = np.empty((batch, HIDDEN), f32)
+    da, da_t = np.empty((batch, HIDDEN), f32), np.empty((HIDDEN, batch), f32)
     half_b, half_h, half_i = batch // 2, HIDDEN // 2, IN // 2
     mm = np.matmul
+    turn, outer_rows, rows_times = _numba_loops()
+    flat = np.empty(IN * HIDDEN, f32)
     plain = {
         "fwd1": {"x W1^T (N,T)": lambda: mm(x, w1.T, out=y),
                  "(W1 x^T)^T (N,T), out turned": lambda: mm(w1, x.T, out=y_t)},
         "fwd2": {"a W2^T (N,T)": lambda: mm(a, w2.T, out=z), "(W2 a^T)^T": lambda: mm(w2, a.T, out=z_t)},
-        "dW2": {"g^T a (T,N)": lambda: mm(g.T, a, out=dw2), "(a^T g)^T, out turned": lambda: mm(a.T, g, out=dw2_t)},
-        "da": {"g W2 (N,N)": lambda: mm(g, w2, out=da)},
+        "dW2": {"g^T a (T,N)": lambda: mm(g.T, a, out=dw2), "(a^T g)^T, out turned": lambda: mm(a.T, g, out=dw2_t),
+                "g^T a, a Numba loop over rows (BLAS not used)": lambda: outer_rows(g, a, dw2)},
+        "da": {"g W2 (N,N)": lambda: mm(g, w2, out=da), "(W2^T g^T)^T, out turned": lambda: mm(w2.T, g.T, out=da_t),
+               "g W2, a Numba loop over rows (BLAS not used)": lambda: rows_times(g, w2, da)},
         "dW1": {"g1^T x (T,N)": lambda: mm(g1.T, x, out=dw1),
                 "(x^T g1)^T, out turned": lambda: mm(x.T, g1, out=dw1_t),
+                "(x^T g1)^T, turned back (Numba, 16 columns a store)": lambda: (mm(x.T, g1, out=dw1_t),
+                                                                                turn(dw1_t, dw1)),
+                "(x^T g1)^T, then a plain copy (a turn-back's floor)": lambda: (mm(x.T, g1, out=dw1_t),
+                                                                                np.copyto(flat, dw1_t.reshape(-1))),
                 "g1^T x, two calls by dW1 rows": lambda: (mm(g1[:, :half_h].T, x, out=dw1[:half_h]),
                                                           mm(g1[:, half_h:].T, x, out=dw1[half_h:])),
                 "g1^T x, four calls by dW1 column blocks": lambda: [
@@ -200,6 +256,10 @@ def thread_count_bits(batches) -> list[str]:
             same = "same" if np.array_equal(one, two) else f"differ (max {np.abs(one - two).max():.1e})"
             cut_same = "" if cut is None else f"; halves one-thread {'same' if np.array_equal(one, cut) else 'differ'}"
             lines.append(f"B={batch} {name}: one vs two threads {same}{cut_same}")
+        turned = np.empty((HIDDEN, IN), f32)
+        _numba_loops()[0](x.T @ g1, turned)
+        lines.append(f"B={batch} dW1 as (x^T g1)^T turned back: "
+                     f"{'the same bits as' if np.array_equal(turned, g1.T @ x) else 'differs from'} g1^T x")
     return lines
 
 

@@ -168,7 +168,8 @@ def main() -> None:
 
     print(f"per-op forward+backward, microseconds of {args.clock} time (median of {args.repeats} interleaved runs, "
           f"chains of {CHAIN} ops)")
-    print(f"capture fuses element-wise runs: {'yes' if fusion.enabled else 'no'} ({fusion.ENV_VAR}=0 turns it off)")
+    fuses = "yes" if fusion.is_enabled() else "no"
+    print(f"capture fuses element-wise runs: {fuses} ({fusion.ENV_VAR}=0 turns it off)")
     header = (f"{'op':<12}{'n x n':>7}{'engine':>10}{'capture':>10}{'torch':>10}{'numpy':>10}{'eng/torch':>11}"
               f"{'cap/torch':>11}{'eng/numpy':>11}")
     print(header)

@@ -18,8 +18,13 @@ kernels from the registry), and timed in interleaved blocks (median per call):
                    bound = its least memory traffic / the copy bandwidth measured here
     allocation     fresh arrays of the step's activation shapes, allocated and first
                    touched (page faults), minus writing the same bytes into a warm array
+    back to back   the phases called one after the other in the step's order, each reading what
+                   the one before wrote and x cycling through the batches as in the step, minus
+                   each phase alone: data another phase pushed out of the caches, x from memory,
+                   BLAS's workers woken per product (the last column: each phase inside the sequence)
     Python + rest  the engine's measured step minus all of the above: graph building,
                    dispatch, autograd bookkeeping
+The step, the sequence and each phase alone are timed in the same interleaved blocks.
 
 --capture times the step as tg.compile replays it, with subnormals flushed (peers.py's
 engine-capture-flush), so "Python + rest" is what the replay adds to the kernels; it then
@@ -69,6 +74,7 @@ def set_threads(threads: int) -> str:
 
 
 STAT = {"median": statistics.median, "min": min}
+CURRENT_X = {"x": None}  # the batch the phases over x read (phases() sets it; back_to_back() cycles it)
 stat = statistics.median  # main() sets it from --stat
 
 
@@ -113,10 +119,16 @@ def phases(batch: int, fused: bool = True) -> list[tuple[str, str, str, float, f
     """(name, detail, kind, flops, bytes, fn) for every phase of the engine's step, in its order.
 
     fused: the hidden layer as nn.Sequential runs it (ops.LinearReLU: bias + ReLU in one pass,
-    mask + bias gradient in one pass); otherwise as Linear then ReLU called one by one."""
+    mask + bias gradient in one pass); otherwise as Linear then ReLU called one by one.
+    Each phase reads what the phase before it last wrote, as in the step (the product's result is
+    the array the bias pass goes over, its output the activation the next product reads, the
+    gradients Adam reads are the products'), so that the phases back to back touch memory as the
+    step does; the two products over x read the batch in CURRENT_X."""
     rng = np.random.default_rng(2)
     w1, b1, w2, b2 = initial_weights()
     x, y = batches(batch)[0]
+    current = CURRENT_X
+    current["x"] = x
     h = x @ w1.T
     a = np.maximum(h, 0)
     z = a @ w2.T + b2
@@ -130,60 +142,105 @@ def phases(batch: int, fused: bool = True) -> list[tuple[str, str, str, float, f
     bias_relu, mask_and_db = kernel("bias_relu", h), kernel("relu_backward_bias_grad", ga)
     adam = kernel("adam_update", w1)
     params = [p.copy() for p in (w1, b1, w2, b2)]
-    grads = [rng.standard_normal(p.shape).astype(np.float32) * 1e-3 for p in params]
+    h_t, turned = np.ascontiguousarray(h.T), np.empty_like(h)
+    # what each phase last wrote: the next phase's input
+    flow = {"h": h, "h_t": h_t, "a": a, "z": z, "ga": ga, "gz": g1, "gw1": g1.T @ x, "gw2": g2.T @ a}
+    grads = [None, rng.standard_normal(b1.shape).astype(np.float32) * 1e-3, None,
+             rng.standard_normal(b2.shape).astype(np.float32) * 1e-3]
     moments = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
     n_params = sum(p.size for p in params)
     state = {"step": 0}
 
+    def keep(key, value):
+        flow[key] = value
+        return value
+
     def adam_all():
         state["step"] += 1
+        grads[0], grads[2] = flow["gw1"], flow["gw2"]
         for p, g, (m, v) in zip(params, grads, moments):
             adam(p, g, m, v, None, step=state["step"], lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
                  weight_decay=0.0, amsgrad=False, maximize=False)
 
-    def add_bias(out, bias):
-        return lambda: np.add(out, bias, out=out)
+    def add_bias(key, bias):
+        return lambda: np.add(flow[key], bias, out=flow[key])
 
     bh, bz = batch * HIDDEN * F32, batch * OUT * F32
     weight_first = weight_first_product(x, w1)  # as ops.Linear / ops.LinearReLU decide
-    h_t, turned = np.ascontiguousarray(h.T), np.empty_like(h)
     bias_relu_t = kernel("bias_relu_transposed", h_t)
     if weight_first:  # the product as (W1 x^T)^T, turned back in the pass that adds the bias
         first_layer = [("W1 @ x^T", f"({HIDDEN},{IN}) x ({IN},{batch}) N,T", "gemm", *gemm(HIDDEN, IN, batch),
-                        lambda: w1 @ x.T)]
+                        lambda: keep("h_t", w1 @ current["x"].T))]
         first_layer += ([("h = relu(h_t^T + b1)", f"({HIDDEN},{batch}) -> ({batch},{HIDDEN}), fused", "pass", 0,
-                          2 * bh, lambda: bias_relu_t(h_t, b1, turned))] if fused else
+                          2 * bh, lambda: keep("a", bias_relu_t(flow["h_t"], b1, turned)))] if fused else
                         [("h = h_t^T + b1", f"({HIDDEN},{batch}) -> ({batch},{HIDDEN})", "pass", 0, 2 * bh,
-                          lambda: np.add(h_t.T, b1, out=turned)),
-                         ("relu(h)", f"({batch},{HIDDEN}) -> new", "pass", 0, 2 * bh, lambda: relu(h))])
+                          lambda: keep("h", np.add(flow["h_t"].T, b1, out=turned))),
+                         ("relu(h)", f"({batch},{HIDDEN}) -> new", "pass", 0, 2 * bh,
+                          lambda: keep("a", relu(flow["h"])))])
     else:
         first_layer = [("x @ W1^T", f"({batch},{IN}) x ({IN},{HIDDEN}) N,T", "gemm", *gemm(batch, IN, HIDDEN),
-                        lambda: x @ w1.T)]
+                        lambda: keep("h", current["x"] @ w1.T))]
         first_layer += ([("h = relu(h + b1)", f"({batch},{HIDDEN}) in place, fused", "pass", 0, 2 * bh,
-                          lambda: bias_relu(h, b1))] if fused else
-                        [("h += b1", f"({batch},{HIDDEN}) in place", "pass", 0, 2 * bh, add_bias(h, b1)),
-                         ("relu(h)", f"({batch},{HIDDEN}) -> new", "pass", 0, 2 * bh, lambda: relu(h))])
+                          lambda: keep("a", bias_relu(flow["h"], b1)))] if fused else
+                        [("h += b1", f"({batch},{HIDDEN}) in place", "pass", 0, 2 * bh, add_bias("h", b1)),
+                         ("relu(h)", f"({batch},{HIDDEN}) -> new", "pass", 0, 2 * bh,
+                          lambda: keep("a", relu(flow["h"])))])
     return [
         *first_layer,
         ("a @ W2^T", f"({batch},{HIDDEN}) x ({HIDDEN},{OUT}) N,T", "gemm", *gemm(batch, HIDDEN, OUT),
-         lambda: a @ w2.T),
-        ("z += b2", f"({batch},{OUT}) in place", "pass", 0, 2 * bz, add_bias(z, b2)),
-        ("cross-entropy", f"({batch},{OUT}) -> loss, dz", "pass", 0, 2 * bz, lambda: ce(z, y, 0.0)),
+         lambda: keep("z", flow["a"] @ w2.T)),
+        ("z += b2", f"({batch},{OUT}) in place", "pass", 0, 2 * bz, add_bias("z", b2)),
+        ("cross-entropy", f"({batch},{OUT}) -> loss, dz", "pass", 0, 2 * bz, lambda: ce(flow["z"], y, 0.0)),
         ("dz * (1/B)", f"({batch},{OUT}) -> new", "pass", 0, 2 * bz, lambda: dz * scale),
         ("g^T @ a  (dW2)", f"({OUT},{batch}) x ({batch},{HIDDEN}) T,N", "gemm", *gemm(OUT, batch, HIDDEN),
-         lambda: g2.T @ a),
+         lambda: keep("gw2", g2.T @ flow["a"])),
         ("colsum g (db2)", f"({batch},{OUT}) -> ({OUT},)", "pass", 0, bz, lambda: bias_grad(g2)),
         ("g @ W2  (da)", f"({batch},{OUT}) x ({OUT},{HIDDEN}) N,N", "gemm", *gemm(batch, OUT, HIDDEN),
-         lambda: g2 @ w2),
+         lambda: keep("ga", g2 @ w2)),
         *([("relu mask + db1", f"({batch},{HIDDEN}) x2 -> new, fused", "pass", 0, 3 * bh,
-            lambda: mask_and_db(ga, a))] if fused else
-          [("relu mask", f"({batch},{HIDDEN}) x2 -> new", "pass", 0, 3 * bh, lambda: relu_bw(ga, a))]),
+            lambda: keep("gz", mask_and_db(flow["ga"], flow["a"])[0]))] if fused else
+          [("relu mask", f"({batch},{HIDDEN}) x2 -> new", "pass", 0, 3 * bh,
+            lambda: keep("gz", relu_bw(flow["ga"], flow["a"])))]),
         ("g1^T @ x  (dW1)", f"({HIDDEN},{batch}) x ({batch},{IN}) T,N", "gemm", *gemm(HIDDEN, batch, IN),
-         lambda: g1.T @ x),
+         lambda: keep("gw1", flow["gz"].T @ current["x"])),
         *([] if fused else
-          [("colsum g1 (db1)", f"({batch},{HIDDEN}) -> ({HIDDEN},)", "pass", 0, bh, lambda: bias_grad(g1))]),
+          [("colsum g1 (db1)", f"({batch},{HIDDEN}) -> ({HIDDEN},)", "pass", 0, bh, lambda: bias_grad(flow["gz"]))]),
         ("Adam x4", f"{n_params} parameters", "pass", 0, 7 * n_params * F32, adam_all),
     ]
+
+
+def back_to_back(rows, batch: int):
+    """(sequence, within): sequence() calls every phase once in the step's order, the products over x on the next
+    of peers.py's batches (as the step cycles them); within(steps) runs it `steps` times with a clock between
+    phases and gives {phase: median seconds inside the sequence}.
+
+    Against the phases alone, the sequence shows what running them one after the other costs: arrays that
+    another phase pushed out of the caches, x read from memory, BLAS's workers woken for each product."""
+    pool = [x for x, _ in batches(batch)]
+    fns = [row[-1] for row in rows]
+    turn = {"i": 0}
+
+    def sequence(clock=None, into=None) -> None:
+        turn["i"] += 1
+        CURRENT_X["x"] = pool[turn["i"] % len(pool)]
+        if into is None:
+            for fn in fns:
+                fn()
+            return
+        start = clock()
+        for fn, samples in zip(fns, into):
+            fn()
+            now = clock()
+            samples.append(now - start)
+            start = now
+
+    def within(steps: int) -> dict:
+        into = [[] for _ in fns]
+        for _ in range(steps):
+            sequence(time.perf_counter, into)
+        return {row[0]: statistics.median(v) for row, v in zip(rows, into)}
+
+    return sequence, within
 
 
 def as_the_engine_calls(product):
@@ -226,13 +283,15 @@ def allocation_cost(batch: int, repeats: int, budget: float, count: int) -> floa
     return max(0.0, t["fresh"] - t["reuse"])
 
 
-def engine_step_time(batch: int, repeats: int, budget: float, fused: bool = True, capture: bool = False) -> float:
-    step = tinygrad_opt_case(batch, fused=fused, capture=capture, flush=capture)[0]
+def warm_step(batch: int, fused: bool = True, capture: bool = False, flush: bool = False):
+    """The engine's step for peers.py's workload, run until past the recording steps and the allocator's first
+    rounds."""
+    step = tinygrad_opt_case(batch, fused=fused, capture=capture, flush=capture or flush)[0]
     start, n = time.perf_counter(), 0
-    while n < 10 or time.perf_counter() - start < 0.3:  # past the recording steps and the allocator's first rounds
+    while n < 10 or time.perf_counter() - start < 0.3:
         step()
         n += 1
-    return time_calls({"step": step}, repeats, max(budget, 3 * (time.perf_counter() - start) / n))["step"]
+    return step
 
 
 def replay_lines(batch: int, steps: int) -> str:
@@ -281,27 +340,34 @@ def replay_lines(batch: int, steps: int) -> str:
 
 
 def profile(batch: int, gemm_rate: float, bandwidth: float, repeats: int, budget: float,
-            fused: bool = True, capture: bool = False) -> dict:
+            fused: bool = True, capture: bool = False, flush: bool = False) -> dict:
     rows = phases(batch, fused)
     rows = [(n, d, k, f, b, as_the_engine_calls(fn) if k == "gemm" else fn) for n, d, k, f, b, fn in rows]
-    times = time_calls({name: fn for name, _, _, _, _, fn in rows}, repeats, budget)
+    sequence, in_sequence = back_to_back(rows, batch)
+    whole = {"(the step)": warm_step(batch, fused, capture, flush), "(back to back)": sequence}
+    # the step, the phases back to back and each phase alone in the same interleaved blocks: the VM's speed drifts
+    times = time_calls({**whole, **{name: fn for name, _, _, _, _, fn in rows}}, repeats, budget)
+    step, sequence = times["(the step)"], times["(back to back)"]
+    within = in_sequence(max(20, int(repeats * budget / sequence)))
     count = 3 if fused else 4
     alloc = allocation_cost(batch, repeats, budget, count)
-    step = engine_step_time(batch, repeats, budget, fused, capture)
     table = []
     for name, detail, kind, flops, nbytes, fn in rows:
         bound = max(flops / gemm_rate, nbytes / bandwidth)
         if kind == "gemm":
             extra = extra_bytes(fn)  # a few hundred bytes are the result's Python object itself
             detail += f", copies {extra} bytes" if extra > 4096 else ", no copy"
-        table.append((name, detail, kind, times[name], bound))
-    table.append(("allocation", f"{count} fresh ({batch},{HIDDEN}) arrays", "alloc", alloc, 0.0))
-    rest = step - sum(r[3] for r in table)
+        table.append((name, detail, kind, times[name], bound, within[name]))
+    alone = sum(r[3] for r in table)
+    table.append(("allocation", f"{count} fresh ({batch},{HIDDEN}) arrays", "alloc", alloc, 0.0, None))
+    # the rows add up to the step: phases alone + allocation + what running them in order adds + the rest
+    table.append(("back to back", "the phases in the step's order minus each alone: caches, x from memory, "
+                  "wake-ups", "sequence", sequence - alone, 0.0, None))
     table.append(("Python + rest", "the replay's calls, guard" if capture else "graph, dispatch, bookkeeping",
-                  "python", rest, 0.0))
+                  "python", step - sequence - alloc, 0.0, None))
     gemm_flops = sum(flops for _, _, kind, flops, _, _ in rows if kind == "gemm")
     return {"batch": batch, "rows": table, "step": step, "gemm_bound": gemm_flops / gemm_rate,
-            "bound": sum(r[4] for r in table), "gemm_flops": gemm_flops}
+            "bound": sum(r[4] for r in table), "gemm_flops": gemm_flops, "sequence": sequence}
 
 
 def report(result: dict) -> str:
@@ -310,13 +376,16 @@ def report(result: dict) -> str:
              f"{result['gemm_bound'] * 1e3:.3f} ms, so the step runs at {result['gemm_bound'] / step:.0%} of the "
              f"SGEMM bound; all phases' bounds together {result['bound'] * 1e3:.3f} ms "
              f"({result['bound'] / step:.0%})",
-             "| phase | shape | kind | time (us) | bound (us) | % of bound | share of step |",
-             "|---|---|---|---:|---:|---:|---:|"]
-    for name, detail, kind, t, bound in result["rows"]:
+             f"the phases back to back {result['sequence'] * 1e3:.3f} ms",
+             "| phase | shape | kind | time (us) | bound (us) | % of bound | share of step | back to back (us) |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    for name, detail, kind, t, bound, within in result["rows"]:
         pct = f"{bound / t:.0%}" if bound and t > 0 else "-"
-        lines.append(f"| {name} | {detail} | {kind} | {t * 1e6:.1f} | {bound * 1e6:.1f} | {pct} | {t / step:.1%} |")
+        seq = "-" if within is None else f"{within * 1e6:.1f}"
+        lines.append(f"| {name} | {detail} | {kind} | {t * 1e6:.1f} | {bound * 1e6:.1f} | {pct} | {t / step:.1%} "
+                     f"| {seq} |")
     kinds = {}
-    for _, _, kind, t, _ in result["rows"]:
+    for _, _, kind, t, _, _ in result["rows"]:
         kinds[kind] = kinds.get(kind, 0.0) + t
     lines.append("totals: " + ", ".join(f"{k} {v * 1e3:.3f} ms ({v / step:.0%})" for k, v in kinds.items()))
     return "\n".join(lines)
@@ -335,6 +404,10 @@ def main(argv=None) -> None:
     parser.add_argument("--stat", choices=sorted(STAT), default="median", help="over the blocks (default median)")
     parser.add_argument("--capture", action="store_true",
                         help="the step through tg.compile with subnormals flushed, and its replay line by line")
+    parser.add_argument("--flush", action="store_true",
+                        help="the plain step with subnormals flushed (peers.py's tinygrad_opt-flush): without it, "
+                             "Adam's moments turn subnormal after some thousand steps on the same four batches, and "
+                             "Python + rest then holds their slow arithmetic")
     parser.add_argument("--line-steps", type=int, default=2000, help="steps timed line by line (with --capture)")
     args = parser.parse_args(argv)
     global stat
@@ -350,7 +423,8 @@ def main(argv=None) -> None:
     print(f"bounds measured now: SGEMM {gemm_rate / 1e9:.1f} GFLOP/s (2048^3, {threads} threads), "
           f"copy bandwidth {bandwidth / 1e9:.1f} GB/s (64 MiB, read + write, one thread)")
     for batch in args.batches:
-        result = profile(batch, gemm_rate, bandwidth, args.repeats, args.budget, not args.unfused, args.capture)
+        result = profile(batch, gemm_rate, bandwidth, args.repeats, args.budget, not args.unfused, args.capture,
+                         args.flush)
         print(report(result), flush=True)
         if args.capture:
             print(replay_lines(batch, args.line_steps), flush=True)

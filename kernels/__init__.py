@@ -125,3 +125,8 @@ from .registry import set_first_call  # noqa: E402
 
 for _name in first_call.__all__:
     set_first_call(_name, getattr(first_call, _name))
+
+# the package's environment variables, read where first needed; check_environment() reads them all now
+from .environment import check_environment  # noqa: E402
+
+__all__ += ["check_environment"]

@@ -42,7 +42,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import parallel
+from . import environment, parallel
 
 ENV_VAR = "TINYGRAD_OPT_BACKGROUND_COMPILE"
 MAX_SCRATCH_BYTES = 8 << 20
@@ -60,11 +60,11 @@ class Job:
 
 
 def enabled_by_environment() -> bool:
-    """On unless TINYGRAD_OPT_BACKGROUND_COMPILE=0."""
-    return os.environ.get(ENV_VAR, "1").strip() != "0"
+    """On unless TINYGRAD_OPT_BACKGROUND_COMPILE=0 (1 or unset: on; anything else is an error)."""
+    return environment.read(ENV_VAR)
 
 
-_enabled = enabled_by_environment()
+_enabled: bool | None = None  # None until first asked: then the environment's (enabled)
 _cond = threading.Condition()
 _pending: list = []  # (function, args, kwargs, job), oldest first
 _busy = False
@@ -76,6 +76,9 @@ _foreground = {"compiling": 0, "last": 0.0}  # other threads' compiles in progre
 
 
 def enabled() -> bool:
+    global _enabled
+    if _enabled is None:
+        _enabled = enabled_by_environment()
     return _enabled
 
 
@@ -145,7 +148,7 @@ def _leave_warning_filters_alone() -> bool:
 def compile_later(fn: Callable, args: tuple, kwargs: dict) -> Job | None:
     """Queue `fn(*scratch args)` on the worker; None when the caller should run `fn` itself now."""
     global _thread
-    if not _enabled or not _can_hand_over(args) or not _can_hand_over(kwargs.values()):
+    if not enabled() or not _can_hand_over(args) or not _can_hand_over(kwargs.values()):
         return None
     if not _leave_warning_filters_alone():
         return None

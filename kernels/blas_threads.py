@@ -7,7 +7,7 @@ a load average of 6, the seed's training step at batch 64 ran about 100 times sl
 two BLAS threads than with one (benchmarks/README.md). One thread only loses its share.
 
 Policies, set with `set_blas_threads(policy)` or the environment variable
-TINYGRAD_OPT_BLAS_THREADS:
+TINYGRAD_OPT_BLAS_THREADS (read when the policy is first needed, environment.py):
   "auto"  (default) BLAS keeps its own thread count while the machine has room and drops
           to one thread when it is oversubscribed: the 1-minute load average exceeds the
           core count + 0.5, or (where Linux reports CPU pressure) tasks waited for a CPU
@@ -49,6 +49,8 @@ import os
 import time
 from typing import Any, Union
 
+from . import environment
+
 ENV_VAR = "TINYGRAD_OPT_BLAS_THREADS"
 CHECK_EVERY = 1.0  # seconds between two looks at the load average
 CORES = os.cpu_count() or 1  # read once: os.cpu_count() reads a /sys file each call, and the updates ask every step
@@ -77,7 +79,7 @@ def _parse(policy: Any, where: str) -> Policy:
     return threads
 
 
-_policy: Policy = _parse(os.environ.get(ENV_VAR, "auto") or "auto", f"environment variable {ENV_VAR}")
+_policy: Policy | None = None  # None until first needed: then TINYGRAD_OPT_BLAS_THREADS's (get_blas_threads)
 _controller: Any = None  # threadpoolctl's controller of NumPy's BLAS; False when there is none
 _base: int | None = None  # BLAS's own thread count (what "auto" returns to)
 _last_set: int | None = None  # the count this module last left BLAS at
@@ -96,6 +98,9 @@ def set_blas_threads(policy: Policy) -> None:
 
 
 def get_blas_threads() -> Policy:
+    global _policy
+    if _policy is None:
+        _policy = environment.read(ENV_VAR)
     return _policy
 
 
@@ -148,7 +153,7 @@ def before_gemm() -> None:
     if now < _next_check:
         return
     _next_check = now + CHECK_EVERY
-    if _policy != "off":
+    if get_blas_threads() != "off":
         apply_policy()
 
 
@@ -156,13 +161,14 @@ def apply_policy() -> int | None:
     """Set BLAS's thread count as the policy says now; returns the count (None: BLAS out of reach or "off")."""
     global _base, _last_set, _overloaded
     blas = _blas()
-    if blas is None or _policy == "off":
+    policy = get_blas_threads()
+    if blas is None or policy == "off":
         return None
     current = blas.get_num_threads()
     if _last_set is None or current != _last_set:  # the first look, or someone else changed it since
         _base = current
-    if isinstance(_policy, int):
-        wanted = _policy
+    if isinstance(policy, int):
+        wanted = policy
     else:
         excess, pressure = _load_above_cores(), _cpu_pressure()
         if _overloaded:
@@ -180,7 +186,7 @@ def after_gemm(started: float, macs: int) -> None:
     """A product that began at time.perf_counter() `started` and did `macs` multiply-adds has finished: under
     "auto", one that stalled on two or more BLAS threads gives BLAS one thread now (module docstring)."""
     global _stalls
-    if _last_set is None or _last_set <= 1 or _policy != "auto":
+    if _last_set is None or _last_set <= 1 or _policy != "auto":  # _last_set is set once the policy is known
         return
     took = time.perf_counter() - started
     if took <= STALL_SECONDS or took * STALL_MACS_PER_S <= macs:
@@ -205,9 +211,8 @@ def _one_thread_now() -> None:
 
 def engine_threads() -> int:
     """How many threads the engine's own parallel loops use: N under a fixed policy, else every core."""
-    if isinstance(_policy, int):
-        return _policy
-    return CORES
+    policy = _policy if _policy is not None else get_blas_threads()  # the cached policy without a call
+    return policy if isinstance(policy, int) else CORES
 
 
 def blas_yields_to_engine_threads() -> bool:
@@ -223,7 +228,7 @@ def engine_threads_started() -> None:
     if not _engine_parallel:
         _engine_parallel = True
         _next_check = 0.0
-        if _policy == "auto":
+        if get_blas_threads() == "auto":
             apply_policy()
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import os
 import sys
 import warnings
 
@@ -37,7 +36,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from . import reference
+from . import environment, reference
 from . import denormal, parallel
 from .registry import takes
 
@@ -104,7 +103,7 @@ def _jit(**options):
                 return numba.njit(cache=True, **options)(fn)
             except RuntimeError as err:  # "cannot cache function ...: no locator available"
                 CACHE = False
-                if not os.environ.get("TINYGRAD_OPT_QUIET"):
+                if not environment.read("TINYGRAD_OPT_QUIET"):
                     warnings.warn(f"tinygrad_opt.kernels: Numba's on-disk cache is unavailable ({err}); "
                                   "kernels compile in every process. Set NUMBA_CACHE_DIR to a writable "
                                   "folder to cache them.", RuntimeWarning, stacklevel=2)

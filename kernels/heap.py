@@ -19,7 +19,8 @@ where the C library has no mallopt (not glibc).
 from __future__ import annotations
 
 import ctypes
-import os
+
+from . import environment
 
 ENV_VAR = "TINYGRAD_OPT_MALLOC"
 MMAP_THRESHOLD = 32 << 20  # glibc's own ceiling for its sliding mmap threshold on 64-bit systems
@@ -40,10 +41,7 @@ def keep_freed_memory() -> bool:
     """Apply the thresholds once per process; True if malloc now keeps freed memory for reuse."""
     global _applied
     if _applied is None:
-        setting = os.environ.get(ENV_VAR, "keep").strip().lower()
-        if setting not in ("keep", "system"):
-            raise ValueError(f"environment variable {ENV_VAR} must be 'keep' or 'system', got {setting!r}")
-        mallopt = _mallopt() if setting == "keep" else None
+        mallopt = _mallopt() if environment.read(ENV_VAR) == "keep" else None
         _applied = bool(mallopt and mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
                         and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1)
     return _applied

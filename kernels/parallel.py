@@ -19,6 +19,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
+from . import environment
 from .blas_threads import (_blas, engine_threads, engine_threads_started, machine_overloaded, restart_blas_threads,
                            single_blas_thread)
 from .denormal import blas_threads_restarted, follow_flush_denormal
@@ -108,9 +109,9 @@ def map_split(fn: Callable[[int, int], object], count: int, grain: int = 1) -> l
 # BLAS keeps its threads: this runs between products.
 
 SHARE_FROM = 1 << 16  # elements below which an update runs on the caller alone (the hand-off costs more)
-# On unless TINYGRAD_OPT_SHARED_UPDATES=0 (benchmarks/README.md, "The optimizer step").
+# On unless TINYGRAD_OPT_SHARED_UPDATES=0 (benchmarks/README.md, "The optimizer step"); None until first asked.
 SHARE_ENV_VAR = "TINYGRAD_OPT_SHARED_UPDATES"
-shared_updates = os.environ.get(SHARE_ENV_VAR, "1").strip() != "0"
+shared_updates: bool | None = None
 # Blocks are this many elements and start at multiples of it: LLVM's vectorised loop then runs over the
 # same groups of elements as over the whole array, and its scalar remainder over the same last few, so a
 # NaN's sign (which the two code paths may choose differently) is the same as in one call.
@@ -239,4 +240,13 @@ def machine_has_room() -> bool:
     """Whether a second thread may join: sharing is on (shared_updates), the engine uses more than one thread
     and the machine is not overloaded (blas_threads' last look), where a helper put aside would hold the
     caller back."""
-    return shared_updates and engine_threads() > 1 and not machine_overloaded()
+    sharing = shared_updates if shared_updates is not None else shares_updates()  # the cached value without a call
+    return sharing and engine_threads() > 1 and not machine_overloaded()
+
+
+def shares_updates() -> bool:
+    """Whether sharing the updates is on: `shared_updates`, from TINYGRAD_OPT_SHARED_UPDATES when first asked."""
+    global shared_updates
+    if shared_updates is None:
+        shared_updates = environment.read(SHARE_ENV_VAR)
+    return shared_updates

@@ -21,19 +21,18 @@ a background thread to compile and runs the twin; once the loop is ready, `get` 
 loop as usual. A first training step then waits only for the compiles of kernels without a twin.
 
 The mode starts from the environment variable TINYGRAD_OPT_KERNELS ("auto",
-"numba" or "reference"; "auto" when unset), so a whole test run can use the
-reference kernels: `TINYGRAD_OPT_KERNELS=reference python -m pytest`.
+"numba" or "reference"; "auto" when unset; read at the first kernel call, environment.py), so a
+whole test run can use the reference kernels: `TINYGRAD_OPT_KERNELS=reference python -m pytest`.
 """
 from __future__ import annotations
 
 import importlib
-import os
 import warnings
 from typing import Callable, Union
 
 import numpy as np
 
-from . import background
+from . import background, environment
 
 MODES = ("auto", "numba", "reference")
 ENV_VAR = "TINYGRAD_OPT_KERNELS"
@@ -56,7 +55,7 @@ def _check_mode(mode: str, where: str) -> str:
     return mode
 
 
-_mode = _check_mode(os.environ.get(ENV_VAR, "auto").strip().lower() or "auto", f"environment variable {ENV_VAR}")
+_mode: str | None = None  # None until first asked for: then TINYGRAD_OPT_KERNELS's (get_mode)
 
 
 def set_kernels(mode: str) -> None:
@@ -113,6 +112,9 @@ def per_array(name: str) -> Callable:
 
 
 def get_mode() -> str:
+    global _mode
+    if _mode is None:
+        _mode = environment.read(ENV_VAR)
     return _mode
 
 
@@ -156,7 +158,7 @@ def _load(spec: Impl, name: str) -> Callable | None:
         module = importlib.import_module(f"{__package__}.{module_name}")
     except ImportError as err:  # Numba or CuPy missing: "auto" falls back to the reference
         _unavailable[module_name] = str(err)
-        if _mode == "numba" and module_name == "cpu":
+        if get_mode() == "numba" and module_name == "cpu":
             raise RuntimeError(f"kernel {name!r}: the Numba kernels cannot be imported ({err})") from err
         warnings.warn(f"tinygrad_opt.kernels: {module_name}.py is unavailable ({err}); "
                       "using the reference kernels there", RuntimeWarning, stacklevel=3)
@@ -182,11 +184,12 @@ def _resolve(name: str, host: bool) -> Callable:
     if versions is None:
         raise KeyError(f"no kernel named {name!r}; known kernels: {', '.join(available())}")
     fn = versions["reference"]
-    if _mode != "reference":
+    mode = get_mode()
+    if mode != "reference":
         fast = _load(versions["cpu"] if host else versions["gpu"], name)
         if fast is not None:
             twin = versions.get("first_call")
-            if host and _mode == "auto" and twin is not None and background.enabled():
+            if host and mode == "auto" and twin is not None and background.enabled():
                 fn = _compiled_in_background(name, fast, twin, fn)
             else:
                 fn = with_fallback(fast, fn)

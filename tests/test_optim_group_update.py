@@ -267,7 +267,7 @@ def test_updates_are_shared_unless_the_environment_says_0(value, shared):
     env = {k: v for k, v in os.environ.items() if k != parallel.SHARE_ENV_VAR}
     if value is not None:
         env[parallel.SHARE_ENV_VAR] = value
-    code = "from tinygrad_opt.kernels import parallel; print(parallel.shared_updates)"
+    code = "from tinygrad_opt.kernels import parallel; print(parallel.shares_updates())"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(shared)

@@ -5,7 +5,7 @@ kernels = load_kernels()
 
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from .backend import cuda_is_available, get_rng_state, manual_seed, set_rng_state  # noqa: E402
-from .errors import DeviceError, GraphFreedError, ShapeError  # noqa: E402
+from .errors import DeviceError, EnvironmentSettingError, GraphFreedError, ShapeError  # noqa: E402
 from .factories import arange, eye, ones, ones_like, rand, randn, zeros, zeros_like  # noqa: E402
 from .functional import (  # noqa: E402
     abs, clip, exp, log, log_softmax, matmul, max, mean, relu, reshape, sigmoid, softmax, sqrt, sum,
@@ -40,7 +40,7 @@ __all__ = [
     "manual_seed", "get_rng_state", "set_rng_state", "no_grad", "enable_grad", "is_grad_enabled",
     "set_grad_enabled", "inference_mode",
     "gradcheck", "GradcheckError", "trace", "to_dot", "set_kernels", "cuda_is_available",
-    "ShapeError", "DeviceError", "GraphFreedError", "kernels",
+    "ShapeError", "DeviceError", "GraphFreedError", "EnvironmentSettingError", "kernels",
     "abs", "clip", "exp", "log", "log_softmax", "matmul", "max", "mean", "relu", "reshape", "sigmoid",
     "softmax", "sqrt", "sum", "tanh", "transpose",
     "get_default_dtype", "set_default_dtype", "result_type", "promote_types",

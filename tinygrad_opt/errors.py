@@ -15,3 +15,15 @@ class DeviceError(RuntimeError):
 
 class GraphFreedError(RuntimeError):
     """Backward through a graph whose saved values were already freed."""
+
+
+class EnvironmentSettingError(ValueError):
+    """An environment variable of the package (kernels/environment.py) has a value it does not accept.
+
+    The message names the variable, the value given, the values it accepts and what to do. A ValueError,
+    so callers that catch ValueError for a bad setting keep working.
+    """
+
+    def __init__(self, message: str, variable: str = "", value: str = ""):
+        super().__init__(message)
+        self.variable, self.value = variable, value

@@ -45,14 +45,13 @@ TINYGRAD_OPT_CAPTURE_FUSION=0 turns fusion off for plans built from then on.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
 from .. import ops
-from ..kernels import background
+from ..kernels import background, environment
 from .into import root
 from .recording import Backward, External, Op, Slot
 
@@ -64,13 +63,19 @@ DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _enabled_by_environment() -> bool:
-    setting = os.environ.get(ENV_VAR, "1").strip()
-    if setting not in ("0", "1"):
-        raise ValueError(f"environment variable {ENV_VAR} must be 0 or 1, got {setting!r}")
-    return setting == "1"
+    return environment.read(ENV_VAR)
 
 
-enabled = _enabled_by_environment()
+enabled: bool | None = None  # False: plans built from now on do not fuse; None: not read yet
+
+
+def is_enabled() -> bool:
+    """`enabled`, from the environment variable when first asked (0 or 1; 1 when unset)."""
+    global enabled
+    if enabled is None:
+        enabled = _enabled_by_environment()
+    return enabled
+
 
 # Forward formulas of inputs x0, x1 (output y), and what each op's forward leaves on its ctx (for a backward
 # that runs unfused): the same operations, in the same order, as the op's NumPy forward.
@@ -211,7 +216,7 @@ def _split(items: list, fits: Callable[[Any], tuple | None]) -> list[tuple[list,
 
 def find_runs(rec, escaping: set[int], buffered: dict, grad_buffered: dict) -> Runs | None:
     """The runs of `rec` worth fusing (see the module docstring), or None where there are none."""
-    if not enabled:
+    if not is_enabled():
         return None
     runs = Runs()
     events = list(enumerate(rec.events))

@@ -23,7 +23,6 @@ the buffer (see `buffers`).
 from __future__ import annotations
 
 import inspect
-import os
 from functools import partial
 from typing import Any, Callable
 
@@ -31,6 +30,7 @@ import numpy as np
 
 from .. import ops
 from ..kernels.blas_threads import before_gemm
+from ..kernels import environment
 from ..kernels.heap import recycles_freed_memory
 
 INTO: dict[type, Callable[..., Any]] = {}
@@ -39,13 +39,20 @@ ENV_VAR = "TINYGRAD_OPT_CAPTURE_BUFFERS"  # "0": every replay allocates its outp
 
 
 def _enabled_by_environment() -> bool:
-    setting = os.environ.get(ENV_VAR, "1").strip()
-    if setting not in ("0", "1"):
-        raise ValueError(f"environment variable {ENV_VAR} must be 0 or 1, got {setting!r}")
-    return setting == "1"
+    return environment.read(ENV_VAR)
 
 
-enabled = _enabled_by_environment()  # False: plans built from now on allocate every output afresh
+enabled: bool | None = None  # False: plans built from now on allocate every output afresh; None: not read yet
+
+
+def is_enabled() -> bool:
+    """`enabled`, from the environment variable when first asked (0 or 1; 1 when unset)."""
+    global enabled
+    if enabled is None:
+        enabled = _enabled_by_environment()
+    return enabled
+
+
 # Smaller arrays are allocated afresh: malloc hands them out from memory it keeps (no page faults) about
 # as fast as a ufunc parses its out= keyword; larger ones come from pages the OS maps again each step.
 MIN_BYTES = 128 * 1024
@@ -111,7 +118,7 @@ def buffers(rec, escaping: set[int]) -> dict[int, Any]:
     gets no buffer. The buffer copies the recorded output's shape, dtype and memory layout.
     """
     found: dict[int, Any] = {}
-    if not enabled:
+    if not is_enabled():
         return found
     for op in rec.ops:
         array = rec.slot_arrays[op.out]
@@ -129,7 +136,7 @@ def gradient_buffers(rec, escaping: set[int]) -> dict[int, tuple]:
     writer, whose memory does not leave the step (escaping, as for `buffers`).
     """
     found: dict[int, tuple] = {}
-    if not enabled:
+    if not is_enabled():
         return found
     for (op, index), array in rec.node_gradients.items():
         cls = rec.ops[op].cls

@@ -4,20 +4,21 @@ Each command is a module in this package (tinygrad_opt/cli/) with add_arguments(
 run(args) -> int (see tinygrad_opt/cli/__init__.py). To add one, create the module
 and add its name to COMMANDS: "my_command" becomes `tinygrad-opt my-command`.
 
-Exit codes: 0 success; 2 a usage or input error (the message is one line, no
-traceback; set TINYGRAD_OPT_DEBUG=1 to see the traceback); 130 interrupted by Ctrl-C
+Exit codes: 0 success; 2 a usage or input error, a bad environment variable included (the message
+is one line, no traceback; set TINYGRAD_OPT_DEBUG=1 to see the traceback); 130 interrupted by Ctrl-C
 (after saving a checkpoint when training).
 """
 from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from typing import Sequence
 
 from ..backend import GPU_INSTALL_HINT, cuda_is_available
 from ..data.errors import ChecksumError, DatasetNotFoundError, DownloadError, IDXFormatError, LabelRangeError
+from ..errors import EnvironmentSettingError
+from ..kernels import environment
 from ..train.errors import CheckpointError, ConfigError, NamesSettings, NonFiniteLossError, TrainingInterrupted
 from .config import with_flags
 from .outputs import check_output_file, check_output_folder
@@ -31,7 +32,15 @@ EXIT_INTERRUPTED = 130
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions whose message tells the user what to fix: reported in one line with exit code 2."""
     return (ConfigError, CheckpointError, NonFiniteLossError, DatasetNotFoundError, IDXFormatError,
-            LabelRangeError, ChecksumError, DownloadError)
+            LabelRangeError, ChecksumError, DownloadError, EnvironmentSettingError)
+
+
+def _debugging() -> bool:
+    """TINYGRAD_OPT_DEBUG=1: errors show their traceback (a bad value of it is reported like any other)."""
+    try:
+        return bool(environment.read("TINYGRAD_OPT_DEBUG"))
+    except EnvironmentSettingError:
+        return False
 
 
 def _first_line(doc: str | None) -> str:
@@ -95,6 +104,13 @@ def _one_line(error: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (argparse's own exits are returned, not raised)."""
+    try:  # the package reads its variables where first needed: check them all before anything runs
+        environment.check_environment()
+    except EnvironmentSettingError as error:
+        if _debugging():
+            raise
+        print(f"tinygrad-opt: error: {_one_line(error)}", file=sys.stderr)
+        return EXIT_USAGE
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -114,18 +130,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\n{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except _user_errors() as error:
-        if os.environ.get("TINYGRAD_OPT_DEBUG"):
+        if _debugging():
             raise
         print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
         return EXIT_USAGE
     except MemoryError as error:  # a size no setting check foresaw: still one line, and what to do
-        if os.environ.get("TINYGRAD_OPT_DEBUG"):
+        if _debugging():
             raise
         print(f"{prog}: error: not enough memory ({_one_line(error) or 'MemoryError'}); choose smaller sizes",
               file=sys.stderr)
         return EXIT_USAGE
     except OSError as error:  # a file that cannot be read or written (disk full, permissions): the user can fix it
-        if error.filename is None or os.environ.get("TINYGRAD_OPT_DEBUG"):
+        if error.filename is None or _debugging():
             raise
         print(f"{prog}: error: {error.filename}: {error.strerror or _one_line(error)}", file=sys.stderr)
         return EXIT_USAGE
