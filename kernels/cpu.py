@@ -631,7 +631,7 @@ def sgd_update_group(params, grads, momentum_buffers, *, lr: float, momentum: fl
 # (about 800 steps) and stay there, and every multiplication or division with a subnormal operand or
 # result takes the x86 cores' microcode path (about 200 cycles per vector; additions and conversions
 # between float32 and float64 do not). Where a span of exp_avg holds one, Adam's loop runs that span's
-# multiplications and divisions in float64 instead, where the same magnitudes are normal numbers:
+# multiplications and division of exp_avg's values in float64, where the same magnitudes are normal:
 # each exact float32 operand is widened, the float64 result rounded once to float32. As float64 has
 # more than twice float32's precision plus two bits, that double rounding gives the float32 operation's
 # correctly rounded result (Figueroa, "When is double rounding innocuous?", 1995): the same bits.
@@ -642,16 +642,17 @@ _FLOAT32_MAGNITUDE, _FLOAT32_MANTISSA = 0x7FFFFFFF, 0x007FFFFF  # bit masks
 def _adam_loop(decay_mode: int, amsgrad: bool):
     """Adam's update loop for one option set (see _loop_for): decay_mode 0 none, 1 decoupled (AdamW), 2 L2.
 
-    `wide` holds 1.0, k's 1 - beta1, 1 - beta2, beta2 and step size as float64, and the switch (1.0) where
-    the arrays are float32 and subnormals are kept (see SUBNORMAL_SPAN's comment), else zeros. LLVM may
+    `wide` holds 1.0, k's 1 - beta1 and step size as float64, and the switch (1.0) where the arrays are
+    float32 and subnormals are kept (see SUBNORMAL_SPAN's comment), else zeros. Only the operations that
+    meet exp_avg's subnormals are widened (v is normal for tens of thousands of steps more). LLVM may
     turn float32(float64(a) * float64(b)) back into a float32 multiplication when both operands are
     widened float32 values; a float64 constant it cannot see, or a product with `one` (which it cannot
     see either: the switch is another element), is not one, so the widened operations stay float64."""
     @_jit(nogil=True)
     def adam_loop(param, grad, m_arr, v_arr, vmax_arr, k, wide, counters, j, block):
         c1, c2, beta2, wd, decay, step_size, bc2, eps = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]
-        one, c1_wide, c2_wide, beta2_wide, step_size_wide = wide[0], wide[1], wide[2], wide[3], wide[4]
-        look = wide[5] == 1.0  # the switch: look for subnormals in exp_avg
+        one, c1_wide, step_size_wide = wide[0], wide[1], wide[2]
+        look = wide[3] == 1.0  # the switch: look for subnormals in exp_avg
         m_bits = m_arr.view(np.uint32)  # read only where the switch is on, i.e. for float32 arrays
         n, size = numba.uint64(param.size), numba.uint64(block)  # unsigned: no negative-index wraparound
         span = numba.uint64(SUBNORMAL_SPAN)
@@ -678,8 +679,8 @@ def _adam_loop(decay_mode: int, amsgrad: bool):
                         m = m_arr[i]
                         m = m + np.float32(c1_wide * np.float64(g - m))
                         m_arr[i] = m
-                        v = np.float32(np.float64(v_arr[i]) * beta2_wide)
-                        v = v + np.float32(np.float64(np.float32(c2_wide * np.float64(g))) * (np.float64(g) * one))
+                        v = v_arr[i] * beta2
+                        v = v + c2 * g * g
                         v_arr[i] = v
                         if amsgrad:
                             vm = vmax_arr[i]
@@ -763,7 +764,7 @@ def adam_update_group(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, 
     _over_blocks(lambda j, counters, block: loop(p[j], g[j], m[j], v[j], vmax[j], k, wide, counters, j, block), p)
 
 
-_NOT_WIDENED = np.zeros(6)  # the switch off: float64 arrays (no wider type), or subnormals flushed anyway
+_NOT_WIDENED = np.zeros(4)  # the switch off: float64 arrays (no wider type), or subnormals flushed anyway
 
 
 def _wide_constants(k: np.ndarray) -> np.ndarray:
@@ -772,10 +773,10 @@ def _wide_constants(k: np.ndarray) -> np.ndarray:
 
 
 def _widened(k: np.ndarray) -> np.ndarray:
-    """The float64 constants of Adam's loop for spans with subnormal moments: 1.0, k's 1 - beta1, 1 - beta2,
-    beta2 and step size (each the float32 value exactly), and 1.0 again as the switch that turns the look on."""
-    wide = np.ones(6)
-    wide[1:5] = k[[0, 1, 2, 5]]
+    """The float64 constants of Adam's loop for spans with subnormal moments: 1.0, k's 1 - beta1 and step size
+    (each the float32 value exactly), and 1.0 again as the switch that turns the look on."""
+    wide = np.ones(4)
+    wide[1:3] = k[[0, 5]]
     return wide
 
 

@@ -128,10 +128,10 @@ def test_moments_decayed_into_subnormals_update_as_the_reference(maximize, weigh
 
 def test_the_float64_spans_are_switched_on_for_float32_with_subnormals_kept_only():
     k32, k64 = constants(), constants().astype(np.float64)
-    assert cpu._wide_constants(k32)[5] == 1.0 and cpu._wide_constants(k64)[5] == 0.0
+    assert cpu._wide_constants(k32)[3] == 1.0 and cpu._wide_constants(k64)[3] == 0.0
     if denormal.supported():
         tg.set_flush_denormal(True)
-        assert denormal.flushing() and cpu._wide_constants(k32)[5] == 0.0
+        assert denormal.flushing() and cpu._wide_constants(k32)[3] == 0.0
         tg.set_flush_denormal(False)
         assert not denormal.flushing()
 
@@ -176,5 +176,5 @@ def test_llvm_keeps_the_float64_spans_in_float64(decay_mode, amsgrad):
     fresh(a, a.copy(), a.copy(), a.copy(), a.copy(), constants(), cpu._widened(constants()), np.zeros(1, np.int64),
           0, a.size)
     ir = "".join(fresh.inspect_llvm().values())
-    assert len(re.findall(r"fmul <\d+ x double>", ir)) >= 6  # beta1, beta2 terms, the step size, the products
+    assert len(re.findall(r"fmul <\d+ x double>", ir)) >= 3  # (1 - beta1) * (g - m), m * one, d * step size
     assert len(re.findall(r"fdiv <\d+ x double>", ir)) >= 1  # m / denominator
