@@ -655,7 +655,7 @@ def _adam_loop(decay_mode: int, amsgrad: bool):
         look = wide[3] == 1.0  # the switch: look for subnormals in exp_avg
         m_bits = m_arr.view(np.uint32)  # read only where the switch is on, i.e. for float32 arrays
         n, size = numba.uint64(param.size), numba.uint64(block)  # unsigned: no negative-index wraparound
-        span = numba.uint64(SUBNORMAL_SPAN)
+        span = numba.uint64(SUBNORMAL_SPAN) if look else size  # not looking: the whole block in one loop
         while True:
             start = numba.uint64(_claim(counters, j)) * size
             if start >= n:
