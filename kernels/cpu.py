@@ -37,7 +37,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from . import environment, reference
-from . import parallel
+from . import denormal, parallel
 from .registry import takes
 
 CACHE = True  # False when no cache directory is writable: kernels then compile in every process
@@ -627,41 +627,99 @@ def sgd_update_group(params, grads, momentum_buffers, *, lr: float, momentum: fl
     _over_blocks(lambda j, counters, block: loop(p[j], g[j], b[j], k, first, counters, j, block), p)
 
 
+# Float32 subnormals: the moments of a dead unit decay by beta1 a step into float32's subnormal range
+# (about 800 steps) and stay there, and every multiplication or division with a subnormal operand or
+# result takes the x86 cores' microcode path (about 200 cycles per vector; additions and conversions
+# between float32 and float64 do not). Where a span of exp_avg holds one, Adam's loop runs that span's
+# multiplications and divisions in float64 instead, where the same magnitudes are normal numbers:
+# each exact float32 operand is widened, the float64 result rounded once to float32. As float64 has
+# more than twice float32's precision plus two bits, that double rounding gives the float32 operation's
+# correctly rounded result (Figueroa, "When is double rounding innocuous?", 1995): the same bits.
+SUBNORMAL_SPAN = 256  # elements of exp_avg looked at before the loop updates them, one way or the other
+_FLOAT32_MAGNITUDE, _FLOAT32_MANTISSA = 0x7FFFFFFF, 0x007FFFFF  # bit masks
+
+
 def _adam_loop(decay_mode: int, amsgrad: bool):
-    """Adam's update loop for one option set (see _loop_for): decay_mode 0 none, 1 decoupled (AdamW), 2 L2."""
+    """Adam's update loop for one option set (see _loop_for): decay_mode 0 none, 1 decoupled (AdamW), 2 L2.
+
+    `wide` holds 1.0, k's 1 - beta1, 1 - beta2, beta2 and step size as float64, and the switch (1.0) where
+    the arrays are float32 and subnormals are kept (see SUBNORMAL_SPAN's comment), else zeros. LLVM may
+    turn float32(float64(a) * float64(b)) back into a float32 multiplication when both operands are
+    widened float32 values; a float64 constant it cannot see, or a product with `one` (which it cannot
+    see either: the switch is another element), is not one, so the widened operations stay float64."""
     @_jit(nogil=True)
-    def adam_loop(param, grad, m_arr, v_arr, vmax_arr, k, counters, j, block):
+    def adam_loop(param, grad, m_arr, v_arr, vmax_arr, k, wide, counters, j, block):
         c1, c2, beta2, wd, decay, step_size, bc2, eps = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]
+        one, c1_wide, c2_wide, beta2_wide, step_size_wide = wide[0], wide[1], wide[2], wide[3], wide[4]
+        look = wide[5] == 1.0  # the switch: look for subnormals in exp_avg
+        m_bits = m_arr.view(np.uint32)  # read only where the switch is on, i.e. for float32 arrays
         n, size = numba.uint64(param.size), numba.uint64(block)  # unsigned: no negative-index wraparound
+        span = numba.uint64(SUBNORMAL_SPAN)
         while True:
             start = numba.uint64(_claim(counters, j)) * size
             if start >= n:
                 return
-            for i in range(start, min(start + size, n)):
-                p = param[i]
-                g = grad[i]
-                if decay_mode == 1:  # AdamW: decay the weight itself
-                    p = p * decay
-                elif decay_mode == 2:  # Adam: L2 penalty in the gradient
-                    g = g + wd * p
-                m = m_arr[i]
-                m = m + c1 * (g - m)
-                m_arr[i] = m
-                v = v_arr[i] * beta2
-                v = v + c2 * g * g
-                v_arr[i] = v
-                if amsgrad:
-                    vm = vmax_arr[i]
-                    if not (vm >= v or vm != vm):  # NumPy's maximum: NaN wins
-                        vm = v
-                    vmax_arr[i] = vm
-                    v = vm
-                d = np.sqrt(v)
-                d = d / bc2
-                d = d + eps
-                d = m / d
-                d = d * step_size
-                param[i] = p - d
+            stop = min(start + size, n)
+            while start < stop:
+                end = min(start + span, stop)
+                subnormal = False
+                if look:
+                    for i in range(start, end):  # 0 < |m| < 2**-126: magnitude bits 1 to the mantissa's all-ones
+                        magnitude = m_bits[i] & numba.uint32(_FLOAT32_MAGNITUDE)
+                        subnormal |= magnitude - numba.uint32(1) < numba.uint32(_FLOAT32_MANTISSA)  # 0 wraps around
+                if subnormal:
+                    for i in range(start, end):
+                        p = param[i]
+                        g = grad[i]
+                        if decay_mode == 1:  # AdamW: decay the weight itself
+                            p = p * decay
+                        elif decay_mode == 2:  # Adam: L2 penalty in the gradient
+                            g = g + wd * p
+                        m = m_arr[i]
+                        m = m + np.float32(c1_wide * np.float64(g - m))
+                        m_arr[i] = m
+                        v = np.float32(np.float64(v_arr[i]) * beta2_wide)
+                        v = v + np.float32(np.float64(np.float32(c2_wide * np.float64(g))) * (np.float64(g) * one))
+                        v_arr[i] = v
+                        if amsgrad:
+                            vm = vmax_arr[i]
+                            if not (vm >= v or vm != vm):  # NumPy's maximum: NaN wins
+                                vm = v
+                            vmax_arr[i] = vm
+                            v = vm
+                        d = np.sqrt(v)
+                        d = d / bc2
+                        d = d + eps
+                        d = np.float32(np.float64(m) * one / np.float64(d))
+                        d = np.float32(np.float64(d) * step_size_wide)
+                        param[i] = p - d
+                else:  # the same operations in float32
+                    for i in range(start, end):
+                        p = param[i]
+                        g = grad[i]
+                        if decay_mode == 1:
+                            p = p * decay
+                        elif decay_mode == 2:
+                            g = g + wd * p
+                        m = m_arr[i]
+                        m = m + c1 * (g - m)
+                        m_arr[i] = m
+                        v = v_arr[i] * beta2
+                        v = v + c2 * g * g
+                        v_arr[i] = v
+                        if amsgrad:
+                            vm = vmax_arr[i]
+                            if not (vm >= v or vm != vm):
+                                vm = v
+                            vmax_arr[i] = vm
+                            v = vm
+                        d = np.sqrt(v)
+                        d = d / bc2
+                        d = d + eps
+                        d = m / d
+                        d = d * step_size
+                        param[i] = p - d
+                start = end
 
     return adam_loop
 
@@ -701,7 +759,24 @@ def adam_update_group(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, 
         grads = [np.negative(a) for a in grads]
     p, g, m, v = _flat_all(params), _flat_all(grads), _flat_all(exp_avgs), _flat_all(exp_avg_sqs)
     vmax = _flat_all(max_exp_avg_sqs) if amsgrad else m
-    _over_blocks(lambda j, counters, block: loop(p[j], g[j], m[j], v[j], vmax[j], k, counters, j, block), p)
+    wide = _wide_constants(k)
+    _over_blocks(lambda j, counters, block: loop(p[j], g[j], m[j], v[j], vmax[j], k, wide, counters, j, block), p)
+
+
+_NOT_WIDENED = np.zeros(6)  # the switch off: float64 arrays (no wider type), or subnormals flushed anyway
+
+
+def _wide_constants(k: np.ndarray) -> np.ndarray:
+    """Adam loop's `wide` argument: the float64 spans switched on for float32 arrays while subnormals are kept."""
+    return _widened(k) if k.dtype == np.float32 and not denormal.flushing() else _NOT_WIDENED
+
+
+def _widened(k: np.ndarray) -> np.ndarray:
+    """The float64 constants of Adam's loop for spans with subnormal moments: 1.0, k's 1 - beta1, 1 - beta2,
+    beta2 and step size (each the float32 value exactly), and 1.0 again as the switch that turns the look on."""
+    wide = np.ones(6)
+    wide[1:5] = k[[0, 1, 2, 5]]
+    return wide
 
 
 def _over_blocks(update, arrays: list) -> None:

@@ -87,6 +87,11 @@ def _restart_blas_threads_if_behind() -> None:
         run_before_next_product(None)  # done, or BLAS is out of reach: nothing to retry
 
 
+def flushing() -> bool:
+    """Whether the mode set last flushes subnormals (no MXCSR read: a hint for loops that choose a path by it)."""
+    return _mode is True
+
+
 def flush_denormal_enabled() -> bool:
     """Whether the calling thread flushes subnormals now (FTZ and DAZ both set); False where unsupported."""
     if not supported():

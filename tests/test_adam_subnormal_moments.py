@@ -1,0 +1,180 @@
+"""Adam's CPU loop on float32 moments in the subnormal range (kernels/cpu.py, SUBNORMAL_SPAN): the spans whose
+exp_avg holds a subnormal run their multiplications and divisions in float64 and round once to float32, which
+must give the float32 operations' bits exactly (double rounding through float64 is innocuous), with subnormals
+kept and flushed; the reference's bits as before."""
+import itertools
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+import tinygrad_opt as tg  # noqa: E402
+from tinygrad_opt import nn, optim  # noqa: E402
+from tinygrad_opt.kernels import cpu, denormal, reference  # noqa: E402
+
+X86 = pytest.mark.skipif(not denormal.supported(), reason="FTZ/DAZ are x86 MXCSR bits")
+OPTION_SETS = list(itertools.product([0, 1, 2], [False, True]))  # (decay_mode, amsgrad)
+
+
+@pytest.fixture(autouse=True)
+def _keep_subnormals():
+    before = denormal.flush_denormal_enabled()
+    if denormal.supported():
+        tg.set_flush_denormal(False)
+    yield
+    if denormal.supported():
+        tg.set_flush_denormal(before)
+
+
+def any_floats(n: int, seed: int) -> np.ndarray:
+    """float32 values from random bits: every exponent (subnormals, infinities, NaNs with payloads) equally often."""
+    return np.random.default_rng(seed).integers(0, 2**32, n, dtype=np.uint32).view(np.float32)
+
+
+def small_floats(n: int, seed: int) -> np.ndarray:
+    """Magnitudes from 1e-45 to 1e-30 of both signs, zeros among them: results near and below 2**-126."""
+    rng = np.random.default_rng(seed)
+    a = (rng.choice([-1, 1], n) * 10.0 ** rng.uniform(-45, -30, n)).astype(np.float32)
+    a[rng.choice(n, n // 20, replace=False)] = 0.0
+    return a
+
+
+def constants(step: int = 7, lr: float = 1e-3, weight_decay: float = 0.01) -> np.ndarray:
+    beta1, beta2 = 0.9, 0.999
+    return np.array([1 - beta1, 1 - beta2, beta2, weight_decay, 1 - lr * weight_decay, lr / (1 - beta1**step),
+                     (1 - beta2**step) ** 0.5, 1e-8], np.float32)
+
+
+def run_loop(options: tuple, arrays: list, k: np.ndarray, wide: np.ndarray) -> None:
+    """The loop of one option set on whole arrays (one block), with the float64 constants given."""
+    loop = cpu._loop_for(cpu._ADAM_LOOPS, cpu._adam_loop, options)
+    p, g, m, v, vmax = arrays
+    loop(p, g, m, v, vmax, k, wide, np.zeros(1, np.int64), 0, max(p.size, 1))
+
+
+def bits(arrays: list) -> list:
+    return [a.view(np.uint32).copy() for a in arrays]
+
+
+def assert_same_bits_but_where_two_nans_met(got: list, want: list) -> None:
+    """Every bit, a NaN's sign and payload too, except which NaN an operation on two NaNs gives (x86 gives its
+    first operand's, and LLVM may swap the operands of an addition: the float32 loop itself differs from
+    NumPy there)."""
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+        np.testing.assert_array_equal(a.view(np.uint32)[~np.isnan(a)], b.view(np.uint32)[~np.isnan(b)])
+
+
+@pytest.mark.parametrize("decay_mode,amsgrad", OPTION_SETS)
+@pytest.mark.parametrize("values", [any_floats, small_floats])
+def test_the_float64_spans_give_the_float32_loops_bits(decay_mode, amsgrad, values):
+    n = 4099  # spans of SUBNORMAL_SPAN and a remainder
+    start = [values(n, seed) for seed in range(5)]
+    start[3] = np.abs(start[3])  # v, v_max: second moments are >= 0
+    start[4] = np.abs(start[4])
+    k = constants()
+    wide, narrow = [a.copy() for a in start], [a.copy() for a in start]
+    with np.errstate(all="ignore"):
+        for _ in range(3):
+            run_loop((decay_mode, amsgrad), wide, k, cpu._widened(k))
+            run_loop((decay_mode, amsgrad), narrow, k, cpu._NOT_WIDENED)
+    assert_same_bits_but_where_two_nans_met(wide, narrow)
+
+
+@X86
+@pytest.mark.parametrize("values", [any_floats, small_floats])
+def test_with_subnormals_flushed_the_float64_spans_give_the_float32_loops_bits(values):
+    """A thread that flushes (set by another library, or before the engine knew) may still take the float64 spans."""
+    start = [values(2053, seed) for seed in range(5)]
+    start[3], start[4] = np.abs(start[3]), np.abs(start[4])
+    k = constants()
+    wide, narrow = [a.copy() for a in start], [a.copy() for a in start]
+    tg.set_flush_denormal(True)
+    with np.errstate(all="ignore"):
+        for _ in range(3):
+            run_loop((2, True), wide, k, cpu._widened(k))
+            run_loop((2, True), narrow, k, cpu._NOT_WIDENED)
+    assert_same_bits_but_where_two_nans_met(wide, narrow)
+
+
+@pytest.mark.parametrize("maximize,weight_decay,decoupled,amsgrad",
+                         list(itertools.product([False, True], [0.0, 0.01], [False, True], [False, True])))
+def test_moments_decayed_into_subnormals_update_as_the_reference(maximize, weight_decay, decoupled, amsgrad):
+    """The case the float64 spans are for: rows of a weight without gradient, their exp_avg subnormal, beside
+    rows with ordinary values; through adam_update as the optimizer calls it."""
+    rng = np.random.default_rng(3)
+    param = rng.standard_normal((40, 100)).astype(np.float32)
+    grad = (rng.standard_normal((40, 100)) * 1e-3).astype(np.float32)
+    exp_avg = (rng.standard_normal((40, 100)) * 1e-4).astype(np.float32)
+    exp_avg_sq = (rng.random((40, 100)) * 1e-8).astype(np.float32)
+    dead = rng.choice(40, 15, replace=False)
+    grad[dead] = 0.0
+    exp_avg[dead] = (rng.integers(-5, 6, (15, 100)) * np.finfo(np.float32).smallest_subnormal).astype(np.float32)
+    exp_avg_sq[dead[:5]] = small_floats(500, 4).reshape(5, 100) ** 2  # some second moments subnormal too
+    state = [param, exp_avg, exp_avg_sq, np.abs(exp_avg_sq[::-1]).copy()]
+    ours, ref = [a.copy() for a in state], [a.copy() for a in state]
+    options = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=weight_decay, amsgrad=amsgrad,
+                   maximize=maximize, decoupled_weight_decay=decoupled)
+    with np.errstate(all="ignore"):
+        for step in range(1, 5):
+            cpu.adam_update(ours[0], grad, ours[1], ours[2], ours[3] if amsgrad else None, step=step, **options)
+            reference.adam_update(ref[0], grad, ref[1], ref[2], ref[3] if amsgrad else None, step=step, **options)
+    if not weight_decay or decoupled:  # an L2 penalty gives the dead rows a gradient again
+        assert np.count_nonzero((ours[1] != 0) & (np.abs(ours[1]) < np.finfo(np.float32).tiny)) > 1000
+    for got, want in zip(bits(ours), bits(ref)):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_the_float64_spans_are_switched_on_for_float32_with_subnormals_kept_only():
+    k32, k64 = constants(), constants().astype(np.float64)
+    assert cpu._wide_constants(k32)[5] == 1.0 and cpu._wide_constants(k64)[5] == 0.0
+    if denormal.supported():
+        tg.set_flush_denormal(True)
+        assert denormal.flushing() and cpu._wide_constants(k32)[5] == 0.0
+        tg.set_flush_denormal(False)
+        assert not denormal.flushing()
+
+
+def test_a_dead_units_adam_moments_keep_the_bits_of_the_reference_optimizer_over_900_steps():
+    """The seed's situation end to end: a unit without gradient, whose exp_avg decays past 2**-126."""
+    model = nn.Linear(3, 4)
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    weight, bias = (p.data.copy() for p in model.parameters())
+    ref_state = [np.zeros_like(a) for a in (weight, weight, bias, bias)]
+    for step in range(1, 901):
+        grad_w = np.zeros_like(weight)
+        grad_b = np.zeros_like(bias)
+        if step == 1:
+            grad_w[:], grad_b[:] = 0.5, 0.25
+        else:
+            grad_w[0], grad_b[0] = 0.01 * (-1) ** step, 0.02  # unit 0 stays alive; the others are dead
+        model.weight.grad, model.bias.grad = tg.Tensor(grad_w), tg.Tensor(grad_b)
+        opt.step()
+        reference.adam_update(weight, grad_w, ref_state[0], ref_state[1], None, step=step, lr=1e-3, beta1=0.9,
+                              beta2=0.999, eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False)
+        reference.adam_update(bias, grad_b, ref_state[2], ref_state[3], None, step=step, lr=1e-3, beta1=0.9,
+                              beta2=0.999, eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False)
+    exp_avg = opt.state[model.weight]["exp_avg"]
+    assert ((exp_avg[1:] != 0) & (np.abs(exp_avg[1:]) < np.finfo(np.float32).tiny)).all()
+    for got, want in ((model.weight.data, weight), (exp_avg, ref_state[0]), (model.bias.data, bias),
+                      (opt.state[model.bias]["exp_avg"], ref_state[2])):
+        np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+@pytest.mark.parametrize("decay_mode,amsgrad", [(0, False), (1, True)])
+def test_llvm_keeps_the_float64_spans_in_float64(decay_mode, amsgrad):
+    """LLVM may turn float32(float64(a) * float64(b)) of float32 a, b back into a float32 multiplication, which
+    would bring the microcode path back: the optimised loop must still multiply and divide vectors of doubles."""
+    import re
+
+    import numba
+
+    loop = cpu._adam_loop(decay_mode, amsgrad)
+    fresh = numba.njit(error_model="numpy", nogil=True, _nrt=False)(loop.py_func)  # not from the disk cache
+    a = np.ones(10, np.float32)
+    fresh(a, a.copy(), a.copy(), a.copy(), a.copy(), constants(), cpu._widened(constants()), np.zeros(1, np.int64),
+          0, a.size)
+    ir = "".join(fresh.inspect_llvm().values())
+    assert len(re.findall(r"fmul <\d+ x double>", ir)) >= 6  # beta1, beta2 terms, the step size, the products
+    assert len(re.findall(r"fdiv <\d+ x double>", ir)) >= 1  # m / denominator
