@@ -377,6 +377,28 @@ def table(results: dict, frameworks: list[str], batches_: list[int]) -> str:
     return "\n".join(lines)
 
 
+def paired_table(results: dict, frameworks: list[str], batches_: list[int]) -> str:
+    """Each framework's rate over the fastest other framework's (the one with the highest median) in the same
+    round, median over rounds: the VM's speed drifts between rounds more than within one, and a ratio of
+    workers that ran minutes apart carries that drift."""
+    med = {key: statistics.median(r["steps_per_s"] for r in runs) for key, runs in results.items()}
+    lines = ["| framework | " + " | ".join(f"B={b}: ratio (rounds' range) to" for b in batches_) + " |",
+             "|---|" + "---|" * len(batches_)]
+    for fw in frameworks:
+        cells = []
+        for b in batches_:
+            peers = [p for p in frameworks if family(p) != family(fw)]
+            if not peers:
+                cells.append("-")
+                continue
+            best = max(peers, key=lambda p: med[(p, b)])
+            ratios = [mine["steps_per_s"] / theirs["steps_per_s"]
+                      for mine, theirs in zip(results[(fw, b)], results[(best, b)])]
+            cells.append(f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}) {best}")
+        lines.append(f"| {fw} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, nargs="+", default=[64, 512, 4096])
@@ -417,6 +439,9 @@ def main(argv=None) -> None:
     print(f"training steps/s, median of {args.rounds} rounds (ratio to the fastest other framework at that batch, "
           "variants of one framework not counted as others)")
     print(table(results, frameworks, args.batches))
+    print("\nthe same ratios paired by round: median (range) over rounds of the rate over that of the fastest other "
+          "framework (by median) in the same round")
+    print(paired_table(results, frameworks, args.batches))
     print(f"\nload average at end {load()}")
     if args.json:
         rows = [r for runs in results.values() for r in runs]

@@ -405,9 +405,9 @@ def main(argv=None) -> None:
     parser.add_argument("--capture", action="store_true",
                         help="the step through tg.compile with subnormals flushed, and its replay line by line")
     parser.add_argument("--flush", action="store_true",
-                        help="the plain step with subnormals flushed (peers.py's tinygrad_opt-flush): without it, "
-                             "Adam's moments turn subnormal after some thousand steps on the same four batches, and "
-                             "Python + rest then holds their slow arithmetic")
+                        help="the plain step with subnormals flushed (peers.py's tinygrad_opt-flush), so that "
+                             "arithmetic on subnormal values after some thousand steps on the same four batches does "
+                             "not land in Python + rest")
     parser.add_argument("--line-steps", type=int, default=2000, help="steps timed line by line (with --capture)")
     args = parser.parse_args(argv)
     global stat
