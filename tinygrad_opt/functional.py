@@ -296,12 +296,12 @@ def tanh(input) -> Tensor:
     return _t(input).tanh()
 
 
-def softmax(input, dim: int = -1, *, axis: int | None = None) -> Tensor:
-    return _t(input).softmax(dim, axis=axis)
+def softmax(input, dim: int = -1, *, dtype=None, axis: int | None = None) -> Tensor:
+    return _t(input).softmax(dim, dtype=dtype, axis=axis)
 
 
-def log_softmax(input, dim: int = -1, *, axis: int | None = None) -> Tensor:
-    return _t(input).log_softmax(dim, axis=axis)
+def log_softmax(input, dim: int = -1, *, dtype=None, axis: int | None = None) -> Tensor:
+    return _t(input).log_softmax(dim, dtype=dtype, axis=axis)
 
 
 def clamp(input, min=None, max=None) -> Tensor:  # noqa: A002 - torch's keyword names

@@ -53,6 +53,8 @@ class MathMethods:
         return ops.Cos.apply(self._floating())
 
     def sign(self):
+        if self.data.dtype.kind == "b":  # the sign of True is True (torch); NumPy has no bool sign
+            return self.clone()
         return ops.Step.apply(self, fn="sign")
 
     def floor(self):
@@ -69,7 +71,10 @@ class MathMethods:
             return ops.RoundDecimals.apply(self, decimals=int(decimals))
         return ops.Step.apply(self, fn="round")
 
-    def softmax(self, dim: int = -1, *, axis: int | None = None):
+    def softmax(self, dim: int = -1, *, dtype=None, axis: int | None = None):
+        """dtype= casts the input first, as torch's."""
+        if dtype is not None:
+            self = self.to(dtype)
         if axis is not None:
             dim = axis
         if self.data.dtype.kind != "f":
@@ -79,7 +84,10 @@ class MathMethods:
         _check_axis(dim, self, "softmax")
         return ops.Softmax.apply(self, axis=dim)
 
-    def log_softmax(self, dim: int = -1, *, axis: int | None = None):
+    def log_softmax(self, dim: int = -1, *, dtype=None, axis: int | None = None):
+        """dtype= casts the input first, as torch's."""
+        if dtype is not None:
+            self = self.to(dtype)
         if axis is not None:
             dim = axis
         if self.data.dtype.kind != "f":

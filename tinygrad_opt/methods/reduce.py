@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from .. import ops
 from ..backend import array_module
-from ..errors import ShapeError
-from ..ops.reduce import normalize_axes
+from ..ops.reduce import check_reduced_dims_not_empty, normalize_axes, reduced_shape
 from . import return_types
 from .dims import pick
 from .math import maximum, minimum
@@ -21,7 +20,10 @@ class ReductionMethods(StatisticsMethods):
     __slots__ = ()
 
     # sum and mean sit on every training step: the spellings are merged inline, not through pick()
-    def sum(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+    def sum(self, dim=None, keepdim: bool = False, *, dtype=None, axis=None, keepdims=None):
+        """dtype= casts the input first (as torch), so the sum runs and returns in that dtype."""
+        if dtype is not None:
+            self = self.to(dtype)
         if axis is not None:
             if dim is not None:
                 raise TypeError("sum: got both dim= and axis= (they are the same argument); pass one")
@@ -30,8 +32,11 @@ class ReductionMethods(StatisticsMethods):
             keepdim = keepdims
         return ops.Sum.apply(self, axis=dim, keepdims=keepdim)
 
-    def mean(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
-        """Refuses integer and bool tensors as torch does (the op raises the TypeError)."""
+    def mean(self, dim=None, keepdim: bool = False, *, dtype=None, axis=None, keepdims=None):
+        """Refuses integer and bool tensors as torch does (the op raises the TypeError) unless
+        dtype= names a floating dtype: the input is cast to it first, as in torch."""
+        if dtype is not None:
+            self = self.to(dtype)
         if axis is not None:
             if dim is not None:
                 raise TypeError("mean: got both dim= and axis= (they are the same argument); pass one")
@@ -62,10 +67,12 @@ class ReductionMethods(StatisticsMethods):
 
     def argmax(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
         """Indices of the maxima (int64, no gradient); dim=None: index into the flattened tensor."""
+        _refuse_bool(self, "argmax")
         return _arg_extreme(self, dim, keepdim, axis, keepdims, "argmax")
 
     def argmin(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
         """Indices of the minima (int64, no gradient); dim=None: index into the flattened tensor."""
+        _refuse_bool(self, "argmin")
         return _arg_extreme(self, dim, keepdim, axis, keepdims, "argmin")
 
 
@@ -74,7 +81,7 @@ def _extreme(t, dim, keepdim, axis, keepdims, op: str):
     if dim is None:
         if keepdim:
             raise TypeError(f"{op}: keepdim=True needs a dim; use amax/amin(keepdim=True) to keep every dim")
-        return (ops.Max if op == "max" else ops.Min).apply(t, axis=None, keepdims=False)
+        return (ops.Max if op == "max" else ops.Min).apply(t, axis=None, keepdims=False, nan_wins=True)
     if isinstance(dim, type(t)):
         return maximum(t, dim) if op == "max" else minimum(t, dim)
     if isinstance(dim, (tuple, list)):
@@ -98,10 +105,11 @@ def _extreme(t, dim, keepdim, axis, keepdims, op: str):
 def _arg_extreme(t, dim, keepdim, axis, keepdims, op: str):
     dim, keepdim = pick(dim, axis, keepdim, keepdims, op)
     data = t.data
-    if data.size == 0:
-        raise ShapeError(f"{op}: cannot reduce an empty tensor of shape {tuple(t.shape)}")
     find = data.argmax if op == "argmax" else data.argmin
     if dim is None:
+        if data.size == 0:
+            raise IndexError(f"{op}(): the input of shape {tuple(data.shape)} is empty; pass dim= to reduce "
+                             "over a dim with elements")
         out = find()
         if keepdim:
             out = out.reshape((1,) * data.ndim)
@@ -109,8 +117,17 @@ def _arg_extreme(t, dim, keepdim, axis, keepdims, op: str):
         if isinstance(dim, (tuple, list)):
             raise TypeError(f"{op}: dim must be one int, got {dim!r}")
         axes = normalize_axes(dim, data.ndim, op)
-        out = find(axis=axes[0], keepdims=keepdim) if axes else find()
+        check_reduced_dims_not_empty(data.shape, axes, op)
+        if data.size == 0:  # reducing a dim with elements of a tensor that has none elsewhere
+            out = array_module(data).zeros(reduced_shape(data.shape, axes, keepdim), dtype="int64")
+        else:
+            out = find(axis=axes[0], keepdims=keepdim) if axes else find()
     return type(t)._make(out.astype("int64", copy=False), False)
+
+
+def _refuse_bool(t, op: str) -> None:
+    if t.data.dtype.kind == "b":  # max/min(dim) take bools; torch's argmax/argmin do not
+        raise TypeError(f"{op}(): does not support bool input (as torch); convert first, e.g. with .long()")
 
 
 def _zeros_index(t, shape: tuple):

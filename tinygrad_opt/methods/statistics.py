@@ -60,15 +60,19 @@ class StatisticsMethods:
         """True where some element along dim is non-zero (bool; uint8 for uint8 input, as torch; no gradient)."""
         return _logical(self, dim, keepdim, axis, keepdims, "any")
 
-    def cumsum(self, dim: int, *, axis=None):
-        """Running sums along dim (integers and bools sum in int64, as torch)."""
+    def cumsum(self, dim: int, *, dtype=None, axis=None):
+        """Running sums along dim (integers and bools sum in int64, as torch; dtype= casts the input first)."""
         d = _scan_dim(self, dim, axis, "cumsum")
+        if dtype is not None:
+            self = self.to(dtype)
         x = self if self.data.dtype.kind not in "bui" or self.data.dtype.itemsize == 8 else self._int64()
         return ops.CumSum.apply(x, dim=d) if x.ndim else x.reshape(())
 
-    def cumprod(self, dim: int, *, axis=None):
-        """Running products along dim; the gradient is exact with zeros."""
+    def cumprod(self, dim: int, *, dtype=None, axis=None):
+        """Running products along dim; the gradient is exact with zeros (dtype= casts the input first)."""
         d = _scan_dim(self, dim, axis, "cumprod")
+        if dtype is not None:
+            self = self.to(dtype)
         x = self if self.data.dtype.kind not in "bui" or self.data.dtype.itemsize == 8 else self._int64()
         return ops.CumProd.apply(x, dim=d) if x.ndim else x.reshape(())
 

@@ -96,12 +96,25 @@ class Mean(Function):
         return broadcast_to(g / ctx.count, ctx.shape)
 
 
-def _extreme_forward(ctx, a, axis, keepdims, op: str):
+def check_reduced_dims_not_empty(shape: tuple, axes: tuple, op: str, dim_given: bool = True) -> None:
+    """A max/min over a zero-length dim has no value: torch raises IndexError (RuntimeError when no
+    dim was given); over other dims of an empty tensor the result is just empty."""
+    if not dim_given and 0 in shape:
+        raise ShapeError(f"{op}(): the input of shape {tuple(shape)} is empty, so it has no value over all dims; "
+                         "pass dim= to reduce over a dim with elements")
+    for ax in axes:
+        if shape[ax] == 0:
+            raise IndexError(
+                f"{op}(): expected reduction dim {ax} to have non-zero size (input shape {tuple(shape)}); "
+                "reduce over a dim with elements, or check the tensor is not empty"
+            )
+
+
+def _extreme_forward(ctx, a, axis, keepdims, op: str, nan_wins: bool = False):
     axes = normalize_axes(axis, a.ndim, op)
-    if a.size == 0:
-        raise ShapeError(f"{op}: cannot reduce an empty tensor of shape {tuple(a.shape)}; it has no {op[1:]}imum")
+    check_reduced_dims_not_empty(a.shape, axes, op, axis is not None)
     y = a.max(axis=axes, keepdims=True) if op == "amax" else a.min(axis=axes, keepdims=True)
-    ctx.a, ctx.y, ctx.axes, ctx.keepdims = a, y, axes, keepdims
+    ctx.a, ctx.y, ctx.axes, ctx.keepdims, ctx.nan_wins = a, y, axes, keepdims, nan_wins
     return y if keepdims else y.reshape(reduced_shape(a.shape, axes, False))
 
 
@@ -109,18 +122,23 @@ def _extreme_backward(ctx, g):
     g = expand_to_input(g, ctx.a.shape, ctx.axes, ctx.keepdims)
     winners = ctx.a == ctx.y
     ties = winners.sum(axis=ctx.axes, keepdims=True).astype(g.dtype)
+    if ctx.nan_wins and ctx.a.dtype.kind == "f" and not ties.all():  # a NaN result equals nothing
+        winners = winners | (ctx.a != ctx.a)
+        ties = winners.sum(axis=ctx.axes, keepdims=True).astype(g.dtype)
     return winners * (g / ties)
 
 
 class Max(Function):
     """y = max(a, axis) (values only, torch.amax).
 
-    dL/da = g * [a == y] / (number of ties): the gradient is split evenly among ties.
+    dL/da = g * [a == y] / (number of ties): the gradient is split evenly among ties. A NaN maximum
+    equals nothing, so torch.amax's gradient there is NaN everywhere; with nan_wins (torch.max without
+    a dim) the NaNs count as the ties: dL/da = g * [a is NaN] / (number of NaNs).
     """
 
     @staticmethod
-    def forward(ctx, a, axis=None, keepdims=False):
-        return _extreme_forward(ctx, a, axis, keepdims, "amax")
+    def forward(ctx, a, axis=None, keepdims=False, nan_wins=False):
+        return _extreme_forward(ctx, a, axis, keepdims, "amax", nan_wins)
 
     backward = staticmethod(_extreme_backward)
 
@@ -128,11 +146,11 @@ class Max(Function):
 class Min(Function):
     """y = min(a, axis) (values only, torch.amin).
 
-    dL/da = g * [a == y] / (number of ties): the gradient is split evenly among ties.
+    dL/da = g * [a == y] / (number of ties): the gradient is split evenly among ties; NaN as in Max.
     """
 
     @staticmethod
-    def forward(ctx, a, axis=None, keepdims=False):
-        return _extreme_forward(ctx, a, axis, keepdims, "amin")
+    def forward(ctx, a, axis=None, keepdims=False, nan_wins=False):
+        return _extreme_forward(ctx, a, axis, keepdims, "amin", nan_wins)
 
     backward = staticmethod(_extreme_backward)

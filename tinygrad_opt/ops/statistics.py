@@ -29,7 +29,7 @@ class Prod(Function):
         a, axis = ctx.a, ctx.axis
         xp = array_module(a)
         g = expand_to_input(g, a.shape, axis, ctx.keepdims)
-        if not axis:
+        if not axis or a.size == 0:  # an empty input has no elements to receive a gradient
             return g * xp.ones_like(a)
         kept = [i for i in range(a.ndim) if i not in axis]
         order = kept + list(axis)
