@@ -101,3 +101,28 @@ def test_prune_options_once_accepted_are_refused(tmp_path, capsys, argv, fragmen
     code, err = run_cli(capsys, "prune", tmp_path / "missing.ckpt", "--out", tmp_path / "out", *argv)
     assert_one_line_error(code, err, *fragments)
     assert not Path(tmp_path / "out").exists()
+
+
+def test_a_data_folder_that_is_a_file_is_called_one(tmp_path):
+    from tinygrad_opt.data.locate import find_in_root
+    from tinygrad_opt.data.sources import IDX_DATASETS
+
+    not_a_folder = tmp_path / "mnist.tar"
+    not_a_folder.write_bytes(b"x")
+    assert find_in_root(not_a_folder, IDX_DATASETS["mnist"]) == (None, "is a file, not a folder")  # was "does not exist"
+    assert find_in_root(tmp_path / "missing", IDX_DATASETS["mnist"]) == (None, "does not exist")
+
+
+def test_two_runs_into_one_out_folder_are_refused(tmp_path, capsys):
+    # both used to pass the "already holds a run" check (no last.ckpt yet) and overwrite each other's files
+    from tinygrad_opt.train.out_lock import hold_out_folder
+
+    out = tmp_path / "run"
+    with hold_out_folder(out):  # as another process still training there
+        code, err = run_cli(capsys, "train", "--epochs", "1", "--hidden", "8", "--quiet", "--out", out)
+        assert_one_line_error(code, err, f"{out} is the output folder of another run that is still training")
+        assert list(out.iterdir()) == []
+    code, err = run_cli(capsys, "train", "--epochs", "1", "--hidden", "8", "--quiet", "--out", out)
+    assert code == 0, err  # released when the other run ends
+    code, err = run_cli(capsys, "train", "--resume", out, "--epochs", "2", "--quiet")
+    assert code == 0, err
