@@ -126,3 +126,13 @@ def test_two_runs_into_one_out_folder_are_refused(tmp_path, capsys):
     assert code == 0, err  # released when the other run ends
     code, err = run_cli(capsys, "train", "--resume", out, "--epochs", "2", "--quiet")
     assert code == 0, err
+
+
+def test_resuming_a_pruned_checkpoint_says_it_holds_weights_only(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli.main(["train", "--epochs", "1", "--hidden", "8", "--quiet", "--out", str(run)]) == 0
+    assert cli.main(["prune", str(run), "--amount", "0.5", "--out", str(tmp_path / "pruned")]) == 0
+    capsys.readouterr()
+    # was KeyError: 'optimizer', a traceback
+    code, err = run_cli(capsys, "train", "--resume", tmp_path / "pruned" / "pruned.ckpt", "--out", tmp_path / "x")
+    assert_one_line_error(code, err, "pruned.ckpt holds weights only", "--finetune-epochs")

@@ -527,6 +527,10 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, Any], source: str = "the checkpoint") -> None:
         """Restore a state_dict() (or a loaded checkpoint): weights, optimizer, schedule, progress, RNG."""
+        if "optimizer" not in state:  # what prune and quantize write: the weights alone
+            raise CheckpointError(f"{source} holds weights only (an output of tinygrad-opt prune or quantize), "
+                                  "without the optimizer state a run continues from; fine-tune it with tinygrad-opt "
+                                  "prune --finetune-epochs N, or evaluate it with tinygrad-opt evaluate")
         load_model_state(self.model, state["model"], source)
         self.optimizer.load_state_dict(state["optimizer"])
         if (state.get("scheduler") is None) != (self.scheduler is None):
