@@ -135,4 +135,4 @@ def test_resuming_a_pruned_checkpoint_says_it_holds_weights_only(tmp_path, capsy
     capsys.readouterr()
     # was KeyError: 'optimizer', a traceback
     code, err = run_cli(capsys, "train", "--resume", tmp_path / "pruned" / "pruned.ckpt", "--out", tmp_path / "x")
-    assert_one_line_error(code, err, "pruned.ckpt holds weights only", "--finetune-epochs")
+    assert_one_line_error(code, err, "pruned.ckpt holds weights only", "fine-tuning epochs")

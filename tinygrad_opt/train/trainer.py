@@ -529,8 +529,8 @@ class Trainer:
         """Restore a state_dict() (or a loaded checkpoint): weights, optimizer, schedule, progress, RNG."""
         if "optimizer" not in state:  # what prune and quantize write: the weights alone
             raise CheckpointError(f"{source} holds weights only (an output of tinygrad-opt prune or quantize), "
-                                  "without the optimizer state a run continues from; fine-tune it with tinygrad-opt "
-                                  "prune --finetune-epochs N, or evaluate it with tinygrad-opt evaluate")
+                                  "without the optimizer state a run continues from; evaluate it with tinygrad-opt "
+                                  "evaluate, or fine-tune it by pruning the run it came from with fine-tuning epochs")
         load_model_state(self.model, state["model"], source)
         self.optimizer.load_state_dict(state["optimizer"])
         if (state.get("scheduler") is None) != (self.scheduler is None):
