@@ -115,3 +115,115 @@ def test_a_nan_maximum_has_torchs_gradient(name):
     getattr(x, name)().backward()
     getattr(t, name)().backward()
     same(x.grad, t.grad)
+
+
+# ---- torch's named arithmetic and logic methods (methods/arith.py) ----------------
+def _pairs():
+    ints = np.array([[3, -5, 2], [0, 7, -1]])
+    return {"f32": ints.astype(np.float32) / 2, "f64": ints / 3.0, "i64": ints, "i32": ints.astype(np.int32),
+            "bool": ints > 0}
+
+
+@pytest.mark.parametrize("name", ["add", "sub", "mul", "div", "true_divide", "multiply", "subtract", "divide"])
+def test_named_arithmetic_promotes_as_the_operators(name):
+    for a in _pairs().values():
+        for b in list(_pairs().values()) + [2, 2.5, -3]:
+            if "sub" in name and (a.dtype == bool or getattr(b, "dtype", None) == bool):
+                with pytest.raises(RuntimeError):
+                    getattr(torch.tensor(a), name)(torch.tensor(b) if isinstance(b, np.ndarray) else b)
+                with pytest.raises(TypeError, match="bool"):
+                    getattr(tg.tensor(a), name)(tg.tensor(b) if isinstance(b, np.ndarray) else b)
+                continue
+            ours = getattr(tg.tensor(a), name)(tg.tensor(b) if isinstance(b, np.ndarray) else b)
+            theirs = getattr(torch.tensor(a), name)(torch.tensor(b) if isinstance(b, np.ndarray) else b)
+            same(ours, theirs)
+
+
+def test_add_and_sub_take_alpha_with_torchs_gradient():
+    a, b = np.array([1.0, -2.0, 0.5]), np.array([[3.0], [-1.0]])
+    x, y = tg.tensor(a, requires_grad=True), tg.tensor(b, requires_grad=True)
+    t, u = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    ours, theirs = tg.add(x, y, alpha=-2.5) * x.sub(y, alpha=3), torch.add(t, u, alpha=-2.5) * t.sub(u, alpha=3)
+    same(ours, theirs)
+    ours.sum().backward()
+    theirs.sum().backward()
+    same(x.grad, t.grad)
+    same(y.grad, u.grad)
+    with pytest.raises(RuntimeError):
+        torch.tensor([1, 2]).add(torch.tensor([1, 2]), alpha=0.5)
+    with pytest.raises(TypeError, match="alpha"):
+        tg.tensor([1, 2]).add(tg.tensor([1, 2]), alpha=0.5)
+
+
+@pytest.mark.parametrize("mode", ["trunc", "floor"])
+def test_div_rounding_modes_round_as_torch_and_integers_stay_integers(mode):
+    a, b = np.array([-7, 7, -7, 7, 0, -6, 5]), np.array([2, -2, -2, 2, 3, 3, 5])
+    same(tg.tensor(a).div(tg.tensor(b), rounding_mode=mode), torch.tensor(a).div(torch.tensor(b), rounding_mode=mode))
+    same(tg.div(tg.tensor(a), 2, rounding_mode=mode), torch.div(torch.tensor(a), 2, rounding_mode=mode))
+    fa, fb = np.array([-7.5, 7.0, -7.0, 1.0, 0.0]), np.array([2.0, -2.0, -0.0, 0.0, 3.0])
+    same(tg.tensor(fa).div(tg.tensor(fb), rounding_mode=mode),
+         torch.tensor(fa).div(torch.tensor(fb), rounding_mode=mode))
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        tg.tensor(a).div(0, rounding_mode=mode)
+    with pytest.raises(RuntimeError, match="rounding_mode"):
+        tg.tensor(a).div(2, rounding_mode="round")
+
+
+@pytest.mark.parametrize("name", ["neg", "negative", "reciprocal", "square", "trunc", "fix"])
+def test_named_unary_methods_match_torch_values_dtypes_and_gradients(name):
+    for key, a in _pairs().items():
+        if key == "bool" and name in ("neg", "negative", "trunc", "fix"):
+            continue
+        same(getattr(tg.tensor(a), name)(), getattr(torch.tensor(a), name)())
+        same(getattr(tg, name)(tg.tensor(a)), getattr(torch, name)(torch.tensor(a)))
+    data = np.array([-2.5, -0.4, 0.3, 1.7])
+    x, t = tg.tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
+    getattr(x, name)().sum().backward()
+    getattr(t, name)().sum().backward()
+    same(x.grad, t.grad)
+
+
+@pytest.mark.parametrize("name", ["bitwise_and", "bitwise_or", "bitwise_xor", "logical_and", "logical_or",
+                                  "logical_xor", "__and__", "__or__", "__xor__"])
+def test_bitwise_and_logical_binary_ops(name):
+    values = _pairs()
+    for a in ("i64", "i32", "bool"):
+        for b in ("i64", "i32", "bool"):
+            same(getattr(tg.tensor(values[a]), name)(tg.tensor(values[b])),
+                 getattr(torch.tensor(values[a]), name)(torch.tensor(values[b])))
+    if name.startswith("logical"):
+        same(getattr(tg.tensor(values["f32"]), name)(tg.tensor(values["i64"])),
+             getattr(torch.tensor(values["f32"]), name)(torch.tensor(values["i64"])))
+    else:
+        with pytest.raises(TypeError, match="integer and bool"):
+            getattr(tg.tensor(values["f32"]), name)(tg.tensor(values["f32"]))
+
+
+def test_mask_operators_combine_as_torch():
+    data = np.array([[3, -5, 2], [0, 1, -1]])
+    x, t = tg.tensor(data), torch.tensor(data)
+    same(((x > 0) & (x < 3)) | ~(x == 1) ^ (x == 0), ((t > 0) & (t < 3)) | ~(t == 1) ^ (t == 0))
+    same(~x, ~t)
+    same(True & (x > 0), True & (t > 0))
+    same(3 | x, 3 | t)
+
+
+@pytest.mark.parametrize("name", ["isnan", "isinf", "isfinite", "logical_not", "bitwise_not"])
+def test_value_tests_and_negations(name):
+    special = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 1.5], np.float32)
+    for key, a in list(_pairs().items()) + [("special", special)]:
+        if name == "bitwise_not" and a.dtype.kind == "f":
+            continue
+        same(getattr(tg.tensor(a), name)(), getattr(torch.tensor(a), name)())
+        same(getattr(tg, name)(tg.tensor(a)), getattr(torch, name)(torch.tensor(a)))
+
+
+def test_integer_tensors_to_negative_integer_powers_as_torch():
+    base, exponent = np.array([3, 1, -1, 0, 2, -2, -1, 5]), np.array([-1, -1, -1, -1, -2, -1, -2, 2])
+    same(tg.tensor(base) ** tg.tensor(exponent), torch.tensor(base) ** torch.tensor(exponent))
+    same(2 ** tg.tensor(exponent), 2 ** torch.tensor(exponent))
+    same(tg.tensor(base) ** tg.tensor(-1), torch.tensor(base) ** torch.tensor(-1))
+    with pytest.raises(RuntimeError, match="negative integer powers"):
+        torch.tensor(base) ** -1
+    with pytest.raises(RuntimeError, match="negative integer powers"):
+        tg.tensor(base) ** -1

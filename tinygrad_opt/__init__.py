@@ -30,6 +30,12 @@ from .functional import (  # noqa: E402
     sort, split, squeeze, stack, std, topk, tril, triu, unbind, unflatten, unsqueeze, var, where,
 )
 
+from .functional_arith import (  # noqa: E402
+    add, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, div, divide, fix, isfinite, isinf, isnan, logical_and,
+    logical_not, logical_or, logical_xor, mul, multiply, neg, negative, reciprocal, square, sub, subtract,
+    true_divide, trunc,
+)
+
 set_kernels = kernels.set_kernels
 set_flush_denormal = kernels.set_flush_denormal  # torch.set_flush_denormal: kernels/denormal.py
 

@@ -16,7 +16,7 @@ from .autograd import version_counter
 from .errors import ShapeError
 from .indexing import split_index
 from .inplace import InPlaceMethods, apply_inplace, value_tensor
-from .methods import MathMethods, ReductionMethods, ShapeMethods
+from .methods import ArithmeticMethods, MathMethods, ReductionMethods, ShapeMethods
 from .ops.elementwise import floor_divide as floor_divide_arrays
 from .promotion import floating_dtype, get_default_dtype, result_type
 
@@ -46,7 +46,7 @@ def _to_array(data: Any, dtype: Any, device: str):
 _ndarray = np.ndarray  # a module-level name: NumPy's module __getattr__ makes np.ndarray a dict lookup per use
 
 
-class Tensor(ShapeMethods, ReductionMethods, MathMethods, InPlaceMethods):
+class Tensor(ShapeMethods, ReductionMethods, MathMethods, ArithmeticMethods, InPlaceMethods):
     """An n-dimensional array that records the ops applied to it for reverse-mode autodiff."""
 
     # _version_counter: shared by aliases of the same memory (None until first needed); the last three
@@ -320,6 +320,9 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods, InPlaceMethods):
         return ops.Div.apply(a, b)
 
     def __pow__(self, other):
+        if type(other) is int and other < 0 and self.data.dtype.kind in "biu":
+            raise RuntimeError(f"Integers to negative integer powers are not allowed (as torch): {self.data.dtype} "
+                               f"tensor ** {other}; convert the tensor first, e.g. x.double() ** {other}")
         return ops.Pow.apply(*_promoted(self, other))
 
     def __rpow__(self, other):

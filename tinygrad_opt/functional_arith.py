@@ -1,0 +1,25 @@
+"""torch's functions for the named arithmetic and logic methods (methods/arith.py): tg.add(x, y, alpha=2),
+tg.div(x, y, rounding_mode="floor"), tg.logical_and(a, b), tg.isnan(x), ... each calls the method of its name."""
+from __future__ import annotations
+
+from .tensor import Tensor
+
+
+def _method(name: str):
+    def function(input, *args, **kwargs) -> Tensor:  # noqa: A002 - torch's parameter name
+        return (input if isinstance(input, Tensor) else Tensor(input)).__getattribute__(name)(*args, **kwargs)
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"torch.{name}: the same as input.{name}(...)."
+    return function
+
+
+add, sub, subtract, mul, multiply = (_method(n) for n in ("add", "sub", "subtract", "mul", "multiply"))
+div, divide, true_divide = (_method(n) for n in ("div", "divide", "true_divide"))
+neg, negative, reciprocal, square, trunc, fix = (
+    _method(n) for n in ("neg", "negative", "reciprocal", "square", "trunc", "fix"))
+bitwise_and, bitwise_or, bitwise_xor, bitwise_not = (
+    _method(n) for n in ("bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not"))
+logical_and, logical_or, logical_xor, logical_not = (
+    _method(n) for n in ("logical_and", "logical_or", "logical_xor", "logical_not"))
+isnan, isinf, isfinite = (_method(n) for n in ("isnan", "isinf", "isfinite"))
