@@ -46,7 +46,8 @@ def test_scans_take_dtype(name):
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
 def test_softmax_takes_dtype(name):
     data = np.array([[0.5, -1.5, 2.0]], np.float32)
-    same(getattr(tg.tensor(data), name)(-1, dtype=tg.float64), getattr(torch.tensor(data), name)(-1, dtype=torch.float64))
+    same(getattr(tg.tensor(data), name)(-1, dtype=tg.float64),
+         getattr(torch.tensor(data), name)(-1, dtype=torch.float64))
     same(getattr(tg, name)(tg.tensor(data), 1, dtype=tg.float64),
          getattr(torch, name)(torch.tensor(data), 1, dtype=torch.float64))
 
@@ -227,3 +228,107 @@ def test_integer_tensors_to_negative_integer_powers_as_torch():
         torch.tensor(base) ** -1
     with pytest.raises(RuntimeError, match="negative integer powers"):
         tg.tensor(base) ** -1
+
+
+# ---- in-place forms, shape helpers, selection and new_* ------------------------------
+@pytest.mark.parametrize("name, args", [
+    ("abs_", ()), ("neg_", ()), ("exp_", ()), ("sigmoid_", ()), ("tanh_", ()), ("relu_", ()), ("sin_", ()),
+    ("floor_", ()), ("trunc_", ()), ("round_", ()), ("sign_", ()), ("reciprocal_", ()), ("square_", ()),
+    ("pow_", (2,)), ("clamp_min_", (0.1,)), ("clamp_max_", (0.2,)), ("remainder_", (0.7,)),
+])
+def test_in_place_forms_change_the_tensor_and_differentiate_as_torch(name, args):
+    data = np.array([[-1.3, 0.4, 2.2], [0.9, -0.2, 1.6]])
+    x, t = tg.tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
+    y, u = x * 1.5, t * 1.5
+    assert getattr(y, name)(*args) is y
+    getattr(u, name)(*args)
+    same(y, u)
+    (y * y).sum().backward()
+    (u * u).sum().backward()
+    same(x.grad, t.grad)
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        getattr(x, name)(*args)
+
+
+def test_masked_fill_in_place_records_the_value_gradient():
+    data = np.array([[-1.0, 2.0], [3.0, -4.0]])
+    x, t = tg.tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
+    v, w = tg.tensor(0.5, dtype=tg.float64, requires_grad=True), torch.tensor(0.5, dtype=torch.float64,
+                                                                          requires_grad=True)
+    y, u = x * 2, t * 2
+    y.masked_fill_(y < 0, v)
+    u.masked_fill_(u < 0, w)
+    same(y, u)
+    (y * y).sum().backward()
+    (u * u).sum().backward()
+    same(x.grad, t.grad)
+    same(v.grad, w.grad)
+
+
+def test_t_contiguous_movedim_narrow_as_torch():
+    data = np.arange(24.0).reshape(2, 3, 4)
+    x, t = tg.tensor(data), torch.tensor(data)
+    same(x[0].t(), t[0].t())
+    same(x[0, 0].t(), t[0, 0].t())
+    with pytest.raises(RuntimeError):
+        x.t()
+    same(x.transpose(0, 2).contiguous(), t.transpose(0, 2).contiguous())
+    assert x.contiguous() is x
+    for source, destination in ((0, -1), ((0, 1), (2, 0)), (-1, 0), ((2, 0), (0, 1))):
+        same(x.movedim(source, destination), t.movedim(source, destination))
+        same(x.moveaxis(source, destination), t.moveaxis(source, destination))
+    same(x.narrow(2, 1, 2), t.narrow(2, 1, 2))
+    same(x.narrow(-1, -2, 2), t.narrow(-1, -2, 2))
+    with pytest.raises(RuntimeError):
+        x.narrow(1, 2, 2)
+    narrowed = x.narrow(1, 0, 1)
+    narrowed.fill_(-1.0)  # shares memory with x, as torch's
+    assert (x[:, 0] == -1.0).all().item()
+
+
+def test_masked_select_and_nonzero():
+    data = np.array([[1.5, -2.0, 0.0], [0.0, 3.0, -1.0]])
+    x, t = tg.tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
+    for mask in (data > 0, (data > 0)[:1]):
+        ours, theirs = x.masked_select(tg.tensor(mask)), t.masked_select(torch.tensor(mask))
+        same(ours, theirs)
+    ours.sum().backward()
+    theirs.sum().backward()
+    same(x.grad, t.grad)
+    for d in (data, data > 0, np.array(0.0), np.array(2), np.zeros((0, 2))):
+        same(tg.tensor(d).nonzero(), torch.tensor(d).nonzero())
+        for a, b in zip(tg.tensor(d).nonzero(as_tuple=True), torch.tensor(d).nonzero(as_tuple=True)):
+            same(a, b)
+
+
+def test_new_factories_take_selfs_dtype():
+    for data in (np.zeros((2, 2), np.float32), np.zeros(3, np.int64)):
+        x, t = tg.tensor(data), torch.tensor(data)
+        same(x.new_zeros(2, 3), t.new_zeros(2, 3))
+        same(x.new_ones((2,)), t.new_ones((2,)))
+        same(x.new_full((2, 1), 3), t.new_full((2, 1), 3))
+        same(x.new_tensor([1, 2]), t.new_tensor([1, 2]))
+        same(x.new_zeros(2, dtype=tg.float64), t.new_zeros(2, dtype=torch.float64))
+        assert x.new_empty(4, 1).shape == (4, 1) and x.new_empty(4, 1).dtype == x.dtype
+    assert tg.zeros(2).new_ones(2, requires_grad=True).requires_grad
+
+
+def test_pow_method_and_function():
+    data = np.array([0.5, 2.0, 3.0])
+    same(tg.tensor(data).pow(2), torch.tensor(data).pow(2))
+    same(tg.pow(tg.tensor(data), tg.tensor(data)), torch.pow(torch.tensor(data), torch.tensor(data)))
+    same(tg.pow(2, tg.tensor(data)), torch.pow(2, torch.tensor(data)))
+
+
+def test_errors_torch_raises_as_runtime_error():
+    x = tg.zeros(2, 3)
+    with pytest.raises(RuntimeError, match="item"):
+        x.item()
+    with pytest.raises(RuntimeError, match="flatten"):
+        x.flatten(1, 0)
+
+
+def test_a_uint8_index_is_a_mask_as_in_torch():
+    data = np.arange(12.0).reshape(3, 4)
+    mask = np.array([1, 0, 1], np.uint8)
+    same(tg.tensor(data)[tg.tensor(mask)], torch.tensor(data)[torch.tensor(mask)])

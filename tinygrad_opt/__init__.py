@@ -32,7 +32,7 @@ from .functional import (  # noqa: E402
 
 from .functional_arith import (  # noqa: E402
     add, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, div, divide, fix, isfinite, isinf, isnan, logical_and,
-    logical_not, logical_or, logical_xor, mul, multiply, neg, negative, reciprocal, square, sub, subtract,
+    logical_not, logical_or, logical_xor, mul, multiply, neg, negative, pow, reciprocal, square, sub, subtract,
     true_divide, trunc,
 )
 

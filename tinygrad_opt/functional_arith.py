@@ -7,7 +7,7 @@ from .tensor import Tensor
 
 def _method(name: str):
     def function(input, *args, **kwargs) -> Tensor:  # noqa: A002 - torch's parameter name
-        return (input if isinstance(input, Tensor) else Tensor(input)).__getattribute__(name)(*args, **kwargs)
+        return getattr(input if isinstance(input, Tensor) else Tensor(input), name)(*args, **kwargs)
 
     function.__name__ = function.__qualname__ = name
     function.__doc__ = f"torch.{name}: the same as input.{name}(...)."
@@ -16,8 +16,8 @@ def _method(name: str):
 
 add, sub, subtract, mul, multiply = (_method(n) for n in ("add", "sub", "subtract", "mul", "multiply"))
 div, divide, true_divide = (_method(n) for n in ("div", "divide", "true_divide"))
-neg, negative, reciprocal, square, trunc, fix = (
-    _method(n) for n in ("neg", "negative", "reciprocal", "square", "trunc", "fix"))
+pow, neg, negative, reciprocal, square, trunc, fix = (  # noqa: A001 - torch.pow
+    _method(n) for n in ("pow", "neg", "negative", "reciprocal", "square", "trunc", "fix"))
 bitwise_and, bitwise_or, bitwise_xor, bitwise_not = (
     _method(n) for n in ("bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not"))
 logical_and, logical_or, logical_xor, logical_not = (

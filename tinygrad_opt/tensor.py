@@ -16,7 +16,9 @@ from .autograd import version_counter
 from .errors import ShapeError
 from .indexing import split_index
 from .inplace import InPlaceMethods, apply_inplace, value_tensor
-from .methods import ArithmeticMethods, MathMethods, ReductionMethods, ShapeMethods
+from .methods import (
+    ArithmeticMethods, InPlaceMathMethods, MathMethods, NewTensorMethods, ReductionMethods, ShapeMethods,
+)
 from .ops.elementwise import floor_divide as floor_divide_arrays
 from .promotion import floating_dtype, get_default_dtype, result_type
 
@@ -46,7 +48,8 @@ def _to_array(data: Any, dtype: Any, device: str):
 _ndarray = np.ndarray  # a module-level name: NumPy's module __getattr__ makes np.ndarray a dict lookup per use
 
 
-class Tensor(ShapeMethods, ReductionMethods, MathMethods, ArithmeticMethods, InPlaceMethods):
+class Tensor(ShapeMethods, ReductionMethods, MathMethods, ArithmeticMethods, InPlaceMethods, InPlaceMathMethods,
+             NewTensorMethods):
     """An n-dimensional array that records the ops applied to it for reverse-mode autodiff."""
 
     # _version_counter: shared by aliases of the same memory (None until first needed); the last three
@@ -158,7 +161,7 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods, ArithmeticMethods, InP
 
     def item(self) -> float | int | bool:
         if self.data.size != 1:
-            raise ValueError(
+            raise ShapeError(
                 f"item(): only one-element tensors convert to a Python number, this one has shape {self.shape}"
             )
         return self.data.item()
@@ -412,7 +415,8 @@ def _index_arrays(index, like: Tensor):
 
     def convert(part):
         if isinstance(part, Tensor):
-            return part.data if xp is np or array_module(part.data) is xp else xp.asarray(part.data)
+            data = part.data if xp is np or array_module(part.data) is xp else xp.asarray(part.data)
+            return data.astype(bool) if data.dtype == np.uint8 else data  # torch reads a uint8 index as a mask
         if isinstance(part, list):
             return xp.asarray(part, dtype=np.int64) if not part else xp.asarray(part)
         if isinstance(part, np.ndarray) and xp is not np:

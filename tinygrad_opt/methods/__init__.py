@@ -4,10 +4,15 @@
 - reduce.py: sum, mean, max, argmax, ... (ops that combine elements along dims)
 - math.py: exp, log, sigmoid, softmax, clamp, ... (element-wise functions)
 - arith.py: add/sub/mul/div under torch's names, reciprocal, square, bitwise/logical ops, isnan, ...
+- inplace_math.py: relu_, exp_, masked_fill_, ... (in-place forms of the element-wise methods)
+- new.py: new_zeros, new_ones, new_full, new_empty, new_tensor
 """
 from .arith import ArithmeticMethods
+from .inplace_math import InPlaceMathMethods
 from .math import MathMethods
+from .new import NewTensorMethods
 from .reduce import ReductionMethods
 from .shape import ShapeMethods
 
-__all__ = ["ArithmeticMethods", "MathMethods", "ReductionMethods", "ShapeMethods"]
+__all__ = ["ArithmeticMethods", "InPlaceMathMethods", "MathMethods", "NewTensorMethods", "ReductionMethods",
+           "ShapeMethods"]

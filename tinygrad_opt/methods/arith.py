@@ -1,5 +1,5 @@
 """torch.Tensor's named arithmetic and logic methods: add/sub/mul/div (with alpha= and
-rounding_mode=), neg, reciprocal, square, trunc, the bitwise and logical families, isnan/isinf/isfinite.
+rounding_mode=), pow, neg, reciprocal, square, trunc, the bitwise and logical families, isnan/isinf/isfinite.
 
 The arithmetic ones are the operators under torch's names (same promotion, same gradients); the
 bitwise, logical and test ones have no gradient, as in torch.
@@ -47,6 +47,9 @@ class ArithmeticMethods:
 
     def true_divide(self, other):
         return self / other
+
+    def pow(self, exponent):
+        return self ** exponent
 
     def neg(self):
         return -self

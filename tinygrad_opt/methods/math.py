@@ -111,6 +111,12 @@ class MathMethods:
 
     clip = clamp
 
+    def clamp_min(self, min):  # noqa: A002 - torch's keyword name
+        return self.clamp(min=min)
+
+    def clamp_max(self, max):  # noqa: A002 - torch's keyword name
+        return self.clamp(max=max)
+
     def maximum(self, other):
         return maximum(self, other)
 

@@ -1,5 +1,8 @@
-"""Tensor methods that pick elements by index: gather, scatter_add, index_select, sort, topk."""
+"""Tensor methods that pick elements by index: gather, scatter_add, index_select, sort, topk, masked_select,
+nonzero."""
 from __future__ import annotations
+
+import numpy as np
 
 from .. import ops
 from ..backend import array_module
@@ -53,6 +56,29 @@ class SelectionMethods:
         indices = _sort_indices(self.data, d, descending=largest)
         indices = indices[(slice(None),) * d + (slice(0, int(k)),)] if self.data.ndim else indices
         return return_types.topk(_take(self, indices, d), type(self)._make(indices, False))
+
+    def masked_select(self, mask):
+        """The elements where the bool mask (broadcast with self) is True, as a 1-d tensor; the gradient
+        scatters back."""
+        mask_data = mask.data if isinstance(mask, type(self)) else array_module(self.data).asarray(mask)
+        if mask_data.dtype.kind != "b":
+            raise TypeError(f"masked_select: the mask must be a bool tensor, got dtype {mask_data.dtype}")
+        try:
+            shape = tuple(np.broadcast_shapes(self.shape, mask_data.shape))
+        except ValueError as err:
+            raise ShapeError(f"masked_select: mask of shape {tuple(mask_data.shape)} does not broadcast with the "
+                             f"tensor's shape {tuple(self.shape)}") from err
+        source = self if shape == self.shape else self.expand(*shape)
+        return source[type(self)._make(array_module(mask_data).broadcast_to(mask_data, shape), False)]
+
+    def nonzero(self, *, as_tuple: bool = False):
+        """Indices of the non-zero elements: an int64 tensor (count, ndim), or one 1-d tensor per dim."""
+        xp = array_module(self.data)
+        found = xp.nonzero(self.data.reshape(1) if self.data.ndim == 0 else self.data)
+        if as_tuple:
+            return tuple(type(self)._make(i.astype("int64"), False) for i in found)
+        stacked = xp.stack(found, axis=1) if self.data.ndim else xp.zeros((len(found[0]), 0), dtype="int64")
+        return type(self)._make(stacked.astype("int64"), False)
 
 
 def _sort_indices(data, dim: int, descending: bool):
