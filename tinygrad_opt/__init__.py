@@ -35,6 +35,10 @@ from .functional_arith import (  # noqa: E402
     logical_not, logical_or, logical_xor, mul, multiply, neg, negative, pow, reciprocal, square, sub, subtract,
     true_divide, trunc,
 )
+from .functional_arith import (  # noqa: E402
+    acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, asin, asinh, atan, atan2, atanh,
+    cosh, exp2, hypot, log2, log10, logaddexp, sinh, tan,
+)
 
 set_kernels = kernels.set_kernels
 set_flush_denormal = kernels.set_flush_denormal  # torch.set_flush_denormal: kernels/denormal.py

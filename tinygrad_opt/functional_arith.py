@@ -1,5 +1,6 @@
 """torch's functions for the named arithmetic and logic methods (methods/arith.py): tg.add(x, y, alpha=2),
-tg.div(x, y, rounding_mode="floor"), tg.logical_and(a, b), tg.isnan(x), ... each calls the method of its name."""
+tg.div(x, y, rounding_mode="floor"), tg.logical_and(a, b), tg.isnan(x), and of the further element-wise
+methods (methods/trig.py): tg.tan(x), tg.atan2(y, x), ... each calls the method of its name."""
 from __future__ import annotations
 
 from .tensor import Tensor
@@ -23,3 +24,11 @@ bitwise_and, bitwise_or, bitwise_xor, bitwise_not = (
 logical_and, logical_or, logical_xor, logical_not = (
     _method(n) for n in ("logical_and", "logical_or", "logical_xor", "logical_not"))
 isnan, isinf, isfinite = (_method(n) for n in ("isnan", "isinf", "isfinite"))
+
+# the further element-wise functions (methods/trig.py)
+tan, sinh, cosh, asin, acos, atan, asinh, acosh, atanh = (
+    _method(n) for n in ("tan", "sinh", "cosh", "asin", "acos", "atan", "asinh", "acosh", "atanh"))
+arcsin, arccos, arctan, arcsinh, arccosh, arctanh = (
+    _method(n) for n in ("arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh"))
+log2, log10, exp2, atan2, arctan2, hypot, logaddexp = (
+    _method(n) for n in ("log2", "log10", "exp2", "atan2", "arctan2", "hypot", "logaddexp"))

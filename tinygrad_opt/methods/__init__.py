@@ -5,6 +5,7 @@
 - math.py: exp, log, sigmoid, softmax, clamp, ... (element-wise functions)
 - arith.py: add/sub/mul/div under torch's names, reciprocal, square, bitwise/logical ops, isnan, ...
 - inplace_math.py: relu_, exp_, masked_fill_, ... (in-place forms of the element-wise methods)
+- trig.py: tan, sinh, asin, log2, exp2, atan2, hypot, logaddexp, ... (the further element-wise functions)
 - new.py: new_zeros, new_ones, new_full, new_empty, new_tensor
 """
 from .arith import ArithmeticMethods
@@ -13,6 +14,7 @@ from .math import MathMethods
 from .new import NewTensorMethods
 from .reduce import ReductionMethods
 from .shape import ShapeMethods
+from .trig import TrigMethods
 
 __all__ = ["ArithmeticMethods", "InPlaceMathMethods", "MathMethods", "NewTensorMethods", "ReductionMethods",
-           "ShapeMethods"]
+           "ShapeMethods", "TrigMethods"]
