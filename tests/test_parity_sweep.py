@@ -372,3 +372,12 @@ def test_further_binary_functions_and_their_gradients_at_the_edges(name):
     ints = np.array([[1, -2], [3, 0]], np.float32)
     same(getattr(tg, name)(tg.tensor(ints), tg.tensor(ints.T.copy())),
          getattr(torch, name)(torch.tensor(ints), torch.tensor(ints.T.copy())))
+
+
+def test_python_ints_outside_a_small_integer_dtype_wrap_as_torch():
+    small = {"uint8": np.array([0, 2, 5, 200], np.uint8), "int8": np.array([1, -2, 100], np.int8)}
+    for data in small.values():
+        for scalar in (-3, 200, -300):
+            same(tg.tensor(data) + scalar, torch.tensor(data) + scalar)
+            same(scalar * tg.tensor(data), scalar * torch.tensor(data))
+            same(tg.tensor(data) - scalar, torch.tensor(data) - scalar)

@@ -459,7 +459,10 @@ def _promoted(a: Tensor, other: Any, floating: bool = False) -> tuple:
                 dtype = np.dtype(np.int64)
         if floating and dtype.kind != "f":
             dtype = get_default_dtype()
-        b = Tensor._make(array_module(a.data).asarray(other, dtype=dtype), False)
+        try:
+            b = Tensor._make(array_module(a.data).asarray(other, dtype=dtype), False)
+        except OverflowError:  # an int out of the integer dtype's range wraps around, as torch's cast does
+            b = Tensor._make(array_module(a.data).asarray(np.array(other).astype(dtype)), False)
         if dtype is a.data.dtype or dtype == a.data.dtype:
             return a, b
         return _cast(a, dtype), b
