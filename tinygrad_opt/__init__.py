@@ -39,6 +39,12 @@ from .functional_arith import (  # noqa: E402
     acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, asin, asinh, atan, atan2, atanh,
     cosh, exp2, hypot, log2, log10, logaddexp, sinh, tan,
 )
+from .functional_arith import (  # noqa: E402
+    addcdiv, addcmul, addmm, addmv, allclose, argwhere, bmm, count_nonzero, deg2rad, diag, diagonal, diff, dot, eq,
+    equal, fliplr, flipud, float_power, fmod, frac, ge, greater, gt, inner, isclose, le, lerp, less, lt,
+    masked_select, mm, moveaxis, movedim, mv, nan_to_num, narrow, ne, nonzero, outer, rad2deg, ravel,
+    repeat_interleave, sgn, signbit, swapaxes, t, take, take_along_dim, tile, trace, xlogy,
+)
 
 set_kernels = kernels.set_kernels
 set_flush_denormal = kernels.set_flush_denormal  # torch.set_flush_denormal: kernels/denormal.py

@@ -32,3 +32,18 @@ arcsin, arccos, arctan, arcsinh, arccosh, arctanh = (
     _method(n) for n in ("arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh"))
 log2, log10, exp2, atan2, arctan2, hypot, logaddexp = (
     _method(n) for n in ("log2", "log10", "exp2", "atan2", "arctan2", "hypot", "logaddexp"))
+
+# compositions (methods/composite.py) and the shape and selection helpers under torch's function names
+eq, ne, lt, le, gt, ge, greater, less, equal, isclose, allclose = (
+    _method(n) for n in ("eq", "ne", "lt", "le", "gt", "ge", "greater", "less", "equal", "isclose", "allclose"))
+mm, bmm, mv, dot, inner, outer, addmm, addmv, addcmul, addcdiv, lerp = (
+    _method(n) for n in ("mm", "bmm", "mv", "dot", "inner", "outer", "addmm", "addmv", "addcmul", "addcdiv", "lerp"))
+fmod, frac, sgn, signbit, xlogy, nan_to_num, float_power, deg2rad, rad2deg = (
+    _method(n) for n in ("fmod", "frac", "sgn", "signbit", "xlogy", "nan_to_num", "float_power", "deg2rad",
+                         "rad2deg"))
+diagonal, diag, trace, tile, repeat_interleave, take, take_along_dim, count_nonzero, argwhere = (
+    _method(n) for n in ("diagonal", "diag", "trace", "tile", "repeat_interleave", "take", "take_along_dim",
+                         "count_nonzero", "argwhere"))
+fliplr, flipud, diff, ravel, t, movedim, moveaxis, narrow, swapaxes, masked_select, nonzero = (
+    _method(n) for n in ("fliplr", "flipud", "diff", "ravel", "t", "movedim", "moveaxis", "narrow", "swapaxes",
+                         "masked_select", "nonzero"))

@@ -17,8 +17,8 @@ from .errors import ShapeError
 from .indexing import split_index
 from .inplace import InPlaceMethods, apply_inplace, value_tensor
 from .methods import (
-    ArithmeticMethods, InPlaceMathMethods, MathMethods, NewTensorMethods, ReductionMethods, ShapeMethods,
-    TrigMethods,
+    ArithmeticMethods, CompositeMethods, InPlaceMathMethods, MathMethods, NewTensorMethods, ReductionMethods,
+    ShapeMethods, TrigMethods,
 )
 from .ops.elementwise import floor_divide as floor_divide_arrays
 from .promotion import floating_dtype, get_default_dtype, result_type
@@ -49,8 +49,8 @@ def _to_array(data: Any, dtype: Any, device: str):
 _ndarray = np.ndarray  # a module-level name: NumPy's module __getattr__ makes np.ndarray a dict lookup per use
 
 
-class Tensor(ShapeMethods, ReductionMethods, MathMethods, ArithmeticMethods, TrigMethods, InPlaceMethods,
-             InPlaceMathMethods, NewTensorMethods):
+class Tensor(ShapeMethods, ReductionMethods, MathMethods, ArithmeticMethods, TrigMethods, CompositeMethods,
+             InPlaceMethods, InPlaceMathMethods, NewTensorMethods):
     """An n-dimensional array that records the ops applied to it for reverse-mode autodiff."""
 
     # _version_counter: shared by aliases of the same memory (None until first needed); the last three
