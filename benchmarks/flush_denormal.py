@@ -3,8 +3,9 @@
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/flush_denormal.py
 
 1. The fused Adam update of the seed's first weight (256 x 784) with the moments of dead units:
-   the exp_avg rows of `--subnormal` (0.42) of the units subnormal, as peers.py's batches leave
-   them after about a thousand steps; against the same update with normal moments.
+   the rows of `--subnormal` (0.42) of the units in the state peers.py's batches leave them in
+   after 1500 steps (exp_avg +-4 smallest subnormals, exp_avg_sq 3e-10, no gradient); against the
+   same update with normal moments.
 2. The seed's whole step (784-256-10, ReLU, cross-entropy, Adam, float32) at `--batch` (64) on
    peers.py's uniform batches: two copies of the model trained `--warm` (1500) steps, one with
    subnormals kept and one with them flushed, then timed in alternating blocks (the mode switched
@@ -56,7 +57,13 @@ def adam_kernel(rounds: int, share: float) -> dict:
         exp_avg = np.full(shape, 1e-4, np.float32)
         exp_avg_sq = np.full(shape, 1e-6, np.float32)
         dead_rows = rng.random(shape[0]) < subnormal_share  # a dead unit's whole row of weights
-        exp_avg[dead_rows] = np.array([0x00040000], np.uint32).view(np.float32)[0]  # about 3.7e-40
+        # where the seed's dead units settle (peers.py's batches, 1500 steps): exp_avg at +-4 of the smallest
+        # subnormal (m + (1 - beta1) * (0 - m) rounds back to m from there), exp_avg_sq near their median 3e-10,
+        # so that m / denominator and the step are subnormal too
+        dead = int(dead_rows.sum())
+        exp_avg[dead_rows] = (4 * np.finfo(np.float32).smallest_subnormal
+                              * rng.choice(np.array([-1, 1], np.float32), (dead, shape[1])))
+        exp_avg_sq[dead_rows] = 3e-10
         return param, grad, exp_avg, exp_avg_sq
 
     cases = {}  # name: (flush, arrays); the mode switches between blocks, so all four interleave
