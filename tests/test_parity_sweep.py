@@ -381,3 +381,16 @@ def test_python_ints_outside_a_small_integer_dtype_wrap_as_torch():
             same(tg.tensor(data) + scalar, torch.tensor(data) + scalar)
             same(scalar * tg.tensor(data), scalar * torch.tensor(data))
             same(tg.tensor(data) - scalar, torch.tensor(data) - scalar)
+
+
+def test_the_minus_operator_refuses_bools_as_torch():
+    for call in (lambda L: L.tensor([True]) - L.tensor([False]), lambda L: L.tensor([1.0]) - True,
+                 lambda L: True - L.tensor([1]), lambda L: L.tensor([1]) - L.tensor([True]),
+                 lambda L: L.tensor([1.0]).sub(L.tensor([True]), alpha=2)):
+        with pytest.raises(RuntimeError):
+            call(torch)
+        with pytest.raises(TypeError, match="bool"):
+            call(tg)
+    x = tg.tensor([1.0, 2.0])
+    with pytest.raises(TypeError, match="bool"):
+        x -= True

@@ -16,6 +16,7 @@ from .autograd import version_counter
 from .errors import ShapeError
 from .indexing import split_index
 from .inplace import InPlaceMethods, apply_inplace, value_tensor
+from .methods.arith import refuse_bool_subtraction
 from .methods import (
     ArithmeticMethods, CompositeMethods, InPlaceMathMethods, MathMethods, NewTensorMethods, ReductionMethods,
     ShapeMethods, TrigMethods,
@@ -303,9 +304,14 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods, ArithmeticMethods, Tri
         return ops.Add.apply(a, b)
 
     def __sub__(self, other):
+        if self.data.dtype.kind == "b" or type(other) is bool or (
+                type(other) is Tensor and other.data.dtype.kind == "b"):
+            refuse_bool_subtraction()  # as torch's `-`
         return ops.Sub.apply(*_promoted(self, other))
 
     def __rsub__(self, other):
+        if self.data.dtype.kind == "b" or type(other) is bool:
+            refuse_bool_subtraction()
         b, a = _promoted(self, other)
         return ops.Sub.apply(a, b)
 

@@ -22,7 +22,9 @@ class ArithmeticMethods:
 
     def sub(self, other, *, alpha=1):
         """self - alpha * other (torch.sub); bool operands raise, as torch's `-` does."""
-        _refuse_bool_subtraction(self, other)
+        if alpha != 1 and (self.data.dtype.kind == "b" or getattr(getattr(other, "data", None), "dtype", None) == bool
+                           or type(other) is bool):
+            refuse_bool_subtraction()
         return self - (other if alpha == 1 else _scaled(other, alpha, self))
 
     subtract = sub
@@ -133,11 +135,10 @@ def _scaled(other, alpha, like):
     return b * alpha
 
 
-def _refuse_bool_subtraction(t, other) -> None:
-    if t.data.dtype.kind == "b" or getattr(getattr(other, "data", None), "dtype", None) == bool or other is True \
-            or other is False:
-        raise TypeError("sub: subtraction with a bool tensor is not supported (as torch); to invert a mask use "
-                        "~mask or mask.logical_not()")
+def refuse_bool_subtraction() -> None:
+    """torch's `-` refuses bool operands (NumPy would compute in int or refuse with another message)."""
+    raise TypeError("sub: subtraction with a bool tensor or a bool is not supported (as torch); to invert a mask "
+                    "use ~mask or mask.logical_not()")
 
 
 def _refuse_floating(t, op: str) -> None:
