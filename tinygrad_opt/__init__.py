@@ -43,8 +43,8 @@ from .functional_arith import (  # noqa: E402
     addcdiv, addcmul, addmm, addmv, allclose, argwhere, bmm, count_nonzero, deg2rad, diag, diagonal, diff, dot, eq,
     equal, fliplr, flipud, float_power, fmod, frac, ge, greater, gt, inner, isclose, le, lerp, less, lt,
     masked_select, mm, moveaxis, movedim, mv, nan_to_num, narrow, ne, nonzero, outer, rad2deg, ravel,
-    repeat_interleave, sgn, signbit, swapaxes, t, take, take_along_dim, tile, trace, xlogy,
-)
+    repeat_interleave, sgn, signbit, swapaxes, t, take, take_along_dim, tile, xlogy,
+)  # not trace: tg.trace() is the recorder (trace/); the matrix trace is the method x.trace()
 
 set_kernels = kernels.set_kernels
 set_flush_denormal = kernels.set_flush_denormal  # torch.set_flush_denormal: kernels/denormal.py

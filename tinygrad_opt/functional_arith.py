@@ -41,9 +41,9 @@ mm, bmm, mv, dot, inner, outer, addmm, addmv, addcmul, addcdiv, lerp = (
 fmod, frac, sgn, signbit, xlogy, nan_to_num, float_power, deg2rad, rad2deg = (
     _method(n) for n in ("fmod", "frac", "sgn", "signbit", "xlogy", "nan_to_num", "float_power", "deg2rad",
                          "rad2deg"))
-diagonal, diag, trace, tile, repeat_interleave, take, take_along_dim, count_nonzero, argwhere = (
-    _method(n) for n in ("diagonal", "diag", "trace", "tile", "repeat_interleave", "take", "take_along_dim",
-                         "count_nonzero", "argwhere"))
+diagonal, diag, tile, repeat_interleave, take, take_along_dim, count_nonzero, argwhere = (
+    _method(n) for n in ("diagonal", "diag", "tile", "repeat_interleave", "take", "take_along_dim", "count_nonzero",
+                         "argwhere"))
 fliplr, flipud, diff, ravel, t, movedim, moveaxis, narrow, swapaxes, masked_select, nonzero = (
     _method(n) for n in ("fliplr", "flipud", "diff", "ravel", "t", "movedim", "moveaxis", "narrow", "swapaxes",
                          "masked_select", "nonzero"))
