@@ -65,6 +65,17 @@ def _check(args: argparse.Namespace) -> None:
     if args.shrink and args.method not in SHRINKING:
         raise ConfigError("--shrink removes whole hidden units or filters, so it needs --method ln-structured or "
                           "ln-filters")
+    if args.method == "ln-structured" and args.amount >= 1.0:
+        raise ConfigError(f"--amount {args.amount:g} would remove every hidden unit, leaving a model that predicts "
+                          "one class; --method ln-structured needs an --amount below 1")
+    if args.n != 2.0 and args.method not in SHRINKING:  # global-l1 / l1 / random have no norm order
+        raise ConfigError(f"--n sets the norm order of --method ln-structured or ln-filters, not {args.method}")
+    unused = [flag for flag, value in (("--lr", args.lr), ("--batch-size", args.batch_size),
+                                       ("--log-every", args.log_every)) if value is not None]
+    if unused and not args.finetune_epochs:
+        verb = "sets" if len(unused) == 1 else "set"
+        raise ConfigError(f"{', '.join(unused)} {verb} the fine-tuning, which is off: add --finetune-epochs N "
+                          "(e.g. --finetune-epochs 1)")
     if args.method == "ln-filters" and args.amount >= 1.0:
         raise ConfigError(f"--amount {args.amount:g} would remove every filter; --method ln-filters needs an "
                           "--amount below 1 (each conv keeps some filters)")

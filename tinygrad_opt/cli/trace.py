@@ -71,6 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 CNN_CLASSES = 3
+# what --dot writes: DOT text (.dot/.gv) or a picture Graphviz makes; "" (no suffix) is trace.dot.render's svg
+DOT_FORMATS = ("dot", "gv", "svg", "png", "pdf", "jpg", "jpeg", "gif", "")
 
 
 def _cnn_flags_only_with_cnn(args: argparse.Namespace) -> None:
@@ -102,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--lr must be positive, got {args.lr}")
     if args.html and not Path(args.html).resolve().parent.is_dir():
         raise ConfigError(f"--html {args.html}: cannot write the page there (no such folder {Path(args.html).parent})")
+    if args.dot and Path(args.dot).suffix.lower().lstrip(".") not in DOT_FORMATS:
+        raise ConfigError(f"--dot {args.dot}: unknown picture format {Path(args.dot).suffix!r}; end the name with "
+                          f"{', '.join('.' + f for f in DOT_FORMATS if f)}")
     if not 1 <= args.steps <= MAX_STEPS:
         raise ConfigError(f"--steps must be between 1 and {MAX_STEPS}, got {args.steps}")
     if args.target is not None and not 0 <= args.target < n_classes:

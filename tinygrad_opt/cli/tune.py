@@ -113,7 +113,8 @@ def build_settings(args: argparse.Namespace):
     TrainConfig.from_dict(base, source=f"config file {args.config}" if args.config else "tune options")
     shared = TrainConfig.from_dict(base, source="tune options")
     # another model family is another space: its study must not resume the MLP's
-    study = args.study or shared.dataset + ("" if shared.model == "mlp" else f"-{shared.model}")
+    default_study = shared.dataset + ("" if shared.model == "mlp" else f"-{shared.model}")
+    study = args.study if args.study is not None else default_study  # an empty --study is refused, not replaced
     try:
         space = load_space(args.space, model=shared.model)
         for text in args.enqueue:

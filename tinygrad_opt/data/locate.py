@@ -82,7 +82,7 @@ def _labels_belong_to(path: Path) -> str | None:
 def find_in_root(root: Path, info: IDXDataset) -> tuple[dict[str, Path] | None, str]:
     """The four files under `root` (or None) and a note on what was found, for error messages."""
     if not root.is_dir():
-        return None, "does not exist"
+        return None, "is a file, not a folder" if root.exists() else "does not exist"
     best: dict[str, Path] = {}
     foreign = ""  # a complete set that turned out to be another dataset's files
     for folder in _candidate_folders(root, info):

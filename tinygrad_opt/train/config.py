@@ -20,6 +20,7 @@ import inspect
 import math
 import numbers
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -51,6 +52,7 @@ CLI_LEARNING_RATES = {"sgd": 0.01}
 NO_WEIGHT_DECAY = ("rprop", "lbfgs")
 # schedule -> gamma when unset (the factor per decay step; plateau: the factor per reduction)
 GAMMA_DEFAULTS = {"step": 0.1, "multistep": 0.1, "exponential": 0.9, "plateau": 0.1}
+LOOKAHEAD_ALPHA_DEFAULT = 0.5
 MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop", "schedulefree-sgd", "sam", "muon")
 # Settings whose default depends on the model (its recipe): None (unset, on the command line and in
 # the config file) resolves to the model's value here; a value given on purpose, 0 included, wins.
@@ -127,7 +129,7 @@ class TrainConfig:
     sam_rho: float = field(default=0.05, metadata=_opt("sam: radius of the neighbourhood SAM looks at", "float"))
     lookahead_k: int | None = field(default=None, metadata=_opt(
         "wrap the optimizer in Lookahead with this many fast steps per slow update (default: no Lookahead)", "int"))
-    lookahead_alpha: float = field(default=0.5, metadata=_opt("Lookahead: step size towards the fast weights", "float"))
+    lookahead_alpha: float = field(default=LOOKAHEAD_ALPHA_DEFAULT, metadata=_opt("Lookahead: step size towards the fast weights", "float"))
     # schedule
     schedule: str | None = field(default=None, metadata=_opt(
         "learning-rate schedule (default: none; cnn: cosine)", "str", SCHEDULES))
@@ -306,9 +308,12 @@ def _number(value: Any, integer: bool, what: str) -> int | float:
 
 def _list(value: Any, what: str) -> list:
     if isinstance(value, str):
-        parts = [p for p in value.replace(" ", ",").split(",") if p]
-        if not parts:
+        if not value.strip():
             raise _fail(what, "expected a comma-separated list, got {value!r}", value)
+        # "256,128" or "256 128" or "256, 128"; an empty item ("3,,4", "3,") is a typo, not a shorter list
+        parts = re.split(r"\s*,\s*|\s+", value.strip())
+        if not all(parts):
+            raise _fail(what, "an empty item in the comma-separated list {value!r}; write e.g. 256,128", value)
         return parts
     if isinstance(value, (list, tuple)):
         return list(value)
@@ -351,6 +356,8 @@ def parse_value(f: dataclasses.Field, value: Any, source: str | None = None) -> 
         return items
     if kind == "path":
         if isinstance(value, (str, os.PathLike)):
+            if not os.fspath(value).strip():  # "" would silently mean the current folder (or the default)
+                raise _fail(what, "expected a path, got an empty string", value)
             return os.fspath(value)
         raise _fail(what, f"expected a path, got {{value!r}} ({type(value).__name__})", value)
     if not isinstance(value, str):
@@ -453,6 +460,9 @@ def _check_pruning(c: TrainConfig) -> None:
             raise ConfigError.about("{prune_start_epoch} must be >= 0, got {start!r}", start=start)
         raise ConfigError.about("pruning epochs: need 0 <= {prune_start_epoch} ({start}) <= {prune_end_epoch} ({end})",
                                 start=start, end=end)
+    if start > c.epochs:
+        raise ConfigError.about("{prune_start_epoch} {start:g} is past the last epoch ({last}); pruning would never "
+                                "start", start=start, last=c.epochs)
     if end is not None and end > c.epochs:
         raise ConfigError.about("{prune_end_epoch} {end:g} is past the last epoch ({last}); pruning would not finish",
                                 end=end, last=c.epochs)
@@ -492,6 +502,9 @@ def _check_optimizer_extras(c: TrainConfig) -> None:
                                 value=c.lookahead_k)
     if not 0.0 <= c.lookahead_alpha <= 1.0:
         raise ConfigError.about("{lookahead_alpha} must be in [0, 1], got {value!r}", value=c.lookahead_alpha)
+    if c.lookahead_k is None and c.lookahead_alpha != LOOKAHEAD_ALPHA_DEFAULT:
+        raise ConfigError.about("{lookahead_alpha} sets the step of Lookahead, which is off: add {lookahead_k} "
+                                "(e.g. {lookahead_k} 5)")
     if c.optimizer == "sam" and c.sam_base in NO_WEIGHT_DECAY and c.weight_decay:
         raise ConfigError.about("{weight_decay}: {name} has no weight decay", name=c.sam_base)
 

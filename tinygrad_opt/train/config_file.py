@@ -37,6 +37,9 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"cannot read config file {path}: {err.strerror or err}") from None
+    except UnicodeDecodeError:  # a checkpoint or picture given by mistake
+        raise ConfigError(f"config file {path} is not a text file (TOML or YAML): give the run's config.toml, "
+                          "not a checkpoint or other binary file") from None
     if _is_yaml(path):
         yaml = _yaml()
         try:

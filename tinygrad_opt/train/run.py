@@ -37,6 +37,7 @@ from .factories import make_optimizer, make_scheduler
 from ..data.affine import RandomAffineLoader
 from ..data.augment import RandomShiftLoader
 from .models import build_model, describe_model, model_config_for
+from .out_lock import hold_out_folder
 from .serialization import atomic_write_text
 from .trainer import Trainer
 
@@ -221,18 +222,21 @@ def run_training(config: TrainConfig, *, resume: str | os.PathLike | dict | None
     if checkpoint is not None:
         trainer.load_state_dict(checkpoint, f"checkpoint {checkpoint['path']}")
         trainer.last_checkpoint = Path(checkpoint["path"])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, out_dir / "config.toml")
+    with hold_out_folder(out_dir):
+        if checkpoint is None and (out_dir / "last.ckpt").exists():  # written by a run that ended meanwhile
+            raise ConfigError.about("{path} already holds a run (last.ckpt): continue it with {resume} {path}, or "
+                                    "choose another {out} folder", path=out_dir)
+        save_config(config, out_dir / "config.toml")
 
-    n_val = 0 if val is None else len(val[1])
-    action = f"resuming from {checkpoint['path']} (epoch {trainer.epoch})" if checkpoint else "training"
-    log(f"{action}: {describe_model(model_config)} on {data.name} ({len(y_train)} train / {n_val} val / "
-        f"{len(data.y_test)} test samples), {config.optimizer} lr {config.lr:g}, batch {config.batch_size}, "
-        f"{config.epochs} epochs, schedule {config.schedule}, device {config.device} -> {out_dir}")
-    history = trainer.fit(train_loader, val_loader, epochs=config.epochs)
+        n_val = 0 if val is None else len(val[1])
+        action = f"resuming from {checkpoint['path']} (epoch {trainer.epoch})" if checkpoint else "training"
+        log(f"{action}: {describe_model(model_config)} on {data.name} ({len(y_train)} train / {n_val} val / "
+            f"{len(data.y_test)} test samples), {config.optimizer} lr {config.lr:g}, batch {config.batch_size}, "
+            f"{config.epochs} epochs, schedule {config.schedule}, device {config.device} -> {out_dir}")
+        history = trainer.fit(train_loader, val_loader, epochs=config.epochs)
 
-    test = trainer.evaluate((data.x_test, data.y_test), batch_size=EVAL_BATCH_SIZE)
-    atomic_write_text(out_dir / "test_report.json", json.dumps(test.to_dict(), indent=1) + "\n")
+        test = trainer.evaluate((data.x_test, data.y_test), batch_size=EVAL_BATCH_SIZE)
+        atomic_write_text(out_dir / "test_report.json", json.dumps(test.to_dict(), indent=1) + "\n")
     seconds = time.perf_counter() - started
     return RunResult(config=config, out_dir=out_dir, history=history, test=test, model=model, trainer=trainer,
                      seconds=seconds)

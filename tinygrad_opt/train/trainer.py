@@ -60,6 +60,7 @@ from .early_stopping import EarlyStopping, Monitor
 from .errors import CheckpointError, NonFiniteLossError, TrainingInterrupted, fill_settings, names_settings
 from .evaluation import evaluate
 from .history import plot_history, write_history
+from .interrupts import DeferredInterrupt
 from .readback import StepResult, batch_label_range, check_log_every, default_log_every, label_range, read_to_host
 from .serialization import atomic_write_bytes
 
@@ -144,6 +145,7 @@ class Trainer:
         self._epoch_rng: dict | None = None
         self._rng_after_batch: dict | None = None
         self._epoch_lr = 0.0
+        self._interrupts = DeferredInterrupt()
 
     # ---- small accessors --------------------------------------------------------------
     @property
@@ -191,7 +193,9 @@ class Trainer:
         self._active_callbacks = callbacks
         try:
             # overflow/NaN warnings are redundant here: a non-finite loss stops training with its own error
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"), self._float_mode():
+            # a Ctrl-C waits for the step boundary, so the checkpoint it writes holds whole steps only
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"), self._float_mode(), \
+                    self._interrupts:
                 for cb in callbacks:
                     cb.on_train_start(self)
                 while self.epoch < epochs and not self.stop_training:
@@ -274,6 +278,7 @@ class Trainer:
         if not stepped:
             self._update(loss, lambda: self._closure(x, y))
         self._finish_step(batch, n, result, values, callbacks)
+        self._interrupts.raise_if_requested()
 
     def _finish_step(self, batch: int, n: int, result: StepResult, values: list | None,
                      callbacks: list[Callback]) -> None:
@@ -522,6 +527,10 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, Any], source: str = "the checkpoint") -> None:
         """Restore a state_dict() (or a loaded checkpoint): weights, optimizer, schedule, progress, RNG."""
+        if "optimizer" not in state:  # what prune and quantize write: the weights alone
+            raise CheckpointError(f"{source} holds weights only (an output of tinygrad-opt prune or quantize), "
+                                  "without the optimizer state a run continues from; evaluate it with tinygrad-opt "
+                                  "evaluate, or fine-tune it by pruning the run it came from with fine-tuning epochs")
         load_model_state(self.model, state["model"], source)
         self.optimizer.load_state_dict(state["optimizer"])
         if (state.get("scheduler") is None) != (self.scheduler is None):

@@ -57,10 +57,15 @@ class TuneSettings:
         if self.pruner not in PRUNERS:
             raise ValueError(f"tune: unknown pruner {self.pruner!r}; choose one of {', '.join(PRUNERS)}")
         # messages name the parameters as `name=value`, which the CLI turns into its flags
-        for name in ("trials", "workers"):
+        for name in ("trials", "workers", "top"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"TuneSettings: {name}={value!r} must be a positive integer")
+        if not str(self.study).strip():
+            raise ValueError(f"TuneSettings: study={self.study!r} must name the study (e.g. study=mnist)")
+        if self.base.get("val_fraction") == 0:  # every trial is scored on the validation split
+            raise ValueError(f"TuneSettings: val_fraction=0 leaves no validation set to score the trials "
+                             f"({self.metric}) on; use e.g. val_fraction=0.1")
         if self.timeout is not None and not self.timeout > 0:
             raise ValueError(f"TuneSettings: timeout={self.timeout!r} must be > 0 seconds")
         if not self.heartbeat > 0:
