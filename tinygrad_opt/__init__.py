@@ -40,7 +40,8 @@ from .functional_arith import (  # noqa: E402
     cosh, exp2, hypot, log2, log10, logaddexp, sinh, tan,
 )
 from .functional_arith import (  # noqa: E402
-    addcdiv, addcmul, addmm, addmv, allclose, argwhere, bmm, count_nonzero, deg2rad, diag, diagonal, diff, dot, eq,
+    addcdiv, addcmul, addmm, addmv, allclose, argwhere, bmm, clone, copysign, count_nonzero, deg2rad, diag, diagonal,
+    diff, dot, eq, logit, positive,
     equal, fliplr, flipud, float_power, fmod, frac, ge, greater, gt, inner, isclose, le, lerp, less, lt,
     masked_select, mm, moveaxis, movedim, mv, nan_to_num, narrow, ne, nonzero, outer, rad2deg, ravel,
     repeat_interleave, sgn, signbit, swapaxes, t, take, take_along_dim, tile, xlogy,

@@ -41,6 +41,7 @@ mm, bmm, mv, dot, inner, outer, addmm, addmv, addcmul, addcdiv, lerp = (
 fmod, frac, sgn, signbit, xlogy, nan_to_num, float_power, deg2rad, rad2deg = (
     _method(n) for n in ("fmod", "frac", "sgn", "signbit", "xlogy", "nan_to_num", "float_power", "deg2rad",
                          "rad2deg"))
+positive, copysign, logit, clone = (_method(n) for n in ("positive", "copysign", "logit", "clone"))
 diagonal, diag, tile, repeat_interleave, take, take_along_dim, count_nonzero, argwhere = (
     _method(n) for n in ("diagonal", "diag", "tile", "repeat_interleave", "take", "take_along_dim", "count_nonzero",
                          "argwhere"))

@@ -18,5 +18,5 @@ from .reduce import ReductionMethods
 from .shape import ShapeMethods
 from .trig import TrigMethods
 
-__all__ = ["ArithmeticMethods", "CompositeMethods", "InPlaceMathMethods", "MathMethods", "NewTensorMethods", "ReductionMethods",
-           "ShapeMethods", "TrigMethods"]
+__all__ = ["ArithmeticMethods", "CompositeMethods", "InPlaceMathMethods", "MathMethods", "NewTensorMethods",
+           "ReductionMethods", "ShapeMethods", "TrigMethods"]

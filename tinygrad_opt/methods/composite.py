@@ -166,6 +166,22 @@ class CompositeMethods:
     def sgn(self):
         return self.sign()
 
+    def positive(self):
+        return self
+
+    def copysign(self, other):
+        """|self| with the sign of other (signed zeros and NaN signs included), floating."""
+        a, b = self._promoted_with(other)
+        a, b = a._floating(), b._floating()
+        return a.abs().where(~b.signbit(), -a.abs())
+
+    def logit(self, eps: float | None = None):
+        """log(p / (1 - p)), p = self clamped to [eps, 1 - eps] when eps is given."""
+        p = self._floating()
+        if eps is not None:
+            p = p.clamp(eps, 1 - eps)
+        return (p / (1 - p)).log()
+
     def signbit(self):
         return type(self)._make(array_module(self.data).signbit(self.data), False)
 

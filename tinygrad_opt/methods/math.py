@@ -55,7 +55,10 @@ class MathMethods:
     def sign(self):
         if self.data.dtype.kind == "b":  # the sign of True is True (torch); NumPy has no bool sign
             return self.clone()
-        return ops.Step.apply(self, fn="sign")
+        out = ops.Step.apply(self, fn="sign")
+        if self.data.dtype.kind == "f" and bool(array_module(self.data).isnan(out.data).any()):
+            out.data[out.data != out.data] = 0  # torch's sign of NaN is 0
+        return out
 
     def floor(self):
         return self if self.data.dtype.kind != "f" else ops.Step.apply(self, fn="floor")
