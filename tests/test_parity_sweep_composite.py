@@ -140,3 +140,22 @@ def test_products_check_their_ranks():
             call(torch)
         with pytest.raises(RuntimeError):
             call(tg)
+
+
+IDX = np.array([[0, 2, 1, 0], [1, 0, 2, 2]])
+
+
+@pytest.mark.parametrize("name", ["scatter src", "scatter value", "scatter dim1", "scatter_ in graph",
+                                  "index_fill", "index_fill_ tensor value"])
+def test_scatter_and_index_fill_match_torch(name):
+    cases = {
+        "scatter src": (lambda L, a, s: a.scatter(0, L.tensor(IDX), s), M, M[:2] * 3),
+        "scatter value": (lambda L, a: a.scatter(0, L.tensor(IDX[:1]), 2.5), M),
+        "scatter dim1": (lambda L, a, s: a.scatter(1, L.tensor([[3], [0], [1]]), s), M, M[:, :1] * 2),
+        "scatter_ in graph": (lambda L, a, s: (a * 1).scatter_(0, L.tensor(IDX[:1]), s), M, M[:1] + 1),
+        "index_fill": (lambda L, a: a.index_fill(1, L.tensor([0, 2]), -1.0), M),
+        "index_fill_ tensor value": (lambda L, a, v: (a * 2).index_fill_(0, L.tensor([1]), v), M,
+                                     np.array(4.0)),
+    }
+    fn, *arrays = cases[name]
+    compare(fn, *arrays)
