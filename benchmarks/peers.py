@@ -12,8 +12,9 @@ Why processes: timed in one process, PyTorch's OpenMP pool, OpenBLAS's pool and 
 threads all spin on the same cores and slow each other down. Here every measurement is a
 fresh worker process (this script with --worker) that imports one framework only, with
 the thread count set in the environment before anything is imported. Rounds interleave:
-in each round every (framework, batch) pair gets one worker, in a rotated order, so load
-from other jobs falls on all of them alike; the table gives the median over rounds.
+in each round every (framework, batch) pair gets one worker, in an order shuffled anew each
+round, so load from other jobs falls on all of them alike and no pair keeps the same
+neighbours; the table gives the median over rounds.
 
 Each worker first runs CHECK_STEPS steps from the shared start and reports the loss after
 them; the parent checks it against the NumPy floor's (same math, so the losses agree to
@@ -47,6 +48,7 @@ WORKER_START = time.perf_counter()  # before the heavy imports: the time to the 
 import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import random  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -57,6 +59,9 @@ IN, HIDDEN, OUT = 784, 256, 10
 LR = 1e-3
 POOL = 4  # distinct batches cycled through, so no framework runs on one cache-hot batch
 CHECK_STEPS = 20
+# Warm-up before the timed blocks: the steady state of a training run, past the ~800 steps after which the
+# dead units' Adam moments are subnormal (see below), but at most WARM_SECONDS at the slow batch sizes.
+WARM_STEPS, WARM_SECONDS = 1000, 3.0
 FRAMEWORKS = ("tinygrad_opt", "tinygrad_opt-capture", "tinygrad_opt-flush", "tinygrad_opt-capture-flush", "torch",
               "torch-foreach", "torch-fused", "torch-flush", "torch-fused-flush", "jax", "numpy")
 FLUSH = "-flush"  # the suffix of a variant that runs with subnormals flushed to zero
@@ -126,7 +131,11 @@ def tinygrad_opt_case(batch: int, fused: bool = True, capture: bool = False, flu
 
     step.model, step.optimizer = model, opt  # for benchmarks/flush_denormal.py's look at the optimizer state
     step.run = run  # the tg.compile'd step where capture=True (profile_step.py --capture times its replay)
-    return step, lambda loss: float(loss.item()), lambda: None
+    from tinygrad_opt.kernels import background  # noqa: PLC0415
+
+    # sync: the engine's only asynchronous work is its background compile thread, which takes a core
+    # at the start of a process
+    return step, lambda loss: float(loss.item()), background.wait_idle
 
 
 def torch_case(batch: int, adam_options: dict, flush: bool = False):
@@ -282,8 +291,13 @@ def worker(framework: str, batch: int, budget: float, blocks: int) -> dict:
         loss = step()
     check_loss = to_float(loss)
     sync()
-    # warm up for a third of a block (allocator pools, lazy first-call work), then size the
-    # blocks to `budget` seconds from the warm steps' rate
+    # warm up (allocator pools, lazy first-call work, the subnormal moments' onset: WARM_STEPS), then size
+    # the blocks to `budget` seconds from the last warm steps' rate
+    begin, warm = time.perf_counter(), 0
+    while warm < WARM_STEPS and time.perf_counter() - begin < WARM_SECONDS:
+        step()
+        warm += 1
+    sync()
     begin, warm = time.perf_counter(), 0
     while warm < 3 or time.perf_counter() - begin < budget / 3:
         step()
@@ -300,7 +314,7 @@ def worker(framework: str, batch: int, budget: float, blocks: int) -> dict:
         rates.append(steps / (time.perf_counter() - begin))
     return {"framework": framework, "batch": batch, "steps_per_s": statistics.median(rates),
             "first_loss": first_loss, "check_loss": check_loss, "first_step_s": first,
-            "to_first_step_s": to_first, "steps": steps * blocks}
+            "to_first_step_s": to_first, "steps": steps * blocks, "block_rates": rates}
 
 
 def run_worker(framework: str, batch: int, threads: int, budget: float, blocks: int) -> dict:
@@ -426,8 +440,9 @@ def main(argv=None) -> None:
     results: dict = {(fw, b): [] for fw in frameworks for b in args.batches}
     pairs = [(fw, b) for b in args.batches for fw in frameworks]
     for rnd in range(args.rounds):
-        shift = rnd % len(pairs)
-        for fw, b in pairs[shift:] + pairs[:shift]:  # rotated, so no pair always runs first
+        order = list(pairs)
+        random.Random(rnd).shuffle(order)  # no pair always first, nor always after the same one
+        for fw, b in order:
             results[(fw, b)].append(run_worker(fw, b, args.threads, args.budget, args.blocks))
         print(f"round {rnd + 1}/{args.rounds} done, load average {load()}", flush=True)
         if rnd + 1 < args.rounds:  # the table so far, should the run be cut short

@@ -224,6 +224,11 @@ def _work() -> None:
                 _cond.notify_all()
 
 
+def busy() -> bool:
+    """Whether the worker has a loop to compile or is compiling one (a moment's look, no lock)."""
+    return bool(_pending) or _busy
+
+
 def wait_idle(timeout: float | None = None) -> bool:
     """Wait until the queue is empty and nothing compiles; False on timeout (tests, benchmarks)."""
     deadline = None if timeout is None else time.monotonic() + timeout

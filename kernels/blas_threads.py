@@ -34,6 +34,8 @@ seed's step at batch 64 ran 10x slower than on one thread). Two such products in
 thread at once, as if the load average had said so (one alone may be a page fault or a daemon's
 moment), and the usual look decides again a second later: the load average lags a new competitor by a
 minute and the CPU pressure's 10-second average by a second or two, each product meanwhile that slow.
+Stalls while the engine's own background compile runs (background.py, the first second of a process) are
+not counted: that competitor leaves by itself, and one thread for a second would cost more than it.
 
 The engine's own parallel loops (parallel.py: convolution chunks, batch norm, pooling) use
 engine_threads(): N under a fixed policy, else every core, busy machine or not (they hand out
@@ -190,6 +192,11 @@ def after_gemm(started: float, macs: int) -> None:
         return
     took = time.perf_counter() - started
     if took <= STALL_SECONDS or took * STALL_MACS_PER_S <= macs:
+        _stalls = 0
+        return
+    from . import background  # noqa: PLC0415 - only on this rare path (background imports parallel, which imports this)
+
+    if background.busy():  # the engine's own compile thread took the core for a moment: no competitor
         _stalls = 0
         return
     _stalls += 1

@@ -338,6 +338,26 @@ BREADTH_OPS = [
     OpSpec("floor", lambda a: a.floor() + a, lambda a: a.floor() + a, domain="off_integers"),
     OpSpec("ceil", lambda a: a.ceil() + a, lambda a: a.ceil() + a, domain="off_integers"),
     OpSpec("round", lambda a: a.round() + a, lambda a: a.round() + a, domain="off_integers"),
+    OpSpec("tan", lambda a: a.tan(), lambda a: a.tan(), domain="unit"),
+    OpSpec("sinh", lambda a: a.sinh(), lambda a: a.sinh()),
+    OpSpec("cosh", lambda a: a.cosh(), lambda a: a.cosh()),
+    OpSpec("asin", lambda a: a.asin(), lambda a: a.asin(), domain="unit"),
+    OpSpec("acos", lambda a: a.acos(), lambda a: a.acos(), domain="unit"),
+    OpSpec("atan", lambda a: a.atan(), lambda a: a.atan()),
+    OpSpec("asinh", lambda a: a.asinh(), lambda a: a.asinh()),
+    OpSpec("acosh", lambda a: a.acosh(), lambda a: a.acosh(), domain="above_one"),
+    OpSpec("atanh", lambda a: a.atanh(), lambda a: a.atanh(), domain="unit"),
+    OpSpec("log2", lambda a: a.log2(), lambda a: a.log2(), domain="positive"),
+    OpSpec("log10", lambda a: a.log10(), lambda a: a.log10(), domain="positive"),
+    OpSpec("exp2", lambda a: a.exp2(), lambda a: a.exp2()),
+    OpSpec("atan2", lambda a, b: a.atan2(b), lambda a, b: a.atan2(b), arity=2, domain="nonzero"),
+    OpSpec("hypot", lambda a, b: a.hypot(b), lambda a, b: a.hypot(b), arity=2, domain="nonzero"),
+    OpSpec("logaddexp", lambda a, b: a.logaddexp(b), lambda a, b: a.logaddexp(b), arity=2),
+    OpSpec("trunc", lambda a: a.trunc() + a, lambda a: a.trunc() + a, domain="off_integers"),
+    OpSpec("add_alpha", lambda a, b: a.add(b, alpha=-2.5), lambda a, b: a.add(b, alpha=-2.5), arity=2),
+    OpSpec("sub_alpha", lambda a, b: a.sub(b, alpha=3), lambda a, b: a.sub(b, alpha=3), arity=2),
+    OpSpec("reciprocal", lambda a: a.reciprocal(), lambda a: a.reciprocal(), domain="nonzero"),
+    OpSpec("square", lambda a: a.square(), lambda a: a.square()),
     OpSpec("maximum", lambda a, b: a.maximum(b), lambda a, b: a.maximum(b), arity=2),
     OpSpec("minimum", lambda a, b: a.minimum(b), lambda a, b: a.minimum(b), arity=2),
     OpSpec("clamp_tensors", lambda a, b: a.clamp(b - 0.5, b + 0.5), lambda a, b: a.clamp(b - 0.5, b + 0.5), arity=2),
@@ -418,6 +438,10 @@ def values(rng: np.random.Generator, shape: tuple, domain: str) -> np.ndarray:
         x = (rng.permutation(x.size).reshape(shape) * 0.1 + 0.2) * rng.choice([-1.0, 1.0], size=shape)
     elif domain == "off_integers":  # clear of the jumps of floor / ceil / round
         x = np.floor(x * 2) / 2 + 0.25
+    elif domain == "unit":  # inside (-1, 1), clear of the poles of asin / acos / atanh
+        x = x * 0.4
+    elif domain == "above_one":  # clear of acosh's pole at 1
+        x = rng.uniform(1.3, 3, size=shape)
     return np.asarray(x, dtype=np.float64)
 
 

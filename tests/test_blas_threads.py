@@ -180,6 +180,24 @@ def test_a_normal_product_between_two_stalls_restarts_the_count(fake, monkeypatc
     assert blas.calls == []
 
 
+def test_stalls_while_the_engine_compiles_in_the_background_are_not_counted(fake, monkeypatch):
+    """The background compile thread (kernels/background.py) takes a core for a moment at the start: not a
+    competitor to give a BLAS thread up for."""
+    from tinygrad_opt.kernels import background
+
+    blas, state = fake
+    monkeypatch.setattr(blas_threads, "_stalls", 0)
+    monkeypatch.setattr(background, "busy", lambda: True)
+    blas_threads.apply_policy()
+    for _ in range(3):
+        _stalled_product()
+    assert blas.calls == [] and not blas_threads.machine_overloaded()
+    monkeypatch.setattr(background, "busy", lambda: False)  # the compile is done: stalls count again
+    _stalled_product()
+    _stalled_product()
+    assert blas.calls == [1]
+
+
 @pytest.mark.parametrize("macs, seconds", [(12_845_056, 0.0015),  # short: under STALL_SECONDS whatever its size
                                            (822_083_584, 0.05)])  # 4096x784x256 in 50 ms: slow, but not stalled
 def test_products_that_took_what_their_size_explains_change_nothing(fake, monkeypatch, macs, seconds):

@@ -30,6 +30,23 @@ from .functional import (  # noqa: E402
     sort, split, squeeze, stack, std, topk, tril, triu, unbind, unflatten, unsqueeze, var, where,
 )
 
+from .functional_arith import (  # noqa: E402
+    add, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, div, divide, fix, isfinite, isinf, isnan, logical_and,
+    logical_not, logical_or, logical_xor, mul, multiply, neg, negative, pow, reciprocal, square, sub, subtract,
+    true_divide, trunc,
+)
+from .functional_arith import (  # noqa: E402
+    acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, asin, asinh, atan, atan2, atanh,
+    cosh, exp2, hypot, log2, log10, logaddexp, sinh, tan,
+)
+from .functional_arith import (  # noqa: E402
+    addcdiv, addcmul, addmm, addmv, allclose, argwhere, bmm, clone, copysign, count_nonzero, deg2rad, diag, diagonal,
+    diff, dot, eq, logit, positive,
+    equal, fliplr, flipud, float_power, fmod, frac, ge, greater, gt, inner, isclose, le, lerp, less, lt,
+    masked_select, mm, moveaxis, movedim, mv, nan_to_num, narrow, ne, nonzero, outer, rad2deg, ravel,
+    repeat_interleave, sgn, signbit, swapaxes, t, take, take_along_dim, tile, xlogy,
+)  # not trace: tg.trace() is the recorder (trace/); the matrix trace is the method x.trace()
+
 set_kernels = kernels.set_kernels
 set_flush_denormal = kernels.set_flush_denormal  # torch.set_flush_denormal: kernels/denormal.py
 

@@ -17,33 +17,42 @@ def _finish(array, requires_grad: bool) -> Tensor:
     return t
 
 
+def _sizes(positional: tuple, size: Any, op: str) -> tuple:
+    """The shape given positionally or as torch's size= keyword (not both)."""
+    if size is None:
+        return positional
+    if positional:
+        raise TypeError(f"{op}: give the shape either positionally or as size=, not both")
+    return (size,)
+
+
 def _dtype(dtype: Any):
     return get_default_dtype() if dtype is None else resolve_dtype(dtype)
 
 
-def zeros(*shape, requires_grad: bool = False, dtype: Any = None, device: str = "cpu") -> Tensor:
+def zeros(*shape, size=None, requires_grad: bool = False, dtype: Any = None, device: str = "cpu") -> Tensor:
     xp = module_for_device(normalize_device(device))
-    return _finish(xp.zeros(_shape_args(shape, "zeros"), dtype=_dtype(dtype)), requires_grad)
+    return _finish(xp.zeros(_shape_args(_sizes(shape, size, "zeros"), "zeros"), dtype=_dtype(dtype)), requires_grad)
 
 
-def ones(*shape, requires_grad: bool = False, dtype: Any = None, device: str = "cpu") -> Tensor:
+def ones(*shape, size=None, requires_grad: bool = False, dtype: Any = None, device: str = "cpu") -> Tensor:
     xp = module_for_device(normalize_device(device))
-    return _finish(xp.ones(_shape_args(shape, "ones"), dtype=_dtype(dtype)), requires_grad)
+    return _finish(xp.ones(_shape_args(_sizes(shape, size, "ones"), "ones"), dtype=_dtype(dtype)), requires_grad)
 
 
-def randn(*shape, requires_grad: bool = False, dtype: Any = None, device: str = "cpu") -> Tensor:
+def randn(*shape, size=None, requires_grad: bool = False, dtype: Any = None, device: str = "cpu") -> Tensor:
     """Standard normal samples from the engine's seeded generator (tg.manual_seed)."""
     device = normalize_device(device)
     dtype = _dtype(dtype)
-    array = random_module(device).standard_normal(_shape_args(shape, "randn"), dtype=dtype)
+    array = random_module(device).standard_normal(_shape_args(_sizes(shape, size, "randn"), "randn"), dtype=dtype)
     return _finish(array, requires_grad)
 
 
-def rand(*shape, requires_grad: bool = False, dtype: Any = None, device: str = "cpu") -> Tensor:
+def rand(*shape, size=None, requires_grad: bool = False, dtype: Any = None, device: str = "cpu") -> Tensor:
     """Uniform samples in [0, 1) from the engine's seeded generator (tg.manual_seed)."""
     device = normalize_device(device)
     dtype = _dtype(dtype)
-    array = random_module(device).random(_shape_args(shape, "rand"), dtype=dtype)
+    array = random_module(device).random(_shape_args(_sizes(shape, size, "rand"), "rand"), dtype=dtype)
     return _finish(array, requires_grad)
 
 
@@ -51,6 +60,10 @@ def arange(start, end=None, step=1, requires_grad: bool = False, dtype: Any = No
     """Like torch.arange: integers give int64, any float argument gives float32."""
     if end is None:
         start, end = 0, start
+    if step == 0:
+        raise RuntimeError("arange: step must be nonzero")
+    if (end - start) * step < 0:
+        raise RuntimeError(f"arange: the bounds {start} and {end} are inconsistent with the sign of step {step}")
     xp = module_for_device(normalize_device(device))
     if dtype is None:
         dtype = "int64" if all(isinstance(v, int) for v in (start, end, step)) else get_default_dtype()
@@ -83,11 +96,11 @@ def full(size, fill_value, *, requires_grad: bool = False, dtype: Any = None, de
     return _finish(xp.full(shape, fill_value, dtype=resolve_dtype(dtype)), requires_grad)
 
 
-def empty(*size, requires_grad: bool = False, dtype: Any = None, device: str = "cpu") -> Tensor:
+def empty(*shape, size=None, requires_grad: bool = False, dtype: Any = None, device: str = "cpu") -> Tensor:
     """An uninitialised tensor (its values are whatever memory held), as torch.empty."""
     xp = module_for_device(normalize_device(device))
     dtype = get_default_dtype() if dtype is None else resolve_dtype(dtype)
-    return _finish(xp.empty(_shape_args(size, "empty"), dtype=dtype), requires_grad)
+    return _finish(xp.empty(_shape_args(_sizes(shape, size, "empty"), "empty"), dtype=dtype), requires_grad)
 
 
 def randint(low, high=None, size=None, *, requires_grad: bool = False, dtype: Any = None,

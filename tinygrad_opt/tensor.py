@@ -16,7 +16,11 @@ from .autograd import version_counter
 from .errors import ShapeError
 from .indexing import split_index
 from .inplace import InPlaceMethods, apply_inplace, value_tensor
-from .methods import MathMethods, ReductionMethods, ShapeMethods
+from .methods.arith import refuse_bool_subtraction
+from .methods import (
+    ArithmeticMethods, CompositeMethods, InPlaceMathMethods, MathMethods, NewTensorMethods, ReductionMethods,
+    ShapeMethods, TrigMethods,
+)
 from .ops.elementwise import floor_divide as floor_divide_arrays
 from .promotion import floating_dtype, get_default_dtype, result_type
 
@@ -46,7 +50,8 @@ def _to_array(data: Any, dtype: Any, device: str):
 _ndarray = np.ndarray  # a module-level name: NumPy's module __getattr__ makes np.ndarray a dict lookup per use
 
 
-class Tensor(ShapeMethods, ReductionMethods, MathMethods, InPlaceMethods):
+class Tensor(ShapeMethods, ReductionMethods, MathMethods, ArithmeticMethods, TrigMethods, CompositeMethods,
+             InPlaceMethods, InPlaceMathMethods, NewTensorMethods):
     """An n-dimensional array that records the ops applied to it for reverse-mode autodiff."""
 
     # _version_counter: shared by aliases of the same memory (None until first needed); the last three
@@ -158,7 +163,7 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods, InPlaceMethods):
 
     def item(self) -> float | int | bool:
         if self.data.size != 1:
-            raise ValueError(
+            raise ShapeError(
                 f"item(): only one-element tensors convert to a Python number, this one has shape {self.shape}"
             )
         return self.data.item()
@@ -299,9 +304,14 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods, InPlaceMethods):
         return ops.Add.apply(a, b)
 
     def __sub__(self, other):
+        if self.data.dtype.kind == "b" or type(other) is bool or (
+                type(other) is Tensor and other.data.dtype.kind == "b"):
+            refuse_bool_subtraction()  # as torch's `-`
         return ops.Sub.apply(*_promoted(self, other))
 
     def __rsub__(self, other):
+        if self.data.dtype.kind == "b" or type(other) is bool:
+            refuse_bool_subtraction()
         b, a = _promoted(self, other)
         return ops.Sub.apply(a, b)
 
@@ -320,6 +330,9 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods, InPlaceMethods):
         return ops.Div.apply(a, b)
 
     def __pow__(self, other):
+        if type(other) is int and other < 0 and self.data.dtype.kind in "biu":
+            raise RuntimeError(f"Integers to negative integer powers are not allowed (as torch): {self.data.dtype} "
+                               f"tensor ** {other}; convert the tensor first, e.g. x.double() ** {other}")
         return ops.Pow.apply(*_promoted(self, other))
 
     def __rpow__(self, other):
@@ -409,7 +422,8 @@ def _index_arrays(index, like: Tensor):
 
     def convert(part):
         if isinstance(part, Tensor):
-            return part.data if xp is np or array_module(part.data) is xp else xp.asarray(part.data)
+            data = part.data if xp is np or array_module(part.data) is xp else xp.asarray(part.data)
+            return data.astype(bool) if data.dtype == np.uint8 else data  # torch reads a uint8 index as a mask
         if isinstance(part, list):
             return xp.asarray(part, dtype=np.int64) if not part else xp.asarray(part)
         if isinstance(part, np.ndarray) and xp is not np:
@@ -451,7 +465,10 @@ def _promoted(a: Tensor, other: Any, floating: bool = False) -> tuple:
                 dtype = np.dtype(np.int64)
         if floating and dtype.kind != "f":
             dtype = get_default_dtype()
-        b = Tensor._make(array_module(a.data).asarray(other, dtype=dtype), False)
+        try:
+            b = Tensor._make(array_module(a.data).asarray(other, dtype=dtype), False)
+        except OverflowError:  # an int out of the integer dtype's range wraps around, as torch's cast does
+            b = Tensor._make(array_module(a.data).asarray(np.array(other).astype(dtype)), False)
         if dtype is a.data.dtype or dtype == a.data.dtype:
             return a, b
         return _cast(a, dtype), b

@@ -55,7 +55,10 @@ class MathMethods:
     def sign(self):
         if self.data.dtype.kind == "b":  # the sign of True is True (torch); NumPy has no bool sign
             return self.clone()
-        return ops.Step.apply(self, fn="sign")
+        out = ops.Step.apply(self, fn="sign")
+        if self.data.dtype.kind == "f" and bool(array_module(self.data).isnan(out.data).any()):
+            out.data[out.data != out.data] = 0  # torch's sign of NaN is 0
+        return out
 
     def floor(self):
         return self if self.data.dtype.kind != "f" else ops.Step.apply(self, fn="floor")
@@ -110,6 +113,12 @@ class MathMethods:
         return ops.Clip.apply(x, lo=min, hi=max)
 
     clip = clamp
+
+    def clamp_min(self, min):  # noqa: A002 - torch's keyword name
+        return self.clamp(min=min)
+
+    def clamp_max(self, max):  # noqa: A002 - torch's keyword name
+        return self.clamp(max=max)
 
     def maximum(self, other):
         return maximum(self, other)

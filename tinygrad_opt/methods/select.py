@@ -1,9 +1,13 @@
-"""Tensor methods that pick elements by index: gather, scatter_add, index_select, sort, topk."""
+"""Tensor methods that pick elements by index: gather, scatter_add, scatter, index_fill, index_select, sort,
+topk, masked_select, nonzero."""
 from __future__ import annotations
+
+import numpy as np
 
 from .. import ops
 from ..backend import array_module
 from ..errors import ShapeError
+from ..inplace import apply_inplace
 from . import return_types
 from .dims import wrap_dim
 
@@ -25,6 +29,49 @@ class SelectionMethods:
         """A copy of self with src[i][j] added at self[index[i][j]][j] for dim 0 (torch.scatter_add)."""
         d = wrap_dim(dim, self.data.ndim, "scatter_add")
         return ops.ScatterAdd.apply(self, src, index=_index_data(index, self, "scatter_add"), dim=d)
+
+    def scatter(self, dim: int, index, src=None, *, value=None, reduce=None):
+        """A copy of self with src[i][j] (or the number value) written at self[index[i][j]][j] for dim 0.
+
+        Composed as self with the written places zeroed plus scatter_add onto zeros, so the gradient
+        reaches self outside the written places and src at the read ones. An index that names one
+        place twice sums there (torch leaves which write wins unspecified)."""
+        if reduce is not None:
+            raise NotImplementedError(f"scatter: reduce={reduce!r} is not supported; use scatter_add or scatter_reduce")
+        if src is None and value is None:
+            raise TypeError("scatter: give src (a tensor) or value (a number)")
+        if src is None or not isinstance(src, type(self)):
+            number = value if src is None else src
+            xp = array_module(self.data)
+            src = type(self)._make(xp.full(_index_data(index, self, "scatter").shape, number, dtype=self.data.dtype),
+                                   False)
+        d = wrap_dim(dim, self.data.ndim, "scatter")
+        idx = _index_data(index, self, "scatter")
+        xp = array_module(self.data)
+        ones = type(self)._make(xp.ones(idx.shape, dtype=self.data.dtype), False)
+        zeros = type(self)._make(xp.zeros(self.shape, dtype=self.data.dtype), False)
+        written = ops.ScatterAdd.apply(zeros, ones, index=idx, dim=d).data != 0
+        return self.masked_fill(type(self)._make(written, False), 0) + ops.ScatterAdd.apply(
+            zeros, src.to(self.dtype), index=idx, dim=d)
+
+    def scatter_(self, dim: int, index, src=None, *, value=None, reduce=None):
+        return apply_inplace(self, "scatter_", lambda t: t.scatter(dim, index, src, value=value, reduce=reduce),
+                             (src,))
+
+    def index_fill(self, dim: int, index, value):
+        """A copy of self with value at the entries `index` along dim (value: a number or a 0-d tensor)."""
+        d = wrap_dim(dim, self.data.ndim, "index_fill")
+        idx = _index_data(index, self, "index_fill").reshape(-1)
+        xp = array_module(self.data)
+        mask = xp.zeros(self.shape[d] if self.data.ndim else 1, dtype=bool)
+        mask[idx] = True
+        shape = [1] * self.data.ndim
+        if self.data.ndim:
+            shape[d] = self.shape[d]
+        return self.masked_fill(type(self)._make(mask.reshape(shape), False), value)
+
+    def index_fill_(self, dim: int, index, value):
+        return apply_inplace(self, "index_fill_", lambda t: t.index_fill(dim, index, value), (value,))
 
     def index_select(self, dim: int, index):
         """The entries at the 1-D `index` along dim (torch.index_select)."""
@@ -53,6 +100,29 @@ class SelectionMethods:
         indices = _sort_indices(self.data, d, descending=largest)
         indices = indices[(slice(None),) * d + (slice(0, int(k)),)] if self.data.ndim else indices
         return return_types.topk(_take(self, indices, d), type(self)._make(indices, False))
+
+    def masked_select(self, mask):
+        """The elements where the bool mask (broadcast with self) is True, as a 1-d tensor; the gradient
+        scatters back."""
+        mask_data = mask.data if isinstance(mask, type(self)) else array_module(self.data).asarray(mask)
+        if mask_data.dtype.kind != "b":
+            raise TypeError(f"masked_select: the mask must be a bool tensor, got dtype {mask_data.dtype}")
+        try:
+            shape = tuple(np.broadcast_shapes(self.shape, mask_data.shape))
+        except ValueError as err:
+            raise ShapeError(f"masked_select: mask of shape {tuple(mask_data.shape)} does not broadcast with the "
+                             f"tensor's shape {tuple(self.shape)}") from err
+        source = self if shape == self.shape else self.expand(*shape)
+        return source[type(self)._make(array_module(mask_data).broadcast_to(mask_data, shape), False)]
+
+    def nonzero(self, *, as_tuple: bool = False):
+        """Indices of the non-zero elements: an int64 tensor (count, ndim), or one 1-d tensor per dim."""
+        xp = array_module(self.data)
+        found = xp.nonzero(self.data.reshape(1) if self.data.ndim == 0 else self.data)
+        if as_tuple:
+            return tuple(type(self)._make(i.astype("int64"), False) for i in found)
+        stacked = xp.stack(found, axis=1) if self.data.ndim else xp.zeros((len(found[0]), 0), dtype="int64")
+        return type(self)._make(stacked.astype("int64"), False)
 
 
 def _sort_indices(data, dim: int, descending: bool):

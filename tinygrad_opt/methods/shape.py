@@ -50,7 +50,7 @@ class ShapeMethods(SelectionMethods):
             return self.reshape(1)
         start, end = wrap_dim(start_dim, ndim, "flatten"), wrap_dim(end_dim, ndim, "flatten")
         if start > end:
-            raise ValueError(f"flatten: start_dim ({start_dim}) cannot come after end_dim ({end_dim})")
+            raise ShapeError(f"flatten: start_dim ({start_dim}) cannot come after end_dim ({end_dim})")
         shape = self.shape
         return self.reshape(*shape[:start], math.prod(shape[start:end + 1]), *shape[end + 1:])
 
@@ -84,6 +84,44 @@ class ShapeMethods(SelectionMethods):
         return ops.Transpose.apply(self, axes=tuple(axes))
 
     swapaxes = swapdims = transpose
+
+    def t(self):
+        """transpose(0, 1) for a 2-d tensor; a 0-d or 1-d tensor as it is (torch.Tensor.t)."""
+        if self.data.ndim > 2:
+            raise ShapeError(f"t() expects a tensor with <= 2 dimensions, got shape {tuple(self.shape)}; "
+                             "use transpose(dim0, dim1) or mT")
+        return self.transpose(0, -1) if self.data.ndim == 2 else self
+
+    def contiguous(self):
+        """self when its memory is in row-major order, else a row-major copy (differentiable)."""
+        return self if self.data.flags.c_contiguous else self.clone()
+
+    def movedim(self, source, destination):
+        """Move the dims in source (an int or a tuple) to the positions in destination; the rest keep their order."""
+        ndim = self.data.ndim
+        src = tuple(wrap_dim(d, ndim, "movedim") for d in (source if isinstance(source, (tuple, list)) else (source,)))
+        dst = tuple(wrap_dim(d, ndim, "movedim")
+                    for d in (destination if isinstance(destination, (tuple, list)) else (destination,)))
+        if len(src) != len(dst) or len(set(src)) != len(src) or len(set(dst)) != len(dst):
+            raise ShapeError(f"movedim: source {source} and destination {destination} must name as many dims, "
+                             "each once")
+        order = [d for d in range(ndim) if d not in src]
+        for position, d in sorted(zip(dst, src)):
+            order.insert(position, d)
+        return self.permute(*order) if ndim else self
+
+    moveaxis = movedim
+
+    def narrow(self, dim: int, start: int, length: int):
+        """The elements start .. start + length - 1 along dim, sharing memory (torch.Tensor.narrow)."""
+        d = wrap_dim(dim, self.data.ndim, "narrow")
+        size = self.shape[d]
+        if not -size <= start <= size:
+            raise IndexError(f"narrow: start {start} is out of range for dim {dim} of size {size}")
+        start = start % size if start < 0 else start
+        if length < 0 or start + length > size:
+            raise ShapeError(f"narrow: start ({start}) + length ({length}) exceeds the size ({size}) of dim {dim}")
+        return self[(slice(None),) * d + (slice(start, start + length),)]
 
     def permute(self, *dims):
         dims = shape_args(dims, "permute")

@@ -35,3 +35,10 @@ from .dropout2d import Dropout2d  # noqa: E402
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: E402
 
 __all__ += ["AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm2d", "Conv2d", "Dropout2d", "MaxPool2d"]
+
+from .activation_composite import (  # noqa: E402
+    CELU, GLU, CosineSimilarity, Hardsigmoid, Hardswish, PairwiseDistance, Softmin, Softsign, Tanhshrink, Threshold,
+)
+
+__all__ += ["CELU", "GLU", "CosineSimilarity", "Hardsigmoid", "Hardswish", "PairwiseDistance", "Softmin",
+            "Softsign", "Tanhshrink", "Threshold"]

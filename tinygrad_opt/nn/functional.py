@@ -110,3 +110,10 @@ from .functional_image import (  # noqa: E402
 
 __all__ += ["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm", "dropout2d"]
 __all__ += ["pad"]  # breadth: F.pad
+from .functional_composite import (  # noqa: E402
+    celu, cosine_similarity, glu, hardsigmoid, hardswish, normalize, pairwise_distance, softmin, softsign,
+    tanhshrink, threshold,
+)
+
+__all__ += ["celu", "cosine_similarity", "glu", "hardsigmoid", "hardswish", "normalize", "pairwise_distance",
+            "softmin", "softsign", "tanhshrink", "threshold"]

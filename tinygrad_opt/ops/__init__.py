@@ -28,6 +28,9 @@ from .scan import CumProd, CumSum  # noqa: E402
 from .select import Gather, IndexSelect, ScatterAdd  # noqa: E402
 from .statistics import LogSumExp, Norm, Prod, Std, Var  # noqa: E402
 from .unary import Cos, Expm1, Log1p, RoundDecimals, Rsqrt, Sin, Step  # noqa: E402
+from .trig import (  # noqa: E402
+    Acos, Acosh, Asin, Asinh, Atan, Atan2, Atanh, Cosh, Exp2, Hypot, Log2, Log10, LogAddExp, Sinh, Tan,
+)
 
 __all__ = [
     "Abs", "Add", "Cast", "Clone", "CopyInto", "Remainder", "SetItem", "assign",

@@ -66,11 +66,17 @@ class Pow(Function):
 
     dL/da = g * b * a**(b-1)   (0 where b == 0, as in PyTorch)
     dL/db = g * y * log(a)     (0 where a == 0 and b >= 0, as in PyTorch)
+
+    Integers to negative integer powers give torch's integer results: 1 for base 1, +-1 for base -1,
+    else 0 (NumPy refuses them).
     """
 
     @staticmethod
     def forward(ctx, a, b):
-        y = a ** b
+        if b.dtype.kind in "iu" and a.dtype.kind in "iu" and bool((b < 0).any()):
+            y = _integer_power(a, b)
+        else:
+            y = a ** b
         if y.dtype != a.dtype:  # NumPy raises bools to int8; torch keeps the operands' (promoted) dtype
             y = y.astype(a.dtype)
         ctx.a, ctx.b, ctx.y = a, b, y
@@ -200,6 +206,16 @@ class _quiet:
         if hasattr(self, "state"):
             self.state.__exit__(*exc)
         return False
+
+
+def _integer_power(a, b):
+    """a ** b for integer arrays where some b < 0: truncated toward zero, as torch's integer pow."""
+    xp = array_module(a)
+    negative = b < 0
+    y = a ** xp.where(negative, 0, b)
+    odd_minus_one = xp.where(b % 2 == 0, 1, -1).astype(y.dtype)
+    reciprocal = xp.where(a == 1, 1, xp.where(a == -1, odd_minus_one, 0)).astype(y.dtype)
+    return xp.where(negative, reciprocal, y)
 
 
 def check_division_operands(a, b, op: str) -> None:

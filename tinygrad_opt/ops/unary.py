@@ -78,7 +78,7 @@ class Cos(Function):
 
 
 class Step(Function):
-    """y = sign(a), floor(a), ceil(a) or round(a) (half to even), by `fn`.
+    """y = sign(a), floor(a), ceil(a), round(a) (half to even) or trunc(a) (toward zero), by `fn`.
 
     Piecewise constant: dL/da = 0 everywhere (PyTorch's convention, also at the jumps).
     """
@@ -86,7 +86,7 @@ class Step(Function):
     @staticmethod
     def forward(ctx, a, fn="sign"):
         xp = array_module(a)
-        return {"sign": xp.sign, "floor": xp.floor, "ceil": xp.ceil, "round": xp.round}[fn](a)
+        return {"sign": xp.sign, "floor": xp.floor, "ceil": xp.ceil, "round": xp.round, "trunc": xp.trunc}[fn](a)
 
     @staticmethod
     def backward(ctx, g):

@@ -1,0 +1,97 @@
+"""torch.nn.functional's further activations and distances, composed of the engine's ops (so their
+gradients are those ops' gradients): hardsigmoid, hardswish, softsign, tanhshrink, celu, glu,
+threshold, softmin, normalize, cosine_similarity, pairwise_distance. Re-exported by nn.functional."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ShapeError
+from ..functional import where
+from ..tensor import Tensor
+from ._arguments import as_tensor, check_floating, check_number
+from .functional_activation import elu, relu6
+
+
+def _float_input(input: Any, op: str) -> Tensor:
+    input = as_tensor(input)
+    check_floating(input, op)
+    return input
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """relu6(x + 3) / 6: 0 below -3, 1 above 3, linear between."""
+    return relu6(_float_input(input, "hardsigmoid") + 3) / 6
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * relu6(x + 3) / 6."""
+    x = _float_input(input, "hardswish")
+    return x * relu6(x + 3) / 6
+
+
+def softsign(input: Tensor) -> Tensor:
+    """x / (1 + |x|)."""
+    x = _float_input(input, "softsign")
+    return x / (x.abs() + 1)
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    """x - tanh(x)."""
+    x = _float_input(input, "tanhshrink")
+    return x - x.tanh()
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, alpha * (exp(x / alpha) - 1) otherwise: alpha * elu(x / alpha)."""
+    alpha = check_number(alpha, "alpha", "celu")
+    if alpha == 0:
+        raise ZeroDivisionError("celu: alpha must not be 0 (as torch); it divides the input")
+    return elu(_float_input(input, "celu") / alpha) * alpha
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:
+    """a * sigmoid(b), where a and b are the two halves of the input along dim."""
+    x = _float_input(input, "glu")
+    if x.ndim == 0:
+        raise ShapeError("glu: does not support 0-d tensors (as torch); give it at least one dim")
+    size = x.size(dim)
+    if size % 2:
+        raise ShapeError(f"glu: halving dimension must be even, but dim {dim} has size {size}")
+    a, b = x.chunk(2, dim)
+    return a * b.sigmoid()
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """x where x > threshold, else value."""
+    x = as_tensor(input)
+    return where(x > threshold, x, value)
+
+
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """softmax(-x, dim)."""
+    from .functional import softmax  # the module that re-exports this one
+
+    return softmax(-as_tensor(input), dim, dtype=dtype)
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out: Any = None) -> Tensor:
+    """x / max(||x||_p along dim, eps)."""
+    if out is not None:
+        raise TypeError("normalize: out= is not supported; use the returned tensor")
+    x = _float_input(input, "normalize")
+    return x / x.norm(p, dim, keepdim=True).clamp_min(eps)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """sum(x1 * x2) / (max(||x1||, eps) * max(||x2||, eps)) along dim (after broadcasting x1 with x2)."""
+    a, b = _float_input(x1, "cosine_similarity"), _float_input(x2, "cosine_similarity")
+    a_norm = a.norm(2, dim, keepdim=True).clamp_min(eps)
+    b_norm = b.norm(2, dim, keepdim=True).clamp_min(eps)
+    return ((a / a_norm) * (b / b_norm)).sum(dim)
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
+    """||x1 - x2 + eps||_p along the last dim."""
+    a, b = _float_input(x1, "pairwise_distance"), _float_input(x2, "pairwise_distance")
+    difference = a - b + eps
+    return difference.norm(p, -1 if difference.ndim else None, keepdim=keepdim)

@@ -1,0 +1,246 @@
+"""The further element-wise functions of torch: tan, the hyperbolic and inverse trigonometric
+functions, log2/log10/exp2, and of two inputs atan2, hypot and logaddexp.
+
+Notation: g is the upstream gradient dL/dy, y the output. Out-of-domain inputs give NaN or inf
+quietly, as in torch.
+"""
+import math
+
+from ..autograd import Function
+from ..backend import array_module
+from .elementwise import _quiet
+
+
+class Tan(Function):
+    """y = tan(a).   dL/da = g * (1 + y**2)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.y = array_module(a).tan(a)
+        return ctx.y
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * (1 + ctx.y * ctx.y)
+
+
+class Sinh(Function):
+    """y = sinh(a).   dL/da = g * cosh(a)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.a = a
+        with _quiet(array_module(a)):
+            return array_module(a).sinh(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        with _quiet(array_module(g)):
+            return g * array_module(g).cosh(ctx.a)
+
+
+class Cosh(Function):
+    """y = cosh(a).   dL/da = g * sinh(a)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.a = a
+        with _quiet(array_module(a)):
+            return array_module(a).cosh(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        with _quiet(array_module(g)):
+            return g * array_module(g).sinh(ctx.a)
+
+
+class Asin(Function):
+    """y = asin(a).   dL/da = g / sqrt(1 - a**2)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.a = a
+        with _quiet(array_module(a)):
+            return array_module(a).arcsin(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        with _quiet(array_module(g)):
+            return g / array_module(g).sqrt(1 - ctx.a * ctx.a)
+
+
+class Acos(Function):
+    """y = acos(a).   dL/da = -g / sqrt(1 - a**2)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.a = a
+        with _quiet(array_module(a)):
+            return array_module(a).arccos(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        with _quiet(array_module(g)):
+            return -g / array_module(g).sqrt(1 - ctx.a * ctx.a)
+
+
+class Atan(Function):
+    """y = atan(a).   dL/da = g / (1 + a**2)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.a = a
+        return array_module(a).arctan(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g / (1 + ctx.a * ctx.a)
+
+
+class Asinh(Function):
+    """y = asinh(a).   dL/da = g / sqrt(a**2 + 1)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.a = a
+        return array_module(a).arcsinh(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g / array_module(g).sqrt(ctx.a * ctx.a + 1)
+
+
+class Acosh(Function):
+    """y = acosh(a).   dL/da = g / sqrt(a**2 - 1)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.a = a
+        with _quiet(array_module(a)):
+            return array_module(a).arccosh(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        with _quiet(array_module(g)):
+            return g / array_module(g).sqrt(ctx.a * ctx.a - 1)
+
+
+class Atanh(Function):
+    """y = atanh(a).   dL/da = g / (1 - a**2)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.a = a
+        with _quiet(array_module(a)):
+            return array_module(a).arctanh(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        with _quiet(array_module(g)):
+            return g / (1 - ctx.a * ctx.a)
+
+
+class Log2(Function):
+    """y = log2(a).   dL/da = g / (a * ln 2)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.a = a
+        with _quiet(array_module(a)):
+            return array_module(a).log2(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        with _quiet(array_module(g)):
+            return g / (ctx.a * math.log(2.0))
+
+
+class Log10(Function):
+    """y = log10(a).   dL/da = g / (a * ln 10)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.a = a
+        with _quiet(array_module(a)):
+            return array_module(a).log10(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        with _quiet(array_module(g)):
+            return g / (ctx.a * math.log(10.0))
+
+
+class Exp2(Function):
+    """y = 2**a.   dL/da = g * y * ln 2."""
+
+    @staticmethod
+    def forward(ctx, a):
+        with _quiet(array_module(a)):
+            ctx.y = array_module(a).exp2(a)
+        return ctx.y
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.y * math.log(2.0)
+
+
+class Atan2(Function):
+    """y = atan2(a, b), the angle of the point (b, a).
+
+    dL/da = g * b / (a**2 + b**2),  dL/db = -g * a / (a**2 + b**2)   (0 at the origin, as torch).
+    """
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.a, ctx.b = a, b
+        return array_module(a).arctan2(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        a, b = ctx.a, ctx.b
+        squared = a * a + b * b
+        with _quiet(xp):
+            scale = xp.where(squared == 0, 0, g / squared)
+        need_a, need_b = ctx.needs_input_grad
+        return (scale * b if need_a else None), (-scale * a if need_b else None)
+
+
+class Hypot(Function):
+    """y = sqrt(a**2 + b**2) without overflow.   dL/da = g * a / y,  dL/db = g * b / y   (NaN where y = 0, as torch)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        y = array_module(a).hypot(a, b)
+        ctx.a, ctx.b, ctx.y = a, b, y
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        with _quiet(xp):
+            scale = g / ctx.y
+            need_a, need_b = ctx.needs_input_grad
+            return (scale * ctx.a if need_a else None), (scale * ctx.b if need_b else None)
+
+
+class LogAddExp(Function):
+    """y = log(exp(a) + exp(b)) without overflow.
+
+    dL/da = g * exp(a - y) = g / (1 + exp(b - a)),  dL/db = g / (1 + exp(a - b))   (torch's form: with one
+    input infinite, the other gets 0 and it gets g).
+    """
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.a, ctx.b = a, b
+        return array_module(a).logaddexp(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        need_a, need_b = ctx.needs_input_grad
+        with _quiet(xp):
+            ga = g / (1 + xp.exp(ctx.b - ctx.a)) if need_a else None
+            gb = g / (1 + xp.exp(ctx.a - ctx.b)) if need_b else None
+        return ga, gb
