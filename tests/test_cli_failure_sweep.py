@@ -150,6 +150,8 @@ def test_resuming_a_pruned_checkpoint_says_it_holds_weights_only(tmp_path, capsy
     (["--model", "lenet5", "--dropout", "0.3"], "--dropout applies to --model mlp / cnn, not lenet5"),
     (["--prune-frequency", "5"], "--prune-frequency shapes the pruning, which is off"),
     (["--monitor", "val_acc", "--val-fraction", "0"], "--monitor val_acc watch the validation set"),
+    (["--optimizer", "sgd", "--eps", "1e-3"], "--eps: sgd has no epsilon setting"),
+    (["--optimizer", "lion", "--eps", "1e-3"], "--eps: lion has no epsilon setting"),
 ])
 def test_a_setting_for_another_schedule_model_or_optimizer_is_refused(tmp_path, capsys, argv, fragment):
     # each was silently ignored: the run trained without it and said nothing
@@ -162,3 +164,4 @@ def test_settings_for_the_chosen_schedule_and_model_are_kept():
                                     "dropout": 0.2, "epochs": 4}).resolved()
     assert (config.step_size, config.gamma, config.dropout) == (2, 0.5, 0.2)
     assert TrainConfig.from_dict({"model": "lenet5", "dropout": 0.0}).resolved().dropout == 0.0
+    assert TrainConfig.from_dict({"optimizer": "rmsprop", "eps": 1e-6}).resolved().eps == 1e-6

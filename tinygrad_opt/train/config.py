@@ -543,6 +543,9 @@ def _check_optimizer_extras(c: TrainConfig) -> None:
     if c.lookahead_k is None and c.lookahead_alpha != LOOKAHEAD_ALPHA_DEFAULT:
         raise ConfigError.about("{lookahead_alpha} sets the step of Lookahead, which is off: add {lookahead_k} "
                                 "(e.g. {lookahead_k} 5)")
+    stepping = c.sam_base if c.optimizer == "sam" else c.optimizer
+    if c.eps is not None and optimizer_defaults(stepping)[2] is None:  # resolved() fills eps only where read
+        raise ConfigError.about("{eps}: {name} has no epsilon setting; drop it", name=stepping)
     if c.optimizer == "sam" and c.sam_base in NO_WEIGHT_DECAY and c.weight_decay:
         raise ConfigError.about("{weight_decay}: {name} has no weight decay", name=c.sam_base)
 
