@@ -136,3 +136,29 @@ def test_resuming_a_pruned_checkpoint_says_it_holds_weights_only(tmp_path, capsy
     # was KeyError: 'optimizer', a traceback
     code, err = run_cli(capsys, "train", "--resume", tmp_path / "pruned" / "pruned.ckpt", "--out", tmp_path / "x")
     assert_one_line_error(code, err, "pruned.ckpt holds weights only", "fine-tuning epochs")
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--step-size", "3"], "--step-size applies to --schedule step / warm-restarts / cyclic, not none"),
+    (["--gamma", "0.5", "--schedule", "cosine"], "--gamma applies to --schedule step / multistep"),
+    (["--max-lr", "0.1"], "--max-lr applies to --schedule onecycle / cyclic, not none"),
+    (["--min-lr", "1e-5", "--schedule", "step"], "--min-lr applies to --schedule cosine"),
+    (["--power", "2"], "--power applies to --schedule polynomial, not none"),
+    (["--sam-rho", "0.1"], "--sam-rho applies to --optimizer sam, not adam"),
+    (["--model", "cnn", "--hidden", "64"], "--hidden applies to --model mlp, not cnn"),
+    (["--model", "cnn", "--activation", "tanh"], "--activation applies to --model mlp, not cnn"),
+    (["--model", "lenet5", "--dropout", "0.3"], "--dropout applies to --model mlp / cnn, not lenet5"),
+    (["--prune-frequency", "5"], "--prune-frequency shapes the pruning, which is off"),
+    (["--monitor", "val_acc", "--val-fraction", "0"], "--monitor val_acc watch the validation set"),
+])
+def test_a_setting_for_another_schedule_model_or_optimizer_is_refused(tmp_path, capsys, argv, fragment):
+    # each was silently ignored: the run trained without it and said nothing
+    code, err = run_cli(capsys, *TRAIN, "--out", tmp_path / "run", *argv)
+    assert_one_line_error(code, err, fragment)
+
+
+def test_settings_for_the_chosen_schedule_and_model_are_kept():
+    config = TrainConfig.from_dict({"schedule": "step", "step_size": 2, "gamma": 0.5, "model": "cnn",
+                                    "dropout": 0.2, "epochs": 4}).resolved()
+    assert (config.step_size, config.gamma, config.dropout) == (2, 0.5, 0.2)
+    assert TrainConfig.from_dict({"model": "lenet5", "dropout": 0.0}).resolved().dropout == 0.0

@@ -13,6 +13,14 @@ TINY = dict(hidden=[16], batch_size=64, quiet=True, epochs=2, seed=5)
 CUT_AT_STEP = 7  # inside epoch 1 (21 batches)
 
 
+@pytest.fixture(autouse=True)
+def python_sigint_handler():
+    """Python's own Ctrl-C handler, as in a command run from a shell (xdist workers ignore SIGINT)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def history_numbers(history):
     return [(r["epoch"], r["step"], r["train_loss"], r["val_loss"]) for r in history]
 

@@ -46,6 +46,9 @@ def _student_config(teacher_config, args: argparse.Namespace):
     config = teacher_config.updated(given)
     # no early stopping: both students get exactly the same budget; a pruned teacher's student is dense
     config = dataclasses.replace(config, patience=None, quiet=args.quiet, prune="none", sparsity=None)
+    # the student is an MLP whatever the teacher is (a CNN teacher's conv settings do not apply to it)
+    config = dataclasses.replace(config, model="mlp", conv_widths=None, augment=False, augment_rotation=0.0,
+                                 augment_scale=0.0)
     return config.resolved()
 
 

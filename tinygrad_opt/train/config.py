@@ -437,11 +437,49 @@ def check(c: TrainConfig) -> None:
     if c.patience is not None and c.patience < 1:
         raise ConfigError.about("{patience} must be a positive integer (epochs), got {value!r}", value=c.patience)
     needs_val = [what for what, used in (("{patience}", c.patience is not None),
-                                         ("{schedule} plateau", c.schedule == "plateau")) if used]
+                                         ("{schedule} plateau", c.schedule == "plateau"),
+                                         ("{monitor} val_acc", c.monitor == "val_acc")) if used]
     if needs_val and c.val_fraction == 0:
         raise ConfigError.about(f"{' and '.join(needs_val)} watch the validation set: use {{val_fraction}} > 0")
     _check_schedule(c)
     _check_pruning(c)
+    _check_settings_apply(c)
+
+
+# settings that only one part of the config reads: (what reads it, does that part run?). Given for
+# another part, such a setting was silently ignored; resolved() fills them only where they are read.
+_SCHEDULES_READING = {
+    "gamma": ("step", "multistep", "exponential", "plateau"), "step_size": ("step", "warm-restarts", "cyclic"),
+    "milestones": ("multistep",), "warmup_epochs": ("warmup-cosine",), "max_lr": ("onecycle", "cyclic"),
+    "pct_start": ("onecycle",), "min_lr": ("cosine", "warmup-cosine", "plateau", "warm-restarts"),
+    "end_factor": ("linear",), "plateau_patience": ("plateau",), "power": ("polynomial",),
+}
+_MODELS_READING = {"hidden": ("mlp",), "activation": ("mlp",), "batchnorm": ("mlp",), "dropout": ("mlp", "cnn")}
+
+
+def _field_defaults() -> dict[str, Any]:
+    return {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            for f in dataclasses.fields(TrainConfig)}
+
+
+def _check_settings_apply(c: TrainConfig) -> None:
+    defaults = _field_defaults()
+    given = {key for key, value in defaults.items() if getattr(c, key) != value}
+    for key, schedules in _SCHEDULES_READING.items():
+        if key in given and c.schedule not in schedules:
+            raise ConfigError.about(f"{{{key}}} applies to {{schedule}} {' / '.join(schedules)}, not {{value}}; "
+                                    f"drop it or choose one of those schedules", value=c.schedule)
+    for key, models in _MODELS_READING.items():
+        if key in given and c.model not in models and not (key == "dropout" and c.dropout == 0):
+            raise ConfigError.about(f"{{{key}}} applies to {{model}} {' / '.join(models)}, not {{value}}",
+                                    value=c.model)
+    for key in ("sam_base", "sam_rho"):
+        if key in given and c.optimizer != "sam":
+            raise ConfigError.about(f"{{{key}}} applies to {{optimizer}} sam, not {{value}}", value=c.optimizer)
+    for key in ("prune_start_epoch", "prune_end_epoch", "prune_frequency"):
+        if key in given and c.prune == "none":
+            raise ConfigError.about(f"{{{key}}} shapes the pruning, which is off: add {{prune}} global-l1 or l1 "
+                                    "and {sparsity}")
 
 
 def _check_pruning(c: TrainConfig) -> None:
