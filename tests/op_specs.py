@@ -656,6 +656,7 @@ OPS += [
     OpSpec("clone", lambda a: a.clone(), lambda a: a.clone()),
     OpSpec("remainder", lambda a, b: a % b, lambda a, b: a % b, arity=2, domain="positive"),
     OpSpec("remainder_scalar", lambda a: a % 0.7, lambda a: a % 0.7, domain="positive"),
+    OpSpec("fmod", lambda a, b: a.fmod(b), lambda a, b: a.fmod(b), arity=2, domain="positive"),
 ]
 OPS_BY_NAME.update({spec.name: spec for spec in OPS})
 

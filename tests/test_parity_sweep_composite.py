@@ -56,6 +56,8 @@ CASES = {
     "lerp tensor": (lambda L, a, b, w: a.lerp(b, w), M, M[::-1].copy(), RNG.uniform(size=4)),
     "fmod": (lambda L, a, b: L.fmod(a, b), M * 5, M[::-1].copy() + 0.1),
     "fmod scalar": (lambda L, a: a.fmod(-1.5), M * 5),
+    "fmod exact": (lambda L, a, b: L.fmod(a, b), np.array([1e10 + 0.5, -7.25, -0.0, 5.0]),
+                   np.array([0.3, 2.0, 3.0, -5.0])),
     "fmod int": (lambda L, a, b: a.fmod(b), np.array([-7, 7, -7, 5]), np.array([2, -2, -2, 3])),
     "frac": (lambda L, a: a.frac(), M * 3),
     "sgn": (lambda L, a: L.sgn(a), M),

@@ -1,6 +1,6 @@
 """torch.Tensor methods that are compositions of other methods (their gradients are those
 methods' gradients): comparisons by name, products (mm, mv, dot, outer, addmm, ...), lerp and
-addcmul/addcdiv, fmod/frac/xlogy/nan_to_num, diagonal/diag/trace, tile, repeat_interleave, take,
+addcmul/addcdiv, fmod (ops.Fmod)/frac/xlogy/nan_to_num, diagonal/diag/trace, tile, repeat_interleave, take,
 and the attribute-like queries (is_floating_point, element_size, nbytes, ...)."""
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numbers
 
 import numpy as np
 
+from .. import ops
 from ..backend import array_module
 from ..errors import ShapeError
 
@@ -152,10 +153,7 @@ class CompositeMethods:
     # ---- element-wise compositions ----
     def fmod(self, other):
         """The remainder of a truncating division: self - trunc(self / other) * other (the sign of self)."""
-        a, b = self._promoted_with(other)
-        if a.data.dtype.kind in "biu":
-            return a - a.div(b, rounding_mode="trunc") * b
-        return a - (a / b).trunc() * b
+        return ops.Fmod.apply(*self._promoted_with(other))
 
     def frac(self):
         """self - trunc(self)."""

@@ -3,7 +3,7 @@ from .activation import LogSoftmax, Relu, Sigmoid, Softmax, Tanh
 from .cast import Cast, Clone, CopyInto
 from .divergence import KLDiv
 from .dropout import Dropout
-from .elementwise import Abs, Add, Clip, Div, Exp, Log, Mul, Neg, Pow, Remainder, Sqrt, Sub
+from .elementwise import Abs, Add, Clip, Div, Exp, Fmod, Log, Mul, Neg, Pow, Remainder, Sqrt, Sub
 from .linear import Linear
 from .loss import MSE, BCEWithLogits, CrossEntropy
 from .mask import ApplyMask, apply_mask

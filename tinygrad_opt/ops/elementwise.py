@@ -256,3 +256,27 @@ class Remainder(Function):
         if need_b:
             gb = -g * array_module(g).floor(ctx.a / ctx.b)
         return (g if need_a else None), gb
+
+
+class Fmod(Function):
+    """y = a - trunc(a / b) * b, computed exactly (C's fmod; the sign of a, as torch.fmod).
+
+    dL/da = g,  dL/db = -g * trunc(a / b).
+    """
+
+    @staticmethod
+    def forward(ctx, a, b):
+        check_division_operands(a, b, "fmod")
+        ctx.a, ctx.b = a, b
+        xp = array_module(a)
+        with _quiet(xp):
+            return xp.fmod(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        need_a, need_b = ctx.needs_input_grad
+        gb = None
+        if need_b:
+            with _quiet(array_module(g)):
+                gb = -g * array_module(g).trunc(ctx.a / ctx.b)
+        return (g if need_a else None), gb
