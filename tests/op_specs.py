@@ -361,6 +361,7 @@ BREADTH_OPS = [
     OpSpec("atan2", lambda a, b: a.atan2(b), lambda a, b: a.atan2(b), arity=2, domain="nonzero"),
     OpSpec("hypot", lambda a, b: a.hypot(b), lambda a, b: a.hypot(b), arity=2, domain="nonzero"),
     OpSpec("logaddexp", lambda a, b: a.logaddexp(b), lambda a, b: a.logaddexp(b), arity=2),
+    OpSpec("xlogy", lambda a, b: a.xlogy(b), lambda a, b: a.xlogy(b), arity=2, domain="positive"),
     OpSpec("trunc", lambda a: a.trunc() + a, lambda a: a.trunc() + a, domain="off_integers"),
     OpSpec("add_alpha", lambda a, b: a.add(b, alpha=-2.5), lambda a, b: a.add(b, alpha=-2.5), arity=2),
     OpSpec("sub_alpha", lambda a, b: a.sub(b, alpha=3), lambda a, b: a.sub(b, alpha=3), arity=2),

@@ -190,3 +190,19 @@ def test_scatter_with_repeats_keeps_the_last_write_and_torchs_gradients():
 def test_scatter_refuses_a_src_of_another_dtype_as_torch():
     with pytest.raises(TypeError, match="scatter.*float32.*int64"):
         tg.zeros(3).scatter(0, tg.tensor([0]), tg.tensor([1]))
+
+
+def test_xlogy_gradients_where_self_or_other_is_zero_match_torch():
+    """dL/dself = log(other), also where self == 0 (the forward's 0 there is a value, not a cut in the graph),
+    but 0 where self == 0 and other <= 0; dL/dother = self / other."""
+    a_values = [0.0, 0.0, 2.0, 0.0, 1.5, 0.0, 2.0, -1.0, 0.0]
+    b_values = [0.0, 3.0, 0.5, np.nan, 0.0, -1.0, -1.0, 0.0, np.inf]
+    results = []
+    for L in (tg, torch):
+        a = L.tensor(a_values, dtype=L.float64, requires_grad=True)
+        b = L.tensor(b_values, dtype=L.float64, requires_grad=True)
+        y = a.xlogy(b)
+        y.sum().backward()
+        results.append([t.detach().numpy() if L is torch else t.numpy() for t in (y, a.grad, b.grad)])
+    for ours, theirs in zip(*results):
+        np.testing.assert_array_equal(ours, theirs)
