@@ -203,6 +203,14 @@ def _scatter_params(shape, draw):
     return {"dim": dim, "index": np.random.default_rng(seed).integers(0, shape[dim], size=shape)}
 
 
+def _scatter_unique_params(shape, draw):
+    """An index that names each place along dim once (a permutation per slice): scatter's result is then
+    torch's whatever order its writes take."""
+    dim = draw(st.integers(0, len(shape) - 1))
+    seed = draw(st.integers(0, 2**16))
+    return {"dim": dim, "index": np.argsort(np.random.default_rng(seed).random(shape), axis=dim)}
+
+
 def _index_select_params(shape, draw):
     dim = draw(st.integers(0, len(shape) - 1))
     picks = draw(st.lists(st.integers(0, shape[dim] - 1), min_size=1, max_size=5))  # repeats allowed
@@ -353,6 +361,7 @@ BREADTH_OPS = [
     OpSpec("atan2", lambda a, b: a.atan2(b), lambda a, b: a.atan2(b), arity=2, domain="nonzero"),
     OpSpec("hypot", lambda a, b: a.hypot(b), lambda a, b: a.hypot(b), arity=2, domain="nonzero"),
     OpSpec("logaddexp", lambda a, b: a.logaddexp(b), lambda a, b: a.logaddexp(b), arity=2),
+    OpSpec("xlogy", lambda a, b: a.xlogy(b), lambda a, b: a.xlogy(b), arity=2, domain="positive"),
     OpSpec("trunc", lambda a: a.trunc() + a, lambda a: a.trunc() + a, domain="off_integers"),
     OpSpec("add_alpha", lambda a, b: a.add(b, alpha=-2.5), lambda a, b: a.add(b, alpha=-2.5), arity=2),
     OpSpec("sub_alpha", lambda a, b: a.sub(b, alpha=3), lambda a, b: a.sub(b, alpha=3), arity=2),
@@ -369,6 +378,8 @@ BREADTH_OPS = [
            lambda a, dim, index: a.gather(dim, _as_torch(index)), params=_gather_params, min_dims=1),
     OpSpec("scatter_add", lambda a, dim, index: a.scatter_add(dim, _tg().tensor(index), a * a),
            lambda a, dim, index: a.scatter_add(dim, _as_torch(index), a * a), params=_scatter_params, min_dims=1),
+    OpSpec("scatter", lambda a, dim, index: a.scatter(dim, _tg().tensor(index), a * a),
+           lambda a, dim, index: a.scatter(dim, _as_torch(index), a * a), params=_scatter_unique_params, min_dims=1),
     OpSpec("index_select", lambda a, dim, index: a.index_select(dim, _tg().tensor(index)),
            lambda a, dim, index: a.index_select(dim, _as_torch(index)), params=_index_select_params, min_dims=1),
     OpSpec("pad_constant", _engine_pad, _torch_pad, params=_pad_params("constant"), min_dims=1),

@@ -161,3 +161,48 @@ def test_scatter_and_index_fill_match_torch(name):
     }
     fn, *arrays = cases[name]
     compare(fn, *arrays)
+
+
+def test_scatter_with_a_place_named_twice_writes_once():
+    """value= writes the same number at a place named twice: 1, as torch's, not the sum of the writes."""
+    index = [[0, 1, 0], [0, 1, 0]]  # every column names row 0 or 1 twice
+    ours = tg.zeros(3, 3).scatter(0, tg.tensor(index), value=1.0)
+    theirs = torch.zeros(3, 3).scatter(0, torch.tensor(index), value=1.0)
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_scatter_with_repeats_keeps_the_last_write_and_torchs_gradients():
+    """The last write in index order wins (torch's CPU order too); dL/dsrc gathers g for every write,
+    the lost ones included, and dL/da is 0 at every written place, as torch's backward formulas."""
+    index = [[0, 1, 0], [0, 1, 0]]
+    weights = np.arange(9.0).reshape(3, 3)
+    results = []
+    for L in (tg, torch):
+        a = L.tensor(np.arange(9.0).reshape(3, 3), requires_grad=True)
+        src = L.tensor(np.arange(6.0).reshape(2, 3) + 10, requires_grad=True)
+        y = a.scatter(0, L.tensor(index), src)
+        (y * L.tensor(weights)).sum().backward()
+        results.append([t.detach().numpy() if L is torch else t.numpy() for t in (y, a.grad, src.grad)])
+    for ours, theirs in zip(*results):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_scatter_refuses_a_src_of_another_dtype_as_torch():
+    with pytest.raises(TypeError, match="scatter.*float32.*int64"):
+        tg.zeros(3).scatter(0, tg.tensor([0]), tg.tensor([1]))
+
+
+def test_xlogy_gradients_where_self_or_other_is_zero_match_torch():
+    """dL/dself = log(other), also where self == 0 (the forward's 0 there is a value, not a cut in the graph),
+    but 0 where self == 0 and other <= 0; dL/dother = self / other."""
+    a_values = [0.0, 0.0, 2.0, 0.0, 1.5, 0.0, 2.0, -1.0, 0.0]
+    b_values = [0.0, 3.0, 0.5, np.nan, 0.0, -1.0, -1.0, 0.0, np.inf]
+    results = []
+    for L in (tg, torch):
+        a = L.tensor(a_values, dtype=L.float64, requires_grad=True)
+        b = L.tensor(b_values, dtype=L.float64, requires_grad=True)
+        y = a.xlogy(b)
+        y.sum().backward()
+        results.append([t.detach().numpy() if L is torch else t.numpy() for t in (y, a.grad, b.grad)])
+    for ours, theirs in zip(*results):
+        np.testing.assert_array_equal(ours, theirs)

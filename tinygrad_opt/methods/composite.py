@@ -184,12 +184,9 @@ class CompositeMethods:
         return type(self)._make(array_module(self.data).signbit(self.data), False)
 
     def xlogy(self, other):
-        """self * log(other), 0 where self is 0 (NaN where other is NaN)."""
+        """self * log(other), 0 where self is 0 (NaN where other is NaN): ops.Xlogy."""
         a, b = self._promoted_with(other)
-        a, b = a._floating(), b._floating()
-        product = a * b.log()
-        zero = (a == 0) & ~b.isnan()
-        return product.where(~zero, 0.0) if bool(zero.data.any()) else product
+        return ops.Xlogy.apply(a._floating(), b._floating())
 
     def nan_to_num(self, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None):
         """NaN -> nan, +inf -> posinf (default: the dtype's largest), -inf -> neginf (its lowest)."""

@@ -31,28 +31,18 @@ class SelectionMethods:
         return ops.ScatterAdd.apply(self, src, index=_index_data(index, self, "scatter_add"), dim=d)
 
     def scatter(self, dim: int, index, src=None, *, value=None, reduce=None):
-        """A copy of self with src[i][j] (or the number value) written at self[index[i][j]][j] for dim 0.
-
-        Composed as self with the written places zeroed plus scatter_add onto zeros, so the gradient
-        reaches self outside the written places and src at the read ones. An index that names one
-        place twice sums there (torch leaves which write wins unspecified)."""
+        """A copy of self with src[i][j] (or the number value) written at self[index[i][j]][j] for dim 0
+        (ops.Scatter: where index names one place twice, the last write wins)."""
         if reduce is not None:
             raise NotImplementedError(f"scatter: reduce={reduce!r} is not supported; use scatter_add or scatter_reduce")
         if src is None and value is None:
             raise TypeError("scatter: give src (a tensor) or value (a number)")
+        idx = _index_data(index, self, "scatter")
         if src is None or not isinstance(src, type(self)):
             number = value if src is None else src
-            xp = array_module(self.data)
-            src = type(self)._make(xp.full(_index_data(index, self, "scatter").shape, number, dtype=self.data.dtype),
-                                   False)
+            src = type(self)._make(array_module(self.data).full(idx.shape, number, dtype=self.data.dtype), False)
         d = wrap_dim(dim, self.data.ndim, "scatter")
-        idx = _index_data(index, self, "scatter")
-        xp = array_module(self.data)
-        ones = type(self)._make(xp.ones(idx.shape, dtype=self.data.dtype), False)
-        zeros = type(self)._make(xp.zeros(self.shape, dtype=self.data.dtype), False)
-        written = ops.ScatterAdd.apply(zeros, ones, index=idx, dim=d).data != 0
-        return self.masked_fill(type(self)._make(written, False), 0) + ops.ScatterAdd.apply(
-            zeros, src.to(self.dtype), index=idx, dim=d)
+        return ops.Scatter.apply(self, src, index=idx, dim=d)
 
     def scatter_(self, dim: int, index, src=None, *, value=None, reduce=None):
         return apply_inplace(self, "scatter_", lambda t: t.scatter(dim, index, src, value=value, reduce=reduce),

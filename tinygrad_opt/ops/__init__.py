@@ -25,11 +25,12 @@ from .smooth_activation import Gelu, LogSigmoid, Mish, Silu, Softplus
 from .binary import ClampTensor, MaskedFill, Maximum, Minimum, Where  # noqa: E402
 from .layout import Cat, Expand, Flip, Repeat, Roll, Slice, Stack, Triangle  # noqa: E402
 from .scan import CumProd, CumSum  # noqa: E402
-from .select import Gather, IndexSelect, ScatterAdd  # noqa: E402
+from .select import Gather, IndexSelect, Scatter, ScatterAdd  # noqa: E402
 from .statistics import LogSumExp, Norm, Prod, Std, Var  # noqa: E402
 from .unary import Cos, Expm1, Log1p, RoundDecimals, Rsqrt, Sin, Step  # noqa: E402
 from .trig import (  # noqa: E402
     Acos, Acosh, Asin, Asinh, Atan, Atan2, Atanh, Cosh, Exp2, Hypot, Log2, Log10, LogAddExp, Sinh, Tan,
+    Xlogy,
 )
 
 __all__ = [
@@ -57,7 +58,8 @@ __all__ += ["LinearReLU"]
 
 __all__ += [
     "Min", "ClampTensor", "MaskedFill", "Maximum", "Minimum", "Where", "Cat", "Expand", "Flip",
-    "Repeat", "Roll", "Slice", "Stack", "Triangle", "CumProd", "CumSum", "Gather", "IndexSelect", "ScatterAdd",
+    "Repeat", "Roll", "Slice", "Stack", "Triangle", "CumProd", "CumSum", "Gather", "IndexSelect", "Scatter",
+    "ScatterAdd",
     "LogSumExp", "Norm", "Prod", "Std", "Var", "Cos", "Expm1", "Log1p", "RoundDecimals", "Rsqrt", "Sin", "Step",
 ]
 from .pad import ConstantPad, IndexPad  # noqa: E402

@@ -1,4 +1,4 @@
-"""Ops that pick elements by an index array: gather, index_select, scatter_add.
+"""Ops that pick elements by an index array: gather, index_select, scatter_add, scatter.
 
 The index is an integer backend array passed as an option (it has no gradient).
 Notation: g is the upstream gradient dL/dy.
@@ -95,6 +95,46 @@ class ScatterAdd(Function):
             gsrc = array_module(g).zeros(ctx.src_shape, dtype=g.dtype)
             gsrc[ctx.src_part] = g[ctx.where]
         return (g if need_a else None), gsrc
+
+
+class Scatter(Function):
+    """y = a, then y[index[i][j]][j] = src[i][j] (for dim 0; torch.scatter).
+
+    Where index names one place more than once, the last of those writes in index's row-major order
+    wins (torch leaves the winner unspecified; with equal values, as `value=`, every answer agrees).
+        dL/da = g with every written place set to 0
+        dL/dsrc[i][j] = g[index[i][j]][j] (a gather of g, for a write that lost too, as torch's), else 0
+    """
+
+    @staticmethod
+    def forward(ctx, a, src, index=None, dim=0):
+        _check_gather_shapes(a.shape, index.shape, dim, "scatter")
+        _check_gather_shapes(src.shape, index.shape, -1, "scatter")
+        check_index(index, a.shape[dim], dim, "scatter")
+        if a.dtype != src.dtype:
+            raise TypeError(f"scatter: input ({a.dtype}) and src ({src.dtype}) must have the same dtype")
+        xp = array_module(a)
+        ctx.where, ctx.src_shape = along_dim(index, dim), src.shape
+        ctx.src_part = tuple(slice(0, n) for n in index.shape)
+        places = xp.ravel_multi_index(xp.broadcast_arrays(*ctx.where), a.shape).reshape(-1)
+        ctx.places = places
+        values = src[ctx.src_part].reshape(-1)
+        last = places.size - 1 - xp.unique(places[::-1], return_index=True)[1]  # each place's last write
+        y = a.copy()
+        y.reshape(-1)[places[last]] = values[last]
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        need_a, need_src = ctx.needs_input_grad
+        ga = gsrc = None
+        if need_a:
+            ga = g.copy()
+            ga.reshape(-1)[ctx.places] = 0
+        if need_src:
+            gsrc = array_module(g).zeros(ctx.src_shape, dtype=g.dtype)
+            gsrc[ctx.src_part] = g[ctx.where]
+        return ga, gsrc
 
 
 class IndexSelect(Function):

@@ -1,5 +1,5 @@
 """The further element-wise functions of torch: tan, the hyperbolic and inverse trigonometric
-functions, log2/log10/exp2, and of two inputs atan2, hypot and logaddexp.
+functions, log2/log10/exp2, and of two inputs atan2, hypot, logaddexp and xlogy.
 
 Notation: g is the upstream gradient dL/dy, y the output. Out-of-domain inputs give NaN or inf
 quietly, as in torch.
@@ -243,4 +243,36 @@ class LogAddExp(Function):
         with _quiet(xp):
             ga = g / (1 + xp.exp(ctx.b - ctx.a)) if need_a else None
             gb = g / (1 + xp.exp(ctx.a - ctx.b)) if need_b else None
+        return ga, gb
+
+
+class Xlogy(Function):
+    """y = a * log(b), and 0 where a == 0 and b is not NaN (torch.xlogy).
+
+    dL/da = xlogy(g, b) = g * log(b) (0 where g == 0 and b is not NaN), and 0 where a == 0 and b <= 0
+            (torch's formula: with a == 0 the forward is flat there);
+    dL/db = g * a / b.
+    """
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.a, ctx.b = a, b
+        xp = array_module(a)
+        with _quiet(xp):
+            y = a * xp.log(b)
+        return xp.where((a == 0) & ~xp.isnan(b), xp.zeros((), dtype=y.dtype), y)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        a, b = ctx.a, ctx.b
+        need_a, need_b = ctx.needs_input_grad
+        ga = gb = None
+        zero = xp.zeros((), dtype=g.dtype)
+        with _quiet(xp):
+            if need_a:
+                ga = xp.where((g == 0) & ~xp.isnan(b), zero, g * xp.log(b))
+                ga = xp.where((a == 0) & (b <= 0), zero, ga)
+            if need_b:
+                gb = g * a / b
         return ga, gb
