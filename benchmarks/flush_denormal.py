@@ -11,6 +11,10 @@
    subnormals kept and one with them flushed, then timed in alternating blocks (the mode switched
    between blocks), so load from other processes falls on both alike. The count of subnormal
    exp_avg entries of each copy is printed too.
+3. With --optimizers (a list or `all`), only a table over the engine's CPU optimizer updates: each one's update
+   of that weight without gradient, its normal state against `--subnormal` of the rows with the state that
+   decays geometrically without a gradient (momentum buffer, first moment...) at +-4 smallest subnormals:
+       python benchmarks/flush_denormal.py --optimizers all
 Medians of `--rounds` blocks; one thread (`--threads`) by default, so the comparison is of the
 arithmetic, not of how threads survive load.
 """
@@ -87,6 +91,90 @@ def adam_kernel(rounds: int, share: float) -> dict:
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def _dead_state(rng, shape, share: float, decayed: dict, normal: dict) -> dict:
+    """State arrays `normal` (name: value) with the rows of dead units (`share` of them) at `decayed`'s values."""
+    import numpy as np  # noqa: PLC0415
+
+    tiny = np.finfo(np.float32).smallest_subnormal
+    dead_rows = rng.random(shape[0]) < share
+    arrays = {}
+    for name, value in normal.items():
+        a = np.full(shape, value, np.float32)
+        if name in decayed and dead_rows.any():
+            # a value decaying by a factor near 1 settles a few smallest subnormals from zero, where rounding
+            # gives it back unchanged: +-4 of them (both signs for a first moment, positive for a second)
+            signs = rng.choice(np.array([-1, 1], np.float32), (int(dead_rows.sum()), shape[1]))
+            a[dead_rows] = decayed[name] * tiny * (signs if decayed[name] < 0 else 1)
+        arrays[name] = a
+    return arrays
+
+
+# optimizer: (kernel, normal state, which state decays (multiples of the smallest subnormal; negative: both signs),
+# options); a dead unit's decayed state otherwise as in part 1 (a second moment stays normal far longer)
+OPTIMIZERS = {
+    "sgd": ("sgd_update", {"momentum_buffer": 1e-4}, {"momentum_buffer": -4},
+            dict(lr=1e-2, momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False,
+                 first_step=False)),
+    "rmsprop": ("rmsprop_update", {"square_avg": 1e-6, "grad_avg": 0.0, "momentum_buffer": 0.0},
+                {"square_avg": 40}, dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                                         centered=False, maximize=False)),
+    "rmsprop+momentum": ("rmsprop_update", {"square_avg": 1e-6, "grad_avg": 0.0, "momentum_buffer": 1e-4},
+                         {"momentum_buffer": -4}, dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0,
+                                                       momentum=0.9, centered=False, maximize=False)),
+    "adam": ("adam_update", {"exp_avg": 1e-4, "exp_avg_sq": 1e-6, "max_exp_avg_sq": 0.0}, {"exp_avg": -4},
+             dict(step=1000, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, amsgrad=False,
+                  maximize=False)),
+    "adamw": ("adam_update", {"exp_avg": 1e-4, "exp_avg_sq": 1e-6, "max_exp_avg_sq": 0.0}, {"exp_avg": -4},
+              dict(step=1000, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2, amsgrad=False,
+                   maximize=False, decoupled_weight_decay=True)),
+    "adamax": ("adamax_update", {"exp_avg": 1e-4, "exp_inf": 1e-3}, {"exp_avg": -4},
+               dict(step=1000, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, maximize=False)),
+    "nadam": ("nadam_update", {"exp_avg": 1e-4, "exp_avg_sq": 1e-6}, {"exp_avg": -4},
+              dict(step=1000, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, mu=0.95,
+                   mu_next=0.95, mu_product=1e-20, decoupled_weight_decay=False, maximize=False)),
+    "radam": ("radam_update", {"exp_avg": 1e-4, "exp_avg_sq": 1e-6}, {"exp_avg": -4},
+              dict(step=1000, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
+                   decoupled_weight_decay=False, maximize=False)),
+    "lion": ("lion_update", {"exp_avg": 1e-4}, {"exp_avg": -4},
+             dict(lr=1e-4, beta1=0.9, beta2=0.99, weight_decay=0.0, maximize=False)),
+}
+
+
+def optimizer_table(names: list, rounds: int, share: float) -> dict:
+    """Seconds per CPU update of a 256x784 float32 weight with no gradient, per optimizer: normal state, and
+    `share` of the rows (dead units) with their decaying state subnormal; the cases interleave."""
+    import numpy as np  # noqa: PLC0415
+
+    from tinygrad_opt.kernels import cpu  # noqa: PLC0415
+
+    rng = np.random.default_rng(0)
+    shape = (256, 784)
+    cases = {}
+    for name in names:
+        kernel, normal, decayed, options = OPTIMIZERS[name]
+        for share_here in (0.0, share):
+            param = rng.standard_normal(shape, dtype=np.float32)
+            state = _dead_state(rng, shape, share_here, decayed, normal)
+            cases[name, share_here > 0] = (getattr(cpu, kernel), param, state, options)
+    times = {case: [] for case in cases}
+    grad = np.zeros(shape, np.float32)
+    set_mode(False)
+    for update, param, state, options in cases.values():  # compile (or load) each loop before the timing
+        update(param.copy(), grad, *(a.copy() for a in state.values()), **options)
+    for _ in range(rounds):
+        for case, (update, param, state, options) in cases.items():
+            saved = {k: a.copy() for k, a in state.items()}
+            saved_param = param.copy()
+            begin = time.perf_counter()
+            for _ in range(UPDATES):
+                update(param, grad, *state.values(), **options)
+            times[case].append((time.perf_counter() - begin) / UPDATES)
+            for k, a in state.items():
+                a[...] = saved[k]
+            param[...] = saved_param
+    return {case: statistics.median(t) for case, t in times.items()}
+
+
 def whole_step(batch: int, warm: int, rounds: int, block: int) -> tuple[dict, dict]:
     import tinygrad_opt as tg  # noqa: PLC0415
 
@@ -122,11 +210,27 @@ def main(argv=None) -> None:
     parser.add_argument("--block", type=int, default=200, help="steps per timed block")
     parser.add_argument("--subnormal", type=float, default=0.42, help="share of subnormal moments in part 1")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--optimizers", default="",
+                        help=f"comma-separated ({','.join(OPTIMIZERS)}) or 'all': only part 3, the table over these")
     args = parser.parse_args(argv)
+    names = list(OPTIMIZERS) if args.optimizers == "all" else [n for n in args.optimizers.split(",") if n]
+    unknown = [n for n in names if n not in OPTIMIZERS]
+    if unknown:
+        parser.error(f"--optimizers: unknown {', '.join(unknown)}; choose from {', '.join(OPTIMIZERS)} or all")
     os.environ["TINYGRAD_OPT_BLAS_THREADS"] = str(args.threads)  # before the engine reads it
     sys.path.insert(0, str(ROOT))  # a checkout without installing
 
     print(f"{os.cpu_count()} cores, {args.threads} thread(s); load average {os.getloadavg()[0]:.2f}")
+    if names:
+        table = optimizer_table(names, args.rounds, args.subnormal)
+        print(f"\n3. CPU update of a 256x784 float32 weight without gradient, {args.subnormal:.0%} of its rows' "
+              "decaying state subnormal, microseconds per update (median):")
+        print(f"   {'optimizer':>17}  {'normal':>8}  {'subnormal':>9}  ratio")
+        for name in names:
+            normal, subnormal = table[name, False], table[name, True]
+            print(f"   {name:>17}  {normal * 1e6:8.1f}  {subnormal * 1e6:9.1f}  {subnormal / normal:5.2f}x")
+        print(f"\nload average at end {os.getloadavg()[0]:.2f}")
+        return
     times = adam_kernel(args.rounds, args.subnormal)
     print("\n1. fused Adam update of a 256x784 float32 weight, microseconds per update (median):")
     base = times["normal moments"]

@@ -545,35 +545,84 @@ def _claim(typingctx, counters, index):
     return types.int64(counters, index), codegen
 
 
+# Float32 subnormals: the moments of a dead unit decay by beta1 a step into float32's subnormal range
+# (about 800 steps) and stay there, and every multiplication or division with a subnormal operand or
+# result takes the x86 cores' microcode path (about 200 cycles per vector; additions and conversions
+# between float32 and float64 do not). Where a span of exp_avg holds one, Adam's loop runs that span's
+# multiplications and division of exp_avg's values in float64 (and the other loops likewise for the state
+# that decays in them: SGD's momentum buffer...), where the same magnitudes are normal:
+# each exact float32 operand is widened, the float64 result rounded once to float32. As float64 has
+# more than twice float32's precision plus two bits, that double rounding gives the float32 operation's
+# correctly rounded result (Figueroa, "When is double rounding innocuous?", 1995): the same bits.
+SUBNORMAL_SPAN = 256  # elements of exp_avg looked at before the loop updates them, one way or the other
+_FLOAT32_MAGNITUDE, _FLOAT32_MANTISSA = 0x7FFFFFFF, 0x007FFFFF  # bit masks
+
+
+@_jit(nogil=True)
+def _any_subnormal(bits, start, end) -> bool:
+    """Whether float32 bits[start:end] (viewed as uint32) hold a subnormal: magnitude bits 1 to the mantissa's
+    all-ones (zero wraps around to the largest value)."""
+    found = False
+    for i in range(start, end):
+        magnitude = bits[i] & numba.uint32(_FLOAT32_MAGNITUDE)
+        found |= magnitude - numba.uint32(1) < numba.uint32(_FLOAT32_MANTISSA)
+    return found
+
+
 # The update loops below work through their arrays in blocks of `block` elements, each claimed from
 # counters[j] (one counter per array of a group, 0 at the start): a call with block >= size does the
 # whole array; two threads calling with the same counters share the blocks (parallel.share).
 
 
 def _sgd_loop(has_wd: bool, has_momentum: bool, nesterov: bool):
-    """SGD's update loop for one option set (see _loop_for); the first step's copy into the buffer stays a flag."""
+    """SGD's update loop for one option set (see _loop_for); the first step's copy into the buffer stays a flag.
+
+    A dead unit's momentum buffer decays by `momentum` a step into float32's subnormal range and stays there
+    (see SUBNORMAL_SPAN's comment): spans whose buffer holds a subnormal multiply by momentum and lr in float64
+    and round once, the same bits. `wide` holds the switch (1.0: look for them) and k's momentum and lr as
+    float64 (loaded, so LLVM cannot narrow the products back to float32), or zeros (see _sgd_wide)."""
     @_jit(nogil=True)
-    def sgd_loop(param, grad, buf, k, first, counters, j, block):
+    def sgd_loop(param, grad, buf, k, wide, first, counters, j, block):
         lr, wd, momentum, damp_keep = k[0], k[1], k[2], k[3]
+        momentum_wide, lr_wide = wide[1], wide[2]
+        look = has_momentum and not first and wide[0] == 1.0
+        buf_bits = buf.view(np.uint32)  # read only where look is on, i.e. for float32 arrays
         n, size = numba.uint64(param.size), numba.uint64(block)  # unsigned: no negative-index wraparound
+        span = numba.uint64(SUBNORMAL_SPAN) if look else size
         while True:
             start = numba.uint64(_claim(counters, j)) * size
             if start >= n:
                 return
-            for i in range(start, min(start + size, n)):
-                p = param[i]
-                d = grad[i]
-                if has_wd:
-                    d = d + wd * p
-                if has_momentum:
-                    if first:
-                        b = d
-                    else:
-                        b = buf[i] * momentum
+            stop = min(start + size, n)
+            while start < stop:
+                end = min(start + span, stop)
+                if look and _any_subnormal(buf_bits, start, end):
+                    for i in range(start, end):
+                        p = param[i]
+                        d = grad[i]
+                        if has_wd:
+                            d = d + wd * p
+                        b = np.float32(np.float64(buf[i]) * momentum_wide)
                         b = b + damp_keep * d
-                    buf[i] = b
-                    d = d + momentum * b if nesterov else b
-                param[i] = p - lr * d
+                        buf[i] = b
+                        d = d + np.float32(momentum_wide * np.float64(b)) if nesterov else b
+                        param[i] = p - np.float32(lr_wide * np.float64(d))
+                else:
+                    for i in range(start, end):
+                        p = param[i]
+                        d = grad[i]
+                        if has_wd:
+                            d = d + wd * p
+                        if has_momentum:
+                            if first:
+                                b = d
+                            else:
+                                b = buf[i] * momentum
+                                b = b + damp_keep * d
+                            buf[i] = b
+                            d = d + momentum * b if nesterov else b
+                        param[i] = p - lr * d
+                start = end
 
     return sgd_loop
 
@@ -624,19 +673,17 @@ def sgd_update_group(params, grads, momentum_buffers, *, lr: float, momentum: fl
         grads = [np.negative(a) for a in grads]
     p, g = _flat_all(params), _flat_all(grads)
     b = _flat_all(momentum_buffers) if has_momentum else p
-    _over_blocks(lambda j, counters, block: loop(p[j], g[j], b[j], k, first, counters, j, block), p)
+    wide = _sgd_wide(k) if has_momentum else _NOT_WIDENED
+    _over_blocks(lambda j, counters, block: loop(p[j], g[j], b[j], k, wide, first, counters, j, block), p)
 
 
-# Float32 subnormals: the moments of a dead unit decay by beta1 a step into float32's subnormal range
-# (about 800 steps) and stay there, and every multiplication or division with a subnormal operand or
-# result takes the x86 cores' microcode path (about 200 cycles per vector; additions and conversions
-# between float32 and float64 do not). Where a span of exp_avg holds one, Adam's loop runs that span's
-# multiplications and division of exp_avg's values in float64, where the same magnitudes are normal:
-# each exact float32 operand is widened, the float64 result rounded once to float32. As float64 has
-# more than twice float32's precision plus two bits, that double rounding gives the float32 operation's
-# correctly rounded result (Figueroa, "When is double rounding innocuous?", 1995): the same bits.
-SUBNORMAL_SPAN = 256  # elements of exp_avg looked at before the loop updates them, one way or the other
-_FLOAT32_MAGNITUDE, _FLOAT32_MANTISSA = 0x7FFFFFFF, 0x007FFFFF  # bit masks
+def _sgd_wide(k: np.ndarray) -> np.ndarray:
+    """SGD loop's `wide`: the switch and k's momentum and lr as float64, for float32 with subnormals kept."""
+    if k.dtype != np.float32 or denormal.flushing():
+        return _NOT_WIDENED
+    return np.array([1.0, k[2], k[0], 0.0])
+
+
 
 
 def _adam_loop(decay_mode: int, amsgrad: bool):
