@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--amount", type=finite_float, required=True, metavar="A",
                         help="fraction to prune, in [0, 1], of the weights (hidden units for ln-structured, each conv's "
                              "filters for ln-filters) not pruned yet")
-    parser.add_argument("--n", type=finite_float, default=2.0,
+    parser.add_argument("--n", type=finite_float, default=None,
                         help="norm order for ln-structured and ln-filters (default 2)")
     parser.add_argument("--shrink", action="store_true",
                         help="ln-structured: remove the pruned units physically (a smaller Linear pair); ln-filters: "
@@ -68,8 +68,10 @@ def _check(args: argparse.Namespace) -> None:
     if args.method == "ln-structured" and args.amount >= 1.0:
         raise ConfigError(f"--amount {args.amount:g} would remove every hidden unit, leaving a model that predicts "
                           "one class; --method ln-structured needs an --amount below 1")
-    if args.n != 2.0 and args.method not in SHRINKING:  # global-l1 / l1 / random have no norm order
+    if args.n is not None and args.method not in SHRINKING:  # global-l1 / l1 / random have no norm order
         raise ConfigError(f"--n sets the norm order of --method ln-structured or ln-filters, not {args.method}")
+    if args.n is None:  # None, not 2, as argparse's default: --n 2 with global-l1 is refused too
+        args.n = 2.0
     unused = [flag for flag, value in (("--lr", args.lr), ("--batch-size", args.batch_size),
                                        ("--log-every", args.log_every)) if value is not None]
     if unused and not args.finetune_epochs:

@@ -45,12 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "or cnn: Conv2d(1, C, 3), activation, 2x2 pooling, Linear(classes) on one image")
     parser.add_argument("--activation", choices=tuple(ACTIVATIONS),
                         help="hidden-layer activation (default tanh for an MLP, relu for the cnn)")
-    parser.add_argument("--pool", choices=POOLS, default="max",
+    parser.add_argument("--pool", choices=POOLS, default=None,
                         help="the cnn's 2x2 pooling: max sends each window's gradient to its arg-max, avg spreads "
                              "it evenly (default max)")
-    parser.add_argument("--image", type=int, default=6, metavar="PIXELS",
+    parser.add_argument("--image", type=int, default=None, metavar="PIXELS",
                         help=f"the cnn's image size, 4 to {MAX_IMAGE} pixels per side (default 6)")
-    parser.add_argument("--channels", type=int, default=2, metavar="C",
+    parser.add_argument("--channels", type=int, default=None, metavar="C",
                         help="the cnn's convolution filters, 1 to 4 (default 2)")
     parser.add_argument("--optimizer", choices=tuple(FIRST_STEPS), default="sgd",
                         help="sgd, momentum (0.9), nesterov, rmsprop, adam or adamw, with torch's defaults (default sgd)")
@@ -75,12 +75,18 @@ CNN_CLASSES = 3
 DOT_FORMATS = ("dot", "gv", "svg", "png", "pdf", "jpg", "jpeg", "gif", "")
 
 
+# the cnn's options; their argparse default is None, so one given at its default value is still seen
+CNN_DEFAULTS = {"pool": "max", "image": 6, "channels": 2}
+
+
 def _cnn_flags_only_with_cnn(args: argparse.Namespace) -> None:
-    defaults = {"pool": "max", "image": 6, "channels": 2}
-    given = [f"--{name}" for name, default in defaults.items() if getattr(args, name) != default]
+    given = [f"--{name}" for name in CNN_DEFAULTS if getattr(args, name) is not None]
     if given and args.model != "cnn":
         verb = "applies" if len(given) == 1 else "apply"
         raise ConfigError(f"{', '.join(given)} {verb} only to --model cnn (the MLP {args.model} has no convolution)")
+    for name, default in CNN_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -45,14 +45,17 @@ def build_config(args: argparse.Namespace) -> tuple[TrainConfig, set[str]]:
 
 def run(args: argparse.Namespace) -> int:
     config, chosen = build_config(args)
+    # an option on the command line must be read by the run whatever its value; a config file's keys are
+    # checked by value only, since a written effective config (config.toml, best_config.toml) holds them all
+    flags = set(explicit_settings(args))
     check_output_folder(config.out, "--out")  # also when it came from a config file
     if args.save_config:
-        path = save_config(config.resolved(), args.save_config)
+        path = save_config(config.resolved(flags), args.save_config)
         print(f"wrote the effective config to {path}")
         return 0
     resume = checkpoint_for_resume(args.resume, config.out) if args.resume else None
     with capture_notes():
-        result = run_training(config, resume=resume, explicit=chosen)
+        result = run_training(config, resume=resume, explicit=chosen, given=flags)
     test, out = result.test, result.out_dir
     print(f"test accuracy {test.accuracy:.4f}  loss {test.loss:.4f}  macro F1 {test.f1:.4f}  "
           f"({test.num_samples} samples; {result.trainer.epoch} epochs in {result.seconds:.1f} s)")

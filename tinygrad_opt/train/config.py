@@ -23,7 +23,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from .. import optim
 from .errors import ConfigError
@@ -54,6 +54,10 @@ NO_WEIGHT_DECAY = ("rprop", "lbfgs")
 GAMMA_DEFAULTS = {"step": 0.1, "multistep": 0.1, "exponential": 0.9, "plateau": 0.1}
 LOOKAHEAD_ALPHA_DEFAULT = 0.5
 MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop", "schedulefree-sgd", "sam", "muon")
+# optimizers that read --betas (muon: the AdamW it steps the non-matrix parameters with; sam: its base decides)
+BETAS_OPTIMIZERS = ("adam", "adamw", "adamax", "nadam", "radam", "lion", "schedulefree-adamw", "muon")
+# the pairs an effective config written before betas were left unset for other optimizers holds
+_FILLED_BETAS = ([0.9, 0.999], [0.9, 0.99])
 # Settings whose default depends on the model (its recipe): None (unset, on the command line and in
 # the config file) resolves to the model's value here; a value given on purpose, 0 included, wins.
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -213,8 +217,14 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in dataclasses.asdict(self).items()}
 
-    def resolved(self) -> TrainConfig:
-        """Fill every "chosen from the other settings" default, then check the whole config."""
+    def resolved(self, given: Iterable[str] = ()) -> TrainConfig:
+        """Fill every "chosen from the other settings" default, then check the whole config.
+
+        given: the settings the user gave on purpose (the CLI: the options on the command line). One that
+        the run does not read is refused whatever its value, also at its default; the others are refused
+        only when their value differs from the default (a written effective config holds every setting).
+        """
+        given = frozenset(str(k).replace("-", "_") for k in given)
         c = dataclasses.replace(self, hidden=list(self.hidden), betas=None if self.betas is None else list(self.betas),
                                 conv_widths=None if self.conv_widths is None else list(self.conv_widths),
                                 milestones=None if self.milestones is None else list(self.milestones))
@@ -223,8 +233,14 @@ class TrainConfig:
             if getattr(c, key) is None:
                 setattr(c, key, recipe_default(c, key))
         lr, weight_decay, eps = optimizer_defaults(c.sam_base if c.optimizer == "sam" else c.optimizer)
-        if c.betas is None:
-            c.betas = [0.9, 0.99] if c.optimizer == "lion" else [0.9, 0.999]
+        stepping = c.sam_base if c.optimizer == "sam" else c.optimizer
+        if c.betas is not None and stepping not in BETAS_OPTIMIZERS:
+            if "betas" in given or c.betas not in _FILLED_BETAS:
+                raise ConfigError.about(f"{{betas}}: {stepping} has no betas (they belong to "
+                                        f"{', '.join(BETAS_OPTIMIZERS)}); drop it")
+            c.betas = None
+        if c.betas is None and stepping in BETAS_OPTIMIZERS:
+            c.betas = [0.9, 0.99] if stepping == "lion" else [0.9, 0.999]
         if c.optimizer in ("schedulefree-sgd", "muon") and c.momentum == 0:
             c.momentum = 0.9 if c.optimizer == "schedulefree-sgd" else 0.95
         c.lr = lr if c.lr is None else c.lr
@@ -247,7 +263,7 @@ class TrainConfig:
             c.warmup_epochs = max(1, c.epochs // 10)
         if c.schedule == "onecycle" and c.max_lr is None:
             c.max_lr = c.lr
-        check(c)
+        check(c, given)
         return c
 
 
@@ -384,8 +400,11 @@ def _positive(c: TrainConfig, key: str, strict: bool = True, optional: bool = Fa
         raise ConfigError.about(f"{{{key}}} must be {bound}, got {{value!r}}", value=value)
 
 
-def check(c: TrainConfig) -> None:
-    """Raise ConfigError for the first setting that is out of range (a resolved config)."""
+def check(c: TrainConfig, given: frozenset[str] = frozenset()) -> None:
+    """Raise ConfigError for the first setting that is out of range or not read (a resolved config).
+
+    given: the settings given on purpose (see TrainConfig.resolved).
+    """
     check_choices(c)
     _positive(c, "lr")
     for key in ("batch_size", "epochs"):
@@ -417,20 +436,20 @@ def check(c: TrainConfig) -> None:
         if not c.conv_widths or any(w < 1 for w in c.conv_widths):
             raise ConfigError.about("{conv_widths} needs positive channel counts such as 32,64, got {value!r}",
                                     value=c.conv_widths)
-    if any(not 0.0 <= b < 1.0 for b in c.betas):
+    if c.betas is not None and any(not 0.0 <= b < 1.0 for b in c.betas):
         raise ConfigError.about("{betas} must both lie in [0, 1), got {value!r}", value=c.betas)
     if c.nesterov and (c.optimizer != "sgd" or c.momentum <= 0):
         raise ConfigError.about("{nesterov} needs {optimizer} sgd and {momentum} > 0 (e.g. {momentum} 0.9)")
     if c.momentum >= 1.0:
         raise ConfigError.about("{momentum} must be in [0, 1), got {value!r}", value=c.momentum)
-    if c.momentum and c.optimizer not in MOMENTUM_OPTIMIZERS:
+    if (c.momentum or "momentum" in given) and c.optimizer not in MOMENTUM_OPTIMIZERS:
         raise ConfigError.about(
             f"{{momentum}} applies to {', '.join(MOMENTUM_OPTIMIZERS[:-1])} and {MOMENTUM_OPTIMIZERS[-1]}, "
             f"not {c.optimizer}" + (" (its momentum is {betas})" if c.optimizer in ("adam", "adamw") else ""))
     if c.seed < 0:
         raise ConfigError.about("{seed} must be a non-negative integer, got {value!r}", value=c.seed)
     check_model_memory(c.hidden, c.dataset)
-    _check_optimizer_extras(c)
+    _check_optimizer_extras(c, given)
     if c.log_every is not None and c.log_every < 1:
         raise ConfigError.about("{log_every} must be a positive integer (steps between reads of the loss), "
                                 "got {value!r}", value=c.log_every)
@@ -443,7 +462,7 @@ def check(c: TrainConfig) -> None:
         raise ConfigError.about(f"{' and '.join(needs_val)} watch the validation set: use {{val_fraction}} > 0")
     _check_schedule(c)
     _check_pruning(c)
-    _check_settings_apply(c)
+    _check_settings_apply(c, given)
 
 
 # settings that only one part of the config reads: (what reads it, does that part run?). Given for
@@ -462,15 +481,16 @@ def _field_defaults() -> dict[str, Any]:
             for f in dataclasses.fields(TrainConfig)}
 
 
-def _check_settings_apply(c: TrainConfig) -> None:
+def _check_settings_apply(c: TrainConfig, explicit: frozenset[str]) -> None:
     defaults = _field_defaults()
-    given = {key for key, value in defaults.items() if getattr(c, key) != value}
+    given = explicit | {key for key, value in defaults.items() if getattr(c, key) != value}
     for key, schedules in _SCHEDULES_READING.items():
         if key in given and c.schedule not in schedules:
             raise ConfigError.about(f"{{{key}}} applies to {{schedule}} {' / '.join(schedules)}, not {{value}}; "
                                     f"drop it or choose one of those schedules", value=c.schedule)
     for key, models in _MODELS_READING.items():
-        if key in given and c.model not in models and not (key == "dropout" and c.dropout == 0):
+        filled = key == "dropout" and c.dropout == 0 and key not in explicit  # resolved() fills lenet5's 0
+        if key in given and c.model not in models and not filled:
             raise ConfigError.about(f"{{{key}}} applies to {{model}} {' / '.join(models)}, not {{value}}",
                                     value=c.model)
     for key in ("sam_base", "sam_rho"):
@@ -529,8 +549,8 @@ def check_model_memory(hidden: list[int], dataset: str) -> None:
             sizes=",".join(map(str, hidden)), parameters=parameters, needed=needed / 2**30, memory=memory / 2**30)
 
 
-def _check_optimizer_extras(c: TrainConfig) -> None:
-    if c.weight_decay and c.optimizer in NO_WEIGHT_DECAY:
+def _check_optimizer_extras(c: TrainConfig, given: frozenset[str]) -> None:
+    if (c.weight_decay or "weight_decay" in given) and c.optimizer in NO_WEIGHT_DECAY:
         raise ConfigError.about("{weight_decay}: {name} has no weight decay; use {l2} {value} for the same penalty in "
                                 "the loss", name=c.optimizer, value=c.weight_decay)
     if not (c.sam_rho > 0 and math.isfinite(c.sam_rho)):
@@ -540,7 +560,7 @@ def _check_optimizer_extras(c: TrainConfig) -> None:
                                 value=c.lookahead_k)
     if not 0.0 <= c.lookahead_alpha <= 1.0:
         raise ConfigError.about("{lookahead_alpha} must be in [0, 1], got {value!r}", value=c.lookahead_alpha)
-    if c.lookahead_k is None and c.lookahead_alpha != LOOKAHEAD_ALPHA_DEFAULT:
+    if c.lookahead_k is None and (c.lookahead_alpha != LOOKAHEAD_ALPHA_DEFAULT or "lookahead_alpha" in given):
         raise ConfigError.about("{lookahead_alpha} sets the step of Lookahead, which is off: add {lookahead_k} "
                                 "(e.g. {lookahead_k} 5)")
     stepping = c.sam_base if c.optimizer == "sam" else c.optimizer

@@ -178,13 +178,14 @@ def pruning_callbacks(config: TrainConfig, verbose: bool = False) -> list[Callba
 
 
 def run_training(config: TrainConfig, *, resume: str | os.PathLike | dict | None = None,
-                 explicit: Iterable[str] | None = None, callbacks: Iterable[Callback] = (),
+                 explicit: Iterable[str] | None = None, given: Iterable[str] = (), callbacks: Iterable[Callback] = (),
                  progress: bool | None = None, log: Callable[[str], None] | None = None) -> RunResult:
     """Train as `config` says, write the outputs, evaluate on the test split; see the module docstring.
 
     resume: a checkpoint path, run folder or loaded checkpoint to continue (its config is
     used; `explicit` names the settings of `config` that were given on purpose and override
-    it, see RESUME_OVERRIDABLE). log: where progress lines go (default print; quiet: none).
+    it, see RESUME_OVERRIDABLE). given: the settings given one by one (the command line's options), which
+    the run must read, see TrainConfig.resolved. log: where progress lines go (default print; quiet: none).
     """
     started = time.perf_counter()
     checkpoint = None
@@ -199,7 +200,7 @@ def run_training(config: TrainConfig, *, resume: str | os.PathLike | dict | None
                                     path=checkpoint["path"])
         if config.out is None or "out" not in (explicit or ()):
             config = dataclasses.replace(config, out=str(Path(checkpoint["path"]).parent))
-    config = config.resolved()
+    config = config.resolved(given)
     if log is None:
         log = (lambda line: None) if config.quiet else (lambda line: print(line, flush=True))
     _check_device(config.device)
