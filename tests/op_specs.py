@@ -728,3 +728,22 @@ OPS += [
            domain="nonzero"),
 ]
 OPS_BY_NAME.update({spec.name: spec for spec in OPS})
+
+
+# parity2: ops that replaced compositions whose gradients differed from torch's at the edges
+OPS += [
+    OpSpec("lerp", lambda a, b: a.lerp(b, 0.3), lambda a, b: a.lerp(b, 0.3), arity=2),
+    OpSpec("lerp_large_weight", lambda a, b: a.lerp(b, 0.8), lambda a, b: a.lerp(b, 0.8), arity=2),
+    OpSpec("lerp_tensor_weight", lambda a, b: a.lerp(b, a * b), lambda a, b: a.lerp(b, a * b), arity=2),
+    OpSpec("copysign", lambda a, b: a.copysign(b), lambda a, b: a.copysign(b), arity=2, domain="nonzero"),
+    OpSpec("logit", lambda a: (a * 0.5 + 0.5).logit(), lambda a: (a * 0.5 + 0.5).logit(), domain="unit"),
+    OpSpec("logit_eps", lambda a: (a * 0.5 + 0.5).logit(eps=0.05), lambda a: (a * 0.5 + 0.5).logit(eps=0.05),
+           domain="unit"),
+    OpSpec("hardswish", lambda a: _nn_f().hardswish(a * 2), lambda a: _torch_f().hardswish(a * 2),
+           domain="nonzero"),
+    # alpha 0.5: torch's float64 celu backward rounds 1 / alpha to float32, exact for a power of 2
+    OpSpec("celu", lambda a: _nn_f().celu(a, 0.5), lambda a: _torch_f().celu(a, 0.5), domain="nonzero"),
+    OpSpec("cosine_similarity", lambda a, b: _nn_f().cosine_similarity(a, b, dim=-1),
+           lambda a, b: _torch_f().cosine_similarity(a, b, dim=-1), arity=2, domain="nonzero", min_dims=1),
+]
+OPS_BY_NAME.update({spec.name: spec for spec in OPS})

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import tinygrad_opt as tg
+from weighted_loss import weighted_sum
 
 torch = pytest.importorskip("torch")
 
@@ -59,8 +60,8 @@ def test_prod_of_an_empty_tensor_and_its_gradient(kwargs):
     x, t = tg.tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
     y, u = x.prod(**kwargs), t.prod(**kwargs)
     same(y, u)
-    y.sum().backward()
-    u.sum().backward()
+    weighted_sum(y, tg).backward()
+    weighted_sum(u, torch).backward()
     same(x.grad, t.grad)
 
 
@@ -147,8 +148,8 @@ def test_add_and_sub_take_alpha_with_torchs_gradient():
     t, u = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
     ours, theirs = tg.add(x, y, alpha=-2.5) * x.sub(y, alpha=3), torch.add(t, u, alpha=-2.5) * t.sub(u, alpha=3)
     same(ours, theirs)
-    ours.sum().backward()
-    theirs.sum().backward()
+    weighted_sum(ours, tg).backward()
+    weighted_sum(theirs, torch).backward()
     same(x.grad, t.grad)
     same(y.grad, u.grad)
     with pytest.raises(RuntimeError):
@@ -180,8 +181,8 @@ def test_named_unary_methods_match_torch_values_dtypes_and_gradients(name):
         same(getattr(tg, name)(tg.tensor(a)), getattr(torch, name)(torch.tensor(a)))
     data = np.array([-2.5, -0.4, 0.3, 1.7])
     x, t = tg.tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
-    getattr(x, name)().sum().backward()
-    getattr(t, name)().sum().backward()
+    weighted_sum(getattr(x, name)(), tg).backward()
+    weighted_sum(getattr(t, name)(), torch).backward()
     same(x.grad, t.grad)
 
 
@@ -244,8 +245,8 @@ def test_in_place_forms_change_the_tensor_and_differentiate_as_torch(name, args)
     assert getattr(y, name)(*args) is y
     getattr(u, name)(*args)
     same(y, u)
-    (y * y).sum().backward()
-    (u * u).sum().backward()
+    weighted_sum(y, tg).backward()
+    weighted_sum(u, torch).backward()
     same(x.grad, t.grad)
     with pytest.raises(RuntimeError, match="leaf Variable"):
         getattr(x, name)(*args)
@@ -260,8 +261,8 @@ def test_masked_fill_in_place_records_the_value_gradient():
     y.masked_fill_(y < 0, v)
     u.masked_fill_(u < 0, w)
     same(y, u)
-    (y * y).sum().backward()
-    (u * u).sum().backward()
+    weighted_sum(y, tg).backward()
+    weighted_sum(u, torch).backward()
     same(x.grad, t.grad)
     same(v.grad, w.grad)
 
@@ -293,8 +294,8 @@ def test_masked_select_and_nonzero():
     for mask in (data > 0, (data > 0)[:1]):
         ours, theirs = x.masked_select(tg.tensor(mask)), t.masked_select(torch.tensor(mask))
         same(ours, theirs)
-    ours.sum().backward()
-    theirs.sum().backward()
+    weighted_sum(ours, tg).backward()
+    weighted_sum(theirs, torch).backward()
     same(x.grad, t.grad)
     for d in (data, data > 0, np.array(0.0), np.array(2), np.zeros((0, 2))):
         same(tg.tensor(d).nonzero(), torch.tensor(d).nonzero())
@@ -365,8 +366,8 @@ def test_further_binary_functions_and_their_gradients_at_the_edges(name):
     t, u = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
     ours, theirs = getattr(x, name)(y), getattr(t, name)(u)
     same(ours, theirs)
-    ours.sum().backward()
-    theirs.sum().backward()
+    weighted_sum(ours, tg).backward()
+    weighted_sum(theirs, torch).backward()
     same(x.grad, t.grad)
     same(y.grad, u.grad)
     ints = np.array([[1, -2], [3, 0]], np.float32)

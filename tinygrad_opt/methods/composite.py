@@ -143,12 +143,21 @@ class CompositeMethods:
         return self + tensor1 * tensor2 * value if value != 1 else self + tensor1 * tensor2
 
     def addcdiv(self, tensor1, tensor2, *, value=1):
-        """self + value * tensor1 / tensor2."""
+        """self + value * tensor1 / tensor2 (floating only, as torch)."""
+        if all(t.data.dtype.kind in "biu" for t in (tensor1, tensor2)):
+            raise TypeError(f"addcdiv: integer division is not supported (as torch), got tensor1 {tensor1.dtype} "
+                            f"and tensor2 {tensor2.dtype}; cast one to a floating dtype or use addcmul")
         return self + tensor1 / tensor2 * value if value != 1 else self + tensor1 / tensor2
 
     def lerp(self, end, weight):
-        """self + weight * (end - self)."""
-        return self + (end - self) * weight
+        """self + weight * (end - self), rounded as torch's (ops.Lerp)."""
+        if isinstance(weight, type(self)):
+            start, end, weight = _promoted_three(self, end, weight)
+            _check_floating(start, "lerp")
+            return ops.Lerp.apply(start, end, weight)
+        start, end = self._promoted_with(end)
+        _check_floating(start, "lerp")
+        return ops.Lerp.apply(start, end, weight=float(weight))
 
     # ---- element-wise compositions ----
     def fmod(self, other):
@@ -170,15 +179,11 @@ class CompositeMethods:
     def copysign(self, other):
         """|self| with the sign of other (signed zeros and NaN signs included), floating."""
         a, b = self._promoted_with(other)
-        a, b = a._floating(), b._floating()
-        return a.abs().where(~b.signbit(), -a.abs())
+        return ops.Copysign.apply(a._floating(), b._floating())
 
     def logit(self, eps: float | None = None):
         """log(p / (1 - p)), p = self clamped to [eps, 1 - eps] when eps is given."""
-        p = self._floating()
-        if eps is not None:
-            p = p.clamp(eps, 1 - eps)
-        return (p / (1 - p)).log()
+        return ops.Logit.apply(self._floating(), eps=None if eps is None else float(eps))
 
     def signbit(self):
         return type(self)._make(array_module(self.data).signbit(self.data), False)
@@ -245,16 +250,31 @@ class CompositeMethods:
         dims = (1,) * (self.ndim - len(dims)) + tuple(dims)
         return self.repeat(*dims)
 
-    def repeat_interleave(self, repeats, dim: int | None = None):
-        """Each element (each slice along dim) repeated `repeats` times in place; flattened without a dim."""
+    def repeat_interleave(self, repeats=None, dim: int | None = None, *, output_size: int | None = None):
+        """Each element (each slice along dim) repeated `repeats` times in place; flattened without a dim.
+        Without repeats, self holds the counts and the result is arange(len(self)) repeated by them."""
+        xp = array_module(self.data)
+        if repeats is None:
+            if self.ndim != 1 or self.data.dtype.kind not in "iu":
+                raise TypeError(f"repeat_interleave: repeats must be a 1-D integer tensor, got shape "
+                                f"{tuple(self.shape)} dtype {self.dtype}")
+            index = xp.arange(self.shape[0]).astype("int64")
+            return type(self)._make(index, False).repeat_interleave(self, 0, output_size=output_size)
         x = self.reshape(-1) if dim is None else self
         d = 0 if dim is None else dim
         size = x.shape[d] if x.ndim else 1
         counts = repeats.data if isinstance(repeats, type(self)) else repeats
+        if getattr(counts, "ndim", 0) == 1 and len(counts) == 1:
+            counts = counts[0]  # one count for every slice, as torch
         if not isinstance(counts, numbers.Integral) and getattr(counts, "ndim", 1) and len(counts) != size:
             raise ShapeError(f"repeat_interleave: repeats has {len(counts)} entries for {size} slices along dim {d}")
-        xp = array_module(self.data)
+        if getattr(counts, "dtype", np.dtype("int64")).kind not in "iu":
+            raise TypeError(f"repeat_interleave: repeats must be integers, got dtype {counts.dtype}")
+        if (xp.asarray(counts) < 0).any():
+            raise RuntimeError("repeat_interleave: repeats can not be negative")
         index = xp.repeat(xp.arange(size), xp.asarray(counts))
+        if output_size is not None and output_size != len(index):
+            raise RuntimeError(f"repeat_interleave: output_size={output_size} but the repeats sum to {len(index)}")
         return x.index_select(d, type(self)._make(index.astype("int64"), False))
 
     def take(self, index):
@@ -262,9 +282,20 @@ class CompositeMethods:
         return self.reshape(-1)[index]
 
     def take_along_dim(self, indices, dim: int | None = None):
+        """gather along dim after broadcasting self and indices in every other dim; with a dim, negative
+        indices count from the end (torch.take_along_dim; without one, torch refuses them, as gather)."""
         if dim is None:
             return self.reshape(-1).gather(0, indices.reshape(-1))
-        return self.gather(dim, indices)
+        if self.ndim != indices.ndim:
+            raise ShapeError(f"take_along_dim: input and indices must have the same number of dims, got shapes "
+                             f"{tuple(self.shape)} and {tuple(indices.shape)}")
+        d = dim % self.ndim
+        self_shape, index_shape = list(self.shape), list(indices.shape)
+        self_shape[d] = index_shape[d] = 1
+        common = np.broadcast_shapes(tuple(self_shape), tuple(index_shape))
+        x = self.expand(*common[:d], self.shape[d], *common[d + 1:])
+        index = indices.expand(*common[:d], indices.shape[d], *common[d + 1:])
+        return x.gather(d, _wrapped(index, self.shape[d]))
 
     def count_nonzero(self, dim=None):
         return (self != 0).sum(dim)
@@ -278,13 +309,49 @@ class CompositeMethods:
     def flipud(self):
         return self.flip(0)
 
-    def diff(self, n: int = 1, dim: int = -1):
-        """n-th forward difference along dim."""
+    def diff(self, n: int = 1, dim: int = -1, prepend=None, append=None):
+        """n-th forward difference along dim, of prepend, self and append joined along dim (bool: !=)."""
+        if self.ndim == 0:
+            raise ShapeError("diff: expects input to be at least one-dimensional, got a 0-d tensor")
+        if n < 0:
+            raise RuntimeError(f"diff: order must be non-negative but got {n}")
         x = self
+        if prepend is not None or append is not None:
+            from ..functional import cat  # noqa: PLC0415  (functional imports the tensor)
+
+            parts = [_along(p, self, dim) for p in (prepend,) if p is not None] + [self]
+            parts += [_along(p, self, dim) for p in (append,) if p is not None]
+            x = cat(parts, dim)
         for _ in range(n):
-            size = x.shape[dim]
-            x = x.narrow(dim, 1, size - 1) - x.narrow(dim, 0, size - 1)
+            length = max(x.shape[dim] - 1, 0)
+            later, earlier = x.narrow(dim, min(1, x.shape[dim]), length), x.narrow(dim, 0, length)
+            x = later != earlier if x.data.dtype == np.bool_ else later - earlier
         return x
+
+
+def _check_floating(t, op: str) -> None:
+    if t.data.dtype.kind != "f":
+        raise TypeError(f"{op}: expects floating-point tensors (as torch), got dtype {t.dtype}")
+
+
+def _promoted_three(a, b, c):
+    """a, b, c as tensors of one promoted dtype."""
+    a, b = a._promoted_with(b)
+    a, c = a._promoted_with(c)
+    return a, b._promoted_with(c)[0], c
+
+
+def _wrapped(index, size: int):
+    """index with negative entries counted from the end (as torch's take_along_dim)."""
+    data = index.data
+    return type(index)._make(data + size * (data < 0), False) if bool((data < 0).any()) else index
+
+
+def _along(extra, t, dim: int):
+    """prepend/append for diff: a tensor of t's number of dims (as torch's)."""
+    if extra.ndim != t.ndim:
+        raise ShapeError(f"diff: prepend/append must have the input's {t.ndim} dims, got shape {tuple(extra.shape)}")
+    return extra
 
 
 def _check_ndim(t, ndim: int, op: str, name: str) -> None:
@@ -293,8 +360,8 @@ def _check_ndim(t, ndim: int, op: str, name: str) -> None:
 
 
 def _scaled_sum(t, product, beta, alpha):
-    """beta * t + alpha * product; beta == 0 ignores t (its NaNs too), as torch."""
-    right = product if alpha == 1 else product * alpha
+    """beta * t + alpha * product; beta == 0 ignores t and alpha == 0 the product (their NaNs too), as torch."""
+    right = product if alpha == 1 else ops.TimesZero.apply(product) if alpha == 0 else product * alpha
     if beta == 0:
         return right + t.new_zeros(*t.shape)
     return (t if beta == 1 else t * beta) + right

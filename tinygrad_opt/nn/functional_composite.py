@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from .. import ops
 from ..errors import ShapeError
 from ..functional import where
 from ..tensor import Tensor
 from ._arguments import as_tensor, check_floating, check_number
-from .functional_activation import elu, relu6
+from .functional_activation import relu6
 
 
 def _float_input(input: Any, op: str) -> Tensor:
@@ -25,8 +28,7 @@ def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     """x * relu6(x + 3) / 6."""
-    x = _float_input(input, "hardswish")
-    return x * relu6(x + 3) / 6
+    return ops.Hardswish.apply(_float_input(input, "hardswish"))
 
 
 def softsign(input: Tensor) -> Tensor:
@@ -42,11 +44,11 @@ def tanhshrink(input: Tensor) -> Tensor:
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    """x for x > 0, alpha * (exp(x / alpha) - 1) otherwise: alpha * elu(x / alpha)."""
+    """x for x > 0, alpha * (exp(x / alpha) - 1) otherwise: torch's elu with input_scale 1 / alpha."""
     alpha = check_number(alpha, "alpha", "celu")
     if alpha == 0:
         raise ZeroDivisionError("celu: alpha must not be 0 (as torch); it divides the input")
-    return elu(_float_input(input, "celu") / alpha) * alpha
+    return ops.Elu.apply(_float_input(input, "celu"), alpha=alpha, input_scale=1.0 / alpha)
 
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:
@@ -62,9 +64,9 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
 
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
-    """x where x > threshold, else value."""
+    """value where x <= threshold, else x (NaN stays NaN); value takes x's dtype, as torch's."""
     x = as_tensor(input)
-    return where(x > threshold, x, value)
+    return where(x <= threshold, x.new_full((), value), x)
 
 
 def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
@@ -85,8 +87,11 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, o
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
     """sum(x1 * x2) / (max(||x1||, eps) * max(||x2||, eps)) along dim (after broadcasting x1 with x2)."""
     a, b = _float_input(x1, "cosine_similarity"), _float_input(x2, "cosine_similarity")
-    a_norm = a.norm(2, dim, keepdim=True).clamp_min(eps)
-    b_norm = b.norm(2, dim, keepdim=True).clamp_min(eps)
+    # torch clamps the norms in place under no_grad: the gradient flows as if they were not clamped
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    a, b = a.expand(*shape), b.expand(*shape)
+    a_norm = ops.ClampMinValue.apply(a.norm(2, dim, keepdim=True), lo=eps)
+    b_norm = ops.ClampMinValue.apply(b.norm(2, dim, keepdim=True), lo=eps)
     return ((a / a_norm) * (b / b_norm)).sum(dim)
 
 

@@ -69,3 +69,11 @@ __all__ += ["ConstantPad", "IndexPad"]
 from .batch_norm_channels import BatchNormChannels  # noqa: E402  (BatchNorm2d, and BatchNorm2d + ReLU fused)
 
 __all__ += ["BatchNormChannels"]
+
+# parity2: torch's formulas at the edges where a composition's gradient differed
+from .copysign import Copysign, Logit  # noqa: E402
+from .elementwise import ClampMinValue, TimesZero  # noqa: E402
+from .lerp import Lerp  # noqa: E402
+from .rectifier import Hardswish  # noqa: E402
+
+__all__ += ["ClampMinValue", "Copysign", "Hardswish", "Lerp", "Logit", "TimesZero"]

@@ -237,24 +237,31 @@ def floor_divide(a, b):
 
 
 class Remainder(Function):
-    """y = a - floor(a / b) * b (Python's and torch.remainder's sign: that of b).
+    """y = a - floor(a / b) * b (Python's and torch.remainder's sign: that of b). A zero result keeps
+    the sign of a, as torch's (fmod's zero, left unadjusted); NumPy's takes b's.
 
-    dL/da = g,  dL/db = -g * floor(a / b).
+    dL/da = g,  dL/db = -g * (a // b) (the floor division that goes with the remainder, as torch's
+    div(rounding_mode="floor"): NaN for an infinite a, -1 for 1 // -inf).
     """
 
     @staticmethod
     def forward(ctx, a, b):
         check_division_operands(a, b, "remainder")
         ctx.a, ctx.b = a, b
-        with _quiet(array_module(a)):  # float remainder by zero gives nan without a warning, as in torch
-            return a % b
+        xp = array_module(a)
+        with _quiet(xp):  # float remainder by zero gives nan without a warning, as in torch
+            y = a % b
+        if y.dtype.kind == "f":
+            y = xp.where(y == 0, xp.copysign(y, a), y)
+        return y
 
     @staticmethod
     def backward(ctx, g):
         need_a, need_b = ctx.needs_input_grad
         gb = None
         if need_b:
-            gb = -g * array_module(g).floor(ctx.a / ctx.b)
+            with _quiet(array_module(g)):
+                gb = -g * (ctx.a // ctx.b)
         return (g if need_a else None), gb
 
 
@@ -280,3 +287,34 @@ class Fmod(Function):
             with _quiet(array_module(g)):
                 gb = -g * array_module(g).trunc(ctx.a / ctx.b)
         return (g if need_a else None), gb
+
+
+class ClampMinValue(Function):
+    """y = max(a, lo) in value only: dL/da = g everywhere.
+
+    torch clamps some norms in place under no_grad (cosine_similarity's), so the gradient flows as if
+    the norm had not been clamped; this op keeps that meaning.
+    """
+
+    @staticmethod
+    def forward(ctx, a, lo=0.0):
+        return clamp(a, lo, None)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+class TimesZero(Function):
+    """y = 0 (a's shape), even where a is inf or NaN: BLAS's alpha = 0, which skips the product.
+
+    dL/da = 0 * g (torch's addmm gradient, alpha * g, with alpha = 0).
+    """
+
+    @staticmethod
+    def forward(ctx, a):
+        return array_module(a).zeros_like(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * 0

@@ -3,6 +3,7 @@
 At a kink the gradient is the one PyTorch picks, stated in each docstring.
 """
 from ..autograd import Function
+from ..backend import array_module
 from ..kernels import get as kernel
 from ..kernels.reference import clamp
 
@@ -60,3 +61,23 @@ class Elu(Function):
     @staticmethod
     def backward(ctx, g):
         return kernel("elu_backward", g)(g, ctx.a, *ctx.options)
+
+
+class Hardswish(Function):
+    """y = a * min(max(a + 3, 0), 6) / 6.
+
+    dL/da = 0 for a <= -3, g * (a / 3 + 0.5) for -3 < a < 3, g otherwise (a >= 3, +inf and NaN:
+    torch's hardswish_backward tests a <= -3 and a < 3, both false for NaN).
+    """
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.a = a
+        return (a * clamp(a + 3, 0.0, 6.0) / 6).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        a = ctx.a
+        inside = g * (a / 3 + 0.5).astype(g.dtype, copy=False)
+        return xp.where(a <= -3, xp.zeros((), dtype=g.dtype), xp.where(a < 3, inside, g))
