@@ -827,6 +827,17 @@ def _widened(k: np.ndarray) -> np.ndarray:
     return wide
 
 
+def _wide_switch(k: np.ndarray, picks: tuple) -> np.ndarray:
+    """A loop's `wide` argument (see SUBNORMAL_SPAN's comment): the switch (1.0: look for subnormals), 1.0 and
+    k[picks] as float64 where k is float32 and subnormals are kept; zeros (the float32 path only) else. Loaded
+    from memory, the float64 constants keep LLVM from narrowing a widened product back to float32."""
+    wide = np.zeros(2 + len(picks))
+    if k.dtype == np.float32 and not denormal.flushing():
+        wide[0] = wide[1] = 1.0
+        wide[2:] = k[list(picks)]
+    return wide
+
+
 def _over_blocks(update, arrays: list) -> None:
     """update(j, counters, block) over every flat array j: each whole on this thread where the group is small,
     else the arrays of more than one block shared with a second thread (parallel.share), the rest here."""
@@ -845,36 +856,85 @@ def _over_blocks(update, arrays: list) -> None:
             update(j, counters, max(size, 1))
 
 
-@_jit()
-def _rmsprop(param, grad, sq_arr, ga_arr, buf_arr, k, neg, has_wd, centered, has_momentum):
-    alpha, c1, wd, eps, lr, momentum = k[0], k[1], k[2], k[3], k[4], k[5]
-    for i in numba.prange(param.size):
-        p = param[i]
-        g = -grad[i] if neg else grad[i]
-        if has_wd:
-            g = g + wd * p
-        s = sq_arr[i] * alpha
-        s = s + c1 * g * g
-        sq_arr[i] = s
-        if centered:
-            a = ga_arr[i]
-            a = a + c1 * (g - a)
-            ga_arr[i] = a
-            avg = a * a
-            avg = s - avg
-            avg = np.sqrt(avg)
-        else:
-            avg = np.sqrt(s)
-        avg = avg + eps
-        if has_momentum:
-            b = buf_arr[i] * momentum
-            b = b + g / avg
-            buf_arr[i] = b
-            param[i] = p - lr * b
-        else:
-            d = g / avg
-            d = d * lr
-            param[i] = p - d
+def _rmsprop_loop(has_wd: bool, centered: bool, has_momentum: bool):
+    """RMSprop's loop for one option set (see _loop_for; as run-time flags, the loop with its float64 spans kept
+    LLVM from vectorising it). Spans where square_avg, grad_avg or the momentum buffer (each decays without a
+    gradient) holds a float32 subnormal run the operations on them in float64 and round once (see
+    SUBNORMAL_SPAN's comment and _wide_switch: wide = switch, 1.0, alpha, 1 - alpha, momentum, lr)."""
+    @_jit(nogil=True)
+    def rmsprop_loop(param, grad, sq_arr, ga_arr, buf_arr, k, wide, neg):
+        alpha, c1, wd, eps, lr, momentum = k[0], k[1], k[2], k[3], k[4], k[5]
+        one, alpha_w, c1_w, momentum_w, lr_w = wide[1], wide[2], wide[3], wide[4], wide[5]
+        look = wide[0] == 1.0
+        sq_bits, ga_bits, buf_bits = sq_arr.view(np.uint32), ga_arr.view(np.uint32), buf_arr.view(np.uint32)
+        n = numba.uint64(param.size)  # unsigned indices: no negative-index wraparound, which stops vectorising
+        span = numba.uint64(SUBNORMAL_SPAN) if look else max(n, numba.uint64(1))
+        start = numba.uint64(0)
+        while start < n:
+            end = min(start + span, n)
+            if look and (_any_subnormal(sq_bits, start, end) or (centered and _any_subnormal(ga_bits, start, end))
+                         or (has_momentum and _any_subnormal(buf_bits, start, end))):
+                for i in range(start, end):
+                    p = param[i]
+                    g = -grad[i] if neg else grad[i]
+                    if has_wd:
+                        g = g + wd * p
+                    s = np.float32(np.float64(sq_arr[i]) * alpha_w)
+                    s = s + c1 * g * g
+                    sq_arr[i] = s
+                    if centered:
+                        a = ga_arr[i]
+                        a = a + np.float32(c1_w * np.float64(g - a))
+                        ga_arr[i] = a
+                        avg = np.float32(np.float64(a) * one * np.float64(a))
+                        avg = s - avg
+                    else:
+                        avg = s
+                    avg = np.float32(np.sqrt(np.float64(avg) * one))
+                    avg = avg + eps
+                    if has_momentum:
+                        b = np.float32(np.float64(buf_arr[i]) * momentum_w)
+                        b = b + g / avg
+                        buf_arr[i] = b
+                        param[i] = p - np.float32(lr_w * np.float64(b))
+                    else:
+                        d = g / avg
+                        d = np.float32(np.float64(d) * lr_w)
+                        param[i] = p - d
+            else:
+                for i in range(start, end):
+                    p = param[i]
+                    g = -grad[i] if neg else grad[i]
+                    if has_wd:
+                        g = g + wd * p
+                    s = sq_arr[i] * alpha
+                    s = s + c1 * g * g
+                    sq_arr[i] = s
+                    if centered:
+                        a = ga_arr[i]
+                        a = a + c1 * (g - a)
+                        ga_arr[i] = a
+                        avg = a * a
+                        avg = s - avg
+                        avg = np.sqrt(avg)
+                    else:
+                        avg = np.sqrt(s)
+                    avg = avg + eps
+                    if has_momentum:
+                        b = buf_arr[i] * momentum
+                        b = b + g / avg
+                        buf_arr[i] = b
+                        param[i] = p - lr * b
+                    else:
+                        d = g / avg
+                        d = d * lr
+                        param[i] = p - d
+            start = end
+
+    return rmsprop_loop
+
+
+_RMSPROP_LOOPS: dict = {}  # (has_wd, centered, has_momentum) -> its loop
 
 
 def _rmsprop_takes(param, grad, square_avg, grad_avg, momentum_buffer, *, momentum: float, centered: bool,
@@ -888,10 +948,11 @@ def rmsprop_update(param, grad, square_avg, grad_avg, momentum_buffer, *, lr: fl
                    weight_decay: float, momentum: float, centered: bool, maximize: bool) -> None:
     has_momentum = momentum > 0
     k = np.array([alpha, 1 - alpha, weight_decay, eps, lr, momentum], param.dtype)
+    options = (weight_decay != 0, bool(centered), has_momentum)
+    loop = _RMSPROP_LOOPS.get(options) or _loop_for(_RMSPROP_LOOPS, _rmsprop_loop, options)
     sq = _flat(square_avg)
-    _rmsprop(_flat(param), _flat(grad), sq, _flat(grad_avg) if centered else sq,
-             _flat(momentum_buffer) if has_momentum else sq, k, bool(maximize), weight_decay != 0,
-             bool(centered), has_momentum)
+    loop(_flat(param), _flat(grad), sq, _flat(grad_avg) if centered else sq,
+         _flat(momentum_buffer) if has_momentum else sq, k, _wide_switch(k, (0, 1, 5, 4)), bool(maximize))
 
 
 @_jit()
@@ -929,22 +990,54 @@ def _lerp_constants(weight: float, dtype) -> tuple:
 
 
 @_jit()
-def _adamax(param, grad, m_arr, u_arr, k, neg, has_wd, low):
+def _adamax(param, grad, m_arr, u_arr, k, wide, neg, has_wd, low):
+    """Adamax's loop; spans where exp_avg holds a float32 subnormal (exp_inf >= eps does not decay past it) run
+    the operations on exp_avg in float64 and round once (see SUBNORMAL_SPAN's comment and _wide_switch: wide =
+    switch, 1.0, w, 1 - w, -lr / bias correction)."""
     wd, w, w_rest, beta2, eps, neg_clr = k[0], k[1], k[2], k[3], k[4], k[5]
-    for i in numba.prange(param.size):
-        p = param[i]
-        g = -grad[i] if neg else grad[i]
-        if has_wd:
-            g = g + wd * p
-        m = m_arr[i]
-        m = m + w * (g - m) if low else g - (g - m) * w_rest
-        m_arr[i] = m
-        u = u_arr[i] * beta2
-        a = abs(g) + eps
-        if not (u >= a or u != u):  # NumPy's maximum: NaN wins
-            u = a
-        u_arr[i] = u
-        param[i] = p + neg_clr * m / u
+    one, w_w, w_rest_w, neg_clr_w = wide[1], wide[2], wide[3], wide[4]
+    look = wide[0] == 1.0
+    m_bits = m_arr.view(np.uint32)
+    n = numba.uint64(param.size)  # unsigned indices: no negative-index wraparound, which stops vectorising
+    span = numba.uint64(SUBNORMAL_SPAN) if look else max(n, numba.uint64(1))
+    start = numba.uint64(0)
+    while start < n:
+        end = min(start + span, n)
+        if look and _any_subnormal(m_bits, start, end):
+            for i in range(start, end):
+                p = param[i]
+                g = -grad[i] if neg else grad[i]
+                if has_wd:
+                    g = g + wd * p
+                m = m_arr[i]
+                if low:
+                    m = m + np.float32(w_w * np.float64(g - m))
+                else:
+                    m = g - np.float32(np.float64(g - m) * w_rest_w)
+                m_arr[i] = m
+                u = u_arr[i] * beta2
+                a = abs(g) + eps
+                if not (u >= a or u != u):
+                    u = a
+                u_arr[i] = u
+                d = np.float32(neg_clr_w * np.float64(m))
+                param[i] = p + np.float32(np.float64(d) * one / np.float64(u))
+        else:
+            for i in range(start, end):
+                p = param[i]
+                g = -grad[i] if neg else grad[i]
+                if has_wd:
+                    g = g + wd * p
+                m = m_arr[i]
+                m = m + w * (g - m) if low else g - (g - m) * w_rest
+                m_arr[i] = m
+                u = u_arr[i] * beta2
+                a = abs(g) + eps
+                if not (u >= a or u != u):  # NumPy's maximum: NaN wins
+                    u = a
+                u_arr[i] = u
+                param[i] = p + neg_clr * m / u
+        start = end
 
 
 @takes(_update_takes)
@@ -952,30 +1045,66 @@ def adamax_update(param, grad, exp_avg, exp_inf, *, step: int, lr: float, beta1:
                   weight_decay: float, maximize: bool) -> None:
     low, lerp = _lerp_constants(1 - beta1, param.dtype)
     k = np.array([weight_decay, lerp[0], lerp[1], beta2, eps, -(lr / (1 - beta1**step))], param.dtype)
-    _adamax(_flat(param), _flat(grad), _flat(exp_avg), _flat(exp_inf), k, bool(maximize), weight_decay != 0, low)
+    _adamax(_flat(param), _flat(grad), _flat(exp_avg), _flat(exp_inf), k, _wide_switch(k, (1, 2, 5)),
+            bool(maximize), weight_decay != 0, low)
 
 
 @_jit()
-def _nadam(param, grad, m_arr, v_arr, k, neg, decay_mode, low):
+def _nadam(param, grad, m_arr, v_arr, k, wide, neg, decay_mode, low):
+    """NAdam's loop; spans where exp_avg holds a float32 subnormal (exp_avg_sq, decaying by beta2, stays normal
+    far longer) run the operations on exp_avg in float64 and round once (see SUBNORMAL_SPAN's comment and
+    _wide_switch: wide = switch, 1.0, w, 1 - w, the momentum term's coefficient)."""
     wd, decay, w, w_rest, beta2, c2, bc2, eps, coef_g, coef_m = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], \
         k[8], k[9]
-    for i in numba.prange(param.size):
-        p = param[i]
-        g = -grad[i] if neg else grad[i]
-        if decay_mode == 1:  # decoupled: decay the weight itself
-            p = p * decay
-        elif decay_mode == 2:  # L2 penalty in the gradient
-            g = g + wd * p
-        m = m_arr[i]
-        m = m + w * (g - m) if low else g - (g - m) * w_rest
-        m_arr[i] = m
-        v = v_arr[i] * beta2
-        v = v + c2 * g * g
-        v_arr[i] = v
-        d = np.sqrt(v / bc2)
-        d = d + eps
-        p = p + coef_g * g / d
-        param[i] = p + coef_m * m / d
+    one, w_w, w_rest_w, coef_m_w = wide[1], wide[2], wide[3], wide[4]
+    look = wide[0] == 1.0
+    m_bits = m_arr.view(np.uint32)
+    n = numba.uint64(param.size)  # unsigned indices: no negative-index wraparound, which stops vectorising
+    span = numba.uint64(SUBNORMAL_SPAN) if look else max(n, numba.uint64(1))
+    start = numba.uint64(0)
+    while start < n:
+        end = min(start + span, n)
+        if look and _any_subnormal(m_bits, start, end):
+            for i in range(start, end):
+                p = param[i]
+                g = -grad[i] if neg else grad[i]
+                if decay_mode == 1:
+                    p = p * decay
+                elif decay_mode == 2:
+                    g = g + wd * p
+                m = m_arr[i]
+                if low:
+                    m = m + np.float32(w_w * np.float64(g - m))
+                else:
+                    m = g - np.float32(np.float64(g - m) * w_rest_w)
+                m_arr[i] = m
+                v = v_arr[i] * beta2
+                v = v + c2 * g * g
+                v_arr[i] = v
+                d = np.sqrt(v / bc2)
+                d = d + eps
+                p = p + coef_g * g / d
+                e = np.float32(coef_m_w * np.float64(m))
+                param[i] = p + np.float32(np.float64(e) * one / np.float64(d))
+        else:
+            for i in range(start, end):
+                p = param[i]
+                g = -grad[i] if neg else grad[i]
+                if decay_mode == 1:  # decoupled: decay the weight itself
+                    p = p * decay
+                elif decay_mode == 2:  # L2 penalty in the gradient
+                    g = g + wd * p
+                m = m_arr[i]
+                m = m + w * (g - m) if low else g - (g - m) * w_rest
+                m_arr[i] = m
+                v = v_arr[i] * beta2
+                v = v + c2 * g * g
+                v_arr[i] = v
+                d = np.sqrt(v / bc2)
+                d = d + eps
+                p = p + coef_g * g / d
+                param[i] = p + coef_m * m / d
+        start = end
 
 
 @takes(_update_takes)
@@ -986,7 +1115,8 @@ def nadam_update(param, grad, exp_avg, exp_avg_sq, *, step: int, lr: float, beta
     low, lerp = _lerp_constants(1 - beta1, param.dtype)
     k = np.array([weight_decay, 1 - lr * weight_decay, lerp[0], lerp[1], beta2, 1 - beta2, 1 - beta2**step, eps,
                   -lr * (1.0 - mu) / (1.0 - mu_product), -lr * mu_next / (1.0 - mu_product * mu_next)], param.dtype)
-    _nadam(_flat(param), _flat(grad), _flat(exp_avg), _flat(exp_avg_sq), k, bool(maximize), decay_mode, low)
+    _nadam(_flat(param), _flat(grad), _flat(exp_avg), _flat(exp_avg_sq), k, _wide_switch(k, (2, 3, 9)),
+           bool(maximize), decay_mode, low)
 
 
 @_jit()

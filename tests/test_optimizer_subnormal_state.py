@@ -46,7 +46,7 @@ def small_floats(n: int, seed: int) -> np.ndarray:
 def mixed_floats(n: int, seed: int) -> np.ndarray:
     """Ordinary magnitudes with runs of subnormals: both the widened spans and the float32 ones in one array."""
     a = (np.random.default_rng(seed).standard_normal(n) * 1e-2).astype(np.float32)
-    a[300:900] = small_floats(600, seed + 100)
+    a[n // 4:n // 2] = small_floats(n // 2 - n // 4, seed + 100)
     return a
 
 
@@ -172,3 +172,122 @@ def test_llvm_keeps_the_sgd_spans_in_float64(nesterov):
     ir = llvm_ir(cpu._sgd_loop(False, True, nesterov), a, a.copy(), a.copy(), k, cpu._sgd_wide(k), False,
                  np.zeros(1, np.int64), 0, a.size)
     assert len(re.findall(r"fmul <\d+ x double>", ir)) >= (3 if nesterov else 2)
+
+
+# ---- RMSprop, Adamax, NAdam: whole-array loops, their `wide` from _wide_switch -----------------------------
+
+def float32_path_only(monkeypatch) -> None:
+    """Every loop that takes _wide_switch's constants gets the switch off: the float32 operations throughout."""
+    monkeypatch.setattr(cpu, "_wide_switch", lambda k, picks: np.zeros(2 + len(picks)))
+
+
+RMSPROP = [dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=wd, momentum=momentum, centered=centered,
+                maximize=maximize)
+           for wd, momentum, centered, maximize in itertools.product([0.0, 1e-3], [0.0, 0.9], [False, True],
+                                                                     [False, True])]
+ADAMAX = [dict(step=7, lr=2e-3, beta1=beta1, beta2=0.999, eps=eps, weight_decay=wd, maximize=maximize)
+          for beta1, eps, wd, maximize in itertools.product([0.9, 0.3], [1e-8, 0.0], [0.0, 1e-3], [False, True])]
+NADAM = [dict(step=7, lr=2e-3, beta1=beta1, beta2=0.999, eps=1e-8, weight_decay=wd, mu=0.95, mu_next=0.96,
+              mu_product=0.4, decoupled_weight_decay=decoupled, maximize=maximize)
+         for beta1, wd, decoupled, maximize in itertools.product([0.9, 0.3], [0.0, 1e-3], [False, True],
+                                                                 [False, True])]
+# kernel, options, which state arrays are second moments (>= 0)
+CASES = ([("rmsprop_update", o, (0,)) for o in RMSPROP] + [("adamax_update", o, (1,)) for o in ADAMAX]
+         + [("nadam_update", o, (1,)) for o in NADAM])
+STATE_ARRAYS = {"rmsprop_update": 3, "adamax_update": 2, "nadam_update": 2}
+
+
+def run_kernel(name: str, options: dict, arrays: list, steps: int = 3) -> None:
+    with np.errstate(all="ignore"):
+        for _ in range(steps):
+            getattr(cpu, name)(*arrays[:2], *arrays[2:], **options)
+
+
+@pytest.mark.parametrize("name,options,second", CASES)
+@pytest.mark.parametrize("values", [any_floats, small_floats, mixed_floats])
+def test_the_float64_spans_give_the_float32_loops_bits(name, options, second, values, monkeypatch):
+    n = 2 * cpu.SUBNORMAL_SPAN + 37
+    start = [values(n, seed) for seed in range(2 + STATE_ARRAYS[name])]
+    for j in second:
+        start[2 + j] = np.abs(start[2 + j])
+    wide, narrow = [a.copy() for a in start], [a.copy() for a in start]
+    run_kernel(name, options, wide)
+    float32_path_only(monkeypatch)
+    run_kernel(name, options, narrow)
+    assert_same_bits_but_where_two_nans_met(wide, narrow)
+
+
+@X86
+@pytest.mark.parametrize("name,options,second", [CASES[0], CASES[len(RMSPROP) - 1], CASES[len(RMSPROP)],
+                                                 CASES[-1]])
+def test_with_subnormals_flushed_the_float64_spans_give_the_float32_loops_bits(name, options, second, monkeypatch):
+    """A thread that flushes (set by another library, or before the engine knew) may still take the float64 spans."""
+    start = [small_floats(1031, seed) for seed in range(2 + STATE_ARRAYS[name])]
+    for j in second:
+        start[2 + j] = np.abs(start[2 + j])
+    wide, narrow = [a.copy() for a in start], [a.copy() for a in start]
+    tg.set_flush_denormal(True)
+    monkeypatch.setattr(cpu.denormal, "flushing", lambda: False)  # the switch on although this thread flushes
+    run_kernel(name, options, wide)
+    float32_path_only(monkeypatch)
+    run_kernel(name, options, narrow)
+    assert_same_bits_but_where_two_nans_met(wide, narrow)
+
+
+def test_the_switch_is_on_for_float32_with_subnormals_kept_only():
+    k32 = np.array([0.5, 0.25, 3.0], np.float32)
+    assert list(cpu._wide_switch(k32, (2, 0))) == [1.0, 1.0, 3.0, 0.5]
+    assert not cpu._wide_switch(k32.astype(np.float64), (2, 0)).any()
+    if denormal.supported():
+        tg.set_flush_denormal(True)
+        assert not cpu._wide_switch(k32, (2, 0)).any()
+
+
+def dead_rows_state(rng, n_state: int, second: tuple) -> tuple:
+    """A 40x100 weight, its gradient zero on 15 dead rows whose decaying state holds a few smallest subnormals."""
+    param = rng.standard_normal((40, 100)).astype(np.float32)
+    grad = (rng.standard_normal((40, 100)) * 1e-3).astype(np.float32)
+    state = [(rng.standard_normal((40, 100)) * 1e-4).astype(np.float32) for _ in range(n_state)]
+    dead = rng.choice(40, 15, replace=False)
+    grad[dead] = 0.0
+    for j, a in enumerate(state):
+        if j in second:
+            a[...] = np.abs(a) * 1e-4
+            a[dead] = (rng.integers(1, 50, (15, 100)) * TINY).astype(np.float32)
+        else:
+            a[dead] = (rng.integers(-5, 6, (15, 100)) * TINY).astype(np.float32)
+    return param, grad, state
+
+
+@pytest.mark.parametrize("name,options,second", CASES)
+def test_state_decayed_into_subnormals_updates_as_the_reference(name, options, second):
+    rng = np.random.default_rng(11)
+    param, grad, state = dead_rows_state(rng, STATE_ARRAYS[name], second)
+    ours, ref = [param.copy()] + [a.copy() for a in state], [param.copy()] + [a.copy() for a in state]
+    with np.errstate(all="ignore"):
+        for _ in range(4):
+            getattr(cpu, name)(ours[0], grad, *ours[1:], **options)
+            getattr(reference, name)(ref[0], grad, *ref[1:], **options)
+    if not options["weight_decay"] and options.get("beta1") != 0.3:  # m * 0.3 rounds a few subnormals to 0
+        subnormal = sum(np.count_nonzero((a != 0) & (np.abs(a) < np.finfo(np.float32).tiny)) for a in ours[1:])
+        assert subnormal > 1000
+    for got, want in zip(ours, ref):
+        np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+@pytest.mark.parametrize("loop,args,doubles", [
+    (lambda: cpu._rmsprop_loop(True, True, True), lambda a, k, w: (a, a.copy(), a.copy(), a.copy(), a.copy(), k, w,
+                                                                  False), r"sqrt\.v\d+f64"),
+    (lambda: cpu._adamax, lambda a, k, w: (a, a.copy(), a.copy(), a.copy(), k, w, False, False, True),
+     r"fdiv <\d+ x double>"),
+    (lambda: cpu._nadam, lambda a, k, w: (a, a.copy(), a.copy(), a.copy(), k, w, False, 0, True),
+     r"fdiv <\d+ x double>"),
+])
+def test_llvm_keeps_the_spans_in_float64(loop, args, doubles):
+    """LLVM may narrow float32(float64(a) op float64(b)) of float32 a, b back to a float32 operation, which would
+    bring the microcode path back: the optimised loops must still work on vectors of doubles."""
+    a = np.ones(10, np.float32)
+    k = np.full(11, 0.5, np.float32)
+    ir = llvm_ir(loop(), *args(a, k, cpu._wide_switch(k, (0, 1, 2, 3))))
+    assert len(re.findall(r"fmul <\d+ x double>", ir)) >= 2
+    assert re.search(doubles, ir)
