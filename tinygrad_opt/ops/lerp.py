@@ -39,9 +39,18 @@ def fused_multiply_add(x, y, z):
     return xp.where(xp.isfinite(fused), fused, total)
 
 
+def _lerp(xp, a, b, w):
+    with _quiet(xp):
+        difference = b - a
+        small = fused_multiply_add(*xp.broadcast_arrays(w, difference, a))
+        large = fused_multiply_add(*xp.broadcast_arrays(-difference, 1 - w, b))
+    return xp.where(xp.abs(w) < 0.5, small, large)
+
+
 class Lerp(Function):
     """y = a + w * (b - a), computed as torch: fma(w, b - a, a) where |w| < 0.5, else
-    fma(-(b - a), 1 - w, b) (exact at w == 1); w is a tensor input or the option `weight`.
+    fma(-(b - a), 1 - w, b) (exact at w == 1); w is a tensor input or the option `weight`. float16 is
+    computed in float32 and rounded once, as torch's CPU kernel does.
 
     dL/da = g * (1 - w),  dL/db = g * w,  dL/dw = g * (b - a).
     """
@@ -50,13 +59,12 @@ class Lerp(Function):
     def forward(ctx, a, b, *tensor_weight, weight=None):
         xp = array_module(a)
         w = tensor_weight[0] if tensor_weight else xp.asarray(weight, dtype=a.dtype)
-        with _quiet(xp):
-            difference = b - a
-            one_minus_w = 1 - w
-            small = fused_multiply_add(*xp.broadcast_arrays(w, difference, a))
-            large = fused_multiply_add(*xp.broadcast_arrays(-difference, one_minus_w, b))
-        ctx.w, ctx.one_minus_w, ctx.difference = w, one_minus_w, difference
-        return xp.where(xp.abs(w) < 0.5, small, large)
+        ctx.w, ctx.one_minus_w, ctx.difference = w, 1 - w, b - a
+        if a.dtype.itemsize < 4:  # torch computes float16 in float32 and rounds once at the end
+            wide = (a.astype(np.float32), b.astype(np.float32))
+            w = tensor_weight[0].astype(np.float32) if tensor_weight else xp.asarray(weight, dtype=np.float32)
+            return _lerp(xp, *wide, w).astype(a.dtype)
+        return _lerp(xp, a, b, w)
 
     @staticmethod
     def backward(ctx, g):
