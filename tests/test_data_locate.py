@@ -77,11 +77,20 @@ def test_cache_defaults_to_home(monkeypatch, tmp_path):
     assert cache_dir("fashion-mnist") == tmp_path / "home" / ".cache" / "tinygrad_opt" / "fashion-mnist"
 
 
-def test_incomplete_argument_folder_falls_through_to_env(tmp_path, monkeypatch):
+@pytest.mark.parametrize("emptied", [False, True])
+def test_a_data_dir_that_lacks_files_is_an_error_not_a_fall_back(tmp_path, monkeypatch, emptied):
+    # it fell through to $TINYGRAD_OPT_DATA (training on other files than the ones pointed at) or, offline,
+    # tried a download and printed its progress before the error
     partial = write_fake_set(tmp_path / "partial", 5)
-    (partial / "t10k-labels-idx1-ubyte.gz").unlink()
+    for f in partial.iterdir() if emptied else [partial / "t10k-labels-idx1-ubyte.gz"]:
+        f.unlink()
     monkeypatch.setenv(ENV_VAR, str(write_fake_set(tmp_path / "env", 6)))
-    assert len(load_dataset("mnist", data_dir=partial).x_train) == 6
+    monkeypatch.setattr(download_module, "urlopen", lambda *a, **k: pytest.fail("no download for a data_dir"))
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_dataset("mnist", data_dir=partial)
+    message = str(info.value)
+    assert f"data dir {partial}: " in message and "leave out --data-dir" in message
+    assert ("no IDX files" if emptied else "incomplete: lacks t10k-labels-idx1-ubyte") in message
 
 
 @pytest.mark.parametrize("sub", ["", "mnist", "MNIST/raw"])
@@ -132,12 +141,11 @@ def test_missing_data_dir_says_how_to_get_mnist(tmp_path):
 def test_offline_error_lists_every_folder_searched(tmp_path, monkeypatch):
     empty = tmp_path / "empty"
     empty.mkdir()
-    monkeypatch.setenv(ENV_VAR, str(tmp_path / "env-missing"))
+    monkeypatch.setenv(ENV_VAR, str(empty))
     with pytest.raises(DatasetNotFoundError) as info:
-        load_dataset("fashion-mnist", data_dir=empty)
+        load_dataset("fashion-mnist")
     message = str(info.value)
-    assert f"{empty} (data_dir argument): no IDX files" in message
-    assert f"{tmp_path / 'env-missing'} (${ENV_VAR}): does not exist" in message
+    assert f"{empty} (${ENV_VAR}): no IDX files" in message
     assert f"{cache_dir('fashion-mnist')} (cache)" in message
     assert "Temporary failure in name resolution" in message  # the download's own error
     assert "--data-dir" in message and "--dataset digits" in message

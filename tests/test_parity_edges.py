@@ -99,8 +99,13 @@ CASES = {
                                       np.array([[-1], [0], [-5]])),
     "hardswish at -3, 3, inf, nan": (nn("hardswish"), EDGES),
     "hardswish float32": (nn("hardswish"), EDGES.astype(np.float32)),
-    # (the signs of celu's zeros and its gradient at NaN come from the elu kernel, which gives +0.0 and NaN)
-    "celu negative alpha": (lambda L, a: nn("celu")(L, a, -1.0), np.array([-4.0, -2.9, -1e-3, 1.0, 3.5, np.inf])),
+    "celu negative alpha": (lambda L, a: nn("celu")(L, a, -1.0), EDGES[:11].copy()),
+    "celu -0.0 and NaN": (lambda L, a: nn("celu")(L, a, 0.5), np.array([-0.0, 0.0, -1.0, np.nan, np.inf, -np.inf])),
+    "logit at -0.0": (lambda L, a: a.logit(), np.array([-0.0, 0.0, 1.0])),
+    "lerp keeps -0.0": (lambda L, a, b: a.lerp(b, 0.5), np.array([-0.0, 0.0, -0.0]), np.array([-0.0, -0.0, 0.0])),
+    "softsign of integers": (lambda L, a: nn("softsign")(L, a), np.array([[3, -1, 0]])),
+    "tanhshrink of integers": (lambda L, a: nn("tanhshrink")(L, a), np.array([[3, -1, 0]])),
+    "glu of an empty tensor": (lambda L, a: nn("glu")(L, a, 0), np.zeros((0, 3))),
     "threshold at the threshold and NaN": (lambda L, a: nn("threshold")(L, a, 1.0, -2.0),
                                            np.array([0.5, 1.0, 1.5, np.nan, -np.inf])),
     "threshold int keeps the dtype": (lambda L, a: nn("threshold")(L, a, 1, 7.5), np.array([0, 1, 2, 3])),
@@ -127,9 +132,17 @@ def test_edge_points_match_torch(name):
     (lambda L: L.repeat_interleave(L.zeros(3), L.tensor([1, -1, 2])), RuntimeError),
     (lambda L: L.repeat_interleave(L.zeros(2, 3), 2, dim=0, output_size=5), RuntimeError),
     (lambda L: L.lerp(L.tensor([1, 2]), L.tensor([3, 4]), 0.5), TypeError),
+    (lambda L: L.positive(L.tensor([True])), TypeError),
+    (lambda L: L.take(L.zeros(2, 3), L.tensor([1, 2], dtype=L.int32)), TypeError),
+    (lambda L: L.fliplr(L.zeros(3)), tg.ShapeError),
+    (lambda L: L.flipud(L.tensor(1.0)), tg.ShapeError),
+    (lambda L: L.tensor(1.0).repeat_interleave(2, dim=0), IndexError),
+    (lambda L: L.tensor([[True]]).trace(), TypeError),
+    (lambda L: L.addcmul(L.tensor([True]), L.tensor([True]), L.tensor([True])), TypeError),
+    (lambda L: (F if L is tg else TF).threshold(L.tensor([True]), 0, 1), TypeError),
 ])
 def test_refusals_match_torch(call, error):
-    with pytest.raises(RuntimeError):
+    with pytest.raises((RuntimeError, IndexError, NotImplementedError)):
         call(torch)
     with pytest.raises(error):
         call(tg)

@@ -1,9 +1,11 @@
 """Finding a dataset's IDX files on disk, and downloading them into the cache when absent.
 
-Search order (the first folder holding all four files wins):
-  1. the explicit `data_dir` argument (the CLI's --data-dir),
-  2. the environment variable TINYGRAD_OPT_DATA,
-  3. the cache folder: $XDG_CACHE_HOME/tinygrad_opt/<dataset> (default ~/.cache/...).
+An explicit `data_dir` argument (the CLI's --data-dir) is the only folder looked in: the four
+files must be there, and one missing is an error naming it (no fall-back to other folders or a
+download, which would silently train on other files than the ones pointed at). Without it the
+search order is (the first folder holding all four files wins, else a download into the cache):
+  1. the environment variable TINYGRAD_OPT_DATA,
+  2. the cache folder: $XDG_CACHE_HOME/tinygrad_opt/<dataset> (default ~/.cache/...).
 In each folder the files may sit directly, in a `<dataset>/` sub-folder (mnist/,
 fashion-mnist/, torchvision's MNIST/ and FashionMNIST/) or in `<dataset>/raw/`.
 File names may be `train-images-idx3-ubyte` with or without `.gz`, or the
@@ -116,12 +118,13 @@ def locate_idx_files(
     download: bool = True,
     timeout: float = 10.0,
 ) -> dict[str, Path]:
-    """Paths of the four IDX files of `info`, searching, then downloading into the cache.
+    """Paths of the four IDX files of `info`: in `data_dir` if given, else searching, then downloading into
+    the cache (see the module docstring).
 
-    Raises DatasetNotFoundError listing every folder searched and how to get the files.
+    Raises DatasetNotFoundError naming the folders searched, what each lacks and how to get the files.
     """
-    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
-        raise DatasetNotFoundError(f"data dir {data_dir} does not exist (or is not a folder). {how_to_get(info)}")
+    if data_dir is not None:
+        return _files_in_data_dir(info, Path(data_dir).expanduser())
     looked = []
     for origin, root in search_roots(info.name, data_dir):
         files, note = find_in_root(root, info)
@@ -144,4 +147,18 @@ def locate_idx_files(
     files, note = find_in_root(target, info)
     if files is None:  # cannot happen unless someone deletes files meanwhile
         raise DatasetNotFoundError(f"{info.name}: download into {target} finished but {note}. {how_to_get(info)}")
+    return files
+
+
+def _files_in_data_dir(info: IDXDataset, folder: Path) -> dict[str, Path]:
+    """The four files in the folder the caller named, or an error saying what it lacks."""
+    if not folder.is_dir():
+        raise DatasetNotFoundError(f"data dir {folder} does not exist (or is not a folder). {how_to_get(info)}")
+    files, note = find_in_root(folder, info)
+    if files is None:
+        raise DatasetNotFoundError(
+            f"data dir {folder}: {note} for {info.name}. Put the missing files there (or in a {info.name}/ "
+            f"sub-folder), or leave out --data-dir (data_dir=) to use ${ENV_VAR}, the cache or a download. "
+            f"{how_to_get(info)}"
+        )
     return files

@@ -140,6 +140,8 @@ class CompositeMethods:
 
     def addcmul(self, tensor1, tensor2, *, value=1):
         """self + value * tensor1 * tensor2."""
+        if any(t.data.dtype == np.bool_ for t in (self, tensor1, tensor2)):
+            raise TypeError("addcmul: not implemented for bool tensors (as torch); convert them first, e.g. .long()")
         return self + tensor1 * tensor2 * value if value != 1 else self + tensor1 * tensor2
 
     def addcdiv(self, tensor1, tensor2, *, value=1):
@@ -174,6 +176,8 @@ class CompositeMethods:
         return self.sign()
 
     def positive(self):
+        if self.data.dtype == np.bool_:
+            raise TypeError("positive: not supported for bool tensors (as torch's unary +)")
         return self
 
     def copysign(self, other):
@@ -243,6 +247,8 @@ class CompositeMethods:
     def trace(self):
         if self.ndim != 2:
             raise ShapeError(f"trace: expects a 2-d tensor, got shape {tuple(self.shape)}")
+        if self.data.dtype == np.bool_:
+            raise TypeError("trace: not implemented for bool tensors (as torch); convert it first, e.g. .long()")
         return self.diagonal().sum()
 
     def tile(self, *dims):
@@ -260,6 +266,8 @@ class CompositeMethods:
                                 f"{tuple(self.shape)} dtype {self.dtype}")
             index = xp.arange(self.shape[0]).astype("int64")
             return type(self)._make(index, False).repeat_interleave(self, 0, output_size=output_size)
+        if dim is not None and self.ndim == 0:
+            raise IndexError(f"repeat_interleave: dim {dim} is out of range for a 0-d tensor; leave dim out")
         x = self.reshape(-1) if dim is None else self
         d = 0 if dim is None else dim
         size = x.shape[d] if x.ndim else 1
@@ -278,7 +286,9 @@ class CompositeMethods:
         return x.index_select(d, type(self)._make(index.astype("int64"), False))
 
     def take(self, index):
-        """self flattened, indexed by index (the result has index's shape)."""
+        """self flattened, indexed by index (the result has index's shape); index is int64, as torch's."""
+        if isinstance(index, type(self)) and index.data.dtype != np.int64:
+            raise TypeError(f"take: index must be an int64 tensor (as torch), got {index.dtype}; convert it with .long()")
         return self.reshape(-1)[index]
 
     def take_along_dim(self, indices, dim: int | None = None):
@@ -304,9 +314,13 @@ class CompositeMethods:
         return self.nonzero()
 
     def fliplr(self):
+        if self.ndim < 2:
+            raise ShapeError(f"fliplr: input must be >= 2-d (as torch), got shape {tuple(self.shape)}")
         return self.flip(1)
 
     def flipud(self):
+        if self.ndim < 1:
+            raise ShapeError("flipud: input must be >= 1-d (as torch), got a 0-d tensor")
         return self.flip(0)
 
     def diff(self, n: int = 1, dim: int = -1, prepend=None, append=None):

@@ -21,6 +21,12 @@ def _float_input(input: Any, op: str) -> Tensor:
     return input
 
 
+def _int_as_float(input: Any, op: str) -> Tensor:
+    """An integer input as the default float dtype (torch's true division and tanh promote it so)."""
+    input = as_tensor(input)
+    return input._floating() if input.dtype.kind in "iu" else _float_input(input, op)
+
+
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     """relu6(x + 3) / 6: 0 below -3, 1 above 3, linear between."""
     return relu6(_float_input(input, "hardsigmoid") + 3) / 6
@@ -33,13 +39,13 @@ def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
 
 def softsign(input: Tensor) -> Tensor:
     """x / (1 + |x|)."""
-    x = _float_input(input, "softsign")
+    x = _int_as_float(input, "softsign")
     return x / (x.abs() + 1)
 
 
 def tanhshrink(input: Tensor) -> Tensor:
     """x - tanh(x)."""
-    x = _float_input(input, "tanhshrink")
+    x = _int_as_float(input, "tanhshrink")
     return x - x.tanh()
 
 
@@ -48,7 +54,7 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     alpha = check_number(alpha, "alpha", "celu")
     if alpha == 0:
         raise ZeroDivisionError("celu: alpha must not be 0 (as torch); it divides the input")
-    return ops.Elu.apply(_float_input(input, "celu"), alpha=alpha, input_scale=1.0 / alpha)
+    return ops.Celu.apply(_float_input(input, "celu"), alpha=alpha)
 
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:
@@ -59,13 +65,15 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
     size = x.size(dim)
     if size % 2:
         raise ShapeError(f"glu: halving dimension must be even, but dim {dim} has size {size}")
-    a, b = x.chunk(2, dim)
-    return a * b.sigmoid()
+    half = size // 2
+    return x.narrow(dim, 0, half) * x.narrow(dim, half, half).sigmoid()
 
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """value where x <= threshold, else x (NaN stays NaN); value takes x's dtype, as torch's."""
     x = as_tensor(input)
+    if x.dtype.kind == "b":
+        raise TypeError("threshold: not implemented for bool tensors (as torch); convert it first, e.g. .float()")
     return where(x <= threshold, x.new_full((), value), x)
 
 

@@ -74,6 +74,6 @@ __all__ += ["BatchNormChannels"]
 from .copysign import Copysign, Logit  # noqa: E402
 from .elementwise import ClampMinValue, TimesZero  # noqa: E402
 from .lerp import Lerp  # noqa: E402
-from .rectifier import Hardswish  # noqa: E402
+from .rectifier import Celu, Hardswish  # noqa: E402
 
-__all__ += ["ClampMinValue", "Copysign", "Hardswish", "Lerp", "Logit", "TimesZero"]
+__all__ += ["Celu", "ClampMinValue", "Copysign", "Hardswish", "Lerp", "Logit", "TimesZero"]

@@ -35,7 +35,7 @@ class Copysign(Function):
 class Logit(Function):
     """y = log(p / (1 - p)), p = a, or a clamped to [eps, 1 - eps] when eps is given (torch.logit).
 
-    dL/da = g / (a * (1 - a)); without eps NaN where a < 0 or a > 1; with eps 0 where a < eps or
+    dL/da = g / (a * (1 - a)); without eps g * inf where a is 0 or 1, NaN where a < 0 or a > 1; with eps 0 where a < eps or
     a > 1 - eps (the boundaries themselves keep g / (a * (1 - a))). torch's logit_backward, both.
     """
 
@@ -57,6 +57,8 @@ class Logit(Function):
         with _quiet(xp):
             ga = g / (a * (1 - a))
         if ctx.eps is None:
+            # torch: g * inf at 0 and 1 (so -0.0 gives g's sign, not g / -0.0's), NaN outside [0, 1]
+            ga = xp.where((a == 0) | (a == 1), g * xp.asarray(xp.inf, dtype=ga.dtype), ga)
             ga = xp.where((a < 0) | (a > 1), xp.asarray(xp.nan, dtype=ga.dtype), ga)
         else:
             outside = (a < a.dtype.type(ctx.eps)) | (a > a.dtype.type(1 - ctx.eps))

@@ -33,7 +33,9 @@ def fused_multiply_add(x, y, z):
     total = z + product
     z_part = total - product
     sum_error = (z - z_part) + (product - (total - z_part))
-    fused = total + (sum_error + product_error)
+    correction = sum_error + product_error
+    # an exact total keeps its own sign of zero (-0.0 + -0.0 is -0.0; adding a +0.0 correction is not)
+    fused = xp.where(correction == 0, total, total + correction)
     return xp.where(xp.isfinite(fused), fused, total)
 
 

@@ -6,6 +6,7 @@ from ..autograd import Function
 from ..backend import array_module
 from ..kernels import get as kernel
 from ..kernels.reference import clamp
+from .elementwise import _quiet
 
 
 class LeakyRelu(Function):
@@ -81,3 +82,29 @@ class Hardswish(Function):
         a = ctx.a
         inside = g * (a / 3 + 0.5).astype(g.dtype, copy=False)
         return xp.where(a <= -3, xp.zeros((), dtype=g.dtype), xp.where(a < 3, inside, g))
+
+
+class Celu(Function):
+    """y = a for a > 0, alpha * (exp(a * (1 / alpha)) - 1) otherwise (torch's elu with input_scale 1 / alpha;
+    -0.0 and a negative alpha keep torch's signs, NaN stays NaN).
+
+    dL/da = g for a > 0 and for NaN (torch tests a <= 0), g * exp(a / alpha) otherwise
+    (alpha * input_scale == 1).
+    """
+
+    @staticmethod
+    def forward(ctx, a, alpha=1.0):
+        xp = array_module(a)
+        input_scale = a.dtype.type(1.0 / alpha)
+        ctx.a, ctx.input_scale = a, input_scale
+        below = xp.where(a <= 0, a, xp.zeros((), dtype=a.dtype))  # exp only where it is used
+        with _quiet(xp):
+            return xp.where(a <= 0, xp.expm1(below * input_scale) * a.dtype.type(alpha), a)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        a = ctx.a
+        below = xp.where(a <= 0, a, xp.zeros((), dtype=a.dtype))
+        with _quiet(xp):
+            return xp.where(a <= 0, g * xp.exp(below * ctx.input_scale), g)

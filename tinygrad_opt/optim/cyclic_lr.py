@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 import types
 from typing import Any, Callable
 
@@ -27,6 +28,9 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                  last_epoch: int = -1):
         _check_int("CosineAnnealingWarmRestarts", "T_0", T_0, 1)
         _check_int("CosineAnnealingWarmRestarts", "T_mult", T_mult, 1)
+        if not isinstance(eta_min, numbers.Real):  # torch raises ValueError here, not the TypeError of the others
+            raise ValueError(f"CosineAnnealingWarmRestarts: eta_min must be a float or int, got {eta_min!r} of type "
+                             f"{type(eta_min).__name__}")
         _check_real("CosineAnnealingWarmRestarts", "eta_min", eta_min, 0.0, math.inf)
         self.T_0, self.T_i, self.T_mult, self.eta_min = T_0, T_0, T_mult, eta_min
         self.T_cur = last_epoch

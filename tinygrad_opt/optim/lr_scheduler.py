@@ -560,8 +560,8 @@ class ReduceLROnPlateau(LRScheduler):
         """Record this epoch's metric (a number or a one-element tensor) and reduce the rate if due."""
         try:
             current = float(metrics)
-        except (TypeError, ValueError) as err:
-            raise TypeError(f"ReduceLROnPlateau.step needs the monitored metric as a number, got {metrics!r}") from err
+        except (TypeError, ValueError) as err:  # the class float() raised, as torch's step passes it on
+            raise type(err)(f"ReduceLROnPlateau.step needs the monitored metric as a number, got {metrics!r}") from err
         if epoch is None:
             epoch = self.last_epoch + 1
         else:

@@ -225,9 +225,9 @@ class TrainConfig:
         only when their value differs from the default (a written effective config holds every setting).
         """
         given = frozenset(str(k).replace("-", "_") for k in given)
-        c = dataclasses.replace(self, hidden=list(self.hidden), betas=None if self.betas is None else list(self.betas),
-                                conv_widths=None if self.conv_widths is None else list(self.conv_widths),
-                                milestones=None if self.milestones is None else list(self.milestones))
+        # each value parsed as a config file's is (TrainConfig(epochs="x") or quiet="no" from Python); lists copied
+        parsed = {f.name: parse_value(f, getattr(self, f.name)) for f in dataclasses.fields(self)}
+        c = dataclasses.replace(self, **parsed)
         check_choices(c)
         for key in MODEL_DEFAULTS[c.model]:
             if getattr(c, key) is None:

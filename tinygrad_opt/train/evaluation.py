@@ -8,7 +8,7 @@ import numpy as np
 
 from ..autograd import no_grad
 from ..backend import array_module, to_device
-from ..data import DataLoader
+from ..data import ArrayDataset, DataLoader, TensorDataset
 from ..nn import CrossEntropyLoss, Module
 from ..tensor import Tensor
 from . import metrics
@@ -66,8 +66,14 @@ def format_confusion_matrix(cm: np.ndarray, class_names: Sequence[str] | None = 
 
 
 def _batches(data: Any, batch_size: int) -> DataLoader:
-    """A DataLoader as is; arrays, a tuple (x, y) or an ArrayDataset in order, `batch_size` at a time."""
-    return data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size)
+    """A DataLoader as is; a tuple (x, y) or an (Array/Tensor)Dataset in order, `batch_size` at a time."""
+    if isinstance(data, DataLoader):
+        return data
+    if not (isinstance(data, (ArrayDataset, TensorDataset)) or (isinstance(data, (tuple, list)) and len(data) == 2)):
+        items = f" of {len(data)} items" if isinstance(data, (tuple, list)) else ""
+        raise TypeError(f"evaluate: data must be a DataLoader, an ArrayDataset or a tuple (inputs, targets), got "
+                        f"{type(data).__name__}{items}")
+    return DataLoader(data, batch_size=batch_size)
 
 
 def evaluate(model: Module, data: Any, loss_fn: Module | None = None, num_classes: int | None = None,

@@ -187,6 +187,9 @@ def run_training(config: TrainConfig, *, resume: str | os.PathLike | dict | None
     it, see RESUME_OVERRIDABLE). given: the settings given one by one (the command line's options), which
     the run must read, see TrainConfig.resolved. log: where progress lines go (default print; quiet: none).
     """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"run_training: config must be a TrainConfig, got {type(config).__name__}"
+                        + ("; for a dict of settings use TrainConfig.from_dict(d)" if isinstance(config, dict) else ""))
     started = time.perf_counter()
     checkpoint = None
     if resume is not None:

@@ -35,6 +35,7 @@ their mode is not the one wanted (kernels/denormal.py): once for a run of fits.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import sys
 import time
@@ -63,6 +64,8 @@ from .history import plot_history, write_history
 from .interrupts import DeferredInterrupt
 from .readback import StepResult, batch_label_range, check_log_every, default_log_every, label_range, read_to_host
 from .serialization import atomic_write_bytes
+from .trainer_checks import (check_callbacks, check_device_and_out_dir, check_model_and_optimizer, check_penalty,
+                             check_scheduler, check_train_loader)
 
 SCHEDULER_INTERVALS = ("auto", "epoch", "batch")
 
@@ -96,11 +99,13 @@ class Trainer:
                  log_every: int | None = None, capture: bool = False, flush_denormal: bool | None = None) -> None:
         if scheduler_interval not in SCHEDULER_INTERVALS:
             raise ValueError(f"Trainer: scheduler_interval must be one of {SCHEDULER_INTERVALS}, got {scheduler_interval!r}")
+        check_model_and_optimizer(model, optimizer, loss_fn)
+        check_scheduler(scheduler, optimizer)
         for name, value in (("l1", l1), ("l2", l2)):
-            if not value >= 0:
-                raise ValueError(f"Trainer: {name} must be >= 0, got {value!r}")
-        if clip_grad is not None and not clip_grad > 0:
-            raise ValueError(f"Trainer: clip_grad must be > 0 (or None), got {clip_grad!r}")
+            check_penalty(name, value)
+        check_penalty("clip_grad", clip_grad, optional=True)
+        callbacks = check_callbacks(callbacks, early_stopping)
+        device = check_device_and_out_dir(device, out_dir)
         log_every = check_log_every(log_every)
         if flush_denormal is not None and not isinstance(flush_denormal, bool):
             raise TypeError(f"Trainer: flush_denormal must be True, False or None (on for float32 CPU training), got "
@@ -172,8 +177,13 @@ class Trainer:
         Returns the history: one dict per epoch with epoch, step, lr, train_loss, train_acc,
         val_loss, val_acc, val_f1 (with validation data) and time (seconds).
         """
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral):
+            raise TypeError(f"Trainer.fit: epochs must be a non-negative integer, got {type(epochs).__name__} "
+                            f"{epochs!r}")
+        if epochs < 0:
             raise ValueError(f"Trainer.fit: epochs must be a non-negative integer, got {epochs!r}")
+        epochs = int(epochs)
+        check_train_loader(train_loader)
         if self.early_stopping is not None and val_loader is None and self.best.name.startswith("val_"):
             raise ValueError(f"Trainer.fit: early stopping on {self.best.name} needs validation data (val_loader)")
         if self.out_dir is not None and self.last_checkpoint is None and (self.out_dir / "last.ckpt").exists():
