@@ -1120,28 +1120,64 @@ def nadam_update(param, grad, exp_avg, exp_avg_sq, *, step: int, lr: float, beta
 
 
 @_jit()
-def _radam(param, grad, m_arr, v_arr, k, neg, decay_mode, low, rectified):
+def _radam(param, grad, m_arr, v_arr, k, wide, neg, decay_mode, low, rectified):
+    """RAdam's loop; spans where exp_avg holds a float32 subnormal run the operations on exp_avg in float64 and
+    round once (see SUBNORMAL_SPAN's comment and _wide_switch: wide = switch, 1.0, w, 1 - w, the bias
+    correction, lr, the rectification)."""
     wd, decay, w, w_rest, beta2, c2, bc1, lr, sqrt_bc2, eps, rect = k[0], k[1], k[2], k[3], k[4], k[5], k[6], \
         k[7], k[8], k[9], k[10]
-    for i in numba.prange(param.size):
-        p = param[i]
-        g = -grad[i] if neg else grad[i]
-        if decay_mode == 1:
-            p = p * decay
-        elif decay_mode == 2:
-            g = g + wd * p
-        m = m_arr[i]
-        m = m + w * (g - m) if low else g - (g - m) * w_rest
-        m_arr[i] = m
-        v = v_arr[i] * beta2
-        v = v + c2 * g * g
-        v_arr[i] = v
-        d = m / bc1
-        d = d * lr
-        if rectified:
-            d = d * (sqrt_bc2 / (np.sqrt(v) + eps))
-            d = d * rect
-        param[i] = p - d
+    one, w_w, w_rest_w, bc1_w, lr_w, rect_w = wide[1], wide[2], wide[3], wide[4], wide[5], wide[6]
+    look = wide[0] == 1.0
+    m_bits = m_arr.view(np.uint32)
+    n = numba.uint64(param.size)  # unsigned indices: no negative-index wraparound, which stops vectorising
+    span = numba.uint64(SUBNORMAL_SPAN) if look else max(n, numba.uint64(1))
+    start = numba.uint64(0)
+    while start < n:
+        end = min(start + span, n)
+        if look and _any_subnormal(m_bits, start, end):
+            for i in range(start, end):
+                p = param[i]
+                g = -grad[i] if neg else grad[i]
+                if decay_mode == 1:
+                    p = p * decay
+                elif decay_mode == 2:
+                    g = g + wd * p
+                m = m_arr[i]
+                if low:
+                    m = m + np.float32(w_w * np.float64(g - m))
+                else:
+                    m = g - np.float32(np.float64(g - m) * w_rest_w)
+                m_arr[i] = m
+                v = v_arr[i] * beta2
+                v = v + c2 * g * g
+                v_arr[i] = v
+                d = np.float32(np.float64(m) / bc1_w)
+                d = np.float32(np.float64(d) * lr_w)
+                if rectified:
+                    d = np.float32(np.float64(d) * one * np.float64(sqrt_bc2 / (np.sqrt(v) + eps)))
+                    d = np.float32(np.float64(d) * rect_w)
+                param[i] = p - d
+        else:
+            for i in range(start, end):
+                p = param[i]
+                g = -grad[i] if neg else grad[i]
+                if decay_mode == 1:
+                    p = p * decay
+                elif decay_mode == 2:
+                    g = g + wd * p
+                m = m_arr[i]
+                m = m + w * (g - m) if low else g - (g - m) * w_rest
+                m_arr[i] = m
+                v = v_arr[i] * beta2
+                v = v + c2 * g * g
+                v_arr[i] = v
+                d = m / bc1
+                d = d * lr
+                if rectified:
+                    d = d * (sqrt_bc2 / (np.sqrt(v) + eps))
+                    d = d * rect
+                param[i] = p - d
+        start = end
 
 
 @takes(_update_takes)
@@ -1152,30 +1188,54 @@ def radam_update(param, grad, exp_avg, exp_avg_sq, *, step: int, lr: float, beta
     rect = reference.radam_rectification(step, beta2)
     k = np.array([weight_decay, 1 - lr * weight_decay, lerp[0], lerp[1], beta2, 1 - beta2, 1 - beta1**step, lr,
                   (1 - beta2**step) ** 0.5, eps, 0.0 if rect is None else rect], param.dtype)
-    _radam(_flat(param), _flat(grad), _flat(exp_avg), _flat(exp_avg_sq), k, bool(maximize), decay_mode, low,
-           rect is not None)
+    _radam(_flat(param), _flat(grad), _flat(exp_avg), _flat(exp_avg_sq), k, _wide_switch(k, (2, 3, 6, 7, 10)),
+           bool(maximize), decay_mode, low, rect is not None)
 
 
 @_jit()
-def _lion(param, grad, m_arr, k, neg):
+def _lion(param, grad, m_arr, k, wide, neg):
+    """Lion's loop; spans where exp_avg (decaying by beta2 without a gradient) holds a float32 subnormal multiply
+    it by beta1 and beta2 in float64 and round once (see SUBNORMAL_SPAN's comment and _wide_switch: wide =
+    switch, 1.0, beta1, beta2)."""
     decay, beta1, c1, neg_lr, beta2, c2, one = k[0], k[1], k[2], k[3], k[4], k[5], k[6]
-    for i in numba.prange(param.size):
-        g = -grad[i] if neg else grad[i]
-        p = param[i] * decay
-        m = m_arr[i]
-        c = m * beta1
-        c = c + c1 * g
-        s = one if c > 0 else (-one if c < 0 else c)  # np.sign in the array's dtype: 0 and NaN stay
-        param[i] = p + neg_lr * s
-        m = m * beta2
-        m_arr[i] = m + c2 * g
+    beta1_w, beta2_w = wide[2], wide[3]
+    look = wide[0] == 1.0
+    m_bits = m_arr.view(np.uint32)
+    n = numba.uint64(param.size)  # unsigned indices: no negative-index wraparound, which stops vectorising
+    span = numba.uint64(SUBNORMAL_SPAN) if look else max(n, numba.uint64(1))
+    start = numba.uint64(0)
+    while start < n:
+        end = min(start + span, n)
+        if look and _any_subnormal(m_bits, start, end):
+            for i in range(start, end):
+                g = -grad[i] if neg else grad[i]
+                p = param[i] * decay
+                m = m_arr[i]
+                c = np.float32(np.float64(m) * beta1_w)
+                c = c + c1 * g
+                s = one if c > 0 else (-one if c < 0 else c)
+                param[i] = p + neg_lr * s
+                m = np.float32(np.float64(m) * beta2_w)
+                m_arr[i] = m + c2 * g
+        else:
+            for i in range(start, end):
+                g = -grad[i] if neg else grad[i]
+                p = param[i] * decay
+                m = m_arr[i]
+                c = m * beta1
+                c = c + c1 * g
+                s = one if c > 0 else (-one if c < 0 else c)  # np.sign in the array's dtype: 0 and NaN stay
+                param[i] = p + neg_lr * s
+                m = m * beta2
+                m_arr[i] = m + c2 * g
+        start = end
 
 
 @takes(_update_takes)
 def lion_update(param, grad, exp_avg, *, lr: float, beta1: float, beta2: float, weight_decay: float,
                 maximize: bool) -> None:
     k = np.array([1 - lr * weight_decay, beta1, 1 - beta1, -lr, beta2, 1 - beta2, 1.0], param.dtype)
-    _lion(_flat(param), _flat(grad), _flat(exp_avg), k, bool(maximize))
+    _lion(_flat(param), _flat(grad), _flat(exp_avg), k, _wide_switch(k, (1, 4)), bool(maximize))
 
 
 @_jit()

@@ -174,7 +174,7 @@ def test_llvm_keeps_the_sgd_spans_in_float64(nesterov):
     assert len(re.findall(r"fmul <\d+ x double>", ir)) >= (3 if nesterov else 2)
 
 
-# ---- RMSprop, Adamax, NAdam: whole-array loops, their `wide` from _wide_switch -----------------------------
+# ---- RMSprop, Adamax, NAdam, RAdam, Lion: whole-array loops, their `wide` from _wide_switch ----------------
 
 def float32_path_only(monkeypatch) -> None:
     """Every loop that takes _wide_switch's constants gets the switch off: the float32 operations throughout."""
@@ -191,10 +191,17 @@ NADAM = [dict(step=7, lr=2e-3, beta1=beta1, beta2=0.999, eps=1e-8, weight_decay=
               mu_product=0.4, decoupled_weight_decay=decoupled, maximize=maximize)
          for beta1, wd, decoupled, maximize in itertools.product([0.9, 0.3], [0.0, 1e-3], [False, True],
                                                                  [False, True])]
+RADAM = [dict(step=step, lr=1e-3, beta1=beta1, beta2=0.999, eps=1e-8, weight_decay=wd,
+              decoupled_weight_decay=decoupled, maximize=maximize)
+         for step, beta1, wd, decoupled, maximize in itertools.product([3, 9], [0.9, 0.3], [0.0, 1e-3], [False, True],
+                                                                       [False, True])]
+LION = [dict(lr=1e-4, beta1=0.9, beta2=beta2, weight_decay=wd, maximize=maximize)
+        for beta2, wd, maximize in itertools.product([0.99, 0.3], [0.0, 1e-2], [False, True])]
 # kernel, options, which state arrays are second moments (>= 0)
 CASES = ([("rmsprop_update", o, (0,)) for o in RMSPROP] + [("adamax_update", o, (1,)) for o in ADAMAX]
-         + [("nadam_update", o, (1,)) for o in NADAM])
-STATE_ARRAYS = {"rmsprop_update": 3, "adamax_update": 2, "nadam_update": 2}
+         + [("nadam_update", o, (1,)) for o in NADAM] + [("radam_update", o, (1,)) for o in RADAM]
+         + [("lion_update", o, ()) for o in LION])
+STATE_ARRAYS = {"rmsprop_update": 3, "adamax_update": 2, "nadam_update": 2, "radam_update": 2, "lion_update": 1}
 
 
 def run_kernel(name: str, options: dict, arrays: list, steps: int = 3) -> None:
@@ -268,7 +275,7 @@ def test_state_decayed_into_subnormals_updates_as_the_reference(name, options, s
         for _ in range(4):
             getattr(cpu, name)(ours[0], grad, *ours[1:], **options)
             getattr(reference, name)(ref[0], grad, *ref[1:], **options)
-    if not options["weight_decay"] and options.get("beta1") != 0.3:  # m * 0.3 rounds a few subnormals to 0
+    if not options["weight_decay"] and 0.3 not in (options.get("beta1"), options.get("beta2")):  # m * 0.3: 0
         subnormal = sum(np.count_nonzero((a != 0) & (np.abs(a) < np.finfo(np.float32).tiny)) for a in ours[1:])
         assert subnormal > 1000
     for got, want in zip(ours, ref):
@@ -282,12 +289,15 @@ def test_state_decayed_into_subnormals_updates_as_the_reference(name, options, s
      r"fdiv <\d+ x double>"),
     (lambda: cpu._nadam, lambda a, k, w: (a, a.copy(), a.copy(), a.copy(), k, w, False, 0, True),
      r"fdiv <\d+ x double>"),
+    (lambda: cpu._radam, lambda a, k, w: (a, a.copy(), a.copy(), a.copy(), k, w, False, 0, True, True),
+     r"fdiv <\d+ x double>"),
+    (lambda: cpu._lion, lambda a, k, w: (a, a.copy(), a.copy(), k, w, False), r"fmul <\d+ x double>"),
 ])
 def test_llvm_keeps_the_spans_in_float64(loop, args, doubles):
     """LLVM may narrow float32(float64(a) op float64(b)) of float32 a, b back to a float32 operation, which would
     bring the microcode path back: the optimised loops must still work on vectors of doubles."""
     a = np.ones(10, np.float32)
     k = np.full(11, 0.5, np.float32)
-    ir = llvm_ir(loop(), *args(a, k, cpu._wide_switch(k, (0, 1, 2, 3))))
+    ir = llvm_ir(loop(), *args(a, k, cpu._wide_switch(k, (0, 1, 2, 3, 4))))
     assert len(re.findall(r"fmul <\d+ x double>", ir)) >= 2
     assert re.search(doubles, ir)
