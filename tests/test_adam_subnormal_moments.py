@@ -13,31 +13,14 @@ import tinygrad_opt as tg  # noqa: E402
 from tinygrad_opt import nn, optim  # noqa: E402
 from tinygrad_opt.kernels import cpu, denormal, reference  # noqa: E402
 
-X86 = pytest.mark.skipif(not denormal.supported(), reason="FTZ/DAZ are x86 MXCSR bits")
+from subnormal_floats import X86, any_floats, keep_subnormals, small_floats  # noqa: E402,F401
+
 OPTION_SETS = list(itertools.product([0, 1, 2], [False, True]))  # (decay_mode, amsgrad)
 
 
 @pytest.fixture(autouse=True)
-def _keep_subnormals():
-    before = denormal.flush_denormal_enabled()
-    if denormal.supported():
-        tg.set_flush_denormal(False)
-    yield
-    if denormal.supported():
-        tg.set_flush_denormal(before)
-
-
-def any_floats(n: int, seed: int) -> np.ndarray:
-    """float32 values from random bits: every exponent (subnormals, infinities, NaNs with payloads) equally often."""
-    return np.random.default_rng(seed).integers(0, 2**32, n, dtype=np.uint32).view(np.float32)
-
-
-def small_floats(n: int, seed: int) -> np.ndarray:
-    """Magnitudes from 1e-45 to 1e-30 of both signs, zeros among them: results near and below 2**-126."""
-    rng = np.random.default_rng(seed)
-    a = (rng.choice([-1, 1], n) * 10.0 ** rng.uniform(-45, -30, n)).astype(np.float32)
-    a[rng.choice(n, n // 20, replace=False)] = 0.0
-    return a
+def _keep_subnormals(keep_subnormals):
+    """Every test here with subnormals kept (flushing off), the mode restored after it."""
 
 
 def constants(step: int = 7, lr: float = 1e-3, weight_decay: float = 0.01) -> np.ndarray:
