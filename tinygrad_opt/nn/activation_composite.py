@@ -3,7 +3,7 @@ torch's names, arguments and defaults."""
 from __future__ import annotations
 
 from ..tensor import Tensor
-from . import functional_composite as composite
+from . import functional, functional_composite as composite
 from .activation import _Activation
 from .module import Module
 
@@ -86,7 +86,7 @@ class Softmin(Module):
         self.dim = dim
 
     def forward(self, input: Tensor) -> Tensor:
-        return composite.softmin(input, self.dim)
+        return functional.softmin(input, self.dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"

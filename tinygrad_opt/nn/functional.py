@@ -57,6 +57,12 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dty
     return x.log_softmax(axis=d)
 
 
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """torch.nn.functional.softmin: softmax(-x) over dim; without a dim, torch's legacy choice (with its warning)."""
+    x, d = _softmax_args(input, dim, None, dtype, "softmin")
+    return (-x).softmax(axis=d)
+
+
 def _softmax_args(input: Any, dim: int | None, axis: int | None, dtype: Any, name: str) -> tuple:
     """(input cast to dtype if given, the dim): dim or axis, else 0 for 0-, 1- and 3-d input and 1 otherwise."""
     x = _tensor(input)
@@ -111,7 +117,7 @@ from .functional_image import (  # noqa: E402
 __all__ += ["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm", "dropout2d"]
 __all__ += ["pad"]  # breadth: F.pad
 from .functional_composite import (  # noqa: E402
-    celu, cosine_similarity, glu, hardsigmoid, hardswish, normalize, pairwise_distance, softmin, softsign,
+    celu, cosine_similarity, glu, hardsigmoid, hardswish, normalize, pairwise_distance, softsign,
     tanhshrink, threshold,
 )
 

@@ -1,6 +1,6 @@
 """torch.nn.functional's further activations and distances, composed of the engine's ops (so their
 gradients are those ops' gradients): hardsigmoid, hardswish, softsign, tanhshrink, celu, glu,
-threshold, softmin, normalize, cosine_similarity, pairwise_distance. Re-exported by nn.functional."""
+threshold, normalize, cosine_similarity, pairwise_distance. Re-exported by nn.functional."""
 from __future__ import annotations
 
 from typing import Any
@@ -75,13 +75,6 @@ def threshold(input: Tensor, threshold: float, value: float, inplace: bool = Fal
     if x.dtype.kind == "b":
         raise TypeError("threshold: not implemented for bool tensors (as torch); convert it first, e.g. .float()")
     return where(x <= threshold, x.new_full((), value), x)
-
-
-def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
-    """softmax(-x, dim)."""
-    from .functional import softmax  # the module that re-exports this one
-
-    return softmax(-as_tensor(input), dim, dtype=dtype)
 
 
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out: Any = None) -> Tensor:
