@@ -42,7 +42,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import environment, parallel
+from . import blas_threads, environment, parallel
 
 ENV_VAR = "TINYGRAD_OPT_BACKGROUND_COMPILE"
 MAX_SCRATCH_BYTES = 8 << 20
@@ -227,6 +227,9 @@ def _work() -> None:
 def busy() -> bool:
     """Whether the worker has a loop to compile or is compiling one (a moment's look, no lock)."""
     return bool(_pending) or _busy
+
+
+blas_threads.ignore_stalls_while(lambda: busy())  # looked up at each call, so tests can stand in for busy
 
 
 def wait_idle(timeout: float | None = None) -> bool:

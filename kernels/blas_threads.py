@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 from . import environment
 
@@ -184,6 +184,16 @@ def apply_policy() -> int | None:
     return wanted
 
 
+_own_compile_running: Callable[[], bool] = bool  # background.py registers its check (bool() is False)
+
+
+def ignore_stalls_while(running: Callable[[], bool]) -> None:
+    """While running() says so, stalled products are not counted (background.py's compile thread: the
+    engine's own competitor for a moment, which leaves by itself)."""
+    global _own_compile_running
+    _own_compile_running = running
+
+
 def after_gemm(started: float, macs: int) -> None:
     """A product that began at time.perf_counter() `started` and did `macs` multiply-adds has finished: under
     "auto", one that stalled on two or more BLAS threads gives BLAS one thread now (module docstring)."""
@@ -194,9 +204,7 @@ def after_gemm(started: float, macs: int) -> None:
     if took <= STALL_SECONDS or took * STALL_MACS_PER_S <= macs:
         _stalls = 0
         return
-    from . import background  # noqa: PLC0415 - only on this rare path (background imports parallel, which imports this)
-
-    if background.busy():  # the engine's own compile thread took the core for a moment: no competitor
+    if _own_compile_running():  # the engine's own compile thread took the core for a moment: no competitor
         _stalls = 0
         return
     _stalls += 1
