@@ -11,6 +11,8 @@ import numpy as np
 from .. import ops
 from ..backend import array_module
 from ..errors import ShapeError
+from ..promotion import result_type
+from .dims import wrap_dim
 
 
 class CompositeMethods:
@@ -331,11 +333,11 @@ class CompositeMethods:
             raise RuntimeError(f"diff: order must be non-negative but got {n}")
         x = self
         if prepend is not None or append is not None:
-            from ..functional import cat  # noqa: PLC0415  (functional imports the tensor)
-
-            parts = [_along(p, self, dim) for p in (prepend,) if p is not None] + [self]
-            parts += [_along(p, self, dim) for p in (append,) if p is not None]
-            x = cat(parts, dim)
+            d = wrap_dim(dim, self.ndim, "diff")
+            parts = [_along(p, self, d) for p in (prepend,) if p is not None] + [self]
+            parts += [_along(p, self, d) for p in (append,) if p is not None]
+            dtype = result_type(*parts)  # joined as torch.cat joins them: promoted
+            x = ops.Cat.apply(*(p if p.dtype == dtype else p.to(dtype) for p in parts), dim=d)
         for _ in range(n):
             length = max(x.shape[dim] - 1, 0)
             later, earlier = x.narrow(dim, min(1, x.shape[dim]), length), x.narrow(dim, 0, length)
@@ -362,9 +364,12 @@ def _wrapped(index, size: int):
 
 
 def _along(extra, t, dim: int):
-    """prepend/append for diff: a tensor of t's number of dims (as torch's)."""
+    """prepend/append for diff: a tensor of t's number of dims and sizes except along dim (as torch's)."""
     if extra.ndim != t.ndim:
         raise ShapeError(f"diff: prepend/append must have the input's {t.ndim} dims, got shape {tuple(extra.shape)}")
+    if any(a != b for k, (a, b) in enumerate(zip(extra.shape, t.shape)) if k != dim):
+        raise ShapeError(f"diff: prepend/append of shape {tuple(extra.shape)} must match the input's shape "
+                         f"{tuple(t.shape)} except along dim {dim}")
     return extra
 
 
