@@ -76,13 +76,7 @@ class ScatterAdd(Function):
 
     @staticmethod
     def forward(ctx, a, src, index=None, dim=0):
-        _check_gather_shapes(a.shape, index.shape, dim, "scatter_add")
-        _check_gather_shapes(src.shape, index.shape, -1, "scatter_add")
-        check_index(index, a.shape[dim], dim, "scatter_add")
-        ctx.where, ctx.src_shape = along_dim(index, dim), src.shape
-        ctx.src_part = tuple(slice(0, n) for n in index.shape)
-        if a.dtype != src.dtype:
-            raise TypeError(f"scatter_add: input ({a.dtype}) and src ({src.dtype}) must have the same dtype")
+        _start_scatter(ctx, a, src, index, dim, "scatter_add")
         y = a.copy()
         add_at(y, ctx.where, src[ctx.src_part])
         return y
@@ -90,11 +84,7 @@ class ScatterAdd(Function):
     @staticmethod
     def backward(ctx, g):
         need_a, need_src = ctx.needs_input_grad
-        gsrc = None
-        if need_src:
-            gsrc = array_module(g).zeros(ctx.src_shape, dtype=g.dtype)
-            gsrc[ctx.src_part] = g[ctx.where]
-        return (g if need_a else None), gsrc
+        return (g if need_a else None), (_gathered_for_src(ctx, g) if need_src else None)
 
 
 class Scatter(Function):
@@ -108,14 +98,8 @@ class Scatter(Function):
 
     @staticmethod
     def forward(ctx, a, src, index=None, dim=0):
-        _check_gather_shapes(a.shape, index.shape, dim, "scatter")
-        _check_gather_shapes(src.shape, index.shape, -1, "scatter")
-        check_index(index, a.shape[dim], dim, "scatter")
-        if a.dtype != src.dtype:
-            raise TypeError(f"scatter: input ({a.dtype}) and src ({src.dtype}) must have the same dtype")
+        _start_scatter(ctx, a, src, index, dim, "scatter")
         xp = array_module(a)
-        ctx.where, ctx.src_shape = along_dim(index, dim), src.shape
-        ctx.src_part = tuple(slice(0, n) for n in index.shape)
         places = xp.ravel_multi_index(xp.broadcast_arrays(*ctx.where), a.shape).reshape(-1)
         ctx.places = places
         values = src[ctx.src_part].reshape(-1)
@@ -132,9 +116,27 @@ class Scatter(Function):
             ga = g.copy()
             ga.reshape(-1)[ctx.places] = 0
         if need_src:
-            gsrc = array_module(g).zeros(ctx.src_shape, dtype=g.dtype)
-            gsrc[ctx.src_part] = g[ctx.where]
+            gsrc = _gathered_for_src(ctx, g)
         return ga, gsrc
+
+
+def _start_scatter(ctx, a, src, index, dim: int, op: str) -> None:
+    """The checks scatter and scatter_add share (shapes, index range, one dtype) and what their backward reads:
+    where each src element goes, and the part of src that index covers."""
+    _check_gather_shapes(a.shape, index.shape, dim, op)
+    _check_gather_shapes(src.shape, index.shape, -1, op)
+    check_index(index, a.shape[dim], dim, op)
+    if a.dtype != src.dtype:
+        raise TypeError(f"{op}: input ({a.dtype}) and src ({src.dtype}) must have the same dtype")
+    ctx.where, ctx.src_shape = along_dim(index, dim), src.shape
+    ctx.src_part = tuple(slice(0, n) for n in index.shape)
+
+
+def _gathered_for_src(ctx, g):
+    """dL/dsrc of a scatter: g gathered where each covered src element went, 0 for the rest of src."""
+    gsrc = array_module(g).zeros(ctx.src_shape, dtype=g.dtype)
+    gsrc[ctx.src_part] = g[ctx.where]
+    return gsrc
 
 
 class IndexSelect(Function):
