@@ -22,7 +22,7 @@ from . import linear_reference, reference
 from .reference import relu, relu_backward
 
 __all__ = ["adam_update", "adam_update_group", "bias_grad", "bias_relu", "bias_relu_transposed", "relu",
-           "relu_backward", "relu_backward_bias_grad", "sgd_update", "sgd_update_group", "adagrad_update",
+           "relu_backward", "relu_backward_bias_grad", "sgd_update", "sgd_update_group", "adadelta_update", "adagrad_update",
            "adamax_update", "lion_update", "nadam_update", "radam_update", "rmsprop_update",
            "schedule_free_adamw_update"]
 
@@ -117,6 +117,7 @@ def _reference_twin(name: str):
 
 
 # the other optimizers' updates: each loop's cold compile would otherwise land on its optimizer's first step
+adadelta_update = _reference_twin("adadelta_update")
 adagrad_update = _reference_twin("adagrad_update")
 adamax_update = _reference_twin("adamax_update")
 lion_update = _reference_twin("lion_update")

@@ -195,6 +195,8 @@ OTHER_UPDATES = {
                                       centered=centered, maximize=maximize)
                                  for wd, momentum, centered, maximize
                                  in itertools.product([0.0, 0.1], [0.0, 0.9], [False, True], [False, True])]),
+    "adadelta_update": (2, (0, 1), [dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=wd, maximize=maximize)
+                                    for wd, maximize in itertools.product([0.0, 0.1], [False, True])]),
     "adagrad_update": (1, (0,), [dict(lr=1e-2, lr_decay=decay, weight_decay=wd, eps=1e-10, maximize=maximize)
                                  for decay, wd, maximize in itertools.product([0.0, 0.1], [0.0, 0.1], [False, True])]),
     "adamax_update": (2, (1,), [dict(lr=2e-3, beta1=0.9, beta2=0.999, eps=eps, weight_decay=wd, maximize=maximize)
