@@ -12,10 +12,11 @@
    between blocks), so load from other processes falls on both alike. The count of subnormal
    exp_avg entries of each copy is printed too.
 3. With --optimizers (a list or `all`), only a table over the engine's CPU optimizer updates (the Numba
-   kernels, and the array-level `update` of the optimizers without one: Adadelta, ASGD, Rprop, Adafactor,
-   Muon; Adadelta's kernel against its array expressions as `adadelta-numpy`): each one's update of that weight without gradient, its normal state against `--subnormal` of the
-   rows with the state that decays geometrically without a gradient (momentum buffer, first moment, running
-   averages...) at +-4 smallest subnormals (the second moments at +40):
+   kernels, and the array-level `update` of the optimizers without one: ASGD, Rprop, Adafactor, Muon;
+   Adadelta's kernel against its array expressions as `adadelta-numpy`): each one's update of that weight
+   without gradient, its normal state against `--subnormal` of the rows with the state that decays
+   geometrically without a gradient (momentum buffer, first moment, running averages...) at +-4 smallest
+   subnormals (the second moments at +40):
        python benchmarks/flush_denormal.py --optimizers all
    ASGD's and Rprop's state does not decay without a gradient (ASGD's average follows the weight; Rprop's
    step sizes stay within step_sizes, its `prev` is the last gradient): their rows give what a weight or

@@ -22,8 +22,8 @@ from . import linear_reference, reference
 from .reference import relu, relu_backward
 
 __all__ = ["adam_update", "adam_update_group", "bias_grad", "bias_relu", "bias_relu_transposed", "relu",
-           "relu_backward", "relu_backward_bias_grad", "sgd_update", "sgd_update_group", "adadelta_update", "adagrad_update",
-           "adamax_update", "lion_update", "nadam_update", "radam_update", "rmsprop_update",
+           "relu_backward", "relu_backward_bias_grad", "sgd_update", "sgd_update_group", "adadelta_update",
+           "adagrad_update", "adamax_update", "lion_update", "nadam_update", "radam_update", "rmsprop_update",
            "schedule_free_adamw_update"]
 
 MAX_SUM_ROWS = 1024  # a NumPy call per row: taller arrays wait for their loop instead
