@@ -409,7 +409,16 @@ _FINISHED = object()  # on the DFS stack: the node below it has had all its inpu
 
 
 def _topological_order(root_node) -> list:
-    """Nodes reachable from root_node, each after every node that consumes it (iterative DFS).
+    """Nodes reachable from root_node, each after every node that consumes it.
+
+    A chain (each node fed by at most one other node, as in a sequential model) is its own
+    order, found by walking it; any other graph is ordered by a depth-first search."""
+    order = _chain_order(root_node)
+    return order if order is not None else _depth_first_order(root_node)
+
+
+def _depth_first_order(root_node) -> list:
+    """_topological_order by an iterative DFS (no recursion limit).
 
     A node is pushed with the _FINISHED marker above it and its parents above that: when
     the marker comes back off the stack, everything the node feeds from is in `order`.
@@ -426,11 +435,7 @@ def _topological_order(root_node) -> list:
         if node in visited:
             continue
         if node._freed:
-            raise GraphFreedError(
-                f"backward through the graph a second time (at op {type(node).__name__}): its saved "
-                "values were freed by the first backward. Pass retain_graph=True to the first "
-                "backward() if you need to backpropagate through it again."
-            )
+            raise _freed_error(node)
         visited.add(node)
         push(node)
         push(_FINISHED)
@@ -442,6 +447,34 @@ def _topological_order(root_node) -> list:
     return order
 
 
+def _chain_order(root_node) -> list | None:
+    """The nodes from root_node down, where each is fed by at most one other node (then that is the
+    topological order); None as soon as a node has inputs from two nodes (the graph branches)."""
+    order = []
+    node = root_node
+    while node is not None:
+        if node._freed:
+            raise _freed_error(node)
+        order.append(node)
+        parent = None
+        for t in node.inputs:
+            ctx = t._ctx
+            if ctx is not None and ctx is not parent:
+                if parent is not None:
+                    return None
+                parent = ctx
+        node = parent
+    return order
+
+
+def _freed_error(node) -> GraphFreedError:
+    return GraphFreedError(
+        f"backward through the graph a second time (at op {type(node).__name__}): its saved "
+        "values were freed by the first backward. Pass retain_graph=True to the first "
+        "backward() if you need to backpropagate through it again."
+    )
+
+
 def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = None,
                  capture_nodes: dict | None = None) -> None:
     """Propagate `grad` (an array shaped like root) from `root` to the leaves.
@@ -450,9 +483,9 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
     their gradients are stored in capture[id(leaf)] and `.grad` is left alone; the
     gradient reaching a node listed in `capture_nodes` (node -> key) goes to capture[key].
     """
-    leaf_grads: dict = {}  # id(leaf) -> [leaf, summed gradient of this pass, whether the sum is ours]
+    leaf_grads: dict = {}  # leaf -> [summed gradient of this pass, whether the sum is an array it made]
     if root._ctx is None:  # backward on a leaf itself
-        leaf_grads[id(root)] = [root, grad, False]
+        leaf_grads[root] = [grad, False]
     else:
         grads = {root._ctx: grad}
         for node in _topological_order(root._ctx):
@@ -476,12 +509,7 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
             if _tracers:
                 for tracer in _tracers:
                     tracer.on_backward(node, g, input_grads)
-            inputs = node.inputs
-            count = min(len(inputs), len(input_grads))
-            i = 0
-            while i < count:  # an index loop: zip() would allocate an object per node
-                t, gi = inputs[i], input_grads[i]
-                i += 1
+            for t, gi in zip(node.inputs, input_grads):
                 if gi is None or not t._requires_grad:
                     continue
                 parent = t._ctx
@@ -490,32 +518,32 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
                     gi = unbroadcast(gi, layout.shape)
                 if gi.dtype is not layout.dtype and gi.dtype != layout.dtype:
                     gi = gi.astype(layout.dtype)
-                if parent is None:
-                    slot = leaf_grads.get(id(t))
+                if parent is None:  # a leaf (tensors hash by identity)
+                    slot = leaf_grads.get(t)
                     if slot is None:
-                        leaf_grads[id(t)] = [t, gi, False]
-                    elif slot[2]:  # the sum is an array this pass made: add in place (same numbers)
-                        slot[1] += gi
+                        leaf_grads[t] = [gi, False]
+                    elif slot[1]:  # the sum is an array this pass made: add in place (same numbers)
+                        slot[0] += gi
                     else:
-                        slot[1] = slot[1] + gi
+                        slot[0] = slot[0] + gi
                         # NumPy's in-place add is the slower one on a few elements, the faster from about 64 on
-                        slot[2] = gi.size >= 64
+                        slot[1] = gi.size >= 64
                 else:
                     previous = grads.get(parent)
                     grads[parent] = gi if previous is None else previous + gi
             if not retain_graph:  # _free(node), inlined: once per node of every backward
                 node.__dict__.clear()
                 node._freed = True
-    for slot in leaf_grads.values():
-        hooks = getattr(slot[0], "_hooks", None)
+    for leaf, slot in leaf_grads.items():
+        hooks = getattr(leaf, "_hooks", None)
         if hooks:
-            slot[1] = _run_hooks(hooks, slot[1])
+            slot[0] = _run_hooks(hooks, slot[0])
     if capture is not None:
-        for key, (leaf, g, _) in leaf_grads.items():
-            if key in capture:
-                capture[key] = g
+        for leaf, (g, _) in leaf_grads.items():
+            if id(leaf) in capture:
+                capture[id(leaf)] = g
         return
-    _deliver_to_leaves([(leaf, g) for leaf, g, _ in leaf_grads.values()], seed=grad)
+    _deliver_to_leaves([(leaf, slot[0]) for leaf, slot in leaf_grads.items()], seed=grad)
 
 
 def _deliver_to_leaves(leaf_grads, seed) -> None:
@@ -526,13 +554,20 @@ def _deliver_to_leaves(leaf_grads, seed) -> None:
     """
     handed_out = {id(seed)}
     for leaf, g in leaf_grads:
-        if leaf.grad is None:
+        previous = leaf.grad
+        if previous is None:
             if g.base is not None or id(g) in handed_out:
                 g = g.copy()
             handed_out.add(id(g))
-            leaf.grad = Tensor._make(g, False)
         else:
-            leaf.grad = Tensor._make(leaf.grad.data + g, False)
+            g = previous.data + g
+        if type(g) is not _ndarray:  # a NumPy scalar or a CuPy array: Tensor._make's checks
+            leaf.grad = Tensor._make(g, False)
+            continue
+        grad = leaf.grad = _new(Tensor)  # Tensor._make, inlined: once per parameter of every backward
+        grad.data = g
+        grad.grad = grad._ctx = grad._edge = grad.name = grad._version_counter = None
+        grad._requires_grad = False
 
 
 def _free(node) -> None:

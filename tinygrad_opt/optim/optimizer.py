@@ -250,6 +250,13 @@ class Optimizer:
         self.state = new_state
         self.param_groups = new_groups
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What pickling and copying keep: everything but the kernels' plans (`_plans`, per group), whose flat
+        views would be copied apart from the arrays they view; the next step makes them again."""
+        state = self.__dict__.copy()
+        state.pop("_plans", None)
+        return state
+
     def __repr__(self) -> str:
         lines = [f"{self._name} ("]
         for i, group in enumerate(self.param_groups):
