@@ -11,7 +11,8 @@ torch = pytest.importorskip("torch")
 DTYPES = ["bool", "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8"]
 OPS = {
     "topk": lambda t: t.topk(2), "topk_smallest": lambda t: t.topk(2, largest=False), "sort": lambda t: t.sort(),
-    "sort_descending": lambda t: t.sort(descending=True), "argsort": lambda t: t.argsort(), "msort": lambda t: t.msort(),
+    "sort_descending": lambda t: t.sort(descending=True), "argsort": lambda t: t.argsort(),
+    "msort": lambda t: t.msort(),
     "kthvalue": lambda t: t.kthvalue(2), "median": lambda t: t.median(), "median_dim": lambda t: t.median(0),
     "nanmedian": lambda t: t.nanmedian(), "mode": lambda t: t.mode(), "cummax": lambda t: t.cummax(0),
     "cummin": lambda t: t.cummin(0), "max_dim": lambda t: t.max(0), "argmax": lambda t: t.argmax(),
