@@ -1,5 +1,6 @@
 """Activations and the softmax family, each in its numerically stable form."""
 from ..autograd import Function
+from ..quiet_numpy import silent
 from ..backend import array_module
 from ..kernels import get as kernel
 
@@ -70,6 +71,7 @@ class Softmax(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a, axis=-1):
         _, y = kernel("log_softmax", a)(a, axis)
         ctx.y, ctx.axis = y, axis
@@ -91,6 +93,7 @@ class LogSoftmax(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a, axis=-1):
         y, ctx.p = kernel("log_softmax", a)(a, axis)
         ctx.axis = axis

@@ -2,6 +2,7 @@
 import numpy as np
 
 from ..autograd import Function
+from ..quiet_numpy import silent
 from ..backend import array_module
 from .elementwise import _quiet
 
@@ -56,6 +57,7 @@ class Lerp(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a, b, *tensor_weight, weight=None):
         xp = array_module(a)
         w = tensor_weight[0] if tensor_weight else xp.asarray(weight, dtype=a.dtype)

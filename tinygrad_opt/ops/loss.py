@@ -12,6 +12,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..autograd import Function
+from ..quiet_numpy import silent
 from ..backend import array_module
 from ..kernels import get as kernel
 from ..kernels.loss_reference import reduce_loss
@@ -200,6 +201,7 @@ class BCEWithLogits(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, x, y, w=None, reduction="mean"):
         xp = array_module(x)
         tail = xp.log1p(xp.exp(-xp.abs(x)))  # log1p(exp(-|x|)), never overflows
@@ -245,6 +247,7 @@ class BCE(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, x, y, weight=None, reduction="mean"):
         xp, w = array_module(x), weight
         with np.errstate(divide="ignore"):

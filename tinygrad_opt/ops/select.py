@@ -4,6 +4,7 @@ The index is an integer backend array passed as an option (it has no gradient).
 Notation: g is the upstream gradient dL/dy.
 """
 from ..autograd import Function
+from ..quiet_numpy import silent
 from ..backend import array_module
 from ..kernels.reference import add_at
 
@@ -75,6 +76,7 @@ class ScatterAdd(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a, src, index=None, dim=0):
         _start_scatter(ctx, a, src, index, dim, "scatter_add")
         y = a.copy()
