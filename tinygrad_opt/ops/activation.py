@@ -1,8 +1,8 @@
 """Activations and the softmax family, each in its numerically stable form."""
 from ..autograd import Function
-from ..quiet_numpy import silent
 from ..backend import array_module
 from ..kernels import get as kernel
+from ..quiet_numpy import silent
 
 
 class Relu(Function):

@@ -1,7 +1,7 @@
 """copysign and logit: element-wise ops whose torch gradients differ from their compositions' at the edges."""
 from ..autograd import Function
-from ..quiet_numpy import silent
 from ..backend import array_module
+from ..quiet_numpy import silent
 from .elementwise import _quiet
 
 

@@ -4,8 +4,8 @@ Notation in the docstrings: g is the upstream gradient dL/dy, y the output.
 """
 from ..autograd import Function
 from ..backend import array_module
-from ..quiet_numpy import quiet, silent
 from ..kernels.reference import clamp
+from ..quiet_numpy import quiet, silent
 
 
 class Add(Function):

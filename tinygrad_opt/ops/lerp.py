@@ -2,8 +2,8 @@
 import numpy as np
 
 from ..autograd import Function
-from ..quiet_numpy import silent
 from ..backend import array_module
+from ..quiet_numpy import silent
 from .elementwise import _quiet
 
 _SPLITTER = 134217729.0  # 2**27 + 1: splits a float64 into two halves whose products are exact

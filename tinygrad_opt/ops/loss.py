@@ -12,10 +12,10 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..autograd import Function
-from ..quiet_numpy import silent
 from ..backend import array_module
 from ..kernels import get as kernel
 from ..kernels.loss_reference import reduce_loss
+from ..quiet_numpy import silent
 
 REDUCTIONS = ("mean", "sum", "none")
 

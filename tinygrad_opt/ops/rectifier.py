@@ -3,10 +3,10 @@
 At a kink the gradient is the one PyTorch picks, stated in each docstring.
 """
 from ..autograd import Function
-from ..quiet_numpy import silent
 from ..backend import array_module
 from ..kernels import get as kernel
 from ..kernels.reference import clamp
+from ..quiet_numpy import silent
 from .elementwise import _quiet
 
 

@@ -1,7 +1,7 @@
 """Running reductions along one dim: cumsum, cumprod, logcumsumexp.   g is the upstream gradient dL/dy."""
 from ..autograd import Function
-from ..quiet_numpy import silent
 from ..backend import array_module
+from ..quiet_numpy import silent
 from .elementwise import _quiet
 
 

@@ -4,9 +4,9 @@ The index is an integer backend array passed as an option (it has no gradient).
 Notation: g is the upstream gradient dL/dy.
 """
 from ..autograd import Function
-from ..quiet_numpy import silent
 from ..backend import array_module
 from ..kernels.reference import add_at
+from ..quiet_numpy import silent
 
 
 def check_index(index, size: int, dim: int, op: str) -> None:

@@ -5,9 +5,9 @@ Shared pieces, with e = exp(-|a|) (never above 1):
     sigmoid(a)  = 1 / (1 + e) for a >= 0,  e / (1 + e) for a < 0
 """
 from ..autograd import Function
-from ..quiet_numpy import silent
 from ..backend import array_module
 from ..kernels import get as kernel
+from ..quiet_numpy import silent
 
 
 def _sigmoid_and_softplus(xp, a):

@@ -6,9 +6,9 @@ NumPy has none of them: the values come from kernels (reference.erf, special_ref
 import math
 
 from ..autograd import Function
-from ..quiet_numpy import silent
 from ..backend import array_module
 from ..kernels import get as kernel
+from ..quiet_numpy import silent
 from .elementwise import _quiet
 
 TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)

@@ -6,8 +6,8 @@ Notation: g is the upstream gradient dL/dy, broadcast back over the reduced axes
 import math
 
 from ..autograd import Function
-from ..quiet_numpy import silent
 from ..backend import array_module
+from ..quiet_numpy import silent
 from .elementwise import _quiet
 from .reduce import expand_to_input, narrow_integer, reduced_shape
 

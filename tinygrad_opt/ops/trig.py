@@ -7,8 +7,8 @@ quietly, as in torch.
 import math
 
 from ..autograd import Function
-from ..quiet_numpy import silent
 from ..backend import array_module
+from ..quiet_numpy import silent
 from .elementwise import _quiet
 
 

@@ -3,8 +3,8 @@
 Notation: g is the upstream gradient dL/dy, y the output.
 """
 from ..autograd import Function
-from ..quiet_numpy import silent
 from ..backend import array_module
+from ..quiet_numpy import silent
 from .elementwise import _quiet
 
 
