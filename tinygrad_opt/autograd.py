@@ -304,7 +304,13 @@ def _note_saved_versions(ctx, inputs, out, result) -> None:
         else:
             if type(value) in _NOT_ARRAYS:
                 continue
-            which = _which(value, inputs, out)
+            which = None
+            i = 0
+            for t in inputs:  # _which(value, inputs, out), inlined: value is not out
+                if value is t.data:
+                    which = i
+                    break
+                i += 1
             if which is None:
                 base = getattr(value, "base", None)  # a view of an input or of the output (a transpose, ...)
                 if base is None:
