@@ -29,6 +29,7 @@ _FAST = {
     "adam_update": ("cpu:adam_update", "gpu:adam_update"),
     "rmsprop_update": ("cpu:rmsprop_update", "gpu:rmsprop_update"),
     "adagrad_update": ("cpu:adagrad_update", "gpu:adagrad_update"),
+    "adadelta_update": ("cpu:adadelta_update", "gpu:adadelta_update"),
     "adamax_update": ("cpu:adamax_update", "gpu:adamax_update"),
     "nadam_update": ("cpu:nadam_update", "gpu:nadam_update"),
     "radam_update": ("cpu:radam_update", "gpu:radam_update"),

@@ -1047,9 +1047,73 @@ def adagrad_update(param, grad, state_sum, *, step: int, lr: float, lr_decay: fl
     _adagrad(_flat(param), _flat(grad), _flat(state_sum), k, bool(maximize), weight_decay != 0)
 
 
+def _adadelta_loop(has_wd: bool):
+    """Adadelta's loop for one option set (see _loop_for). Both running averages decay by rho without a gradient:
+    spans where either holds a float32 subnormal multiply them by rho in float64 and round once (see
+    SUBNORMAL_SPAN's comment and _wide_switch: wide = switch, 1.0, rho)."""
+    @_jit(nogil=True)
+    def adadelta_loop(param, grad, v_arr, u_arr, k, wide):
+        wd, rho, c, eps, neg_lr = k[0], k[1], k[2], k[3], k[4]
+        rho_w = wide[2]
+        look = wide[0] == 1.0
+        v_bits, u_bits = v_arr.view(np.uint32), u_arr.view(np.uint32)  # read only where look is on: float32
+        n = numba.uint64(param.size)  # unsigned indices: no negative-index wraparound, which stops vectorising
+        span = numba.uint64(SUBNORMAL_SPAN) if look else max(n, numba.uint64(1))
+        start = numba.uint64(0)
+        while start < n:
+            end = min(start + span, n)
+            if look and (_any_subnormal(v_bits, start, end) or _any_subnormal(u_bits, start, end)):
+                for i in range(start, end):
+                    p = param[i]
+                    g = grad[i]
+                    if has_wd:
+                        g = g + wd * p
+                    v = np.float32(np.float64(v_arr[i]) * rho_w)
+                    v = v + c * g * g
+                    v_arr[i] = v
+                    d = np.sqrt(u_arr[i] + eps)
+                    d = d / np.sqrt(v + eps)
+                    d = d * g
+                    u = np.float32(np.float64(u_arr[i]) * rho_w)
+                    u_arr[i] = u + c * d * d
+                    param[i] = p + neg_lr * d
+            else:
+                for i in range(start, end):
+                    p = param[i]
+                    g = grad[i]
+                    if has_wd:
+                        g = g + wd * p
+                    v = v_arr[i] * rho
+                    v = v + c * g * g
+                    v_arr[i] = v
+                    d = np.sqrt(u_arr[i] + eps)
+                    d = d / np.sqrt(v + eps)
+                    d = d * g
+                    u = u_arr[i] * rho
+                    u_arr[i] = u + c * d * d
+                    param[i] = p + neg_lr * d
+            start = end
+
+    return adadelta_loop
+
+
+_ADADELTA_LOOPS: dict = {}  # (has_wd,) -> its loop
+
+
 def _update_takes(param, grad, *state, **_) -> bool:
     """What the later optimizer kernels take: the gradient and every state array like the parameter."""
     return _flat_ok(param, grad, *state) and grad.shape == param.shape
+
+
+@takes(_update_takes)
+def adadelta_update(param, grad, square_avg, acc_delta, *, lr: float, rho: float, eps: float, weight_decay: float,
+                    maximize: bool) -> None:
+    options = (weight_decay != 0,)
+    loop = _ADADELTA_LOOPS.get(options) or _loop_for(_ADADELTA_LOOPS, _adadelta_loop, options)
+    k = np.array([weight_decay, rho, 1 - rho, eps, -lr], param.dtype)
+    if maximize:  # an array of its own, as the reference's -grad (see _loop_for)
+        grad = np.negative(grad)
+    loop(_flat(param), _flat(grad), _flat(square_avg), _flat(acc_delta), k, _wide_switch(k, (1,)))
 
 
 def _lerp_constants(weight: float, dtype) -> tuple:
