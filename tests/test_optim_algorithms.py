@@ -354,3 +354,13 @@ def test_torch_continues_from_our_state_dict(name, config, muon_in_float64):
     for _ in range(10):
         feed(net, ours, fresh, opt, resumed)
     assert_same(ours, fresh)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.bool_])
+def test_a_non_float_parameter_is_refused_when_the_optimizer_is_built(dtype):
+    p = tg.Tensor(np.zeros(3, dtype))
+    with pytest.raises(TypeError, match=rf"SGD can only optimize floating-point tensors, but parameter 0 of param "
+                                        rf"group 0 has dtype {np.dtype(dtype)}"):
+        optim.SGD([p], lr=0.1)
+    with pytest.raises(TypeError, match="floating-point"):
+        optim.Adam([_p(), p])
