@@ -131,3 +131,9 @@ for _name in first_call.__all__:
 from .environment import check_environment  # noqa: E402
 
 __all__ += ["check_environment"]
+
+# erfc and erfinv (ops/special.py; erf is reference.erf / cpu.erf): special_*.py
+from . import special_reference  # noqa: E402
+
+for _name in ("erfc", "erfinv"):
+    register(_name, reference=getattr(special_reference, _name), cpu=f"special_cpu:{_name}")

@@ -108,3 +108,37 @@ def test_hooks_and_retain_grad_on_a_chain():
     np.testing.assert_allclose(h.grad.numpy(), th.grad.numpy(), rtol=1e-6)
     np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-6)
     np.testing.assert_allclose(seen[0], (4.0 * np.exp(np.float32([0.2, -0.4]))), rtol=1e-6)
+
+
+@pytest.mark.parametrize("frozen", ["weight", "bias", "input", "none"])
+def test_a_three_input_node_records_which_inputs_need_gradients(frozen):
+    rng = np.random.default_rng(0)
+    values = {"input": rng.standard_normal((5, 3)), "weight": rng.standard_normal((4, 3)),
+              "bias": rng.standard_normal(4)}
+    ours = {k: tg.Tensor(v.astype(np.float32), requires_grad=k != frozen) for k, v in values.items()}
+    theirs = {k: torch.tensor(v.astype(np.float32), requires_grad=k != frozen) for k, v in values.items()}
+    h = ours["input"].tanh() if frozen != "input" else ours["input"]  # an intermediate input: kept as an edge
+    out = tg.ops.Linear.apply(h, ours["weight"], ours["bias"])
+    assert out._ctx.needs_input_grad == tuple(k != frozen for k in ("input", "weight", "bias"))
+    assert (type(out._ctx.inputs[0]) is autograd._Edge) == (frozen != "input")
+    (out * out).sum().backward()
+    th = theirs["input"].tanh() if frozen != "input" else theirs["input"]
+    (torch.nn.functional.linear(th, theirs["weight"], theirs["bias"]) ** 2).sum().backward()
+    for k in values:
+        if k == frozen:
+            assert ours[k].grad is None
+        else:
+            np.testing.assert_allclose(ours[k].grad.numpy(), theirs[k].grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_three_input_node_refuses_mixed_devices(monkeypatch):
+    """Simulated without a GPU: an array type the device check sees as 'cuda' (as test_tensor.py's)."""
+    class OnOtherDevice(np.ndarray):
+        pass
+
+    real = autograd.device_of
+    monkeypatch.setattr(autograd, "device_of", lambda a: "cuda" if isinstance(a, OnOtherDevice) else real(a))
+    x, w = tg.zeros(2, 3), tg.zeros(4, 3)
+    b = tg.Tensor._make(np.zeros(4, dtype=np.float32).view(OnOtherDevice), False)
+    with pytest.raises(tg.DeviceError, match=r"Linear: inputs are on different devices \(cpu, cpu, cuda\)"):
+        tg.ops.Linear.apply(x, w, b)

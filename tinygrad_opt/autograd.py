@@ -136,6 +136,12 @@ class Function:
             if type(arrays[0]) is not type(arrays[1]):
                 _check_same_device(cls, inputs)
             requires_grad = a._requires_grad or b._requires_grad
+        elif count == 3:  # a layer with its weight and bias (Linear, LinearReLU, ...)
+            a, b, c = inputs
+            arrays = (a.data, b.data, c.data)
+            if not (type(arrays[0]) is type(arrays[1]) is type(arrays[2])):
+                _check_same_device(cls, inputs)
+            requires_grad = a._requires_grad or b._requires_grad or c._requires_grad
         else:
             arrays = tuple([t.data for t in inputs])
             first = type(arrays[0])
@@ -186,6 +192,11 @@ class Function:
                 else:
                     ctx.inputs = (a if a._ctx is None else a._edge or _edge(a),
                                   b if b._ctx is None else b._edge or _edge(b))
+            elif count == 3:
+                ctx.needs_input_grad = (a._requires_grad, b._requires_grad, c._requires_grad)
+                ctx.inputs = (a if a._ctx is None else a._edge or _edge(a),
+                              b if b._ctx is None else b._edge or _edge(b),
+                              c if c._ctx is None else c._edge or _edge(c))
             else:
                 ctx.needs_input_grad = tuple([t._requires_grad for t in inputs])
                 ctx.inputs = tuple([t if t._ctx is None else _edge(t) for t in inputs])
@@ -293,7 +304,13 @@ def _note_saved_versions(ctx, inputs, out, result) -> None:
         else:
             if type(value) in _NOT_ARRAYS:
                 continue
-            which = _which(value, inputs, out)
+            which = None
+            i = 0
+            for t in inputs:  # _which(value, inputs, out), inlined: value is not out
+                if value is t.data:
+                    which = i
+                    break
+                i += 1
             if which is None:
                 base = getattr(value, "base", None)  # a view of an input or of the output (a transpose, ...)
                 if base is None:
