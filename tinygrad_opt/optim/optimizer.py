@@ -303,10 +303,13 @@ def check_adam_family(opt: str, options: dict[str, Any], where: str, extra: tupl
 def check_torch_flags(opt: str, *, foreach: Any = None, capturable: bool = False, differentiable: bool = False,
                       fused: Any = None) -> None:
     """torch's implementation switches: foreach/capturable/fused only pick how torch computes the same
-    numbers, so they are accepted and ignored; differentiable=True (autograd through step) is refused."""
+    numbers, so they are accepted and ignored; differentiable=True (autograd through step) is refused, and so is
+    fused=True with foreach=True, as torch refuses that pair."""
     if differentiable:
         raise ValueError(f"{opt}: differentiable=True is not supported (steps are not recorded by autograd); "
                          "leave it False")
+    if fused and foreach:
+        raise RuntimeError(f"{opt}: `fused` and `foreach` cannot be `True` together (as in torch); set one of them")
 
 
 # ---- moving state between devices and checkpoints --------------------------------
