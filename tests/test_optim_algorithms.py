@@ -364,3 +364,20 @@ def test_a_non_float_parameter_is_refused_when_the_optimizer_is_built(dtype):
         optim.SGD([p], lr=0.1)
     with pytest.raises(TypeError, match="floating-point"):
         optim.Adam([_p(), p])
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", *CONFIGS, "LBFGS"])
+@pytest.mark.parametrize("flags", [{}, dict(foreach=True), dict(foreach=False, fused=True)])
+def test_param_groups_hold_what_torchs_hold(name, flags):
+    """Every key and value of torch's param groups (its implementation switches too), so a state_dict has
+    torch's layout both ways."""
+    import inspect
+
+    accepted = inspect.signature(getattr(torch.optim, name).__init__).parameters
+    flags = {k: v for k, v in flags.items() if k in accepted}
+    theirs = getattr(torch.optim, name)([torch.zeros((2, 2), requires_grad=True)], **flags)
+    ours = getattr(optim, name)([_p()], **flags)
+    want, got = theirs.state_dict()["param_groups"], ours.state_dict()["param_groups"]
+    assert [sorted(g) for g in got] == [sorted(g) for g in want]
+    for g, w in zip(got, want):
+        assert {k: repr(v) for k, v in g.items()} == {k: repr(v) for k, v in w.items()}
