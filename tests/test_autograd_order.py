@@ -142,3 +142,14 @@ def test_a_three_input_node_refuses_mixed_devices(monkeypatch):
     b = tg.Tensor._make(np.zeros(4, dtype=np.float32).view(OnOtherDevice), False)
     with pytest.raises(tg.DeviceError, match=r"Linear: inputs are on different devices \(cpu, cpu, cuda\)"):
         tg.ops.Linear.apply(x, w, b)
+
+
+def test_a_tensor_subclass_that_is_not_hashable_still_gets_its_gradient():
+    class Compared(tg.Tensor):
+        def __eq__(self, other):  # defining __eq__ alone leaves the class without __hash__
+            return super().__eq__(other)
+
+    a = Compared(np.array([1.0, 2.0], np.float32), requires_grad=True)
+    assert Compared.__hash__ is None
+    (a * a).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), np.array([2.0, 4.0], np.float32))

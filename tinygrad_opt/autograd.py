@@ -22,6 +22,7 @@ import numpy as np
 
 from .backend import array_module, broadcast_to, device_of
 from .errors import DeviceError, GraphFreedError, ShapeError
+from .quiet_numpy import quiet
 from .summation import sum_axes
 
 Tensor: Any = None  # tensor.py sets this; autograd must not import it (it imports us)
@@ -499,10 +500,17 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
     Leaves accumulate into `.grad`, unless `capture` (id(leaf) -> slot) is given: then
     their gradients are stored in capture[id(leaf)] and `.grad` is left alone; the
     gradient reaching a node listed in `capture_nodes` (node -> key) goes to capture[key].
+    NumPy stays silent about inf and NaN on the way, as torch's backward does (quiet_numpy.py).
     """
-    leaf_grads: dict = {}  # leaf -> [summed gradient of this pass, whether the sum is an array it made]
+    with quiet():
+        _propagate(root, grad, retain_graph, capture, capture_nodes)
+
+
+def _propagate(root, grad, retain_graph: bool, capture: dict | None, capture_nodes: dict | None) -> None:
+    """run_backward's traversal."""
+    leaf_grads: dict = {}  # id(leaf) -> [leaf, summed gradient of this pass, whether the sum is ours]
     if root._ctx is None:  # backward on a leaf itself
-        leaf_grads[root] = [grad, False]
+        leaf_grads[id(root)] = [root, grad, False]
     else:
         grads = {root._ctx: grad}
         for node in _topological_order(root._ctx):
@@ -535,32 +543,32 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
                     gi = unbroadcast(gi, layout.shape)
                 if gi.dtype is not layout.dtype and gi.dtype != layout.dtype:
                     gi = gi.astype(layout.dtype)
-                if parent is None:  # a leaf (tensors hash by identity)
-                    slot = leaf_grads.get(t)
+                if parent is None:
+                    slot = leaf_grads.get(id(t))
                     if slot is None:
-                        leaf_grads[t] = [gi, False]
-                    elif slot[1]:  # the sum is an array this pass made: add in place (same numbers)
-                        slot[0] += gi
+                        leaf_grads[id(t)] = [t, gi, False]
+                    elif slot[2]:  # the sum is an array this pass made: add in place (same numbers)
+                        slot[1] += gi
                     else:
-                        slot[0] = slot[0] + gi
+                        slot[1] = slot[1] + gi
                         # NumPy's in-place add is the slower one on a few elements, the faster from about 64 on
-                        slot[1] = gi.size >= 64
+                        slot[2] = gi.size >= 64
                 else:
                     previous = grads.get(parent)
                     grads[parent] = gi if previous is None else previous + gi
             if not retain_graph:  # _free(node), inlined: once per node of every backward
                 node.__dict__.clear()
                 node._freed = True
-    for leaf, slot in leaf_grads.items():
-        hooks = getattr(leaf, "_hooks", None)
+    for slot in leaf_grads.values():
+        hooks = getattr(slot[0], "_hooks", None)
         if hooks:
-            slot[0] = _run_hooks(hooks, slot[0])
+            slot[1] = _run_hooks(hooks, slot[1])
     if capture is not None:
-        for leaf, (g, _) in leaf_grads.items():
-            if id(leaf) in capture:
-                capture[id(leaf)] = g
+        for key, (leaf, g, _) in leaf_grads.items():
+            if key in capture:
+                capture[key] = g
         return
-    _deliver_to_leaves([(leaf, slot[0]) for leaf, slot in leaf_grads.items()], seed=grad)
+    _deliver_to_leaves([(leaf, g) for leaf, g, _ in leaf_grads.values()], seed=grad)
 
 
 def _deliver_to_leaves(leaf_grads, seed) -> None:
