@@ -163,8 +163,10 @@ class SplitStep:
         self.weight_first = _weight_first(np.empty((batch, inputs), dtype), self.w1)
         self.forward_blocks = find_blocks(*_forward_products(batch, self.w1, self.weight_first), inputs, self.blas)
         self.dw1_blocks = find_blocks(*_dw1_products(batch, self.w1), batch, self.blas)
-        if self.forward_blocks is False or self.dw1_blocks is False:
-            raise SystemExit(f"B={batch}: no inner-axis blocking reproduces BLAS's threaded products; halves differ")
+        for name, blocks in (("layer 1's forward", self.forward_blocks), ("dW1", self.dw1_blocks)):
+            if blocks is False:  # e.g. OpenBLAS's small-product kernels on one thread, other sums than its threads'
+                raise SystemExit(f"B={batch}: no inner-axis blocking of {name}'s halves on one thread reproduces "
+                                 "BLAS's threaded product; this batch cannot be probed with the replay's bits")
         self.worker = Worker()
         self.adam = cpu._ADAM_LOOPS.get((0, False)) or cpu._loop_for(cpu._ADAM_LOOPS, cpu._adam_loop, (0, False))
 
@@ -356,6 +358,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5, help="--check: whole steps compared")
     args = parser.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
+    if blas_threads._blas() is None:
+        print("BLAS's thread count is out of reach (no threadpoolctl): the probe needs it; nothing timed")
+        return
     tg.set_flush_denormal(True)
     blas_threads.set_blas_threads(2)  # the replay's products on two BLAS threads whatever the load: fixed bits
     if args.check:
