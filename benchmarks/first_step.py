@@ -15,6 +15,11 @@ first wrote (warm). Numba consults NUMBA_CACHE_DIR before the package's own cach
 (kernels/__pycache__), so the package's cache is neither read nor touched. The thread
 counts are peers.py's (every library on all cores unless --threads says otherwise).
 
+`--optimizer NAME` steps with another of `tinygrad-opt train --optimizer`'s choices, built as the CLI builds
+it (train/factories.py, the optimizer's CLI defaults, peers.py's lr); `all` runs each in turn and prints one
+table of the cold and warm first steps and the optimizer step's phase per optimizer. SAM and L-BFGS step
+with a closure that re-runs the batch, as the Trainer's.
+
 `--background on` (the default, as the package's) sets TINYGRAD_OPT_BACKGROUND_COMPILE=1: kernels with a
 first-call twin (kernels/first_call.py) compile on a background thread while the step runs the twin
 (kernels/background.py); `off` sets it to 0: every kernel compiles at its first call on the step's thread.
@@ -118,14 +123,29 @@ class NumbaWatch:
         self._patched = True
 
 
-def worker(batch: int) -> dict:
+def make_optimizer(name: str, params: list):
+    """peers.py's Adam, or the optimizer `tinygrad-opt train --optimizer NAME` builds, at peers.py's lr."""
+    from tinygrad_opt import optim  # noqa: PLC0415
+
+    if name == "adam":
+        return optim.Adam(params, lr=peers.LR)
+    from tinygrad_opt.train.config import TrainConfig  # noqa: PLC0415
+    from tinygrad_opt.train.factories import make_optimizer as build  # noqa: PLC0415
+
+    optimizer = build(TrainConfig(optimizer=name, lr=peers.LR).resolved(), params)
+    if hasattr(optimizer, "train"):  # the schedule-free ones start in eval mode: the Trainer switches them
+        optimizer.train()
+    return optimizer
+
+
+def worker(batch: int, optimizer: str = "adam") -> dict:
     watch = NumbaWatch()
     marks = {}
     t = time.perf_counter()
     import numpy as np  # noqa: PLC0415
     import tinygrad_opt as tg  # noqa: PLC0415
     import tinygrad_opt.nn.functional as F  # noqa: PLC0415
-    from tinygrad_opt import nn, optim  # noqa: PLC0415
+    from tinygrad_opt import nn  # noqa: PLC0415
 
     marks["import"] = time.perf_counter() - WORKER_START
     watch.install()
@@ -141,9 +161,20 @@ def worker(batch: int) -> dict:
     model = nn.Sequential(nn.Linear(peers.IN, peers.HIDDEN), nn.ReLU(), nn.Linear(peers.HIDDEN, peers.OUT))
     for p, w in zip(model.parameters(), peers.initial_weights()):
         p.data[...] = w
-    opt = optim.Adam(model.parameters(), lr=peers.LR)
+    opt = make_optimizer(optimizer, list(model.parameters()))
     data = [(tg.Tensor(x), tg.Tensor(y)) for x, y in peers.batches(batch)]
     x, y = data[0]
+
+    def step() -> None:
+        if getattr(opt, "requires_closure", False):  # SAM, L-BFGS: the batch again, as the Trainer's closure
+            def closure():
+                opt.zero_grad()
+                again = F.cross_entropy(model(x), y)
+                again.backward()
+                return again
+            opt.step(closure)
+        else:
+            opt.step()
 
     start, start_cpu = time.perf_counter(), time.thread_time()
     first_start = start
@@ -152,7 +183,7 @@ def worker(batch: int) -> dict:
     phase("backward")
     loss.backward()
     phase("optimizer step")
-    opt.step()
+    step()
     phase("zero_grad + item")
     opt.zero_grad()
     value = float(loss.item())
@@ -165,7 +196,7 @@ def worker(batch: int) -> dict:
     x, y = data[1]
     loss = F.cross_entropy(model(x), y)
     loss.backward()
-    opt.step()
+    step()
     opt.zero_grad()
     float(loss.item())
     second = time.perf_counter() - start
@@ -174,7 +205,8 @@ def worker(batch: int) -> dict:
     background.wait_idle()
     settled = time.perf_counter() - first_start
     return {"first_step_s": first, "first_step_cpu_s": first_cpu, "to_first_step_s": to_first, "done_wall": done_wall,
-            "second_step_s": second, "all_compiled_s": settled, "phases": marks, "events": watch.events, "loss": value, "numba": _version("numba")}
+            "optimizer": optimizer, "second_step_s": second, "all_compiled_s": settled, "phases": marks,
+            "events": watch.events, "loss": value, "numba": _version("numba")}
 
 
 def _version(name: str) -> str:
@@ -188,10 +220,11 @@ def _version(name: str) -> str:
 
 # ---- the parent: pairs of workers on one fresh cache, medians -------------------------
 
-def run_worker(cache: str, batch: int, threads: int, background: str = "off") -> dict:
+def run_worker(cache: str, batch: int, threads: int, background: str = "off", optimizer: str = "adam") -> dict:
     env = dict(os.environ, **peers.thread_environment(threads), NUMBA_CACHE_DIR=cache,
                TINYGRAD_OPT_BACKGROUND_COMPILE="1" if background == "on" else "0")
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--batch", str(batch)]
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--batch", str(batch),
+               "--optimizer", optimizer]
     launched = time.time()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -222,7 +255,8 @@ def kernel_rows(runs: list[dict]) -> list[tuple]:
 
 
 def report(cold: list[dict], warm: list[dict], batch: int, threads: int, background: str = "off") -> str:
-    lines = [f"first training step of the seed MLP 784-256-10 at B={batch} (Adam, float32, {threads} threads), "
+    lines = [f"first training step of the seed MLP 784-256-10 at B={batch} ({cold[0]['optimizer']}, float32, "
+             f"{threads} threads), "
              f"median of {len(cold)} runs; Numba {cold[0]['numba']}; background compile {background}",
              "",
              f"{'seconds':<36}{'cold cache':>12}{'warm cache':>12}"]
@@ -253,6 +287,30 @@ def report(cold: list[dict], warm: list[dict], batch: int, threads: int, backgro
     return "\n".join(lines)
 
 
+def optimizer_table(results: dict, batch: int, threads: int, background: str) -> str:
+    """One line per optimizer: medians of the first step, its optimizer phase and the second step, cold and warm,
+    and the slowest Numba compile or cache load on the step's own thread (what a twin would take off it)."""
+    lines = [f"first training step per optimizer, seed MLP at B={batch}, {threads} threads, background compile "
+             f"{background}; medians of {len(next(iter(results.values()))[0])} runs, seconds",
+             f"{'optimizer':<20}{'cold step':>10}{'cold opt':>10}{'warm step':>10}{'warm opt':>10}{'2nd step':>10}"
+             "  slowest compile on the step's thread (cold)"]
+    for name, (cold, warm) in results.items():
+        slowest = {}
+        for run in cold:
+            for e in run["events"]:
+                if e["depth"] == 0 and e["phase"] not in ("background", "import", "build") and e["kind"] != "import":
+                    slowest.setdefault(e["what"], []).append(e["s"])
+        worst = max(((median(v), k) for k, v in slowest.items()), default=(0.0, "-"))
+
+        def opt_phase(runs):
+            return median(r["phases"].get("optimizer step", 0.0) for r in runs)
+
+        lines.append(f"{name:<20}{median(r['first_step_s'] for r in cold):>10.3f}{opt_phase(cold):>10.3f}"
+                     f"{median(r['first_step_s'] for r in warm):>10.3f}{opt_phase(warm):>10.3f}"
+                     f"{median(r['second_step_s'] for r in warm):>10.3f}  {worst[1]} {worst[0]:.3f}")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="pairs of fresh workers (cold, then warm) on a new cache")
@@ -260,23 +318,38 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads of every library (default: cores)")
     parser.add_argument("--background", choices=("on", "off"), default="on",
                         help="compile kernels with a first-call twin on a background thread (the default) or not")
+    parser.add_argument("--optimizer", default="adam", help="an optimizer of `tinygrad-opt train --optimizer` "
+                        "(default adam, as peers.py), or `all`: each in turn, one table")
     parser.add_argument("--json", help="also write every worker's result to this file")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.batch)))
+        print(json.dumps(worker(args.batch, args.optimizer)))
         return
-    cold, warm = [], []
-    for run in range(args.runs):
-        with tempfile.TemporaryDirectory(prefix="first_step_numba_") as cache:
-            cold.append(run_worker(cache, args.batch, args.threads, args.background))
-            warm.append(run_worker(cache, args.batch, args.threads, args.background))
-        print(f"run {run + 1}/{args.runs}: first step cold {cold[-1]['first_step_s']:.3f} s, "
-              f"warm {warm[-1]['first_step_s']:.3f} s; load average {peers.load()}", flush=True)
+    from tinygrad_opt.train.config import OPTIMIZERS  # noqa: PLC0415
+
+    if args.optimizer != "all" and args.optimizer not in OPTIMIZERS:
+        parser.error(f"--optimizer {args.optimizer!r}: choose all or one of {', '.join(OPTIMIZERS)}")
+    names = OPTIMIZERS if args.optimizer == "all" else (args.optimizer,)
+    results = {}
+    for name in names:
+        cold, warm = [], []
+        for run in range(args.runs):
+            with tempfile.TemporaryDirectory(prefix="first_step_numba_") as cache:
+                cold.append(run_worker(cache, args.batch, args.threads, args.background, name))
+                warm.append(run_worker(cache, args.batch, args.threads, args.background, name))
+            print(f"{name} run {run + 1}/{args.runs}: first step cold {cold[-1]['first_step_s']:.3f} s, "
+                  f"warm {warm[-1]['first_step_s']:.3f} s; load average {peers.load()}", flush=True)
+        results[name] = (cold, warm)
     print()
-    print(report(cold, warm, args.batch, args.threads, args.background))
+    if len(names) == 1:
+        print(report(cold, warm, args.batch, args.threads, args.background))
+    else:
+        print(optimizer_table(results, args.batch, args.threads, args.background))
     if args.json:
-        Path(args.json).write_text(json.dumps({"cold": cold, "warm": warm}, indent=1) + "\n")
+        written = ({"cold": cold, "warm": warm} if len(names) == 1 else  # one optimizer: the layout as before
+                   {name: {"cold": cold, "warm": warm} for name, (cold, warm) in results.items()})
+        Path(args.json).write_text(json.dumps(written, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -11,10 +11,16 @@
    subnormals kept and one with them flushed, then timed in alternating blocks (the mode switched
    between blocks), so load from other processes falls on both alike. The count of subnormal
    exp_avg entries of each copy is printed too.
-3. With --optimizers (a list or `all`), only a table over the engine's CPU optimizer updates: each one's update
-   of that weight without gradient, its normal state against `--subnormal` of the rows with the state that
-   decays geometrically without a gradient (momentum buffer, first moment...) at +-4 smallest subnormals:
+3. With --optimizers (a list or `all`), only a table over the engine's CPU optimizer updates (the Numba
+   kernels, and the array-level `update` of the optimizers without one: ASGD, Rprop, Adafactor, Muon;
+   Adadelta's kernel against its array expressions as `adadelta-numpy`): each one's update of that weight
+   without gradient, its normal state against `--subnormal` of the rows with the state that decays
+   geometrically without a gradient (momentum buffer, first moment, running averages...) at +-4 smallest
+   subnormals (the second moments at +40):
        python benchmarks/flush_denormal.py --optimizers all
+   ASGD's and Rprop's state does not decay without a gradient (ASGD's average follows the weight; Rprop's
+   step sizes stay within step_sizes, its `prev` is the last gradient): their rows give what a weight or
+   a last gradient in the subnormal range would cost.
 Medians of `--rounds` blocks; one thread (`--threads`) by default, so the comparison is of the
 arithmetic, not of how threads survive load.
 """
@@ -91,19 +97,23 @@ def adam_kernel(rounds: int, share: float) -> dict:
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def _dead_state(rng, shape, share: float, decayed: dict, normal: dict) -> dict:
-    """State arrays `normal` (name: value) with the rows of dead units (`share` of them) at `decayed`'s values."""
+def _dead_state(rng, shape, share: float, decayed: dict, normal: dict, shapes: dict | None = None) -> dict:
+    """State arrays `normal` (name: value; None passes None) with the rows of dead units (`share` of them) at
+    `decayed`'s values; `shapes` gives the arrays not shaped like the weight (Adafactor's row and column factors)."""
     import numpy as np  # noqa: PLC0415
 
     tiny = np.finfo(np.float32).smallest_subnormal
     dead_rows = rng.random(shape[0]) < share
     arrays = {}
     for name, value in normal.items():
-        a = np.full(shape, value, np.float32)
-        if name in decayed and dead_rows.any():
+        if value is None:
+            arrays[name] = None
+            continue
+        a = np.full((shapes or {}).get(name, shape), value, np.float32)
+        if name in decayed and dead_rows.any() and a.shape[0] == shape[0]:
             # a value decaying by a factor near 1 settles a few smallest subnormals from zero, where rounding
             # gives it back unchanged: +-4 of them (both signs for a first moment, positive for a second)
-            signs = rng.choice(np.array([-1, 1], np.float32), (int(dead_rows.sum()), shape[1]))
+            signs = rng.choice(np.array([-1, 1], np.float32), (int(dead_rows.sum()), a.shape[1]))
             a[dead_rows] = decayed[name] * tiny * (signs if decayed[name] < 0 else 1)
         arrays[name] = a
     return arrays
@@ -137,15 +147,48 @@ OPTIMIZERS = {
                    decoupled_weight_decay=False, maximize=False)),
     "lion": ("lion_update", {"exp_avg": 1e-4}, {"exp_avg": -4},
              dict(lr=1e-4, beta1=0.9, beta2=0.99, weight_decay=0.0, maximize=False)),
+    "adadelta": ("adadelta_update", {"square_avg": 1e-6, "acc_delta": 1e-6}, {"square_avg": 40, "acc_delta": 40},
+                 dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False)),
+    # Adadelta's array expressions (its NumPy path before its kernel, and the kernel's reference twin)
+    "adadelta-numpy": ("reference.adadelta_update", {"square_avg": 1e-6, "acc_delta": 1e-6},
+                       {"square_avg": 40, "acc_delta": 40}, dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0,
+                                                                maximize=False)),
+    # the optimizers without a Numba kernel: their array-level update (optim/NAME.py)
+    "asgd": ("asgd", {"ax": 1e-2}, {"ax": -4},
+             dict(eta=1e-2, mu=0.5, lambd=1e-4, weight_decay=0.0, maximize=False)),
+    "rprop": ("rprop", {"prev": 1e-4, "step_size": 1e-3}, {"prev": -4},
+              dict(etaminus=0.5, etaplus=1.2, step_size_min=1e-6, step_size_max=50.0, maximize=False)),
+    "adafactor": ("adafactor", {"row_var": 1e-6, "col_var": 1e-6, "variance": None}, {"row_var": 40},
+                  dict(step=1000, lr=1e-2, beta2_decay=-0.8, eps1=None, eps2=1e-3, d=1.0, weight_decay=0.0,
+                       maximize=False)),
+    "muon": ("muon", {"momentum_buffer": 1e-4}, {"momentum_buffer": -4},
+             dict(lr=1e-3, weight_decay=0.1, momentum=0.95, nesterov=True, ns_coefficients=(3.4445, -4.7750, 2.0315),
+                  ns_steps=5, eps=1e-7, adjust_lr_fn=None)),
 }
+# state arrays not shaped like the 256x784 weight
+STATE_SHAPES = {"adafactor": {"row_var": (256, 1), "col_var": (1, 784)}}
+
+
+def update_function(kernel: str):
+    """A CPU kernel of kernels/cpu.py ("..._update"), a reference ("reference.NAME"), or the array-level `update`
+    of optim/KERNEL.py."""
+    import importlib  # noqa: PLC0415
+
+    if kernel.startswith("reference."):
+        from tinygrad_opt.kernels import reference  # noqa: PLC0415
+
+        return getattr(reference, kernel.partition(".")[2])
+    if kernel.endswith("_update"):
+        from tinygrad_opt.kernels import cpu  # noqa: PLC0415
+
+        return getattr(cpu, kernel)
+    return importlib.import_module(f"tinygrad_opt.optim.{kernel}").update
 
 
 def optimizer_table(names: list, rounds: int, share: float) -> dict:
     """Seconds per CPU update of a 256x784 float32 weight with no gradient, per optimizer: normal state, and
     `share` of the rows (dead units) with their decaying state subnormal; the cases interleave."""
     import numpy as np  # noqa: PLC0415
-
-    from tinygrad_opt.kernels import cpu  # noqa: PLC0415
 
     rng = np.random.default_rng(0)
     shape = (256, 784)
@@ -154,23 +197,23 @@ def optimizer_table(names: list, rounds: int, share: float) -> dict:
         kernel, normal, decayed, options = OPTIMIZERS[name]
         for share_here in (0.0, share):
             param = rng.standard_normal(shape, dtype=np.float32)
-            state = _dead_state(rng, shape, share_here, decayed, normal)
-            cases[name, share_here > 0] = (getattr(cpu, kernel), param, state, options)
+            state = _dead_state(rng, shape, share_here, decayed, normal, STATE_SHAPES.get(name))
+            cases[name, share_here > 0] = (update_function(kernel), param, state, options)
     times = {case: [] for case in cases}
     grad = np.zeros(shape, np.float32)
     set_mode(False)
     for update, param, state, options in cases.values():  # compile (or load) each loop before the timing
-        update(param.copy(), grad, *(a.copy() for a in state.values()), **options)
+        update(param.copy(), grad, *(None if a is None else a.copy() for a in state.values()), **options)
     for _ in range(rounds):
         for case, (update, param, state, options) in cases.items():
-            saved = {k: a.copy() for k, a in state.items()}
+            saved = {k: a.copy() for k, a in state.items() if a is not None}
             saved_param = param.copy()
             begin = time.perf_counter()
             for _ in range(UPDATES):
                 update(param, grad, *state.values(), **options)
             times[case].append((time.perf_counter() - begin) / UPDATES)
-            for k, a in state.items():
-                a[...] = saved[k]
+            for k, a in saved.items():
+                state[k][...] = a
             param[...] = saved_param
     return {case: statistics.median(t) for case, t in times.items()}
 

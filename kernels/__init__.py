@@ -29,6 +29,7 @@ _FAST = {
     "adam_update": ("cpu:adam_update", "gpu:adam_update"),
     "rmsprop_update": ("cpu:rmsprop_update", "gpu:rmsprop_update"),
     "adagrad_update": ("cpu:adagrad_update", "gpu:adagrad_update"),
+    "adadelta_update": ("cpu:adadelta_update", "gpu:adadelta_update"),
     "adamax_update": ("cpu:adamax_update", "gpu:adamax_update"),
     "nadam_update": ("cpu:nadam_update", "gpu:nadam_update"),
     "radam_update": ("cpu:radam_update", "gpu:radam_update"),
@@ -130,3 +131,9 @@ for _name in first_call.__all__:
 from .environment import check_environment  # noqa: E402
 
 __all__ += ["check_environment"]
+
+# erfc and erfinv (ops/special.py; erf is reference.erf / cpu.erf): special_*.py
+from . import special_reference  # noqa: E402
+
+for _name in ("erfc", "erfinv"):
+    register(_name, reference=getattr(special_reference, _name), cpu=f"special_cpu:{_name}")

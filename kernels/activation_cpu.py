@@ -197,10 +197,10 @@ def _elu_backward(g, a, out, scale, slope, input_scale):
     g, a, out = g.reshape(-1), a.reshape(-1), out.reshape(-1)
     for i in numba.prange(g.size):
         v = a[i]
-        if v > _ZERO32:
-            out[i] = g[i] * scale
-        else:
+        if v <= _ZERO32:  # torch's test: a NaN input takes the other branch, g * scale
             out[i] = g[i] * exp_nonpositive_float32(v * input_scale) * slope
+        else:
+            out[i] = g[i] * scale
 
 
 @takes(lambda g, a, alpha, scale, input_scale: _flat_float32(a) and _gradient_fits(g, a) and input_scale >= 0)

@@ -73,7 +73,7 @@ def elu(a, alpha: float, scale: float, input_scale: float):
 @takes(lambda g, a, alpha, scale, input_scale: _floats(g, a))
 def elu_backward(g, a, alpha: float, scale: float, input_scale: float):
     t = g.dtype.type
-    body = "out = a > (T)0 ? g * scale : g * exp((a > (T)0 ? (T)0 : a) * input_scale) * slope;"
+    body = "out = a <= (T)0 ? g * exp(a * input_scale) * slope : g * scale;"  # NaN: g * scale, as torch
     return _elementwise("tg_elu_backward", "T g, T a, T scale, T slope, T input_scale", "T out", body)(
         g, a, t(scale), t(alpha * scale * input_scale), t(input_scale))
 

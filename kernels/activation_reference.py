@@ -4,8 +4,9 @@
     leaky_relu_backward  dL/da = g for a > 0, slope * g otherwise
     silu                 y = a * s,  s = sigmoid(a)
     silu_backward        dL/da = g * s * (1 + a * (1 - s))
-    elu                  y = scale * a for a > 0, scale * alpha * expm1(input_scale * a) otherwise
-    elu_backward         dL/da = g * scale for a > 0, g * scale * alpha * input_scale * exp(input_scale * a) otherwise
+    elu                  y = scale * alpha * expm1(input_scale * a) for a <= 0, scale * a otherwise
+    elu_backward         dL/da = g * scale * alpha * input_scale * exp(input_scale * a) for a <= 0, g * scale
+                         otherwise (NaN too: torch's test is a <= 0)
     tanh_backward        dL/da = g * (1 - y^2), y = tanh(a) the forward's output
     softplus, softplus_backward  torch's, with beta and threshold (formulas below)
     gelu, gelu_backward  both of torch's forms (approximate="none" or "tanh"), formulas below; forward
@@ -63,15 +64,17 @@ def tanh_backward(g, y):
 
 def elu(a, alpha: float, scale: float, input_scale: float):
     xp = _xp(a)
-    negative_part = xp.minimum(a, 0) * input_scale  # exp of non-positive values only: no overflow
-    return xp.where(a > 0, a * scale, xp.expm1(negative_part) * (alpha * scale)).astype(a.dtype, copy=False)
+    # exp of non-positive values only (no overflow); where, not minimum, keeps -0.0 (expm1(-0.0) = -0.0, as torch)
+    negative_part = xp.where(a <= 0, a, a.dtype.type(0)) * input_scale
+    return xp.where(a <= 0, xp.expm1(negative_part) * (alpha * scale), a * scale).astype(a.dtype, copy=False)
 
 
 def elu_backward(g, a, alpha: float, scale: float, input_scale: float):
     xp = _xp(g)
     # exp itself, not expm1 + 1, which would round tiny exp values to 0 in float32
-    e = xp.exp(xp.minimum(a, 0) * input_scale)
-    return xp.where(a > 0, g * scale, g * e * (alpha * scale * input_scale)).astype(g.dtype, copy=False)
+    e = xp.exp(xp.where(a <= 0, a, a.dtype.type(0)) * input_scale)
+    # torch's test is a <= 0: a NaN input takes the a > 0 branch, g * scale
+    return xp.where(a <= 0, g * e * (alpha * scale * input_scale), g * scale).astype(g.dtype, copy=False)
 
 
 # ---- GELU ------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ import importlib.util
 import math
 import sys
 import warnings
+from operator import is_ as _is
 
 import numba
 import numpy as np
@@ -811,6 +812,75 @@ def adam_update_group(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, 
     _over_blocks(lambda j, counters, block: loop(p[j], g[j], m[j], v[j], vmax[j], k, wide, counters, j, block), p)
 
 
+
+class AdamGroupPlan:
+    """adam_update_group for one group whose parameter and moment arrays stay the same objects from step to step,
+    as an optimizer's do: their checks, flat views and sizes are worked out once, and a call checks only the
+    gradients, which backward makes anew at every step. `matches` says whether lists still hold these arrays
+    (a replaced parameter or state array needs a new plan); a call returns False, having changed nothing, where
+    the arrays do not fit the loops: the caller then runs the kernel as usual. Same bits as adam_update_group."""
+
+    def __init__(self, params: list, exp_avgs: list, exp_avg_sqs: list, max_exp_avg_sqs: list):
+        self.arrays = (list(params), list(exp_avgs), list(exp_avg_sqs), list(max_exp_avg_sqs))
+        has_max = max_exp_avg_sqs[0] is not None
+        self.fits = _group_ok(params, params, exp_avgs, exp_avg_sqs, *([max_exp_avg_sqs] if has_max else []))
+        self.dtype = params[0].dtype
+        self.shapes = [p.shape for p in params]
+        self.flat = [_flat_all(arrays) for arrays in self.arrays[:3]]
+        self.flat_max = _flat_all(max_exp_avg_sqs) if has_max else None
+        self.sizes = [p.size for p in params]
+        self.blocks: tuple = (None, None, None)  # (BLOCK_ELEMENTS, SHARE_FROM, arrays shared) they were split for
+
+    def matches(self, params: list, exp_avgs: list, exp_avg_sqs: list, max_exp_avg_sqs: list) -> bool:
+        planned = self.arrays
+        return (len(params) == len(planned[0]) and all(map(_is, params, planned[0]))
+                and all(map(_is, exp_avgs, planned[1])) and all(map(_is, exp_avg_sqs, planned[2]))
+                and all(map(_is, max_exp_avg_sqs, planned[3])))
+
+    def __call__(self, grads: list, step: int, lr: float, beta1: float, beta2: float, eps: float,
+                 weight_decay: float, amsgrad: bool, maximize: bool, decoupled_weight_decay: bool) -> bool:
+        if not self.fits or (amsgrad and self.flat_max is None):
+            return False
+        dtype = self.dtype
+        for g, shape in zip(grads, self.shapes):
+            if g.dtype != dtype or not g.flags.c_contiguous or g.shape != shape:
+                return False
+        options = (0 if weight_decay == 0 else (1 if decoupled_weight_decay else 2), bool(amsgrad))
+        loop = _ADAM_LOOPS.get(options) or _loop_for(_ADAM_LOOPS, _adam_loop, options)
+        k = np.array([1 - beta1, 1 - beta2, beta2, weight_decay, 1 - lr * weight_decay, lr / (1 - beta1**step),
+                      (1 - beta2**step) ** 0.5, eps], dtype)
+        if maximize:
+            grads = [np.negative(a) for a in grads]
+        g = _flat_all(grads)
+        p, m, v = self.flat
+        vmax = self.flat_max if amsgrad else m
+        wide = _wide_constants(k)
+        counters = np.zeros(len(p), np.int64)
+        block, shared, alone = self._split()
+        if shared:
+            def work() -> None:
+                for j in shared:
+                    loop(p[j], g[j], m[j], v[j], vmax[j], k, wide, counters, j, block)
+
+            parallel.share(work)
+        for j, size in alone:
+            loop(p[j], g[j], m[j], v[j], vmax[j], k, wide, counters, j, size)
+        return True
+
+    def _split(self) -> tuple:
+        """_over_blocks' split of the arrays for the current block settings: (block, the arrays shared with the
+        helper, (array, block size) of those run whole here), kept while the settings stay."""
+        block, share_from = parallel.BLOCK_ELEMENTS, parallel.SHARE_FROM
+        if self.blocks[0] != block or self.blocks[1] != share_from:
+            sizes = self.sizes
+            shared = [j for j, size in enumerate(sizes) if size > block] if sum(sizes) >= share_from else []
+            alone = [(j, max(size, 1)) for j, size in enumerate(sizes) if size <= block or not shared]
+            self.blocks = (block, share_from, (block, shared, alone))
+        return self.blocks[2]
+
+
+adam_update_group.prepare = AdamGroupPlan  # what Adam keeps per parameter group (optim/adam.py)
+
 _NOT_WIDENED = np.zeros(4)  # the switch off: float64 arrays (no wider type), or subnormals flushed anyway
 
 
@@ -822,9 +892,7 @@ def _wide_constants(k: np.ndarray) -> np.ndarray:
 def _widened(k: np.ndarray) -> np.ndarray:
     """The float64 constants of Adam's loop for spans with subnormal moments: 1.0, k's 1 - beta1 and step size
     (each the float32 value exactly), and 1.0 again as the switch that turns the look on."""
-    wide = np.ones(4)
-    wide[1:3] = k[[0, 5]]
-    return wide
+    return np.array((1.0, k[0], k[5], 1.0))  # float64: k's float32 values exactly
 
 
 def _wide_switch(k: np.ndarray, picks: tuple) -> np.ndarray:
@@ -979,9 +1047,73 @@ def adagrad_update(param, grad, state_sum, *, step: int, lr: float, lr_decay: fl
     _adagrad(_flat(param), _flat(grad), _flat(state_sum), k, bool(maximize), weight_decay != 0)
 
 
+def _adadelta_loop(has_wd: bool):
+    """Adadelta's loop for one option set (see _loop_for). Both running averages decay by rho without a gradient:
+    spans where either holds a float32 subnormal multiply them by rho in float64 and round once (see
+    SUBNORMAL_SPAN's comment and _wide_switch: wide = switch, 1.0, rho)."""
+    @_jit(nogil=True)
+    def adadelta_loop(param, grad, v_arr, u_arr, k, wide):
+        wd, rho, c, eps, neg_lr = k[0], k[1], k[2], k[3], k[4]
+        rho_w = wide[2]
+        look = wide[0] == 1.0
+        v_bits, u_bits = v_arr.view(np.uint32), u_arr.view(np.uint32)  # read only where look is on: float32
+        n = numba.uint64(param.size)  # unsigned indices: no negative-index wraparound, which stops vectorising
+        span = numba.uint64(SUBNORMAL_SPAN) if look else max(n, numba.uint64(1))
+        start = numba.uint64(0)
+        while start < n:
+            end = min(start + span, n)
+            if look and (_any_subnormal(v_bits, start, end) or _any_subnormal(u_bits, start, end)):
+                for i in range(start, end):
+                    p = param[i]
+                    g = grad[i]
+                    if has_wd:
+                        g = g + wd * p
+                    v = np.float32(np.float64(v_arr[i]) * rho_w)
+                    v = v + c * g * g
+                    v_arr[i] = v
+                    d = np.sqrt(u_arr[i] + eps)
+                    d = d / np.sqrt(v + eps)
+                    d = d * g
+                    u = np.float32(np.float64(u_arr[i]) * rho_w)
+                    u_arr[i] = u + c * d * d
+                    param[i] = p + neg_lr * d
+            else:
+                for i in range(start, end):
+                    p = param[i]
+                    g = grad[i]
+                    if has_wd:
+                        g = g + wd * p
+                    v = v_arr[i] * rho
+                    v = v + c * g * g
+                    v_arr[i] = v
+                    d = np.sqrt(u_arr[i] + eps)
+                    d = d / np.sqrt(v + eps)
+                    d = d * g
+                    u = u_arr[i] * rho
+                    u_arr[i] = u + c * d * d
+                    param[i] = p + neg_lr * d
+            start = end
+
+    return adadelta_loop
+
+
+_ADADELTA_LOOPS: dict = {}  # (has_wd,) -> its loop
+
+
 def _update_takes(param, grad, *state, **_) -> bool:
     """What the later optimizer kernels take: the gradient and every state array like the parameter."""
     return _flat_ok(param, grad, *state) and grad.shape == param.shape
+
+
+@takes(_update_takes)
+def adadelta_update(param, grad, square_avg, acc_delta, *, lr: float, rho: float, eps: float, weight_decay: float,
+                    maximize: bool) -> None:
+    options = (weight_decay != 0,)
+    loop = _ADADELTA_LOOPS.get(options) or _loop_for(_ADADELTA_LOOPS, _adadelta_loop, options)
+    k = np.array([weight_decay, rho, 1 - rho, eps, -lr], param.dtype)
+    if maximize:  # an array of its own, as the reference's -grad (see _loop_for)
+        grad = np.negative(grad)
+    loop(_flat(param), _flat(grad), _flat(square_avg), _flat(acc_delta), k, _wide_switch(k, (1,)))
 
 
 def _lerp_constants(weight: float, dtype) -> tuple:

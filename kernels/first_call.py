@@ -22,7 +22,9 @@ from . import linear_reference, reference
 from .reference import relu, relu_backward
 
 __all__ = ["adam_update", "adam_update_group", "bias_grad", "bias_relu", "bias_relu_transposed", "relu",
-           "relu_backward", "relu_backward_bias_grad", "sgd_update", "sgd_update_group"]
+           "relu_backward", "relu_backward_bias_grad", "sgd_update", "sgd_update_group", "adadelta_update",
+           "adagrad_update", "adamax_update", "lion_update", "nadam_update", "radam_update", "rmsprop_update",
+           "schedule_free_adamw_update"]
 
 MAX_SUM_ROWS = 1024  # a NumPy call per row: taller arrays wait for their loop instead
 
@@ -96,3 +98,30 @@ def sgd_update_group(params, grads, momentum_buffers, *, momentum: float, first_
         return NotImplemented
     for arrays in zip(params, grads, momentum_buffers):
         reference.sgd_update(*arrays, momentum=momentum, first_step=first_step, **options)
+
+
+def _reference_twin(name: str):
+    """The twin of update kernel `name` whose loop does the reference's operations in its order: the reference
+    itself, declining NaN inputs. Every array argument counts as read (an unread optional state array that holds
+    a NaN only makes the first call run the loop)."""
+    update = getattr(reference, name)
+
+    def twin(*arrays, **options):
+        if not _nan_free(*arrays):
+            return NotImplemented
+        return update(*arrays, **options)
+
+    twin.__name__, twin.__qualname__ = name, name
+    twin.__doc__ = f"cpu.{name}'s bits (in place)."
+    return twin
+
+
+# the other optimizers' updates: each loop's cold compile would otherwise land on its optimizer's first step
+adadelta_update = _reference_twin("adadelta_update")
+adagrad_update = _reference_twin("adagrad_update")
+adamax_update = _reference_twin("adamax_update")
+lion_update = _reference_twin("lion_update")
+nadam_update = _reference_twin("nadam_update")
+radam_update = _reference_twin("radam_update")
+rmsprop_update = _reference_twin("rmsprop_update")
+schedule_free_adamw_update = _reference_twin("schedule_free_adamw_update")

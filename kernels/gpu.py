@@ -375,6 +375,30 @@ def adamax_update(param, grad, exp_avg, exp_inf, *, step: int, lr: float, beta1:
            np.int32(maximize), np.int32(weight_decay != 0), param, exp_avg, exp_inf)
 
 
+@takes(_update_takes)
+def adadelta_update(param, grad, square_avg, acc_delta, *, lr: float, rho: float, eps: float, weight_decay: float,
+                    maximize: bool) -> None:
+    t = param.dtype.type
+    body = """
+        T p = param;
+        T g = neg ? -grad : grad;
+        if (has_wd) g = g + wd * p;
+        T vv = v * rho;
+        vv = vv + c * g * g;
+        v = vv;
+        T d = sqrt(u + eps);
+        d = d / sqrt(vv + eps);
+        d = d * g;
+        T uu = u * rho;
+        u = uu + c * d * d;
+        param = p + neg_lr * d;
+    """
+    kernel = _elementwise("tg_adadelta", "T grad, T wd, T rho, T c, T eps, T neg_lr, int32 neg, int32 has_wd",
+                          "T param, T v, T u", body)
+    kernel(grad, t(weight_decay), t(rho), t(1 - rho), t(eps), t(-lr), np.int32(maximize), np.int32(weight_decay != 0),
+           param, square_avg, acc_delta)
+
+
 _ADAM_FAMILY_HEAD = """
     T p = param;
     T g = neg ? -grad : grad;

@@ -267,6 +267,24 @@ def adagrad_update(param, grad, state_sum, *, step: int, lr: float, lr_decay: fl
     param -= std
 
 
+def adadelta_update(param, grad, square_avg, acc_delta, *, lr: float, rho: float, eps: float, weight_decay: float,
+                    maximize: bool) -> None:
+    """Adadelta (see tinygrad_opt.optim.adadelta.update for the formula)."""
+    xp = _xp(param)
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g + weight_decay * param
+    square_avg *= rho
+    square_avg += (1 - rho) * g * g
+    std = xp.sqrt(square_avg + eps)
+    delta = xp.sqrt(acc_delta + eps)
+    delta /= std
+    delta *= g
+    acc_delta *= rho
+    acc_delta += (1 - rho) * delta * delta
+    param += -lr * delta
+
+
 def lerp_(start, end, weight: float) -> None:
     """start = lerp(start, end, weight) in place, rounded as torch.lerp rounds it.
 

@@ -96,6 +96,9 @@ def with_fallback(fast: Callable, reference: Callable) -> Callable:
         return reference(*args)
 
     kernel.__name__, kernel.__doc__, kernel.fast = fast.__name__, fast.__doc__, fast
+    prepare = getattr(fast, "prepare", None)  # a plan for arrays kept from call to call (cpu.AdamGroupPlan)
+    if prepare is not None:
+        kernel.prepare = prepare
     return kernel
 
 

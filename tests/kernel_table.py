@@ -87,6 +87,11 @@ UPDATES.update({
                                                                                                   (0.5, 0.9)]))),
         lambda k, step: dict(lr=1e-3, beta1=k["betas"][0], beta2=k["betas"][1], weight_decay=k["weight_decay"],
                              maximize=k["maximize"])),
+    "adadelta_update": UpdateCase(2, st.fixed_dictionaries(dict(
+        weight_decay=st.sampled_from([0.0, 0.1]), maximize=st.booleans(), rho=st.sampled_from([0.9, 0.3]),
+        initial=st.sampled_from([0.0, 0.5]))),
+        lambda k, step: dict(lr=1.0, rho=k["rho"], eps=1e-6, weight_decay=k["weight_decay"], maximize=k["maximize"]),
+        initial_state=lambda k: k["initial"]),
     "schedule_free_adamw_update": UpdateCase(2, st.fixed_dictionaries(dict(
         weight_decay=st.sampled_from([0.0, 0.05]), beta1=st.sampled_from([0.9, 0.5]))),
         lambda k, step: dict(lr=0.01, beta1=k["beta1"], beta2=0.999, eps=1e-8, weight_decay=k["weight_decay"],

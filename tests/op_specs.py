@@ -747,3 +747,36 @@ OPS += [
            lambda a, b: _torch_f().cosine_similarity(a, b, dim=-1), arity=2, domain="nonzero", min_dims=1),
 ]
 OPS_BY_NAME.update({spec.name: spec for spec in OPS})
+
+
+# parity3: order statistics, NaN-skipping reductions and the error functions
+def _kth_params(shape, draw):
+    n = max(len(shape), 1)
+    dim = draw(st.integers(-n, n - 1))
+    size = shape[dim] if shape else 1
+    return {"k": draw(st.integers(1, size)), "dim": dim, "keepdim": draw(st.booleans())}
+
+
+OPS += [
+    OpSpec("median_all", lambda a: a.median(), lambda a: a.median(), domain="distinct"),
+    OpSpec("nanmedian_all", lambda a: a.nanmedian(), lambda a: a.nanmedian(), domain="distinct"),
+    OpSpec("median_dim", lambda a, **p: a.median(**p).values, lambda a, **p: a.median(**p).values,
+           params=_reduce(tuples=False, none=False), domain="distinct"),
+    OpSpec("nanmedian_dim", lambda a, **p: a.nanmedian(**p).values, lambda a, **p: a.nanmedian(**p).values,
+           params=_reduce(tuples=False, none=False), domain="distinct"),
+    OpSpec("kthvalue", lambda a, **p: a.kthvalue(**p).values, lambda a, **p: a.kthvalue(**p).values,
+           params=_kth_params, domain="distinct"),
+    OpSpec("mode", lambda a, **p: a.mode(**p).values, lambda a, **p: a.mode(**p).values,
+           params=_reduce(tuples=False, none=False), domain="distinct"),
+    OpSpec("cummax", lambda a, dim: a.cummax(dim).values, lambda a, dim: a.cummax(dim).values, params=_one_dim,
+           domain="distinct"),
+    OpSpec("cummin", lambda a, dim: a.cummin(dim).values, lambda a, dim: a.cummin(dim).values, params=_one_dim,
+           domain="distinct"),
+    OpSpec("logcumsumexp", lambda a, dim: a.logcumsumexp(dim), lambda a, dim: a.logcumsumexp(dim), params=_one_dim),
+    OpSpec("nansum", lambda a, **p: a.nansum(**p), lambda a, **p: a.nansum(**p), params=_reduce()),
+    OpSpec("nanmean", lambda a, **p: a.nanmean(**p), lambda a, **p: a.nanmean(**p), params=_reduce()),
+    OpSpec("erf", lambda a: a.erf(), lambda a: a.erf()),
+    OpSpec("erfc", lambda a: a.erfc(), lambda a: a.erfc()),
+    OpSpec("erfinv", lambda a: a.erfinv(), lambda a: a.erfinv(), domain="unit"),
+]
+OPS_BY_NAME.update({spec.name: spec for spec in OPS})

@@ -189,6 +189,73 @@ def test_the_group_twins_give_the_group_loops_bits(dtype, amsgrad, momentum):
             same_bits(got, want)
 
 
+# the other optimizers' kernels: option sets as each optimizer passes them (`step` filled in per call)
+OTHER_UPDATES = {
+    "rmsprop_update": (3, (0,), [dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=wd, momentum=momentum,
+                                      centered=centered, maximize=maximize)
+                                 for wd, momentum, centered, maximize
+                                 in itertools.product([0.0, 0.1], [0.0, 0.9], [False, True], [False, True])]),
+    "adadelta_update": (2, (0, 1), [dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=wd, maximize=maximize)
+                                    for wd, maximize in itertools.product([0.0, 0.1], [False, True])]),
+    "adagrad_update": (1, (0,), [dict(lr=1e-2, lr_decay=decay, weight_decay=wd, eps=1e-10, maximize=maximize)
+                                 for decay, wd, maximize in itertools.product([0.0, 0.1], [0.0, 0.1], [False, True])]),
+    "adamax_update": (2, (1,), [dict(lr=2e-3, beta1=0.9, beta2=0.999, eps=eps, weight_decay=wd, maximize=maximize)
+                                for eps, wd, maximize in itertools.product([1e-8, 0.0], [0.0, 0.1], [False, True])]),
+    "nadam_update": (2, (1,), [dict(lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=wd, mu=0.95, mu_next=0.96,
+                                    mu_product=0.4, decoupled_weight_decay=decoupled, maximize=maximize)
+                               for wd, decoupled, maximize in itertools.product([0.0, 0.1], [False, True],
+                                                                                [False, True])]),
+    "radam_update": (2, (1,), [dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=wd,
+                                    decoupled_weight_decay=decoupled, maximize=maximize)
+                               for wd, decoupled, maximize in itertools.product([0.0, 0.1], [False, True],
+                                                                                [False, True])]),
+    "lion_update": (1, (), [dict(lr=1e-4, beta1=0.9, beta2=beta2, weight_decay=wd, maximize=maximize)
+                            for beta2, wd, maximize in itertools.product([0.99, 0.3], [0.0, 0.1], [False, True])]),
+    "schedule_free_adamw_update": (2, (1,), [dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=wd,
+                                                  ckp1=ckp1, bias_correction2=0.002)
+                                             for wd, ckp1 in itertools.product([0.0, 0.1], [0.25, 0.75])]),
+}
+TAKES_STEP = ("adagrad_update", "adamax_update", "nadam_update", "radam_update")
+OTHER_CASES = [(name, options) for name, (_, _, option_sets) in OTHER_UPDATES.items() for options in option_sets]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name,options", OTHER_CASES)
+def test_the_other_optimizers_twins_give_their_loops_bits(dtype, name, options):
+    n_state, second, _ = OTHER_UPDATES[name]
+    rng = np.random.default_rng(6)
+    start = [hard(rng, 257, dtype, nan=False) for _ in range(1 + n_state)]  # inf - inf inside: default NaNs only
+    for j in second:
+        np.abs(start[1 + j], out=start[1 + j])  # the second moments are not negative
+    grad = hard(rng, 257, dtype, nan=False)
+    twin, loop = getattr(first_call, name), getattr(cpu, name)
+    results, declined = [], 0
+    for use_twin in (True, False):
+        arrays = [a.copy() for a in start]
+        for step in (1, 2, 7):  # RAdam rectifies from step 6 on; as the registry calls them: the loop where
+            call = dict(options, step=step) if name in TAKES_STEP else options  # the twin declines
+            if not use_twin or twin(arrays[0], grad, *arrays[1:], **call) is NotImplemented:
+                declined += use_twin
+                loop(arrays[0], grad, *arrays[1:], **call)
+        results.append(arrays)
+    for got, want in zip(*results):
+        same_bits(got, want)
+    assert declined < 3  # the twin ran at least its first call
+
+    with_nan = [a.copy() for a in results[1]]
+    with_nan[1][0] = np.nan
+    call = dict(options, step=2) if name in TAKES_STEP else options
+    assert twin(with_nan[0], grad, *with_nan[1:], **call) is NotImplemented
+    same_bits(with_nan[0], results[1][0])  # declined before writing
+
+
+def test_every_cpu_optimizer_update_has_a_first_call_twin():
+    """Without one, an optimizer's first training step waits for its loop's cold compile."""
+    updates = [name for name in kernels.available() if name.endswith("_update") and registry._table[name]["cpu"]]
+    assert "rmsprop_update" in updates and len(updates) >= 9
+    assert [name for name in updates if registry._table[name]["first_call"] is None] == []
+
+
 # ---- the hand-over --------------------------------------------------------------------
 
 @pytest.fixture
@@ -357,7 +424,7 @@ from tinygrad_opt import nn, optim
 model = nn.Sequential(nn.Linear(peers.IN, peers.HIDDEN), nn.ReLU(), nn.Linear(peers.HIDDEN, peers.OUT))
 for p, w in zip(model.parameters(), peers.initial_weights()):
     p.data[...] = w
-opt = optim.Adam(model.parameters(), lr=peers.LR)
+opt = optim.{optimizer}(model.parameters(), lr=peers.LR)
 losses = []
 for x, y in list(peers.batches(64))[:4]:
     loss = F.cross_entropy(model(tg.Tensor(x)), tg.Tensor(y))
@@ -371,13 +438,15 @@ print(json.dumps([losses, [hashlib.sha256(p.data.tobytes()).hexdigest() for p in
 """
 
 
-def test_a_cold_training_run_gives_the_same_numbers_with_the_background_compile_on_and_off(tmp_path):
+@pytest.mark.parametrize("optimizer", ["Adam", "RMSprop"])
+def test_a_cold_training_run_gives_the_same_numbers_with_the_background_compile_on_and_off(tmp_path, optimizer):
     results = {}
     for on in ("1", "0"):
         env = dict(os.environ, PYTHONPATH=str(ROOT), TINYGRAD_OPT_KERNELS="auto", NUMBA_CACHE_DIR=str(tmp_path / on),
                    TINYGRAD_OPT_BACKGROUND_COMPILE=on,
                    TINYGRAD_OPT_BLAS_THREADS="1")  # fixed: OpenBLAS's sums differ between thread counts
-        done = subprocess.run([sys.executable, "-c", textwrap.dedent(RUN.format(benchmarks=str(ROOT / "benchmarks")))],
+        done = subprocess.run([sys.executable, "-c", textwrap.dedent(RUN.format(benchmarks=str(ROOT / "benchmarks"),
+                                                                           optimizer=optimizer))],
                               capture_output=True, text=True, env=env, timeout=240)
         assert done.returncode == 0, done.stderr[-2000:]
         *numbers, handed_over = json.loads(done.stdout.strip().splitlines()[-1])

@@ -32,6 +32,8 @@ NAMES = sorted(NAMES + ["huber_loss", "l1_loss", "nll_loss", "nll_loss_backward"
                        "smooth_l1_loss"])  # kernels/loss_*.py
 NAMES = sorted(NAMES + ["bias_relu_transposed"])  # kernels/linear_*.py: ops.LinearReLU's weight-first product
 NAMES = sorted(NAMES + ["adam_update_group", "sgd_update_group"])  # one optimizer update over a whole parameter group
+NAMES = sorted(NAMES + ["erfc", "erfinv"])  # kernels/special_*.py (ops.Erfc, ops.Erfinv)
+NAMES = sorted(NAMES + ["adadelta_update"])  # optim/adadelta.py's update
 
 
 @pytest.fixture

@@ -320,3 +320,47 @@ def test_older_optimizers_take_torch_2_13_signature(name):
 def test_bad_input_names_optimizer_option_and_value(make, error, pattern):
     with pytest.raises(error, match=pattern):
         make()
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "Adagrad"])
+def test_fused_with_foreach_is_refused_as_torch_refuses_it(name):
+    """torch's optimizers with a fused implementation refuse fused=True with foreach=True when constructed; either
+    alone (or both False / None) is accepted and changes nothing here."""
+    with pytest.raises(RuntimeError, match="`fused` and `foreach` cannot be `True` together"):
+        getattr(torch.optim, name)([torch.zeros(2, requires_grad=True)], fused=True, foreach=True)
+    with pytest.raises(RuntimeError, match=rf"{name}: `fused` and `foreach` cannot be `True` together"):
+        getattr(optim, name)([_p()], fused=True, foreach=True)
+    for flags in (dict(fused=True), dict(foreach=True), dict(fused=False, foreach=True),
+                  dict(fused=None, foreach=None)):
+        assert getattr(optim, name)([_p()], **flags).param_groups
+
+
+@pytest.mark.parametrize("name,config", [(n, 0) for n in CONFIGS], ids=list(CONFIGS))
+def test_torch_continues_from_our_state_dict(name, config, muon_in_float64):
+    """The other way round from test_continues_from_a_torch_state_dict: our state_dict (NumPy arrays, Python numbers)
+    with each state value made a torch tensor loads into torch's optimizer, which then steps as ours does."""
+    net = Net(seed=4)
+    ours, theirs, opt, topt = build(name, config, net, net.init)
+    for _ in range(10):
+        feed(net, ours, theirs, opt, topt)
+    saved = opt.state_dict()
+    as_torch = {"state": {index: {key: torch.tensor(value) for key, value in state.items()}
+                          for index, state in saved["state"].items()},
+                "param_groups": saved["param_groups"]}
+    _, fresh, _, resumed = build(name, config, net, [p.numpy() for p in ours])
+    resumed.load_state_dict(as_torch)
+    keys = [set(state) for state in resumed.state_dict()["state"].values()]
+    assert keys == [set(state) for state in topt.state_dict()["state"].values()]
+    for _ in range(10):
+        feed(net, ours, fresh, opt, resumed)
+    assert_same(ours, fresh)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.bool_])
+def test_a_non_float_parameter_is_refused_when_the_optimizer_is_built(dtype):
+    p = tg.Tensor(np.zeros(3, dtype))
+    with pytest.raises(TypeError, match=rf"SGD can only optimize floating-point tensors, but parameter 0 of param "
+                                        rf"group 0 has dtype {np.dtype(dtype)}"):
+        optim.SGD([p], lr=0.1)
+    with pytest.raises(TypeError, match="floating-point"):
+        optim.Adam([_p(), p])

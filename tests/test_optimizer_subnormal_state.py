@@ -157,7 +157,7 @@ def test_llvm_keeps_the_sgd_spans_in_float64(nesterov):
     assert len(re.findall(r"fmul <\d+ x double>", ir)) >= (3 if nesterov else 2)
 
 
-# ---- RMSprop, Adamax, NAdam, RAdam, Lion: whole-array loops, their `wide` from _wide_switch ----------------
+# ---- RMSprop, Adamax, NAdam, RAdam, Lion, Adadelta: whole-array loops, their `wide` from _wide_switch ----------------
 
 def float32_path_only(monkeypatch) -> None:
     """Every loop that takes _wide_switch's constants gets the switch off: the float32 operations throughout."""
@@ -180,11 +180,14 @@ RADAM = [dict(step=step, lr=1e-3, beta1=beta1, beta2=0.999, eps=1e-8, weight_dec
                                                                        [False, True])]
 LION = [dict(lr=1e-4, beta1=0.9, beta2=beta2, weight_decay=wd, maximize=maximize)
         for beta2, wd, maximize in itertools.product([0.99, 0.3], [0.0, 1e-2], [False, True])]
+ADADELTA = [dict(lr=lr, rho=rho, eps=1e-6, weight_decay=wd, maximize=maximize)
+            for lr, rho, wd, maximize in itertools.product([1.0, 0.1], [0.9, 0.3], [0.0, 1e-3], [False, True])]
 # kernel, options, which state arrays are second moments (>= 0)
 CASES = ([("rmsprop_update", o, (0,)) for o in RMSPROP] + [("adamax_update", o, (1,)) for o in ADAMAX]
          + [("nadam_update", o, (1,)) for o in NADAM] + [("radam_update", o, (1,)) for o in RADAM]
-         + [("lion_update", o, ()) for o in LION])
-STATE_ARRAYS = {"rmsprop_update": 3, "adamax_update": 2, "nadam_update": 2, "radam_update": 2, "lion_update": 1}
+         + [("lion_update", o, ()) for o in LION] + [("adadelta_update", o, (0, 1)) for o in ADADELTA])
+STATE_ARRAYS = {"rmsprop_update": 3, "adamax_update": 2, "nadam_update": 2, "radam_update": 2, "lion_update": 1,
+                "adadelta_update": 2}
 
 
 def run_kernel(name: str, options: dict, arrays: list, steps: int = 3) -> None:
@@ -258,7 +261,8 @@ def test_state_decayed_into_subnormals_updates_as_the_reference(name, options, s
         for _ in range(4):
             getattr(cpu, name)(ours[0], grad, *ours[1:], **options)
             getattr(reference, name)(ref[0], grad, *ref[1:], **options)
-    if not options["weight_decay"] and 0.3 not in (options.get("beta1"), options.get("beta2")):  # m * 0.3: 0
+    decay_factors = (options.get("beta1"), options.get("beta2"), options.get("rho"))
+    if not options["weight_decay"] and 0.3 not in decay_factors:  # m * 0.3 four times: 0
         subnormal = sum(np.count_nonzero((a != 0) & (np.abs(a) < np.finfo(np.float32).tiny)) for a in ours[1:])
         assert subnormal > 1000
     for got, want in zip(ours, ref):
@@ -275,6 +279,7 @@ def test_state_decayed_into_subnormals_updates_as_the_reference(name, options, s
     (lambda: cpu._radam, lambda a, k, w: (a, a.copy(), a.copy(), a.copy(), k, w, False, 0, True, True),
      r"fdiv <\d+ x double>"),
     (lambda: cpu._lion, lambda a, k, w: (a, a.copy(), a.copy(), k, w, False), r"fmul <\d+ x double>"),
+    (lambda: cpu._adadelta_loop(True), lambda a, k, w: (a, a.copy(), a.copy(), a.copy(), k, w), r"fmul <\d+ x double>"),
 ])
 def test_llvm_keeps_the_spans_in_float64(loop, args, doubles):
     """LLVM may narrow float32(float64(a) op float64(b)) of float32 a, b back to a float32 operation, which would

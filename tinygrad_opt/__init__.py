@@ -47,6 +47,10 @@ from .functional_arith import (  # noqa: E402
     repeat_interleave, sgn, signbit, swapaxes, t, take, take_along_dim, tile, xlogy,
 )  # not trace: tg.trace() is the recorder (trace/); the matrix trace is the method x.trace()
 
+from .functional_arith import (  # noqa: E402
+    cummax, cummin, erf, erfc, erfinv, kthvalue, logcumsumexp, median, mode, nanmean, nanmedian, nansum,
+)
+
 set_kernels = kernels.set_kernels
 set_flush_denormal = kernels.set_flush_denormal  # torch.set_flush_denormal: kernels/denormal.py
 
@@ -73,7 +77,10 @@ __all__ += [
     "squeeze", "stack", "std", "topk", "tril", "triu", "unbind", "unflatten", "unsqueeze", "var", "where",
 ]
 
-_SUBPACKAGES = ("nn", "optim", "regularizers", "data", "train")
+__all__ += ["erf", "erfc", "erfinv", "special"]
+__all__ += ["cummax", "cummin", "kthvalue", "logcumsumexp", "median", "mode", "nanmean", "nanmedian", "nansum"]
+
+_SUBPACKAGES = ("nn", "optim", "regularizers", "data", "train", "special")
 
 
 def __getattr__(name: str):

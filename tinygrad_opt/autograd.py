@@ -136,6 +136,12 @@ class Function:
             if type(arrays[0]) is not type(arrays[1]):
                 _check_same_device(cls, inputs)
             requires_grad = a._requires_grad or b._requires_grad
+        elif count == 3:  # a layer with its weight and bias (Linear, LinearReLU, ...)
+            a, b, c = inputs
+            arrays = (a.data, b.data, c.data)
+            if not (type(arrays[0]) is type(arrays[1]) is type(arrays[2])):
+                _check_same_device(cls, inputs)
+            requires_grad = a._requires_grad or b._requires_grad or c._requires_grad
         else:
             arrays = tuple([t.data for t in inputs])
             first = type(arrays[0])
@@ -186,6 +192,11 @@ class Function:
                 else:
                     ctx.inputs = (a if a._ctx is None else a._edge or _edge(a),
                                   b if b._ctx is None else b._edge or _edge(b))
+            elif count == 3:
+                ctx.needs_input_grad = (a._requires_grad, b._requires_grad, c._requires_grad)
+                ctx.inputs = (a if a._ctx is None else a._edge or _edge(a),
+                              b if b._ctx is None else b._edge or _edge(b),
+                              c if c._ctx is None else c._edge or _edge(c))
             else:
                 ctx.needs_input_grad = tuple([t._requires_grad for t in inputs])
                 ctx.inputs = tuple([t if t._ctx is None else _edge(t) for t in inputs])
@@ -293,7 +304,13 @@ def _note_saved_versions(ctx, inputs, out, result) -> None:
         else:
             if type(value) in _NOT_ARRAYS:
                 continue
-            which = _which(value, inputs, out)
+            which = None
+            i = 0
+            for t in inputs:  # _which(value, inputs, out), inlined: value is not out
+                if value is t.data:
+                    which = i
+                    break
+                i += 1
             if which is None:
                 base = getattr(value, "base", None)  # a view of an input or of the output (a transpose, ...)
                 if base is None:
@@ -409,7 +426,16 @@ _FINISHED = object()  # on the DFS stack: the node below it has had all its inpu
 
 
 def _topological_order(root_node) -> list:
-    """Nodes reachable from root_node, each after every node that consumes it (iterative DFS).
+    """Nodes reachable from root_node, each after every node that consumes it.
+
+    A chain (each node fed by at most one other node, as in a sequential model) is its own
+    order, found by walking it; any other graph is ordered by a depth-first search."""
+    order = _chain_order(root_node)
+    return order if order is not None else _depth_first_order(root_node)
+
+
+def _depth_first_order(root_node) -> list:
+    """_topological_order by an iterative DFS (no recursion limit).
 
     A node is pushed with the _FINISHED marker above it and its parents above that: when
     the marker comes back off the stack, everything the node feeds from is in `order`.
@@ -426,11 +452,7 @@ def _topological_order(root_node) -> list:
         if node in visited:
             continue
         if node._freed:
-            raise GraphFreedError(
-                f"backward through the graph a second time (at op {type(node).__name__}): its saved "
-                "values were freed by the first backward. Pass retain_graph=True to the first "
-                "backward() if you need to backpropagate through it again."
-            )
+            raise _freed_error(node)
         visited.add(node)
         push(node)
         push(_FINISHED)
@@ -440,6 +462,34 @@ def _topological_order(root_node) -> list:
                 push(parent)
     order.reverse()
     return order
+
+
+def _chain_order(root_node) -> list | None:
+    """The nodes from root_node down, where each is fed by at most one other node (then that is the
+    topological order); None as soon as a node has inputs from two nodes (the graph branches)."""
+    order = []
+    node = root_node
+    while node is not None:
+        if node._freed:
+            raise _freed_error(node)
+        order.append(node)
+        parent = None
+        for t in node.inputs:
+            ctx = t._ctx
+            if ctx is not None and ctx is not parent:
+                if parent is not None:
+                    return None
+                parent = ctx
+        node = parent
+    return order
+
+
+def _freed_error(node) -> GraphFreedError:
+    return GraphFreedError(
+        f"backward through the graph a second time (at op {type(node).__name__}): its saved "
+        "values were freed by the first backward. Pass retain_graph=True to the first "
+        "backward() if you need to backpropagate through it again."
+    )
 
 
 def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = None,
@@ -476,12 +526,7 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
             if _tracers:
                 for tracer in _tracers:
                     tracer.on_backward(node, g, input_grads)
-            inputs = node.inputs
-            count = min(len(inputs), len(input_grads))
-            i = 0
-            while i < count:  # an index loop: zip() would allocate an object per node
-                t, gi = inputs[i], input_grads[i]
-                i += 1
+            for t, gi in zip(node.inputs, input_grads):
                 if gi is None or not t._requires_grad:
                     continue
                 parent = t._ctx
@@ -526,13 +571,20 @@ def _deliver_to_leaves(leaf_grads, seed) -> None:
     """
     handed_out = {id(seed)}
     for leaf, g in leaf_grads:
-        if leaf.grad is None:
+        previous = leaf.grad
+        if previous is None:
             if g.base is not None or id(g) in handed_out:
                 g = g.copy()
             handed_out.add(id(g))
-            leaf.grad = Tensor._make(g, False)
         else:
-            leaf.grad = Tensor._make(leaf.grad.data + g, False)
+            g = previous.data + g
+        if type(g) is not _ndarray:  # a NumPy scalar or a CuPy array: Tensor._make's checks
+            leaf.grad = Tensor._make(g, False)
+            continue
+        grad = leaf.grad = _new(Tensor)  # Tensor._make, inlined: once per parameter of every backward
+        grad.data = g
+        grad.grad = grad._ctx = grad._edge = grad.name = grad._version_counter = None
+        grad._requires_grad = False
 
 
 def _free(node) -> None:

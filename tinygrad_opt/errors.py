@@ -27,3 +27,12 @@ class EnvironmentSettingError(ValueError):
     def __init__(self, message: str, variable: str = "", value: str = ""):
         super().__init__(message)
         self.variable, self.value = variable, value
+
+
+class DtypeError(TypeError, NotImplementedError):
+    """The op does not take the input's dtype (torch: "... not implemented for 'Bool'"); the message names
+    the op, the dtype and what to convert to.
+
+    A TypeError, as every dtype error of the engine, and a NotImplementedError (so a RuntimeError), which
+    is what PyTorch raises for these, so torch code that catches either keeps working.
+    """

@@ -48,3 +48,11 @@ diagonal, diag, tile, repeat_interleave, take, take_along_dim, count_nonzero, ar
 fliplr, flipud, diff, ravel, t, movedim, moveaxis, narrow, swapaxes, masked_select, nonzero = (
     _method(n) for n in ("fliplr", "flipud", "diff", "ravel", "t", "movedim", "moveaxis", "narrow", "swapaxes",
                          "masked_select", "nonzero"))
+
+# order statistics and NaN-skipping reductions (methods/order_statistics.py)
+median, nanmedian, kthvalue, mode, cummax, cummin, logcumsumexp, nansum, nanmean = (
+    _method(n) for n in ("median", "nanmedian", "kthvalue", "mode", "cummax", "cummin", "logcumsumexp", "nansum",
+                         "nanmean"))
+
+# the error functions (ops/special.py)
+erf, erfc, erfinv = (_method(n) for n in ("erf", "erfc", "erfinv"))

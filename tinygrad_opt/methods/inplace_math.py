@@ -41,6 +41,7 @@ class InPlaceMathMethods:
     exp_, log_, log1p_, expm1_, sqrt_, rsqrt_ = (
         _unary(n) for n in ("exp_", "log_", "log1p_", "expm1_", "sqrt_", "rsqrt_"))
     sin_, cos_, tanh_, sigmoid_, relu_ = (_unary(n) for n in ("sin_", "cos_", "tanh_", "sigmoid_", "relu_"))
+    erf_, erfc_, erfinv_ = (_unary(n) for n in ("erf_", "erfc_", "erfinv_"))
     floor_, ceil_, trunc_, fix_, sign_ = (_unary(n) for n in ("floor_", "ceil_", "trunc_", "fix_", "sign_"))
     pow_, remainder_, clamp_min_, clamp_max_ = (
         _with_operand(n) for n in ("pow_", "remainder_", "clamp_min_", "clamp_max_"))

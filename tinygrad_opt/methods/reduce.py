@@ -11,11 +11,13 @@ from ..ops.reduce import check_reduced_dims_not_empty, normalize_axes, reduced_s
 from . import return_types
 from .dims import pick
 from .math import maximum, minimum
+from .order_statistics import OrderStatisticsMethods
 from .statistics import StatisticsMethods
 
 
-class ReductionMethods(StatisticsMethods):
-    """Mixed into Tensor; `self` is a Tensor. prod, var, norm, cumsum, ... come with it."""
+class ReductionMethods(StatisticsMethods, OrderStatisticsMethods):
+    """Mixed into Tensor; `self` is a Tensor. prod, var, norm, cumsum, ... and median, mode, nansum, ... come
+    with it."""
 
     __slots__ = ()
 

@@ -1,4 +1,5 @@
 """Tensor methods for the further element-wise functions (ops/trig.py): tan, sinh, asin, log2, atan2, ...
+and the error functions erf, erfc, erfinv (ops/special.py)
 
 Integer and bool tensors compute in the default float dtype, as torch's; the binary ones promote
 their operands as the arithmetic operators do, then to a floating dtype.
@@ -38,6 +39,7 @@ class TrigMethods:
     arcsin, arccos, arctan = asin, acos, atan
     asinh, acosh, atanh = _unary("asinh", ops.Asinh), _unary("acosh", ops.Acosh), _unary("atanh", ops.Atanh)
     arcsinh, arccosh, arctanh = asinh, acosh, atanh
+    erf, erfc, erfinv = _unary("erf", ops.Erf), _unary("erfc", ops.Erfc), _unary("erfinv", ops.Erfinv)
     log2, log10, exp2 = _unary("log2", ops.Log2), _unary("log10", ops.Log10), _unary("exp2", ops.Exp2)
     atan2 = arctan2 = _binary("atan2", ops.Atan2)
     hypot = _binary("hypot", ops.Hypot)

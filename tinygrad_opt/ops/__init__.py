@@ -77,3 +77,13 @@ from .lerp import Lerp  # noqa: E402
 from .rectifier import Celu, Hardswish  # noqa: E402
 
 __all__ += ["Celu", "ClampMinValue", "Copysign", "Hardswish", "Lerp", "Logit", "TimesZero"]
+
+# parity3: order statistics and NaN-skipping reductions (methods/order_statistics.py)
+from .order_statistics import MedianAll, NanMean, NanSum  # noqa: E402
+from .scan import LogCumSumExp  # noqa: E402
+
+__all__ += ["LogCumSumExp", "MedianAll", "NanMean", "NanSum"]
+
+from .special import Erf, Erfc, Erfinv  # noqa: E402
+
+__all__ += ["Erf", "Erfc", "Erfinv"]

@@ -30,13 +30,14 @@ class LeakyRelu(Function):
 class Hardtanh(Function):
     """y = min(max(a, min_val), max_val)   (ReLU6 is min_val=0, max_val=6).
 
-    dL/da = g where min_val < a < max_val, 0 elsewhere: unlike clamp, the gradient is 0
-    at the two edges themselves, as in torch's hardtanh_backward.
+    dL/da = 0 where a <= min_val or a >= max_val, g elsewhere: unlike clamp, the gradient is 0
+    at the two edges themselves, and g at NaN, as in torch's hardtanh_backward (its scalar loop;
+    README: Differences from PyTorch).
     """
 
     @staticmethod
     def forward(ctx, a, min_val=-1.0, max_val=1.0):
-        ctx.inside = (a > min_val) & (a < max_val)
+        ctx.inside = ~((a <= min_val) | (a >= max_val))
         return clamp(a, min_val, max_val).astype(a.dtype, copy=False)  # torch's: -0.0 stays -0.0
 
     @staticmethod
@@ -49,9 +50,10 @@ class Elu(Function):
 
     y = scale * a                                  for a > 0
     y = scale * alpha * (exp(input_scale * a) - 1)  for a <= 0   (expm1: exact near 0)
-    dL/da = g * scale for a > 0, g * scale * alpha * input_scale * exp(input_scale * a) for a <= 0
-    (so the a <= 0 branch at a == 0, as torch). exp is taken of min(a, 0) * input_scale only
-    (no overflow); backward recomputes it from the saved input. Both directions are kernels.
+    dL/da = g * scale * alpha * input_scale * exp(input_scale * a) for a <= 0, g * scale otherwise
+    (torch's test is a <= 0: a == 0 and -0.0 take the exp branch, NaN the other, and -0.0 gives -0.0).
+    exp is taken of min(a, 0) * input_scale only (no overflow); backward recomputes it from the saved
+    input. Both directions are kernels.
     """
 
     @staticmethod

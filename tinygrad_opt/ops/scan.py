@@ -1,6 +1,7 @@
-"""Running reductions along one dim: cumsum, cumprod.   g is the upstream gradient dL/dy."""
+"""Running reductions along one dim: cumsum, cumprod, logcumsumexp.   g is the upstream gradient dL/dy."""
 from ..autograd import Function
 from ..backend import array_module
+from .elementwise import _quiet
 
 
 class CumSum(Function):
@@ -46,3 +47,39 @@ class CumProd(Function):
             grad[i] = running
         before = xp.cumprod(xp.concatenate([xp.ones_like(a[:1]), a[:-1]]), axis=0)
         return xp.moveaxis(grad * before, 0, ctx.dim)
+
+
+class LogCumSumExp(Function):
+    """y_i = log(exp(a_0) + ... + exp(a_i)) along dim, each step as logaddexp(y_{i-1}, a_i) (no overflow).
+
+    dL/da_j = sum over i >= j of g_i * exp(a_j - y_i) = exp(a_j) * sum_{i >= j} g_i * exp(-y_i).
+    The sum is taken in log space, the positive and negative parts of g apart:
+        dL/da_j = exp(a_j + R(log g+ - y)_j) - exp(a_j + R(log g- - y)_j),
+    R a reversed running logaddexp and log g+ = log|g| where g > 0 (-inf elsewhere), log g- likewise,
+    so neither exp(a) nor exp(-y) overflows (torch's formula, with its NaN at -inf inputs).
+    """
+
+    @staticmethod
+    def forward(ctx, a, dim=0):
+        xp = array_module(a)
+        with _quiet(xp):
+            y = xp.logaddexp.accumulate(a, axis=dim) if a.size else a.copy()
+        ctx.a, ctx.y, ctx.dim = a, y, dim
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        a, y, dim = ctx.a, ctx.y, ctx.dim
+        if not g.size:
+            return g.copy()
+
+        def reversed_logcumsumexp(v):
+            return xp.flip(xp.logaddexp.accumulate(xp.flip(v, dim), axis=dim), dim)
+
+        with _quiet(xp):
+            log_g = xp.log(xp.abs(g))
+            positive = xp.where(g > 0, log_g, -xp.inf) - y
+            negative = xp.where(g < 0, log_g, -xp.inf) - y
+            return (xp.exp(reversed_logcumsumexp(positive) + a) - xp.exp(reversed_logcumsumexp(negative) + a)).astype(
+                g.dtype, copy=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..backend import array_module
+from ..kernels import get as kernel
 from .optimizer import Optimizer, ParamsT, check_option, check_torch_flags
 
 
@@ -17,20 +18,11 @@ def update(param, grad, square_avg, acc_delta, *, lr: float, rho: float, eps: fl
         delta = sqrt(u + eps) / sqrt(v + eps) * g           (u: acc_delta, the squared updates)
         u = rho * u + (1 - rho) * delta * delta
         param = param - lr * delta
+
+    Runs the kernel "adadelta_update" (reference twin: tinygrad_opt.kernels.reference.adadelta_update).
     """
-    xp = array_module(param)
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        g = g + weight_decay * param
-    square_avg *= rho
-    square_avg += (1 - rho) * g * g
-    std = xp.sqrt(square_avg + eps)
-    delta = xp.sqrt(acc_delta + eps)
-    delta /= std
-    delta *= g
-    acc_delta *= rho
-    acc_delta += (1 - rho) * delta * delta
-    param += -lr * delta
+    kernel("adadelta_update", param)(param, grad, square_avg, acc_delta, lr=lr, rho=rho, eps=eps,
+                                     weight_decay=weight_decay, maximize=maximize)
 
 
 class Adadelta(Optimizer):

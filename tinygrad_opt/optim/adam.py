@@ -84,9 +84,28 @@ class Adam(Optimizer):
             state["step"] = step
         max_exp_avg_sqs = [state["max_exp_avg_sq"] for _, _, state in ready] if amsgrad else [None] * len(ready)
         beta1, beta2 = group["betas"]
+        plan = self._group_plan(group, params, exp_avgs, exp_avg_sqs, max_exp_avg_sqs)
+        if plan is not None and plan(grads, step, group["lr"], beta1, beta2, group["eps"], group["weight_decay"],
+                                     amsgrad, group["maximize"], group["decoupled_weight_decay"]):
+            return
         update_group(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, step=step, lr=group["lr"], beta1=beta1,
                      beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"], amsgrad=amsgrad,
                      maximize=group["maximize"], decoupled_weight_decay=group["decoupled_weight_decay"])
+
+    def _group_plan(self, group: dict[str, Any], params: list, exp_avgs: list, exp_avg_sqs: list,
+                    max_exp_avg_sqs: list):
+        """The group kernel's plan for these arrays (cpu.AdamGroupPlan: the checks and flat views of the parameters
+        and moments made once, not at every step), or None where the kernel that runs has none (CuPy arrays, the
+        reference kernels, the first steps while the loop compiles). Made again when the parameters or moment
+        arrays are other objects than last time (p.data or the state replaced, load_state_dict)."""
+        prepare = getattr(kernel("adam_update_group", params[0]), "prepare", None)
+        if prepare is None:
+            return None
+        plans = self.__dict__.setdefault("_plans", {})  # dropped by pickling and copying (Optimizer.__getstate__)
+        plan = plans.get(id(group))
+        if plan is None or not plan.matches(params, exp_avgs, exp_avg_sqs, max_exp_avg_sqs):
+            plan = plans[id(group)] = prepare(params, exp_avgs, exp_avg_sqs, max_exp_avg_sqs)
+        return plan
 
     def _update(self, p, grad, state: dict[str, Any], group: dict[str, Any]) -> None:
         if group["amsgrad"] and "max_exp_avg_sq" not in state:  # amsgrad switched on after the start

@@ -250,6 +250,13 @@ class Optimizer:
         self.state = new_state
         self.param_groups = new_groups
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What pickling and copying keep: everything but the kernels' plans (`_plans`, per group), whose flat
+        views would be copied apart from the arrays they view; the next step makes them again."""
+        state = self.__dict__.copy()
+        state.pop("_plans", None)
+        return state
+
     def __repr__(self) -> str:
         lines = [f"{self._name} ("]
         for i, group in enumerate(self.param_groups):
@@ -296,10 +303,13 @@ def check_adam_family(opt: str, options: dict[str, Any], where: str, extra: tupl
 def check_torch_flags(opt: str, *, foreach: Any = None, capturable: bool = False, differentiable: bool = False,
                       fused: Any = None) -> None:
     """torch's implementation switches: foreach/capturable/fused only pick how torch computes the same
-    numbers, so they are accepted and ignored; differentiable=True (autograd through step) is refused."""
+    numbers, so they are accepted and ignored; differentiable=True (autograd through step) is refused, and so is
+    fused=True with foreach=True, as torch refuses that pair."""
     if differentiable:
         raise ValueError(f"{opt}: differentiable=True is not supported (steps are not recorded by autograd); "
                          "leave it False")
+    if fused and foreach:
+        raise RuntimeError(f"{opt}: `fused` and `foreach` cannot be `True` together (as in torch); set one of them")
 
 
 # ---- moving state between devices and checkpoints --------------------------------
