@@ -48,7 +48,7 @@ from .functional_arith import (  # noqa: E402
 )  # not trace: tg.trace() is the recorder (trace/); the matrix trace is the method x.trace()
 
 from .functional_arith import (  # noqa: E402
-    cummax, cummin, erf, erfc, erfinv, kthvalue, logcumsumexp, median, mode, nanmean, nanmedian, nansum,
+    cummax, cummin, erf, erfc, erfinv, kthvalue, logcumsumexp, median, mode, msort, nanmean, nanmedian, nansum,
 )
 
 set_kernels = kernels.set_kernels
@@ -78,6 +78,7 @@ __all__ += [
 ]
 
 __all__ += ["erf", "erfc", "erfinv", "special"]
+__all__ += ["msort"]
 __all__ += ["cummax", "cummin", "kthvalue", "logcumsumexp", "median", "mode", "nanmean", "nanmedian", "nansum"]
 
 _SUBPACKAGES = ("nn", "optim", "regularizers", "data", "train", "special")

@@ -22,6 +22,7 @@ import numpy as np
 
 from .backend import array_module, broadcast_to, device_of
 from .errors import DeviceError, GraphFreedError, ShapeError
+from .quiet_numpy import quiet
 from .summation import sum_axes
 
 Tensor: Any = None  # tensor.py sets this; autograd must not import it (it imports us)
@@ -499,7 +500,14 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
     Leaves accumulate into `.grad`, unless `capture` (id(leaf) -> slot) is given: then
     their gradients are stored in capture[id(leaf)] and `.grad` is left alone; the
     gradient reaching a node listed in `capture_nodes` (node -> key) goes to capture[key].
+    NumPy stays silent about inf and NaN on the way, as torch's backward does (quiet_numpy.py).
     """
+    with quiet():
+        _propagate(root, grad, retain_graph, capture, capture_nodes)
+
+
+def _propagate(root, grad, retain_graph: bool, capture: dict | None, capture_nodes: dict | None) -> None:
+    """run_backward's traversal."""
     leaf_grads: dict = {}  # id(leaf) -> [leaf, summed gradient of this pass, whether the sum is ours]
     if root._ctx is None:  # backward on a leaf itself
         leaf_grads[id(root)] = [root, grad, False]

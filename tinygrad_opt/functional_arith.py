@@ -54,5 +54,7 @@ median, nanmedian, kthvalue, mode, cummax, cummin, logcumsumexp, nansum, nanmean
     _method(n) for n in ("median", "nanmedian", "kthvalue", "mode", "cummax", "cummin", "logcumsumexp", "nansum",
                          "nanmean"))
 
+msort = _method("msort")
+
 # the error functions (ops/special.py)
 erf, erfc, erfinv = (_method(n) for n in ("erf", "erfc", "erfinv"))

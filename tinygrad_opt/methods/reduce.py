@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .. import ops
 from ..backend import array_module
+from ..errors import DtypeError
 from ..ops.reduce import check_reduced_dims_not_empty, normalize_axes, reduced_shape
 from . import return_types
 from .dims import pick
@@ -129,7 +130,7 @@ def _arg_extreme(t, dim, keepdim, axis, keepdims, op: str):
 
 def _refuse_bool(t, op: str) -> None:
     if t.data.dtype.kind == "b":  # max/min(dim) take bools; torch's argmax/argmin do not
-        raise TypeError(f"{op}(): does not support bool input (as torch); convert first, e.g. with .long()")
+        raise DtypeError(f"{op}(): does not support bool input (as torch); convert first, e.g. with .long()")
 
 
 def _zeros_index(t, shape: tuple):

@@ -1,12 +1,12 @@
 """Tensor methods that pick elements by index: gather, scatter_add, scatter, index_fill, index_select, sort,
-topk, masked_select, nonzero."""
+topk, msort, masked_select, nonzero."""
 from __future__ import annotations
 
 import numpy as np
 
 from .. import ops
 from ..backend import array_module
-from ..errors import ShapeError
+from ..errors import DtypeError, ShapeError
 from ..inplace import apply_inplace
 from . import return_types
 from .dims import wrap_dim
@@ -77,12 +77,18 @@ class SelectionMethods:
         indices = _sort_indices(self.data, d, descending)
         return return_types.sort(_take(self, indices, d), type(self)._make(indices, False))
 
+    def msort(self):
+        """The values sorted along the first dim (torch.msort: sort(dim=0).values)."""
+        return self.sort(dim=0).values
+
     def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False):
         d = wrap_dim(dim, self.data.ndim, "argsort")
         return type(self)._make(_sort_indices(self.data, d, descending), False)
 
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002 - torch's name
         """The k largest (or smallest) entries along dim as (values, indices), largest first."""
+        if self.data.dtype.kind == "b":
+            raise DtypeError("topk(): bool tensors are not supported (as in torch); convert first, e.g. with .long()")
         d = wrap_dim(dim, self.data.ndim, "topk")
         n = self.shape[d] if self.data.ndim else 1
         if not 0 <= int(k) <= n:

@@ -2,6 +2,7 @@
 from ..autograd import Function
 from ..backend import array_module
 from ..kernels import get as kernel
+from ..quiet_numpy import silent
 
 
 class Relu(Function):
@@ -70,6 +71,7 @@ class Softmax(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a, axis=-1):
         _, y = kernel("log_softmax", a)(a, axis)
         ctx.y, ctx.axis = y, axis
@@ -91,6 +93,7 @@ class LogSoftmax(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a, axis=-1):
         y, ctx.p = kernel("log_softmax", a)(a, axis)
         ctx.axis = axis

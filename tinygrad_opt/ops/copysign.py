@@ -1,6 +1,7 @@
 """copysign and logit: element-wise ops whose torch gradients differ from their compositions' at the edges."""
 from ..autograd import Function
 from ..backend import array_module
+from ..quiet_numpy import silent
 from .elementwise import _quiet
 
 
@@ -12,6 +13,7 @@ class Copysign(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a, b):
         xp = array_module(a)
         y = xp.copysign(a, b)
@@ -40,6 +42,7 @@ class Logit(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a, eps=None):
         xp = array_module(a)
         p = a

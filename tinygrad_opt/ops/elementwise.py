@@ -5,6 +5,7 @@ Notation in the docstrings: g is the upstream gradient dL/dy, y the output.
 from ..autograd import Function
 from ..backend import array_module
 from ..kernels.reference import clamp
+from ..quiet_numpy import quiet, silent
 
 
 class Add(Function):
@@ -49,6 +50,7 @@ class Div(Function):
     """y = a / b.   dL/da = g / b,  dL/db = -g * a / b**2 = -g * y / b."""
 
     @staticmethod
+    @silent
     def forward(ctx, a, b):
         y = a / b
         ctx.b, ctx.y = b, y
@@ -72,6 +74,7 @@ class Pow(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a, b):
         if b.dtype.kind in "iu" and a.dtype.kind in "iu" and bool((b < 0).any()):
             y = _integer_power(a, b)
@@ -115,6 +118,7 @@ class Exp(Function):
     """y = exp(a).   dL/da = g * y."""
 
     @staticmethod
+    @silent
     def forward(ctx, a):
         y = array_module(a).exp(a)
         ctx.y = y
@@ -129,6 +133,7 @@ class Log(Function):
     """y = log(a) (natural log; log(0) = -inf as in NumPy).   dL/da = g / a."""
 
     @staticmethod
+    @silent
     def forward(ctx, a):
         ctx.a = a
         return array_module(a).log(a)
@@ -142,6 +147,7 @@ class Sqrt(Function):
     """y = sqrt(a).   dL/da = g / (2 * y)."""
 
     @staticmethod
+    @silent
     def forward(ctx, a):
         y = array_module(a).sqrt(a)
         ctx.y = y
@@ -191,21 +197,7 @@ class Clip(Function):
         return g if inside is None else g * inside
 
 
-class _quiet:
-    """Silence NumPy's divide/invalid warnings for values that are masked out right after."""
-
-    def __init__(self, xp):
-        self.xp = xp
-
-    def __enter__(self):
-        if hasattr(self.xp, "errstate"):
-            self.state = self.xp.errstate(divide="ignore", invalid="ignore")
-            self.state.__enter__()
-
-    def __exit__(self, *exc):
-        if hasattr(self, "state"):
-            self.state.__exit__(*exc)
-        return False
+_quiet = quiet  # the ops' name for it: `with _quiet(xp):` around NumPy calls that may meet 0, inf or NaN
 
 
 def _integer_power(a, b):
@@ -245,6 +237,7 @@ class Remainder(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a, b):
         check_division_operands(a, b, "remainder")
         ctx.a, ctx.b = a, b
@@ -272,6 +265,7 @@ class Fmod(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a, b):
         check_division_operands(a, b, "fmod")
         ctx.a, ctx.b = a, b

@@ -3,6 +3,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import array_module
+from ..quiet_numpy import silent
 from .elementwise import _quiet
 
 _SPLITTER = 134217729.0  # 2**27 + 1: splits a float64 into two halves whose products are exact
@@ -56,6 +57,7 @@ class Lerp(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a, b, *tensor_weight, weight=None):
         xp = array_module(a)
         w = tensor_weight[0] if tensor_weight else xp.asarray(weight, dtype=a.dtype)

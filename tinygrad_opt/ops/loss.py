@@ -15,6 +15,7 @@ from ..autograd import Function
 from ..backend import array_module
 from ..kernels import get as kernel
 from ..kernels.loss_reference import reduce_loss
+from ..quiet_numpy import silent
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -200,6 +201,7 @@ class BCEWithLogits(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, x, y, w=None, reduction="mean"):
         xp = array_module(x)
         tail = xp.log1p(xp.exp(-xp.abs(x)))  # log1p(exp(-|x|)), never overflows
@@ -245,6 +247,7 @@ class BCE(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, x, y, weight=None, reduction="mean"):
         xp, w = array_module(x), weight
         with np.errstate(divide="ignore"):

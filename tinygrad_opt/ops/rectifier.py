@@ -6,6 +6,7 @@ from ..autograd import Function
 from ..backend import array_module
 from ..kernels import get as kernel
 from ..kernels.reference import clamp
+from ..quiet_numpy import silent
 from .elementwise import _quiet
 
 
@@ -74,6 +75,7 @@ class Hardswish(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a):
         ctx.a = a
         return (a * clamp(a + 3, 0.0, 6.0) / 6).astype(a.dtype, copy=False)
@@ -95,6 +97,7 @@ class Celu(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a, alpha=1.0):
         xp = array_module(a)
         input_scale = a.dtype.type(1.0 / alpha)

@@ -1,6 +1,7 @@
 """Running reductions along one dim: cumsum, cumprod, logcumsumexp.   g is the upstream gradient dL/dy."""
 from ..autograd import Function
 from ..backend import array_module
+from ..quiet_numpy import silent
 from .elementwise import _quiet
 
 
@@ -8,6 +9,7 @@ class CumSum(Function):
     """y_i = a_0 + ... + a_i along dim.   dL/da_i = g_i + ... + g_last (a reversed running sum of g)."""
 
     @staticmethod
+    @silent
     def forward(ctx, a, dim=0):
         ctx.dim = dim
         return array_module(a).cumsum(a, axis=dim)
@@ -27,6 +29,7 @@ class CumProd(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a, dim=0):
         ctx.a, ctx.dim = a, dim
         return array_module(a).cumprod(a, axis=dim)

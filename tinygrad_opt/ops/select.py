@@ -6,6 +6,7 @@ Notation: g is the upstream gradient dL/dy.
 from ..autograd import Function
 from ..backend import array_module
 from ..kernels.reference import add_at
+from ..quiet_numpy import silent
 
 
 def check_index(index, size: int, dim: int, op: str) -> None:
@@ -75,6 +76,7 @@ class ScatterAdd(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a, src, index=None, dim=0):
         _start_scatter(ctx, a, src, index, dim, "scatter_add")
         y = a.copy()

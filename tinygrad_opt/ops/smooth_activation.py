@@ -7,6 +7,7 @@ Shared pieces, with e = exp(-|a|) (never above 1):
 from ..autograd import Function
 from ..backend import array_module
 from ..kernels import get as kernel
+from ..quiet_numpy import silent
 
 
 def _sigmoid_and_softplus(xp, a):
@@ -28,6 +29,7 @@ class Gelu(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a, approximate="none"):
         y, ctx.saved = kernel("gelu", a)(a, approximate)
         ctx.a, ctx.approximate = a, approximate
@@ -46,6 +48,7 @@ class Silu(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a):
         ctx.a = a
         return kernel("silu", a)(a)
@@ -59,6 +62,7 @@ class Mish(Function):
     """y = a * t, t = tanh(softplus(a)).   dL/da = g * (t + a * sigmoid(a) * (1 - t^2))."""
 
     @staticmethod
+    @silent
     def forward(ctx, a):
         xp = array_module(a)
         s, sp = _sigmoid_and_softplus(xp, a)
@@ -82,6 +86,7 @@ class Softplus(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a, beta=1.0, threshold=20.0):
         ctx.a, ctx.options = a, (beta, threshold)
         return kernel("softplus", a)(a, beta, threshold)
@@ -98,6 +103,7 @@ class LogSigmoid(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a):
         xp = array_module(a)
         e = xp.exp(-xp.abs(a))

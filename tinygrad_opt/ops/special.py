@@ -8,6 +8,7 @@ import math
 from ..autograd import Function
 from ..backend import array_module
 from ..kernels import get as kernel
+from ..quiet_numpy import silent
 from .elementwise import _quiet
 
 TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
@@ -17,6 +18,7 @@ class Erf(Function):
     """y = erf(a) = 2 / sqrt(pi) * integral_0^a exp(-t^2) dt.   dL/da = g * 2 / sqrt(pi) * exp(-a^2)."""
 
     @staticmethod
+    @silent
     def forward(ctx, a):
         ctx.a = a
         return kernel("erf", a)(a)
@@ -31,6 +33,7 @@ class Erfc(Function):
     """y = erfc(a) = 1 - erf(a), without the cancellation for large a.   dL/da = -g * 2 / sqrt(pi) * exp(-a^2)."""
 
     @staticmethod
+    @silent
     def forward(ctx, a):
         ctx.a = a
         return kernel("erfc", a)(a)
@@ -48,6 +51,7 @@ class Erfinv(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a):
         y = kernel("erfinv", a)(a)
         ctx.y = y

@@ -7,6 +7,7 @@ import math
 
 from ..autograd import Function
 from ..backend import array_module
+from ..quiet_numpy import silent
 from .elementwise import _quiet
 from .reduce import expand_to_input, narrow_integer, reduced_shape
 
@@ -20,6 +21,7 @@ class Prod(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a, axis=(), keepdims=False):
         ctx.a, ctx.axis, ctx.keepdims = a, axis, keepdims
         return a.prod(axis=axis, keepdims=keepdims, dtype="int64" if narrow_integer(a) else None)
@@ -49,6 +51,7 @@ class Var(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a, axis=(), keepdims=False, correction=1):
         xp = array_module(a)
         n = math.prod(a.shape[i] for i in axis)
@@ -72,6 +75,7 @@ class Std(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a, axis=(), keepdims=False, correction=1):
         xp = array_module(a)
         y = xp.sqrt(Var.forward(ctx, a, axis=axis, keepdims=True, correction=correction))
@@ -95,6 +99,7 @@ class LogSumExp(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a, axis=(), keepdims=False):
         xp = array_module(a)
         m = a.max(axis=axis, keepdims=True) if a.size else xp.zeros((1,) * a.ndim, a.dtype)
@@ -120,6 +125,7 @@ class Norm(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a, p=2.0, axis=(), keepdims=False):
         xp = array_module(a)
         mag = xp.abs(a)

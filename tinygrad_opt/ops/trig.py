@@ -8,6 +8,7 @@ import math
 
 from ..autograd import Function
 from ..backend import array_module
+from ..quiet_numpy import silent
 from .elementwise import _quiet
 
 
@@ -15,6 +16,7 @@ class Tan(Function):
     """y = tan(a).   dL/da = g * (1 + y**2)."""
 
     @staticmethod
+    @silent
     def forward(ctx, a):
         ctx.y = array_module(a).tan(a)
         return ctx.y
@@ -28,6 +30,7 @@ class Sinh(Function):
     """y = sinh(a).   dL/da = g * cosh(a)."""
 
     @staticmethod
+    @silent
     def forward(ctx, a):
         ctx.a = a
         with _quiet(array_module(a)):
@@ -43,6 +46,7 @@ class Cosh(Function):
     """y = cosh(a).   dL/da = g * sinh(a)."""
 
     @staticmethod
+    @silent
     def forward(ctx, a):
         ctx.a = a
         with _quiet(array_module(a)):
@@ -58,6 +62,7 @@ class Asin(Function):
     """y = asin(a).   dL/da = g / sqrt(1 - a**2)."""
 
     @staticmethod
+    @silent
     def forward(ctx, a):
         ctx.a = a
         with _quiet(array_module(a)):
@@ -73,6 +78,7 @@ class Acos(Function):
     """y = acos(a).   dL/da = -g / sqrt(1 - a**2)."""
 
     @staticmethod
+    @silent
     def forward(ctx, a):
         ctx.a = a
         with _quiet(array_module(a)):
@@ -88,6 +94,7 @@ class Atan(Function):
     """y = atan(a).   dL/da = g / (1 + a**2)."""
 
     @staticmethod
+    @silent
     def forward(ctx, a):
         ctx.a = a
         return array_module(a).arctan(a)
@@ -101,6 +108,7 @@ class Asinh(Function):
     """y = asinh(a).   dL/da = g / sqrt(a**2 + 1)."""
 
     @staticmethod
+    @silent
     def forward(ctx, a):
         ctx.a = a
         return array_module(a).arcsinh(a)
@@ -114,6 +122,7 @@ class Acosh(Function):
     """y = acosh(a).   dL/da = g / sqrt(a**2 - 1)."""
 
     @staticmethod
+    @silent
     def forward(ctx, a):
         ctx.a = a
         with _quiet(array_module(a)):
@@ -129,6 +138,7 @@ class Atanh(Function):
     """y = atanh(a).   dL/da = g / (1 - a**2)."""
 
     @staticmethod
+    @silent
     def forward(ctx, a):
         ctx.a = a
         with _quiet(array_module(a)):
@@ -144,6 +154,7 @@ class Log2(Function):
     """y = log2(a).   dL/da = g / (a * ln 2)."""
 
     @staticmethod
+    @silent
     def forward(ctx, a):
         ctx.a = a
         with _quiet(array_module(a)):
@@ -159,6 +170,7 @@ class Log10(Function):
     """y = log10(a).   dL/da = g / (a * ln 10)."""
 
     @staticmethod
+    @silent
     def forward(ctx, a):
         ctx.a = a
         with _quiet(array_module(a)):
@@ -174,6 +186,7 @@ class Exp2(Function):
     """y = 2**a.   dL/da = g * y * ln 2."""
 
     @staticmethod
+    @silent
     def forward(ctx, a):
         with _quiet(array_module(a)):
             ctx.y = array_module(a).exp2(a)
@@ -191,6 +204,7 @@ class Atan2(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a, b):
         ctx.a, ctx.b = a, b
         return array_module(a).arctan2(a, b)
@@ -210,6 +224,7 @@ class Hypot(Function):
     """y = sqrt(a**2 + b**2) without overflow.   dL/da = g * a / y,  dL/db = g * b / y   (NaN where y = 0, as torch)."""
 
     @staticmethod
+    @silent
     def forward(ctx, a, b):
         y = array_module(a).hypot(a, b)
         ctx.a, ctx.b, ctx.y = a, b, y
@@ -232,6 +247,7 @@ class LogAddExp(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a, b):
         ctx.a, ctx.b = a, b
         return array_module(a).logaddexp(a, b)
@@ -255,6 +271,7 @@ class Xlogy(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a, b):
         ctx.a, ctx.b = a, b
         xp = array_module(a)

@@ -4,6 +4,7 @@ Notation: g is the upstream gradient dL/dy, y the output.
 """
 from ..autograd import Function
 from ..backend import array_module
+from ..quiet_numpy import silent
 from .elementwise import _quiet
 
 
@@ -11,6 +12,7 @@ class Log1p(Function):
     """y = log(1 + a), accurate for small a.   dL/da = g / (1 + a)."""
 
     @staticmethod
+    @silent
     def forward(ctx, a):
         ctx.a = a
         return array_module(a).log1p(a)
@@ -24,6 +26,7 @@ class Expm1(Function):
     """y = exp(a) - 1, accurate for small a.   dL/da = g * (y + 1)."""
 
     @staticmethod
+    @silent
     def forward(ctx, a):
         y = array_module(a).expm1(a)
         ctx.y = y
@@ -38,6 +41,7 @@ class Rsqrt(Function):
     """y = 1 / sqrt(a).   dL/da = -g * y**3 / 2."""
 
     @staticmethod
+    @silent
     def forward(ctx, a):
         xp = array_module(a)
         with _quiet(xp):
@@ -55,6 +59,7 @@ class Sin(Function):
     """y = sin(a).   dL/da = g * cos(a)."""
 
     @staticmethod
+    @silent
     def forward(ctx, a):
         ctx.a = a
         return array_module(a).sin(a)
@@ -68,6 +73,7 @@ class Cos(Function):
     """y = cos(a).   dL/da = -g * sin(a)."""
 
     @staticmethod
+    @silent
     def forward(ctx, a):
         ctx.a = a
         return array_module(a).cos(a)
@@ -84,6 +90,7 @@ class Step(Function):
     """
 
     @staticmethod
+    @silent
     def forward(ctx, a, fn="sign"):
         xp = array_module(a)
         return {"sign": xp.sign, "floor": xp.floor, "ceil": xp.ceil, "round": xp.round, "trunc": xp.trunc}[fn](a)
@@ -97,6 +104,7 @@ class RoundDecimals(Function):
     """y = round(a * 10**decimals) / 10**decimals (half to even).   dL/da = 0."""
 
     @staticmethod
+    @silent
     def forward(ctx, a, decimals=0):
         return array_module(a).round(a, decimals)
 
