@@ -104,6 +104,9 @@ class Adam(Optimizer):
         plans = self.__dict__.setdefault("_plans", {})  # dropped by pickling and copying (Optimizer.__getstate__)
         plan = plans.get(id(group))
         if plan is None or not plan.matches(params, exp_avgs, exp_avg_sqs, max_exp_avg_sqs):
+            live = {id(g) for g in self.param_groups}
+            for key in [key for key in plans if key not in live]:  # groups load_state_dict replaced: their arrays
+                del plans[key]
             plan = plans[id(group)] = prepare(params, exp_avgs, exp_avg_sqs, max_exp_avg_sqs)
         return plan
 
