@@ -780,3 +780,9 @@ OPS += [
     OpSpec("erfinv", lambda a: a.erfinv(), lambda a: a.erfinv(), domain="unit"),
 ]
 OPS_BY_NAME.update({spec.name: spec for spec in OPS})
+
+OPS += [
+    OpSpec("hardsigmoid", lambda a: _nn_f().hardsigmoid(a * 2), lambda a: _torch_f().hardsigmoid(a * 2),
+           domain="nonzero"),
+]
+OPS_BY_NAME.update({spec.name: spec for spec in OPS})

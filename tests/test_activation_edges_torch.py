@@ -26,7 +26,7 @@ ACTIVATIONS = {
     "gelu": lambda f, x: f.gelu(x), "gelu_tanh": lambda f, x: f.gelu(x, approximate="tanh"),
     "silu": lambda f, x: f.silu(x), "mish": lambda f, x: f.mish(x), "softplus": lambda f, x: f.softplus(x),
     "softplus_beta": lambda f, x: f.softplus(x, beta=2.0, threshold=5.0), "logsigmoid": lambda f, x: f.logsigmoid(x),
-    "hardswish": lambda f, x: f.hardswish(x), "sigmoid": lambda f, x: f.sigmoid(x), "tanh": lambda f, x: f.tanh(x),
+    "hardswish": lambda f, x: f.hardswish(x), "hardsigmoid": lambda f, x: f.hardsigmoid(x), "sigmoid": lambda f, x: f.sigmoid(x), "tanh": lambda f, x: f.tanh(x),
     "tanhshrink": lambda f, x: f.tanhshrink(x),
 }
 

@@ -298,7 +298,8 @@ def test_signatures_and_defaults_follow_torch():
     p = tg.Tensor(np.zeros(2), requires_grad=True)
     assert optim.SGD([p]).defaults["lr"] == 1e-3
     assert optim.Adam([p]).defaults == dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False,
-                                            maximize=False, decoupled_weight_decay=False)
+                                            maximize=False, decoupled_weight_decay=False, foreach=None,
+                                            capturable=False, differentiable=False, fused=None)  # as torch's
     assert optim.AdamW([p]).defaults["weight_decay"] == 1e-2
     assert optim.AdamW([p]).defaults["decoupled_weight_decay"] is True
     rms = optim.RMSprop([p]).defaults

@@ -364,3 +364,49 @@ def test_a_non_float_parameter_is_refused_when_the_optimizer_is_built(dtype):
         optim.SGD([p], lr=0.1)
     with pytest.raises(TypeError, match="floating-point"):
         optim.Adam([_p(), p])
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", *CONFIGS, "LBFGS"])
+@pytest.mark.parametrize("flags", [{}, dict(foreach=True), dict(foreach=False, fused=True)])
+def test_param_groups_hold_what_torchs_hold(name, flags):
+    """Every key and value of torch's param groups (its implementation switches too), so a state_dict has
+    torch's layout both ways."""
+    import inspect
+
+    accepted = inspect.signature(getattr(torch.optim, name).__init__).parameters
+    flags = {k: v for k, v in flags.items() if k in accepted}
+    theirs = getattr(torch.optim, name)([torch.zeros((2, 2), requires_grad=True)], **flags)
+    ours = getattr(optim, name)([_p()], **flags)
+    want, got = theirs.state_dict()["param_groups"], ours.state_dict()["param_groups"]
+    assert [sorted(g) for g in got] == [sorted(g) for g in want]
+    for g, w in zip(got, want):
+        assert {k: repr(v) for k, v in g.items()} == {k: repr(v) for k, v in w.items()}
+
+
+def _layout(state_dict: dict) -> dict:
+    return {"state": {index: sorted(values) for index, values in state_dict["state"].items()},
+            "groups": [{k: v for k, v in group.items() if k not in ("lr",)} for group in state_dict["param_groups"]]}
+
+
+@pytest.mark.parametrize("build", [
+    lambda lib, p: lib.Adam([{"params": []}, {"params": [p(2)]}], lr=0.1),  # an empty group keeps its place
+    lambda lib, p: lib.Adam([("w", p(2)), ("b", p(3))], lr=0.1),  # named parameters: param_names
+    lambda lib, p: lib.SGD([{"params": [("w", p(2))]}, {"params": [("b", p(2))], "lr": 0.5}], lr=0.1, momentum=0.9),
+    lambda lib, p: lib.RMSprop([{"params": p(2)}, {"params": [p(2), p(3)], "centered": True}], momentum=0.5),
+], ids=["empty-group", "named", "named-groups", "tensor-as-group"])
+def test_param_group_edge_cases_give_torchs_state_dict_layout(build):
+    def ours(n):
+        return tg.Tensor(np.zeros(n), requires_grad=True)
+
+    def theirs(n):
+        return torch.zeros(n, requires_grad=True)
+
+    layouts = []
+    for lib, make in ((optim, ours), (torch.optim, theirs)):
+        opt = build(lib, make)
+        for group in opt.param_groups:
+            for p in group["params"]:
+                p.grad = tg.Tensor(np.ones(p.shape)) if lib is optim else torch.ones(p.shape)
+        opt.step()
+        layouts.append(_layout(opt.state_dict()))
+    assert layouts[0] == layouts[1]

@@ -146,6 +146,7 @@ def test_plan_follows_load_state_dict(plan_calls):
     same_bits(a, source)
     np.testing.assert_array_equal(opt_a.state[a[0]]["exp_avg"], opt_source.state[source[0]]["exp_avg"])
     assert all(plan_calls)
+    assert list(opt_a._plans) == [id(opt_a.param_groups[0])]  # the replaced group's plan (and arrays) let go
 
 
 def test_plan_follows_option_changes(plan_calls):

@@ -8,6 +8,7 @@ from .. import ops
 from ..backend import array_module
 from ..errors import DtypeError, ShapeError
 from ..inplace import apply_inplace
+from ..ops.tie_order import topk_positions
 from . import return_types
 from .dims import wrap_dim
 
@@ -93,8 +94,10 @@ class SelectionMethods:
         n = self.shape[d] if self.data.ndim else 1
         if not 0 <= int(k) <= n:
             raise IndexError(f"topk: k ({k}) is out of range for dim {d} of size {n}")
-        indices = _sort_indices(self.data, d, descending=largest)
-        indices = indices[(slice(None),) * d + (slice(0, int(k)),)] if self.data.ndim else indices
+        order = _sort_indices(self.data, d, descending=largest)
+        indices = order[(slice(None),) * d + (slice(0, int(k)),)] if self.data.ndim else order
+        if self.data.ndim and int(k):
+            indices = _torch_topk_order(self.data, order, d, int(k), largest, sorted)
         return return_types.topk(_take(self, indices, d), type(self)._make(indices, False))
 
     def masked_select(self, mask):
@@ -132,6 +135,25 @@ def _sort_indices(data, dim: int, descending: bool):
     # sort the reversed data ascending (NaN last), then reverse: largest first, NaN first, ties in order
     flipped = xp.argsort(xp.flip(data, dim), axis=dim, kind="stable")
     return (n - 1 - xp.flip(flipped, dim)).astype("int64", copy=False)
+
+
+def _torch_topk_order(data, order, dim: int, k: int, largest: bool, sorted: bool):  # noqa: A002
+    """The top k of the stable sort `order`, with the rows where torch's order differs from it redone in
+    torch's order (ops/tie_order.py): rows where equal values meet in or at the edge of the top k, and
+    every row with sorted=False (torch's order is then whatever its selection leaves)."""
+    xp = array_module(data)
+    rows = xp.moveaxis(data, dim, -1).reshape(-1, data.shape[dim])
+    order = xp.moveaxis(order, dim, -1).reshape(rows.shape)
+    picked = order[:, :k].copy()
+    ordered = xp.take_along_axis(rows, order[:, :k + 1], axis=1)
+    nan = ordered != ordered
+    same = (ordered[:, 1:] == ordered[:, :-1]) | (nan[:, 1:] & nan[:, :-1])  # equal neighbours, NaNs too
+    redo = xp.ones(rows.shape[0], dtype=bool) if not sorted else same.any(axis=1)
+    host = rows.get() if hasattr(rows, "get") else rows
+    for r in xp.flatnonzero(redo).tolist():
+        picked[r] = xp.asarray(topk_positions(host[r], k, largest, sorted))
+    shape = tuple(n for i, n in enumerate(data.shape) if i != dim) + (k,)
+    return xp.moveaxis(picked.reshape(shape), -1, dim)
 
 
 def _take(t, indices, dim: int):

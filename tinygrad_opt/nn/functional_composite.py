@@ -28,8 +28,8 @@ def _int_as_float(input: Any, op: str) -> Tensor:
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
-    """relu6(x + 3) / 6: 0 below -3, 1 above 3, linear between."""
-    return relu6(_float_input(input, "hardsigmoid") + 3) / 6
+    """relu6(x + 3) / 6: 0 below -3, 1 above 3, linear between (ops.Hardsigmoid: torch's gradient)."""
+    return ops.Hardsigmoid.apply(_float_input(input, "hardsigmoid"))
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:

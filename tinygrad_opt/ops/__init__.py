@@ -87,3 +87,7 @@ __all__ += ["LogCumSumExp", "MedianAll", "NanMean", "NanSum"]
 from .special import Erf, Erfc, Erfinv  # noqa: E402
 
 __all__ += ["Erf", "Erfc", "Erfinv"]
+
+from .rectifier import Hardsigmoid  # noqa: E402
+
+__all__ += ["Hardsigmoid"]

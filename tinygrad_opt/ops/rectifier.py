@@ -1,13 +1,18 @@
-"""Piecewise activations: ReLU's relatives with a kink (LeakyReLU, Hardtanh/ReLU6, ELU/SELU).
+"""Piecewise activations: ReLU's relatives with a kink (LeakyReLU, Hardtanh/ReLU6, ELU/SELU, Hardsigmoid).
 
 At a kink the gradient is the one PyTorch picks, stated in each docstring.
 """
+import numpy as np
+
 from ..autograd import Function
 from ..backend import array_module
 from ..kernels import get as kernel
 from ..kernels.reference import clamp
 from ..quiet_numpy import silent
 from .elementwise import _quiet
+
+
+_ONE_SIXTH_FLOAT32 = float(np.float32(1.0) / np.float32(6.0))  # torch's hardsigmoid_backward constant
 
 
 class LeakyRelu(Function):
@@ -113,3 +118,22 @@ class Celu(Function):
         below = xp.where(a <= 0, a, xp.zeros((), dtype=a.dtype))
         with _quiet(xp):
             return xp.where(a <= 0, g * xp.exp(below * ctx.input_scale), g)
+
+
+class Hardsigmoid(Function):
+    """y = min(max(a + 3, 0), 6) / 6.
+
+    dL/da = g * 1/6 for -3 < a < 3, 0 elsewhere (the edges and NaN too), as torch's hardsigmoid_backward,
+    whose 1/6 is a float32 constant also for float64 (so g * 0.16666667163..., not g / 6).
+    """
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.a = a
+        return (clamp(a + 3, 0.0, 6.0) / 6).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        a = ctx.a
+        inside = (a > -3) & (a < 3)
+        return g * inside * g.dtype.type(_ONE_SIXTH_FLOAT32)

@@ -6,6 +6,8 @@ engine runs the same algorithms on (value, index) pairs and reports the index th
   NaN ordered above every number;
 - the median of all elements: std::nth_element (libstdc++'s introselect), whose choice shows only in
   the sign of a zero median;
+- topk: std::partial_sort of the first k (k * 64 <= n), else std::nth_element at k - 1 and (sorted=True)
+  std::sort of the k - 1 before it, with "greater" (largest) or "less" (smallest), NaN above every number;
 - mode: the C++ standard library's std::sort (GNU libstdc++'s introsort: median-of-three partitions
   down to 16 elements, then an insertion sort) of the values with `<`, then the last element of the
   longest run of equal values (the first such run, so the smallest value wins a tie of counts).
@@ -80,25 +82,25 @@ def std_sort_order(row: np.ndarray) -> list:
 
 
 def nth_element_index(row: np.ndarray, k: int, nan_last: bool = False) -> int:
-    """The original position of the element std::nth_element leaves at position k (libstdc++'s introselect:
-    median-of-three partitions down to 3 elements, then an insertion sort); `<` on the values, or with
-    NaN above every number (nan_last), as torch's median and nanmedian of all elements."""
-    less = _less_nan_last if nan_last else _less
+    """The original position of the element std::nth_element leaves at position k; `<` on the values, or
+    with NaN above every number (nan_last), as torch's median and nanmedian of all elements."""
     pairs = list(zip(row.tolist(), range(len(row))))
-    first, last = 0, len(pairs)
-    depth = 2 * int(math.log2(max(len(pairs), 1)))
-    while last - first > 3:
-        if depth == 0:  # libstdc++ heap-selects here; a full heap sort leaves position k the same value
-            _heap_sort(pairs, first, last, less)
-            return pairs[k][1]
-        depth -= 1
-        cut = _partition_around_median(pairs, first, last, less)
-        if cut <= k:
-            first = cut
-        else:
-            last = cut
-    _insertion_sort(pairs, first, last, less)
+    _nth_element(pairs, k, _less_nan_last if nan_last else _less)
     return pairs[k][1]
+
+
+def topk_positions(row: np.ndarray, k: int, largest: bool, sorted: bool) -> list:  # noqa: A002 - torch's name
+    """The original positions of the k elements torch's topk reports, in its order."""
+    pairs = list(zip(row.tolist(), range(len(row))))
+    before = _greater_nan_first if largest else _less_nan_last
+    if k * 64 <= len(pairs):
+        _partial_sort(pairs, k, before)
+    else:
+        _nth_element(pairs, k - 1, before)
+        if sorted and k > 2:
+            _introsort(pairs, 0, k - 1, 2 * int(math.log2(k - 1)), before)
+            _final_insertion_sort(pairs, 0, k - 1, before)
+    return [i for _, i in pairs[:k]]
 
 
 def mode_index(row: np.ndarray) -> int:
@@ -121,6 +123,49 @@ def _less(a: tuple, b: tuple) -> bool:
 
 def _less_nan_last(a: tuple, b: tuple) -> bool:
     return a[0] < b[0] or (b[0] != b[0] and a[0] == a[0])
+
+
+def _greater_nan_first(a: tuple, b: tuple) -> bool:
+    return a[0] > b[0] or (a[0] != a[0] and b[0] == b[0])
+
+
+def _nth_element(pairs: list, nth: int, less) -> None:
+    """libstdc++'s introselect: median-of-three partitions down to 3 elements, then an insertion sort."""
+    first, last = 0, len(pairs)
+    depth = 2 * int(math.log2(max(len(pairs), 1)))
+    while last - first > 3:
+        if depth == 0:
+            _heap_select(pairs, first, nth + 1, last, less)
+            pairs[first], pairs[nth] = pairs[nth], pairs[first]
+            return
+        depth -= 1
+        cut = _partition_around_median(pairs, first, last, less)
+        if cut <= nth:
+            first = cut
+        else:
+            last = cut
+    _insertion_sort(pairs, first, last, less)
+
+
+def _partial_sort(pairs: list, middle: int, less) -> None:
+    """std::partial_sort(first, first + middle, last): a heap of the first `middle`, then sorted."""
+    _heap_select(pairs, 0, middle, len(pairs), less)
+    for end in range(middle - 1, 0, -1):  # sort_heap
+        value = pairs[end]
+        pairs[end] = pairs[0]
+        _adjust_heap(pairs, 0, 0, end, value, less)
+
+
+def _heap_select(pairs: list, first: int, middle: int, last: int, less) -> None:
+    """Make a heap of [first, middle), then swap in each later element that comes before its top."""
+    n = middle - first
+    for parent in range((n - 2) // 2, -1, -1):
+        _adjust_heap(pairs, first, parent, n, pairs[first + parent], less)
+    for i in range(middle, last):
+        if less(pairs[i], pairs[first]):
+            value = pairs[i]
+            pairs[i] = pairs[first]
+            _adjust_heap(pairs, first, 0, n, value, less)
 
 
 def _introsort(pairs: list, first: int, last: int, depth: int, less=_less) -> None:

@@ -31,9 +31,9 @@ class Adadelta(Optimizer):
     def __init__(self, params: ParamsT, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
                  weight_decay: float = 0, foreach: bool | None = None, *, capturable: bool = False,
                  maximize: bool = False, differentiable: bool = False):
-        check_torch_flags("Adadelta", foreach=foreach, capturable=capturable, differentiable=differentiable)
+        flags = check_torch_flags("Adadelta", foreach=foreach, capturable=capturable, differentiable=differentiable)
         defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
-        super().__init__(params, defaults)
+        super().__init__(params, {**defaults, **flags})
 
     def _validate(self, options: dict[str, Any], where: str) -> None:
         for name in ("lr", "eps", "weight_decay"):

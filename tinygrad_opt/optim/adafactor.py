@@ -62,10 +62,10 @@ class Adafactor(Optimizer):
     def __init__(self, params: ParamsT, lr: float = 1e-2, beta2_decay: float = -0.8,
                  eps: tuple[float | None, float] = (None, 1e-3), d: float = 1.0, weight_decay: float = 0.0, *,
                  foreach: bool | None = None, maximize: bool = False):
-        check_torch_flags("Adafactor", foreach=foreach)
+        flags = check_torch_flags("Adafactor", foreach=foreach)
         defaults = dict(lr=lr, beta2_decay=beta2_decay, eps=tuple(eps) if isinstance(eps, list) else eps, d=d,
                         weight_decay=weight_decay, maximize=maximize)
-        super().__init__(params, defaults)
+        super().__init__(params, {**defaults, **flags})
 
     def _validate(self, options: dict[str, Any], where: str) -> None:
         for name in ("lr", "weight_decay"):

@@ -49,12 +49,12 @@ class Adam(Optimizer):
                  eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *,
                  foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
                  differentiable: bool = False, fused: bool | None = None, decoupled_weight_decay: bool = False):
-        check_torch_flags(type(self).__name__, foreach=foreach, capturable=capturable,
+        flags = check_torch_flags(type(self).__name__, foreach=foreach, capturable=capturable,
                           differentiable=differentiable, fused=fused)
         defaults = dict(lr=lr, betas=tuple(betas) if isinstance(betas, list) else betas, eps=eps,
                         weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
                         decoupled_weight_decay=decoupled_weight_decay)
-        super().__init__(params, defaults)
+        super().__init__(params, {**defaults, **flags})
 
     def _validate(self, options: dict[str, Any], where: str) -> None:
         check_adam_family(self._name, options, where)
@@ -104,6 +104,9 @@ class Adam(Optimizer):
         plans = self.__dict__.setdefault("_plans", {})  # dropped by pickling and copying (Optimizer.__getstate__)
         plan = plans.get(id(group))
         if plan is None or not plan.matches(params, exp_avgs, exp_avg_sqs, max_exp_avg_sqs):
+            live = {id(g) for g in self.param_groups}
+            for key in [key for key in plans if key not in live]:  # groups load_state_dict replaced: their arrays
+                del plans[key]
             plan = plans[id(group)] = prepare(params, exp_avgs, exp_avg_sqs, max_exp_avg_sqs)
         return plan
 

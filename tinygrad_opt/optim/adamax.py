@@ -30,10 +30,10 @@ class Adamax(Optimizer):
     def __init__(self, params: ParamsT, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0, foreach: bool | None = None, *,
                  maximize: bool = False, differentiable: bool = False, capturable: bool = False):
-        check_torch_flags("Adamax", foreach=foreach, capturable=capturable, differentiable=differentiable)
+        flags = check_torch_flags("Adamax", foreach=foreach, capturable=capturable, differentiable=differentiable)
         defaults = dict(lr=lr, betas=tuple(betas) if isinstance(betas, list) else betas, eps=eps,
                         weight_decay=weight_decay, maximize=maximize)
-        super().__init__(params, defaults)
+        super().__init__(params, {**defaults, **flags})
 
     def _validate(self, options: dict[str, Any], where: str) -> None:
         check_adam_family(self._name, options, where)

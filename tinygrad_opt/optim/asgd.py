@@ -40,9 +40,9 @@ class ASGD(Optimizer):
     def __init__(self, params: ParamsT, lr: float = 1e-2, lambd: float = 1e-4, alpha: float = 0.75,
                  t0: float = 1e6, weight_decay: float = 0, foreach: bool | None = None, maximize: bool = False,
                  differentiable: bool = False, capturable: bool = False):
-        check_torch_flags("ASGD", foreach=foreach, capturable=capturable, differentiable=differentiable)
+        flags = check_torch_flags("ASGD", foreach=foreach, capturable=capturable, differentiable=differentiable)
         defaults = dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay, maximize=maximize)
-        super().__init__(params, defaults)
+        super().__init__(params, {**defaults, **flags})
 
     def _validate(self, options: dict[str, Any], where: str) -> None:
         for name in ("lr", "weight_decay"):

@@ -300,16 +300,18 @@ def check_adam_family(opt: str, options: dict[str, Any], where: str, extra: tupl
     check_betas(opt, options, where)
 
 
-def check_torch_flags(opt: str, *, foreach: Any = None, capturable: bool = False, differentiable: bool = False,
-                      fused: Any = None) -> None:
-    """torch's implementation switches: foreach/capturable/fused only pick how torch computes the same
-    numbers, so they are accepted and ignored; differentiable=True (autograd through step) is refused, and so is
-    fused=True with foreach=True, as torch refuses that pair."""
-    if differentiable:
+def check_torch_flags(opt: str, **flags: Any) -> dict[str, Any]:
+    """torch's implementation switches (those of `opt`'s signature among foreach, capturable, differentiable and
+    fused), returned for the defaults: torch keeps them in every param group, and so its state_dict, which ours
+    then mirrors. foreach/capturable/fused only pick how torch computes the same numbers, so they are accepted
+    and ignored; differentiable=True (autograd through step) is refused, and so is fused=True with
+    foreach=True, as torch refuses that pair."""
+    if flags.get("differentiable"):
         raise ValueError(f"{opt}: differentiable=True is not supported (steps are not recorded by autograd); "
                          "leave it False")
-    if fused and foreach:
+    if flags.get("fused") and flags.get("foreach"):
         raise RuntimeError(f"{opt}: `fused` and `foreach` cannot be `True` together (as in torch); set one of them")
+    return flags
 
 
 # ---- moving state between devices and checkpoints --------------------------------

@@ -37,10 +37,10 @@ class RMSprop(Optimizer):
     def __init__(self, params: ParamsT, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0, momentum: float = 0, centered: bool = False, capturable: bool = False,
                  foreach: bool | None = None, maximize: bool = False, differentiable: bool = False):
-        check_torch_flags("RMSprop", foreach=foreach, capturable=capturable, differentiable=differentiable)
+        flags = check_torch_flags("RMSprop", foreach=foreach, capturable=capturable, differentiable=differentiable)
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                         centered=centered, maximize=maximize)
-        super().__init__(params, defaults)
+        super().__init__(params, {**defaults, **flags})
 
     def _validate(self, options: dict[str, Any], where: str) -> None:
         for name in ("lr", "alpha", "eps", "weight_decay", "momentum"):

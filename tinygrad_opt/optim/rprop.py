@@ -39,11 +39,11 @@ class Rprop(Optimizer):
     def __init__(self, params: ParamsT, lr: float = 1e-2, etas: tuple[float, float] = (0.5, 1.2),
                  step_sizes: tuple[float, float] = (1e-6, 50), *, capturable: bool = False,
                  foreach: bool | None = None, maximize: bool = False, differentiable: bool = False):
-        check_torch_flags("Rprop", foreach=foreach, capturable=capturable, differentiable=differentiable)
+        flags = check_torch_flags("Rprop", foreach=foreach, capturable=capturable, differentiable=differentiable)
         defaults = dict(lr=lr, etas=tuple(etas) if isinstance(etas, list) else etas,
                         step_sizes=tuple(step_sizes) if isinstance(step_sizes, list) else step_sizes,
                         maximize=maximize)
-        super().__init__(params, defaults)
+        super().__init__(params, {**defaults, **flags})
 
     def _validate(self, options: dict[str, Any], where: str) -> None:
         check_option(self._name, options, "lr", where)

@@ -45,10 +45,10 @@ class SGD(Optimizer):
     def __init__(self, params: ParamsT, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
                  weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
                  foreach: bool | None = None, differentiable: bool = False, fused: bool | None = None):
-        check_torch_flags("SGD", foreach=foreach, differentiable=differentiable, fused=fused)
+        flags = check_torch_flags("SGD", foreach=foreach, differentiable=differentiable, fused=fused)
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                         nesterov=nesterov, maximize=maximize)
-        super().__init__(params, defaults)
+        super().__init__(params, {**defaults, **flags})
 
     def _validate(self, options: dict[str, Any], where: str) -> None:
         for name in ("lr", "momentum", "weight_decay"):
