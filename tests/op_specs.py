@@ -786,3 +786,10 @@ OPS += [
            domain="nonzero"),
 ]
 OPS_BY_NAME.update({spec.name: spec for spec in OPS})
+OPS += [
+    OpSpec("hardshrink", lambda a: _nn_f().hardshrink(a, 0.3), lambda a: _torch_f().hardshrink(a, 0.3),
+           domain="nonzero"),
+    OpSpec("softshrink", lambda a: _nn_f().softshrink(a, 0.1), lambda a: _torch_f().softshrink(a, 0.1),
+           domain="nonzero"),
+]
+OPS_BY_NAME.update({spec.name: spec for spec in OPS})

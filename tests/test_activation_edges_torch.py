@@ -26,8 +26,11 @@ ACTIVATIONS = {
     "gelu": lambda f, x: f.gelu(x), "gelu_tanh": lambda f, x: f.gelu(x, approximate="tanh"),
     "silu": lambda f, x: f.silu(x), "mish": lambda f, x: f.mish(x), "softplus": lambda f, x: f.softplus(x),
     "softplus_beta": lambda f, x: f.softplus(x, beta=2.0, threshold=5.0), "logsigmoid": lambda f, x: f.logsigmoid(x),
-    "hardswish": lambda f, x: f.hardswish(x), "hardsigmoid": lambda f, x: f.hardsigmoid(x), "sigmoid": lambda f, x: f.sigmoid(x), "tanh": lambda f, x: f.tanh(x),
-    "tanhshrink": lambda f, x: f.tanhshrink(x),
+    "hardswish": lambda f, x: f.hardswish(x), "hardsigmoid": lambda f, x: f.hardsigmoid(x),
+    "sigmoid": lambda f, x: f.sigmoid(x), "tanh": lambda f, x: f.tanh(x),
+    "tanhshrink": lambda f, x: f.tanhshrink(x), "hardshrink": lambda f, x: f.hardshrink(x),
+    "hardshrink_lambd": lambda f, x: f.hardshrink(x, 3.0), "softshrink": lambda f, x: f.softshrink(x),
+    "softshrink_lambd": lambda f, x: f.softshrink(x, 20.0),
 }
 
 
@@ -74,3 +77,17 @@ def test_edges_match_torch_in_value_sign_and_gradient(name, dtype, kernel_mode):
             if not _agree(float(mine), float(expected), rtol, atol):
                 wrong.append(f"{what} at {value!r}: {mine!r}, torch {expected!r}")
     assert not wrong, f"{name} {np.dtype(dtype).name}: " + "; ".join(wrong)
+
+
+def test_shrink_modules_and_bad_arguments_follow_torch():
+    x = np.array([-2.0, -0.4, 0.1, 0.6, 3.0])
+    for ours, theirs in [(tg.nn.Hardshrink(0.5), torch.nn.Hardshrink(0.5)), (tg.nn.Softshrink(1.0),
+                                                                           torch.nn.Softshrink(1.0))]:
+        np.testing.assert_array_equal(ours(tg.tensor(x)).numpy(), theirs(torch.tensor(x)).numpy())
+        assert repr(ours) == repr(theirs)
+    with pytest.raises(RuntimeError):
+        TF.softshrink(torch.tensor(x), -1.0)
+    with pytest.raises(ValueError, match="softshrink: lambd must be >= 0"):
+        F.softshrink(tg.tensor(x), -1.0)
+    with pytest.raises(TypeError):
+        F.hardshrink(tg.tensor([1, 2]))

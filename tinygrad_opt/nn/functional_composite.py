@@ -1,6 +1,7 @@
 """torch.nn.functional's further activations and distances, composed of the engine's ops (so their
 gradients are those ops' gradients): hardsigmoid, hardswish, softsign, tanhshrink, celu, glu,
-threshold, normalize, cosine_similarity, pairwise_distance. Re-exported by nn.functional."""
+threshold, normalize, cosine_similarity, pairwise_distance, hardshrink, softshrink. Re-exported by
+nn.functional."""
 from __future__ import annotations
 
 from typing import Any
@@ -101,3 +102,16 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
     a, b = _float_input(x1, "pairwise_distance"), _float_input(x2, "pairwise_distance")
     difference = a - b + eps
     return difference.norm(p, -1 if difference.ndim else None, keepdim=keepdim)
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """0 where |x| <= lambd, x elsewhere (ops.Hardshrink)."""
+    return ops.Hardshrink.apply(_float_input(input, "hardshrink"), lambd=check_number(lambd, "lambd", "hardshrink"))
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x - lambd above lambd, x + lambd below -lambd, 0 between (ops.Softshrink); lambd must be >= 0."""
+    lambd = check_number(lambd, "lambd", "softshrink")
+    if not lambd >= 0:
+        raise ValueError(f"softshrink: lambd must be >= 0 (as torch), got {lambd}")
+    return ops.Softshrink.apply(_float_input(input, "softshrink"), lambd=lambd)

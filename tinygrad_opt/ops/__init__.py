@@ -91,3 +91,7 @@ __all__ += ["Erf", "Erfc", "Erfinv"]
 from .rectifier import Hardsigmoid  # noqa: E402
 
 __all__ += ["Hardsigmoid"]
+
+from .rectifier import Hardshrink, Softshrink  # noqa: E402
+
+__all__ += ["Hardshrink", "Softshrink"]

@@ -1,4 +1,5 @@
-"""Piecewise activations: ReLU's relatives with a kink (LeakyReLU, Hardtanh/ReLU6, ELU/SELU, Hardsigmoid).
+"""Piecewise activations: ReLU's relatives with a kink (LeakyReLU, Hardtanh/ReLU6, ELU/SELU, Hardsigmoid,
+Hardshrink/Softshrink).
 
 At a kink the gradient is the one PyTorch picks, stated in each docstring.
 """
@@ -137,3 +138,40 @@ class Hardsigmoid(Function):
         a = ctx.a
         inside = (a > -3) & (a < 3)
         return g * inside * g.dtype.type(_ONE_SIXTH_FLOAT32)
+
+
+class Hardshrink(Function):
+    """y = 0 where -lambd <= a <= lambd, a elsewhere (NaN stays NaN; +0.0 inside, as torch).
+
+    dL/da = 0 where -lambd <= a <= lambd, g elsewhere (NaN too: torch's scalar loop; README).
+    """
+
+    @staticmethod
+    def forward(ctx, a, lambd=0.5):
+        xp = array_module(a)
+        ctx.kept = ~((a >= -lambd) & (a <= lambd))
+        return xp.where(ctx.kept, a, xp.zeros((), dtype=a.dtype))
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.kept
+
+
+class Softshrink(Function):
+    """y = a - lambd for a > lambd, a + lambd for a < -lambd, a * 0 between (-0.0 for negative a, as
+    torch's scalar loop; NaN stays NaN).
+
+    dL/da = 0 where -lambd <= a <= lambd, g elsewhere (NaN too: torch's scalar loop; README).
+    """
+
+    @staticmethod
+    def forward(ctx, a, lambd=0.5):
+        xp = array_module(a)
+        ctx.kept = ~((a >= -lambd) & (a <= lambd))
+        shifted = xp.where(a > lambd, a - a.dtype.type(lambd), a + a.dtype.type(lambd))
+        with _quiet(xp):  # inf * 0 where lambd is inf: NaN, as torch's
+            return xp.where(ctx.kept, shifted, a * a.dtype.type(0))
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.kept
