@@ -305,10 +305,12 @@ def replay_lines(batch: int, steps: int) -> str:
     lines = plan.source.splitlines()
     timed = [lines[0], "    _t = _clock()"]
     labels = []
-    for line in lines[1:]:
+    for line, following in zip(lines[1:], lines[2:] + [""]):
         timed.append(line)
+        if following.startswith("    else:"):  # an if/else pair (a gradient's delivery) is timed as one line
+            continue
         if not line.strip().startswith("return"):
-            labels.append(line.strip())
+            labels.append(line.strip() if not line.startswith("    else:") else f"{timed[-2].strip()} / else")
             timed.append(f"    _n = _clock(); _T[{len(labels) - 1}].append(_n - _t); _t = _n")
     names = plan.replay.__globals__  # the generated function's own names: the same callables and buffers
     samples: list[list[float]] = [[] for _ in labels]

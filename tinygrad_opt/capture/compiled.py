@@ -52,7 +52,7 @@ class CompiledStep:
         self._specs: list[tuple] = []  # per argument: shape, dtype, array type, requires_grad
         self._modules: list[tuple] = []
         self._grad_enabled = True
-        self._guard: Guard | None = None  # the cheap check of a replay's validity (guard.py), with self.plan
+        self._guard: Guard | None = None  # the cheap check of a replay's validity (guard.py); None unless replaying
 
     @property
     def replaying(self) -> bool:
@@ -60,8 +60,8 @@ class CompiledStep:
         return self.plan is not None and self.eager_reason is None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self.plan is not None and self.eager_reason is None and not kwargs and self._guard is not None \
-                and self._guard.passes(args):
+        guard = self._guard  # None unless the step replays
+        if guard is not None and not kwargs and guard.passes(args):
             return self._replay(args)  # nothing changed: the spelled-out checks below would all pass
         if self.eager_reason is not None:
             return self.fn(*args, **kwargs)
@@ -80,7 +80,7 @@ class CompiledStep:
         if any(t.data is not array or t._requires_grad != wanted for t, array, wanted in self.plan.held) \
                 or any(_structure(m) != structure for m, _, structure in self._modules):
             # a parameter was replaced or frozen, a hook added (pruning), a layer swapped: record afresh
-            self.plan, self._previous = None, None
+            self.plan, self._previous, self._guard = None, None, None
             return self._record(args)
         # valid, though the guard said no (a setting set again to an equal value): take a new guard
         self._guard = make_guard(args, [m for m, _, _ in self._modules], self.plan.held, self._grad_enabled)
@@ -167,7 +167,7 @@ class CompiledStep:
 
     def _stay_eager(self, reason: str) -> None:
         self.eager_reason = reason
-        self.plan = self._previous = None
+        self.plan = self._previous = self._guard = None
         warnings.warn(f"tg.compile({self.__name__}): {reason}; the step runs eagerly from now on", CaptureWarning,
                       stacklevel=4)
 

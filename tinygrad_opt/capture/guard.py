@@ -7,13 +7,14 @@ spells each of these out (its `_changed` and `_structure`), which is what names 
 difference in a warning, but it costs as much as a small op on every call.
 
 A Guard answers only yes or no, and errs towards no: it keeps the objects it saw (so their
-ids cannot be reused) and compares identities, which is a tuple comparison of ints. `False`
+ids cannot be reused) and compares identities (`is`, value by value, no ints made). `False`
 sends the call down the spelled-out checks, which decide: a setting set again to an equal
 value fails the guard, passes the checks, and the step still replays.
 """
 from __future__ import annotations
 
 from itertools import chain
+from operator import is_
 from typing import Any
 
 from .. import autograd, step_effects
@@ -42,7 +43,6 @@ class Guard:
         self.sizes = tuple(map(len, self.dicts))  # a dict that gains or loses an entry changes its size
         self.filled = [d for d in self.dicts if d]  # the others are empty while their sizes hold
         self.alive = tuple(chain.from_iterable(map(dict.values, self.filled)))  # kept: no other object takes an id
-        self.ids = tuple(map(id, self.alive))
 
     def passes(self, args: tuple) -> bool:
         if autograd._tracers or step_effects._recorders or autograd.is_grad_enabled() != self.grad_enabled:
@@ -59,8 +59,9 @@ class Guard:
         for tensor, array, wanted in self.held:
             if tensor.data is not array or tensor._requires_grad != wanted:
                 return False
+        # equal sizes first: then both sequences have as many values, and map(is_) pairs each with its own
         return (tuple(map(len, self.dicts)) == self.sizes
-                and tuple(map(id, chain.from_iterable(map(dict.values, self.filled)))) == self.ids)
+                and all(map(is_, chain.from_iterable(map(dict.values, self.filled)), self.alive)))
 
 
 def make_guard(args: tuple, modules: list, held: list, grad_enabled: bool) -> Guard | None:
