@@ -14,32 +14,11 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from ..backend import device_of, is_float_dtype, normalize_device, resolve_dtype, to_device
+from ..hook_handle import RemovableHandle
 from ..tensor import Tensor
 from .parameter import Parameter
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
-
-
-class RemovableHandle:
-    """Returned by register_forward_(pre_)hook; `remove()` unregisters the hook."""
-
-    _next_id = 0
-
-    def __init__(self, hooks: dict, with_kwargs: set | None = None):
-        self.hooks, self.with_kwargs = hooks, with_kwargs
-        self.id = RemovableHandle._next_id
-        RemovableHandle._next_id += 1
-
-    def remove(self) -> None:
-        self.hooks.pop(self.id, None)
-        if self.with_kwargs is not None:
-            self.with_kwargs.discard(self.id)
-
-    def __enter__(self) -> RemovableHandle:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.remove()
 
 
 class Module:
