@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import numbers
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -28,8 +28,12 @@ import numpy as np
 from ..autograd import enable_grad
 from ..backend import device_of, is_float_dtype, to_device
 from ..errors import ShapeError
+from ..hook_handle import RemovableHandle
 from ..kernels.heap import keep_freed_memory
 from ..tensor import Tensor
+from .step_hooks import (  # noqa: F401  (the register_optimizer_* pair: torch.optim.optimizer has them too)
+    HOOK_TABLES, add_hook, add_step_hook, hook_table, register_optimizer_step_post_hook,
+    register_optimizer_step_pre_hook, with_step_hooks)
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
 
@@ -39,12 +43,19 @@ class Optimizer:
 
     requires_closure = False  # True where step() needs a closure (SAM, LBFGS)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:  # an optimizer with its own step runs the step hooks too
+            cls.step = with_step_hooks(cls.__dict__["step"])
+
     def __init__(self, params: ParamsT, defaults: dict[str, Any]):
         self.defaults = dict(defaults)
         self._validate(self.defaults, "")
         # Tensors hash by identity, so a dict keyed by the parameter is safe (as in PyTorch).
         self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
+        for table in HOOK_TABLES:
+            setattr(self, table, OrderedDict())
 
         if isinstance(params, Tensor):
             raise TypeError(
@@ -160,6 +171,7 @@ class Optimizer:
                 else:
                     p.grad.data[...] = 0
 
+    @with_step_hooks
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; returns closure() if one is given, else None.
 
@@ -200,7 +212,12 @@ class Optimizer:
 
     # ---- checkpoints ------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """{"state": {index: {name: numpy copy or number}}, "param_groups": [...]}, torch's layout."""
+        """{"state": {index: {name: numpy copy or number}}, "param_groups": [...]}, torch's layout.
+
+        The state-dict pre-hooks run first (hook(self)); each post-hook gets (self, state_dict) and may
+        change it in place or return a new one, which is what the next hook and the caller get."""
+        for hook in tuple(hook_table(self, "_optimizer_state_dict_pre_hooks").values()):
+            hook(self)
         index: dict[int, int] = {}
         groups = []
         for group in self.param_groups:
@@ -211,10 +228,24 @@ class Optimizer:
         for p, values in self.state.items():
             if id(p) in index and values:
                 state[index[id(p)]] = {k: _to_host(v) for k, v in values.items()}
-        return {"state": dict(sorted(state.items())), "param_groups": groups}
+        state_dict = {"state": dict(sorted(state.items())), "param_groups": groups}
+        for hook in tuple(hook_table(self, "_optimizer_state_dict_post_hooks").values()):
+            result = hook(self, state_dict)
+            if result is not None:
+                state_dict = result
+        return state_dict
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore hyperparameters and state saved by state_dict() (from any device)."""
+        """Restore hyperparameters and state saved by state_dict() (from any device).
+
+        As in torch, the load pre-hooks get (self, a shallow copy of state_dict) first and may return a
+        new state_dict to load instead; the post-hooks get (self) once it is loaded."""
+        if isinstance(state_dict, dict):
+            state_dict = state_dict.copy()
+        for hook in tuple(hook_table(self, "_optimizer_load_state_dict_pre_hooks").values()):
+            result = hook(self, state_dict)
+            if result is not None:
+                state_dict = result
         if not isinstance(state_dict, dict) or "state" not in state_dict or "param_groups" not in state_dict:
             raise ValueError(f"{self._name}.load_state_dict expects a dict with 'state' and 'param_groups' "
                              "keys, as returned by optimizer.state_dict()")
@@ -249,13 +280,52 @@ class Optimizer:
             new_groups.append(merged)
         self.state = new_state
         self.param_groups = new_groups
+        for hook in tuple(hook_table(self, "_optimizer_load_state_dict_post_hooks").values()):
+            hook(self)
 
     def __getstate__(self) -> dict[str, Any]:
         """What pickling and copying keep: everything but the kernels' plans (`_plans`, per group), whose flat
-        views would be copied apart from the arrays they view; the next step makes them again."""
+        views would be copied apart from the arrays they view; the next step makes them again. Hooks are
+        not kept either (as in torch): a copy or an unpickled optimizer starts with none."""
         state = self.__dict__.copy()
         state.pop("_plans", None)
+        for table in HOOK_TABLES:
+            state.pop(table, None)
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        for table in HOOK_TABLES:
+            self.__dict__.setdefault(table, OrderedDict())
+
+    # ---- hooks (torch's; the global step hooks are register_optimizer_step_pre_hook / _post_hook) ----
+    def register_step_pre_hook(self, hook: Callable[[Optimizer, tuple, dict], Any]) -> RemovableHandle:
+        """hook(optimizer, args, kwargs) -> None or (new_args, new_kwargs), called before each step;
+        args starts with the optimizer itself, as in torch."""
+        return add_step_hook(hook_table(self, "_optimizer_step_pre_hooks"), hook)
+
+    def register_step_post_hook(self, hook: Callable[[Optimizer, tuple, dict], None]) -> RemovableHandle:
+        """hook(optimizer, args, kwargs) -> None, called after each step."""
+        return add_step_hook(hook_table(self, "_optimizer_step_post_hooks"), hook)
+
+    def register_state_dict_pre_hook(self, hook: Callable[[Optimizer], None], prepend: bool = False) -> RemovableHandle:
+        """hook(optimizer) -> None, called before state_dict() builds the dict (prepend: before the others)."""
+        return add_hook(hook_table(self, "_optimizer_state_dict_pre_hooks"), hook, prepend)
+
+    def register_state_dict_post_hook(self, hook: Callable[[Optimizer, dict], dict | None],
+                                      prepend: bool = False) -> RemovableHandle:
+        """hook(optimizer, state_dict) -> state_dict or None, called on the dict state_dict() returns."""
+        return add_hook(hook_table(self, "_optimizer_state_dict_post_hooks"), hook, prepend)
+
+    def register_load_state_dict_pre_hook(self, hook: Callable[[Optimizer, dict], dict | None],
+                                          prepend: bool = False) -> RemovableHandle:
+        """hook(optimizer, state_dict) -> state_dict or None, called before load_state_dict() loads it."""
+        return add_hook(hook_table(self, "_optimizer_load_state_dict_pre_hooks"), hook, prepend)
+
+    def register_load_state_dict_post_hook(self, hook: Callable[[Optimizer], None],
+                                           prepend: bool = False) -> RemovableHandle:
+        """hook(optimizer) -> None, called after load_state_dict() has loaded the state."""
+        return add_hook(hook_table(self, "_optimizer_load_state_dict_post_hooks"), hook, prepend)
 
     def __repr__(self) -> str:
         lines = [f"{self._name} ("]
