@@ -58,3 +58,23 @@ msort = _method("msort")
 
 # the error functions (ops/special.py)
 erf, erfc, erfinv = (_method(n) for n in ("erf", "erfc", "erfinv"))
+
+aminmax, hardshrink = _method("aminmax"), _method("hardshrink")
+
+
+def var_mean(input, *args, **kwargs) -> tuple:  # noqa: A002 - torch's parameter name
+    """torch.var_mean: (input.var(...), input.mean(...)) over the same dims, a plain tuple as torch's."""
+    return _pair("var", input, args, kwargs)
+
+
+def std_mean(input, *args, **kwargs) -> tuple:  # noqa: A002
+    """torch.std_mean: (input.std(...), input.mean(...)) over the same dims, a plain tuple as torch's."""
+    return _pair("std", input, args, kwargs)
+
+
+def _pair(spread: str, input, args: tuple, kwargs: dict) -> tuple:  # noqa: A002
+    t = input if isinstance(input, Tensor) else Tensor(input)
+    first = getattr(t, spread)(*args, **kwargs)  # checks the arguments and the dtype, as torch's
+    names = ("dim", "unbiased", "keepdim")
+    options = dict(zip(names, args), **kwargs)
+    return first, t.mean(options.get("dim"), bool(options.get("keepdim", False)))

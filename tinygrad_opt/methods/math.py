@@ -34,6 +34,15 @@ class MathMethods:
     def sigmoid(self):
         return ops.Sigmoid.apply(self if self.data.dtype.kind == "f" else self._floating())
 
+    def hardshrink(self, lambd: float = 0.5):
+        """0 where |x| <= lambd, x elsewhere (torch.Tensor.hardshrink; floating input only, as torch)."""
+        if self.data.dtype.kind != "f":
+            from ..errors import DtypeError  # noqa: PLC0415 - only on the error path
+
+            raise DtypeError(f"hardshrink(): not implemented for {self.data.dtype} tensors (as in torch); convert "
+                             "first with .float()")
+        return ops.Hardshrink.apply(self, lambd=float(lambd))
+
     def tanh(self):
         return ops.Tanh.apply(self if self.data.dtype.kind == "f" else self._floating())
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from .. import ops
 from ..backend import array_module
-from ..errors import DtypeError
+from ..errors import DtypeError, ShapeError
 from ..ops.reduce import check_reduced_dims_not_empty, normalize_axes
 from ..ops.tie_order import mode_index, quickselect_index
 from . import return_types
@@ -61,6 +61,17 @@ class OrderStatisticsMethods:
     def cummin(self, dim: int):
         """The named tuple (values, indices) of the running minima along dim; NaN, once met, stays."""
         return _running_extreme(self, dim, "cummin")
+
+    def aminmax(self, *, dim=None, keepdim: bool = False):
+        """The named tuple (min, max) over dim (all dims by default): amin and amax, ties sharing each
+        gradient, as torch."""
+        if dim is not None and isinstance(dim, (tuple, list)):
+            raise TypeError(f"aminmax(): dim must be one int, got {dim!r}")
+        if self.data.size == 0 or (dim is not None and self.ndim and self.shape[wrap_dim(dim, self.ndim, "aminmax")]
+                                   == 0):
+            raise ShapeError(f"aminmax(): cannot compute aminmax over an empty dimension of the input of shape "
+                             f"{tuple(self.shape)} (the operation has no identity); reduce a dim with elements")
+        return return_types.aminmax(self.amin(dim, keepdim), self.amax(dim, keepdim))
 
     def logcumsumexp(self, dim: int):
         """log(cumsum(exp(x))) along dim, without overflow (floating input only, as torch)."""

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 from .. import ops
+from ..errors import DtypeError
 from ..ops.reduce import normalize_axes
 from .dims import pick
 
 
 def refuse_integer(t, op: str) -> None:
-    """torch's floating-only reductions raise on integer and bool tensors; so do ours."""
+    """torch's floating-only reductions raise on integer and bool tensors (RuntimeError); so do ours
+    (DtypeError: a TypeError and a RuntimeError)."""
     if t.data.dtype.kind not in "fc":
-        raise TypeError(
+        raise DtypeError(
             f"{op}(): input dtype must be floating point, got {t.data.dtype}; "
             "convert first with .float() or .double()"
         )
