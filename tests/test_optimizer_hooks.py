@@ -376,3 +376,45 @@ def test_a_compiled_step_runs_the_hooks_at_every_replay_as_eager_does():
     assert [c[0] for c in calls_c].count("pre") == 6 and calls_c[-3] == ("pre", 0.1 * 0.5 ** 5)
     for a, b in zip(losses_e + params_e, losses_c + params_c):
         assert a.tobytes() == b.tobytes()
+
+
+def gradient_hook_run(compiled: bool):
+    """A pre-hook that reads each gradient (.item()) and halves it in place, a post-hook that reads a weight."""
+    tg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3))
+    opt = tg.optim.Adam(model.parameters(), lr=0.01)
+    seen = []
+
+    def halve_gradients(optimizer, args, kwargs):
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                seen.append(p.grad.abs().sum().item())
+                p.grad.data *= 0.5
+
+    opt.register_step_pre_hook(halve_gradients)
+    opt.register_step_post_hook(lambda o, a, k: seen.append(float(np.abs(model[0].weight.data).sum())))
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    run = tg.compile(step) if compiled else step
+    rng = np.random.default_rng(4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CaptureWarning)
+        for _ in range(5):
+            run(tg.tensor(rng.standard_normal((5, 6)).astype(np.float32)), tg.tensor(rng.integers(0, 3, 5)))
+    if compiled:
+        assert run.replaying, run.eager_reason
+    return seen, [p.data.copy() for p in model.parameters()]
+
+
+def test_a_replayed_step_hook_sees_and_changes_the_gradients_as_eager():
+    (seen_e, params_e), (seen_c, params_c) = gradient_hook_run(False), gradient_hook_run(True)
+    assert seen_c == seen_e and len(seen_c) == 5 * 5
+    for a, b in zip(params_e, params_c):
+        assert a.tobytes() == b.tobytes()
