@@ -384,16 +384,15 @@ def _backward_lines(n: int, event: Backward, rec: Recording, names: dict, value,
 
 def _delivery_lines(n: int, pairs: list[tuple[str, str]], names: dict) -> list[str]:
     """autograd._deliver_to_leaves written out for a pass whose leaves had no .grad: the same arrays stored (a
-    copy where the gradient is a view, the seed or another leaf's), each in a Tensor made as Tensor._make makes
-    it, without the loop and the set of ids. A .grad set meanwhile (by a hook) or an array that is not a plain
-    ndarray goes through _deliver_to_leaves itself."""
-    names["_nd"], names["_new"], names["_Tensor"] = np.ndarray, object.__new__, Tensor
+    copy where the gradient is a view, the seed or another leaf's), each wrapped by Tensor._make, without the
+    loop and the set of ids. A .grad set meanwhile (by a hook) or an array that is not a plain ndarray goes
+    through _deliver_to_leaves itself."""
+    names["_nd"], names["_wrap"] = np.ndarray, Tensor._make
     lines, earlier = [], [f"seed{n}"]
     for obj, var in pairs:  # as _deliver_to_leaves: a copy where the array is a view, the seed or handed out
         owned = f"{var}.copy() if {var}.base is not None or {' or '.join(f'{var} is {x}' for x in earlier)} else {var}"
         lines += [f"    if type({var}) is not _nd or {obj}.grad is not None: _deliver((({obj}, {var}),), seed{n})",
-                  f"    else: t = _new(_Tensor); t.data = {owned}; t.grad = t._ctx = t._edge = t.name = "
-                  f"t._version_counter = None; t._requires_grad = False; {obj}.grad = t"]
+                  f"    else: {obj}.grad = _wrap({owned}, False)"]
         earlier.append(var)
     return lines
 
