@@ -147,16 +147,27 @@ def test_both_threads_call_the_loop_of_a_large_array_and_each_block_is_claimed_o
 
 def test_an_error_in_the_helpers_work_reaches_the_caller_and_the_helper_serves_on(shared_blocks):
     caller = threading.get_ident()
+    helper_ran = threading.Event()
 
-    def fail():
-        time.sleep(0.005)
-        if threading.get_ident() != caller:
+    def fail():  # the caller's part lasts until the helper has joined in, however late a loaded machine wakes it
+        if threading.get_ident() == caller:
+            helper_ran.wait(10)
+        else:
+            helper_ran.set()
             raise ValueError("in the helper")
 
     with pytest.raises(ValueError, match="in the helper"):
         parallel.share(fail)
     threads = set()
-    parallel.share(lambda: (threads.add(threading.get_ident()), time.sleep(0.005)))
+    both = threading.Event()
+
+    def note():
+        threads.add(threading.get_ident())
+        if len(threads) == 2:
+            both.set()
+        both.wait(10)
+
+    parallel.share(note)
     assert len(threads) == 2
 
 
