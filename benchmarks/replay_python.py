@@ -20,10 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import timeit
 from pathlib import Path
+
+from tree_ab import alternating, worker_figures
 
 FIGURES = ("call", "guard", "replay")
 
@@ -72,18 +73,11 @@ def line(label: str, figures: dict[str, float]) -> str:
 def compare(trees: list[str], rounds: int, args: argparse.Namespace) -> None:
     seen: dict[str, list[dict]] = {tree: [] for tree in trees}
     print(f"{'us per call':>14s} " + " ".join(f"{name:>9s}" for name in FIGURES))
-    for r in range(rounds):
-        for tree in (trees if r % 2 == 0 else trees[::-1]):
-            command = [sys.executable, str(Path(__file__).resolve()), "--worker", tree, "--blocks", str(args.blocks),
-                       "--calls", str(args.calls), "--warmup", str(args.warmup)]
-            done = subprocess.run(command, capture_output=True, text=True, cwd="/tmp", check=False)
-            if done.returncode:
-                raise SystemExit(f"worker for {tree} failed:\n{done.stderr[-2000:]}")
-            figures = json.loads(done.stdout.strip().splitlines()[-1])
-            if Path(figures["package"]) != Path(tree).resolve():
-                raise SystemExit(f"the worker for {tree} imported the package from {figures['package']}")
-            print(line(f"{Path(tree).name} r{r + 1}", figures))
-            seen[tree].append(figures)
+    options = ["--blocks", str(args.blocks), "--calls", str(args.calls), "--warmup", str(args.warmup)]
+    for r, tree in alternating(trees, rounds):
+        figures = worker_figures(__file__, tree, options)
+        print(line(f"{Path(tree).name} r{r + 1}", figures))
+        seen[tree].append(figures)
     print("medians of the rounds:")
     medians = {tree: {name: statistics.median(f[name] for f in seen[tree]) for name in FIGURES} for tree in trees}
     for tree in trees:

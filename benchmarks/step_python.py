@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from tree_ab import alternating, worker_figures
 
 PHASES = ("forward", "loss", "backward", "step", "zero_grad", "total")
 
@@ -71,7 +72,7 @@ def measure(blocks: int, steps: int, warmup: int) -> dict[str, float]:
                 sums[phase] += seconds
         for phase in PHASES:
             best[phase] = min(best[phase], sums[phase] / steps * 1e6)
-    return best
+    return {**best, "package": str(Path(tg.__file__).resolve().parents[1])}  # tree_ab checks where it came from
 
 
 def line(label: str, figures: dict[str, float]) -> str:
@@ -85,19 +86,13 @@ def header() -> str:
 def compare(trees: list[str], rounds: int, args: argparse.Namespace) -> None:
     best: dict[str, dict[str, float]] = {}
     print(header())
-    for r in range(rounds):
-        order = trees if r % 2 == 0 else trees[::-1]
-        for tree in order:
-            command = [sys.executable, str(Path(__file__).resolve()), "--worker", tree, "--blocks", str(args.blocks),
-                       "--steps", str(args.steps), "--warmup", str(args.warmup)]
-            done = subprocess.run(command, capture_output=True, text=True, cwd="/tmp", check=False)
-            if done.returncode:
-                raise SystemExit(f"worker for {tree} failed:\n{done.stderr[-2000:]}")
-            figures = json.loads(done.stdout.strip().splitlines()[-1])
-            print(line(f"{Path(tree).name} r{r + 1}", figures))
-            mine = best.setdefault(tree, dict.fromkeys(PHASES, float("inf")))
-            for phase in PHASES:
-                mine[phase] = min(mine[phase], figures[phase])
+    options = ["--blocks", str(args.blocks), "--steps", str(args.steps), "--warmup", str(args.warmup)]
+    for r, tree in alternating(trees, rounds):
+        figures = worker_figures(__file__, tree, options)
+        print(line(f"{Path(tree).name} r{r + 1}", figures))
+        mine = best.setdefault(tree, dict.fromkeys(PHASES, float("inf")))
+        for phase in PHASES:
+            mine[phase] = min(mine[phase], figures[phase])
     print("best of the rounds:")
     for tree in trees:
         print(line(Path(tree).name, best[tree]))
