@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import ops
 from ..backend import array_module
-from ..errors import ShapeError
+from ..errors import DtypeError, ShapeError
 
 
 class MathMethods:
@@ -37,8 +37,6 @@ class MathMethods:
     def hardshrink(self, lambd: float = 0.5):
         """0 where |x| <= lambd, x elsewhere (torch.Tensor.hardshrink; floating input only, as torch)."""
         if self.data.dtype.kind != "f":
-            from ..errors import DtypeError  # noqa: PLC0415 - only on the error path
-
             raise DtypeError(f"hardshrink(): not implemented for {self.data.dtype} tensors (as in torch); convert "
                              "first with .float()")
         return ops.Hardshrink.apply(self, lambd=float(lambd))
