@@ -284,7 +284,6 @@ def check(batches, steps: int) -> bool:
     """Whole steps of each form from the replay's state on the replay's batches against the replay's, bit for bit;
     and whether plain one-thread halves (no blocks) would already have matched BLAS's two threads."""
     ok = True
-    blas = blas_threads._blas()
     for batch in batches:
         step, _, sync = replay_case(batch, flush=True)
         for _ in range(3):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from itertools import chain
 from operator import is_
-from typing import Any
 
 from .. import autograd, step_effects
 from ..tensor import Tensor

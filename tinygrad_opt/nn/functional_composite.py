@@ -13,7 +13,6 @@ from ..errors import ShapeError
 from ..functional import where
 from ..tensor import Tensor
 from ._arguments import as_tensor, check_floating, check_number
-from .functional_activation import relu6
 
 
 def _float_input(input: Any, op: str) -> Tensor:
