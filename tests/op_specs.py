@@ -730,7 +730,7 @@ OPS += [
 OPS_BY_NAME.update({spec.name: spec for spec in OPS})
 
 
-# parity2: ops that replaced compositions whose gradients differed from torch's at the edges
+# ops with their own backward where a composition's gradient differed from torch's at the edges
 OPS += [
     OpSpec("lerp", lambda a, b: a.lerp(b, 0.3), lambda a, b: a.lerp(b, 0.3), arity=2),
     OpSpec("lerp_large_weight", lambda a, b: a.lerp(b, 0.8), lambda a, b: a.lerp(b, 0.8), arity=2),
@@ -749,7 +749,7 @@ OPS += [
 OPS_BY_NAME.update({spec.name: spec for spec in OPS})
 
 
-# parity3: order statistics, NaN-skipping reductions and the error functions
+# order statistics, NaN-skipping reductions and the error functions
 def _kth_params(shape, draw):
     n = max(len(shape), 1)
     dim = draw(st.integers(-n, n - 1))

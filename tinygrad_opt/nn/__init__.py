@@ -43,7 +43,7 @@ from .activation_composite import (  # noqa: E402
 __all__ += ["CELU", "GLU", "CosineSimilarity", "Hardsigmoid", "Hardswish", "PairwiseDistance", "Softmin",
             "Softsign", "Tanhshrink", "Threshold"]
 
-# parity3: torch's shrink activations
+# torch's shrink activations
 from .activation_composite import Hardshrink, Softshrink  # noqa: E402
 
 __all__ += ["Hardshrink", "Softshrink"]

@@ -124,7 +124,7 @@ from .functional_composite import (  # noqa: E402
 __all__ += ["celu", "cosine_similarity", "glu", "hardsigmoid", "hardswish", "normalize", "pairwise_distance",
             "softmin", "softsign", "tanhshrink", "threshold"]
 
-# parity3: torch's shrink activations
+# torch's shrink activations
 from .functional_composite import hardshrink, softshrink  # noqa: E402
 
 __all__ += ["hardshrink", "softshrink"]

@@ -70,7 +70,7 @@ from .batch_norm_channels import BatchNormChannels  # noqa: E402  (BatchNorm2d, 
 
 __all__ += ["BatchNormChannels"]
 
-# parity2: torch's formulas at the edges where a composition's gradient differed
+# ops with their own backward where a composition's gradient differed from torch's at the edges
 from .copysign import Copysign, Logit  # noqa: E402
 from .elementwise import ClampMinValue, TimesZero  # noqa: E402
 from .lerp import Lerp  # noqa: E402
@@ -78,7 +78,7 @@ from .rectifier import Celu, Hardswish  # noqa: E402
 
 __all__ += ["Celu", "ClampMinValue", "Copysign", "Hardswish", "Lerp", "Logit", "TimesZero"]
 
-# parity3: order statistics and NaN-skipping reductions (methods/order_statistics.py)
+# order statistics and NaN-skipping reductions (methods/order_statistics.py)
 from .order_statistics import MedianAll, NanMean, NanSum  # noqa: E402
 from .scan import LogCumSumExp  # noqa: E402
 
