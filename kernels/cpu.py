@@ -675,7 +675,8 @@ def sgd_update_group(params, grads, momentum_buffers, *, lr: float, momentum: fl
     p, g = _flat_all(params), _flat_all(grads)
     b = _flat_all(momentum_buffers) if has_momentum else p
     wide = _sgd_wide(k) if has_momentum else _NOT_WIDENED
-    _over_blocks(lambda j, counters, block: loop(p[j], g[j], b[j], k, wide, first, counters, j, block), p)
+    _over_blocks(lambda j, counters, block: loop(p[j], g[j], b[j], k, wide, first, counters, j, block),
+                 _block_split([a.size for a in p]))
 
 
 def _sgd_wide(k: np.ndarray) -> np.ndarray:
@@ -800,17 +801,24 @@ def _adam_group_takes(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, 
 def adam_update_group(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, step: int, lr: float,
                       beta1: float, beta2: float, eps: float, weight_decay: float, amsgrad: bool, maximize: bool,
                       decoupled_weight_decay: bool = False) -> None:
-    options = (0 if weight_decay == 0 else (1 if decoupled_weight_decay else 2), bool(amsgrad))
-    loop = _ADAM_LOOPS.get(options) or _loop_for(_ADAM_LOOPS, _adam_loop, options)
-    k = np.array([1 - beta1, 1 - beta2, beta2, weight_decay, 1 - lr * weight_decay, lr / (1 - beta1**step),
-                  (1 - beta2**step) ** 0.5, eps], params[0].dtype)
-    if maximize:
-        grads = [np.negative(a) for a in grads]
+    loop, k, grads = _adam_step(grads, params[0].dtype, step, lr, beta1, beta2, eps, weight_decay, amsgrad, maximize,
+                                decoupled_weight_decay)
     p, g, m, v = _flat_all(params), _flat_all(grads), _flat_all(exp_avgs), _flat_all(exp_avg_sqs)
     vmax = _flat_all(max_exp_avg_sqs) if amsgrad else m
     wide = _wide_constants(k)
-    _over_blocks(lambda j, counters, block: loop(p[j], g[j], m[j], v[j], vmax[j], k, wide, counters, j, block), p)
+    _over_blocks(lambda j, counters, block: loop(p[j], g[j], m[j], v[j], vmax[j], k, wide, counters, j, block),
+                 _block_split([a.size for a in p]))
 
+
+def _adam_step(grads: list, dtype, step: int, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
+               amsgrad: bool, maximize: bool, decoupled_weight_decay: bool) -> tuple:
+    """What one Adam step over a group needs besides the arrays: the loop for its options, the constants k and
+    the gradients to use (negated for maximize)."""
+    options = (0 if weight_decay == 0 else (1 if decoupled_weight_decay else 2), bool(amsgrad))
+    loop = _ADAM_LOOPS.get(options) or _loop_for(_ADAM_LOOPS, _adam_loop, options)
+    k = np.array([1 - beta1, 1 - beta2, beta2, weight_decay, 1 - lr * weight_decay, lr / (1 - beta1**step),
+                  (1 - beta2**step) ** 0.5, eps], dtype)
+    return loop, k, ([np.negative(a) for a in grads] if maximize else grads)
 
 
 class AdamGroupPlan:
@@ -829,7 +837,7 @@ class AdamGroupPlan:
         self.flat = [_flat_all(arrays) for arrays in self.arrays[:3]]
         self.flat_max = _flat_all(max_exp_avg_sqs) if has_max else None
         self.sizes = [p.size for p in params]
-        self.blocks: tuple = (None, None, None)  # (BLOCK_ELEMENTS, SHARE_FROM, arrays shared) they were split for
+        self.blocks: tuple = (None, None)  # ((BLOCK_ELEMENTS, SHARE_FROM), _block_split for them)
 
     def matches(self, params: list, exp_avgs: list, exp_avg_sqs: list, max_exp_avg_sqs: list) -> bool:
         planned = self.arrays
@@ -845,38 +853,22 @@ class AdamGroupPlan:
         for g, shape in zip(grads, self.shapes):
             if g.dtype != dtype or not g.flags.c_contiguous or g.shape != shape:
                 return False
-        options = (0 if weight_decay == 0 else (1 if decoupled_weight_decay else 2), bool(amsgrad))
-        loop = _ADAM_LOOPS.get(options) or _loop_for(_ADAM_LOOPS, _adam_loop, options)
-        k = np.array([1 - beta1, 1 - beta2, beta2, weight_decay, 1 - lr * weight_decay, lr / (1 - beta1**step),
-                      (1 - beta2**step) ** 0.5, eps], dtype)
-        if maximize:
-            grads = [np.negative(a) for a in grads]
+        loop, k, grads = _adam_step(grads, dtype, step, lr, beta1, beta2, eps, weight_decay, amsgrad, maximize,
+                                    decoupled_weight_decay)
         g = _flat_all(grads)
         p, m, v = self.flat
         vmax = self.flat_max if amsgrad else m
         wide = _wide_constants(k)
-        counters = np.zeros(len(p), np.int64)
-        block, shared, alone = self._split()
-        if shared:
-            def work() -> None:
-                for j in shared:
-                    loop(p[j], g[j], m[j], v[j], vmax[j], k, wide, counters, j, block)
-
-            parallel.share(work)
-        for j, size in alone:
-            loop(p[j], g[j], m[j], v[j], vmax[j], k, wide, counters, j, size)
+        _over_blocks(lambda j, counters, block: loop(p[j], g[j], m[j], v[j], vmax[j], k, wide, counters, j, block),
+                     self._split())
         return True
 
     def _split(self) -> tuple:
-        """_over_blocks' split of the arrays for the current block settings: (block, the arrays shared with the
-        helper, (array, block size) of those run whole here), kept while the settings stay."""
-        block, share_from = parallel.BLOCK_ELEMENTS, parallel.SHARE_FROM
-        if self.blocks[0] != block or self.blocks[1] != share_from:
-            sizes = self.sizes
-            shared = [j for j, size in enumerate(sizes) if size > block] if sum(sizes) >= share_from else []
-            alone = [(j, max(size, 1)) for j, size in enumerate(sizes) if size <= block or not shared]
-            self.blocks = (block, share_from, (block, shared, alone))
-        return self.blocks[2]
+        """_block_split of the arrays, made again only when the block settings change."""
+        settings = (parallel.BLOCK_ELEMENTS, parallel.SHARE_FROM)
+        if self.blocks[0] != settings:
+            self.blocks = (settings, _block_split(self.sizes))
+        return self.blocks[1]
 
 
 adam_update_group.prepare = AdamGroupPlan  # what Adam keeps per parameter group (optim/adam.py)
@@ -906,22 +898,29 @@ def _wide_switch(k: np.ndarray, picks: tuple) -> np.ndarray:
     return wide
 
 
-def _over_blocks(update, arrays: list) -> None:
-    """update(j, counters, block) over every flat array j: each whole on this thread where the group is small,
-    else the arrays of more than one block shared with a second thread (parallel.share), the rest here."""
-    counters = np.zeros(len(arrays), np.int64)
-    sizes = [a.size for a in arrays]
+def _block_split(sizes: list) -> tuple:
+    """How _over_blocks runs arrays of these sizes: (block, the arrays shared with a second thread, (array, block
+    size) of those run whole on this thread). A group too small to share runs every array whole here; else the
+    arrays of more than one block are shared."""
     block = parallel.BLOCK_ELEMENTS
     shared = [j for j, size in enumerate(sizes) if size > block] if sum(sizes) >= parallel.SHARE_FROM else []
+    alone = [(j, max(size, 1)) for j, size in enumerate(sizes) if size <= block or not shared]
+    return block, shared, alone
+
+
+def _over_blocks(update, split: tuple) -> None:
+    """update(j, counters, block) over every flat array j as _block_split says: the shared arrays block by block on
+    this thread and the resident helper (parallel.share), the others whole here."""
+    block, shared, alone = split
+    counters = np.zeros(len(shared) + len(alone), np.int64)
     if shared:
         def work() -> None:
             for j in shared:
                 update(j, counters, block)
 
         parallel.share(work)  # returns once every block of the shared arrays is done
-    for j, size in enumerate(sizes):
-        if size <= block or not shared:  # not shared: the whole array in one block
-            update(j, counters, max(size, 1))
+    for j, size in alone:
+        update(j, counters, size)
 
 
 def _rmsprop_loop(has_wd: bool, centered: bool, has_momentum: bool):
