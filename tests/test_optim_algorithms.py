@@ -220,7 +220,14 @@ def lbfgs_pair(net, options, weights):
 def test_lbfgs_matches_torch_with_a_state_dict_round_trip(options):
     """To 1e-10, not 1e-12: L-BFGS is built from dot products and sums over the flat gradient, which
     NumPy's BLAS and torch's add up in different orders (each differs in the last bit), and its
-    history feeds those roundings back into every later direction and line search."""
+    history feeds those roundings back into every later direction and line search.
+
+    With the strong-Wolfe line search the second five steps are compared to 1e-7: its interpolation
+    amplifies a last-bit difference about tenfold per step once the history is full. torch against
+    itself, started from weights one ulp apart (half the elements), needs an rtol of 3e-9 to 2e-8
+    after ten steps (under 1e-12 for the first four); ours against torch grows alike (under 1e-12 for
+    four steps, then 4e-14 .. 6e-10 and 9e-9 at the tenth on an AVX2 Zen 3 with OpenBLAS). A wrong formula differs
+    by far more than 1e-7 (the other options stay at 1e-10)."""
     net = Net(seed=4)
     ours, theirs, opt, topt, closure, tclosure, calls = lbfgs_pair(net, options, net.init)
     for _ in range(5):
@@ -239,7 +246,7 @@ def test_lbfgs_matches_torch_with_a_state_dict_round_trip(options):
     for _ in range(5):
         opt2.step(closure2)
         topt.step(tclosure)
-    assert_same(ours2, theirs, rtol=1e-10, atol=1e-12)
+    assert_same(ours2, theirs, rtol=1e-7 if options.get("line_search_fn") == "strong_wolfe" else 1e-10, atol=1e-12)
     assert net.grads(weights)[0] > net.grads([p.numpy() for p in ours2])[0]  # the loss went down
 
 
