@@ -1,4 +1,4 @@
-"""Each matrix product of the seed's MLP step, timed in every form that gives the same result.
+"""Each matrix product of the seed's MLP step, timed in every form that computes it, each marked with its bits.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/gemm_forms.py
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/gemm_forms.py --batches 64 --no-torch
@@ -24,8 +24,14 @@ calling thread standing in for the step's other work, so a sleeping worker or he
 product as in the step (0: calls back to back). Also printed: how long the resident helper takes to
 start once work is offered, and which forms give the same bits on one and two BLAS threads.
 
+The "bits" column compares each form's product, on the step's operands, with the form the engine's step
+uses (ops/linear.py's operand order, BLAS on two threads): "the engine's" where every bit agrees, "other bits
+on this CPU" where some do not. Which forms agree depends on the CPU's BLAS kernels: on the AVX-512 Xeon the
+column and row blocks and the turned-back dW1 gave the engine's bits, on the AVX2 Zen 3 they do not. A form
+with other bits could not replace the engine's without changing its numbers.
+
 With torch installed, the same products run through torch.mm (MKL) in a process of its own on one
-and on two threads (`--no-torch` skips it). Medians (and minimums) of interleaved blocks.
+and on two threads (`--no-torch` skips it; bits not compared). Medians (and minimums) of interleaved blocks.
 """
 from __future__ import annotations
 
@@ -142,47 +148,52 @@ def step_products(batch: int, rng) -> list[tuple[str, tuple[int, int, int], dict
     mm = np.matmul
     turn, outer_rows, rows_times = _numba_loops()
     flat = np.empty(IN * HIDDEN, f32)
-    plain = {
-        "fwd1": {"x W1^T (N,T)": lambda: mm(x, w1.T, out=y),
-                 "(W1 x^T)^T (N,T), out turned": lambda: mm(w1, x.T, out=y_t)},
-        "fwd2": {"a W2^T (N,T)": lambda: mm(a, w2.T, out=z), "(W2 a^T)^T": lambda: mm(w2, a.T, out=z_t)},
-        "dW2": {"g^T a (T,N)": lambda: mm(g.T, a, out=dw2), "(a^T g)^T, out turned": lambda: mm(a.T, g, out=dw2_t),
-                "g^T a, a Numba loop over rows (BLAS not used)": lambda: outer_rows(g, a, dw2)},
-        "da": {"g W2 (N,N)": lambda: mm(g, w2, out=da), "(W2^T g^T)^T, out turned": lambda: mm(w2.T, g.T, out=da_t),
-               "g W2, a Numba loop over rows (BLAS not used)": lambda: rows_times(g, w2, da)},
-        "dW1": {"g1^T x (T,N)": lambda: mm(g1.T, x, out=dw1),
-                "(x^T g1)^T, out turned": lambda: mm(x.T, g1, out=dw1_t),
-                "(x^T g1)^T, turned back (Numba, 16 columns a store)": lambda: (mm(x.T, g1, out=dw1_t),
-                                                                                turn(dw1_t, dw1)),
-                "(x^T g1)^T, then a plain copy (a turn-back's floor)": lambda: (mm(x.T, g1, out=dw1_t),
-                                                                                np.copyto(flat, dw1_t.reshape(-1))),
-                "g1^T x, two calls by dW1 rows": lambda: (mm(g1[:, :half_h].T, x, out=dw1[:half_h]),
-                                                          mm(g1[:, half_h:].T, x, out=dw1[half_h:])),
-                "g1^T x, four calls by dW1 column blocks": lambda: [
-                    mm(g1.T, x[:, c:c + IN // 4], out=dw1[:, c:c + IN // 4]) for c in range(0, IN, IN // 4)]},
+    plain = {  # form: (fn, the product it left, in the product's own orientation)
+        "fwd1": {"x W1^T (N,T)": (lambda: mm(x, w1.T, out=y), lambda: y),
+                 "(W1 x^T)^T (N,T), out turned": (lambda: mm(w1, x.T, out=y_t), lambda: y_t.T)},
+        "fwd2": {"a W2^T (N,T)": (lambda: mm(a, w2.T, out=z), lambda: z),
+                 "(W2 a^T)^T": (lambda: mm(w2, a.T, out=z_t), lambda: z_t.T)},
+        "dW2": {"g^T a (T,N)": (lambda: mm(g.T, a, out=dw2), lambda: dw2),
+                "(a^T g)^T, out turned": (lambda: mm(a.T, g, out=dw2_t), lambda: dw2_t.T),
+                "g^T a, a Numba loop over rows (BLAS not used)": (lambda: outer_rows(g, a, dw2), lambda: dw2)},
+        "da": {"g W2 (N,N)": (lambda: mm(g, w2, out=da), lambda: da),
+               "(W2^T g^T)^T, out turned": (lambda: mm(w2.T, g.T, out=da_t), lambda: da_t.T),
+               "g W2, a Numba loop over rows (BLAS not used)": (lambda: rows_times(g, w2, da), lambda: da)},
+        "dW1": {"g1^T x (T,N)": (lambda: mm(g1.T, x, out=dw1), lambda: dw1),
+                "(x^T g1)^T, out turned": (lambda: mm(x.T, g1, out=dw1_t), lambda: dw1_t.T),
+                "(x^T g1)^T, turned back (Numba, 16 columns a store)": (lambda: (mm(x.T, g1, out=dw1_t),
+                                                                                 turn(dw1_t, dw1)), lambda: dw1),
+                "(x^T g1)^T, then a plain copy (a turn-back's floor)": (
+                    lambda: (mm(x.T, g1, out=dw1_t), np.copyto(flat, dw1_t.reshape(-1))),
+                    lambda: flat.reshape(IN, HIDDEN).T),
+                "g1^T x, two calls by dW1 rows": (lambda: (mm(g1[:, :half_h].T, x, out=dw1[:half_h]),
+                                                           mm(g1[:, half_h:].T, x, out=dw1[half_h:])), lambda: dw1),
+                "g1^T x, four calls by dW1 column blocks": (lambda: [
+                    mm(g1.T, x[:, c:c + IN // 4], out=dw1[:, c:c + IN // 4]) for c in range(0, IN, IN // 4)],
+                    lambda: dw1)},
     }
-    split = {  # (first half, second half): one-thread BLAS calls, the caller's and the resident helper's
+    split = {  # (first half, second half, the product): one-thread BLAS calls, the caller's and the resident helper's
         "fwd1": {"x W1^T, split by y columns": (lambda: mm(x, w1[:half_h].T, out=y[:, :half_h]),
-                                                lambda: mm(x, w1[half_h:].T, out=y[:, half_h:])),
+                                                lambda: mm(x, w1[half_h:].T, out=y[:, half_h:]), lambda: y),
                  "x W1^T, split by y rows": (lambda: mm(x[:half_b], w1.T, out=y[:half_b]),
-                                             lambda: mm(x[half_b:], w1.T, out=y[half_b:])),
+                                             lambda: mm(x[half_b:], w1.T, out=y[half_b:]), lambda: y),
                  "(W1 x^T)^T, split by W1 rows": (lambda: mm(w1[:half_h], x.T, out=y_t[:half_h]),
-                                                  lambda: mm(w1[half_h:], x.T, out=y_t[half_h:]))},
+                                                  lambda: mm(w1[half_h:], x.T, out=y_t[half_h:]), lambda: y_t.T)},
         "dW1": {"g1^T x, split by dW1 rows": (lambda: mm(g1[:, :half_h].T, x, out=dw1[:half_h]),
-                                              lambda: mm(g1[:, half_h:].T, x, out=dw1[half_h:])),
+                                              lambda: mm(g1[:, half_h:].T, x, out=dw1[half_h:]), lambda: dw1),
                 "g1^T x, split by dW1 columns": (lambda: mm(g1.T, x[:, :half_i], out=dw1[:, :half_i]),
-                                                 lambda: mm(g1.T, x[:, half_i:], out=dw1[:, half_i:]))},
+                                                 lambda: mm(g1.T, x[:, half_i:], out=dw1[:, half_i:]), lambda: dw1)},
     }
     shapes = {"fwd1": (batch, IN, HIDDEN), "fwd2": (batch, HIDDEN, OUT), "dW2": (OUT, batch, HIDDEN),
               "da": (batch, OUT, HIDDEN), "dW1": (HIDDEN, batch, IN)}
     out = []
     for name, forms in plain.items():
         cases = {}
-        for form, fn in forms.items():
-            cases[f"{form}, BLAS x1"] = (1, fn)
-            cases[f"{form}, BLAS x2"] = (2, fn)
-        for form, (first, second) in split.get(name, {}).items():
-            cases[f"{form}, caller + resident helper"] = (1, _on_resident_helper(first, second))
+        for form, (fn, product) in forms.items():
+            cases[f"{form}, BLAS x1"] = (1, fn, product)
+            cases[f"{form}, BLAS x2"] = (2, fn, product)
+        for form, (first, second, product) in split.get(name, {}).items():
+            cases[f"{form}, caller + resident helper"] = (1, _on_resident_helper(first, second), product)
         out.append((name, shapes[name], cases))
     return out
 
@@ -259,7 +270,7 @@ def thread_count_bits(batches) -> list[str]:
         turned = np.empty((HIDDEN, IN), f32)
         _numba_loops()[0](x.T @ g1, turned)
         lines.append(f"B={batch} dW1 as (x^T g1)^T turned back: "
-                     f"{'the same bits as' if np.array_equal(turned, g1.T @ x) else 'differs from'} g1^T x")
+                     f"{'the same bits as' if np.array_equal(turned, g1.T @ x) else OTHER_BITS + ' than'} g1^T x")
     return lines
 
 
@@ -288,10 +299,38 @@ def numpy_rows(batches, budget, blocks, products, gap: float = 0.0) -> tuple[dic
         for name, (m, k, n_), cases in step_products(batch, rng):
             if name not in products:
                 continue
-            for form, (med, low) in time_calls(cases, budget * len(cases), blocks, gap).items():
+            bits = engine_bits(name, batch, cases)
+            timed = time_calls({form: case[:2] for form, case in cases.items()}, budget * len(cases), blocks, gap)
+            for form, (med, low) in timed.items():
                 rows.append(dict(batch=batch, product=name, shape=f"{m}x{k}x{n_}", form=form, flops=2.0 * m * k * n_,
-                                 median=med, min=low))
+                                 median=med, min=low, bits=bits[form]))
     return {"sgemm_x1": bounds[1], "sgemm_x2": bounds[2], "handoff": handoff}, rows
+
+
+OTHER_BITS = "other bits on this CPU"
+
+
+def engine_form(name: str, batch: int) -> str:
+    """The case whose bits the engine's step gives for this product (ops/linear.py's choice of operand order; BLAS
+    on two threads, its count on an idle machine before any convolution)."""
+    from tinygrad_opt.ops.linear import _weight_first  # noqa: PLC0415
+    forms = {"fwd1": "x W1^T (N,T)", "fwd2": "a W2^T (N,T)", "dW2": "g^T a (T,N)", "da": "g W2 (N,N)",
+             "dW1": "g1^T x (T,N)"}
+    if name == "fwd1" and _weight_first(np.empty((batch, IN), np.float32), np.empty((HIDDEN, IN), np.float32)):
+        return "(W1 x^T)^T (N,T), out turned, BLAS x2"
+    return forms[name] + ", BLAS x2"
+
+
+def engine_bits(name: str, batch: int, cases: dict) -> dict[str, str]:
+    """{case: "the engine's" where its product has the engine's form's bits (on these operands), else OTHER_BITS}."""
+    def product(case):
+        threads, fn, result = cases[case]
+        set_blas_threads(threads)
+        fn()
+        return result().copy()
+
+    reference = product(engine_form(name, batch)).tobytes()
+    return {case: "the engine's" if product(case).tobytes() == reference else OTHER_BITS for case in cases}
 
 
 def torch_rows(batches, budget, threads) -> list:
@@ -311,7 +350,7 @@ def torch_rows(batches, budget, threads) -> list:
         for (name, form), (med, low) in time_calls(cases, budget * 4, 5).items():
             shape = f"{batch}x{IN}x{HIDDEN}" if name == "fwd1" else f"{HIDDEN}x{batch}x{IN}"
             rows.append(dict(batch=batch, product=name, shape=shape, form=f"torch.mm {form}, x{threads}",
-                             flops=2.0 * batch * IN * HIDDEN, median=med, min=low))
+                             flops=2.0 * batch * IN * HIDDEN, median=med, min=low, bits="not compared"))
     return rows
 
 
@@ -352,12 +391,12 @@ def main(argv=None) -> None:
                 rows += json.loads(done.stdout)
             else:
                 print(f"torch x{threads} skipped: {done.stderr.strip().splitlines()[-1:]}")
-    print("| B | product | m x k x n | form | median us | min us | GFLOP/s | % bound |")
-    print("|---:|---|---|---|---:|---:|---:|---:|")
+    print("| B | product | m x k x n | form | median us | min us | GFLOP/s | % bound | bits |")
+    print("|---:|---|---|---|---:|---:|---:|---:|---|")
     for r in sorted(rows, key=lambda r: (r["batch"], r["product"], r["median"])):
         rate = r["flops"] / r["median"]
         print(f"| {r['batch']} | {r['product']} | {r['shape']} | {r['form']} | {r['median'] * 1e6:.1f} | "
-              f"{r['min'] * 1e6:.1f} | {rate / 1e9:.1f} | {100 * rate / bound:.0f}% |")
+              f"{r['min'] * 1e6:.1f} | {rate / 1e9:.1f} | {100 * rate / bound:.0f}% | {r['bits']} |")
     print(f"load average {os.getloadavg()[0]:.2f}")
 
 
