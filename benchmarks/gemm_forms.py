@@ -134,7 +134,7 @@ def _numba_loops():
 
 
 def step_products(batch: int, rng) -> list[tuple[str, tuple[int, int, int], dict]]:
-    """(product, (m, k, n), {form: (threads, fn)}) for each product of the step at this batch."""
+    """(product, (m, k, n), {form: (threads, fn, the product fn left)}) for each product of the step at this batch."""
     f32 = np.float32
     x, w1 = rng.random((batch, IN), dtype=f32), rng.random((HIDDEN, IN), dtype=f32) - f32(0.5)
     a, w2 = rng.random((batch, HIDDEN), dtype=f32), rng.random((OUT, HIDDEN), dtype=f32) - f32(0.5)

@@ -98,7 +98,7 @@ def profile_batch(batch: int, args) -> None:
     for name, lhs, rhs, dims in PRODUCTS:
         fn, runtime = jax_product(batch, lhs, rhs, dims)
         cases[f"jax {name}"] = (args.threads, fn)
-        engine = {f"numpy {name}: {form}": (threads, call) for form, (threads, call) in numpy_forms[name].items()
+        engine = {f"numpy {name}: {form}": (threads, call) for form, (threads, call, _) in numpy_forms[name].items()
                   if form.endswith(f"BLAS x{args.threads}") and "calls" not in form}
         cases.update(engine)
         rows.append((name, f"jax {name}", runtime, list(engine)))
