@@ -110,14 +110,18 @@ def test_sgd_group_update_gives_the_bits_of_one_call_per_parameter(shared_blocks
 
 
 def test_share_runs_the_work_on_the_caller_and_the_helper(shared_blocks):
-    threads = set()
+    threads, helper_joined = set(), threading.Event()
+    caller = threading.get_ident()
 
     def work():
         threads.add(threading.get_ident())
-        time.sleep(0.005)  # as a kernel does, let go of the GIL, long enough for the helper to wake
+        if threading.get_ident() == caller:
+            helper_joined.wait(10)  # as a kernel does, let go of the GIL until the helper runs (however loaded)
+        else:
+            helper_joined.set()
 
     parallel.share(work)
-    assert threading.get_ident() in threads and len(threads) == 2
+    assert caller in threads and len(threads) == 2
 
 
 def test_both_threads_call_the_loop_of_a_large_array_and_each_block_is_claimed_once(shared_blocks, monkeypatch):
