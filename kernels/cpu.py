@@ -35,7 +35,7 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
-from numba.extending import intrinsic, overload
+from numba.extending import intrinsic
 
 from . import environment, reference
 from . import denormal, parallel
@@ -134,20 +134,7 @@ def _flat_all(arrays: list) -> list:
 
 # ---- softmax cross-entropy ------------------------------------------------------------
 
-def _exp_shifted(t):
-    """exp(t) for logits shifted by their row's max (t <= 0, -inf or NaN), in t's dtype (Numba only)."""
-    raise NotImplementedError("compiled into the loops below only")
-
-
-@overload(_exp_shifted, inline="always")
-def _exp_shifted_for(t):
-    """float32: exp_nonpositive_float32, plain arithmetic that vectorises; float64: Numba's exp (a C call)."""
-    if t == types.float32:
-        return lambda t: exp_nonpositive_float32(t)
-    return lambda t: np.exp(t)
-
-
-@_jit(fastmath={"contract"})  # fused multiply-adds in the float32 exp, as in log-softmax's
+@_jit()
 def _softmax_cross_entropy(z, target, keep, share, smooth, loss, dz):
     n, c = z.shape
     for r in range(n):
@@ -156,13 +143,14 @@ def _softmax_cross_entropy(z, target, keep, share, smooth, loss, dz):
             v = z[r, j]
             if v > m or v != v:  # NaN wins, as in NumPy's max
                 m = v
-        for j in range(c):  # no sums in this loop, so the exponentials take the SIMD lanes
-            dz[r, j] = _exp_shifted(z[r, j] - m)
         s = 0.0  # float64 accumulators: the row sums lose nothing even for float32 logits
         total = 0.0
         for j in range(c):
-            s += dz[r, j]
-            total += z[r, j] - m
+            shifted = z[r, j] - m
+            e = np.exp(shifted)
+            dz[r, j] = e
+            s += e
+            total += shifted
         t = target[r]
         if t < 0 or t >= c:  # F.cross_entropy checks targets first; never read out of bounds anyway
             raise IndexError("softmax_cross_entropy: a class index lies outside [0, C)")
