@@ -30,3 +30,10 @@ def relu_backward_bias_grad(g, y):
     """(g masked where y <= 0, its column sums) for the (rows, out) upstream gradient g and ReLU output y."""
     gz = relu_backward(g, y)
     return gz, bias_grad(gz)
+
+
+def live_columns(g):
+    """The indices of g's columns that hold anything but zeros (a NaN counts): the units of a (rows, out)
+    gradient that get a weight gradient; the others' weight rows are g's zero column times x."""
+    xp = _xp(g)
+    return xp.flatnonzero((g != 0).any(axis=0))

@@ -24,6 +24,35 @@ def _product(a, b, out=None):
     return a @ b if out is None else np.matmul(a, b, out=out)
 
 
+SKIP_DEAD_FROM_ROWS = 256  # shorter products: BLAS threads a narrower one worse than the skipped rows save
+
+
+def _weight_grad(g, x, out=None):
+    """dL/dW = g^T @ x for the (rows, out) gradient g and (rows, in) input x, written into `out` when given.
+
+    A unit whose column of g is all zeros (a ReLU unit dead on every row of the batch, which a trained net
+    has many of) gets a weight-gradient row of zeros: sum over rows of 0 * x[:, k]. Where at least an eighth
+    of the units are dead, only the live units' rows are multiplied, g[:, live]^T @ x, and the dead rows are
+    written as +0, which is what the whole product gives them as long as x is finite. A non-finite x[b, k]
+    would make the dead rows' column k NaN; it also makes every live row's column k non-finite, so a live
+    part that is not all finite (or no live unit) takes the whole product instead. The live rows are the same
+    sums as in the whole product, but BLAS may round them differently for the narrower product, so Linear and
+    LinearReLU both come here and the fused layer keeps the unfused numbers."""
+    if type(g) is np.ndarray and type(x) is np.ndarray and g.shape[0] >= SKIP_DEAD_FROM_ROWS \
+            and g.dtype.char in "fd" and g.flags.c_contiguous:
+        live = kernel("live_columns", g)(g)
+        units = g.shape[1]
+        if 0 < live.size <= units - units // 8:
+            part = _product(g[:, live].T, x)
+            if np.isfinite(part).all():
+                gw = np.zeros((units, x.shape[1]), g.dtype) if out is None else out
+                if out is not None:
+                    gw.fill(0)
+                gw[live] = part
+                return gw
+    return _product(g.T, x, out)
+
+
 def _weight_first(x, w) -> bool:
     """True where x @ W^T is computed as (W @ x^T)^T: float32, a few rows against many output features over
     a long inner axis. OpenBLAS's sgemm packs the operands differently in that orientation, and for such
@@ -44,7 +73,8 @@ class Linear(Function):
 
     x has shape (..., in); leading axes are batch axes. With g = dL/dy of shape (..., out):
         dL/dx = g @ W
-        dL/dW = g^T @ x      (batch axes flattened, so the sum runs over every row)
+        dL/dW = g^T @ x      (batch axes flattened, so the sum runs over every row; dead units'
+                              rows without a product: _weight_grad)
         dL/db = sum of g over every axis but the last   (the fused column-sum kernel bias_grad)
     One node instead of MatMul + Transpose + Add: the hot path of an MLP. The products
     stay on BLAS (cuBLAS on the GPU).
@@ -86,7 +116,7 @@ class Linear(Function):
             g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
             if needs[1]:
                 x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
-                gw = _product(g2.T, x2, out[1])
+                gw = _weight_grad(g2, x2, out[1])
             if ctx.has_bias and needs[2]:
                 gb = kernel("bias_grad", g2)(g2)
         if ctx.has_bias:
@@ -143,5 +173,5 @@ class LinearReLU(Function):
             if x.ndim != 2:
                 gx = gx.reshape(x.shape) if out[0] is None else out[0]
         if needs[1]:
-            gw = _product(gz.T, x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x, out[1])
+            gw = _weight_grad(gz, x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x, out[1])
         return gx, gw, (gb if needs[2] else None)
