@@ -256,6 +256,9 @@ def build(rec: Recording, output, runs: _fusion.Runs | None = None,
             if changes is not None:
                 names[f"changes{n}"] = changes
                 lines.append(f"    _kept += _keep(changes{n}({arguments}))")
+            bound = _bound_effect(event)
+            if bound is not None:  # the effect bound to what stays fixed between steps: called with no arguments
+                names[f"e{n}"], arguments = bound, ""
             lines.append(f"    r = e{n}({arguments})")
             kind, slots = event.out or (None, None)
             if kind == "tensor":
@@ -297,6 +300,15 @@ def _slots(spec) -> list[int]:
     if isinstance(spec, int):
         return [spec]
     return [slot for item in spec for slot in _slots(item)]
+
+
+def _bound_effect(event: Effect):
+    """The effect's own replay form, where its function offers one (`fn.bind_for_replay(*args, **kwargs)`, e.g.
+    Optimizer.step's: Adam's step with its groups, state and plans bound, optim/adam_bound.py), else None."""
+    bind = getattr(event.fn, "bind_for_replay", None)
+    if bind is None or any(isinstance(v, Slot) for v in (*event.args, *event.kwargs.values())):
+        return None
+    return bind(*event.args, **event.kwargs)
 
 
 def _effect_arguments(n: int, event: Effect, names: dict) -> str:

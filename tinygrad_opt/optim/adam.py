@@ -5,6 +5,7 @@ from typing import Any
 
 from ..backend import array_module
 from ..kernels import get as kernel
+from .adam_bound import BoundAdamStep
 from .optimizer import Optimizer, ParamsT, check_adam_family, check_torch_flags
 
 
@@ -109,6 +110,14 @@ class Adam(Optimizer):
                 del plans[key]
             plan = plans[id(group)] = prepare(params, exp_avgs, exp_avg_sqs, max_exp_avg_sqs)
         return plan
+
+    def _replay_step(self) -> BoundAdamStep | None:
+        """opt.step() bound for a replayed step (adam_bound.py), unless a subclass changes how a group updates."""
+        cls = type(self)
+        if cls._update_group is not Adam._update_group or cls._group_plan is not Adam._group_plan \
+                or cls._update is not Adam._update or cls._init_state is not Adam._init_state:
+            return None
+        return BoundAdamStep(self)
 
     def _update(self, p, grad, state: dict[str, Any], group: dict[str, Any]) -> None:
         if group["amsgrad"] and "max_exp_avg_sq" not in state:  # amsgrad switched on after the start

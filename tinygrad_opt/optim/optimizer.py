@@ -203,6 +203,11 @@ class Optimizer:
                 p._bump_version()  # an in-place change, as torch counts it: a graph that saved p now refuses backward
         return loss
 
+    def _replay_step(self) -> Callable[[], None] | None:
+        """A function doing what self.step() does, for tg.compile's replay to call at each step instead, having
+        bound what stays the same from step to step (optim/adam_bound.py); None: the replay calls step()."""
+        return None
+
     def _update_group(self, ready: list[tuple[Tensor, Any, dict[str, Any]]], group: dict[str, Any]) -> None:
         """Update the (parameter, gradient array, state) triples of one group that have gradients; an
         optimizer whose kernel takes a whole group at once overrides this (one call instead of one per
@@ -338,6 +343,15 @@ class Optimizer:
 
 
 # ---- hyperparameter checks shared by the optimizers ------------------------------
+
+def _bind_step_for_replay(optimizer: Optimizer, *args: Any, **kwargs: Any) -> Callable[[], None] | None:
+    """What tg.compile's replay calls for a recorded `optimizer.step(*args, **kwargs)`: the optimizer's bound
+    step (Optimizer._replay_step), or None (the replay calls step itself) where the call had a closure."""
+    return None if args or kwargs else optimizer._replay_step()
+
+
+Optimizer.step.bind_for_replay = _bind_step_for_replay  # type: ignore[attr-defined]  (read by capture/plan.py)
+
 
 def check_option(opt: str, options: dict[str, Any], name: str, where: str, *,
                  low: float = 0.0, high: float | None = None, low_open: bool = False,

@@ -65,6 +65,15 @@ def add_step_hook(table: OrderedDict, hook: StepHook) -> RemovableHandle:
     return add_hook(table, hook)
 
 
+def has_step_hooks(optimizer: Any) -> bool:
+    """Whether a step of `optimizer` would run a step hook now: one of its own or a global one."""
+    if not _step_hooks_registered:
+        return False
+    own = optimizer.__dict__
+    return bool(own.get("_optimizer_step_pre_hooks") or own.get("_optimizer_step_post_hooks")
+                or _global_step_pre_hooks or _global_step_post_hooks)
+
+
 def with_step_hooks(step: Callable[..., Any]) -> Callable[..., Any]:
     """`step` made to run the global and the optimizer's own step hooks around it."""
     if getattr(step, "runs_step_hooks", False):
