@@ -853,7 +853,14 @@ class AdamGroupPlan:
         for g, shape in zip(grads, self.shapes):
             if g.dtype != dtype or not g.flags.c_contiguous or g.shape != shape:
                 return False
-        loop, k, grads = _adam_step(grads, dtype, step, lr, beta1, beta2, eps, weight_decay, amsgrad, maximize,
+        self.update(grads, step, lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay)
+        return True
+
+    def update(self, grads: list, step: int, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
+               amsgrad: bool, maximize: bool, decoupled_weight_decay: bool) -> None:
+        """The call's update without its checks, for a caller that has made them (optim/adam_bound.py: gradients
+        of the planned dtype, shapes and C layout; amsgrad only where the plan has max_exp_avg_sq)."""
+        loop, k, grads = _adam_step(grads, self.dtype, step, lr, beta1, beta2, eps, weight_decay, amsgrad, maximize,
                                     decoupled_weight_decay)
         g = _flat_all(grads)
         p, m, v = self.flat
@@ -861,7 +868,6 @@ class AdamGroupPlan:
         wide = _wide_constants(k)
         _over_blocks(lambda j, counters, block: loop(p[j], g[j], m[j], v[j], vmax[j], k, wide, counters, j, block),
                      self._split())
-        return True
 
     def _split(self) -> tuple:
         """_block_split of the arrays, made again only when the block settings change."""

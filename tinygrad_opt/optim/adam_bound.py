@@ -41,7 +41,7 @@ class _BoundGroup:
         self.idle = tuple(p for p in params if p.grad is None)
         self.ready, self.states = tuple(ready), tuple(states)
         self.members = tuple(zip(ready, states, [p.data for p in ready], exp_avgs, exp_avg_sqs, max_exp_avg_sqs))
-        self.arrays = ([p.data for p in ready], list(exp_avgs), list(exp_avg_sqs), list(max_exp_avg_sqs))
+        self.first = ready[0].data if ready else None
         self.amsgrad = group["amsgrad"]
         self.dtype = ready[0].data.dtype if ready else None
         self.plan, self.kernel = plan, group_kernel
@@ -72,7 +72,7 @@ class _BoundGroup:
             if type(g) is not _ndarray or g.dtype != dtype or not g.flags.c_contiguous or g.shape != array.shape:
                 return None
             grads.append(g)
-        if kernel("adam_update_group", self.arrays[0][0]) is not self.kernel:
+        if kernel("adam_update_group", self.first) is not self.kernel:
             return None
         return grads, step + 1
 
@@ -84,13 +84,8 @@ class _BoundGroup:
             st["step"] = step
         group = self.group
         beta1, beta2 = group["betas"]
-        options = (group["lr"], beta1, beta2, group["eps"], group["weight_decay"], self.amsgrad, group["maximize"],
-                   group["decoupled_weight_decay"])
-        if not self.plan(grads, step, *options):  # the checks above are the plan's: not expected
-            params, exp_avgs, exp_avg_sqs, max_exp_avg_sqs = self.arrays
-            self.kernel(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, step=step, lr=options[0],
-                        beta1=beta1, beta2=beta2, eps=options[3], weight_decay=options[4], amsgrad=self.amsgrad,
-                        maximize=options[6], decoupled_weight_decay=options[7])
+        self.plan.update(grads, step, group["lr"], beta1, beta2, group["eps"], group["weight_decay"], self.amsgrad,
+                         group["maximize"], group["decoupled_weight_decay"])  # gradients() made the plan's checks
         for p in self.ready:
             p._bump_version()  # as Optimizer.step counts the in-place change
 
