@@ -5,6 +5,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import tinygrad_opt as tg
+from tinygrad_opt import kernels
+from tinygrad_opt.kernels import background
 
 settings.register_profile(
     "default", deadline=None, max_examples=20, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
@@ -20,6 +22,17 @@ DEVICES = ["cpu", pytest.param("cuda", marks=[CUDA_SKIP, pytest.mark.cuda])]
 @pytest.fixture(params=DEVICES)
 def device(request):
     return request.param
+
+
+@pytest.fixture
+def compiled_loops(monkeypatch):
+    """The kernels' compiled loops from their first call, in "auto" mode: no background compile, during which a
+    kernel runs its first-call twin and Adam has no group plan."""
+    monkeypatch.setattr(background, "_enabled", False)
+    mode = kernels.get_mode()
+    kernels.set_kernels("auto")
+    yield
+    kernels.set_kernels(mode)
 
 
 @pytest.fixture(autouse=True)

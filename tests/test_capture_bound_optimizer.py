@@ -17,7 +17,7 @@ pytest.importorskip("numba")
 import tinygrad_opt as tg  # noqa: E402
 from tinygrad_opt import kernels, nn, optim  # noqa: E402
 from tinygrad_opt.capture import CaptureWarning  # noqa: E402
-from tinygrad_opt.kernels import background, blas_threads, parallel  # noqa: E402
+from tinygrad_opt.kernels import blas_threads, parallel  # noqa: E402
 from tinygrad_opt.optim import adam_bound, step_hooks  # noqa: E402
 from tinygrad_opt.optim.adam_bound import BoundAdamStep  # noqa: E402
 
@@ -26,13 +26,8 @@ CHANGE_AT = 4  # the change comes after this many steps: two recorded, then repl
 
 
 @pytest.fixture(autouse=True)
-def compiled_kernels(monkeypatch):
-    """The compiled loops from the first call (a loop compiling in the background has no plan to bind)."""
-    monkeypatch.setattr(background, "_enabled", False)
-    mode = kernels.get_mode()
-    kernels.set_kernels("auto")
-    yield
-    kernels.set_kernels(mode)
+def compiled_kernels(compiled_loops):
+    """The compiled loops from the first call (conftest.py): a loop compiling in the background has no plan."""
 
 
 @pytest.fixture

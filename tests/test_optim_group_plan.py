@@ -12,7 +12,7 @@ pytest.importorskip("numba")
 
 import tinygrad_opt as tg  # noqa: E402
 from tinygrad_opt import kernels, optim  # noqa: E402
-from tinygrad_opt.kernels import background, cpu, parallel  # noqa: E402
+from tinygrad_opt.kernels import cpu, parallel  # noqa: E402
 
 SHAPES = ((40, 30), (30,), (5, 40), (1,))
 
@@ -25,13 +25,8 @@ class Unplanned(optim.Adam):
 
 
 @pytest.fixture(autouse=True)
-def compiled_kernels(monkeypatch):
-    """The compiled loops from the first call (the plan is not used while they compile in the background)."""
-    monkeypatch.setattr(background, "_enabled", False)
-    mode = kernels.get_mode()
-    kernels.set_kernels("auto")
-    yield
-    kernels.set_kernels(mode)
+def compiled_kernels(compiled_loops):
+    """The compiled loops from the first call (conftest.py): a loop compiling in the background has no plan."""
 
 
 @pytest.fixture
