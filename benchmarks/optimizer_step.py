@@ -4,7 +4,8 @@
 
 Three measurements, each in this one process with the variants interleaved block by block (min and
 median of the blocks' mean times, microseconds):
-1. `opt.step()` on four tiny parameters (the seed model's count): what the step costs besides its kernel;
+1. `opt.step()` on four tiny parameters (the seed model's count): what the step costs besides its kernel, and
+   the same step bound to its groups, state and plan as tg.compile's replay calls it (optim/adam_bound.py);
 2. `opt.step()` on the seed model's 203,530 parameters right after a 64x784x256 product (as in training,
    BLAS's threads have just worked), the update on the calling thread and shared with the resident helper
    (kernels/parallel.share, on by default; TINYGRAD_OPT_SHARED_UPDATES=0 switches it off for a whole run);
@@ -56,7 +57,10 @@ def python_overhead(blocks: int) -> list[str]:
     for p in params:
         p.grad = tg.Tensor(np.full(p.shape, 1e-2, np.float32))
     opt.step()
-    times = interleaved({"opt.step, four tiny parameters": (lambda: None, opt.step)}, blocks, 500)
+    bound = opt._replay_step()  # what a replayed step calls instead (optim/adam_bound.py)
+    bound()  # binds
+    times = interleaved({"opt.step, four tiny parameters": (lambda: None, opt.step),
+                         "the same step bound, as a replay calls it": (lambda: None, bound)}, blocks, 500)
     return [row(name, t) for name, t in times.items()]
 
 
