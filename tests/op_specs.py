@@ -795,3 +795,49 @@ OPS += [
            domain="nonzero"),
 ]
 OPS_BY_NAME.update({spec.name: spec for spec in OPS})
+
+
+# quantile / nanquantile: q a number, a 0-d or 1-d constant tensor, or computed from the input (its gradient)
+_QUANTILE_QS = [0.0, 0.3, 0.75, 1.0, "scalar_tensor", "vector", "from_input"]
+
+
+def _quantile_params(shape, draw):
+    ndim = len(shape)
+    return {"q": draw(st.sampled_from(_QUANTILE_QS)),
+            "dim": draw(st.sampled_from([None] + list(range(-max(ndim, 1), max(ndim, 1))))),
+            "keepdim": draw(st.booleans()),
+            "interpolation": draw(st.sampled_from(["linear", "lower", "higher", "midpoint", "nearest"]))}
+
+
+def _quantile_q(a, q, constant):
+    """q as the row asks: a number, a constant tensor of a's dtype, or (from_input) one or two values in
+    (0.1, 0.9) computed from a's first elements, so that the gradient reaches a through q too."""
+    if q == "from_input":
+        return a.reshape(-1)[:2].tanh() * 0.4 + 0.5
+    if q == "scalar_tensor":
+        return constant(0.4)
+    if q == "vector":
+        return constant([0.9, 0.0, 0.55])
+    return q
+
+
+def _engine_quantile(a, q, name="quantile", **p):
+    import tinygrad_opt as tg  # noqa: PLC0415
+
+    q = _quantile_q(a, q, lambda v: tg.tensor(v, dtype=a.dtype, device=a.device))
+    return getattr(a, name)(q, **p)
+
+
+def _torch_quantile(a, q, name="quantile", **p):
+    import torch  # noqa: PLC0415
+
+    q = _quantile_q(a, q, lambda v: torch.tensor(v, dtype=a.dtype))
+    return getattr(a, name)(q, **p)
+
+
+OPS += [
+    OpSpec("quantile", _engine_quantile, _torch_quantile, params=_quantile_params, domain="distinct"),
+    OpSpec("nanquantile", lambda a, **p: _engine_quantile(a, name="nanquantile", **p),
+           lambda a, **p: _torch_quantile(a, name="nanquantile", **p), params=_quantile_params, domain="distinct"),
+]
+OPS_BY_NAME.update({spec.name: spec for spec in OPS})

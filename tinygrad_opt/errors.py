@@ -36,3 +36,11 @@ class DtypeError(TypeError, NotImplementedError):
     A TypeError, as every dtype error of the engine, and a NotImplementedError (so a RuntimeError), which
     is what PyTorch raises for these, so torch code that catches either keeps working.
     """
+
+
+class ArgumentValueError(ValueError, RuntimeError):
+    """An argument's value is outside what the op accepts (quantile's q outside [0, 1], an unknown
+    interpolation name); the message names the op, the argument, the value and what is accepted.
+
+    A ValueError for Python-minded callers and a RuntimeError, which is what PyTorch raises for these.
+    """

@@ -55,6 +55,7 @@ median, nanmedian, kthvalue, mode, cummax, cummin, logcumsumexp, nansum, nanmean
                          "nanmean"))
 
 msort = _method("msort")
+quantile, nanquantile = _method("quantile"), _method("nanquantile")
 
 # the error functions (ops/special.py)
 erf, erfc, erfinv = (_method(n) for n in ("erf", "erfc", "erfinv"))

@@ -13,12 +13,13 @@ from . import return_types
 from .dims import pick
 from .math import maximum, minimum
 from .order_statistics import OrderStatisticsMethods
+from .quantile import QuantileMethods
 from .statistics import StatisticsMethods
 
 
-class ReductionMethods(StatisticsMethods, OrderStatisticsMethods):
-    """Mixed into Tensor; `self` is a Tensor. prod, var, norm, cumsum, ... and median, mode, nansum, ... come
-    with it."""
+class ReductionMethods(StatisticsMethods, OrderStatisticsMethods, QuantileMethods):
+    """Mixed into Tensor; `self` is a Tensor. prod, var, norm, cumsum, ..., median, mode, nansum, ... and
+    quantile come with it."""
 
     __slots__ = ()
 

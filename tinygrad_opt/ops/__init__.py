@@ -95,3 +95,7 @@ __all__ += ["Hardsigmoid"]
 from .rectifier import Hardshrink, Softshrink  # noqa: E402
 
 __all__ += ["Hardshrink", "Softshrink"]
+
+from .quantile import Quantile  # noqa: E402
+
+__all__ += ["Quantile"]

@@ -8,6 +8,7 @@ engine runs the same algorithms on (value, index) pairs and reports the index th
   the sign of a zero median;
 - topk: std::partial_sort of the first k (k * 64 <= n), else std::nth_element at k - 1 and (sorted=True)
   std::sort of the k - 1 before it, with "greater" (largest) or "less" (smallest), NaN above every number;
+- sort (quantile's order statistics): std::sort with NaN above every number;
 - mode: the C++ standard library's std::sort (GNU libstdc++'s introsort: median-of-three partitions
   down to 16 elements, then an insertion sort) of the values with `<`, then the last element of the
   longest run of equal values (the first such run, so the smallest value wins a tie of counts).
@@ -72,12 +73,14 @@ def quickselect_index(row: np.ndarray, k: int) -> int:
 _INSERTION_LIMIT = 16  # libstdc++'s _S_threshold: below it std::sort finishes with an insertion sort
 
 
-def std_sort_order(row: np.ndarray) -> list:
-    """The positions of row's elements in the order std::sort(first, last, less-on-values) leaves them."""
+def std_sort_order(row: np.ndarray, nan_last: bool = False) -> list:
+    """The positions of row's elements in the order std::sort(first, last, less-on-values) leaves them;
+    with nan_last, NaN above every number: torch's CPU sort of a floating row (ascending, stable=False)."""
     pairs = list(zip(row.tolist(), range(len(row))))
+    less = _less_nan_last if nan_last else _less
     if len(pairs) > 1:
-        _introsort(pairs, 0, len(pairs), 2 * int(math.log2(len(pairs))))
-        _final_insertion_sort(pairs, 0, len(pairs))
+        _introsort(pairs, 0, len(pairs), 2 * int(math.log2(len(pairs))), less)
+        _final_insertion_sort(pairs, 0, len(pairs), less)
     return [i for _, i in pairs]
 
 
