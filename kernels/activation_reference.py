@@ -33,11 +33,17 @@ from .registry import get as kernel
 
 def leaky_relu(a, slope: float):
     xp = _xp(a)
+    if a.dtype.itemsize < 4:  # float16: torch multiplies in float32 by the float32 slope and rounds once
+        wide = a.astype(xp.float32)
+        return xp.where(wide > 0, wide, wide * xp.float32(slope)).astype(a.dtype)
     return xp.where(a > 0, a, a * slope).astype(a.dtype, copy=False)
 
 
 def leaky_relu_backward(g, a, slope: float):
     xp = _xp(g)
+    if g.dtype.itemsize < 4:  # float16: in float32, rounded once, as torch's
+        wide = g.astype(xp.float32)
+        return xp.where(a > 0, wide, wide * xp.float32(slope)).astype(g.dtype)
     return xp.where(a > 0, g, g * slope).astype(g.dtype, copy=False)
 
 

@@ -91,3 +91,15 @@ def test_shrink_modules_and_bad_arguments_follow_torch():
         F.softshrink(tg.tensor(x), -1.0)
     with pytest.raises(TypeError):
         F.hardshrink(tg.tensor([1, 2]))
+
+
+def test_float16_leaky_relu_is_computed_in_float32_as_torch():
+    """torch's half leaky_relu multiplies in float32 by the float32 slope and rounds once, both ways."""
+    data = np.random.default_rng(0).normal(size=500).astype(np.float16)
+    upstream = np.random.default_rng(1).normal(size=500).astype(np.float16)
+    ours, theirs = tg.tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
+    y, ty = F.leaky_relu(ours, 0.2291666), TF.leaky_relu(theirs, 0.2291666)
+    assert np.array_equal(y.numpy(), ty.detach().numpy())
+    y.backward(tg.tensor(upstream))
+    ty.backward(torch.tensor(upstream))
+    assert np.array_equal(ours.grad.numpy(), theirs.grad.numpy())
