@@ -841,3 +841,21 @@ OPS += [
            lambda a, **p: _torch_quantile(a, name="nanquantile", **p), params=_quantile_params, domain="distinct"),
 ]
 OPS_BY_NAME.update({spec.name: spec for spec in OPS})
+
+
+# prelu with a weight computed from the input (one slope, or one per channel of dim 1), so the gradient
+# checks reach the weight; rrelu in eval (training draws from each library's own generator:
+# tests/test_parametric_rectifier_torch.py)
+def _prelu_weight(a):
+    if a.ndim >= 2:
+        return a.reshape(a.shape[0], a.shape[1], -1)[0, :, 0] * 0.3 + 0.2
+    return a.reshape(-1)[:1] * 0.3 + 0.2
+
+
+OPS += [
+    OpSpec("prelu", lambda a: _nn_f().prelu(a, _prelu_weight(a)), lambda a: _torch_f().prelu(a, _prelu_weight(a)),
+           domain="nonzero"),
+    OpSpec("rrelu_eval", lambda a: _nn_f().rrelu(a, 0.1, 0.4), lambda a: _torch_f().rrelu(a, 0.1, 0.4),
+           domain="nonzero"),
+]
+OPS_BY_NAME.update({spec.name: spec for spec in OPS})

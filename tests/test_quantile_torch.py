@@ -6,6 +6,7 @@ import pytest
 
 import tinygrad_opt as tg
 from tinygrad_opt.errors import ArgumentValueError, DtypeError, ShapeError
+from raised_error import raised
 from weighted_loss import weighted_sum
 
 torch = pytest.importorskip("torch")
@@ -106,13 +107,6 @@ def test_function_method_and_positional_forms_agree():
     assert np.array_equal(tg.nanquantile(x, 1).numpy(), x.nanquantile(True).numpy())
 
 
-def _error(call, library):
-    try:
-        call(library)
-    except Exception as err:  # noqa: BLE001 - the test compares what each library raises
-        return err
-    raise AssertionError("no error raised")
-
 
 @pytest.mark.parametrize("call,expected,words", [
     (lambda m: m.quantile(m.zeros(0, dtype=m.int64), 1.5, dim=7, interpolation="x"), ArgumentValueError,
@@ -134,7 +128,7 @@ def _error(call, library):
 ])
 def test_errors_in_torch_order(call, expected, words):
     """The first check torch fails is the one the engine reports, of a type torch code can catch."""
-    ours, theirs = _error(call, tg), _error(call, torch)
+    ours, theirs = raised(call, tg), raised(call, torch)
     assert isinstance(ours, expected), ours
     assert isinstance(ours, type(theirs)), (ours, theirs)  # RuntimeError / IndexError / TypeError as torch
     assert words in str(ours) and "quantile" in str(ours)

@@ -51,7 +51,7 @@ from .functional_arith import (  # noqa: E402
     cummax, cummin, erf, erfc, erfinv, kthvalue, logcumsumexp, median, mode, msort, nanmean, nanmedian, nansum,
 )
 from .functional_arith import aminmax, hardshrink, std_mean, var_mean  # noqa: E402
-from .functional_arith import nanquantile, quantile  # noqa: E402
+from .functional_arith import nanquantile, prelu, quantile  # noqa: E402
 
 set_kernels = kernels.set_kernels
 set_flush_denormal = kernels.set_flush_denormal  # torch.set_flush_denormal: kernels/denormal.py
@@ -81,7 +81,7 @@ __all__ += [
 
 __all__ += ["erf", "erfc", "erfinv", "special"]
 __all__ += ["msort", "aminmax", "hardshrink", "var_mean", "std_mean"]
-__all__ += ["quantile", "nanquantile"]
+__all__ += ["quantile", "nanquantile", "prelu", "rrelu", "rrelu_"]
 __all__ += ["cummax", "cummin", "kthvalue", "logcumsumexp", "median", "mode", "nanmean", "nanmedian", "nansum"]
 
 _SUBPACKAGES = ("nn", "optim", "regularizers", "data", "train", "special")
@@ -93,6 +93,10 @@ def __getattr__(name: str):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)
+    if name in ("rrelu", "rrelu_"):  # torch.rrelu lives with F.rrelu in nn, imported on first use like nn
+        from .nn import functional_parametric
+
+        return getattr(functional_parametric, f"torch_{name}")
     if name in ("compile", "CaptureWarning"):  # capture imports nn and optim: on first use, like them
         from . import capture
 

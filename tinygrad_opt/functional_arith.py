@@ -56,6 +56,7 @@ median, nanmedian, kthvalue, mode, cummax, cummin, logcumsumexp, nansum, nanmean
 
 msort = _method("msort")
 quantile, nanquantile = _method("quantile"), _method("nanquantile")
+prelu = _method("prelu")
 
 # the error functions (ops/special.py)
 erf, erfc, erfinv = (_method(n) for n in ("erf", "erfc", "erfinv"))

@@ -27,13 +27,14 @@ import numpy as np
 from ..autograd import _as_array, _deliver_to_leaves, _run_hooks, unbroadcast
 from ..backend import array_module, host_rng
 from ..ops.dropout import Dropout
+from ..ops.parametric_rectifier import Rrelu
 from ..tensor import Tensor
 from . import fusion as _fusion
 from .into import backward_writer, buffers, gradient_buffers, root, writer
 from .recording import Backward, Effect, External, Op, Recording, Slot
 
-# options drawn afresh each step (name -> how eager draws it); see nn.functional.dropout
-FRESH_OPTIONS = {Dropout: ("seed",)}
+# options drawn afresh each step (name -> how eager draws it); see nn.functional.dropout and rrelu
+FRESH_OPTIONS = {Dropout: ("seed",), Rrelu: ("seed",)}
 
 
 def draw_seed() -> int:
@@ -160,7 +161,8 @@ def check_fresh_draws(rec: Recording, state_after: dict) -> None:
             if op.options.get(key) != int(rng.integers(0, 2**63)):
                 raise Mismatch(f"{op.cls.__name__}'s {key} is not the draw the replay would make")
     if rng.bit_generator.state != state_after:
-        raise Mismatch("the step draws random numbers outside dropout (e.g. in Python); they cannot be replayed")
+        raise Mismatch("the step draws random numbers outside dropout and rrelu (e.g. in Python); they cannot be "
+                       "replayed")
 
 
 def _describe(event) -> str:

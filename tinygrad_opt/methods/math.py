@@ -41,6 +41,12 @@ class MathMethods:
                              "first with .float()")
         return ops.Hardshrink.apply(self, lambd=float(lambd))
 
+    def prelu(self, weight):
+        """x for x > 0, weight * x otherwise (torch.prelu); weight has one element, or one per channel (dim 1;
+        a 1-d input has one channel), of self's dtype."""
+        _check_prelu(self, weight)
+        return ops.Prelu.apply(self, weight)
+
     def tanh(self):
         return ops.Tanh.apply(self if self.data.dtype.kind == "f" else self._floating())
 
@@ -221,3 +227,25 @@ def _check_axis(axis: int, t, op: str) -> None:
     if not -n <= axis < n:
         raise IndexError(f"{op}: dim {axis} is out of range for a tensor of shape {tuple(t.shape)} "
                          f"(expected one in [{-n}, {n - 1}])")
+
+
+def _check_prelu(t, weight) -> None:
+    """torch.prelu's checks, in its order, with its messages."""
+    if not isinstance(weight, type(t)):
+        raise TypeError(f"prelu(): weight must be a Tensor, got {type(weight).__name__}")
+    if weight.dtype != t.dtype:
+        raise DtypeError(f"prelu: Type promoting not supported: the input is {t.dtype} and the weight "
+                         f"{weight.dtype}; give the weight the input's dtype")
+    if weight.numel() != 1:
+        if t.ndim == 0:
+            raise ShapeError(f"prelu: Not allow zero-dim input tensor with a weight of {weight.numel()} elements; "
+                             "a 0-d input takes a weight of one element")
+        channels = t.shape[1] if t.ndim > 1 else 1
+        if weight.numel() != channels:
+            raise ShapeError(f"prelu: Mismatch of parameter numbers and input channel size. Found parameter numbers "
+                             f"= {weight.numel()} and channel size = {channels} (dim 1 of the input of shape "
+                             f"{tuple(t.shape)})")
+    if weight.ndim > 1:
+        raise ShapeError(f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = {weight.ndim}")
+    if t.dtype.kind != "f":
+        raise DtypeError(f"prelu: not implemented for {t.dtype} (as torch); convert first with .float()")

@@ -47,3 +47,8 @@ __all__ += ["CELU", "GLU", "CosineSimilarity", "Hardsigmoid", "Hardswish", "Pair
 from .activation_composite import Hardshrink, Softshrink  # noqa: E402
 
 __all__ += ["Hardshrink", "Softshrink"]
+
+# activations with a learned or random slope
+from .activation_parametric import PReLU, RReLU  # noqa: E402
+
+__all__ += ["PReLU", "RReLU"]

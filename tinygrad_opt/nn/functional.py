@@ -128,3 +128,8 @@ __all__ += ["celu", "cosine_similarity", "glu", "hardsigmoid", "hardswish", "nor
 from .functional_composite import hardshrink, softshrink  # noqa: E402
 
 __all__ += ["hardshrink", "softshrink"]
+
+# activations with a learned or random slope
+from .functional_parametric import prelu, rrelu, rrelu_  # noqa: E402
+
+__all__ += ["prelu", "rrelu", "rrelu_"]

@@ -99,3 +99,7 @@ __all__ += ["Hardshrink", "Softshrink"]
 from .quantile import Quantile  # noqa: E402
 
 __all__ += ["Quantile"]
+
+from .parametric_rectifier import Prelu, Rrelu  # noqa: E402
+
+__all__ += ["Prelu", "Rrelu"]
