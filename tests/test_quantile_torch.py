@@ -134,3 +134,17 @@ def test_errors_in_torch_order(call, expected, words):
     assert words in str(ours) and "quantile" in str(ours)
     if not isinstance(ours, TypeError):
         assert words.split(" [")[0] in str(theirs)
+
+
+def test_ties_decided_in_backward_survive_a_second_backward():
+    """Rows of equal values without -0.0: the forward pass leaves torch's tie order to backward, which
+    works it out once; a retained graph's second backward sends the gradient to the same elements."""
+    data = np.random.default_rng(5).integers(0, 3, size=(3, 40)).astype(np.float64)
+    ours_in, theirs_in = tg.tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
+    ours = ours_in.quantile(tg.tensor([0.3, 0.61], dtype=tg.float64), dim=1)
+    theirs = theirs_in.quantile(torch.tensor([0.3, 0.61], dtype=torch.float64), dim=1)
+    for _ in range(2):
+        weighted_sum(ours, tg).backward(retain_graph=True)
+        weighted_sum(theirs, torch).backward(retain_graph=True)
+    np.testing.assert_allclose(ours_in.grad.numpy(), theirs_in.grad.numpy(), rtol=1e-12)
+    assert np.count_nonzero(ours_in.grad.numpy()) <= 12
