@@ -197,6 +197,7 @@ def test_rrelu_inplace_as_torch():
     (lambda m, f: f.rrelu(m.zeros(2, dtype=m.float16), training=True), DtypeError, "not implemented"),
     (lambda m, f: f.rrelu(m.zeros(2), training=1), TypeError, "training"),
     (lambda m, f: f.rrelu(m.zeros(2), "a"), TypeError, "lower"),
+    (lambda m, f: f.rrelu(m.zeros(2), float("nan"), 0.3, training=None), TypeError, "training"),
 ])
 def test_rrelu_errors_in_torch_order(call, expected, words):
     ours, theirs = raised(lambda m: call(m, F), tg), raised(lambda m: call(m, TF), torch)

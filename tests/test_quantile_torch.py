@@ -125,6 +125,9 @@ def test_function_method_and_positional_forms_agree():
     (lambda m: m.nanquantile(m.zeros(3), m.tensor([NAN])), ArgumentValueError, "q values must be in the range"),
     (lambda m: m.quantile(m.zeros(3), [0.5]), TypeError, "q"),
     (lambda m: m.quantile(m.zeros(3), 0.5, dim=True), TypeError, "dim"),
+    (lambda m: m.quantile(m.zeros(0), 2.0, dim=1.0), TypeError, "dim"),  # types before values, as torch's parser
+    (lambda m: m.quantile(m.zeros(0), 2.0, keepdim=1), TypeError, "keepdim"),
+    (lambda m: m.nanquantile(m.zeros(0), 2.0, interpolation=None), TypeError, "interpolation"),
 ])
 def test_errors_in_torch_order(call, expected, words):
     """The first check torch fails is the one the engine reports, of a type torch code can catch."""

@@ -29,16 +29,20 @@ class QuantileMethods:
 
 def _quantile(t, q, dim, keepdim: bool, interpolation: str, ignore_nan: bool):
     tensor_q = isinstance(q, type(t))
-    if not tensor_q:
-        if not isinstance(q, (bool, int, float, np.bool_, np.integer, np.floating)):
-            raise TypeError(f"quantile(): q must be a number or a 0-d or 1-d tensor, got {type(q).__name__}")
-        if not 0 <= float(q) <= 1:  # NaN fails too
-            raise ArgumentValueError(f"quantile(): q must be in the range [0, 1] but got {float(q)!r}")
-    if not isinstance(interpolation, str) or interpolation not in INTERPOLATIONS:
-        raise ArgumentValueError("quantile(): interpolation must be one of linear, lower, higher, midpoint or "
-                                 f"nearest, but got {interpolation!r}")
+    # the argument types first (torch's parser), then the values
+    if not tensor_q and not isinstance(q, (bool, int, float, np.bool_, np.integer, np.floating)):
+        raise TypeError(f"quantile(): q must be a number or a 0-d or 1-d tensor, got {type(q).__name__}")
+    if dim is not None and (isinstance(dim, bool) or not isinstance(dim, (int, np.integer))):
+        raise TypeError(f"quantile(): dim must be an int or None, got {dim!r}")
     if not isinstance(keepdim, (bool, np.bool_)):
         raise TypeError(f"quantile(): keepdim must be a bool, got {keepdim!r}")
+    if not isinstance(interpolation, str):
+        raise TypeError(f"quantile(): interpolation must be a string, got {interpolation!r}")
+    if not tensor_q and not 0 <= float(q) <= 1:  # NaN fails too
+        raise ArgumentValueError(f"quantile(): q must be in the range [0, 1] but got {float(q)!r}")
+    if interpolation not in INTERPOLATIONS:
+        raise ArgumentValueError("quantile(): interpolation must be one of linear, lower, higher, midpoint or "
+                                 f"nearest, but got {interpolation!r}")
     a = t.data
     if a.size == 0:
         raise ShapeError(f"quantile(): the input tensor must be non-empty, got shape {tuple(a.shape)}")

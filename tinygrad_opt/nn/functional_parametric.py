@@ -27,12 +27,15 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, trainin
     """Randomized leaky ReLU: in training x * r for x <= 0, r uniform in [lower, upper) drawn per element
     from the engine's generator (tg.manual_seed), x elsewhere; in eval leaky_relu with the slope
     (lower + upper) / 2. inplace=True writes the result into input (as torch's rrelu_)."""
-    lower, upper = _bound(lower, "lower"), _bound(upper, "upper")
+    lower, upper = _number(lower, "lower"), _number(upper, "upper")  # the types first, as torch's parser
+    if not isinstance(training, (bool, np.bool_)):
+        raise TypeError(f"rrelu(): training must be a bool, got {training!r}")
+    for name, value in (("lower", lower), ("upper", upper)):
+        if not math.isfinite(value):
+            raise ArgumentValueError(f"rrelu: {name} bound must be finite, got {value}")
     if lower > upper:
         raise ArgumentValueError(f"rrelu: Lower bound should be less than or equal to the upper bound, got lower="
                                  f"{lower} and upper={upper}")
-    if not isinstance(training, (bool, np.bool_)):
-        raise TypeError(f"rrelu(): training must be a bool, got {training!r}")
     input = as_tensor(input)
     if input.dtype.kind != "f" or (training and input.dtype.itemsize < 4):
         raise DtypeError(f"rrelu: not implemented for {input.dtype}{' in training' if training else ''} (as torch); "
@@ -50,13 +53,11 @@ def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, traini
     return rrelu(input, lower, upper, training, inplace=True)
 
 
-def _bound(value: Any, name: str) -> float:
+def _number(value: Any, name: str) -> float:
     if isinstance(value, Tensor) and value.numel() == 1:
         value = value.item()
     if not isinstance(value, numbers.Real):
         raise TypeError(f"rrelu(): {name} must be a number, got {type(value).__name__}")
-    if not math.isfinite(float(value)):
-        raise ArgumentValueError(f"rrelu: {name} bound must be finite, got {float(value)}")
     return float(value)
 
 
