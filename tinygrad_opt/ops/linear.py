@@ -24,7 +24,9 @@ def _product(a, b, out=None):
     return a @ b if out is None else np.matmul(a, b, out=out)
 
 
-SKIP_DEAD_FROM_ROWS = 256  # shorter products: BLAS threads a narrower one worse than the skipped rows save
+# fewer rows: OpenBLAS ran the narrower product of 64 rows on one thread, slower than the whole one on two
+# (benchmarks/README.md, "Dead units' weight rows"); from 128 rows it stays threaded and takes the saving
+SKIP_DEAD_FROM_ROWS = 128
 
 
 def _weight_grad(g, x, out=None):
