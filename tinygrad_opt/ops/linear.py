@@ -47,8 +47,10 @@ def _weight_grad(g, x, out=None):
         if 0 < live.size <= units - units // 8:
             part = _product(g[:, live].T, x)
             if np.isfinite(part).all():
-                gw = np.zeros((units, x.shape[1]), g.dtype) if out is None else out
-                if out is not None:
+                if out is None:
+                    gw = np.zeros((units, x.shape[1]), g.dtype)
+                else:
+                    gw = out
                     gw.fill(0)
                 gw[live] = part
                 return gw

@@ -81,13 +81,11 @@ def with_step_hooks(step: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(step)
     def hooked_step(*args: Any, **kwargs: Any) -> Any:
-        if not _step_hooks_registered:
-            return step(*args, **kwargs)
         optimizer = args[0]
+        if not has_step_hooks(optimizer) or optimizer.__dict__.get("_in_hooked_step"):
+            return step(*args, **kwargs)
         own = optimizer.__dict__
         pre, post = own.get("_optimizer_step_pre_hooks"), own.get("_optimizer_step_post_hooks")
-        if not (pre or post or _global_step_pre_hooks or _global_step_post_hooks) or own.get("_in_hooked_step"):
-            return step(*args, **kwargs)
         own["_in_hooked_step"] = True
         try:
             for hook in (*_global_step_pre_hooks.values(), *(pre or {}).values()):
