@@ -30,7 +30,8 @@ each phase of the first step, and every Numba kernel the step compiled or loaded
 cache, with its time (measured around Numba's Dispatcher.compile, which either loads a
 cached version or compiles) and the phase that called it ("background" for the background
 thread's), and the time from the first step's start until the background thread has nothing left
-to compile. Importing a kernel module (and with the first one, Numba) is listed too.
+to compile. Importing a kernel module, and Numba's start (its import and the set-up of its CPU
+target, kernels/lazy_jit.py: on the background thread when the first loop has a twin), are listed too.
 """
 from __future__ import annotations
 
@@ -60,10 +61,13 @@ STEP_PHASES = PHASES[2:]
 # ---- the worker: one process, one first step ------------------------------------------
 
 class NumbaWatch:
-    """Records every kernel-module import of the registry and every Numba compile or cache load, by phase.
+    """Records every kernel-module import of the registry, Numba's start and every Numba compile or cache
+    load, by phase.
 
-    The registry imports a kernel module (and with the first one Numba) when a kernel is first
-    asked for; Dispatcher.compile is patched as soon as Numba is there, before any kernel runs.
+    The registry imports a kernel module when a kernel is first asked for; Numba starts (is imported
+    and set up) at the first loop's need: on the background thread where the kernel has a first-call
+    twin, else where the kernel is asked for. Dispatcher.compile is patched as soon as Numba is there,
+    before any kernel runs.
     Nested compiles (a kernel calling another jitted function) are listed under their caller.
     """
 
@@ -91,6 +95,29 @@ class NumbaWatch:
 
         registry._load = timed_load
         self._patch_numba()
+        self._time_numba_start()
+
+    def _time_numba_start(self) -> None:
+        """List Numba's start (its import and set-up, kernels/lazy_jit.py) with its thread's phase, and patch
+        Dispatcher.compile as soon as Numba is imported, whichever thread starts it."""
+        from tinygrad_opt.kernels import lazy_jit  # noqa: PLC0415
+
+        if lazy_jit.started():
+            return
+        lazy_jit.on_start(self._patch_numba)
+        start = lazy_jit.start
+
+        def timed_start():
+            if lazy_jit.started():
+                return start()
+            began, began_cpu = time.perf_counter(), time.thread_time()
+            start()
+            phase = self.phase if threading.current_thread() is threading.main_thread() else "background"
+            self.events.append({"phase": phase, "what": "start Numba (import, set-up)", "kind": "import",
+                                "s": time.perf_counter() - began, "cpu_s": time.thread_time() - began_cpu,
+                                "depth": 0})
+
+        lazy_jit.start = timed_start
 
     def _patch_numba(self) -> None:
         if self._patched or "numba.core.dispatcher" not in sys.modules:

@@ -21,7 +21,12 @@ Numba's type inference records warnings with warnings.catch_warnings, which swap
 warning filters and `showwarning` for a moment: done on a second thread, that takes or reroutes the
 warnings of the caller's thread (a `pytest.warns` or `catch_warnings(record=True)` there misses
 them). So on the worker thread that recording is skipped (a warning of a compile there is emitted
-as it comes); where Numba has no such hook to adjust (another version), nothing is handed over.
+as it comes); where Numba has no such hook to adjust (another version), the worker compiles nothing
+and each loop compiles on the caller's thread at its next call.
+
+In a fresh process the worker's first loop also imports Numba and sets up its CPU target
+(kernels/lazy_jit.py: about a third of a second, most of a first training step with a warm on-disk
+cache): the caller's thread runs the twins meanwhile and never imports Numba for them.
 
 On by default: TINYGRAD_OPT_BACKGROUND_COMPILE=0 (or set_enabled(False)) turns it off. The worker runs
 its scratch calls alone (parallel.keep_to_this_thread): a scratch group update on it once started
@@ -42,7 +47,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import blas_threads, environment, parallel
+from . import blas_threads, environment, lazy_jit, parallel
 
 ENV_VAR = "TINYGRAD_OPT_BACKGROUND_COMPILE"
 MAX_SCRATCH_BYTES = 8 << 20
@@ -150,8 +155,6 @@ def compile_later(fn: Callable, args: tuple, kwargs: dict) -> Job | None:
     global _thread
     if not enabled() or not _can_hand_over(args) or not _can_hand_over(kwargs.values()):
         return None
-    if not _leave_warning_filters_alone():
-        return None
     job = Job()
     item = (fn, tuple(_scratch(a) for a in args), {k: _scratch(v) for k, v in kwargs.items()}, job)
     with _cond:
@@ -198,6 +201,11 @@ def _work() -> None:
     global _busy, _worker_ident
     _worker_ident = threading.get_ident()
     parallel.keep_to_this_thread()  # the scratch calls must not start helpers or restart BLAS under the caller
+    try:
+        lazy_jit.start()  # Numba imported and set up here, not on the caller's thread
+    except Exception:  # noqa: BLE001 - nothing compiles here then; the caller's thread meets the error itself
+        pass
+    handing_over = _leave_warning_filters_alone()
     _listen_to_compiles()
     _foreground["last"] = time.monotonic()  # a compile may be under way unseen: count from now
     while True:
@@ -213,8 +221,9 @@ def _work() -> None:
             fn, args, kwargs, job = _pending.pop(0)
             _busy = True
         try:
-            with np.errstate(all="ignore"):  # scratch zeros: 0/0 and the like mean nothing here
-                fn(*args, **kwargs)
+            if handing_over:  # else the caller's thread compiles it at its next call
+                with np.errstate(all="ignore"):  # scratch zeros: 0/0 and the like mean nothing here
+                    fn(*args, **kwargs)
         except BaseException:  # noqa: BLE001 - the caller's thread runs fn next and meets any real error itself
             pass
         finally:

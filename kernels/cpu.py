@@ -1,8 +1,9 @@
 """Numba versions of the fused kernels, for NumPy arrays (one pass over memory each).
 
 Imported only when a kernel is first needed on the CPU, so `import tinygrad_opt`
-never pays for importing Numba. Each loop is compiled at its first call for the
-argument types it sees (float32 and float64 get separate machine code) and cached
+never pays for importing Numba; nor does importing this module: the loops become
+Numba functions when Numba starts (lazy_jit.py). Each loop is compiled at its first
+call for the argument types it sees (float32 and float64 get separate machine code) and cached
 on disk (`cache=True`): a new process loads it instead of compiling again (see
 `_jit` for where the cache lives).
 
@@ -31,17 +32,17 @@ import sys
 import warnings
 from operator import is_ as _is
 
-import numba
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
 
-from . import environment, reference
+from . import environment, lazy_jit, reference
 from . import denormal, parallel
 from .registry import takes
 
 CACHE = True  # False when no cache directory is writable: kernels then compile in every process
+
+# Numba's names, bound when Numba starts (lazy_jit: the module imports without it); the loops and
+# intrinsics below look them up when they are built and compiled, after the start
+numba = ir = types = intrinsic = None
 
 
 def _start_numba_without_scipy() -> None:
@@ -70,7 +71,19 @@ def _start_numba_without_scipy() -> None:
         arraymath._HAVE_BLAS = importlib.util.find_spec("scipy") is not None
 
 
-_start_numba_without_scipy()
+def _bind_numba() -> None:
+    """Import Numba's names for this module's loops and set up its CPU target (run once, at lazy_jit.start)."""
+    global numba, ir, types, intrinsic
+    import numba  # noqa: PLC0415 - at Numba's start, not at this module's import (lazy_jit)
+    from llvmlite import ir  # noqa: PLC0415
+    from numba import types  # noqa: PLC0415
+    from numba.extending import intrinsic  # noqa: PLC0415
+
+    _start_numba_without_scipy()
+
+
+lazy_jit.on_start(_bind_numba)
+_intrinsic = lazy_jit.deferred(lambda fn: intrinsic(fn))
 
 
 def _jit(**options):
@@ -97,7 +110,7 @@ def _jit(**options):
     options.setdefault("_nrt", False)
     options.setdefault("no_cfunc_wrapper", True)
 
-    def decorate(fn):
+    def build(fn):
         global CACHE
         if CACHE:
             try:
@@ -110,7 +123,7 @@ def _jit(**options):
                                   "folder to cache them.", RuntimeWarning, stacklevel=2)
         return numba.njit(**options)(fn)
 
-    return decorate
+    return lazy_jit.deferred(build)
 
 
 def _flat_ok(*arrays) -> bool:
@@ -208,7 +221,7 @@ def softmax_cross_entropy(z, target, label_smoothing: float):
 _F = np.float32
 
 
-@intrinsic
+@_intrinsic
 def _float32_from_bits(typingctx, bits):
     """Reinterpret the low 32 bits of an integer as a float32 (an LLVM bitcast: it vectorises)."""
     if not isinstance(bits, types.Integer):
@@ -225,7 +238,7 @@ def _float32_from_bits(typingctx, bits):
     return types.float32(bits), codegen
 
 
-@intrinsic
+@_intrinsic
 def _bits_of_float32(typingctx, x):
     """The IEEE-754 bits of a float32 as an int32 (an LLVM bitcast)."""
     if x != types.float32:
@@ -255,7 +268,8 @@ _SUBNORMAL_SHIFT = np.int32(64)
 _TWO_POW_MINUS_64 = _F(2.0**-64)
 
 
-@numba.njit(inline="always", error_model="numpy")  # inlined into cached callers: no cache of its own
+# inlined into cached callers: no cache of its own
+@lazy_jit.deferred(lambda fn: numba.njit(inline="always", error_model="numpy")(fn))
 def exp_nonpositive_float32(t):
     """exp(t) for a float32 t <= 0 (or -inf, or NaN), within 1.2 ulp; vectorisable."""
     t = _FLOOR if _FLOOR > t else t  # -inf and very negative t: exp is 0 anyway (NaN stays: the compare is false)
@@ -532,7 +546,7 @@ def _loop_for(loops: dict, make, options: tuple):
     return loop
 
 
-@intrinsic
+@_intrinsic
 def _claim(typingctx, counters, index):
     """counters[index] += 1 as one atomic step; returns the value before (a block number no other thread gets)."""
     if not (isinstance(counters, types.Array) and counters.dtype == types.int64 and isinstance(index, types.Integer)):

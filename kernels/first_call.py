@@ -13,9 +13,14 @@ array's columns pairwise). One thing the order does not fix: where two NaNs meet
 which one comes out depends on which operand each compiler puts first. So a twin that does
 arithmetic declines when a NaN is among its inputs; NaNs that arise inside (inf - inf, 0 * inf)
 are all the machine's one default NaN, so meeting each other they give the same bits either way.
-Softmax cross-entropy and log-softmax round differently from any array expression: no twin, they
-compile at their first call.
+Softmax cross-entropy's loop calls the C library's exp (expf for float32) and log one element at a
+time, which NumPy's own SIMD exp does not match: its twin calls the same C functions through ctypes,
+one Python call per element, so it declines arrays over MAX_SOFTMAX_ELEMENTS (and label smoothing,
+whose mixed float32/float64 arithmetic it does not repeat). Log-softmax's float32 exp rounds
+differently from any array expression: no twin, it compiles at its first call.
 """
+import ctypes
+
 import numpy as np
 
 from . import linear_reference, reference
@@ -24,9 +29,10 @@ from .reference import relu, relu_backward
 __all__ = ["adam_update", "adam_update_group", "bias_grad", "bias_relu", "bias_relu_transposed", "relu",
            "relu_backward", "relu_backward_bias_grad", "sgd_update", "sgd_update_group", "adadelta_update",
            "adagrad_update", "adamax_update", "lion_update", "nadam_update", "radam_update", "rmsprop_update",
-           "schedule_free_adamw_update"]
+           "schedule_free_adamw_update", "softmax_cross_entropy"]
 
 MAX_SUM_ROWS = 1024  # a NumPy call per row: taller arrays wait for their loop instead
+MAX_SOFTMAX_ELEMENTS = 1 << 16  # a Python call per element (about 0.4 us): larger logits wait for their loop
 
 
 def _nan_free(*arrays) -> bool:
@@ -125,3 +131,42 @@ nadam_update = _reference_twin("nadam_update")
 radam_update = _reference_twin("radam_update")
 rmsprop_update = _reference_twin("rmsprop_update")
 schedule_free_adamw_update = _reference_twin("schedule_free_adamw_update")
+
+
+def _c_math(name: str, ctype):
+    """The C function `name` of one `ctype` argument that compiled loops call, as a NumPy ufunc of Python
+    objects; None where the process's symbols do not include it."""
+    try:  # the process's global symbols, which Numba's JIT links the loop's calls to (the C math library)
+        function = getattr(ctypes.CDLL(None), name)
+    except (AttributeError, OSError, TypeError):
+        return None
+    function.restype, function.argtypes = ctype, [ctype]
+    return np.frompyfunc(function, 1, 1)
+
+
+_C_EXP = {np.dtype(np.float32): _c_math("expf", ctypes.c_float), np.dtype(np.float64): _c_math("exp", ctypes.c_double)}
+_C_LOG = _c_math("log", ctypes.c_double)
+
+
+def softmax_cross_entropy(z, target, label_smoothing: float):
+    """cpu.softmax_cross_entropy's bits without label smoothing: per row, m = max, e = exp(z - m) in z's dtype,
+    s = the float64 sum of e from left to right, loss = log(s) - (z[t] - m) and dz = e / s, minus 1 at the
+    target, each rounded once to z's dtype."""
+    exp = _C_EXP.get(z.dtype)
+    if (label_smoothing or exp is None or _C_LOG is None or z.size > MAX_SOFTMAX_ELEMENTS
+            or not np.isfinite(z).all()):  # finite: no NaN meets another, and max is the loop's max
+        return NotImplemented
+    rows, classes = z.shape
+    if rows and (target.min() < 0 or target.max() >= classes):  # the loop raises its IndexError
+        return NotImplemented
+    dtype = z.dtype.type
+    shifted = z - z.max(axis=1, keepdims=True)
+    e = exp(shifted).astype(dtype)
+    s = np.zeros(rows)
+    for j in range(classes):
+        s += e[:, j]
+    every_row = np.arange(rows)
+    loss = (_C_LOG(s).astype(np.float64) - shifted[every_row, target]).astype(dtype)
+    dz = (e / s[:, None] - 0.0).astype(dtype)
+    dz[every_row, target] -= dtype(1.0)
+    return loss, dz

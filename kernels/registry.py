@@ -19,6 +19,8 @@ loop's results bit for bit. In "auto" mode with the background compile on (kerne
 on unless TINYGRAD_OPT_BACKGROUND_COMPILE=0) the kernel's first call then hands the loop to
 a background thread to compile and runs the twin; once the loop is ready, `get` hands out the
 loop as usual. A first training step then waits only for the compiles of kernels without a twin.
+Numba itself starts (kernels/lazy_jit.py) on that thread too, for its first loop; a kernel without
+a twin, or any kernel with the background compile off, starts it where `get` resolves the kernel.
 
 The mode starts from the environment variable TINYGRAD_OPT_KERNELS ("auto",
 "numba" or "reference"; "auto" when unset; read at the first kernel call, environment.py), so a
@@ -32,7 +34,7 @@ from typing import Callable, Union
 
 import numpy as np
 
-from . import background, environment
+from . import background, environment, lazy_jit
 
 MODES = ("auto", "numba", "reference")
 ENV_VAR = "TINYGRAD_OPT_KERNELS"
@@ -150,8 +152,9 @@ def available() -> list[str]:
     return sorted(_table)
 
 
-def _load(spec: Impl, name: str) -> Callable | None:
-    """The callable for a registered fast version (importing its module if given as a string)."""
+def _load(spec: Impl, name: str, start_numba: bool = False) -> Callable | None:
+    """The callable for a registered fast version (importing its module if given as a string); with
+    `start_numba`, Numba started too (lazy_jit: a CPU module's loops need it, its import does not)."""
     if spec is None or callable(spec):
         return spec
     module_name, _, attr = spec.partition(":")
@@ -159,6 +162,8 @@ def _load(spec: Impl, name: str) -> Callable | None:
         return None
     try:
         module = importlib.import_module(f"{__package__}.{module_name}")
+        if start_numba:
+            lazy_jit.start()
     except ImportError as err:  # Numba or CuPy missing: "auto" falls back to the reference
         _unavailable[module_name] = str(err)
         if get_mode() == "numba" and module_name == "cpu":
@@ -186,42 +191,55 @@ def _resolve(name: str, host: bool) -> Callable:
     versions = _table.get(name)
     if versions is None:
         raise KeyError(f"no kernel named {name!r}; known kernels: {', '.join(available())}")
-    fn = versions["reference"]
-    mode = get_mode()
-    if mode != "reference":
-        fast = _load(versions["cpu"] if host else versions["gpu"], name)
-        if fast is not None:
-            twin = versions.get("first_call")
-            if host and mode == "auto" and twin is not None and background.enabled():
-                fn = _compiled_in_background(name, fast, twin, fn)
-            else:
-                fn = with_fallback(fast, fn)
+    twin = versions.get("first_call") if host and get_mode() == "auto" and background.enabled() else None
+    if twin is None or not lazy_jit.installed():  # without Numba the reference from the first call on
+        fn = _fast_or_reference(name, host)
+    else:  # its module imported, Numba not started: the background thread starts it
+        fast = _load(versions["cpu"], name)
+        fn = versions["reference"] if fast is None else _compiled_in_background(name, fast, twin, versions["reference"])
     (_resolved_host if host else _resolved_device)[name] = fn
     return fn
 
 
+def _fast_or_reference(name: str, host: bool) -> Callable:
+    """The fast version of kernel `name` for host or device arrays, falling back to the reference, in the
+    current mode; Numba started for a host one."""
+    versions = _table[name]
+    if get_mode() == "reference":
+        return versions["reference"]
+    fast = _load(versions["cpu"] if host else versions["gpu"], name, start_numba=host)
+    return versions["reference"] if fast is None else with_fallback(fast, versions["reference"])
+
+
 def _compiled_in_background(name: str, fast: Callable, twin: Callable, reference: Callable) -> Callable:
     """`fast` where it takes the inputs, its first call handed to the background compile and `twin` run
-    until that is done; then `get` hands out with_fallback(fast, reference) in this kernel's place."""
+    until that is done; then `get` hands out with_fallback(fast, reference) in this kernel's place (or the
+    reference, where Numba cannot be imported)."""
     accepts = getattr(fast, "takes", None)
-    ready = with_fallback(fast, reference)
+    ready = None
     job = None
+
+    def run_ready(args, kwargs):
+        nonlocal ready
+        if ready is None:
+            ready = _fast_or_reference(name, True)  # starts Numba here if the background thread has not
+        if _resolved_host.get(name) is kernel:
+            _resolved_host[name] = ready
+        return ready(*args, **kwargs)
 
     def kernel(*args, **kwargs):
         nonlocal job
         if job is not None and job.done:
-            if _resolved_host.get(name) is kernel:
-                _resolved_host[name] = ready
-            return ready(*args, **kwargs)
+            return run_ready(args, kwargs)
         if accepts is not None and not accepts(*args, **kwargs):
             return reference(*args, **kwargs)
         if job is None:
             job = background.compile_later(fast, args, kwargs)
             if job is None:  # not handed over (large or unusual arrays, or turned off): compiled here, as before
                 job = background.Job(done=True)
-                return ready(*args, **kwargs)
+                return run_ready(args, kwargs)
         result = twin(*args, **kwargs)
-        return ready(*args, **kwargs) if result is NotImplemented else result
+        return run_ready(args, kwargs) if result is NotImplemented else result
 
     kernel.__name__, kernel.__doc__, kernel.fast = fast.__name__, fast.__doc__, fast
     return kernel

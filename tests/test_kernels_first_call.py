@@ -1,7 +1,7 @@
 """First calls run a twin with the loop's bits while the loop compiles in the background (kernels/first_call.py,
 kernels/background.py, the registry's `first_call`): each twin against its loop, bit for bit on hard values; the
 hand-over (scratch arrays, what is not handed over, the switch to the loop); a cold training run's numbers with
-the background compile on and off."""
+the background compile on and off, and the thread that imports Numba."""
 import itertools
 import json
 import os
@@ -106,6 +106,39 @@ def test_where_the_twin_declines_the_registry_runs_the_loop(monkeypatch):
     same_bits(kernel(g), cpu.bias_grad(g))
     same_bits(kernel(g), cpu.bias_grad(g))  # still pending or ready: the loop either way
 
+
+
+# float32 inputs where exp rounded from float64 differs from the C library's expf, which the loop calls
+EXPF_SENSITIVE = [-9.6355550e-05, -2.7007531e-04, -3.1652095e-04, -3.3440816e-04, -3.7835244e-04]
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=SEEDS, rows=st.integers(0, 70), cols=st.integers(1, 40), dtype=DTYPES,
+       scale=st.sampled_from([1e-3, 1.0, 30.0, 1e4, 1e38]))
+def test_the_softmax_cross_entropy_twin_gives_the_loops_bits(seed, rows, cols, dtype, scale):
+    rng = np.random.default_rng(seed)
+    z = np.clip(rng.standard_normal((rows, cols)) * scale, -3e38, 3e38).astype(dtype)  # finite: z - max may not be
+    if rows and cols > 1:
+        z[0, 0], z[0, 1] = 0.0, -0.0  # the max's zero sign
+        z[rows - 1, :] = np.resize(np.array([0.0] + EXPF_SENSITIVE, dtype), cols)
+    target = rng.integers(0, cols, rows)
+    got = first_call.softmax_cross_entropy(z, target, 0.0)
+    assert got is not NotImplemented
+    for got_part, want in zip(got, cpu.softmax_cross_entropy(z, target, 0.0)):
+        same_bits(got_part, want)
+
+
+def test_the_softmax_cross_entropy_twin_declines_what_it_does_not_repeat():
+    z, target = np.zeros((4, 3), np.float32), np.array([0, 1, 2, 0])
+    assert first_call.softmax_cross_entropy(z, target, 0.1) is NotImplemented  # label smoothing
+    for bad in (np.inf, -np.inf, np.nan):
+        z[1, 1] = bad
+        assert first_call.softmax_cross_entropy(z, target, 0.0) is NotImplemented
+    z[1, 1] = 0.0
+    assert first_call.softmax_cross_entropy(z, np.array([0, 3, 0, 0]), 0.0) is NotImplemented  # the loop raises
+    assert first_call.softmax_cross_entropy(z, np.array([0, -1, 0, 0]), 0.0) is NotImplemented
+    big = np.zeros((first_call.MAX_SOFTMAX_ELEMENTS // 2 + 1, 2), np.float32)
+    assert first_call.softmax_cross_entropy(big, np.zeros(len(big), np.int64), 0.0) is NotImplemented
 
 
 ADAM_OPTIONS = list(itertools.product([False, True], [(0.0, False), (0.1, False), (0.1, True)], [False, True]))
@@ -415,7 +448,15 @@ def test_a_fork_while_the_worker_compiles_leaves_a_child_that_runs_the_kernels(t
 # ---- a cold training run: the same numbers with the background compile on and off -------
 
 RUN = """
-import hashlib, json, sys
+import builtins, hashlib, json, sys, threading
+class WhoImportsNumba:  # records the thread whose import statement first imports Numba
+    thread = None
+    original = builtins.__import__
+    def __call__(self, name, *args, **kwargs):
+        if name.partition(".")[0] == "numba" and "numba" not in sys.modules and WhoImportsNumba.thread is None:
+            WhoImportsNumba.thread = threading.current_thread().name
+        return WhoImportsNumba.original(name, *args, **kwargs)
+builtins.__import__ = WhoImportsNumba()
 sys.path.insert(0, {benchmarks!r})
 import peers
 import tinygrad_opt as tg
@@ -434,7 +475,7 @@ for x, y in list(peers.batches(64))[:4]:
     losses.append(float(loss.item()).hex())
 from tinygrad_opt.kernels import background
 print(json.dumps([losses, [hashlib.sha256(p.data.tobytes()).hexdigest() for p in model.parameters()],
-                  background._thread is not None]))
+                  background._thread is not None, WhoImportsNumba.thread]))
 """
 
 
@@ -449,7 +490,9 @@ def test_a_cold_training_run_gives_the_same_numbers_with_the_background_compile_
                                                                            optimizer=optimizer))],
                               capture_output=True, text=True, env=env, timeout=240)
         assert done.returncode == 0, done.stderr[-2000:]
-        *numbers, handed_over = json.loads(done.stdout.strip().splitlines()[-1])
+        *numbers, handed_over, numba_thread = json.loads(done.stdout.strip().splitlines()[-1])
         assert handed_over == (on == "1")  # the twins ran while the loops compiled, or not at all
+        # every kernel of the step has a twin: Numba is imported on the background thread, not the step's
+        assert numba_thread == ("tinygrad_opt-kernel-compile" if on == "1" else "MainThread")
         results[on] = numbers
     assert results["1"] == results["0"]

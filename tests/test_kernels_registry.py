@@ -115,7 +115,8 @@ def test_environment_variable_sets_the_mode_when_first_asked():
 
 
 def test_import_is_lazy_and_fast():
-    """Importing the package imports neither Numba nor CuPy; the first kernel call does."""
+    """Importing the package imports neither Numba nor CuPy; asking for a kernel without a first-call twin
+    imports Numba; one with a twin leaves it to the background thread, on the twin's first call."""
     done = run_python("""
         import sys, time
         start = time.perf_counter()
@@ -123,16 +124,24 @@ def test_import_is_lazy_and_fast():
         elapsed = time.perf_counter() - start
         print(elapsed, "numba" in sys.modules, "cupy" in sys.modules)
         import numpy as np
-        tg.kernels.get("relu_backward", np.ones(4096, np.float32))
+        from tinygrad_opt.kernels import background, cpu
+        g, y = np.ones(4096, np.float32), np.ones(4096, np.float32)
+        relu_backward = tg.kernels.get("relu_backward", g)  # has a twin
         print("numba" in sys.modules)
-    """)
+        relu_backward(g, y)
+        print("numba" in sys.modules, background.wait_idle(240), "numba" in sys.modules)
+        tg.kernels.get("log_softmax", np.ones((4, 3), np.float32))  # no twin: Numba now, on this thread
+        print(type(cpu._log_softmax_float32).__name__)
+    """, {"TINYGRAD_OPT_BACKGROUND_COMPILE": "1"})
     assert done.returncode == 0, done.stderr
-    first, second = done.stdout.splitlines()
+    first, second, third, fourth = done.stdout.splitlines()
     elapsed, numba_loaded, cupy_loaded = first.split()
     assert numba_loaded == "False" and cupy_loaded == "False"
     assert float(elapsed) < 2.0  # about 0.15 s on the development machine; generous for loaded CI machines
+    assert second == "False"
     if _has_numba():
-        assert second == "True"
+        assert third.split()[1:] == ["True", "True"]
+        assert fourth == "CPUDispatcher"
 
 
 def _has_numba() -> bool:
@@ -141,6 +150,22 @@ def _has_numba() -> bool:
     except ImportError:
         return False
     return True
+
+
+@pytest.mark.skipif(not _has_numba(), reason="Numba is not installed")
+def test_kernel_without_twin_starts_numba_where_it_is_asked_for():
+    """With the background compile off, asking for a kernel imports Numba on the asking thread, and the kernel
+    modules' loops are then Numba dispatchers, not stand-ins (lazy_jit)."""
+    done = run_python("""
+        import sys
+        import numpy as np, tinygrad_opt as tg
+        from tinygrad_opt.kernels import cpu, linear_cpu
+        print("numba" in sys.modules, type(cpu._relu).__name__, type(linear_cpu._bias_relu).__name__)
+        tg.kernels.get("relu_backward", np.ones(4096, np.float32))
+        print("numba" in sys.modules, type(cpu._relu).__name__, type(linear_cpu._bias_relu).__name__)
+    """, {"TINYGRAD_OPT_BACKGROUND_COMPILE": "0"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["False Deferred Deferred", "True CPUDispatcher CPUDispatcher"]
 
 
 @pytest.mark.skipif(not _has_numba(), reason="Numba is not installed")
@@ -167,10 +192,11 @@ def test_kernels_work_without_any_cache_location():
         impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl")
         impl._locator_classes = []   # as if nothing were writable (private API: the test may need updating)
         import numpy as np, tinygrad_opt as tg
-        with warnings.catch_warnings(record=True) as caught:
-            from tinygrad_opt.kernels import cpu
+        from tinygrad_opt.kernels import cpu
+        with warnings.catch_warnings(record=True) as caught:  # at Numba's start: the first loop's call
+            values = cpu.relu(np.tile(np.array([-1.0, 2.0]), 2048))[:2].tolist()
         print(cpu.CACHE, len([w for w in caught if "cache" in str(w.message)]))
-        print(cpu.relu(np.tile(np.array([-1.0, 2.0]), 2048))[:2].tolist())
+        print(values)
     """)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["False 1", "[0.0, 2.0]"]
