@@ -50,23 +50,37 @@ def _start_numba_without_scipy() -> None:
 
     Numba's first compile or cache load imports its NumPy support, which imports scipy.linalg
     (where SciPy is installed) only to learn whether jitted code may call BLAS for np.dot: about
-    a third of the engine's first training step. None of these kernels calls BLAS. So that import
-    fails once, here, and Numba is then told what it would have found; a jitted np.dot still
-    imports scipy.linalg itself when it is compiled. Where Numba is set up already, or its layout
-    differs from this version's, nothing changes.
+    a third of the engine's first training step. None of these kernels calls BLAS. So Numba's
+    check (numba.np.linalg.ensure_blas, which arraymath calls when it is imported) fails once,
+    here, and Numba is then told what it would have found; a jitted np.dot still imports
+    scipy.linalg itself when it is compiled. Only Numba's own function is swapped for the moment,
+    not the import system: this may run on the background thread while the caller's thread imports
+    SciPy. Where Numba is set up already, or its layout differs from this version's, nothing changes.
     """
     if "numba.np.arraymath" in sys.modules or "scipy.linalg.cython_blas" in sys.modules:
         return
-    sys.modules["scipy.linalg.cython_blas"] = None  # an import of it now raises ImportError, importing nothing
     try:
         from numba.core.registry import cpu_target  # noqa: PLC0415
+        from numba.np import linalg  # noqa: PLC0415
+    except ImportError:  # another Numba: its first kernel call sets itself up as usual
+        return
+    ensure_blas = getattr(linalg, "ensure_blas", None)
+    if ensure_blas is None:
+        return
 
+    def no_blas_check() -> None:
+        raise ImportError("not looked up while the engine sets Numba up")
+
+    linalg.ensure_blas = no_blas_check
+    try:
         cpu_target.target_context.refresh()
     except Exception:  # noqa: BLE001 - another Numba: its first kernel call sets itself up as usual
         pass
     finally:
-        del sys.modules["scipy.linalg.cython_blas"]
+        linalg.ensure_blas = ensure_blas
     arraymath = sys.modules.get("numba.np.arraymath")
+    if arraymath is not None and getattr(arraymath, "ensure_blas", None) is no_blas_check:
+        arraymath.ensure_blas = ensure_blas  # what its np.dot calls when it is compiled
     if arraymath is not None and hasattr(arraymath, "_HAVE_BLAS"):
         arraymath._HAVE_BLAS = importlib.util.find_spec("scipy") is not None
 
