@@ -230,6 +230,8 @@ def _compiled_in_background(name: str, fast: Callable, twin: Callable, reference
     def kernel(*args, **kwargs):
         nonlocal job
         if job is not None and job.done:
+            if ready is not None and _resolved_host.get(name) is not kernel:  # a caller that kept this kernel
+                return ready(*args, **kwargs)
             return run_ready(args, kwargs)
         if accepts is not None and not accepts(*args, **kwargs):
             return reference(*args, **kwargs)

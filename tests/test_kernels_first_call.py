@@ -448,15 +448,19 @@ def test_a_fork_while_the_worker_compiles_leaves_a_child_that_runs_the_kernels(t
 # ---- a cold training run: the same numbers with the background compile on and off -------
 
 RUN = """
-import builtins, hashlib, json, sys, threading
-class WhoImportsNumba:  # records the thread whose import statement first imports Numba
+import hashlib, importlib.machinery, json, sys, threading
+class WhoImportsNumba:  # records the thread that runs Numba's __init__ (a look-up of its spec alone is no import)
     thread = None
-    original = builtins.__import__
-    def __call__(self, name, *args, **kwargs):
-        if name.partition(".")[0] == "numba" and "numba" not in sys.modules and WhoImportsNumba.thread is None:
-            WhoImportsNumba.thread = threading.current_thread().name
-        return WhoImportsNumba.original(name, *args, **kwargs)
-builtins.__import__ = WhoImportsNumba()
+    def find_spec(self, name, path=None, target=None):
+        spec = importlib.machinery.PathFinder.find_spec(name, path) if name == "numba" else None
+        if spec is not None:
+            run = spec.loader.exec_module
+            def exec_module(module):
+                WhoImportsNumba.thread = threading.current_thread().name
+                run(module)
+            spec.loader.exec_module = exec_module
+        return spec
+sys.meta_path.insert(0, WhoImportsNumba())
 sys.path.insert(0, {benchmarks!r})
 import peers
 import tinygrad_opt as tg
