@@ -82,10 +82,10 @@ class NumbaWatch:
 
         load = registry._load
 
-        def timed_load(spec, name):
+        def timed_load(spec, name, **options):
             fresh = isinstance(spec, str) and f"tinygrad_opt.kernels.{spec.partition(':')[0]}" not in sys.modules
             start, start_cpu = time.perf_counter(), time.thread_time()
-            fn = load(spec, name)
+            fn = load(spec, name, **options)
             if fresh:
                 self.events.append({"phase": self.phase, "what": f"import kernels.{spec.partition(':')[0]}",
                                     "kind": "import", "s": time.perf_counter() - start,
