@@ -169,7 +169,6 @@ def worker(batch: int, optimizer: str = "adam") -> dict:
     watch = NumbaWatch()
     marks = {}
     t = time.perf_counter()
-    import numpy as np  # noqa: PLC0415
     import tinygrad_opt as tg  # noqa: PLC0415
     import tinygrad_opt.nn.functional as F  # noqa: PLC0415
     from tinygrad_opt import nn  # noqa: PLC0415
