@@ -14,8 +14,9 @@ stand-in (numba.njit and the like: nothing compiles yet) and puts what it built 
 stand-in in every kernel module that holds it, so a loop Numba compiles later finds real
 dispatchers among its globals, never a stand-in. A function decorated after the start is built at
 once, and so is one a factory makes inside a kernel's call (its loop runs next, and a stand-in kept
-in the factory's table would add a call to every later one). An ImportError of Numba leaves everything as it was and reaches the caller (the registry
-then runs the reference, as it did when importing the module failed).
+in the factory's table would add a call to every later one). An ImportError of Numba leaves
+everything as it was and reaches the caller (the registry then runs the reference, as it did when
+importing the module failed).
 """
 from __future__ import annotations
 

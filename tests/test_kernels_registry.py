@@ -152,6 +152,26 @@ def _has_numba() -> bool:
     return True
 
 
+def test_without_numba_every_kernel_runs_its_reference_from_the_first_call():
+    """The kernel modules import without Numba (lazy_jit); its absence shows when it would start: a warning, and
+    the reference for kernels with a first-call twin too (no twin's bits first, the reference's after)."""
+    done = run_python("""
+        import sys, warnings
+        sys.modules["numba"] = None  # as if Numba were not installed
+        import numpy as np, tinygrad_opt as tg
+        from tinygrad_opt.kernels import reference
+        g = np.ones((4, 3), np.float32)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            bias_grad = tg.kernels.get("bias_grad", g)  # has a twin
+            log_softmax = tg.kernels.get("log_softmax", g)  # has none
+        print(bias_grad is reference.bias_grad, log_softmax is reference.log_softmax,
+              any("cpu.py is unavailable" in str(w.message) for w in caught))
+    """, {"TINYGRAD_OPT_BACKGROUND_COMPILE": "1"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True", "True"]
+
+
 @pytest.mark.skipif(not _has_numba(), reason="Numba is not installed")
 def test_kernel_without_twin_starts_numba_where_it_is_asked_for():
     """With the background compile off, asking for a kernel imports Numba on the asking thread, and the kernel
