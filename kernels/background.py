@@ -32,9 +32,10 @@ On by default: TINYGRAD_OPT_BACKGROUND_COMPILE=0 (or set_enabled(False)) turns i
 its scratch calls alone (parallel.keep_to_this_thread): a scratch group update on it once started
 the resident update helper, which restarted OpenBLAS's threads from the worker while the caller's
 thread was inside a product, and OpenBLAS hung in its thread shutdown; only the main thread
-restarts them now. A fork waits for the compile in progress (the child
-must not inherit Numba's compiler lock held by a thread it does not have) and the child drops
-the queue; interpreter exit drops the queue and waits for the compile in progress.
+restarts them now. A fork waits for the compile or Numba's start in progress (the child
+must not inherit Numba's compiler lock, or the start's and the import system's, held by a thread it
+does not have) and the child drops the queue; interpreter exit drops the queue and waits for the
+compile or start in progress.
 """
 from __future__ import annotations
 
@@ -201,10 +202,16 @@ def _work() -> None:
     global _busy, _worker_ident
     _worker_ident = threading.get_ident()
     parallel.keep_to_this_thread()  # the scratch calls must not start helpers or restart BLAS under the caller
+    with _cond:
+        _busy = True  # a fork waits for the start as for a compile: the child must not inherit its locks held
     try:
         lazy_jit.start()  # Numba imported and set up here, not on the caller's thread
     except Exception:  # noqa: BLE001 - nothing compiles here then; the caller's thread meets the error itself
         pass
+    finally:
+        with _cond:
+            _busy = False
+            _cond.notify_all()
     handing_over = _leave_warning_filters_alone()
     _listen_to_compiles()
     _foreground["last"] = time.monotonic()  # a compile may be under way unseen: count from now

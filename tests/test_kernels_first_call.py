@@ -445,6 +445,43 @@ def test_a_fork_while_the_worker_compiles_leaves_a_child_that_runs_the_kernels(t
     assert os.waitstatus_to_exitcode(status) == 0
 
 
+FORK_DURING_START = """
+import os, sys, time
+import numpy as np
+from tinygrad_opt import kernels
+from tinygrad_opt.kernels import background, lazy_jit
+g = np.ones((4, 3), np.float32)
+kernels.get("bias_grad", g)(g)  # a twin runs; the worker starts Numba
+while background._thread is None:
+    time.sleep(0.0005)
+time.sleep(0.02)  # the worker is a few ms into Numba's start, which takes about 0.3 s
+pid = os.fork()  # waits for the start in progress
+if pid == 0:
+    code = 0 if lazy_jit.started() and kernels.get("log_softmax", g)(g)[0].shape == (4, 3) else 2
+    os._exit(code)
+deadline = time.monotonic() + 120
+while time.monotonic() < deadline:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        print(os.waitstatus_to_exitcode(status))
+        break
+    time.sleep(0.05)
+else:
+    os.kill(pid, 9)
+    print("hung")
+"""
+
+
+def test_a_fork_while_the_worker_starts_numba_waits_for_the_start():
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork on this platform")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TINYGRAD_OPT_KERNELS="auto", TINYGRAD_OPT_BACKGROUND_COMPILE="1")
+    done = subprocess.run([sys.executable, "-c", FORK_DURING_START], capture_output=True, text=True, env=env,
+                          timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["0"]
+
+
 # ---- a cold training run: the same numbers with the background compile on and off -------
 
 RUN = """
