@@ -70,9 +70,10 @@ for _name, (_cpu, _gpu) in _CONV_FAST.items():
 # Linear followed by ReLU (ops.LinearReLU): bias + ReLU forward in place, mask + bias gradient in one pass
 from . import linear_reference  # noqa: E402
 
-for _name in ("bias_relu", "bias_relu_transposed", "relu_backward_bias_grad", "live_columns"):
+_CPU_ONLY = ("relu_backward_bias_grad", "live_columns", "live_columns_turned", "place_live_rows")
+for _name in ("bias_relu", "bias_relu_transposed") + _CPU_ONLY:
     register(_name, reference=getattr(linear_reference, _name), cpu=f"linear_cpu:{_name}",
-             gpu=None if _name in ("relu_backward_bias_grad", "live_columns") else f"gpu:{_name}")
+             gpu=None if _name in _CPU_ONLY else f"gpu:{_name}")
 
 # the activations' forward and backward passes (ops.LeakyRelu, ops.Silu, ops.Elu, ops.Gelu, ops.Softplus): activation_*.py
 from . import activation_reference  # noqa: E402

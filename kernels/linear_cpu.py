@@ -103,3 +103,44 @@ def live_columns(g):
     flags = np.empty(g.shape[1], np.uint8)
     _live_columns(g, flags)
     return np.flatnonzero(flags)
+
+
+@_jit()
+def _live_columns_turned(g, live, out):
+    rows = g.shape[0]
+    for k in range(live.size):
+        j = live[k]
+        for r in range(rows):
+            out[k, r] = g[r, j]
+
+
+@takes(lambda g, live: g.dtype in _ZERO and g.ndim == 2 and g.flags.c_contiguous and live.ndim == 1)
+def live_columns_turned(g, live):
+    out = np.empty((live.size, g.shape[0]), g.dtype)
+    _live_columns_turned(g, live, out)
+    return out
+
+
+@_jit()
+def _place_live_rows(part, live, out, zero):
+    units, cols = out.shape
+    bad = False
+    k = 0
+    for r in range(units):
+        if k < live.size and live[k] == r:
+            for c in range(cols):
+                v = part[k, c]
+                out[r, c] = v
+                bad |= v - v != zero  # inf - inf and NaN - NaN are NaN: a non-finite entry
+            k += 1
+        else:
+            for c in range(cols):
+                out[r, c] = zero
+    return not bad
+
+
+@takes(lambda part, live, out: part.dtype in _ZERO and part.ndim == 2 and out.dtype == part.dtype
+       and out.ndim == 2 and part.shape == (live.size, out.shape[1]) and part.flags.c_contiguous
+       and out.flags.c_contiguous and live.ndim == 1)
+def place_live_rows(part, live, out):
+    return bool(_place_live_rows(part, live, out, _ZERO[part.dtype]))

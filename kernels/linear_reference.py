@@ -37,3 +37,22 @@ def live_columns(g):
     gradient that get a weight gradient; the others' weight rows are g's zero column times x."""
     xp = _xp(g)
     return xp.flatnonzero((g != 0).any(axis=0))
+
+
+def live_columns_turned(g, live):
+    """g[:, live]^T as a C-contiguous (live units, rows) array: the live units' gradient, the left operand of
+    their weight gradient's product in BLAS's untransposed layout."""
+    xp = _xp(g)
+    return xp.ascontiguousarray(g[:, live].T)
+
+
+def place_live_rows(part, live, out):
+    """out = the whole weight gradient from the live units' rows `part` (row k is unit live[k]; live ascending),
+    every other row +0; returns whether part is all finite. Where it is not, out's contents are unspecified
+    (the caller computes the whole product instead): one pass over part both checks and places it."""
+    xp = _xp(part)
+    if not bool(xp.isfinite(part).all()):
+        return False
+    out.fill(0)
+    out[live] = part
+    return True

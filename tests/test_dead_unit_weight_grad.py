@@ -49,6 +49,34 @@ def test_live_columns_kernel_is_its_reference(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_live_columns_turned_kernel_is_its_reference(dtype):
+    g, dead = gradient(300, 37, 0.4, dtype)
+    live = linear_reference.live_columns(g)
+    got = linear_cpu.live_columns_turned(g, live)
+    assert got.flags.c_contiguous and got.shape == (live.size, 300)
+    np.testing.assert_array_equal(bits(got), bits(linear_reference.live_columns_turned(g, live)))
+    np.testing.assert_array_equal(bits(got), bits(g[:, live].T))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad", [None, np.inf, -np.inf, np.nan])
+def test_place_live_rows_kernel_is_its_reference(dtype, bad):
+    rng = np.random.default_rng(4)
+    live = np.sort(rng.permutation(40)[:23])
+    part = rng.standard_normal((live.size, 17)).astype(dtype)
+    part[3, 4] = -0.0
+    if bad is not None:
+        part[live.size - 1, 16] = bad  # the last entry: the check must reach it
+    want, got = np.full((40, 17), np.nan, dtype), np.full((40, 17), np.nan, dtype)
+    finite = linear_reference.place_live_rows(part, live, want)
+    assert linear_cpu.place_live_rows(part, live, got) is finite is (bad is None)
+    if finite:
+        np.testing.assert_array_equal(bits(got), bits(want))
+        np.testing.assert_array_equal(bits(got[live]), bits(part))
+        assert not np.signbit(np.delete(got, live, axis=0)).any()  # the dead rows +0, as the whole product's
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("rows", [ROWS, 1000])
 def test_dead_rows_are_the_whole_products_bits_and_live_rows_its_sums(dtype, rows):
     g, dead = gradient(rows, 96, 0.5, dtype)
@@ -58,7 +86,7 @@ def test_dead_rows_are_the_whole_products_bits_and_live_rows_its_sums(dtype, row
     live = np.setdiff1d(np.arange(96), dead)
     assert (whole[dead] == 0).all()
     np.testing.assert_array_equal(bits(got[dead]), bits(whole[dead]))  # +0, as BLAS sums 0 * x
-    np.testing.assert_array_equal(bits(got[live]), bits(g[:, live].T @ x))
+    np.testing.assert_array_equal(bits(got[live]), bits(np.ascontiguousarray(g[:, live].T) @ x))
     np.testing.assert_allclose(got, whole, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5)
 
 

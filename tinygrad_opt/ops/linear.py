@@ -24,8 +24,8 @@ def _product(a, b, out=None):
     return a @ b if out is None else np.matmul(a, b, out=out)
 
 
-# fewer rows: OpenBLAS ran the narrower product of 64 rows on one thread, slower than the whole one on two
-# (benchmarks/README.md, "Dead units' weight rows"); from 128 rows it stays threaded and takes the saving
+# fewer rows: at 64 rows the narrower product and the skip's two passes took as long as the whole product
+# with BLAS on two threads, and the step ran 2.6 % slower (benchmarks/README.md, "Dead units' weight rows")
 SKIP_DEAD_FROM_ROWS = 128
 
 
@@ -39,21 +39,23 @@ def _weight_grad(g, x, out=None):
     would make the dead rows' column k NaN; it also makes every live row's column k non-finite, so a live
     part that is not all finite (or no live unit) takes the whole product instead. The live rows are the same
     sums as in the whole product, but BLAS may round them differently for the narrower product, so Linear and
-    LinearReLU both come here and the fused layer keeps the unfused numbers."""
+    LinearReLU both come here and the fused layer keeps the unfused numbers.
+
+    The skip's own passes are kernels rather than NumPy calls: the live columns gathered and turned in one
+    pass (BLAS then gets a C-contiguous operand), and one pass over the weight gradient that places the live
+    rows, writes the dead ones as +0 and checks that the live part is finite. As NumPy calls (a fancy gather,
+    isfinite, fill, a fancy scatter) those passes cost about 75 us at batch 64, most of what the narrower
+    product saves there."""
     if type(g) is np.ndarray and type(x) is np.ndarray and g.shape[0] >= SKIP_DEAD_FROM_ROWS \
             and g.dtype.char in "fd" and g.flags.c_contiguous:
         live = kernel("live_columns", g)(g)
         units = g.shape[1]
         if 0 < live.size <= units - units // 8:
-            part = _product(g[:, live].T, x)
-            if np.isfinite(part).all():
-                if out is None:
-                    gw = np.zeros((units, x.shape[1]), g.dtype)
-                else:
-                    gw = out
-                    gw.fill(0)
-                gw[live] = part
+            part = _product(kernel("live_columns_turned", g)(g, live), x)
+            gw = np.empty((units, x.shape[1]), g.dtype) if out is None else out
+            if kernel("place_live_rows", part)(part, live, gw):
                 return gw
+            return _product(g.T, x, gw)
     return _product(g.T, x, out)
 
 
