@@ -59,6 +59,7 @@ import tinygrad_opt as tg  # noqa: E402
 from tinygrad_opt.kernels import get as kernel  # noqa: E402
 from tinygrad_opt.kernels.blas_threads import apply_policy, before_gemm  # noqa: E402
 from tinygrad_opt.ops.linear import _weight_first as weight_first_product  # noqa: E402
+from tinygrad_opt.ops.linear import _weight_grad as weight_grad  # noqa: E402
 
 F32 = 4  # bytes per float32
 
@@ -115,8 +116,13 @@ def gemm(m: int, k: int, n: int) -> tuple[float, float]:
     return 2.0 * m * k * n, float(F32 * (m * k + k * n + m * n))
 
 
-def phases(batch: int, fused: bool = True) -> list[tuple[str, str, str, float, float, object]]:
+def phases(batch: int, fused: bool = True, weights=None) -> list[tuple[str, str, str, float, float, object]]:
     """(name, detail, kind, flops, bytes, fn) for every phase of the engine's step, in its order.
+
+    weights: (W1, b1, W2, b2), peers.py's initial ones by default; profile() passes the warmed step's, so that
+    the hidden layer has the step's dead units (ReLU units with no gradient on any row of a batch), whose
+    weight-gradient rows the engine does not multiply (ops/linear.py _weight_grad): the dW1 phase is that
+    call, and its flops and bytes count the live units' rows only (their mean over the step's batches).
 
     fused: the hidden layer as nn.Sequential runs it (ops.LinearReLU: bias + ReLU in one pass,
     mask + bias gradient in one pass); otherwise as Linear then ReLU called one by one.
@@ -125,11 +131,11 @@ def phases(batch: int, fused: bool = True) -> list[tuple[str, str, str, float, f
     gradients Adam reads are the products'), so that the phases back to back touch memory as the
     step does; the two products over x read the batch in CURRENT_X."""
     rng = np.random.default_rng(2)
-    w1, b1, w2, b2 = initial_weights()
+    w1, b1, w2, b2 = initial_weights() if weights is None else weights
     x, y = batches(batch)[0]
     current = CURRENT_X
     current["x"] = x
-    h = x @ w1.T
+    h = x @ w1.T + b1
     a = np.maximum(h, 0)
     z = a @ w2.T + b2
     ce = kernel("softmax_cross_entropy", z)
@@ -166,6 +172,7 @@ def phases(batch: int, fused: bool = True) -> list[tuple[str, str, str, float, f
         return lambda: np.add(flow[key], bias, out=flow[key])
 
     bh, bz = batch * HIDDEN * F32, batch * OUT * F32
+    live = mean_live_units(batch, w1, b1, w2, b2)
     weight_first = weight_first_product(x, w1)  # as ops.Linear / ops.LinearReLU decide
     bias_relu_t = kernel("bias_relu_transposed", h_t)
     if weight_first:  # the product as (W1 x^T)^T, turned back in the pass that adds the bias
@@ -201,12 +208,27 @@ def phases(batch: int, fused: bool = True) -> list[tuple[str, str, str, float, f
             lambda: keep("gz", mask_and_db(flow["ga"], flow["a"])[0]))] if fused else
           [("relu mask", f"({batch},{HIDDEN}) x2 -> new", "pass", 0, 3 * bh,
             lambda: keep("gz", relu_bw(flow["ga"], flow["a"])))]),
-        ("g1^T @ x  (dW1)", f"({HIDDEN},{batch}) x ({batch},{IN}) T,N", "gemm", *gemm(HIDDEN, batch, IN),
-         lambda: keep("gw1", flow["gz"].T @ current["x"])),
+        ("g1^T @ x  (dW1)", f"({live:.0f} live of {HIDDEN},{batch}) x ({batch},{IN}) T,N, dead rows +0", "gemm",
+         *gemm(live, batch, IN), lambda: keep("gw1", weight_grad(flow["gz"], current["x"]))),
         *([] if fused else
           [("colsum g1 (db1)", f"({batch},{HIDDEN}) -> ({HIDDEN},)", "pass", 0, bh, lambda: bias_grad(flow["gz"]))]),
         ("Adam x4", f"{n_params} parameters", "pass", 0, 7 * n_params * F32, adam_all),
     ]
+
+
+def mean_live_units(batch: int, w1, b1, w2, b2) -> float:
+    """The mean count of hidden units with a gradient on some row (the live units) over peers.py's batches,
+    for these weights: the rows of dW1 the engine's step multiplies."""
+    counts = []
+    for x, y in batches(batch):
+        h = x @ w1.T + b1
+        a = np.maximum(h, 0)
+        z = a @ w2.T + b2
+        dz = kernel("softmax_cross_entropy", z)(z, y, 0.0)[1] * np.float32(1 / batch)
+        ga = dz @ w2
+        gz = kernel("relu_backward", ga)(ga, a)
+        counts.append(kernel("live_columns", gz)(gz).size)
+    return statistics.mean(counts)
 
 
 def back_to_back(rows, batch: int):
@@ -343,10 +365,11 @@ def replay_lines(batch: int, steps: int) -> str:
 
 def profile(batch: int, gemm_rate: float, bandwidth: float, repeats: int, budget: float,
             fused: bool = True, capture: bool = False, flush: bool = False) -> dict:
-    rows = phases(batch, fused)
+    step = warm_step(batch, fused, capture, flush)
+    rows = phases(batch, fused, tuple(p.data.copy() for p in step.model.parameters()))
     rows = [(n, d, k, f, b, as_the_engine_calls(fn) if k == "gemm" else fn) for n, d, k, f, b, fn in rows]
     sequence, in_sequence = back_to_back(rows, batch)
-    whole = {"(the step)": warm_step(batch, fused, capture, flush), "(back to back)": sequence}
+    whole = {"(the step)": step, "(back to back)": sequence}
     # the step, the phases back to back and each phase alone in the same interleaved blocks: the VM's speed drifts
     times = time_calls({**whole, **{name: fn for name, _, _, _, _, fn in rows}}, repeats, budget)
     step, sequence = times["(the step)"], times["(back to back)"]

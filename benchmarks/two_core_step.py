@@ -47,7 +47,7 @@ import peers  # noqa: E402
 import tinygrad_opt as tg  # noqa: E402
 from tinygrad_opt.kernels import blas_threads, cpu, linear_cpu  # noqa: E402
 from tinygrad_opt.kernels.parallel import _in_flush_mode  # noqa: E402
-from tinygrad_opt.ops.linear import _weight_first  # noqa: E402
+from tinygrad_opt.ops.linear import _weight_first, _weight_grad  # noqa: E402
 
 
 def _nogil(fn):
@@ -243,7 +243,7 @@ class SplitStep:
             self._in_halves(self._backward_half)
         else:
             self.gz, self.db1 = linear_cpu.relu_backward_bias_grad(self.da, self.a)
-            self.dw1 = self.gz.T @ x
+            self.dw1 = _weight_grad(self.gz, x)  # as ops.LinearReLU.backward: dead units' rows not multiplied
         if self.split_adam:
             self._adam(self.w2.reshape(-1), dw2.reshape(-1), self.m[2].reshape(-1), self.v[2].reshape(-1))
             self._adam(self.b2, db2, self.m[3], self.v[3])
