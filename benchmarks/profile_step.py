@@ -25,6 +25,9 @@ kernels from the registry), and timed in interleaved blocks (median per call):
     Python + rest  the engine's measured step minus all of the above: graph building,
                    dispatch, autograd bookkeeping
 The step, the sequence and each phase alone are timed in the same interleaved blocks.
+The phases run on the weights of the step after its warm-up, so the hidden layer has the step's dead units,
+and dW1 is computed as the engine computes it (ops/linear.py _weight_grad: only the live units' rows from
+128 rows of batch); its flops and bytes, so its bound and the step's SGEMM bound, count the rows it multiplies.
 
 --capture times the step as tg.compile replays it, with subnormals flushed (peers.py's
 engine-capture-flush), so "Python + rest" is what the replay adds to the kernels; it then
