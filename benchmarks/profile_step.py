@@ -62,7 +62,7 @@ import tinygrad_opt as tg  # noqa: E402
 from tinygrad_opt.kernels import get as kernel  # noqa: E402
 from tinygrad_opt.kernels.blas_threads import apply_policy, before_gemm  # noqa: E402
 from tinygrad_opt.ops.linear import _weight_first as weight_first_product  # noqa: E402
-from tinygrad_opt.ops.linear import _weight_grad as weight_grad  # noqa: E402
+from tinygrad_opt.ops.linear import SKIP_DEAD_FROM_ROWS, _weight_grad as weight_grad  # noqa: E402
 
 F32 = 4  # bytes per float32
 
@@ -175,7 +175,7 @@ def phases(batch: int, fused: bool = True, weights=None) -> list[tuple[str, str,
         return lambda: np.add(flow[key], bias, out=flow[key])
 
     bh, bz = batch * HIDDEN * F32, batch * OUT * F32
-    live = mean_live_units(batch, w1, b1, w2, b2)
+    live = mean_multiplied_rows(batch, w1, b1, w2, b2)
     weight_first = weight_first_product(x, w1)  # as ops.Linear / ops.LinearReLU decide
     bias_relu_t = kernel("bias_relu_transposed", h_t)
     if weight_first:  # the product as (W1 x^T)^T, turned back in the pass that adds the bias
@@ -211,7 +211,7 @@ def phases(batch: int, fused: bool = True, weights=None) -> list[tuple[str, str,
             lambda: keep("gz", mask_and_db(flow["ga"], flow["a"])[0]))] if fused else
           [("relu mask", f"({batch},{HIDDEN}) x2 -> new", "pass", 0, 3 * bh,
             lambda: keep("gz", relu_bw(flow["ga"], flow["a"])))]),
-        ("g1^T @ x  (dW1)", f"({live:.0f} live of {HIDDEN},{batch}) x ({batch},{IN}) T,N, dead rows +0", "gemm",
+        ("g1^T @ x  (dW1)", f"({live:.0f} multiplied of {HIDDEN},{batch}) x ({batch},{IN}) T,N", "gemm",
          *gemm(live, batch, IN), lambda: keep("gw1", weight_grad(flow["gz"], current["x"]))),
         *([] if fused else
           [("colsum g1 (db1)", f"({batch},{HIDDEN}) -> ({HIDDEN},)", "pass", 0, bh, lambda: bias_grad(flow["gz"]))]),
@@ -219,9 +219,9 @@ def phases(batch: int, fused: bool = True, weights=None) -> list[tuple[str, str,
     ]
 
 
-def mean_live_units(batch: int, w1, b1, w2, b2) -> float:
-    """The mean count of hidden units with a gradient on some row (the live units) over peers.py's batches,
-    for these weights: the rows of dW1 the engine's step multiplies."""
+def mean_multiplied_rows(batch: int, w1, b1, w2, b2) -> float:
+    """The mean count of dW1's rows the engine's step multiplies over peers.py's batches, for these weights: the
+    hidden units with a gradient on some row (the live units) where _weight_grad skips the others, else all."""
     counts = []
     for x, y in batches(batch):
         h = x @ w1.T + b1
@@ -230,7 +230,9 @@ def mean_live_units(batch: int, w1, b1, w2, b2) -> float:
         dz = kernel("softmax_cross_entropy", z)(z, y, 0.0)[1] * np.float32(1 / batch)
         ga = dz @ w2
         gz = kernel("relu_backward", ga)(ga, a)
-        counts.append(kernel("live_columns", gz)(gz).size)
+        live = kernel("live_columns", gz)(gz).size
+        skips = batch >= SKIP_DEAD_FROM_ROWS and 0 < live <= HIDDEN - HIDDEN // 8  # as _weight_grad decides
+        counts.append(live if skips else HIDDEN)
     return statistics.mean(counts)
 
 
