@@ -29,7 +29,8 @@ from .reference import relu, relu_backward
 __all__ = ["adam_update", "adam_update_group", "bias_grad", "bias_relu", "bias_relu_transposed", "relu",
            "relu_backward", "relu_backward_bias_grad", "sgd_update", "sgd_update_group", "adadelta_update",
            "adagrad_update", "adamax_update", "lion_update", "nadam_update", "radam_update", "rmsprop_update",
-           "schedule_free_adamw_update", "softmax_cross_entropy"]
+           "schedule_free_adamw_update", "softmax_cross_entropy", "live_columns", "live_columns_turned",
+           "place_live_rows"]
 
 MAX_SUM_ROWS = 1024  # a NumPy call per row: taller arrays wait for their loop instead
 MAX_SOFTMAX_ELEMENTS = 1 << 16  # a Python call per element (about 0.4 us): larger logits wait for their loop
@@ -120,6 +121,13 @@ def _reference_twin(name: str):
     twin.__name__, twin.__qualname__ = name, name
     twin.__doc__ = f"cpu.{name}'s bits (in place)."
     return twin
+
+
+# the skip of dead units' weight rows (ops/linear.py _weight_grad, from 128 rows of batch): the references find,
+# gather and place the same elements and compute nothing, so they are the loops' bits as they are
+live_columns = linear_reference.live_columns
+live_columns_turned = linear_reference.live_columns_turned
+place_live_rows = linear_reference.place_live_rows
 
 
 # the other optimizers' updates: each loop's cold compile would otherwise land on its optimizer's first step

@@ -85,6 +85,24 @@ def test_the_linear_twins_give_the_loops_bits(seed, rows, cols, dtype, nan):
         assert first_call.bias_relu(h.copy(), b) is not NotImplemented
 
 
+@settings(max_examples=60, deadline=None)
+@given(seed=SEEDS, rows=st.integers(1, 40), units=st.integers(1, 40), cols=st.integers(1, 30), dtype=DTYPES,
+       nan=st.booleans())
+def test_the_dead_unit_twins_give_the_loops_bits(seed, rows, units, cols, dtype, nan):
+    rng = np.random.default_rng(seed)
+    g = hard(rng, (rows, units), dtype, nan)
+    g[:, rng.random(units) < 0.4] = rng.choice(np.array([0.0, -0.0], dtype), (rows, 1))  # dead units
+    live = first_call.live_columns(g)
+    np.testing.assert_array_equal(live, linear_cpu.live_columns(g))
+    same_bits(first_call.live_columns_turned(g, live), linear_cpu.live_columns_turned(g, live))
+    part = hard(rng, (live.size, cols), dtype, nan)
+    twin_out, loop_out = np.full((units, cols), 7, dtype), np.full((units, cols), 7, dtype)
+    finite = first_call.place_live_rows(part, live, twin_out)
+    assert finite == linear_cpu.place_live_rows(part, live, loop_out) == bool(np.isfinite(part).all())
+    if finite:  # otherwise out is unspecified: the caller computes the whole product into it
+        same_bits(twin_out, loop_out)
+
+
 def test_twins_that_compute_decline_nan_inputs_and_a_column_sum_declines_tall_arrays():
     g = np.ones((4, 3), np.float32)
     g[1, 2], g[2, 2] = np.nan, -np.nan  # which NaN wins depends on operand order
