@@ -17,6 +17,7 @@ Backward takes the forward's input a and recomputes what it needs (a mask, a sig
 an exp) instead of keeping it from the forward: one array less to write and keep alive,
 and the fused versions read a once anyway. Sigmoid comes from e = exp(-|a|) <= 1, so
 nothing overflows: s = 1 / (1 + e) for a >= 0 and e / (1 + e) for a < 0.
+float16 arrays are computed in float32 and rounded once (kernels/opmath.py), as torch's half kernels.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import math
 
 import numpy as np
 
+from .opmath import half_in_float32
 from .reference import _xp
 
 _HOST_ONES = {np.dtype(np.float32): np.ones((), np.float32), np.dtype(np.float64): np.ones((), np.float64)}
@@ -31,19 +33,15 @@ _ndarray = np.ndarray  # a module-level name: NumPy's module __getattr__ makes n
 from .registry import get as kernel
 
 
+@half_in_float32
 def leaky_relu(a, slope: float):
     xp = _xp(a)
-    if a.dtype.itemsize < 4:  # float16: torch multiplies in float32 by the float32 slope and rounds once
-        wide = a.astype(xp.float32)
-        return xp.where(wide > 0, wide, wide * xp.float32(slope)).astype(a.dtype)
     return xp.where(a > 0, a, a * slope).astype(a.dtype, copy=False)
 
 
+@half_in_float32
 def leaky_relu_backward(g, a, slope: float):
     xp = _xp(g)
-    if g.dtype.itemsize < 4:  # float16: in float32, rounded once, as torch's
-        wide = g.astype(xp.float32)
-        return xp.where(a > 0, wide, wide * xp.float32(slope)).astype(g.dtype)
     return xp.where(a > 0, g, g * slope).astype(g.dtype, copy=False)
 
 
@@ -54,20 +52,24 @@ def sigmoid(a):
     return (xp.where(a >= 0, 1, e) / (1 + e)).astype(a.dtype, copy=False)
 
 
+@half_in_float32
 def silu(a):
     return a * sigmoid(a)
 
 
+@half_in_float32
 def silu_backward(g, a):
     s = sigmoid(a)
     return g * s * (1 + a * (1 - s))
 
 
+@half_in_float32
 def tanh_backward(g, y):
     one = _HOST_ONES.get(y.dtype) if type(y) is _ndarray else None  # see reference._HOST_ZEROS
     return g * ((1 if one is None else one) - y * y)
 
 
+@half_in_float32
 def elu(a, alpha: float, scale: float, input_scale: float):
     xp = _xp(a)
     # exp of non-positive values only (no overflow); where, not minimum, keeps -0.0 (expm1(-0.0) = -0.0, as torch)
@@ -75,6 +77,7 @@ def elu(a, alpha: float, scale: float, input_scale: float):
     return xp.where(a <= 0, xp.expm1(negative_part) * (alpha * scale), a * scale).astype(a.dtype, copy=False)
 
 
+@half_in_float32
 def elu_backward(g, a, alpha: float, scale: float, input_scale: float):
     xp = _xp(g)
     # exp itself, not expm1 + 1, which would round tiny exp values to 0 in float32
@@ -104,6 +107,7 @@ def _gelu_tanh_t(a):
     return _xp(a).tanh((a + a * a * a * GELU_TANH_KAPPA) * SQRT_2_OVER_PI)
 
 
+@half_in_float32
 def gelu(a, approximate: str):
     """(y, saved): saved is Phi(a) (none) or t (tanh), what backward needs besides a."""
     if approximate == "tanh":
@@ -113,6 +117,7 @@ def gelu(a, approximate: str):
     return (a * cdf).astype(a.dtype, copy=False), cdf
 
 
+@half_in_float32
 def gelu_backward(g, a, saved, approximate: str):
     xp = _xp(g)
     if approximate == "tanh":
@@ -128,6 +133,7 @@ def gelu_backward(g, a, saved, approximate: str):
 # dL/da = g * z / (z + 1), z = exp(beta * a) (sigmoid(beta * a)), and g where beta * a > threshold.
 # exp is taken of min(beta * a, threshold) only, so it cannot overflow.
 
+@half_in_float32
 def softplus(a, beta: float, threshold: float):
     xp = _xp(a)
     scaled = a * beta
@@ -135,6 +141,7 @@ def softplus(a, beta: float, threshold: float):
     return xp.where(scaled > threshold, a, xp.log1p(z) / beta).astype(a.dtype, copy=False)
 
 
+@half_in_float32
 def softplus_backward(g, a, beta: float, threshold: float):
     xp = _xp(g)
     scaled = a * beta

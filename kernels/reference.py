@@ -21,6 +21,8 @@ import math
 
 import numpy as np
 
+from .opmath import HALF, half_in_float32
+
 
 # module-level names for the functions the small-array paths call: NumPy's module __getattr__ keeps
 # Python 3.11 from caching `np.<name>`, a dict lookup per use
@@ -86,16 +88,26 @@ def log_softmax(a, axis: int = -1):
     Subtracting the maximum first keeps exp from overflowing for any logits (the
     largest shifted value is 0, so s lies in [1, n]). Returns (y, p) with p = e / s,
     the softmax: log_softmax_backward reuses it instead of a second exp.
+    float16 is computed in float32 as torch's half kernel: s and log(s) are each rounded to
+    float16 (torch keeps them in float16), y once at the end; p stays float32.
     """
     xp = _xp(a)
+    half = a.dtype == HALF
+    if half:
+        a = a.astype(xp.float32)
     y = a - a.max(axis=axis, keepdims=True)
     e = xp.exp(y)
     s = e.sum(axis=axis, keepdims=True)
+    if half:
+        y -= xp.log(s.astype(HALF).astype(xp.float32)).astype(HALF)
+        e *= 1 / s
+        return y.astype(HALF), e
     y -= xp.log(s)  # y is ours: shift it in place
     e *= 1 / s  # and e becomes the softmax p (a division per row, not per element)
     return y, e
 
 
+@half_in_float32
 def log_softmax_backward(g, p, axis: int = -1):
     """dL/da = g - softmax(a) * sum(g, axis) = g - p * sum(g, axis)."""
     return g - p * g.sum(axis=axis, keepdims=True)
@@ -124,7 +136,7 @@ def relu(a):
 def relu_into(a, out=None):
     """relu(a) written into `out` (a new array when None); `out` may be `a` itself."""
     xp = _xp(a)
-    if xp is np:
+    if xp is np and a.dtype != HALF:  # NumPy's float16 maximum gives its first argument on a tie of zeros
         return np.maximum(a.dtype.type(0), a, out=out)
     y = xp.where(a < 0, xp.zeros((), a.dtype), a)
     if out is None:

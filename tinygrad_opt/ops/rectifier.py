@@ -8,6 +8,7 @@ import numpy as np
 from ..autograd import Function
 from ..backend import array_module
 from ..kernels import get as kernel
+from ..kernels.opmath import opmath, rounded
 from ..kernels.reference import clamp
 from ..quiet_numpy import silent
 from .elementwise import _quiet
@@ -84,13 +85,15 @@ class Hardswish(Function):
     @silent
     def forward(ctx, a):
         ctx.a = a
-        return (a * clamp(a + 3, 0.0, 6.0) / 6).astype(a.dtype, copy=False)
+        wide = opmath(a)  # float16: in float32, rounded once (torch's half kernel), both ways
+        return rounded(wide * clamp(wide + 3, 0.0, 6.0) / 6, a.dtype)
 
     @staticmethod
     def backward(ctx, g):
         xp = array_module(g)
         a = ctx.a
-        inside = g * (a / 3 + 0.5).astype(g.dtype, copy=False)
+        wide = opmath(a)
+        inside = rounded(opmath(g) * (wide / 3 + 0.5).astype(wide.dtype, copy=False), g.dtype)
         return xp.where(a <= -3, xp.zeros((), dtype=g.dtype), xp.where(a < 3, inside, g))
 
 
@@ -106,19 +109,20 @@ class Celu(Function):
     @silent
     def forward(ctx, a, alpha=1.0):
         xp = array_module(a)
-        input_scale = a.dtype.type(1.0 / alpha)
+        wide = opmath(a)  # float16: in float32, rounded once (torch's half kernel), both ways
+        input_scale = wide.dtype.type(1.0 / alpha)
         ctx.a, ctx.input_scale = a, input_scale
-        below = xp.where(a <= 0, a, xp.zeros((), dtype=a.dtype))  # exp only where it is used
+        below = xp.where(wide <= 0, wide, xp.zeros((), dtype=wide.dtype))  # exp only where it is used
         with _quiet(xp):
-            return xp.where(a <= 0, xp.expm1(below * input_scale) * a.dtype.type(alpha), a)
+            return rounded(xp.where(wide <= 0, xp.expm1(below * input_scale) * wide.dtype.type(alpha), wide), a.dtype)
 
     @staticmethod
     def backward(ctx, g):
         xp = array_module(g)
-        a = ctx.a
+        a = opmath(ctx.a)
         below = xp.where(a <= 0, a, xp.zeros((), dtype=a.dtype))
         with _quiet(xp):
-            return xp.where(a <= 0, g * xp.exp(below * ctx.input_scale), g)
+            return rounded(xp.where(a <= 0, opmath(g) * xp.exp(below * ctx.input_scale), opmath(g)), g.dtype)
 
 
 class Hardsigmoid(Function):
@@ -131,13 +135,14 @@ class Hardsigmoid(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.a = a
-        return (clamp(a + 3, 0.0, 6.0) / 6).astype(a.dtype, copy=False)
+        return rounded(clamp(opmath(a) + 3, 0.0, 6.0) / 6, a.dtype)  # float16: in float32, rounded once
 
     @staticmethod
     def backward(ctx, g):
         a = ctx.a
         inside = (a > -3) & (a < 3)
-        return g * inside * g.dtype.type(_ONE_SIXTH_FLOAT32)
+        wide = opmath(g)
+        return rounded(wide * inside * wide.dtype.type(_ONE_SIXTH_FLOAT32), g.dtype)
 
 
 class Hardshrink(Function):
@@ -168,7 +173,8 @@ class Softshrink(Function):
     def forward(ctx, a, lambd=0.5):
         xp = array_module(a)
         ctx.kept = ~((a >= -lambd) & (a <= lambd))
-        shifted = xp.where(a > lambd, a - a.dtype.type(lambd), a + a.dtype.type(lambd))
+        wide = opmath(a)  # float16: lambd in float32, one rounding (torch's half kernel)
+        shifted = rounded(xp.where(wide > lambd, wide - wide.dtype.type(lambd), wide + wide.dtype.type(lambd)), a.dtype)
         with _quiet(xp):  # inf * 0 where lambd is inf: NaN, as torch's
             return xp.where(ctx.kept, shifted, a * a.dtype.type(0))
 

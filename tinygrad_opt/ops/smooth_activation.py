@@ -7,6 +7,7 @@ Shared pieces, with e = exp(-|a|) (never above 1):
 from ..autograd import Function
 from ..backend import array_module
 from ..kernels import get as kernel
+from ..kernels.opmath import opmath, rounded
 from ..quiet_numpy import silent
 
 
@@ -65,15 +66,16 @@ class Mish(Function):
     @silent
     def forward(ctx, a):
         xp = array_module(a)
-        s, sp = _sigmoid_and_softplus(xp, a)
+        wide = opmath(a)  # float16: in float32, rounded once (torch's half kernel), both ways
+        s, sp = _sigmoid_and_softplus(xp, wide)
         t = xp.tanh(sp)
         ctx.a, ctx.s, ctx.t = a, s, t
-        return a * t
+        return rounded(wide * t, a.dtype)
 
     @staticmethod
     def backward(ctx, g):
         t = ctx.t
-        return g * (t + ctx.a * ctx.s * (1 - t * t))
+        return rounded(opmath(g) * (t + opmath(ctx.a) * ctx.s * (1 - t * t)), g.dtype)
 
 
 class Softplus(Function):
@@ -99,17 +101,20 @@ class Softplus(Function):
 class LogSigmoid(Function):
     """y = log(sigmoid(a)) = -softplus(-a) = min(a, 0) - log1p(exp(-|a|)).
 
-    dL/da = g * (1 - sigmoid(a)) = g * sigmoid(-a).
+    dL/da = g * (1 - sigmoid(a)) = g * sigmoid(-a), from e = exp(-|a|) kept in a's dtype, as torch's
+    log_sigmoid_backward reads its buffer. float16 is computed in float32 and rounded once, both ways.
     """
 
     @staticmethod
     @silent
     def forward(ctx, a):
         xp = array_module(a)
-        e = xp.exp(-xp.abs(a))
-        ctx.sigmoid_neg = (xp.where(a < 0, 1, e) / (1 + e)).astype(a.dtype, copy=False)
-        return (xp.minimum(a, 0) - xp.log1p(e)).astype(a.dtype, copy=False)
+        wide = opmath(a)  # float16: in float32, rounded once (torch's half kernel), both ways
+        e = xp.exp(-xp.abs(wide))
+        kept = opmath(rounded(e, a.dtype))  # torch saves e for backward in the input's dtype
+        ctx.sigmoid_neg = (xp.where(wide < 0, 1, kept) / (1 + kept)).astype(wide.dtype, copy=False)
+        return rounded(xp.minimum(wide, 0) - xp.log1p(e), a.dtype)
 
     @staticmethod
     def backward(ctx, g):
-        return g * ctx.sigmoid_neg
+        return rounded(opmath(g) * ctx.sigmoid_neg, g.dtype)
