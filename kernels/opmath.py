@@ -42,3 +42,19 @@ def half_in_float32(kernel):
         return rounded(out, HALF)
 
     return run
+
+
+def times_number(x, c: float):
+    """x * c as torch multiplies a tensor by a Python number: float16 in float32 with c in float32, rounded
+    once; other dtypes in their own precision."""
+    return rounded(opmath(x) * c, x.dtype) if x.dtype == HALF else x * c
+
+
+def rsqrt(x):
+    """1 / sqrt(x) as torch's rsqrt: float16 in float32, rounded once."""
+    wide = opmath(x)
+    if isinstance(wide, np.ndarray):
+        return rounded(1 / np.sqrt(wide), x.dtype)
+    import cupy  # noqa: PLC0415 - only reached for CuPy arrays
+
+    return rounded(1 / cupy.sqrt(wide), x.dtype)

@@ -316,16 +316,25 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods, ArithmeticMethods, Tri
         return ops.Sub.apply(a, b)
 
     def __mul__(self, other):
+        if (type(other) is float or type(other) is int) and self.data.dtype == _HALF:
+            return ops.MulNumber.apply(self, factor=other)  # torch's float32 opmath (ops/scalar_opmath.py)
         return ops.Mul.apply(*_promoted(self, other))
 
     def __rmul__(self, other):
+        if (type(other) is float or type(other) is int) and self.data.dtype == _HALF:
+            return ops.MulNumber.apply(self, factor=other)
         b, a = _promoted(self, other)
         return ops.Mul.apply(a, b)
 
     def __truediv__(self, other):
+        if (type(other) is float or type(other) is int) and self.data.dtype == _HALF:
+            return ops.DivNumber.apply(self, divisor=other)
         return ops.Div.apply(*_promoted(self, other, floating=True))
 
     def __rtruediv__(self, other):
+        if (type(other) is float or type(other) is int) and self.data.dtype == _HALF:
+            inverse = ops.Reciprocal.apply(self)  # torch: c / x is reciprocal(x) * c
+            return inverse if other == 1 else ops.MulNumber.apply(inverse, factor=other)
         b, a = _promoted(self, other, floating=True)
         return ops.Div.apply(a, b)
 
@@ -481,6 +490,7 @@ def _promoted(a: Tensor, other: Any, floating: bool = False) -> tuple:
     return a, b
 
 
+_HALF = np.dtype(np.float16)  # float16 with a Python number: torch's float32 opmath (ops/scalar_opmath.py)
 _PYTHON_SCALARS = (float, int, bool)  # checked by type first: isinstance against numbers' ABCs is slow
 
 

@@ -103,3 +103,7 @@ __all__ += ["Quantile"]
 from .parametric_rectifier import Prelu, Rrelu  # noqa: E402
 
 __all__ += ["Prelu", "Rrelu"]
+
+from .scalar_opmath import DivNumber, MulNumber, Reciprocal  # noqa: E402
+
+__all__ += ["DivNumber", "MulNumber", "Reciprocal"]

@@ -8,6 +8,7 @@ import math
 
 from ..autograd import Function
 from ..backend import array_module
+from ..kernels.opmath import rsqrt, times_number
 from ..quiet_numpy import silent
 from .elementwise import _quiet
 
@@ -59,7 +60,7 @@ class Cosh(Function):
 
 
 class Asin(Function):
-    """y = asin(a).   dL/da = g / sqrt(1 - a**2)."""
+    """y = asin(a).   dL/da = g * rsqrt(-a * a + 1) (torch's formula and order: in float16 each step rounds)."""
 
     @staticmethod
     @silent
@@ -71,11 +72,11 @@ class Asin(Function):
     @staticmethod
     def backward(ctx, g):
         with _quiet(array_module(g)):
-            return g / array_module(g).sqrt(1 - ctx.a * ctx.a)
+            return g * rsqrt(-ctx.a * ctx.a + 1)
 
 
 class Acos(Function):
-    """y = acos(a).   dL/da = -g / sqrt(1 - a**2)."""
+    """y = acos(a).   dL/da = g * -rsqrt(-a * a + 1) (torch's formula and order)."""
 
     @staticmethod
     @silent
@@ -87,7 +88,7 @@ class Acos(Function):
     @staticmethod
     def backward(ctx, g):
         with _quiet(array_module(g)):
-            return -g / array_module(g).sqrt(1 - ctx.a * ctx.a)
+            return g * -rsqrt(-ctx.a * ctx.a + 1)
 
 
 class Atan(Function):
@@ -105,7 +106,7 @@ class Atan(Function):
 
 
 class Asinh(Function):
-    """y = asinh(a).   dL/da = g / sqrt(a**2 + 1)."""
+    """y = asinh(a).   dL/da = g * rsqrt(a * a + 1) (torch's formula and order)."""
 
     @staticmethod
     @silent
@@ -115,11 +116,12 @@ class Asinh(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return g / array_module(g).sqrt(ctx.a * ctx.a + 1)
+        with _quiet(array_module(g)):
+            return g * rsqrt(ctx.a * ctx.a + 1)
 
 
 class Acosh(Function):
-    """y = acosh(a).   dL/da = g / sqrt(a**2 - 1)."""
+    """y = acosh(a).   dL/da = g * rsqrt(a * a - 1) (torch's formula and order)."""
 
     @staticmethod
     @silent
@@ -131,7 +133,7 @@ class Acosh(Function):
     @staticmethod
     def backward(ctx, g):
         with _quiet(array_module(g)):
-            return g / array_module(g).sqrt(ctx.a * ctx.a - 1)
+            return g * rsqrt(ctx.a * ctx.a - 1)
 
 
 class Atanh(Function):
@@ -151,7 +153,7 @@ class Atanh(Function):
 
 
 class Log2(Function):
-    """y = log2(a).   dL/da = g / (a * ln 2)."""
+    """y = log2(a).   dL/da = g / (a * ln 2) (a * ln 2 as torch's tensor-times-number: kernels/opmath.py)."""
 
     @staticmethod
     @silent
@@ -163,11 +165,11 @@ class Log2(Function):
     @staticmethod
     def backward(ctx, g):
         with _quiet(array_module(g)):
-            return g / (ctx.a * math.log(2.0))
+            return g / times_number(ctx.a, math.log(2.0))
 
 
 class Log10(Function):
-    """y = log10(a).   dL/da = g / (a * ln 10)."""
+    """y = log10(a).   dL/da = g / (a * ln 10) (a * ln 10 as torch's tensor-times-number)."""
 
     @staticmethod
     @silent
@@ -179,11 +181,11 @@ class Log10(Function):
     @staticmethod
     def backward(ctx, g):
         with _quiet(array_module(g)):
-            return g / (ctx.a * math.log(10.0))
+            return g / times_number(ctx.a, math.log(10.0))
 
 
 class Exp2(Function):
-    """y = 2**a.   dL/da = g * y * ln 2."""
+    """y = 2**a.   dL/da = (g * y) * ln 2 (the last product as torch's tensor-times-number)."""
 
     @staticmethod
     @silent
@@ -194,13 +196,14 @@ class Exp2(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return g * ctx.y * math.log(2.0)
+        return times_number(g * ctx.y, math.log(2.0))
 
 
 class Atan2(Function):
     """y = atan2(a, b), the angle of the point (b, a).
 
-    dL/da = g * b / (a**2 + b**2),  dL/db = -g * a / (a**2 + b**2)   (0 at the origin, as torch).
+    dL/da = g * b * r,  dL/db = g * -a * r,  r = 1 / (a * a + b * b), 0 at the origin (torch's formula and
+    order; in float16 each step rounds).
     """
 
     @staticmethod
@@ -215,13 +218,14 @@ class Atan2(Function):
         a, b = ctx.a, ctx.b
         squared = a * a + b * b
         with _quiet(xp):
-            scale = xp.where(squared == 0, 0, g / squared)
+            inverse = xp.where(squared == 0, xp.zeros((), squared.dtype), 1 / squared)
         need_a, need_b = ctx.needs_input_grad
-        return (scale * b if need_a else None), (-scale * a if need_b else None)
+        return (g * b * inverse if need_a else None), (g * -a * inverse if need_b else None)
 
 
 class Hypot(Function):
-    """y = sqrt(a**2 + b**2) without overflow.   dL/da = g * a / y,  dL/db = g * b / y   (NaN where y = 0, as torch)."""
+    """y = sqrt(a**2 + b**2) without overflow.   dL/da = (g * a) / y,  dL/db = (g * b) / y   (NaN where y = 0, as
+    torch; its order, in float16 each step rounds)."""
 
     @staticmethod
     @silent
@@ -234,9 +238,8 @@ class Hypot(Function):
     def backward(ctx, g):
         xp = array_module(g)
         with _quiet(xp):
-            scale = g / ctx.y
             need_a, need_b = ctx.needs_input_grad
-            return (scale * ctx.a if need_a else None), (scale * ctx.b if need_b else None)
+            return (g * ctx.a / ctx.y if need_a else None), (g * ctx.b / ctx.y if need_b else None)
 
 
 class LogAddExp(Function):

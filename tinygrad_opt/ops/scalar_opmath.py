@@ -1,0 +1,61 @@
+"""A float16 tensor times or divided by a Python number, as torch computes it.
+
+torch multiplies and divides a reduced-precision tensor by a wrapped Python number in float32
+("opmath"): the number enters as a float32 (not rounded to float16 first) and the product or
+quotient is rounded once. NumPy would round the number to float16 and then compute, which differs
+from torch in about a quarter of the elements for a factor such as 0.1. float32 and float64
+tensors keep the plain operators (the number in the tensor's dtype, as torch).
+
+Notation: g is the upstream gradient dL/dy, y the output, c the number.
+"""
+from ..autograd import Function
+from ..kernels.opmath import opmath, rounded
+from ..quiet_numpy import silent
+
+
+class MulNumber(Function):
+    """y = a * c, c in float32, rounded once.   dL/da = g * c (alike: torch's backward multiplies
+    the gradient by the same wrapped number)."""
+
+    @staticmethod
+    @silent
+    def forward(ctx, a, factor=1.0):
+        ctx.factor = factor
+        return rounded(opmath(a) * factor, a.dtype)
+
+    @staticmethod
+    @silent
+    def backward(ctx, g):
+        return rounded(opmath(g) * ctx.factor, g.dtype)
+
+
+class DivNumber(Function):
+    """y = a / c, c in float32, rounded once.   dL/da = g / c (alike)."""
+
+    @staticmethod
+    @silent
+    def forward(ctx, a, divisor=1.0):
+        ctx.divisor = divisor
+        return rounded(opmath(a) / divisor, a.dtype)
+
+    @staticmethod
+    @silent
+    def backward(ctx, g):
+        return rounded(opmath(g) / ctx.divisor, g.dtype)
+
+
+class Reciprocal(Function):
+    """y = 1 / a.   dL/da = -g * (y * y) (torch's formula, each product rounded to a's dtype)."""
+
+    @staticmethod
+    @silent
+    def forward(ctx, a):
+        y = rounded(1 / opmath(a), a.dtype)
+        ctx.y = y
+        return y
+
+    @staticmethod
+    @silent
+    def backward(ctx, g):
+        y = ctx.y
+        return -g * (y * y)
