@@ -346,6 +346,8 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods, ArithmeticMethods, Tri
 
     def __rpow__(self, other):
         b, a = _promoted(self, other)
+        if (type(other) is float or type(other) is int) and self.data.dtype == _HALF:
+            return ops.Pow.apply(a, b, number_base=other)  # the gradient's log(c) of c itself, as torch's
         return ops.Pow.apply(a, b)
 
     def __mod__(self, other):

@@ -63,9 +63,10 @@ class ArithmeticMethods:
         return 1 / self
 
     def square(self):
-        """self * self (integers stay integers; bool becomes int64, as torch)."""
+        """self ** 2, as torch.square (its gradient g * 2 * self rounds once, also in float16); integers stay
+        integers and bool becomes int64, as torch."""
         x = self if self.data.dtype.kind != "b" else self.long()
-        return x * x
+        return x ** 2 if x.data.dtype.kind == "f" else x * x
 
     def trunc(self):
         """Rounds toward zero (zero gradient); integer tensors are returned as they are."""

@@ -2,8 +2,11 @@
 
 Notation in the docstrings: g is the upstream gradient dL/dy, y the output.
 """
+import numpy as np
+
 from ..autograd import Function
 from ..backend import array_module
+from ..kernels.opmath import times_number
 from ..kernels.reference import clamp
 from ..quiet_numpy import quiet, silent
 
@@ -47,7 +50,8 @@ class Mul(Function):
 
 
 class Div(Function):
-    """y = a / b.   dL/da = g / b,  dL/db = -g * a / b**2 = -g * y / b."""
+    """y = a / b.   dL/da = g / b,  dL/db = -g * a / b**2 = -g * (y / b) (torch's order: in float16 each step
+    rounds as torch's)."""
 
     @staticmethod
     @silent
@@ -59,8 +63,8 @@ class Div(Function):
     @staticmethod
     def backward(ctx, g):
         need_a, need_b = ctx.needs_input_grad
-        ga = g / ctx.b
-        return (ga if need_a else None), (-ga * ctx.y if need_b else None)
+        b = ctx.b
+        return (g / b if need_a else None), (-g * (ctx.y / b) if need_b else None)
 
 
 class Pow(Function):
@@ -70,12 +74,15 @@ class Pow(Function):
     dL/db = g * y * log(a)     (0 where a == 0 and b >= 0, as in PyTorch)
 
     Integers to negative integer powers give torch's integer results: 1 for base 1, +-1 for base -1,
-    else 0 (NumPy refuses them).
+    else 0 (NumPy refuses them). `number_base` is the Python number a came from (c ** x on float16): dL/db
+    then takes log of the number itself and y * log(c) rounds as torch's tensor-times-number.
     """
 
     @staticmethod
     @silent
-    def forward(ctx, a, b):
+    def forward(ctx, a, b, number_base=None):
+        if number_base is not None:
+            ctx.log_base = float(np.log(np.float64(number_base)))
         if b.dtype.kind in "iu" and a.dtype.kind in "iu" and bool((b < 0).any()):
             y = _integer_power(a, b)
         else:
@@ -97,7 +104,8 @@ class Pow(Function):
             ga = g * xp.where(b == 0, 0, local)
         if need_b:
             with _quiet(xp):
-                local = y * xp.log(a)
+                log_base = getattr(ctx, "log_base", None)
+                local = y * xp.log(a) if log_base is None else times_number(y, log_base)
             gb = g * xp.where((a == 0) & (b >= 0), 0, local)
         return ga, gb
 

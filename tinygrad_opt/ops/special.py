@@ -1,13 +1,15 @@
 """The error function family: erf, erfc, erfinv.   g is the upstream gradient dL/dy.
 
 NumPy has none of them: the values come from kernels (reference.erf, special_reference.erfc and
-.erfinv: double precision per element, rounded to the input's dtype).
+.erfinv: double precision per element, rounded to the input's dtype). The gradients multiply by their
+constant as torch's tensor-times-number (in float32 for float16, kernels/opmath.py).
 """
 import math
 
 from ..autograd import Function
 from ..backend import array_module
 from ..kernels import get as kernel
+from ..kernels.opmath import times_number
 from ..quiet_numpy import silent
 from .elementwise import _quiet
 
@@ -26,7 +28,7 @@ class Erf(Function):
     @staticmethod
     def backward(ctx, g):
         a = ctx.a
-        return g * (array_module(a).exp(-(a * a)) * TWO_OVER_SQRT_PI).astype(g.dtype, copy=False)
+        return g * times_number(array_module(a).exp(-(a * a)), TWO_OVER_SQRT_PI).astype(g.dtype, copy=False)
 
 
 class Erfc(Function):
@@ -41,7 +43,7 @@ class Erfc(Function):
     @staticmethod
     def backward(ctx, g):
         a = ctx.a
-        return g * (array_module(a).exp(-(a * a)) * -TWO_OVER_SQRT_PI).astype(g.dtype, copy=False)
+        return g * times_number(array_module(a).exp(-(a * a)), -TWO_OVER_SQRT_PI).astype(g.dtype, copy=False)
 
 
 class Erfinv(Function):
@@ -62,4 +64,4 @@ class Erfinv(Function):
         xp = array_module(g)
         y = ctx.y
         with _quiet(xp):  # exp(inf^2) at a = +-1 is inf, as torch's
-            return g * (xp.exp(y * y) * (1.0 / TWO_OVER_SQRT_PI)).astype(g.dtype, copy=False)
+            return g * times_number(xp.exp(y * y), 0.5 * math.sqrt(math.pi)).astype(g.dtype, copy=False)

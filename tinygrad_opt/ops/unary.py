@@ -4,6 +4,7 @@ Notation: g is the upstream gradient dL/dy, y the output.
 """
 from ..autograd import Function
 from ..backend import array_module
+from ..kernels.opmath import HALF, opmath, rounded
 from ..quiet_numpy import silent
 from .elementwise import _quiet
 
@@ -38,20 +39,28 @@ class Expm1(Function):
 
 
 class Rsqrt(Function):
-    """y = 1 / sqrt(a).   dL/da = -g * y**3 / 2."""
+    """y = 1 / sqrt(a).   dL/da = -g * y**3 / 2.
+
+    float16 as torch's: forward in float32, rounded once; backward (-0.5 * g) * y**3 with y**3 rounded
+    to float16 first (torch's formula in float16 steps).
+    """
 
     @staticmethod
     @silent
     def forward(ctx, a):
         xp = array_module(a)
         with _quiet(xp):
-            y = 1 / xp.sqrt(a)
+            y = rounded(1 / xp.sqrt(opmath(a)), a.dtype)
         ctx.y = y
         return y
 
     @staticmethod
     def backward(ctx, g):
         y = ctx.y
+        if y.dtype == HALF:
+            wide = opmath(y)
+            with _quiet(array_module(g)):
+                return (g * -0.5) * rounded(wide * wide * wide, HALF)
         return g * (-0.5 * y * y * y)
 
 
@@ -106,7 +115,7 @@ class RoundDecimals(Function):
     @staticmethod
     @silent
     def forward(ctx, a, decimals=0):
-        return array_module(a).round(a, decimals)
+        return rounded(array_module(a).round(opmath(a), decimals), a.dtype)  # float16: in float32, as torch
 
     @staticmethod
     def backward(ctx, g):
