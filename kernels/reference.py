@@ -152,10 +152,11 @@ def clamp(a, lo=None, hi=None):
     """
     xp = _xp(a)
     y = a
+    numpy = xp is np and a.dtype != HALF  # NumPy's float16 maximum/minimum give their first argument on a tie
     if lo is not None:
-        y = np.maximum(lo, y) if xp is np else xp.where(y < lo, xp.asarray(lo, y.dtype), y)
+        y = np.maximum(lo, y) if numpy else xp.where(y < lo, xp.asarray(lo, y.dtype), y)
     if hi is not None:
-        if xp is np:
+        if numpy:
             fresh = y is not a and type(y) is _ndarray and y.dtype.kind == "f"  # (a 0-d result is a scalar)
             y = np.minimum(hi, y, out=y if fresh else None)
         else:

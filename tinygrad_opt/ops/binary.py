@@ -10,7 +10,8 @@ from ..backend import array_module
 class Maximum(Function):
     """y = max(a, b) element-wise.
 
-    dL/da = g where a > b, g / 2 where a == b, else 0;  dL/db the same with a and b swapped.
+    dL/da = g / 2 where a == b, +0 where a < b, g elsewhere (NaN too);  dL/db the same with a and b
+    swapped (torch's: a NaN passes g to both).
     """
 
     @staticmethod
@@ -20,13 +21,14 @@ class Maximum(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return _split(ctx, g, ctx.a > ctx.b)
+        return _split(ctx, g, ctx.a < ctx.b, ctx.a > ctx.b)
 
 
 class Minimum(Function):
     """y = min(a, b) element-wise.
 
-    dL/da = g where a < b, g / 2 where a == b, else 0;  dL/db the same with a and b swapped.
+    dL/da = g / 2 where a == b, +0 where a > b, g elsewhere (NaN too);  dL/db the same with a and b
+    swapped (torch's: a NaN passes g to both).
     """
 
     @staticmethod
@@ -36,16 +38,17 @@ class Minimum(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return _split(ctx, g, ctx.a < ctx.b)
+        return _split(ctx, g, ctx.a > ctx.b, ctx.a < ctx.b)
 
 
-def _split(ctx, g, a_wins):
-    """The winner takes g, a tie splits it in half (torch.maximum / torch.minimum)."""
+def _split(ctx, g, a_loses, b_loses):
+    """torch.maximum / torch.minimum's gradient: g / 2 on a tie, else g, and +0 to the side that lost
+    (a zero, not g * 0: an inf or NaN g stays out of it, and the zero has no sign, as torch's)."""
     xp = array_module(g)
-    tie = ctx.a == ctx.b
-    share_a = xp.where(tie, 0.5, a_wins.astype(g.dtype)).astype(g.dtype, copy=False)
+    shared = xp.where(ctx.a == ctx.b, g / 2, g)
+    zero = xp.zeros((), g.dtype)
     need_a, need_b = ctx.needs_input_grad
-    return (g * share_a if need_a else None), (g * (1 - share_a) if need_b else None)
+    return (xp.where(a_loses, zero, shared) if need_a else None), (xp.where(b_loses, zero, shared) if need_b else None)
 
 
 class ClampTensor(Function):

@@ -180,7 +180,7 @@ class Abs(Function):
 
 
 class Clip(Function):
-    """y = min(max(a, lo), hi).   dL/da = g where lo <= a <= hi, else 0 (PyTorch's clamp).
+    """y = min(max(a, lo), hi).   dL/da = g where lo <= a <= hi, else +0 (PyTorch's clamp).
 
     As torch's, max(a, lo) is lo where a < lo, else a (and min alike): a -0.0 at lo = 0 stays -0.0.
     """
@@ -202,7 +202,10 @@ class Clip(Function):
             inside = a >= lo
         if hi is not None:
             inside = (a <= hi) if inside is None else inside & (a <= hi)
-        return g if inside is None else g * inside
+        if inside is None:
+            return g
+        xp = array_module(g)
+        return xp.where(inside, g, xp.zeros((), g.dtype))  # +0 outside (not g * 0), as torch's
 
 
 _quiet = quiet  # the ops' name for it: `with _quiet(xp):` around NumPy calls that may meet 0, inf or NaN

@@ -3,6 +3,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import array_module
+from ..kernels.opmath import times_number
 from ..quiet_numpy import silent
 from .elementwise import _quiet
 
@@ -53,7 +54,8 @@ class Lerp(Function):
     fma(-(b - a), 1 - w, b) (exact at w == 1); w is a tensor input or the option `weight`. float16 is
     computed in float32 and rounded once, as torch's CPU kernel does.
 
-    dL/da = g * (1 - w),  dL/db = g * w,  dL/dw = g * (b - a).
+    dL/da = g * (1 - w),  dL/db = g * w,  dL/dw = g * (b - a); a number w multiplies as torch's
+    tensor-times-number (float32 opmath for float16, kernels/opmath.py).
     """
 
     @staticmethod
@@ -61,7 +63,10 @@ class Lerp(Function):
     def forward(ctx, a, b, *tensor_weight, weight=None):
         xp = array_module(a)
         w = tensor_weight[0] if tensor_weight else xp.asarray(weight, dtype=a.dtype)
-        ctx.w, ctx.one_minus_w, ctx.difference = w, 1 - w, b - a
+        if tensor_weight:
+            ctx.w, ctx.one_minus_w, ctx.difference = w, 1 - w, b - a
+        else:  # torch's gradients multiply by the numbers w and 1 - w (in double, as tensor-times-number)
+            ctx.w, ctx.one_minus_w = float(weight), 1 - float(weight)
         if a.dtype.itemsize < 4:  # torch computes float16 in float32 and rounds once at the end
             wide = (a.astype(np.float32), b.astype(np.float32))
             w = tensor_weight[0].astype(np.float32) if tensor_weight else xp.asarray(weight, dtype=np.float32)
@@ -72,7 +77,7 @@ class Lerp(Function):
     def backward(ctx, g):
         needs = ctx.needs_input_grad
         with _quiet(array_module(g)):
-            ga = g * ctx.one_minus_w if needs[0] else None
-            gb = g * ctx.w if needs[1] else None
+            ga = times_number(g, ctx.one_minus_w) if needs[0] else None
+            gb = times_number(g, ctx.w) if needs[1] else None
             gw = g * ctx.difference if len(needs) > 2 and needs[2] else None
         return (ga, gb, gw)[:len(needs)]

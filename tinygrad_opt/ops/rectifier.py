@@ -50,7 +50,8 @@ class Hardtanh(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return g * ctx.inside
+        xp = array_module(g)
+        return xp.where(ctx.inside, g, xp.zeros((), g.dtype))  # +0 outside (not g * 0), as torch's
 
 
 class Elu(Function):
@@ -142,7 +143,8 @@ class Hardsigmoid(Function):
         a = ctx.a
         inside = (a > -3) & (a < 3)
         wide = opmath(g)
-        return rounded(wide * inside * wide.dtype.type(_ONE_SIXTH_FLOAT32), g.dtype)
+        xp = array_module(g)
+        return rounded(xp.where(inside, wide * wide.dtype.type(_ONE_SIXTH_FLOAT32), xp.zeros((), wide.dtype)), g.dtype)
 
 
 class Hardshrink(Function):
@@ -159,7 +161,8 @@ class Hardshrink(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return g * ctx.kept
+        xp = array_module(g)
+        return xp.where(ctx.kept, g, xp.zeros((), g.dtype))  # +0 where dropped (not g * 0), as torch's
 
 
 class Softshrink(Function):
@@ -180,4 +183,5 @@ class Softshrink(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return g * ctx.kept
+        xp = array_module(g)
+        return xp.where(ctx.kept, g, xp.zeros((), g.dtype))  # +0 where dropped (not g * 0), as torch's
