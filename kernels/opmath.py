@@ -53,7 +53,7 @@ def times_number(x, c: float):
 def rsqrt(x):
     """1 / sqrt(x) as torch's rsqrt: float16 in float32, rounded once."""
     wide = opmath(x)
-    if isinstance(wide, np.ndarray):
+    if isinstance(wide, (np.ndarray, np.generic)):
         return rounded(1 / np.sqrt(wide), x.dtype)
     import cupy  # noqa: PLC0415 - only reached for CuPy arrays
 

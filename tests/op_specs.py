@@ -484,6 +484,12 @@ def _nn_f():
     return F
 
 
+def _halves(a):
+    """a and 2a - 1 side by side on a new last dim (GLU's two halves), from the methods both libraries share."""
+    pair = a.unsqueeze(-1).repeat(*([1] * a.ndim), 2)
+    return pair * (pair.cumsum(-1) - a.unsqueeze(-1)) - 1  # [a * a - 1, a * 2a - 1]: two different halves
+
+
 def _torch_f():
     import torch.nn.functional as TF  # noqa: PLC0415 - torch is imported lazily everywhere in this table
 
@@ -793,6 +799,7 @@ OPS += [
            domain="nonzero"),
     OpSpec("softshrink", lambda a: _nn_f().softshrink(a, 0.1), lambda a: _torch_f().softshrink(a, 0.1),
            domain="nonzero"),
+    OpSpec("glu", lambda a: _nn_f().glu(_halves(a), -1), lambda a: _torch_f().glu(_halves(a), -1)),
 ]
 OPS_BY_NAME.update({spec.name: spec for spec in OPS})
 

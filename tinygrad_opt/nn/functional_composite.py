@@ -65,8 +65,7 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
     size = x.size(dim)
     if size % 2:
         raise ShapeError(f"glu: halving dimension must be even, but dim {dim} has size {size}")
-    half = size // 2
-    return x.narrow(dim, 0, half) * x.narrow(dim, half, half).sigmoid()
+    return ops.Glu.apply(x, dim=dim)
 
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:

@@ -107,3 +107,7 @@ __all__ += ["Prelu", "Rrelu"]
 from .scalar_opmath import DivNumber, MulNumber, Reciprocal  # noqa: E402
 
 __all__ += ["DivNumber", "MulNumber", "Reciprocal"]
+
+from .smooth_activation import Glu  # noqa: E402
+
+__all__ += ["Glu"]

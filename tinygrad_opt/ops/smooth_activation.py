@@ -118,3 +118,29 @@ class LogSigmoid(Function):
     @staticmethod
     def backward(ctx, g):
         return rounded(opmath(g) * ctx.sigmoid_neg, g.dtype)
+
+
+class Glu(Function):
+    """GLU: the input's two halves along `dim`, a and b: y = a * s,  s = sigmoid(b) = 1 / (1 + exp(-b)).
+
+    dL/da = g * s,  dL/db = g * a * s * (1 - s)   (torch's glu_backward: (1 - s) * s * a * g).
+    One fused op as torch's kernel (float16 in float32, rounded once), not a product of two rounded
+    tensors; backward reads the saved s, rounded to the input's dtype as torch's backward has it.
+    """
+
+    @staticmethod
+    @silent
+    def forward(ctx, x, dim=-1):
+        xp = array_module(x)
+        a, b = (opmath(half) for half in xp.split(x, 2, axis=dim))
+        s = 1 / (1 + xp.exp(-b))
+        ctx.x, ctx.s, ctx.dim = x, opmath(rounded(s, x.dtype)), dim  # torch's backward: s rounded to x's dtype
+        return rounded(a * s, x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        s = ctx.s
+        a = opmath(xp.split(ctx.x, 2, axis=ctx.dim)[0])
+        wide = opmath(g)
+        return rounded(xp.concatenate([wide * s, (1 - s) * s * a * wide], axis=ctx.dim), g.dtype)
