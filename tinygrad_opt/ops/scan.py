@@ -1,23 +1,30 @@
 """Running reductions along one dim: cumsum, cumprod, logcumsumexp.   g is the upstream gradient dL/dy."""
 from ..autograd import Function
 from ..backend import array_module
+from ..kernels.opmath import opmath, rounded
 from ..quiet_numpy import silent
 from .elementwise import _quiet
 
 
 class CumSum(Function):
-    """y_i = a_0 + ... + a_i along dim.   dL/da_i = g_i + ... + g_last (a reversed running sum of g)."""
+    """y_i = a_0 + ... + a_i along dim.   dL/da_i = g_i + ... + g_last (a reversed running sum of g).
+
+    float16 runs its sums in float32 and rounds each y_i once, as torch's (its accumulator is float32).
+    """
 
     @staticmethod
     @silent
     def forward(ctx, a, dim=0):
         ctx.dim = dim
-        return array_module(a).cumsum(a, axis=dim)
+        y = rounded(array_module(a).cumsum(opmath(a), axis=dim), a.dtype)
+        if y.dtype.kind == "f":
+            y += 0.0  # torch's running sum starts from +0.0, so a leading -0.0 gives +0.0
+        return y
 
     @staticmethod
     def backward(ctx, g):
         xp = array_module(g)
-        return xp.flip(xp.cumsum(xp.flip(g, ctx.dim), axis=ctx.dim), ctx.dim)
+        return rounded(xp.flip(xp.cumsum(xp.flip(opmath(g), ctx.dim), axis=ctx.dim), ctx.dim), g.dtype)
 
 
 class CumProd(Function):

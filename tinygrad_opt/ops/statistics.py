@@ -7,6 +7,7 @@ import math
 
 from ..autograd import Function
 from ..backend import array_module
+from ..kernels.opmath import HALF, opmath, rounded, times_number
 from ..quiet_numpy import silent
 from .elementwise import _quiet
 from .reduce import expand_to_input, narrow_integer, reduced_shape
@@ -24,6 +25,13 @@ class Prod(Function):
     @silent
     def forward(ctx, a, axis=(), keepdims=False):
         ctx.a, ctx.axis, ctx.keepdims = a, axis, keepdims
+        if a.dtype == HALF and axis and a.size:  # torch multiplies float16 one element after the other, in float16
+            xp = array_module(a)
+            kept = [i for i in range(a.ndim) if i not in axis]
+            moved = a.transpose(kept + list(axis))
+            flat = moved.reshape(moved.shape[:len(kept)] + (-1,))
+            y = xp.multiply.accumulate(flat, axis=-1)[..., -1]
+            return y.reshape(reduced_shape(a.shape, axis, keepdims))
         return a.prod(axis=axis, keepdims=keepdims, dtype="int64" if narrow_integer(a) else None)
 
     @staticmethod
@@ -44,49 +52,75 @@ class Prod(Function):
         return g * others
 
 
+def _variance(ctx, a, axis, keepdims, correction):
+    """Var's forward before its rounding: float16 in float32 (torch's accumulation), other dtypes in
+    their own. Saves a - mean(a) for backward, for float16 as torch's backward forms it: in float16 from
+    the float16 mean."""
+    xp = array_module(a)
+    n = math.prod(a.shape[i] for i in axis)
+    wide = opmath(a)
+    mean = wide.mean(axis=axis, keepdims=True)
+    centered = wide - mean
+    ctx.centered = centered if wide is a else a - rounded(mean, a.dtype)
+    ctx.axis, ctx.keepdims = axis, keepdims
+    ctx.divisor = max(n - correction, 0)
+    with _quiet(xp):
+        return (centered * centered).sum(axis=axis, keepdims=keepdims) / wide.dtype.type(ctx.divisor)
+
+
+def _variance_backward(ctx, g, keepdims: bool):
+    """dL/da = g * 2 * (a - mean(a)) / (n - correction); float16 as torch: (2 / (n - correction) * g),
+    a tensor-times-number, then times a - mean in float16."""
+    g = expand_to_input(g, ctx.centered.shape, ctx.axis, keepdims)
+    with _quiet(array_module(g)):
+        if g.dtype == HALF:
+            return times_number(g, 2 / ctx.divisor if ctx.divisor else math.inf) * ctx.centered
+        return g * (2 * ctx.centered) / g.dtype.type(ctx.divisor)
+
+
 class Var(Function):
     """y = sum((a - mean(a))**2, axis) / (n - correction), n = number of reduced elements.
 
-    dL/da = g * 2 * (a - mean(a)) / (n - correction).
+    dL/da = g * 2 * (a - mean(a)) / (n - correction). float16 is computed in float32 and rounded once,
+    its gradient in torch's order (_variance_backward).
     """
 
     @staticmethod
     @silent
     def forward(ctx, a, axis=(), keepdims=False, correction=1):
-        xp = array_module(a)
-        n = math.prod(a.shape[i] for i in axis)
-        centered = a - a.mean(axis=axis, keepdims=True)
-        ctx.centered, ctx.axis, ctx.keepdims = centered, axis, keepdims
-        ctx.divisor = max(n - correction, 0)
-        with _quiet(xp):
-            return (centered * centered).sum(axis=axis, keepdims=keepdims) / a.dtype.type(ctx.divisor)
+        return rounded(_variance(ctx, a, axis, keepdims, correction), a.dtype)
 
     @staticmethod
     def backward(ctx, g):
-        g = expand_to_input(g, ctx.centered.shape, ctx.axis, ctx.keepdims)
-        with _quiet(array_module(g)):
-            return g * (2 * ctx.centered) / g.dtype.type(ctx.divisor)
+        return _variance_backward(ctx, g, ctx.keepdims)
 
 
 class Std(Function):
     """y = sqrt(var(a, axis, correction)).
 
     dL/da = g * (a - mean(a)) / ((n - correction) * y), and 0 where y == 0 (as torch, not inf * 0).
+    float16 is computed in float32 and rounded once; its gradient is torch's var gradient of
+    g / (y * 2) (0 where y == 0), in float16 steps as torch's.
     """
 
     @staticmethod
     @silent
     def forward(ctx, a, axis=(), keepdims=False, correction=1):
         xp = array_module(a)
-        y = xp.sqrt(Var.forward(ctx, a, axis=axis, keepdims=True, correction=correction))
+        y = rounded(xp.sqrt(_variance(ctx, a, axis, True, correction)), a.dtype)
         ctx.y, ctx.keepdims = y, keepdims
         return y if keepdims else y.reshape(reduced_shape(a.shape, axis, False))
 
     @staticmethod
     def backward(ctx, g):
         xp = array_module(g)
-        g = expand_to_input(g, ctx.centered.shape, ctx.axis, ctx.keepdims)
         y = ctx.y
+        if g.dtype == HALF:
+            with _quiet(xp):
+                g = g.reshape(y.shape) if not ctx.keepdims else g
+                share = xp.where(y == 0, xp.zeros((), g.dtype), g / (y * 2))
+            return _variance_backward(ctx, share, True)
+        g = expand_to_input(g, ctx.centered.shape, ctx.axis, ctx.keepdims)
         with _quiet(xp):
             local = ctx.centered / (g.dtype.type(ctx.divisor) * y)
         return g * xp.where(y == 0, 0, local)
@@ -128,7 +162,8 @@ class Norm(Function):
     @silent
     def forward(ctx, a, p=2.0, axis=(), keepdims=False):
         xp = array_module(a)
-        mag = xp.abs(a)
+        wide = opmath(a)  # float16: accumulated in float32 and rounded once, as torch's
+        mag = xp.abs(wide)
         if p == math.inf:
             y = mag.max(axis=axis, keepdims=True)
         elif p == -math.inf:
@@ -138,9 +173,10 @@ class Norm(Function):
         elif p == 1:
             y = mag.sum(axis=axis, keepdims=True)
         elif p == 2:
-            y = xp.sqrt((a * a).sum(axis=axis, keepdims=True))
+            y = xp.sqrt((wide * wide).sum(axis=axis, keepdims=True))
         else:
             y = (mag ** p).sum(axis=axis, keepdims=True) ** (1.0 / p)
+        y = rounded(y, a.dtype)
         ctx.a, ctx.y, ctx.p, ctx.axis, ctx.keepdims = a, y, p, axis, keepdims
         return y if keepdims else y.reshape(reduced_shape(a.shape, axis, False))
 
