@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 
+from .opmath import opmath
 from .reference import _xp
 
 
@@ -49,8 +50,9 @@ def smooth_l1_loss(x, y, beta: float, reduction: str):
 def huber_loss(x, y, delta: float, reduction: str):
     xp = _xp(x)
     d = x - y
-    ad = xp.abs(d)
-    loss = xp.where(ad < delta, d * d * 0.5, (ad - 0.5 * delta) * delta).astype(d.dtype, copy=False)
+    wide = opmath(x) - opmath(y)  # float16: each loss in float32, rounded once, as torch's half kernel
+    ad = xp.abs(wide)
+    loss = xp.where(ad < delta, wide * wide * 0.5, (ad - 0.5 * delta) * delta).astype(d.dtype)
     return reduce_loss(loss, reduction), xp.clip(d, -delta, delta).astype(d.dtype, copy=False)
 
 

@@ -15,6 +15,7 @@ from ..autograd import Function
 from ..backend import array_module
 from ..kernels import get as kernel
 from ..kernels.loss_reference import reduce_loss
+from ..kernels.opmath import HALF
 from ..quiet_numpy import silent
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -172,7 +173,8 @@ def check_class_targets(target, num_classes: int, op: str, ignore_index: int | N
 
 
 class MSE(Function):
-    """loss = reduce((x - y)**2).   dL/dx = 2 (x - y) g / n,  dL/dy = -dL/dx."""
+    """loss = reduce((x - y)**2).   dL/dx = 2 (x - y) g / n,  dL/dy = 2 (y - x) g / n (float16: torch's order
+    and float16 steps, (x - y) * (2 / n) then * g)."""
 
     @staticmethod
     def forward(ctx, x, y, reduction="mean"):
@@ -183,9 +185,14 @@ class MSE(Function):
     @staticmethod
     def backward(ctx, g):
         d = ctx.d
-        gx = d * (2 * _upstream_scale(g, ctx.reduction, d.size, d.ndim))
         need_x, need_y = ctx.needs_input_grad
-        return (gx if need_x else None), (-gx if need_y else None)
+        if d.dtype == HALF:  # torch's half kernel: (d * norm) * g in float16 steps, norm = 2 (/ n) in float16
+            norm = d.dtype.type(2 / d.size if ctx.reduction == "mean" else 2)
+            scale = _upstream_scale(g, "sum" if ctx.reduction == "mean" else ctx.reduction, d.size, d.ndim)
+            return ((d * norm) * scale if need_x else None), (((0 - d) * norm) * scale if need_y else None)
+        scale = 2 * _upstream_scale(g, ctx.reduction, d.size, d.ndim)
+        # the target's gradient from y - x (0 - d), as torch's: where x == y its zero takes g's sign, not -g's
+        return (d * scale if need_x else None), ((0 - d) * scale if need_y else None)
 
 
 class BCEWithLogits(Function):
