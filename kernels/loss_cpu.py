@@ -36,8 +36,8 @@ def _same_flat_pair(x, y) -> bool:
 
 @numba.njit(inline="always", error_model="numpy")
 def _l1_at(d, one):
-    # np.sign: +-1, and 0 - 0 = +0 for both zeros (NumPy's sign(-0.0) is +0.0), NaN for NaN
-    return abs(d), (one if d > 0 else (-one if d < 0 else d - d))
+    # torch's sgn: +-1, and +0 for both zeros and for NaN (the reference: np.sign with NaN made 0)
+    return abs(d), (one if d > 0 else (-one if d < 0 else one - one))
 
 
 @numba.njit(inline="always", error_model="numpy")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 
-from .opmath import opmath
+from .opmath import HALF, opmath
 from .reference import _xp
 
 
@@ -34,7 +34,7 @@ def reduce_loss(loss, reduction: str):
 def l1_loss(x, y, reduction: str):
     xp = _xp(x)
     d = x - y
-    return reduce_loss(xp.abs(d), reduction), xp.sign(d)
+    return reduce_loss(xp.abs(d), reduction), xp.nan_to_num(xp.sign(d), copy=False, nan=0.0)  # torch's sgn(NaN) = 0
 
 
 def smooth_l1_loss(x, y, beta: float, reduction: str):
@@ -43,7 +43,11 @@ def smooth_l1_loss(x, y, beta: float, reduction: str):
     xp = _xp(x)
     d = x - y
     ad = xp.abs(d)
-    loss = xp.where(ad < beta, d * d * (0.5 / beta), ad - 0.5 * beta).astype(d.dtype, copy=False)
+    if d.dtype == HALF:  # torch's half kernel computes in float16 steps, beta and 0.5 * beta in float16
+        half_beta = HALF.type(beta)
+        loss = xp.where(ad < half_beta, (HALF.type(0.5) * ad) * ad / half_beta, ad - HALF.type(0.5) * half_beta)
+    else:
+        loss = xp.where(ad < beta, d * d * (0.5 / beta), ad - 0.5 * beta).astype(d.dtype, copy=False)
     return reduce_loss(loss, reduction), xp.clip(d / beta, -1, 1).astype(d.dtype, copy=False)
 
 

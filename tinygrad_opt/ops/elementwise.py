@@ -167,7 +167,7 @@ class Sqrt(Function):
 
 
 class Abs(Function):
-    """y = |a|.   dL/da = g * sign(a)   (sign(0) = 0, as in PyTorch)."""
+    """y = |a|.   dL/da = g * sign(a)   (sign(0) = 0 and sign(NaN) = 0, as torch's sgn)."""
 
     @staticmethod
     def forward(ctx, a):
@@ -176,7 +176,8 @@ class Abs(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return g * array_module(g).sign(ctx.a)
+        xp = array_module(g)
+        return g * xp.nan_to_num(xp.sign(ctx.a), copy=False, nan=0.0)
 
 
 class Clip(Function):
