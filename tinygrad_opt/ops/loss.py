@@ -15,7 +15,7 @@ from ..autograd import Function
 from ..backend import array_module
 from ..kernels import get as kernel
 from ..kernels.loss_reference import reduce_loss
-from ..kernels.opmath import HALF
+from ..kernels.opmath import HALF, times_number
 from ..quiet_numpy import silent
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -272,7 +272,13 @@ class BCE(Function):
         if w is not None:
             scale = scale * w
         needs = ctx.needs_input_grad
-        gx = (x - y) / xp.maximum(x * (1 - x), BCE_EPSILON) * scale if needs[0] else None
+        if needs[0] and x.dtype == HALF:  # torch's half kernel, in float16 steps (its 1e-12 is 0 in float16)
+            upstream = _upstream_scale(g, "sum" if ctx.reduction == "mean" else ctx.reduction, ctx.n, g.ndim)
+            gx = (upstream * (x - y)) / xp.maximum((1 - x) * x, HALF.type(BCE_EPSILON))
+            gx = gx if w is None else gx * w
+            gx = times_number(gx, 1 / ctx.n) if ctx.reduction == "mean" else gx
+        else:
+            gx = (x - y) / xp.maximum(x * (1 - x), BCE_EPSILON) * scale if needs[0] else None
         gy = None
         if needs[1]:
             with np.errstate(divide="ignore"):
