@@ -117,3 +117,5 @@ def test_bfloat16_is_refused_clearly():
         tg.tensor([1.0, 2.0], dtype="bfloat16")
     with pytest.raises(TypeError, match="bfloat16"):
         tg.tensor([1.0, 2.0]).to("bfloat16")
+    with pytest.raises(TypeError, match="no bfloat16"):
+        tg.tensor([1.0, 2.0], dtype=torch.bfloat16)

@@ -141,12 +141,21 @@ def resolve_dtype(dtype: Any) -> np.dtype:
     if isinstance(dtype, str):
         key = dtype.lower().replace("torch.", "").replace("np.", "").replace("numpy.", "")
         if key not in _DTYPE_NAMES:
+            _refuse_bfloat16(dtype)
             raise TypeError(f"unknown dtype {dtype!r}: use one of {sorted(_DTYPE_NAMES)} or a NumPy dtype")
         return np.dtype(_DTYPE_NAMES[key])
     try:
         return np.dtype(dtype)
     except TypeError as err:
+        _refuse_bfloat16(dtype)
         raise TypeError(f"unknown dtype {dtype!r}: use 'float32', 'float64' or a NumPy dtype") from err
+
+
+def _refuse_bfloat16(dtype: Any) -> None:
+    """torch has bfloat16; NumPy, whose arrays the engine computes on, has none: say so by name."""
+    if str(dtype).lower().endswith(("bfloat16", "bf16")):
+        raise TypeError(f"dtype {dtype!r} is not supported: the engine's arrays are NumPy's, which has no bfloat16 "
+                        "(README, Differences from PyTorch); use 'float16' or 'float32'")
 
 
 def is_float_dtype(dtype: Any) -> bool:
