@@ -85,6 +85,8 @@ SCALAR = {
     "pow_-2": lambda m, f, x: x ** -2, "pow_-0_5": lambda m, f, x: x ** -0.5, "rpow": lambda m, f, x: 1.3 ** x,
     "add_alpha": lambda m, f, x: m.add(x, 0.1, alpha=0.7), "mul_int": lambda m, f, x: x * 3,
     "add_int": lambda m, f, x: x + 3, "div_int": lambda m, f, x: x / 3,
+    "mul_numpy_scalar": lambda m, f, x: x * np.float64(0.1), "mul_large_int": lambda m, f, x: x * 100001,
+    "mul_method": lambda m, f, x: x.mul(0.37), "div_function": lambda m, f, x: m.div(x, 0.37),
 }
 
 BINARY = {
