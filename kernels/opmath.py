@@ -58,3 +58,8 @@ def rsqrt(x):
     import cupy  # noqa: PLC0415 - only reached for CuPy arrays
 
     return rounded(1 / cupy.sqrt(wide), x.dtype)
+
+
+def over_number(x, c: float):
+    """x / c as torch divides a tensor by a Python number (float16 in float32, rounded once)."""
+    return rounded(opmath(x) / c, x.dtype) if x.dtype == HALF else x / c

@@ -49,13 +49,13 @@ KNOWN = {
     "remainder": (0, 11, "floor division in float32 for the divisor's gradient"),
     "smooth_l1_loss": (0, 1991, "torch's float16 smooth_l1 backward not yet reproduced"),
     "huber_loss": (0, 37, "target gradient's sign of zero and float32 rounding of delta * g"),
-    "bce_with_logits": (611, 766, "torch composes it from float16 tensor ops"),
+    "bce_with_logits": (1, 2, "float32 exp's last bit in the target's sigmoid"),
     "kl_div": (1, 2305, "torch composes its gradient from float16 tensor ops"),
     "cross_entropy_soft": (96, 4272, "torch composes log_softmax * target sums in float16 steps"),
     "nan_to_num": (0, 1, "sign of the zero gradient at NaN"),
     "pow": (0, 23, "sign of the zero gradient where the base is 0"),
     "bce": (0, 7, "torch's nan_to_num gradient is g * 0 at inf (NaN for an infinite g), ours 0; float32 "
-                  "log1p's last bit"),
+                  "exp's last bit in the target's sigmoid"),
 }
 
 

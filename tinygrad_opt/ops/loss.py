@@ -15,7 +15,7 @@ from ..autograd import Function
 from ..backend import array_module
 from ..kernels import get as kernel
 from ..kernels.loss_reference import reduce_loss
-from ..kernels.opmath import HALF, times_number
+from ..kernels.opmath import HALF, opmath, over_number, rounded
 from ..quiet_numpy import silent
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -211,6 +211,13 @@ class BCEWithLogits(Function):
     @silent
     def forward(ctx, x, y, w=None, reduction="mean"):
         xp = array_module(x)
+        if x.dtype == HALF and w is None:  # torch composes it of float16 tensor ops: (1 - y) * x - logsigmoid(x)
+            wide = opmath(x)
+            log_sigmoid = rounded(xp.minimum(wide, 0) - xp.log1p(xp.exp(-xp.abs(wide))), HALF)
+            ctx.x, ctx.y, ctx.w, ctx.sp_neg, ctx.reduction = x, y, w, None, reduction
+            loss = (1 - y) * x - log_sigmoid
+            ctx.n = loss.size
+            return _reduce(loss, reduction)
         tail = xp.log1p(xp.exp(-xp.abs(x)))  # log1p(exp(-|x|)), never overflows
         sp_neg = xp.maximum(-x, 0) + tail  # softplus(-x)
         if w is None:
@@ -225,8 +232,15 @@ class BCEWithLogits(Function):
     def backward(ctx, g):
         xp = array_module(g)
         x, y, w, sp_neg = ctx.x, ctx.y, ctx.w, ctx.sp_neg
-        scale = _upstream_scale(g, ctx.reduction, ctx.n, g.ndim)
         needs = ctx.needs_input_grad
+        if sp_neg is None:  # float16 without weights: torch's (sigmoid(x) - y) * g and -x * g, float16 steps
+            upstream = _upstream_scale(g, "sum" if ctx.reduction == "mean" else ctx.reduction, ctx.n, g.ndim)
+            wide = opmath(x)
+            e = xp.exp(-xp.abs(wide))
+            s = rounded(xp.where(wide >= 0, 1, e) / (1 + e), HALF)
+            grads = ((s - y) * upstream if needs[0] else None), ((-x) * upstream if needs[1] else None)
+            return tuple(over_number(v, ctx.n) if v is not None and ctx.reduction == "mean" else v for v in grads)
+        scale = _upstream_scale(g, ctx.reduction, ctx.n, g.ndim)
         gx = gy = gw = None
         if needs[0]:
             s = xp.exp(-sp_neg)  # sigmoid(x) = exp(-softplus(-x)), stable
@@ -272,15 +286,29 @@ class BCE(Function):
         if w is not None:
             scale = scale * w
         needs = ctx.needs_input_grad
-        if needs[0] and x.dtype == HALF:  # torch's half kernel, in float16 steps (its 1e-12 is 0 in float16)
-            upstream = _upstream_scale(g, "sum" if ctx.reduction == "mean" else ctx.reduction, ctx.n, g.ndim)
-            gx = (upstream * (x - y)) / xp.maximum((1 - x) * x, HALF.type(BCE_EPSILON))
-            gx = gx if w is None else gx * w
-            gx = times_number(gx, 1 / ctx.n) if ctx.reduction == "mean" else gx
-        else:
-            gx = (x - y) / xp.maximum(x * (1 - x), BCE_EPSILON) * scale if needs[0] else None
+        if x.dtype == HALF:
+            return _half_bce_backward(ctx, g, needs)
+        gx = (x - y) / xp.maximum(x * (1 - x), BCE_EPSILON) * scale if needs[0] else None
         gy = None
         if needs[1]:
             with np.errstate(divide="ignore"):
                 gy = -xp.log(x / (1 - x)) * scale
         return gx, gy
+
+
+def _half_bce_backward(ctx, g, needs):
+    """BCE's float16 gradients as torch's: its half kernel in float16 steps for x (its 1e-12 is 0 in
+    float16), -logit(x) * g for y (logit in float16 steps too), then times the weights and divided by n
+    for "mean", each step rounded."""
+    xp = array_module(g)
+    x, y, w = ctx.x, ctx.y, ctx.w
+    upstream = _upstream_scale(g, "sum" if ctx.reduction == "mean" else ctx.reduction, ctx.n, g.ndim)
+    grads = []
+    if needs[0]:
+        grads.append((upstream * (x - y)) / xp.maximum((1 - x) * x, HALF.type(BCE_EPSILON)))
+    if needs[1]:
+        with np.errstate(divide="ignore"):  # torch's float16 logit: x / (1 - x) rounded, then its log
+            grads.append(-xp.log(x / (1 - x)) * upstream)
+    grads = [v if w is None else v * w for v in grads]
+    grads = [over_number(v, ctx.n) if ctx.reduction == "mean" else v for v in grads]
+    return (grads.pop(0) if needs[0] else None), (grads.pop(0) if needs[1] else None)
