@@ -50,7 +50,7 @@ KNOWN = {
     "smooth_l1_loss": (0, 1991, "torch's float16 smooth_l1 backward not yet reproduced"),
     "huber_loss": (0, 37, "target gradient's sign of zero and float32 rounding of delta * g"),
     "bce_with_logits": (1, 2, "float32 exp's last bit in the target's sigmoid"),
-    "kl_div": (1, 2305, "torch composes its gradient from float16 tensor ops"),
+    "kl_div": (1, 1, "float32 exp's last bit in the target's sigmoid"),
     "cross_entropy_soft": (96, 4272, "torch composes log_softmax * target sums in float16 steps"),
     "nan_to_num": (0, 1, "sign of the zero gradient at NaN"),
     "pow": (0, 23, "sign of the zero gradient where the base is 0"),

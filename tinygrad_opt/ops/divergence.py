@@ -3,6 +3,7 @@ import contextlib
 
 from ..autograd import Function
 from ..backend import array_module
+from ..kernels.opmath import over_number
 
 KL_REDUCTIONS = ("mean", "batchmean", "sum", "none")
 
@@ -18,7 +19,8 @@ class KLDiv(Function):
     Pointwise, with t the target probabilities (log_target=False):
         l = t * (log t - x),  with 0 * log 0 = 0 (so l = 0 where t = 0)
         dl/dx = -t
-        dl/dt = log t + 1 - x                       (-inf at t = 0)
+        dl/dt = log t + t / t - x, in torch's order: (g * log t + (g * t) / t) + (-g) * x, with g * log t
+                                    taken as 0 at t = 0 (torch's xlogy), so NaN at t = 0 (0 / 0, as torch)
     and with s = log t given (log_target=True):
         l = exp(s) * (s - x)
         dl/dx = -exp(s)
@@ -54,9 +56,9 @@ class KLDiv(Function):
         xp = array_module(g)
         x, t, reduction = ctx.x, ctx.t, ctx.reduction
         if reduction == "mean":
-            g = g / max(int(_numel(ctx.shape)), 1)
+            g = over_number(g, max(int(_numel(ctx.shape)), 1))
         elif reduction == "batchmean" and x.ndim != 0:
-            g = g / x.shape[0]
+            g = over_number(g, x.shape[0])
         need_x, need_t = ctx.needs_input_grad
         gx = gt = None
         if ctx.log_target:
@@ -67,9 +69,10 @@ class KLDiv(Function):
         else:
             if need_x:
                 gx = -g * t
-            if need_t:
+            if need_t:  # torch composes kl_div of xlogy(t, t) - t * x: its three gradient terms, in its order
                 with _quiet(xp):
-                    gt = g * (xp.log(t) + 1 - x)
+                    log_t = xp.where(t != 0, xp.log(t), xp.zeros((), t.dtype))
+                    gt = (g * log_t + (g * t) / t) + (-g) * x
         if gx is not None and gx.shape != ctx.shape:
             gx = xp.broadcast_to(gx, ctx.shape)  # the traversal un-broadcasts to x's shape
         if gt is not None and gt.shape != ctx.shape:
