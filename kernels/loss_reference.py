@@ -34,7 +34,8 @@ def reduce_loss(loss, reduction: str):
 def l1_loss(x, y, reduction: str):
     xp = _xp(x)
     d = x - y
-    return reduce_loss(xp.abs(d), reduction), xp.nan_to_num(xp.sign(d), copy=False, nan=0.0)  # torch's sgn(NaN) = 0
+    sign = xp.sign(d)
+    return reduce_loss(xp.abs(d), reduction), xp.where(sign == sign, sign, 0).astype(d.dtype, copy=False)  # sgn(NaN) = 0
 
 
 def smooth_l1_loss(x, y, beta: float, reduction: str):

@@ -51,7 +51,11 @@ KNOWN = {
     "huber_loss": (0, 37, "target gradient's sign of zero and float32 rounding of delta * g"),
     "bce_with_logits": (1, 2, "float32 exp's last bit in the target's sigmoid"),
     "kl_div": (1, 1, "float32 exp's last bit in the target's sigmoid"),
-    "cross_entropy_soft": (96, 4272, "torch composes log_softmax * target sums in float16 steps"),
+    "cross_entropy_soft": (0, 12, "float32 exp's last bit"), "cross_entropy": (0, 1, "float32 exp's last bit"),
+    "cross_entropy_smoothing": (164, 2066, "torch adds the smoothing term to the NLL in float16 tensor ops; "
+                                           "the engine's NLL kernel fuses them"),
+    "nll_loss": (3, 0, "torch's loss of a +0.0 log-probability is +0.0, ours -0.0"),
+    "nll_loss_mean": (1, 0, "a sum that overflows float16: torch's is -inf, ours finite"),
     "nan_to_num": (0, 1, "sign of the zero gradient at NaN"),
     "pow": (0, 23, "sign of the zero gradient where the base is 0"),
     "bce": (0, 7, "torch's nan_to_num gradient is g * 0 at inf (NaN for an infinite g), ours 0; float32 "

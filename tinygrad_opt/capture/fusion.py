@@ -94,7 +94,7 @@ BACKWARD: dict[type, tuple[str, ...]] = {
     ops.Add: ("{g}", "{g}"),
     ops.Sub: ("{g}", "-{g}"),
     ops.Mul: ("{g} * {x1}", "{g} * {x0}"),
-    ops.Div: ("{g} / {x1}", "(-({g} / {x1})) * {y}"),
+    ops.Div: ("{g} / {x1}", "(-{g}) * ({y} / {x1})"),
     ops.Neg: ("-{g}",),
     ops.Relu: ("ZERO if {y} <= ZERO else {g}",),
     ops.Tanh: ("{g} * (ONE - {y} * {y})",),

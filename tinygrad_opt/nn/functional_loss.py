@@ -91,8 +91,9 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, size_average: 
     z, t = input.data, target.data  # the arrays' own attributes: Tensor's shape/ndim/dtype are property calls
     if z.dtype.kind != "f":
         check_floating(input, "cross_entropy")
-    if weight is None and z.ndim == 2 and t.ndim == 1 and t.dtype.kind in "iu":
-        # the training case: when nothing is ignored, one fused node (ops.CrossEntropy)
+    if weight is None and z.ndim == 2 and t.ndim == 1 and t.dtype.kind in "iu" and z.dtype.itemsize > 2:
+        # the training case: when nothing is ignored, one fused node (ops.CrossEntropy); float16 takes
+        # torch's composition (log_softmax, then NLL), whose float16 roundings the fused kernel lacks
         num_classes = z.shape[1]
         if t.shape[0] == z.shape[0] and check_class_targets(t, num_classes, "cross_entropy", ignore_index) and \
                 not 0 <= ignore_index < num_classes:
@@ -112,7 +113,8 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, size_average: 
     _check_index_target(input, target, "cross_entropy")
     in_range = check_class_targets(target.data, num_classes, "cross_entropy", ignore_index)
     input, target, unbatched = _batched(input, target)
-    if input.ndim == 2 and weights is None and in_range and not 0 <= ignore_index < num_classes:
+    if input.ndim == 2 and weights is None and in_range and not 0 <= ignore_index < num_classes and \
+            input.data.dtype.itemsize > 2:
         loss = ops.CrossEntropy.apply(input, target, reduction=reduction, label_smoothing=eps)  # unbatched (C,)
     else:
         loss = _cross_entropy_general(input, target, weights, ignore_index, reduction, eps)
@@ -133,7 +135,7 @@ def _cross_entropy_probabilities(input, target, weights, ignore_index, reduction
         raise TypeError(f"cross_entropy: class-probability targets must be floating point, got {target.dtype}")
     if ignore_index >= 0:
         raise ValueError(f"cross_entropy: ignore_index={ignore_index} is not supported for class-probability targets")
-    if input.ndim == 2 and weights is None:  # one fused node
+    if input.ndim == 2 and weights is None and input.data.dtype.itemsize > 2:  # one fused node (not float16: above)
         return ops.CrossEntropy.apply(input, target, reduction=reduction, label_smoothing=eps)
     num_classes = input.shape[class_axis]
     logp = input.log_softmax(axis=class_axis)

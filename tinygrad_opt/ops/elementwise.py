@@ -177,7 +177,8 @@ class Abs(Function):
     @staticmethod
     def backward(ctx, g):
         xp = array_module(g)
-        return g * xp.nan_to_num(xp.sign(ctx.a), copy=False, nan=0.0)
+        sign = xp.sign(ctx.a)
+        return g * xp.where(sign == sign, sign, 0)  # NaN's sign is NaN in NumPy, 0 in torch
 
 
 class Clip(Function):
