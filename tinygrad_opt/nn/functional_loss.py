@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..backend import array_module
 from ..errors import ShapeError
 from ..ops.divergence import KL_REDUCTIONS
 from ..ops.loss import REDUCTIONS, check_class_targets
