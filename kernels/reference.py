@@ -88,19 +88,26 @@ def log_softmax(a, axis: int = -1):
     Subtracting the maximum first keeps exp from overflowing for any logits (the
     largest shifted value is 0, so s lies in [1, n]). Returns (y, p) with p = e / s,
     the softmax: log_softmax_backward reuses it instead of a second exp.
-    float16 is computed in float32 as torch's half kernel: s and log(s) are each rounded to
-    float16 (torch keeps them in float16), y once at the end; p stays float32.
+    float16 is computed in float32 as torch's half kernels: along the last axis s and log(s) are
+    each rounded to float16 (torch keeps them in float16), along another axis the exponentials
+    (its softmax writes them into its float16 output before dividing); y once at the end, and p
+    stays float32.
     """
     xp = _xp(a)
     half = a.dtype == HALF
     if half:
+        last = axis in (-1, a.ndim - 1)
         a = a.astype(xp.float32)
     y = a - a.max(axis=axis, keepdims=True)
     e = xp.exp(y)
     s = e.sum(axis=axis, keepdims=True)
     if half:
-        y -= xp.log(s.astype(HALF).astype(xp.float32)).astype(HALF)
-        e *= 1 / s
+        if last:
+            y -= xp.log(s.astype(HALF).astype(xp.float32)).astype(HALF)
+            e *= 1 / s
+        else:
+            y -= xp.log(s)
+            e = e.astype(HALF).astype(xp.float32) / s
         return y.astype(HALF), e
     y -= xp.log(s)  # y is ours: shift it in place
     e *= 1 / s  # and e becomes the softmax p (a division per row, not per element)

@@ -55,6 +55,8 @@ KNOWN = {
     "cross_entropy_soft": (0, 12, "float32 exp's last bit"), "cross_entropy": (0, 1, "float32 exp's last bit"),
     "cross_entropy_smoothing": (164, 2066, "torch adds the smoothing term to the NLL in float16 tensor ops; "
                                            "the engine's NLL kernel fuses them"),
+    "batch_norm": (1432, 1125, "torch rounds the batch mean and invstd to float16 and normalises in float32 "
+                               "from them; the engine normalises from its float16-computed statistics"),
     "nll_loss": (3, 0, "torch's loss of a +0.0 log-probability is +0.0, ours -0.0"),
     "nll_loss_mean": (1, 0, "a sum that overflows float16: torch's is -inf, ours finite"),
     "nan_to_num": (0, 1, "sign of the zero gradient at NaN"),
