@@ -84,13 +84,15 @@ SCALAR = {
     "pow_half": lambda m, f, x: x ** 0.5, "pow_2_5": lambda m, f, x: x ** 2.5, "pow_-1": lambda m, f, x: x ** -1,
     "pow_-2": lambda m, f, x: x ** -2, "pow_-0_5": lambda m, f, x: x ** -0.5, "rpow": lambda m, f, x: 1.3 ** x,
     "add_alpha": lambda m, f, x: m.add(x, 0.1, alpha=0.7), "mul_int": lambda m, f, x: x * 3,
+    "sub_alpha": lambda m, f, x: x.sub(0.3, alpha=1.7),
     "add_int": lambda m, f, x: x + 3, "div_int": lambda m, f, x: x / 3,
     "mul_numpy_scalar": lambda m, f, x: x * np.float64(0.1), "mul_large_int": lambda m, f, x: x * 100001,
     "mul_method": lambda m, f, x: x.mul(0.37), "div_function": lambda m, f, x: m.div(x, 0.37),
 }
 
 BINARY = {
-    "add": lambda m, f, x, y: x + y, "sub": lambda m, f, x, y: x - y, "mul": lambda m, f, x, y: x * y,
+    "add": lambda m, f, x, y: x + y, "add_tensor_alpha": lambda m, f, x, y: x.add(y, alpha=0.37),
+    "sub_tensor_alpha": lambda m, f, x, y: m.sub(x, y, alpha=2.3), "sub": lambda m, f, x, y: x - y, "mul": lambda m, f, x, y: x * y,
     "div": lambda m, f, x, y: x / y, "pow": lambda m, f, x, y: m.abs(x) ** y,
     "atan2": lambda m, f, x, y: m.atan2(x, y), "hypot": lambda m, f, x, y: m.hypot(x, y),
     "logaddexp": lambda m, f, x, y: m.logaddexp(x, y), "maximum": lambda m, f, x, y: m.maximum(x, y),

@@ -46,7 +46,9 @@ KNOWN = {
     "prod": (0, 1144, "torch's float16 prod gradient divides the product by the input in float16 steps"),
     "logit": (0, 22, "torch's logit_backward in float16 steps not yet reproduced"),
     "logit_eps": (0, 1, "as logit"),
-    "add_alpha": (441, 0, "torch rounds alpha to float16 and fuses other * alpha + self in float32"),
+    "add_tensor_alpha": (1, 0, "torch's scalar tail (the last elements after its vectorised body) multiplies "
+                               "by alpha unrounded, its body, which the engine follows, by alpha in float16"),
+    "sub_tensor_alpha": (3, 0, "as add_tensor_alpha"),
     "remainder": (0, 11, "floor division in float32 for the divisor's gradient"),
     "smooth_l1_loss": (0, 1991, "torch's float16 smooth_l1 backward not yet reproduced"),
     "huber_loss": (0, 37, "target gradient's sign of zero and float32 rounding of delta * g"),

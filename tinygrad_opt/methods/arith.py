@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .. import ops
 from ..backend import array_module
+from ..kernels.opmath import HALF
 from ..ops.elementwise import _quiet, check_division_operands
 
 
@@ -18,6 +19,8 @@ class ArithmeticMethods:
 
     def add(self, other, *, alpha=1):
         """self + alpha * other (torch.add)."""
+        if alpha != 1 and self.data.dtype == HALF:
+            return _add_scaled(self, other, alpha)
         return self + (other if alpha == 1 else _scaled(other, alpha, self))
 
     def sub(self, other, *, alpha=1):
@@ -25,6 +28,8 @@ class ArithmeticMethods:
         if alpha != 1 and (self.data.dtype.kind == "b" or getattr(getattr(other, "data", None), "dtype", None) == bool
                            or type(other) is bool):
             refuse_bool_subtraction()
+        if alpha != 1 and self.data.dtype == HALF:
+            return _add_scaled(self, other, -alpha if not isinstance(alpha, bool) else alpha, "sub")
         return self - (other if alpha == 1 else _scaled(other, alpha, self))
 
     subtract = sub
@@ -134,6 +139,15 @@ def _scaled(other, alpha, like):
     if isinstance(alpha, float) and b.data.dtype.kind != "f":
         raise TypeError(f"alpha: a float alpha ({alpha}) needs a floating tensor, got dtype {b.data.dtype} (as torch)")
     return b * alpha
+
+
+def _add_scaled(self, other, alpha, op: str = "add"):
+    """self + alpha * other for float16 as torch's kernel: alpha rounded to float16, the sum in float32 (ops.AddScaled)."""
+    _scaled(other, alpha, self)  # torch's checks of alpha, with their messages
+    a, b = self._promoted_with(other)
+    if a.data.dtype != HALF:  # other promoted the pair out of float16
+        return a + _scaled(b, alpha, a) if op == "add" else a + _scaled(b, alpha, a)
+    return ops.AddScaled.apply(a, b, alpha=float(alpha))
 
 
 def refuse_bool_subtraction() -> None:

@@ -104,9 +104,9 @@ from .parametric_rectifier import Prelu, Rrelu  # noqa: E402
 
 __all__ += ["Prelu", "Rrelu"]
 
-from .scalar_opmath import DivNumber, MulNumber, Reciprocal  # noqa: E402
+from .scalar_opmath import AddScaled, DivNumber, MulNumber, Reciprocal  # noqa: E402
 
-__all__ += ["DivNumber", "MulNumber", "Reciprocal"]
+__all__ += ["AddScaled", "DivNumber", "MulNumber", "Reciprocal"]
 
 from .smooth_activation import Glu  # noqa: E402
 

@@ -9,7 +9,7 @@ tensors keep the plain operators (the number in the tensor's dtype, as torch).
 Notation: g is the upstream gradient dL/dy, y the output, c the number.
 """
 from ..autograd import Function
-from ..kernels.opmath import opmath, rounded
+from ..kernels.opmath import HALF, opmath, rounded, times_number
 from ..quiet_numpy import silent
 
 
@@ -59,3 +59,20 @@ class Reciprocal(Function):
     def backward(ctx, g):
         y = ctx.y
         return -g * (y * y)
+
+
+class AddScaled(Function):
+    """y = a + alpha * b (torch.add/sub with alpha) on float16, as torch's kernel: alpha rounded to float16,
+    a + b * alpha in float32, rounded once.   dL/da = g,  dL/db = g * alpha (alpha the number itself, as
+    torch's backward multiplies by the wrapped alpha)."""
+
+    @staticmethod
+    @silent
+    def forward(ctx, a, b, alpha=1.0):
+        ctx.alpha = alpha
+        return rounded(opmath(a) + opmath(b) * float(HALF.type(alpha)), a.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        need_a, need_b = ctx.needs_input_grad
+        return (g if need_a else None), (times_number(g, ctx.alpha) if need_b else None)
