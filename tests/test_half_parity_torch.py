@@ -43,15 +43,18 @@ KNOWN = {
     "log_softmax": (0, 1, "float32 exp's last bit"), "softmin": (1, 3, "float32 exp's last bit"),
     "sum": (1, 0, "float32 accumulation order"),
     "layer_norm": (1, 6, "float32 summation order in a row of large gradients"),
-    "prod": (0, 1144, "torch's float16 prod gradient divides the product by the input in float16 steps"),
-    "logit": (0, 22, "torch's logit_backward in float16 steps not yet reproduced"),
-    "logit_eps": (0, 1, "as logit"),
+    "prod": (0, 1144, "torch's float16 prod gradient: its steps are not yet reproduced"),
+    "logit": (0, 22, "at -0.0 torch's vectorised body divides (g / -0.0), its scalar loop, which the engine "
+                     "follows, gives g * inf"),
+    "logit_eps": (0, 1, "at NaN torch's vectorised body gives 0, its scalar loop (the engine) NaN"),
     "add_tensor_alpha": (1, 0, "torch's scalar tail (the last elements after its vectorised body) multiplies "
                                "by alpha unrounded, its body, which the engine follows, by alpha in float16"),
     "sub_tensor_alpha": (3, 0, "as add_tensor_alpha"),
-    "remainder": (0, 11, "floor division in float32 for the divisor's gradient"),
+    "remainder": (0, 11, "the divisor's gradient: torch's float16 floor division of quotients beyond 2048 "
+                          "(where float16 integers are 2 or 4 apart) is not yet reproduced"),
     "smooth_l1_loss": (0, 1991, "torch's float16 smooth_l1 backward not yet reproduced"),
-    "huber_loss": (0, 37, "target gradient's sign of zero and float32 rounding of delta * g"),
+    "huber_loss": (0, 37, "the target gradient's sign of zero (torch's is computed from y - x); two values in "
+                          "torch's scalar tail"),
     "bce_with_logits": (1, 2, "float32 exp's last bit in the target's sigmoid"),
     "kl_div": (1, 1, "float32 exp's last bit in the target's sigmoid"),
     "cross_entropy_soft": (0, 12, "float32 exp's last bit"), "cross_entropy": (0, 1, "float32 exp's last bit"),
