@@ -44,11 +44,13 @@ def smooth_l1_loss(x, y, beta: float, reduction: str):
     xp = _xp(x)
     d = x - y
     ad = xp.abs(d)
-    if d.dtype == HALF:  # torch's half kernel computes in float16 steps, beta and 0.5 * beta in float16
+    if d.dtype == HALF:
+        # torch's half kernels: the loss in float16 steps (beta and 0.5 * beta in float16), the slope in
+        # float32 from x - y in float32 (rounded with the gradient, once)
         half_beta = HALF.type(beta)
         loss = xp.where(ad < half_beta, (HALF.type(0.5) * ad) * ad / half_beta, ad - HALF.type(0.5) * half_beta)
-    else:
-        loss = xp.where(ad < beta, d * d * (0.5 / beta), ad - 0.5 * beta).astype(d.dtype, copy=False)
+        return reduce_loss(loss, reduction), xp.clip((opmath(x) - opmath(y)) / beta, -1, 1)
+    loss = xp.where(ad < beta, d * d * (0.5 / beta), ad - 0.5 * beta).astype(d.dtype, copy=False)
     return reduce_loss(loss, reduction), xp.clip(d / beta, -1, 1).astype(d.dtype, copy=False)
 
 

@@ -139,6 +139,9 @@ LOSSES = {
                                                         reduction="none"),
     "kl_div": lambda m, f, x, y: f.kl_div(x, m.sigmoid(y), reduction="none"),
     "mse_loss_mean": lambda m, f, x, y: f.mse_loss(x.reshape(-1, 7), y.reshape(-1, 7)),
+    "smooth_l1_loss_mean": lambda m, f, x, y: f.smooth_l1_loss(x, y, beta=0.7),
+    "huber_loss_sum": lambda m, f, x, y: f.huber_loss(x, y, reduction="sum", delta=0.7),
+    "l1_loss_mean": lambda m, f, x, y: f.l1_loss(x, y),
     "cross_entropy_soft": lambda m, f, x, y: f.cross_entropy(x.reshape(-1, 7), f.softmax(y.reshape(-1, 7), -1),
                                                              reduction="none"),
 }

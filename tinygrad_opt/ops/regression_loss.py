@@ -7,17 +7,28 @@ the reduced loss and the slope dloss/dd; the Numba loops compute both in one pas
 """
 from ..autograd import Function
 from ..kernels import get as kernel
+from ..kernels.opmath import opmath, rounded
 from .loss import _upstream_scale
 
 
 class _PointwiseLoss(Function):
-    """Shared plumbing: forward saves d' = dloss/dd per element, backward scales it by g."""
+    """Shared plumbing: forward saves d' = dloss/dd per element, backward scales it by g.
 
-    @staticmethod
-    def backward(ctx, g):
-        gx = ctx.slope * _upstream_scale(g, ctx.reduction, ctx.slope.size, ctx.slope.ndim)
+    SWAPPED: torch computes the target's gradient by the same backward with input and target swapped,
+    slope(y - x) * g = (0 - d') * g, whose zero (at x == y) takes g's sign; otherwise dL/dy = -dL/dx."""
+
+    SWAPPED = False
+
+    @classmethod
+    def backward(cls, ctx, g):
+        # a float32 slope of float16 inputs (smooth L1's, as torch's) meets g in float32 and rounds once here
+        wide = g if g.dtype == ctx.slope.dtype else opmath(g)
+        scale = _upstream_scale(wide, ctx.reduction, ctx.slope.size, ctx.slope.ndim)
         need_x, need_y = ctx.needs_input_grad
-        return (gx if need_x else None), (-gx if need_y else None)
+        gx = rounded(ctx.slope * scale, g.dtype) if need_x or not cls.SWAPPED else None
+        if not need_y:
+            return gx, None
+        return gx, (rounded((0 - ctx.slope) * scale, g.dtype) if cls.SWAPPED else -gx)
 
 
 class L1(_PointwiseLoss):
@@ -36,6 +47,8 @@ class SmoothL1(_PointwiseLoss):
     dloss/dd = d / beta inside, sign(d) outside (torch: -1 for d <= -beta, 1 for d >= beta).
     """
 
+    SWAPPED = True
+
     @staticmethod
     def forward(ctx, x, y, reduction="mean", beta=1.0):
         loss, ctx.slope = kernel("smooth_l1_loss", x)(x, y, beta, reduction)
@@ -48,6 +61,8 @@ class Huber(_PointwiseLoss):
 
     dloss/dd = d inside, delta * sign(d) outside (torch: -delta for d <= -delta, delta for d >= delta).
     """
+
+    SWAPPED = True
 
     @staticmethod
     def forward(ctx, x, y, reduction="mean", delta=1.0):
