@@ -121,6 +121,8 @@ ROWS = {
     "cross_entropy_mean": lambda m, f, x: f.cross_entropy(x.reshape(-1, 7), _classes(m, x.numel() // 7)),
     "cross_entropy_smoothing": lambda m, f, x: f.cross_entropy(x.reshape(-1, 7), _classes(m, x.numel() // 7),
                                                                label_smoothing=0.1, reduction="none"),
+    "cross_entropy_smoothing_mean": lambda m, f, x: f.cross_entropy(x.reshape(-1, 7), _classes(m, x.numel() // 7),
+                                                                    label_smoothing=0.1),
     "nll_loss": lambda m, f, x: f.nll_loss(x.reshape(-1, 7), _classes(m, x.numel() // 7), reduction="none"),
     "nll_loss_mean": lambda m, f, x: f.nll_loss(x.reshape(-1, 7), _classes(m, x.numel() // 7)),
 }

@@ -123,8 +123,27 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, size_average: 
 def _cross_entropy_general(input, target, weights, ignore_index, reduction, eps) -> Tensor:
     """log_softmax, then the weighted, smoothed NLL of ops.NLLLoss (torch's formulas for both terms)."""
     logp = input.log_softmax(axis=1)
+    if eps and weights is None and input.data.dtype.itemsize == 2:
+        return _smoothed_half(logp, target, ignore_index, reduction, eps)
     return ops.NLLLoss.apply(logp, target=target.data, weight=weights, ignore_index=ignore_index,
                              reduction=reduction, label_smoothing=eps)
+
+
+def _smoothed_half(logp, target, ignore_index, reduction, eps) -> Tensor:
+    """float16 label smoothing as torch composes it, each tensor op rounding:
+    (1 - eps) * nll + smooth * (eps / C), smooth = -sum_c logp (0 where ignored), reduced as the NLL
+    ("mean": summed, then divided by the number of targets not ignored)."""
+    nll = ops.NLLLoss.apply(logp, target=target.data, ignore_index=ignore_index, reduction=reduction)
+    ignored = target.data == ignore_index
+    smooth = -logp.sum(axis=1)
+    if bool(ignored.any()):
+        smooth = smooth.masked_fill(Tensor._make(ignored, False), 0.0)
+    if reduction == "sum":
+        smooth = smooth.sum()
+    elif reduction == "mean":
+        kept = int(ignored.size - ignored.sum())
+        smooth = smooth.sum() / Tensor._make(np.asarray(kept, logp.data.dtype), False)
+    return nll * (1.0 - eps) + smooth * (eps / logp.shape[1])
 
 
 def _cross_entropy_probabilities(input, target, weights, ignore_index, reduction, eps, class_axis) -> Tensor:
