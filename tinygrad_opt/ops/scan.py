@@ -32,14 +32,15 @@ class CumProd(Function):
 
     dL/da_i = sum over j >= i of g_j * prod_{k <= j, k != i} a_k
             = (a_0 ... a_{i-1}) * S_i,  with S_i = g_i + a_{i+1} * S_{i+1} (a reversed scan),
-    which needs no division, so zeros in a are handled exactly.
+    which needs no division, so zeros in a are handled exactly. float16's forward runs its products
+    in float32 and rounds each y_j once, as torch's (its accumulator is float32).
     """
 
     @staticmethod
     @silent
     def forward(ctx, a, dim=0):
         ctx.a, ctx.dim = a, dim
-        return array_module(a).cumprod(a, axis=dim)
+        return rounded(array_module(a).cumprod(opmath(a), axis=dim), a.dtype)
 
     @staticmethod
     def backward(ctx, g):

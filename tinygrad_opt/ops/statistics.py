@@ -25,13 +25,8 @@ class Prod(Function):
     @silent
     def forward(ctx, a, axis=(), keepdims=False):
         ctx.a, ctx.axis, ctx.keepdims = a, axis, keepdims
-        if a.dtype == HALF and axis and a.size:  # torch multiplies float16 one element after the other, in float16
-            xp = array_module(a)
-            kept = [i for i in range(a.ndim) if i not in axis]
-            moved = a.transpose(kept + list(axis))
-            flat = moved.reshape(moved.shape[:len(kept)] + (-1,))
-            y = xp.multiply.accumulate(flat, axis=-1)[..., -1]
-            return y.reshape(reduced_shape(a.shape, axis, keepdims))
+        if a.dtype == HALF and axis and a.size:
+            return _half_product(a, axis, keepdims)
         return a.prod(axis=axis, keepdims=keepdims, dtype="int64" if narrow_integer(a) else None)
 
     @staticmethod
@@ -41,6 +36,8 @@ class Prod(Function):
         g = expand_to_input(g, a.shape, axis, ctx.keepdims)
         if not axis or a.size == 0:  # an empty input has no elements to receive a gradient
             return g * xp.ones_like(a)
+        if a.dtype == HALF:
+            return _half_prod_backward(ctx, g)
         kept = [i for i in range(a.ndim) if i not in axis]
         order = kept + list(axis)
         moved = a.transpose(order)
@@ -76,6 +73,34 @@ def _variance_backward(ctx, g, keepdims: bool):
         if g.dtype == HALF:
             return times_number(g, 2 / ctx.divisor if ctx.divisor else math.inf) * ctx.centered
         return g * (2 * ctx.centered) / g.dtype.type(ctx.divisor)
+
+
+def _half_product(a, axis, keepdims):
+    """prod of float16 as torch's: one element after the other, in float16."""
+    xp = array_module(a)
+    kept = [i for i in range(a.ndim) if i not in axis]
+    moved = a.transpose(kept + list(axis))
+    flat = moved.reshape(moved.shape[:len(kept)] + (-1,))
+    return xp.multiply.accumulate(flat, axis=-1)[..., -1].reshape(reduced_shape(a.shape, axis, keepdims))
+
+
+def _half_prod_backward(ctx, g):
+    """float16 as torch's: without a zero anywhere in the input, g * (y / a) in float16 steps; with one,
+    g * (exclusive running product before * after), each running product accumulated in float32 and
+    rounded per element (torch's cumprod), their product in float16."""
+    a, axis = ctx.a, ctx.axis
+    xp = array_module(a)
+    y = expand_to_input(_half_product(a, axis, True), a.shape, axis, True)
+    if not bool((a == 0).any()):
+        return g * (y / a)
+    kept = [i for i in range(a.ndim) if i not in axis]
+    order = kept + list(axis)
+    moved = a.transpose(order)
+    flat = opmath(moved.reshape(moved.shape[:len(kept)] + (-1,)))
+    ones = xp.ones(flat.shape[:-1] + (1,), dtype=flat.dtype)
+    before = rounded(xp.cumprod(xp.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1), HALF)
+    after = rounded(xp.flip(xp.cumprod(xp.flip(xp.concatenate([flat[..., 1:], ones], axis=-1), -1), axis=-1), -1), HALF)
+    return g * (before * after).reshape(moved.shape).transpose(_inverse(order))
 
 
 class Var(Function):
