@@ -498,6 +498,8 @@ _HALF = np.dtype(np.float16)  # float16 with a Python number: torch's float32 op
 def _is_number(other: Any) -> bool:
     """A Python or NumPy int or float (not bool): what torch wraps as a number, computed in opmath."""
     return type(other) is float or type(other) is int or isinstance(other, (float, np.floating, np.integer))
+
+
 _PYTHON_SCALARS = (float, int, bool)  # checked by type first: isinstance against numbers' ABCs is slow
 
 
