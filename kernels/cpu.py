@@ -36,6 +36,7 @@ import numpy as np
 
 from . import environment, lazy_jit, reference
 from . import denormal, parallel
+from .block_claims import claim, finish, finished, pause
 from .registry import takes
 
 CACHE = True  # False when no cache directory is writable: kernels then compile in every process
@@ -560,20 +561,6 @@ def _loop_for(loops: dict, make, options: tuple):
     return loop
 
 
-@_intrinsic
-def _claim(typingctx, counters, index):
-    """counters[index] += 1 as one atomic step; returns the value before (a block number no other thread gets)."""
-    if not (isinstance(counters, types.Array) and counters.dtype == types.int64 and isinstance(index, types.Integer)):
-        return None
-
-    def codegen(context, builder, signature, args):
-        array = context.make_array(signature.args[0])(context, builder, args[0])
-        where = builder.gep(array.data, [context.cast(builder, args[1], signature.args[1], types.intp)])
-        return builder.atomic_rmw("add", where, ir.Constant(ir.IntType(64), 1), "monotonic")
-
-    return types.int64(counters, index), codegen
-
-
 # Float32 subnormals: the moments of a dead unit decay by beta1 a step into float32's subnormal range
 # (about 800 steps) and stay there, and every multiplication or division with a subnormal operand or
 # result takes the x86 cores' microcode path (about 200 cycles per vector; additions and conversions
@@ -599,8 +586,10 @@ def _any_subnormal(bits, start, end) -> bool:
 
 
 # The update loops below work through their arrays in blocks of `block` elements, each claimed from
-# counters[j] (one counter per array of a group, 0 at the start): a call with block >= size does the
-# whole array; two threads calling with the same counters share the blocks (parallel.share).
+# counters[j] (one counter per array of a group, 0 at the start), and add each block's size to the last
+# counter once it is written (block_claims.py): a call with block >= size does the whole array; two threads
+# calling with the same counters share the blocks (parallel.share). A call on one whole array may pass
+# np.zeros(1): its one block's count then lands in its claim counter, past every block.
 
 
 def _sgd_loop(has_wd: bool, has_momentum: bool, nesterov: bool):
@@ -619,10 +608,11 @@ def _sgd_loop(has_wd: bool, has_momentum: bool, nesterov: bool):
         n, size = numba.uint64(param.size), numba.uint64(block)  # unsigned: no negative-index wraparound
         span = numba.uint64(SUBNORMAL_SPAN) if look else size
         while True:
-            start = numba.uint64(_claim(counters, j)) * size
+            start = numba.uint64(claim(counters, j)) * size
             if start >= n:
                 return
             stop = min(start + size, n)
+            begin = start
             while start < stop:
                 end = min(start + span, stop)
                 if look and _any_subnormal(buf_bits, start, end):
@@ -652,6 +642,7 @@ def _sgd_loop(has_wd: bool, has_momentum: bool, nesterov: bool):
                             d = d + momentum * b if nesterov else b
                         param[i] = p - lr * d
                 start = end
+            finish(counters, stop - begin)
 
     return sgd_loop
 
@@ -734,10 +725,11 @@ def _adam_loop(decay_mode: int, amsgrad: bool):
         n, size = numba.uint64(param.size), numba.uint64(block)  # unsigned: no negative-index wraparound
         span = numba.uint64(SUBNORMAL_SPAN) if look else size  # not looking: the whole block in one loop
         while True:
-            start = numba.uint64(_claim(counters, j)) * size
+            start = numba.uint64(claim(counters, j)) * size
             if start >= n:
                 return
             stop = min(start + size, n)
+            begin = start
             while start < stop:
                 end = min(start + span, stop)
                 subnormal = False
@@ -798,6 +790,7 @@ def _adam_loop(decay_mode: int, amsgrad: bool):
                         d = d * step_size
                         param[i] = p - d
                 start = end
+            finish(counters, stop - begin)
 
     return adam_loop
 
@@ -934,27 +927,43 @@ def _wide_switch(k: np.ndarray, picks: tuple) -> np.ndarray:
 
 def _block_split(sizes: list) -> tuple:
     """How _over_blocks runs arrays of these sizes: (block, the arrays shared with a second thread, (array, block
-    size) of those run whole on this thread). A group too small to share runs every array whole here; else the
-    arrays of more than one block are shared."""
+    size) of those run whole on this thread, the shared arrays' elements in all). A group too small to share runs
+    every array whole here; else the arrays of more than one block are shared."""
     block = parallel.BLOCK_ELEMENTS
     shared = [j for j, size in enumerate(sizes) if size > block] if sum(sizes) >= parallel.SHARE_FROM else []
     alone = [(j, max(size, 1)) for j, size in enumerate(sizes) if size <= block or not shared]
-    return block, shared, alone
+    return block, shared, alone, sum(sizes[j] for j in shared)
 
 
 def _over_blocks(update, split: tuple) -> None:
     """update(j, counters, block) over every flat array j as _block_split says: the shared arrays block by block on
     this thread and the resident helper (parallel.share), the others whole here."""
-    block, shared, alone = split
-    counters = np.zeros(len(shared) + len(alone), np.int64)
+    block, shared, alone, total = split
+    counters = np.zeros(len(shared) + len(alone) + 1, np.int64)  # a claim counter per array, then elements done
     if shared:
         def work() -> None:
             for j in shared:
                 update(j, counters, block)
 
-        parallel.share(work)  # returns once every block of the shared arrays is done
+        # returns once every block of the shared arrays is written: the helper's last ones counted in
+        # (_wait_finished), or, if they take too long, once the helper has left the work
+        parallel.share(work, lambda: _wait_finished(counters, total, _SPINS))
     for j, size in alone:
         update(j, counters, size)
+
+
+_SPINS = 1 << 14  # pause instructions: about 0.4 ms on Zen 3 (25 ns each), then the caller blocks instead
+
+
+@_jit(nogil=True)
+def _wait_finished(counters, total, spins) -> bool:
+    """Spin (without the GIL) until counters[-1], the elements the loops have written, reaches total; False if
+    it has not after `spins` pauses."""
+    for _ in range(spins):
+        if finished(counters) >= total:
+            return True
+        pause()
+    return finished(counters) >= total
 
 
 def _rmsprop_loop(has_wd: bool, centered: bool, has_momentum: bool):

@@ -123,14 +123,18 @@ class _Helper:
 
     `go` released means "look at the current work"; the helper takes that work only while the caller has
     not closed it, under `state`, so a helper that wakes late finds nothing to do and the caller never
-    waits for one that has not started: it waits (on `done`) only for one that is running it."""
+    waits for one that has not started: it waits (on `done`) only for one that is running it, and not even
+    then where the work says by itself that it is done (share's `finished`). A helper still leaving a work
+    the caller no longer waited for takes the next one when it is back; an error it raised there reaches
+    the caller at its next close."""
 
     def __init__(self) -> None:
         self.go, self.done, self.state = threading.Lock(), threading.Lock(), threading.Lock()
         self.go.acquire()
         self.done.acquire()
         self.work: Callable[[], None] | None = None
-        self.active = False  # the helper is running the current work
+        self.active = False  # the helper is running a work
+        self.waiting = False  # the caller waits on `done` for the helper to leave it
         self.error: BaseException | None = None
         threading.Thread(target=self._serve, name="tinygrad_opt-ranges", daemon=True).start()
 
@@ -142,11 +146,17 @@ class _Helper:
                 self.active = work is not None
             if work is None:
                 continue
+            error = None
             try:
                 _in_flush_mode(work)
-            except BaseException as error:  # noqa: BLE001 - handed to the caller, which raises it
-                self.error = error
-            self.done.release()
+            except BaseException as caught:  # noqa: BLE001 - handed to the caller, which raises it
+                error = caught
+            with self.state:
+                self.active = False
+                self.error = self.error or error
+                if self.waiting:
+                    self.waiting = False
+                    self.done.release()
 
     def offer(self, work: Callable[[], None]) -> None:
         with self.state:
@@ -154,15 +164,18 @@ class _Helper:
         if self.go.locked():  # else a wake-up is pending still: the helper will find this work
             self.go.release()
 
-    def close(self) -> BaseException | None:
-        """Take the work back; wait for the helper if it is running it. Returns the helper's error."""
+    def close(self, wait: bool = True) -> BaseException | None:
+        """Take the work back; wait for the helper if it is running it (unless not `wait`). Returns an error the
+        helper raised (in this work, or in one left earlier without waiting)."""
         with self.state:
             self.work = None
-            active, self.active = self.active, False
-        if not active:
-            return None
+            self.waiting = wait and self.active
+            if not self.waiting:
+                error, self.error = self.error, None
+                return error
         self.done.acquire()
-        error, self.error = self.error, None
+        with self.state:
+            error, self.error = self.error, None
         return error
 
 
@@ -208,21 +221,29 @@ def _short_blas_spin() -> bool:
     return True
 
 
-def share(work: Callable[[], None]) -> None:
+def share(work: Callable[[], None], finished: Callable[[], bool] | None = None) -> None:
     """work() on the caller and, where the engine may use two threads (machine_has_room), on a resident
     helper thread at the same time; it returns once neither runs it. `work` must split itself between
-    the two (claim pieces from a shared counter) and release the GIL while it works (a nogil Numba loop)."""
+    the two (claim pieces from a shared counter) and release the GIL while it works (a nogil Numba loop).
+
+    `finished`, called after the caller's work(), may say that every piece is done (the helper's last ones
+    included) without the GIL: then share returns at once, while the helper may still be on its way out
+    of work() (it takes no more pieces), instead of waiting to be woken when it is out."""
     if not machine_has_room() or _region.active or not _on_main_thread() \
             or not _sharing.acquire(blocking=False):
         work()
+        if finished is not None:  # true at once here; called all the same, so that a kernel's first run on
+            finished()  # scratch arrays (kernels/background.py, alone) also prepares what the wait calls
         return
     try:
         helper = _resident_helper()
         helper.offer(work)
+        done = False
         try:
             work()
+            done = finished is not None and finished()
         finally:
-            error = helper.close()
+            error = helper.close(wait=not done)
         if error is not None:
             raise error
     finally:

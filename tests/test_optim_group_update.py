@@ -175,6 +175,36 @@ def test_an_error_in_the_helpers_work_reaches_the_caller_and_the_helper_serves_o
     assert len(threads) == 2
 
 
+def test_a_work_that_says_it_is_finished_returns_while_the_helper_leaves_it(shared_blocks):
+    """share's `finished` (the kernels' count of written elements) spares the caller the wait until the helper is
+    out of the work; the helper takes the next work once it is."""
+    caller = threading.get_ident()
+    helper_in, release, helper_out = threading.Event(), threading.Event(), threading.Event()
+
+    def work():
+        if threading.get_ident() == caller:
+            helper_in.wait(10)
+        else:
+            helper_in.set()
+            release.wait(10)
+            helper_out.set()
+
+    parallel.share(work, lambda: True)
+    assert helper_in.is_set() and not helper_out.is_set()  # returned with the helper still inside
+    release.set()
+    threads = set()
+    both = threading.Event()
+
+    def note():
+        threads.add(threading.get_ident())
+        if len(threads) == 2:
+            both.set()
+        both.wait(10)
+
+    parallel.share(note)
+    assert helper_out.is_set() and len(threads) == 2
+
+
 def test_without_room_or_inside_a_parallel_region_the_caller_runs_the_work_alone(monkeypatch):
     monkeypatch.setattr(parallel, "machine_has_room", lambda: False)
     threads = []
