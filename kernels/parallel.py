@@ -102,7 +102,8 @@ def map_split(fn: Callable[[int, int], object], count: int, grain: int = 1) -> l
 # ---- one piece of work run by the caller and a resident helper thread at once -------------------------
 # The optimizer updates: one pass over every parameter of a group, a few hundred microseconds at most.
 # A pool task costs tens of microseconds to hand out and to wait for; a resident helper woken through a
-# lock costs a few. The work coordinates itself: a Numba loop that claims blocks of elements from an
+# lock costs less, but on a virtual machine still tens of microseconds each way, so the caller does not
+# wait to be woken at the end: the work reports its own end (share's `finished`). The work coordinates itself: a Numba loop that claims blocks of elements from an
 # atomic counter (kernels/cpu.py), so each thread makes one call that releases the GIL for its whole
 # share (threads that handed the GIL back and forth between small pieces queued for it instead of
 # working), and the caller starts at once: a helper that comes late only finds fewer blocks left.

@@ -149,6 +149,21 @@ def test_both_threads_call_the_loop_of_a_large_array_and_each_block_is_claimed_o
         np.testing.assert_array_equal(got, np.full(n, one[0]))
 
 
+def threads_of_a_shared_work() -> set:
+    """The threads that ran a work shared next, each waiting until both are in (the helper serves on)."""
+    threads = set()
+    both = threading.Event()
+
+    def note():
+        threads.add(threading.get_ident())
+        if len(threads) == 2:
+            both.set()
+        both.wait(10)
+
+    parallel.share(note)
+    return threads
+
+
 def test_an_error_in_the_helpers_work_reaches_the_caller_and_the_helper_serves_on(shared_blocks):
     caller = threading.get_ident()
     helper_ran = threading.Event()
@@ -162,17 +177,7 @@ def test_an_error_in_the_helpers_work_reaches_the_caller_and_the_helper_serves_o
 
     with pytest.raises(ValueError, match="in the helper"):
         parallel.share(fail)
-    threads = set()
-    both = threading.Event()
-
-    def note():
-        threads.add(threading.get_ident())
-        if len(threads) == 2:
-            both.set()
-        both.wait(10)
-
-    parallel.share(note)
-    assert len(threads) == 2
+    assert len(threads_of_a_shared_work()) == 2
 
 
 def test_a_work_that_says_it_is_finished_returns_while_the_helper_leaves_it(shared_blocks):
@@ -192,17 +197,7 @@ def test_a_work_that_says_it_is_finished_returns_while_the_helper_leaves_it(shar
     parallel.share(work, lambda: True)
     assert helper_in.is_set() and not helper_out.is_set()  # returned with the helper still inside
     release.set()
-    threads = set()
-    both = threading.Event()
-
-    def note():
-        threads.add(threading.get_ident())
-        if len(threads) == 2:
-            both.set()
-        both.wait(10)
-
-    parallel.share(note)
-    assert helper_out.is_set() and len(threads) == 2
+    assert len(threads_of_a_shared_work()) == 2 and helper_out.is_set()
 
 
 def test_without_room_or_inside_a_parallel_region_the_caller_runs_the_work_alone(monkeypatch):
