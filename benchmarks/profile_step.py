@@ -312,12 +312,16 @@ def allocation_cost(batch: int, repeats: int, budget: float, count: int) -> floa
 
 def warm_step(batch: int, fused: bool = True, capture: bool = False, flush: bool = False):
     """The engine's step for peers.py's workload, run until past the recording steps and the allocator's first
-    rounds."""
-    step = tinygrad_opt_case(batch, fused=fused, capture=capture, flush=capture or flush)[0]
+    rounds, and until the background thread has started Numba and readied every loop (as peers.py waits):
+    the steps before run the loops' first-call twins while that thread holds the GIL at times."""
+    step, _, wait_for_background = tinygrad_opt_case(batch, fused=fused, capture=capture, flush=capture or flush)
     start, n = time.perf_counter(), 0
     while n < 10 or time.perf_counter() - start < 0.3:
         step()
         n += 1
+    wait_for_background()
+    for _ in range(10):
+        step()
     return step
 
 
