@@ -108,7 +108,17 @@ def test_float16_matches_torch_bit_for_bit(name):
     else:
         forward, backward = compare(fn, arrays)
     most_forward, most_backward, _ = KNOWN.get(name, (0, 0, ""))
-    assert forward <= most_forward and backward <= most_backward, (forward, backward)
+    slack = len(arrays[0]) // 500
+    assert forward <= other_cpu(most_forward, slack) and backward <= other_cpu(most_backward, slack), \
+        (forward, backward)
+
+
+def other_cpu(ceiling: int, slack: int) -> int:
+    """A ceiling measured on the AMD Zen 3 (AVX2) VM, with room for another CPU: NumPy's and torch's float32
+    exp, tanh, erf and log1p take other SIMD paths there (AVX-512, say), whose last-bit differences float16
+    rounding shows now and then, more where a sum cancels (GELU's 1 + tanh). A double rounding, what the
+    sweep is for, differs in hundreds to thousands of its 6000 values (test_the_sweep_counts_a_double_rounding)."""
+    return ceiling + ceiling // 2 + slack
 
 
 def test_the_sweep_counts_a_double_rounding():
