@@ -12,6 +12,8 @@ import pytest
 STEP_SCRIPT = """
 import json, resource, sys
 import numpy as np
+from numpy._core.multiarray import _set_madvise_hugepage
+_set_madvise_hugepage(False)  # 4 KiB pages, as in MLP_SCRIPT below
 from tinygrad_opt.kernels.heap import keep_freed_memory
 applied = keep_freed_memory() if sys.argv[1] == "keep" else None
 
@@ -84,10 +86,13 @@ def test_the_policy_is_applied_at_its_first_use(first_use):
 # leaves malloc to glibc with a fixed mmap threshold, so every large block is mapped afresh and unmapped at
 # free: it counts the pages the step's large arrays need. (glibc's default sliding thresholds keep some of
 # them some of the time, from under a hundred to a thousand pages a step from run to run, so they cannot
-# be the control.)
+# be the control.) NumPy's huge-page advice is off in both: where the kernel grants a 2 MiB page, one fault
+# maps 512 pages, so the count would depend on the machine's free memory and the blocks' alignment.
 MLP_SCRIPT = """
 import json, resource
 import numpy as np
+from numpy._core.multiarray import _set_madvise_hugepage
+_set_madvise_hugepage(False)  # 4 KiB pages: NumPy asks for huge ones where it can, which fault 2 MiB at a time
 import tinygrad_opt as tg
 import tinygrad_opt.nn.functional as F
 from tinygrad_opt import nn, optim
