@@ -316,23 +316,23 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods, ArithmeticMethods, Tri
         return ops.Sub.apply(a, b)
 
     def __mul__(self, other):
-        if type(other) is not Tensor and self.data.dtype is _HALF and _is_number(other):
+        if type(other) is not Tensor and _half_and_number(self, other):
             return ops.MulNumber.apply(self, factor=float(other))  # torch's float32 opmath (ops/scalar_opmath.py)
         return ops.Mul.apply(*_promoted(self, other))
 
     def __rmul__(self, other):
-        if type(other) is not Tensor and self.data.dtype is _HALF and _is_number(other):
+        if type(other) is not Tensor and _half_and_number(self, other):
             return ops.MulNumber.apply(self, factor=float(other))
         b, a = _promoted(self, other)
         return ops.Mul.apply(a, b)
 
     def __truediv__(self, other):
-        if type(other) is not Tensor and self.data.dtype is _HALF and _is_number(other):
+        if type(other) is not Tensor and _half_and_number(self, other):
             return ops.DivNumber.apply(self, divisor=float(other))
         return ops.Div.apply(*_promoted(self, other, floating=True))
 
     def __rtruediv__(self, other):
-        if type(other) is not Tensor and self.data.dtype is _HALF and _is_number(other):
+        if type(other) is not Tensor and _half_and_number(self, other):
             inverse = ops.Reciprocal.apply(self)  # torch: c / x is reciprocal(x) * c
             return inverse if other == 1 else ops.MulNumber.apply(inverse, factor=float(other))
         b, a = _promoted(self, other, floating=True)
@@ -346,7 +346,7 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods, ArithmeticMethods, Tri
 
     def __rpow__(self, other):
         b, a = _promoted(self, other)
-        if type(other) is not Tensor and self.data.dtype is _HALF and _is_number(other):
+        if type(other) is not Tensor and _half_and_number(self, other):
             return ops.Pow.apply(a, b, number_base=float(other))  # the gradient's log(c) of c itself, as torch's
         return ops.Pow.apply(a, b)
 
@@ -495,9 +495,11 @@ def _promoted(a: Tensor, other: Any, floating: bool = False) -> tuple:
 _HALF = np.dtype(np.float16)  # float16 with a Python number: torch's float32 opmath (ops/scalar_opmath.py)
 
 
-def _is_number(other: Any) -> bool:
-    """A Python or NumPy int or float (not bool): what torch wraps as a number, computed in opmath."""
-    return type(other) is float or type(other) is int or isinstance(other, (float, np.floating, np.integer))
+def _half_and_number(t: Tensor, other: Any) -> bool:
+    """t is float16 and other a Python or NumPy int or float (not bool): what torch wraps as a number and
+    computes with in float32 opmath."""
+    return t.data.dtype is _HALF and (type(other) is float or type(other) is int
+                                      or isinstance(other, (float, np.floating, np.integer)))
 
 
 _PYTHON_SCALARS = (float, int, bool)  # checked by type first: isinstance against numbers' ABCs is slow

@@ -9,7 +9,7 @@ tensors keep the plain operators (the number in the tensor's dtype, as torch).
 Notation: g is the upstream gradient dL/dy, y the output, c the number.
 """
 from ..autograd import Function
-from ..kernels.opmath import HALF, opmath, rounded, times_number
+from ..kernels.opmath import HALF, opmath, over_number, rounded, times_number
 from ..quiet_numpy import silent
 
 
@@ -21,12 +21,12 @@ class MulNumber(Function):
     @silent
     def forward(ctx, a, factor=1.0):
         ctx.factor = factor
-        return rounded(opmath(a) * factor, a.dtype)
+        return times_number(a, factor)
 
     @staticmethod
     @silent
     def backward(ctx, g):
-        return rounded(opmath(g) * ctx.factor, g.dtype)
+        return times_number(g, ctx.factor)
 
 
 class DivNumber(Function):
@@ -36,12 +36,12 @@ class DivNumber(Function):
     @silent
     def forward(ctx, a, divisor=1.0):
         ctx.divisor = divisor
-        return rounded(opmath(a) / divisor, a.dtype)
+        return over_number(a, divisor)
 
     @staticmethod
     @silent
     def backward(ctx, g):
-        return rounded(opmath(g) / ctx.divisor, g.dtype)
+        return over_number(g, ctx.divisor)
 
 
 class Reciprocal(Function):

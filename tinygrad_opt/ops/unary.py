@@ -4,7 +4,7 @@ Notation: g is the upstream gradient dL/dy, y the output.
 """
 from ..autograd import Function
 from ..backend import array_module
-from ..kernels.opmath import HALF, opmath, rounded
+from ..kernels.opmath import HALF, opmath, rounded, rsqrt
 from ..quiet_numpy import silent
 from .elementwise import _quiet
 
@@ -48,9 +48,8 @@ class Rsqrt(Function):
     @staticmethod
     @silent
     def forward(ctx, a):
-        xp = array_module(a)
-        with _quiet(xp):
-            y = rounded(1 / xp.sqrt(opmath(a)), a.dtype)
+        with _quiet(array_module(a)):
+            y = rsqrt(a)
         ctx.y = y
         return y
 
