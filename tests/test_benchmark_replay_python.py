@@ -5,7 +5,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "replay_python.py"
-SMALL = ["--blocks", "2", "--calls", "20", "--warmup", "20"]
+SMALL = ["--blocks", "5", "--calls", "50", "--warmup", "20"]  # min of 5 blocks: a spike of the machine in one block does not decide
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
