@@ -68,7 +68,19 @@ def _bind_numba() -> None:
 
 lazy_jit.on_start(_bind_numba)
 _intrinsic = lazy_jit.deferred(lambda fn: intrinsic(fn))
-_native = lazy_jit.deferred(lambda fn: numba.njit(nogil=True, cache=True, error_model="numpy", _nrt=False)(fn))
+
+
+def _compile(fn):
+    """numba.njit without the GIL and Numba's runtime, cached on disk where a cache location is usable (as
+    cpu._jit, which this module cannot import: cpu.py runs its updates through this one)."""
+    options = dict(nogil=True, error_model="numpy", _nrt=False)
+    try:
+        return numba.njit(cache=True, **options)(fn)
+    except RuntimeError:  # "cannot cache function ...: no locator available"; cpu._jit says so once
+        return numba.njit(**options)(fn)
+
+
+_native = lazy_jit.deferred(_compile)
 
 
 def _box_type_ok(box, slot) -> bool:
