@@ -27,13 +27,14 @@ sets it per thread), so a job's bits do not depend on which thread ran a part.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import platform
 import threading
 
 import numpy as np
 
-from . import lazy_jit
+from . import background, lazy_jit
 from .blas_threads import engine_threads, machine_overloaded
 from .block_claims import _slot, pause
 from .parallel import _short_blas_spin
@@ -183,11 +184,6 @@ def _helper_left(box, spins):
 
 
 @_native
-def _run_alone(job, args):
-    _call_job(job, args)
-
-
-@_native
 def _awake(box):
     return _load(box, AWAKE) == 1
 
@@ -223,10 +219,33 @@ _running = threading.Lock()  # one run at a time uses the helper; another caller
 
 
 def ready() -> bool:
-    """Whether `run` may hand a job to the helper now: Numba has started, the engine uses more than one thread,
+    """Whether `run` may hand a job to the helper now: Numba has started and the team's own loops are compiled
+    (or loaded from the cache) on the background thread (_natives_ready), the engine uses more than one thread,
     the machine is not overloaded (blas_threads' last look) and the caller is the main thread."""
-    return (lazy_jit.started() and engine_threads() > 1 and not machine_overloaded()
+    return (lazy_jit.started() and _natives_ready() and engine_threads() > 1 and not machine_overloaded()
             and threading.current_thread() is threading.main_thread())
+
+
+_natives: background.Job | None = None  # the compile of the team's loops, once asked for
+
+
+def _natives_ready() -> bool:
+    """Whether the team's loops are compiled; the first call hands their compile to the background thread
+    (kernels/background.py), or compiles them here where that thread is off, so that a first training
+    step does not wait for them: its jobs run on the caller alone meanwhile."""
+    global _natives
+    if _natives is None:
+        _natives = background.compile_later(_compile_natives, (), {}) or background.Job(done=_compile_natives())
+    return _natives.done
+
+
+def _compile_natives() -> bool:
+    box, number = types.Array(types.int64, 1, "C"), types.int64
+    _serve.compile((box, number))
+    _lead.compile((box, number, number, number))
+    _helper_left.compile((box, number))
+    _awake.compile((box,))
+    return True
 
 
 def run(job: int, args: np.ndarray) -> None:
@@ -236,13 +255,24 @@ def run(job: int, args: np.ndarray) -> None:
     the job reads its arrays' addresses from, kept alive by the caller until this returns."""
     address = args.ctypes.data
     if not ready() or not _running.acquire(blocking=False):
-        lazy_jit.start()
-        _run_alone(job, address)
+        _alone(job)(address)
         return
     try:
         _this_process_team().run(job, address)
     finally:
         _running.release()
+
+
+_JOB_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_int64)
+_callable_jobs: dict[int, ctypes._CFuncPtr] = {}
+
+
+def _alone(job: int) -> ctypes._CFuncPtr:
+    """The job as a ctypes function (a call releases the GIL): no compiled loop of the team's is needed for it."""
+    function = _callable_jobs.get(job)
+    if function is None:
+        function = _callable_jobs[job] = _JOB_TYPE(job)
+    return function
 
 
 def _this_process_team() -> _Team:

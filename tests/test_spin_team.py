@@ -11,7 +11,7 @@ from llvmlite import ir  # noqa: E402
 from numba import types  # noqa: E402
 from numba.extending import intrinsic  # noqa: E402
 
-from tinygrad_opt.kernels import blas_threads, block_claims, lazy_jit, spin_team  # noqa: E402
+from tinygrad_opt.kernels import background, blas_threads, block_claims, lazy_jit, spin_team  # noqa: E402
 from tinygrad_opt.kernels.denormal import flush_denormal, supported  # noqa: E402
 
 lazy_jit.start()
@@ -58,6 +58,9 @@ def _run_parts(parts: int, busy: int = 20000) -> np.ndarray:
 def two_threads():
     before = blas_threads.get_blas_threads()
     blas_threads.set_blas_threads(2)
+    spin_team.ready()  # the first look hands the team's loops to the background compile
+    background.wait_idle(120)
+    assert spin_team.ready()
     yield
     blas_threads.set_blas_threads(before)
 
@@ -83,6 +86,14 @@ def test_no_thread_is_inside_the_job_when_run_returns(two_threads):
             record[:] = 0
             assert (counts == 1).all()
     assert spin_team._team.box[spin_team.INSIDE] == 0
+
+
+def test_before_its_loops_are_compiled_the_caller_runs_every_part(two_threads, monkeypatch):
+    monkeypatch.setattr(spin_team, "_natives", background.Job(done=False))
+    assert not spin_team.ready()
+    record = _run_parts(16)
+    assert set(record[:, 0].tolist()) == {_gettid()}
+    assert (record[:, 1] == 1).all()
 
 
 def test_with_one_engine_thread_the_caller_runs_every_part():
