@@ -22,7 +22,7 @@ import numpy as np
 
 from .backend import array_module, broadcast_to, device_of
 from .errors import DeviceError, GraphFreedError, ShapeError
-from .quiet_numpy import quiet
+from .quiet_numpy import silent
 from .summation import sum_axes
 
 Tensor: Any = None  # tensor.py sets this; autograd must not import it (it imports us)
@@ -155,7 +155,11 @@ class Function:
             if options:
                 out = cls.forward(ctx, *arrays, **options)
             elif count == 1:
-                out = cls.forward(ctx, arrays[0])
+                out = cls.forward(ctx, a.data)
+            elif count == 2:
+                out = cls.forward(ctx, arrays[0], arrays[1])
+            elif count == 3:
+                out = cls.forward(ctx, arrays[0], arrays[1], arrays[2])
             else:
                 out = cls.forward(ctx, *arrays)
         except Exception as err:
@@ -181,7 +185,7 @@ class Function:
                     counter = result._version_counter = [0]
                     ctx._saved_versions = ((counter, 0, -1),)
                 else:
-                    _note_saved_versions(ctx, inputs, out, result)
+                    _note_saved_versions(ctx, saved, inputs, arrays, out, result)
             # keep an intermediate input's place in the graph (its edge), not its array
             if count == 1:
                 ctx.needs_input_grad = (True,)
@@ -287,49 +291,49 @@ def version_counter(t) -> list:
     return counter
 
 
-def _note_saved_versions(ctx, inputs, out, result) -> None:
-    """Record the version of each input (or the output) whose array forward kept on ctx.
+def _note_saved_versions(ctx, saved: dict, inputs, arrays: tuple, out, result) -> None:
+    """Record the version of each input (or the output) whose array forward kept on ctx (`saved`, its __dict__).
 
-    Only the arrays backward will read matter (an in-place change of an input that Add
-    never saved is harmless, as in torch); a saved view of an input counts as the input.
-    Runs for every recorded op that saves something, so the common cases are tested first:
-    the output itself, then an input by identity; options (numbers, tuples) are passed over.
+    Only the arrays backward will read matter (an in-place change of an input that Add never saved is harmless,
+    as in torch); a saved view of an input counts as the input. Runs for every recorded op that saves something,
+    so the common cases are tested first: the output itself, options (numbers, tuples) passed over, then an
+    input's array by identity (`arrays`, the inputs' arrays, so no attribute is read per input).
     """
-    notes = None
-    for value in ctx.__dict__.values():
+    notes = []
+    for value in saved.values():
         if value is out:
-            counter = result._version_counter
-            if counter is None:
-                counter = result._version_counter = [0]
-            entry = (counter, counter[0], -1)
-        else:
-            if type(value) in _NOT_ARRAYS:
-                continue
-            which = None
-            i = 0
-            for t in inputs:  # _which(value, inputs, out), inlined: value is not out
-                if value is t.data:
-                    which = i
-                    break
-                i += 1
+            notes.append(_output_note(result))
+            continue
+        if type(value) in _NOT_ARRAYS:
+            continue
+        which = 0
+        for array in arrays:
+            if value is array:
+                break
+            which += 1
+        else:  # not an input's array: a view of one, or of the output (a transpose, ...), or nothing of theirs
+            base = getattr(value, "base", None)
+            which = None if base is None else _which(base, inputs, out)
             if which is None:
-                base = getattr(value, "base", None)  # a view of an input or of the output (a transpose, ...)
-                if base is None:
-                    continue
-                which = _which(base, inputs, out)
-                if which is None:
-                    continue
-            owner = result if which < 0 else inputs[which]
-            counter = owner._version_counter
-            if counter is None:
-                counter = owner._version_counter = [0]
-            entry = (counter, counter[0], which)
-        if notes is None:
-            notes = [entry]
-        else:
-            notes.append(entry)
-    if notes is not None:
+                continue
+            if which < 0:
+                notes.append(_output_note(result))
+                continue
+        owner = inputs[which]
+        counter = owner._version_counter
+        if counter is None:
+            counter = owner._version_counter = [0]
+        notes.append((counter, counter[0], which))
+    if notes:
         ctx._saved_versions = notes
+
+
+def _output_note(result) -> tuple:
+    """The (counter, version, -1) note of an op's output, whose counter is made here when it has none yet."""
+    counter = result._version_counter
+    if counter is None:
+        counter = result._version_counter = [0]
+    return counter, counter[0], -1
 
 
 # what ops save besides arrays (their options): never an input's memory, so never versioned
@@ -502,10 +506,10 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
     gradient reaching a node listed in `capture_nodes` (node -> key) goes to capture[key].
     NumPy stays silent about inf and NaN on the way, as torch's backward does (quiet_numpy.py).
     """
-    with quiet():
-        _propagate(root, grad, retain_graph, capture, capture_nodes)
+    _propagate(root, grad, retain_graph, capture, capture_nodes)
 
 
+@silent  # the error state set and reset around the call, without a context manager's object and method calls
 def _propagate(root, grad, retain_graph: bool, capture: dict | None, capture_nodes: dict | None) -> None:
     """run_backward's traversal."""
     leaf_grads: dict = {}  # id(leaf) -> [leaf, summed gradient of this pass, whether the sum is ours]
@@ -568,17 +572,18 @@ def _propagate(root, grad, retain_graph: bool, capture: dict | None, capture_nod
             if key in capture:
                 capture[key] = g
         return
-    _deliver_to_leaves([(leaf, g) for leaf, g, _ in leaf_grads.values()], seed=grad)
+    _deliver_to_leaves(leaf_grads.values(), grad)
 
 
 def _deliver_to_leaves(leaf_grads, seed) -> None:
-    """Add each leaf's gradient of this pass into its .grad.
+    """Add each leaf's gradient of this pass into its .grad: leaf_grads holds (leaf, gradient, ...) entries.
 
     The stored array must be owned by that leaf: optimizers and clipping update .grad
     in place, so it may not alias the seed, a view of another array or another leaf's grad.
     """
     handed_out = {id(seed)}
-    for leaf, g in leaf_grads:
+    for entry in leaf_grads:  # indexed, not unpacked: _propagate's entries carry a third item
+        leaf, g = entry[0], entry[1]
         previous = leaf.grad
         if previous is None:
             if g.base is not None or id(g) in handed_out:
