@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from ..autograd import enable_grad
+from ..autograd import enable_grad, version_counter
 from ..backend import device_of, is_float_dtype, to_device
 from ..errors import ShapeError
 from ..hook_handle import RemovableHandle
@@ -184,23 +184,25 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        states = self.state
         for group in self.param_groups:
             ready = []
             for p in group["params"]:
-                if p.grad is None:
+                grad = p.grad
+                if grad is None:
                     continue
-                grad = p.grad.data
+                grad = grad.data
                 if grad.shape != p.data.shape:
                     raise ShapeError(f"{self._name}.step: a parameter of shape {tuple(p.shape)} has a "
                                      f"gradient of shape {tuple(grad.shape)}; they must match")
-                state = self.state[p]
+                state = states[p]
                 if not state:
                     state.update(self._init_state(p, group))
                 ready.append((p, grad, state))
             if ready:
                 self._update_group(ready, group)
-            for p, _, _ in ready:
-                p._bump_version()  # an in-place change, as torch counts it: a graph that saved p now refuses backward
+            for p, _, _ in ready:  # an in-place change, as torch counts it: a graph that saved p now refuses backward
+                version_counter(p)[0] += 1  # p._bump_version(), without the method call
         return loss
 
     def _replay_step(self) -> Callable[[], None] | None:

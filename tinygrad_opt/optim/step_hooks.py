@@ -81,6 +81,8 @@ def with_step_hooks(step: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(step)
     def hooked_step(*args: Any, **kwargs: Any) -> Any:
+        if not _step_hooks_registered:  # has_step_hooks' first test, without its call: every step passes here
+            return step(*args, **kwargs)
         optimizer = args[0]
         if not has_step_hooks(optimizer) or optimizer.__dict__.get("_in_hooked_step"):
             return step(*args, **kwargs)
