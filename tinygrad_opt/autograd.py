@@ -497,6 +497,7 @@ def _freed_error(node) -> GraphFreedError:
     )
 
 
+@silent  # the error state set and reset around the call, without a context manager's object and method calls
 def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = None,
                  capture_nodes: dict | None = None) -> None:
     """Propagate `grad` (an array shaped like root) from `root` to the leaves.
@@ -506,12 +507,6 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
     gradient reaching a node listed in `capture_nodes` (node -> key) goes to capture[key].
     NumPy stays silent about inf and NaN on the way, as torch's backward does (quiet_numpy.py).
     """
-    _propagate(root, grad, retain_graph, capture, capture_nodes)
-
-
-@silent  # the error state set and reset around the call, without a context manager's object and method calls
-def _propagate(root, grad, retain_graph: bool, capture: dict | None, capture_nodes: dict | None) -> None:
-    """run_backward's traversal."""
     leaf_grads: dict = {}  # id(leaf) -> [leaf, summed gradient of this pass, whether the sum is ours]
     if root._ctx is None:  # backward on a leaf itself
         leaf_grads[id(root)] = [root, grad, False]
@@ -582,7 +577,7 @@ def _deliver_to_leaves(leaf_grads, seed) -> None:
     in place, so it may not alias the seed, a view of another array or another leaf's grad.
     """
     handed_out = {id(seed)}
-    for entry in leaf_grads:  # indexed, not unpacked: _propagate's entries carry a third item
+    for entry in leaf_grads:  # indexed, not unpacked: run_backward's entries carry a third item
         leaf, g = entry[0], entry[1]
         previous = leaf.grad
         if previous is None:

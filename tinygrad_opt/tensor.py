@@ -293,7 +293,7 @@ class Tensor(ShapeMethods, ReductionMethods, MathMethods, ArithmeticMethods, Tri
                 "backward() on a tensor that does not require grad: no input of the computation had "
                 "requires_grad=True (or it ran under no_grad)"
             )
-        autograd.run_backward(self, self._seed_gradient(gradient), retain_graph=bool(retain_graph))
+        autograd.run_backward(self, self._seed_gradient(gradient), bool(retain_graph))
 
     # ---- operators ------------------------------------------------------
     def __add__(self, other):
