@@ -16,19 +16,29 @@ from __future__ import annotations
 
 import contextlib
 
+import numpy as np
+
 from .opmath import HALF, opmath
 from .reference import _xp
+
+_ndarray, _add_reduce = np.ndarray, np.add.reduce
 
 
 def reduce_loss(loss, reduction: str):
     """The mean (sum / n), sum or the elements themselves ("none") of a per-element loss."""
     if reduction == "mean":
         if loss.size and loss.dtype.itemsize >= 4:  # float32/64: sum / n is NumPy's mean, bitwise,
-            return loss.sum() / loss.size              # without its ~10 us of Python overhead
+            return _sum(loss) / loss.size              # without its ~10 us of Python overhead
         return loss.mean()
     if reduction == "sum":
-        return loss.sum()
+        return _sum(loss)
     return loss
+
+
+def _sum(loss):
+    """loss.sum(); for a NumPy array its reduction is called directly, without ndarray.sum's Python wrapper
+    (numpy/_core/_methods.py), which passes the same arguments on: the same bits."""
+    return _add_reduce(loss, axis=None) if type(loss) is _ndarray else loss.sum()
 
 
 def l1_loss(x, y, reduction: str):
