@@ -543,9 +543,10 @@ def run_backward(root, grad, retain_graph: bool = False, capture: dict | None = 
                 if gi.dtype is not layout.dtype and gi.dtype != layout.dtype:
                     gi = gi.astype(layout.dtype)
                 if parent is None:
-                    slot = leaf_grads.get(id(t))
+                    key = id(t)
+                    slot = leaf_grads.get(key)
                     if slot is None:
-                        leaf_grads[id(t)] = [t, gi, False]
+                        leaf_grads[key] = [t, gi, False]
                     elif slot[2]:  # the sum is an array this pass made: add in place (same numbers)
                         slot[1] += gi
                     else:
@@ -581,9 +582,11 @@ def _deliver_to_leaves(leaf_grads, seed) -> None:
         leaf, g = entry[0], entry[1]
         previous = leaf.grad
         if previous is None:
-            if g.base is not None or id(g) in handed_out:
+            key = id(g)
+            if g.base is not None or key in handed_out:
                 g = g.copy()
-            handed_out.add(id(g))
+                key = id(g)
+            handed_out.add(key)
         else:
             g = previous.data + g
         if type(g) is not _ndarray:  # a NumPy scalar or a CuPy array: Tensor._make's checks
