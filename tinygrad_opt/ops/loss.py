@@ -127,7 +127,6 @@ class TargetOutOfRangeError(IndexError, ValueError):
 
 
 _UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}  # by itemsize
-_max = np.maximum.reduce  # ndarray.max's reduction without its Python wrapper (numpy/_core/_methods.py)
 
 
 def check_class_targets(target, num_classes: int, op: str, ignore_index: int | None = None) -> bool:
@@ -151,7 +150,7 @@ def check_class_targets(target, num_classes: int, op: str, ignore_index: int | N
     elif isinstance(target, np.ndarray):
         # one reduction for the usual answer: viewed as unsigned, a negative index is huge, so a maximum
         # below num_classes puts every index in [0, num_classes); else min and max find the culprit
-        if target.dtype.isnative and _max(target.view(_UNSIGNED[target.dtype.itemsize]), axis=None) < num_classes:
+        if target.dtype.isnative and _largest(target.view(_UNSIGNED[target.dtype.itemsize])) < num_classes:
             return True
         lo, hi = int(target.min()), int(target.max())
     else:  # on the GPU: one device-to-host copy instead of two
@@ -171,6 +170,15 @@ def check_class_targets(target, num_classes: int, op: str, ignore_index: int | N
             f"class indices must lie in [0, {num_classes - 1}]{hint}"
         )
     return False
+
+
+def _largest(array):
+    """array.max(); for a plain NumPy array its reduction is called directly, without ndarray.max's Python
+    wrapper (numpy/_core/_methods.py); a subclass keeps its own max."""
+    return _max_reduce(array, axis=None) if type(array) is _ndarray else array.max()
+
+
+_ndarray, _max_reduce = np.ndarray, np.maximum.reduce
 
 
 class MSE(Function):
