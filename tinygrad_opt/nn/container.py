@@ -214,13 +214,8 @@ class ModuleDict(Module):
 
 def _linear_relu(linear: Linear, relu: ReLU, input: Any) -> Tensor | None:
     """Linear then ReLU as one fused node (ops.LinearReLU: the same numbers, two passes over the
-    activations fewer), or None where the pair must run as written: a hook on either module
-    (pruning's reparametrisation is one), no bias, a forward replaced on the instance, or a
-    tracer recording the graph layer by layer (tg.compile's recorder wants the fused node: keeps_fused_nodes)."""
-    if (linear._forward_pre_hooks or linear._forward_hooks or relu._forward_pre_hooks
-            or relu._forward_hooks or "forward" in linear.__dict__ or "forward" in relu.__dict__
-            or (autograd._tracers and not all(getattr(t, "keeps_fused_nodes", False) for t in autograd._tracers))
-            or not isinstance(input, Tensor)):
+    activations fewer), or None where the pair must run as written (_fusable) or the Linear has no bias."""
+    if not _fusable(linear, relu, input):
         return None
     weight, bias = weight_and_bias(linear)
     return None if bias is None else ops.LinearReLU.apply(input, weight, bias)
@@ -229,10 +224,25 @@ def _linear_relu(linear: Linear, relu: ReLU, input: Any) -> Tensor | None:
 def _batchnorm_relu(norm: BatchNorm2d, relu: ReLU, input: Any) -> Tensor | None:
     """BatchNorm2d then ReLU as one node (ops.BatchNormChannels with relu: the same numbers, one
     activation fewer kept for backward and two passes over it fewer), or None where the pair
-    must run as written (the same conditions as _linear_relu's)."""
-    if (norm._forward_pre_hooks or norm._forward_hooks or relu._forward_pre_hooks or relu._forward_hooks
-            or "forward" in norm.__dict__ or "forward" in relu.__dict__
-            or (autograd._tracers and not all(getattr(t, "keeps_fused_nodes", False) for t in autograd._tracers))
-            or not isinstance(input, Tensor)):
+    must run as written (_fusable)."""
+    if not _fusable(norm, relu, input):
         return None
     return norm.forward_relu(input)
+
+
+def _fusable(layer: Module, relu: ReLU, input: Any) -> bool:
+    """Whether `layer` then `relu` may run as one fused node: no hook on either module (pruning's
+    reparametrisation is one), no forward replaced on either instance, a Tensor input, and no tracer
+    recording the graph layer by layer (tg.compile's recorder wants the fused node: keeps_fused_nodes).
+
+    The hook tables are read from the instance dicts: Module has a __getattr__, which keeps Python from
+    specialising its attribute look-ups, and this runs for every fused pair of every forward."""
+    try:
+        own, relu_own = layer.__dict__, relu.__dict__
+        if own["_forward_pre_hooks"] or own["_forward_hooks"] or relu_own["_forward_pre_hooks"] \
+                or relu_own["_forward_hooks"]:
+            return False
+    except KeyError:  # a module whose Module.__init__ did not run: its own call reports that
+        return False
+    return ("forward" not in own and "forward" not in relu_own and isinstance(input, Tensor)
+            and (not autograd._tracers or all(getattr(t, "keeps_fused_nodes", False) for t in autograd._tracers)))
