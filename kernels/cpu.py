@@ -29,6 +29,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import sys
+import types as _python_types
 import warnings
 from operator import is_ as _is
 
@@ -37,6 +38,7 @@ import numpy as np
 from . import environment, lazy_jit, reference
 from . import denormal, parallel
 from .block_claims import claim, finish, finished, pause
+from .native_arrays import array_at
 from .registry import takes
 
 CACHE = True  # False when no cache directory is writable: kernels then compile in every process
@@ -796,6 +798,115 @@ def _adam_loop(decay_mode: int, amsgrad: bool):
 
 
 _ADAM_LOOPS: dict = {}  # (decay_mode, amsgrad) -> its loop
+
+
+# ---- Adam's job for the spinning team (kernels/spin_team.py) ------------------------------------------------
+# A C function of one int64, the address of an int64 args block that the caller fills (_job_args):
+ARGS_ARRAYS, ARGS_K, ARGS_WIDE = 0, 1, 2  # the n arrays of each kind, the addresses of k and wide
+ARGS_COUNTERS = 3  # n claim counters (one per array), then the elements finished (the loop's `counters`)
+ARGS_PER_ARRAY = 7  # after the counters, each array's param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq addresses,
+ARGS_SIZE, ARGS_BLOCK = 5, 6  # its size and its block (its size, at least 1, for an array run whole)
+_K_LENGTH, _WIDE_LENGTH = 8, 4
+
+
+def _adam_job(dtype, decay_mode: int, amsgrad: bool):
+    """Adam's job for arrays of `dtype` and one option set (see _loop_for): adam_loop over each array of the args
+    block in turn, block by block, with the claim counters of the block (each thread that runs the job takes the
+    blocks no other took; the blocks, and so the bits, are the same however many threads run it). Compiled when
+    first asked for, after Numba's start, and cached on disk where Numba can (_cfunc)."""
+    def adam_job(address):
+        head = array_at(address, ARGS_COUNTERS, np.int64)
+        n = head[ARGS_ARRAYS]
+        k = array_at(head[ARGS_K], _K_LENGTH, dtype)
+        wide = array_at(head[ARGS_WIDE], _WIDE_LENGTH, np.float64)
+        counters = array_at(address + 8 * ARGS_COUNTERS, n + 1, np.int64)
+        arrays = array_at(address + 8 * (ARGS_COUNTERS + n + 1), ARGS_PER_ARRAY * n, np.int64)
+        for j in range(n):
+            a = arrays[ARGS_PER_ARRAY * j:ARGS_PER_ARRAY * (j + 1)]
+            size = a[ARGS_SIZE]
+            _job_loop(array_at(a[0], size, dtype), array_at(a[1], size, dtype), array_at(a[2], size, dtype),
+                      array_at(a[3], size, dtype), array_at(a[4], size, dtype), k, wide, counters, j, a[ARGS_BLOCK])
+
+    return _cfunc(adam_job, f"adam_job_{decay_mode}_{int(amsgrad)}",
+                  _job_loop=_loop_for(_ADAM_LOOPS, _adam_loop, (decay_mode, amsgrad)))
+
+
+_ADAM_JOBS: dict = {}  # (dtype char, decay_mode, amsgrad) -> its job (a Numba cfunc: .address)
+
+
+_job_loop = None  # in a job: the loop _cfunc hands it among its globals
+
+
+def _cfunc(job, name: str, **loops):
+    """A team job: Numba's cfunc of `job` with signature void(int64), built now (Numba has started) and cached on
+    disk where _jit's loops are, under `name` (one per option set). The loops it calls come as globals of the job
+    (`loops` over this module's): Numba's cache key holds the job's closure pickled, and a loop there (a dispatcher,
+    pickled with an id of its own process) would make a key no later process finds. The options that pick the
+    loops are in `name` instead (Numba caches each name in a file of its own); the dtype stays in the closure."""
+    global CACHE
+    function = _python_types.FunctionType(job.__code__, {**globals(), **loops}, name, job.__defaults__,
+                                          job.__closure__)
+    function.__qualname__ = name
+    signature = types.void(types.int64)
+    if CACHE:
+        try:
+            return numba.cfunc(signature, nopython=True, cache=True, error_model="numpy")(function)
+        except RuntimeError:  # no cache location: _jit warns once about the same
+            CACHE = False
+    return numba.cfunc(signature, nopython=True, error_model="numpy")(function)
+
+
+def adam_job(dtype, decay_mode: int, amsgrad: bool):
+    """The Numba cfunc of Adam's job for this dtype and options (see _adam_job), made at its first need."""
+    key = (np.dtype(dtype).char, decay_mode, bool(amsgrad))
+    job = _ADAM_JOBS.get(key)
+    if job is None:
+        lazy_jit.start()
+        job = _ADAM_JOBS[key] = _adam_job(np.dtype(dtype).type, decay_mode, bool(amsgrad))
+    return job
+
+
+def _job_args(sizes: list, split: tuple) -> np.ndarray:
+    """An args block for a job over arrays of these sizes, in the group's order, split as _block_split says: each
+    shared array in blocks (as _over_blocks' threads take them), each other one whole (one block: the array), so
+    the blocks are _over_blocks' and so are the bits. Counters at 0; the addresses still to put (_put_addresses,
+    _put_constants)."""
+    block, shared, _, _ = split
+    n = len(sizes)
+    args = np.zeros(ARGS_COUNTERS + n + 1 + ARGS_PER_ARRAY * n, np.int64)
+    args[ARGS_ARRAYS] = n
+    rows = args[ARGS_COUNTERS + n + 1:].reshape(n, ARGS_PER_ARRAY)
+    rows[:, ARGS_SIZE] = sizes
+    rows[:, ARGS_BLOCK] = [max(size, 1) for size in sizes]
+    rows[shared, ARGS_BLOCK] = block
+    return args
+
+
+def _adam_job_args(sizes: list, split: tuple, p: list, g: list, m: list, v: list, vmax: list, k: np.ndarray,
+                   wide: np.ndarray) -> np.ndarray:
+    """The args block of Adam's job over a group's flat arrays (vmax: m's where no amsgrad), k and wide."""
+    args = _job_args(sizes, split)
+    for kind, arrays in enumerate((p, g, m, v, vmax)):
+        _put_addresses(args, kind, tuple(arrays))
+    _put_constants(args, k, wide)
+    return args
+
+
+@_jit(nogil=True)
+def _put_addresses(args, kind, arrays):
+    """Each array's slot `kind` (0 param, 1 grad...) of the args block := the address of arrays[j] (a tuple: one
+    call puts a whole list, where NumPy's .ctypes.data takes a microsecond and a half per array)."""
+    where = ARGS_COUNTERS + args[ARGS_ARRAYS] + 1 + kind
+    for a in numba.literal_unroll(arrays):
+        args[where] = a.ctypes.data
+        where += ARGS_PER_ARRAY
+
+
+@_jit(nogil=True)
+def _put_constants(args, k, wide):
+    """The args block's addresses of k and wide."""
+    args[ARGS_K] = k.ctypes.data
+    args[ARGS_WIDE] = wide.ctypes.data
 
 
 def _adam_takes(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, amsgrad: bool, **_) -> bool:

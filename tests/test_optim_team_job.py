@@ -1,0 +1,106 @@
+"""Adam's job for the spinning team (cpu.adam_job): run by one thread or by two at once on the same args block, it
+gives the bits of the one-thread group update, whichever thread took which block."""
+import ctypes
+import itertools
+import threading
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from tinygrad_opt.kernels import cpu, denormal, parallel  # noqa: E402
+
+from test_kernels_update_options import bits  # noqa: E402
+from test_optim_group_update import BLOCK, SIZES, group_arrays  # noqa: E402
+
+STEPS = (1, 2, 3)
+OPTIONS = list(itertools.product([0, 1, 2], [False, True]))  # decay_mode (none, AdamW's, L2), amsgrad
+
+
+def run_job(job, args, threads: int) -> None:
+    """job(args) on `threads` Python threads at once (a ctypes call lets go of the GIL), each in the engine's
+    float mode, as the team's threads are."""
+    call = ctypes.CFUNCTYPE(None, ctypes.c_int64)(job.address)
+    start = threading.Barrier(threads)
+
+    def run():
+        denormal.follow_flush_denormal()
+        start.wait(10)
+        call(args.ctypes.data)
+
+    others = [threading.Thread(target=run) for _ in range(threads - 1)]
+    for t in others:
+        t.start()
+    run()
+    for t in others:
+        t.join()
+
+
+def adam_by_job(arrays, grads, threads: int, step: int, decay_mode: int, amsgrad: bool) -> None:
+    """One step of the group update as the team path runs it: the group's split into blocks, its job, its args."""
+    params, m, v, vmax = arrays
+    weight_decay = 0.0 if decay_mode == 0 else 0.1
+    loop, k, _ = cpu._adam_step(grads, params[0].dtype, step, 1e-2, 0.9, 0.999, 1e-8, weight_decay, amsgrad, False,
+                                decay_mode == 1)
+    sizes = [a.size for a in params]
+    wide = cpu._wide_constants(k)
+    args = cpu._adam_job_args(sizes, cpu._block_split(sizes), params, grads, m, v, vmax if amsgrad else m, k, wide)
+    run_job(cpu.adam_job(params[0].dtype, decay_mode, amsgrad), args, threads)
+    counters = args[cpu.ARGS_COUNTERS:cpu.ARGS_COUNTERS + len(sizes) + 1]
+    assert counters[-1] == sum(a.size for a in params)  # every element written once
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of BLOCK elements, groups from 64 elements split: the large arrays are many blocks."""
+    monkeypatch.setattr(parallel, "SHARE_FROM", 64)
+    monkeypatch.setattr(parallel, "BLOCK_ELEMENTS", BLOCK)
+
+
+@pytest.fixture(params=[False, True], ids=["subnormals kept", "flushed"])
+def flush(request):
+    if request.param and not denormal.supported():
+        pytest.skip("no flush bits on this CPU")
+    before = denormal.flush_denormal_enabled()
+    denormal.set_flush_denormal(request.param)
+    yield request.param
+    denormal.set_flush_denormal(before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("decay_mode,amsgrad", OPTIONS)
+def test_the_job_on_one_or_two_threads_gives_the_bits_of_the_one_thread_update(small_blocks, monkeypatch, flush,
+                                                                             dtype, decay_mode, amsgrad):
+    params, grads, state = group_arrays(dtype, 11)
+    start = [params, *state]
+    one_thread, two, one = ([[a.copy() for a in arrays] for arrays in start] for _ in range(3))
+    options = dict(lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0 if decay_mode == 0 else 0.1,
+                   amsgrad=amsgrad, maximize=False, decoupled_weight_decay=decay_mode == 1)
+    with np.errstate(all="ignore"):
+        monkeypatch.setattr(parallel, "machine_has_room", lambda: False)
+        for step in STEPS:
+            cpu.adam_update_group(one_thread[0], grads, *one_thread[1:3],
+                                  one_thread[3] if amsgrad else [None] * len(SIZES), step=step, **options)
+        for step in STEPS:
+            adam_by_job(two, grads, 2, step, decay_mode, amsgrad)
+            adam_by_job(one, grads, 1, step, decay_mode, amsgrad)
+    kinds = ("param", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")[:4 if amsgrad else 3]
+    for kind, want, got_two, got_one in zip(kinds, one_thread, two, one):
+        for j, (a, b, c) in enumerate(zip(want, got_two, got_one)):
+            np.testing.assert_array_equal(bits(b), bits(a), err_msg=f"{kind}[{j}], two threads")
+            np.testing.assert_array_equal(bits(c), bits(a), err_msg=f"{kind}[{j}], one thread")
+
+
+def test_the_arrays_hold_subnormal_moments_so_the_float64_spans_run():
+    """The case above meets the loop's widened spans: float32 exp_avg with subnormals, from the start."""
+    _, _, (m, _, _) = group_arrays(np.float32, 11)
+    tiny = np.finfo(np.float32).tiny
+    assert any(((a != 0) & (np.abs(a) < tiny)).any() for a in m)
+
+
+def test_a_job_is_made_once_per_dtype_and_option_set():
+    job = cpu.adam_job(np.float32, 1, True)
+    assert cpu.adam_job(np.dtype(np.float32), 1, True) is job
+    assert cpu.adam_job(np.float64, 1, True) is not job and cpu.adam_job(np.float32, 2, True) is not job
+    assert isinstance(job.address, int) and job.address != 0
