@@ -36,7 +36,7 @@ from operator import is_ as _is
 import numpy as np
 
 from . import environment, lazy_jit, reference
-from . import denormal, parallel
+from . import denormal, parallel, spin_team
 from .block_claims import claim, finish, finished, pause
 from .native_arrays import array_at
 from .registry import takes
@@ -856,13 +856,14 @@ def _cfunc(job, name: str, **loops):
     return numba.cfunc(signature, nopython=True, error_model="numpy")(function)
 
 
-def adam_job(dtype, decay_mode: int, amsgrad: bool):
-    """The Numba cfunc of Adam's job for this dtype and options (see _adam_job), made at its first need."""
-    key = (np.dtype(dtype).char, decay_mode, bool(amsgrad))
+def adam_job(dtype: np.dtype, options: tuple):
+    """The Numba cfunc of Adam's job for arrays of this dtype and options (decay_mode, amsgrad: see _adam_job),
+    made at its first need."""
+    key = (dtype.char, options)
     job = _ADAM_JOBS.get(key)
     if job is None:
         lazy_jit.start()
-        job = _ADAM_JOBS[key] = _adam_job(np.dtype(dtype).type, decay_mode, bool(amsgrad))
+        job = _ADAM_JOBS[key] = _adam_job(dtype.type, *options)
     return job
 
 
@@ -933,24 +934,29 @@ def _adam_group_takes(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, 
 def adam_update_group(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, step: int, lr: float,
                       beta1: float, beta2: float, eps: float, weight_decay: float, amsgrad: bool, maximize: bool,
                       decoupled_weight_decay: bool = False) -> None:
-    loop, k, grads = _adam_step(grads, params[0].dtype, step, lr, beta1, beta2, eps, weight_decay, amsgrad, maximize,
-                                decoupled_weight_decay)
+    options, loop, k, grads = _adam_step(grads, params[0].dtype, step, lr, beta1, beta2, eps, weight_decay, amsgrad,
+                                         maximize, decoupled_weight_decay)
     p, g, m, v = _flat_all(params), _flat_all(grads), _flat_all(exp_avgs), _flat_all(exp_avg_sqs)
     vmax = _flat_all(max_exp_avg_sqs) if amsgrad else m
     wide = _wide_constants(k)
-    _over_blocks(lambda j, counters, block: loop(p[j], g[j], m[j], v[j], vmax[j], k, wide, counters, j, block),
-                 _block_split([a.size for a in p]))
+    sizes = [a.size for a in p]
+    split = _block_split(sizes)
+    if split[1] and parallel.machine_has_room():
+        spin_team.run(adam_job(k.dtype, options).address, _adam_job_args(sizes, split, p, g, m, v, vmax, k, wide))
+    else:
+        _over_blocks(lambda j, counters, block: loop(p[j], g[j], m[j], v[j], vmax[j], k, wide, counters, j, block),
+                     split)
 
 
 def _adam_step(grads: list, dtype, step: int, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
                amsgrad: bool, maximize: bool, decoupled_weight_decay: bool) -> tuple:
-    """What one Adam step over a group needs besides the arrays: the loop for its options, the constants k and
-    the gradients to use (negated for maximize)."""
+    """What one Adam step over a group needs besides the arrays: its options (decay_mode, amsgrad), their loop,
+    the constants k and the gradients to use (negated for maximize)."""
     options = (0 if weight_decay == 0 else (1 if decoupled_weight_decay else 2), bool(amsgrad))
     loop = _ADAM_LOOPS.get(options) or _loop_for(_ADAM_LOOPS, _adam_loop, options)
     k = np.array([1 - beta1, 1 - beta2, beta2, weight_decay, 1 - lr * weight_decay, lr / (1 - beta1**step),
                   (1 - beta2**step) ** 0.5, eps], dtype)
-    return loop, k, ([np.negative(a) for a in grads] if maximize else grads)
+    return options, loop, k, ([np.negative(a) for a in grads] if maximize else grads)
 
 
 class AdamGroupPlan:
@@ -969,7 +975,7 @@ class AdamGroupPlan:
         self.flat = [_flat_all(arrays) for arrays in self.arrays[:3]]
         self.flat_max = _flat_all(max_exp_avg_sqs) if has_max else None
         self.sizes = [p.size for p in params]
-        self.blocks: tuple = (None, None)  # ((BLOCK_ELEMENTS, SHARE_FROM), _block_split for them)
+        self.blocks: tuple = (None, None, None)  # (BLOCK_ELEMENTS, SHARE_FROM), _block_split, the job's args
 
     def matches(self, params: list, exp_avgs: list, exp_avg_sqs: list, max_exp_avg_sqs: list) -> bool:
         planned = self.arrays
@@ -992,21 +998,36 @@ class AdamGroupPlan:
                amsgrad: bool, maximize: bool, decoupled_weight_decay: bool) -> None:
         """The call's update without its checks, for a caller that has made them (optim/adam_bound.py: gradients
         of the planned dtype, shapes and C layout; amsgrad only where the plan has max_exp_avg_sq)."""
-        loop, k, grads = _adam_step(grads, self.dtype, step, lr, beta1, beta2, eps, weight_decay, amsgrad, maximize,
-                                    decoupled_weight_decay)
+        options, loop, k, grads = _adam_step(grads, self.dtype, step, lr, beta1, beta2, eps, weight_decay, amsgrad,
+                                             maximize, decoupled_weight_decay)
         g = _flat_all(grads)
         p, m, v = self.flat
         vmax = self.flat_max if amsgrad else m
         wide = _wide_constants(k)
-        _over_blocks(lambda j, counters, block: loop(p[j], g[j], m[j], v[j], vmax[j], k, wide, counters, j, block),
-                     self._split())
+        split, planned_args = self._split()
+        if split[1] and parallel.machine_has_room():
+            args = planned_args.copy()
+            _put_addresses(args, 1, tuple(g))
+            _put_addresses(args, 4, tuple(vmax))
+            _put_constants(args, k, wide)
+            spin_team.run(adam_job(k.dtype, options).address, args)
+        else:
+            _over_blocks(lambda j, counters, block: loop(p[j], g[j], m[j], v[j], vmax[j], k, wide, counters, j, block),
+                         split)
 
     def _split(self) -> tuple:
-        """_block_split of the arrays, made again only when the block settings change."""
+        """_block_split of the arrays, and the args block of Adam's job with the planned arrays' addresses (its
+        gradients', max_exp_avg_sq's, k's and wide's left to each call), made again only when the block settings
+        change."""
         settings = (parallel.BLOCK_ELEMENTS, parallel.SHARE_FROM)
         if self.blocks[0] != settings:
-            self.blocks = (settings, _block_split(self.sizes))
-        return self.blocks[1]
+            split = _block_split(self.sizes)
+            args = _job_args(self.sizes, split)
+            if split[1]:
+                for kind, arrays in zip((0, 2, 3), self.flat):
+                    _put_addresses(args, kind, tuple(arrays))
+            self.blocks = (settings, split, args)
+        return self.blocks[1:]
 
 
 adam_update_group.prepare = AdamGroupPlan  # what Adam keeps per parameter group (optim/adam.py)

@@ -1,5 +1,6 @@
-"""One optimizer-kernel call per parameter group, its blocks of elements shared with a resident helper thread
-(kernels/parallel.share, cpu._over_blocks): every bit as one call per parameter, whichever thread took a block."""
+"""One optimizer-kernel call per parameter group, its blocks of elements shared with a second thread (Adam's on the
+spinning team, kernels/spin_team.py; the others' on parallel.share's resident helper, cpu._over_blocks): every bit
+as one call per parameter, whichever thread took a block."""
 import itertools
 import threading
 import time
@@ -11,7 +12,7 @@ pytest.importorskip("numba")
 
 import tinygrad_opt as tg  # noqa: E402
 from tinygrad_opt import nn, optim  # noqa: E402
-from tinygrad_opt.kernels import cpu, parallel, reference  # noqa: E402
+from tinygrad_opt.kernels import cpu, parallel, reference, spin_team  # noqa: E402
 
 from test_kernels_update_options import bits, hard_values  # noqa: E402
 
@@ -124,28 +125,20 @@ def test_share_runs_the_work_on_the_caller_and_the_helper(shared_blocks):
     assert caller in threads and len(threads) == 2
 
 
-def test_both_threads_call_the_loop_of_a_large_array_and_each_block_is_claimed_once(shared_blocks, monkeypatch):
-    calls, original = [], cpu._adam_loop
-
-    def spying(*options):
-        loop = original(*options)
-
-        def call(*args):
-            calls.append(threading.get_ident())
-            return loop(*args)
-        return call
-
-    monkeypatch.setattr(cpu, "_ADAM_LOOPS", {})
-    monkeypatch.setattr(cpu, "_adam_loop", spying)
+def test_a_large_group_runs_as_the_teams_job_and_each_block_is_claimed_once(shared_blocks, monkeypatch):
+    """Adam's group update goes to the spinning team (kernels/spin_team.py, whose tests check that its helper
+    joins), as its job for the group's dtype and options; every element is updated once, none twice or skipped."""
+    jobs, run = [], spin_team.run
+    monkeypatch.setattr(spin_team, "run", lambda job, args: (jobs.append(job), run(job, args)))
     n = 2_000_000
     p, g = np.ones(n, np.float32), np.full(n, 0.5, np.float32)
     m, v = np.zeros(n, np.float32), np.zeros(n, np.float32)
     want = [a[:1].copy() for a in (p, m, v)]
     options = dict(step=1, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False)
     cpu.adam_update_group([p], [g], [m], [v], [None], **options)
-    assert len(set(calls)) == 2  # the caller and the helper
+    assert jobs == [cpu.adam_job(np.dtype(np.float32), (0, False)).address]
     reference.adam_update(want[0], g[:1], want[1], want[2], None, **options)
-    for got, one in zip((p, m, v), want):  # every element updated once: none twice, none skipped
+    for got, one in zip((p, m, v), want):
         np.testing.assert_array_equal(got, np.full(n, one[0]))
 
 

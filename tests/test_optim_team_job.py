@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("numba")
 
-from tinygrad_opt.kernels import cpu, denormal, parallel  # noqa: E402
+from tinygrad_opt.kernels import cpu, denormal, parallel, spin_team  # noqa: E402
 
 from test_kernels_update_options import bits  # noqa: E402
 from test_optim_group_update import BLOCK, SIZES, group_arrays  # noqa: E402
@@ -41,12 +41,12 @@ def adam_by_job(arrays, grads, threads: int, step: int, decay_mode: int, amsgrad
     """One step of the group update as the team path runs it: the group's split into blocks, its job, its args."""
     params, m, v, vmax = arrays
     weight_decay = 0.0 if decay_mode == 0 else 0.1
-    loop, k, _ = cpu._adam_step(grads, params[0].dtype, step, 1e-2, 0.9, 0.999, 1e-8, weight_decay, amsgrad, False,
+    options, _, k, _ = cpu._adam_step(grads, params[0].dtype, step, 1e-2, 0.9, 0.999, 1e-8, weight_decay, amsgrad, False,
                                 decay_mode == 1)
     sizes = [a.size for a in params]
     wide = cpu._wide_constants(k)
     args = cpu._adam_job_args(sizes, cpu._block_split(sizes), params, grads, m, v, vmax if amsgrad else m, k, wide)
-    run_job(cpu.adam_job(params[0].dtype, decay_mode, amsgrad), args, threads)
+    run_job(cpu.adam_job(k.dtype, options), args, threads)
     counters = args[cpu.ARGS_COUNTERS:cpu.ARGS_COUNTERS + len(sizes) + 1]
     assert counters[-1] == sum(a.size for a in params)  # every element written once
 
@@ -92,6 +92,35 @@ def test_the_job_on_one_or_two_threads_gives_the_bits_of_the_one_thread_update(s
             np.testing.assert_array_equal(bits(c), bits(a), err_msg=f"{kind}[{j}], one thread")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("decay_mode,amsgrad", OPTIONS)
+@pytest.mark.parametrize("planned", [False, True], ids=["group call", "AdamGroupPlan"])
+def test_the_group_update_on_the_team_gives_the_bits_of_one_thread(small_blocks, monkeypatch, flush, dtype, decay_mode,
+                                                                   amsgrad, planned):
+    params, grads, state = group_arrays(dtype, 13)
+    options = dict(lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0 if decay_mode == 0 else 0.1,
+                   amsgrad=amsgrad, maximize=False, decoupled_weight_decay=decay_mode == 1)
+    jobs, run = [], spin_team.run
+    monkeypatch.setattr(spin_team, "run", lambda job, args: (jobs.append(job), run(job, args)))
+    results = []
+    for room in (True, False):
+        monkeypatch.setattr(parallel, "machine_has_room", lambda: room)
+        p, m, v, vmax = ([a.copy() for a in arrays] for arrays in (params, *state))
+        vmax = vmax if amsgrad else [None] * len(SIZES)
+        plan = cpu.AdamGroupPlan(p, m, v, vmax)
+        with np.errstate(all="ignore"):
+            for step in STEPS:
+                if planned:
+                    assert plan(grads, step, **options)
+                else:
+                    cpu.adam_update_group(p, grads, m, v, vmax, step=step, **options)
+        results.append([p, m, v, vmax if amsgrad else []])
+    assert len(jobs) == len(STEPS)  # with room, every step ran on the team; without, none
+    for team, one in zip(*results):
+        for a, b in zip(team, one):
+            np.testing.assert_array_equal(bits(a), bits(b))
+
+
 def test_the_arrays_hold_subnormal_moments_so_the_float64_spans_run():
     """The case above meets the loop's widened spans: float32 exp_avg with subnormals, from the start."""
     _, _, (m, _, _) = group_arrays(np.float32, 11)
@@ -100,7 +129,8 @@ def test_the_arrays_hold_subnormal_moments_so_the_float64_spans_run():
 
 
 def test_a_job_is_made_once_per_dtype_and_option_set():
-    job = cpu.adam_job(np.float32, 1, True)
-    assert cpu.adam_job(np.dtype(np.float32), 1, True) is job
-    assert cpu.adam_job(np.float64, 1, True) is not job and cpu.adam_job(np.float32, 2, True) is not job
+    f32, f64 = np.dtype(np.float32), np.dtype(np.float64)
+    job = cpu.adam_job(f32, (1, True))
+    assert cpu.adam_job(np.dtype("float32"), (1, True)) is job
+    assert cpu.adam_job(f64, (1, True)) is not job and cpu.adam_job(f32, (2, True)) is not job
     assert isinstance(job.address, int) and job.address != 0
