@@ -910,6 +910,17 @@ def _put_constants(args, k, wide):
     args[ARGS_WIDE] = wide.ctypes.data
 
 
+@_jit(nogil=True)
+def _put_step(args, grads, vmax, k, wide):
+    """A planned args block (AdamGroupPlan) made ready for the next step in one call: its counters back to 0, the
+    addresses of the step's gradients, of max_exp_avg_sq (or exp_avg where no amsgrad), of k and of wide."""
+    for i in range(ARGS_COUNTERS, ARGS_COUNTERS + args[ARGS_ARRAYS] + 1):
+        args[i] = 0
+    _put_addresses(args, 1, grads)
+    _put_addresses(args, 4, vmax)
+    _put_constants(args, k, wide)
+
+
 def _adam_takes(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, amsgrad: bool, **_) -> bool:
     return (_flat_ok(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else None)
             and grad.shape == param.shape)
@@ -1004,21 +1015,18 @@ class AdamGroupPlan:
         p, m, v = self.flat
         vmax = self.flat_max if amsgrad else m
         wide = _wide_constants(k)
-        split, planned_args = self._split()
+        split, args = self._split()
         if split[1] and parallel.machine_has_room():
-            args = planned_args.copy()
-            _put_addresses(args, 1, tuple(g))
-            _put_addresses(args, 4, tuple(vmax))
-            _put_constants(args, k, wide)
+            _put_step(args, tuple(g), tuple(vmax), k, wide)  # one args block per plan: run returns with no thread in it
             spin_team.run(adam_job(k.dtype, options).address, args)
         else:
             _over_blocks(lambda j, counters, block: loop(p[j], g[j], m[j], v[j], vmax[j], k, wide, counters, j, block),
                          split)
 
     def _split(self) -> tuple:
-        """_block_split of the arrays, and the args block of Adam's job with the planned arrays' addresses (its
-        gradients', max_exp_avg_sq's, k's and wide's left to each call), made again only when the block settings
-        change."""
+        """_block_split of the arrays, and the args block of Adam's job with the planned arrays' addresses (the
+        gradients', max_exp_avg_sq's, k's and wide's put by each call, _put_step), made again only when the block
+        settings change."""
         settings = (parallel.BLOCK_ELEMENTS, parallel.SHARE_FROM)
         if self.blocks[0] != settings:
             split = _block_split(self.sizes)
