@@ -7,8 +7,11 @@ median of the blocks' mean times, microseconds):
 1. `opt.step()` on four tiny parameters (the seed model's count): what the step costs besides its kernel, and
    the same step bound to its groups, state and plan as tg.compile's replay calls it (optim/adam_bound.py);
 2. `opt.step()` on the seed model's 203,530 parameters right after a 64x784x256 product (as in training,
-   BLAS's threads have just worked), the update on the calling thread and shared with the resident helper
-   (kernels/parallel.share, on by default; TINYGRAD_OPT_SHARED_UPDATES=0 switches it off for a whole run);
+   BLAS's threads have just worked), the update on the calling thread, shared with the resident helper
+   (kernels/parallel.share: what the update does where the spinning team's helper sleeps), and shared with the
+   spinning team's helper while it polls (kernels/spin_team.py: here the product runs on one BLAS thread and a
+   no-op team job after it, as a product run in halves on the team would leave the machine); sharing is on by
+   default, TINYGRAD_OPT_SHARED_UPDATES=0 switches it off for a whole run;
 3. the captured training step (peers.py's tinygrad_opt-capture-flush), sharing off and on, with the replay's
    first-layer forward (f0), its backward (b0) and the optimizer step (e4) timed line by line.
 `--blocks N` (default 40) blocks per variant.
@@ -29,7 +32,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import tinygrad_opt as tg  # noqa: E402
 from tinygrad_opt import optim  # noqa: E402
-from tinygrad_opt.kernels import blas_threads, parallel  # noqa: E402
+from tinygrad_opt.kernels import blas_threads, lazy_jit, parallel, spin_team  # noqa: E402
 
 
 def interleaved(variants: dict, blocks: int, per_block: int) -> dict:
@@ -74,21 +77,31 @@ def seed_update(blocks: int) -> list[str]:
     x, w = rng.standard_normal((64, 784)).astype(np.float32), rng.standard_normal((784, 256)).astype(np.float32)
 
     spent: list = []
+    lazy_jit.start()
+    import numba  # noqa: PLC0415 - started just above
+    no_op = numba.cfunc("void(int64)", nopython=True)(lambda address: None)
+    no_op_args = np.zeros(1, np.int64)
 
-    def after_product() -> None:
-        x @ w
+    def after_product(team: bool) -> None:
+        if team:
+            with blas_threads.single_blas_thread():
+                x @ w
+            spin_team.run(no_op.address, no_op_args)
+        else:
+            x @ w
         start = time.perf_counter()
         opt.step()
         spent.append(time.perf_counter() - start)
 
     out = []
-    times: dict[str, list] = {"one thread": [], "shared": []}
+    labels = ("one thread", "shared, resident helper", "shared, team polling")
+    times: dict[str, list] = {label: [] for label in labels}
     for b in range(blocks):
-        for label in ("one thread", "shared") if b % 2 == 0 else ("shared", "one thread"):
-            parallel.shared_updates = label == "shared"
+        for label in labels if b % 2 == 0 else labels[::-1]:
+            parallel.shared_updates = label != "one thread"
             spent.clear()
             for _ in range(20):
-                after_product()
+                after_product(label.endswith("polling"))
             times[label].append(statistics.mean(spent))
     out += [row(f"opt.step after a 64x784x256 product, update {label}", t) for label, t in times.items()]
     return out

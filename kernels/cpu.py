@@ -867,6 +867,16 @@ def adam_job(dtype: np.dtype, options: tuple):
     return job
 
 
+def _on_team(split: tuple) -> bool:
+    """Whether a group update split so runs as a job on the spinning team: it has shared arrays, the machine has
+    room for a second thread (parallel.machine_has_room: sharing on, not overloaded) and the team's helper polls
+    already (spin_team.spinning: a job of the step ran just before, a matrix product's). Where it sleeps, the
+    update wakes parallel.share's helper instead: the team's would poll for a millisecond after the update, on
+    the core that OpenBLAS's second thread needs for the next step's products (measured: the whole step at
+    batch 64 ran at 0.82x with the team taken at every update; see benchmarks/README.md)."""
+    return bool(split[1]) and parallel.machine_has_room() and spin_team.spinning()
+
+
 def _job_args(sizes: list, split: tuple) -> np.ndarray:
     """An args block for a job over arrays of these sizes, in the group's order, split as _block_split says: each
     shared array in blocks (as _over_blocks' threads take them), each other one whole (one block: the array), so
@@ -952,7 +962,7 @@ def adam_update_group(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, 
     wide = _wide_constants(k)
     sizes = [a.size for a in p]
     split = _block_split(sizes)
-    if split[1] and parallel.machine_has_room():
+    if _on_team(split):
         spin_team.run(adam_job(k.dtype, options).address, _adam_job_args(sizes, split, p, g, m, v, vmax, k, wide))
     else:
         _over_blocks(lambda j, counters, block: loop(p[j], g[j], m[j], v[j], vmax[j], k, wide, counters, j, block),
@@ -1016,7 +1026,7 @@ class AdamGroupPlan:
         vmax = self.flat_max if amsgrad else m
         wide = _wide_constants(k)
         split, args = self._split()
-        if split[1] and parallel.machine_has_room():
+        if _on_team(split):
             _put_step(args, tuple(g), tuple(vmax), k, wide)  # one args block per plan: run returns with no thread in it
             spin_team.run(adam_job(k.dtype, options).address, args)
         else:

@@ -248,6 +248,14 @@ def _compile_natives() -> bool:
     return True
 
 
+def spinning() -> bool:
+    """Whether the helper polls the mailbox now (it ran a job within SPIN_PAUSES' time), so that a job run now
+    starts on both threads at once. A caller whose work gains less than a wake-up through the lock costs may
+    take the team only then: it keeps the helper polling no longer than the team's other jobs do."""
+    team = _team
+    return team is not None and _team_pid == os.getpid() and _natives_ready() and _awake(team.box)
+
+
 def run(job: int, args: np.ndarray) -> None:
     """job(args.ctypes.data) on the calling thread and, where `ready()`, on the team's helper thread at the same
     time; returns once neither runs it. `job` is the address of a C function `void job(int64)` that takes

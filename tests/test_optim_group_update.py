@@ -22,12 +22,15 @@ SIZES = (300_000, 7, 1, 5000)
 BLOCK = 1024
 
 
-@pytest.fixture
-def shared_blocks(monkeypatch):
-    """Small blocks, small groups shared, and room for the helper."""
+@pytest.fixture(params=["team", "resident helper"])
+def shared_blocks(request, monkeypatch):
+    """Small blocks, small groups shared, and room for the helper: Adam's updates on the spinning team (as where
+    its helper polls) or on parallel.share's resident helper (as where it sleeps)."""
     monkeypatch.setattr(parallel, "SHARE_FROM", 64)
     monkeypatch.setattr(parallel, "BLOCK_ELEMENTS", BLOCK)
     monkeypatch.setattr(parallel, "machine_has_room", lambda: True)
+    monkeypatch.setattr(spin_team, "spinning", lambda: request.param == "team")
+    return request.param
 
 
 def values(dtype, n: int, seed: int) -> np.ndarray:
@@ -128,6 +131,8 @@ def test_share_runs_the_work_on_the_caller_and_the_helper(shared_blocks):
 def test_a_large_group_runs_as_the_teams_job_and_each_block_is_claimed_once(shared_blocks, monkeypatch):
     """Adam's group update goes to the spinning team (kernels/spin_team.py, whose tests check that its helper
     joins), as its job for the group's dtype and options; every element is updated once, none twice or skipped."""
+    if shared_blocks != "team":
+        pytest.skip("the team's case")
     jobs, run = [], spin_team.run
     monkeypatch.setattr(spin_team, "run", lambda job, args: (jobs.append(job), run(job, args)))
     n = 2_000_000

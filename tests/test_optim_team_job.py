@@ -102,6 +102,7 @@ def test_the_group_update_on_the_team_gives_the_bits_of_one_thread(small_blocks,
                    amsgrad=amsgrad, maximize=False, decoupled_weight_decay=decay_mode == 1)
     jobs, run = [], spin_team.run
     monkeypatch.setattr(spin_team, "run", lambda job, args: (jobs.append(job), run(job, args)))
+    monkeypatch.setattr(spin_team, "spinning", lambda: True)  # as after a job of the step: the team takes it
     results = []
     for room in (True, False):
         monkeypatch.setattr(parallel, "machine_has_room", lambda: room)

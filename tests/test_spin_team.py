@@ -154,3 +154,22 @@ def test_the_helper_sleeps_after_its_spin_and_wakes_for_the_next_job(two_threads
         runners |= set(_run_parts(16, busy=200000)[:, 0].tolist())
     assert len(runners) == 2  # woken through its lock, it still joins long jobs
     spin_team._team = None
+
+
+def test_spinning_says_whether_the_helper_polls(two_threads, monkeypatch):
+    """True right after a job (the helper polls for SPIN_PAUSES), False once it sleeps on its lock."""
+    monkeypatch.setattr(spin_team, "SPIN_PAUSES", 1 << 22)  # about 0.1 s of polls: long enough to look
+    spin_team._team = None
+    assert not spin_team.spinning()  # no team yet
+    _run_parts(4)  # wakes the new helper through its lock: it polls once it is up
+    for _ in range(1000):
+        if spin_team.spinning():
+            break
+        threading.Event().wait(0.001)
+    assert spin_team.spinning()
+    for _ in range(5000):  # no job meanwhile: its polls run out and it sleeps
+        if not spin_team.spinning():
+            break
+        threading.Event().wait(0.001)
+    assert not spin_team.spinning()
+    spin_team._team = None
