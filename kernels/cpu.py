@@ -696,8 +696,17 @@ def sgd_update_group(params, grads, momentum_buffers, *, lr: float, momentum: fl
     p, g = _flat_all(params), _flat_all(grads)
     b = _flat_all(momentum_buffers) if has_momentum else p
     wide = _sgd_wide(k) if has_momentum else _NOT_WIDENED
-    _over_blocks(lambda j, counters, block: loop(p[j], g[j], b[j], k, wide, first, counters, j, block),
-                 _block_split([a.size for a in p]))
+    sizes = [a.size for a in p]
+    split = _block_split(sizes)
+    if _on_team(split):
+        args = _job_args(sizes, split)
+        args[ARGS_FIRST] = first
+        for kind, arrays in enumerate((p, g, b)):
+            _put_addresses(args, kind, tuple(arrays))
+        _put_constants(args, k, wide)
+        spin_team.run(sgd_job(k.dtype, options).address, args)
+    else:
+        _over_blocks(lambda j, counters, block: loop(p[j], g[j], b[j], k, wide, first, counters, j, block), split)
 
 
 def _sgd_wide(k: np.ndarray) -> np.ndarray:
@@ -800,13 +809,23 @@ def _adam_loop(decay_mode: int, amsgrad: bool):
 _ADAM_LOOPS: dict = {}  # (decay_mode, amsgrad) -> its loop
 
 
-# ---- Adam's job for the spinning team (kernels/spin_team.py) ------------------------------------------------
+# ---- the optimizer updates' jobs for the spinning team (kernels/spin_team.py) --------------------------------
 # A C function of one int64, the address of an int64 args block that the caller fills (_job_args):
-ARGS_ARRAYS, ARGS_K, ARGS_WIDE = 0, 1, 2  # the n arrays of each kind, the addresses of k and wide
-ARGS_COUNTERS = 3  # n claim counters (one per array), then the elements finished (the loop's `counters`)
-ARGS_PER_ARRAY = 7  # after the counters, each array's param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq addresses,
-ARGS_SIZE, ARGS_BLOCK = 5, 6  # its size and its block (its size, at least 1, for an array run whole)
-_K_LENGTH, _WIDE_LENGTH = 8, 4
+ARGS_ARRAYS, ARGS_K, ARGS_WIDE, ARGS_FIRST = 0, 1, 2, 3  # n arrays of each kind, k's and wide's addresses, SGD's first
+ARGS_COUNTERS = 4  # n claim counters (one per array), then the elements finished (the loop's `counters`)
+ARGS_PER_ARRAY = 7  # after the counters, each array's addresses (Adam's param, grad, exp_avg, exp_avg_sq,
+ARGS_SIZE, ARGS_BLOCK = 5, 6  # max_exp_avg_sq; SGD's first three), its size and its block (its size, at least 1,
+_WIDE_LENGTH = 4  # for an array run whole)
+
+
+@lazy_jit.deferred(lambda fn: numba.njit(inline="always", nogil=True)(fn))
+def _job_parts(address):
+    """A job's args block at `address` as arrays: its head (ARGS_COUNTERS slots), its claim counters, the rows."""
+    head = array_at(address, ARGS_COUNTERS, np.int64)
+    n = head[ARGS_ARRAYS]
+    counters = array_at(address + 8 * ARGS_COUNTERS, n + 1, np.int64)
+    rows = array_at(address + 8 * (ARGS_COUNTERS + n + 1), ARGS_PER_ARRAY * n, np.int64)
+    return head, counters, rows
 
 
 def _adam_job(dtype, decay_mode: int, amsgrad: bool):
@@ -815,14 +834,11 @@ def _adam_job(dtype, decay_mode: int, amsgrad: bool):
     blocks no other took; the blocks, and so the bits, are the same however many threads run it). Compiled when
     first asked for, after Numba's start, and cached on disk where Numba can (_cfunc)."""
     def adam_job(address):
-        head = array_at(address, ARGS_COUNTERS, np.int64)
-        n = head[ARGS_ARRAYS]
-        k = array_at(head[ARGS_K], _K_LENGTH, dtype)
+        head, counters, rows = _job_parts(address)
+        k = array_at(head[ARGS_K], 8, dtype)
         wide = array_at(head[ARGS_WIDE], _WIDE_LENGTH, np.float64)
-        counters = array_at(address + 8 * ARGS_COUNTERS, n + 1, np.int64)
-        arrays = array_at(address + 8 * (ARGS_COUNTERS + n + 1), ARGS_PER_ARRAY * n, np.int64)
-        for j in range(n):
-            a = arrays[ARGS_PER_ARRAY * j:ARGS_PER_ARRAY * (j + 1)]
+        for j in range(head[ARGS_ARRAYS]):
+            a = rows[ARGS_PER_ARRAY * j:ARGS_PER_ARRAY * (j + 1)]
             size = a[ARGS_SIZE]
             _job_loop(array_at(a[0], size, dtype), array_at(a[1], size, dtype), array_at(a[2], size, dtype),
                       array_at(a[3], size, dtype), array_at(a[4], size, dtype), k, wide, counters, j, a[ARGS_BLOCK])
@@ -831,7 +847,25 @@ def _adam_job(dtype, decay_mode: int, amsgrad: bool):
                   _job_loop=_loop_for(_ADAM_LOOPS, _adam_loop, (decay_mode, amsgrad)))
 
 
-_ADAM_JOBS: dict = {}  # (dtype char, decay_mode, amsgrad) -> its job (a Numba cfunc: .address)
+def _sgd_job(dtype, has_wd: bool, has_momentum: bool, nesterov: bool):
+    """SGD's job for arrays of `dtype` and one option set, as _adam_job: sgd_loop over each array of the args block
+    (param, grad and momentum_buffer), the first step's flag in the block's head."""
+    def sgd_job(address):
+        head, counters, rows = _job_parts(address)
+        k = array_at(head[ARGS_K], 4, dtype)
+        wide = array_at(head[ARGS_WIDE], _WIDE_LENGTH, np.float64)
+        first = head[ARGS_FIRST] != 0
+        for j in range(head[ARGS_ARRAYS]):
+            a = rows[ARGS_PER_ARRAY * j:ARGS_PER_ARRAY * (j + 1)]
+            size = a[ARGS_SIZE]
+            _job_loop(array_at(a[0], size, dtype), array_at(a[1], size, dtype), array_at(a[2], size, dtype), k,
+                      wide, first, counters, j, a[ARGS_BLOCK])
+
+    return _cfunc(sgd_job, f"sgd_job_{int(has_wd)}{int(has_momentum)}{int(nesterov)}",
+                  _job_loop=_loop_for(_SGD_LOOPS, _sgd_loop, (has_wd, has_momentum, nesterov)))
+
+
+_JOBS: dict = {}  # (its factory, dtype char, options) -> the job (a Numba cfunc: .address)
 
 
 _job_loop = None  # in a job: the loop _cfunc hands it among its globals
@@ -859,11 +893,17 @@ def _cfunc(job, name: str, **loops):
 def adam_job(dtype: np.dtype, options: tuple):
     """The Numba cfunc of Adam's job for arrays of this dtype and options (decay_mode, amsgrad: see _adam_job),
     made at its first need."""
-    key = (dtype.char, options)
-    job = _ADAM_JOBS.get(key)
-    if job is None:
-        lazy_jit.start()
-        job = _ADAM_JOBS[key] = _adam_job(dtype.type, *options)
+    return _JOBS.get((_adam_job, dtype.char, options)) or _job_for(_adam_job, dtype, options)
+
+
+def sgd_job(dtype: np.dtype, options: tuple):
+    """The Numba cfunc of SGD's job for arrays of this dtype and options (has_wd, has_momentum, nesterov)."""
+    return _JOBS.get((_sgd_job, dtype.char, options)) or _job_for(_sgd_job, dtype, options)
+
+
+def _job_for(make, dtype: np.dtype, options: tuple):
+    lazy_jit.start()
+    job = _JOBS[(make, dtype.char, options)] = make(dtype.type, *options)
     return job
 
 

@@ -1,5 +1,5 @@
-"""Adam's job for the spinning team (cpu.adam_job): run by one thread or by two at once on the same args block, it
-gives the bits of the one-thread group update, whichever thread took which block."""
+"""The optimizer updates' jobs for the spinning team (cpu.adam_job, cpu.sgd_job): run by one thread or by two at once
+on the same args block, they give the bits of the one-thread group update, whichever thread took which block."""
 import ctypes
 import itertools
 import threading
@@ -122,6 +122,33 @@ def test_the_group_update_on_the_team_gives_the_bits_of_one_thread(small_blocks,
             np.testing.assert_array_equal(bits(a), bits(b))
 
 
+SGD_OPTIONS = [(0.0, 0.0, 0.0, False), (0.9, 0.0, 0.0, False), (0.9, 0.3, 0.05, False), (0.9, 0.0, 0.05, True)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("momentum,dampening,weight_decay,nesterov", SGD_OPTIONS)
+def test_sgds_group_update_on_the_team_gives_the_bits_of_one_thread(small_blocks, monkeypatch, flush, dtype, momentum,
+                                                                    dampening, weight_decay, nesterov):
+    """The momentum buffers start subnormal-salted (hard values), so the widened spans run where kept; the first step
+    (the buffer's copy) and two more."""
+    params, grads, (buffers, _, _) = group_arrays(dtype, 17)
+    jobs, run = [], spin_team.run
+    monkeypatch.setattr(spin_team, "run", lambda job, args: (jobs.append(job), run(job, args)))
+    monkeypatch.setattr(spin_team, "spinning", lambda: True)
+    results = []
+    for room in (True, False):
+        monkeypatch.setattr(parallel, "machine_has_room", lambda: room)
+        p, b = ([a.copy() for a in arrays] for arrays in (params, buffers))
+        with np.errstate(all="ignore"):
+            for step in STEPS:
+                cpu.sgd_update_group(p, grads, b, lr=1e-2, momentum=momentum, dampening=dampening,
+                                     weight_decay=weight_decay, nesterov=nesterov, maximize=False, first_step=step == 1)
+        results.append(p + b)
+    assert len(jobs) == len(STEPS)
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(bits(a), bits(b))
+
+
 def test_the_arrays_hold_subnormal_moments_so_the_float64_spans_run():
     """The case above meets the loop's widened spans: float32 exp_avg with subnormals, from the start."""
     _, _, (m, _, _) = group_arrays(np.float32, 11)
@@ -134,4 +161,5 @@ def test_a_job_is_made_once_per_dtype_and_option_set():
     job = cpu.adam_job(f32, (1, True))
     assert cpu.adam_job(np.dtype("float32"), (1, True)) is job
     assert cpu.adam_job(f64, (1, True)) is not job and cpu.adam_job(f32, (2, True)) is not job
+    assert cpu.sgd_job(f32, (False, True, False)) is cpu.sgd_job(f32, (False, True, False))
     assert isinstance(job.address, int) and job.address != 0
