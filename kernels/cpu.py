@@ -29,6 +29,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import sys
+import threading
 import types as _python_types
 import warnings
 from operator import is_ as _is
@@ -698,13 +699,14 @@ def sgd_update_group(params, grads, momentum_buffers, *, lr: float, momentum: fl
     wide = _sgd_wide(k) if has_momentum else _NOT_WIDENED
     sizes = [a.size for a in p]
     split = _block_split(sizes)
-    if _on_team(split):
+    job = _team_job(split, sgd_job, k.dtype, options)
+    if job:
         args = _job_args(sizes, split)
         args[ARGS_FIRST] = first
         for kind, arrays in enumerate((p, g, b)):
             _put_addresses(args, kind, tuple(arrays))
         _put_constants(args, k, wide)
-        spin_team.run(sgd_job(k.dtype, options).address, args)
+        spin_team.run(job, args)
     else:
         _over_blocks(lambda j, counters, block: loop(p[j], g[j], b[j], k, wide, first, counters, j, block), split)
 
@@ -907,14 +909,23 @@ def _job_for(make, dtype: np.dtype, options: tuple):
     return job
 
 
-def _on_team(split: tuple) -> bool:
-    """Whether a group update split so runs as a job on the spinning team: it has shared arrays, the machine has
-    room for a second thread (parallel.machine_has_room: sharing on, not overloaded) and the team's helper polls
-    already (spin_team.spinning: a job of the step ran just before, a matrix product's). Where it sleeps, the
-    update wakes parallel.share's helper instead: the team's would poll for a millisecond after the update, on
-    the core that OpenBLAS's second thread needs for the next step's products (measured: the whole step at
-    batch 64 ran at 0.82x with the team taken at every update; see benchmarks/README.md)."""
-    return bool(split[1]) and parallel.machine_has_room() and spin_team.spinning()
+def _team_job(split: tuple, job_of, dtype: np.dtype, options: tuple) -> int:
+    """The address of the job (`job_of(dtype, options)`) a group update split so runs on the spinning team, 0 where
+    it runs as before (_over_blocks). The team takes it where it has shared arrays, the machine has room for a
+    second thread (parallel.machine_has_room: sharing on, not overloaded) and the team's helper polls already
+    (spin_team.spinning: a job of the step ran just before, a matrix product's). Where it sleeps, the update wakes
+    parallel.share's helper instead: the team's would poll for a millisecond after the update, on the core that
+    OpenBLAS's second thread needs for the next step's products (measured: the whole step at batch 64 ran at
+    0.82x with the team taken at every update; see benchmarks/README.md). A call on another thread than the main
+    one (the background thread's first call, on scratch arrays) makes the job all the same, so that the main
+    thread does not wait for its compile later."""
+    if not split[1] or not parallel.machine_has_room():
+        return 0
+    if spin_team.spinning():
+        return job_of(dtype, options).address
+    if threading.current_thread() is not threading.main_thread():
+        job_of(dtype, options)
+    return 0
 
 
 def _job_args(sizes: list, split: tuple) -> np.ndarray:
@@ -1002,8 +1013,9 @@ def adam_update_group(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, 
     wide = _wide_constants(k)
     sizes = [a.size for a in p]
     split = _block_split(sizes)
-    if _on_team(split):
-        spin_team.run(adam_job(k.dtype, options).address, _adam_job_args(sizes, split, p, g, m, v, vmax, k, wide))
+    job = _team_job(split, adam_job, k.dtype, options)
+    if job:
+        spin_team.run(job, _adam_job_args(sizes, split, p, g, m, v, vmax, k, wide))
     else:
         _over_blocks(lambda j, counters, block: loop(p[j], g[j], m[j], v[j], vmax[j], k, wide, counters, j, block),
                      split)
@@ -1066,9 +1078,10 @@ class AdamGroupPlan:
         vmax = self.flat_max if amsgrad else m
         wide = _wide_constants(k)
         split, args = self._split()
-        if _on_team(split):
+        job = _team_job(split, adam_job, k.dtype, options)
+        if job:
             _put_step(args, tuple(g), tuple(vmax), k, wide)  # one args block per plan: run returns with no thread in it
-            spin_team.run(adam_job(k.dtype, options).address, args)
+            spin_team.run(job, args)
         else:
             _over_blocks(lambda j, counters, block: loop(p[j], g[j], m[j], v[j], vmax[j], k, wide, counters, j, block),
                          split)
