@@ -181,3 +181,42 @@ def test_an_update_off_the_main_thread_makes_its_job_for_the_main_threads_later_
         worker.start()
         worker.join()
     assert list(cpu._JOBS) == [(cpu._adam_job, "f", (0, False))]
+
+
+TEAM_FIRST = """
+import sys
+import numpy as np
+sys.path.insert(0, {tests!r})
+from test_kernels_update_options import bits
+from test_optim_group_update import group_arrays
+from tinygrad_opt.kernels import cpu, parallel, spin_team
+parallel.SHARE_FROM, parallel.BLOCK_ELEMENTS = 64, 1024
+params, grads, (m, v, _) = group_arrays(np.float32, 3)
+options = dict(lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.1, amsgrad=False, maximize=True)
+results = []
+for team in (True, False):  # the team's job first: loaded from the cache before the loop
+    parallel.machine_has_room = spin_team.spinning = lambda: team
+    p, mm, vv = ([a.copy() for a in arrays] for arrays in (params, m, v))
+    with np.errstate(all="ignore"):
+        for step in (1, 2, 3):
+            cpu.adam_update_group(p, grads, mm, vv, [None] * len(p), step=step, **options)
+    results.append(p + mm + vv)
+print(sum(int((bits(a) != bits(b)).sum()) for a, b in zip(*results)))
+"""
+
+
+def test_a_job_run_before_its_loop_in_a_process_gives_the_loops_bits():
+    """A fresh process whose first group update is the team's job (compiled, then loaded from the cache in the
+    second process) against the loop called from Python afterwards: a job that carried its own copy of the loop
+    gave other NaN signs where two NaNs meet."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = TEAM_FIRST.format(tests=str(Path(__file__).parent))
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "TINYGRAD_OPT_BACKGROUND_COMPILE": "0"})
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split()[-1] == "0"  # elements whose bits differ
