@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import ctypes
 import sys
-import threading
 import types as _python_types
 import warnings
 from operator import is_ as _is
@@ -689,7 +689,6 @@ def sgd_update_group(params, grads, momentum_buffers, *, lr: float, momentum: fl
                      weight_decay: float, nesterov: bool, maximize: bool, first_step: bool) -> None:
     has_momentum = momentum != 0
     options = (weight_decay != 0, has_momentum, bool(nesterov) and has_momentum)
-    loop = _SGD_LOOPS.get(options) or _loop_for(_SGD_LOOPS, _sgd_loop, options)
     k = np.array([lr, weight_decay, momentum, 1 - dampening], params[0].dtype)
     first = bool(first_step)
     if maximize:
@@ -699,16 +698,12 @@ def sgd_update_group(params, grads, momentum_buffers, *, lr: float, momentum: fl
     wide = _sgd_wide(k) if has_momentum else _NOT_WIDENED
     sizes = [a.size for a in p]
     split = _block_split(sizes)
-    job = _team_job(split, sgd_job, k.dtype, options)
-    if job:
-        args = _job_args(sizes, split)
-        args[ARGS_FIRST] = first
-        for kind, arrays in enumerate((p, g, b)):
-            _put_addresses(args, kind, tuple(arrays))
-        _put_constants(args, k, wide)
-        spin_team.run(job, args)
-    else:
-        _over_blocks(lambda j, counters, block: loop(p[j], g[j], b[j], k, wide, first, counters, j, block), split)
+    args = _job_args(sizes, split)
+    args[ARGS_FIRST] = first
+    for kind, arrays in enumerate((p, g, b)):
+        _put_addresses(args, kind, tuple(arrays))
+    _put_constants(args, k, wide)
+    _run_job(sgd_job(k.dtype, options), args, split, (k, wide))
 
 
 def _sgd_wide(k: np.ndarray) -> np.ndarray:
@@ -846,7 +841,7 @@ def _adam_job(dtype, decay_mode: int, amsgrad: bool):
                       array_at(a[3], size, dtype), array_at(a[4], size, dtype), k, wide, counters, j, a[ARGS_BLOCK])
 
     loop = _loop_for(_ADAM_LOOPS, _adam_loop, (decay_mode, amsgrad))
-    return _cfunc(adam_job, f"adam_job_{decay_mode}_{int(amsgrad)}", _job_loop=_loaded(loop, dtype, 6, ()))
+    return _cfunc(adam_job, f"adam_job_{decay_mode}_{int(amsgrad)}", _job_loop=_inlined(loop))
 
 
 def _sgd_job(dtype, has_wd: bool, has_momentum: bool, nesterov: bool):
@@ -864,8 +859,7 @@ def _sgd_job(dtype, has_wd: bool, has_momentum: bool, nesterov: bool):
                       wide, first, counters, j, a[ARGS_BLOCK])
 
     loop = _loop_for(_SGD_LOOPS, _sgd_loop, (has_wd, has_momentum, nesterov))
-    return _cfunc(sgd_job, f"sgd_job_{int(has_wd)}{int(has_momentum)}{int(nesterov)}",
-                  _job_loop=_loaded(loop, dtype, 4, (types.boolean,)))
+    return _cfunc(sgd_job, f"sgd_job_{int(has_wd)}{int(has_momentum)}{int(nesterov)}", _job_loop=_inlined(loop))
 
 
 _JOBS: dict = {}  # (its factory, dtype char, options) -> the job (a Numba cfunc: .address)
@@ -874,15 +868,13 @@ _JOBS: dict = {}  # (its factory, dtype char, options) -> the job (a Numba cfunc
 _job_loop = None  # in a job: the loop _cfunc hands it among its globals
 
 
-def _loaded(loop, dtype, arrays: int, flags: tuple):
-    """`loop` with its machine code for a job's arguments (`arrays` 1-D arrays of dtype, wide, then `flags`, the
-    counters, j and block) compiled or loaded from the cache now, before its job: the job then calls that code.
-    Built the other way round, a job loaded from the cache ran a copy of the loop made when the job was compiled,
-    optimised again with it, which gave a NaN of the other sign where two NaNs meet (15 elements in 300,000)."""
-    array = types.Array(numba.from_dtype(np.dtype(dtype)), 1, "C")
-    loop.compile((*[array] * arrays, types.Array(types.float64, 1, "C"), *flags, types.Array(types.int64, 1, "C"),
-                  types.int64, types.int64))
-    return loop
+def _inlined(loop):
+    """The loop's Python function compiled to be inlined into its job: the job then holds its own copy of the loop,
+    the same machine code whether compiled now or loaded from the cache. A job that called the loop's dispatcher
+    instead ran either that dispatcher's code or a copy made with the job and optimised again with it, depending
+    on which the process had loaded first, and the two gave NaNs of other signs where two NaNs meet (15 elements
+    in 300,000); so every group update runs its job, on one thread too (_run_job)."""
+    return numba.njit(inline="always", error_model="numpy", nogil=True, _nrt=False)(loop.py_func)
 
 
 def _cfunc(job, name: str, **loops):
@@ -921,31 +913,50 @@ def _job_for(make, dtype: np.dtype, options: tuple):
     return job
 
 
-def _team_job(split: tuple, job_of, dtype: np.dtype, options: tuple) -> int:
-    """The address of the job (`job_of(dtype, options)`) a group update split so runs on the spinning team, 0 where
-    it runs as before (_over_blocks). The team takes it where it has shared arrays, the machine has room for a
-    second thread (parallel.machine_has_room: sharing on, not overloaded) and the team's helper polls already
-    (spin_team.spinning: a job of the step ran just before, a matrix product's). Where it sleeps, the update wakes
-    parallel.share's helper instead: the team's would poll for a millisecond after the update, on the core that
-    OpenBLAS's second thread needs for the next step's products (measured: the whole step at batch 64 ran at
-    0.82x with the team taken at every update; see benchmarks/README.md). A call on another thread than the main
-    one (the background thread's first call, on scratch arrays) makes the job all the same, so that the main
-    thread does not wait for its compile later."""
+def _run_job(job, args: np.ndarray, split: tuple, constants: tuple, reused: bool = False) -> None:
+    """Run a group update's job over its args block (every group update runs its job: see _inlined). On the spinning
+    team where the group has shared arrays, the machine has room for a second thread (parallel.machine_has_room:
+    sharing on, not overloaded) and the team's helper polls already (spin_team.spinning: a job of the step ran just
+    before, a matrix product's). Where it sleeps, the update wakes parallel.share's helper instead: the team's would
+    poll for a millisecond after the update, on the core that OpenBLAS's second thread needs for the next step's
+    products (measured: the whole step at batch 64 ran at 0.82x with the team taken at every update; see
+    benchmarks/README.md). Else on this thread alone. The resident helper may still be leaving the job when share
+    returns (it claims no block, but reads the constants k and wide first): its work holds the args block and
+    `constants`; `reused`, the args block serves the next call too (AdamGroupPlan), so share gets a copy."""
     if not split[1] or not parallel.machine_has_room():
-        return 0
-    if spin_team.spinning():
-        return job_of(dtype, options).address
-    if threading.current_thread() is not threading.main_thread():
-        job_of(dtype, options)
-    return 0
+        _alone(job)(args.ctypes.data)
+    elif spin_team.spinning():
+        spin_team.run(job.address, args)
+    else:
+        if reused:
+            args = args.copy()
+        counters, total = args[ARGS_COUNTERS:ARGS_COUNTERS + args[ARGS_ARRAYS] + 1], split[2]
+        call, address = _alone(job), args.ctypes.data
+        # returns once every block is written: the helper's last ones counted in (_wait_finished), or, if they
+        # take too long, once the helper has left the work
+        def work(_held=(args, constants)) -> None:  # the helper may run it after share returned: it holds them
+            call(address)
+
+        parallel.share(work, lambda: _wait_finished(counters, total, _SPINS))
+
+
+_JOB_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_int64)
+
+
+def _alone(job):
+    """The job as a ctypes function (its call lets go of the GIL, so parallel.share's two threads run it at once)."""
+    function = job.__dict__.get("_ctypes_call")
+    if function is None:
+        function = job._ctypes_call = _JOB_TYPE(job.address)
+    return function
 
 
 def _job_args(sizes: list, split: tuple) -> np.ndarray:
     """An args block for a job over arrays of these sizes, in the group's order, split as _block_split says: each
-    shared array in blocks (as _over_blocks' threads take them), each other one whole (one block: the array), so
-    the blocks are _over_blocks' and so are the bits. Counters at 0; the addresses still to put (_put_addresses,
+    shared array in blocks (which either thread may take), each other one whole (one block: the array): the blocks,
+    and so the bits, do not depend on who runs them. Counters at 0; the addresses still to put (_put_addresses,
     _put_constants)."""
-    block, shared, _, _ = split
+    block, shared = split[:2]
     n = len(sizes)
     args = np.zeros(ARGS_COUNTERS + n + 1 + ARGS_PER_ARRAY * n, np.int64)
     args[ARGS_ARRAYS] = n
@@ -1018,30 +1029,24 @@ def _adam_group_takes(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, 
 def adam_update_group(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, step: int, lr: float,
                       beta1: float, beta2: float, eps: float, weight_decay: float, amsgrad: bool, maximize: bool,
                       decoupled_weight_decay: bool = False) -> None:
-    options, loop, k, grads = _adam_step(grads, params[0].dtype, step, lr, beta1, beta2, eps, weight_decay, amsgrad,
-                                         maximize, decoupled_weight_decay)
+    options, k, grads = _adam_step(grads, params[0].dtype, step, lr, beta1, beta2, eps, weight_decay, amsgrad, maximize,
+                                   decoupled_weight_decay)
     p, g, m, v = _flat_all(params), _flat_all(grads), _flat_all(exp_avgs), _flat_all(exp_avg_sqs)
     vmax = _flat_all(max_exp_avg_sqs) if amsgrad else m
     wide = _wide_constants(k)
     sizes = [a.size for a in p]
     split = _block_split(sizes)
-    job = _team_job(split, adam_job, k.dtype, options)
-    if job:
-        spin_team.run(job, _adam_job_args(sizes, split, p, g, m, v, vmax, k, wide))
-    else:
-        _over_blocks(lambda j, counters, block: loop(p[j], g[j], m[j], v[j], vmax[j], k, wide, counters, j, block),
-                     split)
+    _run_job(adam_job(k.dtype, options), _adam_job_args(sizes, split, p, g, m, v, vmax, k, wide), split, (k, wide))
 
 
 def _adam_step(grads: list, dtype, step: int, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
                amsgrad: bool, maximize: bool, decoupled_weight_decay: bool) -> tuple:
-    """What one Adam step over a group needs besides the arrays: its options (decay_mode, amsgrad), their loop,
-    the constants k and the gradients to use (negated for maximize)."""
+    """What one Adam step over a group needs besides the arrays: its options (decay_mode, amsgrad), the constants k
+    and the gradients to use (negated for maximize)."""
     options = (0 if weight_decay == 0 else (1 if decoupled_weight_decay else 2), bool(amsgrad))
-    loop = _ADAM_LOOPS.get(options) or _loop_for(_ADAM_LOOPS, _adam_loop, options)
     k = np.array([1 - beta1, 1 - beta2, beta2, weight_decay, 1 - lr * weight_decay, lr / (1 - beta1**step),
                   (1 - beta2**step) ** 0.5, eps], dtype)
-    return options, loop, k, ([np.negative(a) for a in grads] if maximize else grads)
+    return options, k, ([np.negative(a) for a in grads] if maximize else grads)
 
 
 class AdamGroupPlan:
@@ -1083,20 +1088,15 @@ class AdamGroupPlan:
                amsgrad: bool, maximize: bool, decoupled_weight_decay: bool) -> None:
         """The call's update without its checks, for a caller that has made them (optim/adam_bound.py: gradients
         of the planned dtype, shapes and C layout; amsgrad only where the plan has max_exp_avg_sq)."""
-        options, loop, k, grads = _adam_step(grads, self.dtype, step, lr, beta1, beta2, eps, weight_decay, amsgrad,
-                                             maximize, decoupled_weight_decay)
+        options, k, grads = _adam_step(grads, self.dtype, step, lr, beta1, beta2, eps, weight_decay, amsgrad,
+                                       maximize, decoupled_weight_decay)
         g = _flat_all(grads)
         p, m, v = self.flat
         vmax = self.flat_max if amsgrad else m
         wide = _wide_constants(k)
         split, args = self._split()
-        job = _team_job(split, adam_job, k.dtype, options)
-        if job:
-            _put_step(args, tuple(g), tuple(vmax), k, wide)  # one args block per plan: run returns with no thread in it
-            spin_team.run(job, args)
-        else:
-            _over_blocks(lambda j, counters, block: loop(p[j], g[j], m[j], v[j], vmax[j], k, wide, counters, j, block),
-                         split)
+        _put_step(args, tuple(g), tuple(vmax), k, wide)  # one args block per plan (see _run_job's `reused`)
+        _run_job(adam_job(k.dtype, options), args, split, (k, wide), reused=True)
 
     def _split(self) -> tuple:
         """_block_split of the arrays, and the args block of Adam's job with the planned arrays' addresses (the
@@ -1106,9 +1106,8 @@ class AdamGroupPlan:
         if self.blocks[0] != settings:
             split = _block_split(self.sizes)
             args = _job_args(self.sizes, split)
-            if split[1]:
-                for kind, arrays in zip((0, 2, 3), self.flat):
-                    _put_addresses(args, kind, tuple(arrays))
+            for kind, arrays in zip((0, 2, 3), self.flat):
+                _put_addresses(args, kind, tuple(arrays))
             self.blocks = (settings, split, args)
         return self.blocks[1:]
 
@@ -1141,30 +1140,12 @@ def _wide_switch(k: np.ndarray, picks: tuple) -> np.ndarray:
 
 
 def _block_split(sizes: list) -> tuple:
-    """How _over_blocks runs arrays of these sizes: (block, the arrays shared with a second thread, (array, block
-    size) of those run whole on this thread, the shared arrays' elements in all). A group too small to share runs
-    every array whole here; else the arrays of more than one block are shared."""
+    """How a group's job runs arrays of these sizes (_job_args): (block, the arrays shared with a second thread, in
+    blocks; the others run whole, the group's elements in all). A group too small to share runs every array whole;
+    else the arrays of more than one block are shared."""
     block = parallel.BLOCK_ELEMENTS
     shared = [j for j, size in enumerate(sizes) if size > block] if sum(sizes) >= parallel.SHARE_FROM else []
-    alone = [(j, max(size, 1)) for j, size in enumerate(sizes) if size <= block or not shared]
-    return block, shared, alone, sum(sizes[j] for j in shared)
-
-
-def _over_blocks(update, split: tuple) -> None:
-    """update(j, counters, block) over every flat array j as _block_split says: the shared arrays block by block on
-    this thread and the resident helper (parallel.share), the others whole here."""
-    block, shared, alone, total = split
-    counters = np.zeros(len(shared) + len(alone) + 1, np.int64)  # a claim counter per array, then elements done
-    if shared:
-        def work() -> None:
-            for j in shared:
-                update(j, counters, block)
-
-        # returns once every block of the shared arrays is written: the helper's last ones counted in
-        # (_wait_finished), or, if they take too long, once the helper has left the work
-        parallel.share(work, lambda: _wait_finished(counters, total, _SPINS))
-    for j, size in alone:
-        update(j, counters, size)
+    return block, shared, sum(sizes)
 
 
 _SPINS = 1 << 14  # pause instructions: about 0.4 ms on Zen 3 (25 ns each), then the caller blocks instead

@@ -1,6 +1,6 @@
-"""One optimizer-kernel call per parameter group, its blocks of elements shared with a second thread (Adam's on the
-spinning team, kernels/spin_team.py; the others' on parallel.share's resident helper, cpu._over_blocks): every bit
-as one call per parameter, whichever thread took a block."""
+"""One optimizer-kernel call per parameter group (its job: cpu._run_job), its blocks of elements shared with a second
+thread (the spinning team's, kernels/spin_team.py, or parallel.share's resident helper): every bit as one call per
+parameter, whichever thread took a block."""
 import itertools
 import threading
 import time

@@ -41,8 +41,8 @@ def adam_by_job(arrays, grads, threads: int, step: int, decay_mode: int, amsgrad
     """One step of the group update as the team path runs it: the group's split into blocks, its job, its args."""
     params, m, v, vmax = arrays
     weight_decay = 0.0 if decay_mode == 0 else 0.1
-    options, _, k, _ = cpu._adam_step(grads, params[0].dtype, step, 1e-2, 0.9, 0.999, 1e-8, weight_decay, amsgrad, False,
-                                decay_mode == 1)
+    options, k, _ = cpu._adam_step(grads, params[0].dtype, step, 1e-2, 0.9, 0.999, 1e-8, weight_decay, amsgrad, False,
+                                   decay_mode == 1)
     sizes = [a.size for a in params]
     wide = cpu._wide_constants(k)
     args = cpu._adam_job_args(sizes, cpu._block_split(sizes), params, grads, m, v, vmax if amsgrad else m, k, wide)
@@ -163,24 +163,6 @@ def test_a_job_is_made_once_per_dtype_and_option_set():
     assert cpu.adam_job(f64, (1, True)) is not job and cpu.adam_job(f32, (2, True)) is not job
     assert cpu.sgd_job(f32, (False, True, False)) is cpu.sgd_job(f32, (False, True, False))
     assert isinstance(job.address, int) and job.address != 0
-
-
-def test_an_update_off_the_main_thread_makes_its_job_for_the_main_threads_later_calls(small_blocks, monkeypatch):
-    """The background thread's first call of a group kernel (on scratch arrays) compiles the job too, though the
-    team does not take that call, so the main thread does not wait for the compile when its helper polls."""
-    monkeypatch.setattr(cpu, "_JOBS", {})
-    monkeypatch.setattr(parallel, "machine_has_room", lambda: True)
-    monkeypatch.setattr(spin_team, "spinning", lambda: False)
-    params, grads, (m, v, _) = group_arrays(np.float32, 19)
-    options = dict(step=1, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False)
-    with np.errstate(all="ignore"):
-        cpu.adam_update_group(params, grads, m, v, [None] * len(SIZES), **options)
-        assert cpu._JOBS == {}  # the main thread, the team's helper asleep: the update runs as before, no job made
-        worker = threading.Thread(target=cpu.adam_update_group, args=(params, grads, m, v, [None] * len(SIZES)),
-                                  kwargs=options)
-        worker.start()
-        worker.join()
-    assert list(cpu._JOBS) == [(cpu._adam_job, "f", (0, False))]
 
 
 TEAM_FIRST = """
