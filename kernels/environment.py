@@ -53,6 +53,8 @@ VARIABLES: dict[str, Variable] = {v.name: v for v in (
     Variable("TINYGRAD_OPT_BLAS_THREADS", "the BLAS thread policy of the matrix products", "auto",
              words=("auto", "off"), count_from=1, count_is="a thread count"),
     Variable("TINYGRAD_OPT_BACKGROUND_COMPILE", "whether kernels compile on a background thread", "1", switch=True),
+    Variable("TINYGRAD_OPT_TEAM_PRODUCTS", "whether two threads share the large matrix products as fixed blocks",
+             "1", switch=True),
     Variable("TINYGRAD_OPT_SHARED_UPDATES", "whether a second thread shares the optimizer updates", "1", switch=True),
     Variable("TINYGRAD_OPT_CAPTURE_BUFFERS", "whether a captured step writes into buffers allocated once", "1",
              switch=True),

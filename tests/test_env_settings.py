@@ -12,7 +12,7 @@ import pytest
 import tinygrad_opt as tg
 from tinygrad_opt import cli
 from tinygrad_opt.capture import fusion, into
-from tinygrad_opt.kernels import background, blas_threads, environment, heap, parallel, registry
+from tinygrad_opt.kernels import background, blas_threads, environment, gemm_job, heap, parallel, registry
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIABLES = sorted(environment.VARIABLES)
@@ -21,6 +21,7 @@ BAD = {  # a value each variable refuses (for a switch, one that used to mean "o
     "TINYGRAD_OPT_BLAS_THREADS": "0",
     "TINYGRAD_OPT_BACKGROUND_COMPILE": "off",
     "TINYGRAD_OPT_SHARED_UPDATES": "false",
+    "TINYGRAD_OPT_TEAM_PRODUCTS": "no",
     "TINYGRAD_OPT_CAPTURE_BUFFERS": "yes",
     "TINYGRAD_OPT_CAPTURE_FUSION": "2",
     "TINYGRAD_OPT_MALLOC": "sometimes",
@@ -68,6 +69,7 @@ def test_a_bad_value_names_the_variable_the_value_what_it_accepts_and_what_to_do
     ("TINYGRAD_OPT_MALLOC", "keep", "keep"), ("TINYGRAD_OPT_MALLOC", "System", "system"),
     ("TINYGRAD_OPT_BACKGROUND_COMPILE", "0", False), ("TINYGRAD_OPT_BACKGROUND_COMPILE", "1", True),
     ("TINYGRAD_OPT_BACKGROUND_COMPILE", "", True), ("TINYGRAD_OPT_SHARED_UPDATES", " 0 ", False),
+    ("TINYGRAD_OPT_TEAM_PRODUCTS", "1", True),
     ("TINYGRAD_OPT_CAPTURE_BUFFERS", "0", False), ("TINYGRAD_OPT_CAPTURE_FUSION", "1", True),
     ("TINYGRAD_OPT_QUIET", "1", True), ("TINYGRAD_OPT_QUIET", "", False), ("TINYGRAD_OPT_DEBUG", "0", False),
 ])
@@ -97,6 +99,7 @@ FIRST_USES = {
     "TINYGRAD_OPT_BLAS_THREADS": ((blas_threads, "_policy"), blas_threads.get_blas_threads, "3", 3),
     "TINYGRAD_OPT_BACKGROUND_COMPILE": ((background, "_enabled"), background.enabled, "0", False),
     "TINYGRAD_OPT_SHARED_UPDATES": ((parallel, "shared_updates"), parallel.shares_updates, "0", False),
+    "TINYGRAD_OPT_TEAM_PRODUCTS": ((gemm_job, "team_products"), gemm_job.takes_products, "0", False),
     "TINYGRAD_OPT_CAPTURE_BUFFERS": ((into, "enabled"), into.is_enabled, "0", False),
     "TINYGRAD_OPT_CAPTURE_FUSION": ((fusion, "enabled"), fusion.is_enabled, "0", False),
     "TINYGRAD_OPT_MALLOC": ((heap, "_applied"), heap.keep_freed_memory, "system", False),

@@ -6,14 +6,18 @@ import numpy as np
 from ..autograd import Function
 from ..errors import ShapeError
 from ..kernels import get as kernel
+from ..kernels import gemm_job
 from ..kernels.blas_threads import THREADED_FROM_MACS, after_gemm, before_gemm
 from ..kernels.split_gemm import matmul as split_matmul
 
 
 def _product(a, b, out=None):
-    """a @ b, written into `out` when given (a captured step's buffer, a NumPy array); a large product on the
-    engine's threads where BLAS runs on one (kernels/split_gemm.py)."""
+    """a @ b, written into `out` when given (a captured step's buffer, a NumPy array); a large product as fixed
+    blocks on the engine's two threads (kernels/gemm_job.py), or on the engine's threads where BLAS runs on
+    one (kernels/split_gemm.py)."""
     if type(a) is np.ndarray:
+        if gemm_job.routes(a, b, out):
+            return gemm_job.matmul(a, b, out)
         macs = a.size * b.shape[-1]
         if macs < THREADED_FROM_MACS or a.dtype.char not in "fd":  # BLAS on the caller alone, or no BLAS
             return split_matmul(a, b, out)

@@ -1,0 +1,366 @@
+"""One 2-D float32/float64 matrix product as a job for two threads: fixed blocks, each one single-threaded BLAS call.
+
+OpenBLAS's own two-thread product wakes its sleeping worker at every product (the engine has it sleep right
+after one, kernels/parallel.py), which at the seed MLP's batch 64 cost about a fifth of each large product.
+Here the product is cut into PARTS blocks of the output, rows or columns, and a thread computes a block by
+calling OpenBLAS's cblas_?gemm on one thread. The job is a Numba cfunc `job(args_address)`: each thread that
+runs it claims block numbers from a counter in the args block (block_claims.claim) until none is left, so a
+thread that comes late finds fewer or none, and one thread alone computes them all.
+
+The blocks' bounds depend on the product's shape only, never on how many threads ran or who ran which block:
+a block is the same BLAS call on the same addresses either way, so the result's bits are the same with the
+second thread or without it, under load or not. They are not the whole product's bits: OpenBLAS's float32
+kernels on an AVX2 core round a block of rows or columns differently from the whole (split_gemm.py). So
+`twin_product`, the path taken before the job is compiled, makes the same cblas calls through ctypes on the
+calling thread: a step before Numba's start and a step after it give the same bits.
+
+Which axis: the one that keeps each block at single-thread efficiency (each half took half the whole
+product's one-thread time, benchmarks/README.md "The products on the spinning team"): rows of the output
+where it has more rows than columns, else columns. A block boundary is a multiple of ALIGN, so every block
+but the last is whole SIMD tiles of OpenBLAS's micro-kernels.
+
+BLAS must compute each block on the calling thread; `one_blas_thread` sets OpenBLAS's thread count to one
+for the job and back after (a store in OpenBLAS, no thread is started or stopped).
+"""
+from __future__ import annotations
+
+import ctypes
+import threading
+
+import numpy as np
+
+from . import background, block_claims, environment, lazy_jit
+from .blas_threads import _blas, blas_yields_to_engine_threads, engine_threads, get_blas_threads
+
+# the args block: int64 slots, filled by `fill_args`
+CLAIM, PARTS, STEP, EXTENT, BY_COLUMNS, FUNCTION, TRANS_A, TRANS_B, M, N, K, A, LDA, B, LDB, C, LDC, \
+    A_STEP, B_STEP, C_STEP, DOUBLE = range(21)
+SLOTS = 24
+
+PARTS_WANTED = 2  # one block per thread of the team (its caller and its helper)
+ALIGN = 16  # block bounds are multiples of this: whole tiles of OpenBLAS's sgemm/dgemm micro-kernels
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # CBLAS's enums
+
+# Numba's names, bound when Numba starts (lazy_jit: this module imports without it)
+numba = ir = types = intrinsic = None
+
+
+def _bind_numba() -> None:
+    global numba, ir, types, intrinsic
+    import numba  # noqa: PLC0415 - at Numba's start, not at this module's import (lazy_jit)
+    from llvmlite import ir  # noqa: PLC0415
+    from numba import types  # noqa: PLC0415
+    from numba.extending import intrinsic  # noqa: PLC0415
+
+
+lazy_jit.on_start(_bind_numba)
+_intrinsic = lazy_jit.deferred(lambda fn: intrinsic(fn))
+
+
+@_intrinsic
+def _int64_pointer(typingctx, address):
+    """The int64 at `address` as a pointer Numba's carray takes."""
+    if not isinstance(address, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+
+    return types.CPointer(types.int64)(address), codegen
+
+
+@_intrinsic
+def _call_gemm(typingctx, function, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """cblas_?gemm64_ at address `function` (row-major; float32 or float64 by alpha's type; addresses as int64)."""
+    if not isinstance(alpha, types.Float) or beta != alpha:
+        return None
+    integers = (function, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc)
+    if not all(isinstance(x, types.Integer) for x in integers):
+        return None
+
+    def codegen(context, builder, signature, args):
+        i32, i64, byte_pointer = ir.IntType(32), ir.IntType(64), ir.IntType(8).as_pointer()
+        real = ir.FloatType() if alpha.bitwidth == 32 else ir.DoubleType()
+        fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, real, byte_pointer, i64,
+                                               byte_pointer, i64, real, byte_pointer, i64])
+        (fn, ta, tb, mm, nn, kk, al, aa, la, bb, lb, be, cc, lc) = args
+
+        def int64(value, typ):
+            return context.cast(builder, value, typ, types.int64)
+
+        def int32(value, typ):
+            return builder.trunc(int64(value, typ), i32)
+
+        def pointer(value, typ):
+            return builder.inttoptr(int64(value, typ), byte_pointer)
+
+        s = signature.args
+        callee = builder.inttoptr(int64(fn, s[0]), fnty.as_pointer())
+        builder.call(callee, [ir.Constant(i32, ROW_MAJOR), int32(ta, s[1]), int32(tb, s[2]), int64(mm, s[3]),
+                              int64(nn, s[4]), int64(kk, s[5]), al, pointer(aa, s[7]), int64(la, s[8]),
+                              pointer(bb, s[9]), int64(lb, s[10]), be, pointer(cc, s[12]), int64(lc, s[13])])
+        return context.get_dummy_value()
+
+    return types.none(function, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc), codegen
+
+
+def _gemm_blocks(address):
+    """The job: claim blocks from args[CLAIM] and compute each (see the module docstring)."""
+    args = numba.carray(_int64_pointer(address), (SLOTS,))
+    parts, step, extent = args[PARTS], args[STEP], args[EXTENT]
+    while True:
+        part = block_claims.claim(args, CLAIM)
+        if part >= parts:
+            return
+        start = part * step
+        size = min(step, extent - start)
+        m, n, a, b = args[M], args[N], args[A], args[B]
+        if args[BY_COLUMNS]:
+            n = size
+            b += start * args[B_STEP]
+        else:
+            m = size
+            a += start * args[A_STEP]
+        c = args[C] + start * args[C_STEP]
+        if args[DOUBLE]:
+            _call_gemm(args[FUNCTION], args[TRANS_A], args[TRANS_B], m, n, args[K], 1.0, a, args[LDA], b,
+                       args[LDB], 0.0, c, args[LDC])
+        else:
+            _call_gemm(args[FUNCTION], args[TRANS_A], args[TRANS_B], m, n, args[K], np.float32(1.0), a,
+                       args[LDA], b, args[LDB], np.float32(0.0), c, args[LDC])
+
+
+def _build_job():
+    """The cfunc of _gemm_blocks (cached on disk where Numba can); needs Numba started."""
+    options = dict(nopython=True, error_model="numpy")
+    try:
+        return numba.cfunc(types.void(types.int64), cache=True, **options)(_gemm_blocks)
+    except RuntimeError:  # no cache location: compiled in every process
+        return numba.cfunc(types.void(types.int64), **options)(_gemm_blocks)
+
+
+_job = None  # the compiled cfunc, once built
+_building: object = None  # background.Job (or True while built on this thread) once asked
+_build_lock = threading.Lock()
+
+
+def _build_now() -> None:
+    global _job
+    job = _build_job()
+    _job = job
+
+
+def job_address() -> int | None:
+    """The job's address once it is compiled, else None: the first ask after Numba's start hands the
+    compile to the background thread (kernels/background.py) or, where that is off, compiles it here."""
+    if _job is not None:
+        return _job.address
+    if not lazy_jit.started() or cblas() is None:
+        return None
+    with _build_lock:
+        if _building is None:
+            _start_build()
+    return None if _job is None else _job.address
+
+
+def _start_build() -> None:
+    global _building
+    handed = background.compile_later(_build_now, (), {})
+    if handed is not None:
+        _building = handed
+        return
+    _building = True
+    _build_now()
+
+
+def wait_built() -> bool:
+    """Build the job now on this thread if it is not built (tests, benchmarks); False where it cannot be."""
+    if _job is not None:
+        return True
+    if cblas() is None:
+        return False
+    lazy_jit.start()
+    with _build_lock:
+        if _job is None:
+            _build_now()
+    return True
+
+
+# ---- OpenBLAS's entry points ----------------------------------------------------------------------------
+
+_functions: dict | None = None
+
+
+def cblas() -> dict | None:
+    """{"f": sgemm's address, "d": dgemm's, "ctypes": {"f"/"d": callable through ctypes}, "threads": (get, set)}
+    of the OpenBLAS NumPy loaded (its 64-bit integer interface), or None where BLAS is not that library."""
+    global _functions
+    if _functions is None:
+        _functions = _find_cblas() or {}
+    return _functions or None
+
+
+def _find_cblas() -> dict | None:
+    blas = _blas()
+    if blas is None or blas.internal_api != "openblas":
+        return None
+    library = blas.dynlib
+    found = {}
+    for key, names in (("f", ("scipy_cblas_sgemm64_", "cblas_sgemm64_")),
+                       ("d", ("scipy_cblas_dgemm64_", "cblas_dgemm64_")),
+                       ("get", ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_")),
+                       ("set", ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_"))):
+        function = next((getattr(library, name) for name in names if hasattr(library, name)), None)
+        if function is None:
+            return None
+        found[key] = function
+    get, set_ = found.pop("get"), found.pop("set")
+    get.argtypes, get.restype = [], ctypes.c_int
+    set_.argtypes, set_.restype = [ctypes.c_int], None
+    addresses = {key: ctypes.cast(function, ctypes.c_void_p).value for key, function in found.items()}
+    calls = {key: _prototype(real)(addresses[key]) for key, real in (("f", ctypes.c_float), ("d", ctypes.c_double))}
+    return {**addresses, "ctypes": calls, "threads": (get, set_)}
+
+
+def _prototype(real):
+    """ctypes' type of cblas_?gemm64_ with addresses passed as int64 (row-major ints, 64-bit sizes)."""
+    i32, i64 = ctypes.c_int, ctypes.c_int64
+    return ctypes.CFUNCTYPE(None, i32, i32, i32, i64, i64, i64, real, i64, i64, i64, i64, real, i64, i64)
+
+
+class one_blas_thread:
+    """`with one_blas_thread():` OpenBLAS computes each product on the calling thread (restored after)."""
+
+    __slots__ = ("_restore",)
+
+    def __enter__(self):
+        get, set_ = cblas()["threads"]
+        self._restore = get()
+        if self._restore != 1:
+            set_(1)
+        return self
+
+    def __exit__(self, *exc):
+        if self._restore != 1:
+            cblas()["threads"][1](self._restore)
+        return False
+
+
+# ---- the engine's products -------------------------------------------------------------------------------
+
+ENV_VAR = "TINYGRAD_OPT_TEAM_PRODUCTS"  # "0": the products stay on OpenBLAS's own threads
+FROM_MACS = 1 << 18  # multiply-adds from which a product goes to the team (see `routes`)
+team_products: bool | None = None  # None until first asked: then the environment's
+
+
+def routes(a, b, out=None) -> bool:
+    """Whether the engine computes a @ b as this job: the switch is on (TINYGRAD_OPT_TEAM_PRODUCTS), the engine
+    uses two threads or more (blas_threads.engine_threads; BLAS's policy not "off"), its own parallel loops have
+    not taken BLAS's threads (then split_gemm.py decides), the product is large enough and takes() it. Nothing
+    here depends on the machine's load or on Numba's start, so a process computes a given product one way."""
+    on = team_products if team_products is not None else takes_products()  # the cached value without a call
+    return (on and engine_threads() > 1 and get_blas_threads() != "off"
+            and not blas_yields_to_engine_threads() and takes(a, b, out)
+            and a.shape[0] * a.shape[1] * b.shape[1] >= FROM_MACS and cblas() is not None)
+
+
+def takes_products() -> bool:
+    """Whether the team takes the large products: `team_products`, from TINYGRAD_OPT_TEAM_PRODUCTS when first asked."""
+    global team_products
+    if team_products is None:
+        team_products = environment.read(ENV_VAR)
+    return team_products
+
+
+_call_job = None  # the job through ctypes (which releases the GIL), for the calling thread alone
+
+
+def matmul(a, b, out=None) -> np.ndarray:
+    """a @ b (into `out` when given) as the job's blocks: on the team where it runs, else the compiled job on
+    this thread, else its twin; the same bits every way (module docstring). Needs takes(a, b, out)."""
+    global _call_job
+    c = np.empty((a.shape[0], b.shape[1]), a.dtype) if out is None else out
+    args = np.empty(SLOTS, np.int64)
+    fill_args(args, a, b, c)
+    address = job_address()
+    with one_blas_thread():
+        if address is None:
+            twin_product(args)
+        else:
+            if _call_job is None:
+                _call_job = ctypes.CFUNCTYPE(None, ctypes.c_int64)(address)
+            _call_job(args.ctypes.data)
+    return c
+
+
+# ---- the product's layout and blocks --------------------------------------------------------------------
+
+def _operand(x, rows: int, cols: int):
+    """(transposed flag, leading dimension) of a 2-D array as row-major BLAS takes it, or None."""
+    size = x.itemsize
+    s0, s1 = x.strides
+    if s1 == size and s0 >= max(cols, 1) * size and s0 % size == 0:
+        return NO_TRANS, s0 // size
+    if s0 == size and s1 >= max(rows, 1) * size and s1 % size == 0:
+        return TRANS, s1 // size
+    return None
+
+
+def takes(a, b, out=None) -> bool:
+    """Whether a @ b can run as this job: 2-D float32/float64 NumPy arrays of one dtype, each with one axis of
+    unit stride (as stored or a transposed view), `out` None or a C-contiguous array of the result's shape."""
+    if type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or b.ndim != 2:
+        return False
+    if a.dtype != b.dtype or a.dtype.char not in "fd" or a.shape[1] != b.shape[0] or 0 in a.shape or 0 in b.shape:
+        return False
+    if out is not None and (type(out) is not np.ndarray or out.dtype != a.dtype or not out.flags.c_contiguous
+                            or out.shape != (a.shape[0], b.shape[1]) or not out.flags.writeable):
+        return False
+    return _operand(a, *a.shape) is not None and _operand(b, *b.shape) is not None
+
+
+def blocks(rows: int, cols: int) -> tuple[bool, int, int]:
+    """(by columns, block size, block count) of a (rows, cols) result: fixed by its shape alone."""
+    by_columns = cols > rows
+    extent = cols if by_columns else rows
+    step = -(-extent // PARTS_WANTED)
+    step = -(-step // ALIGN) * ALIGN
+    return by_columns, step, -(-extent // step)
+
+
+def fill_args(args: np.ndarray, a, b, c) -> None:
+    """Write the product c = a @ b into the args block (an int64 array of SLOTS), its claim counter at 0."""
+    (rows, inner), cols = a.shape, b.shape[1]
+    size = a.itemsize
+    trans_a, lda = _operand(a, rows, inner)
+    trans_b, ldb = _operand(b, inner, cols)
+    by_columns, step, parts = blocks(rows, cols)
+    args[CLAIM] = 0
+    args[PARTS], args[STEP], args[EXTENT], args[BY_COLUMNS] = parts, step, cols if by_columns else rows, by_columns
+    args[FUNCTION] = cblas()[a.dtype.char]
+    args[TRANS_A], args[TRANS_B], args[M], args[N], args[K] = trans_a, trans_b, rows, cols, inner
+    args[A], args[LDA], args[B], args[LDB] = a.ctypes.data, lda, b.ctypes.data, ldb
+    args[C], args[LDC] = c.ctypes.data, cols
+    args[A_STEP] = size * (lda if trans_a == NO_TRANS else 1)  # bytes from one row of op(a) to the next
+    args[B_STEP] = size * (1 if trans_b == NO_TRANS else ldb)  # bytes from one column of op(b) to the next
+    args[C_STEP] = size if by_columns else size * cols
+    args[DOUBLE] = a.dtype.char == "d"
+
+
+def twin_product(args: np.ndarray) -> None:
+    """The job for the calling thread alone, in Python: the same cblas call per block through ctypes, so the
+    same bits as the compiled job, where Numba has not started or the job is not compiled yet. Needs one BLAS
+    thread (one_blas_thread)."""
+    gemm = cblas()["ctypes"]["d" if args[DOUBLE] else "f"]
+    parts, step, extent = int(args[PARTS]), int(args[STEP]), int(args[EXTENT])
+    for part in range(parts):
+        start = part * step
+        size = min(step, extent - start)
+        m, n, a, b = int(args[M]), int(args[N]), int(args[A]), int(args[B])
+        if args[BY_COLUMNS]:
+            n, b = size, b + start * int(args[B_STEP])
+        else:
+            m, a = size, a + start * int(args[A_STEP])
+        c = int(args[C]) + start * int(args[C_STEP])
+        gemm(ROW_MAJOR, int(args[TRANS_A]), int(args[TRANS_B]), m, n, int(args[K]), 1.0, a, int(args[LDA]), b,
+             int(args[LDB]), 0.0, c, int(args[LDC]))

@@ -1,0 +1,203 @@
+"""kernels/gemm_job.py: a product as fixed blocks, each a one-thread cblas call, whose bits depend on the shape alone:
+the same with one thread or two, compiled or through its ctypes twin, and in the engine's eager and replayed steps."""
+from __future__ import annotations
+
+import ctypes
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import tinygrad_opt as tg
+from tinygrad_opt.kernels import blas_threads, gemm_job
+from tinygrad_opt.ops import linear
+
+pytestmark = pytest.mark.skipif(gemm_job.cblas() is None, reason="NumPy's BLAS is not OpenBLAS's 64-bit build")
+
+# (rows, inner, cols): the seed MLP's products at batch 64 and 512, and odd shapes whose last block is short
+SHAPES = [(256, 784, 64), (64, 784, 256), (181, 64, 784), (512, 256, 10), (10, 512, 256), (513, 37, 19),
+          (17, 3, 33), (1, 5, 40), (40, 5, 1)]
+LAYOUTS = ["NN", "NT", "TN", "TT"]  # T: the operand is a transposed view of a C-contiguous array (no copy)
+
+
+def operands(rows, inner, cols, layout, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((inner, rows) if layout[0] == "T" else (rows, inner)).astype(dtype)
+    b = rng.standard_normal((cols, inner) if layout[1] == "T" else (inner, cols)).astype(dtype)
+    return (a.T if layout[0] == "T" else a), (b.T if layout[1] == "T" else b)
+
+
+def compiled_job():
+    assert gemm_job.wait_built()
+    return ctypes.CFUNCTYPE(None, ctypes.c_int64)(gemm_job.job_address())
+
+
+def run_job(a, b, threads: int):
+    """The product through the job on `threads` threads at once (0: its Python twin); (result, args block)."""
+    c = np.full((a.shape[0], b.shape[1]), np.nan, a.dtype)
+    args = np.zeros(gemm_job.SLOTS, np.int64)
+    gemm_job.fill_args(args, a, b, c)
+    with gemm_job.one_blas_thread():
+        if threads == 0:
+            gemm_job.twin_product(args)
+        else:
+            job = compiled_job()
+            start = threading.Barrier(threads)
+
+            def work():
+                start.wait()
+                job(args.ctypes.data)  # ctypes releases the GIL: the threads run the job at the same time
+
+            team = [threading.Thread(target=work) for _ in range(threads)]
+            for thread in team:
+                thread.start()
+            for thread in team:
+                thread.join()
+    return c, args
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("rows,inner,cols", SHAPES)
+def test_the_blocks_give_the_same_bits_on_one_thread_two_threads_and_the_twin(rows, inner, cols, layout, dtype):
+    a, b = operands(rows, inner, cols, layout, dtype)
+    twin, _ = run_job(a, b, 0)
+    one, args_one = run_job(a, b, 1)
+    two, args_two = run_job(a, b, 2)
+    parts = int(args_one[gemm_job.PARTS])
+    assert args_one[gemm_job.CLAIM] == parts + 1  # one thread claimed every block, then found none
+    assert args_two[gemm_job.CLAIM] == parts + 2  # both threads ran the job (each left on a claim past the end)
+    assert twin.tobytes() == one.tobytes() == two.tobytes()
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(one, a @ b, rtol=tol, atol=tol * inner)
+
+
+def test_the_blocks_depend_on_the_shape_alone_and_cover_the_result():
+    for rows, cols in [(256, 64), (64, 256), (181, 784), (190, 784), (513, 19), (17, 33), (1, 40), (40, 1), (15, 15)]:
+        by_columns, step, parts = gemm_job.blocks(rows, cols)
+        extent = cols if by_columns else rows
+        assert by_columns == (cols > rows)  # the longer side: each block keeps single-thread speed
+        assert step % gemm_job.ALIGN == 0 and 1 <= parts <= gemm_job.PARTS_WANTED
+        assert (parts - 1) * step < extent <= parts * step
+
+
+def test_only_the_layouts_blas_takes_without_copies():
+    a = np.ones((8, 6), np.float32)
+    assert gemm_job.takes(a, a.T) and gemm_job.takes(a.T, a) and gemm_job.takes(a[:, :4].T, a[:, :5])
+    assert not gemm_job.takes(a[:, ::2], a[:3])  # no unit stride on either axis
+    assert not gemm_job.takes(a, a.astype(np.float64).T)  # mixed dtypes
+    assert not gemm_job.takes(a.astype(np.float16), a.astype(np.float16).T)
+    assert not gemm_job.takes(a, a)  # shapes that do not fit
+    assert not gemm_job.takes(a, a.T, out=np.empty((8, 8), np.float32).T)  # out must be C-contiguous
+    assert not gemm_job.takes(a, np.ones((6, 0), np.float32))
+
+
+@pytest.fixture
+def two_engine_threads():
+    """The policy of the engine's products fixed at two threads (routes: the engine uses two)."""
+    policy = tg.kernels.get_blas_threads()
+    tg.kernels.set_blas_threads(2)
+    yield
+    tg.kernels.set_blas_threads(policy)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_engine_routes_large_products_to_the_job_and_gets_its_bits(two_engine_threads, monkeypatch, dtype):
+    a, b = operands(256, 784, 64, "NT", dtype)
+    assert gemm_job.routes(a, b)
+    expected, _ = run_job(a, b, 2)
+    assert linear._product(a, b).tobytes() == expected.tobytes()
+    out = np.empty((256, 64), dtype)
+    assert linear._product(a, b, out) is out and out.tobytes() == expected.tobytes()
+    small = operands(64, 256, 10, "NT", dtype)  # below FROM_MACS: OpenBLAS's own call, as before
+    assert not gemm_job.routes(*small)
+    assert linear._product(*small).tobytes() == np.matmul(*small).tobytes()
+    monkeypatch.setattr(gemm_job, "team_products", False)  # TINYGRAD_OPT_TEAM_PRODUCTS=0
+    assert not gemm_job.routes(a, b)
+    assert linear._product(a, b).tobytes() == np.matmul(a, b).tobytes()
+
+
+def test_one_engine_thread_or_blas_left_alone_keeps_openblas_products():
+    a, b = operands(256, 784, 64, "NT", np.float32)
+    policy = tg.kernels.get_blas_threads()
+    try:
+        for setting in (1, "off"):
+            tg.kernels.set_blas_threads(setting)
+            assert not gemm_job.routes(a, b)
+        tg.kernels.set_blas_threads(3)
+        assert gemm_job.routes(a, b)
+    finally:
+        tg.kernels.set_blas_threads(policy)
+
+
+def test_after_the_engines_own_loops_split_gemm_decides(two_engine_threads, monkeypatch):
+    a, b = operands(256, 784, 64, "NT", np.float32)
+    monkeypatch.setattr(gemm_job, "blas_yields_to_engine_threads", lambda: True)
+    assert not gemm_job.routes(a, b)
+
+
+def test_the_blas_thread_count_is_restored_after_the_job(two_engine_threads):
+    get = gemm_job.cblas()["threads"][0]
+    blas_threads.apply_policy()
+    before = get()
+    a, b = operands(256, 784, 64, "NT", np.float32)
+    gemm_job.matmul(a, b)
+    assert get() == before == 2
+
+
+FRESH_PROCESS = """
+import numpy as np
+import tinygrad_opt as tg
+from tinygrad_opt.kernels import gemm_job, lazy_jit
+tg.kernels.set_blas_threads(2)
+rng = np.random.default_rng(3)
+w, x = rng.standard_normal((256, 784)).astype(np.float32), rng.standard_normal((64, 784)).astype(np.float32)
+before = gemm_job.matmul(w, x.T)
+assert not lazy_jit.started() and gemm_job.job_address() is None  # the twin ran: no Numba imported for it
+assert gemm_job.wait_built() and gemm_job.job_address() is not None
+after = gemm_job.matmul(w, x.T)
+print(before.tobytes() == after.tobytes())
+"""
+
+
+def test_before_numba_starts_the_twin_gives_the_compiled_jobs_bits():
+    done = subprocess.run([sys.executable, "-c", FRESH_PROCESS], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[0] == "True"
+
+
+def mlp_step_bits(batch: int, steps: int, capture: bool) -> list[bytes]:
+    """The seed MLP (784-256-10, ReLU, cross-entropy, Adam) for `steps` steps: the losses' and weights' bytes."""
+    tg.manual_seed(0)
+    model = tg.nn.Sequential(tg.nn.Linear(784, 256), tg.nn.ReLU(), tg.nn.Linear(256, 10))
+    optimizer = tg.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step(x, y):
+        loss = tg.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        return loss
+
+    run = tg.compile(step) if capture else step
+    rng = np.random.default_rng(batch)
+    data = [(tg.Tensor(rng.random((batch, 784), dtype=np.float32)), tg.Tensor(rng.integers(0, 10, batch)))
+            for _ in range(2)]
+    losses = [run(*data[i % 2]).data.tobytes() for i in range(steps)]
+    return losses + [p.data.tobytes() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("batch", [64, 512])
+def test_the_replayed_mlp_step_gives_the_eager_bits_through_the_job(two_engine_threads, monkeypatch, batch):
+    calls = []
+    real = gemm_job.matmul
+    monkeypatch.setattr(gemm_job, "matmul", lambda a, b, out=None: calls.append(a.shape) or real(a, b, out))
+    eager = mlp_step_bits(batch, 5, capture=False)
+    assert len(calls) >= 5 * 2  # the first layer's forward and weight gradient at least, each step
+    assert mlp_step_bits(batch, 5, capture=True) == eager
+    calls.clear()
+    monkeypatch.setattr(gemm_job, "team_products", False)
+    mlp_step_bits(batch, 2, capture=False)
+    assert not calls
