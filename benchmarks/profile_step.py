@@ -6,11 +6,14 @@
 
 The step is benchmarks/peers.py's (784-256-10, ReLU, cross-entropy, Adam, float32).
 Each phase the engine runs is replayed alone on arrays of the step's shapes, with the
-same call the engine makes (NumPy's matmul with the same operand layouts, the same
+same call the engine makes (ops/linear.py's product with the same operand layouts, the same
 kernels from the registry), and timed in interleaved blocks (median per call):
 
     GEMM           each product with its shape and how each operand reaches BLAS (N: as
-                   stored, T: a transposed view, passed with BLAS's transpose flag);
+                   stored, T: a transposed view, passed with BLAS's transpose flag), and
+                   "2 blocks of rows/columns on the team" where the engine computes it as two
+                   fixed blocks of the result, one per thread (kernels/gemm_job.py), else
+                   OpenBLAS computes it whole on its own threads;
                    bound = the roofline: the larger of its flops / the SGEMM rate and its
                    least traffic (operands and result once) / the bandwidth; "no copy" says
                    NumPy allocated nothing beyond the result (a copied operand would show)
@@ -60,7 +63,9 @@ from peers import HIDDEN, IN, OUT, batches, initial_weights, tinygrad_opt_case  
 
 import tinygrad_opt as tg  # noqa: E402
 from tinygrad_opt.kernels import get as kernel  # noqa: E402
+from tinygrad_opt.kernels import gemm_job  # noqa: E402
 from tinygrad_opt.kernels.blas_threads import apply_policy, before_gemm  # noqa: E402
+from tinygrad_opt.ops.linear import _product as product, _transposed_product as transposed_product  # noqa: E402
 from tinygrad_opt.ops.linear import _weight_first as weight_first_product  # noqa: E402
 from tinygrad_opt.ops.linear import SKIP_DEAD_FROM_ROWS, _weight_grad as weight_grad  # noqa: E402
 
@@ -179,8 +184,8 @@ def phases(batch: int, fused: bool = True, weights=None) -> list[tuple[str, str,
     weight_first = weight_first_product(x, w1)  # as ops.Linear / ops.LinearReLU decide
     bias_relu_t = kernel("bias_relu_transposed", h_t)
     if weight_first:  # the product as (W1 x^T)^T, turned back in the pass that adds the bias
-        first_layer = [("W1 @ x^T", f"({HIDDEN},{IN}) x ({IN},{batch}) N,T", "gemm", *gemm(HIDDEN, IN, batch),
-                        lambda: keep("h_t", w1 @ current["x"].T))]
+        first_layer = [("W1 @ x^T", f"({HIDDEN},{IN}) x ({IN},{batch}) N,T{team_form(w1, x.T)}", "gemm",
+                        *gemm(HIDDEN, IN, batch), lambda: keep("h_t", transposed_product(current["x"], w1)))]
         first_layer += ([("h = relu(h_t^T + b1)", f"({HIDDEN},{batch}) -> ({batch},{HIDDEN}), fused", "pass", 0,
                           2 * bh, lambda: keep("a", bias_relu_t(flow["h_t"], b1, turned)))] if fused else
                         [("h = h_t^T + b1", f"({HIDDEN},{batch}) -> ({batch},{HIDDEN})", "pass", 0, 2 * bh,
@@ -188,8 +193,8 @@ def phases(batch: int, fused: bool = True, weights=None) -> list[tuple[str, str,
                          ("relu(h)", f"({batch},{HIDDEN}) -> new", "pass", 0, 2 * bh,
                           lambda: keep("a", relu(flow["h"])))])
     else:
-        first_layer = [("x @ W1^T", f"({batch},{IN}) x ({IN},{HIDDEN}) N,T", "gemm", *gemm(batch, IN, HIDDEN),
-                        lambda: keep("h", current["x"] @ w1.T))]
+        first_layer = [("x @ W1^T", f"({batch},{IN}) x ({IN},{HIDDEN}) N,T{team_form(x, w1.T)}", "gemm",
+                        *gemm(batch, IN, HIDDEN), lambda: keep("h", product(current["x"], w1.T)))]
         first_layer += ([("h = relu(h + b1)", f"({batch},{HIDDEN}) in place, fused", "pass", 0, 2 * bh,
                           lambda: keep("a", bias_relu(flow["h"], b1)))] if fused else
                         [("h += b1", f"({batch},{HIDDEN}) in place", "pass", 0, 2 * bh, add_bias("h", b1)),
@@ -197,26 +202,36 @@ def phases(batch: int, fused: bool = True, weights=None) -> list[tuple[str, str,
                           lambda: keep("a", relu(flow["h"])))])
     return [
         *first_layer,
-        ("a @ W2^T", f"({batch},{HIDDEN}) x ({HIDDEN},{OUT}) N,T", "gemm", *gemm(batch, HIDDEN, OUT),
-         lambda: keep("z", flow["a"] @ w2.T)),
+        ("a @ W2^T", f"({batch},{HIDDEN}) x ({HIDDEN},{OUT}) N,T{team_form(a, w2.T)}", "gemm",
+         *gemm(batch, HIDDEN, OUT), lambda: keep("z", product(flow["a"], w2.T))),
         ("z += b2", f"({batch},{OUT}) in place", "pass", 0, 2 * bz, add_bias("z", b2)),
         ("cross-entropy", f"({batch},{OUT}) -> loss, dz", "pass", 0, 2 * bz, lambda: ce(flow["z"], y, 0.0)),
         ("dz * (1/B)", f"({batch},{OUT}) -> new", "pass", 0, 2 * bz, lambda: dz * scale),
-        ("g^T @ a  (dW2)", f"({OUT},{batch}) x ({batch},{HIDDEN}) T,N", "gemm", *gemm(OUT, batch, HIDDEN),
-         lambda: keep("gw2", g2.T @ flow["a"])),
+        ("g^T @ a  (dW2)", f"({OUT},{batch}) x ({batch},{HIDDEN}) T,N{team_form(g2.T, a)}", "gemm",
+         *gemm(OUT, batch, HIDDEN), lambda: keep("gw2", product(g2.T, flow["a"]))),
         ("colsum g (db2)", f"({batch},{OUT}) -> ({OUT},)", "pass", 0, bz, lambda: bias_grad(g2)),
-        ("g @ W2  (da)", f"({batch},{OUT}) x ({OUT},{HIDDEN}) N,N", "gemm", *gemm(batch, OUT, HIDDEN),
-         lambda: keep("ga", g2 @ w2)),
+        ("g @ W2  (da)", f"({batch},{OUT}) x ({OUT},{HIDDEN}) N,N{team_form(g2, w2)}", "gemm",
+         *gemm(batch, OUT, HIDDEN), lambda: keep("ga", product(g2, w2))),
         *([("relu mask + db1", f"({batch},{HIDDEN}) x2 -> new, fused", "pass", 0, 3 * bh,
             lambda: keep("gz", mask_and_db(flow["ga"], flow["a"])[0]))] if fused else
           [("relu mask", f"({batch},{HIDDEN}) x2 -> new", "pass", 0, 3 * bh,
             lambda: keep("gz", relu_bw(flow["ga"], flow["a"])))]),
-        ("g1^T @ x  (dW1)", f"({live:.0f} multiplied of {HIDDEN},{batch}) x ({batch},{IN}) T,N", "gemm",
+        ("g1^T @ x  (dW1)", f"({live:.0f} multiplied of {HIDDEN},{batch}) x ({batch},{IN}) T,N"
+         f"{team_form(np.empty((round(live), batch), np.float32), x)}", "gemm",
          *gemm(live, batch, IN), lambda: keep("gw1", weight_grad(flow["gz"], current["x"]))),
         *([] if fused else
           [("colsum g1 (db1)", f"({batch},{HIDDEN}) -> ({HIDDEN},)", "pass", 0, bh, lambda: bias_grad(flow["gz"]))]),
         ("Adam x4", f"{n_params} parameters", "pass", 0, 7 * n_params * F32, adam_all),
     ]
+
+
+def team_form(a, b) -> str:
+    """How the engine splits a @ b over its two threads (kernels/gemm_job.py), or "" where OpenBLAS computes it
+    whole on its own threads."""
+    if not gemm_job.routes(a, b):
+        return ""
+    by_columns, step, parts = gemm_job.blocks(a.shape[0], b.shape[1])
+    return f", {parts} blocks of {'columns' if by_columns else 'rows'} on the team"
 
 
 def mean_multiplied_rows(batch: int, w1, b1, w2, b2) -> float:

@@ -29,7 +29,7 @@ import threading
 
 import numpy as np
 
-from . import background, block_claims, environment, lazy_jit
+from . import background, block_claims, environment, lazy_jit, spin_team
 from .blas_threads import _blas, blas_yields_to_engine_threads, engine_threads, get_blas_threads
 
 # the args block: int64 slots, filled by `fill_args`
@@ -249,19 +249,23 @@ class one_blas_thread:
 # ---- the engine's products -------------------------------------------------------------------------------
 
 ENV_VAR = "TINYGRAD_OPT_TEAM_PRODUCTS"  # "0": the products stay on OpenBLAS's own threads
-FROM_MACS = 1 << 18  # multiply-adds from which a product goes to the team (see `routes`)
+FROM_MACS = 1 << 19  # multiply-adds from which a product goes to the team: below, the hand-off costs more than half
 team_products: bool | None = None  # None until first asked: then the environment's
 
 
 def routes(a, b, out=None) -> bool:
-    """Whether the engine computes a @ b as this job: the switch is on (TINYGRAD_OPT_TEAM_PRODUCTS), the engine
-    uses two threads or more (blas_threads.engine_threads; BLAS's policy not "off"), its own parallel loops have
-    not taken BLAS's threads (then split_gemm.py decides), the product is large enough and takes() it. Nothing
-    here depends on the machine's load or on Numba's start, so a process computes a given product one way."""
+    """Whether the engine computes a @ b as this job: the switch is on (TINYGRAD_OPT_TEAM_PRODUCTS), the product
+    is large enough and takes() it, the engine uses two threads or more (blas_threads.engine_threads; BLAS's
+    policy not "off") and its own parallel loops have not taken BLAS's threads (then split_gemm.py decides).
+    Nothing here depends on the machine's load or on Numba's start, so a process computes a product one way."""
     on = team_products if team_products is not None else takes_products()  # the cached value without a call
-    return (on and engine_threads() > 1 and get_blas_threads() != "off"
-            and not blas_yields_to_engine_threads() and takes(a, b, out)
-            and a.shape[0] * a.shape[1] * b.shape[1] >= FROM_MACS and cblas() is not None)
+    if not on or type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or b.ndim != 2:
+        return False
+    if a.shape[0] * a.shape[1] * b.shape[1] < FROM_MACS or _layout_args(a, b) is None:
+        return False
+    if out is not None and not _fits(out, a, b):
+        return False
+    return engine_threads() > 1 and get_blas_threads() != "off" and not blas_yields_to_engine_threads()
 
 
 def takes_products() -> bool:
@@ -272,24 +276,19 @@ def takes_products() -> bool:
     return team_products
 
 
-_call_job = None  # the job through ctypes (which releases the GIL), for the calling thread alone
-
-
 def matmul(a, b, out=None) -> np.ndarray:
-    """a @ b (into `out` when given) as the job's blocks: on the team where it runs, else the compiled job on
-    this thread, else its twin; the same bits every way (module docstring). Needs takes(a, b, out)."""
-    global _call_job
+    """a @ b (into `out` when given) as the job's blocks: on the team (spin_team.run: its helper joins where the
+    machine has room) once the job is compiled, else its twin on this thread; the same bits every way (module
+    docstring). Needs takes(a, b, out)."""
     c = np.empty((a.shape[0], b.shape[1]), a.dtype) if out is None else out
-    args = np.empty(SLOTS, np.int64)
-    fill_args(args, a, b, c)
+    args = _layout_args(a, b).copy()
+    args[A], args[B], args[C] = a.ctypes.data, b.ctypes.data, c.ctypes.data
     address = job_address()
     with one_blas_thread():
         if address is None:
             twin_product(args)
         else:
-            if _call_job is None:
-                _call_job = ctypes.CFUNCTYPE(None, ctypes.c_int64)(address)
-            _call_job(args.ctypes.data)
+            spin_team.run(address, args)
     return c
 
 
@@ -311,12 +310,38 @@ def takes(a, b, out=None) -> bool:
     unit stride (as stored or a transposed view), `out` None or a C-contiguous array of the result's shape."""
     if type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or b.ndim != 2:
         return False
-    if a.dtype != b.dtype or a.dtype.char not in "fd" or a.shape[1] != b.shape[0] or 0 in a.shape or 0 in b.shape:
-        return False
-    if out is not None and (type(out) is not np.ndarray or out.dtype != a.dtype or not out.flags.c_contiguous
-                            or out.shape != (a.shape[0], b.shape[1]) or not out.flags.writeable):
+    return _layout_args(a, b) is not None and (out is None or _fits(out, a, b))
+
+
+def _takes_layout(a, b) -> bool:
+    if cblas() is None or a.dtype != b.dtype or a.dtype.char not in "fd" or a.shape[1] != b.shape[0] or 0 in a.shape or 0 in b.shape:
         return False
     return _operand(a, *a.shape) is not None and _operand(b, *b.shape) is not None
+
+
+def _fits(out, a, b) -> bool:
+    return (type(out) is np.ndarray and out.dtype == a.dtype and out.flags.c_contiguous and out.flags.writeable
+            and out.shape == (a.shape[0], b.shape[1]))
+
+
+MAX_LAYOUTS = 256  # kinds of product whose args block is kept; later kinds are worked out at each call
+_layouts: dict[tuple, np.ndarray | None] = {}  # (shapes, strides, dtypes) -> args block without the addresses
+
+
+def _layout_args(a, b) -> np.ndarray | None:
+    """The args block of a @ b for 2-D NumPy arrays but the three addresses (A, B, C), kept per kind of product
+    (a product's layout decides all of it, and working it out costs more than the job's hand-off); None where
+    the job does not take the product."""
+    key = (a.shape, a.strides, b.shape, b.strides, a.dtype.char, b.dtype.char)
+    args = _layouts.get(key, False)
+    if args is False:
+        args = None
+        if _takes_layout(a, b):
+            args = np.zeros(SLOTS, np.int64)
+            _fill_layout(args, a, b)
+        if len(_layouts) < MAX_LAYOUTS:
+            _layouts[key] = args
+    return args
 
 
 def blocks(rows: int, cols: int) -> tuple[bool, int, int]:
@@ -330,21 +355,23 @@ def blocks(rows: int, cols: int) -> tuple[bool, int, int]:
 
 def fill_args(args: np.ndarray, a, b, c) -> None:
     """Write the product c = a @ b into the args block (an int64 array of SLOTS), its claim counter at 0."""
+    _fill_layout(args, a, b)
+    args[A], args[B], args[C] = a.ctypes.data, b.ctypes.data, c.ctypes.data
+
+
+def _fill_layout(args: np.ndarray, a, b) -> None:
+    """Every slot of a @ b's args block but the addresses (A, B, C), the claim counter at 0."""
     (rows, inner), cols = a.shape, b.shape[1]
     size = a.itemsize
     trans_a, lda = _operand(a, rows, inner)
     trans_b, ldb = _operand(b, inner, cols)
     by_columns, step, parts = blocks(rows, cols)
-    args[CLAIM] = 0
-    args[PARTS], args[STEP], args[EXTENT], args[BY_COLUMNS] = parts, step, cols if by_columns else rows, by_columns
-    args[FUNCTION] = cblas()[a.dtype.char]
-    args[TRANS_A], args[TRANS_B], args[M], args[N], args[K] = trans_a, trans_b, rows, cols, inner
-    args[A], args[LDA], args[B], args[LDB] = a.ctypes.data, lda, b.ctypes.data, ldb
-    args[C], args[LDC] = c.ctypes.data, cols
-    args[A_STEP] = size * (lda if trans_a == NO_TRANS else 1)  # bytes from one row of op(a) to the next
-    args[B_STEP] = size * (1 if trans_b == NO_TRANS else ldb)  # bytes from one column of op(b) to the next
-    args[C_STEP] = size if by_columns else size * cols
-    args[DOUBLE] = a.dtype.char == "d"
+    a_step = size * (lda if trans_a == NO_TRANS else 1)  # bytes from one row of op(a) to the next
+    b_step = size * (1 if trans_b == NO_TRANS else ldb)  # bytes from one column of op(b) to the next
+    double = a.dtype.char == "d"
+    args[:DOUBLE + 1] = (0, parts, step, cols if by_columns else rows, by_columns, cblas()["d" if double else "f"],
+                         trans_a, trans_b, rows, cols, inner, 0, lda, 0, ldb, 0, cols, a_step, b_step,
+                         size if by_columns else size * cols, double)
 
 
 def twin_product(args: np.ndarray) -> None:

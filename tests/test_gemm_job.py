@@ -6,12 +6,13 @@ import ctypes
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
 
 import tinygrad_opt as tg
-from tinygrad_opt.kernels import blas_threads, gemm_job
+from tinygrad_opt.kernels import blas_threads, gemm_job, spin_team
 from tinygrad_opt.ops import linear
 
 pytestmark = pytest.mark.skipif(gemm_job.cblas() is None, reason="NumPy's BLAS is not OpenBLAS's 64-bit build")
@@ -201,3 +202,30 @@ def test_the_replayed_mlp_step_gives_the_eager_bits_through_the_job(two_engine_t
     monkeypatch.setattr(gemm_job, "team_products", False)
     mlp_step_bits(batch, 2, capture=False)
     assert not calls
+
+
+def test_the_teams_helper_joins_and_the_bits_are_those_of_the_caller_alone(two_engine_threads, monkeypatch):
+    """Through spin_team.run: the helper takes a block in some of the calls (the claim counter ends at parts + 2),
+    and every call gives the bits of the job run by the caller alone."""
+    monkeypatch.setattr(spin_team, "machine_overloaded", lambda: False)  # the helper may join even under load
+    gemm_job.wait_built()
+    seen = []
+    real_run = spin_team.run
+
+    def run(job, args):
+        real_run(job, args)
+        seen.append(int(args[gemm_job.CLAIM]) - int(args[gemm_job.PARTS]))
+
+    monkeypatch.setattr(spin_team, "run", run)
+    for dtype in (np.float32, np.float64):
+        for shape, layout in [((256, 784, 64), "NT"), ((190, 64, 784), "NN"), ((256, 64, 784), "TN")]:
+            a, b = operands(*shape, layout, dtype)
+            alone, _ = run_job(a, b, 1)
+            deadline = time.monotonic() + 5
+            seen.clear()
+            while time.monotonic() < deadline and seen.count(2) < 3:
+                assert gemm_job.matmul(a, b).tobytes() == alone.tobytes()
+            assert seen.count(2) >= 3, seen[:20]  # the helper took part
+    monkeypatch.setattr(spin_team, "ready", lambda: False)  # the team off: the caller alone
+    seen.clear()
+    assert gemm_job.matmul(a, b).tobytes() == alone.tobytes() and seen == [1]
