@@ -230,7 +230,7 @@ def team_form(a, b) -> str:
     whole on its own threads."""
     if not gemm_job.routes(a, b):
         return ""
-    by_columns, step, parts = gemm_job.blocks(a.shape[0], b.shape[1])
+    by_columns, step, parts = gemm_job.blocks(*a.shape, b.shape[1], a.itemsize)
     return f", {parts} blocks of {'columns' if by_columns else 'rows'} on the team"
 
 

@@ -39,6 +39,7 @@ SLOTS = 24
 
 PARTS_WANTED = 2  # one block per thread of the team (its caller and its helper)
 ALIGN = 16  # block bounds are multiples of this: whole tiles of OpenBLAS's sgemm/dgemm micro-kernels
+WHOLE_OPERAND_BYTES = 256 << 10  # an operand every block reads whole: up to half a Zen 3 core's L2 (blocks)
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # CBLAS's enums
 
 # Numba's names, bound when Numba starts (lazy_jit: this module imports without it)
@@ -344,9 +345,14 @@ def _layout_args(a, b) -> np.ndarray | None:
     return args
 
 
-def blocks(rows: int, cols: int) -> tuple[bool, int, int]:
-    """(by columns, block size, block count) of a (rows, cols) result: fixed by its shape alone."""
-    by_columns = cols > rows
+def blocks(rows: int, inner: int, cols: int, itemsize: int) -> tuple[bool, int, int]:
+    """(by columns, block size, block count) of a (rows, inner) x (inner, cols) product: fixed by its shape alone.
+
+    Rows of the result, unless each row block would read the whole (inner, cols) operand and that operand is
+    larger than WHOLE_OPERAND_BYTES and than the (rows, inner) one, which column blocks read whole instead;
+    an axis too short for two blocks is not split (see the module docstring for the times)."""
+    rows_split, cols_split = rows >= 2 * ALIGN, cols >= 2 * ALIGN
+    by_columns = cols_split and (not rows_split or (inner * cols * itemsize > WHOLE_OPERAND_BYTES and rows < cols))
     extent = cols if by_columns else rows
     step = -(-extent // PARTS_WANTED)
     step = -(-step // ALIGN) * ALIGN
@@ -365,7 +371,7 @@ def _fill_layout(args: np.ndarray, a, b) -> None:
     size = a.itemsize
     trans_a, lda = _operand(a, rows, inner)
     trans_b, ldb = _operand(b, inner, cols)
-    by_columns, step, parts = blocks(rows, cols)
+    by_columns, step, parts = blocks(rows, inner, cols, size)
     a_step = size * (lda if trans_a == NO_TRANS else 1)  # bytes from one row of op(a) to the next
     b_step = size * (1 if trans_b == NO_TRANS else ldb)  # bytes from one column of op(b) to the next
     double = a.dtype.char == "d"

@@ -76,12 +76,18 @@ def test_the_blocks_give_the_same_bits_on_one_thread_two_threads_and_the_twin(ro
 
 
 def test_the_blocks_depend_on_the_shape_alone_and_cover_the_result():
-    for rows, cols in [(256, 64), (64, 256), (181, 784), (190, 784), (513, 19), (17, 33), (1, 40), (40, 1), (15, 15)]:
-        by_columns, step, parts = gemm_job.blocks(rows, cols)
+    for rows, inner, cols in [(256, 784, 64), (64, 784, 256), (512, 784, 256), (256, 64, 784), (190, 4096, 784),
+                              (10, 512, 256), (513, 37, 19), (17, 3, 33), (1, 5, 40), (40, 5, 1), (15, 9, 15)]:
+        by_columns, step, parts = gemm_job.blocks(rows, inner, cols, 4)
         extent = cols if by_columns else rows
-        assert by_columns == (cols > rows)  # the longer side: each block keeps single-thread speed
         assert step % gemm_job.ALIGN == 0 and 1 <= parts <= gemm_job.PARTS_WANTED
         assert (parts - 1) * step < extent <= parts * step
+    # the seed MLP's products: rows, except where each row block would read a large (inner, cols) operand whole
+    assert not gemm_job.blocks(256, 784, 64, 4)[0]  # W1 @ x^T at batch 64: x^T (200 KB) read by both blocks
+    assert not gemm_job.blocks(256, 64, 784, 4)[0]  # dW1 at batch 64
+    assert gemm_job.blocks(64, 784, 256, 4)[0]  # x @ W1^T: W1^T (800 KB) would be read by both row blocks
+    assert not gemm_job.blocks(512, 784, 256, 4)[0]  # ... unless x is the larger operand
+    assert gemm_job.blocks(10, 512, 256, 4)[0]  # ten rows: too few to split
 
 
 def test_only_the_layouts_blas_takes_without_copies():
