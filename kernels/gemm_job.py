@@ -1,11 +1,11 @@
 """One 2-D float32/float64 matrix product as a job for two threads: fixed blocks, each one single-threaded BLAS call.
 
 OpenBLAS's own two-thread product wakes its sleeping worker at every product (the engine has it sleep right
-after one, kernels/parallel.py), which at the seed MLP's batch 64 cost about a fifth of each large product.
-Here the product is cut into PARTS blocks of the output, rows or columns, and a thread computes a block by
-calling OpenBLAS's cblas_?gemm on one thread. The job is a Numba cfunc `job(args_address)`: each thread that
-runs it claims block numbers from a counter in the args block (block_claims.claim) until none is left, so a
-thread that comes late finds fewer or none, and one thread alone computes them all.
+after one, kernels/parallel.py). Here the product is cut into PARTS_WANTED blocks of the result, rows or
+columns, and a thread computes a block by calling OpenBLAS's cblas_?gemm on one thread. The job is a Numba
+cfunc `job(args_address)` run by kernels/spin_team.py: each thread that runs it claims block numbers from a
+counter in the args block (block_claims.claim) until none is left, so a thread that comes late finds fewer
+or none, and one thread alone computes them all.
 
 The blocks' bounds depend on the product's shape only, never on how many threads ran or who ran which block:
 a block is the same BLAS call on the same addresses either way, so the result's bits are the same with the
@@ -14,13 +14,16 @@ kernels on an AVX2 core round a block of rows or columns differently from the wh
 `twin_product`, the path taken before the job is compiled, makes the same cblas calls through ctypes on the
 calling thread: a step before Numba's start and a step after it give the same bits.
 
-Which axis: the one that keeps each block at single-thread efficiency (each half took half the whole
-product's one-thread time, benchmarks/README.md "The products on the spinning team"): rows of the output
-where it has more rows than columns, else columns. A block boundary is a multiple of ALIGN, so every block
-but the last is whole SIMD tiles of OpenBLAS's micro-kernels.
+Which axis (`blocks`): rows of the result, unless each row block would read a large (inner, cols) operand
+whole (over WHOLE_OPERAND_BYTES, and larger than the (rows, inner) one that column blocks read whole). On the
+Zen 3 VM, one thread (benchmarks/README.md, "Linear's products as two blocks on the spinning team"): a row
+half of W1 @ x^T at batch 64 took 155 us of the whole's 295, of dW1 = g^T @ x 156 of 300 (a column half 163);
+x @ W1^T at batch 64 took 158 us as a column half and 180 as a row half of 309 (each row half reads all of
+W1^T, 800 KB). A block boundary is a multiple of ALIGN, so every block but the last is whole tiles of
+OpenBLAS's micro-kernels.
 
 BLAS must compute each block on the calling thread; `one_blas_thread` sets OpenBLAS's thread count to one
-for the job and back after (a store in OpenBLAS, no thread is started or stopped).
+for the job and back after (a store in OpenBLAS, 0.4 us through ctypes; no thread is started or stopped).
 """
 from __future__ import annotations
 
@@ -230,20 +233,32 @@ def _prototype(real):
 
 
 class one_blas_thread:
-    """`with one_blas_thread():` OpenBLAS computes each product on the calling thread (restored after)."""
+    """`with one_blas_thread():` OpenBLAS computes each product on the calling thread; its count is restored
+    when the last thread inside such a block leaves it (two Python threads may run jobs at once, and one
+    must not give BLAS its threads back under the other's blocks)."""
 
-    __slots__ = ("_restore",)
+    __slots__ = ()
+    _inside = 0
+    _restore = 1
+    _lock = threading.Lock()
 
     def __enter__(self):
-        get, set_ = cblas()["threads"]
-        self._restore = get()
-        if self._restore != 1:
-            set_(1)
+        cls = one_blas_thread
+        with cls._lock:
+            if cls._inside == 0:
+                get, set_ = cblas()["threads"]
+                cls._restore = get()
+                if cls._restore != 1:
+                    set_(1)
+            cls._inside += 1
         return self
 
     def __exit__(self, *exc):
-        if self._restore != 1:
-            cblas()["threads"][1](self._restore)
+        cls = one_blas_thread
+        with cls._lock:
+            cls._inside -= 1
+            if cls._inside == 0 and cls._restore != 1:
+                cblas()["threads"][1](cls._restore)
         return False
 
 

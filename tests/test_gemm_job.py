@@ -235,3 +235,13 @@ def test_the_teams_helper_joins_and_the_bits_are_those_of_the_caller_alone(two_e
     monkeypatch.setattr(spin_team, "ready", lambda: False)  # the team off: the caller alone
     seen.clear()
     assert gemm_job.matmul(a, b).tobytes() == alone.tobytes() and seen == [1]
+
+
+def test_blas_gets_its_threads_back_only_when_the_last_job_leaves(two_engine_threads):
+    get = gemm_job.cblas()["threads"][0]
+    blas_threads.apply_policy()
+    with gemm_job.one_blas_thread():
+        with gemm_job.one_blas_thread():  # as a second Python thread's job would
+            assert get() == 1
+        assert get() == 1  # the first job's blocks still need one BLAS thread
+    assert get() == 2
