@@ -13,7 +13,8 @@ hidden layer (rows of W1, entries of b1, columns of the activations):
                  the main thread also Adam on W2, b2                                    -- one hand-off --
 
 "lean" is the same step with the replay's own schedule (whole products on BLAS's threads, Adam shared with
-the resident helper): the baseline for the schedule itself, since the replay adds its Python to the step.
+the resident helper; the replay here keeps its products off the spinning team, TINYGRAD_OPT_TEAM_PRODUCTS's
+switch, so that they are OpenBLAS's whole products): the baseline for the schedule itself, since the replay adds its Python to the step.
 Products in the halves run with BLAS on ONE thread (two single-thread sgemm calls side by side); the Numba
 loops are nogil twins of the engine's kernels (the same code). The bits: OpenBLAS's threaded driver sums the
 inner axis in other blocks than its one-thread driver (K=784: 392+392 against 400+384), so a half on one
@@ -45,7 +46,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import peers  # noqa: E402
 import tinygrad_opt as tg  # noqa: E402
-from tinygrad_opt.kernels import blas_threads, cpu, linear_cpu  # noqa: E402
+from tinygrad_opt.kernels import blas_threads, cpu, gemm_job, linear_cpu  # noqa: E402
 from tinygrad_opt.kernels.parallel import _in_flush_mode  # noqa: E402
 from tinygrad_opt.ops.linear import _weight_first, _weight_grad  # noqa: E402
 
@@ -381,6 +382,7 @@ def main() -> None:
         return
     tg.set_flush_denormal(True)
     blas_threads.set_blas_threads(2)  # the replay's products on two BLAS threads whatever the load: fixed bits
+    gemm_job.team_products = False  # ... OpenBLAS's whole products, as every form here computes them (not the team's blocks)
     if args.check:
         sys.exit(0 if check(batches, args.steps) else 1)
     print(f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")

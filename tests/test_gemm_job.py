@@ -102,8 +102,12 @@ def test_only_the_layouts_blas_takes_without_copies():
 
 
 @pytest.fixture
-def two_engine_threads():
-    """The policy of the engine's products fixed at two threads (routes: the engine uses two)."""
+def two_engine_threads(monkeypatch):
+    """The policy of the engine's products fixed at two threads (routes: the engine uses two), the switch on and
+    the engine's own parallel loops not yet run in this process (an earlier test's convolution would leave BLAS
+    to split_gemm.py)."""
+    monkeypatch.setattr(gemm_job, "team_products", True)
+    monkeypatch.setattr(blas_threads, "_engine_parallel", False)
     policy = tg.kernels.get_blas_threads()
     tg.kernels.set_blas_threads(2)
     yield
@@ -126,17 +130,13 @@ def test_the_engine_routes_large_products_to_the_job_and_gets_its_bits(two_engin
     assert linear._product(a, b).tobytes() == np.matmul(a, b).tobytes()
 
 
-def test_one_engine_thread_or_blas_left_alone_keeps_openblas_products():
+def test_one_engine_thread_or_blas_left_alone_keeps_openblas_products(two_engine_threads):
     a, b = operands(256, 784, 64, "NT", np.float32)
-    policy = tg.kernels.get_blas_threads()
-    try:
-        for setting in (1, "off"):
-            tg.kernels.set_blas_threads(setting)
-            assert not gemm_job.routes(a, b)
-        tg.kernels.set_blas_threads(3)
-        assert gemm_job.routes(a, b)
-    finally:
-        tg.kernels.set_blas_threads(policy)
+    for setting in (1, "off"):
+        tg.kernels.set_blas_threads(setting)
+        assert not gemm_job.routes(a, b)
+    tg.kernels.set_blas_threads(3)
+    assert gemm_job.routes(a, b)
 
 
 def test_after_the_engines_own_loops_split_gemm_decides(two_engine_threads, monkeypatch):
