@@ -86,7 +86,8 @@ def test_dead_rows_are_the_whole_products_bits_and_live_rows_its_sums(dtype, row
     live = np.setdiff1d(np.arange(96), dead)
     assert (whole[dead] == 0).all()
     np.testing.assert_array_equal(bits(got[dead]), bits(whole[dead]))  # +0, as BLAS sums 0 * x
-    np.testing.assert_array_equal(bits(got[live]), bits(np.ascontiguousarray(g[:, live].T) @ x))
+    # the narrower product as the engine computes it (OpenBLAS's, or the team's blocks: kernels/gemm_job.py)
+    np.testing.assert_array_equal(bits(got[live]), bits(linear._product(np.ascontiguousarray(g[:, live].T), x)))
     np.testing.assert_allclose(got, whole, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5)
 
 
