@@ -32,7 +32,7 @@ import threading
 
 import numpy as np
 
-from . import background, block_claims, environment, lazy_jit, spin_team
+from . import background, block_claims, environment, lazy_jit, native_arrays, spin_team
 from .blas_threads import _blas, blas_yields_to_engine_threads, engine_threads, get_blas_threads
 
 # the args block: int64 slots, filled by `fill_args`
@@ -59,18 +59,6 @@ def _bind_numba() -> None:
 
 lazy_jit.on_start(_bind_numba)
 _intrinsic = lazy_jit.deferred(lambda fn: intrinsic(fn))
-
-
-@_intrinsic
-def _int64_pointer(typingctx, address):
-    """The int64 at `address` as a pointer Numba's carray takes."""
-    if not isinstance(address, types.Integer):
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.inttoptr(args[0], ir.IntType(64).as_pointer())
-
-    return types.CPointer(types.int64)(address), codegen
 
 
 @_intrinsic
@@ -110,7 +98,7 @@ def _call_gemm(typingctx, function, trans_a, trans_b, m, n, k, alpha, a, lda, b,
 
 def _gemm_blocks(address):
     """The job: claim blocks from args[CLAIM] and compute each (see the module docstring)."""
-    args = numba.carray(_int64_pointer(address), (SLOTS,))
+    args = native_arrays.array_at(address, SLOTS, np.int64)
     parts, step, extent = args[PARTS], args[STEP], args[EXTENT]
     while True:
         part = block_claims.claim(args, CLAIM)

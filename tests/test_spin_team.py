@@ -7,11 +7,9 @@ import numpy as np
 import pytest
 
 numba = pytest.importorskip("numba")
-from llvmlite import ir  # noqa: E402
 from numba import types  # noqa: E402
-from numba.extending import intrinsic  # noqa: E402
 
-from tinygrad_opt.kernels import background, blas_threads, block_claims, lazy_jit, spin_team  # noqa: E402
+from tinygrad_opt.kernels import background, blas_threads, block_claims, lazy_jit, native_arrays, spin_team  # noqa: E402
 from tinygrad_opt.kernels.denormal import flush_denormal, supported  # noqa: E402
 
 lazy_jit.start()
@@ -20,21 +18,13 @@ _gettid.restype = ctypes.c_int
 _gettid.argtypes = []
 
 
-@intrinsic
-def _int64_pointer(typingctx, address):
-    def codegen(context, builder, signature, args):
-        return builder.inttoptr(args[0], ir.IntType(64).as_pointer())
-
-    return types.CPointer(types.int64)(types.int64), codegen
-
-
 @numba.cfunc(types.void(types.int64), nopython=True)
 def _parts_job(args_address):
     """args: [claim counter, parts, address of `record`, busy iterations per part]; part i writes the running
     thread's id to record[3i], adds 1 to record[3i + 1] and writes its MXCSR to record[3i + 2]."""
-    args = numba.carray(_int64_pointer(args_address), 4)
+    args = native_arrays.array_at(args_address, 4, np.int64)
     parts, busy = args[1], args[3]
-    record = numba.carray(_int64_pointer(args[2]), 3 * parts)
+    record = native_arrays.array_at(args[2], 3 * parts, np.int64)
     while True:
         part = block_claims.claim(args, 0)
         if part >= parts:
