@@ -15,15 +15,13 @@ kernels on an AVX2 core round a block of rows or columns differently from the wh
 calling thread: a step before Numba's start and a step after it give the same bits.
 
 Which axis (`blocks`): rows of the result, unless each row block would read a large (inner, cols) operand
-whole (over WHOLE_OPERAND_BYTES, and larger than the (rows, inner) one that column blocks read whole). On the
-Zen 3 VM, one thread (benchmarks/README.md, "Linear's products as two blocks on the spinning team"): a row
-half of W1 @ x^T at batch 64 took 155 us of the whole's 295, of dW1 = g^T @ x 156 of 300 (a column half 163);
-x @ W1^T at batch 64 took 158 us as a column half and 180 as a row half of 309 (each row half reads all of
-W1^T, 800 KB). A block boundary is a multiple of ALIGN, so every block but the last is whole tiles of
+whole (over WHOLE_OPERAND_BYTES, and larger than the (rows, inner) one that column blocks read whole): a row
+half then packs that whole operand again on each thread, where a column half reads only its share
+(benchmarks/README.md, "Linear's products as two blocks on the spinning team", has the measurements). A block boundary is a multiple of ALIGN, so every block but the last is whole tiles of
 OpenBLAS's micro-kernels.
 
 BLAS must compute each block on the calling thread; `one_blas_thread` sets OpenBLAS's thread count to one
-for the job and back after (a store in OpenBLAS, 0.4 us through ctypes; no thread is started or stopped).
+for the job and back after (a store in OpenBLAS; no thread is started or stopped).
 """
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ def reduce_loss(loss, reduction: str):
     """The mean (sum / n), sum or the elements themselves ("none") of a per-element loss."""
     if reduction == "mean":
         if loss.size and loss.dtype.itemsize >= 4:  # float32/64: sum / n is NumPy's mean, bitwise,
-            return _sum(loss) / loss.size              # without its ~10 us of Python overhead
+            return _sum(loss) / loss.size              # without ndarray.mean's Python wrapper
         return loss.mean()
     if reduction == "sum":
         return _sum(loss)

@@ -2,10 +2,11 @@
 
 A small-batch training step is a handful of pieces of a few hundred microseconds each (the two large
 matrix products, the optimizer's update), with Python in between. Two threads halve each piece only if
-the second one starts at once; a thread blocked on a lock took 25-35 us to wake on a virtual machine,
-and any hand-off through Python also waits for the GIL. So the team's helper thread, after each piece,
-keeps polling a mailbox in native code (no GIL, x86 `pause` between looks) for about a millisecond
-(SPIN_PAUSES) before it blocks on its lock; the next `run` within that time finds it there.
+the second one starts at once; waking a thread blocked on a lock costs a good part of such a piece on a
+virtual machine (benchmarks/README.md), and any hand-off through Python also waits for the GIL. So the
+team's helper thread, after each piece, keeps polling a mailbox in native code (no GIL, x86 `pause`
+between looks) for about a millisecond (SPIN_PAUSES) before it blocks on its lock; the next `run` within
+that time finds it there.
 
 A piece of work is a *job*: a C function `void job(int64 args_address)` (a Numba cfunc) that both threads
 call with the same argument block. The job divides itself: each thread takes parts by an atomic claim on a
@@ -46,7 +47,7 @@ INSIDE = 8
 AWAKE = 16
 _BOX_SLOTS = 24
 
-SPIN_PAUSES = 1 << 15  # the helper's polls after its last job before it sleeps: about 1 ms on Zen 3
+SPIN_PAUSES = 1 << 15  # the helper's polls after its last job before it sleeps: about a millisecond
 WAIT_PAUSES = 1 << 12  # the caller's polls for the helper to leave a job between yields of its core
 
 # Numba's names and the float-mode access, bound when Numba starts (lazy_jit: this module imports without it)
