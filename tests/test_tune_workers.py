@@ -188,3 +188,40 @@ def test_killing_one_of_two_workers_mid_trial_leaves_the_other_to_finish(tmp_pat
     # the surviving worker went on: it ran completed trials (the slots the victim would have taken)
     survivors = {t.user_attrs["worker"] for t in trials if t.state.name == "COMPLETE"}
     assert any(int(w.split()[0].rsplit(":", 1)[1]) != pid for w in survivors)
+
+
+def test_a_database_whose_schema_another_process_wrote_meanwhile_opens_on_a_retry(tmp_path, monkeypatch):
+    """Two processes opening a new SQLite file at once both write Optuna's schema; the slower one fails on the
+    version row (alembic_version). open_storage opens it again instead of failing the run."""
+    import sqlite3
+
+    import sqlalchemy.exc
+
+
+    real, calls = optuna.storages.RDBStorage, []
+
+    def racing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlalchemy.exc.IntegrityError("INSERT INTO alembic_version", {}, sqlite3.IntegrityError(
+                "UNIQUE constraint failed: alembic_version.version_num"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
+    opened = open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    assert len(calls) == 2
+    assert opened.get_all_studies() == []
+
+
+def test_another_database_error_is_not_retried(tmp_path, monkeypatch):
+
+    calls = []
+
+    def refusing(*args, **kwargs):
+        calls.append(1)
+        raise RuntimeError("disk I/O error")
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", refusing)
+    with pytest.raises(RuntimeError, match="cannot open the database \\(disk I/O error\\)"):
+        open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    assert len(calls) == 1

@@ -18,6 +18,7 @@ failed by the next worker that looks, and the study goes on.
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -106,10 +107,7 @@ def open_storage(url: str, heartbeat_interval: float = 10.0, grace_period: float
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         try:
-            storage = optuna.storages.RDBStorage(
-                url, engine_kwargs=engine_kwargs, heartbeat_interval=max(1, int(round(heartbeat_interval))),
-                grace_period=max(1, int(round(grace))),
-            )
+            storage = _rdb_storage(url, engine_kwargs, heartbeat_interval, grace)
         except ImportError as err:
             raise RuntimeError(
                 f"storage {url!r} needs a database driver that is not installed ({err}); "
@@ -122,6 +120,33 @@ def open_storage(url: str, heartbeat_interval: float = 10.0, grace_period: float
     if scheme == "sqlite":
         _sqlite_tuning(storage.engine)
     return storage
+
+
+SCHEMA_RACE_TRIES = 5  # opens of a database whose schema another process is creating at the same moment
+
+
+def _rdb_storage(url: str, engine_kwargs: dict, heartbeat_interval: float, grace: float) -> Any:
+    """optuna's RDBStorage for `url`. Two processes that open a new database at once (a tune command and its
+    workers, or a watcher) both create Optuna's tables; the slower one then fails on the schema version row
+    the other wrote. Opened again, it finds the schema made, so that case is retried a few times."""
+    import optuna
+
+    for attempt in range(SCHEMA_RACE_TRIES):
+        try:
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=engine_kwargs, heartbeat_interval=max(1, int(round(heartbeat_interval))),
+                grace_period=max(1, int(round(grace))),
+            )
+        except Exception as err:  # noqa: BLE001 - only the schema race is retried; the rest goes to the caller
+            if attempt == SCHEMA_RACE_TRIES - 1 or not _schema_race(err):
+                raise
+            time.sleep(0.1 * (attempt + 1))
+
+
+def _schema_race(err: BaseException) -> bool:
+    """Whether `err` is the loss of the race to write the new schema's version row (alembic_version)."""
+    text = str(getattr(err, "orig", None) or err)
+    return "alembic_version" in text and ("UNIQUE" in text or "unique" in text or "Duplicate" in text)
 
 
 def _postgres_driver() -> str:
