@@ -105,28 +105,20 @@ def live_columns(g):
     return np.flatnonzero(flags)
 
 
-TURN_ROWS = 32  # rows of g gathered at a time: two cache lines of each output row per live column
-
-
 @_jit()
-def _live_columns_turned(g, live, out):
-    # rows in blocks of TURN_ROWS: the block's rows of g stay in L1 while every live column takes its
-    # TURN_ROWS values from them and writes them as one run of its output row (column by column over
-    # every row, each read of g touched another cache line)
+def _live_columns_gathered(g, live, out):
+    # row by row: each row of g read once and its live values written as one run of out's row
     rows = g.shape[0]
-    for r0 in range(0, rows, TURN_ROWS):
-        r1 = min(r0 + TURN_ROWS, rows)
+    for r in range(rows):
         for k in range(live.size):
-            j = live[k]
-            for r in range(r0, r1):
-                out[k, r] = g[r, j]
+            out[r, k] = g[r, live[k]]
 
 
 @takes(lambda g, live: g.dtype in _ZERO and g.ndim == 2 and g.flags.c_contiguous and live.ndim == 1)
 def live_columns_turned(g, live):
-    out = np.empty((live.size, g.shape[0]), g.dtype)
-    _live_columns_turned(g, live, out)
-    return out
+    out = np.empty((g.shape[0], live.size), g.dtype)
+    _live_columns_gathered(g, live, out)
+    return out.T
 
 
 @_jit()

@@ -40,10 +40,15 @@ def live_columns(g):
 
 
 def live_columns_turned(g, live):
-    """g[:, live]^T as a C-contiguous (live units, rows) array: the live units' gradient, the left operand of
-    their weight gradient's product in BLAS's untransposed layout."""
+    """g[:, live]^T, the live units' gradient as the left operand of their weight gradient's product: the
+    transposed view of the C-contiguous (rows, live units) gather, which BLAS takes as a transposed operand
+    (packing it costs less than for the turned copy, and the product has the same bits). Allocated as the
+    kernel allocates it, so that the two have the same strides even where an axis has one element (BLAS picks
+    its path, and so its rounding, by the operand's layout)."""
     xp = _xp(g)
-    return xp.ascontiguousarray(g[:, live].T)
+    gathered = xp.empty((g.shape[0], live.size), g.dtype)
+    gathered[...] = g[:, live]
+    return gathered.T
 
 
 def place_live_rows(part, live, out):
