@@ -29,20 +29,19 @@ from __future__ import annotations
 import importlib.util
 import math
 import ctypes
+import functools
 import sys
 import types as _python_types
-import warnings
 from operator import is_ as _is
 
 import numpy as np
 
-from . import environment, lazy_jit, reference
+from . import lazy_jit, reference
 from . import denormal, parallel, spin_team
 from .block_claims import claim, finish, finished, pause
 from .native_arrays import array_at
 from .registry import takes
 
-CACHE = True  # False when no cache directory is writable: kernels then compile in every process
 
 # Numba's names, bound when Numba starts (lazy_jit: the module imports without it); the loops and
 # intrinsics below look them up when they are built and compiled, after the start
@@ -111,10 +110,9 @@ def _jit(**options):
     removes the zero check before every division, without which LLVM cannot vectorise the
     loops (the optimizer updates run 8x faster with it).
 
-    Numba writes the cache next to this file (kernels/__pycache__) when that folder is
-    writable, else to the user-wide cache dir (~/.cache/numba or NUMBA_CACHE_DIR). An
-    installed package in a read-only site-packages therefore still caches; when nothing
-    is writable Numba refuses cache=True at decoration, and the kernels compile per process.
+    The cache (lazy_jit.cached) goes next to this file (kernels/__pycache__) or to the user-wide
+    cache dir, so an installed package in a read-only site-packages still caches; where nothing is
+    writable the kernels compile per process.
 
     Two wrappers Numba builds by default are left out, since these loops only read and write arrays
     the caller allocated: the reference-counted runtime (`_nrt`: without it a call passes each array
@@ -129,17 +127,7 @@ def _jit(**options):
     options.setdefault("no_cfunc_wrapper", True)
 
     def build(fn):
-        global CACHE
-        if CACHE:
-            try:
-                return numba.njit(cache=True, **options)(fn)
-            except RuntimeError as err:  # "cannot cache function ...: no locator available"
-                CACHE = False
-                if not environment.read("TINYGRAD_OPT_QUIET"):
-                    warnings.warn(f"tinygrad_opt.kernels: Numba's on-disk cache is unavailable ({err}); "
-                                  "kernels compile in every process. Set NUMBA_CACHE_DIR to a writable "
-                                  "folder to cache them.", RuntimeWarning, stacklevel=2)
-        return numba.njit(**options)(fn)
+        return lazy_jit.cached(numba.njit, fn, **options)
 
     return lazy_jit.deferred(build)
 
@@ -883,17 +871,11 @@ def _cfunc(job, name: str, **loops):
     (`loops` over this module's): Numba's cache key holds the job's closure pickled, and a loop there (a dispatcher,
     pickled with an id of its own process) would make a key no later process finds. The options that pick the
     loops are in `name` instead (Numba caches each name in a file of its own); the dtype stays in the closure."""
-    global CACHE
     function = _python_types.FunctionType(job.__code__, {**globals(), **loops}, name, job.__defaults__,
                                           job.__closure__)
     function.__qualname__ = name
-    signature = types.void(types.int64)
-    if CACHE:
-        try:
-            return numba.cfunc(signature, nopython=True, cache=True, error_model="numpy")(function)
-        except RuntimeError:  # no cache location: _jit warns once about the same
-            CACHE = False
-    return numba.cfunc(signature, nopython=True, error_model="numpy")(function)
+    return lazy_jit.cached(functools.partial(numba.cfunc, types.void(types.int64)), function, nopython=True,
+                           error_model="numpy")
 
 
 def adam_job(dtype: np.dtype, options: tuple):

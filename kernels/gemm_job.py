@@ -26,6 +26,7 @@ for the job and back after (a store in OpenBLAS; no thread is started or stopped
 from __future__ import annotations
 
 import ctypes
+import functools
 import threading
 
 import numpy as np
@@ -122,11 +123,8 @@ def _gemm_blocks(address):
 
 def _build_job():
     """The cfunc of _gemm_blocks (cached on disk where Numba can); needs Numba started."""
-    options = dict(nopython=True, error_model="numpy")
-    try:
-        return numba.cfunc(types.void(types.int64), cache=True, **options)(_gemm_blocks)
-    except RuntimeError:  # no cache location: compiled in every process
-        return numba.cfunc(types.void(types.int64), **options)(_gemm_blocks)
+    return lazy_jit.cached(functools.partial(numba.cfunc, types.void(types.int64)), _gemm_blocks, nopython=True,
+                           error_model="numpy")
 
 
 _job = None  # the compiled cfunc, once built

@@ -25,7 +25,10 @@ import importlib
 import importlib.util
 import sys
 import threading
+import warnings
 from typing import Callable
+
+from . import environment
 
 _lock = threading.RLock()
 _started = False
@@ -122,3 +125,26 @@ def _replace_stand_ins() -> None:
         for key, value in list(namespace.items()):
             if type(value) is Deferred and value.built is not None:
                 namespace[key] = value.built
+
+
+cache_usable = True  # False once Numba has found no usable cache location: later builds skip the cache
+
+
+def cached(decorate: Callable[..., Callable[[Callable], Callable]], function: Callable, **options) -> Callable:
+    """decorate(cache=True, **options)(function), e.g. numba.njit or numba.cfunc with its signature bound.
+
+    Numba writes the cache next to the kernel's file (kernels/__pycache__) when that folder is writable, else
+    to the user-wide cache dir (~/.cache/numba or NUMBA_CACHE_DIR). Where nothing is writable it refuses
+    cache=True at decoration ("cannot cache function ...: no locator available"): the function is then
+    decorated without the cache, and so is every later one, and the first such build warns once."""
+    global cache_usable
+    if cache_usable:
+        try:
+            return decorate(cache=True, **options)(function)
+        except RuntimeError as err:
+            cache_usable = False
+            if not environment.read("TINYGRAD_OPT_QUIET"):
+                warnings.warn(f"tinygrad_opt.kernels: Numba's on-disk cache is unavailable ({err}); "
+                              "kernels compile in every process. Set NUMBA_CACHE_DIR to a writable "
+                              "folder to cache them.", RuntimeWarning, stacklevel=3)
+    return decorate(**options)(function)

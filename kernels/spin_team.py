@@ -73,13 +73,8 @@ _intrinsic = lazy_jit.deferred(lambda fn: intrinsic(fn))
 
 
 def _compile(fn):
-    """numba.njit without the GIL and Numba's runtime, cached on disk where a cache location is usable (as
-    cpu._jit, which this module cannot import: cpu.py runs its updates through this one)."""
-    options = dict(nogil=True, error_model="numpy", _nrt=False)
-    try:
-        return numba.njit(cache=True, **options)(fn)
-    except RuntimeError:  # "cannot cache function ...: no locator available"; cpu._jit says so once
-        return numba.njit(**options)(fn)
+    """numba.njit without the GIL and Numba's runtime, cached on disk where a cache location is usable."""
+    return lazy_jit.cached(numba.njit, fn, nogil=True, error_model="numpy", _nrt=False)
 
 
 _native = lazy_jit.deferred(_compile)
