@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import ctypes
 import functools
 import sys
 import types as _python_types
@@ -686,11 +685,8 @@ def sgd_update_group(params, grads, momentum_buffers, *, lr: float, momentum: fl
     wide = _sgd_wide(k) if has_momentum else _NOT_WIDENED
     sizes = [a.size for a in p]
     split = _block_split(sizes)
-    args = _job_args(sizes, split)
+    args = _filled_job_args(sizes, split, (p, g, b), k, wide)
     args[ARGS_FIRST] = first
-    for kind, arrays in enumerate((p, g, b)):
-        _put_addresses(args, kind, tuple(arrays))
-    _put_constants(args, k, wide)
     _run_job(sgd_job(k.dtype, options), args, split, (k, wide))
 
 
@@ -906,31 +902,20 @@ def _run_job(job, args: np.ndarray, split: tuple, constants: tuple, reused: bool
     returns (it claims no block, but reads the constants k and wide first): its work holds the args block and
     `constants`; `reused`, the args block serves the next call too (AdamGroupPlan), so share gets a copy."""
     if not split[1] or not parallel.machine_has_room():
-        _alone(job)(args.ctypes.data)
+        spin_team.alone(job.address)(args.ctypes.data)
     elif spin_team.spinning():
         spin_team.run(job.address, args)
     else:
         if reused:
             args = args.copy()
         counters, total = args[ARGS_COUNTERS:ARGS_COUNTERS + args[ARGS_ARRAYS] + 1], split[2]
-        call, address = _alone(job), args.ctypes.data
+        call, address = spin_team.alone(job.address), args.ctypes.data
         # returns once every block is written: the helper's last ones counted in (_wait_finished), or, if they
         # take too long, once the helper has left the work
         def work(_held=(args, constants)) -> None:  # the helper may run it after share returned: it holds them
             call(address)
 
         parallel.share(work, lambda: _wait_finished(counters, total, _SPINS))
-
-
-_JOB_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_int64)
-
-
-def _alone(job):
-    """The job as a ctypes function (its call lets go of the GIL, so parallel.share's two threads run it at once)."""
-    function = job.__dict__.get("_ctypes_call")
-    if function is None:
-        function = job._ctypes_call = _JOB_TYPE(job.address)
-    return function
 
 
 def _job_args(sizes: list, split: tuple) -> np.ndarray:
@@ -949,11 +934,11 @@ def _job_args(sizes: list, split: tuple) -> np.ndarray:
     return args
 
 
-def _adam_job_args(sizes: list, split: tuple, p: list, g: list, m: list, v: list, vmax: list, k: np.ndarray,
-                   wide: np.ndarray) -> np.ndarray:
-    """The args block of Adam's job over a group's flat arrays (vmax: m's where no amsgrad), k and wide."""
+def _filled_job_args(sizes: list, split: tuple, kinds: tuple, k: np.ndarray, wide: np.ndarray) -> np.ndarray:
+    """The args block of a job over a group's flat arrays, `kinds` their lists in the job's order (Adam's param,
+    grad, exp_avg, exp_avg_sq, max_exp_avg_sq or exp_avg again; SGD's param, grad, momentum_buffer), k and wide."""
     args = _job_args(sizes, split)
-    for kind, arrays in enumerate((p, g, m, v, vmax)):
+    for kind, arrays in enumerate(kinds):
         _put_addresses(args, kind, tuple(arrays))
     _put_constants(args, k, wide)
     return args
@@ -1018,7 +1003,8 @@ def adam_update_group(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, 
     wide = _wide_constants(k)
     sizes = [a.size for a in p]
     split = _block_split(sizes)
-    _run_job(adam_job(k.dtype, options), _adam_job_args(sizes, split, p, g, m, v, vmax, k, wide), split, (k, wide))
+    args = _filled_job_args(sizes, split, (p, g, m, v, vmax), k, wide)
+    _run_job(adam_job(k.dtype, options), args, split, (k, wide))
 
 
 def _adam_step(grads: list, dtype, step: int, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,

@@ -282,7 +282,7 @@ def matmul(a, b, out=None) -> np.ndarray:
     docstring). Needs takes(a, b, out)."""
     c = np.empty((a.shape[0], b.shape[1]), a.dtype) if out is None else out
     args = _layout_args(a, b).copy()
-    args[A], args[B], args[C] = a.ctypes.data, b.ctypes.data, c.ctypes.data
+    _put_operands(args, a, b, c)
     address = job_address()
     with one_blas_thread():
         if address is None:
@@ -361,6 +361,11 @@ def blocks(rows: int, inner: int, cols: int, itemsize: int) -> tuple[bool, int, 
 def fill_args(args: np.ndarray, a, b, c) -> None:
     """Write the product c = a @ b into the args block (an int64 array of SLOTS), its claim counter at 0."""
     _fill_layout(args, a, b)
+    _put_operands(args, a, b, c)
+
+
+def _put_operands(args: np.ndarray, a, b, c) -> None:
+    """The args block's addresses of the product's operands and result."""
     args[A], args[B], args[C] = a.ctypes.data, b.ctypes.data, c.ctypes.data
 
 

@@ -259,7 +259,7 @@ def run(job: int, args: np.ndarray) -> None:
     the job reads its arrays' addresses from, kept alive by the caller until this returns."""
     address = args.ctypes.data
     if not ready() or not _running.acquire(blocking=False):
-        _alone(job)(address)
+        alone(job)(address)
         return
     try:
         _this_process_team().run(job, address)
@@ -271,8 +271,9 @@ _JOB_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_int64)
 _callable_jobs: dict[int, ctypes._CFuncPtr] = {}
 
 
-def _alone(job: int) -> ctypes._CFuncPtr:
-    """The job as a ctypes function (a call releases the GIL): no compiled loop of the team's is needed for it."""
+def alone(job: int) -> ctypes._CFuncPtr:
+    """The job at address `job` as a ctypes function for the calling thread alone (a call releases the GIL, so two
+    Python threads may run it at once): no compiled loop of the team's is needed for it."""
     function = _callable_jobs.get(job)
     if function is None:
         function = _callable_jobs[job] = _JOB_TYPE(job)

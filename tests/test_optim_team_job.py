@@ -45,7 +45,7 @@ def adam_by_job(arrays, grads, threads: int, step: int, decay_mode: int, amsgrad
                                    decay_mode == 1)
     sizes = [a.size for a in params]
     wide = cpu._wide_constants(k)
-    args = cpu._adam_job_args(sizes, cpu._block_split(sizes), params, grads, m, v, vmax if amsgrad else m, k, wide)
+    args = cpu._filled_job_args(sizes, cpu._block_split(sizes), (params, grads, m, v, vmax if amsgrad else m), k, wide)
     run_job(cpu.adam_job(k.dtype, options), args, threads)
     counters = args[cpu.ARGS_COUNTERS:cpu.ARGS_COUNTERS + len(sizes) + 1]
     assert counters[-1] == sum(a.size for a in params)  # every element written once
