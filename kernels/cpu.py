@@ -897,10 +897,10 @@ def _run_job(job, args: np.ndarray, split: tuple, constants: tuple, reused: bool
     sharing on, not overloaded) and the team's helper polls already (spin_team.spinning: a job of the step ran just
     before, a matrix product's). Where it sleeps, the update wakes parallel.share's helper instead: the team's would
     poll for a millisecond after the update, on the core that OpenBLAS's second thread needs for the next step's
-    products (measured: the whole step at batch 64 ran at 0.82x with the team taken at every update; see
-    benchmarks/README.md). Else on this thread alone. The resident helper may still be leaving the job when share
-    returns (it claims no block, but reads the constants k and wide first): its work holds the args block and
-    `constants`; `reused`, the args block serves the next call too (AdamGroupPlan), so share gets a copy."""
+    products (taken at every update, the team made the whole step at batch 64 slower: benchmarks/README.md).
+    Else on this thread alone. The resident helper may still be leaving the job when share returns (it claims no
+    block, but reads the constants k and wide first): its work holds the args block and `constants`; `reused`,
+    the args block serves the next call too (AdamGroupPlan), so share gets a copy."""
     if not split[1] or not parallel.machine_has_room():
         spin_team.alone(job.address)(args.ctypes.data)
     elif spin_team.spinning():

@@ -17,8 +17,8 @@ calling thread: a step before Numba's start and a step after it give the same bi
 Which axis (`blocks`): rows of the result, unless each row block would read a large (inner, cols) operand
 whole (over WHOLE_OPERAND_BYTES, and larger than the (rows, inner) one that column blocks read whole): a row
 half then packs that whole operand again on each thread, where a column half reads only its share
-(benchmarks/README.md, "Linear's products as two blocks on the spinning team", has the measurements). A block boundary is a multiple of ALIGN, so every block but the last is whole tiles of
-OpenBLAS's micro-kernels.
+(benchmarks/README.md, "Linear's products as two blocks on the spinning team", has the measurements). A block
+boundary is a multiple of ALIGN, so every block but the last is whole tiles of OpenBLAS's micro-kernels.
 
 BLAS must compute each block on the calling thread; `one_blas_thread` sets OpenBLAS's thread count to one
 for the job and back after (a store in OpenBLAS; no thread is started or stopped).

@@ -47,9 +47,9 @@ def _weight_grad(g, x, out=None):
 
     The skip's own passes are kernels rather than NumPy calls: the live columns gathered row by row in one
     pass (BLAS takes the gather as a transposed operand, g[:, live]^T), and one pass over the weight gradient
-    that places the live rows, writes the dead ones as +0 and checks that the live part is finite. As NumPy calls (a fancy gather,
-    isfinite, fill, a fancy scatter) those passes cost about 75 us at batch 64, most of what the narrower
-    product saves there."""
+    that places the live rows, writes the dead ones as +0 and checks that the live part is finite. As NumPy
+    calls (a fancy gather, isfinite, fill, a fancy scatter) those passes cost most of what the narrower product
+    saves at batch 64 (benchmarks/README.md, "Dead units' weight rows")."""
     if type(g) is np.ndarray and type(x) is np.ndarray and g.shape[0] >= SKIP_DEAD_FROM_ROWS \
             and g.dtype.char in "fd" and g.flags.c_contiguous:
         live = kernel("live_columns", g)(g)
