@@ -254,18 +254,27 @@ team_products: bool | None = None  # None until first asked: then the environmen
 
 
 def routes(a, b, out=None) -> bool:
-    """Whether the engine computes a @ b as this job: the switch is on (TINYGRAD_OPT_TEAM_PRODUCTS), the product
-    is large enough and takes() it, the engine uses two threads or more (blas_threads.engine_threads; BLAS's
-    policy not "off") and its own parallel loops have not taken BLAS's threads (then split_gemm.py decides).
-    Nothing here depends on the machine's load or on Numba's start, so a process computes a product one way."""
+    """Whether the engine computes a @ b as this job (job_layout)."""
+    return job_layout(a, b, out) is not None
+
+
+def job_layout(a, b, out=None) -> np.ndarray | None:
+    """The args block of a @ b without its addresses (for matmul) where the engine computes the product as this
+    job, else None: the switch is on (TINYGRAD_OPT_TEAM_PRODUCTS), the product is large enough and takes() it,
+    the engine uses two threads or more (blas_threads.engine_threads; BLAS's policy not "off") and its own
+    parallel loops have not taken BLAS's threads (then split_gemm.py decides). Nothing here depends on the
+    machine's load or on Numba's start, so a process computes a product one way."""
     on = team_products if team_products is not None else takes_products()  # the cached value without a call
     if not on or type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or b.ndim != 2:
-        return False
-    if a.shape[0] * a.shape[1] * b.shape[1] < FROM_MACS or _layout_args(a, b) is None:
-        return False
-    if out is not None and not _fits(out, a, b):
-        return False
-    return engine_threads() > 1 and get_blas_threads() != "off" and not blas_yields_to_engine_threads()
+        return None
+    if a.shape[0] * a.shape[1] * b.shape[1] < FROM_MACS:
+        return None
+    layout = _layout_args(a, b)
+    if layout is None or (out is not None and not _fits(out, a, b)):
+        return None
+    if engine_threads() > 1 and get_blas_threads() != "off" and not blas_yields_to_engine_threads():
+        return layout
+    return None
 
 
 def takes_products() -> bool:
@@ -276,12 +285,12 @@ def takes_products() -> bool:
     return team_products
 
 
-def matmul(a, b, out=None) -> np.ndarray:
+def matmul(a, b, out=None, layout: np.ndarray | None = None) -> np.ndarray:
     """a @ b (into `out` when given) as the job's blocks: on the team (spin_team.run: its helper joins where the
     machine has room) once the job is compiled, else its twin on this thread; the same bits every way (module
-    docstring). Needs takes(a, b, out)."""
+    docstring). Needs takes(a, b, out); `layout`, job_layout's answer where the caller has it."""
     c = np.empty((a.shape[0], b.shape[1]), a.dtype) if out is None else out
-    args = _layout_args(a, b).copy()
+    args = (_layout_args(a, b) if layout is None else layout).copy()
     _put_operands(args, a, b, c)
     address = job_address()
     with one_blas_thread():

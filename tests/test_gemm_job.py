@@ -200,7 +200,7 @@ def mlp_step_bits(batch: int, steps: int, capture: bool) -> list[bytes]:
 def test_the_replayed_mlp_step_gives_the_eager_bits_through_the_job(two_engine_threads, monkeypatch, batch):
     calls = []
     real = gemm_job.matmul
-    monkeypatch.setattr(gemm_job, "matmul", lambda a, b, out=None: calls.append(a.shape) or real(a, b, out))
+    monkeypatch.setattr(gemm_job, "matmul", lambda a, b, out=None, layout=None: calls.append(a.shape) or real(a, b, out, layout))
     eager = mlp_step_bits(batch, 5, capture=False)
     assert len(calls) >= 5 * 2  # the first layer's forward and weight gradient at least, each step
     assert mlp_step_bits(batch, 5, capture=True) == eager

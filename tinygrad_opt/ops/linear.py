@@ -16,8 +16,9 @@ def _product(a, b, out=None):
     blocks on the engine's two threads (kernels/gemm_job.py), or on the engine's threads where BLAS runs on
     one (kernels/split_gemm.py)."""
     if type(a) is np.ndarray:
-        if gemm_job.routes(a, b, out):
-            return gemm_job.matmul(a, b, out)
+        layout = gemm_job.job_layout(a, b, out)
+        if layout is not None:
+            return gemm_job.matmul(a, b, out, layout)
         macs = a.size * b.shape[-1]
         if macs < THREADED_FROM_MACS or a.dtype.char not in "fd":  # BLAS on the caller alone, or no BLAS
             return split_matmul(a, b, out)
