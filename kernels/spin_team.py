@@ -159,14 +159,26 @@ def _serve(box, spins):
 
 
 @_native
-def _lead(box, ticket, job, args):
-    """The caller's side of one job: open it to the helper, run it here, close it."""
+def _open(box, ticket, job, args):
+    """Open a job to the helper: what to call with which block, in the caller's float mode, then its ticket."""
     box[JOB] = job
     box[ARGS] = args
     box[MODE] = _float_mode()
     _store(box, OPEN, ticket)
+
+
+@_native
+def _run_and_close(box, job, args):
+    """The caller's part of the open job: run it here, then close it to the helper."""
     _call_job(job, args)
     _store(box, OPEN, 0)
+
+
+@_native
+def _lead(box, ticket, job, args):
+    """The caller's side of one job while the helper polls: open it, run it here, close it."""
+    _open(box, ticket, job, args)
+    _run_and_close(box, job, args)
 
 
 @_native
@@ -201,10 +213,16 @@ class _Team:
 
     def run(self, job: int, address: int) -> None:
         box = self.box
-        if not _awake(box) and self.wake.locked():
-            self.wake.release()
         self.ticket += 1
-        _lead(box, self.ticket, job, address)
+        if not _awake(box) and self.wake.locked():
+            # It sleeps on its lock: the job opens before the wake-up, so that the helper finds it open whenever
+            # it first looks. Woken first, it could look, find nothing and go back to sleep before the caller
+            # opened the job: a preempted caller on a busy machine, or a short SPIN_PAUSES, makes that likely.
+            _open(box, self.ticket, job, address)
+            self.wake.release()
+            _run_and_close(box, job, address)
+        else:
+            _lead(box, self.ticket, job, address)
         while not _helper_left(box, WAIT_PAUSES):
             os.sched_yield()  # the helper was put aside inside the job: give it this core
 
@@ -238,6 +256,8 @@ def _natives_ready() -> bool:
 def _compile_natives() -> bool:
     box, number = types.Array(types.int64, 1, "C"), types.int64
     _serve.compile((box, number))
+    _open.compile((box, number, number, number))
+    _run_and_close.compile((box, number, number))
     _lead.compile((box, number, number, number))
     _helper_left.compile((box, number))
     _awake.compile((box,))

@@ -146,6 +146,40 @@ def test_the_helper_sleeps_after_its_spin_and_wakes_for_the_next_job(two_threads
     spin_team._team = None
 
 
+def test_a_sleeping_helper_is_woken_only_once_the_job_is_open(two_threads, monkeypatch):
+    """Woken before the job opened, a helper could look, find nothing, and sleep again before the caller
+    opened it (a preempted caller on a busy machine): so the open ticket is in the mailbox at the wake-up."""
+    monkeypatch.setattr(spin_team, "SPIN_PAUSES", 10)
+    spin_team._team = None
+    _run_parts(4)
+    team = spin_team._team
+    for _ in range(1000):
+        if team.box[spin_team.AWAKE] == 0 and team.wake.locked():
+            break
+        threading.Event().wait(0.001)
+    assert team.box[spin_team.AWAKE] == 0 and team.wake.locked()
+
+    class _SeenAtWake:
+        def __init__(self, lock):
+            self.lock, self.open_at_wake = lock, []
+
+        def locked(self):
+            return self.lock.locked()
+
+        def release(self):
+            self.open_at_wake.append(int(team.box[spin_team.OPEN]))
+            self.lock.release()
+
+        def acquire(self):
+            return self.lock.acquire()
+
+    team.wake = _SeenAtWake(team.wake)
+    ticket = team.ticket
+    _run_parts(16, busy=200000)
+    assert team.wake.open_at_wake == [ticket + 1]
+    spin_team._team = None
+
+
 def test_spinning_says_whether_the_helper_polls(two_threads, monkeypatch):
     """True right after a job (the helper polls for SPIN_PAUSES), False once it sleeps on its lock."""
     monkeypatch.setattr(spin_team, "SPIN_PAUSES", 1 << 22)  # about 0.1 s of polls: long enough to look
