@@ -150,50 +150,6 @@ def _flat_all(arrays: list) -> list:
     return [a if a.ndim == 1 else a.reshape(-1) for a in arrays]
 
 
-# ---- softmax cross-entropy ------------------------------------------------------------
-
-@_jit()
-def _softmax_cross_entropy(z, target, keep, share, smooth, loss, dz):
-    n, c = z.shape
-    for r in range(n):
-        m = z[r, 0]
-        for j in range(1, c):
-            v = z[r, j]
-            if v > m or v != v:  # NaN wins, as in NumPy's max
-                m = v
-        s = 0.0  # float64 accumulators: the row sums lose nothing even for float32 logits
-        total = 0.0
-        for j in range(c):
-            shifted = z[r, j] - m
-            e = np.exp(shifted)
-            dz[r, j] = e
-            s += e
-            total += shifted
-        t = target[r]
-        if t < 0 or t >= c:  # F.cross_entropy checks targets first; never read out of bounds anyway
-            raise IndexError("softmax_cross_entropy: a class index lies outside [0, C)")
-        picked = z[r, t] - m
-        if smooth:
-            picked = picked * keep + total * share
-        loss[r] = math.log(s) - picked
-        for j in range(c):  # divided in float64, rounded once when stored
-            dz[r, j] = dz[r, j] / s - share
-        dz[r, t] -= keep
-
-
-@takes(lambda z, target, label_smoothing: z.ndim == 2 and z.shape[1] > 0 and z.dtype.char in "fd"
-       and target.dtype.kind in "iu")
-def softmax_cross_entropy(z, target, label_smoothing: float):
-    z = np.ascontiguousarray(z)
-    n, c = z.shape
-    dtype = z.dtype.type
-    eps = label_smoothing
-    loss = np.empty(n, z.dtype)
-    dz = np.empty_like(z)
-    _softmax_cross_entropy(z, target, dtype(1.0 - eps), dtype(eps / c), bool(eps), loss, dz)
-    return loss, dz
-
-
 # ---- a float32 exp that vectorises (for log-softmax: t <= 0) ---------------------------
 # Numba compiles `np.exp` on a scalar to a call into the C library, one element at a
 # time (about 5 ns each), so a loop that calls it cannot use SIMD lanes. This version is
@@ -287,6 +243,98 @@ def exp_nonpositive_float32(t):
     exponent = k_int + _SUBNORMAL_SHIFT if subnormal else k_int
     value = p * _float32_from_bits((exponent + _BIAS) << _MANTISSA_BITS)
     return value * _TWO_POW_MINUS_64 if subnormal else value  # one rounding into the subnormals
+
+
+def exp_nonpositive_float32_array(t: np.ndarray) -> np.ndarray:
+    """exp_nonpositive_float32 on a float32 array in NumPy, one rounding per operation in its order: the loop's
+    bits where it is compiled without fused multiply-adds (first_call's twins use it before Numba starts)."""
+    with np.errstate(all="ignore"):  # NaN's bits as an integer, and the subnormal branch computed everywhere
+        t = np.where(_FLOOR > t, _FLOOR, t).astype(_F, copy=False)
+        shifted = t * _LOG2E + _ROUNDER
+        k = shifted - _ROUNDER
+        r = (t - k * _LN2_HI) - k * _LN2_LO
+        p = _ONE + r * (_ONE + r * (_C2 + r * (_C3 + r * (_C4 + r * (_C5 + r * (_C6 + r * _C7))))))
+        k_int = shifted.view(np.int32) - _ROUNDER_BITS
+        subnormal = k_int < _SUBNORMAL_K
+        exponent = np.where(subnormal, k_int + _SUBNORMAL_SHIFT, k_int)
+        value = p * ((exponent + _BIAS) << _MANTISSA_BITS).astype(np.int32).view(_F)
+        return np.where(subnormal, value * _TWO_POW_MINUS_64, value)
+
+
+# ---- softmax cross-entropy ------------------------------------------------------------
+# Per row: m = max (NaN wins, as in NumPy's max), e = exp(z - m) in z's dtype, s = the float64 sum of e
+# from left to right, loss = log(s) - (z[t] - m) and dz = e / s - q, each rounded once to z's dtype.
+# float64 takes the C library's exp one element at a time. float32 takes exp_nonpositive_float32 over the
+# whole array in one flat pass (it vectorises; the C call costs about 5 ns an element, most of the loss's
+# time at large batches), compiled without fused multiply-adds so that first_call's NumPy twin repeats it.
+
+@_jit(inline="always")
+def _row_max_nan_wins(z, r, c):
+    m = z[r, 0]
+    for j in range(1, c):
+        v = z[r, j]
+        if v > m or v != v:
+            m = v
+    return m
+
+
+@_jit(inline="always")
+def _cross_entropy_row(z, target, keep, share, smooth, loss, dz, r, c, m):
+    """Row r's loss and dz from dz[r] = exp(z[r] - m); float64 accumulators: the row sums lose nothing."""
+    s = 0.0
+    total = 0.0
+    for j in range(c):
+        s += dz[r, j]
+        total += z[r, j] - m
+    t = target[r]
+    if t < 0 or t >= c:  # F.cross_entropy checks targets first; never read out of bounds anyway
+        raise IndexError("softmax_cross_entropy: a class index lies outside [0, C)")
+    picked = z[r, t] - m
+    if smooth:
+        picked = picked * keep + total * share
+    loss[r] = math.log(s) - picked
+    for j in range(c):  # divided in float64, rounded once when stored
+        dz[r, j] = dz[r, j] / s - share
+    dz[r, t] -= keep
+
+
+@_jit()
+def _softmax_cross_entropy(z, target, keep, share, smooth, loss, dz):
+    n, c = z.shape
+    for r in range(n):
+        m = _row_max_nan_wins(z, r, c)
+        for j in range(c):
+            dz[r, j] = np.exp(z[r, j] - m)
+        _cross_entropy_row(z, target, keep, share, smooth, loss, dz, r, c, m)
+
+
+@_jit()
+def _softmax_cross_entropy_float32(z, target, keep, share, smooth, loss, dz):
+    n, c = z.shape
+    for r in range(n):  # the shifted logits, and each row's max kept in loss until the last pass
+        m = _row_max_nan_wins(z, r, c)
+        loss[r] = m
+        for j in range(c):
+            dz[r, j] = z[r, j] - m
+    flat = dz.reshape(-1)
+    for i in range(flat.size):
+        flat[i] = exp_nonpositive_float32(flat[i])
+    for r in range(n):
+        _cross_entropy_row(z, target, keep, share, smooth, loss, dz, r, c, loss[r])
+
+
+@takes(lambda z, target, label_smoothing: z.ndim == 2 and z.shape[1] > 0 and z.dtype.char in "fd"
+       and target.dtype.kind in "iu")
+def softmax_cross_entropy(z, target, label_smoothing: float):
+    z = np.ascontiguousarray(z)
+    n, c = z.shape
+    dtype = z.dtype.type
+    eps = label_smoothing
+    loss = np.empty(n, z.dtype)
+    dz = np.empty_like(z)
+    loop = _softmax_cross_entropy_float32 if dtype is np.float32 else _softmax_cross_entropy
+    loop(z, target, dtype(1.0 - eps), dtype(eps / c), bool(eps), loss, dz)
+    return loss, dz
 
 
 # ---- log-softmax along the last axis ------------------------------------------------

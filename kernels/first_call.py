@@ -13,10 +13,11 @@ array's columns pairwise). One thing the order does not fix: where two NaNs meet
 which one comes out depends on which operand each compiler puts first. So a twin that does
 arithmetic declines when a NaN is among its inputs; NaNs that arise inside (inf - inf, 0 * inf)
 are all the machine's one default NaN, so meeting each other they give the same bits either way.
-Softmax cross-entropy's loop calls the C library's exp (expf for float32) and log one element at a
-time, which NumPy's own SIMD exp does not match: its twin calls the same C functions through ctypes,
-one Python call per element, so it declines arrays over MAX_SOFTMAX_ELEMENTS (and label smoothing,
-whose mixed float32/float64 arithmetic it does not repeat). Log-softmax's float32 exp rounds
+Softmax cross-entropy's loop takes the C library's log per row, and for float64 its exp per element,
+which NumPy's own SIMD functions do not match: its twin calls the same C functions through ctypes, one
+Python call each, so it declines logits with more than MAX_SOFTMAX_ELEMENTS calls to make (and label
+smoothing, whose mixed float32/float64 arithmetic it does not repeat). float32's exp is the loop's
+polynomial, repeated op for op in NumPy (cpu.exp_nonpositive_float32_array). Log-softmax's float32 exp rounds
 differently from any array expression: no twin, it compiles at its first call.
 """
 import ctypes
@@ -33,7 +34,7 @@ __all__ = ["adam_update", "adam_update_group", "bias_grad", "bias_relu", "bias_r
            "place_live_rows"]
 
 MAX_SUM_ROWS = 1024  # a NumPy call per row: taller arrays wait for their loop instead
-MAX_SOFTMAX_ELEMENTS = 1 << 16  # a Python call per element (about 0.4 us): larger logits wait for their loop
+MAX_SOFTMAX_ELEMENTS = 1 << 16  # Python calls, about 0.4 us each: float64 makes one per element, float32 one per row
 
 
 def _nan_free(*arrays) -> bool:
@@ -152,7 +153,7 @@ def _c_math(name: str, ctype):
     return np.frompyfunc(function, 1, 1)
 
 
-_C_EXP = {np.dtype(np.float32): _c_math("expf", ctypes.c_float), np.dtype(np.float64): _c_math("exp", ctypes.c_double)}
+_C_EXP = _c_math("exp", ctypes.c_double)
 _C_LOG = _c_math("log", ctypes.c_double)
 
 
@@ -160,8 +161,12 @@ def softmax_cross_entropy(z, target, label_smoothing: float):
     """cpu.softmax_cross_entropy's bits without label smoothing: per row, m = max, e = exp(z - m) in z's dtype,
     s = the float64 sum of e from left to right, loss = log(s) - (z[t] - m) and dz = e / s, minus 1 at the
     target, each rounded once to z's dtype."""
-    exp = _C_EXP.get(z.dtype)
-    if (label_smoothing or exp is None or _C_LOG is None or z.size > MAX_SOFTMAX_ELEMENTS
+    from . import cpu  # noqa: PLC0415 - the float32 exp's NumPy form lives beside the loop it repeats
+
+    float32 = z.dtype == np.float32
+    exp = cpu.exp_nonpositive_float32_array if float32 else _C_EXP if z.dtype == np.float64 else None
+    calls = len(z) if float32 else z.size
+    if (label_smoothing or exp is None or _C_LOG is None or calls > MAX_SOFTMAX_ELEMENTS
             or not np.isfinite(z).all()):  # finite: no NaN meets another, and max is the loop's max
         return NotImplemented
     rows, classes = z.shape

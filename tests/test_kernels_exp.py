@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 numba = pytest.importorskip("numba")
 
-from tinygrad_opt.kernels.cpu import exp_nonpositive_float32  # noqa: E402
+from tinygrad_opt.kernels.cpu import exp_nonpositive_float32, exp_nonpositive_float32_array  # noqa: E402
 
 SMALLEST_NORMAL = np.finfo(np.float32).tiny
 SMALLEST_SUBNORMAL = np.float32(2.0**-149)
@@ -90,3 +90,16 @@ def test_it_vectorises():
     asm = "\n".join(_exp_all.inspect_asm().values())
     assert "mulps" in asm and ("ymm" in asm or "zmm" in asm or "xmm" in asm)
     assert "expf" not in asm
+
+
+def test_the_numpy_form_gives_the_plain_loops_bits():
+    """first_call's softmax cross-entropy twin runs this before Numba starts: same bits as the loop compiled
+    without fused multiply-adds, over normal and subnormal results and the special values."""
+    rng = np.random.default_rng(3)
+    t = np.concatenate([rng.uniform(-87.3, 0.0, 500_000), rng.uniform(-110.0, -87.0, 100_000),
+                        -np.abs(rng.standard_normal(100_000) * 1e-3),
+                        [0.0, -0.0, -np.inf, np.nan, -104.0, -200.0, -1e30, -np.finfo(np.float32).max]]).astype(np.float32)
+    want = _exp_plain(t)
+    got = exp_nonpositive_float32_array(t)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got.view(np.int32), want.view(np.int32))

@@ -128,7 +128,7 @@ def test_where_the_twin_declines_the_registry_runs_the_loop(monkeypatch):
 
 
 
-# float32 inputs where exp rounded from float64 differs from the C library's expf, which the loop calls
+# float32 inputs where exp rounded from float64 differs from the C library's expf: close calls for any float32 exp
 EXPF_SENSITIVE = [-9.6355550e-05, -2.7007531e-04, -3.1652095e-04, -3.3440816e-04, -3.7835244e-04]
 
 
@@ -157,8 +157,13 @@ def test_the_softmax_cross_entropy_twin_declines_what_it_does_not_repeat():
     z[1, 1] = 0.0
     assert first_call.softmax_cross_entropy(z, np.array([0, 3, 0, 0]), 0.0) is NotImplemented  # the loop raises
     assert first_call.softmax_cross_entropy(z, np.array([0, -1, 0, 0]), 0.0) is NotImplemented
-    big = np.zeros((first_call.MAX_SOFTMAX_ELEMENTS // 2 + 1, 2), np.float32)
+    big = np.zeros((first_call.MAX_SOFTMAX_ELEMENTS // 2 + 1, 2))  # float64: a C exp call per element
     assert first_call.softmax_cross_entropy(big, np.zeros(len(big), np.int64), 0.0) is NotImplemented
+    assert first_call.softmax_cross_entropy(big[:8], np.zeros(8, np.int64), 0.0) is not NotImplemented
+    tall = np.zeros((first_call.MAX_SOFTMAX_ELEMENTS + 1, 1), np.float32)  # float32: a C log call per row
+    assert first_call.softmax_cross_entropy(tall, np.zeros(len(tall), np.int64), 0.0) is NotImplemented
+    assert first_call.softmax_cross_entropy(big.astype(np.float32), np.zeros(len(big), np.int64), 0.0) \
+        is not NotImplemented
 
 
 ADAM_OPTIONS = list(itertools.product([False, True], [(0.0, False), (0.1, False), (0.1, True)], [False, True]))
