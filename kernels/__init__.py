@@ -70,7 +70,8 @@ for _name, (_cpu, _gpu) in _CONV_FAST.items():
 # Linear followed by ReLU (ops.LinearReLU): bias + ReLU forward in place, mask + bias gradient in one pass
 from . import linear_reference  # noqa: E402
 
-_CPU_ONLY = ("relu_backward_bias_grad", "live_columns", "live_columns_turned", "place_live_rows")
+_CPU_ONLY = ("relu_backward_bias_grad", "relu_backward_bias_grad_live", "live_columns", "live_columns_turned",
+             "place_live_rows")
 for _name in ("bias_relu", "bias_relu_transposed") + _CPU_ONLY:
     register(_name, reference=getattr(linear_reference, _name), cpu=f"linear_cpu:{_name}",
              gpu=None if _name in _CPU_ONLY else f"gpu:{_name}")

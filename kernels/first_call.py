@@ -31,7 +31,7 @@ __all__ = ["adam_update", "adam_update_group", "bias_grad", "bias_relu", "bias_r
            "relu_backward", "relu_backward_bias_grad", "sgd_update", "sgd_update_group", "adadelta_update",
            "adagrad_update", "adamax_update", "lion_update", "nadam_update", "radam_update", "rmsprop_update",
            "schedule_free_adamw_update", "softmax_cross_entropy", "live_columns", "live_columns_turned",
-           "place_live_rows"]
+           "place_live_rows", "relu_backward_bias_grad_live"]
 
 MAX_SUM_ROWS = 1024  # a NumPy call per row: taller arrays wait for their loop instead
 MAX_SOFTMAX_ELEMENTS = 1 << 16  # Python calls, about 0.4 us each: float64 makes one per element, float32 one per row
@@ -76,6 +76,12 @@ def relu_backward_bias_grad(g, y):
         return NotImplemented
     gz = relu_backward(g, y)  # selects, computes nothing: any NaN passes through unchanged
     return (gz, _column_sums(gz)) if _nan_free(gz) else NotImplemented
+
+
+def relu_backward_bias_grad_live(g, y):
+    """linear_cpu.relu_backward_bias_grad_live's bits: relu_backward_bias_grad's, and the live columns."""
+    found = relu_backward_bias_grad(g, y)
+    return found if found is NotImplemented else (*found, linear_reference.live_columns(found[0]))
 
 
 def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, amsgrad: bool, **options):

@@ -79,13 +79,42 @@ def _relu_backward_bias_grad(g, y, out, db, zero):
             db[j] += v
 
 
-@takes(lambda g, y: g.dtype in _ZERO and g.ndim == 2 and y.dtype == g.dtype and y.shape == g.shape
-       and g.flags.c_contiguous and y.flags.c_contiguous)
+@_jit()
+def _relu_backward_bias_grad_live(g, y, out, db, flags, zero):
+    rows, cols = g.shape
+    for j in range(cols):
+        db[j] = 0
+        flags[j] = 0
+    for r in range(rows):
+        for j in range(cols):
+            v = zero if y[r, j] <= zero else g[r, j]
+            out[r, j] = v
+            db[j] += v
+            flags[j] |= v != zero  # as _live_columns, on the way
+
+
+def _relu_backward_bias_grad_takes(g, y) -> bool:
+    return (g.dtype in _ZERO and g.ndim == 2 and y.dtype == g.dtype and y.shape == g.shape
+            and g.flags.c_contiguous and y.flags.c_contiguous)
+
+
+@takes(_relu_backward_bias_grad_takes)
 def relu_backward_bias_grad(g, y):
     out = np.empty_like(g)
     db = np.empty(g.shape[1], g.dtype)
     _relu_backward_bias_grad(g, y, out, db, _ZERO[g.dtype])
     return out, db
+
+
+@takes(_relu_backward_bias_grad_takes)
+def relu_backward_bias_grad_live(g, y):
+    """relu_backward_bias_grad and live_columns of its result in one pass: the dead-unit skip's (ops/linear.py)
+    look for live units then reads no array of its own."""
+    out = np.empty_like(g)
+    db = np.empty(g.shape[1], g.dtype)
+    flags = np.empty(g.shape[1], np.uint8)
+    _relu_backward_bias_grad_live(g, y, out, db, flags, _ZERO[g.dtype])
+    return out, db, np.flatnonzero(flags)
 
 
 @_jit()

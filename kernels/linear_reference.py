@@ -32,6 +32,12 @@ def relu_backward_bias_grad(g, y):
     return gz, bias_grad(gz)
 
 
+def relu_backward_bias_grad_live(g, y):
+    """relu_backward_bias_grad(g, y) and the live columns of its masked gradient (live_columns)."""
+    gz, db = relu_backward_bias_grad(g, y)
+    return gz, db, live_columns(gz)
+
+
 def live_columns(g):
     """The indices of g's columns that hold anything but zeros (a NaN counts): the units of a (rows, out)
     gradient that get a weight gradient; the others' weight rows are g's zero column times x."""

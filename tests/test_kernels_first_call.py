@@ -80,6 +80,7 @@ def test_the_linear_twins_give_the_loops_bits(seed, rows, cols, dtype, nan):
     same_bits(first_call.relu_backward(g, y), cpu.relu_backward(g, y))
     agree(first_call.bias_grad(g), cpu.bias_grad(g))
     agree(first_call.relu_backward_bias_grad(g, y), linear_cpu.relu_backward_bias_grad(g, y))
+    agree(first_call.relu_backward_bias_grad_live(g, y), linear_cpu.relu_backward_bias_grad_live(g, y))
     if not nan:  # inf - inf inside still gives the loops' bits: every NaN made inside is the one default NaN
         assert first_call.bias_grad(g) is not NotImplemented
         assert first_call.bias_relu(h.copy(), b) is not NotImplemented

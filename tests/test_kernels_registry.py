@@ -21,6 +21,7 @@ NAMES = sorted(NAMES + ["int8_matmul"])  # cli: the quantized Linear's product
 NAMES = sorted(NAMES + ["col2im", "im2col", "max_pool2d_backward", "max_pool2d_forward"])  # kernels/conv_*.py
 NAMES = sorted(NAMES + ["bias_relu", "relu_backward_bias_grad"])  # kernels/linear_*.py (ops.LinearReLU)
 NAMES = sorted(NAMES + ["live_columns", "live_columns_turned", "place_live_rows"])  # kernels/linear_*.py (dL/dW without dead units' rows)
+NAMES = sorted(NAMES + ["relu_backward_bias_grad_live"])  # kernels/linear_*.py (LinearReLU's mask pass finds them)
 NAMES = sorted(NAMES + ["adamax_update", "nadam_update", "radam_update", "lion_update",
                        "schedule_free_adamw_update"])  # optimizer kernels added later
 NAMES = sorted(NAMES + ["batch_norm_backward", "batch_norm_forward", "batch_norm_stats"])  # kernels/batchnorm_*.py

@@ -69,6 +69,24 @@ def test_relu_backward_bias_grad_matches_the_unfused_kernels(seed, rows, cols, d
     np.testing.assert_allclose(gb, ref_gb, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5)
 
 
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), rows=st.integers(1, 40), cols=st.integers(1, 40), dtype=DTYPES,
+       special=st.booleans(), dead=st.floats(0.0, 1.0))
+def test_the_mask_pass_that_finds_live_units_is_the_mask_pass_then_live_columns(seed, rows, cols, dtype, special,
+                                                                               dead):
+    h, b, g = arrays(seed, rows, cols, dtype, special)
+    h[:, np.random.default_rng(seed).random(cols) < dead] = -1.0  # units dead on every row
+    y = reference.relu(h + b)
+    gz, gb, live = linear_cpu.relu_backward_bias_grad_live(g, y)
+    want_gz, want_gb = linear_cpu.relu_backward_bias_grad(g, y)
+    same(gz, want_gz)
+    same(gb, want_gb)
+    np.testing.assert_array_equal(live, linear_cpu.live_columns(want_gz))
+    ref_gz, _, ref_live = linear_reference.relu_backward_bias_grad_live(g, y)
+    same(ref_gz, gz)
+    np.testing.assert_array_equal(ref_live, live)
+
+
 def test_kernels_fall_back_to_the_reference_on_layouts_they_do_not_take():
     rng = np.random.default_rng(0)
     h = rng.standard_normal((8, 6)).astype(np.float32)

@@ -34,7 +34,13 @@ def _product(a, b, out=None):
 SKIP_DEAD_FROM_ROWS = 128
 
 
-def _weight_grad(g, x, out=None):
+def _skips_dead_units(g, x) -> bool:
+    """Whether _weight_grad looks for dead units in g (below SKIP_DEAD_FROM_ROWS rows it multiplies them all)."""
+    return (type(g) is np.ndarray and type(x) is np.ndarray and g.shape[0] >= SKIP_DEAD_FROM_ROWS
+            and g.dtype.char in "fd" and g.flags.c_contiguous)
+
+
+def _weight_grad(g, x, out=None, live=None):
     """dL/dW = g^T @ x for the (rows, out) gradient g and (rows, in) input x, written into `out` when given.
 
     A unit whose column of g is all zeros (a ReLU unit dead on every row of the batch, which a trained net
@@ -50,10 +56,11 @@ def _weight_grad(g, x, out=None):
     pass (BLAS takes the gather as a transposed operand, g[:, live]^T), and one pass over the weight gradient
     that places the live rows, writes the dead ones as +0 and checks that the live part is finite. As NumPy
     calls (a fancy gather, isfinite, fill, a fancy scatter) those passes cost most of what the narrower product
-    saves at batch 64 (benchmarks/README.md, "Dead units' weight rows")."""
-    if type(g) is np.ndarray and type(x) is np.ndarray and g.shape[0] >= SKIP_DEAD_FROM_ROWS \
-            and g.dtype.char in "fd" and g.flags.c_contiguous:
-        live = kernel("live_columns", g)(g)
+    saves at batch 64 (benchmarks/README.md, "Dead units' weight rows"). `live`, where given, is
+    live_columns(g) found already (LinearReLU's backward finds it in its mask pass)."""
+    if _skips_dead_units(g, x):
+        if live is None:
+            live = kernel("live_columns", g)(g)
         units = g.shape[1]
         if 0 < live.size <= units - units // 8:
             part = _product(kernel("live_columns_turned", g)(g, live), x)
@@ -175,7 +182,12 @@ class LinearReLU(Function):
         needs = ctx.needs_input_grad
         g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
         y2 = y.reshape(-1, y.shape[-1]) if y.ndim != 2 else y
-        gz, gb = kernel("relu_backward_bias_grad", g2)(g2, y2)
+        x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+        live = None
+        if needs[1] and _skips_dead_units(g2, x2):  # the mask's pass finds the live units on the way
+            gz, gb, live = kernel("relu_backward_bias_grad_live", g2)(g2, y2)
+        else:
+            gz, gb = kernel("relu_backward_bias_grad", g2)(g2, y2)
         before_gemm()
         gx = gw = None
         if needs[0]:
@@ -184,5 +196,5 @@ class LinearReLU(Function):
             if x.ndim != 2:
                 gx = gx.reshape(x.shape) if out[0] is None else out[0]
         if needs[1]:
-            gw = _weight_grad(gz, x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x, out[1])
+            gw = _weight_grad(gz, x2, out[1], live)
         return gx, gw, (gb if needs[2] else None)
