@@ -12,7 +12,7 @@ blocks, the least disturbed by other load): the whole call, the guard alone and 
 generated replay function alone.
 
 --compare runs the measurement in fresh worker processes for each of two source trees
-(this script, with that tree first on sys.path), alternating the trees round by round,
+(this script, importing the engine from that tree: tree_ab.use_tree), alternating the trees round by round,
 and prints every round and each tree's median: an A/B of two versions of the replay.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ import sys
 import timeit
 from pathlib import Path
 
-from tree_ab import alternating, worker_figures
+from tree_ab import alternating, imported_from, use_tree, worker_figures
 
 FIGURES = ("call", "guard", "replay")
 
@@ -63,7 +63,7 @@ def measure(blocks: int, calls: int, warmup: int) -> dict[str, float]:
     work = {"call": lambda: run(x, y), "guard": lambda: guard.passes(args),
             "replay": lambda: plan.replay([x.data, y.data], args)}
     return {name: min(timeit.repeat(fn, number=calls, repeat=blocks)) / calls * 1e6 for name, fn in work.items()} | {
-        "package": str(Path(tg.__file__).resolve().parents[1])}
+        "package": imported_from()}
 
 
 def line(label: str, figures: dict[str, float]) -> str:
@@ -99,7 +99,7 @@ def main() -> None:
         compare(args.compare, args.rounds, args)
         return
     tree = args.worker or str(Path(__file__).resolve().parent.parent)
-    sys.path.insert(0, tree)  # this tree's package, not an installed one
+    use_tree(tree)  # this tree's package and kernels, not an installed one's
     figures = measure(args.blocks, args.calls, args.warmup)
     if args.worker:
         print(json.dumps(figures))

@@ -11,7 +11,7 @@ timed with perf_counter around it, summed over blocks of steps; the figure is th
 block's mean (us per step), the least disturbed by other load on the machine.
 
 --compare runs the measurement in fresh worker processes for each of two source trees
-(this script, with that tree first on sys.path), alternating the trees
+(this script, importing the engine from that tree: tree_ab.use_tree), alternating the trees
 round by round, and prints every round and each tree's best: an A/B of two versions of
 the engine on the same machine at the same time.
 """
@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from tree_ab import alternating, worker_figures
+from tree_ab import alternating, imported_from, use_tree, worker_figures
 
 PHASES = ("forward", "loss", "backward", "step", "zero_grad", "total")
 
@@ -72,7 +72,7 @@ def measure(blocks: int, steps: int, warmup: int) -> dict[str, float]:
                 sums[phase] += seconds
         for phase in PHASES:
             best[phase] = min(best[phase], sums[phase] / steps * 1e6)
-    return {**best, "package": str(Path(tg.__file__).resolve().parents[1])}  # tree_ab checks where it came from
+    return {**best, "package": imported_from()}  # tree_ab checks where it came from
 
 
 def line(label: str, figures: dict[str, float]) -> str:
@@ -113,7 +113,7 @@ def main() -> None:
         compare(args.compare, args.rounds, args)
         return
     tree = args.worker or str(Path(__file__).resolve().parent.parent)
-    sys.path.insert(0, tree)  # this tree's package, not an installed one
+    use_tree(tree)  # this tree's package and kernels, not an installed one's
     figures = measure(args.blocks, args.steps, args.warmup)
     if args.worker:
         print(json.dumps(figures))

@@ -36,3 +36,21 @@ def test_step_python_compares_two_trees():
     assert [line.split()[1] for line in result.stdout.splitlines() if line.strip().startswith(ROOT.name + " r")] \
         == ["r1", "r1", "r2", "r2"]
     assert f"total {ROOT.name} / {ROOT.name}: 1.000" in result.stdout
+
+
+def test_a_worker_imports_the_kernels_from_its_own_tree_under_an_editable_install(tmp_path):
+    """The engine's kernels/ sits beside tinygrad_opt/ and loads as tinygrad_opt.kernels; an editable install of
+    this checkout maps that name here through its own import finder, so another tree's worker got this tree's
+    kernels. A stand-in tree (its own tinygrad_opt and kernels) must come back whole."""
+    (tmp_path / "tinygrad_opt").mkdir()
+    (tmp_path / "kernels").mkdir()
+    (tmp_path / "tinygrad_opt" / "_kernels_import.py").write_text(
+        (ROOT / "tinygrad_opt" / "_kernels_import.py").read_text())
+    (tmp_path / "tinygrad_opt" / "__init__.py").write_text(
+        "from ._kernels_import import load_kernels\nkernels = load_kernels()\n")
+    (tmp_path / "kernels" / "__init__.py").write_text("")
+    probe = (f"import sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import tree_ab; "
+             f"tree_ab.use_tree({str(tmp_path)!r}); print(tree_ab.imported_from())")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd="/tmp", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(tmp_path.resolve())
