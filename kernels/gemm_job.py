@@ -36,7 +36,7 @@ from .blas_threads import _blas, blas_yields_to_engine_threads, engine_threads, 
 
 # the args block: int64 slots, filled by `fill_args`
 CLAIM, PARTS, STEP, EXTENT, BY_COLUMNS, FUNCTION, TRANS_A, TRANS_B, M, N, K, A, LDA, B, LDB, C, LDC, \
-    A_STEP, B_STEP, C_STEP, DOUBLE = range(21)
+    A_STEP, B_STEP, C_STEP, DOUBLE, BIAS = range(22)  # BIAS: a bias vector's address for relu(c + bias), or 0
 SLOTS = 24
 
 PARTS_WANTED = 2  # one block per thread of the team (its caller and its helper)
@@ -58,6 +58,7 @@ def _bind_numba() -> None:
 
 lazy_jit.on_start(_bind_numba)
 _intrinsic = lazy_jit.deferred(lambda fn: intrinsic(fn))
+_inline = lazy_jit.deferred(lambda fn: numba.njit(inline="always", nogil=True, error_model="numpy")(fn))
 
 
 @_intrinsic
@@ -95,6 +96,18 @@ def _call_gemm(typingctx, function, trans_a, trans_b, m, n, k, alpha, a, lda, b,
     return types.none(function, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc), codegen
 
 
+@_inline
+def _bias_relu_block(c_address, bias_address, rows, cols, row_bytes, dtype):
+    """relu(c + bias) in place over a block of the result just computed (linear_cpu.bias_relu's operations)."""
+    bias = native_arrays.array_at(bias_address, cols, dtype)
+    zero = dtype(0.0)
+    for r in range(rows):
+        row = native_arrays.array_at(c_address + r * row_bytes, cols, dtype)  # one row: the loop vectorises
+        for j in range(cols):
+            v = row[j] + bias[j]
+            row[j] = zero if v < zero else v  # PyTorch's relu: -0.0 and NaN pass unchanged
+
+
 def _gemm_blocks(address):
     """The job: claim blocks from args[CLAIM] and compute each (see the module docstring)."""
     args = native_arrays.array_at(address, SLOTS, np.int64)
@@ -113,12 +126,19 @@ def _gemm_blocks(address):
             m = size
             a += start * args[A_STEP]
         c = args[C] + start * args[C_STEP]
+        bias = args[BIAS]
+        if bias != 0 and args[BY_COLUMNS]:
+            bias += start * args[C_STEP]  # the block's columns: C_STEP is one element then
         if args[DOUBLE]:
             _call_gemm(args[FUNCTION], args[TRANS_A], args[TRANS_B], m, n, args[K], 1.0, a, args[LDA], b,
                        args[LDB], 0.0, c, args[LDC])
+            if bias != 0:
+                _bias_relu_block(c, bias, m, n, 8 * args[LDC], np.float64)
         else:
             _call_gemm(args[FUNCTION], args[TRANS_A], args[TRANS_B], m, n, args[K], np.float32(1.0), a,
                        args[LDA], b, args[LDB], np.float32(0.0), c, args[LDC])
+            if bias != 0:
+                _bias_relu_block(c, bias, m, n, 4 * args[LDC], np.float32)
 
 
 def _build_job():
@@ -285,19 +305,29 @@ def takes_products() -> bool:
     return team_products
 
 
-def matmul(a, b, out=None, layout: np.ndarray | None = None) -> np.ndarray:
+def matmul(a, b, out=None, layout: np.ndarray | None = None, relu_bias: np.ndarray | None = None) -> np.ndarray:
     """a @ b (into `out` when given) as the job's blocks: on the team (spin_team.run: its helper joins where the
     machine has room) once the job is compiled, else its twin on this thread; the same bits every way (module
-    docstring). Needs takes(a, b, out); `layout`, job_layout's answer where the caller has it."""
+    docstring). Needs takes(a, b, out); `layout`, job_layout's answer where the caller has it.
+
+    `relu_bias` (a C-contiguous vector of the result's dtype, one entry per column): relu(a @ b + relu_bias)
+    instead, as the kernel bias_relu computes it, each thread clamping its block right after computing it,
+    while the block is in its cache (the twin: one bias_relu pass after the blocks)."""
     c = np.empty((a.shape[0], b.shape[1]), a.dtype) if out is None else out
     args = (_layout_args(a, b) if layout is None else layout).copy()
     _put_operands(args, a, b, c)
     address = job_address()
+    if relu_bias is not None and address is not None:
+        args[BIAS] = relu_bias.ctypes.data
     with one_blas_thread():
         if address is None:
             twin_product(args)
         else:
             spin_team.run(address, args)
+    if relu_bias is not None and address is None:
+        from . import get as kernel  # noqa: PLC0415 - the registry's choice, twin or loop: the loop's bits either way
+
+        kernel("bias_relu", c)(c, relu_bias)
     return c
 
 

@@ -75,6 +75,31 @@ def test_the_blocks_give_the_same_bits_on_one_thread_two_threads_and_the_twin(ro
     np.testing.assert_allclose(one, a @ b, rtol=tol, atol=tol * inner)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows,inner,cols", [(4096, 784, 256), (64, 784, 256), (181, 64, 784), (1100, 37, 19)])
+def test_the_bias_and_relu_on_each_block_are_the_kernels_bits(two_engine_threads, monkeypatch, rows, inner, cols,
+                                                              dtype):
+    """relu(a @ b + bias) through the job (each thread on its blocks, row or column blocks) and through its twin:
+    the bits of the product then the kernel bias_relu, NaN, infinities and signed zeros included."""
+    from tinygrad_opt.kernels import linear_cpu  # noqa: PLC0415 - Numba's loop, the yardstick
+
+    a, b = operands(rows, inner, cols, "NT", dtype, seed=rows)
+    a[0, :2] = np.nan
+    a[1, 0] = np.inf
+    bias = np.random.default_rng(cols).standard_normal(cols).astype(dtype)
+    bias[:3] = (-0.0, np.nan, -np.inf)
+    layout = gemm_job.job_layout(a, b)
+    assert layout is not None
+    want = gemm_job.matmul(a, b, None, layout)
+    linear_cpu.bias_relu(want, bias)
+    assert gemm_job.wait_built()
+    on_the_team = gemm_job.matmul(a, b, None, layout, bias)
+    monkeypatch.setattr(gemm_job, "job_address", lambda: None)
+    through_the_twin = gemm_job.matmul(a, b, None, layout, bias)
+    assert on_the_team.tobytes() == want.tobytes() == through_the_twin.tobytes()
+    assert (want >= 0).sum() + np.isnan(want).sum() == want.size and (want == 0).any()
+
+
 def test_the_blocks_depend_on_the_shape_alone_and_cover_the_result():
     for rows, inner, cols in [(256, 784, 64), (64, 784, 256), (512, 784, 256), (256, 64, 784), (190, 4096, 784),
                               (10, 512, 256), (513, 37, 19), (17, 3, 33), (1, 5, 40), (40, 5, 1), (15, 9, 15)]:
@@ -200,7 +225,8 @@ def mlp_step_bits(batch: int, steps: int, capture: bool) -> list[bytes]:
 def test_the_replayed_mlp_step_gives_the_eager_bits_through_the_job(two_engine_threads, monkeypatch, batch):
     calls = []
     real = gemm_job.matmul
-    monkeypatch.setattr(gemm_job, "matmul", lambda a, b, out=None, layout=None: calls.append(a.shape) or real(a, b, out, layout))
+    monkeypatch.setattr(gemm_job, "matmul", lambda a, b, out=None, layout=None, relu_bias=None:
+                        calls.append(a.shape) or real(a, b, out, layout, relu_bias))
     eager = mlp_step_bits(batch, 5, capture=False)
     assert len(calls) >= 5 * 2  # the first layer's forward and weight gradient at least, each step
     assert mlp_step_bits(batch, 5, capture=True) == eager

@@ -134,6 +134,41 @@ def test_linear_relu_gives_the_unfused_numbers_bitwise(shape, mode):
         same(fused, plain)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_product_on_the_team_takes_the_bias_and_relu_and_keeps_the_unfused_numbers(monkeypatch, dtype):
+    """A product large enough for the team (kernels/gemm_job.py) gets its bias and ReLU from the team's threads,
+    block by block; the numbers stay those of Linear then Relu, bitwise."""
+    from tinygrad_opt.kernels import blas_threads, gemm_job  # noqa: PLC0415
+
+    if gemm_job.cblas() is None:
+        pytest.skip("NumPy's BLAS is not OpenBLAS's 64-bit build: no team products")
+    monkeypatch.setattr(gemm_job, "team_products", True)
+    monkeypatch.setattr(blas_threads, "_engine_parallel", False)
+    policy = kernels.get_blas_threads()
+    kernels.set_blas_threads(2)
+    biases = []
+    real = gemm_job.matmul
+    monkeypatch.setattr(gemm_job, "matmul", lambda a, b, out=None, layout=None, relu_bias=None:
+                        biases.append(relu_bias is not None) or real(a, b, out, layout, relu_bias))
+    rng = np.random.default_rng(4)
+    arrays_ = [rng.standard_normal((512, 784)).astype(dtype), rng.standard_normal((256, 784)).astype(dtype),
+               rng.standard_normal(256).astype(dtype)]
+    arrays_[0][3, :5] = np.nan
+    upstream = rng.standard_normal((512, 256)).astype(dtype)
+    results = []
+    try:
+        for fn in (ops.LinearReLU.apply, unfused):
+            leaves = [tg.Tensor(a.copy(), requires_grad=True) for a in arrays_]
+            y = fn(*leaves)
+            (y * tg.Tensor(upstream)).sum().backward()
+            results.append([y.numpy()] + [t.grad.numpy() for t in leaves])
+    finally:
+        kernels.set_blas_threads(policy)
+    assert biases[0] is True  # the fused layer's forward product took the bias
+    for fused, plain in zip(*results):
+        same(fused, plain)
+
+
 def test_linear_relu_gradcheck_float64():
     rng = np.random.default_rng(2)
     x = tg.Tensor(rng.uniform(-2, 2, (3, 4)), requires_grad=True)

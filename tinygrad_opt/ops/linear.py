@@ -6,19 +6,24 @@ import numpy as np
 from ..autograd import Function
 from ..errors import ShapeError
 from ..kernels import get as kernel
-from ..kernels import gemm_job
+from ..kernels import gemm_job, get_mode
 from ..kernels.blas_threads import THREADED_FROM_MACS, after_gemm, before_gemm
 from ..kernels.split_gemm import matmul as split_matmul
 
 
-def _product(a, b, out=None):
+def _product(a, b, out=None, relu_bias=None):
     """a @ b, written into `out` when given (a captured step's buffer, a NumPy array); a large product as fixed
     blocks on the engine's two threads (kernels/gemm_job.py), or on the engine's threads where BLAS runs on
-    one (kernels/split_gemm.py)."""
+    one (kernels/split_gemm.py). `relu_bias`: relu(a @ b + relu_bias) as the kernel bias_relu computes it,
+    added by the team's threads to the blocks they computed, while in their caches; None where the product
+    does not run as the team's job (the caller's pass adds it then)."""
     if type(a) is np.ndarray:
         layout = gemm_job.job_layout(a, b, out)
         if layout is not None:
-            return gemm_job.matmul(a, b, out, layout)
+            return gemm_job.matmul(a, b, out, layout, relu_bias)
+    if relu_bias is not None:
+        return None
+    if type(a) is np.ndarray:
         macs = a.size * b.shape[-1]
         if macs < THREADED_FROM_MACS or a.dtype.char not in "fd":  # BLAS on the caller alone, or no BLAS
             return split_matmul(a, b, out)
@@ -69,6 +74,11 @@ def _weight_grad(g, x, out=None, live=None):
                 return gw
             return _product(g.T, x, gw)
     return _product(g.T, x, out)
+
+
+def _bias_fits_the_job(b, x) -> bool:
+    """Whether gemm_job may add the bias b to x's product (a C-contiguous NumPy vector of x's dtype)."""
+    return type(b) is np.ndarray and b.dtype == x.dtype and b.ndim == 1 and b.flags.c_contiguous
 
 
 def _weight_first(x, w) -> bool:
@@ -169,9 +179,13 @@ class LinearReLU(Function):
             y = np.empty(y_t.shape[::-1], y_t.dtype) if out is None else out
             kernel("bias_relu_transposed", y_t)(y_t, b, y)  # turned back, bias and ReLU in one pass
         else:
-            y = _product(x, w.T, out)  # a fresh array (or out): the fused pass may overwrite it
-            y2 = y.reshape(-1, y.shape[-1]) if y.ndim != 2 else y
-            kernel("bias_relu", y2)(y2, b)
+            y = None
+            if x.ndim == 2 and _bias_fits_the_job(b, x) and get_mode() != "reference":
+                y = _product(x, w.T, out, relu_bias=b)  # the team adds the bias to the blocks it computed
+            if y is None:
+                y = _product(x, w.T, out)  # a fresh array (or out): the fused pass may overwrite it
+                y2 = y.reshape(-1, y.shape[-1]) if y.ndim != 2 else y
+                kernel("bias_relu", y2)(y2, b)
         ctx.x, ctx.w, ctx.y = x, w, y
         return y
 
