@@ -158,9 +158,11 @@ class LinearReLU(Function):
     With g = dL/dy and gz = 0 where y <= 0, g elsewhere (Relu's backward, as PyTorch's):
         dL/dx = gz @ W,   dL/dW = gz^T @ x,   dL/db = sum of gz over every axis but the last
     Forward adds the bias and clamps in one in-place pass over the product (kernel
-    "bias_relu"); backward masks g and sums the bias gradient in one pass (kernel
-    "relu_backward_bias_grad"). Same numbers as Linear then Relu; nn.Sequential uses it
-    for a Linear directly followed by a ReLU.
+    "bias_relu"), or, where the product runs on the team (kernels/gemm_job.py), each thread
+    on the block it has just computed; backward masks g and sums the bias gradient in one
+    pass (kernel "relu_backward_bias_grad", which also finds the live units for the
+    dead-unit skip). Same numbers as Linear then Relu; nn.Sequential uses it for a Linear
+    directly followed by a ReLU.
     """
 
     @staticmethod
