@@ -160,9 +160,10 @@ def _serve(box, spins):
 
 @_native
 def _open(box, ticket, job, args):
-    """Open a job to the helper: what to call with which block, in the caller's float mode, then its ticket."""
+    """Open a job to the helper: what to call with which block (`args`, an int64 array: its address), in the
+    caller's float mode, then its ticket."""
     box[JOB] = job
-    box[ARGS] = args
+    box[ARGS] = args.ctypes.data
     box[MODE] = _float_mode()
     _store(box, OPEN, ticket)
 
@@ -170,7 +171,7 @@ def _open(box, ticket, job, args):
 @_native
 def _run_and_close(box, job, args):
     """The caller's part of the open job: run it here, then close it to the helper."""
-    _call_job(job, args)
+    _call_job(job, args.ctypes.data)
     _store(box, OPEN, 0)
 
 
@@ -211,18 +212,18 @@ class _Team:
             self.wake.acquire()
             _serve(self.box, SPIN_PAUSES)
 
-    def run(self, job: int, address: int) -> None:
+    def run(self, job: int, args: np.ndarray) -> None:
         box = self.box
         self.ticket += 1
         if not _awake(box) and self.wake.locked():
             # It sleeps on its lock: the job opens before the wake-up, so that the helper finds it open whenever
             # it first looks. Woken first, it could look, find nothing and go back to sleep before the caller
             # opened the job: a preempted caller on a busy machine, or a short SPIN_PAUSES, makes that likely.
-            _open(box, self.ticket, job, address)
+            _open(box, self.ticket, job, args)
             self.wake.release()
-            _run_and_close(box, job, address)
+            _run_and_close(box, job, args)
         else:
-            _lead(box, self.ticket, job, address)
+            _lead(box, self.ticket, job, args)
         while not _helper_left(box, WAIT_PAUSES):
             os.sched_yield()  # the helper was put aside inside the job: give it this core
 
@@ -254,11 +255,11 @@ def _natives_ready() -> bool:
 
 
 def _compile_natives() -> bool:
-    box, number = types.Array(types.int64, 1, "C"), types.int64
+    box, number = types.Array(types.int64, 1, "C"), types.int64  # the job's args block: an array like the box
     _serve.compile((box, number))
-    _open.compile((box, number, number, number))
-    _run_and_close.compile((box, number, number))
-    _lead.compile((box, number, number, number))
+    _open.compile((box, number, number, box))
+    _run_and_close.compile((box, number, box))
+    _lead.compile((box, number, number, box))
     _helper_left.compile((box, number))
     _awake.compile((box,))
     return True
@@ -277,12 +278,11 @@ def run(job: int, args: np.ndarray) -> None:
     time; returns once neither runs it. `job` is the address of a C function `void job(int64)` that takes
     its parts by atomic claims from `args` (see the module docstring); `args` is a C-contiguous int64 array
     the job reads its arrays' addresses from, kept alive by the caller until this returns."""
-    address = args.ctypes.data
     if not ready() or not _running.acquire(blocking=False):
-        alone(job)(address)
+        alone(job)(args.ctypes.data)
         return
     try:
-        _this_process_team().run(job, address)
+        _this_process_team().run(job, args)  # its address taken in native code: .ctypes costs a microsecond
     finally:
         _running.release()
 
