@@ -159,10 +159,10 @@ def _build_now() -> None:
     global _job, _put_natively
     put = lazy_jit.cached(numba.njit, _put_operands_natively, error_model="numpy", _nrt=False,
                           no_cfunc_wrapper=True)
-    for real in (types.float32, types.float64):  # any layout of the operands (as stored or transposed views)
-        operand = types.Array(real, 2, "A")
-        put.compile((types.Array(types.int64, 1, "C"), operand, operand, types.Array(real, 2, "C")))
-    put.disable_compile()  # a new layout is converted to the "A" signatures, never compiled on the step's path
+    for real in (types.float32, types.float64):  # read-only "A" arrays: every array converts to them, read-only
+        matrix = types.Array(real, 2, "A", readonly=True)  # or not, as stored or a transposed view
+        put.compile((types.Array(types.int64, 1, "C"), matrix, matrix, matrix))
+    put.disable_compile()  # nothing compiles on the step's path
     _put_natively = put
     _job = _build_job()
 

@@ -100,6 +100,26 @@ def test_the_bias_and_relu_on_each_block_are_the_kernels_bits(two_engine_threads
     assert (want >= 0).sum() + np.isnan(want).sum() == want.size and (want == 0).any()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_matmul_takes_operands_of_every_layout_read_only_or_not(two_engine_threads, monkeypatch, layout, dtype):
+    """The job's path writes the operands' addresses in compiled code closed to new signatures: transposed views
+    and read-only arrays reach it (each must convert to one of its signatures), with the twin's bits."""
+    assert gemm_job.wait_built()
+    for read_only in (False, True):
+        a, b = operands(256, 784, 64, layout, dtype, seed=int(read_only))
+        for array in (a, b):
+            array.setflags(write=not read_only)
+        layout_args = gemm_job.job_layout(a, b)
+        assert layout_args is not None
+        on_the_job = gemm_job.matmul(a, b, None, layout_args)
+        with monkeypatch.context() as patch:
+            patch.setattr(gemm_job, "job_address", lambda: None)
+            through_the_twin = gemm_job.matmul(a, b, None, layout_args)
+        assert on_the_job.tobytes() == through_the_twin.tobytes()
+        np.testing.assert_allclose(on_the_job, a @ b, rtol=1e-4, atol=1e-3)
+
+
 def test_the_blocks_depend_on_the_shape_alone_and_cover_the_result():
     for rows, inner, cols in [(256, 784, 64), (64, 784, 256), (512, 784, 256), (256, 64, 784), (190, 4096, 784),
                               (10, 512, 256), (513, 37, 19), (17, 3, 33), (1, 5, 40), (40, 5, 1), (15, 9, 15)]:
