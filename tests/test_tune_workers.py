@@ -118,12 +118,17 @@ def _write_space(out):
         '[params.lr]\ntype = "float"\nlow = 0.001\nhigh = 0.01\nlog = true\n')
 
 
-def _wait_for(predicate, what, timeout=60.0):
+def _wait_for(predicate, what, timeout=60.0, proc=None):
+    """predicate()'s first true answer; fails on the timeout, or at once with its output where `proc` (the tune
+    command) has exited meanwhile."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = predicate()
         if found:
             return found
+        if proc is not None and proc.poll() is not None:
+            output = proc.stdout.read() if proc.stdout else ""
+            raise AssertionError(f"the tune command exited ({proc.returncode}) before {what}:\n{output}")
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
 
@@ -143,7 +148,7 @@ def test_a_killed_command_loses_only_its_running_trial_and_a_rerun_completes_the
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        running = _wait_for(lambda: _running(url), "the first trial to start")
+        running = _wait_for(lambda: _running(url), "the first trial to start", proc=proc)
         os.kill(proc.pid, signal.SIGKILL)  # mid-trial: 150 epochs take far longer than the poll
         proc.wait(timeout=30)
     finally:
@@ -171,7 +176,7 @@ def test_killing_one_of_two_workers_mid_trial_leaves_the_other_to_finish(tmp_pat
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        running = _wait_for(lambda: _running(url), "a worker to start a trial")
+        running = _wait_for(lambda: _running(url), "a worker to start a trial", proc=proc)
         victim = running[0]
         pid = int(victim.user_attrs["worker"].split()[0].rsplit(":", 1)[1])
         os.kill(pid, signal.SIGKILL)
@@ -211,6 +216,52 @@ def test_a_database_whose_schema_another_process_wrote_meanwhile_opens_on_a_retr
     opened = open_storage(f"sqlite:///{tmp_path / 'study.db'}")
     assert len(calls) == 2
     assert opened.get_all_studies() == []
+
+
+def test_a_table_another_process_created_meanwhile_opens_on_a_retry(tmp_path, monkeypatch):
+    """The other way to lose that race: the other process created a table between Optuna's look and its own
+    CREATE TABLE (SQLite: "table studies already exists")."""
+    import sqlite3
+
+    import sqlalchemy.exc
+
+    real, calls = optuna.storages.RDBStorage, []
+
+    def racing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlalchemy.exc.OperationalError("CREATE TABLE studies", {}, sqlite3.OperationalError(
+                "table studies already exists"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
+    opened = open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    assert len(calls) == 2
+    assert opened.get_all_studies() == []
+
+
+_OPEN_AT = """
+import sys, time
+from tinygrad_opt.tune.storage import open_storage
+start = float(sys.argv[2])
+while time.time() < start:
+    pass
+open_storage(sys.argv[1]).get_all_studies()
+"""
+
+
+def test_processes_opening_one_new_database_at_the_same_moment_all_open_it(tmp_path):
+    """Two processes open a new SQLite file at the same instant, a few times over: each time either may lose
+    one of the races above (each came up in about half of such pairs), and both must open it."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for attempt in range(4):
+        url = f"sqlite:///{tmp_path / f'study{attempt}.db'}"
+        start = str(time.time() + 4.0)  # after both have imported Optuna
+        procs = [subprocess.Popen([sys.executable, "-c", _OPEN_AT, url, start], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+        for proc in procs:
+            output, _ = proc.communicate(timeout=120)
+            assert proc.returncode == 0, output
 
 
 def test_another_database_error_is_not_retried(tmp_path, monkeypatch):

@@ -127,8 +127,9 @@ SCHEMA_RACE_TRIES = 5  # opens of a database whose schema another process is cre
 
 def _rdb_storage(url: str, engine_kwargs: dict, heartbeat_interval: float, grace: float) -> Any:
     """optuna's RDBStorage for `url`. Two processes that open a new database at once (a tune command and its
-    workers, or a watcher) both create Optuna's tables; the slower one then fails on the schema version row
-    the other wrote. Opened again, it finds the schema made, so that case is retried a few times."""
+    workers, or a watcher) both create Optuna's tables; the slower one then fails on a table the other made
+    first or on the schema version row it wrote. Opened again, it finds the schema made, so those cases are
+    retried a few times."""
     import optuna
 
     for attempt in range(SCHEMA_RACE_TRIES):
@@ -144,9 +145,13 @@ def _rdb_storage(url: str, engine_kwargs: dict, heartbeat_interval: float, grace
 
 
 def _schema_race(err: BaseException) -> bool:
-    """Whether `err` is the loss of the race to write the new schema's version row (alembic_version)."""
+    """Whether `err` is the loss of the race to create the new schema: a table or index that the other process
+    created first ("table studies already exists" in SQLite, 'relation "studies" already exists' in
+    PostgreSQL), or the version row it wrote (alembic_version)."""
     text = str(getattr(err, "orig", None) or err)
-    return "alembic_version" in text and ("UNIQUE" in text or "unique" in text or "Duplicate" in text)
+    if "alembic_version" in text and ("UNIQUE" in text or "unique" in text or "Duplicate" in text):
+        return True
+    return "already exists" in text and any(kind in text.lower() for kind in ("table", "index", "relation"))
 
 
 def _postgres_driver() -> str:
