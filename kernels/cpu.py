@@ -265,8 +265,8 @@ def exp_nonpositive_float32_array(t: np.ndarray) -> np.ndarray:
 # Per row: m = max (NaN wins, as in NumPy's max), e = exp(z - m) in z's dtype, s = the float64 sum of e
 # from left to right, loss = log(s) - (z[t] - m) and dz = e / s - q, each rounded once to z's dtype.
 # float64 takes the C library's exp one element at a time. float32 takes exp_nonpositive_float32 over the
-# whole array in one flat pass (it vectorises; the C call costs about 5 ns an element, most of the loss's
-# time at large batches), compiled without fused multiply-adds so that first_call's NumPy twin repeats it.
+# whole array in one flat pass (it vectorises; a C call per element would be most of the loss's time at
+# large batches), compiled without fused multiply-adds so that first_call's NumPy twin repeats it.
 
 @_jit(inline="always")
 def _row_max_nan_wins(z, r, c):

@@ -418,8 +418,8 @@ def _put_operands(args: np.ndarray, a, b, c) -> None:
 
 
 def _put_operands_natively(args, a, b, c):
-    """_put_operands in nopython code, for a job's every call once Numba has started: NumPy's .ctypes takes about
-    a microsecond an array, the compiled call a few tenths for all three (signatures: _build_now)."""
+    """_put_operands in nopython code, for a job's every call once Numba has started: NumPy's .ctypes costs more
+    per array than this call for all three (signatures: _build_now)."""
     args[A] = a.ctypes.data
     args[B] = b.ctypes.data
     args[C] = c.ctypes.data

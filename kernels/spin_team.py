@@ -282,7 +282,7 @@ def run(job: int, args: np.ndarray) -> None:
         alone(job)(args.ctypes.data)
         return
     try:
-        _this_process_team().run(job, args)  # its address taken in native code: .ctypes costs a microsecond
+        _this_process_team().run(job, args)  # its address taken in native code, for less than .ctypes costs
     finally:
         _running.release()
 
