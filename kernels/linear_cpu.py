@@ -68,29 +68,18 @@ def bias_relu_transposed(h_t, b, out):
 
 
 @_jit()
-def _relu_backward_bias_grad(g, y, out, db, zero):
-    rows, cols = g.shape
-    for j in range(cols):
-        db[j] = 0
-    for r in range(rows):
-        for j in range(cols):
-            v = zero if y[r, j] <= zero else g[r, j]  # as relu_backward: +0 where y <= 0, a NaN y passes g
-            out[r, j] = v
-            db[j] += v
-
-
-@_jit()
 def _relu_backward_bias_grad_live(g, y, out, db, flags, zero):
+    """Relu's backward mask, its column sums (the bias gradient, row after row) and the live columns' flags."""
     rows, cols = g.shape
     for j in range(cols):
         db[j] = 0
         flags[j] = 0
     for r in range(rows):
         for j in range(cols):
-            v = zero if y[r, j] <= zero else g[r, j]
+            v = zero if y[r, j] <= zero else g[r, j]  # as relu_backward: +0 where y <= 0, a NaN y passes g
             out[r, j] = v
             db[j] += v
-            flags[j] |= v != zero  # as _live_columns, on the way
+            flags[j] |= v != zero  # as _live_columns, on the way (as cheap as a pass without it)
 
 
 def _relu_backward_bias_grad_takes(g, y) -> bool:
@@ -98,11 +87,18 @@ def _relu_backward_bias_grad_takes(g, y) -> bool:
             and g.flags.c_contiguous and y.flags.c_contiguous)
 
 
-@takes(_relu_backward_bias_grad_takes)
-def relu_backward_bias_grad(g, y):
+def _mask_pass(g, y):
+    """The masked gradient, its column sums and its live columns' flags (uint8), from one pass."""
     out = np.empty_like(g)
     db = np.empty(g.shape[1], g.dtype)
-    _relu_backward_bias_grad(g, y, out, db, _ZERO[g.dtype])
+    flags = np.empty(g.shape[1], np.uint8)
+    _relu_backward_bias_grad_live(g, y, out, db, flags, _ZERO[g.dtype])
+    return out, db, flags
+
+
+@takes(_relu_backward_bias_grad_takes)
+def relu_backward_bias_grad(g, y):
+    out, db, _ = _mask_pass(g, y)
     return out, db
 
 
@@ -110,10 +106,7 @@ def relu_backward_bias_grad(g, y):
 def relu_backward_bias_grad_live(g, y):
     """relu_backward_bias_grad and live_columns of its result in one pass: the dead-unit skip's (ops/linear.py)
     look for live units then reads no array of its own."""
-    out = np.empty_like(g)
-    db = np.empty(g.shape[1], g.dtype)
-    flags = np.empty(g.shape[1], np.uint8)
-    _relu_backward_bias_grad_live(g, y, out, db, flags, _ZERO[g.dtype])
+    out, db, flags = _mask_pass(g, y)
     return out, db, np.flatnonzero(flags)
 
 
