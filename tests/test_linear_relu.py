@@ -113,6 +113,17 @@ def unfused(x, w, b):
     return ops.Relu.apply(ops.Linear.apply(x, w, b))
 
 
+def fused_and_unfused(arrays_, upstream):
+    """[y, dx, dW, db] of LinearReLU and of Linear then Relu on copies of `arrays_` (x, W, b), g = upstream."""
+    results = []
+    for fn in (ops.LinearReLU.apply, unfused):
+        leaves = [tg.Tensor(a.copy(), requires_grad=True) for a in arrays_]
+        y = fn(*leaves)
+        (y * tg.Tensor(upstream)).sum().backward()
+        results.append([y.numpy()] + [t.grad.numpy() for t in leaves])
+    return results
+
+
 @pytest.mark.parametrize("shape", [(5, 4), (4,), (2, 3, 4)])
 @pytest.mark.parametrize("mode", ["auto", "reference"])
 def test_linear_relu_gives_the_unfused_numbers_bitwise(shape, mode):
@@ -120,18 +131,13 @@ def test_linear_relu_gives_the_unfused_numbers_bitwise(shape, mode):
     arrays_ = [rng.standard_normal(shape).astype(np.float32), rng.standard_normal((6, 4)).astype(np.float32),
                rng.standard_normal(6).astype(np.float32)]
     upstream = rng.standard_normal(shape[:-1] + (6,)).astype(np.float32)
-    results = []
     kernels.set_kernels(mode)
     try:
-        for fn in (ops.LinearReLU.apply, unfused):
-            leaves = [tg.Tensor(a.copy(), requires_grad=True) for a in arrays_]
-            y = fn(*leaves)
-            (y * tg.Tensor(upstream)).sum().backward()
-            results.append([y.numpy()] + [t.grad.numpy() for t in leaves])
+        fused, plain = fused_and_unfused(arrays_, upstream)
     finally:
         kernels.set_kernels("auto")
-    for fused, plain in zip(*results):
-        same(fused, plain)
+    for got, want in zip(fused, plain):
+        same(got, want)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -155,18 +161,13 @@ def test_a_product_on_the_team_takes_the_bias_and_relu_and_keeps_the_unfused_num
                rng.standard_normal(256).astype(dtype)]
     arrays_[0][3, :5] = np.nan
     upstream = rng.standard_normal((512, 256)).astype(dtype)
-    results = []
     try:
-        for fn in (ops.LinearReLU.apply, unfused):
-            leaves = [tg.Tensor(a.copy(), requires_grad=True) for a in arrays_]
-            y = fn(*leaves)
-            (y * tg.Tensor(upstream)).sum().backward()
-            results.append([y.numpy()] + [t.grad.numpy() for t in leaves])
+        fused, plain = fused_and_unfused(arrays_, upstream)
     finally:
         kernels.set_blas_threads(policy)
     assert biases[0] is True  # the fused layer's forward product took the bias
-    for fused, plain in zip(*results):
-        same(fused, plain)
+    for got, want in zip(fused, plain):
+        same(got, want)
 
 
 def test_linear_relu_gradcheck_float64():

@@ -195,40 +195,22 @@ def test_killing_one_of_two_workers_mid_trial_leaves_the_other_to_finish(tmp_pat
     assert any(int(w.split()[0].rsplit(":", 1)[1]) != pid for w in survivors)
 
 
-def test_a_database_whose_schema_another_process_wrote_meanwhile_opens_on_a_retry(tmp_path, monkeypatch):
+@pytest.mark.parametrize("lost_on", ["version row", "table"])
+def test_a_database_whose_schema_another_process_wrote_meanwhile_opens_on_a_retry(tmp_path, monkeypatch, lost_on):
     """Two processes opening a new SQLite file at once both write Optuna's schema; the slower one fails on the
-    version row (alembic_version). open_storage opens it again instead of failing the run."""
+    version row (alembic_version) the other wrote, or on a table the other created between Optuna's look and
+    its own CREATE TABLE. open_storage opens it again instead of failing the run."""
     import sqlite3
 
     import sqlalchemy.exc
-
 
     real, calls = optuna.storages.RDBStorage, []
 
     def racing(*args, **kwargs):
         calls.append(1)
-        if len(calls) == 1:
+        if len(calls) == 1 and lost_on == "version row":
             raise sqlalchemy.exc.IntegrityError("INSERT INTO alembic_version", {}, sqlite3.IntegrityError(
                 "UNIQUE constraint failed: alembic_version.version_num"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
-    opened = open_storage(f"sqlite:///{tmp_path / 'study.db'}")
-    assert len(calls) == 2
-    assert opened.get_all_studies() == []
-
-
-def test_a_table_another_process_created_meanwhile_opens_on_a_retry(tmp_path, monkeypatch):
-    """The other way to lose that race: the other process created a table between Optuna's look and its own
-    CREATE TABLE (SQLite: "table studies already exists")."""
-    import sqlite3
-
-    import sqlalchemy.exc
-
-    real, calls = optuna.storages.RDBStorage, []
-
-    def racing(*args, **kwargs):
-        calls.append(1)
         if len(calls) == 1:
             raise sqlalchemy.exc.OperationalError("CREATE TABLE studies", {}, sqlite3.OperationalError(
                 "table studies already exists"))
