@@ -167,7 +167,9 @@ def softmax_cross_entropy(z, target, label_smoothing: float):
     """cpu.softmax_cross_entropy's bits without label smoothing: per row, m = max, e = exp(z - m) in z's dtype,
     s = the float64 sum of e from left to right, loss = log(s) - (z[t] - m) and dz = e / s, minus 1 at the
     target, each rounded once to z's dtype."""
-    from . import cpu  # noqa: PLC0415 - the float32 exp's NumPy form lives beside the loop it repeats
+    # the float32 exp's NumPy form lives beside the loop it repeats, in cpu.py, which loads at the first CPU
+    # kernel's need rather than with the package (this module does)
+    from . import cpu  # noqa: PLC0415
 
     float32 = z.dtype == np.float32
     exp = cpu.exp_nonpositive_float32_array if float32 else _C_EXP if z.dtype == np.float64 else None

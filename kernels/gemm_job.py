@@ -33,6 +33,7 @@ import numpy as np
 
 from . import background, block_claims, environment, lazy_jit, native_arrays, spin_team
 from .blas_threads import _blas, blas_yields_to_engine_threads, engine_threads, get_blas_threads
+from .registry import get as kernel
 
 # the args block: int64 slots, filled by `fill_args`
 CLAIM, PARTS, STEP, EXTENT, BY_COLUMNS, FUNCTION, TRANS_A, TRANS_B, M, N, K, A, LDA, B, LDB, C, LDC, \
@@ -334,9 +335,7 @@ def matmul(a, b, out=None, layout: np.ndarray | None = None, relu_bias: np.ndarr
         else:
             spin_team.run(address, args)
     if relu_bias is not None and address is None:
-        from . import get as kernel  # noqa: PLC0415 - the registry's choice, twin or loop: the loop's bits either way
-
-        kernel("bias_relu", c)(c, relu_bias)
+        kernel("bias_relu", c)(c, relu_bias)  # the registry's choice, twin or loop: the loop's bits either way
     return c
 
 

@@ -11,18 +11,19 @@ from ..kernels.blas_threads import THREADED_FROM_MACS, after_gemm, before_gemm
 from ..kernels.split_gemm import matmul as split_matmul
 
 
-def _product(a, b, out=None, relu_bias=None):
+def _product(a, b, out=None):
     """a @ b, written into `out` when given (a captured step's buffer, a NumPy array); a large product as fixed
     blocks on the engine's two threads (kernels/gemm_job.py), or on the engine's threads where BLAS runs on
-    one (kernels/split_gemm.py). `relu_bias`: relu(a @ b + relu_bias) as the kernel bias_relu computes it,
-    added by the team's threads to the blocks they computed, while in their caches; None where the product
-    does not run as the team's job (the caller's pass adds it then)."""
+    one (kernels/split_gemm.py)."""
     if type(a) is np.ndarray:
         layout = gemm_job.job_layout(a, b, out)
         if layout is not None:
-            return gemm_job.matmul(a, b, out, layout, relu_bias)
-    if relu_bias is not None:
-        return None
+            return gemm_job.matmul(a, b, out, layout)
+    return _product_off_the_team(a, b, out)
+
+
+def _product_off_the_team(a, b, out=None):
+    """a @ b where it does not run as the team's job: split_gemm's blocks for NumPy arrays, else the array's @."""
     if type(a) is np.ndarray:
         macs = a.size * b.shape[-1]
         if macs < THREADED_FROM_MACS or a.dtype.char not in "fd":  # BLAS on the caller alone, or no BLAS
@@ -32,6 +33,20 @@ def _product(a, b, out=None, relu_bias=None):
         after_gemm(started, macs)  # one that waited for a BLAS worker put aside: one thread from now on
         return y
     return a @ b if out is None else np.matmul(a, b, out=out)
+
+
+def _product_bias_relu(x, wt, b, out=None):
+    """relu(x @ wt + b), as the kernel bias_relu computes it, written into `out` when given. Where the product
+    runs as the team's job and b suits it (a C-contiguous NumPy vector of x's dtype), each thread clamps the
+    blocks it has just computed, while they are in its cache; else one pass over the product after it."""
+    layout = gemm_job.job_layout(x, wt, out) if type(x) is np.ndarray else None
+    if (layout is not None and type(b) is np.ndarray and b.dtype == x.dtype and b.flags.c_contiguous
+            and get_mode() != "reference"):
+        return gemm_job.matmul(x, wt, out, layout, b)
+    y = _product_off_the_team(x, wt, out) if layout is None else gemm_job.matmul(x, wt, out, layout)
+    y2 = y.reshape(-1, y.shape[-1]) if y.ndim != 2 else y  # a fresh array (or out): the pass may overwrite it
+    kernel("bias_relu", y2)(y2, b)
+    return y
 
 
 # fewer rows: at 64 rows the narrower product and the skip's two passes took as long as the whole product
@@ -74,11 +89,6 @@ def _weight_grad(g, x, out=None, live=None):
                 return gw
             return _product(g.T, x, gw)
     return _product(g.T, x, out)
-
-
-def _bias_fits_the_job(b, x) -> bool:
-    """Whether gemm_job may add the bias b to x's product (a C-contiguous NumPy vector of x's dtype)."""
-    return type(b) is np.ndarray and b.dtype == x.dtype and b.ndim == 1 and b.flags.c_contiguous
 
 
 def _weight_first(x, w) -> bool:
@@ -181,13 +191,7 @@ class LinearReLU(Function):
             y = np.empty(y_t.shape[::-1], y_t.dtype) if out is None else out
             kernel("bias_relu_transposed", y_t)(y_t, b, y)  # turned back, bias and ReLU in one pass
         else:
-            y = None
-            if x.ndim == 2 and _bias_fits_the_job(b, x) and get_mode() != "reference":
-                y = _product(x, w.T, out, relu_bias=b)  # the team adds the bias to the blocks it computed
-            if y is None:
-                y = _product(x, w.T, out)  # a fresh array (or out): the fused pass may overwrite it
-                y2 = y.reshape(-1, y.shape[-1]) if y.ndim != 2 else y
-                kernel("bias_relu", y2)(y2, b)
+            y = _product_bias_relu(x, w.T, b, out)
         ctx.x, ctx.w, ctx.y = x, w, y
         return y
 
