@@ -151,8 +151,9 @@ def _leave_warning_filters_alone() -> bool:
     return True
 
 
-def compile_later(fn: Callable, args: tuple, kwargs: dict) -> Job | None:
-    """Queue `fn(*scratch args)` on the worker; None when the caller should run `fn` itself now."""
+def compile_later(fn: Callable, args: tuple, kwargs: dict, first: bool = False) -> Job | None:
+    """Queue `fn(*scratch args)` on the worker (`first`: ahead of what waits already); None when the caller should
+    run `fn` itself now."""
     global _thread
     if not enabled() or not _can_hand_over(args) or not _can_hand_over(kwargs.values()):
         return None
@@ -161,7 +162,10 @@ def compile_later(fn: Callable, args: tuple, kwargs: dict) -> Job | None:
     with _cond:
         if _closing:
             return None
-        _pending.append(item)
+        if first:
+            _pending.insert(0, item)
+        else:
+            _pending.append(item)
         if _thread is None:
             _thread = threading.Thread(target=_work, name="tinygrad_opt-kernel-compile", daemon=True)
             _thread.start()

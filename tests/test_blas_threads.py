@@ -4,7 +4,7 @@ import pytest
 
 import tinygrad_opt as tg
 from tinygrad_opt import kernels
-from tinygrad_opt.kernels import blas_threads
+from tinygrad_opt.kernels import blas_threads, gemm_job
 
 
 class FakeBlas:
@@ -230,6 +230,9 @@ def test_linear_and_matmul_report_their_large_products(monkeypatch):
     reported = []
     monkeypatch.setattr(linear, "after_gemm", lambda started, macs: reported.append(("linear", macs)))
     monkeypatch.setattr(matmul, "after_gemm", lambda started, macs: reported.append(("matmul", macs)))
+    # off the spinning team (whose jobs, and register tiles, call no threaded BLAS to time), as an earlier test in
+    # the run may have left it; before Numba's start the team's products ran as twins, unreported
+    monkeypatch.setattr(gemm_job, "team_products", False)
     x = tg.Tensor(np.ones((64, 784), np.float32))
     layer = tg.nn.Linear(784, 256)
     layer(x).sum().backward()  # forward (weight first) and dW (dx: x needs no gradient)

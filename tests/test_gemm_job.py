@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import tinygrad_opt as tg
-from tinygrad_opt.kernels import blas_threads, gemm_job, spin_team
+from tinygrad_opt.kernels import blas_threads, gemm_job, spin_team, tile_gemm
 from tinygrad_opt.ops import linear
 
 pytestmark = pytest.mark.skipif(gemm_job.cblas() is None, reason="NumPy's BLAS is not OpenBLAS's 64-bit build")
@@ -244,9 +244,11 @@ def mlp_step_bits(batch: int, steps: int, capture: bool) -> list[bytes]:
 @pytest.mark.parametrize("batch", [64, 512])
 def test_the_replayed_mlp_step_gives_the_eager_bits_through_the_job(two_engine_threads, monkeypatch, batch):
     calls = []
-    real = gemm_job.matmul
+    real, real_tiles = gemm_job.matmul, tile_gemm.matmul
     monkeypatch.setattr(gemm_job, "matmul", lambda a, b, out=None, layout=None, relu_bias=None:
                         calls.append(a.shape) or real(a, b, out, layout, relu_bias))
+    monkeypatch.setattr(tile_gemm, "matmul", lambda a, b, out=None, run=None:  # batch 64's forward
+                        calls.append(a.shape) or real_tiles(a, b, out, run))
     eager = mlp_step_bits(batch, 5, capture=False)
     assert len(calls) >= 5 * 2  # the first layer's forward and weight gradient at least, each step
     assert mlp_step_bits(batch, 5, capture=True) == eager

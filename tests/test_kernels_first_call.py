@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -381,6 +382,18 @@ def test_lists_of_arrays_are_handed_over_as_lists_of_scratch_zeros(monkeypatch):
     assert job is not None and background.wait_idle(timeout=30) and job.done
     assert seen == [[(np.dtype(np.float32), (3,), False), (np.dtype(np.float64), (2, 2), False)]]
     assert background.compile_later(lambda group: None, ([[np.ones(2)]],), {}) is None  # nested: not handed over
+
+
+def test_a_compile_asked_first_runs_ahead_of_those_waiting(monkeypatch):
+    monkeypatch.setattr(background, "_enabled", True)
+    assert background.wait_idle(timeout=60)
+    order, gate = [], threading.Event()
+    jobs = [background.compile_later(lambda: gate.wait(30), (), {})]  # holds the worker while the others queue
+    jobs += [background.compile_later(lambda name=name: order.append(name), (), {}) for name in ("a", "b")]
+    jobs.append(background.compile_later(lambda: order.append("first"), (), {}, first=True))
+    gate.set()
+    assert background.wait_idle(timeout=30) and all(job.done for job in jobs)
+    assert order == ["first", "a", "b"]
 
 
 def test_the_worker_runs_its_scratch_calls_alone_and_never_touches_blas_threads(monkeypatch):

@@ -6,7 +6,7 @@ import numpy as np
 from ..autograd import Function
 from ..errors import ShapeError
 from ..kernels import get as kernel
-from ..kernels import gemm_job, get_mode
+from ..kernels import gemm_job, get_mode, spin_team, tile_gemm
 from ..kernels.blas_threads import THREADED_FROM_MACS, after_gemm, before_gemm
 from ..kernels.split_gemm import matmul as split_matmul
 
@@ -102,8 +102,12 @@ def _weight_first(x, w) -> bool:
 
 
 def _transposed_product(x, w):
-    """W @ x^T, (out_features, rows), C-contiguous: the layer's product before it is turned back."""
-    return _product(w, x.T)
+    """W @ x^T, (out_features, rows), C-contiguous: the layer's product before it is turned back. For a batch of
+    up to 64 rows, in register tiles on the engine's two threads (kernels/tile_gemm.py)."""
+    xt = x.T
+    if tile_gemm.takes(w, xt) and gemm_job.takes_products() and get_mode() != "reference":
+        return tile_gemm.matmul(w, xt, run=spin_team.run)
+    return _product(w, xt)
 
 
 class Linear(Function):

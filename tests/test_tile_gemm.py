@@ -1,0 +1,158 @@
+"""kernels/tile_gemm.py: W @ x^T for a batch of up to 64 rows in register tiles, each element summed in order
+without fused multiply-adds: the same bits on the team, on one thread, on two threads at once and in the NumPy
+twin, and the engine's forward at such a batch computed there."""
+from __future__ import annotations
+
+import ctypes
+import threading
+
+import numpy as np
+import pytest
+
+import tinygrad_opt as tg
+from tinygrad_opt.kernels import gemm_job, spin_team, tile_gemm
+from tinygrad_opt.ops import linear
+
+# (rows of W, inner, batch): the seed's layer, short tails of rows (m % ROWS) and of the packed blocks (k % 16)
+SHAPES = [(256, 784, 64), (256, 784, 16), (250, 100, 48), (8, 1, 16), (37, 513, 32), (9, 17, 64)]
+
+
+def operands(rows, inner, batch, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((rows, inner)).astype(np.float32), rng.standard_normal((batch, inner)).astype(np.float32)
+
+
+def twin(w, x):
+    c = np.empty((w.shape[0], x.shape[0]), np.float32)
+    tile_gemm.twin_rows(w, np.ascontiguousarray(x.T), c)
+    return c
+
+
+def on_threads(w, x, threads: int):
+    """The compiled job run by `threads` threads at once, each through ctypes (which releases the GIL)."""
+    assert tile_gemm.wait_built()
+    job = ctypes.CFUNCTYPE(None, ctypes.c_int64)(tile_gemm.job_address())
+    start = threading.Barrier(threads)
+
+    def run(_, args):
+        def work():
+            start.wait()
+            job(args.ctypes.data)
+        team = [threading.Thread(target=work) for _ in range(threads)]
+        for thread in team:
+            thread.start()
+        for thread in team:
+            thread.join()
+
+    return tile_gemm.matmul(w, x.T, run=run)
+
+
+def bits(a):
+    return a.view(np.uint32)
+
+
+@pytest.mark.parametrize("rows, inner, batch", SHAPES)
+def test_one_thread_two_threads_the_team_and_the_twin_give_the_same_bits(rows, inner, batch):
+    w, x = operands(rows, inner, batch)
+    expected = twin(w, x)
+    for threads in (1, 2):
+        np.testing.assert_array_equal(bits(on_threads(w, x, threads)), bits(expected))
+    np.testing.assert_array_equal(bits(tile_gemm.matmul(w, x.T, run=spin_team.run)), bits(expected))
+    np.testing.assert_array_equal(bits(tile_gemm.matmul(w, x.T)), bits(expected))  # no run: the twin
+    exact = w.astype(np.float64) @ x.T.astype(np.float64)
+    magnitude = np.abs(w).astype(np.float64) @ np.abs(x.T).astype(np.float64)  # sum of |terms| per element
+    assert np.all(np.abs(expected - exact) <= 2 * inner * 2.0**-24 * magnitude)  # two roundings a term, at most
+
+
+def test_the_twin_sums_each_element_in_order_with_a_rounded_product_and_a_rounded_sum():
+    w, x = operands(9, 21, 16, seed=3)
+    w[0, :4] = [1e30, -1e30, 3e-8, -0.0]  # cancellation and a tiny addend: the order and the roundings show
+    expected = np.empty((9, 16), np.float32)
+    for i in range(9):
+        for j in range(16):
+            total = np.float32(0)
+            for t in range(21):
+                total = np.float32(total + np.float32(w[i, t] * x[j, t]))
+            expected[i, j] = total
+    np.testing.assert_array_equal(bits(twin(w, x)), bits(expected))
+    np.testing.assert_array_equal(bits(on_threads(w, x, 2)), bits(expected))
+
+
+def test_infinities_nans_and_signed_zeros_land_where_the_twin_puts_them():
+    w, x = operands(64, 48, 32, seed=5)
+    w[3, 7], w[10, :] = np.inf, -0.0
+    x[5, 11], x[6, 2] = np.nan, -np.inf
+    got, expected = on_threads(w, x, 2), twin(w, x)
+    nan = np.isnan(expected)
+    assert nan.any() and np.isinf(expected).any()
+    np.testing.assert_array_equal(np.isnan(got), nan)  # a NaN's sign may depend on the operands' order
+    np.testing.assert_array_equal(bits(got)[~nan], bits(expected)[~nan])
+    finite = np.isfinite(x).all(axis=1)
+    assert np.all(bits(expected[10, finite]) == 0)  # 0 + (-0 * x) = +0: sums start from +0
+
+
+@pytest.mark.parametrize("w, xt, why", [
+    (np.ones((64, 32)), np.ones((16, 32)).T, "float64"),
+    (np.ones((64, 32), np.float32), np.ones((24, 32), np.float32).T, "a batch not a multiple of 16"),
+    (np.ones((64, 32), np.float32), np.ones((80, 32), np.float32).T, "more than 64 columns"),
+    (np.ones((64, 32), np.float32), np.ones((32, 16), np.float32), "x^T not a transposed view"),
+    (np.ones((4, 32), np.float32), np.ones((16, 32), np.float32).T, "fewer than two tiles of rows"),
+    (np.ones((32, 64), np.float32)[:, ::2], np.ones((16, 32), np.float32).T, "W's columns strided"),
+])
+def test_other_products_stay_on_blas(w, xt, why):
+    assert not tile_gemm.takes(w, xt), why
+
+
+def test_the_switch_turns_the_tiles_off(monkeypatch):
+    w, x = operands(64, 32, 16)
+    assert tile_gemm.takes(w, x.T)
+    monkeypatch.setattr(tile_gemm, "enabled", False)
+    assert not tile_gemm.takes(w, x.T)
+
+
+def test_two_python_threads_multiply_at_once_each_with_its_own_packing():
+    pairs = [operands(256, 784, 64, seed=s) for s in (1, 2)]
+    expected = [twin(w, x) for w, x in pairs]
+    wrong = []
+
+    def work(k):
+        w, x = pairs[k]
+        for _ in range(30):
+            if not np.array_equal(tile_gemm.matmul(w, x.T, run=spin_team.run), expected[k]):
+                wrong.append(k)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not wrong
+
+
+def test_the_layers_forward_at_batch_64_is_the_tiles_product(monkeypatch):
+    """Linear and the fused Linear+ReLU take the first layer's product from the tiles (weight first), and both
+    give its numbers: relu(tiles^T + b) bit for bit, against torch to float32's rounding of a 784-term sum."""
+    monkeypatch.setattr(gemm_job, "team_products", True)
+    calls = []
+    real = tile_gemm.matmul
+    monkeypatch.setattr(tile_gemm, "matmul", lambda a, b, out=None, run=None: calls.append(a.shape) or real(a, b, out, run))
+    w, x = operands(256, 784, 64, seed=7)
+    b = np.random.default_rng(8).standard_normal(256).astype(np.float32)
+    layer = tg.nn.Linear(784, 256)
+    layer.weight.data[...], layer.bias.data[...] = w, b
+    fused = tg.nn.Sequential(layer, tg.nn.ReLU())(tg.Tensor(x)).data
+    unfused = tg.nn.functional.relu(layer(tg.Tensor(x))).data
+    assert calls == [(256, 784)] * 2
+    expected = np.maximum(twin(w, x).T + b, np.float32(0))
+    np.testing.assert_array_equal(bits(fused), bits(expected))
+    np.testing.assert_array_equal(bits(unfused), bits(expected))
+    torch = pytest.importorskip("torch")
+    reference = torch.relu(torch.from_numpy(x) @ torch.from_numpy(w).T + torch.from_numpy(b)).numpy()
+    terms = np.abs(x) @ np.abs(w).T  # each sum's |terms|: float32's rounding of a 784-term sum scales with it
+    np.testing.assert_array_less(np.abs(fused - reference), 1e-6 * terms + 1e-30)
+
+
+def test_with_the_team_products_off_the_forward_stays_on_blas(monkeypatch):
+    monkeypatch.setattr(gemm_job, "team_products", False)
+    w, x = operands(256, 784, 64, seed=9)
+    np.testing.assert_array_equal(bits(linear._transposed_product(x, w)), bits(w @ x.T))
