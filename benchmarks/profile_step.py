@@ -67,7 +67,7 @@ from tinygrad_opt.kernels import gemm_job  # noqa: E402
 from tinygrad_opt.kernels.blas_threads import apply_policy, before_gemm  # noqa: E402
 from tinygrad_opt.ops.linear import _product as product, _transposed_product as transposed_product  # noqa: E402
 from tinygrad_opt.ops.linear import _weight_first as weight_first_product  # noqa: E402
-from tinygrad_opt.ops.linear import SKIP_DEAD_FROM_ROWS, _weight_grad as weight_grad  # noqa: E402
+from tinygrad_opt.ops.linear import SKIP_DEAD_FROM_ROWS, _in_tiles, _weight_grad as weight_grad  # noqa: E402
 
 F32 = 4  # bytes per float32
 
@@ -153,12 +153,13 @@ def phases(batch: int, fused: bool = True, weights=None) -> list[tuple[str, str,
     ga = g2 @ w2
     g1 = kernel("relu_backward", ga)(ga, a)
     relu, relu_bw, bias_grad = kernel("relu", h), kernel("relu_backward", ga), kernel("bias_grad", g2)
-    bias_relu, mask_and_db = kernel("bias_relu", h), kernel("relu_backward_bias_grad", ga)
+    bias_relu, mask_and_db = kernel("bias_relu", h), kernel("relu_backward_bias_grad_live", ga)
     adam = kernel("adam_update", w1)
     params = [p.copy() for p in (w1, b1, w2, b2)]
     h_t, turned = np.ascontiguousarray(h.T), np.empty_like(h)
     # what each phase last wrote: the next phase's input
-    flow = {"h": h, "h_t": h_t, "a": a, "z": z, "ga": ga, "gz": g1, "gw1": g1.T @ x, "gw2": g2.T @ a}
+    flow = {"h": h, "h_t": h_t, "a": a, "z": z, "ga": ga, "gz": g1, "gw1": g1.T @ x, "gw2": g2.T @ a,
+            "live": kernel("live_columns", g1)(g1)}
     grads = [None, rng.standard_normal(b1.shape).astype(np.float32) * 1e-3, None,
              rng.standard_normal(b2.shape).astype(np.float32) * 1e-3]
     moments = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
@@ -168,6 +169,10 @@ def phases(batch: int, fused: bool = True, weights=None) -> list[tuple[str, str,
     def keep(key, value):
         flow[key] = value
         return value
+
+    def keep_live(gz, db, live):  # the mask pass's live units, which the step's dW1 takes from it
+        flow["live"] = live
+        return gz
 
     def adam_all():
         state["step"] += 1
@@ -180,7 +185,7 @@ def phases(batch: int, fused: bool = True, weights=None) -> list[tuple[str, str,
         return lambda: np.add(flow[key], bias, out=flow[key])
 
     bh, bz = batch * HIDDEN * F32, batch * OUT * F32
-    live = mean_multiplied_rows(batch, w1, b1, w2, b2)
+    live = mean_multiplied_rows(batch, w1, b1, w2, b2, fused)
     weight_first = weight_first_product(x, w1)  # as ops.Linear / ops.LinearReLU decide
     bias_relu_t = kernel("bias_relu_transposed", h_t)
     if weight_first:  # the product as (W1 x^T)^T, turned back in the pass that adds the bias
@@ -213,12 +218,12 @@ def phases(batch: int, fused: bool = True, weights=None) -> list[tuple[str, str,
         ("g @ W2  (da)", f"({batch},{OUT}) x ({OUT},{HIDDEN}) N,N{team_form(g2, w2)}", "gemm",
          *gemm(batch, OUT, HIDDEN), lambda: keep("ga", product(g2, w2))),
         *([("relu mask + db1", f"({batch},{HIDDEN}) x2 -> new, fused", "pass", 0, 3 * bh,
-            lambda: keep("gz", mask_and_db(flow["ga"], flow["a"])[0]))] if fused else
+            lambda: keep("gz", keep_live(*mask_and_db(flow["ga"], flow["a"]))))] if fused else
           [("relu mask", f"({batch},{HIDDEN}) x2 -> new", "pass", 0, 3 * bh,
             lambda: keep("gz", relu_bw(flow["ga"], flow["a"])))]),
         ("g1^T @ x  (dW1)", f"({live:.0f} multiplied of {HIDDEN},{batch}) x ({batch},{IN}) T,N"
-         f"{team_form(np.empty((round(live), batch), np.float32), x)}", "gemm",
-         *gemm(live, batch, IN), lambda: keep("gw1", weight_grad(flow["gz"], current["x"]))),
+         f"{team_form(np.empty((batch, round(live)), np.float32).T, x)}", "gemm",  # g's live columns, turned
+         *gemm(live, batch, IN), lambda: keep("gw1", weight_grad(flow["gz"], current["x"], None, flow["live"] if fused else None))),
         *([] if fused else
           [("colsum g1 (db1)", f"({batch},{HIDDEN}) -> ({HIDDEN},)", "pass", 0, bh, lambda: bias_grad(flow["gz"]))]),
         ("Adam x4", f"{n_params} parameters", "pass", 0, 7 * n_params * F32, adam_all),
@@ -226,17 +231,20 @@ def phases(batch: int, fused: bool = True, weights=None) -> list[tuple[str, str,
 
 
 def team_form(a, b) -> str:
-    """How the engine splits a @ b over its two threads (kernels/gemm_job.py), or "" where OpenBLAS computes it
-    whole on its own threads."""
+    """How the engine splits a @ b over its two threads (kernels/gemm_job.py, kernels/tile_gemm.py), or "" where
+    OpenBLAS computes it whole on its own threads."""
+    if _in_tiles(a, b):
+        return ", 2 blocks of rows in register tiles on the team"
     if not gemm_job.routes(a, b):
         return ""
     by_columns, step, parts = gemm_job.blocks(*a.shape, b.shape[1], a.itemsize)
     return f", {parts} blocks of {'columns' if by_columns else 'rows'} on the team"
 
 
-def mean_multiplied_rows(batch: int, w1, b1, w2, b2) -> float:
+def mean_multiplied_rows(batch: int, w1, b1, w2, b2, fused: bool = True) -> float:
     """The mean count of dW1's rows the engine's step multiplies over peers.py's batches, for these weights: the
-    hidden units with a gradient on some row (the live units) where _weight_grad skips the others, else all."""
+    hidden units with a gradient on some row (the live units) where _weight_grad skips the others, else all
+    (in register tiles it skips them where LinearReLU's mask pass has found them: fused)."""
     counts = []
     for x, y in batches(batch):
         h = x @ w1.T + b1
@@ -246,7 +254,8 @@ def mean_multiplied_rows(batch: int, w1, b1, w2, b2) -> float:
         ga = dz @ w2
         gz = kernel("relu_backward", ga)(ga, a)
         live = kernel("live_columns", gz)(gz).size
-        skips = batch >= SKIP_DEAD_FROM_ROWS and 0 < live <= HIDDEN - HIDDEN // 8  # as _weight_grad decides
+        skips = (batch >= SKIP_DEAD_FROM_ROWS and 0 < live <= HIDDEN - HIDDEN // 8  # as _weight_grad decides
+                 or fused and _in_tiles(gz.T, x) and 0 < live < HIDDEN)
         counts.append(live if skips else HIDDEN)
     return statistics.mean(counts)
 

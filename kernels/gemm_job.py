@@ -302,9 +302,13 @@ def job_layout(a, b, out=None) -> np.ndarray | None:
     layout = _layout_args(a, b)
     if layout is None or (out is not None and not _fits(out, a, b)):
         return None
-    if engine_threads() > 1 and get_blas_threads() != "off" and not blas_yields_to_engine_threads():
-        return layout
-    return None
+    return layout if team_threads() else None
+
+
+def team_threads() -> bool:
+    """Whether the engine's products may run on the team now: it uses two threads or more (engine_threads; BLAS's
+    policy not "off") and its own parallel loops have not taken BLAS's threads (then split_gemm.py decides)."""
+    return engine_threads() > 1 and get_blas_threads() != "off" and not blas_yields_to_engine_threads()
 
 
 def takes_products() -> bool:

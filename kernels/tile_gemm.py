@@ -1,11 +1,13 @@
-"""A float32 matrix product for a few dozen columns, C = A @ Q, in register tiles: each element summed in order.
+"""A float32 matrix product in register tiles, C = A @ Q, each element summed in order: a layer's forward W @ x^T
+at a small batch, and its weight gradient g^T @ x.
 
 The first layer's forward product at a small batch, W @ x^T (out_features, in) x (in, batch), has a long inner
-axis and only `batch` columns. OpenBLAS packs both operands for it and runs well below its own peak there
-(benchmarks/README.md, "The forward product in register tiles"). Here, with x^T packed once into rows of the
-batch (`_pack_rows`, blocks turned in registers), a tile of ROWS rows of C and VECTORS vectors of LANES
-columns stays in registers while the inner axis t runs: ROWS broadcasts of A[i, t] and VECTORS loads of
-Q[t, :] feed ROWS * VECTORS multiply-adds a step.
+axis and only `batch` columns; its weight gradient, g^T @ x (out_features, batch) x (batch, in), a short one.
+OpenBLAS packs the operands of both and runs below its own peak there (benchmarks/README.md, "The forward
+product in register tiles"). Here a tile of rows x vectors * LANES elements of C stays in registers while the
+inner axis t runs: `rows` broadcasts of A[i, t] and `vectors` loads of Q's row t feed rows * vectors
+multiply-adds a step (PACKED_TILE, UNPACKED_TILE). For the forward, each thread first packs x^T into rows of
+the batch (`_pack_rows`, 16 x 16 blocks turned in registers); the gradient reads x's rows as they are.
 
 Every element is C[i, j] = (((0 + A[i,0] Q[0,j]) + A[i,1] Q[1,j]) + ...) in float32, a multiply then an add,
 each rounded (no fused multiply-add): the same sum NumPy computes with one multiply and one add per t in order
@@ -28,39 +30,53 @@ import numpy as np
 from . import background, block_claims, lazy_jit, native_arrays
 
 # the args block: int64 slots; each thread packs x^T into its own buffer, Q + its arrival * N * K floats
-CLAIM, PARTS, STEP, M, N, K, A, LDA, Q, C, X, ARRIVAL = range(12)
-SLOTS = 16
+# A is read at A + 4 * (t * A_STEP + i * A_ROW) (bytes), Q's row t at Q + 4 * t * Q_ROW; X, where not 0, is the
+# C-contiguous (n, k) x whose x^T each thread packs first, into its own buffer at Q + its arrival * n * k floats
+CLAIM, PARTS, STEP, M, N, K, A, A_STEP, A_ROW, Q, Q_ROW, C, X, ARRIVAL = range(14)
+# matmul_live's: the live rows' numbers (int64, M of them; 0: every row), C's row count, a flag back
+LIVE, UNITS, NONFINITE = range(14, 17)
+SLOTS = 18
 
 PARTS_WANTED = 2  # one block per thread of the team
-ROWS = 4  # MR: rows of C in a tile
-MAX_COLUMNS = 64  # products with more columns stay on BLAS: the tiles were measured up to a batch of 64
+ROWS = 4  # rows of C in a tile of the packed product (the forward's); block bounds are multiples of it
+MAX_COLUMNS = 64  # x^T with more columns stays on BLAS: the packed tiles were measured up to a batch of 64
+MAX_INNER_UNPACKED = 64  # rows of Q read as they are (a weight gradient's batch): measured up to 64
 
 # Numba's names, bound when Numba starts (lazy_jit: this module imports without it)
 numba = ir = types = intrinsic = None
 LANES = 8  # float32 lanes of the widest vector the CPU has (16 with AVX-512), known at Numba's start
-VECTORS = 3  # NV: vectors of LANES columns in a tile, so that MR * NV accumulators fit the registers
+# (rows, vectors of LANES columns) of a tile, so that rows * vectors accumulators fit the registers: the packed
+# product's (a long inner axis) and the unpacked one's (a weight gradient's batch: more rows a tile, fewer
+# passes over Q; measured on the Zen 5 VM, dW1 at batch 64: 4 x 4 76 us, 6 x 4 69, 8 x 3 61-67, 8 x 2 67)
+PACKED_TILE = (ROWS, 3)
+UNPACKED_TILE = (ROWS, 3)
 
 
 def _bind_numba() -> None:
-    global numba, ir, types, intrinsic, LANES, VECTORS
+    global numba, ir, types, intrinsic, LANES, PACKED_TILE, UNPACKED_TILE
     import numba  # noqa: PLC0415 - at Numba's start, not at this module's import (lazy_jit)
     from llvmlite import binding, ir  # noqa: PLC0415
     from numba import types  # noqa: PLC0415
     from numba.extending import intrinsic  # noqa: PLC0415
     wide = "+avx512f" in binding.get_host_cpu_features().flatten().split(",")
-    LANES, VECTORS = (16, 4) if wide else (8, 3)  # 16 or 12 accumulators of 32 or 16 vector registers
+    LANES = 16 if wide else 8
+    PACKED_TILE, UNPACKED_TILE = ((ROWS, 4), (2 * ROWS, 3)) if wide else ((ROWS, 3), (ROWS, 3))  # of 32 or 16
 
 
 lazy_jit.on_start(_bind_numba)
 
 
-def _make_tile(rows: int, vectors: int):
+def _make_tile(rows: int, vectors: int, mapped: bool = False):
     """The intrinsic tile(a, a_step, a_row, q, q_row, c, c_row, inner) for `rows` x `vectors` * LANES elements of C:
     acc[r, v] += A[a + t*a_step + r*a_row] * Q[q + t*q_row + v*LANES :+LANES] for t < inner (>= 1), then
-    stored at c + r*c_row + v*LANES; every address an int64 (bytes), every step in elements."""
+    stored at c + r*c_row + v*LANES; every address an int64 (bytes), every step in elements.
+
+    mapped: tile(a, a_step, index, q, q_row, c, c_row, inner) for the rows u_r = index[r] (index: the address of
+    int64 row numbers) of A (at a + t*a_step + u_r) and of C (at c + u_r*c_row + v*LANES); it returns 1 where a
+    value it stored is not finite, else 0."""
     def tile(typingctx, a, a_step, a_row, q, q_row, c, c_row, inner):
         number = types.int64
-        signature = types.void(number, number, number, number, number, number, number, number)
+        signature = (number if mapped else types.void)(number, number, number, number, number, number, number, number)
 
         def codegen(context, builder, sig, args):
             f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
@@ -69,6 +85,11 @@ def _make_tile(rows: int, vectors: int):
             a_base = builder.inttoptr(a_addr, f32.as_pointer())
             q_base = builder.inttoptr(q_addr, f32.as_pointer())
             c_base = builder.inttoptr(c_addr, f32.as_pointer())
+            if mapped:  # the rows' numbers, loaded once before the loop
+                index = builder.inttoptr(a_row_, i64.as_pointer())
+                row_at = [builder.load(builder.gep(index, [ir.Constant(i64, r)]), align=8) for r in range(rows)]
+            else:
+                row_at = [builder.mul(ir.Constant(i64, r), a_row_) for r in range(rows)]
             zero = ir.Constant(vector, [0.0] * LANES)
             undefined = ir.Constant(vector, ir.Undefined)
             splat = ir.Constant(ir.VectorType(i32, LANES), [0] * LANES)
@@ -85,7 +106,7 @@ def _make_tile(rows: int, vectors: int):
             a_t = builder.gep(a_base, [builder.mul(t, a_step_)])
             summed = []
             for r in range(rows):
-                scalar = builder.load(builder.gep(a_t, [builder.mul(ir.Constant(i64, r), a_row_)]), align=4)
+                scalar = builder.load(builder.gep(a_t, [row_at[r]]), align=4)
                 broadcast = builder.shuffle_vector(builder.insert_element(undefined, scalar, ir.Constant(i32, 0)),
                                                    undefined, splat)
                 summed.append([builder.fadd(acc[r][v], builder.fmul(broadcast, q_vectors[v])) for v in range(vectors)])
@@ -98,54 +119,124 @@ def _make_tile(rows: int, vectors: int):
                     acc[r][v].add_incoming(summed[r][v], loop)
             builder.cbranch(builder.icmp_signed("<", following, inner_), loop, done)
             builder.position_at_end(done)
+            flags = None
             for r in range(rows):
+                row_offset = builder.mul(row_at[r], c_row_) if mapped else builder.mul(ir.Constant(i64, r), c_row_)
                 for v in range(vectors):
-                    offset = builder.add(builder.mul(ir.Constant(i64, r), c_row_), ir.Constant(i64, v * LANES))
+                    offset = builder.add(row_offset, ir.Constant(i64, v * LANES))
                     target = builder.bitcast(builder.gep(c_base, [offset]), vector.as_pointer())
                     builder.store(summed[r][v], target, align=4)
+                    if mapped:  # x - x is NaN for an infinity or a NaN, 0 else
+                        odd = builder.fcmp_unordered("!=", builder.fsub(summed[r][v], summed[r][v]), zero)
+                        flags = odd if flags is None else builder.or_(flags, odd)
+            if mapped:
+                lanes_bits = builder.bitcast(flags, ir.IntType(LANES))
+                return builder.zext(builder.icmp_unsigned("!=", lanes_bits, ir.Constant(ir.IntType(LANES), 0)), i64)
             return context.get_dummy_value()
 
         return signature, codegen
 
-    tile.__name__ = f"tile_{rows}x{vectors}"
+    tile.__name__ = f"tile_{rows}x{vectors}{'_mapped' if mapped else ''}"
     return intrinsic(tile)
 
 
-_tile_full = _tile_row = _tile_one = _tile_row_one = None
+def _make_rows(rows: int, vectors: int, unit: str):
+    """rows_of_product(a, a_step, a_row, q, q_row, c, n, k, first, last) in tiles of `rows` x `vectors`: rows
+    first..last-1 of C (row stride n) = A @ Q (k, n), A[i, t] at a + 4 * (t * a_step + i * a_row), Q's row t at
+    q + 4 * t * q_row; addresses in bytes, steps in elements. Short ends: tiles of one row, of one vector.
+    unit: which of a_step and a_row is 1, a constant to the tiles rather than a loaded step (each tile's loop then
+    computes fewer addresses): "a_step" for a row-major A (a layer's W), "a_row" for a transposed view (g^T)."""
+    full, one, row, row_one = (_make_tile(rows, vectors), _make_tile(rows, 1), _make_tile(1, vectors),
+                               _make_tile(1, 1))
+    wide, lanes = vectors * LANES, LANES
+
+    def rows_of_product(a, a_step, a_row, q, q_row, c, n, k, first, last):
+        if unit == "a_step":
+            a_step = 1
+        else:
+            a_row = 1
+        i = first
+        while i < last:
+            tall = i + rows <= last
+            j = 0
+            while j < n:
+                a_i, q_j, c_ij = a + 4 * i * a_row, q + 4 * j, c + 4 * (i * n + j)
+                if j + wide <= n:
+                    if tall:
+                        full(a_i, a_step, a_row, q_j, q_row, c_ij, n, k)
+                    else:
+                        row(a_i, a_step, a_row, q_j, q_row, c_ij, n, k)
+                    j += wide
+                else:
+                    if tall:
+                        one(a_i, a_step, a_row, q_j, q_row, c_ij, n, k)
+                    else:
+                        row_one(a_i, a_step, a_row, q_j, q_row, c_ij, n, k)
+                    j += lanes
+            i += rows if tall else 1
+
+    return numba.njit(nogil=True, inline="always")(rows_of_product)
+
+
+def _make_live_rows(rows: int, vectors: int):
+    """live_rows(a, a_step, live, q, q_row, c, n, k, count, units, first, last): rows live[first..last-1] (live:
+    the address of `count` ascending int64 row numbers) of C (units, n) = A @ Q, A[u, t] at a + 4 * (t * a_step
+    + u), in mapped tiles; the other rows of C from the one after live[first - 1] (from 0 where first is 0) up
+    to live[last - 1] (to the last where last is count) written +0. Returns 1 where a live value is not finite."""
+    full, one, row, row_one = (_make_tile(rows, vectors, True), _make_tile(rows, 1, True),
+                               _make_tile(1, vectors, True), _make_tile(1, 1, True))
+    wide, lanes = vectors * LANES, LANES
+
+    def live_rows(a, a_step, live, q, q_row, c, n, k, count, units, first, last):
+        bad = 0
+        i = first
+        while i < last:
+            tall = i + rows <= last
+            index = live + 8 * i
+            j = 0
+            while j < n:
+                q_j, c_j = q + 4 * j, c + 4 * j
+                if j + wide <= n:
+                    if tall:
+                        bad |= full(a, a_step, index, q_j, q_row, c_j, n, k)
+                    else:
+                        bad |= row(a, a_step, index, q_j, q_row, c_j, n, k)
+                    j += wide
+                else:
+                    if tall:
+                        bad |= one(a, a_step, index, q_j, q_row, c_j, n, k)
+                    else:
+                        bad |= row_one(a, a_step, index, q_j, q_row, c_j, n, k)
+                    j += lanes
+            i += rows if tall else 1
+        numbers = native_arrays.array_at(live, count, np.int64)
+        unit = 0 if first == 0 else numbers[first - 1] + 1
+        stop = units if last == count else numbers[last - 1] + 1
+        i = first
+        zero = np.float32(0.0)
+        while unit < stop:
+            if i < last and numbers[i] == unit:
+                i += 1
+            else:
+                dead = native_arrays.array_at(c + 4 * unit * n, n, np.float32)
+                for j in range(n):
+                    dead[j] = zero
+            unit += 1
+        return bad
+
+    return numba.njit(nogil=True, inline="always")(live_rows)
+
+
+_packed_rows = _unpacked_rows = _live_rows = None
 
 
 def _make_tiles() -> None:
-    global _tile_full, _tile_row, _tile_one, _tile_row_one
-    _tile_full, _tile_one = _make_tile(ROWS, VECTORS), _make_tile(ROWS, 1)
-    _tile_row, _tile_row_one = _make_tile(1, VECTORS), _make_tile(1, 1)
+    global _packed_rows, _unpacked_rows, _live_rows
+    _packed_rows, _unpacked_rows = _make_rows(*PACKED_TILE, "a_step"), _make_rows(*UNPACKED_TILE, "a_row")
+    _live_rows = _make_live_rows(*UNPACKED_TILE)
 
 
 lazy_jit.on_start(_make_tiles)
-
-
-@lazy_jit.deferred(lambda fn: numba.njit(nogil=True, inline="always")(fn))
-def _rows_of_product(a, lda, q, c, n, k, first, last):
-    """Rows first..last-1 of C (row stride n) = A (row stride lda) @ Q (k, n), addresses in bytes."""
-    wide = VECTORS * LANES
-    i = first
-    while i < last:
-        tall = i + ROWS <= last
-        j = 0
-        while j < n:
-            a_i, q_j, c_ij = a + 4 * i * lda, q + 4 * j, c + 4 * (i * n + j)
-            if j + wide <= n:
-                if tall:
-                    _tile_full(a_i, 1, lda, q_j, n, c_ij, n, k)
-                else:
-                    _tile_row(a_i, 1, lda, q_j, n, c_ij, n, k)
-                j += wide
-            else:
-                if tall:
-                    _tile_one(a_i, 1, lda, q_j, n, c_ij, n, k)
-                else:
-                    _tile_row_one(a_i, 1, lda, q_j, n, c_ij, n, k)
-                j += LANES
-        i += ROWS if tall else 1
 
 
 BLOCK = 16  # x^T is packed in blocks of BLOCK x BLOCK, turned in registers
@@ -213,22 +304,31 @@ def _pack_rows(x, q, n, k, first, last):
 
 
 def _product_blocks(address):
-    """The job: pack x^T into this thread's own buffer, then claim row blocks of C and compute each. A buffer
-    per thread: reading rows another core has just written costs more here than packing them again."""
+    """The job: claim row blocks of C and compute each; where X is given, this thread first packs x^T into its own
+    buffer (reading rows another core has just written costs more here than packing them again)."""
     args = native_arrays.array_at(address, SLOTS, np.int64)
-    n, k = args[N], args[K]
-    q = args[Q] + 4 * n * k * block_claims.claim(args, ARRIVAL)
-    packed = False
+    n, k, x = args[N], args[K], args[X]
+    q = args[Q]
+    if x != 0:
+        q += 4 * n * k * block_claims.claim(args, ARRIVAL)
+    packed = x == 0
     parts, step, m = args[PARTS], args[STEP], args[M]
     while True:
         part = block_claims.claim(args, CLAIM)
         if part >= parts:
             return
         if not packed:
-            _pack_rows(args[X], q, n, k, 0, k)
+            _pack_rows(x, q, n, k, 0, k)
             packed = True
-        first = part * step
-        _rows_of_product(args[A], args[LDA], q, args[C], n, k, first, min(first + step, m))
+        first, last = part * step, min(part * step + step, m)
+        if x != 0:
+            _packed_rows(args[A], args[A_STEP], args[A_ROW], q, args[Q_ROW], args[C], n, k, first, last)
+        elif args[LIVE] != 0:
+            if _live_rows(args[A], args[A_STEP], args[LIVE], q, args[Q_ROW], args[C], n, k, m, args[UNITS], first,
+                          last):
+                args[NONFINITE] = 1
+        else:
+            _unpacked_rows(args[A], args[A_STEP], args[A_ROW], q, args[Q_ROW], args[C], n, k, first, last)
 
 
 def _build_job():
@@ -278,16 +378,45 @@ def wait_built() -> bool:
 enabled = True  # False: every product stays on BLAS (benchmarks switch the tiles off and on in one process)
 
 
-def takes(a, b) -> bool:
-    """Whether a @ b runs here: float32, `a` with unit column stride, `b` a transposed view of a C-contiguous
-    (n, k) array (x.T) with n a multiple of 16 and at most MAX_COLUMNS, and a long enough inner axis."""
+def takes(a, b, out=None) -> bool:
+    """Whether a @ b (into `out`) runs here: float32, n = b's columns a multiple of 16, at least two tiles of rows,
+    and either a layer's forward W @ x^T (`a` with rows of unit stride, `b` a transposed view of a C-contiguous
+    (n, k) x with n at most MAX_COLUMNS: packed first) or its weight gradient g^T @ x (`a` a transposed view,
+    columns of unit stride; `b` rows of unit stride, k at most MAX_INNER_UNPACKED: read as they are); `out`
+    None or a C-contiguous writeable float32 array of the result's shape."""
     if not enabled or type(a) is not np.ndarray or type(b) is not np.ndarray:
+        return False
+    if out is not None and not (type(out) is np.ndarray and out.dtype == np.float32 and out.flags.c_contiguous
+                                and out.flags.writeable and out.shape == (a.shape[0], b.shape[-1])):
         return False
     if a.dtype != np.float32 or b.dtype != np.float32 or a.ndim != 2 or b.ndim != 2:
         return False
     (m, k), n = a.shape, b.shape[1]
-    return (k == b.shape[0] and n % 16 == 0 and 16 <= n <= MAX_COLUMNS and m >= 2 * ROWS and k >= 1
-            and a.strides[1] == 4 and a.strides[0] % 4 == 0 and b.strides == (4, 4 * k))
+    if k != b.shape[0] or n % 16 != 0 or n < 16 or m < 2 * ROWS or k < 1 or _a_steps(a) is None:
+        return False
+    a_step, a_row = _a_steps(a)
+    if _packs(b):
+        return n <= MAX_COLUMNS and a_step == 1  # W row-major (_make_rows' unit)
+    return _b_rows(b) and k <= MAX_INNER_UNPACKED and a_row == 1  # g^T a transposed view
+
+
+def _a_steps(a) -> tuple[int, int] | None:
+    """(a_step, a_row) in elements: A[i, t] at t * a_step + i * a_row; None where neither axis has unit stride."""
+    s0, s1 = a.strides
+    if s1 == 4 and s0 % 4 == 0:
+        return 1, s0 // 4
+    if s0 == 4 and s1 % 4 == 0:
+        return s1 // 4, 1
+    return None
+
+
+def _packs(b) -> bool:
+    """Whether b is x^T for a C-contiguous x: the job packs it into rows."""
+    return b.strides == (4, 4 * b.shape[0])
+
+
+def _b_rows(b) -> bool:
+    return b.strides[1] == 4 and b.strides[0] % 4 == 0 and b.strides[0] >= 4 * b.shape[1]
 
 
 _scratch: dict[tuple, np.ndarray] = {}
@@ -305,6 +434,8 @@ def _buffer(k: int, n: int) -> np.ndarray:
 def matmul(a, b, out=None, run=None) -> np.ndarray:
     """a @ b (into `out`, C-contiguous, when given) for takes(a, b): on the team where `run` (spin_team.run) is
     given and the job is compiled, else the twin on this thread; the same bits every way."""
+    if not _packs(b):
+        return _matmul(a, b, out, run, None)
     if _scratch_lock.acquire(blocking=False):
         try:
             return _matmul(a, b, out, run, _buffer(a.shape[1], b.shape[1]))
@@ -318,16 +449,51 @@ def _matmul(a, b, out, run, q) -> np.ndarray:
     c = np.empty((m, n), np.float32) if out is None else out
     address = job_address()
     if address is None or run is None:
-        np.copyto(q[0], b)
-        twin_rows(a, q[0], c)
+        if q is not None:  # the rows of x^T, as the job packs them
+            np.copyto(q[0], b)
+            b = q[0]
+        twin_rows(a, b, c)
         return c
     args = np.zeros(SLOTS, np.int64)
     step = -(-m // PARTS_WANTED)
     step = -(-step // ROWS) * ROWS
     args[PARTS], args[STEP], args[M], args[N], args[K] = -(-m // step), step, m, n, k
-    args[A], args[LDA], args[Q], args[C], args[X] = a.ctypes.data, a.strides[0] // 4, q.ctypes.data, c.ctypes.data, b.ctypes.data
+    args[A], (args[A_STEP], args[A_ROW]), args[C] = a.ctypes.data, _a_steps(a), c.ctypes.data
+    if q is None:
+        args[Q], args[Q_ROW] = b.ctypes.data, b.strides[0] // 4
+    else:
+        args[Q], args[Q_ROW], args[X] = q.ctypes.data, n, b.ctypes.data
     run(address, args)
     return c
+
+
+def takes_live(a, b, live, out) -> bool:
+    """Whether matmul_live(a, b, live, out) runs here: takes(a, b, out) for a weight gradient (a = g^T), `live`
+    C-contiguous int64 row numbers, some rows but not all, and `out` given."""
+    return (out is not None and takes(a, b, out) and not _packs(b) and type(live) is np.ndarray
+            and live.dtype == np.int64 and live.ndim == 1 and live.flags.c_contiguous and 0 < live.size < a.shape[0])
+
+
+def matmul_live(a, b, live, out, run=None) -> bool:
+    """out = a @ b for a weight gradient whose rows other than `live` (ascending) are dead units' (a's rows all
+    zeros): the live rows in tiles, the others written +0, which is what the whole product gives them where b is
+    finite. A non-finite b[t, j] makes column j of every live row non-finite too (a live row's 0 * inf is NaN):
+    then it returns False and `out` holds other values than the whole product's (the caller computes that
+    instead). The live rows have the whole product's bits: each is the same in-order sum. Before the job is
+    compiled, the twin computes the whole product (True). Needs takes_live(a, b, live, out)."""
+    address = job_address()
+    if address is None or run is None:
+        twin_rows(a, b, out)
+        return True
+    (units, k), n, m = a.shape, b.shape[1], live.size
+    args = np.zeros(SLOTS, np.int64)
+    step = -(-m // PARTS_WANTED)
+    step = -(-step // ROWS) * ROWS
+    args[PARTS], args[STEP], args[M], args[N], args[K] = -(-m // step), step, m, n, k
+    args[A], (args[A_STEP], args[A_ROW]), args[C] = a.ctypes.data, _a_steps(a), out.ctypes.data
+    args[Q], args[Q_ROW], args[LIVE], args[UNITS] = b.ctypes.data, b.strides[0] // 4, live.ctypes.data, units
+    run(address, args)
+    return args[NONFINITE] == 0
 
 
 def twin_rows(a, q, c) -> None:

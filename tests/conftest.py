@@ -39,3 +39,18 @@ def compiled_loops(monkeypatch):
 def _seeded():
     tg.manual_seed(0)
     yield
+
+
+@pytest.fixture
+def two_engine_threads(monkeypatch):
+    """The policy of the engine's products fixed at two threads (routes: the engine uses two), the switch on and
+    the engine's own parallel loops not yet run in this process (an earlier test's convolution would leave BLAS
+    to split_gemm.py)."""
+    from tinygrad_opt.kernels import blas_threads, gemm_job
+
+    monkeypatch.setattr(gemm_job, "team_products", True)
+    monkeypatch.setattr(blas_threads, "_engine_parallel", False)
+    policy = tg.kernels.get_blas_threads()
+    tg.kernels.set_blas_threads(2)
+    yield
+    tg.kernels.set_blas_threads(policy)

@@ -146,19 +146,6 @@ def test_only_the_layouts_blas_takes_without_copies():
     assert not gemm_job.takes(a, np.ones((6, 0), np.float32))
 
 
-@pytest.fixture
-def two_engine_threads(monkeypatch):
-    """The policy of the engine's products fixed at two threads (routes: the engine uses two), the switch on and
-    the engine's own parallel loops not yet run in this process (an earlier test's convolution would leave BLAS
-    to split_gemm.py)."""
-    monkeypatch.setattr(gemm_job, "team_products", True)
-    monkeypatch.setattr(blas_threads, "_engine_parallel", False)
-    policy = tg.kernels.get_blas_threads()
-    tg.kernels.set_blas_threads(2)
-    yield
-    tg.kernels.set_blas_threads(policy)
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_the_engine_routes_large_products_to_the_job_and_gets_its_bits(two_engine_threads, monkeypatch, dtype):
     a, b = operands(256, 784, 64, "NT", dtype)
@@ -247,8 +234,11 @@ def test_the_replayed_mlp_step_gives_the_eager_bits_through_the_job(two_engine_t
     real, real_tiles = gemm_job.matmul, tile_gemm.matmul
     monkeypatch.setattr(gemm_job, "matmul", lambda a, b, out=None, layout=None, relu_bias=None:
                         calls.append(a.shape) or real(a, b, out, layout, relu_bias))
-    monkeypatch.setattr(tile_gemm, "matmul", lambda a, b, out=None, run=None:  # batch 64's forward
+    real_live = tile_gemm.matmul_live
+    monkeypatch.setattr(tile_gemm, "matmul", lambda a, b, out=None, run=None:  # batch 64's products
                         calls.append(a.shape) or real_tiles(a, b, out, run))
+    monkeypatch.setattr(tile_gemm, "matmul_live", lambda a, b, live, out, run=None:
+                        calls.append(a.shape) or real_live(a, b, live, out, run))
     eager = mlp_step_bits(batch, 5, capture=False)
     assert len(calls) >= 5 * 2  # the first layer's forward and weight gradient at least, each step
     assert mlp_step_bits(batch, 5, capture=True) == eager

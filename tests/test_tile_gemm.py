@@ -1,6 +1,6 @@
-"""kernels/tile_gemm.py: W @ x^T for a batch of up to 64 rows in register tiles, each element summed in order
-without fused multiply-adds: the same bits on the team, on one thread, on two threads at once and in the NumPy
-twin, and the engine's forward at such a batch computed there."""
+"""kernels/tile_gemm.py: W @ x^T and g^T @ x for a batch of up to 64 rows in register tiles, each element summed in
+order without fused multiply-adds: the same bits on the team, on one thread, on two threads at once and in the
+NumPy twin, and the engine's forward and weight gradient at such a batch computed there."""
 from __future__ import annotations
 
 import ctypes
@@ -15,6 +15,8 @@ from tinygrad_opt.ops import linear
 
 # (rows of W, inner, batch): the seed's layer, short tails of rows (m % ROWS) and of the packed blocks (k % 16)
 SHAPES = [(256, 784, 64), (256, 784, 16), (250, 100, 48), (8, 1, 16), (37, 513, 32), (9, 17, 64)]
+# (units, batch, inputs) of a weight gradient g^T @ x: the seed's, short tails of rows and of column vectors
+GRADIENT_SHAPES = [(256, 64, 784), (250, 17, 48), (9, 1, 16), (37, 64, 32), (16, 3, 784)]
 
 
 def operands(rows, inner, batch, seed=0):
@@ -26,6 +28,32 @@ def twin(w, x):
     c = np.empty((w.shape[0], x.shape[0]), np.float32)
     tile_gemm.twin_rows(w, np.ascontiguousarray(x.T), c)
     return c
+
+
+def gradient_operands(units, batch, inputs, seed=0):
+    """(g^T, x): g^T a transposed view of the C-contiguous (batch, units) gradient, x C-contiguous rows."""
+    rng = np.random.default_rng(seed)
+    g = rng.standard_normal((batch, units)).astype(np.float32)
+    return g.T, rng.standard_normal((batch, inputs)).astype(np.float32)
+
+
+def on_threads_product(a, b, threads: int):
+    """a @ b through the compiled job run by `threads` threads at once (ctypes releases the GIL)."""
+    assert tile_gemm.wait_built()
+    job = ctypes.CFUNCTYPE(None, ctypes.c_int64)(tile_gemm.job_address())
+    start = threading.Barrier(threads)
+
+    def run(_, args):
+        def work():
+            start.wait()
+            job(args.ctypes.data)
+        team = [threading.Thread(target=work) for _ in range(threads)]
+        for thread in team:
+            thread.start()
+        for thread in team:
+            thread.join()
+
+    return tile_gemm.matmul(a, b, run=run)
 
 
 def on_threads(w, x, threads: int):
@@ -64,6 +92,21 @@ def test_one_thread_two_threads_the_team_and_the_twin_give_the_same_bits(rows, i
     assert np.all(np.abs(expected - exact) <= 2 * inner * 2.0**-24 * magnitude)  # two roundings a term, at most
 
 
+@pytest.mark.parametrize("units, batch, inputs", GRADIENT_SHAPES)
+def test_a_weight_gradient_reads_the_rows_as_they_are_and_gives_the_twins_bits(units, batch, inputs):
+    gt, x = gradient_operands(units, batch, inputs)
+    assert tile_gemm.takes(gt, x)
+    expected = np.empty((units, inputs), np.float32)
+    tile_gemm.twin_rows(gt, x, expected)
+    for threads in (1, 2):
+        np.testing.assert_array_equal(bits(on_threads_product(gt, x, threads)), bits(expected))
+    np.testing.assert_array_equal(bits(tile_gemm.matmul(gt, x, run=spin_team.run)), bits(expected))
+    np.testing.assert_array_equal(bits(tile_gemm.matmul(gt, x)), bits(expected))
+    exact = gt.astype(np.float64) @ x.astype(np.float64)
+    magnitude = np.abs(gt).astype(np.float64) @ np.abs(x).astype(np.float64)
+    assert np.all(np.abs(expected - exact) <= 2 * batch * 2.0**-24 * magnitude)
+
+
 def test_the_twin_sums_each_element_in_order_with_a_rounded_product_and_a_rounded_sum():
     w, x = operands(9, 21, 16, seed=3)
     w[0, :4] = [1e30, -1e30, 3e-8, -0.0]  # cancellation and a tiny addend: the order and the roundings show
@@ -95,7 +138,9 @@ def test_infinities_nans_and_signed_zeros_land_where_the_twin_puts_them():
     (np.ones((64, 32)), np.ones((16, 32)).T, "float64"),
     (np.ones((64, 32), np.float32), np.ones((24, 32), np.float32).T, "a batch not a multiple of 16"),
     (np.ones((64, 32), np.float32), np.ones((80, 32), np.float32).T, "more than 64 columns"),
-    (np.ones((64, 32), np.float32), np.ones((32, 16), np.float32), "x^T not a transposed view"),
+    (np.ones((64, 65), np.float32), np.ones((65, 16), np.float32), "rows of Q with more than 64 of them"),
+    (np.ones((64, 32), np.float32), np.ones((32, 32), np.float32)[:, ::2], "Q's columns strided"),
+    (np.ones((64, 32), np.float32), np.ones((32, 24), np.float32), "Q's rows not a multiple of 16 long"),
     (np.ones((4, 32), np.float32), np.ones((16, 32), np.float32).T, "fewer than two tiles of rows"),
     (np.ones((32, 64), np.float32)[:, ::2], np.ones((16, 32), np.float32).T, "W's columns strided"),
 ])
@@ -129,10 +174,9 @@ def test_two_python_threads_multiply_at_once_each_with_its_own_packing():
     assert not wrong
 
 
-def test_the_layers_forward_at_batch_64_is_the_tiles_product(monkeypatch):
+def test_the_layers_forward_at_batch_64_is_the_tiles_product(two_engine_threads, monkeypatch):
     """Linear and the fused Linear+ReLU take the first layer's product from the tiles (weight first), and both
     give its numbers: relu(tiles^T + b) bit for bit, against torch to float32's rounding of a 784-term sum."""
-    monkeypatch.setattr(gemm_job, "team_products", True)
     calls = []
     real = tile_gemm.matmul
     monkeypatch.setattr(tile_gemm, "matmul", lambda a, b, out=None, run=None: calls.append(a.shape) or real(a, b, out, run))
@@ -156,3 +200,95 @@ def test_with_the_team_products_off_the_forward_stays_on_blas(monkeypatch):
     monkeypatch.setattr(gemm_job, "team_products", False)
     w, x = operands(256, 784, 64, seed=9)
     np.testing.assert_array_equal(bits(linear._transposed_product(x, w)), bits(w @ x.T))
+
+
+def dead_unit_gradient(units=256, batch=64, inputs=784, seed=11):
+    """(g^T, x, live): about two in five units dead (g's column all zeros, some of them -0.0)."""
+    gt, x = gradient_operands(units, batch, inputs, seed)
+    g = gt.T
+    dead = np.random.default_rng(seed).random(units) < 0.4
+    g[:, dead] = 0.0
+    g[::3, np.flatnonzero(dead)[:5]] = -0.0
+    return gt, x, np.flatnonzero((g != 0).any(axis=0))
+
+
+def live_on_threads(gt, x, live, threads: int):
+    out = np.full((gt.shape[0], x.shape[1]), np.nan, np.float32)
+    assert tile_gemm.wait_built()
+    job = ctypes.CFUNCTYPE(None, ctypes.c_int64)(tile_gemm.job_address())
+    start = threading.Barrier(threads)
+
+    def run(_, args):
+        def work():
+            start.wait()
+            job(args.ctypes.data)
+        team = [threading.Thread(target=work) for _ in range(threads)]
+        for thread in team:
+            thread.start()
+        for thread in team:
+            thread.join()
+
+    return tile_gemm.matmul_live(gt, x, live, out, run=run), out
+
+
+@pytest.mark.parametrize("units, batch, inputs", [(256, 64, 784), (250, 17, 48), (37, 5, 32)])
+def test_the_live_rows_alone_give_the_whole_products_bits_and_the_dead_rows_positive_zeros(units, batch, inputs):
+    gt, x, live = dead_unit_gradient(units, batch, inputs)
+    assert 0 < live.size < units and tile_gemm.takes_live(gt, x, live, np.empty((units, inputs), np.float32))
+    whole = tile_gemm.matmul(gt, x)  # the twin: every row multiplied
+    for threads in (1, 2):
+        finite, out = live_on_threads(gt, x, live, threads)
+        assert finite
+        np.testing.assert_array_equal(bits(out), bits(whole))
+    out = np.full_like(whole, np.nan)
+    assert tile_gemm.matmul_live(gt, x, live, out, run=spin_team.run)
+    np.testing.assert_array_equal(bits(out), bits(whole))
+    dead = np.setdiff1d(np.arange(units), live)
+    assert np.all(bits(out[dead]) == 0)
+    out = np.full_like(whole, np.nan)
+    assert tile_gemm.matmul_live(gt, x, live, out)  # no run: the twin's whole product
+    np.testing.assert_array_equal(bits(out), bits(whole))
+
+
+def test_a_non_finite_input_is_reported_and_the_layer_takes_the_whole_product(two_engine_threads):
+    gt, x, live = dead_unit_gradient()
+    x[5, 7] = np.inf
+    finite, _ = live_on_threads(gt, x, live, 2)
+    assert not finite
+    got = linear._weight_grad(np.ascontiguousarray(gt.T), x, None, live)
+    whole = tile_gemm.matmul(gt, x)
+    assert np.isnan(got[np.setdiff1d(np.arange(gt.shape[0]), live), 7]).all()  # the dead rows' 0 * inf
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(whole))
+    np.testing.assert_array_equal(bits(got)[~np.isnan(whole)], bits(whole)[~np.isnan(whole)])
+
+
+@pytest.mark.parametrize("live, why", [
+    (np.arange(256), "every unit live"),
+    (np.array([], np.int64), "no live unit"),
+    (np.arange(0, 256, 2).astype(np.int32), "int32 numbers"),
+    (np.arange(0, 256, 4)[::2], "a strided view"),
+])
+def test_live_rows_only_where_some_units_are_dead(live, why):
+    gt, x, _ = dead_unit_gradient()
+    assert not tile_gemm.takes_live(gt, x, live, np.empty((256, 784), np.float32)), why
+
+
+def test_the_fused_layers_weight_gradient_skips_the_dead_units_with_the_unfused_bits(two_engine_threads, monkeypatch):
+    calls = []
+    real = tile_gemm.matmul_live
+    monkeypatch.setattr(tile_gemm, "matmul_live", lambda *a, **k: calls.append(a[2].size) or real(*a, **k))
+    w, x = operands(256, 784, 64, seed=12)
+    b = np.full(256, -1e3, np.float32)  # two units in three dead on this batch (pre-activations about +-28)
+    b[::3] = 0.0
+
+    def weight_grad(fused: bool):
+        layer = tg.nn.Linear(784, 256)
+        layer.weight.data[...], layer.bias.data[...] = w, b
+        out = tg.nn.Sequential(layer, tg.nn.ReLU())(tg.Tensor(x)) if fused else \
+            tg.nn.functional.relu(layer(tg.Tensor(x)))
+        (out * out).sum().backward()
+        return layer.weight.grad.data
+
+    fused = weight_grad(True)
+    assert len(calls) == 1 and 0 < calls[0] < 256
+    np.testing.assert_array_equal(bits(fused), bits(weight_grad(False)))
