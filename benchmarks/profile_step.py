@@ -233,7 +233,7 @@ def phases(batch: int, fused: bool = True, weights=None) -> list[tuple[str, str,
 def team_form(a, b) -> str:
     """How the engine splits a @ b over its two threads (kernels/gemm_job.py, kernels/tile_gemm.py), or "" where
     OpenBLAS computes it whole on its own threads."""
-    if _in_tiles(a, b):
+    if _in_tiles(a, b) is not None:
         return ", 2 blocks of rows in register tiles on the team"
     if not gemm_job.routes(a, b):
         return ""
@@ -255,7 +255,7 @@ def mean_multiplied_rows(batch: int, w1, b1, w2, b2, fused: bool = True) -> floa
         gz = kernel("relu_backward", ga)(ga, a)
         live = kernel("live_columns", gz)(gz).size
         skips = (batch >= SKIP_DEAD_FROM_ROWS and 0 < live <= HIDDEN - HIDDEN // 8  # as _weight_grad decides
-                 or fused and _in_tiles(gz.T, x) and 0 < live < HIDDEN)
+                 or fused and _in_tiles(gz.T, x) is not None and 0 < live < HIDDEN)
         counts.append(live if skips else HIDDEN)
     return statistics.mean(counts)
 

@@ -35,6 +35,7 @@ from . import background, block_claims, lazy_jit, native_arrays
 CLAIM, PARTS, STEP, M, N, K, A, A_STEP, A_ROW, Q, Q_ROW, C, X, ARRIVAL = range(14)
 # matmul_live's: the live rows' numbers (int64, M of them; 0: every row), C's row count, a flag back
 LIVE, UNITS, NONFINITE = range(14, 17)
+PACKED = 17  # 1 where X is to be packed (a layer's forward), else 0: read by the caller's address writer
 SLOTS = 18
 
 PARTS_WANTED = 2  # one block per thread of the team
@@ -343,7 +344,15 @@ _build_lock = threading.Lock()
 
 
 def _build_now() -> None:
-    global _job
+    global _job, _put_natively, _put_live_natively
+    compile_ = functools.partial(lazy_jit.cached, numba.njit, error_model="numpy", _nrt=False, no_cfunc_wrapper=True)
+    put, put_live = compile_(_put_operands), compile_(_put_live)
+    block, matrix = types.Array(types.int64, 1, "C"), types.Array(types.float32, 2, "A", readonly=True)
+    put.compile((block, matrix, matrix, matrix))  # every float32 matrix converts to a read-only "A" array
+    put_live.compile((block, types.Array(types.int64, 1, "A", readonly=True)))
+    for compiled in (put, put_live):
+        compiled.disable_compile()  # nothing compiles on the step's path
+    _put_natively, _put_live_natively = put, put_live
     _job = _build_job()
 
 
@@ -379,16 +388,38 @@ enabled = True  # False: every product stays on BLAS (benchmarks switch the tile
 
 
 def takes(a, b, out=None) -> bool:
-    """Whether a @ b (into `out`) runs here: float32, n = b's columns a multiple of 16, at least two tiles of rows,
-    and either a layer's forward W @ x^T (`a` with rows of unit stride, `b` a transposed view of a C-contiguous
+    """Whether a @ b (into `out`) runs here (layout)."""
+    return layout(a, b, out) is not None
+
+
+MAX_LAYOUTS = 64  # kinds of product whose args block is kept; later kinds are worked out at each call
+_layouts: dict[tuple, np.ndarray | None] = {}  # (shapes, strides, dtypes) -> args block without the addresses
+
+
+def layout(a, b, out=None) -> np.ndarray | None:
+    """The args block of a @ b but its addresses where the tiles take the product (into `out`), else None; kept
+    per kind of product. Taken: float32, n = b's columns a multiple of 16, at least two tiles of rows, and
+    either a layer's forward W @ x^T (`a` with rows of unit stride, `b` a transposed view of a C-contiguous
     (n, k) x with n at most MAX_COLUMNS: packed first) or its weight gradient g^T @ x (`a` a transposed view,
     columns of unit stride; `b` rows of unit stride, k at most MAX_INNER_UNPACKED: read as they are); `out`
     None or a C-contiguous writeable float32 array of the result's shape."""
     if not enabled or type(a) is not np.ndarray or type(b) is not np.ndarray:
-        return False
-    if out is not None and not (type(out) is np.ndarray and out.dtype == np.float32 and out.flags.c_contiguous
-                                and out.flags.writeable and out.shape == (a.shape[0], b.shape[-1])):
-        return False
+        return None
+    key = (a.shape, a.strides, b.shape, b.strides, a.dtype.char, b.dtype.char)
+    args = _layouts.get(key, False)
+    if args is False:
+        args = _new_layout(a, b) if _takes_layout(a, b) else None
+        if len(_layouts) < MAX_LAYOUTS:
+            _layouts[key] = args
+    if args is None or out is None:
+        return args
+    if type(out) is np.ndarray and out.dtype == np.float32 and out.flags.c_contiguous and out.flags.writeable \
+            and out.shape == (a.shape[0], b.shape[1]):
+        return args
+    return None
+
+
+def _takes_layout(a, b) -> bool:
     if a.dtype != np.float32 or b.dtype != np.float32 or a.ndim != 2 or b.ndim != 2:
         return False
     (m, k), n = a.shape, b.shape[1]
@@ -398,6 +429,25 @@ def takes(a, b, out=None) -> bool:
     if _packs(b):
         return n <= MAX_COLUMNS and a_step == 1  # W row-major (_make_rows' unit)
     return _b_rows(b) and k <= MAX_INNER_UNPACKED and a_row == 1  # g^T a transposed view
+
+
+def _new_layout(a, b) -> np.ndarray:
+    """Every slot of a @ b's args block but the addresses (A, C, and Q or X) and the live rows' (matmul_live)."""
+    (m, k), n = a.shape, b.shape[1]
+    args = np.zeros(SLOTS, np.int64)
+    _blocks(args, m)
+    args[N], args[K] = n, k
+    args[A_STEP], args[A_ROW] = _a_steps(a)
+    args[Q_ROW] = n if _packs(b) else b.strides[0] // 4
+    args[PACKED] = _packs(b)
+    return args
+
+
+def _blocks(args: np.ndarray, m: int) -> None:
+    """PARTS_WANTED blocks of m rows, their bounds multiples of ROWS."""
+    step = -(-m // PARTS_WANTED)
+    step = -(-step // ROWS) * ROWS
+    args[PARTS], args[STEP], args[M] = -(-m // step), step, m
 
 
 def _a_steps(a) -> tuple[int, int] | None:
@@ -419,34 +469,54 @@ def _b_rows(b) -> bool:
     return b.strides[1] == 4 and b.strides[0] % 4 == 0 and b.strides[0] >= 4 * b.shape[1]
 
 
-_scratch: dict[tuple, np.ndarray] = {}
+_scratch: dict[tuple, tuple] = {}
 _scratch_lock = threading.Lock()  # a product from a second Python thread meanwhile packs into a buffer of its own
 
 
-def _buffer(k: int, n: int) -> np.ndarray:
-    """PARTS_WANTED (k, n) buffers, one per thread, that x^T is packed into; kept per shape."""
-    q = _scratch.get((k, n))
-    if q is None:
-        q = _scratch[(k, n)] = np.empty((PARTS_WANTED, k, n), np.float32)
-    return q
+def _buffer(k: int, n: int) -> tuple[np.ndarray, int]:
+    """PARTS_WANTED (k, n) buffers, one per thread, that x^T is packed into, and their address; kept per shape."""
+    kept = _scratch.get((k, n))
+    if kept is None:
+        q = np.empty((PARTS_WANTED, k, n), np.float32)
+        kept = _scratch[(k, n)] = (q, q.ctypes.data)
+    return kept
 
 
-def matmul(a, b, out=None, run=None) -> np.ndarray:
+def _put_operands(args, a, b, c):
+    """The args block's addresses of A, of b (X where the job packs it, else Q) and of C."""
+    args[A] = a.ctypes.data
+    if args[PACKED]:
+        args[X] = b.ctypes.data
+    else:
+        args[Q] = b.ctypes.data
+    args[C] = c.ctypes.data
+
+
+def _put_live(args, live):
+    args[LIVE] = live.ctypes.data
+
+
+_put_natively = _put_live_natively = None  # the two compiled with the job: NumPy's .ctypes costs a microsecond
+
+
+def matmul(a, b, out=None, run=None, layout_args: np.ndarray | None = None) -> np.ndarray:
     """a @ b (into `out`, C-contiguous, when given) for takes(a, b): on the team where `run` (spin_team.run) is
-    given and the job is compiled, else the twin on this thread; the same bits every way."""
-    if not _packs(b):
-        return _matmul(a, b, out, run, None)
+    given and the job is compiled, else the twin on this thread; the same bits every way. `layout_args`:
+    layout(a, b)'s answer where the caller has it."""
+    args = (layout(a, b) if layout_args is None else layout_args).copy()
+    if not args[PACKED]:
+        return _matmul(a, b, out, run, args, None, 0)
     if _scratch_lock.acquire(blocking=False):
         try:
-            return _matmul(a, b, out, run, _buffer(a.shape[1], b.shape[1]))
+            return _matmul(a, b, out, run, args, *_buffer(a.shape[1], b.shape[1]))
         finally:
             _scratch_lock.release()
-    return _matmul(a, b, out, run, np.empty((PARTS_WANTED, a.shape[1], b.shape[1]), np.float32))
+    q = np.empty((PARTS_WANTED, a.shape[1], b.shape[1]), np.float32)
+    return _matmul(a, b, out, run, args, q, q.ctypes.data)
 
 
-def _matmul(a, b, out, run, q) -> np.ndarray:
-    (m, k), n = a.shape, b.shape[1]
-    c = np.empty((m, n), np.float32) if out is None else out
+def _matmul(a, b, out, run, args, q, q_address) -> np.ndarray:
+    c = np.empty((a.shape[0], b.shape[1]), np.float32) if out is None else out
     address = job_address()
     if address is None or run is None:
         if q is not None:  # the rows of x^T, as the job packs them
@@ -454,27 +524,22 @@ def _matmul(a, b, out, run, q) -> np.ndarray:
             b = q[0]
         twin_rows(a, b, c)
         return c
-    args = np.zeros(SLOTS, np.int64)
-    step = -(-m // PARTS_WANTED)
-    step = -(-step // ROWS) * ROWS
-    args[PARTS], args[STEP], args[M], args[N], args[K] = -(-m // step), step, m, n, k
-    args[A], (args[A_STEP], args[A_ROW]), args[C] = a.ctypes.data, _a_steps(a), c.ctypes.data
-    if q is None:
-        args[Q], args[Q_ROW] = b.ctypes.data, b.strides[0] // 4
-    else:
-        args[Q], args[Q_ROW], args[X] = q.ctypes.data, n, b.ctypes.data
+    _put_natively(args, a, b, c)
+    if q is not None:
+        args[Q] = q_address
     run(address, args)
     return c
 
 
-def takes_live(a, b, live, out) -> bool:
-    """Whether matmul_live(a, b, live, out) runs here: takes(a, b, out) for a weight gradient (a = g^T), `live`
+def takes_live(a, b, live, out, layout_args: np.ndarray | None = None) -> bool:
+    """Whether matmul_live(a, b, live, out) runs here: layout(a, b, out) for a weight gradient (a = g^T), `live`
     C-contiguous int64 row numbers, some rows but not all, and `out` given."""
-    return (out is not None and takes(a, b, out) and not _packs(b) and type(live) is np.ndarray
+    args = layout(a, b, out) if layout_args is None else layout_args
+    return (out is not None and args is not None and not args[PACKED] and type(live) is np.ndarray
             and live.dtype == np.int64 and live.ndim == 1 and live.flags.c_contiguous and 0 < live.size < a.shape[0])
 
 
-def matmul_live(a, b, live, out, run=None) -> bool:
+def matmul_live(a, b, live, out, run=None, layout_args: np.ndarray | None = None) -> bool:
     """out = a @ b for a weight gradient whose rows other than `live` (ascending) are dead units' (a's rows all
     zeros): the live rows in tiles, the others written +0, which is what the whole product gives them where b is
     finite. A non-finite b[t, j] makes column j of every live row non-finite too (a live row's 0 * inf is NaN):
@@ -485,13 +550,11 @@ def matmul_live(a, b, live, out, run=None) -> bool:
     if address is None or run is None:
         twin_rows(a, b, out)
         return True
-    (units, k), n, m = a.shape, b.shape[1], live.size
-    args = np.zeros(SLOTS, np.int64)
-    step = -(-m // PARTS_WANTED)
-    step = -(-step // ROWS) * ROWS
-    args[PARTS], args[STEP], args[M], args[N], args[K] = -(-m // step), step, m, n, k
-    args[A], (args[A_STEP], args[A_ROW]), args[C] = a.ctypes.data, _a_steps(a), out.ctypes.data
-    args[Q], args[Q_ROW], args[LIVE], args[UNITS] = b.ctypes.data, b.strides[0] // 4, live.ctypes.data, units
+    args = (layout(a, b) if layout_args is None else layout_args).copy()
+    _blocks(args, live.size)
+    args[UNITS] = a.shape[0]
+    _put_natively(args, a, b, out)
+    _put_live_natively(args, live)
     run(address, args)
     return args[NONFINITE] == 0
 

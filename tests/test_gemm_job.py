@@ -235,10 +235,8 @@ def test_the_replayed_mlp_step_gives_the_eager_bits_through_the_job(two_engine_t
     monkeypatch.setattr(gemm_job, "matmul", lambda a, b, out=None, layout=None, relu_bias=None:
                         calls.append(a.shape) or real(a, b, out, layout, relu_bias))
     real_live = tile_gemm.matmul_live
-    monkeypatch.setattr(tile_gemm, "matmul", lambda a, b, out=None, run=None:  # batch 64's products
-                        calls.append(a.shape) or real_tiles(a, b, out, run))
-    monkeypatch.setattr(tile_gemm, "matmul_live", lambda a, b, live, out, run=None:
-                        calls.append(a.shape) or real_live(a, b, live, out, run))
+    monkeypatch.setattr(tile_gemm, "matmul", lambda a, *rest: calls.append(a.shape) or real_tiles(a, *rest))
+    monkeypatch.setattr(tile_gemm, "matmul_live", lambda a, *rest: calls.append(a.shape) or real_live(a, *rest))
     eager = mlp_step_bits(batch, 5, capture=False)
     assert len(calls) >= 5 * 2  # the first layer's forward and weight gradient at least, each step
     assert mlp_step_bits(batch, 5, capture=True) == eager

@@ -89,13 +89,15 @@ def _weight_grad(g, x, out=None, live=None):
                 return gw
             return _product(g.T, x, gw)
     gt = g.T
-    if _in_tiles(gt, x, out):  # a batch of up to 64 rows
+    tiles = _in_tiles(gt, x, out)
+    if tiles is not None:  # a batch of up to 64 rows
         if live is not None:  # the dead units' rows written +0, not multiplied (the same bits: tile_gemm)
             gw = np.empty((gt.shape[0], x.shape[1]), g.dtype) if out is None else out
-            if tile_gemm.takes_live(gt, x, live, gw) and tile_gemm.matmul_live(gt, x, live, gw, run=spin_team.run):
+            if tile_gemm.takes_live(gt, x, live, gw, tiles) and \
+                    tile_gemm.matmul_live(gt, x, live, gw, spin_team.run, tiles):
                 return gw
-            return tile_gemm.matmul(gt, x, gw, run=spin_team.run)
-        return tile_gemm.matmul(gt, x, out, run=spin_team.run)
+            return tile_gemm.matmul(gt, x, gw, spin_team.run, tiles)
+        return tile_gemm.matmul(gt, x, out, spin_team.run, tiles)
     return _product(gt, x, out)
 
 
@@ -113,17 +115,22 @@ def _transposed_product(x, w):
     """W @ x^T, (out_features, rows), C-contiguous: the layer's product before it is turned back. For a batch of
     up to 64 rows, in register tiles on the engine's two threads (kernels/tile_gemm.py)."""
     xt = x.T
-    if _in_tiles(w, xt):
-        return tile_gemm.matmul(w, xt, run=spin_team.run)
+    tiles = _in_tiles(w, xt)
+    if tiles is not None:
+        return tile_gemm.matmul(w, xt, None, spin_team.run, tiles)
     return _product(w, xt)
 
 
-def _in_tiles(a, b, out=None) -> bool:
-    """Whether the layer computes a @ b in the engine's register tiles (kernels/tile_gemm.py: a layer's forward
-    W @ x^T and weight gradient g^T @ x at a batch of up to 64 rows) where the team takes the products (as
-    gemm_job.job_layout decides), from as many multiply-adds as a product the team takes."""
-    return (tile_gemm.takes(a, b, out) and a.shape[0] * a.shape[1] * b.shape[1] >= gemm_job.FROM_MACS
-            and gemm_job.takes_products() and gemm_job.team_threads() and get_mode() != "reference")
+def _in_tiles(a, b, out=None):
+    """The args block of a @ b in the engine's register tiles (kernels/tile_gemm.py: a layer's forward W @ x^T
+    and weight gradient g^T @ x at a batch of up to 64 rows) where the layer computes it there: where the team
+    takes the products (as gemm_job.job_layout decides), from as many multiply-adds as a product the team
+    takes; else None."""
+    tiles = tile_gemm.layout(a, b, out)
+    if (tiles is not None and a.shape[0] * a.shape[1] * b.shape[1] >= gemm_job.FROM_MACS
+            and gemm_job.takes_products() and gemm_job.team_threads() and get_mode() != "reference"):
+        return tiles
+    return None
 
 
 class Linear(Function):
@@ -224,7 +231,7 @@ class LinearReLU(Function):
         y2 = y.reshape(-1, y.shape[-1]) if y.ndim != 2 else y
         x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
         live = None
-        if needs[1] and (_skips_dead_units(g2, x2) or _in_tiles(g2.T, x2)):  # the mask's pass finds the live units
+        if needs[1] and (_skips_dead_units(g2, x2) or _in_tiles(g2.T, x2) is not None):  # the mask finds them
             gz, gb, live = kernel("relu_backward_bias_grad_live", g2)(g2, y2)
         else:
             gz, gb = kernel("relu_backward_bias_grad", g2)(g2, y2)
