@@ -37,8 +37,9 @@ def gradient_operands(units, batch, inputs, seed=0):
     return g.T, rng.standard_normal((batch, inputs)).astype(np.float32)
 
 
-def on_threads_product(a, b, threads: int):
-    """a @ b through the compiled job run by `threads` threads at once (ctypes releases the GIL)."""
+def threads_at_once(threads: int):
+    """A `run` for tile_gemm: the compiled job run by `threads` threads at once, each through ctypes (which
+    releases the GIL)."""
     assert tile_gemm.wait_built()
     job = ctypes.CFUNCTYPE(None, ctypes.c_int64)(tile_gemm.job_address())
     start = threading.Barrier(threads)
@@ -53,26 +54,15 @@ def on_threads_product(a, b, threads: int):
         for thread in team:
             thread.join()
 
-    return tile_gemm.matmul(a, b, run=run)
+    return run
+
+
+def on_threads_product(a, b, threads: int):
+    return tile_gemm.matmul(a, b, run=threads_at_once(threads))
 
 
 def on_threads(w, x, threads: int):
-    """The compiled job run by `threads` threads at once, each through ctypes (which releases the GIL)."""
-    assert tile_gemm.wait_built()
-    job = ctypes.CFUNCTYPE(None, ctypes.c_int64)(tile_gemm.job_address())
-    start = threading.Barrier(threads)
-
-    def run(_, args):
-        def work():
-            start.wait()
-            job(args.ctypes.data)
-        team = [threading.Thread(target=work) for _ in range(threads)]
-        for thread in team:
-            thread.start()
-        for thread in team:
-            thread.join()
-
-    return tile_gemm.matmul(w, x.T, run=run)
+    return tile_gemm.matmul(w, x.T, run=threads_at_once(threads))
 
 
 def bits(a):
@@ -214,21 +204,7 @@ def dead_unit_gradient(units=256, batch=64, inputs=784, seed=11):
 
 def live_on_threads(gt, x, live, threads: int):
     out = np.full((gt.shape[0], x.shape[1]), np.nan, np.float32)
-    assert tile_gemm.wait_built()
-    job = ctypes.CFUNCTYPE(None, ctypes.c_int64)(tile_gemm.job_address())
-    start = threading.Barrier(threads)
-
-    def run(_, args):
-        def work():
-            start.wait()
-            job(args.ctypes.data)
-        team = [threading.Thread(target=work) for _ in range(threads)]
-        for thread in team:
-            thread.start()
-        for thread in team:
-            thread.join()
-
-    return tile_gemm.matmul_live(gt, x, live, out, run=run), out
+    return tile_gemm.matmul_live(gt, x, live, out, run=threads_at_once(threads)), out
 
 
 @pytest.mark.parametrize("units, batch, inputs", [(256, 64, 784), (250, 17, 48), (37, 5, 32)])
