@@ -16,9 +16,10 @@ computed a row nor Numba's start: the twin gives them before the compiled job ex
 make the sum's error about twice OpenBLAS's fused one's (README, "Kernels").
 
 A job for the spinning team (kernels/spin_team.py, as gemm_job's): the rows of C cut into PARTS_WANTED blocks,
-each thread claiming blocks from a counter in the args block and packing x^T into a buffer of its own.
-ops/linear.py takes it for the weight-first forward product where the team takes the products
-(gemm_job.takes_products: TINYGRAD_OPT_TEAM_PRODUCTS).
+each thread claiming blocks from a counter in the args block (and, for the forward, packing x^T into a buffer
+of its own). ops/linear.py takes it for the weight-first forward product and for the weight gradient, where
+the team takes the products (gemm_job.job_layout's rule; TINYGRAD_OPT_TEAM_PRODUCTS); matmul_live multiplies
+only a weight gradient's live rows and writes the others +0.
 """
 from __future__ import annotations
 
@@ -29,9 +30,9 @@ import numpy as np
 
 from . import background, block_claims, lazy_jit, native_arrays
 
-# the args block: int64 slots; each thread packs x^T into its own buffer, Q + its arrival * N * K floats
-# A is read at A + 4 * (t * A_STEP + i * A_ROW) (bytes), Q's row t at Q + 4 * t * Q_ROW; X, where not 0, is the
-# C-contiguous (n, k) x whose x^T each thread packs first, into its own buffer at Q + its arrival * n * k floats
+# the args block, int64 slots: A is read at A + 4 * (t * A_STEP + i * A_ROW) (bytes), Q's row t at
+# Q + 4 * t * Q_ROW; X, where not 0, is the C-contiguous (n, k) x whose x^T each thread packs first, into its
+# own buffer at Q + its arrival * n * k floats
 CLAIM, PARTS, STEP, M, N, K, A, A_STEP, A_ROW, Q, Q_ROW, C, X, ARRIVAL = range(14)
 # matmul_live's: the live rows' numbers (int64, M of them; 0: every row), C's row count, a flag back
 LIVE, UNITS, NONFINITE = range(14, 17)
