@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, settings
 
 import tinygrad_opt as tg
 from tinygrad_opt import kernels
-from tinygrad_opt.kernels import background
+from tinygrad_opt.kernels import background, blas_threads, gemm_job
 
 settings.register_profile(
     "default", deadline=None, max_examples=20, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
@@ -46,8 +46,6 @@ def two_engine_threads(monkeypatch):
     """The policy of the engine's products fixed at two threads (routes: the engine uses two), the switch on and
     the engine's own parallel loops not yet run in this process (an earlier test's convolution would leave BLAS
     to split_gemm.py)."""
-    from tinygrad_opt.kernels import blas_threads, gemm_job
-
     monkeypatch.setattr(gemm_job, "team_products", True)
     monkeypatch.setattr(blas_threads, "_engine_parallel", False)
     policy = tg.kernels.get_blas_threads()

@@ -60,7 +60,7 @@ def _skips_dead_units(g, x) -> bool:
             and g.dtype.char in "fd" and g.flags.c_contiguous)
 
 
-def _weight_grad(g, x, out=None, live=None):
+def _weight_grad(g, x, out=None, live=None, tiles=None):
     """dL/dW = g^T @ x for the (rows, out) gradient g and (rows, in) input x, written into `out` when given.
 
     A unit whose column of g is all zeros (a ReLU unit dead on every row of the batch, which a trained net
@@ -77,7 +77,8 @@ def _weight_grad(g, x, out=None, live=None):
     that places the live rows, writes the dead ones as +0 and checks that the live part is finite. As NumPy
     calls (a fancy gather, isfinite, fill, a fancy scatter) those passes cost most of what the narrower product
     saves at batch 64 (benchmarks/README.md, "Dead units' weight rows"). `live`, where given, is
-    live_columns(g) found already (LinearReLU's backward finds it in its mask pass)."""
+    live_columns(g) found already (LinearReLU's backward finds it in its mask pass); `tiles`, where given,
+    _in_tiles(g.T, x, out) looked up already (there too)."""
     if _skips_dead_units(g, x):
         if live is None:
             live = kernel("live_columns", g)(g)
@@ -89,7 +90,8 @@ def _weight_grad(g, x, out=None, live=None):
                 return gw
             return _product(g.T, x, gw)
     gt = g.T
-    tiles = _in_tiles(gt, x, out)
+    if tiles is None:
+        tiles = _in_tiles(gt, x, out)
     if tiles is not None:  # a batch of up to 64 rows
         if live is not None:  # the dead units' rows written +0, not multiplied (the same bits: tile_gemm)
             gw = np.empty((gt.shape[0], x.shape[1]), g.dtype) if out is None else out
@@ -230,8 +232,10 @@ class LinearReLU(Function):
         g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
         y2 = y.reshape(-1, y.shape[-1]) if y.ndim != 2 else y
         x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
-        live = None
-        if needs[1] and (_skips_dead_units(g2, x2) or _in_tiles(g2.T, x2) is not None):  # the mask finds them
+        live = tiles = None
+        if needs[1] and g2.flags.c_contiguous:  # g2.T's layout is then that of the mask's result, gz.T
+            tiles = _in_tiles(g2.T, x2, out[1])
+        if needs[1] and (_skips_dead_units(g2, x2) or tiles is not None):  # the mask's pass finds the live units
             gz, gb, live = kernel("relu_backward_bias_grad_live", g2)(g2, y2)
         else:
             gz, gb = kernel("relu_backward_bias_grad", g2)(g2, y2)
@@ -243,5 +247,5 @@ class LinearReLU(Function):
             if x.ndim != 2:
                 gx = gx.reshape(x.shape) if out[0] is None else out[0]
         if needs[1]:
-            gw = _weight_grad(gz, x2, out[1], live)
+            gw = _weight_grad(gz, x2, out[1], live, tiles)
         return gx, gw, (gb if needs[2] else None)
