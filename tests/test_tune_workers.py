@@ -172,12 +172,14 @@ def test_killing_one_of_two_workers_mid_trial_leaves_the_other_to_finish(tmp_pat
     out = tmp_path / "run"
     _write_space(out)
     url = f"sqlite:///{out / 'study.db'}"
-    cmd = _tune_cmd(out, url, trials=3, epochs=100, workers=2)
+    cmd = _tune_cmd(out, url, trials=3, epochs=300, workers=2)  # trials of seconds: the kill lands mid-trial
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         running = _wait_for(lambda: _running(url), "a worker to start a trial", proc=proc)
-        victim = running[0]
+        # the trial started last: the one furthest from its end (an older one could finish, and its worker
+        # leave, between this look and the kill; then nothing ends abnormally)
+        victim = max(running, key=lambda t: t.datetime_start)
         pid = int(victim.user_attrs["worker"].split()[0].rsplit(":", 1)[1])
         os.kill(pid, signal.SIGKILL)
         output, _ = proc.communicate(timeout=300)
