@@ -63,11 +63,12 @@ from peers import HIDDEN, IN, OUT, batches, initial_weights, tinygrad_opt_case  
 
 import tinygrad_opt as tg  # noqa: E402
 from tinygrad_opt.kernels import get as kernel  # noqa: E402
-from tinygrad_opt.kernels import gemm_job  # noqa: E402
+from tinygrad_opt.kernels import gemm_job, tile_gemm  # noqa: E402
 from tinygrad_opt.kernels.blas_threads import apply_policy, before_gemm  # noqa: E402
 from tinygrad_opt.ops.linear import _product as product, _transposed_product as transposed_product  # noqa: E402
 from tinygrad_opt.ops.linear import _weight_first as weight_first_product  # noqa: E402
 from tinygrad_opt.ops.linear import SKIP_DEAD_FROM_ROWS, _in_tiles, _weight_grad as weight_grad  # noqa: E402
+from tinygrad_opt.ops.linear import _transposed_bias_relu as transposed_bias_relu  # noqa: E402
 
 F32 = 4  # bytes per float32
 
@@ -188,7 +189,11 @@ def phases(batch: int, fused: bool = True, weights=None) -> list[tuple[str, str,
     live = mean_multiplied_rows(batch, w1, b1, w2, b2, fused)
     weight_first = weight_first_product(x, w1)  # as ops.Linear / ops.LinearReLU decide
     bias_relu_t = kernel("bias_relu_transposed", h_t)
-    if weight_first:  # the product as (W1 x^T)^T, turned back in the pass that adds the bias
+    if weight_first and fused and turned_in_tiles(x, w1, b1, turned):  # as ops.LinearReLU's forward
+        first_layer = [("relu(W1 @ x^T + b1)^T", f"({HIDDEN},{IN}) x ({IN},{batch}) N,T{team_form(w1, x.T)}, each "
+                        "block turned, biased and clamped by its thread", "gemm", *gemm(HIDDEN, IN, batch),
+                        lambda: keep("a", transposed_bias_relu(current["x"], w1, b1, turned)))]
+    elif weight_first:  # the product as (W1 x^T)^T, turned back in the pass that adds the bias
         first_layer = [("W1 @ x^T", f"({HIDDEN},{IN}) x ({IN},{batch}) N,T{team_form(w1, x.T)}", "gemm",
                         *gemm(HIDDEN, IN, batch), lambda: keep("h_t", transposed_product(current["x"], w1)))]
         first_layer += ([("h = relu(h_t^T + b1)", f"({HIDDEN},{batch}) -> ({batch},{HIDDEN}), fused", "pass", 0,
@@ -228,6 +233,12 @@ def phases(batch: int, fused: bool = True, weights=None) -> list[tuple[str, str,
           [("colsum g1 (db1)", f"({batch},{HIDDEN}) -> ({HIDDEN},)", "pass", 0, bh, lambda: bias_grad(flow["gz"]))]),
         ("Adam x4", f"{n_params} parameters", "pass", 0, 7 * n_params * F32, adam_all),
     ]
+
+
+def turned_in_tiles(x, w, b, out) -> bool:
+    """Whether the fused layer's forward turns, biases and clamps the product in its tiles' job (ops.linear)."""
+    tiles = _in_tiles(w, x.T)
+    return tiles is not None and tile_gemm.takes_turned(tiles, b, out)
 
 
 def team_form(a, b) -> str:

@@ -29,6 +29,7 @@ import threading
 import numpy as np
 
 from . import background, block_claims, lazy_jit, native_arrays
+from .registry import get as kernel
 
 # the args block, int64 slots: A is read at A + 4 * (t * A_STEP + i * A_ROW) (bytes), Q's row t at
 # Q + 4 * t * Q_ROW; X, where not 0, is the C-contiguous (n, k) x whose x^T each thread packs first, into its
@@ -37,7 +38,9 @@ CLAIM, PARTS, STEP, M, N, K, A, A_STEP, A_ROW, Q, Q_ROW, C, X, ARRIVAL = range(1
 # matmul_live's: the live rows' numbers (int64, M of them; 0: every row), C's row count, a flag back
 LIVE, UNITS, NONFINITE = range(14, 17)
 PACKED = 17  # 1 where X is to be packed (a layer's forward), else 0: read by the caller's address writer
-SLOTS = 18
+# a layer's forward fused with its bias and ReLU: the (n, m) output relu(C^T + bias) and the bias, or 0
+TURNED, BIAS = 18, 19
+SLOTS = 20
 
 PARTS_WANTED = 2  # one block per thread of the team
 ROWS = 4  # rows of C in a tile of the packed product (the forward's); block bounds are multiples of it
@@ -244,26 +247,27 @@ lazy_jit.on_start(_make_tiles)
 BLOCK = 16  # x^T is packed in blocks of BLOCK x BLOCK, turned in registers
 
 
-def _transpose_block(typingctx, x, x_row, q, q_row):
-    """The intrinsic: the BLOCK x BLOCK block at x (rows x_row elements apart) turned into the one at q:
-    BLOCK vector loads, log2(BLOCK) rounds of pairwise shuffles (each swaps one bit of the row index with the
-    same bit of the column index), BLOCK vector stores."""
-    number = types.int64
-    signature = types.void(number, number, number, number)
-
+def _make_transpose_block(bias_relu: bool):
+    """The intrinsic turn_block(x, x_row, q, q_row) (bias_relu: turn_block_bias_relu(x, x_row, q, q_row, bias)): the
+    BLOCK x BLOCK block at x (rows x_row elements apart) turned into the one at q: BLOCK vector loads, log2(BLOCK)
+    rounds of pairwise shuffles (each swaps one bit of the row index with the same bit of the column index), BLOCK
+    vector stores. bias_relu: each turned row v := v + bias[0:BLOCK], then +0 where v < 0 (kernel bias_relu's
+    operations), before its store."""
     def codegen(context, builder, sig, args):
         f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
         vector = ir.VectorType(f32, BLOCK)
-        x_addr, x_row_, q_addr, q_row_ = args
+        x_addr, x_row_, q_addr, q_row_ = args[:4]
         x_base, q_base = builder.inttoptr(x_addr, f32.as_pointer()), builder.inttoptr(q_addr, f32.as_pointer())
 
         def row_pointer(base, step, r):
-            return builder.bitcast(builder.gep(base, [builder.mul(ir.Constant(i64, r), step)]), vector.as_pointer())
+            return builder.bitcast(builder.gep(base, [builder.mul(ir.Constant(i64, r), step)]),
+                                   vector.as_pointer())
 
         rows = [builder.load(row_pointer(x_base, x_row_, r), align=4) for r in range(BLOCK)]
         bit = 1
         while bit < BLOCK:
-            low = ir.Constant(ir.VectorType(i32, BLOCK), [c if not c & bit else BLOCK + (c ^ bit) for c in range(BLOCK)])
+            low = ir.Constant(ir.VectorType(i32, BLOCK),
+                              [c if not c & bit else BLOCK + (c ^ bit) for c in range(BLOCK)])
             high = ir.Constant(ir.VectorType(i32, BLOCK), [c | bit if not c & bit else BLOCK + c for c in range(BLOCK)])
             turned = list(rows)
             for r in range(BLOCK):
@@ -271,19 +275,32 @@ def _transpose_block(typingctx, x, x_row, q, q_row):
                     turned[r] = builder.shuffle_vector(rows[r], rows[r | bit], low)
                     turned[r | bit] = builder.shuffle_vector(rows[r], rows[r | bit], high)
             rows, bit = turned, bit * 2
+        if bias_relu:
+            bias_vector = builder.load(builder.inttoptr(args[4], vector.as_pointer()), align=4)
+            zero = ir.Constant(vector, [0.0] * BLOCK)
+            summed = [builder.fadd(row, bias_vector) for row in rows]
+            rows = [builder.select(builder.fcmp_ordered("<", v, zero), zero, v) for v in summed]
         for r in range(BLOCK):
             builder.store(rows[r], row_pointer(q_base, q_row_, r), align=4)
         return context.get_dummy_value()
 
-    return signature, codegen
+    number = types.int64
+    if bias_relu:
+        def turn_block_bias_relu(typingctx, x, x_row, q, q_row, bias):
+            return types.void(number, number, number, number, number), codegen
+        return intrinsic(turn_block_bias_relu)
+
+    def turn_block(typingctx, x, x_row, q, q_row):
+        return types.void(number, number, number, number), codegen
+    return intrinsic(turn_block)
 
 
-_turn_block = None
+_turn_block = _turn_block_bias_relu = None
 
 
 def _make_turn() -> None:
-    global _turn_block
-    _turn_block = intrinsic(_transpose_block)
+    global _turn_block, _turn_block_bias_relu
+    _turn_block, _turn_block_bias_relu = _make_transpose_block(False), _make_transpose_block(True)
 
 
 lazy_jit.on_start(_make_turn)
@@ -305,9 +322,33 @@ def _pack_rows(x, q, n, k, first, last):
                 qs[t * n + j] = xs[j * k + t]
 
 
+@lazy_jit.deferred(lambda fn: numba.njit(nogil=True, inline="always")(fn))
+def _turn_bias_relu(c, bias, y, m, n, first, last):
+    """y[:, first:last] = relu(C[first:last]^T + bias[first:last]) for the (m, n) C and the (n, m) y, both
+    C-contiguous (n a multiple of BLOCK): kernel bias_relu_transposed's operations on each element, v = c + b, then
+    +0 where v < 0."""
+    whole = first + (last - first) // BLOCK * BLOCK
+    for j in range(first, whole, BLOCK):  # blocks of BLOCK units: turned, biased and clamped in registers
+        for r in range(0, n, BLOCK):
+            _turn_block_bias_relu(c + 4 * (j * n + r), n, y + 4 * (r * m + j), m, bias + 4 * j)
+    if whole == last:
+        return
+    count = last - whole  # the last few units (m not a multiple of BLOCK): the same operations one by one
+    cs = native_arrays.array_at(c + 4 * whole * n, count * n, np.float32)
+    b = native_arrays.array_at(bias + 4 * whole, count, np.float32)
+    zero = np.float32(0.0)
+    for r in range(n):
+        row = native_arrays.array_at(y + 4 * (r * m + whole), count, np.float32)
+        for j in range(count):
+            v = cs[j * n + r] + b[j]
+            row[j] = zero if v < zero else v  # PyTorch's relu: -0.0 and NaN pass unchanged
+
+
 def _product_blocks(address):
     """The job: claim row blocks of C and compute each; where X is given, this thread first packs x^T into its own
-    buffer (reading rows another core has just written costs more here than packing them again)."""
+    buffer (reading rows another core has just written costs more here than packing them again), and where
+    TURNED is given, turns each block it computed into those columns of relu(C^T + bias) while the block is in
+    its cache."""
     args = native_arrays.array_at(address, SLOTS, np.int64)
     n, k, x = args[N], args[K], args[X]
     q = args[Q]
@@ -325,6 +366,8 @@ def _product_blocks(address):
         first, last = part * step, min(part * step + step, m)
         if x != 0:
             _packed_rows(args[A], args[A_STEP], args[A_ROW], q, args[Q_ROW], args[C], n, k, first, last)
+            if args[TURNED] != 0:
+                _turn_bias_relu(args[C], args[BIAS], args[TURNED], m, n, first, last)
         elif args[LIVE] != 0:
             if _live_rows(args[A], args[A_STEP], args[LIVE], q, args[Q_ROW], args[C], n, k, m, args[UNITS], first,
                           last):
@@ -345,15 +388,16 @@ _build_lock = threading.Lock()
 
 
 def _build_now() -> None:
-    global _job, _put_natively, _put_live_natively
+    global _job, _put_natively, _put_live_natively, _put_turned_natively
     compile_ = functools.partial(lazy_jit.cached, numba.njit, error_model="numpy", _nrt=False, no_cfunc_wrapper=True)
-    put, put_live = compile_(_put_operands), compile_(_put_live)
+    put, put_live, put_turned = compile_(_put_operands), compile_(_put_live), compile_(_put_turned)
     block, matrix = types.Array(types.int64, 1, "C"), types.Array(types.float32, 2, "A", readonly=True)
     put.compile((block, matrix, matrix, matrix))  # every float32 matrix converts to a read-only "A" array
     put_live.compile((block, types.Array(types.int64, 1, "A", readonly=True)))
-    for compiled in (put, put_live):
+    put_turned.compile((block, types.Array(types.float32, 1, "A", readonly=True), matrix))
+    for compiled in (put, put_live, put_turned):
         compiled.disable_compile()  # nothing compiles on the step's path
-    _put_natively, _put_live_natively = put, put_live
+    _put_natively, _put_live_natively, _put_turned_natively = put, put_live, put_turned
     _job = _build_job()
 
 
@@ -497,26 +541,35 @@ def _put_live(args, live):
     args[LIVE] = live.ctypes.data
 
 
-_put_natively = _put_live_natively = None  # the two compiled with the job: NumPy's .ctypes costs a microsecond
+def _put_turned(args, bias, turned):
+    args[BIAS] = bias.ctypes.data
+    args[TURNED] = turned.ctypes.data
 
 
-def matmul(a, b, out=None, run=None, layout_args: np.ndarray | None = None) -> np.ndarray:
+# the three compiled with the job: NumPy's .ctypes costs a microsecond
+_put_natively = _put_live_natively = _put_turned_natively = None
+
+
+def matmul(a, b, out=None, run=None, layout_args: np.ndarray | None = None, relu_bias: np.ndarray | None = None,
+           turned: np.ndarray | None = None) -> np.ndarray:
     """a @ b (into `out`, C-contiguous, when given) for takes(a, b): on the team where `run` (spin_team.run) is
     given and the job is compiled, else the twin on this thread; the same bits every way. `layout_args`:
-    layout(a, b)'s answer where the caller has it."""
+    layout(a, b)'s answer where the caller has it. For a layer's forward (W @ x^T) with `relu_bias` and `turned`
+    (takes_turned), turned := relu((a @ b)^T + relu_bias) too, kernel bias_relu_transposed's bits: each thread
+    turns the rows it has just computed."""
     args = (layout(a, b) if layout_args is None else layout_args).copy()
     if not args[PACKED]:
         return _matmul(a, b, out, run, args, None, 0)
     if _scratch_lock.acquire(blocking=False):
         try:
-            return _matmul(a, b, out, run, args, *_buffer(a.shape[1], b.shape[1]))
+            return _matmul(a, b, out, run, args, *_buffer(a.shape[1], b.shape[1]), relu_bias, turned)
         finally:
             _scratch_lock.release()
     q = np.empty((PARTS_WANTED, a.shape[1], b.shape[1]), np.float32)
-    return _matmul(a, b, out, run, args, q, q.ctypes.data)
+    return _matmul(a, b, out, run, args, q, q.ctypes.data, relu_bias, turned)
 
 
-def _matmul(a, b, out, run, args, q, q_address) -> np.ndarray:
+def _matmul(a, b, out, run, args, q, q_address, relu_bias=None, turned=None) -> np.ndarray:
     c = np.empty((a.shape[0], b.shape[1]), np.float32) if out is None else out
     address = job_address()
     if address is None or run is None:
@@ -524,12 +577,26 @@ def _matmul(a, b, out, run, args, q, q_address) -> np.ndarray:
             np.copyto(q[0], b)
             b = q[0]
         twin_rows(a, b, c)
+        if turned is not None:
+            kernel("bias_relu_transposed", c)(c, relu_bias, turned)
         return c
     _put_natively(args, a, b, c)
     if q is not None:
         args[Q] = q_address
+    if turned is not None:
+        _put_turned_natively(args, relu_bias, turned)
     run(address, args)
     return c
+
+
+def takes_turned(layout_args: np.ndarray, relu_bias, turned) -> bool:
+    """Whether matmul(a, b, ..., layout_args, relu_bias, turned) may fuse the bias and ReLU for layout(a, b)'s
+    answer: a layer's forward (packed), the (m,) bias and the (n, m) output C-contiguous writeable float32."""
+    m, n = layout_args[M], layout_args[N]
+    return (bool(layout_args[PACKED]) and type(relu_bias) is np.ndarray and relu_bias.dtype == np.float32
+            and relu_bias.shape == (m,) and relu_bias.flags.c_contiguous and type(turned) is np.ndarray
+            and turned.dtype == np.float32 and turned.shape == (n, m) and turned.flags.c_contiguous
+            and turned.flags.writeable)
 
 
 def takes_live(a, b, live, out, layout_args: np.ndarray | None = None) -> bool:

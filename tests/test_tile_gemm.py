@@ -11,6 +11,7 @@ import pytest
 
 import tinygrad_opt as tg
 from tinygrad_opt.kernels import gemm_job, spin_team, tile_gemm
+from tinygrad_opt.kernels import get as kernel
 from tinygrad_opt.ops import linear
 
 # (rows of W, inner, batch): the seed's layer, short tails of rows (m % ROWS) and of the packed blocks (k % 16)
@@ -95,6 +96,46 @@ def test_a_weight_gradient_reads_the_rows_as_they_are_and_gives_the_twins_bits(u
     exact = gt.astype(np.float64) @ x.astype(np.float64)
     magnitude = np.abs(gt).astype(np.float64) @ np.abs(x).astype(np.float64)
     assert np.all(np.abs(expected - exact) <= 2 * batch * 2.0**-24 * magnitude)
+
+
+def fused_forward(w, x, b, run):
+    y = np.full((x.shape[0], w.shape[0]), np.nan, np.float32)
+    tiles = tile_gemm.layout(w, x.T)
+    assert tile_gemm.takes_turned(tiles, b, y)
+    h_t = tile_gemm.matmul(w, x.T, None, run, tiles, b, y)
+    return h_t, y
+
+
+@pytest.mark.parametrize("rows, inner, batch", SHAPES)
+def test_the_forward_fused_with_its_bias_and_relu_gives_the_unfused_passes_bits(rows, inner, batch):
+    """Each thread turns the rows of W @ x^T it computed into relu(. + b): the bits of the product, then kernel
+    bias_relu_transposed's pass, on one thread, two, the team and the twin; signed zeros and NaNs as PyTorch's relu
+    leaves them, columns of the output past a block of 16 units (rows % 16) included."""
+    w, x = operands(rows, inner, batch, seed=21)
+    b = np.random.default_rng(22).standard_normal(rows).astype(np.float32)
+    w[0], b[0] = 0.0, -0.0  # a unit whose output is 0 + -0 = +0 ...
+    b[min(1, rows - 1)] = np.nan  # ... one that is NaN throughout
+    h_t = twin(w, x)
+    expected = np.empty((batch, rows), np.float32)
+    kernel("bias_relu_transposed", h_t)(h_t.copy(), b, expected)
+    for run in (threads_at_once(1), threads_at_once(2), spin_team.run, None):
+        got_h_t, got = fused_forward(w, x, b, run)
+        np.testing.assert_array_equal(bits(got_h_t), bits(h_t))
+        np.testing.assert_array_equal(bits(got), bits(expected))
+    assert np.isnan(expected[:, min(1, rows - 1)]).all() and (expected >= 0).sum() > expected.size // 4
+
+
+def test_the_fused_forward_takes_only_a_float32_bias_and_a_contiguous_output():
+    w, x = operands(64, 32, 16)
+    tiles = tile_gemm.layout(w, x.T)
+    y = np.empty((16, 64), np.float32)
+    assert tile_gemm.takes_turned(tiles, np.zeros(64, np.float32), y)
+    assert not tile_gemm.takes_turned(tiles, np.zeros(64), y)  # float64 bias
+    assert not tile_gemm.takes_turned(tiles, np.zeros(128, np.float32)[::2], y)  # strided bias
+    assert not tile_gemm.takes_turned(tiles, np.zeros(64, np.float32), np.empty((64, 16), np.float32).T)
+    assert not tile_gemm.takes_turned(tiles, np.zeros(64, np.float32), np.empty((16, 63), np.float32))
+    gt, q = gradient_operands(64, 16, 32)
+    assert not tile_gemm.takes_turned(tile_gemm.layout(gt, q), np.zeros(64, np.float32), np.empty((32, 64), np.float32))
 
 
 def test_the_twin_sums_each_element_in_order_with_a_rounded_product_and_a_rounded_sum():

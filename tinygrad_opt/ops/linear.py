@@ -123,6 +123,22 @@ def _transposed_product(x, w):
     return _product(w, xt)
 
 
+def _transposed_bias_relu(x, w, b, out=None):
+    """relu(x @ W^T + b) computed as (W @ x^T)^T (_weight_first), into `out` when given: in register tiles, where
+    they take the product, each thread turns the rows it has just computed and adds the bias and clamps them on
+    the way (tile_gemm.takes_turned); else one pass after the product (kernel bias_relu_transposed). The same
+    bits either way."""
+    y = np.empty((x.shape[0], w.shape[0]), x.dtype) if out is None else out
+    xt = x.T
+    tiles = _in_tiles(w, xt)
+    if tiles is not None and tile_gemm.takes_turned(tiles, b, y):
+        tile_gemm.matmul(w, xt, None, spin_team.run, tiles, b, y)
+        return y
+    y_t = _product(w, xt) if tiles is None else tile_gemm.matmul(w, xt, None, spin_team.run, tiles)
+    kernel("bias_relu_transposed", y_t)(y_t, b, y)
+    return y
+
+
 def _in_tiles(a, b, out=None):
     """The args block of a @ b in the engine's register tiles (kernels/tile_gemm.py: a layer's forward W @ x^T
     and weight gradient g^T @ x at a batch of up to 64 rows) where the layer computes it there: where the team
@@ -216,9 +232,7 @@ class LinearReLU(Function):
                              f"of shape {tuple(w.shape)}")
         before_gemm()
         if _weight_first(x, w):
-            y_t = _transposed_product(x, w)
-            y = np.empty(y_t.shape[::-1], y_t.dtype) if out is None else out
-            kernel("bias_relu_transposed", y_t)(y_t, b, y)  # turned back, bias and ReLU in one pass
+            y = _transposed_bias_relu(x, w, b, out)
         else:
             y = _product_bias_relu(x, w.T, b, out)
         ctx.x, ctx.w, ctx.y = x, w, y
