@@ -166,7 +166,8 @@ class SplitStep:
         self.a = np.empty((batch, hidden), dtype)
         self.gz = np.empty((batch, hidden), dtype)
         self.db1 = np.empty(hidden, dtype)
-        self.live = np.empty(hidden, np.uint8)  # the mask pass's live-unit flags (unused here)
+        self.live = np.empty(hidden, np.uint8)  # the mask pass's live-unit flags and numbers (unused here)
+        self.live_numbers = np.empty(hidden, np.int64)
         self.dw1 = np.empty_like(self.w1)
         self.weight_first = _weight_first(np.empty((batch, inputs), dtype), self.w1)
         self.forward_blocks = self.dw1_blocks = None
@@ -201,7 +202,8 @@ class SplitStep:
 
     def _backward_half(self, h: int) -> None:
         lo, hi = self.halves[h]
-        relu_back(self.da[:, lo:hi], self.a[:, lo:hi], self.gz[:, lo:hi], self.db1[lo:hi], self.live[lo:hi], ZERO)
+        relu_back(self.da[:, lo:hi], self.a[:, lo:hi], self.gz[:, lo:hi], self.db1[lo:hi], self.live[lo:hi],
+                  self.live_numbers[lo:hi], ZERO)
         blocked(self.gz[:, lo:hi].T, self.x, self.dw1_blocks, self.dw1[lo:hi])
         if self.split_adam:
             cols = self.w1.shape[1]
