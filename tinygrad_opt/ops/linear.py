@@ -144,9 +144,10 @@ def _in_tiles(a, b, out=None):
     and weight gradient g^T @ x at a batch of up to 64 rows) where the layer computes it there: where the team
     takes the products (as gemm_job.job_layout decides), from as many multiply-adds as a product the team
     takes; else None."""
+    if a.ndim != 2 or b.ndim != 2 or a.shape[0] * a.shape[1] * b.shape[1] < gemm_job.FROM_MACS:
+        return None  # a small product (the output layer's) without the layout's look-up
     tiles = tile_gemm.layout(a, b, out)
-    if (tiles is not None and a.shape[0] * a.shape[1] * b.shape[1] >= gemm_job.FROM_MACS
-            and gemm_job.takes_products() and gemm_job.team_threads() and get_mode() != "reference"):
+    if tiles is not None and gemm_job.takes_products() and gemm_job.team_threads() and get_mode() != "reference":
         return tiles
     return None
 
