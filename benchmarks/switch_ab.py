@@ -85,6 +85,23 @@ def _live_rows():
     return turn, lambda: counts[0]
 
 
+def _two_ended():
+    from tinygrad_opt.kernels import cpu  # noqa: PLC0415
+
+    counts, run_job = [0], cpu._run_job
+
+    def probed(job, args, *rest, **options):  # the job counts the threads that entered it from 0, or from 2 (off)
+        run_job(job, args, *rest, **options)
+        counts[0] += int(cpu.two_ended and args[cpu.ARGS_ARRIVED] <= 2)
+
+    cpu._run_job = probed
+
+    def turn(on: bool) -> None:
+        cpu.two_ended = on
+
+    return turn, lambda: counts[0]
+
+
 SWITCHES = {s.name: s for s in (
     Switch("fused-forward", "LinearReLU's weight-first forward turns, biases and clamps its blocks in the tiles' "
            "job (off: the bias_relu_transposed pass after the product)", _fused_forward),
@@ -92,6 +109,8 @@ SWITCHES = {s.name: s for s in (
            "and OpenBLAS)", _tiles),
     Switch("live-rows", "the weight gradient multiplies only the live units' rows in the tiles (off: every row)",
            _live_rows),
+    Switch("two-ended", "the optimizer's job: the first thread claims each array's blocks from its front, the second "
+           "from its back (off: both from the front)", _two_ended),
 )}
 
 
@@ -100,9 +119,18 @@ def measure(switch: Switch, batch: int, blocks: int, steps: int, threads: int = 
     policy fixed at `threads` (under "auto" a load from elsewhere can take the engine to one thread, and with it
     the team's products and tiles, on either side)."""
     import tinygrad_opt as tg  # noqa: PLC0415
+
+    policy = tg.kernels.get_blas_threads()
+    tg.kernels.set_blas_threads(threads)
+    try:
+        return _alternate(switch, batch, blocks, steps)
+    finally:
+        tg.kernels.set_blas_threads(policy)
+
+
+def _alternate(switch: Switch, batch: int, blocks: int, steps: int) -> tuple[list[float], list[float]]:
     from tinygrad_opt.kernels import tile_gemm  # noqa: PLC0415
 
-    tg.kernels.set_blas_threads(threads)
     step, to_float, sync = peers.tinygrad_opt_case(batch)
     step()
     tile_gemm.wait_built()  # built now: its build sets the module's natives, which would replace a probe

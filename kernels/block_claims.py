@@ -58,6 +58,20 @@ def claim(typingctx, counters, index):
 
 
 @_intrinsic
+def fetch_add(typingctx, counters, index, amount):
+    """counters[index] += amount as one atomic step; returns the value before."""
+    if not (_counter_array(counters) and isinstance(index, types.Integer) and isinstance(amount, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        where = _slot(context, builder, signature.args[0], args[0], args[1], signature.args[1])
+        value = context.cast(builder, args[2], signature.args[2], types.int64)
+        return builder.atomic_rmw("add", where, value, "monotonic")
+
+    return types.int64(counters, index, amount), codegen
+
+
+@_intrinsic
 def finish(typingctx, counters, amount):
     """counters[-1] += amount as one atomic step, after every store before it (release): `amount` elements done."""
     if not (_counter_array(counters) and isinstance(amount, types.Integer)):

@@ -37,7 +37,7 @@ import numpy as np
 
 from . import lazy_jit, reference
 from . import denormal, parallel, spin_team
-from .block_claims import claim, finish, finished, pause
+from .block_claims import fetch_add, finish, finished, pause
 from .native_arrays import array_at
 from .registry import takes
 
@@ -624,10 +624,24 @@ def _any_subnormal(bits, start, end) -> bool:
 
 
 # The update loops below work through their arrays in blocks of `block` elements, each claimed from
-# counters[j] (one counter per array of a group, 0 at the start), and add each block's size to the last
-# counter once it is written (block_claims.py): a call with block >= size does the whole array; two threads
-# calling with the same counters share the blocks (parallel.share). A call on one whole array may pass
-# np.zeros(1): its one block's count then lands in its claim counter, past every block.
+# counters[j] (one counter per array of a group, 0 at the start; _claim_block), and add each block's size to
+# the last counter once it is written (block_claims.py): a call with block >= size does the whole array; two
+# threads calling with the same counters share the blocks, one from each end of the array.
+_FROM_BACK = 1 << 32  # a claim from an array's back, in its counter's high half (a front claim adds 1)
+
+
+@_jit(nogil=True)
+def _claim_block(counters, j, from_back, blocks):
+    """The next block of array j for a thread that works through it from the front (0, 1, ...) or from the back
+    (blocks - 1, blocks - 2, ...), or -1 once the two ends have met. counters[j] counts the front's claims in its
+    low 32 bits and the back's in its high 32, so one atomic add takes a block and sees what the other end took.
+    Each thread of a job keeps to the rows of a weight it multiplied in the step's products (see two_ended), so
+    those rows do not move between the cores' caches."""
+    before = fetch_add(counters, j, _FROM_BACK if from_back else 1)
+    front, back = before & 0xFFFFFFFF, before >> 32
+    if front + back >= blocks:
+        return -1
+    return blocks - 1 - back if from_back else front
 
 
 def _sgd_loop(has_wd: bool, has_momentum: bool, nesterov: bool):
@@ -638,17 +652,19 @@ def _sgd_loop(has_wd: bool, has_momentum: bool, nesterov: bool):
     and round once, the same bits. `wide` holds the switch (1.0: look for them) and k's momentum and lr as
     float64 (loaded, so LLVM cannot narrow the products back to float32), or zeros (see _sgd_wide)."""
     @_jit(nogil=True)
-    def sgd_loop(param, grad, buf, k, wide, first, counters, j, block):
+    def sgd_loop(param, grad, buf, k, wide, first, counters, j, block, from_back=False):
         lr, wd, momentum, damp_keep = k[0], k[1], k[2], k[3]
         momentum_wide, lr_wide = wide[1], wide[2]
         look = has_momentum and not first and wide[0] == 1.0
         buf_bits = buf.view(np.uint32)  # read only where look is on, i.e. for float32 arrays
         n, size = numba.uint64(param.size), numba.uint64(block)  # unsigned: no negative-index wraparound
         span = numba.uint64(SUBNORMAL_SPAN) if look else size
+        blocks = numba.int64((n + size - numba.uint64(1)) // size)
         while True:
-            start = numba.uint64(claim(counters, j)) * size
-            if start >= n:
+            taken = _claim_block(counters, j, from_back, blocks)
+            if taken < 0:
                 return
+            start = numba.uint64(taken) * size
             stop = min(start + size, n)
             begin = start
             while start < stop:
@@ -757,17 +773,19 @@ def _adam_loop(decay_mode: int, amsgrad: bool):
     widened float32 values; a float64 constant it cannot see, or a product with `one` (which it cannot
     see either: the switch is another element), is not one, so the widened operations stay float64."""
     @_jit(nogil=True)
-    def adam_loop(param, grad, m_arr, v_arr, vmax_arr, k, wide, counters, j, block):
+    def adam_loop(param, grad, m_arr, v_arr, vmax_arr, k, wide, counters, j, block, from_back=False):
         c1, c2, beta2, wd, decay, step_size, bc2, eps = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]
         one, c1_wide, step_size_wide = wide[0], wide[1], wide[2]
         look = wide[3] == 1.0  # the switch: look for subnormals in exp_avg
         m_bits = m_arr.view(np.uint32)  # read only where the switch is on, i.e. for float32 arrays
         n, size = numba.uint64(param.size), numba.uint64(block)  # unsigned: no negative-index wraparound
         span = numba.uint64(SUBNORMAL_SPAN) if look else size  # not looking: the whole block in one loop
+        blocks = numba.int64((n + size - numba.uint64(1)) // size)
         while True:
-            start = numba.uint64(claim(counters, j)) * size
-            if start >= n:
+            taken = _claim_block(counters, j, from_back, blocks)
+            if taken < 0:
                 return
+            start = numba.uint64(taken) * size
             stop = min(start + size, n)
             begin = start
             while start < stop:
@@ -841,10 +859,18 @@ _ADAM_LOOPS: dict = {}  # (decay_mode, amsgrad) -> its loop
 # ---- the optimizer updates' jobs for the spinning team (kernels/spin_team.py) --------------------------------
 # A C function of one int64, the address of an int64 args block that the caller fills (_job_args):
 ARGS_ARRAYS, ARGS_K, ARGS_WIDE, ARGS_FIRST = 0, 1, 2, 3  # n arrays of each kind, k's and wide's addresses, SGD's first
-ARGS_COUNTERS = 4  # n claim counters (one per array), then the elements finished (the loop's `counters`)
+ARGS_ARRIVED = 4  # the threads that have entered the job so far (see two_ended)
+ARGS_COUNTERS = 5  # n claim counters (one per array), then the elements finished (the loop's `counters`)
 ARGS_PER_ARRAY = 7  # after the counters, each array's addresses (Adam's param, grad, exp_avg, exp_avg_sq,
 ARGS_SIZE, ARGS_BLOCK = 5, 6  # max_exp_avg_sq; SGD's first three), its size and its block (its size, at least 1,
 _WIDE_LENGTH = 4  # for an array run whole)
+
+# The first thread into an update job (the caller, which the team's matrix products give their first block of rows
+# too) claims each array's blocks from its front, the second from its back: the rows of a weight that a core
+# multiplied in the step then stay in its cache for their update and for the next step's forward product
+# (benchmarks/README.md, fifteenth session). False: every thread claims from the fronts, as in a job whose arrival
+# count starts past 1 (benchmarks/switch_ab.py flips it in one process). The blocks, and so the bits, are the same.
+two_ended = True
 
 
 @lazy_jit.deferred(lambda fn: numba.njit(inline="always", nogil=True)(fn))
@@ -864,13 +890,15 @@ def _adam_job(dtype, decay_mode: int, amsgrad: bool):
     first asked for, after Numba's start, and cached on disk where Numba can (_cfunc)."""
     def adam_job(address):
         head, counters, rows = _job_parts(address)
+        from_back = fetch_add(head, ARGS_ARRIVED, 1) == 1  # the second thread in (see two_ended)
         k = array_at(head[ARGS_K], 8, dtype)
         wide = array_at(head[ARGS_WIDE], _WIDE_LENGTH, np.float64)
         for j in range(head[ARGS_ARRAYS]):
             a = rows[ARGS_PER_ARRAY * j:ARGS_PER_ARRAY * (j + 1)]
             size = a[ARGS_SIZE]
             _job_loop(array_at(a[0], size, dtype), array_at(a[1], size, dtype), array_at(a[2], size, dtype),
-                      array_at(a[3], size, dtype), array_at(a[4], size, dtype), k, wide, counters, j, a[ARGS_BLOCK])
+                      array_at(a[3], size, dtype), array_at(a[4], size, dtype), k, wide, counters, j, a[ARGS_BLOCK],
+                      from_back)
 
     loop = _loop_for(_ADAM_LOOPS, _adam_loop, (decay_mode, amsgrad))
     return _cfunc(adam_job, f"adam_job_{decay_mode}_{int(amsgrad)}", _job_loop=_inlined(loop))
@@ -881,6 +909,7 @@ def _sgd_job(dtype, has_wd: bool, has_momentum: bool, nesterov: bool):
     (param, grad and momentum_buffer), the first step's flag in the block's head."""
     def sgd_job(address):
         head, counters, rows = _job_parts(address)
+        from_back = fetch_add(head, ARGS_ARRIVED, 1) == 1  # the second thread in (see two_ended)
         k = array_at(head[ARGS_K], 4, dtype)
         wide = array_at(head[ARGS_WIDE], _WIDE_LENGTH, np.float64)
         first = head[ARGS_FIRST] != 0
@@ -888,7 +917,7 @@ def _sgd_job(dtype, has_wd: bool, has_momentum: bool, nesterov: bool):
             a = rows[ARGS_PER_ARRAY * j:ARGS_PER_ARRAY * (j + 1)]
             size = a[ARGS_SIZE]
             _job_loop(array_at(a[0], size, dtype), array_at(a[1], size, dtype), array_at(a[2], size, dtype), k,
-                      wide, first, counters, j, a[ARGS_BLOCK])
+                      wide, first, counters, j, a[ARGS_BLOCK], from_back)
 
     loop = _loop_for(_SGD_LOOPS, _sgd_loop, (has_wd, has_momentum, nesterov))
     return _cfunc(sgd_job, f"sgd_job_{int(has_wd)}{int(has_momentum)}{int(nesterov)}", _job_loop=_inlined(loop))
@@ -949,6 +978,8 @@ def _run_job(job, args: np.ndarray, split: tuple, constants: tuple, reused: bool
     Else on this thread alone. The resident helper may still be leaving the job when share returns (it claims no
     block, but reads the constants k and wide first): its work holds the args block and `constants`; `reused`,
     the args block serves the next call too (AdamGroupPlan), so share gets a copy."""
+    if not two_ended:
+        args[ARGS_ARRIVED] = 2  # no thread arrives second: every one claims from the fronts
     if not split[1] or not parallel.machine_has_room():
         spin_team.alone(job.address)(args.ctypes.data)
     elif spin_team.spinning():
@@ -1013,7 +1044,7 @@ def _put_constants(args, k, wide):
 def _put_step(args, grads, vmax, k, wide):
     """A planned args block (AdamGroupPlan) made ready for the next step in one call: its counters back to 0, the
     addresses of the step's gradients, of max_exp_avg_sq (or exp_avg where no amsgrad), of k and of wide."""
-    for i in range(ARGS_COUNTERS, ARGS_COUNTERS + args[ARGS_ARRAYS] + 1):
+    for i in range(ARGS_ARRIVED, ARGS_COUNTERS + args[ARGS_ARRAYS] + 1):
         args[i] = 0
     _put_addresses(args, 1, grads)
     _put_addresses(args, 4, vmax)

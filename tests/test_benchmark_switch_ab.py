@@ -18,7 +18,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="the register tiles run on the engine's two threads")
-@pytest.mark.parametrize("switch", ["fused-forward", "live-rows"])
+@pytest.mark.parametrize("switch", ["fused-forward", "live-rows", "two-ended"])
 def test_a_switch_that_switches_gives_both_sides_and_their_paired_ratio(switch):
     result = _run(switch, "--blocks", "2", "--steps", "3")
     assert result.returncode == 0, result.stderr
