@@ -161,7 +161,7 @@ def _alternate(switch: Switch, batch: int, blocks: int, steps: int) -> tuple[lis
 
 def summary(name: str, off: list[float], on: list[float]) -> str:
     ratios = sorted(b / a for a, b in zip(off, on))
-    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    quartiles = statistics.quantiles(ratios, n=4, method="inclusive") if len(ratios) > 1 else ratios * 3
     return (f"{name}: off {statistics.median(off):.1f} us, on {statistics.median(on):.1f} us per step (medians of "
             f"{len(off)} blocks); on/off paired: median {statistics.median(ratios):.4f}, mean "
             f"{statistics.fmean(ratios):.4f}, quartiles {quartiles[0]:.4f}-{quartiles[2]:.4f}; fastest block off "
