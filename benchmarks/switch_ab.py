@@ -3,8 +3,8 @@
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/switch_ab.py fused-forward --blocks 60
 
 step_ab.py compares two trees in fresh processes, the honest figure for any change; but a change of 1-2 % of
-the step drowns there in a noisy hour, when the same tree runs 2400 to 3750 steps/s at batch 64 from one
-worker to the next (benchmarks/README.md, fifteenth session). Where the change is a switch inside the engine,
+the step drowns there when the machine's speed swings from one worker to the next (a virtual machine whose host
+is loaded by others). Where the change is a switch inside the engine,
 both sides can run in one process, block after block (A B, then B A), the switch flipped between blocks: the
 machine's drift over seconds falls on both sides alike, and the ratio of neighbouring blocks is the figure.
 

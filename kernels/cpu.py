@@ -868,8 +868,9 @@ _WIDE_LENGTH = 4  # for an array run whole)
 # The first thread into an update job (the caller, which the team's matrix products give their first block of rows
 # too) claims each array's blocks from its front, the second from its back: the rows of a weight that a core
 # multiplied in the step then stay in its cache for their update and for the next step's forward product
-# (benchmarks/README.md, fifteenth session). False: every thread claims from the fronts, as in a job whose arrival
-# count starts past 1 (benchmarks/switch_ab.py flips it in one process). The blocks, and so the bits, are the same.
+# (benchmarks/README.md, "Optimizer jobs claiming from both ends"). False: every thread claims from the fronts, as
+# in a job whose arrival count starts past 1 (benchmarks/switch_ab.py flips it in one process). The blocks, and
+# so the bits, are the same.
 two_ended = True
 
 

@@ -51,8 +51,8 @@ MAX_INNER_UNPACKED = 64  # rows of Q read as they are (a weight gradient's batch
 numba = ir = types = intrinsic = None
 LANES = 8  # float32 lanes of the widest vector the CPU has (16 with AVX-512), known at Numba's start
 # (rows, vectors of LANES columns) of a tile, so that rows * vectors accumulators fit the registers: the packed
-# product's (a long inner axis) and the unpacked one's (a weight gradient's batch: more rows a tile, fewer
-# passes over Q; measured on the Zen 5 VM, dW1 at batch 64: 4 x 4 76 us, 6 x 4 69, 8 x 3 61-67, 8 x 2 67)
+# product's (a long inner axis) and the unpacked one's (a weight gradient's short batch axis: more rows a tile,
+# fewer passes over Q; the shapes tried: benchmarks/README.md, "The weight gradient in register tiles")
 PACKED_TILE = (ROWS, 3)
 UNPACKED_TILE = (ROWS, 3)
 
@@ -432,11 +432,6 @@ def wait_built() -> bool:
 enabled = True  # False: every product stays on BLAS (benchmarks switch the tiles off and on in one process)
 
 
-def takes(a, b, out=None) -> bool:
-    """Whether a @ b (into `out`) runs here (layout)."""
-    return layout(a, b, out) is not None
-
-
 MAX_LAYOUTS = 64  # kinds of product whose args block is kept; later kinds are worked out at each call
 _layouts: dict[tuple, np.ndarray | None] = {}  # (shapes, strides, dtypes) -> args block without the addresses
 
@@ -552,8 +547,9 @@ _put_natively = _put_live_natively = _put_turned_natively = None
 
 def matmul(a, b, out=None, run=None, layout_args: np.ndarray | None = None, relu_bias: np.ndarray | None = None,
            turned: np.ndarray | None = None) -> np.ndarray:
-    """a @ b (into `out`, C-contiguous, when given) for takes(a, b): on the team where `run` (spin_team.run) is
-    given and the job is compiled, else the twin on this thread; the same bits every way. `layout_args`:
+    """a @ b (into `out`, C-contiguous, when given) where layout(a, b) takes it: on the team where `run`
+    (spin_team.run) is given and the job is compiled, else the twin on this thread; the same bits every way.
+    `layout_args`:
     layout(a, b)'s answer where the caller has it. For a layer's forward (W @ x^T) with `relu_bias` and `turned`
     (takes_turned), turned := relu((a @ b)^T + relu_bias) too, kernel bias_relu_transposed's bits: each thread
     turns the rows it has just computed."""

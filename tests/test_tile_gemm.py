@@ -86,7 +86,7 @@ def test_one_thread_two_threads_the_team_and_the_twin_give_the_same_bits(rows, i
 @pytest.mark.parametrize("units, batch, inputs", GRADIENT_SHAPES)
 def test_a_weight_gradient_reads_the_rows_as_they_are_and_gives_the_twins_bits(units, batch, inputs):
     gt, x = gradient_operands(units, batch, inputs)
-    assert tile_gemm.takes(gt, x)
+    assert tile_gemm.layout(gt, x) is not None
     expected = np.empty((units, inputs), np.float32)
     tile_gemm.twin_rows(gt, x, expected)
     for threads in (1, 2):
@@ -176,14 +176,14 @@ def test_infinities_nans_and_signed_zeros_land_where_the_twin_puts_them():
     (np.ones((32, 64), np.float32)[:, ::2], np.ones((16, 32), np.float32).T, "W's columns strided"),
 ])
 def test_other_products_stay_on_blas(w, xt, why):
-    assert not tile_gemm.takes(w, xt), why
+    assert tile_gemm.layout(w, xt) is None, why
 
 
 def test_the_switch_turns_the_tiles_off(monkeypatch):
     w, x = operands(64, 32, 16)
-    assert tile_gemm.takes(w, x.T)
+    assert tile_gemm.layout(w, x.T) is not None
     monkeypatch.setattr(tile_gemm, "enabled", False)
-    assert not tile_gemm.takes(w, x.T)
+    assert tile_gemm.layout(w, x.T) is None
 
 
 def test_two_python_threads_multiply_at_once_each_with_its_own_packing():
