@@ -85,6 +85,18 @@ def _live_rows():
     return turn, lambda: counts[0]
 
 
+def _live_tiles():
+    from tinygrad_opt.kernels import live_gemm  # noqa: PLC0415
+
+    counts = [0]
+    _counted(live_gemm, "matmul_live", counts)
+
+    def turn(on: bool) -> None:
+        live_gemm.enabled = on
+
+    return turn, lambda: counts[0]
+
+
 def _two_ended():
     from tinygrad_opt.kernels import cpu  # noqa: PLC0415
 
@@ -109,6 +121,8 @@ SWITCHES = {s.name: s for s in (
            "and OpenBLAS)", _tiles),
     Switch("live-rows", "the weight gradient multiplies only the live units' rows in the tiles (off: every row)",
            _live_rows),
+    Switch("live-tiles", "at a batch above 64, the weight gradient's live rows in fused tiles that read x as it "
+           "is (kernels/live_gemm.py; off: the gathered rows through gemm_job and OpenBLAS)", _live_tiles),
     Switch("two-ended", "the optimizer's job: the first thread claims each array's blocks from its front, the second "
            "from its back (off: both from the front)", _two_ended),
 )}

@@ -71,22 +71,30 @@ def _bind_numba() -> None:
 lazy_jit.on_start(_bind_numba)
 
 
-def _make_tile(rows: int, vectors: int, mapped: bool = False):
+def make_tile(rows: int, vectors: int, mapped: bool = False, fused: bool = False, ahead: bool = False):
     """The intrinsic tile(a, a_step, a_row, q, q_row, c, c_row, inner) for `rows` x `vectors` * LANES elements of C:
     acc[r, v] += A[a + t*a_step + r*a_row] * Q[q + t*q_row + v*LANES :+LANES] for t < inner (>= 1), then
     stored at c + r*c_row + v*LANES; every address an int64 (bytes), every step in elements.
 
     mapped: tile(a, a_step, index, q, q_row, c, c_row, inner) for the rows u_r = index[r] (index: the address of
     int64 row numbers) of A (at a + t*a_step + u_r) and of C (at c + u_r*c_row + v*LANES); it returns 1 where a
-    value it stored is not finite, else 0."""
-    def tile(typingctx, a, a_step, a_row, q, q_row, c, c_row, inner):
+    value it stored is not finite, else 0.
+
+    fused: tile(..., inner, more), each term a fused multiply-add, acc = fma(A, Q, acc), rounded once
+    (kernels/live_gemm.py's); where `more` is not 0 the sum is added to the value stored at C (C + acc, one
+    rounded add), else stored as it is. ahead (with fused): tile(..., inner, more, offset), and at each t a
+    prefetch of the Q elements `offset` bytes past the row's (the caller's next tile's, as it reads them)."""
+    def typed():
         number = types.int64
-        signature = (number if mapped else types.void)(number, number, number, number, number, number, number, number)
+        signature = (number if mapped else types.void)(*[number] * (8 + fused + ahead))
 
         def codegen(context, builder, sig, args):
             f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
             vector = ir.VectorType(f32, LANES)
-            a_addr, a_step_, a_row_, q_addr, q_row_, c_addr, c_row_, inner_ = args
+            a_addr, a_step_, a_row_, q_addr, q_row_, c_addr, c_row_, inner_ = args[:8]
+            if fused:
+                fma = builder.module.globals.get(f"llvm.fma.v{LANES}f32") or ir.Function(
+                    builder.module, ir.FunctionType(vector, [vector] * 3), f"llvm.fma.v{LANES}f32")
             a_base = builder.inttoptr(a_addr, f32.as_pointer())
             q_base = builder.inttoptr(q_addr, f32.as_pointer())
             c_base = builder.inttoptr(c_addr, f32.as_pointer())
@@ -106,6 +114,14 @@ def _make_tile(rows: int, vectors: int, mapped: bool = False):
             t = builder.phi(i64)
             acc = [[builder.phi(vector) for _ in range(vectors)] for _ in range(rows)]
             q_t = builder.gep(q_base, [builder.mul(t, q_row_)])
+            if ahead:  # read, keep in every cache level
+                prefetch = builder.module.globals.get("llvm.prefetch.p0i8") or ir.Function(
+                    builder.module, ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer(), i32, i32, i32]),
+                    "llvm.prefetch.p0i8")
+                later = builder.gep(builder.bitcast(q_t, ir.IntType(8).as_pointer()), [args[9]])
+                for v in range(vectors):
+                    builder.call(prefetch, [builder.gep(later, [ir.Constant(i64, 4 * v * LANES)]), ir.Constant(i32, 0),
+                                            ir.Constant(i32, 3), ir.Constant(i32, 1)])
             q_vectors = [builder.load(builder.bitcast(builder.gep(q_t, [ir.Constant(i64, v * LANES)]),
                                                       vector.as_pointer()), align=4) for v in range(vectors)]
             a_t = builder.gep(a_base, [builder.mul(t, a_step_)])
@@ -114,7 +130,11 @@ def _make_tile(rows: int, vectors: int, mapped: bool = False):
                 scalar = builder.load(builder.gep(a_t, [row_at[r]]), align=4)
                 broadcast = builder.shuffle_vector(builder.insert_element(undefined, scalar, ir.Constant(i32, 0)),
                                                    undefined, splat)
-                summed.append([builder.fadd(acc[r][v], builder.fmul(broadcast, q_vectors[v])) for v in range(vectors)])
+                if fused:
+                    summed.append([builder.call(fma, [broadcast, q_vectors[v], acc[r][v]]) for v in range(vectors)])
+                else:
+                    summed.append([builder.fadd(acc[r][v], builder.fmul(broadcast, q_vectors[v]))
+                                   for v in range(vectors)])
             following = builder.add(t, ir.Constant(i64, 1))
             t.add_incoming(ir.Constant(i64, 0), entry)
             t.add_incoming(following, loop)
@@ -125,14 +145,18 @@ def _make_tile(rows: int, vectors: int, mapped: bool = False):
             builder.cbranch(builder.icmp_signed("<", following, inner_), loop, done)
             builder.position_at_end(done)
             flags = None
+            adds = builder.icmp_signed("!=", args[8], ir.Constant(i64, 0)) if fused else None
             for r in range(rows):
                 row_offset = builder.mul(row_at[r], c_row_) if mapped else builder.mul(ir.Constant(i64, r), c_row_)
                 for v in range(vectors):
                     offset = builder.add(row_offset, ir.Constant(i64, v * LANES))
                     target = builder.bitcast(builder.gep(c_base, [offset]), vector.as_pointer())
-                    builder.store(summed[r][v], target, align=4)
+                    value = summed[r][v]
+                    if fused:  # a select, not + 0: the sum's -0 stays -0
+                        value = builder.select(adds, builder.fadd(builder.load(target, align=4), value), value)
+                    builder.store(value, target, align=4)
                     if mapped:  # x - x is NaN for an infinity or a NaN, 0 else
-                        odd = builder.fcmp_unordered("!=", builder.fsub(summed[r][v], summed[r][v]), zero)
+                        odd = builder.fcmp_unordered("!=", builder.fsub(value, value), zero)
                         flags = odd if flags is None else builder.or_(flags, odd)
             if mapped:
                 lanes_bits = builder.bitcast(flags, ir.IntType(LANES))
@@ -141,7 +165,16 @@ def _make_tile(rows: int, vectors: int, mapped: bool = False):
 
         return signature, codegen
 
-    tile.__name__ = f"tile_{rows}x{vectors}{'_mapped' if mapped else ''}"
+    if ahead:
+        def tile(typingctx, a, a_step, a_row, q, q_row, c, c_row, inner, more, offset):
+            return typed()
+    elif fused:
+        def tile(typingctx, a, a_step, a_row, q, q_row, c, c_row, inner, more):
+            return typed()
+    else:
+        def tile(typingctx, a, a_step, a_row, q, q_row, c, c_row, inner):
+            return typed()
+    tile.__name__ = f"tile_{rows}x{vectors}{'_mapped' if mapped else ''}{'_fused' if fused else ''}{'_ahead' if ahead else ''}"
     return intrinsic(tile)
 
 
@@ -151,8 +184,8 @@ def _make_rows(rows: int, vectors: int, unit: str):
     q + 4 * t * q_row; addresses in bytes, steps in elements. Short ends: tiles of one row, of one vector.
     unit: which of a_step and a_row is 1, a constant to the tiles rather than a loaded step (each tile's loop then
     computes fewer addresses): "a_step" for a row-major A (a layer's W), "a_row" for a transposed view (g^T)."""
-    full, one, row, row_one = (_make_tile(rows, vectors), _make_tile(rows, 1), _make_tile(1, vectors),
-                               _make_tile(1, 1))
+    full, one, row, row_one = (make_tile(rows, vectors), make_tile(rows, 1), make_tile(1, vectors),
+                               make_tile(1, 1))
     wide, lanes = vectors * LANES, LANES
 
     def rows_of_product(a, a_step, a_row, q, q_row, c, n, k, first, last):
@@ -188,8 +221,8 @@ def _make_live_rows(rows: int, vectors: int):
     the address of `count` ascending int64 row numbers) of C (units, n) = A @ Q, A[u, t] at a + 4 * (t * a_step
     + u), in mapped tiles; the other rows of C from the one after live[first - 1] (from 0 where first is 0) up
     to live[last - 1] (to the last where last is count) written +0. Returns 1 where a live value is not finite."""
-    full, one, row, row_one = (_make_tile(rows, vectors, True), _make_tile(rows, 1, True),
-                               _make_tile(1, vectors, True), _make_tile(1, 1, True))
+    full, one, row, row_one = (make_tile(rows, vectors, True), make_tile(rows, 1, True),
+                               make_tile(1, vectors, True), make_tile(1, 1, True))
     wide, lanes = vectors * LANES, LANES
 
     def live_rows(a, a_step, live, q, q_row, c, n, k, count, units, first, last):

@@ -18,9 +18,10 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="the register tiles run on the engine's two threads")
-@pytest.mark.parametrize("switch", ["fused-forward", "live-rows", "two-ended"])
-def test_a_switch_that_switches_gives_both_sides_and_their_paired_ratio(switch):
-    result = _run(switch, "--blocks", "2", "--steps", "3")
+@pytest.mark.parametrize("switch, batch", [("fused-forward", 64), ("live-rows", 64), ("two-ended", 64),
+                                           ("live-tiles", 128)])
+def test_a_switch_that_switches_gives_both_sides_and_their_paired_ratio(switch, batch):
+    result = _run(switch, "--batch", str(batch), "--blocks", "2", "--steps", "3")
     assert result.returncode == 0, result.stderr
     line = re.search(rf"^{switch}: off ([0-9.]+) us, on ([0-9.]+) us per step \(medians of 2 blocks\); on/off paired: "
                      r"median ([0-9.]+), mean ([0-9.]+), quartiles ([0-9.]+)-([0-9.]+); fastest block off ([0-9.]+), "

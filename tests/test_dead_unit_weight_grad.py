@@ -9,7 +9,7 @@ import pytest
 import tinygrad_opt as tg
 from tinygrad_opt import nn
 from tinygrad_opt.capture import CaptureWarning
-from tinygrad_opt.kernels import linear_reference
+from tinygrad_opt.kernels import linear_reference, live_gemm
 from tinygrad_opt.ops import linear
 
 linear_cpu = pytest.importorskip("tinygrad_opt.kernels.linear_cpu", reason="Numba is not installed")
@@ -117,16 +117,17 @@ def test_few_dead_units_short_batches_and_no_live_unit_take_the_whole_product(ro
     np.testing.assert_array_equal(bits(linear._weight_grad(g, x)), bits(g.T @ x))
 
 
-def dead_layer_batches(rows=ROWS, steps=4, seed=3):
+def dead_layer_batches(rows=ROWS, steps=4, seed=3, features=30):
     rng = np.random.default_rng(seed)
-    return [(tg.Tensor(rng.random((rows, 30), dtype=np.float32)), tg.Tensor(rng.integers(0, 5, rows)))
+    return [(tg.Tensor(rng.random((rows, features), dtype=np.float32)), tg.Tensor(rng.integers(0, 5, rows)))
             for _ in range(steps)]
 
 
-def model_with_dead_units(fused: bool):
-    """30-48-5 with ReLU; half the hidden units dead on every (non-negative) input: a weight row <= 0, bias < 0."""
+def model_with_dead_units(fused: bool, features=30):
+    """features-48-5 with ReLU; half the hidden units dead on every (non-negative) input: a weight row <= 0,
+    bias < 0."""
     tg.manual_seed(0)
-    first = nn.Linear(30, 48)
+    first = nn.Linear(features, 48)
     first.weight.data[::2] = -np.abs(first.weight.data[::2])
     first.bias.data[::2] = -1.0
     layers = [first, nn.ReLU(), nn.Linear(48, 5)]
@@ -179,6 +180,23 @@ def test_fused_unfused_and_replayed_steps_give_the_same_bits():
     fused = train(model_with_dead_units(True), data)
     unfused = train(model_with_dead_units(False), data)
     replayed = train(model_with_dead_units(True), data, compiled=True)
+    for a, b, c in zip(fused, unfused, replayed):
+        np.testing.assert_array_equal(bits(a), bits(b))
+        np.testing.assert_array_equal(bits(a), bits(c))
+
+
+def test_fused_unfused_and_replayed_steps_give_the_same_bits_in_the_fused_tiles(monkeypatch):
+    # 64 inputs, 256 rows: the live rows in kernels/live_gemm.py's tiles (the team taking the products)
+    calls = []
+    original = live_gemm.matmul_live
+    monkeypatch.setattr(live_gemm, "matmul_live", lambda g, x, live, out, run: calls.append(live.size) or
+                        original(g, x, live, out, run))
+    data = dead_layer_batches(rows=256, steps=3, features=64)
+    fused = train(model_with_dead_units(True, 64), data)
+    if live_gemm.available() and linear.gemm_job.takes_products() and linear.gemm_job.team_threads():
+        assert calls and calls[0] <= 24
+    unfused = train(model_with_dead_units(False, 64), data)
+    replayed = train(model_with_dead_units(True, 64), data, compiled=True)
     for a, b, c in zip(fused, unfused, replayed):
         np.testing.assert_array_equal(bits(a), bits(b))
         np.testing.assert_array_equal(bits(a), bits(c))

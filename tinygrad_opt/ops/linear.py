@@ -6,7 +6,7 @@ import numpy as np
 from ..autograd import Function
 from ..errors import ShapeError
 from ..kernels import get as kernel
-from ..kernels import gemm_job, get_mode, spin_team, tile_gemm
+from ..kernels import gemm_job, get_mode, live_gemm, spin_team, tile_gemm
 from ..kernels.blas_threads import THREADED_FROM_MACS, after_gemm, before_gemm
 from ..kernels.split_gemm import matmul as split_matmul
 
@@ -72,7 +72,9 @@ def _weight_grad(g, x, out=None, live=None, tiles=None):
     sums as in the whole product, but BLAS may round them differently for the narrower product, so Linear and
     LinearReLU both come here and the fused layer keeps the unfused numbers.
 
-    The skip's own passes are kernels rather than NumPy calls: the live columns gathered row by row in one
+    Where the batch is longer than tile_gemm's tiles take (float32, the team taking the products), the live rows
+    are computed in fused tiles that read x as it is (kernels/live_gemm.py), with their own bits. Else, the
+    skip's own passes are kernels rather than NumPy calls: the live columns gathered row by row in one
     pass (BLAS takes the gather as a transposed operand, g[:, live]^T), and one pass over the weight gradient
     that places the live rows, writes the dead ones as +0 and checks that the live part is finite. As NumPy
     calls (a fancy gather, isfinite, fill, a fancy scatter) those passes cost most of what the narrower product
@@ -80,12 +82,17 @@ def _weight_grad(g, x, out=None, live=None, tiles=None):
     live_columns(g) found already (LinearReLU's backward finds it in its mask pass); `tiles`, where given,
     _in_tiles(g.T, x, out) looked up already (there too)."""
     if _skips_dead_units(g, x):
+        live_gemm.build_later()
         if live is None:
             live = kernel("live_columns", g)(g)
         units = g.shape[1]
         if 0 < live.size <= units - units // 8:
-            part = _product(kernel("live_columns_turned", g)(g, live), x)
             gw = np.empty((units, x.shape[1]), g.dtype) if out is None else out
+            if _in_live_tiles(g, x, live, gw):
+                if live_gemm.matmul_live(g, x, live, gw, spin_team.run):
+                    return gw
+                return _product(g.T, x, gw)
+            part = _product(kernel("live_columns_turned", g)(g, live), x)
             if kernel("place_live_rows", part)(part, live, gw):
                 return gw
             return _product(g.T, x, gw)
@@ -101,6 +108,13 @@ def _weight_grad(g, x, out=None, live=None, tiles=None):
             return tile_gemm.matmul(gt, x, gw, spin_team.run, tiles)
         return tile_gemm.matmul(gt, x, out, spin_team.run, tiles)
     return _product(gt, x, out)
+
+
+def _in_live_tiles(g, x, live, out) -> bool:
+    """Whether _weight_grad computes the live rows of g^T @ x into `out` in kernels/live_gemm.py's fused tiles: it
+    takes them, the team takes the products (as for _in_tiles) and the kernels are not the reference ones."""
+    return (live_gemm.takes(g, x, live, out) and gemm_job.takes_products() and gemm_job.team_threads()
+            and get_mode() != "reference")
 
 
 def _weight_first(x, w) -> bool:
