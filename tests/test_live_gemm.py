@@ -31,6 +31,13 @@ def problem(rows, units, live_count, columns, seed=0):
     return g, x, live, dead
 
 
+def assert_close_to_exact(got, g, x):
+    """Within float32's rounding of the exact sums: an error bound relative to the sum of the terms' sizes."""
+    exact = g.T.astype(np.float64) @ x.astype(np.float64)
+    scale = np.abs(g).T.astype(np.float64) @ np.abs(x).astype(np.float64)
+    assert (np.abs(got - exact) <= 1e-5 * scale).all()
+
+
 def alone(job, args):
     spin_team.alone(job)(args.ctypes.data)
 
@@ -63,9 +70,7 @@ def test_the_bits_are_fused_terms_in_blocks_added_in_order():
     for column in (0, 17, 47, 48, 63):
         for unit in live:
             assert bits(out[unit, column]) == bits(fused_blocks(g[:, unit], x[:, column])), (unit, column)
-    # not BLAS's bits nor the whole sum's in one block: the blocks matter
-    whole = g.T.astype(np.float64) @ x.astype(np.float64)
-    np.testing.assert_allclose(out, whole, rtol=1e-5, atol=1e-5)
+    assert_close_to_exact(out, g, x)  # every element, not only the ones checked bit for bit
 
 
 @pytest.mark.parametrize("parts", [1, 2, 3, 5])
@@ -80,13 +85,31 @@ def test_the_bits_do_not_depend_on_threads_or_column_blocks(monkeypatch, parts):
         np.testing.assert_array_equal(bits(got), bits(want))
 
 
+@pytest.mark.parametrize("rows, units, live_count, columns", [
+    (65, 9, 1, 16),  # the shortest batch it takes, one live row, one vector of columns
+    (300, 16, 15, 32),  # a block and a part, every row but one live, a single vector per column block
+    (513, 40, 13, 48),  # three blocks, the last of one row
+    (129, 300, 150, 784),  # the seed's inputs: whole tiles and a single vector at each column block's end
+])
+def test_edge_shapes_against_float64(rows, units, live_count, columns):
+    g, x, live, dead = problem(rows, units, live_count, columns, seed=rows)
+    got = np.full((units, columns), np.nan, np.float32)
+    assert live_gemm.takes(g, x, live, got)
+    assert live_gemm.matmul_live(g, x, live, got, spin_team.run)
+    alone_too = np.empty_like(got)
+    assert live_gemm.matmul_live(g, x, live, alone_too, alone)
+    np.testing.assert_array_equal(bits(got), bits(alone_too))
+    assert (bits(got[dead]) == 0).all()
+    assert_close_to_exact(got, g, x)
+
+
 def test_dead_rows_are_positive_zero_over_stale_values():
     g, x, live, dead = problem(300, 48, 20, 32, seed=2)
     out = np.full((48, 32), np.nan, np.float32)
     out[dead[0]] = -0.0
     assert live_gemm.matmul_live(g, x, live, out, spin_team.run)
     assert (bits(out[dead]) == 0).all()  # +0, as BLAS's whole product sums 0 * x
-    np.testing.assert_allclose(out, g.T.astype(np.float64) @ x, rtol=1e-5, atol=1e-5)
+    assert_close_to_exact(out, g, x)
 
 
 @pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
@@ -141,7 +164,7 @@ def test_the_layer_takes_it_for_a_long_batch(monkeypatch):
     got = linear._weight_grad(g, x)
     takes_products = linear.gemm_job.takes_products() and linear.gemm_job.team_threads()
     assert calls == ([40] if takes_products else [])
-    np.testing.assert_allclose(got, g.T.astype(np.float64) @ x, rtol=1e-5, atol=1e-5)
+    assert_close_to_exact(got, g, x)
     assert (bits(got[dead]) == 0).all()
 
 
