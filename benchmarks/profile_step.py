@@ -67,7 +67,7 @@ from tinygrad_opt.kernels import gemm_job, tile_gemm  # noqa: E402
 from tinygrad_opt.kernels.blas_threads import apply_policy, before_gemm  # noqa: E402
 from tinygrad_opt.ops.linear import _product as product, _transposed_product as transposed_product  # noqa: E402
 from tinygrad_opt.ops.linear import _weight_first as weight_first_product  # noqa: E402
-from tinygrad_opt.ops.linear import SKIP_DEAD_FROM_ROWS, _in_tiles, _weight_grad as weight_grad  # noqa: E402
+from tinygrad_opt.ops.linear import _in_tiles, _skips_dead_units, _weight_grad as weight_grad  # noqa: E402
 from tinygrad_opt.ops.linear import _transposed_bias_relu as transposed_bias_relu  # noqa: E402
 
 F32 = 4  # bytes per float32
@@ -265,7 +265,7 @@ def mean_multiplied_rows(batch: int, w1, b1, w2, b2, fused: bool = True) -> floa
         ga = dz @ w2
         gz = kernel("relu_backward", ga)(ga, a)
         live = kernel("live_columns", gz)(gz).size
-        skips = (batch >= SKIP_DEAD_FROM_ROWS and 0 < live <= HIDDEN - HIDDEN // 8  # as _weight_grad decides
+        skips = (_skips_dead_units(gz, x) and 0 < live <= HIDDEN - HIDDEN // 8  # as _weight_grad decides
                  or fused and _in_tiles(gz.T, x) is not None and 0 < live < HIDDEN)
         counts.append(live if skips else HIDDEN)
     return statistics.mean(counts)

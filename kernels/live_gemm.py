@@ -193,20 +193,28 @@ def available() -> bool:
     return "+fma" in binding.get_host_cpu_features().flatten().split(",")
 
 
-def takes(g, x, live, out) -> bool:
-    """Whether matmul_live(g, x, live, out) computes out = g^T @ x here: float32, g (rows, units) and x (rows, n)
-    C-contiguous with at least MIN_INNER rows, n a multiple of 16, `live` C-contiguous int64 unit numbers (some
-    units, not all), `out` a C-contiguous writeable (units, n) float32 array, Numba installed and the CPU with
+def takes_operands(g, x) -> bool:
+    """Whether the live rows of g^T @ x may run here, whichever units are live: float32, g (rows, units) and x
+    (rows, n) C-contiguous with at least MIN_INNER rows, n a multiple of 16, Numba installed and the CPU with
     fused multiply-adds. Nothing here depends on Numba's start or the machine's load."""
-    if not enabled or type(g) is not np.ndarray or type(x) is not np.ndarray or type(out) is not np.ndarray:
+    if not enabled or type(g) is not np.ndarray or type(x) is not np.ndarray:
         return False
-    if g.dtype != np.float32 or x.dtype != np.float32 or g.ndim != 2 or x.ndim != 2 or out.dtype != np.float32:
+    if g.dtype != np.float32 or x.dtype != np.float32 or g.ndim != 2 or x.ndim != 2:
         return False
-    (k, units), n = g.shape, x.shape[1]
+    k, n = g.shape[0], x.shape[1]
     return (x.shape[0] == k and k >= MIN_INNER and n % 16 == 0 and n > 0 and g.flags.c_contiguous
-            and x.flags.c_contiguous and out.shape == (units, n) and out.flags.c_contiguous and out.flags.writeable
+            and x.flags.c_contiguous and available())
+
+
+def takes(g, x, live, out) -> bool:
+    """Whether matmul_live(g, x, live, out) computes out = g^T @ x here: takes_operands(g, x), `live` C-contiguous
+    int64 unit numbers (some units, not all) and `out` a C-contiguous writeable (units, n) float32 array."""
+    if type(out) is not np.ndarray or out.dtype != np.float32 or not takes_operands(g, x):
+        return False
+    units = g.shape[1]
+    return (out.shape == (units, x.shape[1]) and out.flags.c_contiguous and out.flags.writeable
             and type(live) is np.ndarray and live.dtype == np.int64 and live.ndim == 1 and live.flags.c_contiguous
-            and 0 < live.size < units and available())
+            and 0 < live.size < units)
 
 
 def matmul_live(g, x, live, out, run) -> bool:

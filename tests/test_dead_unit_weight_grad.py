@@ -117,6 +117,30 @@ def test_few_dead_units_short_batches_and_no_live_unit_take_the_whole_product(ro
     np.testing.assert_array_equal(bits(linear._weight_grad(g, x)), bits(g.T @ x))
 
 
+@pytest.mark.parametrize("dtype, features", [(np.float64, 64), (np.float32, 40)])
+def test_below_skip_dead_from_rows_only_the_fused_tiles_skip_dead_units(dtype, features):
+    # 96 rows: float64 or inputs not a multiple of 16 keep the whole product (the gathered one through
+    # OpenBLAS pays from SKIP_DEAD_FROM_ROWS rows only)
+    g, _ = gradient(96, 64, 0.5, dtype)
+    x = inputs(96, features, dtype)
+    assert not linear._skips_dead_units(g, x)
+    np.testing.assert_array_equal(bits(linear._weight_grad(g, x)), bits(g.T @ x))
+
+
+def test_below_skip_dead_from_rows_the_fused_tiles_take_the_live_rows():
+    g, dead = gradient(96, 64, 0.5)
+    x = inputs(96, 64)
+    takes = linear._live_tiles_take_operands(g, x)
+    assert linear._skips_dead_units(g, x) is takes
+    got = linear._weight_grad(g, x)
+    if takes:
+        want = np.empty_like(got)
+        assert live_gemm.matmul_live(g, x, linear_reference.live_columns(g), want, linear.spin_team.run)
+        np.testing.assert_array_equal(bits(got), bits(want))
+    assert (bits(got[dead]) == 0).all()
+    np.testing.assert_allclose(got, g.T.astype(np.float64) @ x, rtol=1e-4, atol=1e-5)
+
+
 def dead_layer_batches(rows=ROWS, steps=4, seed=3, features=30):
     rng = np.random.default_rng(seed)
     return [(tg.Tensor(rng.random((rows, features), dtype=np.float32)), tg.Tensor(rng.integers(0, 5, rows)))
@@ -185,13 +209,15 @@ def test_fused_unfused_and_replayed_steps_give_the_same_bits():
         np.testing.assert_array_equal(bits(a), bits(c))
 
 
-def test_fused_unfused_and_replayed_steps_give_the_same_bits_in_the_fused_tiles(monkeypatch):
-    # 64 inputs, 256 rows: the live rows in kernels/live_gemm.py's tiles (the team taking the products)
+@pytest.mark.parametrize("rows", [96, 256])
+def test_fused_unfused_and_replayed_steps_give_the_same_bits_in_the_fused_tiles(monkeypatch, rows):
+    # 64 inputs: the live rows in kernels/live_gemm.py's tiles (the team taking the products), below
+    # SKIP_DEAD_FROM_ROWS too
     calls = []
     original = live_gemm.matmul_live
     monkeypatch.setattr(live_gemm, "matmul_live", lambda g, x, live, out, run: calls.append(live.size) or
                         original(g, x, live, out, run))
-    data = dead_layer_batches(rows=256, steps=3, features=64)
+    data = dead_layer_batches(rows=rows, steps=3, features=64)
     fused = train(model_with_dead_units(True, 64), data)
     if live_gemm.available() and linear.gemm_job.takes_products() and linear.gemm_job.team_threads():
         assert calls and calls[0] <= 24

@@ -49,15 +49,19 @@ def _product_bias_relu(x, wt, b, out=None):
     return y
 
 
-# fewer rows: at 64 rows the narrower product and the skip's two passes took as long as the whole product
-# with BLAS on two threads, and the step ran 2.6 % slower (benchmarks/README.md, "Dead units' weight rows")
+# fewer rows: at 64 rows the narrower product through OpenBLAS and the skip's two passes took as long as the
+# whole product with BLAS on two threads, and the step ran 2.6 % slower (benchmarks/README.md, "Dead units'
+# weight rows"); kernels/live_gemm.py's tiles, which need neither pass, pay from their shortest batch on
 SKIP_DEAD_FROM_ROWS = 128
 
 
 def _skips_dead_units(g, x) -> bool:
-    """Whether _weight_grad looks for dead units in g (below SKIP_DEAD_FROM_ROWS rows it multiplies them all)."""
-    return (type(g) is np.ndarray and type(x) is np.ndarray and g.shape[0] >= SKIP_DEAD_FROM_ROWS
-            and g.dtype.char in "fd" and g.flags.c_contiguous)
+    """Whether _weight_grad looks for dead units in g: from SKIP_DEAD_FROM_ROWS rows, or from live_gemm.MIN_INNER
+    rows where its tiles would take the live rows (_live_tiles_take_operands); else it multiplies them all."""
+    if not (type(g) is np.ndarray and type(x) is np.ndarray and g.dtype.char in "fd" and g.flags.c_contiguous):
+        return False
+    rows = g.shape[0]
+    return rows >= SKIP_DEAD_FROM_ROWS or (rows >= live_gemm.MIN_INNER and _live_tiles_take_operands(g, x))
 
 
 def _weight_grad(g, x, out=None, live=None, tiles=None):
@@ -92,9 +96,10 @@ def _weight_grad(g, x, out=None, live=None, tiles=None):
                 if live_gemm.matmul_live(g, x, live, gw, spin_team.run):
                     return gw
                 return _product(g.T, x, gw)
-            part = _product(kernel("live_columns_turned", g)(g, live), x)
-            if kernel("place_live_rows", part)(part, live, gw):
-                return gw
+            if g.shape[0] >= SKIP_DEAD_FROM_ROWS:
+                part = _product(kernel("live_columns_turned", g)(g, live), x)
+                if kernel("place_live_rows", part)(part, live, gw):
+                    return gw
             return _product(g.T, x, gw)
     gt = g.T
     if tiles is None:
@@ -113,8 +118,16 @@ def _weight_grad(g, x, out=None, live=None, tiles=None):
 def _in_live_tiles(g, x, live, out) -> bool:
     """Whether _weight_grad computes the live rows of g^T @ x into `out` in kernels/live_gemm.py's fused tiles: it
     takes them, the team takes the products (as for _in_tiles) and the kernels are not the reference ones."""
-    return (live_gemm.takes(g, x, live, out) and gemm_job.takes_products() and gemm_job.team_threads()
-            and get_mode() != "reference")
+    return live_gemm.takes(g, x, live, out) and _team_takes_live_tiles()
+
+
+def _live_tiles_take_operands(g, x) -> bool:
+    """_in_live_tiles's answer for g and x with some units dead, whichever they are."""
+    return live_gemm.takes_operands(g, x) and _team_takes_live_tiles()
+
+
+def _team_takes_live_tiles() -> bool:
+    return gemm_job.takes_products() and gemm_job.team_threads() and get_mode() != "reference"
 
 
 def _weight_first(x, w) -> bool:
