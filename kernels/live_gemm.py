@@ -208,13 +208,13 @@ def takes_operands(g, x) -> bool:
 
 def takes(g, x, live, out) -> bool:
     """Whether matmul_live(g, x, live, out) computes out = g^T @ x here: takes_operands(g, x), `live` C-contiguous
-    int64 unit numbers (some units, not all) and `out` a C-contiguous writeable (units, n) float32 array."""
+    int64 unit numbers (some units, or all) and `out` a C-contiguous writeable (units, n) float32 array."""
     if type(out) is not np.ndarray or out.dtype != np.float32 or not takes_operands(g, x):
         return False
     units = g.shape[1]
     return (out.shape == (units, x.shape[1]) and out.flags.c_contiguous and out.flags.writeable
             and type(live) is np.ndarray and live.dtype == np.int64 and live.ndim == 1 and live.flags.c_contiguous
-            and 0 < live.size < units)
+            and 0 < live.size <= units)
 
 
 def matmul_live(g, x, live, out, run) -> bool:

@@ -141,6 +141,28 @@ def test_below_skip_dead_from_rows_the_fused_tiles_take_the_live_rows():
     np.testing.assert_allclose(got, g.T.astype(np.float64) @ x, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("rows, dead_share, every_row", [(128, 0.0, True), (256, 0.1, True), (300, 0.1, False)])
+def test_few_dead_units_in_the_fused_tiles_up_to_one_block_of_rows(monkeypatch, rows, dead_share, every_row):
+    # up to live_gemm.INNER_BLOCK rows the fused tiles take every row where few or no units are dead; beyond,
+    # such a gradient is the whole product through BLAS
+    calls = []
+    original = live_gemm.matmul_live
+    monkeypatch.setattr(live_gemm, "matmul_live", lambda g, x, live, out, run: calls.append(live.size) or
+                        original(g, x, live, out, run))
+    g, dead = gradient(rows, 64, dead_share)
+    x = inputs(rows, 64)
+    got = linear._weight_grad(g, x)
+    if every_row and linear._live_tiles_take_operands(g, x):
+        assert calls == [64 - dead.size]
+        want = np.empty_like(got)
+        assert original(g, x, linear_reference.live_columns(g), want, linear.spin_team.run)
+        np.testing.assert_array_equal(bits(got), bits(want))
+    else:
+        assert calls == []
+        np.testing.assert_array_equal(bits(got), bits(linear._product(g.T, x)))
+    np.testing.assert_allclose(got, g.T.astype(np.float64) @ x, rtol=1e-4, atol=1e-5)
+
+
 def dead_layer_batches(rows=ROWS, steps=4, seed=3, features=30):
     rng = np.random.default_rng(seed)
     return [(tg.Tensor(rng.random((rows, features), dtype=np.float32)), tg.Tensor(rng.integers(0, 5, rows)))
