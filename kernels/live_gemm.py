@@ -38,6 +38,10 @@ SLOTS = 14
 PARTS_WANTED = 2  # column blocks: one per thread of the team
 INNER_BLOCK = 256  # rows of x a tile runs through before its sum is added to dW (the bits: module docstring)
 MIN_INNER = tile_gemm.MAX_INNER_UNPACKED + 1  # shorter batches: tile_gemm's tiles, one pass over t
+# rows x units x columns from which the tiles take a weight gradient: below, OpenBLAS's small product was as
+# fast or faster (a 10-class layer's dW2 at 96 rows 4.6 against 8.9 us; benchmarks/README.md, "The live rows
+# in fused tiles")
+FROM_MACS = 1 << 21
 
 enabled = True  # False: the live rows go to BLAS (benchmarks switch this off and on in one process)
 
@@ -195,15 +199,16 @@ def available() -> bool:
 
 def takes_operands(g, x) -> bool:
     """Whether the live rows of g^T @ x may run here, whichever units are live: float32, g (rows, units) and x
-    (rows, n) C-contiguous with at least MIN_INNER rows, n a multiple of 16, Numba installed and the CPU with
-    fused multiply-adds. Nothing here depends on Numba's start or the machine's load."""
+    (rows, n) C-contiguous with at least MIN_INNER rows, n a multiple of 16, rows x units x n at least FROM_MACS,
+    Numba installed and the CPU with fused multiply-adds. Nothing here depends on Numba's start or the
+    machine's load."""
     if not enabled or type(g) is not np.ndarray or type(x) is not np.ndarray:
         return False
     if g.dtype != np.float32 or x.dtype != np.float32 or g.ndim != 2 or x.ndim != 2:
         return False
-    k, n = g.shape[0], x.shape[1]
-    return (x.shape[0] == k and k >= MIN_INNER and n % 16 == 0 and n > 0 and g.flags.c_contiguous
-            and x.flags.c_contiguous and available())
+    (k, units), n = g.shape, x.shape[1]
+    return (x.shape[0] == k and k >= MIN_INNER and n % 16 == 0 and k * units * n >= FROM_MACS
+            and g.flags.c_contiguous and x.flags.c_contiguous and available())
 
 
 def takes(g, x, live, out) -> bool:

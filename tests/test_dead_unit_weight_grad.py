@@ -128,9 +128,10 @@ def test_below_skip_dead_from_rows_only_the_fused_tiles_skip_dead_units(dtype, f
 
 
 def test_below_skip_dead_from_rows_the_fused_tiles_take_the_live_rows():
-    g, dead = gradient(96, 64, 0.5)
-    x = inputs(96, 64)
+    g, dead = gradient(96, 256, 0.5)
+    x = inputs(96, 128)  # 96 x 256 x 128 multiply-adds: above live_gemm.FROM_MACS
     takes = linear._live_tiles_take_operands(g, x)
+    assert takes or not (live_gemm.available() and linear._team_takes_live_tiles())
     assert linear._skips_dead_units(g, x) is takes
     got = linear._weight_grad(g, x)
     if takes:
@@ -149,11 +150,11 @@ def test_few_dead_units_in_the_fused_tiles_up_to_one_block_of_rows(monkeypatch, 
     original = live_gemm.matmul_live
     monkeypatch.setattr(live_gemm, "matmul_live", lambda g, x, live, out, run: calls.append(live.size) or
                         original(g, x, live, out, run))
-    g, dead = gradient(rows, 64, dead_share)
-    x = inputs(rows, 64)
+    g, dead = gradient(rows, 256, dead_share)
+    x = inputs(rows, 128)
     got = linear._weight_grad(g, x)
     if every_row and linear._live_tiles_take_operands(g, x):
-        assert calls == [64 - dead.size]
+        assert calls == [256 - dead.size]
         want = np.empty_like(got)
         assert original(g, x, linear_reference.live_columns(g), want, linear.spin_team.run)
         np.testing.assert_array_equal(bits(got), bits(want))
@@ -169,14 +170,14 @@ def dead_layer_batches(rows=ROWS, steps=4, seed=3, features=30):
             for _ in range(steps)]
 
 
-def model_with_dead_units(fused: bool, features=30):
-    """features-48-5 with ReLU; half the hidden units dead on every (non-negative) input: a weight row <= 0,
+def model_with_dead_units(fused: bool, features=30, hidden=48):
+    """features-hidden-5 with ReLU; half the hidden units dead on every (non-negative) input: a weight row <= 0,
     bias < 0."""
     tg.manual_seed(0)
-    first = nn.Linear(features, 48)
+    first = nn.Linear(features, hidden)
     first.weight.data[::2] = -np.abs(first.weight.data[::2])
     first.bias.data[::2] = -1.0
-    layers = [first, nn.ReLU(), nn.Linear(48, 5)]
+    layers = [first, nn.ReLU(), nn.Linear(hidden, 5)]
     return nn.Sequential(*layers) if fused else _Unfused(layers)
 
 
@@ -233,18 +234,18 @@ def test_fused_unfused_and_replayed_steps_give_the_same_bits():
 
 @pytest.mark.parametrize("rows", [96, 256])
 def test_fused_unfused_and_replayed_steps_give_the_same_bits_in_the_fused_tiles(monkeypatch, rows):
-    # 64 inputs: the live rows in kernels/live_gemm.py's tiles (the team taking the products), below
-    # SKIP_DEAD_FROM_ROWS too
+    # 128 inputs, 256 hidden units: the live rows in kernels/live_gemm.py's tiles (the team taking the products,
+    # at least live_gemm.FROM_MACS), below SKIP_DEAD_FROM_ROWS too
     calls = []
     original = live_gemm.matmul_live
     monkeypatch.setattr(live_gemm, "matmul_live", lambda g, x, live, out, run: calls.append(live.size) or
                         original(g, x, live, out, run))
-    data = dead_layer_batches(rows=rows, steps=3, features=64)
-    fused = train(model_with_dead_units(True, 64), data)
+    data = dead_layer_batches(rows=rows, steps=3, features=128)
+    fused = train(model_with_dead_units(True, 128, 256), data)
     if live_gemm.available() and linear.gemm_job.takes_products() and linear.gemm_job.team_threads():
-        assert calls and calls[0] <= 24
-    unfused = train(model_with_dead_units(False, 64), data)
-    replayed = train(model_with_dead_units(True, 64), data, compiled=True)
+        assert calls and calls[0] <= 128
+    unfused = train(model_with_dead_units(False, 128, 256), data)
+    replayed = train(model_with_dead_units(True, 128, 256), data, compiled=True)
     for a, b, c in zip(fused, unfused, replayed):
         np.testing.assert_array_equal(bits(a), bits(b))
         np.testing.assert_array_equal(bits(a), bits(c))

@@ -15,6 +15,12 @@ if not live_gemm.available():
     pytest.skip("this CPU has no fused multiply-add: live_gemm never runs here", allow_module_level=True)
 
 
+@pytest.fixture(autouse=True)
+def any_size(monkeypatch):
+    """The kernel on small problems: FROM_MACS is where the layer starts to use it, not what it can compute."""
+    monkeypatch.setattr(live_gemm, "FROM_MACS", 0)
+
+
 def bits(a):
     return a.view(np.uint32)
 
@@ -141,6 +147,15 @@ def test_what_it_does_not_take():
     }
     for reason, case in refused.items():
         assert not live_gemm.takes(*case), reason
+
+
+def test_a_product_below_from_macs_is_left_to_blas(monkeypatch):
+    monkeypatch.setattr(live_gemm, "FROM_MACS", 300 * 48 * 32 + 1)
+    g, x, live, _ = problem(300, 48, 20, 32)
+    assert not live_gemm.takes_operands(g, x)
+    assert not live_gemm.takes(g, x, live, np.empty((48, 32), np.float32))
+    monkeypatch.setattr(live_gemm, "FROM_MACS", 300 * 48 * 32)
+    assert live_gemm.takes(g, x, live, np.empty((48, 32), np.float32))
 
 
 def test_switched_off_it_takes_nothing(monkeypatch):
