@@ -24,13 +24,16 @@ kernels from the registry), and timed in interleaved blocks (median per call):
     back to back   the phases called one after the other in the step's order, each reading what
                    the one before wrote and x cycling through the batches as in the step, minus
                    each phase alone: data another phase pushed out of the caches, x from memory,
-                   BLAS's workers woken per product (the last column: each phase inside the sequence)
+                   BLAS's workers woken per product (the next column: each phase inside the sequence)
+    from memory    each phase alone right after reading FROM_MEMORY_BYTES of other data, so that its arrays
+                   come from memory: as a step at a large batch finds them on a host whose neighbours
+                   share the L3 (the last column)
     Python + rest  the engine's measured step minus all of the above: graph building,
                    dispatch, autograd bookkeeping
 The step, the sequence and each phase alone are timed in the same interleaved blocks.
 The phases run on the weights of the step after its warm-up, so the hidden layer has the step's dead units,
-and dW1 is computed as the engine computes it (ops/linear.py _weight_grad: only the live units' rows from
-128 rows of batch); its flops and bytes, so its bound and the step's SGEMM bound, count the rows it multiplies.
+and dW1 is computed as the engine computes it (ops/linear.py _weight_grad: only the live units' rows where it
+skips dead units); its flops and bytes, so its bound and the step's SGEMM bound, count the rows it multiplies.
 
 --capture times the step as tg.compile replays it, with subnormals flushed (peers.py's
 engine-capture-flush), so "Python + rest" is what the replay adds to the kernels; it then
@@ -106,6 +109,23 @@ def time_calls(fns: dict, repeats: int, budget: float) -> dict:
                 fn()
             samples[name].append((time.perf_counter() - start) / counts[name])
     return {name: stat(v) for name, v in samples.items()}
+
+
+FROM_MEMORY_BYTES = 64 << 20  # twice the L3 of the machines measured
+
+
+def from_memory(rows, repeats: int) -> dict:
+    """Seconds per call of each phase right after a read of FROM_MEMORY_BYTES (not timed): `stat` over `repeats`
+    rounds, each round every phase once."""
+    sweep = np.ones(FROM_MEMORY_BYTES // 4, np.float32)
+    samples = {name: [] for name, *_ in rows}
+    for _ in range(max(3, repeats)):
+        for name, *_, fn in rows:
+            sweep.sum()
+            started = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - started)
+    return {name: stat(values) for name, values in samples.items()}
 
 
 def machine_bounds(repeats: int, budget: float) -> tuple[float, float]:
@@ -418,6 +438,7 @@ def profile(batch: int, gemm_rate: float, bandwidth: float, repeats: int, budget
     times = time_calls({**whole, **{name: fn for name, _, _, _, _, fn in rows}}, repeats, budget)
     step, sequence = times["(the step)"], times["(back to back)"]
     within = in_sequence(max(20, int(repeats * budget / sequence)))
+    cold = from_memory(rows, repeats)
     count = 3 if fused else 4
     alloc = allocation_cost(batch, repeats, budget, count)
     table = []
@@ -426,14 +447,14 @@ def profile(batch: int, gemm_rate: float, bandwidth: float, repeats: int, budget
         if kind == "gemm":
             extra = extra_bytes(fn)  # a few hundred bytes are the result's Python object itself
             detail += f", copies {extra} bytes" if extra > 4096 else ", no copy"
-        table.append((name, detail, kind, times[name], bound, within[name]))
+        table.append((name, detail, kind, times[name], bound, within[name], cold[name]))
     alone = sum(r[3] for r in table)
-    table.append(("allocation", f"{count} fresh ({batch},{HIDDEN}) arrays", "alloc", alloc, 0.0, None))
+    table.append(("allocation", f"{count} fresh ({batch},{HIDDEN}) arrays", "alloc", alloc, 0.0, None, None))
     # the rows add up to the step: phases alone + allocation + what running them in order adds + the rest
     table.append(("back to back", "the phases in the step's order minus each alone: caches, x from memory, "
-                  "wake-ups", "sequence", sequence - alone, 0.0, None))
+                  "wake-ups", "sequence", sequence - alone, 0.0, None, None))
     table.append(("Python + rest", "the replay's calls, guard" if capture else "graph, dispatch, bookkeeping",
-                  "python", step - sequence - alloc, 0.0, None))
+                  "python", step - sequence - alloc, 0.0, None, None))
     gemm_flops = sum(flops for _, _, kind, flops, _, _ in rows if kind == "gemm")
     return {"batch": batch, "rows": table, "step": step, "gemm_bound": gemm_flops / gemm_rate,
             "bound": sum(r[4] for r in table), "gemm_flops": gemm_flops, "sequence": sequence}
@@ -446,15 +467,17 @@ def report(result: dict) -> str:
              f"SGEMM bound; all phases' bounds together {result['bound'] * 1e3:.3f} ms "
              f"({result['bound'] / step:.0%})",
              f"the phases back to back {result['sequence'] * 1e3:.3f} ms",
-             "| phase | shape | kind | time (us) | bound (us) | % of bound | share of step | back to back (us) |",
-             "|---|---|---|---:|---:|---:|---:|---:|"]
-    for name, detail, kind, t, bound, within in result["rows"]:
+             "| phase | shape | kind | time (us) | bound (us) | % of bound | share of step | back to back (us) "
+             "| from memory (us) |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for name, detail, kind, t, bound, within, cold in result["rows"]:
         pct = f"{bound / t:.0%}" if bound and t > 0 else "-"
         seq = "-" if within is None else f"{within * 1e6:.1f}"
+        from_dram = "-" if cold is None else f"{cold * 1e6:.1f}"
         lines.append(f"| {name} | {detail} | {kind} | {t * 1e6:.1f} | {bound * 1e6:.1f} | {pct} | {t / step:.1%} "
-                     f"| {seq} |")
+                     f"| {seq} | {from_dram} |")
     kinds = {}
-    for _, _, kind, t, _, _ in result["rows"]:
+    for _, _, kind, t, *_ in result["rows"]:
         kinds[kind] = kinds.get(kind, 0.0) + t
     lines.append("totals: " + ", ".join(f"{k} {v * 1e3:.3f} ms ({v / step:.0%})" for k, v in kinds.items()))
     return "\n".join(lines)

@@ -31,3 +31,4 @@ def test_the_rows_add_up_to_the_step_with_the_phases_back_to_back_apart_from_pyt
     total_us = sum(float(cells[4]) for cells in rows.values())
     assert abs(total_us / 1e3 - step_ms) < 0.001 + 0.0001 * len(rows)  # each row rounded to 0.1 us
     assert float(rows["Adam x4"][8]) > 0  # each phase's time inside the sequence
+    assert float(rows["Adam x4"][9]) > 0 and rows["Python + rest"][9].strip() == "-"  # each phase from memory
