@@ -36,7 +36,8 @@ CLAIM, PARTS, STEP, N, K, G, G_ROW, X, X_ROW, C, LIVE, COUNT, UNITS, NONFINITE =
 SLOTS = 14
 
 PARTS_WANTED = 2  # column blocks: one per thread of the team
-INNER_BLOCK = 256  # rows of x a tile runs through before its sum is added to dW (the bits: module docstring)
+INNER_BLOCK = 128  # rows of x a tile runs through before its sum is added to dW (the bits: module docstring)
+EVERY_ROW_UP_TO = 256  # rows of batch up to which ops/linear.py gives the tiles every row where few units are dead
 MIN_INNER = tile_gemm.MAX_INNER_UNPACKED + 1  # shorter batches: tile_gemm's tiles, one pass over t
 # rows x units x columns from which the tiles take a weight gradient: below, OpenBLAS's small product was as
 # fast or faster (a 10-class layer's dW2 at 96 rows 4.6 against 8.9 us; benchmarks/README.md, "The live rows

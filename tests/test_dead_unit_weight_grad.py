@@ -144,7 +144,7 @@ def test_below_skip_dead_from_rows_the_fused_tiles_take_the_live_rows():
 
 @pytest.mark.parametrize("rows, dead_share, every_row", [(128, 0.0, True), (256, 0.1, True), (300, 0.1, False)])
 def test_few_dead_units_in_the_fused_tiles_up_to_one_block_of_rows(monkeypatch, rows, dead_share, every_row):
-    # up to live_gemm.INNER_BLOCK rows the fused tiles take every row where few or no units are dead; beyond,
+    # up to live_gemm.EVERY_ROW_UP_TO rows the fused tiles take every row where few or no units are dead; beyond,
     # such a gradient is the whole product through BLAS
     calls = []
     original = live_gemm.matmul_live

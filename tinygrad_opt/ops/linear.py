@@ -77,9 +77,9 @@ def _weight_grad(g, x, out=None, live=None, tiles=None):
     LinearReLU both come here and the fused layer keeps the unfused numbers.
 
     Where the batch is longer than tile_gemm's tiles take (float32, the team taking the products), the live rows
-    are computed in fused tiles that read x as it is (kernels/live_gemm.py), with their own bits; up to one of
-    its blocks of rows (live_gemm.INNER_BLOCK) the tiles also take every row where few or no units are dead,
-    as they were faster than the whole product through OpenBLAS there too. Else, the skip's own passes are
+    are computed in fused tiles that read x as it is (kernels/live_gemm.py), with their own bits; up to
+    live_gemm.EVERY_ROW_UP_TO rows the tiles also take every row where few or no units are dead, as they were
+    faster than the whole product through OpenBLAS there too. Else, the skip's own passes are
     kernels rather than NumPy calls: the live columns gathered row by row in one
     pass (BLAS takes the gather as a transposed operand, g[:, live]^T), and one pass over the weight gradient
     that places the live rows, writes the dead ones as +0 and checks that the live part is finite. As NumPy
@@ -93,7 +93,7 @@ def _weight_grad(g, x, out=None, live=None, tiles=None):
             live = kernel("live_columns", g)(g)
         units = g.shape[1]
         many_dead = 0 < live.size <= units - units // 8
-        if many_dead or 0 < live.size and g.shape[0] <= live_gemm.INNER_BLOCK:
+        if many_dead or 0 < live.size and g.shape[0] <= live_gemm.EVERY_ROW_UP_TO:
             gw = np.empty((units, x.shape[1]), g.dtype) if out is None else out
             if _in_live_tiles(g, x, live, gw):
                 if live_gemm.matmul_live(g, x, live, gw, spin_team.run):
