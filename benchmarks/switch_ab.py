@@ -16,6 +16,7 @@ median, mean and quartiles over the pairs, and each side's fastest block.
 from __future__ import annotations
 
 import argparse
+import importlib
 import statistics
 import sys
 import time
@@ -36,65 +37,44 @@ class Switch:
         self.turn, self.calls = self._install()
 
 
-def _counted(module, name: str, counts: list, when=lambda *args: True) -> None:
-    """module.name wrapped to add 1 to counts[0] at each call where when(*args) holds."""
+def _counted(module, name: str, counts: list) -> None:
+    """module.name wrapped to add 1 to counts[0] at each call."""
     original = getattr(module, name)
 
     def counting(*args, **kwargs):
-        if when(*args, **kwargs):
-            counts[0] += 1
+        counts[0] += 1
         return original(*args, **kwargs)
 
     setattr(module, name, counting)
 
 
-def _fused_forward():
-    from tinygrad_opt.kernels import tile_gemm  # noqa: PLC0415
+def _predicate(module_name: str, predicate: str, probe: str):
+    """A switch that replaces module.predicate by one answering False (off), probed at module.probe."""
+    def install():
+        module = importlib.import_module(f"tinygrad_opt.kernels.{module_name}")
+        real, counts = getattr(module, predicate), [0]
+        _counted(module, probe, counts)
 
-    real, counts = tile_gemm.takes_turned, [0]
-    _counted(tile_gemm, "_put_turned_natively", counts)  # written only where the job fuses the bias and ReLU
+        def turn(on: bool) -> None:
+            setattr(module, predicate, real if on else (lambda *args: False))
 
-    def turn(on: bool) -> None:
-        tile_gemm.takes_turned = real if on else (lambda *args: False)
-
-    return turn, lambda: counts[0]
-
-
-def _tiles():
-    from tinygrad_opt.kernels import tile_gemm  # noqa: PLC0415
-
-    counts = [0]
-    _counted(tile_gemm, "_matmul", counts)
-    _counted(tile_gemm, "matmul_live", counts)
-
-    def turn(on: bool) -> None:
-        tile_gemm.enabled = on
-
-    return turn, lambda: counts[0]
+        return turn, lambda: counts[0]
+    return install
 
 
-def _live_rows():
-    from tinygrad_opt.kernels import tile_gemm  # noqa: PLC0415
+def _flag(module_name: str, *probes: str):
+    """A switch that sets module.enabled, probed at each of module.probes."""
+    def install():
+        module = importlib.import_module(f"tinygrad_opt.kernels.{module_name}")
+        counts = [0]
+        for probe in probes:
+            _counted(module, probe, counts)
 
-    real, counts = tile_gemm.takes_live, [0]
-    _counted(tile_gemm, "matmul_live", counts)
+        def turn(on: bool) -> None:
+            module.enabled = on
 
-    def turn(on: bool) -> None:
-        tile_gemm.takes_live = real if on else (lambda *args: False)
-
-    return turn, lambda: counts[0]
-
-
-def _live_tiles():
-    from tinygrad_opt.kernels import live_gemm  # noqa: PLC0415
-
-    counts = [0]
-    _counted(live_gemm, "matmul_live", counts)
-
-    def turn(on: bool) -> None:
-        live_gemm.enabled = on
-
-    return turn, lambda: counts[0]
+        return turn, lambda: counts[0]
+    return install
 
 
 def _two_ended():
@@ -116,13 +96,16 @@ def _two_ended():
 
 SWITCHES = {s.name: s for s in (
     Switch("fused-forward", "LinearReLU's weight-first forward turns, biases and clamps its blocks in the tiles' "
-           "job (off: the bias_relu_transposed pass after the product)", _fused_forward),
+           "job (off: the bias_relu_transposed pass after the product)",
+           # _put_turned_natively: written only where the job fuses the bias and ReLU
+           _predicate("tile_gemm", "takes_turned", "_put_turned_natively")),
     Switch("tiles", "the register tiles (kernels/tile_gemm.py) for the first layer's products (off: gemm_job "
-           "and OpenBLAS)", _tiles),
+           "and OpenBLAS)", _flag("tile_gemm", "_matmul", "matmul_live")),
     Switch("live-rows", "the weight gradient multiplies only the live units' rows in the tiles (off: every row)",
-           _live_rows),
+           _predicate("tile_gemm", "takes_live", "matmul_live")),
     Switch("live-tiles", "at a batch above 64, the weight gradient's live rows in fused tiles that read x as it "
-           "is (kernels/live_gemm.py; off: the gathered rows through gemm_job and OpenBLAS)", _live_tiles),
+           "is (kernels/live_gemm.py; off: the gathered rows through gemm_job and OpenBLAS)",
+           _flag("live_gemm", "matmul_live")),
     Switch("two-ended", "the optimizer's job: the first thread claims each array's blocks from its front, the second "
            "from its back (off: both from the front)", _two_ended),
 )}

@@ -142,14 +142,20 @@ def test_below_skip_dead_from_rows_the_fused_tiles_take_the_live_rows():
     np.testing.assert_allclose(got, g.T.astype(np.float64) @ x, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("rows, dead_share, every_row", [(128, 0.0, True), (256, 0.1, True), (300, 0.1, False)])
-def test_few_dead_units_in_the_fused_tiles_up_to_one_block_of_rows(monkeypatch, rows, dead_share, every_row):
-    # up to live_gemm.EVERY_ROW_UP_TO rows the fused tiles take every row where few or no units are dead; beyond,
-    # such a gradient is the whole product through BLAS
+def spy_on_live_tiles(monkeypatch):
+    """([live units of each live_gemm.matmul_live call], the unwrapped function)."""
     calls = []
     original = live_gemm.matmul_live
     monkeypatch.setattr(live_gemm, "matmul_live", lambda g, x, live, out, run: calls.append(live.size) or
                         original(g, x, live, out, run))
+    return calls, original
+
+
+@pytest.mark.parametrize("rows, dead_share, every_row", [(128, 0.0, True), (256, 0.1, True), (300, 0.1, False)])
+def test_few_dead_units_in_the_fused_tiles_up_to_one_block_of_rows(monkeypatch, rows, dead_share, every_row):
+    # up to live_gemm.EVERY_ROW_UP_TO rows the fused tiles take every row where few or no units are dead; beyond,
+    # such a gradient is the whole product through BLAS
+    calls, original = spy_on_live_tiles(monkeypatch)
     g, dead = gradient(rows, 256, dead_share)
     x = inputs(rows, 128)
     got = linear._weight_grad(g, x)
@@ -236,10 +242,7 @@ def test_fused_unfused_and_replayed_steps_give_the_same_bits():
 def test_fused_unfused_and_replayed_steps_give_the_same_bits_in_the_fused_tiles(monkeypatch, rows):
     # 128 inputs, 256 hidden units: the live rows in kernels/live_gemm.py's tiles (the team taking the products,
     # at least live_gemm.FROM_MACS), below SKIP_DEAD_FROM_ROWS too
-    calls = []
-    original = live_gemm.matmul_live
-    monkeypatch.setattr(live_gemm, "matmul_live", lambda g, x, live, out, run: calls.append(live.size) or
-                        original(g, x, live, out, run))
+    calls, original = spy_on_live_tiles(monkeypatch)
     data = dead_layer_batches(rows=rows, steps=3, features=128)
     fused = train(model_with_dead_units(True, 128, 256), data)
     if live_gemm.available() and linear.gemm_job.takes_products() and linear.gemm_job.team_threads():
