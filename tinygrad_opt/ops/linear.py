@@ -184,6 +184,87 @@ def _in_tiles(a, b, out=None):
     return None
 
 
+def check_layer(name: str, x, w, b) -> None:
+    """Raise ShapeError where x (..., in), w (out, in) and b (out,) or None do not make a layer `name`."""
+    if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
+        raise ShapeError(
+            f"{name}: input of shape {tuple(x.shape)} does not fit a weight of shape {tuple(w.shape)}; "
+            f"the weight must be (out_features, in_features) and the input's last axis in_features"
+        )
+    if b is not None and b.shape != (w.shape[0],):
+        raise ShapeError(f"{name}: bias of shape {tuple(b.shape)} must be ({w.shape[0]},) for a weight of shape "
+                         f"{tuple(w.shape)}")
+
+
+def affine(x, w, b, out=None):
+    """x @ W^T + b (b None: no bias), written into `out` when given: Linear's forward."""
+    before_gemm()
+    if _weight_first(x, w):
+        y_t = _transposed_product(x, w)
+        y = np.empty(y_t.shape[::-1], y_t.dtype) if out is None else out
+        if b is not None:
+            return np.add(y_t.T, b, out=y)  # turned back and the bias added in one pass
+        np.copyto(y, y_t.T)
+        return y
+    y = _product(x, w.T, out)
+    if b is not None:
+        y += b  # in place: y is a fresh array (or out), so this saves one temporary
+    return y
+
+
+def affine_relu(x, w, b, out=None):
+    """relu(x @ W^T + b), written into `out` when given: LinearReLU's forward."""
+    before_gemm()
+    if _weight_first(x, w):
+        return _transposed_bias_relu(x, w, b, out)
+    return _product_bias_relu(x, w.T, b, out)
+
+
+def affine_grads(x, w, g, needs, has_bias, out=(None, None, None)):
+    """(dL/dx, dL/dW, dL/db) of y = x @ W^T + b for g = dL/dy, each None where `needs` says no (Linear's
+    backward; dL/db None too without a bias). out: arrays to write dL/dx and dL/dW into, or None each."""
+    before_gemm()
+    gx = _product(g, w, out[0]) if needs[0] else None
+    gw = gb = None
+    if needs[1] or (has_bias and needs[2]):
+        g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
+        if needs[1]:
+            x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+            gw = _weight_grad(g2, x2, out[1])
+        if has_bias and needs[2]:
+            gb = kernel("bias_grad", g2)(g2)
+    return gx, gw, gb
+
+
+def affine_relu_grads(x, w, y, g, needs, out=(None, None, None), masked=None):
+    """(dL/dx, dL/dW, dL/db) of y = relu(x @ W^T + b) for g = dL/dy, each None where `needs` says no
+    (LinearReLU's backward). masked: (gz, db, live), ReLU's backward of g with its column sums and live units
+    found already (ops.LinearReLULinear's head pass), or None: the mask pass here. out: as affine_grads's."""
+    g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
+    x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+    live = tiles = None
+    if needs[1] and g2.flags.c_contiguous:  # g2.T's layout is then that of the mask's result, gz.T
+        tiles = _in_tiles(g2.T, x2, out[1])
+    if masked is not None:
+        gz, gb, live = masked
+    else:
+        y2 = y.reshape(-1, y.shape[-1]) if y.ndim != 2 else y
+        if needs[1] and (_skips_dead_units(g2, x2) or tiles is not None):  # the mask's pass finds the live units
+            gz, gb, live = kernel("relu_backward_bias_grad_live", g2)(g2, y2)
+        else:
+            gz, gb = kernel("relu_backward_bias_grad", g2)(g2, y2)
+    before_gemm()
+    gx = gw = None
+    if needs[0]:
+        gx_out = None if out[0] is None else out[0].reshape(-1, out[0].shape[-1])
+        gx = _product(gz, w, gx_out)
+        if x.ndim != 2:
+            gx = gx.reshape(x.shape) if out[0] is None else out[0]
+    if needs[1]:
+        gw = _weight_grad(gz, x2, out[1], live, tiles)
+    return gx, gw, (gb if needs[2] else None)
+
+
 class Linear(Function):
     """y = x @ W^T + b, with W of shape (out, in) and b of shape (out,) (PyTorch's layout).
 
@@ -198,43 +279,14 @@ class Linear(Function):
 
     @staticmethod
     def forward(ctx, x, w, b=None, out=None):
-        if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
-            raise ShapeError(
-                f"linear: input of shape {tuple(x.shape)} does not fit a weight of shape {tuple(w.shape)}; "
-                f"the weight must be (out_features, in_features) and the input's last axis in_features"
-            )
-        if b is not None and b.shape != (w.shape[0],):
-            raise ShapeError(f"linear: bias of shape {tuple(b.shape)} must be ({w.shape[0]},) for a weight of shape "
-                             f"{tuple(w.shape)}")
+        check_layer("linear", x, w, b)
         ctx.x, ctx.w, ctx.has_bias = x, w, b is not None
-        before_gemm()
-        if _weight_first(x, w):
-            y_t = _transposed_product(x, w)
-            y = np.empty(y_t.shape[::-1], y_t.dtype) if out is None else out
-            if b is not None:
-                return np.add(y_t.T, b, out=y)  # turned back and the bias added in one pass
-            np.copyto(y, y_t.T)
-            return y
-        y = _product(x, w.T, out)
-        if b is not None:
-            y += b  # in place: y is a fresh array (or out), so this saves one temporary
-        return y
+        return affine(x, w, b, out)
 
     @staticmethod
     def backward(ctx, g, out=(None, None, None)):
         """out: arrays to write dL/dx and dL/dW into (a captured step's buffers), or None each."""
-        x, w = ctx.x, ctx.w
-        needs = ctx.needs_input_grad
-        before_gemm()
-        gx = _product(g, w, out[0]) if needs[0] else None
-        gw = gb = None
-        if needs[1] or (ctx.has_bias and needs[2]):
-            g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
-            if needs[1]:
-                x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
-                gw = _weight_grad(g2, x2, out[1])
-            if ctx.has_bias and needs[2]:
-                gb = kernel("bias_grad", g2)(g2)
+        gx, gw, gb = affine_grads(ctx.x, ctx.w, g, ctx.needs_input_grad, ctx.has_bias, out)
         if ctx.has_bias:
             return gx, gw, gb
         return gx, gw
@@ -255,44 +307,12 @@ class LinearReLU(Function):
 
     @staticmethod
     def forward(ctx, x, w, b, out=None):
-        if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
-            raise ShapeError(
-                f"linear_relu: input of shape {tuple(x.shape)} does not fit a weight of shape {tuple(w.shape)}; "
-                f"the weight must be (out_features, in_features) and the input's last axis in_features"
-            )
-        if b.shape != (w.shape[0],):
-            raise ShapeError(f"linear_relu: bias of shape {tuple(b.shape)} must be ({w.shape[0]},) for a weight "
-                             f"of shape {tuple(w.shape)}")
-        before_gemm()
-        if _weight_first(x, w):
-            y = _transposed_bias_relu(x, w, b, out)
-        else:
-            y = _product_bias_relu(x, w.T, b, out)
+        check_layer("linear_relu", x, w, b)
+        y = affine_relu(x, w, b, out)
         ctx.x, ctx.w, ctx.y = x, w, y
         return y
 
     @staticmethod
     def backward(ctx, g, out=(None, None, None)):
         """out: arrays to write dL/dx and dL/dW into (a captured step's buffers), or None each."""
-        x, w, y = ctx.x, ctx.w, ctx.y
-        needs = ctx.needs_input_grad
-        g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
-        y2 = y.reshape(-1, y.shape[-1]) if y.ndim != 2 else y
-        x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
-        live = tiles = None
-        if needs[1] and g2.flags.c_contiguous:  # g2.T's layout is then that of the mask's result, gz.T
-            tiles = _in_tiles(g2.T, x2, out[1])
-        if needs[1] and (_skips_dead_units(g2, x2) or tiles is not None):  # the mask's pass finds the live units
-            gz, gb, live = kernel("relu_backward_bias_grad_live", g2)(g2, y2)
-        else:
-            gz, gb = kernel("relu_backward_bias_grad", g2)(g2, y2)
-        before_gemm()
-        gx = gw = None
-        if needs[0]:
-            gx_out = None if out[0] is None else out[0].reshape(-1, out[0].shape[-1])
-            gx = _product(gz, w, gx_out)
-            if x.ndim != 2:
-                gx = gx.reshape(x.shape) if out[0] is None else out[0]
-        if needs[1]:
-            gw = _weight_grad(gz, x2, out[1], live, tiles)
-        return gx, gw, (gb if needs[2] else None)
+        return affine_relu_grads(ctx.x, ctx.w, ctx.y, g, ctx.needs_input_grad, out)
