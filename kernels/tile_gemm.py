@@ -71,7 +71,8 @@ def _bind_numba() -> None:
 lazy_jit.on_start(_bind_numba)
 
 
-def make_tile(rows: int, vectors: int, mapped: bool = False, fused: bool = False, ahead: bool = False):
+def make_tile(rows: int, vectors: int, mapped: bool = False, fused: bool = False, ahead: bool = False,
+              adds: bool = False):
     """The intrinsic tile(a, a_step, a_row, q, q_row, c, c_row, inner) for `rows` x `vectors` * LANES elements of C:
     acc[r, v] += A[a + t*a_step + r*a_row] * Q[q + t*q_row + v*LANES :+LANES] for t < inner (>= 1), then
     stored at c + r*c_row + v*LANES; every address an int64 (bytes), every step in elements.
@@ -83,10 +84,14 @@ def make_tile(rows: int, vectors: int, mapped: bool = False, fused: bool = False
     fused: tile(..., inner, more), each term a fused multiply-add, acc = fma(A, Q, acc), rounded once
     (kernels/live_gemm.py's); where `more` is not 0 the sum is added to the value stored at C (C + acc, one
     rounded add), else stored as it is. ahead (with fused): tile(..., inner, more, offset), and at each t a
-    prefetch of the Q elements `offset` bytes past the row's (the caller's next tile's, as it reads them)."""
+    prefetch of the Q elements `offset` bytes past the row's (the caller's next tile's, as it reads them).
+    adds (without fused): tile(..., inner, more), a multiply and an add a term as without it, and `more` as with
+    fused (kernels/head_backward.py's tiles, which a NumPy twin repeats)."""
+    adds = adds or fused
+
     def typed():
         number = types.int64
-        signature = (number if mapped else types.void)(*[number] * (8 + fused + ahead))
+        signature = (number if mapped else types.void)(*[number] * (8 + adds + ahead))
 
         def codegen(context, builder, sig, args):
             f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
@@ -145,15 +150,15 @@ def make_tile(rows: int, vectors: int, mapped: bool = False, fused: bool = False
             builder.cbranch(builder.icmp_signed("<", following, inner_), loop, done)
             builder.position_at_end(done)
             flags = None
-            adds = builder.icmp_signed("!=", args[8], ir.Constant(i64, 0)) if fused else None
+            adding = builder.icmp_signed("!=", args[8], ir.Constant(i64, 0)) if adds else None
             for r in range(rows):
                 row_offset = builder.mul(row_at[r], c_row_) if mapped else builder.mul(ir.Constant(i64, r), c_row_)
                 for v in range(vectors):
                     offset = builder.add(row_offset, ir.Constant(i64, v * LANES))
                     target = builder.bitcast(builder.gep(c_base, [offset]), vector.as_pointer())
                     value = summed[r][v]
-                    if fused:  # a select, not + 0: the sum's -0 stays -0
-                        value = builder.select(adds, builder.fadd(builder.load(target, align=4), value), value)
+                    if adds:  # a select, not + 0: the sum's -0 stays -0
+                        value = builder.select(adding, builder.fadd(builder.load(target, align=4), value), value)
                     builder.store(value, target, align=4)
                     if mapped:  # x - x is NaN for an infinity or a NaN, 0 else
                         odd = builder.fcmp_unordered("!=", builder.fsub(value, value), zero)
@@ -168,13 +173,14 @@ def make_tile(rows: int, vectors: int, mapped: bool = False, fused: bool = False
     if ahead:
         def tile(typingctx, a, a_step, a_row, q, q_row, c, c_row, inner, more, offset):
             return typed()
-    elif fused:
+    elif adds:
         def tile(typingctx, a, a_step, a_row, q, q_row, c, c_row, inner, more):
             return typed()
     else:
         def tile(typingctx, a, a_step, a_row, q, q_row, c, c_row, inner):
             return typed()
-    tile.__name__ = f"tile_{rows}x{vectors}{'_mapped' if mapped else ''}{'_fused' if fused else ''}{'_ahead' if ahead else ''}"
+    tile.__name__ = (f"tile_{rows}x{vectors}{'_mapped' if mapped else ''}{'_fused' if fused else ''}"
+                     f"{'_adds' if adds and not fused else ''}{'_ahead' if ahead else ''}")
     return intrinsic(tile)
 
 
