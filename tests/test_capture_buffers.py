@@ -159,9 +159,9 @@ def test_the_mlp_step_replays_into_buffers():
         for x, y in batches():
             step(x, y)
     assert step.replaying
-    assert step.plan.buffered == ["LinearReLU", "Linear", "Tanh", "Linear"]
-    # gradients handed on to another op: each layer's but the first's dL/dx, and Tanh's
-    assert step.plan.grad_buffered == ["Linear", "Tanh", "Linear"]
+    assert step.plan.buffered == ["LinearReLULinear", "Tanh", "Linear"]  # the first three layers as one node
+    # gradients handed on to another op: the last layer's dL/dx and Tanh's (the first node's dL/dx is not needed)
+    assert step.plan.grad_buffered == ["Tanh", "Linear"]
 
 
 def test_a_returned_activation_gets_no_buffer_and_survives_the_next_replay():

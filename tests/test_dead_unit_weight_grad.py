@@ -9,7 +9,7 @@ import pytest
 import tinygrad_opt as tg
 from tinygrad_opt import nn
 from tinygrad_opt.capture import CaptureWarning
-from tinygrad_opt.kernels import linear_reference, live_gemm
+from tinygrad_opt.kernels import head_backward, linear_reference, live_gemm
 from tinygrad_opt.ops import linear
 
 linear_cpu = pytest.importorskip("tinygrad_opt.kernels.linear_cpu", reason="Numba is not installed")
@@ -228,7 +228,14 @@ def test_the_dead_units_are_skipped_in_the_step(monkeypatch):
     assert live_rows and live_rows[0] <= 24  # the first layer's dW: its live units' rows only (half are dead)
 
 
-def test_fused_unfused_and_replayed_steps_give_the_same_bits():
+@pytest.fixture
+def pairs_only(monkeypatch):
+    """nn.Sequential fuses Linear and ReLU as a pair, not with the head after them (ops.LinearReLULinear, whose
+    backward has its own bits where kernels/head_backward.py runs: tests/test_linear_relu_linear.py)."""
+    monkeypatch.setattr(head_backward, "MAX_OUTPUTS", 0)
+
+
+def test_fused_unfused_and_replayed_steps_give_the_same_bits(pairs_only):
     data = dead_layer_batches()
     fused = train(model_with_dead_units(True), data)
     unfused = train(model_with_dead_units(False), data)
@@ -238,8 +245,25 @@ def test_fused_unfused_and_replayed_steps_give_the_same_bits():
         np.testing.assert_array_equal(bits(a), bits(c))
 
 
+@pytest.mark.parametrize("rows", [48, 300])
+def test_the_head_node_replays_its_own_bits_and_stays_near_the_unfused_numbers(rows):
+    data = dead_layer_batches(rows=rows, steps=3)
+    fused = train(model_with_dead_units(True), data)
+    replayed = train(model_with_dead_units(True), data, compiled=True)
+    for a, c in zip(fused, replayed):
+        np.testing.assert_array_equal(bits(a), bits(c))
+    x, y = data[0]
+    grads = []
+    for model in (model_with_dead_units(True), model_with_dead_units(False)):
+        nn.CrossEntropyLoss()(model(x), y).backward()
+        grads.append([p.grad.data for p in model.parameters()])
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    assert (grads[0][0][::2] == 0).all() and (bits(grads[0][0][::2]) == 0).all()  # dead units' rows: +0
+
+
 @pytest.mark.parametrize("rows", [96, 256])
-def test_fused_unfused_and_replayed_steps_give_the_same_bits_in_the_fused_tiles(monkeypatch, rows):
+def test_fused_unfused_and_replayed_steps_give_the_same_bits_in_the_fused_tiles(monkeypatch, pairs_only, rows):
     # 128 inputs, 256 hidden units: the live rows in kernels/live_gemm.py's tiles (the team taking the products,
     # at least live_gemm.FROM_MACS), below SKIP_DEAD_FROM_ROWS too
     calls, original = spy_on_live_tiles(monkeypatch)

@@ -5,6 +5,7 @@ from collections import OrderedDict
 from typing import Any, Iterable, Iterator, Mapping
 
 from .. import autograd, ops
+from ..kernels import head_backward
 from ..tensor import Tensor
 from .activation import ReLU
 from .batchnorm2d import BatchNorm2d
@@ -31,6 +32,11 @@ class Sequential(Module):
         n, i = len(modules), 0
         while i < n:
             module = modules[i]
+            if i + 2 < n and type(module) is Linear and type(modules[i + 1]) is ReLU and _is_head(modules, i + 2):
+                fused = _linear_relu_linear(module, modules[i + 1], modules[i + 2], input)
+                if fused is not None:
+                    input, i = fused, i + 3
+                    continue
             if i + 1 < n and type(module) is Linear and type(modules[i + 1]) is ReLU:
                 fused = _linear_relu(module, modules[i + 1], input)
                 if fused is not None:
@@ -219,6 +225,28 @@ def _linear_relu(linear: Linear, relu: ReLU, input: Any) -> Tensor | None:
         return None
     weight, bias = weight_and_bias(linear)
     return None if bias is None else ops.LinearReLU.apply(input, weight, bias)
+
+
+def _is_head(modules: tuple, i: int) -> bool:
+    """Whether modules[i] is a Linear with at most head_backward.MAX_OUTPUTS outputs that no ReLU follows: the
+    thin layer that ops.LinearReLULinear joins to the ReLU layer before it (a following ReLU would rather
+    join it as a LinearReLU pair of its own)."""
+    head = modules[i]
+    return (type(head) is Linear and head.out_features <= head_backward.MAX_OUTPUTS
+            and (i + 1 == len(modules) or type(modules[i + 1]) is not ReLU))
+
+
+def _linear_relu_linear(linear: Linear, relu: ReLU, head: Linear, input: Any) -> Tensor | None:
+    """Linear, ReLU and a thin Linear as one node (ops.LinearReLULinear: the pair's forward numbers, the head's
+    backward in one pass over the hidden activations), or None where they must run otherwise (_fusable, for
+    either pair, or a Linear without a bias)."""
+    if not (_fusable(linear, relu, input) and _fusable(head, relu, input)):
+        return None
+    weight, bias = weight_and_bias(linear)
+    head_weight, head_bias = weight_and_bias(head)
+    if bias is None or head_bias is None:
+        return None
+    return ops.LinearReLULinear.apply(input, weight, bias, head_weight, head_bias)
 
 
 def _batchnorm_relu(norm: BatchNorm2d, relu: ReLU, input: Any) -> Tensor | None:

@@ -53,8 +53,9 @@ from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d  # noqa: E402
 __all__ += ["AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "FeatureDropout", "MaxPool2d"]
 
 from .linear import LinearReLU  # noqa: E402  (Linear + ReLU as one node: nn.Sequential's fused pair)
+from .linear_relu_linear import LinearReLULinear  # noqa: E402  (and a thin Linear after them: a classifier's head)
 
-__all__ += ["LinearReLU"]
+__all__ += ["LinearReLU", "LinearReLULinear"]
 
 __all__ += [
     "Min", "ClampTensor", "MaskedFill", "Maximum", "Minimum", "Where", "Cat", "Expand", "Flip",
