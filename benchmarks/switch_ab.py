@@ -106,6 +106,8 @@ SWITCHES = {s.name: s for s in (
     Switch("live-tiles", "at a batch above 64, the weight gradient's live rows in fused tiles that read x as it "
            "is (kernels/live_gemm.py; off: the gathered rows through gemm_job and OpenBLAS)",
            _flag("live_gemm", "matmul_live")),
+    Switch("head", "Linear, ReLU and a thin Linear's backward in one pass over the hidden activations "
+           "(kernels/head_backward.py; off: the layers' own products and mask pass)", _flag("head_backward", "backward")),
     Switch("two-ended", "the optimizer's job: the first thread claims each array's blocks from its front, the second "
            "from its back (off: both from the front)", _two_ended),
 )}
