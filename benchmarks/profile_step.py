@@ -66,12 +66,13 @@ from peers import HIDDEN, IN, OUT, batches, initial_weights, tinygrad_opt_case  
 
 import tinygrad_opt as tg  # noqa: E402
 from tinygrad_opt.kernels import get as kernel  # noqa: E402
-from tinygrad_opt.kernels import gemm_job, tile_gemm  # noqa: E402
+from tinygrad_opt.kernels import gemm_job, head_backward, spin_team, tile_gemm  # noqa: E402
 from tinygrad_opt.kernels.blas_threads import apply_policy, before_gemm  # noqa: E402
 from tinygrad_opt.ops.linear import _product as product, _transposed_product as transposed_product  # noqa: E402
 from tinygrad_opt.ops.linear import _weight_first as weight_first_product  # noqa: E402
 from tinygrad_opt.ops.linear import _in_tiles, _skips_dead_units, _weight_grad as weight_grad  # noqa: E402
 from tinygrad_opt.ops.linear import _transposed_bias_relu as transposed_bias_relu  # noqa: E402
+from tinygrad_opt.ops.linear_relu_linear import _in_one_pass as head_in_one_pass  # noqa: E402
 
 F32 = 4  # bytes per float32
 
@@ -195,6 +196,10 @@ def phases(batch: int, fused: bool = True, weights=None) -> list[tuple[str, str,
         flow["live"] = live
         return gz
 
+    def keep_head(gz, db, live, gw2):  # the head's pass: dW2 for Adam, the live units for dW1
+        flow["live"], flow["gw2"] = live, gw2
+        return gz
+
     def adam_all():
         state["step"] += 1
         grads[0], grads[2] = flow["gw1"], flow["gw2"]
@@ -230,6 +235,13 @@ def phases(batch: int, fused: bool = True, weights=None) -> list[tuple[str, str,
                         [("h += b1", f"({batch},{HIDDEN}) in place", "pass", 0, 2 * bh, add_bias("h", b1)),
                          ("relu(h)", f"({batch},{HIDDEN}) -> new", "pass", 0, 2 * bh,
                           lambda: keep("a", relu(flow["h"])))])
+    # as ops.LinearReLULinear's backward: the head's products, ReLU's mask and db1 in one pass over a
+    head = fused and head_in_one_pass(g2, a, w2, None)
+    head_phases = [
+        ("colsum g (db2)", f"({batch},{OUT}) -> ({OUT},)", "pass", 0, bz, lambda: bias_grad(g2)),
+        ("head: g @ W2, mask, db1, dW2", f"({batch},{HIDDEN}) -> new, one pass, 2 blocks of columns on the team",
+         "pass", 4 * batch * OUT * HIDDEN, 2 * bh,
+         lambda: keep("gz", keep_head(*head_backward.backward(g2, flow["a"], w2, spin_team.run))))]
     return [
         *first_layer,
         ("a @ W2^T", f"({batch},{HIDDEN}) x ({HIDDEN},{OUT}) N,T{team_form(a, w2.T)}", "gemm",
@@ -237,15 +249,16 @@ def phases(batch: int, fused: bool = True, weights=None) -> list[tuple[str, str,
         ("z += b2", f"({batch},{OUT}) in place", "pass", 0, 2 * bz, add_bias("z", b2)),
         ("cross-entropy", f"({batch},{OUT}) -> loss, dz", "pass", 0, 2 * bz, lambda: ce(flow["z"], y, 0.0)),
         ("dz * (1/B)", f"({batch},{OUT}) -> new", "pass", 0, 2 * bz, lambda: dz * scale),
-        ("g^T @ a  (dW2)", f"({OUT},{batch}) x ({batch},{HIDDEN}) T,N{team_form(g2.T, a)}", "gemm",
-         *gemm(OUT, batch, HIDDEN), lambda: keep("gw2", product(g2.T, flow["a"]))),
-        ("colsum g (db2)", f"({batch},{OUT}) -> ({OUT},)", "pass", 0, bz, lambda: bias_grad(g2)),
-        ("g @ W2  (da)", f"({batch},{OUT}) x ({OUT},{HIDDEN}) N,N{team_form(g2, w2)}", "gemm",
-         *gemm(batch, OUT, HIDDEN), lambda: keep("ga", product(g2, w2))),
-        *([("relu mask + db1", f"({batch},{HIDDEN}) x2 -> new, fused", "pass", 0, 3 * bh,
-            lambda: keep("gz", keep_live(*mask_and_db(flow["ga"], flow["a"]))))] if fused else
-          [("relu mask", f"({batch},{HIDDEN}) x2 -> new", "pass", 0, 3 * bh,
-            lambda: keep("gz", relu_bw(flow["ga"], flow["a"])))]),
+        *(head_phases if head else [
+            ("g^T @ a  (dW2)", f"({OUT},{batch}) x ({batch},{HIDDEN}) T,N{team_form(g2.T, a)}", "gemm",
+             *gemm(OUT, batch, HIDDEN), lambda: keep("gw2", product(g2.T, flow["a"]))),
+            ("colsum g (db2)", f"({batch},{OUT}) -> ({OUT},)", "pass", 0, bz, lambda: bias_grad(g2)),
+            ("g @ W2  (da)", f"({batch},{OUT}) x ({OUT},{HIDDEN}) N,N{team_form(g2, w2)}", "gemm",
+             *gemm(batch, OUT, HIDDEN), lambda: keep("ga", product(g2, w2))),
+            *([("relu mask + db1", f"({batch},{HIDDEN}) x2 -> new, fused", "pass", 0, 3 * bh,
+                lambda: keep("gz", keep_live(*mask_and_db(flow["ga"], flow["a"]))))] if fused else
+              [("relu mask", f"({batch},{HIDDEN}) x2 -> new", "pass", 0, 3 * bh,
+                lambda: keep("gz", relu_bw(flow["ga"], flow["a"])))])]),
         ("g1^T @ x  (dW1)", f"({live:.0f} multiplied of {HIDDEN},{batch}) x ({batch},{IN}) T,N"
          f"{team_form(np.empty((batch, round(live)), np.float32).T, x)}", "gemm",  # g's live columns, turned
          *gemm(live, batch, IN), lambda: keep("gw1", weight_grad(flow["gz"], current["x"], None, flow["live"] if fused else None))),
