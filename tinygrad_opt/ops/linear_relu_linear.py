@@ -16,8 +16,8 @@ class LinearReLULinear(Function):
     Forward is LinearReLU's then Linear's (the same calls, the same numbers). Backward is Linear's then
     LinearReLU's, except where kernels/head_backward.py takes the arrays (float32, a batch on the engine's
     team): there g @ W2, ReLU's mask, dL/db1, the live units and dL/dW2 come from one pass over h instead of
-    four passes over (rows, hidden) arrays. Its bits (dL/dW2 and g @ W2 summed in fused multiply-adds) differ
-    from the unfused layers' by rounding; the module's docstring says how. nn.Sequential uses this node for a
+    four passes over (rows, hidden) arrays. Its bits (ordered float32 sums, dL/dW2 in blocks of rows) differ
+    from the unfused layers' by rounding; that module's docstring says how. nn.Sequential uses this node for a
     Linear, a ReLU and a Linear with at most head_backward.MAX_OUTPUTS outputs that no ReLU follows.
     """
 
