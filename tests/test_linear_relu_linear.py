@@ -4,6 +4,8 @@ one thread or two and whichever column blocks, and its NumPy twin's; the op agai
 bit where the job does not run), PyTorch and finite differences; and nn.Sequential's choice of when to build it."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tinygrad_opt as tg
 import tinygrad_opt.nn.functional as F
@@ -22,6 +24,11 @@ def job_built():
 
 def bits(a):
     return np.asarray(a).view(np.uint32)
+
+
+def same_bits(a, b):
+    """Equal float32 arrays bit for bit (signed zeros, NaNs' bits), other arrays by value."""
+    np.testing.assert_array_equal(bits(a) if a.dtype == np.float32 else a, bits(b) if b.dtype == np.float32 else b)
 
 
 def alone(job, args):
@@ -92,8 +99,7 @@ def test_threads_and_column_blocks_do_not_change_the_bits(monkeypatch):
         monkeypatch.setattr(head_backward, "PARTS_WANTED", parts)
         for run in (alone, spin_team.run):
             for a, b in zip(first, head_backward.backward(g, h, w2, run)):
-                np.testing.assert_array_equal(bits(a) if a.dtype == np.float32 else a,
-                                              bits(b) if b.dtype == np.float32 else b)
+                same_bits(a, b)
 
 
 def test_special_values_follow_relu_backward():
@@ -306,7 +312,7 @@ def test_the_twin_gives_the_jobs_bits_and_declines_nan_and_tall_batches(monkeypa
         gz, db1, dw2 = np.empty_like(job[0]), np.empty_like(job[1]), np.empty_like(job[3])
         live = head_backward.twin(g, h, w2, gz, dw2, db1)
         for a, b in zip(job, (gz, db1, live, dw2)):
-            np.testing.assert_array_equal(bits(a) if a.dtype == np.float32 else a, bits(b) if b.dtype == np.float32 else b)
+            same_bits(a, b)
     g, h, w2 = head_problem(8, 16, 2)
     gz, db1, dw2 = np.full((8, 16), 7, np.float32), np.full(16, 7, np.float32), np.full((2, 16), 7, np.float32)
     h[3, 3] = np.nan
@@ -315,6 +321,28 @@ def test_the_twin_gives_the_jobs_bits_and_declines_nan_and_tall_batches(monkeypa
     h[3, 3] = 1.0
     monkeypatch.setattr(head_backward, "MAX_TWIN_ROWS", 7)
     assert head_backward.twin(g, h, w2, gz, dw2, db1) is NotImplemented
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), rows=st.integers(1, 2 * head_backward.BLOCK + 5),
+       hidden=st.sampled_from([16, 32, 64]), outputs=st.integers(1, 12), special=st.booleans())
+def test_the_twin_and_the_job_agree_bit_for_bit(seed, rows, hidden, outputs, special):
+    g, h, w2 = head_problem(rows, hidden, outputs, seed)
+    if special:  # signed zeros, infinities and subnormals (no NaN: the twin declines those)
+        rng = np.random.default_rng(seed)
+        for a in (g, h, w2):
+            flat = a.reshape(-1)
+            picks = rng.integers(0, flat.size, 3)
+            flat[picks] = rng.choice(np.array([-0.0, np.inf, -np.inf, 1e-40, -1e-40], np.float32), 3)
+    job = head_backward.backward(g, h, w2, spin_team.run)
+    gz, db1, dw2 = np.empty_like(job[0]), np.empty_like(job[1]), np.empty_like(job[3])
+    live = head_backward.twin(g, h, w2, gz, dw2, db1)
+    assert live is not NotImplemented
+    np.testing.assert_array_equal(live, job[2])
+    for a, b in ((job[0], gz), (job[1], db1), (job[3], dw2)):
+        same_nan = np.isnan(a) == np.isnan(b)
+        assert same_nan.all()
+        np.testing.assert_array_equal(bits(a)[~np.isnan(a)], bits(b)[~np.isnan(b)])
 
 
 def test_the_first_backward_runs_the_twin_while_the_job_compiles_in_the_background(monkeypatch):
@@ -329,7 +357,7 @@ def test_the_first_backward_runs_the_twin_while_the_job_compiles_in_the_backgrou
     for _ in range(2):
         got = head_backward.backward(g, h, w2, alone)
         for a, b in zip(want, got):
-            np.testing.assert_array_equal(bits(a) if a.dtype == np.float32 else a, bits(b) if b.dtype == np.float32 else b)
+            same_bits(a, b)
     assert handed == [head_backward._build_now] and twins == [1, 1]
     h[0, 0] = np.nan  # the twin declines: the job is built here, and runs
     got = head_backward.backward(g, h, w2, alone)
