@@ -31,7 +31,7 @@ import threading
 
 import numpy as np
 
-from . import background, block_claims, environment, lazy_jit, native_arrays, spin_team
+from . import block_claims, environment, job_build, lazy_jit, native_arrays, spin_team
 from .blas_threads import _blas, blas_yields_to_engine_threads, engine_threads, get_blas_threads
 from .registry import get as kernel
 
@@ -142,22 +142,13 @@ def _gemm_blocks(address):
                 _bias_relu_block(c, bias, m, n, 4 * args[LDC], np.float32)
 
 
-def _build_job():
-    """The cfunc of _gemm_blocks (cached on disk where Numba can); needs Numba started."""
-    return lazy_jit.cached(functools.partial(numba.cfunc, types.void(types.int64)), _gemm_blocks, nopython=True,
-                           error_model="numpy")
-
-
-_job = None  # the compiled cfunc, once built
-_building: object = None  # background.Job (or True while built on this thread) once asked
-_build_lock = threading.Lock()
-
-
 _put_natively = None  # _put_operands_natively compiled, once the job is
 
 
-def _build_now() -> None:
-    global _job, _put_natively
+def _compile_job():
+    """The cfunc of _gemm_blocks (cached on disk where Numba can), and _put_natively before it; needs Numba
+    started."""
+    global _put_natively
     put = lazy_jit.cached(numba.njit, _put_operands_natively, error_model="numpy", _nrt=False,
                           no_cfunc_wrapper=True)
     for real in (types.float32, types.float64):  # read-only "A" arrays: every array converts to them, read-only
@@ -165,42 +156,26 @@ def _build_now() -> None:
         put.compile((types.Array(types.int64, 1, "C"), matrix, matrix, matrix))
     put.disable_compile()  # nothing compiles on the step's path
     _put_natively = put
-    _job = _build_job()
+    return lazy_jit.cached(functools.partial(numba.cfunc, types.void(types.int64)), _gemm_blocks, nopython=True,
+                           error_model="numpy")
+
+
+_build = job_build.JobBuild(_compile_job)
 
 
 def job_address() -> int | None:
-    """The job's address once it is compiled, else None: the first ask after Numba's start hands the
-    compile to the background thread (kernels/background.py) or, where that is off, compiles it here."""
-    if _job is not None:
-        return _job.address
-    if not lazy_jit.started() or cblas() is None:
+    """The job's address once it is compiled, else None (the twin runs meanwhile: kernels/job_build.py); None
+    where BLAS is not OpenBLAS's 64-bit interface (cblas)."""
+    if _build.job is None and cblas() is None:
         return None
-    with _build_lock:
-        if _building is None:
-            _start_build()
-    return None if _job is None else _job.address
-
-
-def _start_build() -> None:
-    global _building
-    handed = background.compile_later(_build_now, (), {})
-    if handed is not None:
-        _building = handed
-        return
-    _building = True
-    _build_now()
+    return _build.address()
 
 
 def wait_built() -> bool:
     """Build the job now on this thread if it is not built (tests, benchmarks); False where it cannot be."""
-    if _job is not None:
-        return True
-    if cblas() is None:
+    if _build.job is None and cblas() is None:
         return False
-    lazy_jit.start()
-    with _build_lock:
-        if _job is None:
-            _build_now()
+    _build.wait()
     return True
 
 

@@ -31,7 +31,7 @@ import threading
 
 import numpy as np
 
-from . import background, block_claims, lazy_jit, native_arrays, tile_gemm
+from . import block_claims, job_build, lazy_jit, native_arrays, tile_gemm
 
 # the args block, int64 slots: g (ROWS, K), W2 (K, H), h (ROWS, H), gz (ROWS, H) and dW2 (K, H) C-contiguous
 # float32 at their addresses (DW2 0: not computed); DB1 the address of H float32 for db1; SUMS of H float32 that
@@ -164,47 +164,32 @@ def _put_addresses(args, g, h, w2, gz, dw2, db1):
 
 
 _put = None  # _put_addresses compiled with the job: NumPy's .ctypes costs about a microsecond an array
-_job = None
-_building: object = None  # background.Job (or True while built on this thread) once asked
-_build_lock = threading.Lock()
 
 
-def _build_now() -> None:
-    global _job, _put
+def _compile_job():
+    """The cfunc of _column_blocks (cached on disk where Numba can), and _put before it; needs Numba started."""
+    global _put
     put = lazy_jit.cached(numba.njit, _put_addresses, error_model="numpy", _nrt=False, no_cfunc_wrapper=True)
     matrix = numba.types.Array(numba.types.float32, 2, "A", readonly=True)
     put.compile((numba.types.Array(numba.types.int64, 1, "C"), matrix, matrix, matrix, matrix, matrix,
                  numba.types.Array(numba.types.float32, 1, "A", readonly=True)))
     put.disable_compile()  # nothing compiles on the step's path
     _put = put
-    _job = lazy_jit.cached(functools.partial(numba.cfunc, numba.types.void(numba.types.int64)), _column_blocks,
+    return lazy_jit.cached(functools.partial(numba.cfunc, numba.types.void(numba.types.int64)), _column_blocks,
                            nopython=True, error_model="numpy")
 
 
+_build = job_build.JobBuild(_compile_job)
+
+
 def job_address() -> int | None:
-    """The job's address once compiled, else None (the twin runs meanwhile). The first ask after Numba's start
-    hands its compile to the background thread (kernels/background.py), or compiles it here where that thread is
-    off."""
-    global _building
-    if _job is not None:
-        return _job.address
-    if not lazy_jit.started():  # the engine starts Numba where no import of its own is under way
-        return None
-    with _build_lock:
-        if _building is None:
-            handed = background.compile_later(_build_now, (), {})
-            _building = handed if handed is not None else True
-            if handed is None:
-                _build_now()
-    return None if _job is None else _job.address
+    """The job's address once compiled, else None: the twin runs meanwhile (kernels/job_build.py)."""
+    return _build.address()
 
 
 def wait_built() -> bool:
-    """Build the job now on this thread if it is not built (a twin that declines; tests, benchmarks)."""
-    lazy_jit.start()
-    with _build_lock:
-        if _job is None:
-            _build_now()
+    """Build the job now on this thread if it is not built (tests, benchmarks)."""
+    _build.wait()
     return True
 
 
@@ -256,8 +241,7 @@ def backward(g, h, w2, run, dw2=True, gz=None, dw2_out=None):
         live = twin(g, h, w2, gz, grad_w2, db1)
         if live is not NotImplemented:
             return gz, db1, live, grad_w2
-        wait_built()
-        address = _job.address
+        address = _build.wait()
     if _scratch_lock.acquire(blocking=False):
         try:
             kept = _scratch.get(h_units)

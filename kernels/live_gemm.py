@@ -24,11 +24,10 @@ likely dead.
 from __future__ import annotations
 
 import functools
-import threading
 
 import numpy as np
 
-from . import background, block_claims, lazy_jit, native_arrays, tile_gemm
+from . import block_claims, job_build, lazy_jit, native_arrays, tile_gemm
 
 # the args block, int64 slots: g[t, u] at G + 4 * (t * G_ROW + u), x's row t at X + 4 * t * X_ROW, dW's row u at
 # C + 4 * u * N; LIVE the address of COUNT ascending int64 unit numbers of UNITS; NONFINITE a flag back
@@ -149,41 +148,31 @@ def _column_blocks(address):
             args[NONFINITE] = 1
 
 
-_job = None
-_compile_lock = threading.Lock()  # one compile, which a second caller waits for
-_handed = False
+def _compile_job():
+    """The cfunc of _column_blocks (cached on disk where Numba can); needs Numba started."""
+    return lazy_jit.cached(functools.partial(numba.cfunc, numba.types.void(numba.types.int64)), _column_blocks,
+                           nopython=True, error_model="numpy")
 
 
-def _build() -> None:
-    global _job
-    with _compile_lock:
-        if _job is None:
-            _job = lazy_jit.cached(functools.partial(numba.cfunc, numba.types.void(numba.types.int64)),
-                                   _column_blocks, nopython=True, error_model="numpy")
+_build = job_build.JobBuild(_compile_job)
 
 
 def build_later() -> None:
-    """Hand the job's compile to the background thread (kernels/background.py) if it is not built, so that the
+    """Hand the job's compile to the background thread (kernels/job_build.py) if it is not built, so that the
     first product rarely waits for it; nothing where that thread is off or Numba has not started."""
-    global _handed
-    if _handed or _job is not None or not lazy_jit.started():
-        return
-    _handed = True
-    background.compile_later(_build, (), {})
+    if _build.job is None and lazy_jit.started():
+        _build.hand()
 
 
 def _job_address() -> int:
     """The job's address, compiled first on this thread if it is not (loaded from Numba's cache where it can; a
     compile the background thread has begun is waited for)."""
-    if _job is None:
-        lazy_jit.start()
-        _build()
-    return _job.address
+    return _build.wait()
 
 
 def wait_built() -> bool:
     """Build the job now if it is not built (tests, benchmarks)."""
-    _job_address()
+    _build.wait()
     return True
 
 

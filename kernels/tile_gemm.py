@@ -28,7 +28,7 @@ import threading
 
 import numpy as np
 
-from . import background, block_claims, lazy_jit, native_arrays
+from . import block_claims, job_build, lazy_jit, native_arrays
 from .registry import get as kernel
 
 # the args block, int64 slots: A is read at A + 4 * (t * A_STEP + i * A_ROW) (bytes), Q's row t at
@@ -415,19 +415,10 @@ def _product_blocks(address):
             _unpacked_rows(args[A], args[A_STEP], args[A_ROW], q, args[Q_ROW], args[C], n, k, first, last)
 
 
-def _build_job():
-    """The cfunc of _product_blocks (cached on disk where Numba can); needs Numba started."""
-    return lazy_jit.cached(functools.partial(numba.cfunc, types.void(types.int64)), _product_blocks, nopython=True,
-                           error_model="numpy")
-
-
-_job = None
-_building: object = None
-_build_lock = threading.Lock()
-
-
-def _build_now() -> None:
-    global _job, _put_natively, _put_live_natively, _put_turned_natively
+def _compile_job():
+    """The cfunc of _product_blocks (cached on disk where Numba can), and the address writers before it; needs
+    Numba started."""
+    global _put_natively, _put_live_natively, _put_turned_natively
     compile_ = functools.partial(lazy_jit.cached, numba.njit, error_model="numpy", _nrt=False, no_cfunc_wrapper=True)
     put, put_live, put_turned = compile_(_put_operands), compile_(_put_live), compile_(_put_turned)
     block, matrix = types.Array(types.int64, 1, "C"), types.Array(types.float32, 2, "A", readonly=True)
@@ -437,34 +428,23 @@ def _build_now() -> None:
     for compiled in (put, put_live, put_turned):
         compiled.disable_compile()  # nothing compiles on the step's path
     _put_natively, _put_live_natively, _put_turned_natively = put, put_live, put_turned
-    _job = _build_job()
+    return lazy_jit.cached(functools.partial(numba.cfunc, types.void(types.int64)), _product_blocks, nopython=True,
+                           error_model="numpy")
+
+
+# queued ahead of the kernels waiting on the background thread, whose first-call twins cost far less than this
+# job's (twin_rows: two NumPy calls per term of the sums)
+_build = job_build.JobBuild(_compile_job, first=True)
 
 
 def job_address() -> int | None:
-    """The job's address once compiled, else None. The first ask after Numba's start hands its compile to the
-    background thread (kernels/background.py) ahead of the kernels queued there, whose first-call twins cost far
-    less than this job's (twin_rows: two NumPy calls per term of the sums), or compiles it here where that thread
-    is off."""
-    global _building
-    if _job is not None:
-        return _job.address
-    if not lazy_jit.started():  # the engine starts Numba where no import of its own is under way
-        return None
-    with _build_lock:
-        if _building is None:
-            handed = background.compile_later(_build_now, (), {}, first=True)
-            _building = handed if handed is not None else True
-            if handed is None:
-                _build_now()
-    return None if _job is None else _job.address
+    """The job's address once compiled, else None: the twin runs meanwhile (kernels/job_build.py)."""
+    return _build.address()
 
 
 def wait_built() -> bool:
     """Build the job now on this thread if it is not built (tests, benchmarks)."""
-    lazy_jit.start()
-    with _build_lock:
-        if _job is None:
-            _build_now()
+    _build.wait()
     return True
 
 

@@ -11,7 +11,9 @@ import tinygrad_opt as tg
 import tinygrad_opt.nn.functional as F
 from tinygrad_opt import nn, ops
 from tinygrad_opt.gradcheck import gradcheck
-from tinygrad_opt.kernels import head_backward, spin_team
+from tinygrad_opt.kernels import head_backward, job_build, spin_team
+
+from job_builds import handing_to
 
 pytest.importorskip("numba", reason="Numba is not installed")
 
@@ -349,19 +351,19 @@ def test_the_first_backward_runs_the_twin_while_the_job_compiles_in_the_backgrou
     g, h, w2 = head_problem(70, 32, 4, seed=8)
     want = head_backward.backward(g, h, w2, alone)
     handed, twins = [], []
-    monkeypatch.setattr(head_backward, "_job", None)
-    monkeypatch.setattr(head_backward, "_building", None)
-    monkeypatch.setattr(head_backward.background, "compile_later", lambda fn, args, kwargs: handed.append(fn) or True)
+    build = job_build.JobBuild(head_backward._compile_job)
+    monkeypatch.setattr(head_backward, "_build", build)
+    monkeypatch.setattr(job_build.background, "compile_later", handing_to(build, handed))
     original = head_backward.twin
     monkeypatch.setattr(head_backward, "twin", lambda *a: twins.append(1) or original(*a))
     for _ in range(2):
         got = head_backward.backward(g, h, w2, alone)
         for a, b in zip(want, got):
             same_bits(a, b)
-    assert handed == [head_backward._build_now] and twins == [1, 1]
+    assert handed == [build.build_now] and twins == [1, 1]
     h[0, 0] = np.nan  # the twin declines: the job is built here, and runs
     got = head_backward.backward(g, h, w2, alone)
-    assert head_backward._job is not None and twins == [1, 1, 1]
+    assert build.job is not None and twins == [1, 1, 1]
 
 
 def test_an_mlp_trains_the_same_in_eager_and_replayed_steps_with_the_kernel():

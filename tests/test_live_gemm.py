@@ -7,8 +7,10 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from tinygrad_opt.kernels import live_gemm, spin_team
+from tinygrad_opt.kernels import job_build, live_gemm, spin_team
 from tinygrad_opt.ops import linear
+
+from job_builds import handing_to
 
 pytest.importorskip("numba", reason="Numba is not installed")
 if not live_gemm.available():
@@ -184,10 +186,10 @@ def test_the_layer_takes_it_for_a_long_batch(monkeypatch):
 
 def test_the_layer_hands_the_compile_to_the_background_once(monkeypatch):
     handed = []
-    monkeypatch.setattr(live_gemm, "_job", None)
-    monkeypatch.setattr(live_gemm, "_handed", False)
-    monkeypatch.setattr(live_gemm.background, "compile_later", lambda fn, args, kwargs: handed.append(fn))
+    build = job_build.JobBuild(live_gemm._compile_job)
+    monkeypatch.setattr(live_gemm, "_build", build)
+    monkeypatch.setattr(job_build.background, "compile_later", handing_to(build, handed))
     g, x, _, _ = problem(linear.SKIP_DEAD_FROM_ROWS, 64, 60, 32)  # too few dead units for the skip: no product here
     for _ in range(2):
         linear._weight_grad(g, x)
-    assert handed == [live_gemm._build]
+    assert handed == [build.build_now]
