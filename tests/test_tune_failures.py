@@ -95,3 +95,39 @@ def test_a_worker_paused_past_the_grace_period_drops_its_failed_trial_and_carrie
     outcome = run_one(handle, trial, objective)
     assert outcome.state == "FAIL" and "another worker failed the trial" in outcome.note
     assert claim_trial(handle) is not None  # the worker goes on with the next slot
+
+
+class _LockedCursor:
+    """A cursor whose journal pragma meets a locked database `locked` times before it goes through."""
+
+    def __init__(self, locked, message="database is locked"):
+        self.locked, self.message, self.pragmas = locked, message, 0
+
+    def execute(self, sql):
+        import sqlite3  # noqa: PLC0415
+
+        self.pragmas += 1
+        if self.locked:
+            self.locked -= 1
+            raise sqlite3.OperationalError(self.message)
+
+
+def test_the_wal_pragma_is_asked_again_while_another_process_holds_the_new_file():
+    from tinygrad_opt.tune.storage import set_wal_journal  # noqa: PLC0415
+
+    cursor = _LockedCursor(3)
+    set_wal_journal(cursor, seconds=5)
+    assert cursor.pragmas == 4 and cursor.locked == 0
+
+
+def test_the_wal_pragma_gives_up_after_its_time_and_on_other_errors():
+    import sqlite3  # noqa: PLC0415
+
+    from tinygrad_opt.tune.storage import set_wal_journal  # noqa: PLC0415
+
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        set_wal_journal(_LockedCursor(10**6), seconds=0.05)
+    cursor = _LockedCursor(1, "disk I/O error")
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        set_wal_journal(cursor, seconds=5)
+    assert cursor.pragmas == 1

@@ -56,11 +56,38 @@ def _sqlite_tuning(engine: Any) -> None:
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, connection_record):  # noqa: ARG001
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+        try:
+            set_wal_journal(cursor)
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
 
     engine.dispose()  # connections opened while Optuna set up its tables predate the hook
+
+
+WAL_SECONDS = 60.0  # how long a connection keeps asking for the WAL journal while other processes hold the file
+
+
+def set_wal_journal(cursor: Any, seconds: float = WAL_SECONDS) -> None:
+    """PRAGMA journal_mode=WAL on an SQLite cursor, asked again while the database is locked.
+
+    Switching the journal needs the file to itself, and SQLite may answer "database is locked" at once rather
+    than wait out the connection's busy timeout (where waiting could deadlock two connections): two processes
+    opening a new study file at the same moment, under load, saw that. Once one of them has switched, the
+    mode is the file's and the others' pragma only reads it."""
+    import sqlite3
+
+    deadline = time.monotonic() + seconds
+    pause = 0.01
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(2 * pause, 0.5)
 
 
 def sqlite_path(storage: Any) -> Path | None:
