@@ -19,7 +19,9 @@ def test_the_replayed_tiny_step_is_timed():
     assert result.returncode == 0, result.stderr
     figures = next(line for line in result.stdout.splitlines() if line.strip().startswith("replayed")).split()[1:]
     call, guard, replay = map(float, figures)
-    assert 0 < guard < call and 0 < replay < call
+    # each the fastest of its own blocks: the replay alone and the whole call are close enough that load can
+    # order them either way (two CI runs timed the replay above the call), the guard is a small part
+    assert 0 < guard < call and 0 < replay
 
 
 def test_compare_alternates_two_trees_and_names_the_ratio():

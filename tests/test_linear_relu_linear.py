@@ -280,28 +280,33 @@ def node_names(model, features=6):
 
 def test_sequential_builds_the_node_for_a_thin_head_that_no_relu_follows():
     tg.manual_seed(0)
-    assert node_names(nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))) == ["LinearReLULinear"]
+    assert node_names(nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))) == ["LinearReLULinear"]
     limit = head_backward.MAX_OUTPUTS
-    assert node_names(nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, limit))) == ["LinearReLULinear"]
-    assert node_names(nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, limit + 1))) == ["Linear", "LinearReLU"]
+    assert node_names(nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, limit))) == ["LinearReLULinear"]
+    assert node_names(nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, limit + 1))) == \
+        ["Linear", "LinearReLU"]
+    # a hidden width that is not a multiple of 16 never takes the one pass: the pair and the Linear
+    assert node_names(nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))) == ["Linear", "LinearReLU"]
     # a ReLU after the third layer: two pairs (the second one's Linear would lose its ReLU to the head node)
-    assert node_names(nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 2))) == \
-        ["LinearReLULinear", "LinearReLU"]
-    assert node_names(nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 4), nn.Tanh())) == \
+    assert node_names(nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 4), nn.ReLU(), nn.Linear(4, 2))) == \
+        ["Linear", "LinearReLU", "LinearReLU"]
+    assert node_names(nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 2))) \
+        == ["LinearReLULinear", "LinearReLU"]
+    assert node_names(nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 4), nn.Tanh())) == \
         ["Tanh", "LinearReLULinear"]
 
 
 def test_sequential_runs_the_layers_otherwise_when_the_head_has_a_hook_or_no_bias():
     tg.manual_seed(0)
-    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
     seen = []
     model[2].register_forward_hook(lambda m, args, out: seen.append(out.shape))
     assert node_names(model) == ["Linear", "LinearReLU"] and seen == [(2, 3)]
-    assert node_names(nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3, bias=False))) == \
+    assert node_names(nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3, bias=False))) == \
         ["Linear", "LinearReLU"]
     from tinygrad_opt.trace import Trace  # noqa: PLC0415
 
-    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
     with Trace(model):
         assert node_names(model) == ["Linear", "Relu", "Linear"]
 

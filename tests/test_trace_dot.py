@@ -82,10 +82,10 @@ def test_parameters_are_named_by_module_path(how):
     for name, shape in [("0.weight", (3, 4)), ("0.bias", (3,)), ("2.weight", (2, 3)), ("2.bias", (2,))]:
         key = by_label(nodes, f"{name}\\n{shape} float32  requires_grad")
         assert "#cfe8ff" in nodes[key][2]  # parameters are blue
-    # nn.Sequential runs Linear, ReLU and the thin Linear after them as one fused node (ops.LinearReLULinear)
+    # nn.Sequential runs Linear then ReLU as one fused node (ops.LinearReLU)
     assert sorted(label for shape, label, _ in nodes.values() if shape == "box") == \
-        ["CrossEntropy", "LinearReLULinear"]
-    assert len(edges) == 2 + 5 + 2  # op->output for 2 ops, inputs 5 + 2
+        ["CrossEntropy", "Linear", "LinearReLU"]
+    assert len(edges) == 3 + 3 + 3 + 2  # op->output for 3 ops, inputs 3 + 3 + 2
 
 
 def test_labels_are_escaped_and_a_title_can_be_given():

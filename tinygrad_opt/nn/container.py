@@ -228,11 +228,13 @@ def _linear_relu(linear: Linear, relu: ReLU, input: Any) -> Tensor | None:
 
 
 def _is_head(modules: tuple, i: int) -> bool:
-    """Whether modules[i] is a Linear with at most head_backward.MAX_OUTPUTS outputs that no ReLU follows: the
-    thin layer that ops.LinearReLULinear joins to the ReLU layer before it (a following ReLU would rather
-    join it as a LinearReLU pair of its own)."""
+    """Whether modules[i] is a Linear with at most head_backward.MAX_OUTPUTS outputs that no ReLU follows, after a
+    ReLU layer of a multiple of 16 units: the thin layer that ops.LinearReLULinear joins to the ReLU layer before
+    it. (A following ReLU would rather join it as a LinearReLU pair of its own; other widths never take the
+    node's one-pass backward, and the pair and the Linear cost a little less Python than the node.)"""
     head = modules[i]
     return (type(head) is Linear and head.out_features <= head_backward.MAX_OUTPUTS
+            and modules[i - 2].out_features % 16 == 0
             and (i + 1 == len(modules) or type(modules[i + 1]) is not ReLU))
 
 

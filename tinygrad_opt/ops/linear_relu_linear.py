@@ -54,6 +54,8 @@ def _in_one_pass(g, h, w2, dw2_out) -> bool:
     """Whether the head's backward runs as head_backward's one pass: it takes the arrays, the team takes the
     products (as ops/linear.py's tiles ask) and the kernels are not the reference ones; dW2's buffer, where
     given, a C-contiguous float32 array."""
+    if h.shape[-1] % 16:  # the common refusal first (a small model's hidden layer): this runs every backward
+        return False
     if dw2_out is not None and not (type(dw2_out) is np.ndarray and dw2_out.dtype == np.float32
                                     and dw2_out.flags.c_contiguous):
         return False
