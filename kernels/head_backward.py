@@ -213,15 +213,18 @@ _scratch_lock = threading.Lock()  # a backward on a second Python thread meanwhi
 
 
 def _scratch_for(h_units: int) -> tuple[np.ndarray, np.ndarray]:
-    """(flags, args block): H uint8 flags and H float32 sums, each starting a cache line (the column blocks start at
-    multiples of 16 elements, so each thread's part then has lines of its own: with NumPy's 16-byte alignment
-    both threads would write the line around the boundary at every row, which made the job a fifth slower at a
-    batch of 4096), and an args block holding their addresses."""
+    """(flags, args block): H uint8 flags and H float32 sums, each starting a cache line, and an args block holding
+    their addresses and the column blocks for H hidden units. The blocks start at multiples of 16 elements, so each
+    thread's part then has lines of its own: with NumPy's 16-byte alignment both threads would write the line
+    around the boundary at every row (false sharing: benchmarks/README.md, "The head's backward in one pass")."""
     size = -(-4 * h_units // LINE) * LINE
     raw = np.empty(2 * size + LINE, np.uint8)
     start = -raw.ctypes.data % LINE
     args = np.zeros(SLOTS, np.int64)
     args[SUMS], args[FLAGS] = raw.ctypes.data + start, raw.ctypes.data + start + size
+    step = -(-h_units // PARTS_WANTED)
+    step = -(-step // 16) * 16  # whole vectors at every width
+    args[PARTS], args[STEP], args[H] = -(-h_units // step), step, h_units
     return raw[start + size:start + size + h_units], args
 
 
@@ -293,11 +296,7 @@ def _run(address, run, scratch, g, h, w2, gz, grad_w2, db1) -> np.ndarray:
     """Run the job with `scratch` (_scratch_for's pair); returns the live units' numbers."""
     flags, kept_args = scratch
     args = kept_args.copy()
-    rows, k = g.shape
-    h_units = h.shape[1]
-    step = -(-h_units // PARTS_WANTED)
-    step = -(-step // 16) * 16  # column blocks start at multiples of 16: whole vectors at every width
-    args[PARTS], args[STEP], args[ROWS], args[K], args[H] = -(-h_units // step), step, rows, k, h_units
+    args[ROWS], args[K] = g.shape
     _put(args, g, h, w2, gz, gz if grad_w2 is None else grad_w2, db1)
     if grad_w2 is None:
         args[DW2] = 0

@@ -1,4 +1,5 @@
 """`tinygrad-opt tune` failure paths: unreachable storage, resumed studies, bad options, paused workers."""
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ optuna = pytest.importorskip("optuna")
 from tinygrad_opt import cli  # noqa: E402
 from tinygrad_opt.tune import TuneSettings, run_tune, space_from_dict  # noqa: E402
 from tinygrad_opt.tune.runner import _open  # noqa: E402
+from tinygrad_opt.tune.storage import set_wal_journal  # noqa: E402
 from tinygrad_opt.tune.study import claim_trial  # noqa: E402
 from tinygrad_opt.tune.worker import run_one  # noqa: E402
 
@@ -104,8 +106,6 @@ class _LockedCursor:
         self.locked, self.message, self.pragmas = locked, message, 0
 
     def execute(self, sql):
-        import sqlite3  # noqa: PLC0415
-
         self.pragmas += 1
         if self.locked:
             self.locked -= 1
@@ -113,18 +113,12 @@ class _LockedCursor:
 
 
 def test_the_wal_pragma_is_asked_again_while_another_process_holds_the_new_file():
-    from tinygrad_opt.tune.storage import set_wal_journal  # noqa: PLC0415
-
     cursor = _LockedCursor(3)
     set_wal_journal(cursor, seconds=5)
     assert cursor.pragmas == 4 and cursor.locked == 0
 
 
 def test_the_wal_pragma_gives_up_after_its_time_and_on_other_errors():
-    import sqlite3  # noqa: PLC0415
-
-    from tinygrad_opt.tune.storage import set_wal_journal  # noqa: PLC0415
-
     with pytest.raises(sqlite3.OperationalError, match="locked"):
         set_wal_journal(_LockedCursor(10**6), seconds=0.05)
     cursor = _LockedCursor(1, "disk I/O error")

@@ -184,11 +184,12 @@ def _in_tiles(a, b, out=None):
     return None
 
 
-def check_layer(name: str, x, w, b) -> None:
-    """Raise ShapeError where x (..., in), w (out, in) and b (out,) or None do not make a layer `name`."""
-    if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
+def check_layer(name: str, x_shape: tuple, w, b) -> None:
+    """Raise ShapeError where an input of shape x_shape (..., in), w (out, in) and b (out,) or None do not make a
+    layer `name`."""
+    if w.ndim != 2 or len(x_shape) == 0 or x_shape[-1] != w.shape[1]:
         raise ShapeError(
-            f"{name}: input of shape {tuple(x.shape)} does not fit a weight of shape {tuple(w.shape)}; "
+            f"{name}: input of shape {tuple(x_shape)} does not fit a weight of shape {tuple(w.shape)}; "
             f"the weight must be (out_features, in_features) and the input's last axis in_features"
         )
     if b is not None and b.shape != (w.shape[0],):
@@ -279,7 +280,7 @@ class Linear(Function):
 
     @staticmethod
     def forward(ctx, x, w, b=None, out=None):
-        check_layer("linear", x, w, b)
+        check_layer("linear", x.shape, w, b)
         ctx.x, ctx.w, ctx.has_bias = x, w, b is not None
         return affine(x, w, b, out)
 
@@ -307,7 +308,7 @@ class LinearReLU(Function):
 
     @staticmethod
     def forward(ctx, x, w, b, out=None):
-        check_layer("linear_relu", x, w, b)
+        check_layer("linear_relu", x.shape, w, b)
         y = affine_relu(x, w, b, out)
         ctx.x, ctx.w, ctx.y = x, w, y
         return y

@@ -23,9 +23,9 @@ class LinearReLULinear(Function):
 
     @staticmethod
     def forward(ctx, x, w1, b1, w2, b2, out=None):
-        check_layer("linear_relu", x, w1, b1)
+        check_layer("linear_relu", x.shape, w1, b1)
+        check_layer("linear", x.shape[:-1] + w1.shape[:1], w2, b2)  # the hidden layer's shape, before its work
         h = affine_relu(x, w1, b1)
-        check_layer("linear", h, w2, b2)
         ctx.x, ctx.w1, ctx.h, ctx.w2 = x, w1, h, w2
         return affine(h, w2, b2, out)
 

@@ -18,6 +18,7 @@ failed by the next worker that looks, and the study goes on.
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 import warnings
 from pathlib import Path
@@ -75,8 +76,6 @@ def set_wal_journal(cursor: Any, seconds: float = WAL_SECONDS) -> None:
     than wait out the connection's busy timeout (where waiting could deadlock two connections): two processes
     opening a new study file at the same moment, under load, saw that. Once one of them has switched, the
     mode is the file's and the others' pragma only reads it."""
-    import sqlite3
-
     deadline = time.monotonic() + seconds
     pause = 0.01
     while True:
