@@ -187,7 +187,11 @@ def make_tile(rows: int, vectors: int, mapped: bool = False, fused: bool = False
 def _make_rows(rows: int, vectors: int, unit: str):
     """rows_of_product(a, a_step, a_row, q, q_row, c, n, k, first, last) in tiles of `rows` x `vectors`: rows
     first..last-1 of C (row stride n) = A @ Q (k, n), A[i, t] at a + 4 * (t * a_step + i * a_row), Q's row t at
-    q + 4 * t * q_row; addresses in bytes, steps in elements. Short ends: tiles of one row, of one vector.
+    q + 4 * t * q_row; addresses in bytes, steps in elements. Short ends: a block of at least `rows` rows ends
+    with a tile over its last `rows` rows, overlapping the one before it (its rows computed again, to the same
+    bits, as each element is the same in-order sum in any tile: a tile of one row is a chain of dependent adds
+    a column and ran one row at about a ninth of a tall tile's rate); shorter blocks in tiles of one row; the
+    columns' end in tiles of one vector.
     unit: which of a_step and a_row is 1, a constant to the tiles rather than a loaded step (each tile's loop then
     computes fewer addresses): "a_step" for a row-major A (a layer's W), "a_row" for a transposed view (g^T)."""
     full, one, row, row_one = (make_tile(rows, vectors), make_tile(rows, 1), make_tile(1, vectors),
@@ -201,6 +205,8 @@ def _make_rows(rows: int, vectors: int, unit: str):
             a_row = 1
         i = first
         while i < last:
+            if i + rows > last and last - first >= rows:
+                i = last - rows  # the last tile overlaps the one before it (_make_rows' docstring)
             tall = i + rows <= last
             j = 0
             while j < n:
@@ -235,6 +241,8 @@ def _make_live_rows(rows: int, vectors: int):
         bad = 0
         i = first
         while i < last:
+            if i + rows > last and last - first >= rows:
+                i = last - rows  # as in _make_rows
             tall = i + rows <= last
             index = live + 8 * i
             j = 0

@@ -267,6 +267,30 @@ def test_the_live_rows_alone_give_the_whole_products_bits_and_the_dead_rows_posi
     np.testing.assert_array_equal(bits(out), bits(whole))
 
 
+def test_every_short_end_of_a_block_of_rows_gives_the_twins_bits():
+    """A block whose rows are not a multiple of the tile's height ends with a tile over its last rows, overlapping
+    the tile before it: every count of rows from one tile to three, whole products and live rows, on one thread
+    and two, and the dead rows +0."""
+    height = tile_gemm.UNPACKED_TILE[0]
+    for units in range(2 * tile_gemm.ROWS, 3 * height + 1):
+        gt, x = gradient_operands(units, 64, 48, seed=units)
+        expected = np.empty((units, 48), np.float32)
+        tile_gemm.twin_rows(gt, x, expected)
+        for threads in (1, 2):
+            np.testing.assert_array_equal(bits(on_threads_product(gt, x, threads)), bits(expected))
+    for count in range(height - 1, 3 * height + 1):
+        gt, x = gradient_operands(3 * height + 8, 64, 48, seed=count)
+        dead = np.random.default_rng(count).permutation(gt.shape[0])[count:]
+        gt[dead] = 0.0
+        live = np.setdiff1d(np.arange(gt.shape[0]), dead)
+        whole = tile_gemm.matmul(gt, x)
+        for threads in (1, 2):
+            finite, out = live_on_threads(gt, x, live, threads)
+            assert finite
+            np.testing.assert_array_equal(bits(out), bits(whole))
+            assert np.all(bits(out[dead]) == 0)
+
+
 def test_a_non_finite_input_is_reported_and_the_layer_takes_the_whole_product(two_engine_threads):
     gt, x, live = dead_unit_gradient()
     x[5, 7] = np.inf
