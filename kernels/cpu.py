@@ -610,6 +610,16 @@ def _loop_for(loops: dict, make, options: tuple):
 # correctly rounded result (Figueroa, "When is double rounding innocuous?", 1995): the same bits.
 SUBNORMAL_SPAN = 256  # elements of exp_avg looked at before the loop updates them, one way or the other
 _FLOAT32_MAGNITUDE, _FLOAT32_MANTISSA = 0x7FFFFFFF, 0x007FFFFF  # bit masks
+_SMALLEST_NORMAL = _F(2.0**-126)
+
+# Still weights: a dead unit's exp_avg stays subnormal (its decay rounds to nothing near the smallest subnormal),
+# so its Adam step m / (sqrt(v) / bc2 + eps) * step_size is at most about 2**-126 / eps * |step_size|: some 1e-33
+# at lr 1e-3, which no weight but a tiny one feels (p - d rounds to p where |d| < ulp(p) / 4). Adam's float64 span
+# still computes the moments, but skips the division where every weight of the span is at least STILL_WEIGHTS *
+# that bound (ulp(p) > |p| 2**-24, and a factor 2 more for the roundings on the way), every updated exp_avg below
+# 2**-126 (or 0) and every second moment used >= 0 (not NaN, so that the denominator is at least eps): the
+# weights keep their bits, as they would have computed. _still_weights works the bound out per step.
+STILL_WEIGHTS = 2.0**27
 
 
 @_jit(nogil=True)
@@ -777,6 +787,8 @@ def _adam_loop(decay_mode: int, amsgrad: bool):
         c1, c2, beta2, wd, decay, step_size, bc2, eps = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]
         one, c1_wide, step_size_wide = wide[0], wide[1], wide[2]
         look = wide[3] == 1.0  # the switch: look for subnormals in exp_avg
+        still_from = np.float32(wide[4])  # a float32 value; NaN: no span is still (the spans run for float32 only)
+        smallest_normal, zero = _SMALLEST_NORMAL, np.float32(0.0)
         m_bits = m_arr.view(np.uint32)  # read only where the switch is on, i.e. for float32 arrays
         n, size = numba.uint64(param.size), numba.uint64(block)  # unsigned: no negative-index wraparound
         span = numba.uint64(SUBNORMAL_SPAN) if look else size  # not looking: the whole block in one loop
@@ -796,7 +808,8 @@ def _adam_loop(decay_mode: int, amsgrad: bool):
                         magnitude = m_bits[i] & numba.uint32(_FLOAT32_MAGNITUDE)
                         subnormal |= magnitude - numba.uint32(1) < numba.uint32(_FLOAT32_MANTISSA)  # 0 wraps around
                 if subnormal:
-                    for i in range(start, end):
+                    still = True  # no weight of the span moves (see STILL_WEIGHTS' comment)
+                    for i in range(start, end):  # the moments first
                         p = param[i]
                         g = grad[i]
                         if decay_mode == 1:  # AdamW: decay the weight itself
@@ -815,12 +828,24 @@ def _adam_loop(decay_mode: int, amsgrad: bool):
                                 vm = v
                             vmax_arr[i] = vm
                             v = vm
-                        d = np.sqrt(v)
-                        d = d / bc2
-                        d = d + eps
-                        d = np.float32(np.float64(m) * one / np.float64(d))
-                        d = np.float32(np.float64(d) * step_size_wide)
-                        param[i] = p - d
+                        still &= (abs(m) < smallest_normal) & (v >= zero) & (abs(p) >= still_from)
+                    if still:
+                        if decay_mode == 1:
+                            for i in range(start, end):
+                                param[i] = param[i] * decay
+                    else:
+                        for i in range(start, end):  # then the weights, from the moments just written
+                            p = param[i]
+                            if decay_mode == 1:
+                                p = p * decay
+                            m = m_arr[i]
+                            v = vmax_arr[i] if amsgrad else v_arr[i]
+                            d = np.sqrt(v)
+                            d = d / bc2
+                            d = d + eps
+                            d = np.float32(np.float64(m) * one / np.float64(d))
+                            d = np.float32(np.float64(d) * step_size_wide)
+                            param[i] = p - d
                 else:  # the same operations in float32
                     for i in range(start, end):
                         p = param[i]
@@ -863,7 +888,8 @@ ARGS_ARRIVED = 4  # the threads that have entered the job so far (see two_ended)
 ARGS_COUNTERS = 5  # n claim counters (one per array), then the elements finished (the loop's `counters`)
 ARGS_PER_ARRAY = 7  # after the counters, each array's addresses (Adam's param, grad, exp_avg, exp_avg_sq,
 ARGS_SIZE, ARGS_BLOCK = 5, 6  # max_exp_avg_sq; SGD's first three), its size and its block (its size, at least 1,
-_WIDE_LENGTH = 4  # for an array run whole)
+# for an array run whole)
+_ADAM_WIDE_LENGTH, _SGD_WIDE_LENGTH = 5, 4  # float64 constants (_widened, _sgd_wide)
 
 # The first thread into an update job (the caller, which the team's matrix products give their first block of rows
 # too) claims each array's blocks from its front, the second from its back: the rows of a weight that a core
@@ -893,7 +919,7 @@ def _adam_job(dtype, decay_mode: int, amsgrad: bool):
         head, counters, rows = _job_parts(address)
         from_back = fetch_add(head, ARGS_ARRIVED, 1) == 1  # the second thread in (see two_ended)
         k = array_at(head[ARGS_K], 8, dtype)
-        wide = array_at(head[ARGS_WIDE], _WIDE_LENGTH, np.float64)
+        wide = array_at(head[ARGS_WIDE], _ADAM_WIDE_LENGTH, np.float64)
         for j in range(head[ARGS_ARRAYS]):
             a = rows[ARGS_PER_ARRAY * j:ARGS_PER_ARRAY * (j + 1)]
             size = a[ARGS_SIZE]
@@ -912,7 +938,7 @@ def _sgd_job(dtype, has_wd: bool, has_momentum: bool, nesterov: bool):
         head, counters, rows = _job_parts(address)
         from_back = fetch_add(head, ARGS_ARRIVED, 1) == 1  # the second thread in (see two_ended)
         k = array_at(head[ARGS_K], 4, dtype)
-        wide = array_at(head[ARGS_WIDE], _WIDE_LENGTH, np.float64)
+        wide = array_at(head[ARGS_WIDE], _SGD_WIDE_LENGTH, np.float64)
         first = head[ARGS_FIRST] != 0
         for j in range(head[ARGS_ARRAYS]):
             a = rows[ARGS_PER_ARRAY * j:ARGS_PER_ARRAY * (j + 1)]
@@ -1162,7 +1188,7 @@ class AdamGroupPlan:
 
 adam_update_group.prepare = AdamGroupPlan  # what Adam keeps per parameter group (optim/adam.py)
 
-_NOT_WIDENED = np.zeros(4)  # the switch off: float64 arrays (no wider type), or subnormals flushed anyway
+_NOT_WIDENED = np.zeros(5)  # the switch off: float64 arrays (no wider type), or subnormals flushed anyway
 
 
 def _wide_constants(k: np.ndarray) -> np.ndarray:
@@ -1172,8 +1198,23 @@ def _wide_constants(k: np.ndarray) -> np.ndarray:
 
 def _widened(k: np.ndarray) -> np.ndarray:
     """The float64 constants of Adam's loop for spans with subnormal moments: 1.0, k's 1 - beta1 and step size
-    (each the float32 value exactly), and 1.0 again as the switch that turns the look on."""
-    return np.array((1.0, k[0], k[5], 1.0))  # float64: k's float32 values exactly
+    (each the float32 value exactly), 1.0 again as the switch that turns the look on, and _still_weights(k)."""
+    return np.array((1.0, k[0], k[5], 1.0, _still_weights(k)))  # float64: k's float32 values exactly
+
+
+def _still_weights(k: np.ndarray) -> float:
+    """The smallest |weight| (a float32 value) that Adam's step with float32 constants k cannot move where exp_avg
+    is below 2**-126 (see STILL_WEIGHTS' comment); NaN where no such bound holds (eps <= 0, bc2 not a positive
+    number, a step size or bound that is not finite in float32)."""
+    step_size, bc2, eps = (float(value) for value in k[5:8])
+    if not (eps > 0 and 0 < bc2 < math.inf and math.isfinite(step_size)):
+        return math.nan
+    largest_step = 2.0**-126 / eps * abs(step_size) * 2 + 2.0**-149 * (2 * abs(step_size) + 1)  # roundings in
+    bound = largest_step * STILL_WEIGHTS
+    still = np.float32(bound)
+    if still < bound:
+        still = np.nextafter(still, np.float32(np.inf))
+    return float(still) if np.isfinite(still) else math.nan
 
 
 def _wide_switch(k: np.ndarray, picks: tuple) -> np.ndarray:

@@ -109,9 +109,122 @@ def test_moments_decayed_into_subnormals_update_as_the_reference(maximize, weigh
         np.testing.assert_array_equal(got, want)
 
 
+SPAN = cpu.SUBNORMAL_SPAN
+
+
+def dead_spans(spans: int, seed: int) -> list:
+    """Spans of a weight whose units are dead: exp_avg subnormal or 0 (stuck there), no gradient, second moments
+    of a trained net, weights of ordinary size; the arrays as run_loop takes them."""
+    rng = np.random.default_rng(seed)
+    n = spans * SPAN
+    tiny = np.finfo(np.float32).smallest_subnormal
+    param = (rng.standard_normal(n) * 0.05).astype(np.float32)
+    grad = np.zeros(n, np.float32)
+    exp_avg = (rng.integers(-2**23 + 1, 2**23, n) * tiny).astype(np.float32)
+    exp_avg[::7] = 0.0
+    exp_avg_sq = (rng.random(n) * 1e-7).astype(np.float32)
+    return [param, grad, exp_avg, exp_avg_sq, exp_avg_sq * 2]
+
+
+def still_spans(arrays: list, k: np.ndarray, decay_mode: int, amsgrad: bool) -> list[bool]:
+    """Which spans meet the conditions under which the loop skips the weights' division (STILL_WEIGHTS' comment),
+    worked out here in NumPy from the arrays before the step."""
+    p, g, m, v, vmax = (a.astype(np.float64) for a in arrays)
+    c1, c2, beta2, wd, decay = (float(x) for x in k[:5])
+    with np.errstate(all="ignore"):
+        p_used = (p * decay).astype(np.float32) if decay_mode == 1 else p
+        g_used = (g + wd * p).astype(np.float32) if decay_mode == 2 else g
+        m_new = (m + (c1 * (g_used - m)).astype(np.float32)).astype(np.float32)
+        v_new = ((v * beta2).astype(np.float32) + (c2 * g_used * g_used).astype(np.float32)).astype(np.float32)
+        if amsgrad:
+            v_new = np.where(np.isnan(vmax) | (vmax >= v_new), vmax, v_new)
+        ok = (np.abs(m_new) < 2.0**-126) & (v_new >= 0) & (np.abs(p_used) >= cpu._still_weights(k))
+    return [bool(ok[i:i + SPAN].all()) for i in range(0, ok.size, SPAN)]
+
+
+@pytest.mark.parametrize("decay_mode,amsgrad", OPTION_SETS)
+def test_spans_whose_weights_no_step_can_move_keep_the_float32_loops_bits(decay_mode, amsgrad):
+    """The float64 span skips the division where exp_avg is below 2**-126 and every weight is large enough that
+    p - d rounds to p: each span here breaks one condition in one element (a small, subnormal, zero, infinite or
+    NaN weight, a weight just below the bound, a NaN or negative second moment, a gradient or an exp_avg that is
+    not small), beside spans that meet them all; the weights and moments keep the float32 loop's bits."""
+    k = constants(step=3, lr=0.1)
+    arrays = dead_spans(16, seed=decay_mode * 2 + amsgrad)
+    p, g, m, v, vmax = arrays
+    still = cpu._still_weights(k)
+    assert 0 < still < 1e-20
+    p[0 * SPAN + 5] = 1e-30
+    p[1 * SPAN + 9] = np.finfo(np.float32).smallest_subnormal * 3
+    p[2 * SPAN + 11] = -0.0
+    p[3 * SPAN + 13] = np.inf
+    p[4 * SPAN + 17] = np.nan
+    p[5 * SPAN + 19] = np.nextafter(np.float32(still), np.float32(0))  # just below the bound
+    p[6 * SPAN + 23] = np.float32(still)  # at it
+    v[7 * SPAN + 29] = np.nan
+    v[8 * SPAN + 31] = -1e-12
+    vmax[8 * SPAN + 31] = -1e-12
+    g[9 * SPAN + 37] = 1e-3
+    m[10 * SPAN + 41] = 1e-20
+    m[11 * SPAN:12 * SPAN] = np.finfo(np.float32).tiny * 0.999  # the largest subnormals, the largest steps
+    v[11 * SPAN:12 * SPAN] = 0.0  # the smallest denominators: eps
+    vmax[11 * SPAN:12 * SPAN] = 0.0
+    p[11 * SPAN:12 * SPAN] = np.float32(still * 1.01) * np.array([1, -1], np.float32)[np.arange(SPAN) % 2]  # AdamW's decay
+    expected_still = still_spans(arrays, k, decay_mode, amsgrad)
+    if decay_mode == 2:  # an L2 penalty gives every weight a gradient: exp_avg is no longer small
+        assert not any(expected_still)
+    else:
+        assert expected_still[11] and expected_still[12:] == [True] * 4 and sum(expected_still[:11]) <= 3
+    wide, narrow = [a.copy() for a in arrays], [a.copy() for a in arrays]
+    with np.errstate(all="ignore"):
+        run_loop((decay_mode, amsgrad), wide, k, cpu._widened(k))
+        run_loop((decay_mode, amsgrad), narrow, k, cpu._NOT_WIDENED)
+    assert_same_bits_but_where_two_nans_met(wide, narrow)
+    moved = (narrow[0] != arrays[0]) & ~np.isnan(arrays[0])
+    if decay_mode != 1:  # the still spans' weights did not move; elsewhere some did
+        assert not any(moved[i * SPAN:(i + 1) * SPAN].any() for i, ok in enumerate(expected_still) if ok)
+        assert moved[0 * SPAN + 5] and moved[1 * SPAN + 9]
+
+
+@pytest.mark.parametrize("lr,eps,step", [(1e-3, 1e-8, 1), (1.0, 1e-12, 5), (1e30, 1e-8, 2), (1e-3, 1e-45, 3),
+                                         (1e-3, 0.0, 3), (1e-3, -1e-8, 3), (np.nan, 1e-8, 3), (np.inf, 1e-8, 3)])
+def test_the_still_weights_bound_is_a_float32_value_or_nan_where_none_holds(lr, eps, step):
+    k = constants(step=step, lr=lr)
+    k[7] = eps
+    still = cpu._still_weights(k)
+    largest_step = 2.0**-126 / float(k[7]) * abs(float(k[5])) if float(k[7]) > 0 else np.inf
+    if float(k[7]) > 0 and np.isfinite(float(k[5])) and largest_step * 2**27 < np.finfo(np.float32).max / 4:
+        assert np.float32(still) == still and still >= largest_step * 2**26
+    else:
+        assert np.isnan(still)
+    beta2_one = k.copy()
+    beta2_one[6] = 0.0  # bias correction sqrt(1 - beta2**step) with beta2 = 1: 0/0 where v is 0
+    assert np.isnan(cpu._still_weights(beta2_one))
+
+
+@pytest.mark.parametrize("decay_mode,amsgrad", OPTION_SETS)
+def test_random_dead_spans_at_any_step_size_keep_the_float32_loops_bits(decay_mode, amsgrad):
+    """Many steps of dead spans whose weights and moments come from random bits in part, at step sizes from tiny
+    to huge and eps from 1e-30 to 1: still or not, the float32 loop's bits."""
+    rng = np.random.default_rng(17 + decay_mode)
+    for trial in range(12):
+        k = constants(step=int(rng.integers(1, 50)), lr=float(10.0 ** rng.uniform(-8, 8)))
+        k[7] = np.float32(10.0 ** rng.uniform(-30, 0))
+        arrays = dead_spans(4, seed=trial)
+        mixed = rng.random(arrays[0].size) < 0.01
+        for a in arrays[:1] + arrays[3:]:
+            a[mixed] = any_floats(int(mixed.sum()), trial)
+        wide, narrow = [a.copy() for a in arrays], [a.copy() for a in arrays]
+        with np.errstate(all="ignore"):
+            for _ in range(3):
+                run_loop((decay_mode, amsgrad), wide, k, cpu._widened(k))
+                run_loop((decay_mode, amsgrad), narrow, k, cpu._NOT_WIDENED)
+        assert_same_bits_but_where_two_nans_met(wide, narrow)
+
+
 def test_the_float64_spans_are_switched_on_for_float32_with_subnormals_kept_only():
     k32, k64 = constants(), constants().astype(np.float64)
     assert cpu._wide_constants(k32)[3] == 1.0 and cpu._wide_constants(k64)[3] == 0.0
+    assert cpu._wide_constants(k32)[4] == cpu._still_weights(k32)
     if denormal.supported():
         tg.set_flush_denormal(True)
         assert denormal.flushing() and cpu._wide_constants(k32)[3] == 0.0
