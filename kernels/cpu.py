@@ -611,6 +611,7 @@ def _loop_for(loops: dict, make, options: tuple):
 SUBNORMAL_SPAN = 256  # elements of exp_avg looked at before the loop updates them, one way or the other
 _FLOAT32_MAGNITUDE, _FLOAT32_MANTISSA = 0x7FFFFFFF, 0x007FFFFF  # bit masks
 _SMALLEST_NORMAL = _F(2.0**-126)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 # Still weights: a dead unit's exp_avg stays subnormal (its decay rounds to nothing near the smallest subnormal),
 # so its Adam step m / (sqrt(v) / bc2 + eps) * step_size is at most about 2**-126 / eps * |step_size|: some 1e-33
@@ -1203,18 +1204,16 @@ def _widened(k: np.ndarray) -> np.ndarray:
 
 
 def _still_weights(k: np.ndarray) -> float:
-    """The smallest |weight| (a float32 value) that Adam's step with float32 constants k cannot move where exp_avg
-    is below 2**-126 (see STILL_WEIGHTS' comment); NaN where no such bound holds (eps <= 0, bc2 not a positive
-    number, a step size or bound that is not finite in float32)."""
-    step_size, bc2, eps = (float(value) for value in k[5:8])
-    if not (eps > 0 and 0 < bc2 < math.inf and math.isfinite(step_size)):
+    """A |weight| from which Adam's step with float32 constants k cannot move a weight whose exp_avg is below 2**-126
+    (see STILL_WEIGHTS' comment), a little above the bound so that the loop's float32 of it is not below; NaN where
+    no such bound holds (eps <= 0, bc2 not a positive number, a step size or bound that is not finite in float32).
+    Plain float arithmetic: it runs at every step."""
+    step_size, bc2, eps = k[5:8].tolist()
+    if not (eps > 0 and 0 < bc2 < math.inf and -math.inf < step_size < math.inf):
         return math.nan
     largest_step = 2.0**-126 / eps * abs(step_size) * 2 + 2.0**-149 * (2 * abs(step_size) + 1)  # roundings in
-    bound = largest_step * STILL_WEIGHTS
-    still = np.float32(bound)
-    if still < bound:
-        still = np.nextafter(still, np.float32(np.inf))
-    return float(still) if np.isfinite(still) else math.nan
+    still = largest_step * STILL_WEIGHTS * (1 + 2.0**-20)  # float32 rounds it by at most 2**-24 of it
+    return still if still < _FLOAT32_MAX / 2 else math.nan
 
 
 def _wide_switch(k: np.ndarray, picks: tuple) -> np.ndarray:
