@@ -619,7 +619,10 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 # still computes the moments, but skips the division where every weight of the span is at least STILL_WEIGHTS *
 # that bound (ulp(p) > |p| 2**-24, and a factor 2 more for the roundings on the way), every updated exp_avg below
 # 2**-126 (or 0) and every second moment used >= 0 (not NaN, so that the denominator is at least eps): the
-# weights keep their bits, as they would have computed. _still_weights works the bound out per step.
+# weights keep their bits, as they would have computed. _still_weights works the bound out per step. A span where
+# only some weights are still (a dead unit's row meeting a live one's, or an input that is always 0, as MNIST's
+# border pixels, in every row) runs its weights' update in float32 with the still weights' subnormal exp_avg
+# taken as 0, which moves them no more than their own step would.
 STILL_WEIGHTS = 2.0**27
 
 
@@ -810,6 +813,7 @@ def _adam_loop(decay_mode: int, amsgrad: bool):
                         subnormal |= magnitude - numba.uint32(1) < numba.uint32(_FLOAT32_MANTISSA)  # 0 wraps around
                 if subnormal:
                     still = True  # no weight of the span moves (see STILL_WEIGHTS' comment)
+                    narrow = True  # every subnormal exp_avg of the span is a still weight's: float32 for the rest
                     for i in range(start, end):  # the moments first
                         p = param[i]
                         g = grad[i]
@@ -829,11 +833,30 @@ def _adam_loop(decay_mode: int, amsgrad: bool):
                                 vm = v
                             vmax_arr[i] = vm
                             v = vm
-                        still &= (abs(m) < smallest_normal) & (v >= zero) & (abs(p) >= still_from)
+                        unmoved = (v >= zero) & (abs(p) >= still_from)
+                        small = abs(m) < smallest_normal
+                        still &= small & unmoved
+                        narrow &= (not small) | (m == zero) | unmoved
                     if still:
                         if decay_mode == 1:
                             for i in range(start, end):
                                 param[i] = param[i] * decay
+                    elif narrow:  # the weights in float32, a still weight's subnormal exp_avg taken as +0: its
+                        # step rounds away either way (a true zero keeps its sign: -0 - -0 is +0)
+                        for i in range(start, end):
+                            p = param[i]
+                            if decay_mode == 1:
+                                p = p * decay
+                            m = m_arr[i]
+                            if m != zero and abs(m) < smallest_normal:
+                                m = zero
+                            v = vmax_arr[i] if amsgrad else v_arr[i]
+                            d = np.sqrt(v)
+                            d = d / bc2
+                            d = d + eps
+                            d = m / d
+                            d = d * step_size
+                            param[i] = p - d
                     else:
                         for i in range(start, end):  # then the weights, from the moments just written
                             p = param[i]

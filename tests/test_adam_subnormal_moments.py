@@ -186,6 +186,42 @@ def test_spans_whose_weights_no_step_can_move_keep_the_float32_loops_bits(decay_
         assert moved[0 * SPAN + 5] and moved[1 * SPAN + 9]
 
 
+@pytest.mark.parametrize("decay_mode,amsgrad", OPTION_SETS)
+def test_spans_where_only_some_weights_are_still_keep_the_float32_loops_bits(decay_mode, amsgrad):
+    """A span whose subnormal exp_avg entries all belong to still weights (an input that is always 0, as MNIST's
+    border pixels, leaves such entries in every row) runs its weights in float32 with those entries taken as 0;
+    beside them a -0 exp_avg on a -0 weight, a NaN exp_avg, a 0 exp_avg with a NaN second moment, and a span
+    where one subnormal exp_avg is a small weight's (the float64 path): the float32 loop's bits."""
+    rng = np.random.default_rng(31 + decay_mode)
+    n = 6 * SPAN
+    param = (rng.standard_normal(n) * 0.05).astype(np.float32)
+    grad = (rng.standard_normal(n) * 1e-3).astype(np.float32)
+    exp_avg = (rng.standard_normal(n) * 1e-4).astype(np.float32)
+    exp_avg_sq = (rng.random(n) * 1e-7).astype(np.float32)
+    arrays = [param, grad, exp_avg, exp_avg_sq, exp_avg_sq * 2]
+    column = np.arange(n) % 11 == 3  # an input that is always 0: no gradient, exp_avg decayed into subnormals
+    grad[column] = 0.0
+    exp_avg[column] = (rng.integers(-2**20, 2**20, column.sum()) * np.finfo(np.float32).smallest_subnormal)
+    param[1 * SPAN + 7] = exp_avg[1 * SPAN + 7] = grad[1 * SPAN + 7] = -0.0
+    exp_avg[2 * SPAN + 8] = np.nan
+    exp_avg[3 * SPAN + 9], grad[3 * SPAN + 9], exp_avg_sq[3 * SPAN + 9] = 0.0, 0.0, np.nan
+    arrays[4][3 * SPAN + 9] = np.nan
+    param[4 * SPAN + 2], exp_avg[4 * SPAN + 2] = 1e-36, -5e-39  # on the column, a weight its step moves
+    k = constants(step=9, lr=1e-3)
+    still = np.float32(cpu._still_weights(k))
+    if decay_mode != 2:  # (an L2 penalty gives every weight a gradient)
+        small = (exp_avg != 0) & (np.abs(exp_avg) < 2.0**-126)
+        spans_with_small = [bool(small[i:i + SPAN].any()) for i in range(0, n, SPAN)]
+        assert all(spans_with_small) and np.abs(param[small & (np.arange(n) // SPAN != 4)]).min() >= still
+    wide, narrow = [a.copy() for a in arrays], [a.copy() for a in arrays]
+    with np.errstate(all="ignore"):
+        for _ in range(2):
+            run_loop((decay_mode, amsgrad), wide, k, cpu._widened(k))
+            run_loop((decay_mode, amsgrad), narrow, k, cpu._NOT_WIDENED)
+    assert_same_bits_but_where_two_nans_met(wide, narrow)
+    assert np.isnan(narrow[0][2 * SPAN + 8]) and np.isnan(narrow[0][3 * SPAN + 9])
+
+
 @pytest.mark.parametrize("lr,eps,step", [(1e-3, 1e-8, 1), (1.0, 1e-12, 5), (1e30, 1e-8, 2), (1e-3, 1e-45, 3),
                                          (1e-3, 0.0, 3), (1e-3, -1e-8, 3), (np.nan, 1e-8, 3), (np.inf, 1e-8, 3)])
 def test_the_still_weights_bound_is_a_float32_value_or_nan_where_none_holds(lr, eps, step):
