@@ -777,6 +777,18 @@ def _sgd_wide(k: np.ndarray) -> np.ndarray:
 
 
 
+@lazy_jit.deferred(lambda fn: numba.njit(inline="always", nogil=True, error_model="numpy", _nrt=False)(fn))
+def _adam_moved(p, m, v, bc2, eps, step_size):
+    """The weight p after Adam's step: p - m / (sqrt(v) / bc2 + eps) * step_size, each operation rounded in the
+    arrays' dtype, in torch's order."""
+    d = np.sqrt(v)
+    d = d / bc2
+    d = d + eps
+    d = m / d
+    d = d * step_size
+    return p - d
+
+
 def _adam_loop(decay_mode: int, amsgrad: bool):
     """Adam's update loop for one option set (see _loop_for): decay_mode 0 none, 1 decoupled (AdamW), 2 L2.
 
@@ -850,13 +862,7 @@ def _adam_loop(decay_mode: int, amsgrad: bool):
                             m = m_arr[i]
                             if m != zero and abs(m) < smallest_normal:
                                 m = zero
-                            v = vmax_arr[i] if amsgrad else v_arr[i]
-                            d = np.sqrt(v)
-                            d = d / bc2
-                            d = d + eps
-                            d = m / d
-                            d = d * step_size
-                            param[i] = p - d
+                            param[i] = _adam_moved(p, m, vmax_arr[i] if amsgrad else v_arr[i], bc2, eps, step_size)
                     else:
                         for i in range(start, end):  # then the weights, from the moments just written
                             p = param[i]
@@ -890,12 +896,7 @@ def _adam_loop(decay_mode: int, amsgrad: bool):
                                 vm = v
                             vmax_arr[i] = vm
                             v = vm
-                        d = np.sqrt(v)
-                        d = d / bc2
-                        d = d + eps
-                        d = m / d
-                        d = d * step_size
-                        param[i] = p - d
+                        param[i] = _adam_moved(p, m, v, bc2, eps, step_size)
                 start = end
             finish(counters, stop - begin)
 

@@ -36,6 +36,17 @@ def run_loop(options: tuple, arrays: list, k: np.ndarray, wide: np.ndarray) -> N
     loop(p, g, m, v, vmax, k, wide, np.zeros(1, np.int64), 0, max(p.size, 1))
 
 
+def float64_spans_and_float32_loop(options: tuple, start: list, k: np.ndarray, steps: int = 1) -> tuple:
+    """Copies of `start` after `steps` of the loop with its float64 spans on (wide) and of the float32 loop alone
+    on the same subnormals (narrow), whose bits they must have."""
+    wide, narrow = [a.copy() for a in start], [a.copy() for a in start]
+    with np.errstate(all="ignore"):
+        for _ in range(steps):
+            run_loop(options, wide, k, cpu._widened(k))
+            run_loop(options, narrow, k, cpu._NOT_WIDENED)
+    return wide, narrow
+
+
 def bits(arrays: list) -> list:
     return [a.view(np.uint32).copy() for a in arrays]
 
@@ -57,11 +68,7 @@ def test_the_float64_spans_give_the_float32_loops_bits(decay_mode, amsgrad, valu
     start[3] = np.abs(start[3])  # v, v_max: second moments are >= 0
     start[4] = np.abs(start[4])
     k = constants()
-    wide, narrow = [a.copy() for a in start], [a.copy() for a in start]
-    with np.errstate(all="ignore"):
-        for _ in range(3):
-            run_loop((decay_mode, amsgrad), wide, k, cpu._widened(k))
-            run_loop((decay_mode, amsgrad), narrow, k, cpu._NOT_WIDENED)
+    wide, narrow = float64_spans_and_float32_loop((decay_mode, amsgrad), start, k, steps=3)
     assert_same_bits_but_where_two_nans_met(wide, narrow)
 
 
@@ -72,12 +79,8 @@ def test_with_subnormals_flushed_the_float64_spans_give_the_float32_loops_bits(v
     start = [values(2053, seed) for seed in range(5)]
     start[3], start[4] = np.abs(start[3]), np.abs(start[4])
     k = constants()
-    wide, narrow = [a.copy() for a in start], [a.copy() for a in start]
     tg.set_flush_denormal(True)
-    with np.errstate(all="ignore"):
-        for _ in range(3):
-            run_loop((2, True), wide, k, cpu._widened(k))
-            run_loop((2, True), narrow, k, cpu._NOT_WIDENED)
+    wide, narrow = float64_spans_and_float32_loop((2, True), start, k, steps=3)
     assert_same_bits_but_where_two_nans_met(wide, narrow)
 
 
@@ -175,10 +178,7 @@ def test_spans_whose_weights_no_step_can_move_keep_the_float32_loops_bits(decay_
         assert not any(expected_still)
     else:
         assert expected_still[11] and expected_still[12:] == [True] * 4 and sum(expected_still[:11]) <= 3
-    wide, narrow = [a.copy() for a in arrays], [a.copy() for a in arrays]
-    with np.errstate(all="ignore"):
-        run_loop((decay_mode, amsgrad), wide, k, cpu._widened(k))
-        run_loop((decay_mode, amsgrad), narrow, k, cpu._NOT_WIDENED)
+    wide, narrow = float64_spans_and_float32_loop((decay_mode, amsgrad), arrays, k)
     assert_same_bits_but_where_two_nans_met(wide, narrow)
     moved = (narrow[0] != arrays[0]) & ~np.isnan(arrays[0])
     if decay_mode != 1:  # the still spans' weights did not move; elsewhere some did
@@ -213,11 +213,7 @@ def test_spans_where_only_some_weights_are_still_keep_the_float32_loops_bits(dec
         small = (exp_avg != 0) & (np.abs(exp_avg) < 2.0**-126)
         spans_with_small = [bool(small[i:i + SPAN].any()) for i in range(0, n, SPAN)]
         assert all(spans_with_small) and np.abs(param[small & (np.arange(n) // SPAN != 4)]).min() >= still
-    wide, narrow = [a.copy() for a in arrays], [a.copy() for a in arrays]
-    with np.errstate(all="ignore"):
-        for _ in range(2):
-            run_loop((decay_mode, amsgrad), wide, k, cpu._widened(k))
-            run_loop((decay_mode, amsgrad), narrow, k, cpu._NOT_WIDENED)
+    wide, narrow = float64_spans_and_float32_loop((decay_mode, amsgrad), arrays, k, steps=2)
     assert_same_bits_but_where_two_nans_met(wide, narrow)
     assert np.isnan(narrow[0][2 * SPAN + 8]) and np.isnan(narrow[0][3 * SPAN + 9])
 
@@ -250,11 +246,7 @@ def test_random_dead_spans_at_any_step_size_keep_the_float32_loops_bits(decay_mo
         mixed = rng.random(arrays[0].size) < 0.01
         for a in arrays[:1] + arrays[3:]:
             a[mixed] = any_floats(int(mixed.sum()), trial)
-        wide, narrow = [a.copy() for a in arrays], [a.copy() for a in arrays]
-        with np.errstate(all="ignore"):
-            for _ in range(3):
-                run_loop((decay_mode, amsgrad), wide, k, cpu._widened(k))
-                run_loop((decay_mode, amsgrad), narrow, k, cpu._NOT_WIDENED)
+        wide, narrow = float64_spans_and_float32_loop((decay_mode, amsgrad), arrays, k, steps=3)
         assert_same_bits_but_where_two_nans_met(wide, narrow)
 
 
