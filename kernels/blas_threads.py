@@ -9,15 +9,19 @@ two BLAS threads than with one (benchmarks/README.md). One thread only loses its
 Policies, set with `set_blas_threads(policy)` or the environment variable
 TINYGRAD_OPT_BLAS_THREADS (read when the policy is first needed, environment.py):
   "auto"  (default) BLAS keeps its own thread count while the machine has room and drops
-          to one thread when it is oversubscribed: the 1-minute load average exceeds the
-          core count + 0.5, or (where Linux reports CPU pressure) tasks waited for a CPU
-          more than 10% of the last 10 seconds, which notices a new competitor within
-          seconds where the load average takes a minute. The engine's own threads are part
+          to one thread when it is oversubscribed: (where Linux reports CPU pressure) tasks
+          waited for a CPU more than 10% of the last 3 seconds, which notices a new
+          competitor within seconds where the load average takes a minute, or the 1-minute
+          load average exceeds the core count + 0.5 while tasks waited at least 3% (where no
+          pressure is reported, the load average alone). The engine's own threads are part
           of both: alone with two BLAS threads on two cores the load stays near 2 and
           nothing waits; one other busy process makes it 3, where the collapse starts. It
           returns to its own count once the load is below the core count - 0.25 (with one
           BLAS thread the engine adds about 1, so the machine must be otherwise idle) and
-          the pressure below 3%, so it does not flip on every small change. Both are read
+          the pressure below 3%, so it does not flip on every small change; or, as both
+          averages lag a competitor that has gone by 30-60 s, once IDLE_LOOKS looks in a row
+          found no task running beside the engine's one thread but what leaves BLAS's own
+          count a core each (Linux's /proc/loadavg, at the moment of the look). All are read
           at most once a second. (At a load average of 2.0 and 16% pressure on the 2-core
           VM, one test suite beside it, a two-thread 64x784x256 product took 7 ms instead
           of 0.18: the collapse starts with the first competitor.)
@@ -61,6 +65,9 @@ ROOMY_BELOW = -0.25  # ... and below which it gets its own count back
 PRESSURE_ABOVE = 10.0  # % of the last 10 s in which some task waited for a CPU: one thread
 PRESSURE_BELOW = 3.0  # ... and below which (with the load) BLAS gets its own count back
 PRESSURE_FILE = "/proc/pressure/cpu"  # Linux's pressure stall information (PSI)
+PRESSURE_WINDOW = 3.0  # seconds of it that a look reads (the file's own shortest average spans 10)
+LOADAVG_FILE = "/proc/loadavg"  # its fourth field: the tasks running or runnable right now / all tasks
+IDLE_LOOKS = 5  # looks in a row that found no other task running: the competitor has gone (_idle_again)
 STALL_SECONDS = 2e-3  # a two-thread product longer than this ...
 STALL_MACS_PER_S = 5e9  # ... and slower than this (far below one core's SGEMM rate) waited for a worker
 STALL_HOLD = CHECK_EVERY  # seconds of one thread after two stalls before the load and pressure decide again
@@ -86,6 +93,8 @@ _controller: Any = None  # threadpoolctl's controller of NumPy's BLAS; False whe
 _base: int | None = None  # BLAS's own thread count (what "auto" returns to)
 _last_set: int | None = None  # the count this module last left BLAS at
 _overloaded = False
+_idle_looks = 0  # looks in a row, while overloaded, that found room for BLAS's own count (_idle_again)
+_pressure_looks: list = []  # (time.monotonic(), PSI's total of us waited) of the recent looks (_cpu_pressure)
 _engine_parallel = False  # the engine's own threads have run: "auto" leaves BLAS one thread
 _next_check = 0.0
 _stalls = 0  # stalled two-thread products in a row
@@ -129,13 +138,46 @@ def _load_above_cores() -> float:
         return float("-inf")
 
 
-def _cpu_pressure() -> float:
-    """% of the last 10 seconds in which some runnable task waited for a CPU (0 where not reported)."""
+def _cpu_pressure() -> float | None:
+    """% of the last PRESSURE_WINDOW seconds or more in which some runnable task waited for a CPU, from Linux's
+    running total of that time ("some avg10=51.26 avg60=... avg300=... total=<us>"); its 10-second average
+    until a look that old exists; None where not reported."""
     try:
         with open(PRESSURE_FILE) as f:
-            return float(f.readline().split()[1].partition("=")[2])  # "some avg10=51.26 avg60=..."
+            fields = dict(field.partition("=")[::2] for field in f.readline().split()[1:])
+        average, total = float(fields["avg10"]), int(fields["total"])
+    except (OSError, KeyError, ValueError):
+        return None
+    now = time.monotonic()
+    _pressure_looks.append((now, total))
+    while len(_pressure_looks) > 1 and now - _pressure_looks[1][0] >= PRESSURE_WINDOW:
+        _pressure_looks.pop(0)  # keep the newest look at least PRESSURE_WINDOW old, and those after it
+    then, before = _pressure_looks[0]
+    if now - then < PRESSURE_WINDOW or now - then > 4 * PRESSURE_WINDOW:
+        return average  # no look that old, or only a stale one (no product for a while)
+    return min(100.0, (total - before) / (now - then) / 1e4)  # us waited per s of wall time, in %
+
+
+def _others_running() -> int | None:
+    """Tasks running or waiting for a CPU at this moment besides the calling thread (Linux's /proc/loadavg), None
+    where not reported."""
+    try:
+        with open(LOADAVG_FILE) as f:
+            return int(f.read().split()[3].partition("/")[0]) - 1
     except (OSError, IndexError, ValueError):
-        return 0.0
+        return None
+
+
+def _idle_again() -> bool:
+    """Whether the last IDLE_LOOKS looks in a row found no more tasks running than leave BLAS's own count a core
+    each (the engine runs one thread meanwhile: the team and the shared updates wait too, so any other task
+    is a competitor's). The load average and the pressure's 10-second average say so only 30-60 s after a
+    competitor has gone."""
+    global _idle_looks
+    others = _others_running()
+    room = others is not None and others <= CORES - (_base or CORES)
+    _idle_looks = _idle_looks + 1 if room else 0
+    return _idle_looks >= IDLE_LOOKS
 
 
 def run_before_next_product(fn: Any) -> None:
@@ -161,7 +203,7 @@ def before_gemm() -> None:
 
 def apply_policy() -> int | None:
     """Set BLAS's thread count as the policy says now; returns the count (None: BLAS out of reach or "off")."""
-    global _base, _last_set, _overloaded
+    global _base, _last_set, _overloaded, _idle_looks
     blas = _blas()
     policy = get_blas_threads()
     if blas is None or policy == "off":
@@ -173,10 +215,16 @@ def apply_policy() -> int | None:
         wanted = policy
     else:
         excess, pressure = _load_above_cores(), _cpu_pressure()
-        if _overloaded:
-            _overloaded = excess >= ROOMY_BELOW or pressure >= PRESSURE_BELOW
-        else:
-            _overloaded = excess > OVERLOADED_ABOVE or pressure > PRESSURE_ABOVE
+        if pressure is None:  # not reported: the load average alone decides
+            if _overloaded:
+                _overloaded = excess >= ROOMY_BELOW
+            else:
+                _overloaded = excess > OVERLOADED_ABOVE
+        elif _overloaded:
+            _overloaded = (excess >= ROOMY_BELOW or pressure >= PRESSURE_BELOW) and not _idle_again()
+        else:  # a load average that still counts a competitor gone since needs waiting tasks now to go with it
+            _overloaded = pressure > PRESSURE_ABOVE or (excess > OVERLOADED_ABOVE and pressure >= PRESSURE_BELOW)
+            _idle_looks = 0
         wanted = 1 if _overloaded or _engine_parallel else _base
     if wanted != current:
         blas.set_num_threads(wanted)
@@ -214,11 +262,11 @@ def after_gemm(started: float, macs: int) -> None:
 
 def _one_thread_now() -> None:
     """"auto" finds the machine oversubscribed now, without waiting for the next look."""
-    global _overloaded, _last_set, _next_check, _stalls
+    global _overloaded, _last_set, _next_check, _stalls, _idle_looks
     blas = _blas()
     if blas is None:
         return
-    _overloaded, _stalls = True, 0
+    _overloaded, _stalls, _idle_looks = True, 0, 0
     blas.set_num_threads(1)
     _last_set = 1
     _next_check = time.monotonic() + STALL_HOLD

@@ -29,7 +29,9 @@ def fake(monkeypatch):
     monkeypatch.setattr(blas_threads, "_engine_parallel", False)
     monkeypatch.setattr(blas_threads, "_policy", "auto")
     monkeypatch.setattr(blas_threads, "_load_above_cores", lambda: state["load"])
-    monkeypatch.setattr(blas_threads, "_cpu_pressure", lambda: state.get("pressure", 0.0))
+    monkeypatch.setattr(blas_threads, "_cpu_pressure", lambda: state.get("pressure"))  # None: not reported
+    monkeypatch.setattr(blas_threads, "_others_running", lambda: state.get("others"))  # None: not reported
+    monkeypatch.setattr(blas_threads, "_idle_looks", 0)
     return blas, state
 
 
@@ -57,14 +59,90 @@ def test_cpu_pressure_drops_to_one_thread_before_the_load_average_notices(fake):
     assert blas_threads.apply_policy() == 2
 
 
+def test_auto_returns_once_looks_in_a_row_find_no_other_task_running(fake, monkeypatch):
+    """The load average and the pressure's 10-second average lag a competitor that has gone by 30-60 s; the tasks
+    running at the moment of each look do not: IDLE_LOOKS looks in a row with room give BLAS its count back."""
+    blas, state = fake
+    monkeypatch.setattr(blas_threads, "CORES", 2)
+    state["load"] = 1.5  # a competitor
+    assert blas_threads.apply_policy() == 1
+    state["others"] = 1  # still there at the look
+    assert blas_threads.apply_policy() == 1
+    state["load"], state["pressure"], state["others"] = 0.4, 6.0, 0  # gone; the averages still high
+    for _ in range(blas_threads.IDLE_LOOKS - 2):
+        assert blas_threads.apply_policy() == 1
+    state["others"] = 1  # seen once more: the count starts again
+    assert blas_threads.apply_policy() == 1
+    state["others"] = 0
+    for _ in range(blas_threads.IDLE_LOOKS - 1):
+        assert blas_threads.apply_policy() == 1
+    assert blas_threads.apply_policy() == 2 and blas.calls == [1, 2]
+    assert not blas_threads.machine_overloaded()
+    state["others"] = None  # where /proc/loadavg is not read (and where no pressure is), only the averages decide
+    state["load"] = 1.5
+    assert blas_threads.apply_policy() == 1
+    state["load"] = 0.4
+    for _ in range(2 * blas_threads.IDLE_LOOKS):
+        assert blas_threads.apply_policy() == 1
+
+
+def test_room_for_blas_own_count_is_what_the_idle_looks_ask(fake, monkeypatch):
+    """On 4 cores with BLAS's own count 2, two other tasks leave room; three do not."""
+    blas, state = fake
+    monkeypatch.setattr(blas_threads, "CORES", 4)
+    state["load"], state["pressure"] = 1.0, 5.0
+    assert blas_threads.apply_policy() == 1
+    state["others"] = 3
+    for _ in range(2 * blas_threads.IDLE_LOOKS):
+        assert blas_threads.apply_policy() == 1
+    state["others"] = 2
+    for _ in range(blas_threads.IDLE_LOOKS - 1):
+        assert blas_threads.apply_policy() == 1
+    assert blas_threads.apply_policy() == 2
+
+
+def test_others_running_is_read_from_proc_loadavg(monkeypatch, tmp_path):
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text("2.32 1.87 1.78 3/109 20778\n")
+    monkeypatch.setattr(blas_threads, "LOADAVG_FILE", str(loadavg))
+    assert blas_threads._others_running() == 2  # the calling thread is one of the three
+    loadavg.write_text("garbage\n")
+    assert blas_threads._others_running() is None
+    monkeypatch.setattr(blas_threads, "LOADAVG_FILE", str(tmp_path / "missing"))
+    assert blas_threads._others_running() is None
+
+
 def test_cpu_pressure_is_read_from_linux_psi(monkeypatch, tmp_path):
     psi = tmp_path / "cpu"
     psi.write_text("some avg10=51.26 avg60=36.23 avg300=58.78 total=2025384029\n"
                    "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
     monkeypatch.setattr(blas_threads, "PRESSURE_FILE", str(psi))
-    assert blas_threads._cpu_pressure() == 51.26
+    clock = [100.0]
+    monkeypatch.setattr(blas_threads.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(blas_threads, "_pressure_looks", [])
+    assert blas_threads._cpu_pressure() == 51.26  # no earlier look: the 10-second average
+    clock[0] = 101.0
+    psi.write_text("some avg10=40.00 avg60=36.23 avg300=58.78 total=2025884029\n")
+    assert blas_threads._cpu_pressure() == 40.0  # the first look is only 1 s old
+    clock[0] = 104.0  # 4 s after the first look, 2.0 s waited since: 50 %
+    psi.write_text("some avg10=30.00 avg60=36.23 avg300=58.78 total=2027384029\n")
+    assert blas_threads._cpu_pressure() == 50.0
+    clock[0] = 105.0  # the newest look at least 3 s old is now the one at 101 s: 1.5 s waited in 4 s
+    assert blas_threads._cpu_pressure() == 37.5
+    clock[0] = 200.0  # the last look long ago: the 10-second average again
+    assert blas_threads._cpu_pressure() == 30.0
     monkeypatch.setattr(blas_threads, "PRESSURE_FILE", str(tmp_path / "missing"))
-    assert blas_threads._cpu_pressure() == 0.0
+    assert blas_threads._cpu_pressure() is None
+
+
+def test_a_load_average_that_still_counts_a_gone_competitor_needs_waiting_tasks_to_go_with_it(fake):
+    """Where CPU pressure is reported, a high load average alone no longer takes BLAS to one thread: the
+    competitor it counts may have gone a minute ago; with tasks waiting now it does."""
+    blas, state = fake
+    state["load"], state["pressure"] = 1.9, 0.5
+    assert blas_threads.apply_policy() == 2
+    state["pressure"] = 4.0
+    assert blas_threads.apply_policy() == 1
 
 
 def test_a_count_set_by_someone_else_becomes_the_one_to_return_to(fake):
