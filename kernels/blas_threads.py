@@ -19,7 +19,7 @@ TINYGRAD_OPT_BLAS_THREADS (read when the policy is first needed, environment.py)
           returns to its own count once the load is below the core count - 0.25 (with one
           BLAS thread the engine adds about 1, so the machine must be otherwise idle) and
           the pressure below 3%, so it does not flip on every small change; or, as both
-          averages lag a competitor that has gone by 30-60 s, once IDLE_LOOKS looks in a row
+          averages still count a competitor for a while after it has gone, once IDLE_LOOKS looks in a row
           found no task running beside the engine's one thread but what leaves BLAS's own
           count a core each (Linux's /proc/loadavg, at the moment of the look). All are read
           at most once a second. (At a load average of 2.0 and 16% pressure on the 2-core
@@ -171,8 +171,8 @@ def _others_running() -> int | None:
 def _idle_again() -> bool:
     """Whether the last IDLE_LOOKS looks in a row found no more tasks running than leave BLAS's own count a core
     each (the engine runs one thread meanwhile: the team and the shared updates wait too, so any other task
-    is a competitor's). The load average and the pressure's 10-second average say so only 30-60 s after a
-    competitor has gone."""
+    is a competitor's). The load average and the pressure's 10-second average, decaying averages, still count a
+    competitor for a while after it has gone."""
     global _idle_looks
     others = _others_running()
     room = others is not None and others <= CORES - (_base or CORES)

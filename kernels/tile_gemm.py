@@ -189,8 +189,8 @@ def _make_rows(rows: int, vectors: int, unit: str):
     first..last-1 of C (row stride n) = A @ Q (k, n), A[i, t] at a + 4 * (t * a_step + i * a_row), Q's row t at
     q + 4 * t * q_row; addresses in bytes, steps in elements. Short ends: a block of at least `rows` rows ends
     with a tile over its last `rows` rows, overlapping the one before it (its rows computed again, to the same
-    bits, as each element is the same in-order sum in any tile: a tile of one row is a chain of dependent adds
-    a column and ran one row at about a ninth of a tall tile's rate); shorter blocks in tiles of one row; the
+    bits, as each element is the same in-order sum in any tile: a tile of one row is a chain of dependent adds a
+    column, which waits on the adder's latency where a tall tile keeps it busy); shorter blocks in tiles of one row; the
     columns' end in tiles of one vector.
     unit: which of a_step and a_row is 1, a constant to the tiles rather than a loaded step (each tile's loop then
     computes fewer addresses): "a_step" for a row-major A (a layer's W), "a_row" for a transposed view (g^T)."""
