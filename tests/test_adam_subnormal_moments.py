@@ -172,7 +172,8 @@ def test_spans_whose_weights_no_step_can_move_keep_the_float32_loops_bits(decay_
     m[11 * SPAN:12 * SPAN] = np.finfo(np.float32).tiny * 0.999  # the largest subnormals, the largest steps
     v[11 * SPAN:12 * SPAN] = 0.0  # the smallest denominators: eps
     vmax[11 * SPAN:12 * SPAN] = 0.0
-    p[11 * SPAN:12 * SPAN] = np.float32(still * 1.01) * np.array([1, -1], np.float32)[np.arange(SPAN) % 2]  # AdamW's decay
+    signs = np.array([1, -1], np.float32)[np.arange(SPAN) % 2]
+    p[11 * SPAN:12 * SPAN] = np.float32(still * 1.01) * signs  # 1.01: above the bound after AdamW's decay too
     expected_still = still_spans(arrays, k, decay_mode, amsgrad)
     if decay_mode == 2:  # an L2 penalty gives every weight a gradient: exp_avg is no longer small
         assert not any(expected_still)
